@@ -1,1 +1,48 @@
-pub fn placeholder() {}
+//! The REST front-end (axum): collections and documents over HTTP, JSON by default and
+//! XML on request, errors as `{"error": {"code": SQLSTATE, "message": ...}}`.
+//!
+//! Every handler decodes the request, calls one [`Session`] operation on a blocking
+//! thread (storage calls fsync), and encodes the answer. Error statuses are chosen in one
+//! place, [`error::ApiError`].
+
+mod body;
+mod error;
+mod handlers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tissdb::Database;
+
+pub use error::ApiError;
+
+/// Shared state of all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<Database>,
+}
+
+/// The REST API's routes.
+pub fn router(db: Arc<Database>) -> Router {
+    Router::new()
+        .route("/", get(handlers::server_info))
+        .route("/_collections", get(handlers::list_collections))
+        .route(
+            "/{collection}",
+            get(handlers::list_documents)
+                .put(handlers::create_collection)
+                .delete(handlers::drop_collection)
+                .post(handlers::insert_document),
+        )
+        .route("/{collection}/_compact", post(handlers::compact))
+        .route(
+            "/{collection}/{id}",
+            get(handlers::get_document)
+                .put(handlers::replace_document)
+                .delete(handlers::delete_document),
+        )
+        .fallback(handlers::no_route)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .with_state(AppState { db })
+}

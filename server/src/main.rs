@@ -1,1 +1,168 @@
-fn main() {}
+//! The `tissdb` binary: parses the command line, layers the configuration, opens the
+//! database, starts the listeners, prints `ready`, and shuts down cleanly on SIGTERM or
+//! SIGINT (stop accepting, finish in-flight requests, flush, exit 0).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tissdb::{Config, Database};
+
+#[derive(Parser)]
+#[command(name = "tissdb", version, about = "TissDB: a document database that speaks SQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve {
+        /// Data directory [default: ./tissdb-data]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// PostgreSQL wire listener address [default: 127.0.0.1:5433]
+        #[arg(long)]
+        pg_addr: Option<String>,
+        /// REST listener address [default: 127.0.0.1:8080]
+        #[arg(long)]
+        http_addr: Option<String>,
+        /// A TOML file of settings (see the README)
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn build_config(
+    file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    pg_addr: Option<String>,
+    http_addr: Option<String>,
+) -> tissdb::Result<Config> {
+    let mut config = Config::default();
+    if let Some(path) = &file {
+        config.apply_file(path)?;
+    }
+    config.apply_env(std::env::vars())?;
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    if let Some(a) = pg_addr {
+        config.pg_addr = a;
+    }
+    if let Some(a) = http_addr {
+        config.http_addr = a;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve {
+        data_dir,
+        pg_addr,
+        http_addr,
+        config,
+    } = cli.command;
+    let config = match build_config(config, data_dir, pg_addr, http_addr) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tissdb: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tissdb: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("tissdb: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let db = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || Database::open(config))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let http = tokio::net::TcpListener::bind(&config.http_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (http_addr): {e}", config.http_addr))?;
+    let pg = tokio::net::TcpListener::bind(&config.pg_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (pg_addr): {e}", config.pg_addr))?;
+    let http_local = http.local_addr().map_err(|e| e.to_string())?;
+    let pg_local = pg.local_addr().map_err(|e| e.to_string())?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut http_stop = stop_rx.clone();
+    let app = tissdb_rest::router(db.clone());
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let pg_task = tokio::spawn(tissdb_wire::serve(pg, db.clone(), stop_rx.clone()));
+
+    println!(
+        "tissdb ready: http://{http_local} postgres://{pg_local} data_dir={}",
+        config.data_dir.display()
+    );
+    let _ = std::io::stdout().flush();
+    tracing::info!(%http_local, %pg_local, "ready");
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = http_task.await {
+        tracing::error!("http listener: {e}");
+    }
+    let _ = pg_task.await;
+    tokio::task::spawn_blocking(move || db.close())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot watch SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

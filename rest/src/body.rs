@@ -1,0 +1,118 @@
+//! Request bodies in and response bodies out: size limit, content negotiation between
+//! JSON and XML.
+
+use axum::body::Body;
+use axum::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tissdb::SqlState;
+use tissdb::doc::{Limits, Object, json, xml};
+
+use crate::error::ApiError;
+
+/// The formats a document travels in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+fn is_xml(media: &str) -> bool {
+    let m = media.trim().to_ascii_lowercase();
+    m.starts_with("application/xml") || m.starts_with("text/xml") || m.contains("+xml")
+}
+
+/// The format of the request body, from `Content-Type` (JSON when absent).
+pub fn request_format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let Some(ct) = headers.get(CONTENT_TYPE) else {
+        return Ok(Format::Json);
+    };
+    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    if is_xml(&ct) {
+        Ok(Format::Xml)
+    } else if ct.starts_with("application/json") || ct.contains("+json") || ct.is_empty() {
+        Ok(Format::Json)
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("unsupported Content-Type {ct:?}: send application/json or application/xml"),
+        ))
+    }
+}
+
+/// The format of the answer, from `Accept` (JSON unless XML is asked for first).
+pub fn response_format(headers: &HeaderMap) -> Format {
+    let accept = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for media in accept.split(',') {
+        let media = media.split(';').next().unwrap_or("").trim();
+        if is_xml(media) {
+            return Format::Xml;
+        }
+        if media.contains("json") {
+            return Format::Json;
+        }
+    }
+    Format::Json
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            SqlState::PROGRAM_LIMIT_EXCEEDED,
+            format!("request body exceeds max_body_size ({limit} bytes)"),
+        )
+    };
+    if let Some(len) = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    Ok(bytes.to_vec())
+}
+
+/// Decodes one document body in the request's format.
+pub fn decode_document(format: Format, bytes: &[u8], limits: &Limits) -> Result<Object, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            "the request body is empty; send a document",
+        ));
+    }
+    let doc = match format {
+        Format::Json => json::parse_document(bytes, limits)?,
+        Format::Xml => xml::parse_document(bytes, limits)?,
+    };
+    Ok(doc)
+}
+
+/// A document answer with its id first.
+pub fn document_response(status: StatusCode, format: Format, id: &str, body: &Object) -> Response {
+    match format {
+        Format::Json => (status, axum::Json(json::document_to_json(id, body))).into_response(),
+        Format::Xml => xml_response(status, xml::write_document(id, body)),
+    }
+}
+
+/// An XML answer.
+pub fn xml_response(status: StatusCode, text: String) -> Response {
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,53 @@
+//! Engine errors to HTTP answers: the status is chosen here and only here; the body is
+//! always JSON `{"error": {"code": "<SQLSTATE>", "message": "..."}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tissdb::{Error, SqlState};
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: SqlState,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: SqlState, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match &e {
+            Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::ReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Corruption(_) | Error::Io { .. } | Error::Config(_) | Error::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError::new(status, e.sqlstate(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "error": { "code": self.code.code(), "message": self.message }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}

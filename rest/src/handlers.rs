@@ -1,0 +1,247 @@
+//! One handler per route: decode, call the session on a blocking thread, encode.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tissdb::doc::{json as json_codec, xml};
+use tissdb::session::Replaced;
+use tissdb::{Session, SqlState};
+
+use crate::AppState;
+use crate::body::{self, Format};
+use crate::error::ApiError;
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Runs a session call on the blocking pool (storage calls fsync).
+async fn run<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(Session) -> tissdb::Result<T> + Send + 'static,
+{
+    let session = Session::new(state.db.clone());
+    tokio::task::spawn_blocking(move || f(session))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                SqlState::INTERNAL_ERROR,
+                format!("request task failed: {e}"),
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn path_error(rejection: PathRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        SqlState::INVALID_TEXT_REPRESENTATION,
+        format!("invalid path: {rejection}"),
+    )
+}
+
+fn one(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(p)| p).map_err(path_error)
+}
+
+fn two(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, String), ApiError> {
+    path.map(|Path(p)| p).map_err(path_error)
+}
+
+pub async fn server_info(State(state): State<AppState>) -> ApiResult {
+    let collections = run(&state, |s| Ok(s.collections().len())).await?;
+    Ok(Json(json!({
+        "name": "TissDB",
+        "version": env!("CARGO_PKG_VERSION"),
+        "collections": collections,
+    }))
+    .into_response())
+}
+
+pub async fn list_collections(State(state): State<AppState>) -> ApiResult {
+    let names = run(&state, |s| {
+        Ok(s.collections().into_iter().map(|c| c.name).collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(Json(json!({ "collections": names })).into_response())
+}
+
+pub async fn create_collection(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let name = one(path)?;
+    let created = run(&state, move |s| s.create_collection(&name)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "collection": created.name })),
+    )
+        .into_response())
+}
+
+pub async fn drop_collection(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let name = one(path)?;
+    let dropped = name.clone();
+    run(&state, move |s| s.drop_collection(&name)).await?;
+    Ok(Json(json!({ "dropped": dropped })).into_response())
+}
+
+pub async fn insert_document(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let collection = one(path)?;
+    let format = body::request_format(&headers)?;
+    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
+    let doc = body::decode_document(format, &bytes, &state.db.limits())?;
+    let (id, stored) = run(&state, move |s| s.insert_document(&collection, doc)).await?;
+    Ok(body::document_response(
+        StatusCode::CREATED,
+        body::response_format(&headers),
+        &id,
+        &stored,
+    ))
+}
+
+pub async fn get_document(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let (collection, id) = two(path)?;
+    let lookup_id = id.clone();
+    let doc = run(&state, move |s| s.get_document(&collection, &lookup_id)).await?;
+    match doc {
+        Some(doc) => Ok(body::document_response(
+            StatusCode::OK,
+            body::response_format(&headers),
+            &id,
+            &doc,
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            SqlState::NO_DATA,
+            format!("no document with id \"{id}\""),
+        )),
+    }
+}
+
+pub async fn replace_document(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (collection, id) = two(path)?;
+    let format = body::request_format(&headers)?;
+    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
+    let doc = body::decode_document(format, &bytes, &state.db.limits())?;
+    let (store_id, stored) = (id.clone(), doc.clone());
+    let outcome = run(&state, move |s| s.replace_document(&collection, &store_id, doc)).await?;
+    let mut stored = stored;
+    stored.shift_remove("id");
+    let status = match outcome {
+        Replaced::Created => StatusCode::CREATED,
+        Replaced::Updated => StatusCode::OK,
+    };
+    Ok(body::document_response(
+        status,
+        body::response_format(&headers),
+        &id,
+        &stored,
+    ))
+}
+
+pub async fn delete_document(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let (collection, id) = two(path)?;
+    let deleted = id.clone();
+    run(&state, move |s| s.delete_document(&collection, &id)).await?;
+    Ok(Json(json!({ "deleted": deleted })).into_response())
+}
+
+pub async fn list_documents(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let collection = one(path)?;
+    let limit = match params.get("limit") {
+        None => state.db.config().default_page_size,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("limit must be a positive integer, not {l:?}"),
+            )
+        })?,
+    };
+    if let Some(unknown) = params.keys().find(|k| *k != "limit" && *k != "after") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("unknown query parameter {unknown:?} (known: limit, after)"),
+        ));
+    }
+    let after = params.get("after").cloned();
+    let page = run(&state, move |s| {
+        s.list_documents(&collection, after.as_deref(), limit)
+    })
+    .await?;
+    Ok(match body::response_format(&headers) {
+        Format::Json => {
+            let docs: Vec<_> = page
+                .documents
+                .iter()
+                .map(|(id, doc)| json_codec::document_to_json(id, doc))
+                .collect();
+            Json(json!({ "documents": docs, "next_after": page.next_after })).into_response()
+        }
+        Format::Xml => body::xml_response(StatusCode::OK, xml::write_documents(&page.documents)),
+    })
+}
+
+pub async fn compact(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let collection = one(path)?;
+    let segments = run(&state, move |s| {
+        // The collection must exist; the compaction covers the whole store.
+        s.database().catalog().get(&collection)?;
+        s.compact()?;
+        Ok(s.database().storage().segment_sizes().len())
+    })
+    .await?;
+    Ok(Json(json!({ "compacted": true, "segments": segments })).into_response())
+}
+
+pub async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        SqlState::NO_DATA,
+        "no such endpoint; see the README for the REST API",
+    )
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        SqlState::FEATURE_NOT_SUPPORTED,
+        "method not allowed on this endpoint",
+    )
+}

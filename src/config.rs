@@ -1,0 +1,278 @@
+//! `Config`: every setting of the server with its default, in one place.
+//!
+//! Settings are layered: the defaults below, then a TOML file (`--config FILE`, flat
+//! `key = value` lines using the names below), then `TISSDB_<NAME>` environment variables
+//! (`TISSDB_MEMTABLE_SIZE=8MiB`), then command-line flags. Sizes accept a plain number of
+//! bytes or a number with `KiB`, `MiB`, `GiB` (or `KB`, `MB`, `GB`, meaning the same).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// How a setting's text becomes its value.
+trait Setting: Sized {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String>;
+}
+
+impl Setting for String {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String> {
+        Ok(text.to_string())
+    }
+}
+
+impl Setting for PathBuf {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String> {
+        if text.is_empty() {
+            return Err("empty path".into());
+        }
+        Ok(PathBuf::from(text))
+    }
+}
+
+impl Setting for usize {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String> {
+        let n = parse_size(text)?;
+        usize::try_from(n).map_err(|_| format!("{n} is too large"))
+    }
+}
+
+impl Setting for u64 {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String> {
+        parse_size(text)
+    }
+}
+
+impl Setting for bool {
+    fn parse_setting(text: &str) -> std::result::Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "on" | "yes" | "1" => Ok(true),
+            "false" | "off" | "no" | "0" => Ok(false),
+            _ => Err(format!("expected true or false, got {text:?}")),
+        }
+    }
+}
+
+/// Parses `123`, `64KiB`, `8MiB`, `1GiB` (also `KB`/`MB`/`GB`/`K`/`M`/`G`, all powers of 1024).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a number, got {text:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+macro_rules! settings {
+    ($( $(#[doc = $doc:literal])* $field:ident : $ty:ty = $default:expr, )*) => {
+        /// Every setting of a TissDB server. See the module doc for how they are layered.
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $( $field: $default, )* }
+            }
+        }
+
+        impl Config {
+            /// The names of all settings, as used in the file and (upper-cased, prefixed
+            /// with `TISSDB_`) in the environment.
+            pub const KEYS: &'static [&'static str] = &[$( stringify!($field), )*];
+
+            /// Sets one setting from its text form.
+            pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+                match key {
+                    $( stringify!($field) => {
+                        self.$field = <$ty as Setting>::parse_setting(value)
+                            .map_err(|e| Error::Config(format!("{key}: {e}")))?;
+                    } )*
+                    _ => return Err(Error::Config(format!("unknown setting {key:?}"))),
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+settings! {
+    /// Directory holding the WAL, segments and manifest.
+    data_dir: PathBuf = PathBuf::from("./tissdb-data"),
+    /// Address of the PostgreSQL wire listener.
+    pg_addr: String = "127.0.0.1:5433".to_string(),
+    /// Address of the REST listener.
+    http_addr: String = "127.0.0.1:8080".to_string(),
+    /// Memtable size at which it is frozen and flushed to a segment.
+    memtable_size: u64 = 32 << 20,
+    /// Frozen memtables waiting for flush before writers are held back.
+    max_frozen_memtables: usize = 4,
+    /// Target uncompressed size of a segment data block.
+    block_size: u64 = 32 << 10,
+    /// Capacity of the LRU cache of decoded blocks (counted in decoded bytes).
+    block_cache_size: u64 = 64 << 20,
+    /// zstd compression level of segment blocks.
+    compression_level: usize = 3,
+    /// Size at which the WAL moves on to a new file.
+    wal_segment_size: u64 = 64 << 20,
+    /// Size-tiered compaction: how many similar-sized segments make a merge.
+    compaction_min_merge: usize = 4,
+    /// Size-tiered compaction: segments of one tier differ in size by at most this factor.
+    compaction_size_ratio: usize = 4,
+    /// Compaction merges regardless of sizes when there are more segments than this.
+    compaction_max_segments: usize = 12,
+    /// Largest accepted request body (REST) in bytes.
+    max_body_size: u64 = 16 << 20,
+    /// Deepest nesting of arrays and objects accepted in a document.
+    max_depth: usize = 64,
+    /// Largest encoded document the engine stores.
+    max_document_size: u64 = 16 << 20,
+    /// Default number of documents in one page of a collection listing.
+    default_page_size: usize = 100,
+    /// Largest number of documents in one page of a collection listing.
+    max_page_size: usize = 10_000,
+    /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `tissdb=debug`.
+    log: String = "info".to_string(),
+}
+
+impl Config {
+    /// Reads a TOML file of `key = value` settings on top of `self`.
+    pub fn apply_file(&mut self, path: &Path) -> Result<()> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        self.apply_toml(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Applies settings from TOML text.
+    pub fn apply_toml(&mut self, text: &str) -> Result<()> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| Error::Config(e.to_string()))?;
+        for (key, value) in table {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(Error::Config(format!(
+                        "{key}: expected a string, integer or boolean, got {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            self.set(&key, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Applies every `TISSDB_<NAME>` variable found in `vars`.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("TISSDB_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if !Self::KEYS.contains(&key.as_str()) {
+                return Err(Error::Config(format!(
+                    "unknown environment variable {name} (settings: {})",
+                    Self::KEYS.join(", ")
+                )));
+            }
+            self.set(&key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// Rejects values that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("memtable_size", self.memtable_size),
+            ("block_size", self.block_size),
+            ("wal_segment_size", self.wal_segment_size),
+            ("max_body_size", self.max_body_size),
+            ("max_document_size", self.max_document_size),
+            ("max_depth", self.max_depth as u64),
+            ("max_page_size", self.max_page_size as u64),
+            ("default_page_size", self.default_page_size as u64),
+            ("max_frozen_memtables", self.max_frozen_memtables as u64),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(Error::Config(format!("{name} must be greater than 0")));
+            }
+        }
+        if self.compaction_min_merge < 2 {
+            return Err(Error::Config("compaction_min_merge must be at least 2".into()));
+        }
+        if self.compaction_size_ratio < 1 {
+            return Err(Error::Config("compaction_size_ratio must be at least 1".into()));
+        }
+        if self.compaction_max_segments < self.compaction_min_merge {
+            return Err(Error::Config(
+                "compaction_max_segments must be at least compaction_min_merge".into(),
+            ));
+        }
+        if self.compression_level > 22 {
+            return Err(Error::Config("compression_level must be 0..=22".into()));
+        }
+        if self.default_page_size > self.max_page_size {
+            return Err(Error::Config(
+                "default_page_size must not exceed max_page_size".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_then_env() {
+        let mut c = Config::default();
+        c.apply_toml("memtable_size = \"8MiB\"\nhttp_addr = \"127.0.0.1:9000\"\nmax_depth = 10")
+            .unwrap();
+        assert_eq!(c.memtable_size, 8 << 20);
+        assert_eq!(c.http_addr, "127.0.0.1:9000");
+        assert_eq!(c.max_depth, 10);
+        c.apply_env([
+            ("TISSDB_MAX_DEPTH".to_string(), "20".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ])
+        .unwrap();
+        assert_eq!(c.max_depth, 20);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_and_bad_values() {
+        let mut c = Config::default();
+        assert!(c.apply_toml("nonsense = 1").is_err());
+        assert!(c.apply_toml("memtable_size = \"12 parsecs\"").is_err());
+        assert!(
+            c.apply_env([("TISSDB_NOPE".to_string(), "1".to_string())])
+                .is_err()
+        );
+        c.set("block_size", "0").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("2 GB").unwrap(), 2 << 30);
+        assert!(parse_size("x").is_err());
+    }
+}

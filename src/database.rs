@@ -1,0 +1,98 @@
+//! `Database`: one open TissDB data directory — storage, catalog and configuration —
+//! shared by every session. It holds an exclusive lock on the directory so that two
+//! servers never write the same files.
+
+use std::fs::{File, OpenOptions};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::doc::Limits;
+use crate::error::{Error, Result};
+use crate::storage::{Storage, StorageOptions};
+
+/// Number of stripes of the per-key lock that makes check-then-write atomic.
+const KEY_LOCK_STRIPES: usize = 256;
+
+/// An open database. See the module doc.
+pub struct Database {
+    config: Config,
+    storage: Arc<Storage>,
+    catalog: Catalog,
+    key_locks: Vec<Mutex<()>>,
+    _lock_file: File,
+}
+
+impl Database {
+    /// Opens (or creates) the database in `config.data_dir`, recovering it.
+    pub fn open(config: Config) -> Result<Arc<Database>> {
+        config.validate()?;
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let lock_path = dir.join("LOCK");
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        lock_file.try_lock().map_err(|_| {
+            Error::Config(format!(
+                "{} is in use by another TissDB process",
+                dir.display()
+            ))
+        })?;
+        let storage = Arc::new(Storage::open(dir, StorageOptions::from(&config))?);
+        let catalog = Catalog::load(storage.clone())?;
+        storage.set_key_filter(catalog.key_filter());
+        storage.start_background()?;
+        let report = storage.recovery_report();
+        tracing::info!(
+            segments = report.segments,
+            replayed = report.replayed_records,
+            collections = catalog.list().len(),
+            "opened {}",
+            dir.display()
+        );
+        Ok(Arc::new(Database {
+            config,
+            storage,
+            catalog,
+            key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            _lock_file: lock_file,
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn storage(&self) -> &Arc<Storage> {
+        &self.storage
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Limits for decoding client documents.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_depth: self.config.max_depth,
+        }
+    }
+
+    /// Locks the stripe of `key`, serializing read-check-write sequences on it.
+    pub fn lock_key(&self, key: &[u8]) -> MutexGuard<'_, ()> {
+        let stripe = (xxhash_rust::xxh3::xxh3_64(key) % KEY_LOCK_STRIPES as u64) as usize;
+        self.key_locks[stripe].lock()
+    }
+
+    /// Flushes and stops background work; the database should not be used afterwards.
+    pub fn close(&self) -> Result<()> {
+        self.storage.close()
+    }
+}

@@ -1,0 +1,296 @@
+//! The compact binary form of a [`Value`], used in WAL records and memtable entries.
+//!
+//! Each value is a tag byte followed by its payload; lengths and integers are LEB128
+//! varints (integers zig-zag encoded). Decoding checks every length against the input and
+//! never trusts a count from the bytes to size an allocation.
+
+use super::{Object, Value};
+use crate::error::{Error, Result};
+
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const INT: u8 = 3;
+const FLOAT: u8 = 4;
+const NUMERIC: u8 = 5;
+const STRING: u8 = 6;
+const DATETIME: u8 = 7;
+const BINARY: u8 = 8;
+const ARRAY: u8 = 9;
+const OBJECT: u8 = 10;
+
+/// Deepest nesting the decoder follows; stored values never come near it.
+const MAX_DEPTH: usize = 512;
+
+/// Appends the encoding of `value` to `out`.
+pub fn encode(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Int(i) => {
+            out.push(INT);
+            put_varint(out, zigzag(*i));
+        }
+        Value::Float(f) => {
+            out.push(FLOAT);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Value::Numeric(s) => {
+            out.push(NUMERIC);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::String(s) => {
+            out.push(STRING);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::DateTime(t) => {
+            out.push(DATETIME);
+            put_varint(out, zigzag(*t));
+        }
+        Value::Binary(b) => {
+            out.push(BINARY);
+            put_bytes(out, b);
+        }
+        Value::Array(items) => {
+            out.push(ARRAY);
+            put_varint(out, items.len() as u64);
+            for item in items {
+                encode(item, out);
+            }
+        }
+        Value::Object(fields) => {
+            out.push(OBJECT);
+            encode_object_fields(fields, out);
+        }
+    }
+}
+
+/// Appends the fields of an object (count, then name and value of each).
+pub fn encode_object_fields(fields: &Object, out: &mut Vec<u8>) {
+    put_varint(out, fields.len() as u64);
+    for (name, value) in fields {
+        put_bytes(out, name.as_bytes());
+        encode(value, out);
+    }
+}
+
+/// Encodes an object's fields into a new buffer.
+pub fn encode_object(fields: &Object) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    encode_object_fields(fields, &mut out);
+    out
+}
+
+/// Decodes an object written by [`encode_object`]; the whole input must be consumed.
+pub fn decode_object(bytes: &[u8]) -> Result<Object> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let object = reader.object_fields(0)?;
+    if reader.pos != bytes.len() {
+        return Err(corrupt("trailing bytes after object"));
+    }
+    Ok(object)
+}
+
+/// Decodes one value written by [`encode`]; the whole input must be consumed.
+pub fn decode(bytes: &[u8]) -> Result<Value> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let value = reader.value(0)?;
+    if reader.pos != bytes.len() {
+        return Err(corrupt("trailing bytes after value"));
+    }
+    Ok(value)
+}
+
+fn zigzag(i: i64) -> u64 {
+    ((i << 1) ^ (i >> 63)) as u64
+}
+
+fn unzigzag(u: u64) -> i64 {
+    ((u >> 1) as i64) ^ -((u & 1) as i64)
+}
+
+/// Appends `v` as a LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends a length-prefixed byte string.
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corruption(format!("binary value: {what}"))
+}
+
+/// A cursor over encoded bytes; every read is bounds-checked.
+pub struct Reader<'a> {
+    pub bytes: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, pos: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    pub fn byte(&mut self) -> Result<u8> {
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or_else(|| corrupt("unexpected end"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    pub fn varint(&mut self) -> Result<u64> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(corrupt("varint too long"))
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or_else(|| corrupt("length beyond end"))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| corrupt("length beyond end"))?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    pub fn bytes_prefixed(&mut self) -> Result<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).map_err(|_| corrupt("length overflow"))?;
+        self.take(len)
+    }
+
+    pub fn string(&mut self) -> Result<String> {
+        let b = self.bytes_prefixed()?;
+        String::from_utf8(b.to_vec()).map_err(|_| corrupt("invalid UTF-8"))
+    }
+
+    fn object_fields(&mut self, depth: usize) -> Result<Object> {
+        let count = self.varint()?;
+        // Each field takes at least two bytes, which bounds a believable count.
+        let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
+        if count > remaining {
+            return Err(corrupt("field count beyond end"));
+        }
+        let mut fields = Object::with_capacity(count as usize);
+        for _ in 0..count {
+            let name = self.string()?;
+            let value = self.value(depth + 1)?;
+            fields.insert(name, value);
+        }
+        Ok(fields)
+    }
+
+    pub fn value(&mut self, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nesting too deep"));
+        }
+        Ok(match self.byte()? {
+            NULL => Value::Null,
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            INT => Value::Int(unzigzag(self.varint()?)),
+            FLOAT => {
+                let raw = self.take(8)?;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(raw);
+                Value::Float(f64::from_bits(u64::from_le_bytes(b)))
+            }
+            NUMERIC => Value::Numeric(self.string()?),
+            STRING => Value::String(self.string()?),
+            DATETIME => Value::DateTime(unzigzag(self.varint()?)),
+            BINARY => Value::Binary(self.bytes_prefixed()?.to_vec()),
+            ARRAY => {
+                let count = self.varint()?;
+                let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
+                if count > remaining {
+                    return Err(corrupt("item count beyond end"));
+                }
+                let mut items = Vec::with_capacity(count as usize);
+                for _ in 0..count {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            OBJECT => Value::Object(self.object_fields(depth)?),
+            tag => return Err(corrupt(&format!("unknown tag {tag}"))),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Object {
+        let mut inner = Object::new();
+        inner.insert("weight".into(), Value::String("250g".into()));
+        inner.insert("v".into(), Value::Float(5.2));
+        let mut o = Object::new();
+        o.insert("null".into(), Value::Null);
+        o.insert("t".into(), Value::Bool(true));
+        o.insert("f".into(), Value::Bool(false));
+        o.insert("neg".into(), Value::Int(i64::MIN));
+        o.insert("pos".into(), Value::Int(i64::MAX));
+        o.insert("nan".into(), Value::Float(f64::INFINITY));
+        o.insert("num".into(), Value::Numeric("12.50".into()));
+        o.insert("when".into(), Value::DateTime(-1_234_567));
+        o.insert("bin".into(), Value::Binary(vec![0, 255, 7]));
+        o.insert(
+            "arr".into(),
+            Value::Array(vec![Value::Int(1), Value::Object(inner.clone())]),
+        );
+        o.insert("obj".into(), Value::Object(inner));
+        o
+    }
+
+    #[test]
+    fn round_trips_every_type() {
+        let o = sample();
+        let bytes = encode_object(&o);
+        assert_eq!(decode_object(&bytes).unwrap(), o);
+        let v = Value::Object(o);
+        let mut out = Vec::new();
+        encode(&v, &mut out);
+        assert_eq!(decode(&out).unwrap(), v);
+    }
+
+    #[test]
+    fn truncated_input_is_an_error_not_a_panic() {
+        let bytes = encode_object(&sample());
+        for cut in 0..bytes.len() {
+            assert!(decode_object(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn huge_counts_are_rejected() {
+        let mut b = vec![ARRAY];
+        put_varint(&mut b, u64::MAX);
+        assert!(decode(&b).is_err());
+    }
+}

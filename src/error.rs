@@ -1,0 +1,135 @@
+//! One error type for the whole engine.
+//!
+//! Variants are named by what the caller does next: fix the input, look for something
+//! else, retry, give up on writing, or report corruption. Every error carries a SQLSTATE
+//! (see [`SqlState`]); the wire front-end sends it as is and the REST front-end maps it to
+//! an HTTP status, each in one place.
+
+use std::fmt;
+
+/// A PostgreSQL SQLSTATE code, as sent to clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SqlState(pub &'static str);
+
+impl SqlState {
+    pub const NO_DATA: SqlState = SqlState("02000");
+    pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState("0A000");
+    pub const INVALID_TEXT_REPRESENTATION: SqlState = SqlState("22P02");
+    pub const INVALID_PARAMETER_VALUE: SqlState = SqlState("22023");
+    pub const INVALID_XML_DOCUMENT: SqlState = SqlState("2200M");
+    pub const INVALID_JSON_TEXT: SqlState = SqlState("22032");
+    pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
+    pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
+    pub const READ_ONLY_SQL_TRANSACTION: SqlState = SqlState("25006");
+    pub const SYNTAX_ERROR: SqlState = SqlState("42601");
+    pub const INVALID_NAME: SqlState = SqlState("42602");
+    pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
+    pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
+    pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
+    pub const CONFIGURATION_LIMIT_EXCEEDED: SqlState = SqlState("53400");
+    pub const STATEMENT_TOO_COMPLEX: SqlState = SqlState("54001");
+    pub const IO_ERROR: SqlState = SqlState("58030");
+    pub const CONFIG_FILE_ERROR: SqlState = SqlState("F0000");
+    pub const INTERNAL_ERROR: SqlState = SqlState("XX000");
+    pub const DATA_CORRUPTED: SqlState = SqlState("XX001");
+
+    pub fn code(&self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for SqlState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Every failure the engine reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong: fix it and send it again (bad syntax, bad value, bad name).
+    #[error("{message}")]
+    InvalidInput { code: SqlState, message: String },
+    /// What the request names does not exist (a collection, a document).
+    #[error("{message}")]
+    NotFound { code: SqlState, message: String },
+    /// What the request would create exists already (a collection, a document id).
+    #[error("{message}")]
+    Conflict { code: SqlState, message: String },
+    /// The request is over a configured limit; the limit is named in the message.
+    #[error("{message}")]
+    LimitExceeded { code: SqlState, message: String },
+    /// The engine refuses writes: a WAL write failed earlier, and writing on could lose data.
+    #[error("storage is read-only: {0}")]
+    ReadOnly(String),
+    /// Stored data failed a check; the facts are in the message.
+    #[error("data corrupted: {0}")]
+    Corruption(String),
+    /// The operating system failed an I/O call.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Configuration could not be read or is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A bug: something the engine believed impossible happened.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(code: SqlState, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(code: SqlState, message: impl Into<String>) -> Self {
+        Error::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: SqlState, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn limit(message: impl Into<String>) -> Self {
+        Error::LimitExceeded {
+            code: SqlState::PROGRAM_LIMIT_EXCEEDED,
+            message: message.into(),
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The SQLSTATE sent to clients for this error.
+    pub fn sqlstate(&self) -> SqlState {
+        match self {
+            Error::InvalidInput { code, .. }
+            | Error::NotFound { code, .. }
+            | Error::Conflict { code, .. }
+            | Error::LimitExceeded { code, .. } => *code,
+            Error::ReadOnly(_) => SqlState::READ_ONLY_SQL_TRANSACTION,
+            Error::Corruption(_) => SqlState::DATA_CORRUPTED,
+            Error::Io { .. } => SqlState::IO_ERROR,
+            Error::Config(_) => SqlState::CONFIG_FILE_ERROR,
+            Error::Internal(_) => SqlState::INTERNAL_ERROR,
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! `Storage`: the LSM engine that ties WAL, memtables, segments, manifest, cache and the
+//! background flush and compaction threads together.
+//!
+//! ```text
+//!  write ──► WAL (group commit, fsync) ──► active memtable
+//!                                              │ over memtable_size: freeze (WAL rotates)
+//!                                              ▼
+//!                                   frozen memtables ──flush thread──► new segment
+//!                                                                          │ manifest
+//!  read: active → frozen (newest first) → segments (newest first)         ▼
+//!                                   segments ◄──compaction thread── size-tiered merges
+//! ```
+//!
+//! Concurrency: writers hold `gate` shared from WAL append to memtable insert; freezing
+//! the memtable takes it exclusively, so every sequence number at or below the frozen
+//! table's `last_seq` is in that table or an older one. Readers take an `Arc<State>`
+//! snapshot and never block writers. Manifest edits (flush, compaction) are serialized by
+//! `edit`; a compaction finds its inputs by id when it installs, so a flush adding a
+//! segment meanwhile does no harm.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::config::Config;
+use crate::doc::{Object, binary};
+use crate::error::{Error, Result};
+use crate::storage::cache::BlockCache;
+use crate::storage::compaction::worker::{self, MergeRules};
+use crate::storage::compaction::{self, PolicyOptions};
+use crate::storage::manifest::Manifest;
+use crate::storage::memtable::{Memtable, MemtableIter};
+use crate::storage::merge::{MergeIter, Source};
+use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
+use crate::storage::wal::{self, Wal, WalOp};
+
+/// The storage engine's settings (taken from [`Config`]).
+#[derive(Clone, Debug)]
+pub struct StorageOptions {
+    pub memtable_size: u64,
+    pub max_frozen_memtables: usize,
+    pub block_size: usize,
+    pub block_cache_size: usize,
+    pub compression_level: i32,
+    pub wal_segment_size: u64,
+    pub max_document_size: usize,
+    pub policy: PolicyOptions,
+}
+
+impl From<&Config> for StorageOptions {
+    fn from(c: &Config) -> Self {
+        StorageOptions {
+            memtable_size: c.memtable_size,
+            max_frozen_memtables: c.max_frozen_memtables,
+            block_size: c.block_size as usize,
+            block_cache_size: c.block_cache_size as usize,
+            compression_level: c.compression_level as i32,
+            wal_segment_size: c.wal_segment_size,
+            max_document_size: c.max_document_size as usize,
+            policy: PolicyOptions {
+                min_merge: c.compaction_min_merge,
+                max_merge: c.compaction_min_merge.max(10),
+                size_ratio: c.compaction_size_ratio as u64,
+                max_segments: c.compaction_max_segments,
+            },
+        }
+    }
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions::from(&Config::default())
+    }
+}
+
+/// One write of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Put { key: Vec<u8>, doc: Object },
+    Delete { key: Vec<u8> },
+}
+
+/// A predicate saying whether a key still belongs to a live collection.
+pub type KeyFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+struct Frozen {
+    table: Arc<Memtable>,
+    /// Every sequence number up to this one is in this table or an older one.
+    last_seq: u64,
+}
+
+/// A consistent view for readers.
+#[derive(Clone)]
+struct State {
+    active: Arc<Memtable>,
+    /// Newest first.
+    frozen: Vec<Arc<Frozen>>,
+    /// Newest first.
+    segments: Vec<Arc<Segment>>,
+}
+
+#[derive(Default)]
+struct Signals {
+    flush: bool,
+    compact: bool,
+    shutdown: bool,
+}
+
+/// What recovery found at open.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub replayed_records: usize,
+    /// A torn or corrupt WAL tail that was cut off, described.
+    pub truncated_wal: Option<String>,
+    pub removed_stray_files: usize,
+}
+
+struct Inner {
+    dir: PathBuf,
+    opts: StorageOptions,
+    wal: Wal,
+    gate: RwLock<()>,
+    state: RwLock<Arc<State>>,
+    manifest: Mutex<Manifest>,
+    cache: Arc<BlockCache>,
+    flush_lock: Mutex<()>,
+    compaction_lock: Mutex<()>,
+    signals: Mutex<Signals>,
+    wake: Condvar,
+    drained: Condvar,
+    is_live: RwLock<KeyFilter>,
+    recovery: RecoveryReport,
+}
+
+/// The storage engine. See the module doc.
+pub struct Storage {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
+    ops.into_iter()
+        .map(|op| match op {
+            Op::Put { key, doc } => {
+                let value = binary::encode_object(&doc);
+                if value.len() > max_document_size {
+                    return Err(Error::limit(format!(
+                        "document of {} bytes exceeds max_document_size ({max_document_size})",
+                        value.len()
+                    )));
+                }
+                Ok(WalOp::Put { key, value })
+            }
+            Op::Delete { key } => Ok(WalOp::Delete { key }),
+        })
+        .collect()
+}
+
+fn decode_value(value: Option<Vec<u8>>) -> Result<Option<Object>> {
+    value.map(|v| binary::decode_object(&v)).transpose()
+}
+
+impl Storage {
+    /// Opens (or creates) the store in `dir`, recovering from the WAL.
+    pub fn open(dir: &Path, opts: StorageOptions) -> Result<Storage> {
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir)
+            .map_err(|e| Error::io(format!("creating {}", wal_dir.display()), e))?;
+        let manifest = match Manifest::load(dir)? {
+            Some(m) => m,
+            None => {
+                let m = Manifest::new();
+                m.store(dir)?;
+                m
+            }
+        };
+        let mut report = RecoveryReport {
+            removed_stray_files: remove_strays(dir, &manifest)?,
+            ..RecoveryReport::default()
+        };
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        for id in &manifest.segments {
+            segments.push(Arc::new(Segment::open(
+                &dir.join(segment::file_name(*id)),
+                *id,
+            )?));
+        }
+        report.segments = segments.len();
+        let replay = wal::replay(&wal_dir, manifest.flushed_seq)?;
+        if let Some(why) = &replay.truncated {
+            tracing::warn!("WAL recovery truncated a torn or corrupt tail: {why}");
+        }
+        report.truncated_wal = replay.truncated.clone();
+        report.replayed_records = replay.records.len();
+        let active = Arc::new(Memtable::new());
+        for record in replay.records {
+            for op in record.ops {
+                match op {
+                    WalOp::Put { key, value } => active.insert(key, record.seq, Some(value)),
+                    WalOp::Delete { key } => active.insert(key, record.seq, None),
+                }
+            }
+        }
+        let next_seq = replay.max_seq.max(manifest.flushed_seq) + 1;
+        let wal = Wal::open(&wal_dir, next_seq, opts.wal_segment_size)?;
+        wal.remove_flushed(manifest.flushed_seq)?;
+        let inner = Inner {
+            dir: dir.to_path_buf(),
+            cache: Arc::new(BlockCache::new(opts.block_cache_size)),
+            opts,
+            wal,
+            gate: RwLock::new(()),
+            state: RwLock::new(Arc::new(State {
+                active,
+                frozen: Vec::new(),
+                segments,
+            })),
+            manifest: Mutex::new(manifest),
+            flush_lock: Mutex::new(()),
+            compaction_lock: Mutex::new(()),
+            signals: Mutex::new(Signals::default()),
+            wake: Condvar::new(),
+            drained: Condvar::new(),
+            is_live: RwLock::new(Arc::new(|_: &[u8]| true)),
+            recovery: report,
+        };
+        Ok(Storage {
+            inner: Arc::new(inner),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// What recovery found when the store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
+    /// Sets the predicate that tells flush and compaction which keys are still live
+    /// (keys of dropped collections are purged).
+    pub fn set_key_filter(&self, filter: KeyFilter) {
+        *self.inner.is_live.write() = filter;
+    }
+
+    /// Starts the background flush and compaction threads.
+    pub fn start_background(&self) -> Result<()> {
+        let mut threads = self.threads.lock();
+        if !threads.is_empty() {
+            return Ok(());
+        }
+        for (name, job) in [("tissdb-flush", Job::Flush), ("tissdb-compact", Job::Compact)] {
+            let inner = self.inner.clone();
+            let handle = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || inner.background(job))
+                .map_err(|e| Error::io("starting a background thread", e))?;
+            threads.push(handle);
+        }
+        // Recovered data may already call for work.
+        self.inner.signal(|s| {
+            s.flush = true;
+            s.compact = true;
+        });
+        Ok(())
+    }
+
+    /// Writes a batch atomically; returns once it is durable.
+    pub fn write(&self, ops: Vec<Op>) -> Result<u64> {
+        self.inner.write(ops)
+    }
+
+    /// The newest document stored under `key`.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Object>> {
+        self.inner.get(key)
+    }
+
+    /// Documents with keys in `[start, end)`, in key order, deletes applied.
+    pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
+        self.inner.scan(start, end)
+    }
+
+    /// Freezes the active memtable (if it holds anything) and flushes every frozen one.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush(true)
+    }
+
+    /// Flushes, then merges every segment into one, purging tombstones and the data of
+    /// dropped collections; returns when done.
+    pub fn compact_all(&self) -> Result<()> {
+        self.inner.flush(true)?;
+        let _c = self.inner.compaction_lock.lock();
+        let segments = self.inner.snapshot().segments.clone();
+        if segments.is_empty() {
+            return Ok(());
+        }
+        self.inner.merge_and_install(&segments, true)
+    }
+
+    /// Runs policy-chosen compactions until the policy is satisfied (what the background
+    /// thread does); returns how many merges ran.
+    pub fn compact_by_policy(&self) -> Result<usize> {
+        let mut n = 0;
+        while self.inner.compact_once()? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Stops background threads and flushes the memtable, so that the next open has no
+    /// WAL to replay.
+    pub fn close(&self) -> Result<()> {
+        self.stop_threads();
+        if self.inner.wal.poisoned().is_some() {
+            return Ok(());
+        }
+        self.inner.flush(true)
+    }
+
+    fn stop_threads(&self) {
+        self.inner.signal(|s| s.shutdown = true);
+        for handle in self.threads.lock().drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("a background storage thread panicked");
+            }
+        }
+    }
+
+    /// Sizes of the live segments, newest first.
+    pub fn segment_sizes(&self) -> Vec<u64> {
+        self.inner.snapshot().segments.iter().map(|s| s.size).collect()
+    }
+
+    /// Number of WAL files on disk.
+    pub fn wal_file_count(&self) -> usize {
+        self.inner.wal.file_count()
+    }
+
+    /// Bytes held by the active memtable.
+    pub fn memtable_size(&self) -> u64 {
+        self.inner.snapshot().active.size()
+    }
+
+    /// Why writes are refused, if they are.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.inner.wal.poisoned()
+    }
+
+    /// The block cache (for statistics).
+    pub fn cache(&self) -> &BlockCache {
+        &self.inner.cache
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Job {
+    Flush,
+    Compact,
+}
+
+/// Removes segment and temp files that no manifest names (left by a crash mid-flush or
+/// mid-compaction).
+fn remove_strays(dir: &Path, manifest: &Manifest) -> Result<usize> {
+    let mut removed = 0;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stray = match segment::parse_file_name(&name) {
+            Some(id) => !manifest.segments.contains(&id),
+            None => name.ends_with(".tmp"),
+        };
+        if stray {
+            tracing::info!("removing {name}, which no manifest names");
+            std::fs::remove_file(entry.path())
+                .map_err(|e| Error::io(format!("removing {name}"), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+impl Inner {
+    fn snapshot(&self) -> Arc<State> {
+        self.state.read().clone()
+    }
+
+    fn signal(&self, f: impl FnOnce(&mut Signals)) {
+        let mut s = self.signals.lock();
+        f(&mut s);
+        self.wake.notify_all();
+    }
+
+    fn background(&self, job: Job) {
+        loop {
+            {
+                let mut s = self.signals.lock();
+                loop {
+                    if s.shutdown {
+                        return;
+                    }
+                    let pending = match job {
+                        Job::Flush => std::mem::take(&mut s.flush),
+                        Job::Compact => std::mem::take(&mut s.compact),
+                    };
+                    if pending {
+                        break;
+                    }
+                    self.wake.wait_for(&mut s, Duration::from_secs(1));
+                }
+            }
+            let outcome = match job {
+                Job::Flush => self.flush(false),
+                Job::Compact => (|| {
+                    while self.compact_once()? {
+                        if self.signals.lock().shutdown {
+                            break;
+                        }
+                    }
+                    Ok(())
+                })(),
+            };
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "background storage work failed; retrying later");
+                std::thread::sleep(Duration::from_millis(500));
+                self.signal(|s| match job {
+                    Job::Flush => s.flush = true,
+                    Job::Compact => s.compact = true,
+                });
+            }
+        }
+    }
+
+    fn write(&self, ops: Vec<Op>) -> Result<u64> {
+        if ops.is_empty() {
+            return Err(Error::Internal("empty write batch".into()));
+        }
+        let ops = encode_ops(ops, self.opts.max_document_size)?;
+        self.wait_for_flush_room();
+        let (seq, table) = {
+            let _gate = self.gate.read();
+            let table = self.snapshot().active.clone();
+            let seq = self.wal.append(&ops)?;
+            for op in ops {
+                match op {
+                    WalOp::Put { key, value } => table.insert(key, seq, Some(value)),
+                    WalOp::Delete { key } => table.insert(key, seq, None),
+                }
+            }
+            (seq, table)
+        };
+        if table.size() >= self.opts.memtable_size {
+            self.signal(|s| s.flush = true);
+        }
+        Ok(seq)
+    }
+
+    /// Holds writers back while too many memtables wait for their flush.
+    fn wait_for_flush_room(&self) {
+        let mut s = self.signals.lock();
+        while self.snapshot().frozen.len() >= self.opts.max_frozen_memtables && !s.shutdown {
+            s.flush = true;
+            self.wake.notify_all();
+            self.drained.wait_for(&mut s, Duration::from_millis(100));
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Object>> {
+        let st = self.snapshot();
+        if let Some(v) = st.active.get(key) {
+            return decode_value(v);
+        }
+        for f in &st.frozen {
+            if let Some(v) = f.table.get(key) {
+                return decode_value(v);
+            }
+        }
+        let hash = Segment::hash_key(key);
+        for s in &st.segments {
+            if let Some(entry) = s.get(key, hash, &self.cache)? {
+                return Ok(entry.doc);
+            }
+        }
+        Ok(None)
+    }
+
+    fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
+        let st = self.snapshot();
+        let mut sources: Vec<Source> = Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
+        let tables = std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
+        for table in tables {
+            sources.push(Box::new(
+                MemtableIter::new(table, start.clone(), end.clone()).map(|(key, value)| {
+                    Ok(BlockEntry {
+                        key,
+                        doc: decode_value(value)?,
+                    })
+                }),
+            ));
+        }
+        for s in &st.segments {
+            sources.push(Box::new(SegmentIter::new(
+                s.clone(),
+                self.cache.clone(),
+                true,
+                start.clone(),
+                end.clone(),
+            )));
+        }
+        ScanIter {
+            merge: MergeIter::new(sources),
+        }
+    }
+
+    /// Freezes the active memtable when `force` (and it is not empty) or when it is over
+    /// its size, then flushes all frozen memtables, oldest first.
+    fn flush(&self, force: bool) -> Result<()> {
+        let _f = self.flush_lock.lock();
+        let active = self.snapshot().active.clone();
+        if (force && !active.is_empty()) || active.size() >= self.opts.memtable_size {
+            let _gate = self.gate.write();
+            let last_seq = self.wal.rotate()?;
+            let mut state = self.state.write();
+            let mut next = (**state).clone();
+            let old = std::mem::replace(&mut next.active, Arc::new(Memtable::new()));
+            next.frozen.insert(0, Arc::new(Frozen { table: old, last_seq }));
+            *state = Arc::new(next);
+        }
+        while let Some(oldest) = self.snapshot().frozen.last().cloned() {
+            self.flush_frozen(&oldest)?;
+        }
+        Ok(())
+    }
+
+    fn flush_frozen(&self, frozen: &Arc<Frozen>) -> Result<()> {
+        let id = self.allocate_segment_id();
+        let is_live = self.is_live.read().clone();
+        let mut writer = SegmentWriter::create(
+            &self.dir,
+            id,
+            self.opts.block_size,
+            self.opts.compression_level,
+        )?;
+        let entries = MemtableIter::new(frozen.table.clone(), Bound::Unbounded, Bound::Unbounded);
+        for (key, value) in entries {
+            if !is_live(&key) {
+                continue;
+            }
+            writer.add(key, decode_value(value)?)?;
+        }
+        let written = if writer.entries() > 0 {
+            let w = writer.finish()?;
+            Some(Arc::new(Segment::open(&w.path, w.id)?))
+        } else {
+            drop(writer);
+            let path = self.dir.join(segment::file_name(id));
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            None
+        };
+        {
+            let mut manifest = self.manifest.lock();
+            let mut next = manifest.clone();
+            if let Some(s) = &written {
+                next.segments.insert(0, s.id);
+            }
+            next.flushed_seq = frozen.last_seq;
+            next.store(&self.dir)?;
+            *manifest = next;
+            let mut state = self.state.write();
+            let mut st = (**state).clone();
+            st.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+            if let Some(s) = written {
+                st.segments.insert(0, s);
+            }
+            *state = Arc::new(st);
+        }
+        self.wal.remove_flushed(frozen.last_seq)?;
+        tracing::debug!(segment = id, "flushed a memtable");
+        self.drained.notify_all();
+        self.signal(|s| s.compact = true);
+        Ok(())
+    }
+
+    fn allocate_segment_id(&self) -> u64 {
+        let mut m = self.manifest.lock();
+        let id = m.next_segment_id;
+        // Persisted with the next manifest write; an id used by a file that no manifest
+        // names is freed at open, when such files are removed.
+        m.next_segment_id += 1;
+        id
+    }
+
+    /// Runs one policy-chosen merge; false when the policy chose nothing.
+    fn compact_once(&self) -> Result<bool> {
+        let _c = self.compaction_lock.lock();
+        let segments = self.snapshot().segments.clone();
+        let sizes: Vec<u64> = segments.iter().map(|s| s.size).collect();
+        let Some(choice) = compaction::choose(&sizes, &self.opts.policy) else {
+            return Ok(false);
+        };
+        let end = choice.start + choice.len;
+        let inputs = segments.get(choice.start..end).unwrap_or(&[]).to_vec();
+        self.merge_and_install(&inputs, end == segments.len())?;
+        Ok(true)
+    }
+
+    /// Merges `inputs` (adjacent, newest first) into one segment and installs it in their
+    /// place. The caller holds `compaction_lock`.
+    fn merge_and_install(&self, inputs: &[Arc<Segment>], purge_tombstones: bool) -> Result<()> {
+        let id = self.allocate_segment_id();
+        let is_live = self.is_live.read().clone();
+        let rules = MergeRules {
+            purge_tombstones,
+            is_live: &*is_live,
+        };
+        let written = worker::merge(
+            inputs,
+            &self.dir,
+            id,
+            self.opts.block_size,
+            self.opts.compression_level,
+            &self.cache,
+            &rules,
+        )?;
+        let output = match written {
+            Some(w) => Some(Arc::new(Segment::open(&w.path, w.id)?)),
+            None => None,
+        };
+        let input_ids: Vec<u64> = inputs.iter().map(|s| s.id).collect();
+        {
+            let mut manifest = self.manifest.lock();
+            let mut next = manifest.clone();
+            replace_run(&mut next.segments, &input_ids, output.as_ref().map(|s| s.id))?;
+            next.store(&self.dir)?;
+            *manifest = next;
+            let mut state = self.state.write();
+            let mut st = (**state).clone();
+            let pos = st
+                .segments
+                .iter()
+                .position(|s| s.id == input_ids[0])
+                .ok_or_else(|| Error::Internal("compaction input vanished".into()))?;
+            st.segments.retain(|s| !input_ids.contains(&s.id));
+            if let Some(out) = &output {
+                st.segments.insert(pos, out.clone());
+            }
+            *state = Arc::new(st);
+        }
+        for s in inputs {
+            self.cache.evict_segment(s.id);
+            std::fs::remove_file(&s.path)
+                .map_err(|e| Error::io(format!("removing {}", s.path.display()), e))?;
+        }
+        crate::storage::fs::sync_dir(&self.dir)?;
+        tracing::debug!(inputs = ?input_ids, output = id, "compacted segments");
+        Ok(())
+    }
+}
+
+/// Replaces the adjacent run `run` in `list` by `with` (or by nothing).
+fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()> {
+    let first = run
+        .first()
+        .ok_or_else(|| Error::Internal("empty compaction".into()))?;
+    let pos = list
+        .iter()
+        .position(|id| id == first)
+        .ok_or_else(|| Error::Internal("compaction input not in the manifest".into()))?;
+    let end = pos + run.len();
+    if list.get(pos..end) != Some(run) {
+        return Err(Error::Internal("compaction inputs are not adjacent".into()));
+    }
+    list.splice(pos..end, with);
+    Ok(())
+}
+
+/// Documents of a scan, in key order; an `Err` ends the scan.
+pub struct ScanIter {
+    merge: MergeIter,
+}
+
+impl Iterator for ScanIter {
+    type Item = Result<(Vec<u8>, Object)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.merge.next()? {
+                Ok(BlockEntry { key, doc: Some(doc) }) => return Some(Ok((key, doc))),
+                Ok(BlockEntry { doc: None, .. }) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! One data block: encoding choice, compression, checksum, and the decoded form.
+
+use crate::doc::{Object, csv_block, xml};
+use crate::error::{Error, Result};
+use crate::storage::keys;
+
+/// How a block's payload is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// `<block>` of `<document>` and `<tombstone>` elements.
+    Xml = 1,
+    /// CSV rows under a typed header (documents of scalars with identical fields).
+    Csv = 2,
+}
+
+impl Encoding {
+    pub fn from_byte(b: u8) -> Result<Encoding> {
+        match b {
+            1 => Ok(Encoding::Xml),
+            2 => Ok(Encoding::Csv),
+            other => Err(Error::Corruption(format!("unknown block encoding {other}"))),
+        }
+    }
+}
+
+/// One entry: a storage key and its document, or `None` for a tombstone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockEntry {
+    pub key: Vec<u8>,
+    pub doc: Option<Object>,
+}
+
+/// A decoded block, as kept in the cache.
+#[derive(Debug)]
+pub struct Block {
+    pub entries: Vec<BlockEntry>,
+    /// Decoded size estimate, for the cache's accounting.
+    pub approx_size: usize,
+}
+
+impl Block {
+    /// The entry for `key`, if this block has one.
+    pub fn find(&self, key: &[u8]) -> Option<&BlockEntry> {
+        self.entries
+            .binary_search_by(|e| e.key.as_slice().cmp(key))
+            .ok()
+            .and_then(|i| self.entries.get(i))
+    }
+}
+
+/// Encodes entries (all of one collection, in key order) into an on-disk block.
+pub fn encode(entries: &[BlockEntry], level: i32) -> Result<(Vec<u8>, Encoding, usize)> {
+    let mut ids = Vec::with_capacity(entries.len());
+    for e in entries {
+        let (_, id) = keys::decode(&e.key)
+            .ok_or_else(|| Error::Internal("malformed storage key in flush".into()))?;
+        ids.push((id, e.doc.as_ref()));
+    }
+    let (payload, encoding) = match csv_block::encode_block(&ids) {
+        Some(csv) => (csv, Encoding::Csv),
+        None => (xml::encode_block(&ids).into_bytes(), Encoding::Xml),
+    };
+    let compressed = zstd::bulk::compress(&payload, level)
+        .map_err(|e| Error::io("compressing a block", e))?;
+    let mut out = Vec::with_capacity(compressed.len() + 5);
+    out.push(encoding as u8);
+    out.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());
+    out.extend_from_slice(&compressed);
+    Ok((out, encoding, payload.len()))
+}
+
+/// Checks and decompresses an on-disk block, returning its encoding and payload.
+pub fn decompress(raw: &[u8], max_size: usize) -> Result<(Encoding, Vec<u8>)> {
+    let (head, compressed) = raw
+        .split_at_checked(5)
+        .ok_or_else(|| Error::Corruption("block shorter than its header".into()))?;
+    let encoding = Encoding::from_byte(head[0])?;
+    let stored = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+    let computed = crc32c::crc32c(compressed);
+    if stored != computed {
+        return Err(Error::Corruption(format!(
+            "block checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+        )));
+    }
+    let payload = zstd::bulk::decompress(compressed, max_size)
+        .map_err(|e| Error::Corruption(format!("block does not decompress: {e}")))?;
+    Ok((encoding, payload))
+}
+
+/// Decodes an on-disk block of collection `collection`.
+pub fn decode(raw: &[u8], collection: u32, max_size: usize) -> Result<Block> {
+    let (encoding, payload) = decompress(raw, max_size)?;
+    let decoded = match encoding {
+        Encoding::Xml => xml::decode_block(&payload)?,
+        Encoding::Csv => csv_block::decode_block(&payload)?,
+    };
+    let entries = decoded
+        .into_iter()
+        .map(|(id, doc)| BlockEntry {
+            key: keys::encode(collection, &id),
+            doc,
+        })
+        .collect();
+    Ok(Block {
+        entries,
+        approx_size: payload.len() * 2 + 64,
+    })
+}

@@ -1,0 +1,299 @@
+//! Reads a segment file: footer and index at open, blocks on demand through the cache.
+
+use std::fs::File;
+use std::ops::Bound;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::block::{self, Block, BlockEntry};
+use super::bloom::{self, Bloom};
+use super::writer::IndexEntry;
+use super::{FOOTER_LEN, FORMAT_VERSION, MAGIC_HEAD, MAGIC_TAIL};
+use crate::doc::binary::Reader;
+use crate::error::{Error, Result};
+use crate::storage::cache::BlockCache;
+use crate::storage::keys;
+
+/// An open segment file.
+pub struct Segment {
+    pub id: u64,
+    pub path: PathBuf,
+    file: File,
+    index: Vec<IndexEntry>,
+    bloom: Bloom,
+    pub size: u64,
+    pub entries: u64,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("id", &self.id)
+            .field("size", &self.size)
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    if let Some(s) = bytes.get(at..at + 8) {
+        b.copy_from_slice(s);
+    }
+    u64::from_le_bytes(b)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(s) = bytes.get(at..at + 4) {
+        b.copy_from_slice(s);
+    }
+    u32::from_le_bytes(b)
+}
+
+impl Segment {
+    /// Opens and checks a segment file.
+    pub fn open(path: &Path, id: u64) -> Result<Segment> {
+        let corrupt = |what: String| Error::Corruption(format!("{}: {what}", path.display()));
+        let file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            .len();
+        if size < (FOOTER_LEN + 8) as u64 {
+            return Err(corrupt(format!("{size} bytes is too short for a segment")));
+        }
+        let mut head = [0u8; 8];
+        read_at(&file, path, &mut head, 0)?;
+        if &head[..4] != MAGIC_HEAD {
+            return Err(corrupt("bad magic at start".into()));
+        }
+        let mut footer = [0u8; FOOTER_LEN];
+        read_at(&file, path, &mut footer, size - FOOTER_LEN as u64)?;
+        if &footer[52..60] != MAGIC_TAIL {
+            return Err(corrupt("bad magic in footer".into()));
+        }
+        let version = u32_at(&footer, 48);
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!("unknown format version {version}")));
+        }
+        let (index_off, index_len) = (u64_at(&footer, 0), u64_at(&footer, 8));
+        let (bloom_off, bloom_len) = (u64_at(&footer, 16), u64_at(&footer, 24));
+        let entries = u64_at(&footer, 32);
+        let body_end = size - FOOTER_LEN as u64;
+        if index_off.checked_add(index_len) != Some(bloom_off)
+            || bloom_off.checked_add(bloom_len) != Some(body_end)
+        {
+            return Err(corrupt("footer offsets do not add up".into()));
+        }
+        let mut index_bytes = vec![0u8; index_len as usize];
+        read_at(&file, path, &mut index_bytes, index_off)?;
+        let mut bloom_bytes = vec![0u8; bloom_len as usize];
+        read_at(&file, path, &mut bloom_bytes, bloom_off)?;
+        let (index_crc, bloom_crc) = (u32_at(&footer, 40), u32_at(&footer, 44));
+        if crc32c::crc32c(&index_bytes) != index_crc {
+            return Err(corrupt("index checksum mismatch".into()));
+        }
+        if crc32c::crc32c(&bloom_bytes) != bloom_crc {
+            return Err(corrupt("bloom filter checksum mismatch".into()));
+        }
+        let mut r = Reader::new(&index_bytes);
+        let count = r.varint()?;
+        if count > index_len {
+            return Err(corrupt("index block count beyond its length".into()));
+        }
+        let mut index = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let entry = IndexEntry::decode(&mut r)?;
+            if entry.offset.saturating_add(entry.len) > index_off {
+                return Err(corrupt("index points past the data".into()));
+            }
+            index.push(entry);
+        }
+        Ok(Segment {
+            id,
+            path: path.to_path_buf(),
+            file,
+            index,
+            bloom: Bloom::decode(&bloom_bytes)?,
+            size,
+            entries,
+        })
+    }
+
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Reads and decodes block `i`, through the cache when `fill_cache`.
+    pub fn block(&self, i: usize, cache: &BlockCache, fill_cache: bool) -> Result<Arc<Block>> {
+        if let Some(b) = cache.get(self.id, i) {
+            return Ok(b);
+        }
+        let entry = self
+            .index
+            .get(i)
+            .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
+        let mut raw = vec![0u8; entry.len as usize];
+        read_at(&self.file, &self.path, &mut raw, entry.offset)?;
+        let collection = keys::collection_of(&entry.first_key);
+        let block = block::decode(&raw, collection, entry.raw_len as usize)
+            .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
+        let block = Arc::new(block);
+        if fill_cache {
+            cache.insert(self.id, i, block.clone());
+        }
+        Ok(block)
+    }
+
+    /// Looks `key` up: `None` if this segment does not have it, `Some(None)` for a
+    /// tombstone, `Some(Some(doc))` for a document.
+    pub fn get(&self, key: &[u8], hash: u64, cache: &BlockCache) -> Result<Option<BlockEntry>> {
+        if !self.bloom.may_contain(hash) {
+            return Ok(None);
+        }
+        let i = self.index.partition_point(|e| e.last_key.as_slice() < key);
+        match self.index.get(i) {
+            Some(e) if e.first_key.as_slice() <= key => {
+                Ok(self.block(i, cache, true)?.find(key).cloned())
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The hash used by [`Segment::get`] for a key.
+    pub fn hash_key(key: &[u8]) -> u64 {
+        bloom::hash(key)
+    }
+
+    /// Smallest and largest key held, if any.
+    pub fn key_range(&self) -> Option<(&[u8], &[u8])> {
+        Some((
+            self.index.first()?.first_key.as_slice(),
+            self.index.last()?.last_key.as_slice(),
+        ))
+    }
+
+    /// Index of the first block that may hold keys at or after `start`.
+    fn first_block(&self, start: &Bound<Vec<u8>>) -> usize {
+        match start {
+            Bound::Unbounded => 0,
+            Bound::Included(k) | Bound::Excluded(k) => self
+                .index
+                .partition_point(|e| e.last_key.as_slice() < k.as_slice()),
+        }
+    }
+}
+
+fn read_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> {
+    file.read_exact_at(buf, offset)
+        .map_err(|e| Error::io(format!("reading {} at {offset}", path.display()), e))
+}
+
+/// Iterates a segment's entries in `[start, end)` order, block by block.
+pub struct SegmentIter {
+    segment: Arc<Segment>,
+    cache: Arc<BlockCache>,
+    fill_cache: bool,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    next_block: usize,
+    current: Option<(Arc<Block>, usize)>,
+    done: bool,
+}
+
+impl SegmentIter {
+    pub fn new(
+        segment: Arc<Segment>,
+        cache: Arc<BlockCache>,
+        fill_cache: bool,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Self {
+        let next_block = segment.first_block(&start);
+        SegmentIter {
+            segment,
+            cache,
+            fill_cache,
+            start,
+            end,
+            next_block,
+            current: None,
+            done: false,
+        }
+    }
+
+    fn past_end(&self, key: &[u8]) -> bool {
+        match &self.end {
+            Bound::Unbounded => false,
+            Bound::Included(e) => key > e.as_slice(),
+            Bound::Excluded(e) => key >= e.as_slice(),
+        }
+    }
+
+    fn before_start(&self, key: &[u8]) -> bool {
+        match &self.start {
+            Bound::Unbounded => false,
+            Bound::Included(s) => key < s.as_slice(),
+            Bound::Excluded(s) => key <= s.as_slice(),
+        }
+    }
+}
+
+impl Iterator for SegmentIter {
+    type Item = Result<BlockEntry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let next_entry = match &mut self.current {
+                Some((block, pos)) => {
+                    let entry = block.entries.get(*pos).cloned();
+                    *pos += 1;
+                    Some(entry)
+                }
+                None => None,
+            };
+            match next_entry {
+                Some(Some(entry)) => {
+                    if self.before_start(&entry.key) {
+                        continue;
+                    }
+                    if self.past_end(&entry.key) {
+                        self.done = true;
+                        return None;
+                    }
+                    return Some(Ok(entry));
+                }
+                Some(None) => self.current = None,
+                None => {}
+            }
+            if self.next_block >= self.segment.block_count() {
+                self.done = true;
+                return None;
+            }
+            if let Some(e) = self.segment.index.get(self.next_block) {
+                if self.past_end(&e.first_key) {
+                    self.done = true;
+                    return None;
+                }
+            }
+            match self
+                .segment
+                .block(self.next_block, &self.cache, self.fill_cache)
+            {
+                Ok(block) => self.current = Some((block, 0)),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            self.next_block += 1;
+        }
+    }
+}
