@@ -30,7 +30,12 @@ pub fn request_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
     if is_xml(&ct) {
         Ok(Format::Xml)
-    } else if ct.starts_with("application/json") || ct.contains("+json") || ct.is_empty() {
+    } else if ct.starts_with("application/json")
+        || ct.contains("+json")
+        || ct.is_empty()
+        // curl's -d default; the body is still parsed (strictly) as JSON.
+        || ct.starts_with("application/x-www-form-urlencoded")
+    {
         Ok(Format::Json)
     } else {
         Err(ApiError::new(

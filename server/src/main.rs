@@ -2,7 +2,7 @@
 //! database, starts the listeners, prints `ready`, and shuts down cleanly on SIGTERM or
 //! SIGINT (stop accepting, finish in-flight requests, flush, exit 0).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,6 +79,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

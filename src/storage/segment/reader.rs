@@ -297,3 +297,13 @@ impl Iterator for SegmentIter {
         }
     }
 }
+
+impl Segment {
+    /// The encoding of each block, in order (for tests and statistics).
+    pub fn block_encodings(&self) -> Vec<super::Encoding> {
+        self.index
+            .iter()
+            .filter_map(|e| super::Encoding::from_byte(e.encoding).ok())
+            .collect()
+    }
+}

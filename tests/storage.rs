@@ -1,0 +1,289 @@
+//! Storage engine tests through its public API: segments, flush, recovery, compaction.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use tissdb::doc::{Object, Value};
+use tissdb::error::Error;
+use tissdb::storage::cache::BlockCache;
+use tissdb::storage::segment::{Encoding, Segment, SegmentIter, SegmentWriter};
+use tissdb::storage::{Op, Storage, StorageOptions, keys};
+
+fn scalar_doc(i: i64) -> Object {
+    let mut o = Object::new();
+    o.insert("name".into(), Value::String(format!("item {i}")));
+    o.insert("price".into(), Value::Float(i as f64 + 0.99));
+    o.insert("qty".into(), Value::Int(i));
+    o
+}
+
+fn nested_doc(i: i64) -> Object {
+    let mut specs = Object::new();
+    specs.insert("weight".into(), Value::String("250g".into()));
+    specs.insert(
+        "features".into(),
+        Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
+    );
+    let mut o = Object::new();
+    o.insert("n".into(), Value::Int(i));
+    o.insert("specs".into(), Value::Object(specs));
+    o.insert("when".into(), Value::DateTime(1_698_314_400_000_000 + i));
+    o
+}
+
+fn small_opts() -> StorageOptions {
+    StorageOptions {
+        memtable_size: 64 << 10,
+        block_size: 4 << 10,
+        ..StorageOptions::default()
+    }
+}
+
+fn key(c: u32, i: i64) -> Vec<u8> {
+    keys::encode(c, &format!("doc{i:06}"))
+}
+
+fn put(k: Vec<u8>, doc: Object) -> Op {
+    Op::Put { key: k, doc }
+}
+
+fn all(s: &Storage) -> Vec<Vec<u8>> {
+    s.scan(Bound::Unbounded, Bound::Unbounded)
+        .map(|r| r.unwrap().0)
+        .collect()
+}
+
+#[test]
+fn segment_round_trip_with_csv_and_xml_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::create(dir.path(), 7, 2048, 3).unwrap();
+    // Collection 1: rows of scalars (CSV blocks); collection 2: nested documents and
+    // tombstones (XML blocks).
+    for i in 0..500 {
+        w.add(key(1, i), Some(scalar_doc(i))).unwrap();
+    }
+    for i in 0..300 {
+        let doc = (i % 3 != 0).then(|| nested_doc(i));
+        w.add(key(2, i), doc).unwrap();
+    }
+    let written = w.finish().unwrap();
+    assert_eq!(written.entries, 800);
+    let seg = Arc::new(Segment::open(&written.path, 7).unwrap());
+    let enc = seg.block_encodings();
+    assert!(enc.contains(&Encoding::Csv), "{enc:?}");
+    assert!(enc.contains(&Encoding::Xml), "{enc:?}");
+    let cache = Arc::new(BlockCache::new(1 << 20));
+    for i in [0, 1, 250, 499] {
+        let k = key(1, i);
+        let e = seg.get(&k, Segment::hash_key(&k), &cache).unwrap().unwrap();
+        assert_eq!(e.doc, Some(scalar_doc(i)));
+    }
+    let k = key(2, 3);
+    let e = seg.get(&k, Segment::hash_key(&k), &cache).unwrap().unwrap();
+    assert_eq!(e.doc, None, "a tombstone");
+    let k = key(2, 4);
+    let e = seg.get(&k, Segment::hash_key(&k), &cache).unwrap().unwrap();
+    assert_eq!(e.doc, Some(nested_doc(4)));
+    let absent = key(1, 100_000);
+    let found = seg.get(&absent, Segment::hash_key(&absent), &cache).unwrap();
+    assert!(found.is_none());
+    // A range scan over collection 2 only.
+    let iter = SegmentIter::new(
+        seg.clone(),
+        cache.clone(),
+        false,
+        Bound::Included(keys::collection_start(2)),
+        Bound::Excluded(keys::collection_start(3)),
+    );
+    let got: Vec<_> = iter.map(|e| e.unwrap()).collect();
+    assert_eq!(got.len(), 300);
+    assert!(got.windows(2).all(|w| w[0].key < w[1].key));
+}
+
+#[test]
+fn corrupt_segments_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::create(dir.path(), 1, 1024, 3).unwrap();
+    for i in 0..100 {
+        w.add(key(1, i), Some(nested_doc(i))).unwrap();
+    }
+    let written = w.finish().unwrap();
+    let pristine = std::fs::read(&written.path).unwrap();
+
+    // A flipped byte inside the first data block: open works, reading it fails.
+    let mut bad = pristine.clone();
+    bad[20] ^= 0x55;
+    std::fs::write(&written.path, &bad).unwrap();
+    let seg = Segment::open(&written.path, 1).unwrap();
+    let k = key(1, 0);
+    let cache = BlockCache::new(1 << 20);
+    match seg.get(&k, Segment::hash_key(&k), &cache) {
+        Err(Error::Corruption(msg)) => assert!(msg.contains("checksum"), "{msg}"),
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    // A damaged footer: open fails.
+    let mut bad = pristine.clone();
+    let n = bad.len();
+    bad[n - 3] ^= 0x55;
+    std::fs::write(&written.path, &bad).unwrap();
+    assert!(matches!(
+        Segment::open(&written.path, 1),
+        Err(Error::Corruption(_))
+    ));
+    // A truncated file: open fails.
+    std::fs::write(&written.path, &pristine[..pristine.len() / 2]).unwrap();
+    assert!(Segment::open(&written.path, 1).is_err());
+}
+
+#[test]
+fn reads_see_memtable_then_segments_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    for i in 0..50 {
+        s.write(vec![put(key(1, i), scalar_doc(i))]).unwrap();
+    }
+    s.flush().unwrap();
+    // Overwrite some, delete one, in the memtable.
+    for i in 0..10 {
+        s.write(vec![put(key(1, i), nested_doc(i))]).unwrap();
+    }
+    s.write(vec![Op::Delete { key: key(1, 20) }]).unwrap();
+    assert_eq!(s.get(&key(1, 5)).unwrap(), Some(nested_doc(5)));
+    assert_eq!(s.get(&key(1, 15)).unwrap(), Some(scalar_doc(15)));
+    assert_eq!(s.get(&key(1, 20)).unwrap(), None);
+    let ids = all(&s);
+    assert_eq!(ids.len(), 49);
+    assert!(!ids.contains(&key(1, 20)));
+    // The same after flushing the overwrites into a second segment.
+    s.flush().unwrap();
+    assert_eq!(s.segment_sizes().len(), 2);
+    assert_eq!(s.get(&key(1, 5)).unwrap(), Some(nested_doc(5)));
+    assert_eq!(s.get(&key(1, 20)).unwrap(), None);
+    assert_eq!(all(&s).len(), 49);
+}
+
+#[test]
+fn recovery_replays_the_wal_and_restarts_after_flush_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Storage::open(dir.path(), small_opts()).unwrap();
+        for i in 0..30 {
+            s.write(vec![put(key(1, i), nested_doc(i))]).unwrap();
+        }
+        // Dropped without close: only the WAL has the data.
+    }
+    {
+        let s = Storage::open(dir.path(), small_opts()).unwrap();
+        assert_eq!(s.recovery_report().replayed_records, 30);
+        assert_eq!(s.get(&key(1, 29)).unwrap(), Some(nested_doc(29)));
+        s.flush().unwrap();
+        s.write(vec![Op::Delete { key: key(1, 0) }]).unwrap();
+    }
+    {
+        let s = Storage::open(dir.path(), small_opts()).unwrap();
+        assert_eq!(
+            s.recovery_report().replayed_records,
+            1,
+            "only the delete comes after the flush"
+        );
+        assert_eq!(s.get(&key(1, 0)).unwrap(), None);
+        s.compact_all().unwrap();
+        assert_eq!(s.segment_sizes().len(), 1);
+        s.close().unwrap();
+    }
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(s.recovery_report().replayed_records, 0);
+    assert_eq!(s.get(&key(1, 0)).unwrap(), None);
+    assert_eq!(s.get(&key(1, 1)).unwrap(), Some(nested_doc(1)));
+    assert_eq!(all(&s).len(), 29);
+}
+
+#[test]
+fn background_compaction_bounds_segments_under_steady_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        memtable_size: 16 << 10,
+        block_size: 4 << 10,
+        ..StorageOptions::default()
+    };
+    let s = Arc::new(Storage::open(dir.path(), opts.clone()).unwrap());
+    s.start_background().unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..1500 {
+                    let k = key(1, (i * 4 + t) % 3000);
+                    s.write(vec![put(k, nested_doc(i))]).unwrap();
+                }
+            })
+        })
+        .collect();
+    // Readers run alongside flushes and compactions.
+    let reader = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                assert!(all(&s).len() <= 3000);
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    reader.join().unwrap();
+    s.flush().unwrap();
+    s.compact_by_policy().unwrap();
+    let count = s.segment_sizes().len();
+    assert!(
+        count <= opts.policy.max_segments,
+        "{count} segments exceed the bound {}",
+        opts.policy.max_segments
+    );
+    assert_eq!(all(&s).len(), 3000);
+    for i in [0, 1, 2999] {
+        assert!(s.get(&key(1, i)).unwrap().is_some());
+    }
+}
+
+#[test]
+fn full_compaction_purges_tombstones_and_dead_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    for i in 0..100 {
+        s.write(vec![put(key(1, i), scalar_doc(i)), put(key(2, i), scalar_doc(i))])
+            .unwrap();
+    }
+    s.flush().unwrap();
+    for i in 0..50 {
+        s.write(vec![Op::Delete { key: key(1, i) }]).unwrap();
+    }
+    s.set_key_filter(Arc::new(|k: &[u8]| keys::collection_of(k) != 2));
+    s.compact_all().unwrap();
+    let left = all(&s);
+    assert_eq!(left.len(), 50);
+    assert!(left.iter().all(|k| keys::collection_of(k) == 1));
+    // One segment remains, holding exactly the 50 live documents: no tombstones.
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let seg = Segment::open(&path, 0).unwrap();
+    assert_eq!(seg.entries, 50);
+}
+
+#[test]
+fn oversized_documents_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StorageOptions {
+        max_document_size: 1000,
+        ..small_opts()
+    };
+    let s = Storage::open(dir.path(), opts).unwrap();
+    let mut doc = Object::new();
+    doc.insert("big".into(), Value::String("x".repeat(2000)));
+    let err = s.write(vec![put(key(1, 1), doc)]).unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { .. }), "{err:?}");
+    assert_eq!(s.get(&key(1, 1)).unwrap(), None);
+}
