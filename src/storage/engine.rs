@@ -252,7 +252,10 @@ impl Storage {
         if !threads.is_empty() {
             return Ok(());
         }
-        for (name, job) in [("tissdb-flush", Job::Flush), ("tissdb-compact", Job::Compact)] {
+        for (name, job) in [
+            ("tissdb-flush", Job::Flush),
+            ("tissdb-compact", Job::Compact),
+        ] {
             let inner = self.inner.clone();
             let handle = std::thread::Builder::new()
                 .name(name.into())
@@ -331,7 +334,12 @@ impl Storage {
 
     /// Sizes of the live segments, newest first.
     pub fn segment_sizes(&self) -> Vec<u64> {
-        self.inner.snapshot().segments.iter().map(|s| s.size).collect()
+        self.inner
+            .snapshot()
+            .segments
+            .iter()
+            .map(|s| s.size)
+            .collect()
     }
 
     /// Number of WAL files on disk.
@@ -503,7 +511,8 @@ impl Inner {
     fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
         let st = self.snapshot();
         let mut sources: Vec<Source> = Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
-        let tables = std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
+        let tables =
+            std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
             sources.push(Box::new(
                 MemtableIter::new(table, start.clone(), end.clone()).map(|(key, value)| {
@@ -539,7 +548,13 @@ impl Inner {
             let mut state = self.state.write();
             let mut next = (**state).clone();
             let old = std::mem::replace(&mut next.active, Arc::new(Memtable::new()));
-            next.frozen.insert(0, Arc::new(Frozen { table: old, last_seq }));
+            next.frozen.insert(
+                0,
+                Arc::new(Frozen {
+                    table: old,
+                    last_seq,
+                }),
+            );
             *state = Arc::new(next);
         }
         while let Some(oldest) = self.snapshot().frozen.last().cloned() {
@@ -647,7 +662,11 @@ impl Inner {
         {
             let mut manifest = self.manifest.lock();
             let mut next = manifest.clone();
-            replace_run(&mut next.segments, &input_ids, output.as_ref().map(|s| s.id))?;
+            replace_run(
+                &mut next.segments,
+                &input_ids,
+                output.as_ref().map(|s| s.id),
+            )?;
             next.store(&self.dir)?;
             *manifest = next;
             let mut state = self.state.write();
@@ -702,7 +721,10 @@ impl Iterator for ScanIter {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match self.merge.next()? {
-                Ok(BlockEntry { key, doc: Some(doc) }) => return Some(Ok((key, doc))),
+                Ok(BlockEntry {
+                    key,
+                    doc: Some(doc),
+                }) => return Some(Ok((key, doc))),
                 Ok(BlockEntry { doc: None, .. }) => continue,
                 Err(e) => return Some(Err(e)),
             }

@@ -160,9 +160,13 @@ mod tests {
         for (i, k) in ["d", "b", "a", "c", "b"].iter().enumerate() {
             m.insert(k.as_bytes().to_vec(), i as u64 + 1, Some(vec![i as u8]));
         }
-        let all: Vec<_> = MemtableIter::new(m.clone(), Bound::Unbounded, Bound::Unbounded).collect();
+        let all: Vec<_> =
+            MemtableIter::new(m.clone(), Bound::Unbounded, Bound::Unbounded).collect();
         let keys: Vec<_> = all.iter().map(|(k, _)| k.clone()).collect();
-        assert_eq!(keys, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]);
+        assert_eq!(
+            keys,
+            vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec(), b"d".to_vec()]
+        );
         assert_eq!(all[1].1, Some(vec![4u8]), "b's newest version");
         let mid: Vec<_> = MemtableIter::new(
             m,

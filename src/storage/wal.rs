@@ -83,7 +83,9 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord> {
     let seq = r.varint()?;
     let count = r.varint()?;
     if count > payload.len() as u64 {
-        return Err(Error::Corruption("WAL record op count beyond its length".into()));
+        return Err(Error::Corruption(
+            "WAL record op count beyond its length".into(),
+        ));
     }
     let mut ops = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -134,7 +136,9 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if len > MAX_RECORD {
-            stopped = Some(format!("record length {len} at offset {pos} is not believable"));
+            stopped = Some(format!(
+                "record length {len} at offset {pos} is not believable"
+            ));
             break;
         }
         let Some(payload) = bytes.get(pos + 8..pos + 8 + len as usize) else {
@@ -350,24 +354,25 @@ impl Wal {
         let upto = st.next_seq - 1;
         let rotate = st.file_len > 0 && st.file_len + buf.len() as u64 > self.segment_size;
         let current = st.file.clone();
-        let outcome = parking_lot::MutexGuard::unlocked(st, || -> Result<Option<(File, PathBuf)>> {
-            let new_file = if rotate {
-                Some(create_file(&self.dir, first_seq)?)
-            } else {
-                None
-            };
-            let mut target: &File = match &new_file {
-                Some((f, _)) => f,
-                None => &current,
-            };
-            target
-                .write_all(&buf)
-                .map_err(|e| Error::io("appending to the WAL", e))?;
-            target
-                .sync_data()
-                .map_err(|e| Error::io("syncing the WAL", e))?;
-            Ok(new_file)
-        });
+        let outcome =
+            parking_lot::MutexGuard::unlocked(st, || -> Result<Option<(File, PathBuf)>> {
+                let new_file = if rotate {
+                    Some(create_file(&self.dir, first_seq)?)
+                } else {
+                    None
+                };
+                let mut target: &File = match &new_file {
+                    Some((f, _)) => f,
+                    None => &current,
+                };
+                target
+                    .write_all(&buf)
+                    .map_err(|e| Error::io("appending to the WAL", e))?;
+                target
+                    .sync_data()
+                    .map_err(|e| Error::io("syncing the WAL", e))?;
+                Ok(new_file)
+            });
         match outcome {
             Ok(new_file) => {
                 if let Some((file, path)) = new_file {
@@ -528,10 +533,7 @@ mod tests {
         let mut bytes = std::fs::read(&files[0].1).unwrap();
         bytes[9] ^= 0xff;
         std::fs::write(&files[0].1, &bytes).unwrap();
-        assert!(matches!(
-            replay(dir.path(), 0),
-            Err(Error::Corruption(_))
-        ));
+        assert!(matches!(replay(dir.path(), 0), Err(Error::Corruption(_))));
     }
 
     #[test]
@@ -560,6 +562,21 @@ mod tests {
         let mut got: Vec<u64> = r.records.iter().map(|r| r.seq).collect();
         got.sort();
         assert_eq!(got, seqs);
+    }
+
+    #[test]
+    fn a_failed_write_poisons_the_log() {
+        // The WAL file is /dev/full: every write fails with ENOSPC.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(file_name(1))).unwrap();
+        let wal = Wal::open(dir.path(), 1, 1 << 20).unwrap();
+        let first = wal.append(&[put("a", "1")]).unwrap_err();
+        assert!(matches!(first, Error::ReadOnly(_)), "{first:?}");
+        assert!(wal.poisoned().is_some());
+        // Later writes are refused without touching the file again.
+        let second = wal.append(&[put("b", "2")]).unwrap_err();
+        assert!(second.to_string().contains("earlier WAL write failed"), "{second}");
+        assert!(wal.rotate().is_err());
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub fn encode(entries: &[BlockEntry], level: i32) -> Result<(Vec<u8>, Encoding, 
         Some(csv) => (csv, Encoding::Csv),
         None => (xml::encode_block(&ids).into_bytes(), Encoding::Xml),
     };
-    let compressed = zstd::bulk::compress(&payload, level)
-        .map_err(|e| Error::io("compressing a block", e))?;
+    let compressed =
+        zstd::bulk::compress(&payload, level).map_err(|e| Error::io("compressing a block", e))?;
     let mut out = Vec::with_capacity(compressed.len() + 5);
     out.push(encoding as u8);
     out.extend_from_slice(&crc32c::crc32c(&compressed).to_le_bytes());

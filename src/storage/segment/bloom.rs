@@ -52,8 +52,11 @@ impl Bloom {
         if nbits == 0 {
             return true;
         }
-        Self::positions(hash, self.probes, nbits)
-            .all(|i| self.bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
+        Self::positions(hash, self.probes, nbits).all(|i| {
+            self.bits
+                .get(i / 8)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -68,7 +71,9 @@ impl Bloom {
             .split_first()
             .ok_or_else(|| Error::Corruption("empty bloom filter".into()))?;
         if probes == 0 || probes > 30 {
-            return Err(Error::Corruption(format!("bloom filter with {probes} probes")));
+            return Err(Error::Corruption(format!(
+                "bloom filter with {probes} probes"
+            )));
         }
         Ok(Bloom {
             bits: bits.to_vec(),
@@ -89,7 +94,10 @@ mod tests {
         let false_positives = (10_000..110_000u32)
             .filter(|i| bloom.may_contain(hash(&i.to_be_bytes())))
             .count();
-        assert!(false_positives < 2_000, "{false_positives} false positives in 100k");
+        assert!(
+            false_positives < 2_000,
+            "{false_positives} false positives in 100k"
+        );
     }
 
     #[test]

@@ -307,3 +307,21 @@ impl Segment {
             .collect()
     }
 }
+
+impl Segment {
+    /// The on-disk bytes of block `i` (checksummed, compressed), for benchmarks and tools.
+    pub fn read_raw_block(&self, i: usize) -> Result<Vec<u8>> {
+        let entry = self
+            .index
+            .get(i)
+            .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
+        let mut raw = vec![0u8; entry.len as usize];
+        read_at(&self.file, &self.path, &mut raw, entry.offset)?;
+        Ok(raw)
+    }
+
+    /// Sum of the blocks' uncompressed payload sizes.
+    pub fn payload_bytes(&self) -> u64 {
+        self.index.iter().map(|e| e.raw_len).sum()
+    }
+}
