@@ -1,0 +1,351 @@
+//! The CSV block codec: segment blocks of "tables of scalars" as CSV rows under a typed
+//! header.
+//!
+//! A block is eligible when every entry is a document (no tombstones), all documents have
+//! the same field names in the same order, every value is a scalar, and each column holds
+//! one type besides nulls. The header is `id` then `name:type` per field (the type is
+//! [`Value::type_name`]; a column of nulls only is `null`); each row is the id and the
+//! [`text::canonical_text`] of each value, with null written `\N`. A string equal to `\N`
+//! makes a block ineligible. Decoding types each cell by its column's declared type, not by
+//! inference, so every value reads back exactly.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::text;
+use super::{Object, Value};
+use crate::error::{Error, Result};
+
+/// The cell text of a null.
+const NULL_CELL: &str = "\\N";
+
+/// Encodes a block of documents as CSV, or `None` if the block is not eligible (see the
+/// module doc); the caller then uses the XML codec.
+pub fn encode_block(entries: &[(&str, Option<&Object>)]) -> Option<Vec<u8>> {
+    let first = entries.first()?.1?;
+    let names: Vec<&String> = first.keys().collect();
+    let mut types: Vec<&'static str> = vec!["null"; names.len()];
+    for (_, body) in entries {
+        let body = (*body)?;
+        if body.len() != names.len() {
+            return None;
+        }
+        for (i, (name, value)) in body.iter().enumerate() {
+            if names.get(i) != Some(&name) || !value.is_scalar() {
+                return None;
+            }
+            if matches!(value, Value::String(s) if s == NULL_CELL) {
+                return None;
+            }
+            if matches!(value, Value::Null) {
+                continue;
+            }
+            let slot = types.get_mut(i)?;
+            match *slot {
+                "null" => *slot = value.type_name(),
+                t if t == value.type_name() => {}
+                _ => return None,
+            }
+        }
+    }
+
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    let header = std::iter::once("id".to_string()).chain(
+        names
+            .iter()
+            .zip(&types)
+            .map(|(name, ty)| format!("{name}:{ty}")),
+    );
+    writer.write_record(header).ok()?;
+    for (id, body) in entries {
+        let body = (*body)?;
+        let row = std::iter::once(id.to_string()).chain(
+            body.values()
+                .map(|v| text::canonical_text(v).unwrap_or_else(|| NULL_CELL.to_string())),
+        );
+        writer.write_record(row).ok()?;
+    }
+    writer.into_inner().ok()
+}
+
+fn corrupt(message: impl std::fmt::Display) -> Error {
+    Error::Corruption(format!("CSV block: {message}"))
+}
+
+/// Reads one cell as a value of the column's type.
+fn decode_cell(cell: &str, ty: &str) -> Option<Value> {
+    if cell == NULL_CELL {
+        return Some(Value::Null);
+    }
+    Some(match ty {
+        "boolean" => match cell {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return None,
+        },
+        "integer" => Value::Int(cell.parse().ok()?),
+        "float" => Value::Float(text::parse_float(cell)?),
+        "numeric" if text::is_numeric_text(cell) => Value::Numeric(cell.to_string()),
+        "string" => Value::String(cell.to_string()),
+        "datetime" => Value::DateTime(text::parse_datetime(cell)?),
+        "binary" => Value::Binary(BASE64.decode(cell).ok()?),
+        _ => return None,
+    })
+}
+
+/// Decodes a block written by [`encode_block`]; every entry is a document.
+pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .from_reader(bytes);
+    let mut records = reader.records();
+    let header = match records.next() {
+        Some(record) => record.map_err(corrupt)?,
+        None => return Err(corrupt("no header row")),
+    };
+    let mut cells = header.iter();
+    if cells.next() != Some("id") {
+        return Err(corrupt("the header does not start with id"));
+    }
+    let mut columns: Vec<(String, String)> = Vec::new();
+    for cell in cells {
+        let (name, ty) = cell
+            .rsplit_once(':')
+            .ok_or_else(|| corrupt(format!("header cell {cell:?} has no type")))?;
+        if !matches!(
+            ty,
+            "null" | "boolean" | "integer" | "float" | "numeric" | "string" | "datetime" | "binary"
+        ) {
+            return Err(corrupt(format!("unknown column type {ty:?}")));
+        }
+        if columns.iter().any(|(n, _)| n == name) {
+            return Err(corrupt(format!("column {name:?} appears twice")));
+        }
+        columns.push((name.to_string(), ty.to_string()));
+    }
+    let mut out = Vec::new();
+    for record in records {
+        let record = record.map_err(corrupt)?;
+        let mut cells = record.iter();
+        let id = cells
+            .next()
+            .ok_or_else(|| corrupt("a row without an id"))?
+            .to_string();
+        let mut body = Object::with_capacity(columns.len());
+        for ((name, ty), cell) in columns.iter().zip(cells) {
+            let value = decode_cell(cell, ty).ok_or_else(|| {
+                corrupt(format!(
+                    "row {id:?}: {cell:?} is not a valid {ty} for column {name:?}"
+                ))
+            })?;
+            body.insert(name.clone(), value);
+        }
+        if body.len() != columns.len() {
+            return Err(corrupt(format!("row {id:?} has too few cells")));
+        }
+        out.push((id, Some(body)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::text::testing::same_object;
+    use proptest::prelude::*;
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Object {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn round_trip(entries: &[(&str, Option<&Object>)]) -> Vec<(String, Option<Object>)> {
+        let bytes = encode_block(entries).expect("eligible");
+        decode_block(&bytes).unwrap_or_else(|e| {
+            panic!("{e}\n{}", String::from_utf8_lossy(&bytes));
+        })
+    }
+
+    fn check(entries: &[(&str, Option<&Object>)]) {
+        let back = round_trip(entries);
+        assert_eq!(back.len(), entries.len());
+        for ((id, body), (back_id, back_body)) in entries.iter().zip(&back) {
+            assert_eq!(*id, back_id);
+            let (Some(a), Some(b)) = (body, back_body) else {
+                panic!("missing body");
+            };
+            assert!(same_object(a, b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn every_scalar_type_round_trips() {
+        let a = obj(vec![
+            ("b", Value::Bool(true)),
+            ("i", Value::Int(i64::MIN)),
+            ("f", Value::Float(199.99)),
+            ("n", Value::Numeric("-1.50".into())),
+            ("s", Value::String("42".into())),
+            ("d", Value::DateTime(1_698_314_400_500_000)),
+            ("bin", Value::Binary(vec![0, 255])),
+            ("nul", Value::Null),
+            ("a:b", Value::String("x, \"y\"\r\nz".into())),
+        ]);
+        let b = obj(vec![
+            ("b", Value::Null),
+            ("i", Value::Int(2134)),
+            ("f", Value::Float(f64::NAN)),
+            ("n", Value::Null),
+            ("s", Value::String(String::new())),
+            ("d", Value::DateTime(i64::MIN)),
+            ("bin", Value::Binary(vec![])),
+            ("nul", Value::Null),
+            ("a:b", Value::String("\\n \\NN".into())),
+        ]);
+        let c = obj(vec![
+            ("b", Value::Bool(false)),
+            ("i", Value::Null),
+            ("f", Value::Float(-0.0)),
+            ("n", Value::Numeric("7".into())),
+            ("s", Value::Null),
+            ("d", Value::Null),
+            ("bin", Value::Null),
+            ("nul", Value::Null),
+            ("a:b", Value::String(" ".into())),
+        ]);
+        check(&[("k1", Some(&a)), ("", Some(&b)), ("k,\"3\"\n", Some(&c))]);
+        let text = String::from_utf8(encode_block(&[("k1", Some(&a))]).unwrap()).unwrap();
+        assert!(
+            text.starts_with(
+                "id,b:boolean,i:integer,f:float,n:numeric,s:string,d:datetime,bin:binary,nul:null,a:b:string\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(",\\N,"), "{text}");
+    }
+
+    #[test]
+    fn documents_without_fields() {
+        let empty = Object::new();
+        check(&[("", Some(&empty)), ("a", Some(&empty))]);
+    }
+
+    #[test]
+    fn ineligible_blocks() {
+        let a = obj(vec![("x", Value::Int(1))]);
+        let b = obj(vec![("x", Value::Float(1.5))]);
+        let c = obj(vec![("y", Value::Int(1))]);
+        let d = obj(vec![("x", Value::Int(1)), ("y", Value::Int(2))]);
+        let e = obj(vec![("x", Value::Array(vec![]))]);
+        let f = obj(vec![("x", Value::String("\\N".into()))]);
+        let g = obj(vec![("y", Value::Int(2)), ("x", Value::Int(1))]);
+        assert!(encode_block(&[]).is_none());
+        assert!(encode_block(&[("a", Some(&a)), ("b", None)]).is_none());
+        assert!(encode_block(&[("a", None)]).is_none());
+        assert!(encode_block(&[("a", Some(&a)), ("b", Some(&b))]).is_none());
+        assert!(encode_block(&[("a", Some(&a)), ("b", Some(&c))]).is_none());
+        assert!(encode_block(&[("a", Some(&a)), ("b", Some(&d))]).is_none());
+        assert!(encode_block(&[("a", Some(&d)), ("b", Some(&g))]).is_none());
+        assert!(encode_block(&[("a", Some(&e))]).is_none());
+        assert!(encode_block(&[("a", Some(&f))]).is_none());
+        assert!(encode_block(&[("a", Some(&a)), ("b", Some(&a))]).is_some());
+    }
+
+    #[test]
+    fn corrupt_blocks() {
+        for bad in [
+            &b""[..],
+            b"key,x:integer\nk,1\n",
+            b"id,x\nk,1\n",
+            b"id,x:whatever\nk,1\n",
+            b"id,x:integer,x:string\nk,1,a\n",
+            b"id,x:integer\nk,one\n",
+            b"id,x:integer\nk,1,2\n",
+            b"id,x:integer,y:integer\nk,1\n",
+            b"id,x:boolean\nk,yes\n",
+            b"id,x:null\nk,1\n",
+            b"id,x:datetime\nk,today\n",
+            b"id,x:binary\nk,!!\n",
+            b"id,x:numeric\nk,1e5\n",
+            b"id,x:string\nk,\xff\n",
+        ] {
+            assert!(
+                matches!(decode_block(bad), Err(Error::Corruption(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    fn arb_cell(ty: u8) -> BoxedStrategy<Value> {
+        let typed: BoxedStrategy<Value> = match ty {
+            0 => any::<bool>().prop_map(Value::Bool).boxed(),
+            1 => any::<i64>().prop_map(Value::Int).boxed(),
+            2 => any::<f64>().prop_map(Value::Float).boxed(),
+            3 => "-?[0-9]{1,20}(\\.[0-9]{1,8})?"
+                .prop_map(Value::Numeric)
+                .boxed(),
+            4 => any::<String>()
+                .prop_filter("not the null marker", |s| s != "\\N")
+                .prop_map(Value::String)
+                .boxed(),
+            5 => any::<i64>().prop_map(Value::DateTime).boxed(),
+            _ => prop::collection::vec(any::<u8>(), 0..8)
+                .prop_map(Value::Binary)
+                .boxed(),
+        };
+        prop_oneof![1 => Just(Value::Null), 4 => typed].boxed()
+    }
+
+    fn arb_block() -> impl Strategy<Value = Vec<(String, Object)>> {
+        (
+            prop::collection::vec(("[a-z:, \"]{0,5}", 0u8..7), 0..5),
+            1usize..6,
+        )
+            .prop_flat_map(|(columns, rows)| {
+                let mut seen = std::collections::HashSet::new();
+                let columns: Vec<(String, u8)> = columns
+                    .into_iter()
+                    .filter(|(n, _)| seen.insert(n.clone()))
+                    .collect();
+                let row = (
+                    any::<String>(),
+                    columns
+                        .iter()
+                        .map(|(_, ty)| arb_cell(*ty))
+                        .collect::<Vec<_>>(),
+                );
+                let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+                prop::collection::vec(row, rows).prop_map(move |rows| {
+                    rows.into_iter()
+                        .map(|(id, cells)| (id, names.iter().cloned().zip(cells).collect()))
+                        .collect()
+                })
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn csv_round_trip_prop(block in arb_block()) {
+            let entries: Vec<(&str, Option<&Object>)> =
+                block.iter().map(|(id, body)| (id.as_str(), Some(body))).collect();
+            let bytes = encode_block(&entries);
+            prop_assert!(bytes.is_some());
+            let back = decode_block(&bytes.unwrap_or_default());
+            prop_assert!(back.is_ok(), "{:?}", back.err());
+            let back = back.unwrap_or_default();
+            prop_assert_eq!(back.len(), block.len());
+            for ((id, body), (back_id, back_body)) in block.iter().zip(&back) {
+                prop_assert_eq!(id, back_id);
+                prop_assert!(back_body.as_ref().is_some_and(|b| same_object(body, b)));
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_block(&bytes);
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The JSON codec: [`Value`] to and from `serde_json`, and REST request bodies.
+//!
+//! JSON has no datetime, binary, numeric or non-finite float, so those travel as
+//! one-key marker objects: `{"$date": "2023-10-26T10:00:00Z"}`, `{"$binary": "<base64>"}`,
+//! `{"$numeric": "12.50"}`, `{"$float": "NaN" | "Infinity" | "-Infinity"}`. A stored
+//! object that would itself look like a marker (exactly one key, one of the markers or
+//! `$object`) is wrapped as `{"$object": {...}}`, so every value round-trips.
+//!
+//! Conversions walk values with an explicit stack, never by recursion, so no input depth
+//! can overflow the stack; [`parse_document`] enforces [`Limits::max_depth`].
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Map, Number, Value as Json};
+
+use super::text;
+use super::{Limits, Object, Value};
+use crate::error::{Error, Result, SqlState};
+
+const DATE: &str = "$date";
+const BINARY: &str = "$binary";
+const NUMERIC: &str = "$numeric";
+const FLOAT: &str = "$float";
+const OBJECT: &str = "$object";
+
+/// Keys that make a one-key object special.
+fn is_marker_key(key: &str) -> bool {
+    matches!(key, DATE | BINARY | NUMERIC | FLOAT | OBJECT)
+}
+
+/// A container being built while walking a [`Value`] tree.
+enum OutFrame<'a> {
+    Array(Vec<Json>, std::slice::Iter<'a, Value>),
+    Object {
+        map: Map<String, Json>,
+        fields: indexmap::map::Iter<'a, String, Value>,
+        key: Option<&'a String>,
+        wrap: bool,
+    },
+}
+
+/// Converts a scalar, or opens a frame for a container.
+fn open_out(v: &Value) -> std::result::Result<Json, OutFrame<'_>> {
+    Ok(match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Int(i) => Json::Number((*i).into()),
+        Value::Float(f) => match Number::from_f64(*f) {
+            Some(n) => Json::Number(n),
+            None => marker(FLOAT, text::format_float(*f)),
+        },
+        Value::Numeric(s) => marker(NUMERIC, s.clone()),
+        Value::String(s) => Json::String(s.clone()),
+        Value::DateTime(m) => marker(DATE, text::format_datetime(*m)),
+        Value::Binary(b) => marker(BINARY, BASE64.encode(b)),
+        Value::Array(items) => {
+            return Err(OutFrame::Array(
+                Vec::with_capacity(items.len()),
+                items.iter(),
+            ));
+        }
+        Value::Object(fields) => {
+            let wrap = fields.len() == 1 && fields.keys().all(|k| is_marker_key(k));
+            return Err(OutFrame::Object {
+                map: Map::new(),
+                fields: fields.iter(),
+                key: None,
+                wrap,
+            });
+        }
+    })
+}
+
+fn marker(key: &str, text: String) -> Json {
+    let mut map = Map::new();
+    map.insert(key.to_string(), Json::String(text));
+    Json::Object(map)
+}
+
+/// The JSON form of a value; see the module doc for the markers.
+pub fn to_json(v: &Value) -> Json {
+    let mut stack: Vec<OutFrame<'_>> = Vec::new();
+    let mut next = v;
+    loop {
+        // Descend into `next`: either a finished scalar, or a new frame.
+        let mut done = match open_out(next) {
+            Ok(j) => Some(j),
+            Err(frame) => {
+                stack.push(frame);
+                None
+            }
+        };
+        // Attach finished values upwards until some frame has another child to visit.
+        loop {
+            if let Some(j) = done.take() {
+                match stack.last_mut() {
+                    None => return j,
+                    Some(OutFrame::Array(out, _)) => out.push(j),
+                    Some(OutFrame::Object { map, key, .. }) => {
+                        if let Some(k) = key.take() {
+                            map.insert(k.clone(), j);
+                        }
+                    }
+                }
+            }
+            let child = match stack.last_mut() {
+                None => return Json::Null, // unreachable: the root returns above
+                Some(OutFrame::Array(_, items)) => items.next(),
+                Some(OutFrame::Object { fields, key, .. }) => fields.next().map(|(k, v)| {
+                    *key = Some(k);
+                    v
+                }),
+            };
+            match child {
+                Some(c) => {
+                    next = c;
+                    break;
+                }
+                None => {
+                    done = match stack.pop() {
+                        Some(OutFrame::Array(out, _)) => Some(Json::Array(out)),
+                        Some(OutFrame::Object { map, wrap, .. }) => {
+                            let obj = Json::Object(map);
+                            Some(if wrap {
+                                let mut outer = Map::new();
+                                outer.insert(OBJECT.to_string(), obj);
+                                Json::Object(outer)
+                            } else {
+                                obj
+                            })
+                        }
+                        None => None,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// A container being built while walking a JSON tree.
+enum InFrame {
+    Array(Vec<Value>, std::vec::IntoIter<Json>),
+    Object(Object, serde_json::map::IntoIter, Option<String>),
+}
+
+/// Decodes a one-key marker object, if `map` is one.
+fn decode_marker(map: &Map<String, Json>) -> Option<Result<Value>> {
+    if map.len() != 1 {
+        return None;
+    }
+    let (key, val) = map.iter().next()?;
+    let text = match val {
+        Json::String(s) => s.as_str(),
+        _ => return None,
+    };
+    let bad = |what: &str| {
+        Error::invalid(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("invalid {key} value {text:?}: expected {what}"),
+        )
+    };
+    Some(match key.as_str() {
+        DATE => text::parse_datetime(text)
+            .map(Value::DateTime)
+            .ok_or_else(|| bad("an RFC 3339 timestamp such as 2023-10-26T10:00:00Z")),
+        BINARY => BASE64
+            .decode(text)
+            .map(Value::Binary)
+            .map_err(|_| bad("standard Base64")),
+        NUMERIC => {
+            if text::is_numeric_text(text) {
+                Ok(Value::Numeric(text.to_string()))
+            } else {
+                Err(bad("a decimal number such as -12.50"))
+            }
+        }
+        FLOAT => text::parse_float(text)
+            .map(Value::Float)
+            .ok_or_else(|| bad("NaN, Infinity, -Infinity or a number")),
+        _ => return None,
+    })
+}
+
+/// Converts a scalar, or opens a frame for a container (`$object` unwraps here).
+fn open_in(j: Json) -> Result<std::result::Result<Value, InFrame>> {
+    Ok(Ok(match j {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::Int(i)
+            } else {
+                // u64 beyond i64, or a float; serde_json always has an f64 for these.
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::String(s),
+        Json::Array(items) => {
+            return Ok(Err(InFrame::Array(
+                Vec::with_capacity(items.len()),
+                items.into_iter(),
+            )));
+        }
+        Json::Object(map) => {
+            if let Some(decoded) = decode_marker(&map) {
+                return decoded.map(Ok);
+            }
+            let map = if map.len() == 1 && matches!(map.get(OBJECT), Some(Json::Object(_))) {
+                match map.into_iter().next() {
+                    Some((_, Json::Object(inner))) => inner,
+                    _ => Map::new(),
+                }
+            } else {
+                map
+            };
+            return Ok(Err(InFrame::Object(
+                Object::with_capacity(map.len()),
+                map.into_iter(),
+                None,
+            )));
+        }
+    }))
+}
+
+/// The inverse of [`to_json`], with an optional nesting limit (the outermost container
+/// is depth 1). Exceeding the limit returns `Err(None)`.
+fn from_json_limited(j: Json, max_depth: Option<usize>) -> Result<Value, Option<Error>> {
+    let mut stack: Vec<InFrame> = Vec::new();
+    let mut next = j;
+    loop {
+        let mut done = match open_in(next).map_err(Some)? {
+            Ok(v) => Some(v),
+            Err(frame) => {
+                stack.push(frame);
+                if max_depth.is_some_and(|max| stack.len() > max) {
+                    return Err(None);
+                }
+                None
+            }
+        };
+        loop {
+            if let Some(v) = done.take() {
+                match stack.last_mut() {
+                    None => return Ok(v),
+                    Some(InFrame::Array(out, _)) => out.push(v),
+                    Some(InFrame::Object(out, _, key)) => {
+                        if let Some(k) = key.take() {
+                            out.insert(k, v);
+                        }
+                    }
+                }
+            }
+            let child = match stack.last_mut() {
+                None => return Ok(Value::Null), // unreachable: the root returns above
+                Some(InFrame::Array(_, items)) => items.next(),
+                Some(InFrame::Object(_, fields, key)) => fields.next().map(|(k, v)| {
+                    *key = Some(k);
+                    v
+                }),
+            };
+            match child {
+                Some(c) => {
+                    next = c;
+                    break;
+                }
+                None => {
+                    done = match stack.pop() {
+                        Some(InFrame::Array(out, _)) => Some(Value::Array(out)),
+                        Some(InFrame::Object(out, _, _)) => Some(Value::Object(out)),
+                        None => None,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The value a JSON tree stands for: integers that fit `i64` become integers, other
+/// numbers floats; one-key marker objects become their types (a marker whose text does
+/// not parse is an error 22P02); strings stay strings.
+pub fn from_json(j: Json) -> Result<Value> {
+    from_json_limited(j, None).map_err(|e| {
+        e.unwrap_or_else(|| Error::Internal("JSON depth limit without a limit".into()))
+    })
+}
+
+fn depth_error(limits: &Limits) -> Error {
+    Error::limit(format!(
+        "document nesting exceeds the limit of {} levels (max_depth)",
+        limits.max_depth
+    ))
+}
+
+/// Decodes a REST request body: a JSON object, nested at most `limits.max_depth` deep.
+pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
+    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("recursion limit exceeded") {
+            depth_error(limits)
+        } else {
+            Error::invalid(
+                SqlState::INVALID_JSON_TEXT,
+                format!("invalid JSON: {message}"),
+            )
+        }
+    })?;
+    match from_json_limited(json, Some(limits.max_depth)) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Error::invalid(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            "document must be a JSON object",
+        )),
+        Err(Some(e)) => Err(e),
+        Err(None) => Err(depth_error(limits)),
+    }
+}
+
+/// The JSON answer for a stored document: `id` first, then the body's fields (a body
+/// field named `id` is left out).
+pub fn document_to_json(id: &str, body: &Object) -> Json {
+    let mut map = Map::new();
+    map.insert("id".to_string(), Json::String(id.to_string()));
+    for (k, v) in body {
+        if k != "id" {
+            map.insert(k.clone(), to_json(v));
+        }
+    }
+    Json::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::text::testing::{arb_value, same};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Object {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn round_trip(v: &Value) -> Value {
+        let text = serde_json::to_string(&to_json(v)).unwrap();
+        from_json(serde_json::from_str(&text).unwrap()).unwrap()
+    }
+
+    fn every_type() -> Value {
+        Value::Object(obj(vec![
+            ("null", Value::Null),
+            ("t", Value::Bool(true)),
+            ("f", Value::Bool(false)),
+            ("int", Value::Int(i64::MIN)),
+            ("max", Value::Int(i64::MAX)),
+            ("float", Value::Float(199.99)),
+            ("one", Value::Float(1.0)),
+            ("big", Value::Float(1e300)),
+            ("negzero", Value::Float(-0.0)),
+            ("inf", Value::Float(f64::INFINITY)),
+            ("ninf", Value::Float(f64::NEG_INFINITY)),
+            ("num", Value::Numeric("-12.50".into())),
+            ("s", Value::String("42".into())),
+            ("empty", Value::String(String::new())),
+            ("date", Value::DateTime(1_698_314_400_000_000)),
+            ("bin", Value::Binary(vec![0, 1, 2, 255])),
+            ("arr", Value::Array(vec![Value::Int(1), Value::Null])),
+            ("nested", Value::Array(vec![Value::Array(vec![])])),
+            ("obj", Value::Object(Object::new())),
+            (
+                "markerlike",
+                Value::Object(obj(vec![("$date", Value::String("soon".into()))])),
+            ),
+            (
+                "objectlike",
+                Value::Object(obj(vec![("$object", Value::Int(1))])),
+            ),
+        ]))
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let v = every_type();
+        assert_eq!(round_trip(&v), v);
+        let nan = round_trip(&Value::Float(f64::NAN));
+        assert!(matches!(nan, Value::Float(f) if f.is_nan()));
+    }
+
+    #[test]
+    fn wire_forms() {
+        let j = to_json(&every_type());
+        assert_eq!(j["float"], json!(199.99));
+        assert_eq!(serde_json::to_string(&j["one"]).unwrap(), "1.0");
+        assert_eq!(serde_json::to_string(&j["big"]).unwrap(), "1e+300");
+        assert_eq!(j["inf"], json!({"$float": "Infinity"}));
+        assert_eq!(j["num"], json!({"$numeric": "-12.50"}));
+        assert_eq!(j["date"], json!({"$date": "2023-10-26T10:00:00Z"}));
+        assert_eq!(j["bin"], json!({"$binary": "AAEC/w=="}));
+        assert_eq!(j["markerlike"], json!({"$object": {"$date": "soon"}}));
+        assert_eq!(to_json(&Value::Float(f64::NAN)), json!({"$float": "NaN"}));
+        let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
+        assert_eq!(keys.first().map(|k| k.as_str()), Some("null"));
+        assert_eq!(keys.last().map(|k| k.as_str()), Some("objectlike"));
+    }
+
+    #[test]
+    fn numbers_from_json() {
+        assert_eq!(from_json(json!(5)).unwrap(), Value::Int(5));
+        assert_eq!(from_json(json!(5.0)).unwrap(), Value::Float(5.0));
+        assert_eq!(
+            from_json(json!(u64::MAX)).unwrap(),
+            Value::Float(u64::MAX as f64)
+        );
+        assert_eq!(
+            from_json(json!("2023-10-26T10:00:00Z")).unwrap(),
+            Value::String("2023-10-26T10:00:00Z".into())
+        );
+        assert_eq!(
+            from_json(json!({"$date": "2023-10-26T12:00:00+02:00"})).unwrap(),
+            Value::DateTime(1_698_314_400_000_000)
+        );
+        // Not a marker: a second key, or a non-string value.
+        assert!(matches!(
+            from_json(json!({"$date": "x", "b": 1})).unwrap(),
+            Value::Object(_)
+        ));
+        assert!(matches!(
+            from_json(json!({"$date": 5})).unwrap(),
+            Value::Object(_)
+        ));
+    }
+
+    #[test]
+    fn bad_markers() {
+        for (j, name) in [
+            (json!({"$date": "yesterday"}), "$date"),
+            (json!({"$binary": "!!"}), "$binary"),
+            (json!({"$numeric": "1e5"}), "$numeric"),
+            (json!({"$float": "inf"}), "$float"),
+        ] {
+            let err = from_json(j).unwrap_err();
+            assert_eq!(err.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn parse_documents() {
+        let limits = Limits::default();
+        let doc = parse_document(br#"{"name": "x", "price": 199.99, "n": 3}"#, &limits).unwrap();
+        assert_eq!(
+            doc,
+            obj(vec![
+                ("name", Value::String("x".into())),
+                ("price", Value::Float(199.99)),
+                ("n", Value::Int(3)),
+            ])
+        );
+        let err = parse_document(b"[1, 2]", &limits).unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+        assert!(err.to_string().contains("must be a JSON object"));
+        let err = parse_document(br#"{"$date": "2023-10-26T10:00:00Z"}"#, &limits).unwrap_err();
+        assert!(err.to_string().contains("must be a JSON object"));
+        let err = parse_document(b"{\"a\": ", &limits).unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_JSON_TEXT);
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = parse_document(b"", &limits).unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_JSON_TEXT);
+        let err = parse_document(b"{\"a\": 1} x", &limits).unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_JSON_TEXT);
+        let err = parse_document(b"\xff", &limits).unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_JSON_TEXT);
+    }
+
+    #[test]
+    fn depth_limits() {
+        let limits = Limits { max_depth: 3 };
+        assert!(parse_document(br#"{"a": {"b": [1]}}"#, &limits).is_ok());
+        let err = parse_document(br#"{"a": {"b": [[1]]}}"#, &limits).unwrap_err();
+        assert!(
+            matches!(err, Error::LimitExceeded { code, .. } if code == SqlState::PROGRAM_LIMIT_EXCEEDED)
+        );
+        assert!(err.to_string().contains("max_depth"));
+
+        let deep = "[".repeat(100_000);
+        let err = parse_document(deep.as_bytes(), &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+        let deep = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
+        let err = parse_document(deep.as_bytes(), &Limits::default()).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_values_convert_without_recursion() {
+        let mut v = Value::Int(1);
+        for _ in 0..10_000 {
+            v = Value::Array(vec![v]);
+        }
+        let back = from_json(to_json(&v)).unwrap();
+        // Tear both down iteratively; their own Drop would recurse.
+        let mut cur = Some(back);
+        let mut depth = 0;
+        while let Some(Value::Array(mut items)) = cur {
+            cur = items.pop();
+            depth += 1;
+        }
+        assert_eq!(depth, 10_000);
+        let mut cur = Some(v);
+        while let Some(Value::Array(mut items)) = cur {
+            cur = items.pop();
+        }
+    }
+
+    #[test]
+    fn documents_put_id_first() {
+        let body = obj(vec![
+            ("name", Value::String("x".into())),
+            ("id", Value::String("other".into())),
+            ("n", Value::Int(1)),
+        ]);
+        let j = document_to_json("doc1", &body);
+        assert_eq!(
+            serde_json::to_string(&j).unwrap(),
+            r#"{"id":"doc1","name":"x","n":1}"#
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_document(&bytes, &Limits::default());
+        }
+
+        #[test]
+        fn json_round_trip(v in arb_value()) {
+            let text = serde_json::to_string(&to_json(&v)).unwrap();
+            let back = from_json(serde_json::from_str(&text).unwrap()).unwrap();
+            prop_assert!(same(&back, &v), "{:?} came back as {:?}", v, back);
+        }
+    }
+}

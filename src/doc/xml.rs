@@ -1,0 +1,1655 @@
+//! The XML codec: documents in the seed's shape for REST clients, and the XML blocks of
+//! hierarchical segment data.
+//!
+//! # Mapping
+//!
+//! A document is `<document id="...">` with one child element per field. An element
+//! holding text is a scalar typed by [`text::infer_scalar`]; an element with child
+//! elements is an object, or an array when it has two or more children of one name and
+//! no attributes (`<features><feature>a</feature><feature>b</feature></features>`).
+//! Attributes are fields too (typed the same way); an element with attributes and text
+//! keeps its text under `#text`. `<a/>` is null. Repeated siblings of one name inside an
+//! object collect into one array at the first one's position.
+//!
+//! # Writing without loss
+//!
+//! The writer marks, with attributes in the namespace `urn:tissdb` (prefix `t`, declared
+//! on the root only when used), whatever the reading rules above would get wrong:
+//!
+//! - `t:type="string|integer|float|numeric|datetime|binary|array|object"` when a value's
+//!   text would not infer back to it (`"42"` as a string, `1e300`, NaN, numerics,
+//!   binary), for empty strings, and for arrays of fewer than two items and empty objects;
+//! - `t:enc="base64"` for strings holding characters XML 1.0 cannot carry (U+0001…);
+//! - `<t:field t:name="hello world">` for a field name that is not an XML name
+//!   (`t:name64` with Base64 when the name itself cannot be an attribute value);
+//! - `t:id64` instead of `id` for a document id XML cannot carry.
+//!
+//! Array items are elements named by the singular of the field (`features` -> `feature`),
+//! else `item`. Inside objects every field is an element; only the root's `id` is an
+//! attribute.
+//!
+//! # Safety
+//!
+//! Reading refuses any `<!DOCTYPE` and every entity but the five predefined ones and
+//! character references, so nothing is ever resolved or fetched. The reader is a loop
+//! over events with an explicit stack of open elements, checked against the depth limit
+//! as each element opens; the writer walks values with an explicit stack too. Neither
+//! recurses.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use indexmap::IndexMap;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::{Reader, XmlVersion};
+
+use super::text;
+use super::{Limits, Object, Value};
+use crate::error::{Error, Result, SqlState};
+
+/// The namespace of TissDB's reserved attributes and elements.
+const NS_URI: &str = "urn:tissdb";
+/// The deepest document nesting accepted in a stored block.
+const BLOCK_MAX_DEPTH: usize = 512;
+const DTD_MESSAGE: &str = "DTDs are not allowed (<!DOCTYPE ...>)";
+const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+// ------------------------------------------------------------------------------------
+// Names and characters
+// ------------------------------------------------------------------------------------
+
+/// Characters XML 1.0 documents can hold.
+fn is_xml_char(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r'
+        | '\u{20}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn xml_safe(s: &str) -> bool {
+    s.chars().all(is_xml_char)
+}
+
+/// XML 1.0 (5th edition) `NameStartChar`, without `:`.
+fn is_name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}'
+        | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}'
+        | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}'
+        | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}'
+        | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// XML 1.0 (5th edition) `NameChar`, without `:`.
+fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || matches!(c,
+            '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// True if `name` can be written as an element name as it is: an XML name without a
+/// colon, not starting with the reserved `xml`.
+fn is_plain_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let starts_well = chars.next().is_some_and(is_name_start);
+    let reserved = name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"));
+    starts_well && chars.all(is_name_char) && !reserved
+}
+
+/// The element name of an array's items: the field name without its plural `s`, else
+/// `item`.
+fn singular(name: &str) -> String {
+    if is_plain_name(name)
+        && name.len() > 1
+        && let Some(stem) = name.strip_suffix('s')
+        && is_plain_name(stem)
+    {
+        return stem.to_string();
+    }
+    "item".to_string()
+}
+
+fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+fn is_blank(s: &str) -> bool {
+    s.chars().all(is_xml_space)
+}
+
+fn push_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn push_attr_value(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// Writing
+// ------------------------------------------------------------------------------------
+
+/// How a scalar is written: its `t:type` marker if one is needed, whether its text is
+/// Base64 (`t:enc`), and the text.
+fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
+    match v {
+        Value::Null => (None, false, Cow::Borrowed("")),
+        Value::Bool(b) => (
+            None,
+            false,
+            Cow::Borrowed(if *b { "true" } else { "false" }),
+        ),
+        Value::Int(i) => (None, false, Cow::Owned(i.to_string())),
+        Value::Float(f) => {
+            let t = text::format_float(*f);
+            let plain =
+                matches!(text::infer_scalar(&t), Value::Float(g) if g.to_bits() == f.to_bits());
+            (
+                if plain { None } else { Some("float") },
+                false,
+                Cow::Owned(t),
+            )
+        }
+        Value::Numeric(s) => (Some("numeric"), false, Cow::Borrowed(s)),
+        Value::String(s) => {
+            if !xml_safe(s) {
+                (Some("string"), true, Cow::Owned(BASE64.encode(s)))
+            } else if s.is_empty() || !matches!(text::infer_scalar(s), Value::String(_)) {
+                (Some("string"), false, Cow::Borrowed(s))
+            } else {
+                (None, false, Cow::Borrowed(s))
+            }
+        }
+        Value::DateTime(m) => {
+            let t = text::format_datetime(*m);
+            let plain = text::infer_scalar(&t) == Value::DateTime(*m);
+            (
+                if plain { None } else { Some("datetime") },
+                false,
+                Cow::Owned(t),
+            )
+        }
+        Value::Binary(b) => (Some("binary"), false, Cow::Owned(BASE64.encode(b))),
+        // Containers never reach here; write them as null rather than panic.
+        Value::Array(_) | Value::Object(_) => (None, false, Cow::Borrowed("")),
+    }
+}
+
+/// The name an element is written under.
+enum Tag<'a> {
+    /// An object field: its name, which may need `<t:field>`.
+    Field(&'a str),
+    /// An array item: always a plain name.
+    Item(String),
+}
+
+enum Work<'a> {
+    Open {
+        tag: Tag<'a>,
+        value: &'a Value,
+        level: usize,
+    },
+    Close {
+        elem: String,
+        level: usize,
+    },
+}
+
+/// Builds XML text. `pretty` indents nested elements (whitespace the reader drops).
+struct XmlWriter {
+    out: String,
+    ns_used: bool,
+    pretty: bool,
+}
+
+impl XmlWriter {
+    fn new(pretty: bool) -> Self {
+        XmlWriter {
+            out: String::new(),
+            ns_used: false,
+            pretty,
+        }
+    }
+
+    fn newline(&mut self, level: usize) {
+        if self.pretty {
+            self.out.push('\n');
+            for _ in 0..level {
+                self.out.push_str("  ");
+            }
+        }
+    }
+
+    fn reserved_attr(&mut self, name: &str, value: &str) {
+        self.ns_used = true;
+        self.out.push_str(" t:");
+        self.out.push_str(name);
+        self.out.push_str("=\"");
+        push_attr_value(&mut self.out, value);
+        self.out.push('"');
+    }
+
+    /// Writes `<document id="...">fields</document>` at `level`.
+    fn document<'a>(&mut self, id: &str, fields: Vec<(&'a str, &'a Value)>, level: usize) {
+        self.out.push_str("<document");
+        if xml_safe(id) {
+            self.out.push_str(" id=\"");
+            push_attr_value(&mut self.out, id);
+            self.out.push('"');
+        } else {
+            self.reserved_attr("id64", &BASE64.encode(id));
+        }
+        if fields.is_empty() {
+            self.out.push_str("/>");
+            return;
+        }
+        self.out.push('>');
+        self.fields(fields, level + 1);
+        self.newline(level);
+        self.out.push_str("</document>");
+    }
+
+    /// Writes object fields as sibling elements at `level`, walking nested values with
+    /// an explicit stack.
+    fn fields<'a>(&mut self, fields: Vec<(&'a str, &'a Value)>, level: usize) {
+        let mut stack: Vec<Work<'a>> = fields
+            .into_iter()
+            .rev()
+            .map(|(name, value)| Work::Open {
+                tag: Tag::Field(name),
+                value,
+                level,
+            })
+            .collect();
+        while let Some(work) = stack.pop() {
+            match work {
+                Work::Close { elem, level } => {
+                    self.newline(level);
+                    self.out.push_str("</");
+                    self.out.push_str(&elem);
+                    self.out.push('>');
+                }
+                Work::Open { tag, value, level } => {
+                    self.newline(level);
+                    let (elem, logical) = match tag {
+                        Tag::Field(name) if is_plain_name(name) => {
+                            self.out.push('<');
+                            self.out.push_str(name);
+                            (name.to_string(), Cow::Borrowed(name))
+                        }
+                        Tag::Field(name) => {
+                            self.out.push_str("<t:field");
+                            if xml_safe(name) {
+                                self.reserved_attr("name", name);
+                            } else {
+                                self.reserved_attr("name64", &BASE64.encode(name));
+                            }
+                            ("t:field".to_string(), Cow::Borrowed(name))
+                        }
+                        Tag::Item(name) => {
+                            self.out.push('<');
+                            self.out.push_str(&name);
+                            (name.clone(), Cow::Owned(name))
+                        }
+                    };
+                    self.open_value(elem, &logical, value, level, &mut stack);
+                }
+            }
+        }
+    }
+
+    /// Writes the attributes and content of an element whose start tag `<elem` (plus
+    /// any name attribute) is already written; containers push their children.
+    fn open_value<'a>(
+        &mut self,
+        elem: String,
+        logical: &str,
+        value: &'a Value,
+        level: usize,
+        stack: &mut Vec<Work<'a>>,
+    ) {
+        match value {
+            Value::Array(items) => {
+                if items.len() < 2 {
+                    self.reserved_attr("type", "array");
+                }
+                if items.is_empty() {
+                    self.out.push_str("/>");
+                    return;
+                }
+                self.out.push('>');
+                let item = singular(logical);
+                stack.push(Work::Close { elem, level });
+                for v in items.iter().rev() {
+                    stack.push(Work::Open {
+                        tag: Tag::Item(item.clone()),
+                        value: v,
+                        level: level + 1,
+                    });
+                }
+            }
+            Value::Object(fields) => {
+                if fields.is_empty() {
+                    self.reserved_attr("type", "object");
+                    self.out.push_str("/>");
+                    return;
+                }
+                self.out.push('>');
+                stack.push(Work::Close { elem, level });
+                for (k, v) in fields.iter().rev() {
+                    stack.push(Work::Open {
+                        tag: Tag::Field(k),
+                        value: v,
+                        level: level + 1,
+                    });
+                }
+            }
+            scalar => {
+                let (ty, base64, body) = scalar_form(scalar);
+                if let Some(ty) = ty {
+                    self.reserved_attr("type", ty);
+                }
+                if base64 {
+                    self.reserved_attr("enc", "base64");
+                }
+                if body.is_empty() {
+                    self.out.push_str("/>");
+                } else {
+                    self.out.push('>');
+                    push_text(&mut self.out, &body);
+                    self.out.push_str("</");
+                    self.out.push_str(&elem);
+                    self.out.push('>');
+                }
+            }
+        }
+    }
+}
+
+fn ns_decl() -> String {
+    format!(" xmlns:t=\"{NS_URI}\"")
+}
+
+/// The fields of a document body as written: all but a field named `id`.
+fn body_fields(body: &Object) -> Vec<(&str, &Value)> {
+    body.iter()
+        .filter(|(k, _)| k.as_str() != "id")
+        .map(|(k, v)| (k.as_str(), v))
+        .collect()
+}
+
+/// A document for a REST answer: the XML declaration, then `<document id="…">` holding
+/// the body's fields (a body field named `id` is left out; the id is the attribute).
+pub fn write_document(id: &str, body: &Object) -> String {
+    let mut w = XmlWriter::new(true);
+    w.out.push_str(XML_DECL);
+    let root_name_end = w.out.len() + "<document".len();
+    w.document(id, body_fields(body), 0);
+    if w.ns_used {
+        w.out.insert_str(root_name_end, &ns_decl());
+    }
+    w.out.push('\n');
+    w.out
+}
+
+/// Documents for a list answer: root `<documents>` holding one `<document>` each.
+pub fn write_documents(docs: &[(String, Object)]) -> String {
+    let mut w = XmlWriter::new(true);
+    w.out.push_str(XML_DECL);
+    let root_name_end = w.out.len() + "<documents".len();
+    if docs.is_empty() {
+        w.out.push_str("<documents/>\n");
+        return w.out;
+    }
+    w.out.push_str("<documents>");
+    for (id, body) in docs {
+        w.newline(1);
+        w.document(id, body_fields(body), 1);
+    }
+    w.newline(0);
+    w.out.push_str("</documents>\n");
+    if w.ns_used {
+        w.out.insert_str(root_name_end, &ns_decl());
+    }
+    w.out
+}
+
+/// A storage block: `<block xmlns:t="urn:tissdb">` holding, in order, `<document id>`
+/// for each document (every body field, `id` included, is an element) and
+/// `<tombstone id/>` for each deleted key.
+pub fn encode_block(entries: &[(&str, Option<&Object>)]) -> String {
+    let mut w = XmlWriter::new(false);
+    w.out.push_str("<block");
+    w.out.push_str(&ns_decl());
+    w.out.push('>');
+    for (id, body) in entries {
+        match body {
+            Some(body) => {
+                let fields = body.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                w.document(id, fields, 0);
+            }
+            None => {
+                w.out.push_str("<tombstone");
+                if xml_safe(id) {
+                    w.out.push_str(" id=\"");
+                    push_attr_value(&mut w.out, id);
+                    w.out.push('"');
+                } else {
+                    w.reserved_attr("id64", &BASE64.encode(id));
+                }
+                w.out.push_str("/>");
+            }
+        }
+    }
+    w.out.push_str("</block>");
+    w.out
+}
+
+// ------------------------------------------------------------------------------------
+// Reading
+// ------------------------------------------------------------------------------------
+
+/// Why reading failed, before it becomes an [`Error`] fitting the caller.
+enum Fail {
+    Invalid(String),
+    Limit(String),
+}
+
+type PResult<T> = std::result::Result<T, Fail>;
+
+fn invalid<T>(message: impl Into<String>) -> PResult<T> {
+    Err(Fail::Invalid(message.into()))
+}
+
+/// What the root element may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Any root element is the document.
+    Document,
+    /// `<documents>` holding `<document>` elements, or a single document root.
+    Documents,
+    /// `<block>` holding `<document>` and `<tombstone>` elements.
+    Block,
+}
+
+/// The role of an open element.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `<documents>` or `<block>`.
+    Wrapper,
+    Document,
+    Tombstone,
+    Field,
+}
+
+/// An open element.
+struct Frame {
+    kind: Kind,
+    /// The element name as written, for messages.
+    qname: String,
+    /// The field name this element stands for (for [`Kind::Field`]).
+    field: String,
+    /// Ordinary attributes: name and value.
+    attrs: Vec<(String, String)>,
+    ttype: Option<String>,
+    tenc: Option<String>,
+    /// The document id (`id` or `t:id64`), for documents and tombstones.
+    id: Option<String>,
+    /// Finished child elements: field name, value, nesting depth of the value.
+    children: Vec<(String, Value, usize)>,
+    text: String,
+    /// Length of the namespace scope before this element's declarations.
+    ns_mark: usize,
+}
+
+/// A document read from the input: its id, and its body (`None` for a tombstone).
+struct DocOut {
+    id: Option<String>,
+    body: Option<Object>,
+}
+
+struct Parser {
+    mode: Mode,
+    /// Deepest document nesting accepted.
+    max_depth: usize,
+    /// Deepest element nesting accepted (documents plus their wrapper and leaves).
+    max_elements: usize,
+    stack: Vec<Frame>,
+    /// Prefixes in scope: the prefix, and whether it is bound to `urn:tissdb`.
+    ns: Vec<(String, bool)>,
+    root_seen: bool,
+    docs: Vec<DocOut>,
+}
+
+fn depth_message(max_depth: usize) -> String {
+    format!("document nesting exceeds the limit of {max_depth} levels (max_depth)")
+}
+
+fn decode_base64_text(what: &str, text: &str) -> PResult<String> {
+    let bytes = BASE64
+        .decode(text)
+        .map_err(|_| Fail::Invalid(format!("{what} is not valid Base64")))?;
+    String::from_utf8(bytes).map_err(|_| Fail::Invalid(format!("{what} is not valid UTF-8")))
+}
+
+impl Parser {
+    fn new(mode: Mode, max_depth: usize) -> Self {
+        let wrapper = usize::from(mode != Mode::Document);
+        Parser {
+            mode,
+            max_depth,
+            max_elements: max_depth.saturating_add(1 + wrapper),
+            stack: Vec::new(),
+            ns: Vec::new(),
+            root_seen: false,
+            docs: Vec::new(),
+        }
+    }
+
+    fn is_tissdb_prefix(&self, prefix: &str) -> bool {
+        self.ns
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .is_some_and(|(_, t)| *t)
+    }
+
+    /// Splits `qname` into a reserved local name, if its prefix is bound to `urn:tissdb`.
+    fn reserved_local<'n>(&self, qname: &'n str) -> Option<&'n str> {
+        let (prefix, local) = qname.split_once(':')?;
+        self.is_tissdb_prefix(prefix).then_some(local)
+    }
+
+    fn run(&mut self, input: &str) -> PResult<()> {
+        let mut reader = Reader::from_str(input);
+        loop {
+            let event = reader.read_event().map_err(|e| {
+                if input.contains("<!DOCTYPE") {
+                    Fail::Invalid(DTD_MESSAGE.to_string())
+                } else {
+                    Fail::Invalid(format!(
+                        "malformed XML at byte {}: {e}",
+                        reader.error_position()
+                    ))
+                }
+            })?;
+            match event {
+                Event::Start(e) => self.start(&e)?,
+                Event::Empty(e) => {
+                    self.start(&e)?;
+                    self.end()?;
+                }
+                Event::End(_) => self.end()?,
+                Event::Text(t) => self.text(&t.xml10_content())?,
+                Event::CData(t) => self.text(&t.xml10_content())?,
+                Event::GeneralRef(r) => {
+                    let resolved: Cow<'_, str> = if r.is_char_ref() {
+                        match r.resolve_char_ref() {
+                            Ok(Some(c)) => Cow::Owned(c.to_string()),
+                            _ => return invalid(format!("invalid character reference &{};", &*r)),
+                        }
+                    } else {
+                        match &*r {
+                            "lt" => Cow::Borrowed("<"),
+                            "gt" => Cow::Borrowed(">"),
+                            "amp" => Cow::Borrowed("&"),
+                            "apos" => Cow::Borrowed("'"),
+                            "quot" => Cow::Borrowed("\""),
+                            other => {
+                                return invalid(format!(
+                                    "unknown entity &{other}; (only &lt; &gt; &amp; &apos; &quot; \
+                                     and character references are allowed)"
+                                ));
+                            }
+                        }
+                    };
+                    self.text(&resolved)?;
+                }
+                Event::DocType(_) => {
+                    return invalid(DTD_MESSAGE);
+                }
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => break,
+            }
+        }
+        if let Some(open) = self.stack.last() {
+            return invalid(format!(
+                "unexpected end of input: <{}> is not closed",
+                open.qname
+            ));
+        }
+        if !self.root_seen {
+            return invalid("no root element");
+        }
+        Ok(())
+    }
+
+    fn text(&mut self, content: &str) -> PResult<()> {
+        match self.stack.last_mut() {
+            Some(frame) if matches!(frame.kind, Kind::Document | Kind::Field) => {
+                frame.text.push_str(content);
+                Ok(())
+            }
+            _ if is_blank(content) => Ok(()),
+            None => invalid("text outside the root element"),
+            Some(frame) => invalid(format!("unexpected text inside <{}>", frame.qname)),
+        }
+    }
+
+    fn start(&mut self, e: &BytesStart<'_>) -> PResult<()> {
+        if self.stack.len() >= self.max_elements {
+            return Err(Fail::Limit(depth_message(self.max_depth)));
+        }
+        let qname = e.name().0.to_string();
+        let kind = match self.stack.last().map(|f| f.kind) {
+            None => {
+                if self.root_seen {
+                    return invalid(format!("a second root element <{qname}>"));
+                }
+                self.root_seen = true;
+                match self.mode {
+                    Mode::Document => Kind::Document,
+                    Mode::Documents if qname == "documents" => Kind::Wrapper,
+                    Mode::Documents => Kind::Document,
+                    Mode::Block if qname == "block" => Kind::Wrapper,
+                    Mode::Block => return invalid(format!("expected <block>, found <{qname}>")),
+                }
+            }
+            Some(Kind::Wrapper) => match (self.mode, qname.as_str()) {
+                (_, "document") => Kind::Document,
+                (Mode::Block, "tombstone") => Kind::Tombstone,
+                _ => return invalid(format!("expected <document>, found <{qname}>")),
+            },
+            Some(Kind::Tombstone) => return invalid("a <tombstone> must be empty"),
+            Some(Kind::Document | Kind::Field) => Kind::Field,
+        };
+
+        // Attributes: namespace declarations first, then reserved and ordinary ones.
+        let mut raw: Vec<(String, String)> = Vec::new();
+        for attr in e.attributes() {
+            let attr =
+                attr.map_err(|err| Fail::Invalid(format!("bad attribute in <{qname}>: {err}")))?;
+            let value = attr
+                .normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| Fail::Invalid(format!("bad attribute in <{qname}>: {err}")))?;
+            raw.push((attr.key.0.to_string(), value.into_owned()));
+        }
+        let ns_mark = self.ns.len();
+        for (key, value) in &raw {
+            if let Some(prefix) = key.strip_prefix("xmlns:") {
+                self.ns.push((prefix.to_string(), value == NS_URI));
+            }
+        }
+        let mut frame = Frame {
+            kind,
+            field: String::new(),
+            attrs: Vec::new(),
+            ttype: None,
+            tenc: None,
+            id: None,
+            children: Vec::new(),
+            text: String::new(),
+            ns_mark,
+            qname,
+        };
+        let mut name = None;
+        let mut name64 = None;
+        let mut id64 = None;
+        for (key, value) in raw {
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                continue;
+            }
+            match self.reserved_local(&key) {
+                Some("type") => frame.ttype = Some(value),
+                Some("enc") => frame.tenc = Some(value),
+                Some("name") => name = Some(value),
+                Some("name64") => name64 = Some(value),
+                Some("id64") => id64 = Some(value),
+                Some(other) => {
+                    return invalid(format!("unknown attribute t:{other} in <{}>", frame.qname));
+                }
+                None => frame.attrs.push((key, value)),
+            }
+        }
+
+        match kind {
+            Kind::Document | Kind::Tombstone => {
+                let plain = frame
+                    .attrs
+                    .iter()
+                    .position(|(k, _)| k == "id")
+                    .map(|i| frame.attrs.remove(i).1);
+                frame.id = match (plain, id64) {
+                    (Some(_), Some(_)) => return invalid("both id and t:id64 are given"),
+                    (Some(id), None) => Some(id),
+                    (None, Some(b64)) => Some(decode_base64_text("t:id64", &b64)?),
+                    (None, None) => None,
+                };
+            }
+            Kind::Field => {
+                frame.field = match self.reserved_local(&frame.qname) {
+                    Some("field") => match (name, name64) {
+                        (Some(n), None) => n,
+                        (None, Some(b64)) => decode_base64_text("t:name64", &b64)?,
+                        _ => {
+                            return invalid(format!(
+                                "<{}> needs exactly one of t:name and t:name64",
+                                frame.qname
+                            ));
+                        }
+                    },
+                    Some(other) => return invalid(format!("unknown element t:{other}")),
+                    None => frame.qname.clone(),
+                };
+            }
+            Kind::Wrapper => {}
+        }
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn end(&mut self) -> PResult<()> {
+        let Some(frame) = self.stack.pop() else {
+            return invalid("closing tag without an open element");
+        };
+        self.ns.truncate(frame.ns_mark);
+        match frame.kind {
+            Kind::Wrapper => Ok(()),
+            Kind::Tombstone => {
+                if frame.id.is_none() {
+                    return invalid("a <tombstone> needs an id");
+                }
+                self.docs.push(DocOut {
+                    id: frame.id,
+                    body: None,
+                });
+                Ok(())
+            }
+            Kind::Document => {
+                if !is_blank(&frame.text) {
+                    return invalid(format!("unexpected text inside <{}>", frame.qname));
+                }
+                if frame.ttype.is_some() || frame.tenc.is_some() {
+                    return invalid("t:type and t:enc are not allowed on a document");
+                }
+                let (body, depth) = group(frame.attrs, frame.children);
+                if depth > self.max_depth {
+                    return Err(Fail::Limit(depth_message(self.max_depth)));
+                }
+                self.docs.push(DocOut {
+                    id: frame.id,
+                    body: Some(body),
+                });
+                Ok(())
+            }
+            Kind::Field => {
+                let field = frame.field.clone();
+                let (value, depth) = element_value(frame)?;
+                match self.stack.last_mut() {
+                    Some(parent) => {
+                        parent.children.push((field, value, depth));
+                        Ok(())
+                    }
+                    None => invalid("a field outside a document"),
+                }
+            }
+        }
+    }
+}
+
+/// An object from attributes (typed by inference) and child elements; repeated names
+/// collect into one array at the first one's position. Returns the object and its depth.
+fn group(attrs: Vec<(String, String)>, children: Vec<(String, Value, usize)>) -> (Object, usize) {
+    let mut fields: IndexMap<String, (Value, usize)> = IndexMap::new();
+    let mut collected: HashSet<String> = HashSet::new();
+    let attrs = attrs
+        .into_iter()
+        .map(|(k, v)| (k, text::infer_scalar(&v), 0));
+    for (name, value, depth) in attrs.chain(children) {
+        match fields.get_mut(&name) {
+            None => {
+                fields.insert(name, (value, depth));
+            }
+            Some((existing, existing_depth)) => {
+                if collected.contains(&name) {
+                    if let Value::Array(items) = existing {
+                        items.push(value);
+                    }
+                    *existing_depth = (*existing_depth).max(depth + 1);
+                } else {
+                    let first = std::mem::replace(existing, Value::Null);
+                    *existing = Value::Array(vec![first, value]);
+                    *existing_depth = 1 + (*existing_depth).max(depth);
+                    collected.insert(name);
+                }
+            }
+        }
+    }
+    let depth = 1 + fields.values().map(|(_, d)| *d).max().unwrap_or(0);
+    let object = fields.into_iter().map(|(k, (v, _))| (k, v)).collect();
+    (object, depth)
+}
+
+/// The value of a finished field element, and its nesting depth.
+fn element_value(frame: Frame) -> PResult<(Value, usize)> {
+    let Frame {
+        qname,
+        attrs,
+        ttype,
+        tenc,
+        children,
+        text,
+        ..
+    } = frame;
+    if tenc.is_some() && (ttype.as_deref() != Some("string") || tenc.as_deref() != Some("base64")) {
+        return invalid(format!(
+            "<{qname}>: t:enc=\"base64\" goes only with t:type=\"string\""
+        ));
+    }
+    let child_depth = children.iter().map(|(_, _, d)| *d).max().unwrap_or(0);
+    let Some(ttype) = ttype else {
+        if children.is_empty() && attrs.is_empty() {
+            let value = if text.is_empty() {
+                Value::Null
+            } else {
+                text::infer_scalar(&text)
+            };
+            return Ok((value, 0));
+        }
+        let blank = is_blank(&text);
+        let one_name = children
+            .first()
+            .is_some_and(|(first, _, _)| children.iter().all(|(n, _, _)| n == first));
+        if attrs.is_empty() && children.len() >= 2 && one_name && blank {
+            let items = children.into_iter().map(|(_, v, _)| v).collect();
+            return Ok((Value::Array(items), 1 + child_depth));
+        }
+        let keep_text = if children.is_empty() {
+            !text.is_empty()
+        } else {
+            !blank
+        };
+        let mut children = children;
+        if keep_text {
+            children.push(("#text".to_string(), text::infer_scalar(&text), 0));
+        }
+        let (object, depth) = group(attrs, children);
+        return Ok((Value::Object(object), depth));
+    };
+    match ttype.as_str() {
+        "array" => {
+            if !attrs.is_empty() || !is_blank(&text) {
+                return invalid(format!(
+                    "<{qname}> is an array: it holds only item elements"
+                ));
+            }
+            let items = children.into_iter().map(|(_, v, _)| v).collect();
+            Ok((Value::Array(items), 1 + child_depth))
+        }
+        "object" => {
+            if !is_blank(&text) {
+                return invalid(format!("<{qname}> is an object: it holds no text"));
+            }
+            let (object, depth) = group(attrs, children);
+            Ok((Value::Object(object), depth))
+        }
+        scalar => {
+            if !children.is_empty() || !attrs.is_empty() {
+                return invalid(format!(
+                    "<{qname}> has t:type=\"{scalar}\": it holds only text"
+                ));
+            }
+            let bad = |what: &str| Fail::Invalid(format!("<{qname}>: {text:?} is not {what}"));
+            let value = match scalar {
+                "string" if tenc.is_some() => {
+                    Value::String(decode_base64_text(&format!("<{qname}>"), &text)?)
+                }
+                "string" => Value::String(text),
+                "integer" => Value::Int(text.parse().map_err(|_| bad("an integer"))?),
+                "float" => Value::Float(text::parse_float(&text).ok_or_else(|| bad("a float"))?),
+                "numeric" if text::is_numeric_text(&text) => Value::Numeric(text),
+                "numeric" => return Err(bad("a numeric")),
+                "datetime" => Value::DateTime(
+                    text::parse_datetime(&text).ok_or_else(|| bad("an RFC 3339 datetime"))?,
+                ),
+                "binary" => Value::Binary(BASE64.decode(&text).map_err(|_| bad("Base64"))?),
+                "boolean" => match text.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => return Err(bad("a boolean")),
+                },
+                "null" if text.is_empty() => Value::Null,
+                "null" => return Err(bad("empty")),
+                other => return invalid(format!("<{qname}>: unknown t:type=\"{other}\"")),
+            };
+            Ok((value, 0))
+        }
+    }
+}
+
+/// Runs the parser over `bytes`.
+fn parse(bytes: &[u8], mode: Mode, max_depth: usize) -> PResult<Vec<DocOut>> {
+    let input = std::str::from_utf8(bytes)
+        .map_err(|e| Fail::Invalid(format!("XML is not valid UTF-8: {e}")))?;
+    let input = input.strip_prefix('\u{FEFF}').unwrap_or(input);
+    let mut parser = Parser::new(mode, max_depth);
+    parser.run(input)?;
+    Ok(parser.docs)
+}
+
+fn client_error(fail: Fail) -> Error {
+    match fail {
+        Fail::Invalid(message) => Error::invalid(
+            SqlState::INVALID_XML_DOCUMENT,
+            format!("invalid XML document: {message}"),
+        ),
+        Fail::Limit(message) => Error::limit(message),
+    }
+}
+
+/// A document as a client sends it: the id first (if the root has one), then the body.
+fn client_document(doc: DocOut) -> Result<Object> {
+    let mut out = Object::new();
+    if let Some(id) = doc.id {
+        out.insert("id".to_string(), Value::String(id));
+    }
+    for (k, v) in doc.body.unwrap_or_default() {
+        if out.contains_key(&k) {
+            return Err(client_error(Fail::Invalid(
+                "the document id is given both as an attribute and as an element".into(),
+            )));
+        }
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Decodes a REST request body holding one document. The root element may have any
+/// name; its `id` attribute becomes the field `id`, first.
+pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
+    let mut docs = parse(bytes, Mode::Document, limits.max_depth).map_err(client_error)?;
+    match docs.pop() {
+        Some(doc) if docs.is_empty() => client_document(doc),
+        _ => Err(client_error(Fail::Invalid("expected one document".into()))),
+    }
+}
+
+/// Decodes a REST request body holding a `<documents>` root of `<document>` elements, or
+/// a single document root.
+pub fn parse_documents(bytes: &[u8], limits: &Limits) -> Result<Vec<Object>> {
+    parse(bytes, Mode::Documents, limits.max_depth)
+        .map_err(client_error)?
+        .into_iter()
+        .map(client_document)
+        .collect()
+}
+
+/// Decodes a block written by [`encode_block`]: ids in order, `None` for tombstones.
+pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
+    let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
+    parse(bytes, Mode::Block, BLOCK_MAX_DEPTH)
+        .map_err(|fail| match fail {
+            Fail::Invalid(m) | Fail::Limit(m) => corrupt(m),
+        })?
+        .into_iter()
+        .map(|doc| match doc.id {
+            Some(id) => Ok((id, doc.body)),
+            None => Err(corrupt("a document without an id".into())),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::text::testing::{arb_object, arb_value, same_object};
+    use proptest::prelude::*;
+
+    const SEED: &str = r#"<document id="product_789">
+  <name>Wireless Headphones</name>
+  <brand>AudioPhonic</brand>
+  <price>199.99</price>
+  <is_available>true</is_available>
+  <release_date>2023-10-26T10:00:00Z</release_date>
+  <specs>
+    <weight>250g</weight>
+    <bluetooth_version>5.2</bluetooth_version>
+    <features>
+      <feature>Noise Cancellation</feature>
+      <feature>24-hour Battery</feature>
+      <feature>Water Resistant</feature>
+    </features>
+  </specs>
+  <reviews>
+    <review id="rev_1">
+      <rating>5</rating>
+      <comment>Amazing sound quality!</comment>
+    </review>
+    <review id="rev_2">
+      <rating>4</rating>
+      <comment>Very comfortable.</comment>
+    </review>
+  </reviews>
+</document>
+"#;
+
+    fn s(text: &str) -> Value {
+        Value::String(text.to_string())
+    }
+
+    fn obj(pairs: Vec<(&str, Value)>) -> Object {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn limits() -> Limits {
+        Limits { max_depth: 64 }
+    }
+
+    fn seed_value() -> Object {
+        obj(vec![
+            ("id", s("product_789")),
+            ("name", s("Wireless Headphones")),
+            ("brand", s("AudioPhonic")),
+            ("price", Value::Float(199.99)),
+            ("is_available", Value::Bool(true)),
+            ("release_date", Value::DateTime(1_698_314_400_000_000)),
+            (
+                "specs",
+                Value::Object(obj(vec![
+                    ("weight", s("250g")),
+                    ("bluetooth_version", Value::Float(5.2)),
+                    (
+                        "features",
+                        Value::Array(vec![
+                            s("Noise Cancellation"),
+                            s("24-hour Battery"),
+                            s("Water Resistant"),
+                        ]),
+                    ),
+                ])),
+            ),
+            (
+                "reviews",
+                Value::Array(vec![
+                    Value::Object(obj(vec![
+                        ("id", s("rev_1")),
+                        ("rating", Value::Int(5)),
+                        ("comment", s("Amazing sound quality!")),
+                    ])),
+                    Value::Object(obj(vec![
+                        ("id", s("rev_2")),
+                        ("rating", Value::Int(4)),
+                        ("comment", s("Very comfortable.")),
+                    ])),
+                ]),
+            ),
+        ])
+    }
+
+    /// Every type and the awkward shapes, as one object.
+    fn awkward() -> Object {
+        obj(vec![
+            ("null", Value::Null),
+            ("t", Value::Bool(true)),
+            ("int", Value::Int(i64::MIN)),
+            ("float", Value::Float(199.99)),
+            ("one", Value::Float(1.0)),
+            ("big", Value::Float(1e300)),
+            ("negzero", Value::Float(-0.0)),
+            ("inf", Value::Float(f64::NEG_INFINITY)),
+            ("num", Value::Numeric("12.50".into())),
+            ("looks_int", s("42")),
+            ("looks_bool", s("true")),
+            ("zip", s("02134")),
+            ("looks_date", s("2023-10-26T10:00:00Z")),
+            ("empty", s("")),
+            ("spaces", s("  padded \n ")),
+            ("markup", s("<a href=\"x\">&amp;</a> ]]>")),
+            ("cr", s("line\r\nnext\rlast")),
+            ("control", s("bell\u{7}\u{0}")),
+            ("nonchar", s("\u{FFFF}")),
+            ("date", Value::DateTime(1_698_314_400_500_000)),
+            ("far_date", Value::DateTime(i64::MAX)),
+            ("bin", Value::Binary(vec![0, 159, 146, 150])),
+            ("empty_bin", Value::Binary(vec![])),
+            ("empty_array", Value::Array(vec![])),
+            ("one_item", Value::Array(vec![s("only")])),
+            (
+                "matrix",
+                Value::Array(vec![
+                    Value::Array(vec![Value::Int(1), Value::Int(2)]),
+                    Value::Array(vec![Value::Int(3)]),
+                    Value::Array(vec![]),
+                ]),
+            ),
+            (
+                "nulls",
+                Value::Array(vec![Value::Null, Value::Null, Value::Int(1)]),
+            ),
+            ("empty_obj", Value::Object(Object::new())),
+            (
+                "hello world",
+                Value::Object(obj(vec![
+                    ("1abc", Value::Int(1)),
+                    ("a:b", Value::Int(2)),
+                    ("", Value::Int(3)),
+                    ("xmlfoo", Value::Int(4)),
+                    ("#text", s("t")),
+                    ("tab\tname", Value::Int(5)),
+                    ("\u{1}", Value::Int(6)),
+                    ("id", Value::Int(7)),
+                ])),
+            ),
+            (
+                "items",
+                Value::Array(vec![
+                    Value::Object(obj(vec![("item", Value::Array(vec![]))])),
+                    Value::Object(obj(vec![("x", Value::Null)])),
+                ]),
+            ),
+            (
+                "wrapped",
+                Value::Object(obj(vec![("features", Value::Array(vec![s("a"), s("b")]))])),
+            ),
+        ])
+    }
+
+    fn block_round_trip(entries: &[(&str, Option<&Object>)]) -> Vec<(String, Option<Object>)> {
+        let xml = encode_block(entries);
+        decode_block(xml.as_bytes()).unwrap_or_else(|e| panic!("{e}\n{xml}"))
+    }
+
+    #[test]
+    fn seed_document_parses() {
+        let doc = parse_document(SEED.as_bytes(), &limits()).unwrap();
+        assert_eq!(doc, seed_value());
+        let keys: Vec<&str> = doc.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "name",
+                "brand",
+                "price",
+                "is_available",
+                "release_date",
+                "specs",
+                "reviews"
+            ]
+        );
+    }
+
+    #[test]
+    fn seed_document_writes_back_in_its_shape() {
+        let mut body = seed_value();
+        let id = match body.shift_remove("id") {
+            Some(Value::String(id)) => id,
+            other => panic!("{other:?}"),
+        };
+        let xml = write_document(&id, &body);
+        assert!(xml.starts_with(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<document id=\"product_789\">"
+        ));
+        assert!(!xml.contains("xmlns:t"), "{xml}");
+        assert!(xml.contains("<feature>24-hour Battery</feature>"), "{xml}");
+        assert!(xml.contains("<review>"), "{xml}");
+        assert!(xml.contains("<id>rev_1</id>"), "{xml}");
+        assert!(xml.contains("<price>199.99</price>"), "{xml}");
+        assert_eq!(
+            parse_document(xml.as_bytes(), &limits()).unwrap(),
+            seed_value()
+        );
+    }
+
+    #[test]
+    fn reading_rules() {
+        let doc = parse_document(
+            br#"<?xml version="1.0"?>
+            <!-- a comment -->
+            <?some-pi data?>
+            <doc>
+              <a/>
+              <b></b>
+              <c x="1" y="two">3</c>
+              <d x="1"/>
+              <e>x<![CDATA[<y>&]]>z &amp; &#65;&#x42; &lt;&gt;&apos;&quot;</e>
+              <f>  spaced  </f>
+              <g><h>1</h>mixed<h>2</h></g>
+              <k>1</k>
+              <l>2</l>
+              <k>3</k>
+              <k>4</k>
+              <m>
+                <n>1</n>
+              </m>
+              <o attr="1"><p>1</p><p>2</p></o>
+              <q>1.50</q>
+            </doc>"#,
+            &limits(),
+        )
+        .unwrap();
+        let expected = obj(vec![
+            ("a", Value::Null),
+            ("b", Value::Null),
+            (
+                "c",
+                Value::Object(obj(vec![
+                    ("x", Value::Int(1)),
+                    ("y", s("two")),
+                    ("#text", Value::Int(3)),
+                ])),
+            ),
+            ("d", Value::Object(obj(vec![("x", Value::Int(1))]))),
+            ("e", s("x<y>&z & AB <>'\"")),
+            ("f", s("  spaced  ")),
+            (
+                "g",
+                Value::Object(obj(vec![
+                    ("h", Value::Array(vec![Value::Int(1), Value::Int(2)])),
+                    ("#text", s("mixed")),
+                ])),
+            ),
+            (
+                "k",
+                Value::Array(vec![Value::Int(1), Value::Int(3), Value::Int(4)]),
+            ),
+            ("l", Value::Int(2)),
+            ("m", Value::Object(obj(vec![("n", Value::Int(1))]))),
+            (
+                "o",
+                Value::Object(obj(vec![
+                    ("attr", Value::Int(1)),
+                    ("p", Value::Array(vec![Value::Int(1), Value::Int(2)])),
+                ])),
+            ),
+            ("q", Value::Float(1.5)),
+        ]);
+        assert_eq!(doc, expected);
+    }
+
+    #[test]
+    fn explicit_types_and_names() {
+        let doc = parse_document(
+            br#"<document xmlns:x="urn:tissdb" x:id64="ZG9jIDE=">
+              <s x:type="string">42</s>
+              <e x:type="string"/>
+              <b x:type="string" x:enc="base64">AQI=</b>
+              <i x:type="integer">7</i>
+              <f x:type="float">1e300</f>
+              <n x:type="float">NaN</n>
+              <num x:type="numeric">1.50</num>
+              <d x:type="datetime">2023-10-26T12:00:00+02:00</d>
+              <bin x:type="binary">AAE=</bin>
+              <bool x:type="boolean">false</bool>
+              <nul x:type="null"/>
+              <arr x:type="array"><whatever>1</whatever></arr>
+              <o x:type="object"><p>1</p><p>2</p></o>
+              <x:field x:name="hello world">1</x:field>
+              <x:field x:name64="MWFiYw==">2</x:field>
+              <t:type>plain</t:type>
+            </document>"#,
+            &limits(),
+        )
+        .unwrap();
+        let mut expected = obj(vec![
+            ("id", s("doc 1")),
+            ("s", s("42")),
+            ("e", s("")),
+            ("b", s("\u{1}\u{2}")),
+            ("i", Value::Int(7)),
+            ("f", Value::Float(1e300)),
+            ("n", Value::Float(f64::NAN)),
+            ("num", Value::Numeric("1.50".into())),
+            ("d", Value::DateTime(1_698_314_400_000_000)),
+            ("bin", Value::Binary(vec![0, 1])),
+            ("bool", Value::Bool(false)),
+            ("nul", Value::Null),
+            ("arr", Value::Array(vec![Value::Int(1)])),
+            (
+                "o",
+                Value::Object(obj(vec![(
+                    "p",
+                    Value::Array(vec![Value::Int(1), Value::Int(2)]),
+                )])),
+            ),
+            ("hello world", Value::Int(1)),
+            ("1abc", Value::Int(2)),
+            ("t:type", s("plain")),
+        ]);
+        assert!(same_object(&doc, &expected), "{doc:?}");
+        expected.shift_remove("n");
+        let mut doc = doc;
+        doc.shift_remove("n");
+        assert_eq!(doc, expected);
+    }
+
+    fn client_err(xml: &str) -> Error {
+        parse_document(xml.as_bytes(), &limits()).unwrap_err()
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let cases = [
+            "<document><a>1</b></document>",
+            "<document><a>1</a>",
+            "<document>",
+            "",
+            "   ",
+            "just text",
+            "<document/>trailing",
+            "text<document/>",
+            "<document/><document/>",
+            "<document a=1/>",
+            "<document a=\"1\" a=\"2\"/>",
+            "<document><a>&nbsp;</a></document>",
+            "<document><a x=\"&e;\"/></document>",
+            "<document><a>&#0;</a></document>",
+            "<document><i xmlns:t=\"urn:tissdb\" t:type=\"integer\">x</i></document>",
+            "<document><i xmlns:t=\"urn:tissdb\" t:type=\"bogus\">1</i></document>",
+            "<document><i xmlns:t=\"urn:tissdb\" t:bogus=\"1\">1</i></document>",
+            "<document><i xmlns:t=\"urn:tissdb\" t:enc=\"base64\">AA==</i></document>",
+            "<document xmlns:t=\"urn:tissdb\"><t:field>1</t:field></document>",
+            "<document xmlns:t=\"urn:tissdb\"><t:other t:name=\"a\">1</t:other></document>",
+            "<document id=\"a\"><id>b</id></document>",
+        ];
+        for xml in cases {
+            let err = client_err(xml);
+            assert_eq!(
+                err.sqlstate(),
+                SqlState::INVALID_XML_DOCUMENT,
+                "{xml}: {err}"
+            );
+        }
+        assert!(parse_document(b"\xff<document/>", &limits()).is_err());
+    }
+
+    #[test]
+    fn dtds_and_entities_are_refused() {
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><document><a>&e;</a></document>"#;
+        let err = client_err(xxe);
+        assert_eq!(err.sqlstate(), SqlState::INVALID_XML_DOCUMENT);
+        assert!(err.to_string().contains("DTDs are not allowed"), "{err}");
+        assert!(!err.to_string().contains("root:"), "{err}");
+
+        let err = client_err(r#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd"><document/>"#);
+        assert!(err.to_string().contains("DTDs are not allowed"), "{err}");
+        let err = client_err("<document><!DOCTYPE x><a/></document>");
+        assert!(err.to_string().contains("DTDs are not allowed"), "{err}");
+        let err = client_err("<!DOCTYPE document><document/>");
+        assert!(err.to_string().contains("DTDs are not allowed"), "{err}");
+        let err = client_err("<document><a>&e;</a></document>");
+        assert!(err.to_string().contains("unknown entity &e;"), "{err}");
+        let bomb = r#"<!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><document><a>&b;</a></document>"#;
+        assert!(
+            client_err(bomb)
+                .to_string()
+                .contains("DTDs are not allowed")
+        );
+    }
+
+    #[test]
+    fn depth_limits() {
+        let l = Limits { max_depth: 2 };
+        // Depth 2: the document and one nested object; leaves do not count.
+        assert!(parse_document(b"<d><a><b>1</b></a></d>", &l).is_ok());
+        assert!(parse_document(b"<d><a><b x=\"1\"/></a></d>", &l).is_err());
+        let err = parse_document(b"<d><a><b><c>1</c></b></a></d>", &l).unwrap_err();
+        assert!(
+            matches!(err, Error::LimitExceeded { code, .. } if code == SqlState::PROGRAM_LIMIT_EXCEEDED)
+        );
+        assert!(err.to_string().contains("max_depth"), "{err}");
+        // Repeated names collected into an array add a level.
+        let err = parse_document(
+            b"<d><a><x>1</x><b><c>1</c></b><b><c>2</c></b></a></d>",
+            &Limits { max_depth: 3 },
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+
+        let deep = format!("<document>{}", "<a>".repeat(100_000));
+        let err = parse_document(deep.as_bytes(), &limits()).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+        let deep = format!(
+            "<document>{}1{}</document>",
+            "<a>".repeat(100_000),
+            "</a>".repeat(100_000)
+        );
+        let err = parse_document(deep.as_bytes(), &limits()).unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+        let deep = format!(
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"x\">{}",
+            "<a>".repeat(100_000)
+        );
+        assert!(matches!(
+            decode_block(deep.as_bytes()),
+            Err(Error::Corruption(_))
+        ));
+    }
+
+    #[test]
+    fn awkward_values_round_trip_through_documents() {
+        let body = awkward();
+        let xml = write_document("doc\t\"1\" <&>", &body);
+        assert!(xml.contains("xmlns:t=\"urn:tissdb\""), "{xml}");
+        let back = parse_document(xml.as_bytes(), &limits()).unwrap();
+        let mut expected = obj(vec![("id", s("doc\t\"1\" <&>"))]);
+        expected.extend(body);
+        assert!(same_object(&back, &expected), "{xml}\n{back:#?}");
+    }
+
+    #[test]
+    fn document_id_that_xml_cannot_carry() {
+        let xml = write_document("a\u{1}b", &Object::new());
+        let back = parse_document(xml.as_bytes(), &limits()).unwrap();
+        assert_eq!(back, obj(vec![("id", s("a\u{1}b"))]));
+    }
+
+    #[test]
+    fn document_lists_round_trip() {
+        let docs = vec![
+            ("a".to_string(), obj(vec![("x", Value::Int(1))])),
+            ("b".to_string(), Object::new()),
+            ("c".to_string(), obj(vec![("y", s("42"))])),
+        ];
+        let xml = write_documents(&docs);
+        let back = parse_documents(xml.as_bytes(), &limits()).unwrap();
+        assert_eq!(
+            back,
+            vec![
+                obj(vec![("id", s("a")), ("x", Value::Int(1))]),
+                obj(vec![("id", s("b"))]),
+                obj(vec![("id", s("c")), ("y", s("42"))]),
+            ]
+        );
+        assert_eq!(
+            parse_documents(write_documents(&[]).as_bytes(), &limits()).unwrap(),
+            Vec::<Object>::new()
+        );
+        let single = parse_documents(SEED.as_bytes(), &limits()).unwrap();
+        assert_eq!(single, vec![seed_value()]);
+        assert!(parse_documents(b"<documents><doc/></documents>", &limits()).is_err());
+    }
+
+    #[test]
+    fn blocks_round_trip() {
+        let body = awkward();
+        let with_id = obj(vec![("id", Value::Int(5)), ("x", s("y"))]);
+        let empty = Object::new();
+        let entries: Vec<(&str, Option<&Object>)> = vec![
+            ("k1", Some(&body)),
+            ("k2", None),
+            ("", Some(&with_id)),
+            ("é \"<&>\" \t\n\r", Some(&empty)),
+            ("\u{1}\u{FFFF}", None),
+        ];
+        let back = block_round_trip(&entries);
+        assert_eq!(back.len(), entries.len());
+        for ((id, body), (back_id, back_body)) in entries.iter().zip(&back) {
+            assert_eq!(id, back_id);
+            match (body, back_body) {
+                (Some(a), Some(b)) => assert!(same_object(a, b), "{b:#?}"),
+                (None, None) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(block_round_trip(&[]), vec![]);
+        let xml = encode_block(&[("k", Some(&obj(vec![("a", Value::Int(1))])))]);
+        assert_eq!(
+            xml,
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"k\"><a>1</a></document></block>"
+        );
+    }
+
+    #[test]
+    fn corrupt_blocks() {
+        for bad in [
+            "",
+            "<document id=\"a\"/>",
+            "<block xmlns:t=\"urn:tissdb\"><document/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><tombstone/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><tombstone id=\"a\"><x/></tombstone></block>",
+            "<block xmlns:t=\"urn:tissdb\"><other id=\"a\"/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\">",
+        ] {
+            assert!(
+                matches!(decode_block(bad.as_bytes()), Err(Error::Corruption(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_singulars() {
+        assert!(is_plain_name("features"));
+        assert!(is_plain_name("_x-1.é"));
+        for bad in [
+            "",
+            "1abc",
+            "a:b",
+            "hello world",
+            "xmlfoo",
+            "XmlA",
+            "-a",
+            ".a",
+            "#text",
+        ] {
+            assert!(!is_plain_name(bad), "{bad}");
+        }
+        assert_eq!(singular("features"), "feature");
+        assert_eq!(singular("reviews"), "review");
+        assert_eq!(singular("s"), "item");
+        assert_eq!(singular("matrix"), "item");
+        assert_eq!(singular("hello worlds"), "item");
+        assert_eq!(singular("xmls"), "item");
+    }
+
+    #[test]
+    fn deep_values_write_without_recursion() {
+        let mut v = Value::Int(1);
+        for _ in 0..5_000 {
+            v = Value::Array(vec![v]);
+        }
+        let body = obj(vec![("deep", v)]);
+        let xml = encode_block(&[("k", Some(&body))]);
+        assert!(xml.len() > 5_000 * 20);
+        // Deeper than a block may be: refused on reading, cleanly.
+        assert!(matches!(
+            decode_block(xml.as_bytes()),
+            Err(Error::Corruption(_))
+        ));
+        // Tear down iteratively.
+        let mut cur = body.into_iter().next().map(|(_, v)| v);
+        while let Some(Value::Array(mut items)) = cur {
+            cur = items.pop();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn block_round_trip_prop(bodies in prop::collection::vec(prop::option::of(arb_object()), 0..4)) {
+            let ids: Vec<String> = (0..bodies.len()).map(|i| format!("id{i}")).collect();
+            let entries: Vec<(&str, Option<&Object>)> =
+                ids.iter().zip(&bodies).map(|(id, b)| (id.as_str(), b.as_ref())).collect();
+            let xml = encode_block(&entries);
+            let back = decode_block(xml.as_bytes());
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), xml);
+            let back = back.unwrap_or_default();
+            prop_assert_eq!(back.len(), entries.len());
+            for ((id, body), (back_id, back_body)) in entries.iter().zip(&back) {
+                prop_assert_eq!(*id, back_id.as_str());
+                match (body, back_body) {
+                    (Some(a), Some(b)) => prop_assert!(same_object(a, b), "{:?}\n{}\n{:?}", a, xml, b),
+                    (None, None) => {}
+                    _ => prop_assert!(false, "tombstone mismatch"),
+                }
+            }
+        }
+
+        #[test]
+        fn document_round_trip_prop(body in arb_object(), id in any::<String>()) {
+            let xml = write_document(&id, &body);
+            let back = parse_document(xml.as_bytes(), &limits());
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), xml);
+            let mut expected = obj(vec![("id", s(&id))]);
+            expected.extend(body.into_iter().filter(|(k, _)| k != "id"));
+            let back = back.unwrap_or_default();
+            prop_assert!(same_object(&back, &expected), "{}\n{:?}", xml, back);
+        }
+
+        #[test]
+        fn value_round_trip_prop(v in arb_value()) {
+            let body = obj(vec![("v", v)]);
+            let xml = encode_block(&[("k", Some(&body))]);
+            let back = decode_block(xml.as_bytes());
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), xml);
+            let back = back.unwrap_or_default();
+            let got = back.first().and_then(|(_, b)| b.as_ref());
+            prop_assert!(got.is_some_and(|b| same_object(b, &body)), "{}\n{:?}", xml, got);
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_document(&bytes, &limits());
+            let _ = decode_block(&bytes);
+        }
+
+        #[test]
+        fn mutated_xml_never_panics(body in arb_object(), cut in any::<prop::sample::Index>()) {
+            let xml = write_document("x", &body);
+            let at = cut.index(xml.len() + 1);
+            let _ = parse_document(xml.as_bytes().get(..at).unwrap_or_default(), &limits());
+        }
+    }
+}
