@@ -44,7 +44,7 @@ fn product(i: u64) -> Object {
     );
     o.insert("brand".into(), Value::String(format!("brand{}", i % 50)));
     o.insert("price".into(), Value::Float(99.99 + (i % 100) as f64));
-    o.insert("is_available".into(), Value::Bool(i % 3 != 0));
+    o.insert("is_available".into(), Value::Bool(!i.is_multiple_of(3)));
     o.insert(
         "release_date".into(),
         Value::DateTime(1_698_314_400_000_000),
@@ -182,7 +182,12 @@ fn scans(c: &mut Criterion) {
                     Bound::Unbounded,
                     Bound::Unbounded,
                 );
-                black_box(it.map(|e| e.unwrap()).count())
+                let mut n = 0usize;
+                for e in it {
+                    black_box(e.unwrap());
+                    n += 1;
+                }
+                n
             })
         });
         let raw: Vec<Vec<u8>> = (0..seg.block_count())

@@ -212,10 +212,14 @@ impl Config {
             }
         }
         if self.compaction_min_merge < 2 {
-            return Err(Error::Config("compaction_min_merge must be at least 2".into()));
+            return Err(Error::Config(
+                "compaction_min_merge must be at least 2".into(),
+            ));
         }
         if self.compaction_size_ratio < 1 {
-            return Err(Error::Config("compaction_size_ratio must be at least 1".into()));
+            return Err(Error::Config(
+                "compaction_size_ratio must be at least 1".into(),
+            ));
         }
         if self.compaction_max_segments < self.compaction_min_merge {
             return Err(Error::Config(

@@ -109,16 +109,21 @@ impl Session {
 
     /// Stores `doc` as document `id`, replacing any previous version. A body `id` field,
     /// if present, must equal `id`.
-    pub fn replace_document(&self, collection: &str, id: &str, mut doc: Object) -> Result<Replaced> {
+    pub fn replace_document(
+        &self,
+        collection: &str,
+        id: &str,
+        mut doc: Object,
+    ) -> Result<Replaced> {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        if let Some(body_id) = take_id(&mut doc)? {
-            if body_id != id {
-                return Err(Error::invalid(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    format!("the body's id \"{body_id}\" differs from the path's id \"{id}\""),
-                ));
-            }
+        if let Some(body_id) = take_id(&mut doc)?
+            && body_id != id
+        {
+            return Err(Error::invalid(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("the body's id \"{body_id}\" differs from the path's id \"{id}\""),
+            ));
         }
         let key = keys::encode(c.id, id);
         let _guard = self.db.lock_key(&key);
@@ -148,7 +153,12 @@ impl Session {
     }
 
     /// Up to `limit` documents with ids after `after`, in id order.
-    pub fn list_documents(&self, collection: &str, after: Option<&str>, limit: usize) -> Result<Page> {
+    pub fn list_documents(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page> {
         let c = self.collection(collection)?;
         let max = self.db.config().max_page_size;
         if limit == 0 || limit > max {

@@ -77,10 +77,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
     {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
+        return Err(too_large());
     }
     let bytes = axum::body::to_bytes(body, limit)
         .await

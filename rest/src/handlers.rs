@@ -66,7 +66,10 @@ pub async fn server_info(State(state): State<AppState>) -> ApiResult {
 
 pub async fn list_collections(State(state): State<AppState>) -> ApiResult {
     let names = run(&state, |s| {
-        Ok(s.collections().into_iter().map(|c| c.name).collect::<Vec<_>>())
+        Ok(s.collections()
+            .into_iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(json!({ "collections": names })).into_response())
@@ -148,7 +151,10 @@ pub async fn replace_document(
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
     let (store_id, stored) = (id.clone(), doc.clone());
-    let outcome = run(&state, move |s| s.replace_document(&collection, &store_id, doc)).await?;
+    let outcome = run(&state, move |s| {
+        s.replace_document(&collection, &store_id, doc)
+    })
+    .await?;
     let mut stored = stored;
     stored.shift_remove("id");
     let status = match outcome {

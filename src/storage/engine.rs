@@ -674,7 +674,7 @@ impl Inner {
             let pos = st
                 .segments
                 .iter()
-                .position(|s| s.id == input_ids[0])
+                .position(|s| Some(&s.id) == input_ids.first())
                 .ok_or_else(|| Error::Internal("compaction input vanished".into()))?;
             st.segments.retain(|s| !input_ids.contains(&s.id));
             if let Some(out) = &output {

@@ -59,13 +59,13 @@ impl MergeIter {
     }
 
     fn pull(&mut self, source: usize) -> Result<()> {
-        if let Some(src) = self.sources.get_mut(source) {
-            if let Some(next) = src.next() {
-                self.heap.push(HeapItem {
-                    entry: next?,
-                    source,
-                });
-            }
+        if let Some(src) = self.sources.get_mut(source)
+            && let Some(next) = src.next()
+        {
+            self.heap.push(HeapItem {
+                entry: next?,
+                source,
+            });
         }
         Ok(())
     }
@@ -94,11 +94,11 @@ impl Iterator for MergeIter {
             .peek()
             .is_some_and(|next| next.entry.key == top.entry.key)
         {
-            if let Some(older) = self.heap.pop() {
-                if let Err(e) = self.pull(older.source) {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
+            if let Some(older) = self.heap.pop()
+                && let Err(e) = self.pull(older.source)
+            {
+                self.failed = true;
+                return Some(Err(e));
             }
         }
         if let Err(e) = self.pull(top.source) {

@@ -13,6 +13,8 @@
 //! decoded blocks are kept in an LRU [`cache`]. On open, the WAL after the last flush is
 //! replayed; a torn tail is cut at the last good record.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
+
 pub mod cache;
 pub mod compaction;
 pub mod engine;

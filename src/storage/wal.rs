@@ -72,10 +72,11 @@ fn encode_record(seq: u64, ops: &[WalOp], out: &mut Vec<u8>) {
             }
         }
     }
-    let payload_len = (out.len() - start - 8) as u32;
-    let crc = crc32c::crc32c(&out[start + 8..]);
-    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    let payload = out.split_off(start + 8);
+    out.truncate(start);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
 }
 
 fn decode_payload(payload: &[u8]) -> Result<WalRecord> {
@@ -133,8 +134,9 @@ pub fn scan_file(path: &Path) -> Result<FileScan> {
             stopped = Some(format!("short record header at offset {pos}"));
             break;
         };
-        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let (len, crc) = header.split_at(4);
+        let len = u32::from_le_bytes(len.try_into().unwrap_or([0xff; 4]));
+        let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
         if len > MAX_RECORD {
             stopped = Some(format!(
                 "record length {len} at offset {pos} is not believable"
@@ -426,8 +428,7 @@ impl Wal {
         let doomed: Vec<PathBuf> = {
             let mut st = self.state.lock();
             let mut doomed = Vec::new();
-            while st.files.len() > 1 {
-                let next_first = st.files[1].0;
+            while let Some(next_first) = st.files.get(1).map(|f| f.0) {
                 if next_first <= flushed_seq + 1 {
                     doomed.push(st.files.remove(0).1);
                 } else {
@@ -575,7 +576,10 @@ mod tests {
         assert!(wal.poisoned().is_some());
         // Later writes are refused without touching the file again.
         let second = wal.append(&[put("b", "2")]).unwrap_err();
-        assert!(second.to_string().contains("earlier WAL write failed"), "{second}");
+        assert!(
+            second.to_string().contains("earlier WAL write failed"),
+            "{second}"
+        );
         assert!(wal.rotate().is_err());
     }
 

@@ -35,7 +35,7 @@ pub fn choose(sizes: &[u64], opts: &PolicyOptions) -> Option<Choice> {
     for start in 0..n {
         let (mut lo, mut hi, mut total) = (u64::MAX, 0u64, 0u64);
         for len in 1..=max_merge.min(n - start) {
-            let s = sizes[start + len - 1].max(1);
+            let s = sizes.get(start + len - 1).copied().unwrap_or(0).max(1);
             lo = lo.min(s);
             hi = hi.max(s);
             total += s;
@@ -61,7 +61,7 @@ pub fn choose(sizes: &[u64], opts: &PolicyOptions) -> Option<Choice> {
     if n > opts.max_segments {
         let len = opts.min_merge.max(2).min(n);
         return (0..=n - len)
-            .min_by_key(|&start| sizes[start..start + len].iter().sum::<u64>())
+            .min_by_key(|&start| sizes.iter().skip(start).take(len).sum::<u64>())
             .map(|start| Choice { start, len });
     }
     None

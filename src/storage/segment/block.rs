@@ -74,8 +74,9 @@ pub fn decompress(raw: &[u8], max_size: usize) -> Result<(Encoding, Vec<u8>)> {
     let (head, compressed) = raw
         .split_at_checked(5)
         .ok_or_else(|| Error::Corruption("block shorter than its header".into()))?;
-    let encoding = Encoding::from_byte(head[0])?;
-    let stored = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
+    let (kind, crc) = head.split_at(1);
+    let encoding = Encoding::from_byte(kind.first().copied().unwrap_or(0))?;
+    let stored = u32::from_le_bytes(crc.try_into().unwrap_or_default());
     let computed = crc32c::crc32c(compressed);
     if stored != computed {
         return Err(Error::Corruption(format!(

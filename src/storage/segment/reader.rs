@@ -277,11 +277,11 @@ impl Iterator for SegmentIter {
                 self.done = true;
                 return None;
             }
-            if let Some(e) = self.segment.index.get(self.next_block) {
-                if self.past_end(&e.first_key) {
-                    self.done = true;
-                    return None;
-                }
+            if let Some(e) = self.segment.index.get(self.next_block)
+                && self.past_end(&e.first_key)
+            {
+                self.done = true;
+                return None;
             }
             match self
                 .segment

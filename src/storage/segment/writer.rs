@@ -119,10 +119,10 @@ impl SegmentWriter {
 
     /// Adds the next entry; keys must arrive in strictly increasing order.
     pub fn add(&mut self, key: Vec<u8>, doc: Option<Object>) -> Result<()> {
-        if let Some(last) = self.pending.last() {
-            if keys::collection_of(&last.key) != keys::collection_of(&key) {
-                self.finish_block()?;
-            }
+        if let Some(last) = self.pending.last()
+            && keys::collection_of(&last.key) != keys::collection_of(&key)
+        {
+            self.finish_block()?;
         }
         self.hashes.push(bloom::hash(&key));
         self.pending_size += key.len() + doc.as_ref().map_or(0, approx_size) + 8;
