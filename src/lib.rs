@@ -19,6 +19,7 @@ pub mod config;
 pub mod database;
 pub mod doc;
 pub mod error;
+pub mod query;
 pub mod session;
 pub mod storage;
 

@@ -7,11 +7,39 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use crate::catalog::{self, Collection};
 use crate::database::Database;
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
+use crate::query::{Column, Outcome, SqlType};
 use crate::storage::{Op, keys};
+
+/// Where the session is with respect to transactions (the ReadyForQuery status).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// Not in a transaction block.
+    Idle,
+    /// Inside `BEGIN ... COMMIT`.
+    InBlock,
+    /// Inside a block where a statement failed; only ROLLBACK is accepted.
+    Failed,
+}
+
+/// A statement parsed and bound, ready to run with parameters: what the extended query
+/// protocol's Parse and Describe produce.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The statement text.
+    pub sql: String,
+    /// The parsed statement; None for an empty query.
+    pub statement: Option<crate::query::statement::Statement>,
+    /// The type of each `$n` parameter, inferred from context.
+    pub param_types: Vec<SqlType>,
+    /// The result columns; empty for statements that return no rows.
+    pub columns: Vec<Column>,
+}
 
 /// One page of a collection listing.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +60,9 @@ pub enum Replaced {
 /// A session on a database. See the module doc.
 pub struct Session {
     db: Arc<Database>,
+    /// Session settings (`SET name = value`), on top of the defaults.
+    pub(crate) settings: BTreeMap<String, String>,
+    pub(crate) transaction: TransactionStatus,
 }
 
 /// Takes the `id` field out of a client document: a string, or an integer written as
@@ -50,7 +81,38 @@ fn take_id(doc: &mut Object) -> Result<Option<String>> {
 
 impl Session {
     pub fn new(db: Arc<Database>) -> Session {
-        Session { db }
+        Session {
+            db,
+            settings: BTreeMap::new(),
+            transaction: TransactionStatus::Idle,
+        }
+    }
+
+    /// Runs every statement of `sql` in order (the simple query protocol), stopping after
+    /// the first that fails. An empty string gives an empty list.
+    pub fn execute_batch(&mut self, sql: &str) -> Vec<Result<Outcome>> {
+        crate::query::statement::execute_batch(self, sql)
+    }
+
+    /// Parses and binds one statement without running it: parameter types and result
+    /// columns are known afterwards. `param_hints` are types the client declared.
+    pub fn prepare(&mut self, sql: &str, param_hints: &[Option<SqlType>]) -> Result<Prepared> {
+        crate::query::statement::prepare(self, sql, param_hints)
+    }
+
+    /// Runs a prepared statement with parameter values (already of `param_types`).
+    pub fn execute(&mut self, prepared: &Prepared, params: &[Value]) -> Result<Outcome> {
+        crate::query::statement::execute(self, prepared, params)
+    }
+
+    /// The transaction status, as ReadyForQuery reports it.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.transaction
+    }
+
+    /// A session setting's current value (`SHOW name`).
+    pub fn setting(&self, name: &str) -> Option<String> {
+        crate::query::statement::show_setting(self, name)
     }
 
     pub fn database(&self) -> &Arc<Database> {
@@ -93,10 +155,14 @@ impl Session {
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
             ));
         }
-        self.db.storage().write(vec![Op::Put {
-            key,
-            doc: doc.clone(),
-        }])?;
+        self.db.catalog().write_observing(
+            collection,
+            &[&doc],
+            vec![Op::Put {
+                key,
+                doc: doc.clone(),
+            }],
+        )?;
         Ok((id, doc))
     }
 
@@ -128,7 +194,9 @@ impl Session {
         let key = keys::encode(c.id, id);
         let _guard = self.db.lock_key(&key);
         let existed = self.db.storage().get(&key)?.is_some();
-        self.db.storage().write(vec![Op::Put { key, doc }])?;
+        self.db
+            .catalog()
+            .write_observing(collection, &[&doc], vec![Op::Put { key, doc: doc.clone() }])?;
         Ok(if existed {
             Replaced::Updated
         } else {

@@ -6,8 +6,10 @@
 //! and compaction purge its keys (see [`Catalog::key_filter`]).
 
 mod names;
+mod schema;
 
 pub use names::{validate_collection_name, validate_document_id};
+pub use schema::{ColumnDef, Kind, Observed, ObservedField};
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::doc::{Object, Value};
+
 use crate::error::{Error, Result, SqlState};
 use crate::storage::keys::{self, CATALOG_COLLECTION};
 use crate::storage::{Op, Storage};
@@ -29,6 +32,15 @@ pub struct Collection {
     pub name: String,
     /// Creation time, microseconds since the Unix epoch.
     pub created_at: i64,
+    pub kind: Kind,
+    /// Declared columns (tables only).
+    pub columns: Vec<ColumnDef>,
+    /// The declared primary key column (tables only); its value is the document key.
+    pub primary_key: Option<String>,
+    /// The block format asked for with `WITH (format = ...)`.
+    pub format: Option<String>,
+    /// Top-level fields seen so far, in order of first appearance (schemaless only).
+    pub observed: Vec<ObservedField>,
 }
 
 struct State {
@@ -74,20 +86,8 @@ impl Catalog {
                     .map_err(|_| Error::Corruption("next collection id out of range".into()))?;
                 continue;
             }
-            let id = u32::try_from(int("collection_id")?)
-                .map_err(|_| Error::Corruption("collection id out of range".into()))?;
-            let created_at = match doc.get("created_at") {
-                Some(Value::DateTime(t)) => *t,
-                _ => 0,
-            };
-            by_name.insert(
-                name.to_string(),
-                Collection {
-                    id,
-                    name: name.to_string(),
-                    created_at,
-                },
-            );
+            let collection = schema::decode_entry(name, &doc)?;
+            by_name.insert(name.to_string(), collection);
         }
         let live: HashSet<u32> = by_name.values().map(|c| c.id).collect();
         Ok(Catalog {
@@ -122,8 +122,24 @@ impl Catalog {
         self.state.read().by_name.values().cloned().collect()
     }
 
-    /// Creates a collection; 42P07 if it exists.
+    /// Creates a schemaless collection; 42P07 if it exists.
     pub fn create(&self, name: &str) -> Result<Collection> {
+        self.create_with(Collection {
+            id: 0,
+            name: name.to_string(),
+            created_at: 0,
+            kind: Kind::Schemaless,
+            columns: Vec::new(),
+            primary_key: None,
+            format: None,
+            observed: Vec::new(),
+        })
+    }
+
+    /// Creates a collection described by `template` (its id and creation time are
+    /// assigned here); 42P07 if one of that name exists.
+    pub fn create_with(&self, template: Collection) -> Result<Collection> {
+        let name = template.name.as_str();
         validate_collection_name(name)?;
         let _ddl = self.ddl.lock();
         if self.state.read().by_name.contains_key(name) {
@@ -137,9 +153,12 @@ impl Catalog {
             .checked_add(1)
             .ok_or_else(|| Error::limit("no collection ids left"))?;
         let created_at = chrono::Utc::now().timestamp_micros();
-        let mut entry = Object::new();
-        entry.insert("collection_id".into(), Value::Int(i64::from(id)));
-        entry.insert("created_at".into(), Value::DateTime(created_at));
+        let collection = Collection {
+            id,
+            created_at,
+            ..template.clone()
+        };
+        let entry = schema::encode_entry(&collection);
         let mut counter = Object::new();
         counter.insert("value".into(), Value::Int(i64::from(next)));
         self.storage.write(vec![
@@ -152,11 +171,6 @@ impl Catalog {
                 doc: counter,
             },
         ])?;
-        let collection = Collection {
-            id,
-            name: name.to_string(),
-            created_at,
-        };
         let mut st = self.state.write();
         st.next_id = next;
         st.by_name.insert(name.to_string(), collection.clone());
@@ -174,6 +188,36 @@ impl Catalog {
         }])?;
         self.state.write().by_name.remove(name);
         self.live_ids.write().remove(&collection.id);
+        Ok(())
+    }
+
+    /// Writes `ops` together with the schema changes the documents `docs` bring to the
+    /// collection `name` (new top-level fields, widened types), atomically, and keeps
+    /// the in-memory schema in step.
+    pub fn write_observing(&self, name: &str, docs: &[&Object], mut ops: Vec<Op>) -> Result<()> {
+        let current = self.get(name)?;
+        if current.kind != Kind::Schemaless || schema::observe(&current.observed, docs).is_none() {
+            self.storage.write(ops)?;
+            return Ok(());
+        }
+        // The schema changes: serialize with other schema changes and recompute.
+        let _ddl = self.ddl.lock();
+        let mut current = self.get(name)?;
+        if let Some(observed) = schema::observe(&current.observed, docs) {
+            current.observed = observed;
+            ops.push(Op::Put {
+                key: catalog_key(name),
+                doc: schema::encode_entry(&current),
+            });
+            self.storage.write(ops)?;
+            if let Some(c) = self.state.write().by_name.get_mut(name) {
+                if c.id == current.id {
+                    c.observed = current.observed;
+                }
+            }
+        } else {
+            self.storage.write(ops)?;
+        }
         Ok(())
     }
 }

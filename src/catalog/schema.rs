@@ -1,0 +1,335 @@
+//! Collection schemas: declared columns of tables, observed fields of schemaless
+//! collections, and how both are stored in catalog entries.
+
+use crate::doc::{Object, Value};
+use crate::error::{Error, Result};
+use crate::query::types::SqlType;
+
+use super::Collection;
+
+/// Whether a collection has a declared schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Made by `PUT /<c>` or `CREATE COLLECTION`: any document goes.
+    Schemaless,
+    /// Made by `CREATE TABLE`: columns, types and constraints are enforced.
+    Table,
+}
+
+/// A declared column.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    pub ty: SqlType,
+    pub not_null: bool,
+    /// The DEFAULT expression, as SQL text.
+    pub default: Option<String>,
+}
+
+/// The type observed for a field of a schemaless collection: a small lattice where
+/// integers and floats meet in Float and anything else that differs meets in Json.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Numeric,
+    String,
+    DateTime,
+    Binary,
+    Json,
+}
+
+impl Observed {
+    pub fn of(v: &Value) -> Observed {
+        match v {
+            Value::Null => Observed::Null,
+            Value::Bool(_) => Observed::Bool,
+            Value::Int(_) => Observed::Int,
+            Value::Float(_) => Observed::Float,
+            Value::Numeric(_) => Observed::Numeric,
+            Value::String(_) => Observed::String,
+            Value::DateTime(_) => Observed::DateTime,
+            Value::Binary(_) => Observed::Binary,
+            Value::Array(_) | Value::Object(_) => Observed::Json,
+        }
+    }
+
+    /// The least type holding both.
+    pub fn join(self, other: Observed) -> Observed {
+        use Observed::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Null, x) | (x, Null) => x,
+            (Int, Float) | (Float, Int) => Float,
+            _ => Json,
+        }
+    }
+
+    /// The SQL type clients see (DESIGN.md's type table).
+    pub fn sql_type(self) -> SqlType {
+        match self {
+            Observed::Null | Observed::String => SqlType::Text,
+            Observed::Bool => SqlType::Bool,
+            Observed::Int => SqlType::Int8,
+            Observed::Float => SqlType::Float8,
+            Observed::Numeric => SqlType::Numeric,
+            Observed::DateTime => SqlType::Timestamptz,
+            Observed::Binary => SqlType::Bytea,
+            Observed::Json => SqlType::Jsonb,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Observed::Null => "null",
+            Observed::Bool => "boolean",
+            Observed::Int => "integer",
+            Observed::Float => "float",
+            Observed::Numeric => "numeric",
+            Observed::String => "string",
+            Observed::DateTime => "datetime",
+            Observed::Binary => "binary",
+            Observed::Json => "json",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<Observed> {
+        Some(match s {
+            "null" => Observed::Null,
+            "boolean" => Observed::Bool,
+            "integer" => Observed::Int,
+            "float" => Observed::Float,
+            "numeric" => Observed::Numeric,
+            "string" => Observed::String,
+            "datetime" => Observed::DateTime,
+            "binary" => Observed::Binary,
+            "json" => Observed::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// A field of a schemaless collection and its observed type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedField {
+    pub name: String,
+    pub ty: Observed,
+}
+
+/// The observed fields after seeing `docs`, or None when nothing changes.
+pub fn observe(current: &[ObservedField], docs: &[&Object]) -> Option<Vec<ObservedField>> {
+    let mut next: Option<Vec<ObservedField>> = None;
+    for doc in docs {
+        for (name, value) in doc.iter() {
+            if name == "id" {
+                continue;
+            }
+            let fields = next.as_deref().unwrap_or(current);
+            let seen = Observed::of(value);
+            match fields.iter().position(|f| f.name == *name) {
+                Some(i) => {
+                    let joined = fields[i].ty.join(seen);
+                    if joined != fields[i].ty {
+                        let list = next.get_or_insert_with(|| current.to_vec());
+                        list[i].ty = joined;
+                    }
+                }
+                None => {
+                    let list = next.get_or_insert_with(|| current.to_vec());
+                    list.push(ObservedField {
+                        name: name.clone(),
+                        ty: seen,
+                    });
+                }
+            }
+        }
+    }
+    next
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
+/// The catalog entry of a collection.
+pub fn encode_entry(c: &Collection) -> Object {
+    let mut o = Object::new();
+    o.insert("collection_id".into(), Value::Int(i64::from(c.id)));
+    o.insert("created_at".into(), Value::DateTime(c.created_at));
+    o.insert(
+        "kind".into(),
+        text(match c.kind {
+            Kind::Schemaless => "collection",
+            Kind::Table => "table",
+        }),
+    );
+    let columns = c
+        .columns
+        .iter()
+        .map(|col| {
+            let mut o = Object::new();
+            o.insert("name".into(), text(&col.name));
+            o.insert("type".into(), text(&col.ty.name()));
+            o.insert("not_null".into(), Value::Bool(col.not_null));
+            o.insert(
+                "default".into(),
+                col.default.as_deref().map_or(Value::Null, text),
+            );
+            Value::Object(o)
+        })
+        .collect();
+    o.insert("columns".into(), Value::Array(columns));
+    o.insert(
+        "primary_key".into(),
+        c.primary_key.as_deref().map_or(Value::Null, text),
+    );
+    o.insert("format".into(), c.format.as_deref().map_or(Value::Null, text));
+    let observed = c
+        .observed
+        .iter()
+        .map(|f| {
+            let mut o = Object::new();
+            o.insert("name".into(), text(&f.name));
+            o.insert("type".into(), text(f.ty.name()));
+            Value::Object(o)
+        })
+        .collect();
+    o.insert("observed".into(), Value::Array(observed));
+    o
+}
+
+fn corrupt(name: &str, what: &str) -> Error {
+    Error::Corruption(format!("catalog entry {name:?}: {what}"))
+}
+
+fn opt_text(o: &Object, key: &str) -> Option<String> {
+    match o.get(key) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Parses a stored type name (`SqlType::name` output).
+fn parse_type(name: &str) -> Result<SqlType> {
+    if let Some(rest) = name.strip_prefix("character varying(") {
+        let n = rest
+            .trim_end_matches(')')
+            .parse::<u32>()
+            .map_err(|_| Error::Corruption(format!("bad stored type {name:?}")))?;
+        return Ok(SqlType::Varchar(Some(n)));
+    }
+    SqlType::from_name(name, &[])
+}
+
+/// Reads a catalog entry back.
+pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
+    let id = match o.get("collection_id") {
+        Some(Value::Int(i)) => u32::try_from(*i).map_err(|_| corrupt(name, "id out of range"))?,
+        _ => return Err(corrupt(name, "no collection_id")),
+    };
+    let created_at = match o.get("created_at") {
+        Some(Value::DateTime(t)) => *t,
+        _ => 0,
+    };
+    let kind = match opt_text(o, "kind").as_deref() {
+        Some("table") => Kind::Table,
+        _ => Kind::Schemaless,
+    };
+    let mut columns = Vec::new();
+    if let Some(Value::Array(items)) = o.get("columns") {
+        for item in items {
+            let Value::Object(c) = item else {
+                return Err(corrupt(name, "column is not an object"));
+            };
+            columns.push(ColumnDef {
+                name: opt_text(c, "name").ok_or_else(|| corrupt(name, "column without name"))?,
+                ty: parse_type(&opt_text(c, "type").unwrap_or_default())?,
+                not_null: matches!(c.get("not_null"), Some(Value::Bool(true))),
+                default: opt_text(c, "default"),
+            });
+        }
+    }
+    let mut observed = Vec::new();
+    if let Some(Value::Array(items)) = o.get("observed") {
+        for item in items {
+            let Value::Object(f) = item else {
+                return Err(corrupt(name, "observed field is not an object"));
+            };
+            observed.push(ObservedField {
+                name: opt_text(f, "name").ok_or_else(|| corrupt(name, "field without name"))?,
+                ty: opt_text(f, "type")
+                    .as_deref()
+                    .and_then(Observed::from_name)
+                    .ok_or_else(|| corrupt(name, "field without type"))?,
+            });
+        }
+    }
+    Ok(Collection {
+        id,
+        name: name.to_string(),
+        created_at,
+        kind,
+        columns,
+        primary_key: opt_text(o, "primary_key"),
+        format: opt_text(o, "format"),
+        observed,
+    })
+}
+
+impl Collection {
+    /// The columns a SQL query sees: `id` then the observed fields for a schemaless
+    /// collection, the declared columns for a table.
+    pub fn sql_columns(&self) -> Vec<(String, SqlType)> {
+        match self.kind {
+            Kind::Schemaless => std::iter::once(("id".to_string(), SqlType::Text))
+                .chain(
+                    self.observed
+                        .iter()
+                        .map(|f| (f.name.clone(), f.ty.sql_type())),
+                )
+                .collect(),
+            Kind::Table => self
+                .columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty.clone()))
+                .collect(),
+        }
+    }
+
+    /// A stable OID for the collection as a relation.
+    pub fn oid(&self) -> u32 {
+        16_384 + self.id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observed_types_join() {
+        let mut a = Object::new();
+        a.insert("price".into(), Value::Int(5));
+        a.insert("tags".into(), Value::Null);
+        let first = observe(&[], &[&a]).unwrap();
+        assert_eq!(first[0].ty, Observed::Int);
+        assert_eq!(observe(&first, &[&a]), None, "nothing new");
+        let mut b = Object::new();
+        b.insert("price".into(), Value::Float(5.5));
+        b.insert("tags".into(), Value::Array(vec![]));
+        b.insert("name".into(), Value::String("x".into()));
+        let next = observe(&first, &[&b]).unwrap();
+        let types: Vec<_> = next.iter().map(|f| (f.name.as_str(), f.ty)).collect();
+        assert_eq!(
+            types,
+            vec![
+                ("price", Observed::Float),
+                ("tags", Observed::Json),
+                ("name", Observed::String)
+            ]
+        );
+        assert_eq!(Observed::String.join(Observed::Int), Observed::Json);
+    }
+}

@@ -1,0 +1,940 @@
+//! Bound expressions and their evaluation over a row: SQL's three-valued logic, numeric
+//! promotion (integer → numeric → float), comparisons, `LIKE`, casts, field paths into
+//! documents, and jsonb `->` / `->>`.
+
+use std::cmp::Ordering;
+
+use rust_decimal::Decimal;
+
+use crate::doc::Value;
+use crate::error::{Error, Result, SqlState};
+use crate::query::functions::ScalarFunc;
+use crate::query::types::{self, SqlType};
+
+pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
+pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
+
+/// One step of a path into a document value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathStep {
+    Key(String),
+    Index(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Eq,
+    NotEq,
+    Lt,
+    LtEq,
+    Gt,
+    GtEq,
+    And,
+    Or,
+    Concat,
+    /// jsonb `->`: the field or element, as a document value.
+    Arrow,
+    /// jsonb `->>`: the field or element, as text.
+    LongArrow,
+    IsDistinctFrom,
+    IsNotDistinctFrom,
+}
+
+impl BinOp {
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Eq => "=",
+            BinOp::NotEq => "<>",
+            BinOp::Lt => "<",
+            BinOp::LtEq => "<=",
+            BinOp::Gt => ">",
+            BinOp::GtEq => ">=",
+            BinOp::And => "AND",
+            BinOp::Or => "OR",
+            BinOp::Concat => "||",
+            BinOp::Arrow => "->",
+            BinOp::LongArrow => "->>",
+            BinOp::IsDistinctFrom => "IS DISTINCT FROM",
+            BinOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+        }
+    }
+
+    pub fn is_comparison(&self) -> bool {
+        matches!(
+            self,
+            BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    CountStar,
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl AggFunc {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AggFunc::CountStar | AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Avg => "avg",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+        }
+    }
+}
+
+/// An aggregate call as written; the binder replaces it by a column of the aggregate's
+/// output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggCall {
+    pub func: AggFunc,
+    pub arg: Option<Box<Expr>>,
+    pub distinct: bool,
+    /// The argument's type.
+    pub arg_type: SqlType,
+}
+
+/// A bound expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    Literal(Value),
+    /// A column of the input row.
+    Column(usize),
+    /// A statement parameter (`$1` is 0).
+    Param(usize),
+    /// A path into a document value.
+    Path(Box<Expr>, Vec<PathStep>),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    IsNull(Box<Expr>, bool),
+    /// `IS [NOT] TRUE/FALSE`: (expr, value, negated).
+    IsBool(Box<Expr>, bool, bool),
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    Between {
+        expr: Box<Expr>,
+        low: Box<Expr>,
+        high: Box<Expr>,
+        negated: bool,
+    },
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    Case {
+        operand: Option<Box<Expr>>,
+        whens: Vec<(Expr, Expr)>,
+        otherwise: Option<Box<Expr>>,
+    },
+    Cast(Box<Expr>, SqlType),
+    Func(ScalarFunc, Vec<Expr>),
+    /// An aggregate call (only before the binder moves it into an Aggregate node).
+    Agg(AggCall),
+}
+
+/// What evaluation may read besides the row.
+pub struct EvalContext<'a> {
+    pub params: &'a [Value],
+    /// The statement's start time (`now()`), microseconds since the epoch.
+    pub now: i64,
+}
+
+/// SQL truth: Some(bool) or None for unknown (NULL).
+pub fn truth(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Null => None,
+        Value::Int(i) => Some(*i != 0),
+        _ => Some(true),
+    }
+}
+
+fn bool_value(b: Option<bool>) -> Value {
+    b.map_or(Value::Null, Value::Bool)
+}
+
+impl Expr {
+    pub fn literal(v: Value) -> Expr {
+        Expr::Literal(v)
+    }
+
+    /// Evaluates the expression over `row`.
+    pub fn eval(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+        match self {
+            Expr::Literal(v) => Ok(v.clone()),
+            Expr::Column(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
+            Expr::Param(i) => ctx.params.get(*i).cloned().ok_or_else(|| {
+                Error::invalid(
+                    SqlState("08P01"),
+                    format!("no value bound for parameter ${}", i + 1),
+                )
+            }),
+            Expr::Path(base, steps) => Ok(follow_path(base.eval(row, ctx)?, steps)),
+            Expr::Unary(UnaryOp::Not, e) => Ok(bool_value(truth(&e.eval(row, ctx)?).map(|b| !b))),
+            Expr::Unary(UnaryOp::Neg, e) => negate(e.eval(row, ctx)?),
+            Expr::Binary(BinOp::And, l, r) => {
+                let lv = truth(&l.eval(row, ctx)?);
+                if lv == Some(false) {
+                    return Ok(Value::Bool(false));
+                }
+                let rv = truth(&r.eval(row, ctx)?);
+                Ok(bool_value(match (lv, rv) {
+                    (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                }))
+            }
+            Expr::Binary(BinOp::Or, l, r) => {
+                let lv = truth(&l.eval(row, ctx)?);
+                if lv == Some(true) {
+                    return Ok(Value::Bool(true));
+                }
+                let rv = truth(&r.eval(row, ctx)?);
+                Ok(bool_value(match (lv, rv) {
+                    (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                }))
+            }
+            Expr::Binary(op, l, r) => binary(*op, l.eval(row, ctx)?, r.eval(row, ctx)?),
+            Expr::IsNull(e, negated) => {
+                let null = matches!(e.eval(row, ctx)?, Value::Null);
+                Ok(Value::Bool(null != *negated))
+            }
+            Expr::IsBool(e, value, negated) => {
+                let t = truth(&e.eval(row, ctx)?);
+                Ok(Value::Bool((t == Some(*value)) != *negated))
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                let v = expr.eval(row, ctx)?;
+                if matches!(v, Value::Null) {
+                    return Ok(Value::Null);
+                }
+                let mut saw_null = false;
+                for item in list {
+                    let iv = item.eval(row, ctx)?;
+                    match compare(&v, &iv) {
+                        Some(Ordering::Equal) => return Ok(Value::Bool(!negated)),
+                        None => saw_null = true,
+                        _ => {}
+                    }
+                }
+                Ok(if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*negated)
+                })
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => {
+                let v = expr.eval(row, ctx)?;
+                let ge = cmp_truth(compare(&v, &low.eval(row, ctx)?), |o| o != Ordering::Less);
+                let le = cmp_truth(compare(&v, &high.eval(row, ctx)?), |o| o != Ordering::Greater);
+                let both = match (ge, le) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                };
+                Ok(bool_value(both.map(|b| b != *negated)))
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => {
+                let (v, p) = (expr.eval(row, ctx)?, pattern.eval(row, ctx)?);
+                let (Some(v), Some(p)) = (as_text(&v), as_text(&p)) else {
+                    return Ok(Value::Null);
+                };
+                let m = if *case_insensitive {
+                    like(&v.to_lowercase(), &p.to_lowercase())
+                } else {
+                    like(&v, &p)
+                };
+                Ok(Value::Bool(m != *negated))
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                let op = match operand {
+                    Some(o) => Some(o.eval(row, ctx)?),
+                    None => None,
+                };
+                for (when, then) in whens {
+                    let w = when.eval(row, ctx)?;
+                    let hit = match &op {
+                        Some(o) => compare(o, &w) == Some(Ordering::Equal),
+                        None => truth(&w) == Some(true),
+                    };
+                    if hit {
+                        return then.eval(row, ctx);
+                    }
+                }
+                match otherwise {
+                    Some(e) => e.eval(row, ctx),
+                    None => Ok(Value::Null),
+                }
+            }
+            Expr::Cast(e, ty) => types::cast(e.eval(row, ctx)?, ty),
+            Expr::Func(f, args) => {
+                let mut values = Vec::with_capacity(args.len());
+                for a in args {
+                    values.push(a.eval(row, ctx)?);
+                }
+                f.call(values, ctx)
+            }
+            Expr::Agg(_) => Err(Error::Internal(
+                "aggregate evaluated outside an aggregation".into(),
+            )),
+        }
+    }
+
+    /// Calls `f` on this expression and every subexpression.
+    pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => {}
+            Expr::Path(e, _)
+            | Expr::Unary(_, e)
+            | Expr::IsNull(e, _)
+            | Expr::IsBool(e, _, _)
+            | Expr::Cast(e, _) => e.walk(f),
+            Expr::Binary(_, l, r) => {
+                l.walk(f);
+                r.walk(f);
+            }
+            Expr::InList { expr, list, .. } => {
+                expr.walk(f);
+                list.iter().for_each(|e| e.walk(f));
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                expr.walk(f);
+                low.walk(f);
+                high.walk(f);
+            }
+            Expr::Like { expr, pattern, .. } => {
+                expr.walk(f);
+                pattern.walk(f);
+            }
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => {
+                if let Some(o) = operand {
+                    o.walk(f);
+                }
+                for (w, t) in whens {
+                    w.walk(f);
+                    t.walk(f);
+                }
+                if let Some(o) = otherwise {
+                    o.walk(f);
+                }
+            }
+            Expr::Func(_, args) => args.iter().for_each(|e| e.walk(f)),
+            Expr::Agg(call) => {
+                if let Some(a) = &call.arg {
+                    a.walk(f);
+                }
+            }
+        }
+    }
+
+    /// Rewrites the tree bottom-up with `f` (which may replace any node).
+    pub fn transform(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+        let bx = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Expr>> {
+            Ok(Box::new(e.transform(f)?))
+        };
+        let node = match self {
+            e @ (Expr::Literal(_) | Expr::Column(_) | Expr::Param(_)) => e,
+            Expr::Path(e, p) => Expr::Path(bx(e, f)?, p),
+            Expr::Unary(op, e) => Expr::Unary(op, bx(e, f)?),
+            Expr::IsNull(e, n) => Expr::IsNull(bx(e, f)?, n),
+            Expr::IsBool(e, v, n) => Expr::IsBool(bx(e, f)?, v, n),
+            Expr::Cast(e, t) => Expr::Cast(bx(e, f)?, t),
+            Expr::Binary(op, l, r) => Expr::Binary(op, bx(l, f)?, bx(r, f)?),
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
+                expr: bx(expr, f)?,
+                list: list
+                    .into_iter()
+                    .map(|e| e.transform(f))
+                    .collect::<Result<_>>()?,
+                negated,
+            },
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => Expr::Between {
+                expr: bx(expr, f)?,
+                low: bx(low, f)?,
+                high: bx(high, f)?,
+                negated,
+            },
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => Expr::Like {
+                expr: bx(expr, f)?,
+                pattern: bx(pattern, f)?,
+                negated,
+                case_insensitive,
+            },
+            Expr::Case {
+                operand,
+                whens,
+                otherwise,
+            } => Expr::Case {
+                operand: operand.map(|o| bx(o, f)).transpose()?,
+                whens: whens
+                    .into_iter()
+                    .map(|(w, t)| Ok((w.transform(f)?, t.transform(f)?)))
+                    .collect::<Result<_>>()?,
+                otherwise: otherwise.map(|o| bx(o, f)).transpose()?,
+            },
+            Expr::Func(func, args) => Expr::Func(
+                func,
+                args.into_iter()
+                    .map(|e| e.transform(f))
+                    .collect::<Result<_>>()?,
+            ),
+            Expr::Agg(mut call) => {
+                call.arg = call.arg.map(|a| bx(a, f)).transpose()?;
+                Expr::Agg(call)
+            }
+        };
+        f(node)
+    }
+
+    /// True when the expression reads no row and no parameter (it can be folded).
+    pub fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.walk(&mut |e| {
+            if matches!(
+                e,
+                Expr::Column(_) | Expr::Param(_) | Expr::Agg(_)
+            ) || matches!(e, Expr::Func(f, _) if f.is_volatile())
+            {
+                constant = false;
+            }
+        });
+        constant
+    }
+
+    /// The columns the expression reads.
+    pub fn columns_used(&self, out: &mut Vec<usize>) {
+        self.walk(&mut |e| {
+            if let Expr::Column(i) = e {
+                out.push(*i);
+            }
+        });
+    }
+}
+
+fn cmp_truth(o: Option<Ordering>, f: impl Fn(Ordering) -> bool) -> Option<bool> {
+    o.map(f)
+}
+
+/// Follows a path into a document value; missing steps give NULL.
+pub fn follow_path(mut v: Value, steps: &[PathStep]) -> Value {
+    for step in steps {
+        v = match (v, step) {
+            (Value::Object(mut o), PathStep::Key(k)) => o.shift_remove(k).unwrap_or(Value::Null),
+            (Value::Array(mut a), PathStep::Index(i)) => {
+                let len = a.len() as i64;
+                let idx = if *i < 0 { len + *i } else { *i };
+                if idx >= 0 && idx < len {
+                    a.swap_remove(idx as usize)
+                } else {
+                    Value::Null
+                }
+            }
+            _ => Value::Null,
+        };
+    }
+    v
+}
+
+/// Text of a value for string operations (NULL stays None).
+pub fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => SqlType::of_value(other).format_text(other),
+    }
+}
+
+fn negate(v: Value) -> Result<Value> {
+    match v {
+        Value::Null => Ok(Value::Null),
+        Value::Int(i) => i
+            .checked_neg()
+            .map(Value::Int)
+            .ok_or_else(|| overflow("bigint")),
+        Value::Float(f) => Ok(Value::Float(-f)),
+        Value::Numeric(n) => Ok(Value::Numeric(
+            to_decimal(&n).map(|d| (-d).to_string()).unwrap_or(n),
+        )),
+        other => Err(Error::invalid(
+            UNDEFINED_FUNCTION,
+            format!("operator does not exist: - {}", SqlType::of_value(&other).name()),
+        )),
+    }
+}
+
+fn overflow(ty: &str) -> Error {
+    Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, format!("{ty} out of range"))
+}
+
+fn to_decimal(s: &str) -> Option<Decimal> {
+    types::parse_decimal(s)
+}
+
+/// A number in the promotion lattice.
+enum Num {
+    Int(i64),
+    Dec(Decimal),
+    Float(f64),
+}
+
+fn num(v: &Value) -> Option<Num> {
+    match v {
+        Value::Int(i) => Some(Num::Int(*i)),
+        Value::Float(f) => Some(Num::Float(*f)),
+        Value::Numeric(n) => match to_decimal(n) {
+            Some(d) => Some(Num::Dec(d)),
+            None => n.parse().ok().map(Num::Float),
+        },
+        _ => None,
+    }
+}
+
+fn dec_to_f64(d: Decimal) -> f64 {
+    d.to_string().parse().unwrap_or(f64::NAN)
+}
+
+/// Compares two values: numbers numerically across kinds, otherwise within one kind.
+/// None when either is NULL or the kinds are not comparable.
+pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => None,
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
+        (Value::Binary(x), Value::Binary(y)) => Some(x.cmp(y)),
+        (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => {
+            Some(types::to_json_text(a).cmp(&types::to_json_text(b)))
+        }
+        _ => {
+            let (x, y) = (num(a)?, num(b)?);
+            Some(match (x, y) {
+                (Num::Int(x), Num::Int(y)) => x.cmp(&y),
+                (Num::Float(x), y) => total_cmp_f64(x, num_f64(y)),
+                (x, Num::Float(y)) => total_cmp_f64(num_f64(x), y),
+                (Num::Dec(x), Num::Dec(y)) => x.cmp(&y),
+                (Num::Int(x), Num::Dec(y)) => Decimal::from(x).cmp(&y),
+                (Num::Dec(x), Num::Int(y)) => x.cmp(&Decimal::from(y)),
+            })
+        }
+    }
+}
+
+fn num_f64(n: Num) -> f64 {
+    match n {
+        Num::Int(i) => i as f64,
+        Num::Float(f) => f,
+        Num::Dec(d) => dec_to_f64(d),
+    }
+}
+
+/// PostgreSQL orders NaN above every other float and equal to itself.
+fn total_cmp_f64(x: f64, y: f64) -> Ordering {
+    match (x.is_nan(), y.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// Orders values for ORDER BY and grouping: NULLs last; values of different kinds by a
+/// fixed kind order so that sorting never fails.
+pub fn sort_cmp(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Greater,
+        (_, Value::Null) => Ordering::Less,
+        _ => compare(a, b).unwrap_or_else(|| kind_rank(a).cmp(&kind_rank(b))),
+    }
+}
+
+fn kind_rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 9,
+        Value::Bool(_) => 0,
+        Value::Int(_) | Value::Float(_) | Value::Numeric(_) => 1,
+        Value::String(_) => 2,
+        Value::DateTime(_) => 3,
+        Value::Binary(_) => 4,
+        Value::Array(_) => 5,
+        Value::Object(_) => 6,
+    }
+}
+
+fn arith_error(op: BinOp, a: &Value, b: &Value) -> Error {
+    Error::invalid(
+        UNDEFINED_FUNCTION,
+        format!(
+            "operator does not exist: {} {} {}",
+            SqlType::of_value(a).name(),
+            op.symbol(),
+            SqlType::of_value(b).name()
+        ),
+    )
+}
+
+/// Evaluates a binary operator other than AND/OR.
+pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
+    match op {
+        BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom => {
+            let same = match (&a, &b) {
+                (Value::Null, Value::Null) => true,
+                (Value::Null, _) | (_, Value::Null) => false,
+                _ => compare(&a, &b) == Some(Ordering::Equal),
+            };
+            return Ok(Value::Bool(same == (op == BinOp::IsNotDistinctFrom)));
+        }
+        _ => {}
+    }
+    if matches!(a, Value::Null) || matches!(b, Value::Null) {
+        return Ok(Value::Null);
+    }
+    match op {
+        BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq => {
+            let Some(o) = compare(&a, &b) else {
+                return Ok(Value::Null);
+            };
+            Ok(Value::Bool(match op {
+                BinOp::Eq => o == Ordering::Equal,
+                BinOp::NotEq => o != Ordering::Equal,
+                BinOp::Lt => o == Ordering::Less,
+                BinOp::LtEq => o != Ordering::Greater,
+                BinOp::Gt => o == Ordering::Greater,
+                _ => o != Ordering::Less,
+            }))
+        }
+        BinOp::Concat => match (&a, &b) {
+            (Value::Array(x), Value::Array(y)) => {
+                Ok(Value::Array(x.iter().chain(y.iter()).cloned().collect()))
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                let mut merged = x.clone();
+                for (k, v) in y {
+                    merged.insert(k.clone(), v.clone());
+                }
+                Ok(Value::Object(merged))
+            }
+            _ => Ok(Value::String(format!(
+                "{}{}",
+                as_text(&a).unwrap_or_default(),
+                as_text(&b).unwrap_or_default()
+            ))),
+        },
+        BinOp::Arrow | BinOp::LongArrow => {
+            let step = match &b {
+                Value::String(k) => PathStep::Key(k.clone()),
+                Value::Int(i) => PathStep::Index(*i),
+                _ => return Ok(Value::Null),
+            };
+            let v = follow_path(a, &[step]);
+            if op == BinOp::LongArrow {
+                Ok(match v {
+                    Value::Null => Value::Null,
+                    Value::String(s) => Value::String(s),
+                    other => Value::String(types::to_json_text(&other)),
+                })
+            } else {
+                Ok(v)
+            }
+        }
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arithmetic(op, &a, &b),
+        BinOp::And | BinOp::Or | BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom => {
+            Err(Error::Internal("logical operator in arithmetic".into()))
+        }
+    }
+}
+
+fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Result<Value> {
+    // Timestamps minus timestamps, timestamps plus/minus integer days are left to
+    // functions; only numbers here.
+    let (Some(x), Some(y)) = (num(a), num(b)) else {
+        return Err(arith_error(op, a, b));
+    };
+    let zero = || Error::invalid(DIVISION_BY_ZERO, "division by zero");
+    match (x, y) {
+        (Num::Int(x), Num::Int(y)) => {
+            let r = match op {
+                BinOp::Add => x.checked_add(y),
+                BinOp::Sub => x.checked_sub(y),
+                BinOp::Mul => x.checked_mul(y),
+                BinOp::Div => {
+                    if y == 0 {
+                        return Err(zero());
+                    }
+                    x.checked_div(y)
+                }
+                _ => {
+                    if y == 0 {
+                        return Err(zero());
+                    }
+                    x.checked_rem(y)
+                }
+            };
+            r.map(Value::Int).ok_or_else(|| overflow("bigint"))
+        }
+        (Num::Float(x), y) => float_op(op, x, num_f64(y)),
+        (x, Num::Float(y)) => float_op(op, num_f64(x), y),
+        (x, y) => {
+            let to_dec = |n: Num| match n {
+                Num::Int(i) => Decimal::from(i),
+                Num::Dec(d) => d,
+                Num::Float(f) => Decimal::try_from(f).unwrap_or_default(),
+            };
+            let (x, y) = (to_dec(x), to_dec(y));
+            let r = match op {
+                BinOp::Add => x.checked_add(y),
+                BinOp::Sub => x.checked_sub(y),
+                BinOp::Mul => x.checked_mul(y),
+                BinOp::Div => {
+                    if y.is_zero() {
+                        return Err(zero());
+                    }
+                    x.checked_div(y).map(|d| {
+                        // PostgreSQL gives at least 16 significant digits.
+                        d.round_dp(16.max(x.scale().max(y.scale())))
+                            .normalize()
+                    })
+                }
+                _ => {
+                    if y.is_zero() {
+                        return Err(zero());
+                    }
+                    x.checked_rem(y)
+                }
+            };
+            r.map(|d| Value::Numeric(d.to_string()))
+                .ok_or_else(|| overflow("numeric"))
+        }
+    }
+}
+
+fn float_op(op: BinOp, x: f64, y: f64) -> Result<Value> {
+    let r = match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => {
+            if y == 0.0 {
+                return Err(Error::invalid(DIVISION_BY_ZERO, "division by zero"));
+            }
+            x / y
+        }
+        _ => {
+            if y == 0.0 {
+                return Err(Error::invalid(DIVISION_BY_ZERO, "division by zero"));
+            }
+            x % y
+        }
+    };
+    if r.is_infinite() && x.is_finite() && y.is_finite() {
+        return Err(overflow("double precision"));
+    }
+    Ok(Value::Float(r))
+}
+
+/// SQL LIKE with `%`, `_` and `\` as escape.
+pub fn like(text: &str, pattern: &str) -> bool {
+    let t: Vec<char> = text.chars().collect();
+    let mut p: Vec<(char, bool)> = Vec::new(); // (char, is_literal)
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                p.push((n, true));
+            }
+        } else {
+            p.push((c, false));
+        }
+    }
+    // Iterative matching with backtracking on the last `%`.
+    let (mut ti, mut pi) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some(('%', false)) => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(('_', false)) => {
+                ti += 1;
+                pi += 1;
+            }
+            Some((c, _)) if t.get(ti) == Some(c) => {
+                ti += 1;
+                pi += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    while let Some(('%', false)) = p.get(pi) {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> EvalContext<'static> {
+        EvalContext { params: &[], now: 0 }
+    }
+
+    fn lit(v: Value) -> Box<Expr> {
+        Box::new(Expr::Literal(v))
+    }
+
+    #[test]
+    fn three_valued_logic() {
+        let null = || lit(Value::Null);
+        let t = || lit(Value::Bool(true));
+        let f = || lit(Value::Bool(false));
+        let and = |a, b| Expr::Binary(BinOp::And, a, b).eval(&[], &ctx()).unwrap();
+        let or = |a, b| Expr::Binary(BinOp::Or, a, b).eval(&[], &ctx()).unwrap();
+        assert_eq!(and(null(), f()), Value::Bool(false));
+        assert_eq!(and(null(), t()), Value::Null);
+        assert_eq!(or(null(), t()), Value::Bool(true));
+        assert_eq!(or(null(), f()), Value::Null);
+        let not_null = Expr::Unary(UnaryOp::Not, null()).eval(&[], &ctx()).unwrap();
+        assert_eq!(not_null, Value::Null);
+    }
+
+    #[test]
+    fn arithmetic_promotes_and_checks() {
+        assert_eq!(
+            binary(BinOp::Add, Value::Int(1), Value::Float(0.5)).unwrap(),
+            Value::Float(1.5)
+        );
+        assert_eq!(binary(BinOp::Div, Value::Int(7), Value::Int(2)).unwrap(), Value::Int(3));
+        assert_eq!(
+            binary(BinOp::Add, Value::Int(1), Value::Numeric("0.25".into())).unwrap(),
+            Value::Numeric("1.25".into())
+        );
+        let e = binary(BinOp::Div, Value::Int(1), Value::Int(0)).unwrap_err();
+        assert_eq!(e.sqlstate(), DIVISION_BY_ZERO);
+        let e = binary(BinOp::Mul, Value::Int(i64::MAX), Value::Int(2)).unwrap_err();
+        assert_eq!(e.sqlstate(), types::NUMERIC_VALUE_OUT_OF_RANGE);
+        let e = binary(BinOp::Add, Value::String("a".into()), Value::Int(1)).unwrap_err();
+        assert_eq!(e.sqlstate(), UNDEFINED_FUNCTION);
+    }
+
+    #[test]
+    fn comparisons_across_number_kinds() {
+        assert_eq!(compare(&Value::Int(2), &Value::Float(2.0)), Some(Ordering::Equal));
+        assert_eq!(
+            compare(&Value::Numeric("199.99".into()), &Value::Int(200)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(compare(&Value::String("a".into()), &Value::Int(1)), None);
+        assert_eq!(
+            binary(BinOp::Eq, Value::Null, Value::Int(1)).unwrap(),
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("AudioPhonic", "Audio%"));
+        assert!(like("AudioPhonic", "%Phon_c"));
+        assert!(!like("AudioPhonic", "audio%"));
+        assert!(like("100%", "100\\%"));
+        assert!(!like("1000", "100\\%"));
+        assert!(like("", "%"));
+        assert!(like("abcabc", "%abc"));
+    }
+
+    #[test]
+    fn paths_and_arrows() {
+        let mut specs = crate::doc::Object::new();
+        specs.insert("v".into(), Value::Float(5.2));
+        let doc = Value::Object(specs);
+        assert_eq!(
+            follow_path(doc.clone(), &[PathStep::Key("v".into())]),
+            Value::Float(5.2)
+        );
+        assert_eq!(
+            binary(BinOp::LongArrow, doc.clone(), Value::String("v".into())).unwrap(),
+            Value::String("5.2".into())
+        );
+        assert_eq!(
+            binary(BinOp::Arrow, doc, Value::String("missing".into())).unwrap(),
+            Value::Null
+        );
+    }
+}

@@ -1,0 +1,578 @@
+//! Scalar functions: lookup by name, result types, and evaluation.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::doc::Value;
+use crate::error::{Error, Result, SqlState};
+use crate::query::expr::{EvalContext, UNDEFINED_FUNCTION, as_text, compare, sort_cmp};
+use crate::query::types::{self, SqlType};
+
+/// A scalar function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScalarFunc {
+    Lower,
+    Upper,
+    Length,
+    OctetLength,
+    Substring,
+    Concat,
+    ConcatWs,
+    Btrim,
+    Ltrim,
+    Rtrim,
+    Replace,
+    Position,
+    Left,
+    Right,
+    Repeat,
+    Reverse,
+    Abs,
+    Round,
+    Ceil,
+    Floor,
+    Trunc,
+    Sqrt,
+    Power,
+    Mod,
+    Sign,
+    Now,
+    CurrentDate,
+    DateTrunc,
+    Extract,
+    DatePart,
+    Coalesce,
+    NullIf,
+    Greatest,
+    Least,
+    Version,
+    CurrentDatabase,
+    CurrentSchema,
+    CurrentUser,
+    PgBackendPid,
+    JsonbTypeof,
+    GenRandomUuid,
+}
+
+const INVALID_PARAMETER: SqlState = SqlState("22023");
+
+impl ScalarFunc {
+    /// The function called `name` (lower-case), if there is one.
+    pub fn by_name(name: &str) -> Option<ScalarFunc> {
+        use ScalarFunc::*;
+        Some(match name {
+            "lower" => Lower,
+            "upper" => Upper,
+            "length" | "char_length" | "character_length" => Length,
+            "octet_length" => OctetLength,
+            "substring" | "substr" => Substring,
+            "concat" => Concat,
+            "concat_ws" => ConcatWs,
+            "btrim" | "trim" => Btrim,
+            "ltrim" => Ltrim,
+            "rtrim" => Rtrim,
+            "replace" => Replace,
+            "strpos" | "position" => Position,
+            "left" => Left,
+            "right" => Right,
+            "repeat" => Repeat,
+            "reverse" => Reverse,
+            "abs" => Abs,
+            "round" => Round,
+            "ceil" | "ceiling" => Ceil,
+            "floor" => Floor,
+            "trunc" => Trunc,
+            "sqrt" => Sqrt,
+            "power" | "pow" => Power,
+            "mod" => Mod,
+            "sign" => Sign,
+            "now" | "current_timestamp" | "statement_timestamp" | "transaction_timestamp"
+            | "localtimestamp" => Now,
+            "current_date" => CurrentDate,
+            "date_trunc" => DateTrunc,
+            "extract" => Extract,
+            "date_part" => DatePart,
+            "coalesce" => Coalesce,
+            "nullif" => NullIf,
+            "greatest" => Greatest,
+            "least" => Least,
+            "version" => Version,
+            "current_database" | "current_catalog" => CurrentDatabase,
+            "current_schema" => CurrentSchema,
+            "current_user" | "session_user" | "user" | "current_role" => CurrentUser,
+            "pg_backend_pid" => PgBackendPid,
+            "jsonb_typeof" | "json_typeof" => JsonbTypeof,
+            "gen_random_uuid" | "uuid_generate_v4" => GenRandomUuid,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        format!("{self:?}").to_lowercase()
+    }
+
+    /// Whether the result can change between calls with the same arguments.
+    pub fn is_volatile(&self) -> bool {
+        matches!(
+            self,
+            ScalarFunc::Now | ScalarFunc::CurrentDate | ScalarFunc::GenRandomUuid
+        )
+    }
+
+    /// Allowed argument counts.
+    fn arity(&self) -> (usize, usize) {
+        use ScalarFunc::*;
+        match self {
+            Now | CurrentDate | Version | CurrentDatabase | CurrentSchema | CurrentUser
+            | PgBackendPid | GenRandomUuid => (0, 0),
+            Lower | Upper | Length | OctetLength | Abs | Ceil | Floor | Sqrt | Sign | Reverse
+            | JsonbTypeof => (1, 1),
+            Round | Trunc | Btrim | Ltrim | Rtrim => (1, 2),
+            Substring => (2, 3),
+            Replace => (3, 3),
+            Position | Left | Right | Repeat | Power | Mod | DateTrunc | Extract | DatePart
+            | NullIf => (2, 2),
+            Concat | Coalesce | Greatest | Least => (1, usize::MAX),
+            ConcatWs => (2, usize::MAX),
+        }
+    }
+
+    /// Checks the argument count and gives the result type.
+    pub fn return_type(&self, args: &[SqlType]) -> Result<SqlType> {
+        use ScalarFunc::*;
+        let (lo, hi) = self.arity();
+        if args.len() < lo || args.len() > hi {
+            return Err(Error::invalid(
+                UNDEFINED_FUNCTION,
+                format!(
+                    "function {}() does not take {} argument(s)",
+                    self.name(),
+                    args.len()
+                ),
+            ));
+        }
+        let first = args.first().cloned().unwrap_or(SqlType::Unknown);
+        Ok(match self {
+            Lower | Upper | Substring | Concat | ConcatWs | Btrim | Ltrim | Rtrim | Replace
+            | Left | Right | Repeat | Reverse | Version | CurrentDatabase | CurrentSchema
+            | CurrentUser | JsonbTypeof => SqlType::Text,
+            Length | OctetLength | Position | PgBackendPid => SqlType::Int4,
+            Abs | Ceil | Floor | Sign => match first {
+                SqlType::Unknown => SqlType::Float8,
+                t => t,
+            },
+            Round | Trunc => match first {
+                SqlType::Float4 | SqlType::Float8 => SqlType::Float8,
+                _ => SqlType::Numeric,
+            },
+            Mod => first,
+            Sqrt | Power | DatePart => SqlType::Float8,
+            Extract => SqlType::Numeric,
+            Now | DateTrunc => SqlType::Timestamptz,
+            CurrentDate => SqlType::Date,
+            Coalesce | Greatest | Least => common_type(args)?,
+            NullIf => first,
+            GenRandomUuid => SqlType::Uuid,
+        })
+    }
+
+    /// Calls the function on evaluated arguments.
+    pub fn call(&self, args: Vec<Value>, ctx: &EvalContext<'_>) -> Result<Value> {
+        use ScalarFunc::*;
+        // Functions that treat NULL arguments specially.
+        match self {
+            Coalesce => return Ok(args.into_iter().find(|v| !matches!(v, Value::Null)).unwrap_or(Value::Null)),
+            NullIf => {
+                let mut it = args.into_iter();
+                let (a, b) = (it.next().unwrap_or(Value::Null), it.next().unwrap_or(Value::Null));
+                return Ok(if compare(&a, &b) == Some(std::cmp::Ordering::Equal) { Value::Null } else { a });
+            }
+            Greatest | Least => {
+                let mut best: Option<Value> = None;
+                for v in args.into_iter().filter(|v| !matches!(v, Value::Null)) {
+                    best = Some(match best {
+                        None => v,
+                        Some(b) => {
+                            let o = sort_cmp(&v, &b);
+                            let take = if *self == Greatest { o.is_gt() } else { o.is_lt() };
+                            if take { v } else { b }
+                        }
+                    });
+                }
+                return Ok(best.unwrap_or(Value::Null));
+            }
+            Concat => {
+                return Ok(Value::String(args.iter().filter_map(as_text).collect()));
+            }
+            ConcatWs => {
+                let mut it = args.iter();
+                let Some(sep) = it.next().and_then(as_text) else {
+                    return Ok(Value::Null);
+                };
+                let parts: Vec<String> = it.filter_map(as_text).collect();
+                return Ok(Value::String(parts.join(&sep)));
+            }
+            Now => return Ok(Value::DateTime(ctx.now)),
+            CurrentDate => return types::cast(Value::DateTime(ctx.now), &SqlType::Date),
+            Version => {
+                return Ok(Value::String(format!(
+                    "PostgreSQL 16.6 (TissDB {}) on x86_64-pc-linux-gnu",
+                    env!("CARGO_PKG_VERSION")
+                )));
+            }
+            CurrentDatabase => return Ok(Value::String("tissdb".into())),
+            CurrentSchema => return Ok(Value::String("public".into())),
+            CurrentUser => return Ok(Value::String("tissdb".into())),
+            PgBackendPid => return Ok(Value::Int(i64::from(std::process::id()))),
+            GenRandomUuid => return Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+            _ => {}
+        }
+        if args.iter().any(|v| matches!(v, Value::Null)) {
+            return Ok(Value::Null);
+        }
+        let text = |i: usize| args.get(i).and_then(as_text).unwrap_or_default();
+        let int = |i: usize| -> Result<i64> {
+            match args.get(i) {
+                Some(Value::Int(n)) => Ok(*n),
+                Some(v) => match types::cast(v.clone(), &SqlType::Int8)? {
+                    Value::Int(n) => Ok(n),
+                    _ => Err(Error::invalid(INVALID_PARAMETER, "expected an integer")),
+                },
+                None => Err(Error::invalid(INVALID_PARAMETER, "missing argument")),
+            }
+        };
+        let arg0 = args.first().cloned().unwrap_or(Value::Null);
+        Ok(match self {
+            Lower => Value::String(text(0).to_lowercase()),
+            Upper => Value::String(text(0).to_uppercase()),
+            Length => match &arg0 {
+                Value::Binary(b) => Value::Int(b.len() as i64),
+                _ => Value::Int(text(0).chars().count() as i64),
+            },
+            OctetLength => match &arg0 {
+                Value::Binary(b) => Value::Int(b.len() as i64),
+                _ => Value::Int(text(0).len() as i64),
+            },
+            Substring => {
+                let s: Vec<char> = text(0).chars().collect();
+                let start = int(1)?;
+                let (from, to) = match args.get(2) {
+                    Some(_) => {
+                        let len = int(2)?;
+                        if len < 0 {
+                            return Err(Error::invalid(SqlState("22011"), "negative substring length not allowed"));
+                        }
+                        (start, start.saturating_add(len))
+                    }
+                    None => (start, i64::MAX),
+                };
+                let from = from.max(1) as usize - 1;
+                let to = (to.max(1) as usize - 1).min(s.len());
+                Value::String(if from >= to { String::new() } else { s[from..to].iter().collect() })
+            }
+            Btrim | Ltrim | Rtrim => {
+                let s = text(0);
+                let chars: Vec<char> = if args.len() > 1 { text(1).chars().collect() } else { vec![' '] };
+                let f = |c: char| chars.contains(&c);
+                Value::String(match self {
+                    Btrim => s.trim_matches(f).to_string(),
+                    Ltrim => s.trim_start_matches(f).to_string(),
+                    _ => s.trim_end_matches(f).to_string(),
+                })
+            }
+            Replace => Value::String(text(0).replace(&text(1), &text(2))),
+            Position => {
+                let (hay, needle) = (text(0), text(1));
+                Value::Int(match hay.find(&needle) {
+                    Some(byte) => hay[..byte].chars().count() as i64 + 1,
+                    None => 0,
+                })
+            }
+            Left | Right => {
+                let s: Vec<char> = text(0).chars().collect();
+                let n = int(1)?;
+                let len = s.len() as i64;
+                let take = if n >= 0 { n.min(len) } else { (len + n).max(0) } as usize;
+                Value::String(if *self == Left {
+                    s[..take].iter().collect()
+                } else {
+                    s[s.len() - take..].iter().collect()
+                })
+            }
+            Repeat => {
+                let n = int(1)?.max(0) as usize;
+                let s = text(0);
+                if s.len().saturating_mul(n) > 64 << 20 {
+                    return Err(Error::limit("repeat() result would exceed 64 MiB"));
+                }
+                Value::String(s.repeat(n))
+            }
+            Reverse => Value::String(text(0).chars().rev().collect()),
+            Abs => match arg0 {
+                Value::Int(i) => Value::Int(i.checked_abs().ok_or_else(|| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range"))?),
+                Value::Float(f) => Value::Float(f.abs()),
+                Value::Numeric(n) => Value::Numeric(dec(&n)?.abs().to_string()),
+                other => return Err(bad_arg(self, &other)),
+            },
+            Round | Trunc => {
+                let places = if args.len() > 1 { int(1)? } else { 0 };
+                match arg0 {
+                    Value::Float(f) if args.len() == 1 => {
+                        Value::Float(if *self == Round { f.round_ties_even() } else { f.trunc() })
+                    }
+                    v => {
+                        let d = match v {
+                            Value::Int(i) => Decimal::from(i),
+                            Value::Float(f) => Decimal::try_from(f).map_err(|_| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range"))?,
+                            Value::Numeric(n) => dec(&n)?,
+                            other => return Err(bad_arg(self, &other)),
+                        };
+                        let dp = places.clamp(0, 28) as u32;
+                        let r = if *self == Round {
+                            d.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                        } else {
+                            d.trunc_with_scale(dp)
+                        };
+                        Value::Numeric(r.to_string())
+                    }
+                }
+            }
+            Ceil | Floor => match arg0 {
+                Value::Int(i) => Value::Int(i),
+                Value::Float(f) => Value::Float(if *self == Ceil { f.ceil() } else { f.floor() }),
+                Value::Numeric(n) => {
+                    let d = dec(&n)?;
+                    Value::Numeric(if *self == Ceil { d.ceil() } else { d.floor() }.to_string())
+                }
+                other => return Err(bad_arg(self, &other)),
+            },
+            Sign => match arg0 {
+                Value::Int(i) => Value::Int(i.signum()),
+                Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f.signum() }),
+                Value::Numeric(n) => {
+                    let d = dec(&n)?;
+                    Value::Numeric(if d.is_zero() { "0".into() } else if d.is_sign_negative() { "-1".into() } else { "1".into() })
+                }
+                other => return Err(bad_arg(self, &other)),
+            },
+            Sqrt => {
+                let f = float(&arg0, self)?;
+                if f < 0.0 {
+                    return Err(Error::invalid(SqlState("2201F"), "cannot take square root of a negative number"));
+                }
+                Value::Float(f.sqrt())
+            }
+            Power => Value::Float(float(&arg0, self)?.powf(float(args.get(1).unwrap_or(&Value::Null), self)?)),
+            Mod => crate::query::expr::binary(crate::query::expr::BinOp::Mod, arg0, args.get(1).cloned().unwrap_or(Value::Null))?,
+            DateTrunc => {
+                let field = text(0).to_lowercase();
+                let micros = timestamp(args.get(1), self)?;
+                Value::DateTime(date_trunc(&field, micros)?)
+            }
+            Extract | DatePart => {
+                let field = text(0).to_lowercase();
+                let micros = timestamp(args.get(1), self)?;
+                let d = extract(&field, micros)?;
+                if *self == Extract {
+                    Value::Numeric(d.normalize().to_string())
+                } else {
+                    Value::Float(d.to_f64().unwrap_or(f64::NAN))
+                }
+            }
+            JsonbTypeof => Value::String(
+                match arg0 {
+                    Value::Object(_) => "object",
+                    Value::Array(_) => "array",
+                    Value::String(_) | Value::DateTime(_) | Value::Binary(_) => "string",
+                    Value::Bool(_) => "boolean",
+                    Value::Null => "null",
+                    _ => "number",
+                }
+                .into(),
+            ),
+            Coalesce | NullIf | Greatest | Least | Concat | ConcatWs | Now | CurrentDate | Version
+            | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid | GenRandomUuid => {
+                return Err(Error::Internal("handled above".into()));
+            }
+        })
+    }
+}
+
+fn bad_arg(f: &ScalarFunc, v: &Value) -> Error {
+    Error::invalid(
+        UNDEFINED_FUNCTION,
+        format!("function {}({}) does not exist", f.name(), SqlType::of_value(v).name()),
+    )
+}
+
+fn dec(s: &str) -> Result<Decimal> {
+    types::parse_decimal(s).ok_or_else(|| Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid numeric {s:?}")))
+}
+
+fn float(v: &Value, f: &ScalarFunc) -> Result<f64> {
+    match v {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(x) => Ok(*x),
+        Value::Numeric(n) => n.parse().map_err(|_| bad_arg(f, v)),
+        other => Err(bad_arg(f, other)),
+    }
+}
+
+fn timestamp(v: Option<&Value>, f: &ScalarFunc) -> Result<i64> {
+    match v {
+        Some(Value::DateTime(m)) => Ok(*m),
+        Some(Value::String(s)) => match SqlType::Timestamptz.parse_text(s)? {
+            Value::DateTime(m) => Ok(m),
+            other => Err(bad_arg(f, &other)),
+        },
+        Some(other) => Err(bad_arg(f, other)),
+        None => Err(Error::invalid(INVALID_PARAMETER, "missing timestamp argument")),
+    }
+}
+
+fn to_datetime(micros: i64) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| Error::invalid(types::DATETIME_FIELD_OVERFLOW, "timestamp out of range"))
+}
+
+fn unit_error(field: &str) -> Error {
+    Error::invalid(INVALID_PARAMETER, format!("unit \"{field}\" not recognized"))
+}
+
+/// Truncates a timestamp to the start of its `field`.
+pub fn date_trunc(field: &str, micros: i64) -> Result<i64> {
+    let t = to_datetime(micros)?;
+    let d = t.date_naive();
+    let day_start = |date: chrono::NaiveDate| -> Result<i64> {
+        Ok(date.and_hms_opt(0, 0, 0).ok_or_else(|| unit_error(field))?.and_utc().timestamp_micros())
+    };
+    let ymd = |y: i32, m: u32| -> Result<i64> {
+        day_start(chrono::NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| unit_error(field))?)
+    };
+    Ok(match field {
+        "microseconds" | "microsecond" => micros,
+        "milliseconds" | "millisecond" => micros.div_euclid(1000) * 1000,
+        "second" | "seconds" => micros.div_euclid(1_000_000) * 1_000_000,
+        "minute" | "minutes" => micros.div_euclid(60_000_000) * 60_000_000,
+        "hour" | "hours" => micros.div_euclid(3_600_000_000) * 3_600_000_000,
+        "day" | "days" => day_start(d)?,
+        "week" | "weeks" => day_start(d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday())))?,
+        "month" | "months" => ymd(d.year(), d.month())?,
+        "quarter" => ymd(d.year(), (d.month() - 1) / 3 * 3 + 1)?,
+        "year" | "years" => ymd(d.year(), 1)?,
+        "decade" => ymd(d.year().div_euclid(10) * 10, 1)?,
+        "century" => ymd((d.year() - 1).div_euclid(100) * 100 + 1, 1)?,
+        _ => return Err(unit_error(field)),
+    })
+}
+
+/// A field of a timestamp, as EXTRACT gives it.
+pub fn extract(field: &str, micros: i64) -> Result<Decimal> {
+    let t = to_datetime(micros)?;
+    let frac = Decimal::new(i64::from(t.timestamp_subsec_micros()), 6);
+    Ok(match field {
+        "year" => Decimal::from(t.year()),
+        "month" => Decimal::from(t.month()),
+        "day" => Decimal::from(t.day()),
+        "hour" => Decimal::from(t.hour()),
+        "minute" => Decimal::from(t.minute()),
+        "second" => Decimal::from(t.second()) + frac,
+        "millisecond" | "milliseconds" => (Decimal::from(t.second()) + frac) * Decimal::from(1000),
+        "microsecond" | "microseconds" => Decimal::from(i64::from(t.second()) * 1_000_000 + i64::from(t.timestamp_subsec_micros())),
+        "dow" => Decimal::from(t.weekday().num_days_from_sunday()),
+        "isodow" => Decimal::from(t.weekday().number_from_monday()),
+        "doy" => Decimal::from(t.ordinal()),
+        "week" => Decimal::from(t.iso_week().week()),
+        "quarter" => Decimal::from((t.month() - 1) / 3 + 1),
+        "epoch" => Decimal::new(micros, 6),
+        "decade" => Decimal::from(t.year().div_euclid(10)),
+        "century" => Decimal::from((t.year() - 1).div_euclid(100) + 1),
+        _ => return Err(unit_error(field)),
+    })
+}
+
+/// The type that values of all `types` convert to (CASE, COALESCE, UNION).
+pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
+    let known: Vec<&SqlType> = types.iter().filter(|t| **t != SqlType::Unknown).collect();
+    let Some(first) = known.first() else {
+        return Ok(SqlType::Text);
+    };
+    if known.iter().all(|t| t == first) {
+        return Ok((*first).clone());
+    }
+    if known.iter().all(|t| t.is_numeric()) {
+        let rank = |t: &SqlType| match t {
+            SqlType::Int2 => 0,
+            SqlType::Int4 => 1,
+            SqlType::Int8 => 2,
+            SqlType::Numeric => 3,
+            SqlType::Float4 => 4,
+            _ => 5,
+        };
+        let best = known.iter().max_by_key(|t| rank(t)).map(|t| (*t).clone());
+        return Ok(best.unwrap_or(SqlType::Float8));
+    }
+    if known.iter().all(|t| t.is_text()) {
+        return Ok(SqlType::Text);
+    }
+    if known.iter().all(|t| matches!(t, SqlType::Timestamp | SqlType::Timestamptz | SqlType::Date)) {
+        return Ok(SqlType::Timestamptz);
+    }
+    if known.iter().any(|t| t.is_json()) {
+        return Ok(SqlType::Jsonb);
+    }
+    Err(Error::invalid(
+        types::DATATYPE_MISMATCH,
+        format!(
+            "types {} and {} cannot be matched",
+            first.name(),
+            known.iter().find(|t| *t != first).map(|t| t.name()).unwrap_or_default()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(f: ScalarFunc, args: Vec<Value>) -> Value {
+        f.call(args, &EvalContext { params: &[], now: 0 }).unwrap()
+    }
+
+    #[test]
+    fn strings() {
+        let s = |x: &str| Value::String(x.into());
+        assert_eq!(call(ScalarFunc::Lower, vec![s("AbC")]), s("abc"));
+        assert_eq!(call(ScalarFunc::Length, vec![s("héllo")]), Value::Int(5));
+        assert_eq!(call(ScalarFunc::Substring, vec![s("hello"), Value::Int(2), Value::Int(3)]), s("ell"));
+        assert_eq!(call(ScalarFunc::Substring, vec![s("hello"), Value::Int(0), Value::Int(2)]), s("h"));
+        assert_eq!(call(ScalarFunc::Concat, vec![s("a"), Value::Null, Value::Int(1)]), s("a1"));
+        assert_eq!(call(ScalarFunc::Upper, vec![Value::Null]), Value::Null);
+    }
+
+    #[test]
+    fn numbers_and_dates() {
+        assert_eq!(
+            call(ScalarFunc::Round, vec![Value::Numeric("2.345".into()), Value::Int(2)]),
+            Value::Numeric("2.35".into())
+        );
+        assert_eq!(call(ScalarFunc::Abs, vec![Value::Int(-3)]), Value::Int(3));
+        let t = SqlType::Timestamptz.parse_text("2023-10-26 10:11:12.5+00").unwrap();
+        let Value::DateTime(m) = t else { panic!() };
+        assert_eq!(
+            SqlType::Timestamptz.format_text(&Value::DateTime(date_trunc("month", m).unwrap())).unwrap(),
+            "2023-10-01 00:00:00+00"
+        );
+        assert_eq!(extract("second", m).unwrap().to_string(), "12.500000");
+        assert_eq!(extract("year", m).unwrap(), Decimal::from(2023));
+        assert!(date_trunc("fortnight", m).is_err());
+    }
+
+    #[test]
+    fn common_types() {
+        assert_eq!(common_type(&[SqlType::Int4, SqlType::Float8]).unwrap(), SqlType::Float8);
+        assert_eq!(common_type(&[SqlType::Unknown, SqlType::Text]).unwrap(), SqlType::Text);
+        assert!(common_type(&[SqlType::Text, SqlType::Int4]).is_err());
+    }
+}

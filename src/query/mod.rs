@@ -1,0 +1,73 @@
+//! TissQL execution: from a parsed statement to rows.
+//!
+//! 1. [`binder`] resolves names against the catalog (collections, columns, field paths)
+//!    and types every expression and parameter, producing a logical [`plan::Node`] tree.
+//! 2. [`optimizer`] rewrites the tree in ordered passes: constant folding, predicate
+//!    pushdown into scans, projection pruning.
+//! 3. [`exec`] turns the tree into volcano operators (one per file), each an iterator of
+//!    rows, and [`statement`] runs DDL and DML around them.
+//!
+//! Values are [`crate::doc::Value`]s; [`types::SqlType`] says what they are to a
+//! PostgreSQL client.
+
+pub mod binder;
+pub mod exec;
+pub mod expr;
+pub mod functions;
+pub mod optimizer;
+pub mod plan;
+pub mod schema;
+pub mod statement;
+pub mod types;
+
+use crate::doc::Value;
+pub use types::SqlType;
+
+/// A row of values.
+pub type Row = Vec<Value>;
+
+/// A result column as a client sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: SqlType,
+    /// The OID of the table the column comes from, 0 if none.
+    pub table_oid: u32,
+    /// The column's number in that table, 0 if none.
+    pub column_number: i16,
+}
+
+impl Column {
+    pub fn new(name: impl Into<String>, ty: SqlType) -> Self {
+        Column {
+            name: name.into(),
+            ty,
+            table_oid: 0,
+            column_number: 0,
+        }
+    }
+}
+
+/// What running one statement produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Rows (SELECT, RETURNING, SHOW, EXPLAIN).
+    Rows { columns: Vec<Column>, rows: Vec<Row> },
+    /// A command without rows, with its PostgreSQL command tag (`INSERT 0 3`, `UPDATE 2`,
+    /// `CREATE TABLE`, `BEGIN`, ...).
+    Command { tag: String },
+}
+
+impl Outcome {
+    pub fn command(tag: impl Into<String>) -> Self {
+        Outcome::Command { tag: tag.into() }
+    }
+
+    /// The command tag: the stored one, or `SELECT n` for rows.
+    pub fn tag(&self) -> String {
+        match self {
+            Outcome::Rows { rows, .. } => format!("SELECT {}", rows.len()),
+            Outcome::Command { tag } => tag.clone(),
+        }
+    }
+}

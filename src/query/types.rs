@@ -1,0 +1,665 @@
+//! SQL types: what a column is to a PostgreSQL client (its OID and name), how a [`Value`]
+//! of that type is read from text and written as text (PostgreSQL's input and output
+//! functions, DateStyle ISO, TimeZone UTC), and how values are coerced on assignment.
+
+use std::str::FromStr;
+
+use base64::Engine as _;
+use rust_decimal::Decimal;
+
+use crate::doc::{Value, json, text};
+use crate::error::{Error, Result, SqlState};
+
+/// A SQL type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SqlType {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Numeric,
+    Text,
+    Varchar(Option<u32>),
+    Date,
+    Timestamp,
+    Timestamptz,
+    Bytea,
+    Uuid,
+    Json,
+    Jsonb,
+    /// The type of a bare NULL or of a parameter nothing constrains.
+    Unknown,
+}
+
+pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
+pub const DATETIME_FIELD_OVERFLOW: SqlState = SqlState("22008");
+pub const INVALID_DATETIME_FORMAT: SqlState = SqlState("22007");
+pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
+pub const CANNOT_COERCE: SqlState = SqlState("42846");
+pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
+
+fn invalid(ty: &str, text: &str) -> Error {
+    Error::invalid(
+        SqlState::INVALID_TEXT_REPRESENTATION,
+        format!("invalid input syntax for type {ty}: \"{text}\""),
+    )
+}
+
+impl SqlType {
+    /// The PostgreSQL type OID.
+    pub fn oid(&self) -> u32 {
+        match self {
+            SqlType::Bool => 16,
+            SqlType::Bytea => 17,
+            SqlType::Int8 => 20,
+            SqlType::Int2 => 21,
+            SqlType::Int4 => 23,
+            SqlType::Text => 25,
+            SqlType::Json => 114,
+            SqlType::Float4 => 700,
+            SqlType::Float8 => 701,
+            SqlType::Unknown => 705,
+            SqlType::Varchar(_) => 1043,
+            SqlType::Date => 1082,
+            SqlType::Timestamp => 1114,
+            SqlType::Timestamptz => 1184,
+            SqlType::Numeric => 1700,
+            SqlType::Uuid => 2950,
+            SqlType::Jsonb => 3802,
+        }
+    }
+
+    /// The name PostgreSQL's `format_type` gives.
+    pub fn name(&self) -> String {
+        match self {
+            SqlType::Bool => "boolean".into(),
+            SqlType::Int2 => "smallint".into(),
+            SqlType::Int4 => "integer".into(),
+            SqlType::Int8 => "bigint".into(),
+            SqlType::Float4 => "real".into(),
+            SqlType::Float8 => "double precision".into(),
+            SqlType::Numeric => "numeric".into(),
+            SqlType::Text => "text".into(),
+            SqlType::Varchar(None) => "character varying".into(),
+            SqlType::Varchar(Some(n)) => format!("character varying({n})"),
+            SqlType::Date => "date".into(),
+            SqlType::Timestamp => "timestamp without time zone".into(),
+            SqlType::Timestamptz => "timestamp with time zone".into(),
+            SqlType::Bytea => "bytea".into(),
+            SqlType::Uuid => "uuid".into(),
+            SqlType::Json => "json".into(),
+            SqlType::Jsonb => "jsonb".into(),
+            SqlType::Unknown => "unknown".into(),
+        }
+    }
+
+    /// The type modifier sent in row descriptions (-1 when none).
+    pub fn type_modifier(&self) -> i32 {
+        match self {
+            SqlType::Varchar(Some(n)) => *n as i32 + 4,
+            _ => -1,
+        }
+    }
+
+    /// Parses a type name as written in SQL (`int`, `bigint`, `varchar(20)`, ...).
+    pub fn from_name(name: &str, args: &[u32]) -> Result<SqlType> {
+        let n = name.to_ascii_lowercase();
+        Ok(match n.as_str() {
+            "bool" | "boolean" => SqlType::Bool,
+            "int2" | "smallint" => SqlType::Int2,
+            "int" | "int4" | "integer" | "serial" => SqlType::Int4,
+            "int8" | "bigint" | "bigserial" => SqlType::Int8,
+            "float4" | "real" => SqlType::Float4,
+            "float8" | "double precision" | "double" | "float" => SqlType::Float8,
+            "numeric" | "decimal" => SqlType::Numeric,
+            "text" | "string" => SqlType::Text,
+            "varchar" | "character varying" => SqlType::Varchar(args.first().copied()),
+            "date" => SqlType::Date,
+            "timestamp" | "timestamp without time zone" => SqlType::Timestamp,
+            "timestamptz" | "timestamp with time zone" => SqlType::Timestamptz,
+            "bytea" => SqlType::Bytea,
+            "uuid" => SqlType::Uuid,
+            "json" => SqlType::Json,
+            "jsonb" => SqlType::Jsonb,
+            _ => {
+                return Err(Error::invalid(
+                    UNDEFINED_OBJECT,
+                    format!("type \"{name}\" does not exist or is not supported"),
+                ));
+            }
+        })
+    }
+
+    /// The type a stored value is shown as (DESIGN.md's table).
+    pub fn of_value(v: &Value) -> SqlType {
+        match v {
+            Value::Null => SqlType::Unknown,
+            Value::Bool(_) => SqlType::Bool,
+            Value::Int(_) => SqlType::Int8,
+            Value::Float(_) => SqlType::Float8,
+            Value::Numeric(_) => SqlType::Numeric,
+            Value::String(_) => SqlType::Text,
+            Value::DateTime(_) => SqlType::Timestamptz,
+            Value::Binary(_) => SqlType::Bytea,
+            Value::Array(_) | Value::Object(_) => SqlType::Jsonb,
+        }
+    }
+
+    pub fn is_integer(&self) -> bool {
+        matches!(self, SqlType::Int2 | SqlType::Int4 | SqlType::Int8)
+    }
+
+    pub fn is_numeric(&self) -> bool {
+        self.is_integer() || matches!(self, SqlType::Float4 | SqlType::Float8 | SqlType::Numeric)
+    }
+
+    pub fn is_text(&self) -> bool {
+        matches!(self, SqlType::Text | SqlType::Varchar(_))
+    }
+
+    pub fn is_json(&self) -> bool {
+        matches!(self, SqlType::Json | SqlType::Jsonb)
+    }
+
+    /// PostgreSQL's input function: text to a value of this type.
+    pub fn parse_text(&self, s: &str) -> Result<Value> {
+        let t = s.trim();
+        match self {
+            SqlType::Bool => match t.to_ascii_lowercase().as_str() {
+                "t" | "true" | "yes" | "on" | "1" | "y" => Ok(Value::Bool(true)),
+                "f" | "false" | "no" | "off" | "0" | "n" => Ok(Value::Bool(false)),
+                _ => Err(invalid("boolean", s)),
+            },
+            SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => {
+                let i: i64 = t.parse().map_err(|_| {
+                    if !t.is_empty() && t.trim_start_matches(['-', '+']).chars().all(|c| c.is_ascii_digit()) {
+                        out_of_range(self)
+                    } else {
+                        invalid(&self.name(), s)
+                    }
+                })?;
+                self.check_int_range(i).map(Value::Int)
+            }
+            SqlType::Float4 | SqlType::Float8 => {
+                let f = match t.to_ascii_lowercase().as_str() {
+                    "nan" => f64::NAN,
+                    "infinity" | "inf" | "+infinity" | "+inf" => f64::INFINITY,
+                    "-infinity" | "-inf" => f64::NEG_INFINITY,
+                    _ => t.parse::<f64>().map_err(|_| invalid(&self.name(), s))?,
+                };
+                if f.is_infinite() && !t.to_ascii_lowercase().contains("inf") {
+                    return Err(out_of_range(self));
+                }
+                Ok(Value::Float(if *self == SqlType::Float4 { f as f32 as f64 } else { f }))
+            }
+            SqlType::Numeric => parse_decimal(t)
+                .map(|d| Value::Numeric(d.normalize_keep_scale()))
+                .ok_or_else(|| invalid("numeric", s)),
+            SqlType::Text | SqlType::Unknown => Ok(Value::String(s.to_string())),
+            SqlType::Varchar(limit) => {
+                check_length(s, *limit)?;
+                Ok(Value::String(s.to_string()))
+            }
+            SqlType::Date => parse_date(t).map(Value::DateTime).ok_or_else(|| {
+                Error::invalid(INVALID_DATETIME_FORMAT, format!("invalid input syntax for type date: \"{s}\""))
+            }),
+            SqlType::Timestamp | SqlType::Timestamptz => parse_timestamp(t, *self == SqlType::Timestamptz)
+                .map(Value::DateTime)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        INVALID_DATETIME_FORMAT,
+                        format!("invalid input syntax for type {}: \"{s}\"", self.name()),
+                    )
+                }),
+            SqlType::Bytea => Ok(Value::Binary(parse_bytea(s)?)),
+            SqlType::Uuid => uuid::Uuid::parse_str(t)
+                .map(|u| Value::String(u.hyphenated().to_string()))
+                .map_err(|_| invalid("uuid", s)),
+            SqlType::Json | SqlType::Jsonb => {
+                let j: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+                    Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax for type json: {e}"))
+                })?;
+                json::from_json(j)
+            }
+        }
+    }
+
+    fn check_int_range(&self, i: i64) -> Result<i64> {
+        let ok = match self {
+            SqlType::Int2 => i16::try_from(i).is_ok(),
+            SqlType::Int4 => i32::try_from(i).is_ok(),
+            _ => true,
+        };
+        if ok { Ok(i) } else { Err(out_of_range(self)) }
+    }
+
+    /// PostgreSQL's output function: the text form of a value of this type (None for NULL).
+    pub fn format_text(&self, v: &Value) -> Option<String> {
+        Some(match (self, v) {
+            (_, Value::Null) => return None,
+            (SqlType::Json | SqlType::Jsonb, v) => to_json_text(v),
+            (_, Value::Bool(b)) => if *b { "t" } else { "f" }.to_string(),
+            (SqlType::Float4, Value::Float(f)) => format_pg_float(*f as f32 as f64, true),
+            (_, Value::Float(f)) => format_pg_float(*f, false),
+            (_, Value::Int(i)) => i.to_string(),
+            (_, Value::Numeric(n)) => n.clone(),
+            (_, Value::String(s)) => s.clone(),
+            (SqlType::Date, Value::DateTime(m)) => format_date(*m),
+            (SqlType::Timestamp, Value::DateTime(m)) => format_timestamp(*m, false),
+            (_, Value::DateTime(m)) => format_timestamp(*m, true),
+            (_, Value::Binary(b)) => {
+                let mut s = String::with_capacity(2 + b.len() * 2);
+                s.push_str("\\x");
+                for byte in b {
+                    s.push_str(&format!("{byte:02x}"));
+                }
+                s
+            }
+            (_, v @ (Value::Array(_) | Value::Object(_))) => to_json_text(v),
+        })
+    }
+
+    /// Converts `v` for storage in a column of this type (assignment cast): numbers
+    /// convert among themselves, text is parsed, anything goes into json/jsonb.
+    pub fn coerce(&self, v: Value) -> Result<Value> {
+        cast(v, self)
+    }
+}
+
+fn out_of_range(ty: &SqlType) -> Error {
+    Error::invalid(NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range for type {}", ty.name()))
+}
+
+fn check_length(s: &str, limit: Option<u32>) -> Result<()> {
+    if let Some(n) = limit {
+        if s.chars().count() > n as usize {
+            return Err(Error::invalid(
+                SqlState::STRING_DATA_RIGHT_TRUNCATION,
+                format!("value too long for type character varying({n})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a decimal number (no exponent needed, but accepted).
+pub fn parse_decimal(t: &str) -> Option<Decimal> {
+    Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).ok()
+}
+
+/// Canonical text of a decimal, keeping its scale (`1.50` stays `1.50`).
+pub trait DecimalText {
+    fn normalize_keep_scale(&self) -> String;
+}
+
+impl DecimalText for Decimal {
+    fn normalize_keep_scale(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// The JSON text of a value as PostgreSQL prints jsonb (`{"a": 1, "b": [1, 2]}`);
+/// datetimes appear as ISO 8601 strings and binary as Base64 strings.
+pub fn to_json_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_json(v, &mut out);
+    out
+}
+
+fn write_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Float(f) if f.is_finite() => out.push_str(&format_pg_float(*f, false)),
+        Value::Float(f) => write_json_string(&text::format_float(*f), out),
+        Value::Numeric(n) => out.push_str(n),
+        Value::String(s) => write_json_string(s, out),
+        Value::DateTime(m) => write_json_string(&text::format_datetime(*m), out),
+        Value::Binary(b) => write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(fields) => {
+            out.push('{');
+            for (i, (k, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_string(k, out);
+                out.push_str(": ");
+                write_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+}
+
+/// PostgreSQL's float output (extra_float_digits = 1): shortest exact digits, exponent
+/// form below 1e-4 and from 1e15 (1e6 for real).
+pub fn format_pg_float(f: f64, real: bool) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let sci = if real { format!("{:e}", f as f32) } else { format!("{f:e}") };
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let limit = if real { 6 } else { 15 };
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if exp < -4 || exp >= limit {
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        s.push_str(&format!("e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()));
+    } else if exp < 0 {
+        s.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            s.push('0');
+        }
+        s.push_str(&digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            s.push_str(&digits);
+            for _ in digits.len()..int_len {
+                s.push('0');
+            }
+        } else {
+            s.push_str(&digits[..int_len]);
+            s.push('.');
+            s.push_str(&digits[int_len..]);
+        }
+    }
+    s
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn format_date(micros: i64) -> String {
+    let t = text::format_datetime(micros.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY);
+    t.split('T').next().unwrap_or(&t).to_string()
+}
+
+/// `2023-10-26 10:00:00[.5][+00]`.
+pub fn format_timestamp(micros: i64, with_zone: bool) -> String {
+    let t = text::format_datetime(micros);
+    let t = t.trim_end_matches('Z').replacen('T', " ", 1);
+    if with_zone { format!("{t}+00") } else { t }
+}
+
+fn parse_date(t: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
+}
+
+/// Parses the timestamp forms PostgreSQL accepts most often: date, date and time with `T`
+/// or a space, optional fraction, optional zone (`Z`, `+02`, `+02:00`, `+0200`).
+pub fn parse_timestamp(t: &str, with_zone: bool) -> Option<i64> {
+    if let Some(m) = parse_date(t) {
+        return Some(m);
+    }
+    let t = t.replacen(' ', "T", 1);
+    if let Some(m) = text::parse_datetime(&t) {
+        return Some(m);
+    }
+    // Split off a zone suffix.
+    let (local, offset_secs) = split_zone(&t)?;
+    let naive = chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(local, "%Y-%m-%dT%H:%M"))
+        .ok()?;
+    let offset = if with_zone { offset_secs } else { 0 };
+    Some(naive.and_utc().timestamp_micros() - i64::from(offset) * 1_000_000)
+}
+
+fn split_zone(t: &str) -> Option<(&str, i32)> {
+    if let Some(local) = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
+        return Some((local, 0));
+    }
+    // Find a +/- after the time part.
+    let time_start = t.find('T')?;
+    let rel = t.get(time_start..)?.rfind(['+', '-']);
+    let Some(rel) = rel else {
+        return Some((t, 0));
+    };
+    let pos = time_start + rel;
+    let (local, zone) = t.split_at(pos);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits: String = zone[1..].chars().filter(|c| c.is_ascii_digit()).collect();
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    Some((local, sign * (h * 3600 + m * 60)))
+}
+
+fn parse_bytea(s: &str) -> Result<Vec<u8>> {
+    match s.strip_prefix("\\x") {
+        Some(hex) => {
+            let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+            if hex.len() % 2 != 0 {
+                return Err(invalid("bytea", s));
+            }
+            hex.chunks(2)
+                .map(|pair| {
+                    std::str::from_utf8(pair)
+                        .ok()
+                        .and_then(|p| u8::from_str_radix(p, 16).ok())
+                        .ok_or_else(|| invalid("bytea", s))
+                })
+                .collect()
+        }
+        None => Ok(s.as_bytes().to_vec()),
+    }
+}
+
+/// Casts `v` to `ty` (explicit `CAST`/`::`, and assignment into typed columns).
+pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
+    if matches!(v, Value::Null) {
+        return Ok(Value::Null);
+    }
+    let mismatch = |v: &Value| {
+        Error::invalid(
+            CANNOT_COERCE,
+            format!("cannot cast type {} to {}", SqlType::of_value(v).name(), ty.name()),
+        )
+    };
+    match ty {
+        SqlType::Unknown => Ok(v),
+        SqlType::Json | SqlType::Jsonb => match v {
+            Value::String(s) if *ty == SqlType::Jsonb || *ty == SqlType::Json => {
+                // A string literal cast to jsonb is JSON text.
+                ty.parse_text(&s)
+            }
+            other => Ok(other),
+        },
+        SqlType::Text | SqlType::Varchar(_) => {
+            let s = match &v {
+                Value::String(s) => s.clone(),
+                Value::DateTime(_) => SqlType::Timestamptz.format_text(&v).unwrap_or_default(),
+                Value::Array(_) | Value::Object(_) => to_json_text(&v),
+                other => SqlType::of_value(other).format_text(other).unwrap_or_default(),
+            };
+            if let SqlType::Varchar(limit) = ty {
+                check_length(&s, *limit)?;
+            }
+            Ok(Value::String(s))
+        }
+        SqlType::Bool => match v {
+            Value::Bool(_) => Ok(v),
+            Value::Int(i) => Ok(Value::Bool(i != 0)),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => match v {
+            Value::Int(i) => ty.check_int_range(i).map(Value::Int),
+            Value::Float(f) => {
+                if !f.is_finite() || f.round() > i64::MAX as f64 || f.round() < i64::MIN as f64 {
+                    return Err(out_of_range(ty));
+                }
+                ty.check_int_range(f.round_ties_even() as i64).map(Value::Int)
+            }
+            Value::Numeric(n) => {
+                let d = parse_decimal(&n).ok_or_else(|| invalid("numeric", &n))?;
+                let r = d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+                let i: i64 = r.try_into().map_err(|_| out_of_range(ty))?;
+                ty.check_int_range(i).map(Value::Int)
+            }
+            Value::Bool(b) if *ty == SqlType::Int4 => Ok(Value::Int(i64::from(b))),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Float4 | SqlType::Float8 => {
+            let f = match v {
+                Value::Float(f) => f,
+                Value::Int(i) => i as f64,
+                Value::Numeric(n) => n.parse::<f64>().map_err(|_| invalid("numeric", &n))?,
+                Value::String(s) => return ty.parse_text(&s),
+                other => return Err(mismatch(&other)),
+            };
+            Ok(Value::Float(if *ty == SqlType::Float4 { f as f32 as f64 } else { f }))
+        }
+        SqlType::Numeric => match v {
+            Value::Numeric(_) => Ok(v),
+            Value::Int(i) => Ok(Value::Numeric(i.to_string())),
+            Value::Float(f) => {
+                if !f.is_finite() {
+                    return Ok(Value::Numeric(text::format_float(f)));
+                }
+                Decimal::from_str(&format_pg_float(f, false))
+                    .or_else(|_| Decimal::from_scientific(&format_pg_float(f, false)))
+                    .map(|d| Value::Numeric(d.to_string()))
+                    .map_err(|_| out_of_range(ty))
+            }
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Date => match v {
+            Value::DateTime(m) => Ok(Value::DateTime(m.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY)),
+            Value::String(s) => ty.parse_text(&s).or_else(|_| {
+                SqlType::Timestamptz.parse_text(&s).and_then(|v| cast(v, ty))
+            }),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Timestamp | SqlType::Timestamptz => match v {
+            Value::DateTime(_) => Ok(v),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Bytea => match v {
+            Value::Binary(_) => Ok(v),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Uuid => match v {
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_postgres() {
+        for (f, s) in [
+            (199.99, "199.99"),
+            (1.0, "1"),
+            (0.1, "0.1"),
+            (1e15, "1e+15"),
+            (123456789012345.0, "123456789012345"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (1e300, "1e+300"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(format_pg_float(f, false), s, "{f}");
+        }
+    }
+
+    #[test]
+    fn text_round_trips() {
+        let cases = [
+            (SqlType::Bool, "t"),
+            (SqlType::Int8, "-42"),
+            (SqlType::Float8, "199.99"),
+            (SqlType::Numeric, "12.50"),
+            (SqlType::Date, "2023-10-26"),
+            (SqlType::Timestamptz, "2023-10-26 10:00:00+00"),
+            (SqlType::Timestamp, "2023-10-26 10:00:00.5"),
+            (SqlType::Bytea, "\\x00ff10"),
+            (SqlType::Jsonb, "{\"a\": 1, \"b\": [true, null]}"),
+            (SqlType::Uuid, "a1b2c3d4-e5f6-4a3b-8c2d-1e9f8a7b6c5d"),
+        ];
+        for (ty, text) in cases {
+            let v = ty.parse_text(text).unwrap();
+            assert_eq!(ty.format_text(&v).unwrap(), text, "{ty:?}");
+        }
+    }
+
+    #[test]
+    fn input_errors_have_sqlstates() {
+        let e = SqlType::Int4.parse_text("abc").unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+        let e = SqlType::Int2.parse_text("40000").unwrap_err();
+        assert_eq!(e.sqlstate(), NUMERIC_VALUE_OUT_OF_RANGE);
+        let e = SqlType::Varchar(Some(3)).parse_text("abcd").unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::STRING_DATA_RIGHT_TRUNCATION);
+        assert!(SqlType::Date.parse_text("2023-13-45").is_err());
+    }
+
+    #[test]
+    fn timestamps_with_zones() {
+        let utc = SqlType::Timestamptz.parse_text("2023-10-26 10:00:00Z").unwrap();
+        let plus2 = SqlType::Timestamptz.parse_text("2023-10-26 12:00:00+02").unwrap();
+        let plus2b = SqlType::Timestamptz.parse_text("2023-10-26T12:00:00+02:00").unwrap();
+        assert_eq!(utc, plus2);
+        assert_eq!(utc, plus2b);
+    }
+
+    #[test]
+    fn casts() {
+        assert_eq!(cast(Value::Float(2.5), &SqlType::Int4).unwrap(), Value::Int(2));
+        assert_eq!(cast(Value::Float(3.5), &SqlType::Int4).unwrap(), Value::Int(4));
+        assert_eq!(cast(Value::Int(3), &SqlType::Numeric).unwrap(), Value::Numeric("3".into()));
+        assert_eq!(
+            cast(Value::String("42".into()), &SqlType::Int8).unwrap(),
+            Value::Int(42)
+        );
+        assert_eq!(cast(Value::Int(7), &SqlType::Text).unwrap(), Value::String("7".into()));
+        assert!(cast(Value::Int(1 << 40), &SqlType::Int4).is_err());
+    }
+}
