@@ -136,6 +136,10 @@ settings! {
     max_depth: usize = 64,
     /// Largest encoded document the engine stores.
     max_document_size: u64 = 16 << 20,
+    /// Longest accepted SQL statement text, in bytes.
+    max_query_size: u64 = 1 << 20,
+    /// Memory one sort, aggregation or DISTINCT may use.
+    query_memory_limit: u64 = 256 << 20,
     /// Default number of documents in one page of a collection listing.
     default_page_size: usize = 100,
     /// Largest number of documents in one page of a collection listing.
@@ -202,6 +206,8 @@ impl Config {
             ("max_body_size", self.max_body_size),
             ("max_document_size", self.max_document_size),
             ("max_depth", self.max_depth as u64),
+            ("max_query_size", self.max_query_size),
+            ("query_memory_limit", self.query_memory_limit),
             ("max_page_size", self.max_page_size as u64),
             ("default_page_size", self.default_page_size as u64),
             ("max_frozen_memtables", self.max_frozen_memtables as u64),

@@ -85,7 +85,9 @@ fn segment_round_trip_with_csv_and_xml_blocks() {
     let e = seg.get(&k, Segment::hash_key(&k), &cache).unwrap().unwrap();
     assert_eq!(e.doc, Some(nested_doc(4)));
     let absent = key(1, 100_000);
-    let found = seg.get(&absent, Segment::hash_key(&absent), &cache).unwrap();
+    let found = seg
+        .get(&absent, Segment::hash_key(&absent), &cache)
+        .unwrap();
     assert!(found.is_none());
     // A range scan over collection 2 only.
     let iter = SegmentIter::new(
@@ -251,8 +253,11 @@ fn full_compaction_purges_tombstones_and_dead_collections() {
     let dir = tempfile::tempdir().unwrap();
     let s = Storage::open(dir.path(), small_opts()).unwrap();
     for i in 0..100 {
-        s.write(vec![put(key(1, i), scalar_doc(i)), put(key(2, i), scalar_doc(i))])
-            .unwrap();
+        s.write(vec![
+            put(key(1, i), scalar_doc(i)),
+            put(key(2, i), scalar_doc(i)),
+        ])
+        .unwrap();
     }
     s.flush().unwrap();
     for i in 0..50 {

@@ -1,1 +1,1117 @@
-//! wip
+//! The binder: sqlparser's AST to bound expressions and a logical plan, checked against
+//! the catalog.
+//!
+//! Names follow PostgreSQL: unquoted identifiers fold to lower case, quoted ones keep
+//! their case. `a.b.c` is a column `b` of table `a` with path `c` when `a` names the
+//! table in scope, and otherwise column `a` with path `b.c` (a document field path).
+//! Parameters get their types from context (the column they are compared with or
+//! stored into), as drivers like asyncpg require.
+
+use sqlparser::ast;
+use tissdb_dialect::sqlparser;
+
+use crate::catalog::{Catalog, Collection};
+use crate::doc::Value;
+use crate::error::{Error, Result, SqlState};
+use crate::query::Column;
+use crate::query::exec::aggregate_result_type;
+use crate::query::expr::{AggCall, AggFunc, BinOp, Expr, PathStep, UNDEFINED_FUNCTION, UnaryOp};
+use crate::query::functions::{ScalarFunc, common_type};
+use crate::query::plan::{Access, Node, SortKey};
+use crate::query::types::{self, SqlType};
+
+pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
+pub const GROUPING_ERROR: SqlState = SqlState("42803");
+pub const INVALID_COLUMN_REFERENCE: SqlState = SqlState("42P10");
+pub const AMBIGUOUS_COLUMN: SqlState = SqlState("42702");
+
+/// The error for syntax TissDB does not run (yet), naming the construct.
+pub fn unsupported(what: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        format!("{what} is not supported"),
+    )
+}
+
+/// Normalizes an identifier: unquoted folds to lower case.
+pub fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// The columns visible to expressions.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// The name (alias, or table name) that may qualify the columns.
+    pub table: Option<String>,
+    pub columns: Vec<(String, SqlType)>,
+}
+
+impl Scope {
+    pub fn of_collection(c: &Collection, alias: Option<String>) -> Scope {
+        Scope {
+            table: Some(alias.unwrap_or_else(|| c.name.clone())),
+            columns: c.sql_columns(),
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|(n, _)| n == name)
+    }
+}
+
+/// Binds statements of one session against the catalog.
+pub struct Binder<'a> {
+    pub catalog: &'a Catalog,
+    /// Types of `$1`, `$2`, ... as far as known.
+    pub params: Vec<Option<SqlType>>,
+}
+
+fn is_agg_name(name: &str) -> Option<AggFunc> {
+    Some(match name {
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "avg" => AggFunc::Avg,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        _ => return None,
+    })
+}
+
+fn type_group(t: &SqlType) -> u8 {
+    match t {
+        t if t.is_numeric() => 1,
+        SqlType::Text | SqlType::Varchar(_) | SqlType::Uuid => 2,
+        SqlType::Date | SqlType::Timestamp | SqlType::Timestamptz => 3,
+        SqlType::Bool => 4,
+        SqlType::Bytea => 5,
+        _ => 0, // json, unknown: decided per value
+    }
+}
+
+/// The object name's last part, normalized; schema `public` (or none) is accepted.
+pub fn table_name(name: &ast::ObjectName) -> Result<String> {
+    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
+    match parts.as_slice() {
+        [t] => Ok(t.clone()),
+        [schema, t] if schema == "public" => Ok(t.clone()),
+        [db, schema, t] if schema == "public" && db == "tissdb" => Ok(t.clone()),
+        _ => Err(Error::not_found(
+            SqlState::UNDEFINED_TABLE,
+            format!("relation \"{name}\" does not exist"),
+        )),
+    }
+}
+
+/// Parses a SQL data type.
+pub fn data_type(dt: &ast::DataType) -> Result<SqlType> {
+    let text = dt.to_string().to_lowercase();
+    if text.ends_with("[]") || text.starts_with("array") {
+        return Err(unsupported(format!("array type {text}")));
+    }
+    let (base, args) = match text.split_once('(') {
+        Some((b, rest)) => {
+            let inner = rest.trim_end_matches(')');
+            let args: Vec<u32> = inner
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect();
+            // `timestamp(3) with time zone` keeps its suffix after the parenthesis.
+            let suffix = rest.split_once(')').map(|(_, s)| s.trim()).unwrap_or("");
+            (format!("{} {}", b.trim(), suffix).trim().to_string(), args)
+        }
+        None => (text.clone(), Vec::new()),
+    };
+    SqlType::from_name(&base, &args)
+}
+
+impl<'a> Binder<'a> {
+    pub fn new(catalog: &'a Catalog, hints: &[Option<SqlType>]) -> Binder<'a> {
+        Binder {
+            catalog,
+            params: hints.to_vec(),
+        }
+    }
+
+    /// The parameter types, unknown ones as text.
+    pub fn param_types(&self) -> Vec<SqlType> {
+        self.params
+            .iter()
+            .map(|p| match p {
+                Some(SqlType::Unknown) | None => SqlType::Text,
+                Some(t) => t.clone(),
+            })
+            .collect()
+    }
+
+    pub fn collection(&self, name: &ast::ObjectName) -> Result<Collection> {
+        let n = table_name(name)?;
+        self.catalog.get(&n).map_err(|_| {
+            Error::not_found(
+                SqlState::UNDEFINED_TABLE,
+                format!("relation \"{n}\" does not exist"),
+            )
+        })
+    }
+
+    fn param_type(&mut self, index: usize) -> SqlType {
+        if self.params.len() <= index {
+            self.params.resize(index + 1, None);
+        }
+        self.params[index].clone().unwrap_or(SqlType::Unknown)
+    }
+
+    fn set_param_type(&mut self, index: usize, ty: &SqlType) {
+        if self.params.len() <= index {
+            self.params.resize(index + 1, None);
+        }
+        if matches!(self.params[index], None | Some(SqlType::Unknown)) && *ty != SqlType::Unknown {
+            self.params[index] = Some(ty.clone());
+        }
+    }
+
+    /// Gives an untyped side (a string literal or a parameter) the type of `target`.
+    pub fn coerce_to(&mut self, e: Expr, ty: SqlType, target: &SqlType) -> Result<(Expr, SqlType)> {
+        if ty != SqlType::Unknown || *target == SqlType::Unknown {
+            return Ok((e, ty));
+        }
+        match e {
+            Expr::Param(i) => {
+                let t = if target.is_json() { SqlType::Text } else { target.clone() };
+                self.set_param_type(i, &t);
+                if t.is_text() || t == SqlType::Text {
+                    Ok((Expr::Param(i), t))
+                } else {
+                    Ok((Expr::Param(i), t))
+                }
+            }
+            Expr::Literal(Value::String(s)) if !target.is_json() => {
+                let v = types::cast(Value::String(s), target)?;
+                Ok((Expr::Literal(v), target.clone()))
+            }
+            other => Ok((other, ty)),
+        }
+    }
+
+    // ---- expressions ----------------------------------------------------------------
+
+    fn column_ref(&self, parts: &[String], scope: &Scope) -> Result<(Expr, SqlType)> {
+        let missing = || {
+            Error::invalid(
+                UNDEFINED_COLUMN,
+                format!("column \"{}\" does not exist", parts.join(".")),
+            )
+        };
+        let (col, path) = match parts {
+            [] => return Err(missing()),
+            [name] => (name, &[][..]),
+            [first, second, rest @ ..] if scope.table.as_deref() == Some(first.as_str()) => {
+                (second, rest)
+            }
+            [first, rest @ ..] => {
+                if scope.find(first).is_none() && rest.len() >= 2 {
+                    // `other_table.col...` naming a table not in scope.
+                    return Err(Error::not_found(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("missing FROM-clause entry for table \"{first}\""),
+                    ));
+                }
+                (first, rest)
+            }
+        };
+        let i = scope.find(col).ok_or_else(missing)?;
+        let ty = scope.columns[i].1.clone();
+        if path.is_empty() {
+            return Ok((Expr::Column(i), ty));
+        }
+        if !(ty.is_json() || ty == SqlType::Unknown) {
+            return Err(Error::invalid(
+                UNDEFINED_COLUMN,
+                format!(
+                    "column \"{col}\" is of type {} and has no field \"{}\"",
+                    ty.name(),
+                    path.join(".")
+                ),
+            ));
+        }
+        let steps = path.iter().map(|p| PathStep::Key(p.clone())).collect();
+        Ok((Expr::Path(Box::new(Expr::Column(i)), steps), SqlType::Jsonb))
+    }
+
+    fn literal(&mut self, v: &ast::Value) -> Result<(Expr, SqlType)> {
+        Ok(match v {
+            ast::Value::Number(n, _) => {
+                if let Ok(i) = n.parse::<i64>() {
+                    let ty = if i32::try_from(i).is_ok() { SqlType::Int4 } else { SqlType::Int8 };
+                    (Expr::Literal(Value::Int(i)), ty)
+                } else {
+                    let d = types::parse_decimal(n).ok_or_else(|| {
+                        Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid number {n}"))
+                    })?;
+                    (Expr::Literal(Value::Numeric(d.to_string())), SqlType::Numeric)
+                }
+            }
+            ast::Value::SingleQuotedString(s)
+            | ast::Value::EscapedStringLiteral(s)
+            | ast::Value::UnicodeStringLiteral(s)
+            | ast::Value::TripleSingleQuotedString(s) => {
+                (Expr::Literal(Value::String(s.clone())), SqlType::Unknown)
+            }
+            ast::Value::DollarQuotedString(d) => {
+                (Expr::Literal(Value::String(d.value.clone())), SqlType::Unknown)
+            }
+            ast::Value::Boolean(b) => (Expr::Literal(Value::Bool(*b)), SqlType::Bool),
+            ast::Value::Null => (Expr::Literal(Value::Null), SqlType::Unknown),
+            ast::Value::Placeholder(p) => {
+                let n: usize = p
+                    .strip_prefix('$')
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n >= 1 && *n <= 65_535)
+                    .ok_or_else(|| {
+                        Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid parameter {p}"))
+                    })?;
+                let ty = self.param_type(n - 1);
+                (Expr::Param(n - 1), ty)
+            }
+            other => return Err(unsupported(format!("literal {other}"))),
+        })
+    }
+
+    /// Binds an expression in `scope`.
+    pub fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> Result<(Expr, SqlType)> {
+        use ast::Expr as A;
+        match e {
+            A::Identifier(i) => {
+                let name = ident(i);
+                match self.column_ref(std::slice::from_ref(&name), scope) {
+                    Ok(r) => Ok(r),
+                    Err(err) => {
+                        // Keywords that read like columns: CURRENT_USER and friends.
+                        if i.quote_style.is_none() {
+                            if let Some(f) = ScalarFunc::by_name(&name).filter(|f| f.return_type(&[]).is_ok()) {
+                                if matches!(f, ScalarFunc::CurrentUser | ScalarFunc::CurrentDatabase | ScalarFunc::CurrentSchema | ScalarFunc::Now | ScalarFunc::CurrentDate) {
+                                    let ty = f.return_type(&[])?;
+                                    return Ok((Expr::Func(f, vec![]), ty));
+                                }
+                            }
+                        }
+                        Err(err)
+                    }
+                }
+            }
+            A::CompoundIdentifier(parts) => {
+                let names: Vec<String> = parts.iter().map(ident).collect();
+                self.column_ref(&names, scope)
+            }
+            A::CompoundFieldAccess { root, access_chain } => {
+                let (mut base, _) = self.expr(root, scope)?;
+                let mut steps = Vec::new();
+                for access in access_chain {
+                    match access {
+                        ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => steps.push(PathStep::Key(ident(i))),
+                        ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
+                            let (ix, _) = self.expr(index, scope)?;
+                            match ix {
+                                Expr::Literal(Value::Int(n)) => steps.push(PathStep::Index(n - 1)),
+                                Expr::Literal(Value::String(s)) => steps.push(PathStep::Key(s)),
+                                _ => return Err(unsupported("a non-constant subscript")),
+                            }
+                        }
+                        other => return Err(unsupported(format!("field access {other}"))),
+                    }
+                }
+                base = Expr::Path(Box::new(base), steps);
+                Ok((base, SqlType::Jsonb))
+            }
+            A::Value(v) => self.literal(&v.value),
+            A::Nested(inner) => self.expr(inner, scope),
+            A::TypedString(ts) => {
+                let ty = data_type(&ts.data_type)?;
+                let text = match &ts.value.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                Ok((Expr::Literal(ty.parse_text(&text)?), ty))
+            }
+            A::Cast { expr, data_type: dt, .. } => {
+                let ty = data_type(dt)?;
+                let (inner, _) = self.expr(expr, scope)?;
+                let inner = match inner {
+                    Expr::Param(i) => {
+                        self.set_param_type(i, &ty);
+                        Expr::Param(i)
+                    }
+                    // Literals are cast now, so bad text is an error before anything runs.
+                    Expr::Literal(v) => Expr::Literal(types::cast(v, &ty)?),
+                    other => Expr::Cast(Box::new(other), ty.clone()),
+                };
+                Ok((inner, ty))
+            }
+            A::UnaryOp { op, expr } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                match op {
+                    ast::UnaryOperator::Not => Ok((Expr::Unary(UnaryOp::Not, Box::new(inner)), SqlType::Bool)),
+                    ast::UnaryOperator::Minus => match inner {
+                        Expr::Literal(Value::Int(i)) => Ok((Expr::Literal(Value::Int(-i)), ty)),
+                        other => Ok((Expr::Unary(UnaryOp::Neg, Box::new(other)), ty)),
+                    },
+                    ast::UnaryOperator::Plus => Ok((inner, ty)),
+                    other => Err(unsupported(format!("operator {other}"))),
+                }
+            }
+            A::BinaryOp { left, op, right } => self.binary(left, op, right, scope),
+            A::IsNull(inner) | A::IsNotNull(inner) => {
+                let (x, _) = self.expr(inner, scope)?;
+                Ok((Expr::IsNull(Box::new(x), matches!(e, A::IsNotNull(_))), SqlType::Bool))
+            }
+            A::IsTrue(e) => self.is_bool(e, true, false, scope),
+            A::IsNotTrue(e) => self.is_bool(e, true, true, scope),
+            A::IsFalse(e) => self.is_bool(e, false, false, scope),
+            A::IsNotFalse(e) => self.is_bool(e, false, true, scope),
+            A::IsDistinctFrom(l, r) => self.binary(l, &ast::BinaryOperator::Custom("IS DISTINCT FROM".into()), r, scope),
+            A::IsNotDistinctFrom(l, r) => self.binary(l, &ast::BinaryOperator::Custom("IS NOT DISTINCT FROM".into()), r, scope),
+            A::In { target: ast::InTarget::Subquery(_), .. } => Err(unsupported("IN (subquery)")),
+            A::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                let mut items = Vec::with_capacity(list.len());
+                for item in list {
+                    let (b, bty) = self.expr(item, scope)?;
+                    let (b, _) = self.coerce_to(b, bty, &ty)?;
+                    items.push(b);
+                }
+                Ok((Expr::InList { expr: Box::new(inner), list: items, negated: *negated }, SqlType::Bool))
+            }
+            A::Between { expr, negated, low, high } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                let (lo, lty) = self.expr(low, scope)?;
+                let (lo, _) = self.coerce_to(lo, lty, &ty)?;
+                let (hi, hty) = self.expr(high, scope)?;
+                let (hi, _) = self.coerce_to(hi, hty, &ty)?;
+                Ok((
+                    Expr::Between { expr: Box::new(inner), low: Box::new(lo), high: Box::new(hi), negated: *negated },
+                    SqlType::Bool,
+                ))
+            }
+            A::Like { negated, expr, pattern, escape_char, any, .. }
+            | A::ILike { negated, expr, pattern, escape_char, any, .. } => {
+                if escape_char.is_some() || *any {
+                    return Err(unsupported("LIKE with ESCAPE or ANY"));
+                }
+                let (inner, ty) = self.expr(expr, scope)?;
+                let (inner, _) = self.coerce_to(inner, ty, &SqlType::Text)?;
+                let (pat, pty) = self.expr(pattern, scope)?;
+                let (pat, _) = self.coerce_to(pat, pty, &SqlType::Text)?;
+                Ok((
+                    Expr::Like {
+                        expr: Box::new(inner),
+                        pattern: Box::new(pat),
+                        negated: *negated,
+                        case_insensitive: matches!(e, A::ILike { .. }),
+                    },
+                    SqlType::Bool,
+                ))
+            }
+            A::Case { operand, conditions, else_result, .. } => {
+                let operand = match operand {
+                    Some(o) => Some(self.expr(o, scope)?),
+                    None => None,
+                };
+                let mut whens = Vec::new();
+                let mut result_types = Vec::new();
+                for cw in conditions {
+                    let (w, wty) = self.expr(&cw.condition, scope)?;
+                    let w = match &operand {
+                        Some((_, oty)) => self.coerce_to(w, wty, oty)?.0,
+                        None => w,
+                    };
+                    let (r, rty) = self.expr(&cw.result, scope)?;
+                    result_types.push(rty);
+                    whens.push((w, r));
+                }
+                let otherwise = match else_result {
+                    Some(e) => {
+                        let (x, t) = self.expr(e, scope)?;
+                        result_types.push(t);
+                        Some(Box::new(x))
+                    }
+                    None => None,
+                };
+                let ty = common_type(&result_types)?;
+                Ok((
+                    Expr::Case { operand: operand.map(|(o, _)| Box::new(o)), whens, otherwise },
+                    ty,
+                ))
+            }
+            A::Function(f) => self.function(f, scope),
+            A::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![self.expr(expr, scope)?.0];
+                args.push(match substring_from {
+                    Some(f) => self.expr(f, scope)?.0,
+                    None => Expr::Literal(Value::Int(1)),
+                });
+                if let Some(f) = substring_for {
+                    args.push(self.expr(f, scope)?.0);
+                }
+                Ok((Expr::Func(ScalarFunc::Substring, args), SqlType::Text))
+            }
+            A::Trim { expr, trim_where, trim_what, trim_characters } => {
+                if trim_characters.is_some() {
+                    return Err(unsupported("TRIM with a character list"));
+                }
+                let func = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => ScalarFunc::Ltrim,
+                    Some(ast::TrimWhereField::Trailing) => ScalarFunc::Rtrim,
+                    _ => ScalarFunc::Btrim,
+                };
+                let mut args = vec![self.expr(expr, scope)?.0];
+                if let Some(w) = trim_what {
+                    args.push(self.expr(w, scope)?.0);
+                }
+                Ok((Expr::Func(func, args), SqlType::Text))
+            }
+            A::Extract { field, expr, .. } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                let (inner, _) = self.coerce_to(inner, ty, &SqlType::Timestamptz)?;
+                let field = Expr::Literal(Value::String(field.to_string().to_lowercase()));
+                Ok((Expr::Func(ScalarFunc::Extract, vec![field, inner]), SqlType::Numeric))
+            }
+            A::Ceil { expr, .. } | A::Floor { expr, .. } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                let f = if matches!(e, A::Ceil { .. }) { ScalarFunc::Ceil } else { ScalarFunc::Floor };
+                let rt = f.return_type(std::slice::from_ref(&ty))?;
+                Ok((Expr::Func(f, vec![inner]), rt))
+            }
+            A::Position { expr, r#in } => {
+                let needle = self.expr(expr, scope)?.0;
+                let hay = self.expr(r#in, scope)?.0;
+                Ok((Expr::Func(ScalarFunc::Position, vec![hay, needle]), SqlType::Int4))
+            }
+            A::Collate { expr, .. } => self.expr(expr, scope),
+            A::Subquery(_) | A::Exists { .. } => Err(unsupported("a subquery")),
+            other => Err(unsupported(format!("the expression {other}"))),
+        }
+    }
+
+    fn is_bool(&mut self, e: &ast::Expr, value: bool, negated: bool, scope: &Scope) -> Result<(Expr, SqlType)> {
+        let (inner, _) = self.expr(e, scope)?;
+        Ok((Expr::IsBool(Box::new(inner), value, negated), SqlType::Bool))
+    }
+
+    fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr, scope: &Scope) -> Result<(Expr, SqlType)> {
+        use ast::BinaryOperator as B;
+        let bop = match op {
+            B::Plus => BinOp::Add,
+            B::Minus => BinOp::Sub,
+            B::Multiply => BinOp::Mul,
+            B::Divide => BinOp::Div,
+            B::Modulo => BinOp::Mod,
+            B::Eq => BinOp::Eq,
+            B::NotEq => BinOp::NotEq,
+            B::Lt => BinOp::Lt,
+            B::LtEq => BinOp::LtEq,
+            B::Gt => BinOp::Gt,
+            B::GtEq => BinOp::GtEq,
+            B::And => BinOp::And,
+            B::Or => BinOp::Or,
+            B::StringConcat => BinOp::Concat,
+            B::Arrow => BinOp::Arrow,
+            B::LongArrow => BinOp::LongArrow,
+            B::Custom(s) if s == "IS DISTINCT FROM" => BinOp::IsDistinctFrom,
+            B::Custom(s) if s == "IS NOT DISTINCT FROM" => BinOp::IsNotDistinctFrom,
+            other => return Err(unsupported(format!("operator {other}"))),
+        };
+        let (l, lty) = self.expr(left, scope)?;
+        let (r, rty) = self.expr(right, scope)?;
+        let result = |ty: SqlType, l: Expr, r: Expr| Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty));
+        match bop {
+            BinOp::And | BinOp::Or => {
+                for t in [&lty, &rty] {
+                    if !matches!(t, SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json) {
+                        return Err(Error::invalid(
+                            types::DATATYPE_MISMATCH,
+                            format!("argument of {} must be type boolean, not type {}", bop.symbol(), t.name()),
+                        ));
+                    }
+                }
+                let (l, _) = self.coerce_to(l, lty, &SqlType::Bool)?;
+                let (r, _) = self.coerce_to(r, rty, &SqlType::Bool)?;
+                result(SqlType::Bool, l, r)
+            }
+            BinOp::Arrow | BinOp::LongArrow => {
+                let (r, _) = self.coerce_to(r, rty, &SqlType::Text)?;
+                let ty = if bop == BinOp::Arrow { SqlType::Jsonb } else { SqlType::Text };
+                result(ty, l, r)
+            }
+            BinOp::Concat => {
+                let (l, lty) = self.coerce_to(l, lty, &SqlType::Text)?;
+                let (r, rty) = self.coerce_to(r, rty, &SqlType::Text)?;
+                let ty = if lty == SqlType::Jsonb && rty == SqlType::Jsonb { SqlType::Jsonb } else { SqlType::Text };
+                result(ty, l, r)
+            }
+            _ => {
+                // Untyped sides take the other side's type.
+                let (l, lty) = self.coerce_to(l, lty, &rty)?;
+                let (r, rty) = self.coerce_to(r, rty, &lty)?;
+                let (lg, rg) = (type_group(&lty), type_group(&rty));
+                if lg != 0 && rg != 0 && lg != rg {
+                    return Err(Error::invalid(
+                        UNDEFINED_FUNCTION,
+                        format!("operator does not exist: {} {} {}", lty.name(), bop.symbol(), rty.name()),
+                    ));
+                }
+                if bop.is_comparison() || matches!(bop, BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom) {
+                    return result(SqlType::Bool, l, r);
+                }
+                if (lg != 0 && lg != 1) || (rg != 0 && rg != 1) {
+                    return Err(Error::invalid(
+                        UNDEFINED_FUNCTION,
+                        format!("operator does not exist: {} {} {}", lty.name(), bop.symbol(), rty.name()),
+                    ));
+                }
+                let ty = match (&lty, &rty) {
+                    (a, b) if a.is_json() || b.is_json() => SqlType::Jsonb,
+                    (SqlType::Unknown, b) => b.clone(),
+                    (a, SqlType::Unknown) => a.clone(),
+                    (a, b) if a.is_integer() && b.is_integer() => {
+                        if *a == SqlType::Int8 || *b == SqlType::Int8 { SqlType::Int8 } else { SqlType::Int4 }
+                    }
+                    _ => common_type(&[lty.clone(), rty.clone()])?,
+                };
+                result(ty, l, r)
+            }
+        }
+    }
+
+    fn function(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Expr, SqlType)> {
+        let name = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(ident)
+            .unwrap_or_default();
+        if f.over.is_some() {
+            return Err(unsupported("window functions"));
+        }
+        if f.filter.is_some() {
+            return Err(unsupported("aggregate FILTER"));
+        }
+        let (args, distinct, star) = match &f.args {
+            ast::FunctionArguments::None => (Vec::new(), false, false),
+            ast::FunctionArguments::Subquery(_) => return Err(unsupported("a subquery argument")),
+            ast::FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(unsupported(format!("clauses in {name}()")));
+                }
+                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let mut args = Vec::new();
+                let mut star = false;
+                for a in &list.args {
+                    match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e.clone()),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
+                        other => return Err(unsupported(format!("argument {other}"))),
+                    }
+                }
+                (args, distinct, star)
+            }
+        };
+        if let Some(agg) = is_agg_name(&name) {
+            let func = if star { AggFunc::CountStar } else { agg };
+            if star && agg != AggFunc::Count {
+                return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("{name}(*) is not valid")));
+            }
+            let (arg, arg_type) = match (func, args.as_slice()) {
+                (AggFunc::CountStar, []) => (None, SqlType::Unknown),
+                (_, [a]) => {
+                    let (e, t) = self.expr(a, scope)?;
+                    let mut nested = false;
+                    e.walk(&mut |x| nested |= matches!(x, Expr::Agg(_)));
+                    if nested {
+                        return Err(Error::invalid(GROUPING_ERROR, "aggregate function calls cannot be nested"));
+                    }
+                    (Some(Box::new(e)), t)
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        UNDEFINED_FUNCTION,
+                        format!("function {name} takes exactly one argument"),
+                    ));
+                }
+            };
+            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !(arg_type.is_numeric() || arg_type.is_json() || arg_type == SqlType::Unknown) {
+                return Err(Error::invalid(
+                    UNDEFINED_FUNCTION,
+                    format!("function {name}({}) does not exist", arg_type.name()),
+                ));
+            }
+            let ty = aggregate_result_type(func, &arg_type);
+            return Ok((Expr::Agg(AggCall { func, arg, distinct, arg_type }), ty));
+        }
+        if star || distinct {
+            return Err(unsupported(format!("{name}(*) or DISTINCT in {name}()")));
+        }
+        let func = ScalarFunc::by_name(&name).ok_or_else(|| {
+            Error::invalid(UNDEFINED_FUNCTION, format!("function {name}() does not exist"))
+        })?;
+        let mut bound = Vec::with_capacity(args.len());
+        let mut tys = Vec::with_capacity(args.len());
+        for a in &args {
+            let (e, t) = self.expr(a, scope)?;
+            bound.push(e);
+            tys.push(t);
+        }
+        // Untyped arguments of text functions are text.
+        let ty = func.return_type(&tys)?;
+        let mut out = Vec::with_capacity(bound.len());
+        for (e, t) in bound.into_iter().zip(tys) {
+            let target = match func {
+                ScalarFunc::DateTrunc | ScalarFunc::DatePart if !out.is_empty() => SqlType::Timestamptz,
+                ScalarFunc::Coalesce | ScalarFunc::Greatest | ScalarFunc::Least | ScalarFunc::NullIf => ty.clone(),
+                _ => SqlType::Text,
+            };
+            out.push(self.coerce_to(e, t, &target)?.0);
+        }
+        Ok((Expr::Func(func, out), ty))
+    }
+
+    // ---- queries --------------------------------------------------------------------
+
+    /// Binds a query to a plan.
+    pub fn query(&mut self, q: &ast::Query) -> Result<Node> {
+        if q.with.is_some() {
+            return Err(unsupported("WITH"));
+        }
+        if q.fetch.is_some() || !q.locks.is_empty() {
+            return Err(unsupported("FETCH or FOR UPDATE"));
+        }
+        match q.body.as_ref() {
+            ast::SetExpr::Select(s) => self.select(s, q.order_by.as_ref(), q.limit_clause.as_ref()),
+            ast::SetExpr::Values(v) => {
+                let node = self.values(v, &[])?;
+                self.order_and_limit(node, q.order_by.as_ref(), q.limit_clause.as_ref())
+            }
+            ast::SetExpr::Query(inner) => {
+                let node = self.query(inner)?;
+                self.order_and_limit(node, q.order_by.as_ref(), q.limit_clause.as_ref())
+            }
+            ast::SetExpr::SetOperation { op, .. } => Err(unsupported(op.to_string())),
+            other => Err(unsupported(format!("query body {other}"))),
+        }
+    }
+
+    /// `VALUES (...), (...)`, typed by `targets` where given.
+    pub fn values(&mut self, v: &ast::Values, targets: &[SqlType]) -> Result<Node> {
+        let empty = Scope::default();
+        let mut rows = Vec::with_capacity(v.rows.len());
+        let mut types: Vec<Vec<SqlType>> = Vec::new();
+        let width = v.rows.first().map_or(0, |r| r.content.len());
+        for row in &v.rows {
+            if row.content.len() != width {
+                return Err(Error::invalid(SqlState::SYNTAX_ERROR, "VALUES lists must all be the same length"));
+            }
+            let mut out = Vec::with_capacity(width);
+            for (i, e) in row.content.iter().enumerate() {
+                let (x, t) = self.expr(e, &empty)?;
+                let (x, t) = match targets.get(i) {
+                    Some(target) => self.coerce_to(x, t, target)?,
+                    None => (x, t),
+                };
+                if types.len() <= i {
+                    types.push(Vec::new());
+                }
+                types[i].push(t);
+                out.push(x);
+            }
+            rows.push(out);
+        }
+        let columns = types
+            .iter()
+            .enumerate()
+            .map(|(i, ts)| Ok(Column::new(format!("column{}", i + 1), common_type(ts)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Node::Values { rows, columns })
+    }
+
+    fn from(&mut self, from: &[ast::TableWithJoins]) -> Result<(Node, Scope)> {
+        match from {
+            [] => Ok((
+                Node::Values { rows: vec![vec![]], columns: vec![] },
+                Scope::default(),
+            )),
+            [one] if one.joins.is_empty() => match &one.relation {
+                ast::TableFactor::Table { name, alias, args, .. } => {
+                    if args.is_some() {
+                        return Err(unsupported("table functions"));
+                    }
+                    let collection = self.collection(name)?;
+                    if let Some(a) = alias {
+                        if !a.columns.is_empty() {
+                            return Err(unsupported("column aliases on a table"));
+                        }
+                    }
+                    let scope = Scope::of_collection(&collection, alias.as_ref().map(|a| ident(&a.name)));
+                    let columns = scope
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (n, t))| Column {
+                            name: n.clone(),
+                            ty: t.clone(),
+                            table_oid: collection.oid(),
+                            column_number: (i + 1) as i16,
+                        })
+                        .collect();
+                    Ok((
+                        Node::Scan { collection, columns, access: Access::Full, filter: None },
+                        scope,
+                    ))
+                }
+                ast::TableFactor::Derived { .. } => Err(unsupported("subqueries in FROM")),
+                other => Err(unsupported(format!("FROM {other}"))),
+            },
+            _ => Err(unsupported("JOIN and multiple tables in FROM")),
+        }
+    }
+
+    fn output_name(e: &ast::Expr) -> String {
+        match e {
+            ast::Expr::Identifier(i) => ident(i),
+            ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
+            ast::Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(ident).unwrap_or_default(),
+            ast::Expr::Cast { expr, data_type: dt, .. } => match Self::output_name(expr).as_str() {
+                "?column?" => data_type(dt).map(|t| t.name()).unwrap_or_else(|_| "?column?".into()),
+                n => n.to_string(),
+            },
+            ast::Expr::Nested(inner) => Self::output_name(inner),
+            ast::Expr::BinaryOp { op: ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow, .. } => "?column?".into(),
+            ast::Expr::Substring { .. } => "substring".into(),
+            ast::Expr::Trim { .. } => "btrim".into(),
+            ast::Expr::Extract { .. } => "extract".into(),
+            ast::Expr::Position { .. } => "position".into(),
+            ast::Expr::Case { .. } => "case".into(),
+            ast::Expr::Ceil { .. } => "ceil".into(),
+            ast::Expr::Floor { .. } => "floor".into(),
+            _ => "?column?".into(),
+        }
+    }
+
+    /// Binds a select list: expressions, their types and output names.
+    pub fn select_items(&mut self, items: &[ast::SelectItem], scope: &Scope) -> Result<Vec<(Expr, SqlType, String)>> {
+        let mut out = Vec::new();
+        for item in items {
+            match item {
+                ast::SelectItem::UnnamedExpr(e) => {
+                    let (x, t) = self.expr(e, scope)?;
+                    out.push((x, t, Self::output_name(e)));
+                }
+                ast::SelectItem::ExprWithAlias { expr, alias } => {
+                    let (x, t) = self.expr(expr, scope)?;
+                    out.push((x, t, ident(alias)));
+                }
+                ast::SelectItem::Wildcard(_) => {
+                    for (i, (n, t)) in scope.columns.iter().enumerate() {
+                        out.push((Expr::Column(i), t.clone(), n.clone()));
+                    }
+                }
+                ast::SelectItem::ExprWithAliases { .. } => return Err(unsupported("multiple aliases")),
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let name = kind.to_string();
+                    let want = name.trim_end_matches(".*").trim_end_matches('.').to_lowercase();
+                    if scope.table.as_deref() != Some(want.as_str()) {
+                        return Err(Error::not_found(
+                            SqlState::UNDEFINED_TABLE,
+                            format!("missing FROM-clause entry for table \"{want}\""),
+                        ));
+                    }
+                    for (i, (n, t)) in scope.columns.iter().enumerate() {
+                        out.push((Expr::Column(i), t.clone(), n.clone()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn select(&mut self, s: &ast::Select, order_by: Option<&ast::OrderBy>, limit: Option<&ast::LimitClause>) -> Result<Node> {
+        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some()
+            || !s.named_window.is_empty() || s.prewhere.is_some() || !s.connect_by.is_empty()
+            || !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty()
+        {
+            return Err(unsupported("this SELECT clause"));
+        }
+        let (mut node, scope) = self.from(&s.from)?;
+        if let Some(w) = &s.selection {
+            let (pred, ty) = self.expr(w, &scope)?;
+            check_bool(&ty, "WHERE")?;
+            let mut has_agg = false;
+            pred.walk(&mut |e| has_agg |= matches!(e, Expr::Agg(_)));
+            if has_agg {
+                return Err(Error::invalid(GROUPING_ERROR, "aggregate functions are not allowed in WHERE"));
+            }
+            node = Node::Filter { input: Box::new(node), predicate: pred };
+        }
+        let items = self.select_items(&s.projection, &scope)?;
+
+        // GROUP BY: ordinals and output aliases refer to the select list.
+        let mut group_by = Vec::new();
+        match &s.group_by {
+            ast::GroupByExpr::Expressions(exprs, modifiers) => {
+                if !modifiers.is_empty() {
+                    return Err(unsupported("GROUP BY modifiers"));
+                }
+                for g in exprs {
+                    let bound = match g {
+                        ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
+                            let n: usize = v.value.to_string().parse().unwrap_or(0);
+                            items.get(n.wrapping_sub(1)).map(|(e, _, _)| e.clone()).ok_or_else(|| {
+                                Error::invalid(INVALID_COLUMN_REFERENCE, format!("GROUP BY position {n} is not in select list"))
+                            })?
+                        }
+                        ast::Expr::Identifier(i) if scope.find(&ident(i)).is_none() => {
+                            match items.iter().find(|(_, _, n)| *n == ident(i)) {
+                                Some((e, _, _)) => e.clone(),
+                                None => self.expr(g, &scope)?.0,
+                            }
+                        }
+                        _ => self.expr(g, &scope)?.0,
+                    };
+                    group_by.push(bound);
+                }
+            }
+            ast::GroupByExpr::All(_) => return Err(unsupported("GROUP BY ALL")),
+        }
+        let having = match &s.having {
+            Some(h) => {
+                let (e, t) = self.expr(h, &scope)?;
+                check_bool(&t, "HAVING")?;
+                Some(e)
+            }
+            None => None,
+        };
+        // ORDER BY keys, bound against the input (output aliases and ordinals resolved later).
+        let mut order_keys: Vec<(OrderTarget, bool, bool)> = Vec::new();
+        if let Some(ob) = order_by {
+            let exprs = match &ob.kind {
+                ast::OrderByKind::Expressions(e) => e,
+                ast::OrderByKind::All(_) => return Err(unsupported("ORDER BY ALL")),
+            };
+            for o in exprs {
+                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                let nulls_first = o.options.nulls_first.unwrap_or(desc);
+                let target = match &o.expr {
+                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
+                        let n: usize = v.value.to_string().parse().unwrap_or(0);
+                        if n == 0 || n > items.len() {
+                            return Err(Error::invalid(INVALID_COLUMN_REFERENCE, format!("ORDER BY position {n} is not in select list")));
+                        }
+                        OrderTarget::Output(n - 1)
+                    }
+                    ast::Expr::Identifier(i) if items.iter().any(|(_, _, n)| *n == ident(i)) && (scope.find(&ident(i)).is_none() || items.iter().any(|(e, _, n)| *n == ident(i) && !matches!(e, Expr::Column(_)))) => {
+                        let pos = items.iter().position(|(_, _, n)| *n == ident(i)).unwrap_or(0);
+                        OrderTarget::Output(pos)
+                    }
+                    e => OrderTarget::Expr(self.expr(e, &scope)?.0),
+                };
+                order_keys.push((target, desc, nulls_first));
+            }
+        }
+
+        let mut has_agg = !group_by.is_empty() || having.is_some();
+        for (e, _, _) in &items {
+            e.walk(&mut |x| has_agg |= matches!(x, Expr::Agg(_)));
+        }
+        for (t, _, _) in &order_keys {
+            if let OrderTarget::Expr(e) = t {
+                e.walk(&mut |x| has_agg |= matches!(x, Expr::Agg(_)));
+            }
+        }
+
+        let mut exprs: Vec<Expr> = items.iter().map(|(e, _, _)| e.clone()).collect();
+        let source_columns = node.columns();
+        let mut columns: Vec<Column> = items
+            .iter()
+            .map(|(e, t, n)| {
+                let mut c = Column::new(n.clone(), t.clone());
+                if let Expr::Column(i) = e
+                    && let Some(src) = source_columns.get(*i)
+                {
+                    c.table_oid = src.table_oid;
+                    c.column_number = src.column_number;
+                }
+                c
+            })
+            .collect();
+        let mut order_exprs: Vec<(OrderTarget, bool, bool)> = order_keys;
+
+        if has_agg {
+            let mut aggs: Vec<AggCall> = Vec::new();
+            let input_cols = node.columns();
+            let mut rewrite = |e: Expr| -> Result<Expr> { to_agg_output(e, &group_by, &mut aggs) };
+            exprs = exprs.into_iter().map(&mut rewrite).collect::<Result<_>>()?;
+            let having = having.map(&mut rewrite).transpose()?;
+            for (t, _, _) in order_exprs.iter_mut() {
+                if let OrderTarget::Expr(e) = t {
+                    *e = rewrite(std::mem::replace(e, Expr::Literal(Value::Null)))?;
+                }
+            }
+            let mut agg_columns: Vec<Column> = group_by
+                .iter()
+                .map(|g| {
+                    let ty = match g {
+                        Expr::Column(i) => input_cols.get(*i).map(|c| c.ty.clone()).unwrap_or(SqlType::Unknown),
+                        _ => SqlType::Unknown,
+                    };
+                    Column::new("?column?", ty)
+                })
+                .collect();
+            for a in &aggs {
+                agg_columns.push(Column::new(a.func.name(), aggregate_result_type(a.func, &a.arg_type)));
+            }
+            node = Node::Aggregate { input: Box::new(node), group_by, aggs, columns: agg_columns };
+            if let Some(h) = having {
+                node = Node::Filter { input: Box::new(node), predicate: h };
+            }
+        }
+
+        // Sort keys that are not in the output become hidden output columns.
+        let visible = exprs.len();
+        let mut sort_keys = Vec::new();
+        for (target, desc, nulls_first) in order_exprs {
+            let index = match target {
+                OrderTarget::Output(i) => i,
+                OrderTarget::Expr(e) => match exprs.iter().position(|x| *x == e) {
+                    Some(i) => i,
+                    None => {
+                        if s.distinct.is_some() {
+                            return Err(Error::invalid(
+                                INVALID_COLUMN_REFERENCE,
+                                "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                            ));
+                        }
+                        exprs.push(e);
+                        columns.push(Column::new("?sort?", SqlType::Unknown));
+                        exprs.len() - 1
+                    }
+                },
+            };
+            sort_keys.push(SortKey { expr: Expr::Column(index), desc, nulls_first });
+        }
+        node = Node::Project { input: Box::new(node), exprs, columns: columns.clone() };
+        match &s.distinct {
+            None | Some(ast::Distinct::All) => {}
+            Some(ast::Distinct::Distinct) => node = Node::Distinct { input: Box::new(node) },
+            Some(_) => return Err(unsupported("DISTINCT ON")),
+        }
+        if !sort_keys.is_empty() {
+            node = Node::Sort { input: Box::new(node), keys: sort_keys };
+        }
+        node = self.limit(node, limit)?;
+        if columns.len() > visible {
+            let keep: Vec<Expr> = (0..visible).map(Expr::Column).collect();
+            columns.truncate(visible);
+            node = Node::Project { input: Box::new(node), exprs: keep, columns };
+        }
+        Ok(node)
+    }
+
+    fn order_and_limit(&mut self, mut node: Node, order_by: Option<&ast::OrderBy>, limit: Option<&ast::LimitClause>) -> Result<Node> {
+        if let Some(ob) = order_by {
+            let cols = node.columns();
+            let scope = Scope { table: None, columns: cols.iter().map(|c| (c.name.clone(), c.ty.clone())).collect() };
+            let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
+                return Err(unsupported("ORDER BY ALL"));
+            };
+            let mut keys = Vec::new();
+            for o in exprs {
+                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                let expr = match &o.expr {
+                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
+                        let n: usize = v.value.to_string().parse().unwrap_or(0);
+                        if n == 0 || n > cols.len() {
+                            return Err(Error::invalid(INVALID_COLUMN_REFERENCE, format!("ORDER BY position {n} is not in select list")));
+                        }
+                        Expr::Column(n - 1)
+                    }
+                    e => self.expr(e, &scope)?.0,
+                };
+                keys.push(SortKey { expr, desc, nulls_first: o.options.nulls_first.unwrap_or(desc) });
+            }
+            node = Node::Sort { input: Box::new(node), keys };
+        }
+        self.limit(node, limit)
+    }
+
+    fn limit(&mut self, node: Node, limit: Option<&ast::LimitClause>) -> Result<Node> {
+        let Some(limit) = limit else {
+            return Ok(node);
+        };
+        let empty = Scope::default();
+        let (l, o) = match limit {
+            ast::LimitClause::LimitOffset { limit, offset, limit_by } => {
+                if !limit_by.is_empty() {
+                    return Err(unsupported("LIMIT BY"));
+                }
+                (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
+            }
+            ast::LimitClause::OffsetCommaLimit { offset, limit } => (Some(limit.clone()), Some(offset.clone())),
+        };
+        let mut bind = |e: Option<ast::Expr>| -> Result<Option<Expr>> {
+            match e {
+                None => Ok(None),
+                Some(e) => {
+                    let (x, t) = self.expr(&e, &empty)?;
+                    Ok(Some(self.coerce_to(x, t, &SqlType::Int8)?.0))
+                }
+            }
+        };
+        let (limit, offset) = (bind(l)?, bind(o)?);
+        Ok(Node::Limit { input: Box::new(node), limit, offset })
+    }
+}
+
+
+
+enum OrderTarget {
+    Output(usize),
+    Expr(Expr),
+}
+
+fn check_bool(ty: &SqlType, clause: &str) -> Result<()> {
+    if matches!(ty, SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            types::DATATYPE_MISMATCH,
+            format!("argument of {clause} must be type boolean, not type {}", ty.name()),
+        ))
+    }
+}
+
+/// Rewrites an expression over an aggregate's input into one over its output: group
+/// expressions become their columns, aggregate calls become theirs.
+fn to_agg_output(e: Expr, group_by: &[Expr], aggs: &mut Vec<AggCall>) -> Result<Expr> {
+    if let Some(i) = group_by.iter().position(|g| *g == e) {
+        return Ok(Expr::Column(i));
+    }
+    match e {
+        Expr::Agg(call) => {
+            let i = match aggs.iter().position(|a| *a == call) {
+                Some(i) => i,
+                None => {
+                    aggs.push(call);
+                    aggs.len() - 1
+                }
+            };
+            Ok(Expr::Column(group_by.len() + i))
+        }
+        Expr::Column(_) => Err(Error::invalid(
+            GROUPING_ERROR,
+            "column must appear in the GROUP BY clause or be used in an aggregate function",
+        )),
+        other => other.map_children(&mut |c| to_agg_output(c, group_by, aggs)),
+    }
+}

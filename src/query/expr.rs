@@ -384,8 +384,14 @@ impl Expr {
 
     /// Rewrites the tree bottom-up with `f` (which may replace any node).
     pub fn transform(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
+        let node = self.map_children(&mut |c| c.transform(f))?;
+        f(node)
+    }
+
+    /// Replaces each direct child `c` by `f(c)`.
+    pub fn map_children(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
         let bx = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Expr>> {
-            Ok(Box::new(e.transform(f)?))
+            Ok(Box::new(f(*e)?))
         };
         let node = match self {
             e @ (Expr::Literal(_) | Expr::Column(_) | Expr::Param(_)) => e,
@@ -401,10 +407,7 @@ impl Expr {
                 negated,
             } => Expr::InList {
                 expr: bx(expr, f)?,
-                list: list
-                    .into_iter()
-                    .map(|e| e.transform(f))
-                    .collect::<Result<_>>()?,
+                list: list.into_iter().map(&mut *f).collect::<Result<_>>()?,
                 negated,
             },
             Expr::Between {
@@ -437,22 +440,19 @@ impl Expr {
                 operand: operand.map(|o| bx(o, f)).transpose()?,
                 whens: whens
                     .into_iter()
-                    .map(|(w, t)| Ok((w.transform(f)?, t.transform(f)?)))
+                    .map(|(w, t)| Ok((f(w)?, f(t)?)))
                     .collect::<Result<_>>()?,
                 otherwise: otherwise.map(|o| bx(o, f)).transpose()?,
             },
-            Expr::Func(func, args) => Expr::Func(
-                func,
-                args.into_iter()
-                    .map(|e| e.transform(f))
-                    .collect::<Result<_>>()?,
-            ),
+            Expr::Func(func, args) => {
+                Expr::Func(func, args.into_iter().map(&mut *f).collect::<Result<_>>()?)
+            }
             Expr::Agg(mut call) => {
                 call.arg = call.arg.map(|a| bx(a, f)).transpose()?;
                 Expr::Agg(call)
             }
         };
-        f(node)
+        Ok(node)
     }
 
     /// True when the expression reads no row and no parameter (it can be folded).
@@ -758,11 +758,7 @@ fn arithmetic(op: BinOp, a: &Value, b: &Value) -> Result<Value> {
                     if y.is_zero() {
                         return Err(zero());
                     }
-                    x.checked_div(y).map(|d| {
-                        // PostgreSQL gives at least 16 significant digits.
-                        d.round_dp(16.max(x.scale().max(y.scale())))
-                            .normalize()
-                    })
+                    types::numeric_div(x, y)
                 }
                 _ => {
                     if y.is_zero() {

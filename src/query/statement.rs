@@ -1,29 +1,1111 @@
-//! Running statements: parse, bind, plan, execute; DDL and DML; session commands.
+//! Running statements: parse, bind, optimize, execute — queries through the volcano
+//! operators, DML as read-modify-write batches written atomically (one WAL record per
+//! statement), DDL through the catalog, and the session commands drivers send (SET,
+//! SHOW, BEGIN/COMMIT/ROLLBACK).
 
-use crate::doc::Value;
+use std::sync::Arc;
+
+use sqlparser::ast;
+use tissdb_dialect::{TissStatement, sqlparser};
+
+use crate::catalog::{Collection, ColumnDef, Kind};
+use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
-use crate::query::Outcome;
-use crate::query::types::SqlType;
-use crate::session::{Prepared, Session};
+use crate::query::binder::{self, Binder, Scope, ident, unsupported};
+use crate::query::exec::{self, ExecContext, scan};
+use crate::query::expr::{Expr, truth};
+use crate::query::optimizer;
+use crate::query::plan::{Access, Node};
+use crate::query::types::{self, SqlType};
+use crate::query::{Column, Outcome, Row};
+use crate::session::{Prepared, Session, TransactionStatus};
+use crate::storage::{Op, keys};
 
 /// A parsed statement.
-pub type Statement = tissdb_dialect::sqlparser::ast::Statement;
+pub type Statement = TissStatement;
+
+pub const IN_FAILED_TRANSACTION: SqlState = SqlState("25P02");
+pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
+
+fn syntax_error(e: sqlparser::parser::ParserError) -> Error {
+    let msg = e.to_string();
+    let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+    let code = if msg.contains("recursion limit") {
+        SqlState::STATEMENT_TOO_COMPLEX
+    } else {
+        SqlState::SYNTAX_ERROR
+    };
+    Error::invalid(code, msg)
+}
+
+fn parse(session: &Session, sql: &str) -> Result<Vec<Statement>> {
+    let limit = session.database().config().max_query_size;
+    if sql.len() as u64 > limit {
+        return Err(Error::limit(format!(
+            "statement of {} bytes exceeds max_query_size ({limit} bytes)",
+            sql.len()
+        )));
+    }
+    tissdb_dialect::parse(sql).map_err(syntax_error)
+}
+
+fn allowed_when_failed(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        TissStatement::Sql(s) if matches!(**s, ast::Statement::Rollback { .. } | ast::Statement::Commit { .. })
+    )
+}
+
+fn run_guarded(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outcome> {
+    if session.transaction == TransactionStatus::Failed && !allowed_when_failed(stmt) {
+        return Err(Error::invalid(
+            IN_FAILED_TRANSACTION,
+            "current transaction is aborted, commands ignored until end of transaction block",
+        ));
+    }
+    let outcome = run(session, stmt, params);
+    if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
+        session.transaction = TransactionStatus::Failed;
+    }
+    outcome
+}
 
 pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
-    let _ = (session, sql);
-    vec![Err(Error::invalid(SqlState::FEATURE_NOT_SUPPORTED, "SQL is being built"))]
+    let statements = match parse(session, sql) {
+        Ok(s) => s,
+        Err(e) => return vec![Err(e)],
+    };
+    let mut out = Vec::with_capacity(statements.len());
+    for stmt in &statements {
+        let r = run_guarded(session, stmt, &[]);
+        let failed = r.is_err();
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    out
 }
 
 pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> Result<Prepared> {
-    let _ = (session, hints);
-    Err(Error::invalid(SqlState::FEATURE_NOT_SUPPORTED, format!("SQL is being built: {sql}")))
+    let mut statements = parse(session, sql)?;
+    if statements.len() > 1 {
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            "cannot insert multiple commands into a prepared statement",
+        ));
+    }
+    let Some(statement) = statements.pop() else {
+        return Ok(Prepared {
+            sql: sql.to_string(),
+            statement: None,
+            param_types: Vec::new(),
+            columns: Vec::new(),
+        });
+    };
+    let db = session.database().clone();
+    let mut binder = Binder::new(db.catalog(), hints);
+    let columns = describe(session, &mut binder, &statement)?;
+    let mut param_types = binder.param_types();
+    // Parameters the statement never mentions still need a type for Describe.
+    for (i, h) in hints.iter().enumerate() {
+        if i >= param_types.len() {
+            param_types.push(h.clone().unwrap_or(SqlType::Text));
+        }
+    }
+    Ok(Prepared {
+        sql: sql.to_string(),
+        statement: Some(statement),
+        param_types,
+        columns,
+    })
 }
 
 pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> Result<Outcome> {
-    let _ = (session, prepared, params);
-    Err(Error::invalid(SqlState::FEATURE_NOT_SUPPORTED, "SQL is being built"))
+    match &prepared.statement {
+        None => Ok(Outcome::command("")),
+        Some(stmt) => {
+            let outcome = run_guarded(session, stmt, params)?;
+            // The rows must match what Describe announced.
+            Ok(match outcome {
+                Outcome::Rows { rows, .. } if !prepared.columns.is_empty() => Outcome::Rows {
+                    rows: conform_rows(rows, &prepared.columns),
+                    columns: prepared.columns.clone(),
+                },
+                other => other,
+            })
+        }
+    }
 }
 
+// ---- settings ---------------------------------------------------------------------
+
+const DEFAULT_SETTINGS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "read committed"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "on"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("max_identifier_length", "63"),
+    ("search_path", "\"$user\", public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "16.6"),
+    ("server_version_num", "160006"),
+    ("session_authorization", "tissdb"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "read committed"),
+    ("transaction_read_only", "off"),
+];
+
 pub fn show_setting(session: &Session, name: &str) -> Option<String> {
-    session.settings.get(&name.to_ascii_lowercase()).cloned()
+    let name = name.to_ascii_lowercase();
+    session.settings.get(&name).cloned().or_else(|| {
+        DEFAULT_SETTINGS
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+fn setting_value(e: &ast::Expr) -> String {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        ast::Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn variable_name(parts: &[ast::Ident]) -> String {
+    let name = parts.iter().map(|p| p.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+    match name.as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        _ => name.replace(' ', "_"),
+    }
+}
+
+// ---- describe -----------------------------------------------------------------------
+
+/// The result columns of a statement, binding it without running it.
+fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Result<Vec<Column>> {
+    let TissStatement::Sql(s) = stmt else {
+        return Ok(Vec::new());
+    };
+    Ok(match s.as_ref() {
+        ast::Statement::Query(q) => binder.query(q)?.columns(),
+        ast::Statement::Insert(ins) => {
+            let plan = plan_insert(binder, ins)?;
+            plan.returning_columns
+        }
+        ast::Statement::Update(u) => plan_update(binder, u)?.returning_columns,
+        ast::Statement::Delete(d) => plan_delete(binder, d)?.returning_columns,
+        ast::Statement::ShowVariable { variable } => {
+            let name = variable_name(variable);
+            if name == "all" {
+                vec![Column::new("name", SqlType::Text), Column::new("setting", SqlType::Text)]
+            } else {
+                let _ = session;
+                vec![Column::new(name, SqlType::Text)]
+            }
+        }
+        ast::Statement::Explain { statement, .. } => {
+            // Bind the inner statement so parameters get their types.
+            describe(session, binder, &TissStatement::Sql(statement.clone()))?;
+            vec![Column::new("QUERY PLAN", SqlType::Text)]
+        }
+        _ => Vec::new(),
+    })
+}
+
+// ---- running ------------------------------------------------------------------------
+
+fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
+    let db = session.database().clone();
+    let memory_limit = db.config().query_memory_limit as usize;
+    Arc::new(ExecContext {
+        db,
+        params: params.to_vec(),
+        now: chrono::Utc::now().timestamp_micros(),
+        memory_limit,
+    })
+}
+
+/// Checks and converts parameter values to their statement types.
+fn bind_params(binder: &Binder<'_>, params: &[Value]) -> Result<Vec<Value>> {
+    let types = binder.param_types();
+    if params.len() < types.len() {
+        return Err(Error::invalid(
+            SqlState("08P01"),
+            format!(
+                "bind message supplies {} parameters, but the statement requires {}",
+                params.len(),
+                types.len()
+            ),
+        ));
+    }
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match types.get(i) {
+            Some(t) => types::cast(v.clone(), t),
+            None => Ok(v.clone()),
+        })
+        .collect()
+}
+
+/// Converts values, without loss, to the types their columns announce.
+fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(columns)
+                .map(|(v, c)| match (&c.ty, v) {
+                    (SqlType::Float8 | SqlType::Float4, Value::Int(i)) => Value::Float(i as f64),
+                    (SqlType::Numeric, Value::Int(i)) => Value::Numeric(i.to_string()),
+                    (_, v) => v,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
+    let columns = node.columns();
+    let node = optimizer::optimize(node)?;
+    let ctx = exec_context(session, &params);
+    let rows = exec::build(&node, &ctx)?.collect::<Result<Vec<_>>>()?;
+    Ok(Outcome::Rows {
+        rows: conform_rows(rows, &columns),
+        columns,
+    })
+}
+
+fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outcome> {
+    let db = session.database().clone();
+    let catalog = db.catalog();
+    let s = match stmt {
+        TissStatement::CreateCollection { name, if_not_exists } => {
+            let n = binder::table_name(name)?;
+            return match catalog.create(&n) {
+                Ok(_) => Ok(Outcome::command("CREATE COLLECTION")),
+                Err(Error::Conflict { .. }) if *if_not_exists => Ok(Outcome::command("CREATE COLLECTION")),
+                Err(e) => Err(e),
+            };
+        }
+        TissStatement::DropCollection { name, if_exists } => {
+            let n = binder::table_name(name)?;
+            return match catalog.drop_collection(&n) {
+                Ok(()) => Ok(Outcome::command("DROP COLLECTION")),
+                Err(Error::NotFound { .. }) if *if_exists => Ok(Outcome::command("DROP COLLECTION")),
+                Err(e) => Err(e),
+            };
+        }
+        TissStatement::Sql(s) => s.as_ref(),
+    };
+    match s {
+        ast::Statement::Query(q) => {
+            let mut binder = Binder::new(catalog, &[]);
+            let node = binder.query(q)?;
+            let params = bind_params(&binder, params)?;
+            run_query(node, params, session)
+        }
+        ast::Statement::Insert(ins) => {
+            let mut binder = Binder::new(catalog, &[]);
+            let plan = plan_insert(&mut binder, ins)?;
+            let params = bind_params(&binder, params)?;
+            run_insert(session, plan, params)
+        }
+        ast::Statement::Update(u) => {
+            let mut binder = Binder::new(catalog, &[]);
+            let plan = plan_update(&mut binder, u)?;
+            let params = bind_params(&binder, params)?;
+            run_update(session, plan, params)
+        }
+        ast::Statement::Delete(d) => {
+            let mut binder = Binder::new(catalog, &[]);
+            let plan = plan_delete(&mut binder, d)?;
+            let params = bind_params(&binder, params)?;
+            run_delete(session, plan, params)
+        }
+        ast::Statement::CreateTable(ct) => create_table(session, ct),
+        ast::Statement::Drop { object_type, if_exists, names, .. } => {
+            if !matches!(object_type, ast::ObjectType::Table) {
+                return Err(unsupported(format!("DROP {object_type}")));
+            }
+            for name in names {
+                let n = binder::table_name(name)?;
+                match catalog.drop_collection(&n) {
+                    Ok(()) => {}
+                    Err(Error::NotFound { .. }) if *if_exists => {}
+                    Err(_) => {
+                        return Err(Error::not_found(
+                            SqlState::UNDEFINED_TABLE,
+                            format!("table \"{n}\" does not exist"),
+                        ));
+                    }
+                }
+            }
+            Ok(Outcome::command("DROP TABLE"))
+        }
+        ast::Statement::Explain { statement, analyze, .. } => {
+            let mut binder = Binder::new(catalog, &[]);
+            let node = match statement.as_ref() {
+                ast::Statement::Query(q) => binder.query(q)?,
+                ast::Statement::Update(u) => plan_update(&mut binder, u)?.scan,
+                ast::Statement::Delete(d) => plan_delete(&mut binder, d)?.scan,
+                other => return Err(unsupported(format!("EXPLAIN of {}", statement_kind(other)))),
+            };
+            let node = optimizer::optimize(node)?;
+            let mut lines = node.explain();
+            if *analyze {
+                let params = bind_params(&binder, params)?;
+                let ctx = exec_context(session, &params);
+                let started = std::time::Instant::now();
+                let n = exec::build(&node, &ctx)?.try_fold(0usize, |n, r| r.map(|_| n + 1))?;
+                lines.push(format!(
+                    "Execution: {n} rows in {:.3} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                ));
+            }
+            Ok(Outcome::Rows {
+                columns: vec![Column::new("QUERY PLAN", SqlType::Text)],
+                rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),
+            })
+        }
+        ast::Statement::StartTransaction { .. } => {
+            if session.transaction == TransactionStatus::Idle {
+                session.transaction = TransactionStatus::InBlock;
+            }
+            Ok(Outcome::command(if matches!(s, ast::Statement::StartTransaction { begin: true, .. }) {
+                "BEGIN"
+            } else {
+                "START TRANSACTION"
+            }))
+        }
+        ast::Statement::Commit { .. } => {
+            let tag = if session.transaction == TransactionStatus::Failed { "ROLLBACK" } else { "COMMIT" };
+            session.transaction = TransactionStatus::Idle;
+            Ok(Outcome::command(tag))
+        }
+        ast::Statement::Rollback { savepoint, .. } => {
+            if savepoint.is_some() {
+                if session.transaction == TransactionStatus::Failed {
+                    session.transaction = TransactionStatus::InBlock;
+                }
+            } else {
+                session.transaction = TransactionStatus::Idle;
+            }
+            Ok(Outcome::command("ROLLBACK"))
+        }
+        ast::Statement::Savepoint { .. } => Ok(Outcome::command("SAVEPOINT")),
+        ast::Statement::ReleaseSavepoint { .. } => Ok(Outcome::command("RELEASE")),
+        ast::Statement::Set(set) => {
+            match set {
+                ast::Set::SingleAssignment { variable, values, .. } => {
+                    let name = variable.to_string().to_lowercase();
+                    let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                    if value.eq_ignore_ascii_case("default") {
+                        session.settings.remove(&name);
+                    } else {
+                        session.settings.insert(name, value);
+                    }
+                }
+                ast::Set::SetTimeZone { value, .. } => {
+                    session.settings.insert("timezone".into(), setting_value(value));
+                }
+                ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} | ast::Set::SetTransaction { .. } => {}
+                other => return Err(unsupported(format!("{other}"))),
+            }
+            Ok(Outcome::command("SET"))
+        }
+        ast::Statement::ShowVariable { variable } => {
+            let name = variable_name(variable);
+            if name == "all" {
+                let mut rows: Vec<Row> = DEFAULT_SETTINGS
+                    .iter()
+                    .map(|(k, _)| vec![Value::String(k.to_string()), Value::String(show_setting(session, k).unwrap_or_default())])
+                    .collect();
+                for (k, v) in &session.settings {
+                    if !DEFAULT_SETTINGS.iter().any(|(d, _)| d == k) {
+                        rows.push(vec![Value::String(k.clone()), Value::String(v.clone())]);
+                    }
+                }
+                return Ok(Outcome::Rows {
+                    columns: vec![Column::new("name", SqlType::Text), Column::new("setting", SqlType::Text)],
+                    rows,
+                });
+            }
+            let value = show_setting(session, &name).ok_or_else(|| {
+                Error::invalid(
+                    types::UNDEFINED_OBJECT,
+                    format!("unrecognized configuration parameter \"{name}\""),
+                )
+            })?;
+            Ok(Outcome::Rows {
+                columns: vec![Column::new(name, SqlType::Text)],
+                rows: vec![vec![Value::String(value)]],
+            })
+        }
+        ast::Statement::Discard { .. } => Ok(Outcome::command("DISCARD ALL")),
+        ast::Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
+        other => Err(unsupported(statement_kind(other))),
+    }
+}
+
+fn statement_kind(s: &ast::Statement) -> String {
+    let text = s.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    words.join(" ").to_uppercase()
+}
+
+// ---- CREATE TABLE -------------------------------------------------------------------
+
+fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
+    if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() || ct.temporary || ct.or_replace || ct.external {
+        return Err(unsupported("this form of CREATE TABLE"));
+    }
+    let name = binder::table_name(&ct.name)?;
+    let mut columns: Vec<ColumnDef> = Vec::new();
+    let mut primary_key: Option<String> = None;
+    for c in &ct.columns {
+        let cname = ident(&c.name);
+        if columns.iter().any(|x| x.name == cname) {
+            return Err(Error::invalid(
+                SqlState("42701"),
+                format!("column \"{cname}\" specified more than once"),
+            ));
+        }
+        let mut def = ColumnDef {
+            name: cname.clone(),
+            ty: binder::data_type(&c.data_type)?,
+            not_null: false,
+            default: None,
+        };
+        for opt in &c.options {
+            match &opt.option {
+                ast::ColumnOption::Null => {}
+                ast::ColumnOption::NotNull => def.not_null = true,
+                ast::ColumnOption::Default(e) => def.default = Some(e.to_string()),
+                ast::ColumnOption::PrimaryKey(_) => {
+                    if primary_key.is_some() {
+                        return Err(Error::invalid(SqlState("42P16"), "multiple primary keys are not allowed"));
+                    }
+                    primary_key = Some(cname.clone());
+                    def.not_null = true;
+                }
+                other => return Err(unsupported(format!("column option {other}"))),
+            }
+        }
+        columns.push(def);
+    }
+    for constraint in &ct.constraints {
+        match constraint {
+            ast::TableConstraint::PrimaryKey(pk) => {
+                if primary_key.is_some() {
+                    return Err(Error::invalid(SqlState("42P16"), "multiple primary keys are not allowed"));
+                }
+                let [col] = pk.columns.as_slice() else {
+                    return Err(unsupported("a primary key of several columns"));
+                };
+                let cname = match &col.column.expr {
+                    ast::Expr::Identifier(i) => ident(i),
+                    other => return Err(unsupported(format!("primary key on {other}"))),
+                };
+                let def = columns.iter_mut().find(|c| c.name == cname).ok_or_else(|| {
+                    Error::invalid(binder::UNDEFINED_COLUMN, format!("column \"{cname}\" named in key does not exist"))
+                })?;
+                def.not_null = true;
+                primary_key = Some(cname);
+            }
+            other => return Err(unsupported(format!("constraint {other}"))),
+        }
+    }
+    let mut format = None;
+    match &ct.table_options {
+        ast::CreateTableOptions::None => {}
+        ast::CreateTableOptions::With(options) => {
+            for o in options {
+                match o {
+                    ast::SqlOption::KeyValue { key, value } if key.to_string().eq_ignore_ascii_case("format") => {
+                        let v = setting_value(value).to_lowercase();
+                        if v != "xml" && v != "csv" {
+                            return Err(Error::invalid(
+                                SqlState::INVALID_PARAMETER_VALUE,
+                                format!("format must be 'xml' or 'csv', not '{v}'"),
+                            ));
+                        }
+                        format = Some(v);
+                    }
+                    other => return Err(unsupported(format!("table option {other}"))),
+                }
+            }
+        }
+        other => return Err(unsupported(format!("table options {other}"))),
+    }
+    // Check that defaults are valid expressions of the column's type.
+    for c in &columns {
+        if let Some(d) = &c.default {
+            default_value(d, &c.ty, session)?;
+        }
+    }
+    let template = Collection {
+        id: 0,
+        name: name.clone(),
+        created_at: 0,
+        kind: Kind::Table,
+        columns,
+        primary_key,
+        format,
+        observed: Vec::new(),
+    };
+    match session.database().catalog().create_with(template) {
+        Ok(_) => Ok(Outcome::command("CREATE TABLE")),
+        Err(Error::Conflict { .. }) if ct.if_not_exists => Ok(Outcome::command("CREATE TABLE")),
+        Err(Error::Conflict { .. }) => Err(Error::conflict(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Evaluates a column DEFAULT expression.
+fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
+    let stmts = tissdb_dialect::parse(&format!("SELECT {text}")).map_err(syntax_error)?;
+    let Some(TissStatement::Sql(s)) = stmts.first() else {
+        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+    };
+    let ast::Statement::Query(q) = s.as_ref() else {
+        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+    };
+    let ast::SetExpr::Select(sel) = q.body.as_ref() else {
+        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+    };
+    let Some(ast::SelectItem::UnnamedExpr(e)) = sel.projection.first() else {
+        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+    };
+    let mut binder = Binder::new(session.database().catalog(), &[]);
+    let (x, _) = binder.expr(e, &Scope::default())?;
+    let ctx = exec_context(session, &[]);
+    types::cast(x.eval(&[], &ctx.eval_context())?, ty)
+}
+
+// ---- INSERT -------------------------------------------------------------------------
+
+struct InsertPlan {
+    collection: Collection,
+    /// Target fields, in the order of the values.
+    targets: Vec<String>,
+    source: Node,
+    on_conflict_do_nothing: bool,
+    returning: Vec<Expr>,
+    returning_columns: Vec<Column>,
+}
+
+fn returning(
+    binder: &mut Binder<'_>,
+    items: Option<&Vec<ast::SelectItem>>,
+    collection: &Collection,
+    alias: Option<String>,
+) -> Result<(Vec<Expr>, Vec<Column>)> {
+    let Some(items) = items else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let scope = Scope::of_collection(collection, alias);
+    let bound = binder.select_items(items, &scope)?;
+    let mut exprs = Vec::with_capacity(bound.len());
+    let mut columns = Vec::with_capacity(bound.len());
+    for (e, t, n) in bound {
+        let mut agg = false;
+        e.walk(&mut |x| agg |= matches!(x, Expr::Agg(_)));
+        if agg {
+            return Err(Error::invalid(binder::GROUPING_ERROR, "aggregate functions are not allowed in RETURNING"));
+        }
+        exprs.push(e);
+        columns.push(Column::new(n, t));
+    }
+    Ok((exprs, columns))
+}
+
+fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan> {
+    let ast::TableObject::TableName(name) = &ins.table else {
+        return Err(unsupported("INSERT INTO a table function"));
+    };
+    let collection = binder.collection(name)?;
+    let on_conflict_do_nothing = match &ins.on {
+        None => false,
+        Some(ast::OnInsert::OnConflict(oc)) if matches!(oc.action, ast::OnConflictAction::DoNothing) => true,
+        Some(other) => return Err(unsupported(format!("{other}"))),
+    };
+    let all: Vec<(String, SqlType)> = collection.sql_columns();
+    let targets: Vec<String> = if ins.columns.is_empty() {
+        all.iter().map(|(n, _)| n.clone()).collect()
+    } else {
+        ins.columns
+            .iter()
+            .map(|c| {
+                let parts: Vec<String> = c.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
+                if parts.len() != 1 {
+                    return Err(unsupported(format!("inserting into the field path {c}")));
+                }
+                Ok(parts[0].clone())
+            })
+            .collect::<Result<_>>()?
+    };
+    for (i, t) in targets.iter().enumerate() {
+        if targets[..i].contains(t) {
+            return Err(Error::invalid(SqlState("42701"), format!("column \"{t}\" specified more than once")));
+        }
+        if collection.kind == Kind::Table && !all.iter().any(|(n, _)| n == t) {
+            return Err(Error::invalid(
+                binder::UNDEFINED_COLUMN,
+                format!("column \"{t}\" of relation \"{}\" does not exist", collection.name),
+            ));
+        }
+    }
+    let target_types: Vec<SqlType> = targets
+        .iter()
+        .map(|t| all.iter().find(|(n, _)| n == t).map(|(_, ty)| ty.clone()).unwrap_or(SqlType::Unknown))
+        .collect();
+    let source = match &ins.source {
+        None => return Err(unsupported("INSERT without VALUES or SELECT")),
+        Some(q) => match q.body.as_ref() {
+            ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                if collection.kind == Kind::Table {
+                    binder.values(v, &target_types)?
+                } else {
+                    // Schemaless: literals keep their own types; parameters take the
+                    // field's observed type.
+                    let node = binder.values(v, &[])?;
+                    if let Node::Values { rows, .. } = &node {
+                        for row in rows {
+                            for (i, e) in row.iter().enumerate() {
+                                if let (Expr::Param(p), Some(t)) = (e, target_types.get(i)) {
+                                    binder.coerce_to(Expr::Param(*p), SqlType::Unknown, t)?;
+                                }
+                            }
+                        }
+                    }
+                    node
+                }
+            }
+            _ => binder.query(q)?,
+        },
+    };
+    let width = source.columns().len();
+    if width != targets.len() {
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            format!(
+                "INSERT has {} expressions but {} target columns",
+                width,
+                targets.len()
+            ),
+        ));
+    }
+    let (returning, returning_columns) = returning(binder, ins.returning.as_ref(), &collection, None)?;
+    Ok(InsertPlan {
+        collection,
+        targets,
+        source,
+        on_conflict_do_nothing,
+        returning,
+        returning_columns,
+    })
+}
+
+/// Builds the stored document for one row of a table, applying types, defaults and
+/// NOT NULL; returns (key, document).
+fn table_document(
+    collection: &Collection,
+    targets: &[String],
+    row: Row,
+    session: &Session,
+) -> Result<(String, Object)> {
+    let mut doc = Object::new();
+    for c in &collection.columns {
+        let v = match targets.iter().position(|t| *t == c.name) {
+            Some(i) => types::cast(row.get(i).cloned().unwrap_or(Value::Null), &c.ty)?,
+            None => match &c.default {
+                Some(d) => default_value(d, &c.ty, session)?,
+                None => Value::Null,
+            },
+        };
+        if c.not_null && matches!(v, Value::Null) {
+            return Err(Error::invalid(
+                NOT_NULL_VIOLATION,
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, collection.name
+                ),
+            ));
+        }
+        doc.insert(c.name.clone(), v);
+    }
+    let key = match &collection.primary_key {
+        Some(pk) => scan::key_text(doc.get(pk).unwrap_or(&Value::Null))
+            .ok_or_else(|| Error::invalid(NOT_NULL_VIOLATION, "primary key is null"))?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    Ok((key, doc))
+}
+
+fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object)> {
+    let mut doc = Object::new();
+    let mut id = None;
+    for (t, v) in targets.iter().zip(row) {
+        if t == "id" {
+            id = match v {
+                Value::Null => None,
+                other => Some(scan::key_text(&other).unwrap_or_default()),
+            };
+        } else {
+            doc.insert(t.clone(), v);
+        }
+    }
+    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    crate::catalog::validate_document_id(&id)?;
+    Ok((id, doc))
+}
+
+fn duplicate_key(collection: &Collection, id: &str) -> Error {
+    Error::conflict(
+        SqlState::UNIQUE_VIOLATION,
+        format!(
+            "duplicate key value violates unique constraint \"{}_pkey\": Key (id)=({id}) already exists",
+            collection.name
+        ),
+    )
+}
+
+fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result<Outcome> {
+    let ctx = exec_context(session, &params);
+    let source = optimizer::optimize(plan.source)?;
+    let rows = exec::build(&source, &ctx)?.collect::<Result<Vec<_>>>()?;
+    let c = &plan.collection;
+    let mut docs: Vec<(String, Object)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (id, doc) = match c.kind {
+            Kind::Table => table_document(c, &plan.targets, row, session)?,
+            Kind::Schemaless => schemaless_document(&plan.targets, row)?,
+        };
+        docs.push((id, doc));
+    }
+    let db = session.database();
+    let keys: Vec<Vec<u8>> = docs.iter().map(|(id, _)| keys::encode(c.id, id)).collect();
+    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let mut ops = Vec::with_capacity(docs.len());
+    let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
+    let mut seen = std::collections::HashSet::new();
+    for ((id, doc), key) in docs.into_iter().zip(keys) {
+        if !seen.insert(key.clone()) || db.storage().get(&key)?.is_some() {
+            if plan.on_conflict_do_nothing {
+                continue;
+            }
+            return Err(duplicate_key(c, &id));
+        }
+        ops.push(Op::Put { key, doc: doc.clone() });
+        written.push((id, doc));
+    }
+    if !ops.is_empty() {
+        let refs: Vec<&Object> = written.iter().map(|(_, d)| d).collect();
+        db.catalog().write_observing(&c.name, &refs, ops)?;
+    }
+    let n = written.len();
+    if plan.returning_columns.is_empty() {
+        return Ok(Outcome::command(format!("INSERT 0 {n}")));
+    }
+    let ectx = ctx.eval_context();
+    let mut rows = Vec::with_capacity(n);
+    for (id, doc) in &written {
+        let row = scan::document_row(c, id, doc);
+        rows.push(plan.returning.iter().map(|e| e.eval(&row, &ectx)).collect::<Result<Row>>()?);
+    }
+    Ok(Outcome::Rows {
+        rows: conform_rows(rows, &plan.returning_columns),
+        columns: plan.returning_columns,
+    })
+}
+
+// ---- UPDATE and DELETE ----------------------------------------------------------------
+
+struct Assignment {
+    /// Top-level field or column.
+    field: String,
+    /// Path inside it (`SET specs.weight = ...`).
+    path: Vec<String>,
+    value: Expr,
+    /// The declared type to coerce to (tables).
+    ty: Option<SqlType>,
+}
+
+struct ModifyPlan {
+    /// A scan with the WHERE pushed in (and key lookups when the WHERE pins the key).
+    scan: Node,
+    assignments: Vec<Assignment>,
+    returning: Vec<Expr>,
+    returning_columns: Vec<Column>,
+}
+
+fn single_table(t: &ast::TableWithJoins) -> Result<(&ast::ObjectName, Option<String>)> {
+    if !t.joins.is_empty() {
+        return Err(unsupported("JOIN in UPDATE or DELETE"));
+    }
+    match &t.relation {
+        ast::TableFactor::Table { name, alias, .. } => Ok((name, alias.as_ref().map(|a| ident(&a.name)))),
+        other => Err(unsupported(format!("{other} as a target"))),
+    }
+}
+
+fn modify_scan(binder: &mut Binder<'_>, collection: &Collection, alias: Option<String>, selection: Option<&ast::Expr>) -> Result<(Node, Scope)> {
+    let scope = Scope::of_collection(collection, alias);
+    let filter = match selection {
+        Some(w) => {
+            let (e, _) = binder.expr(w, &scope)?;
+            let mut agg = false;
+            e.walk(&mut |x| agg |= matches!(x, Expr::Agg(_)));
+            if agg {
+                return Err(Error::invalid(binder::GROUPING_ERROR, "aggregate functions are not allowed in WHERE"));
+            }
+            Some(e)
+        }
+        None => None,
+    };
+    let columns = scope
+        .columns
+        .iter()
+        .map(|(n, t)| Column::new(n.clone(), t.clone()))
+        .collect();
+    Ok((
+        Node::Scan { collection: collection.clone(), columns, access: Access::Full, filter },
+        scope,
+    ))
+}
+
+fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
+    if u.from.is_some() || !u.order_by.is_empty() || u.limit.is_some() {
+        return Err(unsupported("UPDATE ... FROM, ORDER BY or LIMIT"));
+    }
+    let (name, alias) = single_table(&u.table)?;
+    let collection = binder.collection(name)?;
+    let (scan, scope) = modify_scan(binder, &collection, alias.clone(), u.selection.as_ref())?;
+    let table_name = alias.unwrap_or_else(|| collection.name.clone());
+    let mut assignments = Vec::new();
+    for a in &u.assignments {
+        let ast::AssignmentTarget::ColumnName(target) = &a.target else {
+            return Err(unsupported("tuple assignment"));
+        };
+        let mut parts: Vec<String> = target.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
+        if parts.len() > 1 && parts[0] == table_name && scope.columns.iter().all(|(n, _)| *n != parts[0]) {
+            parts.remove(0);
+        }
+        let field = parts.remove(0);
+        let declared = scope.columns.iter().find(|(n, _)| *n == field).map(|(_, t)| t.clone());
+        if field == "id" && collection.kind == Kind::Schemaless || collection.primary_key.as_deref() == Some(field.as_str()) {
+            return Err(unsupported("changing a document's key with UPDATE"));
+        }
+        if collection.kind == Kind::Table {
+            let Some(t) = &declared else {
+                return Err(Error::invalid(
+                    binder::UNDEFINED_COLUMN,
+                    format!("column \"{field}\" of relation \"{}\" does not exist", collection.name),
+                ));
+            };
+            if !parts.is_empty() && !t.is_json() {
+                return Err(Error::invalid(
+                    binder::UNDEFINED_COLUMN,
+                    format!("column \"{field}\" is of type {} and has no fields", t.name()),
+                ));
+            }
+        }
+        let (value, vty) = binder.expr(&a.value, &scope)?;
+        let value = match (&declared, parts.is_empty()) {
+            (Some(t), true) if collection.kind == Kind::Table => binder.coerce_to(value, vty, t)?.0,
+            (Some(t), true) => match value {
+                Expr::Param(p) => binder.coerce_to(Expr::Param(p), SqlType::Unknown, t)?.0,
+                other => other,
+            },
+            _ => value,
+        };
+        let ty = if collection.kind == Kind::Table && parts.is_empty() { declared } else { None };
+        assignments.push(Assignment { field, path: parts, value, ty });
+    }
+    let (returning, returning_columns) = returning(binder, u.returning.as_ref(), &collection, None)?;
+    Ok(ModifyPlan { scan, assignments, returning, returning_columns })
+}
+
+fn plan_delete(binder: &mut Binder<'_>, d: &ast::Delete) -> Result<ModifyPlan> {
+    if d.using.is_some() || !d.order_by.is_empty() || d.limit.is_some() || !d.tables.is_empty() {
+        return Err(unsupported("DELETE ... USING, ORDER BY or LIMIT"));
+    }
+    let tables = match &d.from {
+        ast::FromTable::WithFromKeyword(t) | ast::FromTable::WithoutKeyword(t) => t,
+    };
+    let [table] = tables.as_slice() else {
+        return Err(unsupported("DELETE from several tables"));
+    };
+    let (name, alias) = single_table(table)?;
+    let collection = binder.collection(name)?;
+    let (scan, _) = modify_scan(binder, &collection, alias, d.selection.as_ref())?;
+    let (returning, returning_columns) = returning(binder, d.returning.as_ref(), &collection, None)?;
+    Ok(ModifyPlan { scan, assignments: Vec::new(), returning, returning_columns })
+}
+
+/// Sets `value` at `path` inside `doc`'s field `field`, creating objects on the way.
+fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
+    let Some((last, init)) = path.split_last() else {
+        doc.insert(field.to_string(), value);
+        return;
+    };
+    let mut slot = doc.entry(field.to_string()).or_insert(Value::Null);
+    for step in init {
+        if !matches!(slot, Value::Object(_)) {
+            *slot = Value::Object(Object::new());
+        }
+        let Value::Object(o) = slot else { return };
+        slot = o.entry(step.clone()).or_insert(Value::Null);
+    }
+    if !matches!(slot, Value::Object(_)) {
+        *slot = Value::Object(Object::new());
+    }
+    if let Value::Object(o) = slot {
+        o.insert(last.clone(), value);
+    }
+}
+
+/// The documents a modifying statement targets: (id, document) pairs matching its WHERE.
+fn matching_documents(plan: &ModifyPlan, ctx: &Arc<ExecContext>) -> Result<(Collection, Vec<(String, Object)>, Option<Expr>)> {
+    let scan = optimizer::optimize(plan.scan.clone())?;
+    let Node::Scan { collection, access, filter, .. } = scan else {
+        return Err(crate::error::Error::Internal("modify plan is not a scan".into()));
+    };
+    let ectx = ctx.eval_context();
+    let mut out = Vec::new();
+    for item in scan::documents(&collection, &access, ctx)? {
+        let (id, doc) = item?;
+        let keep = match &filter {
+            None => true,
+            Some(f) => truth(&f.eval(&scan::document_row(&collection, &id, &doc), &ectx)?) == Some(true),
+        };
+        if keep {
+            out.push((id, doc));
+        }
+    }
+    Ok((collection, out, filter))
+}
+
+fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
+    let ctx = exec_context(session, &params);
+    let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
+    let db = session.database();
+    let keys: Vec<Vec<u8>> = candidates.iter().map(|(id, _)| keys::encode(collection.id, id)).collect();
+    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let ectx = ctx.eval_context();
+    let mut ops = Vec::with_capacity(candidates.len());
+    let mut updated: Vec<(String, Object)> = Vec::with_capacity(candidates.len());
+    for ((id, _), key) in candidates.into_iter().zip(keys) {
+        // Re-read under the lock: a concurrent statement may have changed the document.
+        let Some(old) = db.storage().get(&key)? else { continue };
+        let old_row = scan::document_row(&collection, &id, &old);
+        if let Some(f) = &filter {
+            if truth(&f.eval(&old_row, &ectx)?) != Some(true) {
+                continue;
+            }
+        }
+        let mut doc = old;
+        for a in &plan.assignments {
+            let mut v = a.value.eval(&old_row, &ectx)?;
+            if let Some(t) = &a.ty {
+                v = types::cast(v, t)?;
+                if matches!(v, Value::Null) && collection.columns.iter().any(|c| c.name == a.field && c.not_null) {
+                    return Err(Error::invalid(
+                        NOT_NULL_VIOLATION,
+                        format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", a.field, collection.name),
+                    ));
+                }
+            }
+            set_field(&mut doc, &a.field, &a.path, v);
+        }
+        ops.push(Op::Put { key, doc: doc.clone() });
+        updated.push((id, doc));
+    }
+    if !ops.is_empty() {
+        let refs: Vec<&Object> = updated.iter().map(|(_, d)| d).collect();
+        db.catalog().write_observing(&collection.name, &refs, ops)?;
+    }
+    finish_modify("UPDATE", &plan, &collection, &updated, &ectx)
+}
+
+fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
+    let ctx = exec_context(session, &params);
+    let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
+    let db = session.database();
+    let keys: Vec<Vec<u8>> = candidates.iter().map(|(id, _)| keys::encode(collection.id, id)).collect();
+    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let ectx = ctx.eval_context();
+    let mut ops = Vec::new();
+    let mut deleted = Vec::new();
+    for ((id, _), key) in candidates.into_iter().zip(keys) {
+        let Some(old) = db.storage().get(&key)? else { continue };
+        if let Some(f) = &filter {
+            if truth(&f.eval(&scan::document_row(&collection, &id, &old), &ectx)?) != Some(true) {
+                continue;
+            }
+        }
+        ops.push(Op::Delete { key });
+        deleted.push((id, old));
+    }
+    if !ops.is_empty() {
+        db.storage().write(ops)?;
+    }
+    finish_modify("DELETE", &plan, &collection, &deleted, &ectx)
+}
+
+fn finish_modify(
+    tag: &str,
+    plan: &ModifyPlan,
+    collection: &Collection,
+    docs: &[(String, Object)],
+    ectx: &crate::query::expr::EvalContext<'_>,
+) -> Result<Outcome> {
+    if plan.returning_columns.is_empty() {
+        return Ok(Outcome::command(format!("{tag} {}", docs.len())));
+    }
+    let mut rows = Vec::with_capacity(docs.len());
+    for (id, doc) in docs {
+        let row = scan::document_row(collection, id, doc);
+        rows.push(plan.returning.iter().map(|e| e.eval(&row, ectx)).collect::<Result<Row>>()?);
+    }
+    Ok(Outcome::Rows {
+        rows: conform_rows(rows, &plan.returning_columns),
+        columns: plan.returning_columns.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_assignment_creates_objects() {
+        let mut doc = Object::new();
+        doc.insert("specs".into(), Value::String("flat".into()));
+        set_field(&mut doc, "specs", &["weight".into()], Value::String("260g".into()));
+        set_field(&mut doc, "a", &["b".into(), "c".into()], Value::Int(1));
+        let Value::Object(specs) = &doc["specs"] else { panic!() };
+        assert_eq!(specs["weight"], Value::String("260g".into()));
+        let Value::Object(a) = &doc["a"] else { panic!() };
+        let Value::Object(b) = &a["b"] else { panic!() };
+        assert_eq!(b["c"], Value::Int(1));
+    }
 }

@@ -663,3 +663,31 @@ mod tests {
         assert!(cast(Value::Int(1 << 40), &SqlType::Int4).is_err());
     }
 }
+
+/// Numeric division with PostgreSQL's result scale: at least 16 significant digits,
+/// never less than either input's scale.
+pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
+    if y.is_zero() {
+        return None;
+    }
+    let q = x.checked_div(y)?;
+    let abs = q.abs();
+    // PostgreSQL counts the quotient's weight in base-10000 digits.
+    let mut weight: i64 = 0;
+    let mut bound = Decimal::from(10_000);
+    while abs >= bound && weight < 7 {
+        weight += 1;
+        bound = bound.checked_mul(Decimal::from(10_000))?;
+    }
+    if abs < Decimal::ONE && !abs.is_zero() {
+        let mut small = abs;
+        while small < Decimal::new(1, 4) && weight > -7 {
+            weight -= 1;
+            small *= Decimal::from(10_000);
+        }
+    }
+    let scale = (16 - 4 * weight).max(i64::from(x.scale().max(y.scale()))).clamp(0, 28) as u32;
+    let mut r = q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(scale);
+    Some(r)
+}

@@ -1,1 +1,121 @@
-//! wip
+//! Volcano operators: each plan node becomes an iterator of rows that pulls from its
+//! input. One operator per file.
+
+mod aggregate;
+mod distinct;
+mod filter;
+mod limit;
+mod project;
+pub mod scan;
+mod sort;
+mod values;
+
+use std::sync::Arc;
+
+use crate::database::Database;
+use crate::doc::Value;
+use crate::error::{Error, Result, SqlState};
+use crate::query::Row;
+use crate::query::expr::EvalContext;
+use crate::query::plan::Node;
+
+/// A stream of rows; an `Err` ends it.
+pub type RowIter = Box<dyn Iterator<Item = Result<Row>> + Send>;
+
+pub const OUT_OF_MEMORY: SqlState = SqlState("53200");
+
+/// What operators share while a statement runs.
+pub struct ExecContext {
+    pub db: Arc<Database>,
+    pub params: Vec<Value>,
+    /// Statement start, microseconds since the epoch (`now()`).
+    pub now: i64,
+    /// Bytes a sort, aggregation or distinct may hold.
+    pub memory_limit: usize,
+}
+
+impl ExecContext {
+    pub fn eval_context(&self) -> EvalContext<'_> {
+        EvalContext {
+            params: &self.params,
+            now: self.now,
+        }
+    }
+
+    /// The error for an operator that went over the memory limit.
+    pub fn over_memory(&self, what: &str) -> Error {
+        Error::LimitExceeded {
+            code: OUT_OF_MEMORY,
+            message: format!(
+                "{what} needs more than query_memory_limit ({} bytes)",
+                self.memory_limit
+            ),
+        }
+    }
+}
+
+/// Builds the operator tree for `node`.
+pub fn build(node: &Node, ctx: &Arc<ExecContext>) -> Result<RowIter> {
+    Ok(match node {
+        Node::Scan {
+            collection,
+            access,
+            filter,
+            ..
+        } => scan::build(collection, access, filter.clone(), ctx)?,
+        Node::Values { rows, .. } => values::build(rows, ctx)?,
+        Node::Filter { input, predicate } => filter::build(build(input, ctx)?, predicate.clone(), ctx),
+        Node::Project { input, exprs, .. } => project::build(build(input, ctx)?, exprs.clone(), ctx),
+        Node::Aggregate {
+            input,
+            group_by,
+            aggs,
+            ..
+        } => aggregate::build(build(input, ctx)?, group_by.clone(), aggs.clone(), ctx)?,
+        Node::Sort { input, keys } => sort::build(build(input, ctx)?, keys.clone(), ctx)?,
+        Node::Limit {
+            input,
+            limit,
+            offset,
+        } => limit::build(build(input, ctx)?, limit.as_ref(), offset.as_ref(), ctx)?,
+        Node::Distinct { input } => distinct::build(build(input, ctx)?, ctx),
+    })
+}
+
+/// Approximate memory held by a row.
+pub fn row_size(row: &Row) -> usize {
+    fn value(v: &Value) -> usize {
+        16 + match v {
+            Value::String(s) | Value::Numeric(s) => s.len(),
+            Value::Binary(b) => b.len(),
+            Value::Array(items) => items.iter().map(value).sum(),
+            Value::Object(o) => o.iter().map(|(k, v)| k.len() + value(v)).sum(),
+            _ => 0,
+        }
+    }
+    24 + row.iter().map(value).sum::<usize>()
+}
+
+/// A byte key identifying a value for grouping and DISTINCT: numbers that compare equal
+/// give the same key.
+pub fn group_key(values: &[Value], out: &mut Vec<u8>) {
+    for v in values {
+        match v {
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                crate::doc::binary::encode(&Value::Int(*f as i64), out)
+            }
+            Value::Numeric(n) => match crate::query::types::parse_decimal(n) {
+                Some(d) => {
+                    let d = d.normalize();
+                    match i64::try_from(d) {
+                        Ok(i) if d.fract().is_zero() => crate::doc::binary::encode(&Value::Int(i), out),
+                        _ => crate::doc::binary::encode(&Value::Numeric(d.to_string()), out),
+                    }
+                }
+                None => crate::doc::binary::encode(v, out),
+            },
+            other => crate::doc::binary::encode(other, out),
+        }
+    }
+}
+pub use aggregate::result_type as aggregate_result_type;

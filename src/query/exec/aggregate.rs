@@ -1,0 +1,229 @@
+//! Hash aggregate: groups rows by the GROUP BY values and folds each group's aggregates
+//! (COUNT, SUM, AVG, MIN, MAX, with DISTINCT); groups come out in first-seen order.
+//! Without GROUP BY there is exactly one group, even over no rows.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use rust_decimal::Decimal;
+
+use super::{ExecContext, RowIter, group_key, row_size};
+use crate::doc::Value;
+use crate::error::{Error, Result};
+use crate::query::Row;
+use crate::query::expr::{AggCall, AggFunc, Expr, sort_cmp};
+use crate::query::types::{self, SqlType};
+
+/// A running sum in the narrowest exact kind that holds it.
+#[derive(Clone, Debug, Default)]
+struct Sum {
+    int: i128,
+    dec: Decimal,
+    float: f64,
+    /// 0 nothing yet, 1 integers, 2 decimals, 3 floats.
+    kind: u8,
+}
+
+impl Sum {
+    fn add(&mut self, v: &Value) -> Result<()> {
+        match v {
+            Value::Int(i) => {
+                self.int += i128::from(*i);
+                self.kind = self.kind.max(1);
+            }
+            Value::Numeric(n) => {
+                let d = types::parse_decimal(n).ok_or_else(|| Error::Internal(format!("bad numeric {n}")))?;
+                self.dec = self
+                    .dec
+                    .checked_add(d)
+                    .ok_or_else(|| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "numeric sum out of range"))?;
+                self.kind = self.kind.max(2);
+            }
+            Value::Float(f) => {
+                self.float += f;
+                self.kind = 3;
+            }
+            other => {
+                return Err(Error::invalid(
+                    crate::query::expr::UNDEFINED_FUNCTION,
+                    format!("cannot sum values of type {}", SqlType::of_value(other).name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn decimal(&self) -> Result<Decimal> {
+        let int = Decimal::try_from_i128_with_scale(self.int, 0)
+            .map_err(|_| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "sum out of range"))?;
+        int.checked_add(self.dec)
+            .ok_or_else(|| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "sum out of range"))
+    }
+
+    fn total(&self, out_type: &SqlType) -> Result<Value> {
+        Ok(match self.kind {
+            0 => Value::Null,
+            3 => Value::Float(self.float + self.int as f64 + self.dec.to_string().parse::<f64>().unwrap_or(0.0)),
+            1 if out_type.is_integer() => Value::Int(
+                i64::try_from(self.int)
+                    .map_err(|_| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range"))?,
+            ),
+            _ => Value::Numeric(self.decimal()?.to_string()),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Count(i64),
+    Sum(Sum),
+    Avg(Sum, i64),
+    Min(Option<Value>),
+    Max(Option<Value>),
+}
+
+struct Acc {
+    state: State,
+    seen: Option<HashSet<Vec<u8>>>,
+}
+
+impl Acc {
+    fn new(call: &AggCall) -> Acc {
+        Acc {
+            state: match call.func {
+                AggFunc::CountStar | AggFunc::Count => State::Count(0),
+                AggFunc::Sum => State::Sum(Sum::default()),
+                AggFunc::Avg => State::Avg(Sum::default(), 0),
+                AggFunc::Min => State::Min(None),
+                AggFunc::Max => State::Max(None),
+            },
+            seen: call.distinct.then(HashSet::new),
+        }
+    }
+
+    fn add(&mut self, call: &AggCall, v: Option<Value>) -> Result<()> {
+        let Some(v) = v else {
+            if let State::Count(n) = &mut self.state {
+                *n += 1;
+            }
+            return Ok(());
+        };
+        if matches!(v, Value::Null) {
+            return Ok(());
+        }
+        if let Some(seen) = &mut self.seen {
+            let mut key = Vec::new();
+            group_key(std::slice::from_ref(&v), &mut key);
+            if !seen.insert(key) {
+                return Ok(());
+            }
+        }
+        let _ = call;
+        match &mut self.state {
+            State::Count(n) => *n += 1,
+            State::Sum(s) => s.add(&v)?,
+            State::Avg(s, n) => {
+                s.add(&v)?;
+                *n += 1;
+            }
+            State::Min(m) => {
+                if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_lt()) {
+                    *m = Some(v);
+                }
+            }
+            State::Max(m) => {
+                if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_gt()) {
+                    *m = Some(v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, out_type: &SqlType) -> Result<Value> {
+        Ok(match self.state {
+            State::Count(n) => Value::Int(n),
+            State::Sum(s) => s.total(out_type)?,
+            State::Avg(_, 0) => Value::Null,
+            State::Avg(s, n) => {
+                if s.kind == 3 {
+                    match s.total(&SqlType::Float8)? {
+                        Value::Float(f) => Value::Float(f / n as f64),
+                        other => other,
+                    }
+                } else {
+                    let q = types::numeric_div(s.decimal()?, Decimal::from(n))
+                        .ok_or_else(|| Error::Internal("average of no rows".into()))?;
+                    Value::Numeric(q.to_string())
+                }
+            }
+            State::Min(m) | State::Max(m) => m.unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// The result type of an aggregate over an argument of type `arg`.
+pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
+    match func {
+        AggFunc::CountStar | AggFunc::Count => SqlType::Int8,
+        AggFunc::Sum => match arg {
+            SqlType::Int2 | SqlType::Int4 => SqlType::Int8,
+            SqlType::Float4 | SqlType::Float8 => SqlType::Float8,
+            SqlType::Jsonb | SqlType::Unknown => SqlType::Float8,
+            _ => SqlType::Numeric,
+        },
+        AggFunc::Avg => match arg {
+            SqlType::Float4 | SqlType::Float8 | SqlType::Jsonb | SqlType::Unknown => SqlType::Float8,
+            _ => SqlType::Numeric,
+        },
+        AggFunc::Min | AggFunc::Max => arg.clone(),
+    }
+}
+
+pub fn build(
+    input: RowIter,
+    group_by: Vec<Expr>,
+    aggs: Vec<AggCall>,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let ectx = ctx.eval_context();
+    let mut groups: IndexMap<Vec<u8>, (Row, Vec<Acc>)> = IndexMap::new();
+    let mut bytes = 0usize;
+    if group_by.is_empty() {
+        groups.insert(Vec::new(), (Vec::new(), aggs.iter().map(Acc::new).collect()));
+    }
+    for row in input {
+        let row = row?;
+        let keys = group_by
+            .iter()
+            .map(|e| e.eval(&row, &ectx))
+            .collect::<Result<Row>>()?;
+        let mut key = Vec::new();
+        group_key(&keys, &mut key);
+        if !groups.contains_key(&key) {
+            bytes += row_size(&keys) + key.len() + 64 * aggs.len();
+            if bytes > ctx.memory_limit {
+                return Err(ctx.over_memory("GROUP BY"));
+            }
+        }
+        let entry = groups
+            .entry(key)
+            .or_insert_with(|| (keys, aggs.iter().map(Acc::new).collect()));
+        for (acc, call) in entry.1.iter_mut().zip(&aggs) {
+            let v = match (&call.func, &call.arg) {
+                (AggFunc::CountStar, _) | (_, None) => None,
+                (_, Some(arg)) => Some(arg.eval(&row, &ectx)?),
+            };
+            acc.add(call, v)?;
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, (mut keys, accs)) in groups {
+        for (acc, call) in accs.into_iter().zip(&aggs) {
+            keys.push(acc.finish(&result_type(call.func, &call.arg_type))?);
+        }
+        out.push(Ok(keys));
+    }
+    Ok(Box::new(out.into_iter()))
+}

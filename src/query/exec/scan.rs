@@ -1,0 +1,107 @@
+//! Scan: the rows of one collection, by full scan or by key lookups, with the pushed-down
+//! filter applied as rows are produced.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use super::{ExecContext, RowIter};
+use crate::catalog::{Collection, Kind};
+use crate::doc::{Object, Value};
+use crate::error::Result;
+use crate::query::Row;
+use crate::query::expr::{Expr, as_text, truth};
+use crate::query::plan::Access;
+use crate::storage::keys;
+
+/// The row of a document: `id` then the observed fields (schemaless), or the declared
+/// columns (table). Missing fields are NULL.
+pub fn document_row(collection: &Collection, id: &str, doc: &Object) -> Row {
+    match collection.kind {
+        Kind::Schemaless => {
+            let mut row = Vec::with_capacity(collection.observed.len() + 1);
+            row.push(Value::String(id.to_string()));
+            for f in &collection.observed {
+                row.push(doc.get(&f.name).cloned().unwrap_or(Value::Null));
+            }
+            row
+        }
+        Kind::Table => collection
+            .columns
+            .iter()
+            .map(|c| doc.get(&c.name).cloned().unwrap_or(Value::Null))
+            .collect(),
+    }
+}
+
+/// The document key a key expression's value names.
+pub fn key_text(v: &Value) -> Option<String> {
+    as_text(v)
+}
+
+/// Every document of `collection`, optionally only those with the given key values, as
+/// (id, document) pairs.
+pub fn documents(
+    collection: &Collection,
+    access: &Access,
+    ctx: &ExecContext,
+) -> Result<Box<dyn Iterator<Item = Result<(String, Object)>> + Send>> {
+    let storage = ctx.db.storage().clone();
+    let cid = collection.id;
+    match access {
+        Access::Full => {
+            let start = Bound::Included(keys::collection_start(cid));
+            let end = keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded);
+            Ok(Box::new(storage.scan(start, end).filter_map(move |item| {
+                match item {
+                    Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
+                    Err(e) => Some(Err(e)),
+                }
+            })))
+        }
+        Access::Keys(exprs) => {
+            let ectx = ctx.eval_context();
+            let mut ids: Vec<String> = Vec::new();
+            for e in exprs {
+                if let Some(id) = key_text(&e.eval(&[], &ectx)?) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+            ids.sort();
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(doc) = storage.get(&keys::encode(cid, &id))? {
+                    found.push(Ok((id, doc)));
+                }
+            }
+            Ok(Box::new(found.into_iter()))
+        }
+    }
+}
+
+pub fn build(
+    collection: &Collection,
+    access: &Access,
+    filter: Option<Expr>,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let docs = documents(collection, access, ctx)?;
+    let collection = collection.clone();
+    let ctx = ctx.clone();
+    Ok(Box::new(docs.filter_map(move |item| {
+        let (id, doc) = match item {
+            Ok(pair) => pair,
+            Err(e) => return Some(Err(e)),
+        };
+        let row = document_row(&collection, &id, &doc);
+        match &filter {
+            None => Some(Ok(row)),
+            Some(f) => match f.eval(&row, &ctx.eval_context()) {
+                Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            },
+        }
+    })))
+}

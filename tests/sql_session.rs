@@ -1,0 +1,201 @@
+//! TissQL through the engine's Session API (no protocol): the seed's examples and the
+//! core semantics.
+
+use std::sync::Arc;
+
+use tissdb::doc::{Object, Value, json};
+use tissdb::query::Outcome;
+use tissdb::{Config, Database, Session};
+
+fn open() -> (tempfile::TempDir, Arc<Database>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    let db = Database::open(config).unwrap();
+    (dir, db)
+}
+
+/// Runs SQL and renders every outcome as text lines (rows as `a|b|c`, NULL as `NULL`).
+fn run(s: &mut Session, sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in s.execute_batch(sql) {
+        match r {
+            Ok(Outcome::Rows { columns, rows }) => {
+                for row in rows {
+                    let cells: Vec<String> = row
+                        .iter()
+                        .zip(&columns)
+                        .map(|(v, c)| c.ty.format_text(v).unwrap_or_else(|| "NULL".into()))
+                        .collect();
+                    out.push(cells.join("|"));
+                }
+            }
+            Ok(Outcome::Command { tag }) => out.push(tag),
+            Err(e) => out.push(format!("ERROR {}: {e}", e.sqlstate())),
+        }
+    }
+    out
+}
+
+fn seed_products(s: &mut Session) {
+    s.create_collection("products").unwrap();
+    let docs = [
+        r#"{"id": "product_789", "name": "Wireless Headphones", "brand": "AudioPhonic", "price": 199.99, "is_available": true,
+            "specs": {"weight": "250g", "bluetooth_version": 5.2}}"#,
+        r#"{"id": "p2", "name": "Smart Watch", "brand": "TechGear", "price": 299.99, "is_available": true}"#,
+        r#"{"id": "p3", "name": "Earbuds", "brand": "AudioPhonic", "price": 99, "is_available": false,
+            "specs": {"weight": "50g", "bluetooth_version": 5.3}}"#,
+        r#"{"id": "p4", "name": "Speaker", "brand": "AudioPhonic", "price": 249.5, "is_available": true}"#,
+    ];
+    for d in docs {
+        let doc: Object = json::parse_document(d.as_bytes(), &Default::default()).unwrap();
+        s.insert_document("products", doc).unwrap();
+    }
+}
+
+#[test]
+fn seed_examples() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    seed_products(&mut s);
+    assert_eq!(
+        run(&mut s, "SELECT name, price FROM products WHERE brand = 'AudioPhonic' AND price < 200 ORDER BY name"),
+        vec!["Earbuds|99", "Wireless Headphones|199.99"]
+    );
+    assert_eq!(
+        run(&mut s, "SELECT name, specs.bluetooth_version FROM products ORDER BY id"),
+        vec!["Smart Watch|NULL", "Earbuds|5.3", "Speaker|NULL", "Wireless Headphones|5.2"]
+    );
+    assert_eq!(
+        run(&mut s, "UPDATE products SET price = 179.99 WHERE id = 'product_789'"),
+        vec!["UPDATE 1"]
+    );
+    assert_eq!(
+        run(&mut s, "SELECT price FROM products WHERE id = 'product_789'"),
+        vec!["179.99"]
+    );
+    assert_eq!(
+        run(&mut s, "SELECT COUNT(*) FROM products WHERE is_available = true"),
+        vec!["3"]
+    );
+    assert_eq!(
+        run(&mut s, "SELECT brand, AVG(price) FROM products GROUP BY brand ORDER BY brand"),
+        vec!["AudioPhonic|176.16333333333333", "TechGear|299.99"]
+    );
+    assert_eq!(
+        run(&mut s, "DELETE FROM products WHERE is_available = false"),
+        vec!["DELETE 1"]
+    );
+    assert_eq!(run(&mut s, "SELECT count(*) FROM products"), vec!["3"]);
+    assert_eq!(
+        run(&mut s, "UPDATE products SET specs.weight = '260g' WHERE id = 'product_789' RETURNING specs->>'weight'"),
+        vec!["260g"]
+    );
+    let doc = s.get_document("products", "product_789").unwrap().unwrap();
+    let Value::Object(specs) = &doc["specs"] else { panic!() };
+    assert_eq!(specs["weight"], Value::String("260g".into()));
+    assert_eq!(specs["bluetooth_version"], Value::Float(5.2));
+}
+
+#[test]
+fn tables_types_and_errors() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    let out = run(
+        &mut s,
+        "CREATE TABLE t (id integer PRIMARY KEY, name text NOT NULL, qty int DEFAULT 5, price numeric, at timestamptz);
+         INSERT INTO t (id, name, price, at) VALUES (1, 'a', 1.50, '2023-10-26 10:00:00+00'), (2, 'b', NULL, NULL) RETURNING id, qty;
+         SELECT id, name, qty, price, at FROM t ORDER BY id;
+         SELECT * FROM t WHERE id = 2;
+         INSERT INTO t (id, name) VALUES (1, 'dup');",
+    );
+    assert_eq!(out[0], "CREATE TABLE");
+    assert_eq!(&out[1..3], ["1|5", "2|5"]);
+    assert_eq!(&out[3..5], ["1|a|5|1.50|2023-10-26 10:00:00+00", "2|b|5|NULL|NULL"]);
+    assert_eq!(out[5], "2|b|5|NULL|NULL");
+    assert!(out[6].starts_with("ERROR 23505"), "{out:?}");
+    let errors = [
+        ("SELEKT 1", "42601"),
+        ("SELECT * FROM nope", "42P01"),
+        ("SELECT nope FROM t", "42703"),
+        ("SELECT 1/0", "22012"),
+        ("SELECT 'x'::int", "22P02"),
+        ("INSERT INTO t (id) VALUES (3)", "23502"),
+        ("SELECT name + 1 FROM t", "42883"),
+        ("SELECT name, count(*) FROM t", "42803"),
+        ("SELECT * FROM t JOIN t u ON true", "0A000"),
+    ];
+    for (sql, code) in errors {
+        let out = run(&mut s, sql);
+        assert!(out[0].starts_with(&format!("ERROR {code}")), "{sql}: {out:?}");
+    }
+    // The session still works and nothing changed.
+    assert_eq!(run(&mut s, "SELECT count(*) FROM t"), vec!["2"]);
+}
+
+#[test]
+fn null_logic_aggregates_and_ordering() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    let out = run(
+        &mut s,
+        "SELECT NULL AND false, NULL OR true, NULL = NULL, 1 IN (2, NULL), 3 BETWEEN 1 AND 5;
+         CREATE COLLECTION e;
+         INSERT INTO e (id, x) VALUES ('a', 3), ('b', NULL), ('c', 1);
+         SELECT count(*), sum(x), avg(x), min(x), max(x) FROM e WHERE x > 100;
+         SELECT id FROM e ORDER BY x;
+         SELECT id FROM e ORDER BY x DESC;
+         SELECT id FROM e ORDER BY x NULLS FIRST LIMIT 2 OFFSET 1;
+         SELECT count(x), count(*) FROM e;",
+    );
+    assert_eq!(
+        out,
+        vec![
+            "f|t|NULL|NULL|t",
+            "CREATE COLLECTION",
+            "INSERT 0 3",
+            "0|NULL|NULL|NULL|NULL",
+            "c",
+            "a",
+            "b",
+            "b",
+            "a",
+            "c",
+            "c",
+            "a",
+            "2|3",
+        ]
+    );
+}
+
+#[test]
+fn explain_names_the_access_path() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    seed_products(&mut s);
+    let plan = run(&mut s, "EXPLAIN SELECT name FROM products WHERE id = 'p2'").join("\n");
+    assert!(plan.contains("Key Lookup on products"), "{plan}");
+    let plan = run(&mut s, "EXPLAIN SELECT brand, count(*) FROM products WHERE price > 100 GROUP BY brand").join("\n");
+    assert!(plan.contains("HashAggregate") && plan.contains("Seq Scan on products"), "{plan}");
+}
+
+#[test]
+fn prepared_statements_infer_parameter_types() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    seed_products(&mut s);
+    let p = s
+        .prepare("SELECT name, price FROM products WHERE price < $1 AND brand = $2 ORDER BY price", &[])
+        .unwrap();
+    assert_eq!(p.param_types, vec![tissdb::query::SqlType::Float8, tissdb::query::SqlType::Text]);
+    assert_eq!(p.columns.len(), 2);
+    assert_eq!(p.columns[1].ty, tissdb::query::SqlType::Float8);
+    let out = s
+        .execute(&p, &[Value::Float(200.0), Value::String("AudioPhonic".into())])
+        .unwrap();
+    let Outcome::Rows { rows, .. } = out else { panic!() };
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][1], Value::Float(99.0), "an integer price comes out as float8");
+}
