@@ -236,6 +236,90 @@ pub async fn compact(
     Ok(Json(json!({ "compacted": true, "segments": segments })).into_response())
 }
 
+/// `POST /<collection>/_query` with `{"query": "...", "params": [...]}`: a SELECT (or
+/// RETURNING) answers a JSON array of objects with exactly the projected keys; other
+/// statements answer `{"affected": n}`.
+pub async fn query(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let collection = one(path)?;
+    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
+    let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, SqlState::INVALID_PARAMETER_VALUE, msg);
+    let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, SqlState::INVALID_JSON_TEXT, format!("malformed JSON: {e}"))
+    })?;
+    let sql = request
+        .get("query")
+        .and_then(|q| q.as_str())
+        .ok_or_else(|| bad("the body must be {\"query\": \"...\", \"params\": [...]}".into()))?
+        .to_string();
+    let params = match request.get("params") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|p| json_codec::from_json(p.clone()))
+            .collect::<tissdb::Result<Vec<_>>>()?,
+        Some(_) => return Err(bad("params must be an array".into())),
+    };
+    if let Some(extra) = request.as_object().and_then(|o| o.keys().find(|k| *k != "query" && *k != "params")) {
+        return Err(bad(format!("unknown field {extra:?} (known: query, params)")));
+    }
+    let outcome = run(&state, move |mut s| {
+        s.database().catalog().get(&collection)?;
+        let prepared = s.prepare(&sql, &[])?;
+        s.execute(&prepared, &params)
+    })
+    .await?;
+    Ok(match outcome {
+        tissdb::query::Outcome::Rows { columns, rows } => {
+            let out: Vec<serde_json::Value> = rows
+                .into_iter()
+                .map(|row| {
+                    let mut obj = serde_json::Map::new();
+                    for (c, v) in columns.iter().zip(row) {
+                        insert_nested(&mut obj, &c.path, &c.name, json_codec::to_json(&v));
+                    }
+                    serde_json::Value::Object(obj)
+                })
+                .collect();
+            Json(serde_json::Value::Array(out)).into_response()
+        }
+        tissdb::query::Outcome::Command { tag } => {
+            let affected = tag
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok());
+            match affected {
+                Some(n) => Json(json!({ "affected": n, "command": tag })).into_response(),
+                None => Json(json!({ "command": tag })).into_response(),
+            }
+        }
+    })
+}
+
+/// Puts `value` under `path` (nested objects) or, without a path, under `name`.
+fn insert_nested(obj: &mut serde_json::Map<String, serde_json::Value>, path: &[String], name: &str, value: serde_json::Value) {
+    let Some((last, init)) = path.split_last() else {
+        obj.insert(name.to_string(), value);
+        return;
+    };
+    let mut cur = obj;
+    for step in init {
+        let slot = cur
+            .entry(step.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if !slot.is_object() {
+            *slot = serde_json::Value::Object(serde_json::Map::new());
+        }
+        let Some(next) = slot.as_object_mut() else { return };
+        cur = next;
+    }
+    cur.insert(last.clone(), value);
+}
+
 pub async fn no_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,

@@ -36,6 +36,7 @@ pub fn router(db: Arc<Database>) -> Router {
                 .post(handlers::insert_document),
         )
         .route("/{collection}/_compact", post(handlers::compact))
+        .route("/{collection}/_query", post(handlers::query))
         .route(
             "/{collection}/{id}",
             get(handlers::get_document)

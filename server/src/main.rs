@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use tissdb::{Config, Database};
 
 #[derive(Parser)]
-#[command(name = "tissdb", version, about = "TissDB: a document database that speaks SQL")]
+#[command(
+    name = "tissdb",
+    version,
+    about = "TissDB: a document database that speaks SQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,8 +85,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // Parsing and binding recurse on nested expressions; give every thread room for the
+    // parser's recursion limit.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(16 << 20)
         .build()
     {
         Ok(r) => r,

@@ -763,6 +763,7 @@ impl<'a> Binder<'a> {
                             ty: t.clone(),
                             table_oid: collection.oid(),
                             column_number: (i + 1) as i16,
+                            path: Vec::new(),
                         })
                         .collect();
                     Ok((
@@ -797,6 +798,19 @@ impl<'a> Binder<'a> {
             ast::Expr::Floor { .. } => "floor".into(),
             _ => "?column?".into(),
         }
+    }
+
+    /// The document path a select item projects, for nesting REST answers: the item's
+    /// parts without the table qualifier, when it is a plain field path.
+    pub fn item_path(item: &ast::SelectItem, scope: &Scope) -> Vec<String> {
+        let ast::SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) = item else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = parts.iter().map(ident).collect();
+        if names.len() > 1 && scope.table.as_deref() == Some(names[0].as_str()) && scope.find(&names[0]).is_none() {
+            names.remove(0);
+        }
+        if names.len() > 1 { names } else { Vec::new() }
     }
 
     /// Binds a select list: expressions, their types and output names.
@@ -932,10 +946,21 @@ impl<'a> Binder<'a> {
 
         let mut exprs: Vec<Expr> = items.iter().map(|(e, _, _)| e.clone()).collect();
         let source_columns = node.columns();
+        let mut paths: Vec<Vec<String>> = Vec::new();
+        for item in &s.projection {
+            match item {
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
+                    paths.extend(scope.columns.iter().map(|_| Vec::new()));
+                }
+                other => paths.push(Self::item_path(other, &scope)),
+            }
+        }
         let mut columns: Vec<Column> = items
             .iter()
-            .map(|(e, t, n)| {
+            .enumerate()
+            .map(|(k, (e, t, n))| {
                 let mut c = Column::new(n.clone(), t.clone());
+                c.path = paths.get(k).cloned().unwrap_or_default();
                 if let Expr::Column(i) = e
                     && let Some(src) = source_columns.get(*i)
                 {

@@ -35,6 +35,9 @@ pub struct Column {
     pub table_oid: u32,
     /// The column's number in that table, 0 if none.
     pub column_number: i16,
+    /// For a projected document field (`specs.bluetooth_version`), its full path; REST
+    /// answers nest the value under it.
+    pub path: Vec<String>,
 }
 
 impl Column {
@@ -44,6 +47,7 @@ impl Column {
             ty,
             table_oid: 0,
             column_number: 0,
+            path: Vec::new(),
         }
     }
 }
