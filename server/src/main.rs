@@ -125,6 +125,9 @@ async fn serve(config: Config) -> Result<(), String> {
     let http_local = http.local_addr().map_err(|e| e.to_string())?;
     let pg_local = pg.local_addr().map_err(|e| e.to_string())?;
 
+    // Watch the signals before announcing readiness, so a SIGTERM sent right after
+    // `ready` is a clean shutdown and never the default action.
+    let signals = ShutdownSignals::install().map_err(|e| format!("cannot watch signals: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut http_stop = stop_rx.clone();
     let app = tissdb_rest::router(db.clone());
@@ -144,7 +147,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%http_local, %pg_local, "ready");
 
-    shutdown_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     if let Ok(Err(e)) = http_task.await {
@@ -159,18 +162,25 @@ async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot watch SIGTERM: {e}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT, watched from before the server says `ready`.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }
