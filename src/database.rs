@@ -92,14 +92,20 @@ impl Database {
     }
 
     /// Locks the stripes of several keys, in stripe order (so two callers never deadlock).
-    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> Vec<MutexGuard<'_, ()>> {
+    pub fn lock_keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Vec<MutexGuard<'_, ()>> {
         let mut stripes: Vec<usize> = keys
             .into_iter()
             .map(|k| (xxhash_rust::xxh3::xxh3_64(k) % KEY_LOCK_STRIPES as u64) as usize)
             .collect();
         stripes.sort_unstable();
         stripes.dedup();
-        stripes.into_iter().map(|s| self.key_locks[s].lock()).collect()
+        stripes
+            .into_iter()
+            .map(|s| self.key_locks[s].lock())
+            .collect()
     }
 
     /// Flushes and stops background work; the database should not be used afterwards.

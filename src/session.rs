@@ -8,6 +8,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 
 use crate::catalog::{self, Collection};
 use crate::database::Database;
@@ -63,6 +64,8 @@ pub struct Session {
     /// Session settings (`SET name = value`), on top of the defaults.
     pub(crate) settings: BTreeMap<String, String>,
     pub(crate) transaction: TransactionStatus,
+    /// Set (from any thread) to cancel the running statement.
+    pub(crate) cancel: Arc<AtomicBool>,
 }
 
 /// Takes the `id` field out of a client document: a string, or an integer written as
@@ -85,7 +88,29 @@ impl Session {
             db,
             settings: BTreeMap::new(),
             transaction: TransactionStatus::Idle,
+            cancel: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A flag that cancels the statement running in this session when set (from another
+    /// thread); the statement fails with 57014. Each statement clears it when it starts.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
+    }
+
+    /// Marks an open transaction block as failed (for errors a front-end detects itself,
+    /// such as an undecodable parameter): later statements fail with 25P02 until ROLLBACK.
+    pub fn fail_transaction(&mut self) {
+        if self.transaction == TransactionStatus::InBlock {
+            self.transaction = TransactionStatus::Failed;
+        }
+    }
+
+    /// Sets a session setting, as `SET name = value` does (front-ends use it for the
+    /// startup parameters a client sends).
+    pub fn set_setting(&mut self, name: &str, value: &str) {
+        self.settings
+            .insert(name.to_ascii_lowercase(), value.to_string());
     }
 
     /// Runs every statement of `sql` in order (the simple query protocol), stopping after
@@ -97,7 +122,11 @@ impl Session {
     /// Parses and binds one statement without running it: parameter types and result
     /// columns are known afterwards. `param_hints` are types the client declared.
     pub fn prepare(&mut self, sql: &str, param_hints: &[Option<SqlType>]) -> Result<Prepared> {
-        crate::query::statement::prepare(self, sql, param_hints)
+        let prepared = crate::query::statement::prepare(self, sql, param_hints);
+        if prepared.is_err() {
+            self.fail_transaction();
+        }
+        prepared
     }
 
     /// Runs a prepared statement with parameter values (already of `param_types`).
@@ -194,9 +223,14 @@ impl Session {
         let key = keys::encode(c.id, id);
         let _guard = self.db.lock_key(&key);
         let existed = self.db.storage().get(&key)?.is_some();
-        self.db
-            .catalog()
-            .write_observing(collection, &[&doc], vec![Op::Put { key, doc: doc.clone() }])?;
+        self.db.catalog().write_observing(
+            collection,
+            &[&doc],
+            vec![Op::Put {
+                key,
+                doc: doc.clone(),
+            }],
+        )?;
         Ok(if existed {
             Replaced::Updated
         } else {

@@ -22,7 +22,7 @@ fn run(s: &mut Session, sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     for r in s.execute_batch(sql) {
         match r {
-            Ok(Outcome::Rows { columns, rows }) => {
+            Ok(Outcome::Rows { columns, rows, .. }) => {
                 for row in rows {
                     let cells: Vec<String> = row
                         .iter()
@@ -61,27 +61,50 @@ fn seed_examples() {
     let mut s = Session::new(db);
     seed_products(&mut s);
     assert_eq!(
-        run(&mut s, "SELECT name, price FROM products WHERE brand = 'AudioPhonic' AND price < 200 ORDER BY name"),
+        run(
+            &mut s,
+            "SELECT name, price FROM products WHERE brand = 'AudioPhonic' AND price < 200 ORDER BY name"
+        ),
         vec!["Earbuds|99", "Wireless Headphones|199.99"]
     );
     assert_eq!(
-        run(&mut s, "SELECT name, specs.bluetooth_version FROM products ORDER BY id"),
-        vec!["Smart Watch|NULL", "Earbuds|5.3", "Speaker|NULL", "Wireless Headphones|5.2"]
+        run(
+            &mut s,
+            "SELECT name, specs.bluetooth_version FROM products ORDER BY id"
+        ),
+        vec![
+            "Smart Watch|NULL",
+            "Earbuds|5.3",
+            "Speaker|NULL",
+            "Wireless Headphones|5.2"
+        ]
     );
     assert_eq!(
-        run(&mut s, "UPDATE products SET price = 179.99 WHERE id = 'product_789'"),
+        run(
+            &mut s,
+            "UPDATE products SET price = 179.99 WHERE id = 'product_789'"
+        ),
         vec!["UPDATE 1"]
     );
     assert_eq!(
-        run(&mut s, "SELECT price FROM products WHERE id = 'product_789'"),
+        run(
+            &mut s,
+            "SELECT price FROM products WHERE id = 'product_789'"
+        ),
         vec!["179.99"]
     );
     assert_eq!(
-        run(&mut s, "SELECT COUNT(*) FROM products WHERE is_available = true"),
+        run(
+            &mut s,
+            "SELECT COUNT(*) FROM products WHERE is_available = true"
+        ),
         vec!["3"]
     );
     assert_eq!(
-        run(&mut s, "SELECT brand, AVG(price) FROM products GROUP BY brand ORDER BY brand"),
+        run(
+            &mut s,
+            "SELECT brand, AVG(price) FROM products GROUP BY brand ORDER BY brand"
+        ),
         vec!["AudioPhonic|176.16333333333333", "TechGear|299.99"]
     );
     assert_eq!(
@@ -90,11 +113,16 @@ fn seed_examples() {
     );
     assert_eq!(run(&mut s, "SELECT count(*) FROM products"), vec!["3"]);
     assert_eq!(
-        run(&mut s, "UPDATE products SET specs.weight = '260g' WHERE id = 'product_789' RETURNING specs->>'weight'"),
+        run(
+            &mut s,
+            "UPDATE products SET specs.weight = '260g' WHERE id = 'product_789' RETURNING specs->>'weight'"
+        ),
         vec!["260g"]
     );
     let doc = s.get_document("products", "product_789").unwrap().unwrap();
-    let Value::Object(specs) = &doc["specs"] else { panic!() };
+    let Value::Object(specs) = &doc["specs"] else {
+        panic!()
+    };
     assert_eq!(specs["weight"], Value::String("260g".into()));
     assert_eq!(specs["bluetooth_version"], Value::Float(5.2));
 }
@@ -113,7 +141,10 @@ fn tables_types_and_errors() {
     );
     assert_eq!(out[0], "CREATE TABLE");
     assert_eq!(&out[1..3], ["1|5", "2|5"]);
-    assert_eq!(&out[3..5], ["1|a|5|1.50|2023-10-26 10:00:00+00", "2|b|5|NULL|NULL"]);
+    assert_eq!(
+        &out[3..5],
+        ["1|a|5|1.50|2023-10-26 10:00:00+00", "2|b|5|NULL|NULL"]
+    );
     assert_eq!(out[5], "2|b|5|NULL|NULL");
     assert!(out[6].starts_with("ERROR 23505"), "{out:?}");
     let errors = [
@@ -129,7 +160,10 @@ fn tables_types_and_errors() {
     ];
     for (sql, code) in errors {
         let out = run(&mut s, sql);
-        assert!(out[0].starts_with(&format!("ERROR {code}")), "{sql}: {out:?}");
+        assert!(
+            out[0].starts_with(&format!("ERROR {code}")),
+            "{sql}: {out:?}"
+        );
     }
     // The session still works and nothing changed.
     assert_eq!(run(&mut s, "SELECT count(*) FROM t"), vec!["2"]);
@@ -177,8 +211,15 @@ fn explain_names_the_access_path() {
     seed_products(&mut s);
     let plan = run(&mut s, "EXPLAIN SELECT name FROM products WHERE id = 'p2'").join("\n");
     assert!(plan.contains("Key Lookup on products"), "{plan}");
-    let plan = run(&mut s, "EXPLAIN SELECT brand, count(*) FROM products WHERE price > 100 GROUP BY brand").join("\n");
-    assert!(plan.contains("HashAggregate") && plan.contains("Seq Scan on products"), "{plan}");
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT brand, count(*) FROM products WHERE price > 100 GROUP BY brand",
+    )
+    .join("\n");
+    assert!(
+        plan.contains("HashAggregate") && plan.contains("Seq Scan on products"),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -187,15 +228,30 @@ fn prepared_statements_infer_parameter_types() {
     let mut s = Session::new(db);
     seed_products(&mut s);
     let p = s
-        .prepare("SELECT name, price FROM products WHERE price < $1 AND brand = $2 ORDER BY price", &[])
+        .prepare(
+            "SELECT name, price FROM products WHERE price < $1 AND brand = $2 ORDER BY price",
+            &[],
+        )
         .unwrap();
-    assert_eq!(p.param_types, vec![tissdb::query::SqlType::Float8, tissdb::query::SqlType::Text]);
+    assert_eq!(
+        p.param_types,
+        vec![tissdb::query::SqlType::Float8, tissdb::query::SqlType::Text]
+    );
     assert_eq!(p.columns.len(), 2);
     assert_eq!(p.columns[1].ty, tissdb::query::SqlType::Float8);
     let out = s
-        .execute(&p, &[Value::Float(200.0), Value::String("AudioPhonic".into())])
+        .execute(
+            &p,
+            &[Value::Float(200.0), Value::String("AudioPhonic".into())],
+        )
         .unwrap();
-    let Outcome::Rows { rows, .. } = out else { panic!() };
+    let Outcome::Rows { rows, .. } = out else {
+        panic!()
+    };
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0][1], Value::Float(99.0), "an integer price comes out as float8");
+    assert_eq!(
+        rows[0][1],
+        Value::Float(99.0),
+        "an integer price comes out as float8"
+    );
 }

@@ -258,7 +258,8 @@ impl Dialect for TissDialect {
     }
 
     fn is_custom_type_typed_string(&self, first_keyword: Keyword, qualified: bool) -> bool {
-        self.inner.is_custom_type_typed_string(first_keyword, qualified)
+        self.inner
+            .is_custom_type_typed_string(first_keyword, qualified)
     }
 
     fn supports_aliased_function_args(&self) -> bool {
@@ -327,7 +328,8 @@ pub fn parse(sql: &str) -> Result<Vec<TissStatement>, ParserError> {
         let statement = if is_word(&parser, 0, "CREATE") && is_word(&parser, 1, "COLLECTION") {
             parser.next_token();
             parser.next_token();
-            let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+            let if_not_exists =
+                parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
             let name = parser.parse_object_name(false)?;
             TissStatement::CreateCollection {
                 name,
@@ -366,10 +368,19 @@ mod tests {
         assert_eq!(stmts.len(), 3);
         assert!(matches!(
             &stmts[0],
-            TissStatement::CreateCollection { if_not_exists: true, .. }
+            TissStatement::CreateCollection {
+                if_not_exists: true,
+                ..
+            }
         ));
         assert!(matches!(&stmts[1], TissStatement::Sql(_)));
-        assert!(matches!(&stmts[2], TissStatement::DropCollection { if_exists: false, .. }));
+        assert!(matches!(
+            &stmts[2],
+            TissStatement::DropCollection {
+                if_exists: false,
+                ..
+            }
+        ));
         assert!(parse("").unwrap().is_empty());
         assert!(parse(" ; -- nothing\n").unwrap().is_empty());
     }

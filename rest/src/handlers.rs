@@ -247,9 +247,19 @@ pub async fn query(
 ) -> ApiResult {
     let collection = one(path)?;
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
-    let bad = |msg: String| ApiError::new(StatusCode::BAD_REQUEST, SqlState::INVALID_PARAMETER_VALUE, msg);
+    let bad = |msg: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            msg,
+        )
+    };
     let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, SqlState::INVALID_JSON_TEXT, format!("malformed JSON: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_JSON_TEXT,
+            format!("malformed JSON: {e}"),
+        )
     })?;
     let sql = request
         .get("query")
@@ -264,8 +274,13 @@ pub async fn query(
             .collect::<tissdb::Result<Vec<_>>>()?,
         Some(_) => return Err(bad("params must be an array".into())),
     };
-    if let Some(extra) = request.as_object().and_then(|o| o.keys().find(|k| *k != "query" && *k != "params")) {
-        return Err(bad(format!("unknown field {extra:?} (known: query, params)")));
+    if let Some(extra) = request
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "query" && *k != "params"))
+    {
+        return Err(bad(format!(
+            "unknown field {extra:?} (known: query, params)"
+        )));
     }
     let outcome = run(&state, move |mut s| {
         s.database().catalog().get(&collection)?;
@@ -274,7 +289,7 @@ pub async fn query(
     })
     .await?;
     Ok(match outcome {
-        tissdb::query::Outcome::Rows { columns, rows } => {
+        tissdb::query::Outcome::Rows { columns, rows, .. } => {
             let out: Vec<serde_json::Value> = rows
                 .into_iter()
                 .map(|row| {
@@ -288,10 +303,7 @@ pub async fn query(
             Json(serde_json::Value::Array(out)).into_response()
         }
         tissdb::query::Outcome::Command { tag } => {
-            let affected = tag
-                .rsplit(' ')
-                .next()
-                .and_then(|n| n.parse::<u64>().ok());
+            let affected = tag.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
             match affected {
                 Some(n) => Json(json!({ "affected": n, "command": tag })).into_response(),
                 None => Json(json!({ "command": tag })).into_response(),
@@ -301,7 +313,12 @@ pub async fn query(
 }
 
 /// Puts `value` under `path` (nested objects) or, without a path, under `name`.
-fn insert_nested(obj: &mut serde_json::Map<String, serde_json::Value>, path: &[String], name: &str, value: serde_json::Value) {
+fn insert_nested(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+    name: &str,
+    value: serde_json::Value,
+) {
     let Some((last, init)) = path.split_last() else {
         obj.insert(name.to_string(), value);
         return;
@@ -314,7 +331,9 @@ fn insert_nested(obj: &mut serde_json::Map<String, serde_json::Value>, path: &[S
         if !slot.is_object() {
             *slot = serde_json::Value::Object(serde_json::Map::new());
         }
-        let Some(next) = slot.as_object_mut() else { return };
+        let Some(next) = slot.as_object_mut() else {
+            return;
+        };
         cur = next;
     }
     cur.insert(last.clone(), value);

@@ -108,6 +108,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// How long in-flight requests may take to finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn serve(config: Config) -> Result<(), String> {
     let db = {
         let config = config.clone();
@@ -150,10 +153,22 @@ async fn serve(config: Config) -> Result<(), String> {
     signals.wait().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    if let Ok(Err(e)) = http_task.await {
-        tracing::error!("http listener: {e}");
+    // In-flight requests get a grace period; a client that stalls mid-request does not
+    // hold the shutdown beyond it.
+    let http_abort = http_task.abort_handle();
+    match tokio::time::timeout(SHUTDOWN_GRACE, http_task).await {
+        Ok(Ok(Err(e))) => tracing::error!("http listener: {e}"),
+        Ok(_) => {}
+        Err(_) => {
+            tracing::warn!("aborting HTTP requests still open after {SHUTDOWN_GRACE:?}");
+            http_abort.abort();
+        }
     }
-    let _ = pg_task.await;
+    let pg_abort = pg_task.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, pg_task).await.is_err() {
+        tracing::warn!("aborting PostgreSQL connections still open after {SHUTDOWN_GRACE:?}");
+        pg_abort.abort();
+    }
     tokio::task::spawn_blocking(move || db.close())
         .await
         .map_err(|e| e.to_string())?

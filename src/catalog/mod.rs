@@ -210,10 +210,10 @@ impl Catalog {
                 doc: schema::encode_entry(&current),
             });
             self.storage.write(ops)?;
-            if let Some(c) = self.state.write().by_name.get_mut(name) {
-                if c.id == current.id {
-                    c.observed = current.observed;
-                }
+            if let Some(c) = self.state.write().by_name.get_mut(name)
+                && c.id == current.id
+            {
+                c.observed = current.observed;
             }
         } else {
             self.storage.write(ops)?;

@@ -185,7 +185,10 @@ pub fn encode_entry(c: &Collection) -> Object {
         "primary_key".into(),
         c.primary_key.as_deref().map_or(Value::Null, text),
     );
-    o.insert("format".into(), c.format.as_deref().map_or(Value::Null, text));
+    o.insert(
+        "format".into(),
+        c.format.as_deref().map_or(Value::Null, text),
+    );
     let observed = c
         .observed
         .iter()

@@ -94,7 +94,12 @@ fn type_group(t: &SqlType) -> u8 {
 
 /// The object name's last part, normalized; schema `public` (or none) is accepted.
 pub fn table_name(name: &ast::ObjectName) -> Result<String> {
-    let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(ident)
+        .collect();
     match parts.as_slice() {
         [t] => Ok(t.clone()),
         [schema, t] if schema == "public" => Ok(t.clone()),
@@ -164,7 +169,8 @@ impl<'a> Binder<'a> {
         self.params[index].clone().unwrap_or(SqlType::Unknown)
     }
 
-    fn set_param_type(&mut self, index: usize, ty: &SqlType) {
+    /// Records the type of parameter `index` if it has none yet.
+    pub fn set_param_type(&mut self, index: usize, ty: &SqlType) {
         if self.params.len() <= index {
             self.params.resize(index + 1, None);
         }
@@ -180,13 +186,13 @@ impl<'a> Binder<'a> {
         }
         match e {
             Expr::Param(i) => {
-                let t = if target.is_json() { SqlType::Text } else { target.clone() };
-                self.set_param_type(i, &t);
-                if t.is_text() || t == SqlType::Text {
-                    Ok((Expr::Param(i), t))
+                let t = if target.is_json() {
+                    SqlType::Text
                 } else {
-                    Ok((Expr::Param(i), t))
-                }
+                    target.clone()
+                };
+                self.set_param_type(i, &t);
+                Ok((Expr::Param(i), t))
             }
             Expr::Literal(Value::String(s)) if !target.is_json() => {
                 let v = types::cast(Value::String(s), target)?;
@@ -245,13 +251,23 @@ impl<'a> Binder<'a> {
         Ok(match v {
             ast::Value::Number(n, _) => {
                 if let Ok(i) = n.parse::<i64>() {
-                    let ty = if i32::try_from(i).is_ok() { SqlType::Int4 } else { SqlType::Int8 };
+                    let ty = if i32::try_from(i).is_ok() {
+                        SqlType::Int4
+                    } else {
+                        SqlType::Int8
+                    };
                     (Expr::Literal(Value::Int(i)), ty)
                 } else {
                     let d = types::parse_decimal(n).ok_or_else(|| {
-                        Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid number {n}"))
+                        Error::invalid(
+                            SqlState::INVALID_TEXT_REPRESENTATION,
+                            format!("invalid number {n}"),
+                        )
                     })?;
-                    (Expr::Literal(Value::Numeric(d.to_string())), SqlType::Numeric)
+                    (
+                        Expr::Literal(Value::Numeric(d.to_string())),
+                        SqlType::Numeric,
+                    )
                 }
             }
             ast::Value::SingleQuotedString(s)
@@ -260,9 +276,10 @@ impl<'a> Binder<'a> {
             | ast::Value::TripleSingleQuotedString(s) => {
                 (Expr::Literal(Value::String(s.clone())), SqlType::Unknown)
             }
-            ast::Value::DollarQuotedString(d) => {
-                (Expr::Literal(Value::String(d.value.clone())), SqlType::Unknown)
-            }
+            ast::Value::DollarQuotedString(d) => (
+                Expr::Literal(Value::String(d.value.clone())),
+                SqlType::Unknown,
+            ),
             ast::Value::Boolean(b) => (Expr::Literal(Value::Bool(*b)), SqlType::Bool),
             ast::Value::Null => (Expr::Literal(Value::Null), SqlType::Unknown),
             ast::Value::Placeholder(p) => {
@@ -290,13 +307,20 @@ impl<'a> Binder<'a> {
                     Ok(r) => Ok(r),
                     Err(err) => {
                         // Keywords that read like columns: CURRENT_USER and friends.
-                        if i.quote_style.is_none() {
-                            if let Some(f) = ScalarFunc::by_name(&name).filter(|f| f.return_type(&[]).is_ok()) {
-                                if matches!(f, ScalarFunc::CurrentUser | ScalarFunc::CurrentDatabase | ScalarFunc::CurrentSchema | ScalarFunc::Now | ScalarFunc::CurrentDate) {
-                                    let ty = f.return_type(&[])?;
-                                    return Ok((Expr::Func(f, vec![]), ty));
-                                }
-                            }
+                        if i.quote_style.is_none()
+                            && let Some(f) =
+                                ScalarFunc::by_name(&name).filter(|f| f.return_type(&[]).is_ok())
+                            && matches!(
+                                f,
+                                ScalarFunc::CurrentUser
+                                    | ScalarFunc::CurrentDatabase
+                                    | ScalarFunc::CurrentSchema
+                                    | ScalarFunc::Now
+                                    | ScalarFunc::CurrentDate
+                            )
+                        {
+                            let ty = f.return_type(&[])?;
+                            return Ok((Expr::Func(f, vec![]), ty));
                         }
                         Err(err)
                     }
@@ -311,7 +335,9 @@ impl<'a> Binder<'a> {
                 let mut steps = Vec::new();
                 for access in access_chain {
                     match access {
-                        ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => steps.push(PathStep::Key(ident(i))),
+                        ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => {
+                            steps.push(PathStep::Key(ident(i)))
+                        }
                         ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
                             let (ix, _) = self.expr(index, scope)?;
                             match ix {
@@ -336,7 +362,11 @@ impl<'a> Binder<'a> {
                 };
                 Ok((Expr::Literal(ty.parse_text(&text)?), ty))
             }
-            A::Cast { expr, data_type: dt, .. } => {
+            A::Cast {
+                expr,
+                data_type: dt,
+                ..
+            } => {
                 let ty = data_type(dt)?;
                 let (inner, _) = self.expr(expr, scope)?;
                 let inner = match inner {
@@ -353,7 +383,9 @@ impl<'a> Binder<'a> {
             A::UnaryOp { op, expr } => {
                 let (inner, ty) = self.expr(expr, scope)?;
                 match op {
-                    ast::UnaryOperator::Not => Ok((Expr::Unary(UnaryOp::Not, Box::new(inner)), SqlType::Bool)),
+                    ast::UnaryOperator::Not => {
+                        Ok((Expr::Unary(UnaryOp::Not, Box::new(inner)), SqlType::Bool))
+                    }
                     ast::UnaryOperator::Minus => match inner {
                         Expr::Literal(Value::Int(i)) => Ok((Expr::Literal(Value::Int(-i)), ty)),
                         other => Ok((Expr::Unary(UnaryOp::Neg, Box::new(other)), ty)),
@@ -365,16 +397,37 @@ impl<'a> Binder<'a> {
             A::BinaryOp { left, op, right } => self.binary(left, op, right, scope),
             A::IsNull(inner) | A::IsNotNull(inner) => {
                 let (x, _) = self.expr(inner, scope)?;
-                Ok((Expr::IsNull(Box::new(x), matches!(e, A::IsNotNull(_))), SqlType::Bool))
+                Ok((
+                    Expr::IsNull(Box::new(x), matches!(e, A::IsNotNull(_))),
+                    SqlType::Bool,
+                ))
             }
             A::IsTrue(e) => self.is_bool(e, true, false, scope),
             A::IsNotTrue(e) => self.is_bool(e, true, true, scope),
             A::IsFalse(e) => self.is_bool(e, false, false, scope),
             A::IsNotFalse(e) => self.is_bool(e, false, true, scope),
-            A::IsDistinctFrom(l, r) => self.binary(l, &ast::BinaryOperator::Custom("IS DISTINCT FROM".into()), r, scope),
-            A::IsNotDistinctFrom(l, r) => self.binary(l, &ast::BinaryOperator::Custom("IS NOT DISTINCT FROM".into()), r, scope),
-            A::In { target: ast::InTarget::Subquery(_), .. } => Err(unsupported("IN (subquery)")),
-            A::In { expr, target: ast::InTarget::List(list), negated, .. } => {
+            A::IsDistinctFrom(l, r) => self.binary(
+                l,
+                &ast::BinaryOperator::Custom("IS DISTINCT FROM".into()),
+                r,
+                scope,
+            ),
+            A::IsNotDistinctFrom(l, r) => self.binary(
+                l,
+                &ast::BinaryOperator::Custom("IS NOT DISTINCT FROM".into()),
+                r,
+                scope,
+            ),
+            A::In {
+                target: ast::InTarget::Subquery(_),
+                ..
+            } => Err(unsupported("IN (subquery)")),
+            A::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => {
                 let (inner, ty) = self.expr(expr, scope)?;
                 let mut items = Vec::with_capacity(list.len());
                 for item in list {
@@ -382,21 +435,52 @@ impl<'a> Binder<'a> {
                     let (b, _) = self.coerce_to(b, bty, &ty)?;
                     items.push(b);
                 }
-                Ok((Expr::InList { expr: Box::new(inner), list: items, negated: *negated }, SqlType::Bool))
+                Ok((
+                    Expr::InList {
+                        expr: Box::new(inner),
+                        list: items,
+                        negated: *negated,
+                    },
+                    SqlType::Bool,
+                ))
             }
-            A::Between { expr, negated, low, high } => {
+            A::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
                 let (inner, ty) = self.expr(expr, scope)?;
                 let (lo, lty) = self.expr(low, scope)?;
                 let (lo, _) = self.coerce_to(lo, lty, &ty)?;
                 let (hi, hty) = self.expr(high, scope)?;
                 let (hi, _) = self.coerce_to(hi, hty, &ty)?;
                 Ok((
-                    Expr::Between { expr: Box::new(inner), low: Box::new(lo), high: Box::new(hi), negated: *negated },
+                    Expr::Between {
+                        expr: Box::new(inner),
+                        low: Box::new(lo),
+                        high: Box::new(hi),
+                        negated: *negated,
+                    },
                     SqlType::Bool,
                 ))
             }
-            A::Like { negated, expr, pattern, escape_char, any, .. }
-            | A::ILike { negated, expr, pattern, escape_char, any, .. } => {
+            A::Like {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            }
+            | A::ILike {
+                negated,
+                expr,
+                pattern,
+                escape_char,
+                any,
+                ..
+            } => {
                 if escape_char.is_some() || *any {
                     return Err(unsupported("LIKE with ESCAPE or ANY"));
                 }
@@ -414,7 +498,12 @@ impl<'a> Binder<'a> {
                     SqlType::Bool,
                 ))
             }
-            A::Case { operand, conditions, else_result, .. } => {
+            A::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
                 let operand = match operand {
                     Some(o) => Some(self.expr(o, scope)?),
                     None => None,
@@ -441,12 +530,21 @@ impl<'a> Binder<'a> {
                 };
                 let ty = common_type(&result_types)?;
                 Ok((
-                    Expr::Case { operand: operand.map(|(o, _)| Box::new(o)), whens, otherwise },
+                    Expr::Case {
+                        operand: operand.map(|(o, _)| Box::new(o)),
+                        whens,
+                        otherwise,
+                    },
                     ty,
                 ))
             }
             A::Function(f) => self.function(f, scope),
-            A::Substring { expr, substring_from, substring_for, .. } => {
+            A::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
                 let mut args = vec![self.expr(expr, scope)?.0];
                 args.push(match substring_from {
                     Some(f) => self.expr(f, scope)?.0,
@@ -457,7 +555,12 @@ impl<'a> Binder<'a> {
                 }
                 Ok((Expr::Func(ScalarFunc::Substring, args), SqlType::Text))
             }
-            A::Trim { expr, trim_where, trim_what, trim_characters } => {
+            A::Trim {
+                expr,
+                trim_where,
+                trim_what,
+                trim_characters,
+            } => {
                 if trim_characters.is_some() {
                     return Err(unsupported("TRIM with a character list"));
                 }
@@ -476,18 +579,28 @@ impl<'a> Binder<'a> {
                 let (inner, ty) = self.expr(expr, scope)?;
                 let (inner, _) = self.coerce_to(inner, ty, &SqlType::Timestamptz)?;
                 let field = Expr::Literal(Value::String(field.to_string().to_lowercase()));
-                Ok((Expr::Func(ScalarFunc::Extract, vec![field, inner]), SqlType::Numeric))
+                Ok((
+                    Expr::Func(ScalarFunc::Extract, vec![field, inner]),
+                    SqlType::Numeric,
+                ))
             }
             A::Ceil { expr, .. } | A::Floor { expr, .. } => {
                 let (inner, ty) = self.expr(expr, scope)?;
-                let f = if matches!(e, A::Ceil { .. }) { ScalarFunc::Ceil } else { ScalarFunc::Floor };
+                let f = if matches!(e, A::Ceil { .. }) {
+                    ScalarFunc::Ceil
+                } else {
+                    ScalarFunc::Floor
+                };
                 let rt = f.return_type(std::slice::from_ref(&ty))?;
                 Ok((Expr::Func(f, vec![inner]), rt))
             }
             A::Position { expr, r#in } => {
                 let needle = self.expr(expr, scope)?.0;
                 let hay = self.expr(r#in, scope)?.0;
-                Ok((Expr::Func(ScalarFunc::Position, vec![hay, needle]), SqlType::Int4))
+                Ok((
+                    Expr::Func(ScalarFunc::Position, vec![hay, needle]),
+                    SqlType::Int4,
+                ))
             }
             A::Collate { expr, .. } => self.expr(expr, scope),
             A::Subquery(_) | A::Exists { .. } => Err(unsupported("a subquery")),
@@ -495,12 +608,24 @@ impl<'a> Binder<'a> {
         }
     }
 
-    fn is_bool(&mut self, e: &ast::Expr, value: bool, negated: bool, scope: &Scope) -> Result<(Expr, SqlType)> {
+    fn is_bool(
+        &mut self,
+        e: &ast::Expr,
+        value: bool,
+        negated: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
         let (inner, _) = self.expr(e, scope)?;
         Ok((Expr::IsBool(Box::new(inner), value, negated), SqlType::Bool))
     }
 
-    fn binary(&mut self, left: &ast::Expr, op: &ast::BinaryOperator, right: &ast::Expr, scope: &Scope) -> Result<(Expr, SqlType)> {
+    fn binary(
+        &mut self,
+        left: &ast::Expr,
+        op: &ast::BinaryOperator,
+        right: &ast::Expr,
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
         use ast::BinaryOperator as B;
         let bop = match op {
             B::Plus => BinOp::Add,
@@ -525,14 +650,22 @@ impl<'a> Binder<'a> {
         };
         let (l, lty) = self.expr(left, scope)?;
         let (r, rty) = self.expr(right, scope)?;
-        let result = |ty: SqlType, l: Expr, r: Expr| Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty));
+        let result =
+            |ty: SqlType, l: Expr, r: Expr| Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty));
         match bop {
             BinOp::And | BinOp::Or => {
                 for t in [&lty, &rty] {
-                    if !matches!(t, SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json) {
+                    if !matches!(
+                        t,
+                        SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json
+                    ) {
                         return Err(Error::invalid(
                             types::DATATYPE_MISMATCH,
-                            format!("argument of {} must be type boolean, not type {}", bop.symbol(), t.name()),
+                            format!(
+                                "argument of {} must be type boolean, not type {}",
+                                bop.symbol(),
+                                t.name()
+                            ),
                         ));
                     }
                 }
@@ -542,13 +675,21 @@ impl<'a> Binder<'a> {
             }
             BinOp::Arrow | BinOp::LongArrow => {
                 let (r, _) = self.coerce_to(r, rty, &SqlType::Text)?;
-                let ty = if bop == BinOp::Arrow { SqlType::Jsonb } else { SqlType::Text };
+                let ty = if bop == BinOp::Arrow {
+                    SqlType::Jsonb
+                } else {
+                    SqlType::Text
+                };
                 result(ty, l, r)
             }
             BinOp::Concat => {
                 let (l, lty) = self.coerce_to(l, lty, &SqlType::Text)?;
                 let (r, rty) = self.coerce_to(r, rty, &SqlType::Text)?;
-                let ty = if lty == SqlType::Jsonb && rty == SqlType::Jsonb { SqlType::Jsonb } else { SqlType::Text };
+                let ty = if lty == SqlType::Jsonb && rty == SqlType::Jsonb {
+                    SqlType::Jsonb
+                } else {
+                    SqlType::Text
+                };
                 result(ty, l, r)
             }
             _ => {
@@ -559,16 +700,28 @@ impl<'a> Binder<'a> {
                 if lg != 0 && rg != 0 && lg != rg {
                     return Err(Error::invalid(
                         UNDEFINED_FUNCTION,
-                        format!("operator does not exist: {} {} {}", lty.name(), bop.symbol(), rty.name()),
+                        format!(
+                            "operator does not exist: {} {} {}",
+                            lty.name(),
+                            bop.symbol(),
+                            rty.name()
+                        ),
                     ));
                 }
-                if bop.is_comparison() || matches!(bop, BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom) {
+                if bop.is_comparison()
+                    || matches!(bop, BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom)
+                {
                     return result(SqlType::Bool, l, r);
                 }
                 if (lg != 0 && lg != 1) || (rg != 0 && rg != 1) {
                     return Err(Error::invalid(
                         UNDEFINED_FUNCTION,
-                        format!("operator does not exist: {} {} {}", lty.name(), bop.symbol(), rty.name()),
+                        format!(
+                            "operator does not exist: {} {} {}",
+                            lty.name(),
+                            bop.symbol(),
+                            rty.name()
+                        ),
                     ));
                 }
                 let ty = match (&lty, &rty) {
@@ -576,7 +729,11 @@ impl<'a> Binder<'a> {
                     (SqlType::Unknown, b) => b.clone(),
                     (a, SqlType::Unknown) => a.clone(),
                     (a, b) if a.is_integer() && b.is_integer() => {
-                        if *a == SqlType::Int8 || *b == SqlType::Int8 { SqlType::Int8 } else { SqlType::Int4 }
+                        if *a == SqlType::Int8 || *b == SqlType::Int8 {
+                            SqlType::Int8
+                        } else {
+                            SqlType::Int4
+                        }
                     }
                     _ => common_type(&[lty.clone(), rty.clone()])?,
                 };
@@ -606,12 +763,17 @@ impl<'a> Binder<'a> {
                 if !list.clauses.is_empty() {
                     return Err(unsupported(format!("clauses in {name}()")));
                 }
-                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut args = Vec::new();
                 let mut star = false;
                 for a in &list.args {
                     match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e.clone()),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
+                            args.push(e.clone())
+                        }
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
                         other => return Err(unsupported(format!("argument {other}"))),
                     }
@@ -622,7 +784,10 @@ impl<'a> Binder<'a> {
         if let Some(agg) = is_agg_name(&name) {
             let func = if star { AggFunc::CountStar } else { agg };
             if star && agg != AggFunc::Count {
-                return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("{name}(*) is not valid")));
+                return Err(Error::invalid(
+                    SqlState::SYNTAX_ERROR,
+                    format!("{name}(*) is not valid"),
+                ));
             }
             let (arg, arg_type) = match (func, args.as_slice()) {
                 (AggFunc::CountStar, []) => (None, SqlType::Unknown),
@@ -631,7 +796,10 @@ impl<'a> Binder<'a> {
                     let mut nested = false;
                     e.walk(&mut |x| nested |= matches!(x, Expr::Agg(_)));
                     if nested {
-                        return Err(Error::invalid(GROUPING_ERROR, "aggregate function calls cannot be nested"));
+                        return Err(Error::invalid(
+                            GROUPING_ERROR,
+                            "aggregate function calls cannot be nested",
+                        ));
                     }
                     (Some(Box::new(e)), t)
                 }
@@ -642,20 +810,33 @@ impl<'a> Binder<'a> {
                     ));
                 }
             };
-            if matches!(func, AggFunc::Sum | AggFunc::Avg) && !(arg_type.is_numeric() || arg_type.is_json() || arg_type == SqlType::Unknown) {
+            if matches!(func, AggFunc::Sum | AggFunc::Avg)
+                && !(arg_type.is_numeric() || arg_type.is_json() || arg_type == SqlType::Unknown)
+            {
                 return Err(Error::invalid(
                     UNDEFINED_FUNCTION,
                     format!("function {name}({}) does not exist", arg_type.name()),
                 ));
             }
             let ty = aggregate_result_type(func, &arg_type);
-            return Ok((Expr::Agg(AggCall { func, arg, distinct, arg_type }), ty));
+            return Ok((
+                Expr::Agg(AggCall {
+                    func,
+                    arg,
+                    distinct,
+                    arg_type,
+                }),
+                ty,
+            ));
         }
         if star || distinct {
             return Err(unsupported(format!("{name}(*) or DISTINCT in {name}()")));
         }
         let func = ScalarFunc::by_name(&name).ok_or_else(|| {
-            Error::invalid(UNDEFINED_FUNCTION, format!("function {name}() does not exist"))
+            Error::invalid(
+                UNDEFINED_FUNCTION,
+                format!("function {name}() does not exist"),
+            )
         })?;
         let mut bound = Vec::with_capacity(args.len());
         let mut tys = Vec::with_capacity(args.len());
@@ -669,8 +850,13 @@ impl<'a> Binder<'a> {
         let mut out = Vec::with_capacity(bound.len());
         for (e, t) in bound.into_iter().zip(tys) {
             let target = match func {
-                ScalarFunc::DateTrunc | ScalarFunc::DatePart if !out.is_empty() => SqlType::Timestamptz,
-                ScalarFunc::Coalesce | ScalarFunc::Greatest | ScalarFunc::Least | ScalarFunc::NullIf => ty.clone(),
+                ScalarFunc::DateTrunc | ScalarFunc::DatePart if !out.is_empty() => {
+                    SqlType::Timestamptz
+                }
+                ScalarFunc::Coalesce
+                | ScalarFunc::Greatest
+                | ScalarFunc::Least
+                | ScalarFunc::NullIf => ty.clone(),
                 _ => SqlType::Text,
             };
             out.push(self.coerce_to(e, t, &target)?.0);
@@ -711,14 +897,22 @@ impl<'a> Binder<'a> {
         let width = v.rows.first().map_or(0, |r| r.content.len());
         for row in &v.rows {
             if row.content.len() != width {
-                return Err(Error::invalid(SqlState::SYNTAX_ERROR, "VALUES lists must all be the same length"));
+                return Err(Error::invalid(
+                    SqlState::SYNTAX_ERROR,
+                    "VALUES lists must all be the same length",
+                ));
             }
             let mut out = Vec::with_capacity(width);
             for (i, e) in row.content.iter().enumerate() {
                 let (x, t) = self.expr(e, &empty)?;
-                let (x, t) = match targets.get(i) {
-                    Some(target) => self.coerce_to(x, t, target)?,
-                    None => (x, t),
+                let (x, t) = match (targets.get(i), x) {
+                    // A parameter stored into a json column is JSON.
+                    (Some(target), Expr::Param(p)) if target.is_json() && t == SqlType::Unknown => {
+                        self.set_param_type(p, target);
+                        (Expr::Param(p), target.clone())
+                    }
+                    (Some(target), x) => self.coerce_to(x, t, target)?,
+                    (None, x) => (x, t),
                 };
                 if types.len() <= i {
                     types.push(Vec::new());
@@ -739,21 +933,27 @@ impl<'a> Binder<'a> {
     fn from(&mut self, from: &[ast::TableWithJoins]) -> Result<(Node, Scope)> {
         match from {
             [] => Ok((
-                Node::Values { rows: vec![vec![]], columns: vec![] },
+                Node::Values {
+                    rows: vec![vec![]],
+                    columns: vec![],
+                },
                 Scope::default(),
             )),
             [one] if one.joins.is_empty() => match &one.relation {
-                ast::TableFactor::Table { name, alias, args, .. } => {
+                ast::TableFactor::Table {
+                    name, alias, args, ..
+                } => {
                     if args.is_some() {
                         return Err(unsupported("table functions"));
                     }
                     let collection = self.collection(name)?;
-                    if let Some(a) = alias {
-                        if !a.columns.is_empty() {
-                            return Err(unsupported("column aliases on a table"));
-                        }
+                    if let Some(a) = alias
+                        && !a.columns.is_empty()
+                    {
+                        return Err(unsupported("column aliases on a table"));
                     }
-                    let scope = Scope::of_collection(&collection, alias.as_ref().map(|a| ident(&a.name)));
+                    let scope =
+                        Scope::of_collection(&collection, alias.as_ref().map(|a| ident(&a.name)));
                     let columns = scope
                         .columns
                         .iter()
@@ -767,7 +967,12 @@ impl<'a> Binder<'a> {
                         })
                         .collect();
                     Ok((
-                        Node::Scan { collection, columns, access: Access::Full, filter: None },
+                        Node::Scan {
+                            collection,
+                            columns,
+                            access: Access::Full,
+                            filter: None,
+                        },
                         scope,
                     ))
                 }
@@ -782,13 +987,28 @@ impl<'a> Binder<'a> {
         match e {
             ast::Expr::Identifier(i) => ident(i),
             ast::Expr::CompoundIdentifier(parts) => parts.last().map(ident).unwrap_or_default(),
-            ast::Expr::Function(f) => f.name.0.last().and_then(|p| p.as_ident()).map(ident).unwrap_or_default(),
-            ast::Expr::Cast { expr, data_type: dt, .. } => match Self::output_name(expr).as_str() {
-                "?column?" => data_type(dt).map(|t| t.name()).unwrap_or_else(|_| "?column?".into()),
+            ast::Expr::Function(f) => f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(ident)
+                .unwrap_or_default(),
+            ast::Expr::Cast {
+                expr,
+                data_type: dt,
+                ..
+            } => match Self::output_name(expr).as_str() {
+                "?column?" => data_type(dt)
+                    .map(|t| t.name())
+                    .unwrap_or_else(|_| "?column?".into()),
                 n => n.to_string(),
             },
             ast::Expr::Nested(inner) => Self::output_name(inner),
-            ast::Expr::BinaryOp { op: ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow, .. } => "?column?".into(),
+            ast::Expr::BinaryOp {
+                op: ast::BinaryOperator::Arrow | ast::BinaryOperator::LongArrow,
+                ..
+            } => "?column?".into(),
             ast::Expr::Substring { .. } => "substring".into(),
             ast::Expr::Trim { .. } => "btrim".into(),
             ast::Expr::Extract { .. } => "extract".into(),
@@ -807,14 +1027,21 @@ impl<'a> Binder<'a> {
             return Vec::new();
         };
         let mut names: Vec<String> = parts.iter().map(ident).collect();
-        if names.len() > 1 && scope.table.as_deref() == Some(names[0].as_str()) && scope.find(&names[0]).is_none() {
+        if names.len() > 1
+            && scope.table.as_deref() == Some(names[0].as_str())
+            && scope.find(&names[0]).is_none()
+        {
             names.remove(0);
         }
         if names.len() > 1 { names } else { Vec::new() }
     }
 
     /// Binds a select list: expressions, their types and output names.
-    pub fn select_items(&mut self, items: &[ast::SelectItem], scope: &Scope) -> Result<Vec<(Expr, SqlType, String)>> {
+    pub fn select_items(
+        &mut self,
+        items: &[ast::SelectItem],
+        scope: &Scope,
+    ) -> Result<Vec<(Expr, SqlType, String)>> {
         let mut out = Vec::new();
         for item in items {
             match item {
@@ -831,10 +1058,15 @@ impl<'a> Binder<'a> {
                         out.push((Expr::Column(i), t.clone(), n.clone()));
                     }
                 }
-                ast::SelectItem::ExprWithAliases { .. } => return Err(unsupported("multiple aliases")),
+                ast::SelectItem::ExprWithAliases { .. } => {
+                    return Err(unsupported("multiple aliases"));
+                }
                 ast::SelectItem::QualifiedWildcard(kind, _) => {
                     let name = kind.to_string();
-                    let want = name.trim_end_matches(".*").trim_end_matches('.').to_lowercase();
+                    let want = name
+                        .trim_end_matches(".*")
+                        .trim_end_matches('.')
+                        .to_lowercase();
                     if scope.table.as_deref() != Some(want.as_str()) {
                         return Err(Error::not_found(
                             SqlState::UNDEFINED_TABLE,
@@ -850,10 +1082,22 @@ impl<'a> Binder<'a> {
         Ok(out)
     }
 
-    fn select(&mut self, s: &ast::Select, order_by: Option<&ast::OrderBy>, limit: Option<&ast::LimitClause>) -> Result<Node> {
-        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some()
-            || !s.named_window.is_empty() || s.prewhere.is_some() || !s.connect_by.is_empty()
-            || !s.cluster_by.is_empty() || !s.distribute_by.is_empty() || !s.sort_by.is_empty()
+    fn select(
+        &mut self,
+        s: &ast::Select,
+        order_by: Option<&ast::OrderBy>,
+        limit: Option<&ast::LimitClause>,
+    ) -> Result<Node> {
+        if s.top.is_some()
+            || s.into.is_some()
+            || !s.lateral_views.is_empty()
+            || s.qualify.is_some()
+            || !s.named_window.is_empty()
+            || s.prewhere.is_some()
+            || !s.connect_by.is_empty()
+            || !s.cluster_by.is_empty()
+            || !s.distribute_by.is_empty()
+            || !s.sort_by.is_empty()
         {
             return Err(unsupported("this SELECT clause"));
         }
@@ -864,9 +1108,15 @@ impl<'a> Binder<'a> {
             let mut has_agg = false;
             pred.walk(&mut |e| has_agg |= matches!(e, Expr::Agg(_)));
             if has_agg {
-                return Err(Error::invalid(GROUPING_ERROR, "aggregate functions are not allowed in WHERE"));
+                return Err(Error::invalid(
+                    GROUPING_ERROR,
+                    "aggregate functions are not allowed in WHERE",
+                ));
             }
-            node = Node::Filter { input: Box::new(node), predicate: pred };
+            node = Node::Filter {
+                input: Box::new(node),
+                predicate: pred,
+            };
         }
         let items = self.select_items(&s.projection, &scope)?;
 
@@ -881,9 +1131,15 @@ impl<'a> Binder<'a> {
                     let bound = match g {
                         ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
                             let n: usize = v.value.to_string().parse().unwrap_or(0);
-                            items.get(n.wrapping_sub(1)).map(|(e, _, _)| e.clone()).ok_or_else(|| {
-                                Error::invalid(INVALID_COLUMN_REFERENCE, format!("GROUP BY position {n} is not in select list"))
-                            })?
+                            items
+                                .get(n.wrapping_sub(1))
+                                .map(|(e, _, _)| e.clone())
+                                .ok_or_else(|| {
+                                    Error::invalid(
+                                        INVALID_COLUMN_REFERENCE,
+                                        format!("GROUP BY position {n} is not in select list"),
+                                    )
+                                })?
                         }
                         ast::Expr::Identifier(i) if scope.find(&ident(i)).is_none() => {
                             match items.iter().find(|(_, _, n)| *n == ident(i)) {
@@ -920,12 +1176,24 @@ impl<'a> Binder<'a> {
                     ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
                         let n: usize = v.value.to_string().parse().unwrap_or(0);
                         if n == 0 || n > items.len() {
-                            return Err(Error::invalid(INVALID_COLUMN_REFERENCE, format!("ORDER BY position {n} is not in select list")));
+                            return Err(Error::invalid(
+                                INVALID_COLUMN_REFERENCE,
+                                format!("ORDER BY position {n} is not in select list"),
+                            ));
                         }
                         OrderTarget::Output(n - 1)
                     }
-                    ast::Expr::Identifier(i) if items.iter().any(|(_, _, n)| *n == ident(i)) && (scope.find(&ident(i)).is_none() || items.iter().any(|(e, _, n)| *n == ident(i) && !matches!(e, Expr::Column(_)))) => {
-                        let pos = items.iter().position(|(_, _, n)| *n == ident(i)).unwrap_or(0);
+                    ast::Expr::Identifier(i)
+                        if items.iter().any(|(_, _, n)| *n == ident(i))
+                            && (scope.find(&ident(i)).is_none()
+                                || items.iter().any(|(e, _, n)| {
+                                    *n == ident(i) && !matches!(e, Expr::Column(_))
+                                })) =>
+                    {
+                        let pos = items
+                            .iter()
+                            .position(|(_, _, n)| *n == ident(i))
+                            .unwrap_or(0);
                         OrderTarget::Output(pos)
                     }
                     e => OrderTarget::Expr(self.expr(e, &scope)?.0),
@@ -987,18 +1255,32 @@ impl<'a> Binder<'a> {
                 .iter()
                 .map(|g| {
                     let ty = match g {
-                        Expr::Column(i) => input_cols.get(*i).map(|c| c.ty.clone()).unwrap_or(SqlType::Unknown),
+                        Expr::Column(i) => input_cols
+                            .get(*i)
+                            .map(|c| c.ty.clone())
+                            .unwrap_or(SqlType::Unknown),
                         _ => SqlType::Unknown,
                     };
                     Column::new("?column?", ty)
                 })
                 .collect();
             for a in &aggs {
-                agg_columns.push(Column::new(a.func.name(), aggregate_result_type(a.func, &a.arg_type)));
+                agg_columns.push(Column::new(
+                    a.func.name(),
+                    aggregate_result_type(a.func, &a.arg_type),
+                ));
             }
-            node = Node::Aggregate { input: Box::new(node), group_by, aggs, columns: agg_columns };
+            node = Node::Aggregate {
+                input: Box::new(node),
+                group_by,
+                aggs,
+                columns: agg_columns,
+            };
             if let Some(h) = having {
-                node = Node::Filter { input: Box::new(node), predicate: h };
+                node = Node::Filter {
+                    input: Box::new(node),
+                    predicate: h,
+                };
             }
         }
 
@@ -1023,30 +1305,60 @@ impl<'a> Binder<'a> {
                     }
                 },
             };
-            sort_keys.push(SortKey { expr: Expr::Column(index), desc, nulls_first });
+            sort_keys.push(SortKey {
+                expr: Expr::Column(index),
+                desc,
+                nulls_first,
+            });
         }
-        node = Node::Project { input: Box::new(node), exprs, columns: columns.clone() };
+        node = Node::Project {
+            input: Box::new(node),
+            exprs,
+            columns: columns.clone(),
+        };
         match &s.distinct {
             None | Some(ast::Distinct::All) => {}
-            Some(ast::Distinct::Distinct) => node = Node::Distinct { input: Box::new(node) },
+            Some(ast::Distinct::Distinct) => {
+                node = Node::Distinct {
+                    input: Box::new(node),
+                }
+            }
             Some(_) => return Err(unsupported("DISTINCT ON")),
         }
         if !sort_keys.is_empty() {
-            node = Node::Sort { input: Box::new(node), keys: sort_keys };
+            node = Node::Sort {
+                input: Box::new(node),
+                keys: sort_keys,
+            };
         }
         node = self.limit(node, limit)?;
         if columns.len() > visible {
             let keep: Vec<Expr> = (0..visible).map(Expr::Column).collect();
             columns.truncate(visible);
-            node = Node::Project { input: Box::new(node), exprs: keep, columns };
+            node = Node::Project {
+                input: Box::new(node),
+                exprs: keep,
+                columns,
+            };
         }
         Ok(node)
     }
 
-    fn order_and_limit(&mut self, mut node: Node, order_by: Option<&ast::OrderBy>, limit: Option<&ast::LimitClause>) -> Result<Node> {
+    fn order_and_limit(
+        &mut self,
+        mut node: Node,
+        order_by: Option<&ast::OrderBy>,
+        limit: Option<&ast::LimitClause>,
+    ) -> Result<Node> {
         if let Some(ob) = order_by {
             let cols = node.columns();
-            let scope = Scope { table: None, columns: cols.iter().map(|c| (c.name.clone(), c.ty.clone())).collect() };
+            let scope = Scope {
+                table: None,
+                columns: cols
+                    .iter()
+                    .map(|c| (c.name.clone(), c.ty.clone()))
+                    .collect(),
+            };
             let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
                 return Err(unsupported("ORDER BY ALL"));
             };
@@ -1057,15 +1369,25 @@ impl<'a> Binder<'a> {
                     ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
                         let n: usize = v.value.to_string().parse().unwrap_or(0);
                         if n == 0 || n > cols.len() {
-                            return Err(Error::invalid(INVALID_COLUMN_REFERENCE, format!("ORDER BY position {n} is not in select list")));
+                            return Err(Error::invalid(
+                                INVALID_COLUMN_REFERENCE,
+                                format!("ORDER BY position {n} is not in select list"),
+                            ));
                         }
                         Expr::Column(n - 1)
                     }
                     e => self.expr(e, &scope)?.0,
                 };
-                keys.push(SortKey { expr, desc, nulls_first: o.options.nulls_first.unwrap_or(desc) });
+                keys.push(SortKey {
+                    expr,
+                    desc,
+                    nulls_first: o.options.nulls_first.unwrap_or(desc),
+                });
             }
-            node = Node::Sort { input: Box::new(node), keys };
+            node = Node::Sort {
+                input: Box::new(node),
+                keys,
+            };
         }
         self.limit(node, limit)
     }
@@ -1076,13 +1398,19 @@ impl<'a> Binder<'a> {
         };
         let empty = Scope::default();
         let (l, o) = match limit {
-            ast::LimitClause::LimitOffset { limit, offset, limit_by } => {
+            ast::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            } => {
                 if !limit_by.is_empty() {
                     return Err(unsupported("LIMIT BY"));
                 }
                 (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
             }
-            ast::LimitClause::OffsetCommaLimit { offset, limit } => (Some(limit.clone()), Some(offset.clone())),
+            ast::LimitClause::OffsetCommaLimit { offset, limit } => {
+                (Some(limit.clone()), Some(offset.clone()))
+            }
         };
         let mut bind = |e: Option<ast::Expr>| -> Result<Option<Expr>> {
             match e {
@@ -1094,11 +1422,13 @@ impl<'a> Binder<'a> {
             }
         };
         let (limit, offset) = (bind(l)?, bind(o)?);
-        Ok(Node::Limit { input: Box::new(node), limit, offset })
+        Ok(Node::Limit {
+            input: Box::new(node),
+            limit,
+            offset,
+        })
     }
 }
-
-
 
 enum OrderTarget {
     Output(usize),
@@ -1106,12 +1436,18 @@ enum OrderTarget {
 }
 
 fn check_bool(ty: &SqlType, clause: &str) -> Result<()> {
-    if matches!(ty, SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json) {
+    if matches!(
+        ty,
+        SqlType::Bool | SqlType::Unknown | SqlType::Jsonb | SqlType::Json
+    ) {
         Ok(())
     } else {
         Err(Error::invalid(
             types::DATATYPE_MISMATCH,
-            format!("argument of {clause} must be type boolean, not type {}", ty.name()),
+            format!(
+                "argument of {clause} must be type boolean, not type {}",
+                ty.name()
+            ),
         ))
     }
 }

@@ -265,7 +265,9 @@ impl Expr {
             } => {
                 let v = expr.eval(row, ctx)?;
                 let ge = cmp_truth(compare(&v, &low.eval(row, ctx)?), |o| o != Ordering::Less);
-                let le = cmp_truth(compare(&v, &high.eval(row, ctx)?), |o| o != Ordering::Greater);
+                let le = cmp_truth(compare(&v, &high.eval(row, ctx)?), |o| {
+                    o != Ordering::Greater
+                });
                 let both = match (ge, le) {
                     (Some(false), _) | (_, Some(false)) => Some(false),
                     (Some(true), Some(true)) => Some(true),
@@ -459,10 +461,8 @@ impl Expr {
     pub fn is_constant(&self) -> bool {
         let mut constant = true;
         self.walk(&mut |e| {
-            if matches!(
-                e,
-                Expr::Column(_) | Expr::Param(_) | Expr::Agg(_)
-            ) || matches!(e, Expr::Func(f, _) if f.is_volatile())
+            if matches!(e, Expr::Column(_) | Expr::Param(_) | Expr::Agg(_))
+                || matches!(e, Expr::Func(f, _) if f.is_volatile())
             {
                 constant = false;
             }
@@ -526,13 +526,19 @@ fn negate(v: Value) -> Result<Value> {
         )),
         other => Err(Error::invalid(
             UNDEFINED_FUNCTION,
-            format!("operator does not exist: - {}", SqlType::of_value(&other).name()),
+            format!(
+                "operator does not exist: - {}",
+                SqlType::of_value(&other).name()
+            ),
         )),
     }
 }
 
 fn overflow(ty: &str) -> Error {
-    Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, format!("{ty} out of range"))
+    Error::invalid(
+        types::NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{ty} out of range"),
+    )
 }
 
 fn to_decimal(s: &str) -> Option<Decimal> {
@@ -849,7 +855,10 @@ mod tests {
     use super::*;
 
     fn ctx() -> EvalContext<'static> {
-        EvalContext { params: &[], now: 0 }
+        EvalContext {
+            params: &[],
+            now: 0,
+        }
     }
 
     fn lit(v: Value) -> Box<Expr> {
@@ -877,7 +886,10 @@ mod tests {
             binary(BinOp::Add, Value::Int(1), Value::Float(0.5)).unwrap(),
             Value::Float(1.5)
         );
-        assert_eq!(binary(BinOp::Div, Value::Int(7), Value::Int(2)).unwrap(), Value::Int(3));
+        assert_eq!(
+            binary(BinOp::Div, Value::Int(7), Value::Int(2)).unwrap(),
+            Value::Int(3)
+        );
         assert_eq!(
             binary(BinOp::Add, Value::Int(1), Value::Numeric("0.25".into())).unwrap(),
             Value::Numeric("1.25".into())
@@ -892,7 +904,10 @@ mod tests {
 
     #[test]
     fn comparisons_across_number_kinds() {
-        assert_eq!(compare(&Value::Int(2), &Value::Float(2.0)), Some(Ordering::Equal));
+        assert_eq!(
+            compare(&Value::Int(2), &Value::Float(2.0)),
+            Some(Ordering::Equal)
+        );
         assert_eq!(
             compare(&Value::Numeric("199.99".into()), &Value::Int(200)),
             Some(Ordering::Less)

@@ -87,7 +87,10 @@ impl ScalarFunc {
             "power" | "pow" => Power,
             "mod" => Mod,
             "sign" => Sign,
-            "now" | "current_timestamp" | "statement_timestamp" | "transaction_timestamp"
+            "now"
+            | "current_timestamp"
+            | "statement_timestamp"
+            | "transaction_timestamp"
             | "localtimestamp" => Now,
             "current_date" => CurrentDate,
             "date_trunc" => DateTrunc,
@@ -182,11 +185,23 @@ impl ScalarFunc {
         use ScalarFunc::*;
         // Functions that treat NULL arguments specially.
         match self {
-            Coalesce => return Ok(args.into_iter().find(|v| !matches!(v, Value::Null)).unwrap_or(Value::Null)),
+            Coalesce => {
+                return Ok(args
+                    .into_iter()
+                    .find(|v| !matches!(v, Value::Null))
+                    .unwrap_or(Value::Null));
+            }
             NullIf => {
                 let mut it = args.into_iter();
-                let (a, b) = (it.next().unwrap_or(Value::Null), it.next().unwrap_or(Value::Null));
-                return Ok(if compare(&a, &b) == Some(std::cmp::Ordering::Equal) { Value::Null } else { a });
+                let (a, b) = (
+                    it.next().unwrap_or(Value::Null),
+                    it.next().unwrap_or(Value::Null),
+                );
+                return Ok(if compare(&a, &b) == Some(std::cmp::Ordering::Equal) {
+                    Value::Null
+                } else {
+                    a
+                });
             }
             Greatest | Least => {
                 let mut best: Option<Value> = None;
@@ -195,7 +210,11 @@ impl ScalarFunc {
                         None => v,
                         Some(b) => {
                             let o = sort_cmp(&v, &b);
-                            let take = if *self == Greatest { o.is_gt() } else { o.is_lt() };
+                            let take = if *self == Greatest {
+                                o.is_gt()
+                            } else {
+                                o.is_lt()
+                            };
                             if take { v } else { b }
                         }
                     });
@@ -261,7 +280,10 @@ impl ScalarFunc {
                     Some(_) => {
                         let len = int(2)?;
                         if len < 0 {
-                            return Err(Error::invalid(SqlState("22011"), "negative substring length not allowed"));
+                            return Err(Error::invalid(
+                                SqlState("22011"),
+                                "negative substring length not allowed",
+                            ));
                         }
                         (start, start.saturating_add(len))
                     }
@@ -269,11 +291,19 @@ impl ScalarFunc {
                 };
                 let from = from.max(1) as usize - 1;
                 let to = (to.max(1) as usize - 1).min(s.len());
-                Value::String(if from >= to { String::new() } else { s[from..to].iter().collect() })
+                Value::String(if from >= to {
+                    String::new()
+                } else {
+                    s[from..to].iter().collect()
+                })
             }
             Btrim | Ltrim | Rtrim => {
                 let s = text(0);
-                let chars: Vec<char> = if args.len() > 1 { text(1).chars().collect() } else { vec![' '] };
+                let chars: Vec<char> = if args.len() > 1 {
+                    text(1).chars().collect()
+                } else {
+                    vec![' ']
+                };
                 let f = |c: char| chars.contains(&c);
                 Value::String(match self {
                     Btrim => s.trim_matches(f).to_string(),
@@ -310,7 +340,9 @@ impl ScalarFunc {
             }
             Reverse => Value::String(text(0).chars().rev().collect()),
             Abs => match arg0 {
-                Value::Int(i) => Value::Int(i.checked_abs().ok_or_else(|| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range"))?),
+                Value::Int(i) => Value::Int(i.checked_abs().ok_or_else(|| {
+                    Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+                })?),
                 Value::Float(f) => Value::Float(f.abs()),
                 Value::Numeric(n) => Value::Numeric(dec(&n)?.abs().to_string()),
                 other => return Err(bad_arg(self, &other)),
@@ -318,19 +350,29 @@ impl ScalarFunc {
             Round | Trunc => {
                 let places = if args.len() > 1 { int(1)? } else { 0 };
                 match arg0 {
-                    Value::Float(f) if args.len() == 1 => {
-                        Value::Float(if *self == Round { f.round_ties_even() } else { f.trunc() })
-                    }
+                    Value::Float(f) if args.len() == 1 => Value::Float(if *self == Round {
+                        f.round_ties_even()
+                    } else {
+                        f.trunc()
+                    }),
                     v => {
                         let d = match v {
                             Value::Int(i) => Decimal::from(i),
-                            Value::Float(f) => Decimal::try_from(f).map_err(|_| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "value out of range"))?,
+                            Value::Float(f) => Decimal::try_from(f).map_err(|_| {
+                                Error::invalid(
+                                    types::NUMERIC_VALUE_OUT_OF_RANGE,
+                                    "value out of range",
+                                )
+                            })?,
                             Value::Numeric(n) => dec(&n)?,
                             other => return Err(bad_arg(self, &other)),
                         };
                         let dp = places.clamp(0, 28) as u32;
                         let r = if *self == Round {
-                            d.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+                            d.round_dp_with_strategy(
+                                dp,
+                                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                            )
                         } else {
                             d.trunc_with_scale(dp)
                         };
@@ -352,19 +394,34 @@ impl ScalarFunc {
                 Value::Float(f) => Value::Float(if f == 0.0 { 0.0 } else { f.signum() }),
                 Value::Numeric(n) => {
                     let d = dec(&n)?;
-                    Value::Numeric(if d.is_zero() { "0".into() } else if d.is_sign_negative() { "-1".into() } else { "1".into() })
+                    Value::Numeric(if d.is_zero() {
+                        "0".into()
+                    } else if d.is_sign_negative() {
+                        "-1".into()
+                    } else {
+                        "1".into()
+                    })
                 }
                 other => return Err(bad_arg(self, &other)),
             },
             Sqrt => {
                 let f = float(&arg0, self)?;
                 if f < 0.0 {
-                    return Err(Error::invalid(SqlState("2201F"), "cannot take square root of a negative number"));
+                    return Err(Error::invalid(
+                        SqlState("2201F"),
+                        "cannot take square root of a negative number",
+                    ));
                 }
                 Value::Float(f.sqrt())
             }
-            Power => Value::Float(float(&arg0, self)?.powf(float(args.get(1).unwrap_or(&Value::Null), self)?)),
-            Mod => crate::query::expr::binary(crate::query::expr::BinOp::Mod, arg0, args.get(1).cloned().unwrap_or(Value::Null))?,
+            Power => Value::Float(
+                float(&arg0, self)?.powf(float(args.get(1).unwrap_or(&Value::Null), self)?),
+            ),
+            Mod => crate::query::expr::binary(
+                crate::query::expr::BinOp::Mod,
+                arg0,
+                args.get(1).cloned().unwrap_or(Value::Null),
+            )?,
             DateTrunc => {
                 let field = text(0).to_lowercase();
                 let micros = timestamp(args.get(1), self)?;
@@ -391,8 +448,9 @@ impl ScalarFunc {
                 }
                 .into(),
             ),
-            Coalesce | NullIf | Greatest | Least | Concat | ConcatWs | Now | CurrentDate | Version
-            | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid | GenRandomUuid => {
+            Coalesce | NullIf | Greatest | Least | Concat | ConcatWs | Now | CurrentDate
+            | Version | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid
+            | GenRandomUuid => {
                 return Err(Error::Internal("handled above".into()));
             }
         })
@@ -402,12 +460,21 @@ impl ScalarFunc {
 fn bad_arg(f: &ScalarFunc, v: &Value) -> Error {
     Error::invalid(
         UNDEFINED_FUNCTION,
-        format!("function {}({}) does not exist", f.name(), SqlType::of_value(v).name()),
+        format!(
+            "function {}({}) does not exist",
+            f.name(),
+            SqlType::of_value(v).name()
+        ),
     )
 }
 
 fn dec(s: &str) -> Result<Decimal> {
-    types::parse_decimal(s).ok_or_else(|| Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid numeric {s:?}")))
+    types::parse_decimal(s).ok_or_else(|| {
+        Error::invalid(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("invalid numeric {s:?}"),
+        )
+    })
 }
 
 fn float(v: &Value, f: &ScalarFunc) -> Result<f64> {
@@ -427,7 +494,10 @@ fn timestamp(v: Option<&Value>, f: &ScalarFunc) -> Result<i64> {
             other => Err(bad_arg(f, &other)),
         },
         Some(other) => Err(bad_arg(f, other)),
-        None => Err(Error::invalid(INVALID_PARAMETER, "missing timestamp argument")),
+        None => Err(Error::invalid(
+            INVALID_PARAMETER,
+            "missing timestamp argument",
+        )),
     }
 }
 
@@ -437,7 +507,10 @@ fn to_datetime(micros: i64) -> Result<DateTime<Utc>> {
 }
 
 fn unit_error(field: &str) -> Error {
-    Error::invalid(INVALID_PARAMETER, format!("unit \"{field}\" not recognized"))
+    Error::invalid(
+        INVALID_PARAMETER,
+        format!("unit \"{field}\" not recognized"),
+    )
 }
 
 /// Truncates a timestamp to the start of its `field`.
@@ -445,7 +518,11 @@ pub fn date_trunc(field: &str, micros: i64) -> Result<i64> {
     let t = to_datetime(micros)?;
     let d = t.date_naive();
     let day_start = |date: chrono::NaiveDate| -> Result<i64> {
-        Ok(date.and_hms_opt(0, 0, 0).ok_or_else(|| unit_error(field))?.and_utc().timestamp_micros())
+        Ok(date
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(|| unit_error(field))?
+            .and_utc()
+            .timestamp_micros())
     };
     let ymd = |y: i32, m: u32| -> Result<i64> {
         day_start(chrono::NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| unit_error(field))?)
@@ -457,7 +534,9 @@ pub fn date_trunc(field: &str, micros: i64) -> Result<i64> {
         "minute" | "minutes" => micros.div_euclid(60_000_000) * 60_000_000,
         "hour" | "hours" => micros.div_euclid(3_600_000_000) * 3_600_000_000,
         "day" | "days" => day_start(d)?,
-        "week" | "weeks" => day_start(d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday())))?,
+        "week" | "weeks" => {
+            day_start(d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday())))?
+        }
         "month" | "months" => ymd(d.year(), d.month())?,
         "quarter" => ymd(d.year(), (d.month() - 1) / 3 * 3 + 1)?,
         "year" | "years" => ymd(d.year(), 1)?,
@@ -479,7 +558,9 @@ pub fn extract(field: &str, micros: i64) -> Result<Decimal> {
         "minute" => Decimal::from(t.minute()),
         "second" => Decimal::from(t.second()) + frac,
         "millisecond" | "milliseconds" => (Decimal::from(t.second()) + frac) * Decimal::from(1000),
-        "microsecond" | "microseconds" => Decimal::from(i64::from(t.second()) * 1_000_000 + i64::from(t.timestamp_subsec_micros())),
+        "microsecond" | "microseconds" => Decimal::from(
+            i64::from(t.second()) * 1_000_000 + i64::from(t.timestamp_subsec_micros()),
+        ),
         "dow" => Decimal::from(t.weekday().num_days_from_sunday()),
         "isodow" => Decimal::from(t.weekday().number_from_monday()),
         "doy" => Decimal::from(t.ordinal()),
@@ -516,7 +597,10 @@ pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
     if known.iter().all(|t| t.is_text()) {
         return Ok(SqlType::Text);
     }
-    if known.iter().all(|t| matches!(t, SqlType::Timestamp | SqlType::Timestamptz | SqlType::Date)) {
+    if known
+        .iter()
+        .all(|t| matches!(t, SqlType::Timestamp | SqlType::Timestamptz | SqlType::Date))
+    {
         return Ok(SqlType::Timestamptz);
     }
     if known.iter().any(|t| t.is_json()) {
@@ -527,7 +611,11 @@ pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
         format!(
             "types {} and {} cannot be matched",
             first.name(),
-            known.iter().find(|t| *t != first).map(|t| t.name()).unwrap_or_default()
+            known
+                .iter()
+                .find(|t| *t != first)
+                .map(|t| t.name())
+                .unwrap_or_default()
         ),
     ))
 }
@@ -537,7 +625,14 @@ mod tests {
     use super::*;
 
     fn call(f: ScalarFunc, args: Vec<Value>) -> Value {
-        f.call(args, &EvalContext { params: &[], now: 0 }).unwrap()
+        f.call(
+            args,
+            &EvalContext {
+                params: &[],
+                now: 0,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -545,23 +640,45 @@ mod tests {
         let s = |x: &str| Value::String(x.into());
         assert_eq!(call(ScalarFunc::Lower, vec![s("AbC")]), s("abc"));
         assert_eq!(call(ScalarFunc::Length, vec![s("héllo")]), Value::Int(5));
-        assert_eq!(call(ScalarFunc::Substring, vec![s("hello"), Value::Int(2), Value::Int(3)]), s("ell"));
-        assert_eq!(call(ScalarFunc::Substring, vec![s("hello"), Value::Int(0), Value::Int(2)]), s("h"));
-        assert_eq!(call(ScalarFunc::Concat, vec![s("a"), Value::Null, Value::Int(1)]), s("a1"));
+        assert_eq!(
+            call(
+                ScalarFunc::Substring,
+                vec![s("hello"), Value::Int(2), Value::Int(3)]
+            ),
+            s("ell")
+        );
+        assert_eq!(
+            call(
+                ScalarFunc::Substring,
+                vec![s("hello"), Value::Int(0), Value::Int(2)]
+            ),
+            s("h")
+        );
+        assert_eq!(
+            call(ScalarFunc::Concat, vec![s("a"), Value::Null, Value::Int(1)]),
+            s("a1")
+        );
         assert_eq!(call(ScalarFunc::Upper, vec![Value::Null]), Value::Null);
     }
 
     #[test]
     fn numbers_and_dates() {
         assert_eq!(
-            call(ScalarFunc::Round, vec![Value::Numeric("2.345".into()), Value::Int(2)]),
+            call(
+                ScalarFunc::Round,
+                vec![Value::Numeric("2.345".into()), Value::Int(2)]
+            ),
             Value::Numeric("2.35".into())
         );
         assert_eq!(call(ScalarFunc::Abs, vec![Value::Int(-3)]), Value::Int(3));
-        let t = SqlType::Timestamptz.parse_text("2023-10-26 10:11:12.5+00").unwrap();
+        let t = SqlType::Timestamptz
+            .parse_text("2023-10-26 10:11:12.5+00")
+            .unwrap();
         let Value::DateTime(m) = t else { panic!() };
         assert_eq!(
-            SqlType::Timestamptz.format_text(&Value::DateTime(date_trunc("month", m).unwrap())).unwrap(),
+            SqlType::Timestamptz
+                .format_text(&Value::DateTime(date_trunc("month", m).unwrap()))
+                .unwrap(),
             "2023-10-01 00:00:00+00"
         );
         assert_eq!(extract("second", m).unwrap().to_string(), "12.500000");
@@ -571,8 +688,14 @@ mod tests {
 
     #[test]
     fn common_types() {
-        assert_eq!(common_type(&[SqlType::Int4, SqlType::Float8]).unwrap(), SqlType::Float8);
-        assert_eq!(common_type(&[SqlType::Unknown, SqlType::Text]).unwrap(), SqlType::Text);
+        assert_eq!(
+            common_type(&[SqlType::Int4, SqlType::Float8]).unwrap(),
+            SqlType::Float8
+        );
+        assert_eq!(
+            common_type(&[SqlType::Unknown, SqlType::Text]).unwrap(),
+            SqlType::Text
+        );
         assert!(common_type(&[SqlType::Text, SqlType::Int4]).is_err());
     }
 }

@@ -55,8 +55,13 @@ impl Column {
 /// What running one statement produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Rows (SELECT, RETURNING, SHOW, EXPLAIN).
-    Rows { columns: Vec<Column>, rows: Vec<Row> },
+    /// Rows (SELECT, RETURNING, SHOW, EXPLAIN). `command` is the command tag without
+    /// the row count: `SELECT`, `INSERT 0`, `UPDATE`, `DELETE`, `SHOW`, `EXPLAIN`.
+    Rows {
+        columns: Vec<Column>,
+        rows: Vec<Row>,
+        command: &'static str,
+    },
     /// A command without rows, with its PostgreSQL command tag (`INSERT 0 3`, `UPDATE 2`,
     /// `CREATE TABLE`, `BEGIN`, ...).
     Command { tag: String },
@@ -70,7 +75,7 @@ impl Outcome {
     /// The command tag: the stored one, or `SELECT n` for rows.
     pub fn tag(&self) -> String {
         match self {
-            Outcome::Rows { rows, .. } => format!("SELECT {}", rows.len()),
+            Outcome::Rows { rows, command, .. } => format!("{command} {}", rows.len()),
             Outcome::Command { tag } => tag.clone(),
         }
     }

@@ -17,20 +17,57 @@ use crate::query::plan::{Access, Node};
 
 /// Runs every pass in order.
 pub fn optimize(node: Node) -> Result<Node> {
-    let passes: [fn(Node) -> Result<Node>; 3] = [fold_constants, push_down_filters, use_key_lookups];
+    let passes: [fn(Node) -> Result<Node>; 3] =
+        [fold_constants, push_down_filters, use_key_lookups];
     passes.iter().try_fold(node, |n, pass| pass(n))
 }
 
 fn map_inputs(node: Node, f: &mut dyn FnMut(Node) -> Result<Node>) -> Result<Node> {
-    let b = |n: Box<Node>, f: &mut dyn FnMut(Node) -> Result<Node>| -> Result<Box<Node>> { Ok(Box::new(f(*n)?)) };
+    let b = |n: Box<Node>, f: &mut dyn FnMut(Node) -> Result<Node>| -> Result<Box<Node>> {
+        Ok(Box::new(f(*n)?))
+    };
     Ok(match node {
         n @ (Node::Scan { .. } | Node::Values { .. }) => n,
-        Node::Filter { input, predicate } => Node::Filter { input: b(input, f)?, predicate },
-        Node::Project { input, exprs, columns } => Node::Project { input: b(input, f)?, exprs, columns },
-        Node::Aggregate { input, group_by, aggs, columns } => Node::Aggregate { input: b(input, f)?, group_by, aggs, columns },
-        Node::Sort { input, keys } => Node::Sort { input: b(input, f)?, keys },
-        Node::Limit { input, limit, offset } => Node::Limit { input: b(input, f)?, limit, offset },
-        Node::Distinct { input } => Node::Distinct { input: b(input, f)? },
+        Node::Filter { input, predicate } => Node::Filter {
+            input: b(input, f)?,
+            predicate,
+        },
+        Node::Project {
+            input,
+            exprs,
+            columns,
+        } => Node::Project {
+            input: b(input, f)?,
+            exprs,
+            columns,
+        },
+        Node::Aggregate {
+            input,
+            group_by,
+            aggs,
+            columns,
+        } => Node::Aggregate {
+            input: b(input, f)?,
+            group_by,
+            aggs,
+            columns,
+        },
+        Node::Sort { input, keys } => Node::Sort {
+            input: b(input, f)?,
+            keys,
+        },
+        Node::Limit {
+            input,
+            limit,
+            offset,
+        } => Node::Limit {
+            input: b(input, f)?,
+            limit,
+            offset,
+        },
+        Node::Distinct { input } => Node::Distinct {
+            input: b(input, f)?,
+        },
     })
 }
 
@@ -41,7 +78,10 @@ pub fn fold(e: Expr) -> Result<Expr> {
         if matches!(x, Expr::Literal(_)) || !x.is_constant() {
             return Ok(x);
         }
-        let ctx = EvalContext { params: &[], now: 0 };
+        let ctx = EvalContext {
+            params: &[],
+            now: 0,
+        };
         Ok(match x.eval(&[], &ctx) {
             Ok(v) => Expr::Literal(v),
             Err(_) => x,
@@ -53,14 +93,26 @@ pub fn fold(e: Expr) -> Result<Expr> {
 pub fn fold_constants(node: Node) -> Result<Node> {
     let node = map_inputs(node, &mut fold_constants)?;
     Ok(match node {
-        Node::Scan { collection, columns, access, filter } => Node::Scan {
+        Node::Scan {
+            collection,
+            columns,
+            access,
+            filter,
+        } => Node::Scan {
             collection,
             columns,
             access,
             filter: filter.map(fold).transpose()?,
         },
-        Node::Filter { input, predicate } => Node::Filter { input, predicate: fold(predicate)? },
-        Node::Project { input, exprs, columns } => Node::Project {
+        Node::Filter { input, predicate } => Node::Filter {
+            input,
+            predicate: fold(predicate)?,
+        },
+        Node::Project {
+            input,
+            exprs,
+            columns,
+        } => Node::Project {
             input,
             exprs: exprs.into_iter().map(fold).collect::<Result<_>>()?,
             columns,
@@ -81,7 +133,12 @@ pub fn push_down_filters(node: Node) -> Result<Node> {
     let node = map_inputs(node, &mut push_down_filters)?;
     Ok(match node {
         Node::Filter { input, predicate } => match *input {
-            Node::Scan { collection, columns, access, filter } => Node::Scan {
+            Node::Scan {
+                collection,
+                columns,
+                access,
+                filter,
+            } => Node::Scan {
                 collection,
                 columns,
                 access,
@@ -90,7 +147,10 @@ pub fn push_down_filters(node: Node) -> Result<Node> {
                     None => predicate,
                 }),
             },
-            other => Node::Filter { input: Box::new(other), predicate },
+            other => Node::Filter {
+                input: Box::new(other),
+                predicate,
+            },
         },
         other => other,
     })
@@ -124,10 +184,12 @@ pub fn key_values(filter: &Expr, key: usize) -> Option<Vec<Expr>> {
                 }
                 _ => {}
             },
-            Expr::InList { expr, list, negated: false } => {
-                if matches!(*expr, Expr::Column(c) if c == key) && list.iter().all(reads_no_row) {
-                    return Some(list);
-                }
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } if matches!(*expr, Expr::Column(c) if c == key) && list.iter().all(reads_no_row) => {
+                return Some(list);
             }
             _ => {}
         }
@@ -139,7 +201,12 @@ pub fn key_values(filter: &Expr, key: usize) -> Option<Vec<Expr>> {
 pub fn use_key_lookups(node: Node) -> Result<Node> {
     let node = map_inputs(node, &mut use_key_lookups)?;
     Ok(match node {
-        Node::Scan { collection, columns, access: Access::Full, filter: Some(filter) } => {
+        Node::Scan {
+            collection,
+            columns,
+            access: Access::Full,
+            filter: Some(filter),
+        } => {
             let key = match collection.kind {
                 Kind::Schemaless => Some(0),
                 Kind::Table => collection
@@ -151,7 +218,12 @@ pub fn use_key_lookups(node: Node) -> Result<Node> {
                 Some(values) => Access::Keys(values),
                 None => Access::Full,
             };
-            Node::Scan { collection, columns, access, filter: Some(filter) }
+            Node::Scan {
+                collection,
+                columns,
+                access,
+                filter: Some(filter),
+            }
         }
         other => other,
     })
@@ -166,13 +238,21 @@ mod tests {
     fn folds_constants_but_not_columns() {
         let e = Expr::Binary(
             BinOp::Add,
-            Box::new(Expr::Binary(BinOp::Mul, Box::new(Expr::Literal(Value::Int(2))), Box::new(Expr::Literal(Value::Int(3))))),
+            Box::new(Expr::Binary(
+                BinOp::Mul,
+                Box::new(Expr::Literal(Value::Int(2))),
+                Box::new(Expr::Literal(Value::Int(3))),
+            )),
             Box::new(Expr::Column(0)),
         );
         let folded = fold(e).unwrap();
         assert_eq!(
             folded,
-            Expr::Binary(BinOp::Add, Box::new(Expr::Literal(Value::Int(6))), Box::new(Expr::Column(0)))
+            Expr::Binary(
+                BinOp::Add,
+                Box::new(Expr::Literal(Value::Int(6))),
+                Box::new(Expr::Column(0))
+            )
         );
     }
 
@@ -180,12 +260,24 @@ mod tests {
     fn finds_key_equalities() {
         let f = Expr::Binary(
             BinOp::And,
-            Box::new(Expr::Binary(BinOp::Gt, Box::new(Expr::Column(2)), Box::new(Expr::Literal(Value::Int(1))))),
-            Box::new(Expr::Binary(BinOp::Eq, Box::new(Expr::Param(0)), Box::new(Expr::Column(0)))),
+            Box::new(Expr::Binary(
+                BinOp::Gt,
+                Box::new(Expr::Column(2)),
+                Box::new(Expr::Literal(Value::Int(1))),
+            )),
+            Box::new(Expr::Binary(
+                BinOp::Eq,
+                Box::new(Expr::Param(0)),
+                Box::new(Expr::Column(0)),
+            )),
         );
         assert_eq!(key_values(&f, 0), Some(vec![Expr::Param(0)]));
         assert_eq!(key_values(&f, 1), None);
-        let not_key = Expr::Binary(BinOp::Eq, Box::new(Expr::Column(0)), Box::new(Expr::Column(1)));
+        let not_key = Expr::Binary(
+            BinOp::Eq,
+            Box::new(Expr::Column(0)),
+            Box::new(Expr::Column(1)),
+        );
         assert_eq!(key_values(&not_key, 0), None);
     }
 }

@@ -120,14 +120,13 @@ impl Node {
             Node::Values { rows, .. } => out.push(format!("{pad}Values ({} rows)", rows.len())),
             Node::Filter { input, predicate } => {
                 out.push(format!("{pad}Filter"));
-                out.push(format!("{detail}Filter: {}", show(predicate, &input.columns())));
+                out.push(format!(
+                    "{detail}Filter: {}",
+                    show(predicate, &input.columns())
+                ));
                 input.explain_into(depth + 1, out);
             }
-            Node::Project {
-                input,
-                exprs,
-                ..
-            } => {
+            Node::Project { input, exprs, .. } => {
                 let cols = input.columns();
                 let list: Vec<String> = exprs.iter().map(|e| show(e, &cols)).collect();
                 out.push(format!("{pad}Project"));
@@ -143,7 +142,11 @@ impl Node {
                 let cols = input.columns();
                 out.push(format!(
                     "{pad}{}",
-                    if group_by.is_empty() { "Aggregate" } else { "HashAggregate" }
+                    if group_by.is_empty() {
+                        "Aggregate"
+                    } else {
+                        "HashAggregate"
+                    }
                 ));
                 if !group_by.is_empty() {
                     let keys: Vec<String> = group_by.iter().map(|e| show(e, &cols)).collect();
@@ -163,7 +166,11 @@ impl Node {
                             s.push_str(" DESC");
                         }
                         if k.nulls_first != k.desc {
-                            s.push_str(if k.nulls_first { " NULLS FIRST" } else { " NULLS LAST" });
+                            s.push_str(if k.nulls_first {
+                                " NULLS FIRST"
+                            } else {
+                                " NULLS LAST"
+                            });
                         }
                         s
                     })
@@ -254,7 +261,10 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
             "({} {}IN ({}))",
             show(expr, cols),
             if *negated { "NOT " } else { "" },
-            list.iter().map(|e| show(e, cols)).collect::<Vec<_>>().join(", ")
+            list.iter()
+                .map(|e| show(e, cols))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Expr::Between {
             expr,
@@ -285,7 +295,10 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
         Expr::Func(f, args) => format!(
             "{}({})",
             f.name(),
-            args.iter().map(|e| show(e, cols)).collect::<Vec<_>>().join(", ")
+            args.iter()
+                .map(|e| show(e, cols))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Expr::Agg(a) => show_agg(a, cols),
     }

@@ -29,7 +29,10 @@ pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
 
 fn syntax_error(e: sqlparser::parser::ParserError) -> Error {
     let msg = e.to_string();
-    let msg = msg.strip_prefix("sql parser error: ").unwrap_or(&msg).to_string();
+    let msg = msg
+        .strip_prefix("sql parser error: ")
+        .unwrap_or(&msg)
+        .to_string();
     let code = if msg.contains("recursion limit") {
         SqlState::STATEMENT_TOO_COMPLEX
     } else {
@@ -63,6 +66,9 @@ fn run_guarded(session: &mut Session, stmt: &Statement, params: &[Value]) -> Res
             "current transaction is aborted, commands ignored until end of transaction block",
         ));
     }
+    session
+        .cancel
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     let outcome = run(session, stmt, params);
     if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
         session.transaction = TransactionStatus::Failed;
@@ -128,10 +134,13 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             let outcome = run_guarded(session, stmt, params)?;
             // The rows must match what Describe announced.
             Ok(match outcome {
-                Outcome::Rows { rows, .. } if !prepared.columns.is_empty() => Outcome::Rows {
-                    rows: conform_rows(rows, &prepared.columns),
-                    columns: prepared.columns.clone(),
-                },
+                Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
+                    Outcome::Rows {
+                        rows: conform_rows(rows, &prepared.columns),
+                        columns: prepared.columns.clone(),
+                        command,
+                    }
+                }
                 other => other,
             })
         }
@@ -186,7 +195,11 @@ fn setting_value(e: &ast::Expr) -> String {
 }
 
 fn variable_name(parts: &[ast::Ident]) -> String {
-    let name = parts.iter().map(|p| p.value.to_lowercase()).collect::<Vec<_>>().join(" ");
+    let name = parts
+        .iter()
+        .map(|p| p.value.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ");
     match name.as_str() {
         "transaction isolation level" => "transaction_isolation".into(),
         "time zone" => "timezone".into(),
@@ -212,7 +225,10 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
         ast::Statement::ShowVariable { variable } => {
             let name = variable_name(variable);
             if name == "all" {
-                vec![Column::new("name", SqlType::Text), Column::new("setting", SqlType::Text)]
+                vec![
+                    Column::new("name", SqlType::Text),
+                    Column::new("setting", SqlType::Text),
+                ]
             } else {
                 let _ = session;
                 vec![Column::new(name, SqlType::Text)]
@@ -237,6 +253,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
         params: params.to_vec(),
         now: chrono::Utc::now().timestamp_micros(),
         memory_limit,
+        cancel: session.cancel.clone(),
     })
 }
 
@@ -287,6 +304,7 @@ fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcom
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &columns),
         columns,
+        command: "SELECT",
     })
 }
 
@@ -294,11 +312,16 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
     let db = session.database().clone();
     let catalog = db.catalog();
     let s = match stmt {
-        TissStatement::CreateCollection { name, if_not_exists } => {
+        TissStatement::CreateCollection {
+            name,
+            if_not_exists,
+        } => {
             let n = binder::table_name(name)?;
             return match catalog.create(&n) {
                 Ok(_) => Ok(Outcome::command("CREATE COLLECTION")),
-                Err(Error::Conflict { .. }) if *if_not_exists => Ok(Outcome::command("CREATE COLLECTION")),
+                Err(Error::Conflict { .. }) if *if_not_exists => {
+                    Ok(Outcome::command("CREATE COLLECTION"))
+                }
                 Err(e) => Err(e),
             };
         }
@@ -306,7 +329,9 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             let n = binder::table_name(name)?;
             return match catalog.drop_collection(&n) {
                 Ok(()) => Ok(Outcome::command("DROP COLLECTION")),
-                Err(Error::NotFound { .. }) if *if_exists => Ok(Outcome::command("DROP COLLECTION")),
+                Err(Error::NotFound { .. }) if *if_exists => {
+                    Ok(Outcome::command("DROP COLLECTION"))
+                }
                 Err(e) => Err(e),
             };
         }
@@ -338,7 +363,12 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             run_delete(session, plan, params)
         }
         ast::Statement::CreateTable(ct) => create_table(session, ct),
-        ast::Statement::Drop { object_type, if_exists, names, .. } => {
+        ast::Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            ..
+        } => {
             if !matches!(object_type, ast::ObjectType::Table) {
                 return Err(unsupported(format!("DROP {object_type}")));
             }
@@ -357,7 +387,9 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             }
             Ok(Outcome::command("DROP TABLE"))
         }
-        ast::Statement::Explain { statement, analyze, .. } => {
+        ast::Statement::Explain {
+            statement, analyze, ..
+        } => {
             let mut binder = Binder::new(catalog, &[]);
             let node = match statement.as_ref() {
                 ast::Statement::Query(q) => binder.query(q)?,
@@ -380,20 +412,27 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             Ok(Outcome::Rows {
                 columns: vec![Column::new("QUERY PLAN", SqlType::Text)],
                 rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),
+                command: "EXPLAIN",
             })
         }
         ast::Statement::StartTransaction { .. } => {
             if session.transaction == TransactionStatus::Idle {
                 session.transaction = TransactionStatus::InBlock;
             }
-            Ok(Outcome::command(if matches!(s, ast::Statement::StartTransaction { begin: true, .. }) {
-                "BEGIN"
-            } else {
-                "START TRANSACTION"
-            }))
+            Ok(Outcome::command(
+                if matches!(s, ast::Statement::StartTransaction { begin: true, .. }) {
+                    "BEGIN"
+                } else {
+                    "START TRANSACTION"
+                },
+            ))
         }
         ast::Statement::Commit { .. } => {
-            let tag = if session.transaction == TransactionStatus::Failed { "ROLLBACK" } else { "COMMIT" };
+            let tag = if session.transaction == TransactionStatus::Failed {
+                "ROLLBACK"
+            } else {
+                "COMMIT"
+            };
             session.transaction = TransactionStatus::Idle;
             Ok(Outcome::command(tag))
         }
@@ -411,9 +450,15 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
         ast::Statement::ReleaseSavepoint { .. } => Ok(Outcome::command("RELEASE")),
         ast::Statement::Set(set) => {
             match set {
-                ast::Set::SingleAssignment { variable, values, .. } => {
+                ast::Set::SingleAssignment {
+                    variable, values, ..
+                } => {
                     let name = variable.to_string().to_lowercase();
-                    let value = values.iter().map(setting_value).collect::<Vec<_>>().join(", ");
+                    let value = values
+                        .iter()
+                        .map(setting_value)
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     if value.eq_ignore_ascii_case("default") {
                         session.settings.remove(&name);
                     } else {
@@ -421,9 +466,13 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
                     }
                 }
                 ast::Set::SetTimeZone { value, .. } => {
-                    session.settings.insert("timezone".into(), setting_value(value));
+                    session
+                        .settings
+                        .insert("timezone".into(), setting_value(value));
                 }
-                ast::Set::SetNames { .. } | ast::Set::SetNamesDefault {} | ast::Set::SetTransaction { .. } => {}
+                ast::Set::SetNames { .. }
+                | ast::Set::SetNamesDefault {}
+                | ast::Set::SetTransaction { .. } => {}
                 other => return Err(unsupported(format!("{other}"))),
             }
             Ok(Outcome::command("SET"))
@@ -433,7 +482,12 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             if name == "all" {
                 let mut rows: Vec<Row> = DEFAULT_SETTINGS
                     .iter()
-                    .map(|(k, _)| vec![Value::String(k.to_string()), Value::String(show_setting(session, k).unwrap_or_default())])
+                    .map(|(k, _)| {
+                        vec![
+                            Value::String(k.to_string()),
+                            Value::String(show_setting(session, k).unwrap_or_default()),
+                        ]
+                    })
                     .collect();
                 for (k, v) in &session.settings {
                     if !DEFAULT_SETTINGS.iter().any(|(d, _)| d == k) {
@@ -441,8 +495,12 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
                     }
                 }
                 return Ok(Outcome::Rows {
-                    columns: vec![Column::new("name", SqlType::Text), Column::new("setting", SqlType::Text)],
+                    columns: vec![
+                        Column::new("name", SqlType::Text),
+                        Column::new("setting", SqlType::Text),
+                    ],
                     rows,
+                    command: "SHOW",
                 });
             }
             let value = show_setting(session, &name).ok_or_else(|| {
@@ -454,6 +512,7 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
             Ok(Outcome::Rows {
                 columns: vec![Column::new(name, SqlType::Text)],
                 rows: vec![vec![Value::String(value)]],
+                command: "SHOW",
             })
         }
         ast::Statement::Discard { .. } => Ok(Outcome::command("DISCARD ALL")),
@@ -471,7 +530,13 @@ fn statement_kind(s: &ast::Statement) -> String {
 // ---- CREATE TABLE -------------------------------------------------------------------
 
 fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
-    if ct.query.is_some() || ct.like.is_some() || ct.clone.is_some() || ct.temporary || ct.or_replace || ct.external {
+    if ct.query.is_some()
+        || ct.like.is_some()
+        || ct.clone.is_some()
+        || ct.temporary
+        || ct.or_replace
+        || ct.external
+    {
         return Err(unsupported("this form of CREATE TABLE"));
     }
     let name = binder::table_name(&ct.name)?;
@@ -498,7 +563,10 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
                 ast::ColumnOption::Default(e) => def.default = Some(e.to_string()),
                 ast::ColumnOption::PrimaryKey(_) => {
                     if primary_key.is_some() {
-                        return Err(Error::invalid(SqlState("42P16"), "multiple primary keys are not allowed"));
+                        return Err(Error::invalid(
+                            SqlState("42P16"),
+                            "multiple primary keys are not allowed",
+                        ));
                     }
                     primary_key = Some(cname.clone());
                     def.not_null = true;
@@ -512,7 +580,10 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         match constraint {
             ast::TableConstraint::PrimaryKey(pk) => {
                 if primary_key.is_some() {
-                    return Err(Error::invalid(SqlState("42P16"), "multiple primary keys are not allowed"));
+                    return Err(Error::invalid(
+                        SqlState("42P16"),
+                        "multiple primary keys are not allowed",
+                    ));
                 }
                 let [col] = pk.columns.as_slice() else {
                     return Err(unsupported("a primary key of several columns"));
@@ -521,9 +592,15 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
                     ast::Expr::Identifier(i) => ident(i),
                     other => return Err(unsupported(format!("primary key on {other}"))),
                 };
-                let def = columns.iter_mut().find(|c| c.name == cname).ok_or_else(|| {
-                    Error::invalid(binder::UNDEFINED_COLUMN, format!("column \"{cname}\" named in key does not exist"))
-                })?;
+                let def = columns
+                    .iter_mut()
+                    .find(|c| c.name == cname)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            binder::UNDEFINED_COLUMN,
+                            format!("column \"{cname}\" named in key does not exist"),
+                        )
+                    })?;
                 def.not_null = true;
                 primary_key = Some(cname);
             }
@@ -536,7 +613,9 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         ast::CreateTableOptions::With(options) => {
             for o in options {
                 match o {
-                    ast::SqlOption::KeyValue { key, value } if key.to_string().eq_ignore_ascii_case("format") => {
+                    ast::SqlOption::KeyValue { key, value }
+                        if key.to_string().eq_ignore_ascii_case("format") =>
+                    {
                         let v = setting_value(value).to_lowercase();
                         if v != "xml" && v != "csv" {
                             return Err(Error::invalid(
@@ -583,16 +662,28 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
 fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
     let stmts = tissdb_dialect::parse(&format!("SELECT {text}")).map_err(syntax_error)?;
     let Some(TissStatement::Sql(s)) = stmts.first() else {
-        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            format!("invalid DEFAULT {text}"),
+        ));
     };
     let ast::Statement::Query(q) = s.as_ref() else {
-        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            format!("invalid DEFAULT {text}"),
+        ));
     };
     let ast::SetExpr::Select(sel) = q.body.as_ref() else {
-        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            format!("invalid DEFAULT {text}"),
+        ));
     };
     let Some(ast::SelectItem::UnnamedExpr(e)) = sel.projection.first() else {
-        return Err(Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid DEFAULT {text}")));
+        return Err(Error::invalid(
+            SqlState::SYNTAX_ERROR,
+            format!("invalid DEFAULT {text}"),
+        ));
     };
     let mut binder = Binder::new(session.database().catalog(), &[]);
     let (x, _) = binder.expr(e, &Scope::default())?;
@@ -629,7 +720,10 @@ fn returning(
         let mut agg = false;
         e.walk(&mut |x| agg |= matches!(x, Expr::Agg(_)));
         if agg {
-            return Err(Error::invalid(binder::GROUPING_ERROR, "aggregate functions are not allowed in RETURNING"));
+            return Err(Error::invalid(
+                binder::GROUPING_ERROR,
+                "aggregate functions are not allowed in RETURNING",
+            ));
         }
         exprs.push(e);
         columns.push(Column::new(n, t));
@@ -644,7 +738,11 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
     let collection = binder.collection(name)?;
     let on_conflict_do_nothing = match &ins.on {
         None => false,
-        Some(ast::OnInsert::OnConflict(oc)) if matches!(oc.action, ast::OnConflictAction::DoNothing) => true,
+        Some(ast::OnInsert::OnConflict(oc))
+            if matches!(oc.action, ast::OnConflictAction::DoNothing) =>
+        {
+            true
+        }
         Some(other) => return Err(unsupported(format!("{other}"))),
     };
     let all: Vec<(String, SqlType)> = collection.sql_columns();
@@ -654,7 +752,8 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
         ins.columns
             .iter()
             .map(|c| {
-                let parts: Vec<String> = c.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
+                let parts: Vec<String> =
+                    c.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
                 if parts.len() != 1 {
                     return Err(unsupported(format!("inserting into the field path {c}")));
                 }
@@ -664,18 +763,29 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
     };
     for (i, t) in targets.iter().enumerate() {
         if targets[..i].contains(t) {
-            return Err(Error::invalid(SqlState("42701"), format!("column \"{t}\" specified more than once")));
+            return Err(Error::invalid(
+                SqlState("42701"),
+                format!("column \"{t}\" specified more than once"),
+            ));
         }
         if collection.kind == Kind::Table && !all.iter().any(|(n, _)| n == t) {
             return Err(Error::invalid(
                 binder::UNDEFINED_COLUMN,
-                format!("column \"{t}\" of relation \"{}\" does not exist", collection.name),
+                format!(
+                    "column \"{t}\" of relation \"{}\" does not exist",
+                    collection.name
+                ),
             ));
         }
     }
     let target_types: Vec<SqlType> = targets
         .iter()
-        .map(|t| all.iter().find(|(n, _)| n == t).map(|(_, ty)| ty.clone()).unwrap_or(SqlType::Unknown))
+        .map(|t| {
+            all.iter()
+                .find(|(n, _)| n == t)
+                .map(|(_, ty)| ty.clone())
+                .unwrap_or(SqlType::Unknown)
+        })
         .collect();
     let source = match &ins.source {
         None => return Err(unsupported("INSERT without VALUES or SELECT")),
@@ -713,7 +823,8 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
             ),
         ));
     }
-    let (returning, returning_columns) = returning(binder, ins.returning.as_ref(), &collection, None)?;
+    let (returning, returning_columns) =
+        returning(binder, ins.returning.as_ref(), &collection, None)?;
     Ok(InsertPlan {
         collection,
         targets,
@@ -792,6 +903,7 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
     let ctx = exec_context(session, &params);
     let source = optimizer::optimize(plan.source)?;
     let rows = exec::build(&source, &ctx)?.collect::<Result<Vec<_>>>()?;
+    ctx.check_cancel()?;
     let c = &plan.collection;
     let mut docs: Vec<(String, Object)> = Vec::with_capacity(rows.len());
     for row in rows {
@@ -814,7 +926,10 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
             }
             return Err(duplicate_key(c, &id));
         }
-        ops.push(Op::Put { key, doc: doc.clone() });
+        ops.push(Op::Put {
+            key,
+            doc: doc.clone(),
+        });
         written.push((id, doc));
     }
     if !ops.is_empty() {
@@ -829,11 +944,17 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
     let mut rows = Vec::with_capacity(n);
     for (id, doc) in &written {
         let row = scan::document_row(c, id, doc);
-        rows.push(plan.returning.iter().map(|e| e.eval(&row, &ectx)).collect::<Result<Row>>()?);
+        rows.push(
+            plan.returning
+                .iter()
+                .map(|e| e.eval(&row, &ectx))
+                .collect::<Result<Row>>()?,
+        );
     }
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &plan.returning_columns),
         columns: plan.returning_columns,
+        command: "INSERT 0",
     })
 }
 
@@ -862,12 +983,19 @@ fn single_table(t: &ast::TableWithJoins) -> Result<(&ast::ObjectName, Option<Str
         return Err(unsupported("JOIN in UPDATE or DELETE"));
     }
     match &t.relation {
-        ast::TableFactor::Table { name, alias, .. } => Ok((name, alias.as_ref().map(|a| ident(&a.name)))),
+        ast::TableFactor::Table { name, alias, .. } => {
+            Ok((name, alias.as_ref().map(|a| ident(&a.name))))
+        }
         other => Err(unsupported(format!("{other} as a target"))),
     }
 }
 
-fn modify_scan(binder: &mut Binder<'_>, collection: &Collection, alias: Option<String>, selection: Option<&ast::Expr>) -> Result<(Node, Scope)> {
+fn modify_scan(
+    binder: &mut Binder<'_>,
+    collection: &Collection,
+    alias: Option<String>,
+    selection: Option<&ast::Expr>,
+) -> Result<(Node, Scope)> {
     let scope = Scope::of_collection(collection, alias);
     let filter = match selection {
         Some(w) => {
@@ -875,7 +1003,10 @@ fn modify_scan(binder: &mut Binder<'_>, collection: &Collection, alias: Option<S
             let mut agg = false;
             e.walk(&mut |x| agg |= matches!(x, Expr::Agg(_)));
             if agg {
-                return Err(Error::invalid(binder::GROUPING_ERROR, "aggregate functions are not allowed in WHERE"));
+                return Err(Error::invalid(
+                    binder::GROUPING_ERROR,
+                    "aggregate functions are not allowed in WHERE",
+                ));
             }
             Some(e)
         }
@@ -887,7 +1018,12 @@ fn modify_scan(binder: &mut Binder<'_>, collection: &Collection, alias: Option<S
         .map(|(n, t)| Column::new(n.clone(), t.clone()))
         .collect();
     Ok((
-        Node::Scan { collection: collection.clone(), columns, access: Access::Full, filter },
+        Node::Scan {
+            collection: collection.clone(),
+            columns,
+            access: Access::Full,
+            filter,
+        },
         scope,
     ))
 }
@@ -905,26 +1041,46 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
         let ast::AssignmentTarget::ColumnName(target) = &a.target else {
             return Err(unsupported("tuple assignment"));
         };
-        let mut parts: Vec<String> = target.0.iter().filter_map(|p| p.as_ident()).map(ident).collect();
-        if parts.len() > 1 && parts[0] == table_name && scope.columns.iter().all(|(n, _)| *n != parts[0]) {
+        let mut parts: Vec<String> = target
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident())
+            .map(ident)
+            .collect();
+        if parts.len() > 1
+            && parts[0] == table_name
+            && scope.columns.iter().all(|(n, _)| *n != parts[0])
+        {
             parts.remove(0);
         }
         let field = parts.remove(0);
-        let declared = scope.columns.iter().find(|(n, _)| *n == field).map(|(_, t)| t.clone());
-        if field == "id" && collection.kind == Kind::Schemaless || collection.primary_key.as_deref() == Some(field.as_str()) {
+        let declared = scope
+            .columns
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, t)| t.clone());
+        if field == "id" && collection.kind == Kind::Schemaless
+            || collection.primary_key.as_deref() == Some(field.as_str())
+        {
             return Err(unsupported("changing a document's key with UPDATE"));
         }
         if collection.kind == Kind::Table {
             let Some(t) = &declared else {
                 return Err(Error::invalid(
                     binder::UNDEFINED_COLUMN,
-                    format!("column \"{field}\" of relation \"{}\" does not exist", collection.name),
+                    format!(
+                        "column \"{field}\" of relation \"{}\" does not exist",
+                        collection.name
+                    ),
                 ));
             };
             if !parts.is_empty() && !t.is_json() {
                 return Err(Error::invalid(
                     binder::UNDEFINED_COLUMN,
-                    format!("column \"{field}\" is of type {} and has no fields", t.name()),
+                    format!(
+                        "column \"{field}\" is of type {} and has no fields",
+                        t.name()
+                    ),
                 ));
             }
         }
@@ -937,11 +1093,26 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
             },
             _ => value,
         };
-        let ty = if collection.kind == Kind::Table && parts.is_empty() { declared } else { None };
-        assignments.push(Assignment { field, path: parts, value, ty });
+        let ty = if collection.kind == Kind::Table && parts.is_empty() {
+            declared
+        } else {
+            None
+        };
+        assignments.push(Assignment {
+            field,
+            path: parts,
+            value,
+            ty,
+        });
     }
-    let (returning, returning_columns) = returning(binder, u.returning.as_ref(), &collection, None)?;
-    Ok(ModifyPlan { scan, assignments, returning, returning_columns })
+    let (returning, returning_columns) =
+        returning(binder, u.returning.as_ref(), &collection, None)?;
+    Ok(ModifyPlan {
+        scan,
+        assignments,
+        returning,
+        returning_columns,
+    })
 }
 
 fn plan_delete(binder: &mut Binder<'_>, d: &ast::Delete) -> Result<ModifyPlan> {
@@ -957,8 +1128,14 @@ fn plan_delete(binder: &mut Binder<'_>, d: &ast::Delete) -> Result<ModifyPlan> {
     let (name, alias) = single_table(table)?;
     let collection = binder.collection(name)?;
     let (scan, _) = modify_scan(binder, &collection, alias, d.selection.as_ref())?;
-    let (returning, returning_columns) = returning(binder, d.returning.as_ref(), &collection, None)?;
-    Ok(ModifyPlan { scan, assignments: Vec::new(), returning, returning_columns })
+    let (returning, returning_columns) =
+        returning(binder, d.returning.as_ref(), &collection, None)?;
+    Ok(ModifyPlan {
+        scan,
+        assignments: Vec::new(),
+        returning,
+        returning_columns,
+    })
 }
 
 /// Sets `value` at `path` inside `doc`'s field `field`, creating objects on the way.
@@ -983,19 +1160,33 @@ fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
     }
 }
 
-/// The documents a modifying statement targets: (id, document) pairs matching its WHERE.
-fn matching_documents(plan: &ModifyPlan, ctx: &Arc<ExecContext>) -> Result<(Collection, Vec<(String, Object)>, Option<Expr>)> {
+/// What a modifying statement targets: its collection, the (id, document) pairs matching
+/// its WHERE, and the WHERE itself (re-checked under the row locks).
+type Targets = (Collection, Vec<(String, Object)>, Option<Expr>);
+
+fn matching_documents(plan: &ModifyPlan, ctx: &Arc<ExecContext>) -> Result<Targets> {
     let scan = optimizer::optimize(plan.scan.clone())?;
-    let Node::Scan { collection, access, filter, .. } = scan else {
-        return Err(crate::error::Error::Internal("modify plan is not a scan".into()));
+    let Node::Scan {
+        collection,
+        access,
+        filter,
+        ..
+    } = scan
+    else {
+        return Err(crate::error::Error::Internal(
+            "modify plan is not a scan".into(),
+        ));
     };
     let ectx = ctx.eval_context();
     let mut out = Vec::new();
     for item in scan::documents(&collection, &access, ctx)? {
+        ctx.check_cancel()?;
         let (id, doc) = item?;
         let keep = match &filter {
             None => true,
-            Some(f) => truth(&f.eval(&scan::document_row(&collection, &id, &doc), &ectx)?) == Some(true),
+            Some(f) => {
+                truth(&f.eval(&scan::document_row(&collection, &id, &doc), &ectx)?) == Some(true)
+            }
         };
         if keep {
             out.push((id, doc));
@@ -1008,35 +1199,51 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
     let ctx = exec_context(session, &params);
     let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
     let db = session.database();
-    let keys: Vec<Vec<u8>> = candidates.iter().map(|(id, _)| keys::encode(collection.id, id)).collect();
+    let keys: Vec<Vec<u8>> = candidates
+        .iter()
+        .map(|(id, _)| keys::encode(collection.id, id))
+        .collect();
     let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
     let ectx = ctx.eval_context();
     let mut ops = Vec::with_capacity(candidates.len());
     let mut updated: Vec<(String, Object)> = Vec::with_capacity(candidates.len());
     for ((id, _), key) in candidates.into_iter().zip(keys) {
         // Re-read under the lock: a concurrent statement may have changed the document.
-        let Some(old) = db.storage().get(&key)? else { continue };
+        let Some(old) = db.storage().get(&key)? else {
+            continue;
+        };
         let old_row = scan::document_row(&collection, &id, &old);
-        if let Some(f) = &filter {
-            if truth(&f.eval(&old_row, &ectx)?) != Some(true) {
-                continue;
-            }
+        if let Some(f) = &filter
+            && truth(&f.eval(&old_row, &ectx)?) != Some(true)
+        {
+            continue;
         }
         let mut doc = old;
         for a in &plan.assignments {
             let mut v = a.value.eval(&old_row, &ectx)?;
             if let Some(t) = &a.ty {
                 v = types::cast(v, t)?;
-                if matches!(v, Value::Null) && collection.columns.iter().any(|c| c.name == a.field && c.not_null) {
+                if matches!(v, Value::Null)
+                    && collection
+                        .columns
+                        .iter()
+                        .any(|c| c.name == a.field && c.not_null)
+                {
                     return Err(Error::invalid(
                         NOT_NULL_VIOLATION,
-                        format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", a.field, collection.name),
+                        format!(
+                            "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                            a.field, collection.name
+                        ),
                     ));
                 }
             }
             set_field(&mut doc, &a.field, &a.path, v);
         }
-        ops.push(Op::Put { key, doc: doc.clone() });
+        ops.push(Op::Put {
+            key,
+            doc: doc.clone(),
+        });
         updated.push((id, doc));
     }
     if !ops.is_empty() {
@@ -1050,17 +1257,22 @@ fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
     let ctx = exec_context(session, &params);
     let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
     let db = session.database();
-    let keys: Vec<Vec<u8>> = candidates.iter().map(|(id, _)| keys::encode(collection.id, id)).collect();
+    let keys: Vec<Vec<u8>> = candidates
+        .iter()
+        .map(|(id, _)| keys::encode(collection.id, id))
+        .collect();
     let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
     let ectx = ctx.eval_context();
     let mut ops = Vec::new();
     let mut deleted = Vec::new();
     for ((id, _), key) in candidates.into_iter().zip(keys) {
-        let Some(old) = db.storage().get(&key)? else { continue };
-        if let Some(f) = &filter {
-            if truth(&f.eval(&scan::document_row(&collection, &id, &old), &ectx)?) != Some(true) {
-                continue;
-            }
+        let Some(old) = db.storage().get(&key)? else {
+            continue;
+        };
+        if let Some(f) = &filter
+            && truth(&f.eval(&scan::document_row(&collection, &id, &old), &ectx)?) != Some(true)
+        {
+            continue;
         }
         ops.push(Op::Delete { key });
         deleted.push((id, old));
@@ -1084,11 +1296,17 @@ fn finish_modify(
     let mut rows = Vec::with_capacity(docs.len());
     for (id, doc) in docs {
         let row = scan::document_row(collection, id, doc);
-        rows.push(plan.returning.iter().map(|e| e.eval(&row, ectx)).collect::<Result<Row>>()?);
+        rows.push(
+            plan.returning
+                .iter()
+                .map(|e| e.eval(&row, ectx))
+                .collect::<Result<Row>>()?,
+        );
     }
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &plan.returning_columns),
         columns: plan.returning_columns.clone(),
+        command: if tag == "UPDATE" { "UPDATE" } else { "DELETE" },
     })
 }
 
@@ -1100,11 +1318,20 @@ mod tests {
     fn nested_assignment_creates_objects() {
         let mut doc = Object::new();
         doc.insert("specs".into(), Value::String("flat".into()));
-        set_field(&mut doc, "specs", &["weight".into()], Value::String("260g".into()));
+        set_field(
+            &mut doc,
+            "specs",
+            &["weight".into()],
+            Value::String("260g".into()),
+        );
         set_field(&mut doc, "a", &["b".into(), "c".into()], Value::Int(1));
-        let Value::Object(specs) = &doc["specs"] else { panic!() };
+        let Value::Object(specs) = &doc["specs"] else {
+            panic!()
+        };
         assert_eq!(specs["weight"], Value::String("260g".into()));
-        let Value::Object(a) = &doc["a"] else { panic!() };
+        let Value::Object(a) = &doc["a"] else {
+            panic!()
+        };
         let Value::Object(b) = &a["b"] else { panic!() };
         assert_eq!(b["c"], Value::Int(1));
     }

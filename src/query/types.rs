@@ -174,7 +174,11 @@ impl SqlType {
             },
             SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => {
                 let i: i64 = t.parse().map_err(|_| {
-                    if !t.is_empty() && t.trim_start_matches(['-', '+']).chars().all(|c| c.is_ascii_digit()) {
+                    if !t.is_empty()
+                        && t.trim_start_matches(['-', '+'])
+                            .chars()
+                            .all(|c| c.is_ascii_digit())
+                    {
                         out_of_range(self)
                     } else {
                         invalid(&self.name(), s)
@@ -192,7 +196,11 @@ impl SqlType {
                 if f.is_infinite() && !t.to_ascii_lowercase().contains("inf") {
                     return Err(out_of_range(self));
                 }
-                Ok(Value::Float(if *self == SqlType::Float4 { f as f32 as f64 } else { f }))
+                Ok(Value::Float(if *self == SqlType::Float4 {
+                    f as f32 as f64
+                } else {
+                    f
+                }))
             }
             SqlType::Numeric => parse_decimal(t)
                 .map(|d| Value::Numeric(d.normalize_keep_scale()))
@@ -203,23 +211,31 @@ impl SqlType {
                 Ok(Value::String(s.to_string()))
             }
             SqlType::Date => parse_date(t).map(Value::DateTime).ok_or_else(|| {
-                Error::invalid(INVALID_DATETIME_FORMAT, format!("invalid input syntax for type date: \"{s}\""))
+                Error::invalid(
+                    INVALID_DATETIME_FORMAT,
+                    format!("invalid input syntax for type date: \"{s}\""),
+                )
             }),
-            SqlType::Timestamp | SqlType::Timestamptz => parse_timestamp(t, *self == SqlType::Timestamptz)
-                .map(Value::DateTime)
-                .ok_or_else(|| {
-                    Error::invalid(
-                        INVALID_DATETIME_FORMAT,
-                        format!("invalid input syntax for type {}: \"{s}\"", self.name()),
-                    )
-                }),
+            SqlType::Timestamp | SqlType::Timestamptz => {
+                parse_timestamp(t, *self == SqlType::Timestamptz)
+                    .map(Value::DateTime)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            INVALID_DATETIME_FORMAT,
+                            format!("invalid input syntax for type {}: \"{s}\"", self.name()),
+                        )
+                    })
+            }
             SqlType::Bytea => Ok(Value::Binary(parse_bytea(s)?)),
             SqlType::Uuid => uuid::Uuid::parse_str(t)
                 .map(|u| Value::String(u.hyphenated().to_string()))
                 .map_err(|_| invalid("uuid", s)),
             SqlType::Json | SqlType::Jsonb => {
                 let j: serde_json::Value = serde_json::from_str(s).map_err(|e| {
-                    Error::invalid(SqlState::INVALID_TEXT_REPRESENTATION, format!("invalid input syntax for type json: {e}"))
+                    Error::invalid(
+                        SqlState::INVALID_TEXT_REPRESENTATION,
+                        format!("invalid input syntax for type json: {e}"),
+                    )
                 })?;
                 json::from_json(j)
             }
@@ -269,24 +285,29 @@ impl SqlType {
 }
 
 fn out_of_range(ty: &SqlType) -> Error {
-    Error::invalid(NUMERIC_VALUE_OUT_OF_RANGE, format!("value out of range for type {}", ty.name()))
+    Error::invalid(
+        NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("value out of range for type {}", ty.name()),
+    )
 }
 
 fn check_length(s: &str, limit: Option<u32>) -> Result<()> {
-    if let Some(n) = limit {
-        if s.chars().count() > n as usize {
-            return Err(Error::invalid(
-                SqlState::STRING_DATA_RIGHT_TRUNCATION,
-                format!("value too long for type character varying({n})"),
-            ));
-        }
+    if let Some(n) = limit
+        && s.chars().count() > n as usize
+    {
+        return Err(Error::invalid(
+            SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            format!("value too long for type character varying({n})"),
+        ));
     }
     Ok(())
 }
 
 /// Parses a decimal number (no exponent needed, but accepted).
 pub fn parse_decimal(t: &str) -> Option<Decimal> {
-    Decimal::from_str(t).or_else(|_| Decimal::from_scientific(t)).ok()
+    Decimal::from_str(t)
+        .or_else(|_| Decimal::from_scientific(t))
+        .ok()
 }
 
 /// Canonical text of a decimal, keeping its scale (`1.50` stays `1.50`).
@@ -318,7 +339,9 @@ fn write_json(v: &Value, out: &mut String) {
         Value::Numeric(n) => out.push_str(n),
         Value::String(s) => write_json_string(s, out),
         Value::DateTime(m) => write_json_string(&text::format_datetime(*m), out),
-        Value::Binary(b) => write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out),
+        Value::Binary(b) => {
+            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
+        }
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -355,12 +378,24 @@ pub fn format_pg_float(f: f64, real: bool) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if f > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
-    let sci = if real { format!("{:e}", f as f32) } else { format!("{f:e}") };
+    let sci = if real {
+        format!("{:e}", f as f32)
+    } else {
+        format!("{f:e}")
+    };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let (neg, mantissa) = match mantissa.strip_prefix('-') {
@@ -379,7 +414,11 @@ pub fn format_pg_float(f: f64, real: bool) -> String {
             s.push('.');
             s.push_str(&digits[1..]);
         }
-        s.push_str(&format!("e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()));
+        s.push_str(&format!(
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        ));
     } else if exp < 0 {
         s.push_str("0.");
         for _ in 0..(-exp - 1) {
@@ -456,7 +495,10 @@ fn split_zone(t: &str) -> Option<(&str, i32)> {
     let digits: String = zone[1..].chars().filter(|c| c.is_ascii_digit()).collect();
     let (h, m) = match digits.len() {
         1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
         _ => return None,
     };
     Some((local, sign * (h * 3600 + m * 60)))
@@ -466,7 +508,7 @@ fn parse_bytea(s: &str) -> Result<Vec<u8>> {
     match s.strip_prefix("\\x") {
         Some(hex) => {
             let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-            if hex.len() % 2 != 0 {
+            if !hex.len().is_multiple_of(2) {
                 return Err(invalid("bytea", s));
             }
             hex.chunks(2)
@@ -490,7 +532,11 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
     let mismatch = |v: &Value| {
         Error::invalid(
             CANNOT_COERCE,
-            format!("cannot cast type {} to {}", SqlType::of_value(v).name(), ty.name()),
+            format!(
+                "cannot cast type {} to {}",
+                SqlType::of_value(v).name(),
+                ty.name()
+            ),
         )
     };
     match ty {
@@ -507,7 +553,9 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
                 Value::String(s) => s.clone(),
                 Value::DateTime(_) => SqlType::Timestamptz.format_text(&v).unwrap_or_default(),
                 Value::Array(_) | Value::Object(_) => to_json_text(&v),
-                other => SqlType::of_value(other).format_text(other).unwrap_or_default(),
+                other => SqlType::of_value(other)
+                    .format_text(other)
+                    .unwrap_or_default(),
             };
             if let SqlType::Varchar(limit) = ty {
                 check_length(&s, *limit)?;
@@ -526,11 +574,15 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
                 if !f.is_finite() || f.round() > i64::MAX as f64 || f.round() < i64::MIN as f64 {
                     return Err(out_of_range(ty));
                 }
-                ty.check_int_range(f.round_ties_even() as i64).map(Value::Int)
+                ty.check_int_range(f.round_ties_even() as i64)
+                    .map(Value::Int)
             }
             Value::Numeric(n) => {
                 let d = parse_decimal(&n).ok_or_else(|| invalid("numeric", &n))?;
-                let r = d.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+                let r = d.round_dp_with_strategy(
+                    0,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                );
                 let i: i64 = r.try_into().map_err(|_| out_of_range(ty))?;
                 ty.check_int_range(i).map(Value::Int)
             }
@@ -546,7 +598,11 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
                 Value::String(s) => return ty.parse_text(&s),
                 other => return Err(mismatch(&other)),
             };
-            Ok(Value::Float(if *ty == SqlType::Float4 { f as f32 as f64 } else { f }))
+            Ok(Value::Float(if *ty == SqlType::Float4 {
+                f as f32 as f64
+            } else {
+                f
+            }))
         }
         SqlType::Numeric => match v {
             Value::Numeric(_) => Ok(v),
@@ -564,9 +620,13 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
             other => Err(mismatch(&other)),
         },
         SqlType::Date => match v {
-            Value::DateTime(m) => Ok(Value::DateTime(m.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY)),
+            Value::DateTime(m) => Ok(Value::DateTime(
+                m.div_euclid(MICROS_PER_DAY) * MICROS_PER_DAY,
+            )),
             Value::String(s) => ty.parse_text(&s).or_else(|_| {
-                SqlType::Timestamptz.parse_text(&s).and_then(|v| cast(v, ty))
+                SqlType::Timestamptz
+                    .parse_text(&s)
+                    .and_then(|v| cast(v, ty))
             }),
             other => Err(mismatch(&other)),
         },
@@ -585,6 +645,37 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
             other => Err(mismatch(&other)),
         },
     }
+}
+
+/// Numeric division with PostgreSQL's result scale: at least 16 significant digits,
+/// never less than either input's scale.
+pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
+    if y.is_zero() {
+        return None;
+    }
+    let q = x.checked_div(y)?;
+    let abs = q.abs();
+    // PostgreSQL counts the quotient's weight in base-10000 digits.
+    let mut weight: i64 = 0;
+    let mut bound = Decimal::from(10_000);
+    while abs >= bound && weight < 7 {
+        weight += 1;
+        bound = bound.checked_mul(Decimal::from(10_000))?;
+    }
+    if abs < Decimal::ONE && !abs.is_zero() {
+        let mut small = abs;
+        while small < Decimal::new(1, 4) && weight > -7 {
+            weight -= 1;
+            small *= Decimal::from(10_000);
+        }
+    }
+    let scale = (16 - 4 * weight)
+        .max(i64::from(x.scale().max(y.scale())))
+        .clamp(0, 28) as u32;
+    let mut r =
+        q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(scale);
+    Some(r)
 }
 
 #[cfg(test)]
@@ -643,51 +734,41 @@ mod tests {
 
     #[test]
     fn timestamps_with_zones() {
-        let utc = SqlType::Timestamptz.parse_text("2023-10-26 10:00:00Z").unwrap();
-        let plus2 = SqlType::Timestamptz.parse_text("2023-10-26 12:00:00+02").unwrap();
-        let plus2b = SqlType::Timestamptz.parse_text("2023-10-26T12:00:00+02:00").unwrap();
+        let utc = SqlType::Timestamptz
+            .parse_text("2023-10-26 10:00:00Z")
+            .unwrap();
+        let plus2 = SqlType::Timestamptz
+            .parse_text("2023-10-26 12:00:00+02")
+            .unwrap();
+        let plus2b = SqlType::Timestamptz
+            .parse_text("2023-10-26T12:00:00+02:00")
+            .unwrap();
         assert_eq!(utc, plus2);
         assert_eq!(utc, plus2b);
     }
 
     #[test]
     fn casts() {
-        assert_eq!(cast(Value::Float(2.5), &SqlType::Int4).unwrap(), Value::Int(2));
-        assert_eq!(cast(Value::Float(3.5), &SqlType::Int4).unwrap(), Value::Int(4));
-        assert_eq!(cast(Value::Int(3), &SqlType::Numeric).unwrap(), Value::Numeric("3".into()));
+        assert_eq!(
+            cast(Value::Float(2.5), &SqlType::Int4).unwrap(),
+            Value::Int(2)
+        );
+        assert_eq!(
+            cast(Value::Float(3.5), &SqlType::Int4).unwrap(),
+            Value::Int(4)
+        );
+        assert_eq!(
+            cast(Value::Int(3), &SqlType::Numeric).unwrap(),
+            Value::Numeric("3".into())
+        );
         assert_eq!(
             cast(Value::String("42".into()), &SqlType::Int8).unwrap(),
             Value::Int(42)
         );
-        assert_eq!(cast(Value::Int(7), &SqlType::Text).unwrap(), Value::String("7".into()));
+        assert_eq!(
+            cast(Value::Int(7), &SqlType::Text).unwrap(),
+            Value::String("7".into())
+        );
         assert!(cast(Value::Int(1 << 40), &SqlType::Int4).is_err());
     }
-}
-
-/// Numeric division with PostgreSQL's result scale: at least 16 significant digits,
-/// never less than either input's scale.
-pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
-    if y.is_zero() {
-        return None;
-    }
-    let q = x.checked_div(y)?;
-    let abs = q.abs();
-    // PostgreSQL counts the quotient's weight in base-10000 digits.
-    let mut weight: i64 = 0;
-    let mut bound = Decimal::from(10_000);
-    while abs >= bound && weight < 7 {
-        weight += 1;
-        bound = bound.checked_mul(Decimal::from(10_000))?;
-    }
-    if abs < Decimal::ONE && !abs.is_zero() {
-        let mut small = abs;
-        while small < Decimal::new(1, 4) && weight > -7 {
-            weight -= 1;
-            small *= Decimal::from(10_000);
-        }
-    }
-    let scale = (16 - 4 * weight).max(i64::from(x.scale().max(y.scale()))).clamp(0, 28) as u32;
-    let mut r = q.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(scale);
-    Some(r)
 }

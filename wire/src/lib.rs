@@ -1,13 +1,89 @@
-//! The PostgreSQL wire front-end.
+//! The PostgreSQL wire front-end: psql and every Postgres driver talk to TissDB through
+//! pgwire, and every statement goes to the connection's one engine [`tissdb::Session`].
+//!
+//! A connection, step by step:
+//!
+//! 1. [`serve`] accepts it and builds its handlers ([`connection`]) around a new
+//!    session ([`session`]), then hands the socket to pgwire.
+//! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
+//!    parameters drivers read, and registers the cancel key.
+//! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
+//!    session on a blocking thread. Results become row descriptions ([`schema`]) and
+//!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
+//!    engine errors keep their SQLSTATE ([`error`]).
+//! 4. ReadyForQuery carries the session's transaction status after every exchange.
+//! 5. When `stop` turns true, [`serve`] stops accepting, closes every connection, and
+//!    returns once no engine call is running, so the database can close behind it.
+
+pub mod connection;
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod extended;
+pub mod response;
+pub mod schema;
+pub mod session;
+pub mod simple;
+pub mod startup;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use tissdb::Database;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-/// Serves PostgreSQL clients on `listener` until `stop` turns true.
+use crate::connection::ConnectionHandlers;
+use crate::session::{InFlight, SessionHandle};
+use crate::startup::Startup;
+
+/// Resolves once `stop` is true or its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// Serves PostgreSQL clients on `listener` until `stop` turns true (or its sender goes
+/// away), then closes all connections and waits for running engine calls to finish.
 pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Receiver<bool>) {
-    let _ = (&listener, &db);
-    let _ = stop.wait_for(|s| *s).await;
+    let manager = Arc::new(ConnectionManager::new());
+    let startup = Arc::new(Startup::new(
+        manager.clone(),
+        Arc::new(RandomPidSecretKeyGenerator::default()),
+    ));
+    let cancel = Arc::new(DefaultCancelHandler::new(manager));
+    let in_flight = InFlight::default();
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let session = SessionHandle::new(db.clone(), in_flight.clone());
+                    let handlers = ConnectionHandlers::new(session, startup.clone(), cancel.clone());
+                    connections.spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!(%peer, "connection ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accepting a PostgreSQL connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let open = connections.len();
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+    in_flight.wait_idle().await;
+    tracing::debug!(closed = open, "PostgreSQL listener stopped");
 }

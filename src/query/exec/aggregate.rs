@@ -33,11 +33,14 @@ impl Sum {
                 self.kind = self.kind.max(1);
             }
             Value::Numeric(n) => {
-                let d = types::parse_decimal(n).ok_or_else(|| Error::Internal(format!("bad numeric {n}")))?;
-                self.dec = self
-                    .dec
-                    .checked_add(d)
-                    .ok_or_else(|| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "numeric sum out of range"))?;
+                let d = types::parse_decimal(n)
+                    .ok_or_else(|| Error::Internal(format!("bad numeric {n}")))?;
+                self.dec = self.dec.checked_add(d).ok_or_else(|| {
+                    Error::invalid(
+                        types::NUMERIC_VALUE_OUT_OF_RANGE,
+                        "numeric sum out of range",
+                    )
+                })?;
                 self.kind = self.kind.max(2);
             }
             Value::Float(f) => {
@@ -47,7 +50,10 @@ impl Sum {
             other => {
                 return Err(Error::invalid(
                     crate::query::expr::UNDEFINED_FUNCTION,
-                    format!("cannot sum values of type {}", SqlType::of_value(other).name()),
+                    format!(
+                        "cannot sum values of type {}",
+                        SqlType::of_value(other).name()
+                    ),
                 ));
             }
         }
@@ -64,11 +70,12 @@ impl Sum {
     fn total(&self, out_type: &SqlType) -> Result<Value> {
         Ok(match self.kind {
             0 => Value::Null,
-            3 => Value::Float(self.float + self.int as f64 + self.dec.to_string().parse::<f64>().unwrap_or(0.0)),
-            1 if out_type.is_integer() => Value::Int(
-                i64::try_from(self.int)
-                    .map_err(|_| Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range"))?,
+            3 => Value::Float(
+                self.float + self.int as f64 + self.dec.to_string().parse::<f64>().unwrap_or(0.0),
             ),
+            1 if out_type.is_integer() => Value::Int(i64::try_from(self.int).map_err(|_| {
+                Error::invalid(types::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+            })?),
             _ => Value::Numeric(self.decimal()?.to_string()),
         })
     }
@@ -174,7 +181,9 @@ pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
             _ => SqlType::Numeric,
         },
         AggFunc::Avg => match arg {
-            SqlType::Float4 | SqlType::Float8 | SqlType::Jsonb | SqlType::Unknown => SqlType::Float8,
+            SqlType::Float4 | SqlType::Float8 | SqlType::Jsonb | SqlType::Unknown => {
+                SqlType::Float8
+            }
             _ => SqlType::Numeric,
         },
         AggFunc::Min | AggFunc::Max => arg.clone(),
@@ -191,7 +200,10 @@ pub fn build(
     let mut groups: IndexMap<Vec<u8>, (Row, Vec<Acc>)> = IndexMap::new();
     let mut bytes = 0usize;
     if group_by.is_empty() {
-        groups.insert(Vec::new(), (Vec::new(), aggs.iter().map(Acc::new).collect()));
+        groups.insert(
+            Vec::new(),
+            (Vec::new(), aggs.iter().map(Acc::new).collect()),
+        );
     }
     for row in input {
         let row = row?;

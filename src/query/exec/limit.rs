@@ -11,7 +11,10 @@ fn count(e: Option<&Expr>, ctx: &ExecContext, what: &str) -> Result<Option<usize
     let Some(e) = e else {
         return Ok(None);
     };
-    match crate::query::types::cast(e.eval(&[], &ctx.eval_context())?, &crate::query::SqlType::Int8)? {
+    match crate::query::types::cast(
+        e.eval(&[], &ctx.eval_context())?,
+        &crate::query::SqlType::Int8,
+    )? {
         Value::Null => Ok(None),
         Value::Int(n) if n >= 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
         _ => Err(Error::invalid(

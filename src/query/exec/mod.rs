@@ -23,6 +23,7 @@ use crate::query::plan::Node;
 pub type RowIter = Box<dyn Iterator<Item = Result<Row>> + Send>;
 
 pub const OUT_OF_MEMORY: SqlState = SqlState("53200");
+pub const QUERY_CANCELED: SqlState = SqlState("57014");
 
 /// What operators share while a statement runs.
 pub struct ExecContext {
@@ -32,6 +33,8 @@ pub struct ExecContext {
     pub now: i64,
     /// Bytes a sort, aggregation or distinct may hold.
     pub memory_limit: usize,
+    /// Set when the client cancels the statement.
+    pub cancel: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ExecContext {
@@ -40,6 +43,17 @@ impl ExecContext {
             params: &self.params,
             now: self.now,
         }
+    }
+
+    /// Fails with 57014 once the statement was cancelled.
+    pub fn check_cancel(&self) -> Result<()> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Error::invalid(
+                QUERY_CANCELED,
+                "canceling statement due to user request",
+            ));
+        }
+        Ok(())
     }
 
     /// The error for an operator that went over the memory limit.
@@ -64,8 +78,12 @@ pub fn build(node: &Node, ctx: &Arc<ExecContext>) -> Result<RowIter> {
             ..
         } => scan::build(collection, access, filter.clone(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
-        Node::Filter { input, predicate } => filter::build(build(input, ctx)?, predicate.clone(), ctx),
-        Node::Project { input, exprs, .. } => project::build(build(input, ctx)?, exprs.clone(), ctx),
+        Node::Filter { input, predicate } => {
+            filter::build(build(input, ctx)?, predicate.clone(), ctx)
+        }
+        Node::Project { input, exprs, .. } => {
+            project::build(build(input, ctx)?, exprs.clone(), ctx)
+        }
         Node::Aggregate {
             input,
             group_by,
@@ -108,7 +126,9 @@ pub fn group_key(values: &[Value], out: &mut Vec<u8>) {
                 Some(d) => {
                     let d = d.normalize();
                     match i64::try_from(d) {
-                        Ok(i) if d.fract().is_zero() => crate::doc::binary::encode(&Value::Int(i), out),
+                        Ok(i) if d.fract().is_zero() => {
+                            crate::doc::binary::encode(&Value::Int(i), out)
+                        }
                         _ => crate::doc::binary::encode(&Value::Numeric(d.to_string()), out),
                     }
                 }

@@ -38,34 +38,33 @@ pub fn key_text(v: &Value) -> Option<String> {
     as_text(v)
 }
 
+/// A stream of (id, document) pairs.
+pub type Documents = Box<dyn Iterator<Item = Result<(String, Object)>> + Send>;
+
 /// Every document of `collection`, optionally only those with the given key values, as
 /// (id, document) pairs.
-pub fn documents(
-    collection: &Collection,
-    access: &Access,
-    ctx: &ExecContext,
-) -> Result<Box<dyn Iterator<Item = Result<(String, Object)>> + Send>> {
+pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<Documents> {
     let storage = ctx.db.storage().clone();
     let cid = collection.id;
     match access {
         Access::Full => {
             let start = Bound::Included(keys::collection_start(cid));
             let end = keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded);
-            Ok(Box::new(storage.scan(start, end).filter_map(move |item| {
-                match item {
+            Ok(Box::new(storage.scan(start, end).filter_map(
+                move |item| match item {
                     Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
                     Err(e) => Some(Err(e)),
-                }
-            })))
+                },
+            )))
         }
         Access::Keys(exprs) => {
             let ectx = ctx.eval_context();
             let mut ids: Vec<String> = Vec::new();
             for e in exprs {
-                if let Some(id) = key_text(&e.eval(&[], &ectx)?) {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
+                if let Some(id) = key_text(&e.eval(&[], &ectx)?)
+                    && !ids.contains(&id)
+                {
+                    ids.push(id);
                 }
             }
             ids.sort();
@@ -90,6 +89,9 @@ pub fn build(
     let collection = collection.clone();
     let ctx = ctx.clone();
     Ok(Box::new(docs.filter_map(move |item| {
+        if let Err(e) = ctx.check_cancel() {
+            return Some(Err(e));
+        }
         let (id, doc) = match item {
             Ok(pair) => pair,
             Err(e) => return Some(Err(e)),

@@ -33,10 +33,18 @@ pub fn build(input: RowIter, keys: Vec<SortKey>, ctx: &Arc<ExecContext>) -> Resu
             let o = match (matches!(x, Value::Null), matches!(y, Value::Null)) {
                 (true, true) => Ordering::Equal,
                 (true, false) => {
-                    if key.nulls_first { Ordering::Less } else { Ordering::Greater }
+                    if key.nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
                 }
                 (false, true) => {
-                    if key.nulls_first { Ordering::Greater } else { Ordering::Less }
+                    if key.nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
                 }
                 _ => {
                     let o = sort_cmp(x, y);

@@ -1,0 +1,73 @@
+//! The handlers of one connection. pgwire asks a [`PgWireServerHandlers`] value for its
+//! handlers once per connection, so [`serve`](crate::serve) builds one per connection,
+//! holding that connection's [`SessionHandle`]: the simple-query handler, the
+//! extended-query handler and its statement parser all reach the same engine session
+//! without looking it up.
+
+use std::sync::Arc;
+
+use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::{PgWireServerHandlers, auth::StartupHandler};
+
+use crate::session::SessionHandle;
+use crate::startup::Startup;
+
+/// Runs statements for one connection (simple and extended protocol).
+pub struct QueryHandler {
+    pub(crate) session: SessionHandle,
+    pub(crate) parser: Arc<StatementParser>,
+}
+
+impl QueryHandler {
+    pub fn new(session: SessionHandle) -> Self {
+        let parser = Arc::new(StatementParser {
+            session: session.clone(),
+        });
+        QueryHandler { session, parser }
+    }
+}
+
+/// Parses statements for the extended protocol through the connection's session.
+pub struct StatementParser {
+    pub(crate) session: SessionHandle,
+}
+
+/// One connection's handlers.
+pub struct ConnectionHandlers {
+    query: Arc<QueryHandler>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl ConnectionHandlers {
+    pub fn new(
+        session: SessionHandle,
+        startup: Arc<Startup>,
+        cancel: Arc<DefaultCancelHandler>,
+    ) -> Self {
+        ConnectionHandlers {
+            query: Arc::new(QueryHandler::new(session)),
+            startup,
+            cancel,
+        }
+    }
+}
+
+impl PgWireServerHandlers for ConnectionHandlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.query.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.query.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.cancel.clone()
+    }
+}

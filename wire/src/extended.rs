@@ -1,0 +1,437 @@
+//! The extended query protocol: Parse, Bind, Describe, Execute, Sync.
+//!
+//! 1. Parse: [`StatementParser`] calls [`Session::prepare`](tissdb::Session::prepare) with
+//!    the parameter types the client declared; the [`Prepared`] statement (parameter types
+//!    and result columns, known without running it) is stored by pgwire.
+//! 2. Describe: parameter types and result columns come from the `Prepared`, in the
+//!    formats of the Bind for a portal, so a driver learns the row shape without running
+//!    anything. Parameters the engine could not type are described as `text`; a
+//!    statement without result columns answers NoData.
+//! 3. Execute: parameters are decoded (text or binary, in the type they were described
+//!    as) and the statement runs; rows go out in exactly the described types and formats.
+//!    pgwire keeps the rows of a portal run with a row limit and hands them out on later
+//!    Executes, answering PortalSuspended until the last one.
+//! 4. Sync: ReadyForQuery reports the session's transaction status.
+//!
+//! After an error pgwire skips messages up to the next Sync, as PostgreSQL does.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::{Sink, SinkExt};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, send_describe_response};
+use pgwire::api::results::{DescribeResponse, FieldFormat, FieldInfo, Response};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::extendedquery::{Describe, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::response::ReadyForQuery;
+use tissdb::doc::Value;
+use tissdb::query::{Outcome, SqlType};
+use tissdb::session::Prepared;
+
+use crate::connection::{QueryHandler, StatementParser};
+use crate::decode::{ParamFormat, decode_param};
+use crate::error;
+use crate::response;
+use crate::schema::{self, check_format_count, format_at, param_pg_type, sql_type_from_oid};
+
+#[async_trait]
+impl QueryParser for StatementParser {
+    type Statement = Arc<Prepared>;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let hints: Vec<Option<SqlType>> = types
+            .iter()
+            .map(|t| t.as_ref().and_then(|t| sql_type_from_oid(t.oid())))
+            .collect();
+        let sql = sql.to_owned();
+        let prepared = self
+            .session
+            .run(move |s| s.prepare(&sql, &hints))
+            .await?
+            .map_err(|e| error::engine(&e))?;
+        // Only comments: an empty statement, which executes as an empty query.
+        Ok(prepared.statement.is_some().then(|| Arc::new(prepared)))
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.param_types.iter().map(param_pg_type).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        schema::fields(&stmt.columns, column_format)
+    }
+}
+
+/// A statement's Describe answer: parameter types always, result columns or NoData.
+#[derive(Debug, Default)]
+struct StatementDescription {
+    parameters: Vec<Type>,
+    fields: Vec<FieldInfo>,
+}
+
+impl DescribeResponse for StatementDescription {
+    fn parameters(&self) -> Option<&[Type]> {
+        Some(&self.parameters)
+    }
+
+    fn fields(&self) -> &[FieldInfo] {
+        &self.fields
+    }
+
+    fn no_data() -> Self {
+        StatementDescription::default()
+    }
+
+    fn is_no_data(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// Parameter types (the client's where it declared them, else the engine's) and result
+/// columns in text format, as a statement Describe reports them.
+fn describe_statement(
+    stored: &StoredStatement<Arc<Prepared>>,
+) -> PgWireResult<StatementDescription> {
+    let prepared = &stored.statement;
+    let count = stored.parameter_types.len().max(prepared.param_types.len());
+    let parameters = (0..count)
+        .map(|i| match stored.parameter_types.get(i) {
+            Some(Some(declared)) => declared.clone(),
+            _ => param_pg_type(prepared.param_types.get(i).unwrap_or(&SqlType::Unknown)),
+        })
+        .collect();
+    Ok(StatementDescription {
+        parameters,
+        fields: schema::fields(&prepared.columns, None)?,
+    })
+}
+
+/// The statement name as the client wrote it (pgwire names the unnamed one).
+fn display_name(name: &str) -> &str {
+    if name == DEFAULT_NAME { "" } else { name }
+}
+
+/// The values of a portal's parameters, in the engine's parameter types.
+fn bind_values(portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<Value>> {
+    let stored: &StoredStatement<Arc<Prepared>> = &portal.statement;
+    let prepared = &stored.statement;
+    let declared = &stored.parameter_types;
+    let expected = declared.len().max(prepared.param_types.len());
+    if portal.parameters.len() != expected {
+        return Err(error::protocol(format!(
+            "bind message supplies {} parameters, but prepared statement \"{}\" requires {expected}",
+            portal.parameters.len(),
+            display_name(&stored.id),
+        )));
+    }
+    check_format_count(&portal.parameter_format, expected, "parameter")?;
+    portal
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, bytes)| {
+            let target = prepared
+                .param_types
+                .get(i)
+                .cloned()
+                .unwrap_or(SqlType::Unknown);
+            // The type the client was told in ParameterDescription: its own, else ours.
+            let wire_oid = declared
+                .get(i)
+                .and_then(|t| t.as_ref())
+                .map_or_else(|| param_pg_type(&target).oid(), Type::oid);
+            let format = match format_at(&portal.parameter_format, i) {
+                FieldFormat::Binary => ParamFormat::Binary,
+                FieldFormat::Text => ParamFormat::Text,
+            };
+            decode_param(i, wire_oid, format, bytes.as_deref(), &target)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for QueryHandler {
+    type Statement = Arc<Prepared>;
+    type QueryParser = StatementParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        _client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = portal.statement.statement.clone();
+        let result_format = &portal.result_column_format;
+        // Refuse a bad Bind before anything runs.
+        check_format_count(result_format, prepared.columns.len(), "result")?;
+        let params = bind_values(portal)?;
+        let run = prepared.clone();
+        let outcome = self
+            .session
+            .run(move |s| s.execute(&run, &params))
+            .await?
+            .map_err(|e| error::engine(&e))?;
+        let described = match &outcome {
+            Outcome::Rows { columns, .. } if prepared.columns.len() == columns.len() => {
+                // Send exactly what Describe announced.
+                Some(prepared.columns.clone())
+            }
+            Outcome::Rows { columns, .. } if prepared.columns.is_empty() => {
+                tracing::warn!(sql = %prepared.sql, "rows from a statement described without columns");
+                check_format_count(result_format, columns.len(), "result")?;
+                None
+            }
+            Outcome::Rows { .. } => {
+                return Err(error::user(
+                    error::FEATURE_NOT_SUPPORTED,
+                    "cached plan must not change result type",
+                ));
+            }
+            Outcome::Command { .. } => None,
+        };
+        Ok(response::outcome(outcome, described, |i| {
+            format_at(result_format, i)
+        }))
+    }
+
+    /// Describes a statement as PostgreSQL does: ParameterDescription, then NoData when
+    /// the statement returns no rows. (pgwire's default sends an empty RowDescription
+    /// for a statement that has parameters but no result columns.) Portals go to
+    /// pgwire's default, which already answers NoData for them.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
+            return self._on_describe(client, message).await;
+        }
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let description = match client.portal_store().get_statement(name) {
+            Some(Entry::Value(stored)) => describe_statement(&stored)?,
+            Some(Entry::Empty) => StatementDescription::default(),
+            None => return Err(PgWireError::StatementNotFound(name.to_owned())),
+        };
+        send_describe_response(client, &description).await
+    }
+
+    /// Reports the engine's transaction status, then does what pgwire's does: drops the
+    /// unnamed portal and sends ReadyForQuery.
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let status = self.session.transaction_status();
+        client.set_transaction_status(status);
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                status,
+            )))
+            .await?;
+        client.flush().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use pgwire::messages::extendedquery::Bind;
+    use tissdb::query::Column;
+
+    use super::*;
+
+    fn prepared(param_types: Vec<SqlType>, columns: Vec<Column>) -> Arc<Prepared> {
+        Arc::new(Prepared {
+            sql: "SELECT ...".into(),
+            statement: None,
+            param_types,
+            columns,
+        })
+    }
+
+    fn portal(
+        stmt: Arc<Prepared>,
+        declared: Vec<Option<Type>>,
+        formats: Vec<i16>,
+        params: Vec<Option<&[u8]>>,
+    ) -> Portal<Arc<Prepared>> {
+        let stored = Arc::new(StoredStatement::new("s1".into(), stmt, declared));
+        let bind = Bind::new(
+            None,
+            Some("s1".into()),
+            formats,
+            params
+                .into_iter()
+                .map(|p| p.map(Bytes::copy_from_slice))
+                .collect(),
+            vec![],
+        );
+        Portal::try_new(&bind, stored).unwrap()
+    }
+
+    fn code(e: PgWireError) -> String {
+        match e {
+            PgWireError::UserError(info) => info.code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parameters_decode_in_the_described_type() {
+        let stmt = prepared(vec![SqlType::Int8, SqlType::Unknown, SqlType::Int4], vec![]);
+        // $1 declared int4 by the client: 4 bytes, widened to the engine's int8.
+        // $2 untyped: described as text. $3 in text format.
+        let p = portal(
+            stmt,
+            vec![Some(Type::INT4)],
+            vec![1, 1, 0],
+            vec![Some(&7i32.to_be_bytes()), Some(b"abc"), Some(b"42")],
+        );
+        assert_eq!(
+            bind_values(&p).unwrap(),
+            vec![Value::Int(7), Value::String("abc".into()), Value::Int(42)]
+        );
+    }
+
+    #[test]
+    fn parameter_count_and_formats_are_checked() {
+        let stmt = prepared(vec![SqlType::Int4], vec![]);
+        let p = portal(stmt.clone(), vec![], vec![], vec![]);
+        assert_eq!(code(bind_values(&p).unwrap_err()), "08P01");
+        let p = portal(stmt.clone(), vec![], vec![0, 1], vec![Some(b"1")]);
+        assert_eq!(code(bind_values(&p).unwrap_err()), "08P01");
+        let p = portal(stmt, vec![], vec![1], vec![Some(b"1")]);
+        assert_eq!(code(bind_values(&p).unwrap_err()), "22P03");
+    }
+
+    #[tokio::test]
+    async fn a_statement_without_rows_describes_as_no_data() {
+        use crate::testing::FakeClient;
+        use pgwire::api::ClientPortalStore;
+        use pgwire::messages::extendedquery::Describe;
+
+        let (_dir, db) = crate::testing::open_db();
+        let handler = QueryHandler::new(crate::session::SessionHandle::new(db, Default::default()));
+        let mut client = FakeClient::ready();
+        let insert = prepared(vec![SqlType::Int4, SqlType::Jsonb], vec![]);
+        let select = prepared(vec![], vec![Column::new("a", SqlType::Int4)]);
+        let store = client.portal_store();
+        store.put_statement(Arc::new(StoredStatement::new(
+            "ins".into(),
+            insert,
+            vec![Some(Type::INT8)],
+        )));
+        store.put_statement(Arc::new(StoredStatement::new("sel".into(), select, vec![])));
+        store.put_empty_statement("empty");
+        let describe = |name: &str| Describe::new(b'S', Some(name.to_string()));
+
+        handler
+            .on_describe(&mut client, describe("ins"))
+            .await
+            .unwrap();
+        let sent = client.take();
+        let PgWireBackendMessage::ParameterDescription(params) = &sent[0] else {
+            panic!("{sent:?}");
+        };
+        // The client's declared type wins; the rest come from the engine.
+        assert_eq!(params.types, vec![Type::INT8.oid(), Type::JSONB.oid()]);
+        assert!(
+            matches!(sent[1], PgWireBackendMessage::NoData(_)),
+            "{sent:?}"
+        );
+
+        handler
+            .on_describe(&mut client, describe("sel"))
+            .await
+            .unwrap();
+        let sent = client.take();
+        assert!(matches!(
+            sent[0],
+            PgWireBackendMessage::ParameterDescription(_)
+        ));
+        let PgWireBackendMessage::RowDescription(rows) = &sent[1] else {
+            panic!("{sent:?}");
+        };
+        assert_eq!(rows.fields.len(), 1);
+
+        handler
+            .on_describe(&mut client, describe("empty"))
+            .await
+            .unwrap();
+        let sent = client.take();
+        assert!(
+            matches!(sent[1], PgWireBackendMessage::NoData(_)),
+            "{sent:?}"
+        );
+
+        let missing = handler
+            .on_describe(&mut client, describe("nope"))
+            .await
+            .unwrap_err();
+        assert!(matches!(missing, PgWireError::StatementNotFound(_)));
+    }
+
+    #[test]
+    fn describe_comes_from_the_prepared_statement() {
+        let (_dir, db) = crate::testing::open_db();
+        let parser = StatementParser {
+            session: crate::session::SessionHandle::new(db, Default::default()),
+        };
+        let stmt = prepared(
+            vec![SqlType::Unknown, SqlType::Numeric],
+            vec![
+                Column::new("a", SqlType::Int4),
+                Column::new("b", SqlType::Jsonb),
+            ],
+        );
+        assert_eq!(
+            parser.get_parameter_types(&stmt).unwrap(),
+            vec![Type::TEXT, Type::NUMERIC]
+        );
+        let fields = parser
+            .get_result_schema(&stmt, Some(&Format::UnifiedBinary))
+            .unwrap();
+        assert_eq!(fields[1].datatype(), &Type::JSONB);
+        assert_eq!(fields[1].format(), FieldFormat::Binary);
+        assert!(
+            parser
+                .get_result_schema(&stmt, Some(&Format::Individual(vec![1])))
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! What the wire says about types and columns: engine [`SqlType`]s as pgwire [`Type`]s
+//! and back (OIDs), [`Column`]s as row-description [`FieldInfo`]s, and the format codes a
+//! client asked for, read without trusting their count.
+
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{FieldFormat, FieldInfo};
+use pgwire::error::PgWireResult;
+use tissdb::query::{Column, SqlType};
+
+use crate::error;
+
+/// OID of `oid`, which some drivers use for catalog parameters.
+pub const OID_OID: u32 = 26;
+/// OID of `name`.
+pub const NAME_OID: u32 = 19;
+/// OID of `"char"`.
+pub const CHAR_OID: u32 = 18;
+/// OID of `bpchar` (`char(n)`).
+pub const BPCHAR_OID: u32 = 1042;
+
+/// The engine type for an OID a client declared, if the engine has one. Text-like types
+/// the engine lacks (`name`, `bpchar`, `"char"`) are text; `oid` is an integer.
+pub fn sql_type_from_oid(oid: u32) -> Option<SqlType> {
+    Some(match oid {
+        16 => SqlType::Bool,
+        17 => SqlType::Bytea,
+        20 | OID_OID => SqlType::Int8,
+        21 => SqlType::Int2,
+        23 => SqlType::Int4,
+        25 | NAME_OID | CHAR_OID | BPCHAR_OID => SqlType::Text,
+        114 => SqlType::Json,
+        700 => SqlType::Float4,
+        701 => SqlType::Float8,
+        705 => SqlType::Unknown,
+        1043 => SqlType::Varchar(None),
+        1082 => SqlType::Date,
+        1114 => SqlType::Timestamp,
+        1184 => SqlType::Timestamptz,
+        1700 => SqlType::Numeric,
+        2950 => SqlType::Uuid,
+        3802 => SqlType::Jsonb,
+        _ => return None,
+    })
+}
+
+/// The pgwire type of an engine type (every engine type is a PostgreSQL built-in).
+pub fn pg_type(ty: &SqlType) -> Type {
+    Type::from_oid(ty.oid()).unwrap_or(Type::UNKNOWN)
+}
+
+/// The type a parameter is described as: `unknown` becomes `text`, which every driver
+/// can bind a string to.
+pub fn param_pg_type(ty: &SqlType) -> Type {
+    match ty {
+        SqlType::Unknown => Type::TEXT,
+        other => pg_type(other),
+    }
+}
+
+/// `pg_type.typlen`: the fixed width of a type, -1 when variable, -2 for C strings.
+pub fn type_len(ty: &SqlType) -> i16 {
+    match ty {
+        SqlType::Bool => 1,
+        SqlType::Int2 => 2,
+        SqlType::Int4 | SqlType::Float4 | SqlType::Date => 4,
+        SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::Timestamptz => 8,
+        SqlType::Uuid => 16,
+        SqlType::Unknown => -2,
+        SqlType::Numeric
+        | SqlType::Text
+        | SqlType::Varchar(_)
+        | SqlType::Bytea
+        | SqlType::Json
+        | SqlType::Jsonb => -1,
+    }
+}
+
+/// The format of item `i` in a list of format codes (none: all text; one: all alike;
+/// else one per item). A short list reads as text rather than panicking; callers check
+/// the count first with [`check_format_count`].
+pub fn format_at(format: &Format, i: usize) -> FieldFormat {
+    match format {
+        Format::Individual(codes) => codes
+            .get(i)
+            .map_or(FieldFormat::Text, |c| FieldFormat::from(*c)),
+        other => other.format_for(i),
+    }
+}
+
+/// Refuses a list of format codes that is neither empty, one code, nor one per item, as
+/// PostgreSQL does (08P01).
+pub fn check_format_count(format: &Format, items: usize, what: &str) -> PgWireResult<()> {
+    if let Format::Individual(codes) = format
+        && codes.len() != items
+    {
+        return Err(error::protocol(format!(
+            "bind message has {} {what} formats but there are {items} {what}s",
+            codes.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The row description of `columns`, each in the format the client asked for (`None`:
+/// text, as in a statement Describe).
+pub fn fields(columns: &[Column], format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    if let Some(format) = format {
+        check_format_count(format, columns.len(), "result")?;
+    }
+    Ok(columns
+        .iter()
+        .enumerate()
+        .map(|(i, column)| {
+            let format = format.map_or(FieldFormat::Text, |f| format_at(f, i));
+            field(column, format)
+        })
+        .collect())
+}
+
+/// One column's description.
+pub fn field(column: &Column, format: FieldFormat) -> FieldInfo {
+    // OIDs are unsigned on the wire but travel as int32; the bits are what matter.
+    let table = (column.table_oid != 0).then_some(column.table_oid as i32);
+    let number = (column.column_number != 0).then_some(column.column_number);
+    FieldInfo::new(
+        column.name.clone(),
+        table,
+        number,
+        pg_type(&column.ty),
+        format,
+    )
+    .with_type_modifier(column.ty.type_modifier())
+    .with_type_size(type_len(&column.ty))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_type_round_trips_through_its_oid() {
+        for ty in [
+            SqlType::Bool,
+            SqlType::Int2,
+            SqlType::Int4,
+            SqlType::Int8,
+            SqlType::Float4,
+            SqlType::Float8,
+            SqlType::Numeric,
+            SqlType::Text,
+            SqlType::Varchar(None),
+            SqlType::Date,
+            SqlType::Timestamp,
+            SqlType::Timestamptz,
+            SqlType::Bytea,
+            SqlType::Uuid,
+            SqlType::Json,
+            SqlType::Jsonb,
+            SqlType::Unknown,
+        ] {
+            assert_eq!(sql_type_from_oid(ty.oid()), Some(ty.clone()));
+            assert_eq!(pg_type(&ty).oid(), ty.oid(), "{ty:?}");
+        }
+        assert_eq!(param_pg_type(&SqlType::Unknown), Type::TEXT);
+        assert_eq!(sql_type_from_oid(1007), None);
+    }
+
+    #[test]
+    fn fields_carry_table_column_and_modifier() {
+        let mut c = Column::new("name", SqlType::Varchar(Some(20)));
+        c.table_oid = 16384;
+        c.column_number = 2;
+        let f = field(&c, FieldFormat::Binary);
+        assert_eq!(f.table_id(), Some(16384));
+        assert_eq!(f.column_id(), Some(2));
+        assert_eq!(f.type_modifier(), 24);
+        assert_eq!(f.datatype(), &Type::VARCHAR);
+        let plain = field(&Column::new("x", SqlType::Int8), FieldFormat::Text);
+        assert_eq!((plain.table_id(), plain.column_id()), (None, None));
+        assert_eq!(plain.type_modifier(), -1);
+    }
+
+    #[test]
+    fn format_counts() {
+        let cols = vec![
+            Column::new("a", SqlType::Int4),
+            Column::new("b", SqlType::Text),
+        ];
+        let mixed = Format::Individual(vec![1, 0]);
+        let f = fields(&cols, Some(&mixed)).unwrap();
+        assert_eq!(f[0].format(), FieldFormat::Binary);
+        assert_eq!(f[1].format(), FieldFormat::Text);
+        assert!(fields(&cols, Some(&Format::Individual(vec![1, 0, 1]))).is_err());
+        let all = fields(&cols, Some(&Format::UnifiedBinary)).unwrap();
+        assert!(all.iter().all(|f| f.format() == FieldFormat::Binary));
+        assert!(
+            fields(&cols, None)
+                .unwrap()
+                .iter()
+                .all(|f| f.format() == FieldFormat::Text)
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! A connection's engine [`Session`], run off the async threads.
+//!
+//! Engine calls block (they read segments and fsync the WAL), so each runs on a blocking
+//! thread with the session locked. A cancelled or aborted query drops only the future
+//! waiting for that thread: the call itself runs to its end, still holding the lock, so
+//! the next statement on the connection waits for it. The transaction status is copied
+//! out after every call, so ReadyForQuery can report it without taking the lock.
+//! [`InFlight`] counts running calls, so shutdown can wait for them before the database
+//! closes.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pgwire::error::PgWireResult;
+use pgwire::messages::response::TransactionStatus;
+use tissdb::session::TransactionStatus as EngineStatus;
+use tissdb::{Database, Session};
+use tokio::sync::Notify;
+
+use crate::error;
+
+/// Engine calls in progress on all connections.
+#[derive(Clone, Default)]
+pub struct InFlight {
+    inner: Arc<InFlightInner>,
+}
+
+#[derive(Default)]
+struct InFlightInner {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts one call while alive.
+struct InFlightGuard(Arc<InFlightInner>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    fn enter(&self) -> InFlightGuard {
+        self.inner.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.inner.clone())
+    }
+
+    /// Returns once no engine call is running.
+    pub async fn wait_idle(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            // Register before checking, so a call ending in between still wakes us.
+            idle.as_mut().enable();
+            if self.inner.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// One connection's session, shared by its handlers.
+#[derive(Clone)]
+pub struct SessionHandle {
+    session: Arc<Mutex<Session>>,
+    status: Arc<AtomicU8>,
+    in_flight: InFlight,
+}
+
+fn status_byte(status: EngineStatus) -> u8 {
+    match status {
+        EngineStatus::Idle => b'I',
+        EngineStatus::InBlock => b'T',
+        EngineStatus::Failed => b'E',
+    }
+}
+
+impl SessionHandle {
+    pub fn new(db: Arc<Database>, in_flight: InFlight) -> Self {
+        let session = Session::new(db);
+        let status = AtomicU8::new(status_byte(session.transaction_status()));
+        SessionHandle {
+            session: Arc::new(Mutex::new(session)),
+            status: Arc::new(status),
+            in_flight,
+        }
+    }
+
+    /// Runs `f` on the session on a blocking thread and records the transaction status
+    /// it leaves behind. A panic in the engine becomes an XX000 error.
+    pub async fn run<T, F>(&self, f: F) -> PgWireResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> T + Send + 'static,
+    {
+        let session = self.session.clone();
+        let status = self.status.clone();
+        let guard = self.in_flight.enter();
+        let task = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            // A panic in an earlier call poisons the lock; the session itself holds only
+            // settings and the transaction status, so carry on with it.
+            let mut session = session.lock().unwrap_or_else(PoisonError::into_inner);
+            let out = f(&mut session);
+            status.store(status_byte(session.transaction_status()), Ordering::Release);
+            out
+        });
+        task.await
+            .map_err(|e| error::internal(format!("the statement failed unexpectedly: {e}")))
+    }
+
+    /// The transaction status after the last finished call, for ReadyForQuery.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        match self.status.load(Ordering::Acquire) {
+            b'T' => TransactionStatus::Transaction,
+            b'E' => TransactionStatus::Error,
+            _ => TransactionStatus::Idle,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::open_db;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wait_idle_waits_for_running_calls() {
+        let (_dir, db) = open_db();
+        let in_flight = InFlight::default();
+        in_flight.wait_idle().await;
+        let session = SessionHandle::new(db, in_flight.clone());
+        let running = session.clone();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done_in_call = done.clone();
+        let call = tokio::spawn(async move {
+            running
+                .run(move |_| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    done_in_call.store(true, Ordering::Release);
+                })
+                .await
+        });
+        while in_flight.inner.count.load(Ordering::Acquire) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        in_flight.wait_idle().await;
+        assert!(
+            done.load(Ordering::Acquire),
+            "returned before the call ended"
+        );
+        call.await.unwrap().unwrap();
+        assert_eq!(session.transaction_status(), TransactionStatus::Idle);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_is_an_internal_error_and_the_session_goes_on() {
+        let (_dir, db) = open_db();
+        let session = SessionHandle::new(db, InFlight::default());
+        let e = session.run(|_| -> () { panic!("boom") }).await.unwrap_err();
+        let pgwire::error::PgWireError::UserError(info) = e else {
+            panic!("not a user error");
+        };
+        assert_eq!(info.code, "XX000");
+        assert_eq!(
+            session.run(|s| s.transaction_status()).await.unwrap(),
+            EngineStatus::Idle
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The simple query protocol: a Query message holding any number of statements.
+//!
+//! 1. A string of only whitespace and semicolons answers EmptyQueryResponse without
+//!    reaching the engine.
+//! 2. Otherwise [`Session::execute_batch`](tissdb::Session::execute_batch) runs the
+//!    statements in order and stops at the first failure; each result becomes a row
+//!    description with text rows and `SELECT n`, a command tag, or an ErrorResponse.
+//!    No statement at all (only comments) is an empty query too.
+//! 3. A cancel request answers 57014 at once; the engine call finishes on its own thread.
+//! 4. ReadyForQuery reports the session's transaction status after the batch.
+//!
+//! pgwire's own `on_query` derives the transaction status from the responses; it is
+//! replaced here so the status always comes from the engine.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use futures::future::{Either, select};
+use futures::{Sink, SinkExt};
+use pgwire::api::query::{
+    SimpleQueryHandler, send_execution_response, send_query_response, send_ready_for_query,
+};
+use pgwire::api::results::{FieldFormat, Response};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, PgWireConnectionState};
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::response::EmptyQueryResponse;
+use pgwire::messages::simplequery::Query;
+
+use crate::connection::QueryHandler;
+use crate::error;
+use crate::response;
+
+/// True for a query of only whitespace and semicolons, which PostgreSQL answers with
+/// EmptyQueryResponse.
+pub fn is_blank(sql: &str) -> bool {
+    sql.chars().all(|c| c == ';' || c.is_whitespace())
+}
+
+/// Arms the connection's cancel handle for the next statement.
+pub async fn cancel_signal<C: ClientInfo>(
+    client: &C,
+) -> Option<futures::channel::oneshot::Receiver<()>> {
+    let handle = client
+        .session_extensions()
+        .get::<std::sync::Arc<ConnectionHandle>>()?;
+    Some(handle.start_query().await)
+}
+
+fn canceled() -> Response {
+    Response::Error(Box::new(error::info(
+        error::QUERY_CANCELED,
+        "canceling statement due to user request",
+    )))
+}
+
+#[async_trait]
+impl SimpleQueryHandler for QueryHandler {
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = if is_blank(&query.query) {
+            vec![Response::EmptyQuery]
+        } else {
+            let cancel = cancel_signal(client).await;
+            let run = self.do_query(client, &query.query);
+            match cancel {
+                None => run.await?,
+                Some(cancel) => match select(run, cancel).await {
+                    Either::Left((result, _)) => result?,
+                    Either::Right((Ok(()), _)) => vec![canceled()],
+                    // The handle went away without a cancel: keep waiting.
+                    Either::Right((Err(_), run)) => run.await?,
+                },
+            }
+        };
+        for response in responses {
+            match response {
+                Response::EmptyQuery => {
+                    client
+                        .feed(PgWireBackendMessage::EmptyQueryResponse(
+                            EmptyQueryResponse::new(),
+                        ))
+                        .await?;
+                }
+                Response::Query(rows) => send_query_response(client, rows, true).await?,
+                Response::Execution(tag)
+                | Response::TransactionStart(tag)
+                | Response::TransactionEnd(tag) => send_execution_response(client, tag).await?,
+                Response::Error(info) => {
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
+                        .await?;
+                }
+                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                    let info =
+                        error::info(error::FEATURE_NOT_SUPPORTED, "COPY is not supported here");
+                    client
+                        .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                        .await?;
+                }
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        let status = self.session.transaction_status();
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let sql = query.to_owned();
+        let results = self.session.run(move |s| s.execute_batch(&sql)).await?;
+        if results.is_empty() {
+            return Ok(vec![Response::EmptyQuery]);
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| match result {
+                Ok(outcome) => response::outcome(outcome, None, |_| FieldFormat::Text),
+                Err(e) => Response::Error(Box::new(error::engine_info(&e))),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use pgwire::api::query::SimpleQueryHandler;
+    use pgwire::api::{ClientInfo, ConnectionHandle};
+    use pgwire::messages::PgWireBackendMessage;
+    use pgwire::messages::simplequery::Query;
+
+    use super::is_blank;
+    use crate::connection::QueryHandler;
+    use crate::session::{InFlight, SessionHandle};
+    use crate::testing::{FakeClient, error_code, open_db};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_answers_57014_at_once_and_the_session_stays_usable() {
+        let (_dir, db) = open_db();
+        let in_flight = InFlight::default();
+        let session = SessionHandle::new(db, in_flight.clone());
+        let handler = QueryHandler::new(session.clone());
+        let mut client = FakeClient::ready();
+        let handle = Arc::new(ConnectionHandle::new());
+        client
+            .session_extensions()
+            .insert::<Arc<ConnectionHandle>>(handle.clone());
+        // A long statement holds the session on its thread.
+        let busy_session = session.clone();
+        let (locked_tx, locked) = tokio::sync::oneshot::channel();
+        let busy = tokio::spawn(async move {
+            busy_session
+                .run(move |_| {
+                    let _ = locked_tx.send(());
+                    std::thread::sleep(Duration::from_millis(800));
+                })
+                .await
+        });
+        locked.await.unwrap();
+        // Cancel as soon as the query below has armed its cancel signal.
+        let canceller = tokio::spawn(async move {
+            while !handle.cancel().await {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let started = Instant::now();
+        handler
+            .on_query(&mut client, Query::new("SELECT 1".into()))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+        canceller.await.unwrap();
+        let sent = client.take();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        assert_eq!(error_code(&sent[0]).as_deref(), Some("57014"));
+        assert!(matches!(sent[1], PgWireBackendMessage::ReadyForQuery(_)));
+        // The next statement waits for the cancelled one's thread, then runs.
+        handler
+            .on_query(&mut client, Query::new("SELECT 1".into()))
+            .await
+            .unwrap();
+        let sent = client.take();
+        assert!(
+            matches!(sent.last(), Some(PgWireBackendMessage::ReadyForQuery(_))),
+            "{sent:?}"
+        );
+        assert_ne!(error_code(&sent[0]).as_deref(), Some("57014"));
+        busy.await.unwrap().unwrap();
+        in_flight.wait_idle().await;
+    }
+
+    #[tokio::test]
+    async fn blank_queries_never_reach_the_engine() {
+        let (_dir, db) = open_db();
+        let handler = QueryHandler::new(SessionHandle::new(db, InFlight::default()));
+        let mut client = FakeClient::ready();
+        handler
+            .on_query(&mut client, Query::new(" ;; ".into()))
+            .await
+            .unwrap();
+        let sent = client.take();
+        assert!(
+            matches!(sent[0], PgWireBackendMessage::EmptyQueryResponse(_)),
+            "{sent:?}"
+        );
+        assert!(matches!(sent[1], PgWireBackendMessage::ReadyForQuery(_)));
+    }
+
+    #[test]
+    fn blank_queries() {
+        for q in ["", " ", ";", " ;; \n", "\t;"] {
+            assert!(is_blank(q), "{q:?}");
+        }
+        for q in ["select 1", "';'", "-- comment"] {
+            assert!(!is_blank(q), "{q:?}");
+        }
+    }
+}
