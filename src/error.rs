@@ -50,6 +50,13 @@ pub enum Error {
     /// The request is wrong: fix it and send it again (bad syntax, bad value, bad name).
     #[error("{message}")]
     InvalidInput { code: SqlState, message: String },
+    /// The statement text does not parse; `position` is the 1-based character offset of
+    /// the error in the statement, when known.
+    #[error("{message}")]
+    Syntax {
+        message: String,
+        position: Option<usize>,
+    },
     /// What the request names does not exist (a collection, a document).
     #[error("{message}")]
     NotFound { code: SqlState, message: String },
@@ -125,6 +132,7 @@ impl Error {
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
             | Error::LimitExceeded { code, .. } => *code,
+            Error::Syntax { .. } => SqlState::SYNTAX_ERROR,
             Error::ReadOnly(_) => SqlState::READ_ONLY_SQL_TRANSACTION,
             Error::Corruption(_) => SqlState::DATA_CORRUPTED,
             Error::Io { .. } => SqlState::IO_ERROR,

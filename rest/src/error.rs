@@ -27,7 +27,7 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
-            Error::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            Error::InvalidInput { .. } | Error::Syntax { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,

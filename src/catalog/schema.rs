@@ -62,7 +62,8 @@ impl Observed {
         match (self, other) {
             (a, b) if a == b => a,
             (Null, x) | (x, Null) => x,
-            (Int, Float) | (Float, Int) => Float,
+            (Int, Float) | (Float, Int) | (Float, Numeric) | (Numeric, Float) => Float,
+            (Int, Numeric) | (Numeric, Int) => Numeric,
             _ => Json,
         }
     }

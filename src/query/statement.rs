@@ -27,18 +27,42 @@ pub type Statement = TissStatement;
 pub const IN_FAILED_TRANSACTION: SqlState = SqlState("25P02");
 pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
 
-fn syntax_error(e: sqlparser::parser::ParserError) -> Error {
+/// The 1-based character offset of `Line: l, Column: c` (as sqlparser reports it) in `sql`.
+fn error_position(msg: &str, sql: &str) -> Option<usize> {
+    let at = msg.rfind("Line: ")?;
+    let rest = msg.get(at + 6..)?;
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let line: usize = line.trim().parse().ok()?;
+    let column: usize = rest
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    let before: usize = sql
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count() + 1)
+        .sum();
+    Some(before + column)
+}
+
+fn syntax_error(e: sqlparser::parser::ParserError, sql: &str) -> Error {
     let msg = e.to_string();
     let msg = msg
         .strip_prefix("sql parser error: ")
         .unwrap_or(&msg)
         .to_string();
-    let code = if msg.contains("recursion limit") {
-        SqlState::STATEMENT_TOO_COMPLEX
-    } else {
-        SqlState::SYNTAX_ERROR
-    };
-    Error::invalid(code, msg)
+    if msg.contains("recursion limit") {
+        return Error::LimitExceeded {
+            code: SqlState::STATEMENT_TOO_COMPLEX,
+            message: format!("statement too complex: {msg}"),
+        };
+    }
+    Error::Syntax {
+        position: error_position(&msg, sql),
+        message: msg,
+    }
 }
 
 fn parse(session: &Session, sql: &str) -> Result<Vec<Statement>> {
@@ -49,7 +73,7 @@ fn parse(session: &Session, sql: &str) -> Result<Vec<Statement>> {
             sql.len()
         )));
     }
-    tissdb_dialect::parse(sql).map_err(syntax_error)
+    tissdb_dialect::parse(sql).map_err(|e| syntax_error(e, sql))
 }
 
 fn allowed_when_failed(stmt: &Statement) -> bool {
@@ -660,7 +684,8 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
 
 /// Evaluates a column DEFAULT expression.
 fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
-    let stmts = tissdb_dialect::parse(&format!("SELECT {text}")).map_err(syntax_error)?;
+    let select = format!("SELECT {text}");
+    let stmts = tissdb_dialect::parse(&select).map_err(|e| syntax_error(e, &select))?;
     let Some(TissStatement::Sql(s)) = stmts.first() else {
         return Err(Error::invalid(
             SqlState::SYNTAX_ERROR,
@@ -871,10 +896,28 @@ fn table_document(
     Ok((key, doc))
 }
 
+/// A value as a schemaless document stores it: SQL's decimal literals (`199.99` is
+/// numeric in SQL) become floats, as the same number sent over REST would be, so a
+/// field's numbers stay one number column however documents arrive. Declared tables keep
+/// numeric where a column is declared numeric.
+fn document_value(v: Value) -> Value {
+    match v {
+        Value::Numeric(n) => n
+            .parse::<f64>()
+            .map(Value::Float)
+            .unwrap_or(Value::Numeric(n)),
+        Value::Array(items) => Value::Array(items.into_iter().map(document_value).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, document_value(v))).collect())
+        }
+        other => other,
+    }
+}
+
 fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object)> {
     let mut doc = Object::new();
     let mut id = None;
-    for (t, v) in targets.iter().zip(row) {
+    for (t, v) in targets.iter().zip(row.into_iter().map(document_value)) {
         if t == "id" {
             id = match v {
                 Value::Null => None,
@@ -1237,6 +1280,9 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
                         ),
                     ));
                 }
+            }
+            if collection.kind == Kind::Schemaless {
+                v = document_value(v);
             }
             set_field(&mut doc, &a.field, &a.path, v);
         }

@@ -46,7 +46,14 @@ pub fn engine_info(e: &tissdb::Error) -> ErrorInfo {
     } else {
         tracing::debug!(sqlstate = code, "statement failed: {e}");
     }
-    info(code, e.to_string())
+    let mut info = info(code, e.to_string());
+    if let tissdb::Error::Syntax {
+        position: Some(p), ..
+    } = e
+    {
+        info.position = Some(p.to_string());
+    }
+    info
 }
 
 /// An engine error as the error type pgwire handlers return.

@@ -39,6 +39,7 @@ pub struct Server {
     data_dir: PathBuf,
     env: Vec<(String, String)>,
     http_port: u16,
+    pg_port: u16,
     /// Number of processes started so far; names the stderr log of each.
     starts: usize,
     client: Client,
@@ -178,6 +179,7 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             http_port: 0,
+            pg_port: 0,
             starts: 0,
             client: http_client(),
         };
@@ -188,6 +190,11 @@ impl Server {
     /// The data directory (stays across restarts).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The PostgreSQL wire port of the current process.
+    pub fn pg_port(&self) -> u16 {
+        self.pg_port
     }
 
     /// `http://127.0.0.1:<port>` of the current process.
@@ -336,6 +343,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(1));
         }
         self.http_port = http_port;
+        self.pg_port = pg_port;
         self.child = Some(child);
         Ok(())
     }

@@ -1,0 +1,462 @@
+#!/usr/bin/env bash
+# Compare TissDB with PostgreSQL 15 on this machine, in the same run, with pgbench.
+#
+#   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
+#                         [--rows N] [--workloads W1,W2,W3,W5] [--keep]
+#
+# It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
+# free port, default durability: fsync on, synchronous_commit on) and a TissDB server
+# (temp data dir, free ports, default durability), loads the same table into both
+# with plain multi-row INSERTs through psql, then runs each workload with pgbench,
+# alternating TissDB and PostgreSQL round by round, and prints the median TPS of each
+# and the ratio TissDB/PostgreSQL. Everything it started is stopped on exit, also on
+# error or Ctrl-C. Results also go to bench/results/last.tsv (one row per cell) and
+# bench/results/last-info.tsv (key/value: versions, peak RSS, data sizes, ...); the
+# pgbench output of failed cells and the TissDB server log go to bench/results/last-logs/.
+#
+# --quick: about 1.5 minutes (2 s runs, 2 rounds, per workload only "simple, 1 client"
+#          and "prepared, 8 clients"). Default: about 9-10 minutes (5 s runs, 3 rounds,
+#          simple and prepared, 1 and 8 clients for every workload).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+RESULTS_DIR="$SCRIPT_DIR/results"
+WORKLOAD_DIR="$SCRIPT_DIR/workloads"
+PG_MAJOR=15
+PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
+
+QUICK=0
+TISSDB_BIN=""
+DURATION=""
+ROUNDS=""
+ROWS=100000
+BATCH=1000
+WORKLOADS=""
+KEEP=0
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "compare.sh: error: $*" >&2; exit 1; }
+log() { echo "== $*"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --tissdb-bin) TISSDB_BIN=${2:?--tissdb-bin needs a path}; shift ;;
+        --tissdb-bin=*) TISSDB_BIN=${1#*=} ;;
+        --duration) DURATION=${2:?}; shift ;;
+        --duration=*) DURATION=${1#*=} ;;
+        --rounds) ROUNDS=${2:?}; shift ;;
+        --rounds=*) ROUNDS=${1#*=} ;;
+        --rows) ROWS=${2:?}; shift ;;
+        --rows=*) ROWS=${1#*=} ;;
+        --workloads) WORKLOADS=${2:?}; shift ;;
+        --workloads=*) WORKLOADS=${1#*=} ;;
+        --keep) KEEP=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+    shift
+done
+
+if [ "$QUICK" = 1 ]; then
+    : "${DURATION:=2}" "${ROUNDS:=2}"
+else
+    : "${DURATION:=5}" "${ROUNDS:=3}"
+fi
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+[[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "--rows must be a positive integer"
+[ "$ROWS" -lt 1000000 ] || die "--rows must stay below 1000000 (W1 inserts ids from 1000000 up)"
+
+# Workloads: id, file, label. Run order: reads first, then the writes (W3 updates in
+# place, W1 adds rows last) so that the reads and the aggregate see the loaded table.
+RUN_ORDER=(W2 W5 W3 W1)
+declare -A WL_FILE=([W1]=w1_insert.sql [W2]=w2_point_select.sql [W3]=w3_update.sql [W5]=w5_group_by.sql)
+declare -A WL_LABEL=([W1]=insert [W2]=point-select [W3]=update-by-pk [W5]=group-by-agg)
+if [ -n "$WORKLOADS" ]; then
+    sel=()
+    for w in "${RUN_ORDER[@]}"; do
+        [[ ",${WORKLOADS^^}," == *",$w,"* ]] && sel+=("$w")
+    done
+    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of W1,W2,W3,W5 in '$WORKLOADS'"
+    RUN_ORDER=("${sel[@]}")
+fi
+
+# Cells: "mode clients" per workload.
+if [ "$QUICK" = 1 ]; then
+    CELLS=("simple 1" "prepared 8")
+else
+    CELLS=("simple 1" "simple 8" "prepared 1" "prepared 8")
+fi
+
+# ---------------------------------------------------------------------------------
+# Prerequisites: PostgreSQL 15 (server, psql, pgbench) and the TissDB binary.
+# ---------------------------------------------------------------------------------
+need_pg() {
+    local b
+    for b in initdb pg_ctl postgres psql pgbench; do
+        [ -x "$PGBIN/$b" ] || return 0
+    done
+    return 1
+}
+if need_pg; then
+    [ "$(id -u)" = 0 ] || die "PostgreSQL $PG_MAJOR is missing in $PGBIN and we are not root to install it"
+    log "installing postgresql-$PG_MAJOR (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "postgresql-$PG_MAJOR" "postgresql-client-$PG_MAJOR" >/dev/null
+    ! need_pg || die "PostgreSQL $PG_MAJOR still incomplete in $PGBIN after apt-get install"
+fi
+PSQL="$PGBIN/psql"
+PGBENCH="$PGBIN/pgbench"
+
+if [ -z "$TISSDB_BIN" ]; then
+    TISSDB_BIN="$REPO_DIR/target/release/tissdb"
+    if [ ! -x "$TISSDB_BIN" ]; then
+        log "building TissDB (cargo build --release)"
+        (cd "$REPO_DIR" && cargo build --release)
+    fi
+fi
+[ -x "$TISSDB_BIN" ] || die "TissDB binary not found or not executable: $TISSDB_BIN"
+TISSDB_BIN=$(cd "$(dirname "$TISSDB_BIN")" && pwd)/$(basename "$TISSDB_BIN")
+
+# PostgreSQL runs as user postgres when we are root (initdb refuses root).
+if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "user postgres does not exist (is postgresql-$PG_MAJOR installed?)"
+    as_pg() { runuser -u postgres -- "$@"; }
+else
+    as_pg() { "$@"; }
+fi
+
+# ---------------------------------------------------------------------------------
+# Temp dirs, cleanup.
+# ---------------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/tissdb-bench.XXXXXX)
+chmod 755 "$WORK"
+PGROOT="$WORK/pg"
+PGDATA_DIR="$PGROOT/data"
+TDB_DATA="$WORK/tissdb-data"
+LOGDIR="$WORK/logs"
+mkdir -p "$PGROOT" "$LOGDIR"
+[ "$(id -u)" = 0 ] && chown postgres: "$PGROOT"
+
+TDB_PID=""
+PG_STARTED=0
+
+stop_tissdb() {
+    # SIGTERM, wait up to 30 s, then SIGKILL. Prints how it ended.
+    [ -n "$TDB_PID" ] || return 0
+    local pid=$TDB_PID i st=0
+    TDB_PID=""
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "   TissDB did not exit 30 s after SIGTERM: sending SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || st=$?
+    [ "$st" = 0 ] || echo "   TissDB exited with status $st after SIGTERM" >&2
+    TDB_EXIT_STATUS=$st
+}
+
+stop_pg() {
+    [ "$PG_STARTED" = 1 ] || return 0
+    PG_STARTED=0
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+        echo "   pg_ctl stop failed (see $PGROOT/postgres.log)" >&2
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM
+    stop_tissdb
+    stop_pg
+    if [ "$KEEP" = 1 ]; then
+        echo "kept temp dir $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT
+trap 'echo "terminated" >&2; exit 143' TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+USED_PORTS=" "
+free_port() {
+    local p i
+    for ((i = 0; i < 500; i++)); do
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        [[ "$USED_PORTS" == *" $p "* ]] && continue
+        port_in_use "$p" && continue
+        USED_PORTS+="$p "
+        echo "$p"
+        return 0
+    done
+    die "no free port found"
+}
+PG_PORT=$(free_port)
+TDB_PG_PORT=$(free_port)
+TDB_HTTP_PORT=$(free_port)
+
+# ---------------------------------------------------------------------------------
+# Start both servers.
+# ---------------------------------------------------------------------------------
+TDB_RESTARTS=0
+start_tissdb() {
+    local i
+    "$TISSDB_BIN" serve --data-dir "$TDB_DATA" \
+        --pg-addr "127.0.0.1:$TDB_PG_PORT" --http-addr "127.0.0.1:$TDB_HTTP_PORT" \
+        >>"$LOGDIR/tissdb.log" 2>&1 &
+    TDB_PID=$!
+    for ((i = 0; i < 600; i++)); do
+        grep -q ready "$LOGDIR/tissdb.log" 2>/dev/null && return 0
+        if ! kill -0 "$TDB_PID" 2>/dev/null; then
+            tail -n 20 "$LOGDIR/tissdb.log" >&2
+            TDB_PID=""
+            die "TissDB exited before printing ready"
+        fi
+        sleep 0.1
+    done
+    tail -n 20 "$LOGDIR/tissdb.log" >&2
+    die "TissDB did not print ready within 60 s"
+}
+
+log "PostgreSQL: initdb + start on 127.0.0.1:$PG_PORT (data $PGDATA_DIR)"
+as_pg "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
+    >"$LOGDIR/initdb.log" 2>&1 || { cat "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
+cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+
+# compare.sh: private benchmark cluster; durability settings are the defaults.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PGROOT'
+EOF
+PG_STARTED=1
+as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGROOT/postgres.log" -w -t 60 start >/dev/null ||
+    { cat "$PGROOT/postgres.log" >&2; die "pg_ctl start failed"; }
+PGSQL=("$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1)
+"${PGSQL[@]}" -p "$PG_PORT" -U postgres -d postgres \
+    -c "CREATE ROLE bench LOGIN SUPERUSER" -c "CREATE DATABASE bench OWNER bench"
+PG_VERSION=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SHOW server_version")
+PG_DURABILITY=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench \
+    -c "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')")
+echo "   PostgreSQL $PG_VERSION: $PG_DURABILITY"
+
+log "TissDB: start $TISSDB_BIN on 127.0.0.1:$TDB_PG_PORT (http 127.0.0.1:$TDB_HTTP_PORT, data $TDB_DATA)"
+start_tissdb
+"${PGSQL[@]}" -p "$TDB_PG_PORT" -U bench -d bench -c "SELECT 1" >/dev/null ||
+    die "psql cannot run SELECT 1 against TissDB"
+
+# ---------------------------------------------------------------------------------
+# Load the same data into both.
+# ---------------------------------------------------------------------------------
+log "generating $ROWS rows as INSERTs of $BATCH rows"
+awk -v rows="$ROWS" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.sql"
+
+now() { date +%s.%N; }
+load_into() { # name port -> seconds
+    local t0 t1
+    t0=$(now)
+    "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$WORK/items.sql" >"$LOGDIR/load-$1.log" 2>&1 ||
+        { tail -n 5 "$LOGDIR/load-$1.log" >&2; die "loading into $1 failed"; }
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+}
+TDB_LOAD_S=$(load_into tissdb "$TDB_PG_PORT")
+PG_LOAD_S=$(load_into postgres "$PG_PORT")
+echo "   load time: TissDB ${TDB_LOAD_S}s, PostgreSQL ${PG_LOAD_S}s"
+
+# PostgreSQL: VACUUM ANALYZE (what autovacuum does soon after a bulk load anyway) and
+# a CHECKPOINT so that the load's checkpoint does not land in the first measured runs.
+# TissDB gets no such step (it has no SQL VACUUM yet; compaction runs in background).
+"${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "VACUUM ANALYZE items" -c "CHECKPOINT"
+
+# Same data in both? Also warms both up (one full scan each).
+CHECK_SQL="SELECT count(*), sum(qty), count(DISTINCT brand) FROM items"
+CHECK_SQL_TDB="SELECT count(*), sum(qty) FROM items"
+PG_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench -c "$CHECK_SQL")
+TDB_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$TDB_PG_PORT" -U bench -d bench -c "$CHECK_SQL_TDB")
+echo "   check (count, sum(qty)): TissDB [$TDB_CHECK], PostgreSQL [${PG_CHECK% *}] ($(echo "$PG_CHECK" | awk '{print $3}') brands)"
+[ "$TDB_CHECK" = "${PG_CHECK% *}" ] || echo "   WARNING: the two tables differ after loading" >&2
+
+dir_bytes() { du -sb "$1" | awk '{print $1}'; }
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+TDB_SIZE_LOAD=$(dir_bytes "$TDB_DATA")
+PG_SIZE_LOAD=$(dir_bytes "$PGDATA_DIR")
+PG_TABLE_LOAD=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SELECT pg_total_relation_size('items')")
+PG_BASE_LOAD=$(dir_bytes "$PGDATA_DIR/base")
+PG_WAL_LOAD=$(dir_bytes "$PGDATA_DIR/pg_wal")
+echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "$PG_SIZE_LOAD") (table+index $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
+
+vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+TDB_HWM_LOAD=$(vm_kb "$TDB_PID" VmHWM)
+echo "   TissDB peak RSS after load: ${TDB_HWM_LOAD:-?} kB"
+
+# ---------------------------------------------------------------------------------
+# Benchmark.
+# ---------------------------------------------------------------------------------
+run_pgbench() { # sys port wl mode clients round -> prints the tps, or "FAILED: <error line>"
+    local sys=$1 port=$2 wl=$3 mode=$4 clients=$5 round=$6
+    local jobs=1 rc=0 tps failed out err
+    [ "$clients" -gt 1 ] && jobs=2
+    out="$LOGDIR/pgbench-$wl-$mode-c$clients-$sys-r$round.log"
+    timeout -k 5 $((DURATION + 120)) "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
+        -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -D rows="$ROWS" \
+        -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 || rc=$?
+    tps=$(awk '/^tps = / { print $3; exit }' "$out")
+    failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$out")
+    if [ "$rc" = 0 ] && [ -n "$tps" ] && [ "${failed:-0}" = 0 ]; then
+        echo "$tps"
+        return 0
+    fi
+    cp "$out" "$RESULTS_DIR/last-logs/" 2>/dev/null || true
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        err="pgbench timed out after $((DURATION + 120)) s"
+    else
+        err=$(grep -iE 'error|fatal|failed|abort' "$out" | grep -v '^Run was aborted' | tail -n 1 || true)
+        [ -n "$err" ] || err=$(tail -n 1 "$out")
+    fi
+    echo "FAILED: round $round, pgbench exit $rc: $err" | tr '\t\n' '  '
+    echo
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
+              else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+fmt_tps() { if [ -z "$1" ] || [ "$1" = FAILED ]; then echo "${1:-FAILED}"; else awk -v x="$1" 'BEGIN { printf "%.1f", x }'; fi; }
+
+total_cells=$((${#RUN_ORDER[@]} * ${#CELLS[@]}))
+est=$((total_cells * ROUNDS * 2 * DURATION))
+log "benchmark: ${#RUN_ORDER[@]} workloads x ${#CELLS[@]} cells x $ROUNDS rounds x 2 systems x ${DURATION}s = ~${est}s of pgbench"
+echo "   (rounds alternate TissDB, PostgreSQL, TissDB, PostgreSQL, ...; run order ${RUN_ORDER[*]})"
+
+mkdir -p "$RESULTS_DIR"
+rm -rf "$RESULTS_DIR/last-logs"
+mkdir -p "$RESULTS_DIR/last-logs"
+
+ROWS_OUT=()
+ERRORS=()
+cell_no=0
+for wl in "${RUN_ORDER[@]}"; do
+    for cell in "${CELLS[@]}"; do
+        read -r mode clients <<<"$cell"
+        cell_no=$((cell_no + 1))
+        tdb_vals=() pg_vals=() tdb_err="" pg_err=""
+        progress=""
+        for ((r = 1; r <= ROUNDS; r++)); do
+            # A: TissDB
+            if [ -z "$TDB_PID" ] || ! kill -0 "$TDB_PID" 2>/dev/null; then
+                st=0; [ -n "$TDB_PID" ] && { wait "$TDB_PID" 2>/dev/null || st=$?; }
+                msg="TissDB server had exited (status $st); restarted. Log tail: $(tail -n 3 "$LOGDIR/tissdb.log" | tr '\n' ' ')"
+                ERRORS+=("[$wl ${WL_LABEL[$wl]} $mode c=$clients] $msg")
+                echo "   !! $msg" >&2
+                TDB_RESTARTS=$((TDB_RESTARTS + 1))
+                TDB_PID=""
+                start_tissdb
+            fi
+            v=$(run_pgbench tissdb "$TDB_PG_PORT" "$wl" "$mode" "$clients" "$r")
+            if [[ "$v" == FAILED* ]]; then
+                [ -n "$tdb_err" ] || tdb_err=${v#FAILED: }
+                v=FAILED
+            else
+                tdb_vals+=("$v")
+            fi
+            # B: PostgreSQL
+            w=$(run_pgbench postgres "$PG_PORT" "$wl" "$mode" "$clients" "$r")
+            if [[ "$w" == FAILED* ]]; then
+                [ -n "$pg_err" ] || pg_err=${w#FAILED: }
+                w=FAILED
+            else
+                pg_vals+=("$w")
+            fi
+            progress+=" r$r: $(fmt_tps "$v")/$(fmt_tps "$w")"
+        done
+        printf '   [%2d/%d] %-3s %-13s %-8s c=%-2s TissDB/PostgreSQL tps:%s\n' \
+            "$cell_no" "$total_cells" "$wl" "${WL_LABEL[$wl]}" "$mode" "$clients" "$progress"
+        if [ -n "$tdb_err" ]; then tdb_med=FAILED; else tdb_med=$(median "${tdb_vals[@]}"); fi
+        if [ -n "$pg_err" ]; then pg_med=FAILED; else pg_med=$(median "${pg_vals[@]}"); fi
+        if [ "$tdb_med" != FAILED ] && [ "$pg_med" != FAILED ]; then
+            ratio=$(awk -v a="$tdb_med" -v b="$pg_med" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
+        else
+            ratio="-"
+        fi
+        stmt=$(grep -v -e '^--' -e '^\\' "$WORKLOAD_DIR/${WL_FILE[$wl]}" | head -n 1)
+        [ -z "$tdb_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] TissDB FAILED: $tdb_err -- statement: $stmt")
+        [ -z "$pg_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] PostgreSQL FAILED: $pg_err -- statement: $stmt")
+        err_field="${tdb_err:+tissdb: $tdb_err}${tdb_err:+${pg_err:+; }}${pg_err:+postgres: $pg_err}"
+        ROWS_OUT+=("$wl	${WL_LABEL[$wl]}	$mode	$clients	$DURATION	$ROUNDS	$tdb_med	$pg_med	$ratio	$(IFS=,; echo "${tdb_vals[*]}")	$(IFS=,; echo "${pg_vals[*]}")	${err_field//	/ }")
+    done
+done
+
+# ---------------------------------------------------------------------------------
+# Report.
+# ---------------------------------------------------------------------------------
+TDB_HWM_END=$(vm_kb "$TDB_PID" VmHWM)
+TDB_RSS_END=$(vm_kb "$TDB_PID" VmRSS)
+TDB_SIZE_END=$(dir_bytes "$TDB_DATA")
+PG_SIZE_END=$(dir_bytes "$PGDATA_DIR")
+TDB_EXIT_STATUS=""
+stop_tissdb
+cp "$LOGDIR/tissdb.log" "$RESULTS_DIR/last-logs/tissdb-server.log" 2>/dev/null || true
+stop_pg
+
+echo
+echo "Results (median TPS over $ROUNDS rounds of ${DURATION}s; ratio = TissDB / PostgreSQL; >1 means TissDB is faster)"
+printf '%-4s %-13s %-9s %7s %14s %14s %9s\n' workload statement mode clients "TissDB tps" "PostgreSQL tps" ratio
+for row in "${ROWS_OUT[@]}"; do
+    IFS=$'\t' read -r wl label mode clients _dur _rounds tdb pg ratio _rest <<<"$row"
+    printf '%-4s %-13s %-9s %7s %14s %14s %9s\n' "$wl" "$label" "$mode" "$clients" \
+        "$(fmt_tps "$tdb")" "$(fmt_tps "$pg")" "$ratio"
+done
+echo
+echo "TissDB peak RSS (VmHWM): $(mib $((${TDB_HWM_END:-0} * 1024))) at the end (${TDB_HWM_LOAD:-?} kB after load; VmRSS at end ${TDB_RSS_END:-?} kB)"
+echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") (items table+index $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
+echo "Data dir at the end:  TissDB $(mib "$TDB_SIZE_END"), PostgreSQL $(mib "$PG_SIZE_END")"
+echo "Load of $ROWS rows:  TissDB ${TDB_LOAD_S}s, PostgreSQL ${PG_LOAD_S}s"
+[ "${TDB_EXIT_STATUS:-0}" = 0 ] || ERRORS+=("TissDB exited with status $TDB_EXIT_STATUS after SIGTERM at the end")
+[ "$TDB_RESTARTS" = 0 ] || echo "TissDB was restarted $TDB_RESTARTS time(s) after exiting during the run"
+if [ ${#ERRORS[@]} -gt 0 ]; then
+    echo
+    echo "FAILURES (pgbench output in bench/results/last-logs/):"
+    printf '  %s\n' "${ERRORS[@]}"
+fi
+
+{
+    printf 'workload\tstatement\tmode\tclients\tduration_s\trounds\ttissdb_tps\tpostgres_tps\tratio\ttissdb_tps_rounds\tpostgres_tps_rounds\terror\n'
+    printf '%s\n' "${ROWS_OUT[@]}"
+} >"$RESULTS_DIR/last.tsv"
+{
+    printf 'key\tvalue\n'
+    printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'host_cpus\t%s\n' "$(nproc)"
+    printf 'mode\t%s\n' "$([ "$QUICK" = 1 ] && echo quick || echo default)"
+    printf 'tissdb_bin\t%s\n' "$TISSDB_BIN"
+    printf 'tissdb_bin_mtime\t%s\n' "$(date -u -r "$TISSDB_BIN" +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'git_commit\t%s\n' "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo -)$(git -C "$REPO_DIR" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo +dirty)"
+    printf 'postgres_version\t%s\n' "$PG_VERSION"
+    printf 'postgres_settings\t%s\n' "$PG_DURABILITY"
+    printf 'rows\t%s\n' "$ROWS"
+    printf 'tissdb_load_s\t%s\n' "$TDB_LOAD_S"
+    printf 'postgres_load_s\t%s\n' "$PG_LOAD_S"
+    printf 'tissdb_vmhwm_kb\t%s\n' "${TDB_HWM_END:-}"
+    printf 'tissdb_vmhwm_after_load_kb\t%s\n' "${TDB_HWM_LOAD:-}"
+    printf 'tissdb_datadir_bytes_after_load\t%s\n' "$TDB_SIZE_LOAD"
+    printf 'postgres_datadir_bytes_after_load\t%s\n' "$PG_SIZE_LOAD"
+    printf 'postgres_items_relation_bytes_after_load\t%s\n' "$PG_TABLE_LOAD"
+    printf 'tissdb_datadir_bytes_end\t%s\n' "$TDB_SIZE_END"
+    printf 'postgres_datadir_bytes_end\t%s\n' "$PG_SIZE_END"
+    printf 'tissdb_restarts\t%s\n' "$TDB_RESTARTS"
+    printf 'failures\t%s\n' "${#ERRORS[@]}"
+} >"$RESULTS_DIR/last-info.tsv"
+echo
+echo "Wrote $RESULTS_DIR/last.tsv and last-info.tsv"
