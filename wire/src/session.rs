@@ -67,6 +67,8 @@ impl InFlight {
 #[derive(Clone)]
 pub struct SessionHandle {
     session: Arc<Mutex<Session>>,
+    /// The session's cancel flag, reachable while a statement holds the session lock.
+    cancel: Arc<std::sync::atomic::AtomicBool>,
     status: Arc<AtomicU8>,
     in_flight: InFlight,
 }
@@ -84,6 +86,7 @@ impl SessionHandle {
         let session = Session::new(db);
         let status = AtomicU8::new(status_byte(session.transaction_status()));
         SessionHandle {
+            cancel: session.cancel_flag(),
             session: Arc::new(Mutex::new(session)),
             status: Arc::new(status),
             in_flight,
@@ -111,6 +114,12 @@ impl SessionHandle {
         });
         task.await
             .map_err(|e| error::internal(format!("the statement failed unexpectedly: {e}")))
+    }
+
+    /// Asks the running statement to stop: the engine checks the flag as it reads rows
+    /// and before it writes, and fails the statement with 57014.
+    pub fn cancel_running(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     /// The transaction status after the last finished call, for ReadyForQuery.

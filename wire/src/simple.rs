@@ -77,7 +77,10 @@ impl SimpleQueryHandler for QueryHandler {
                 None => run.await?,
                 Some(cancel) => match select(run, cancel).await {
                     Either::Left((result, _)) => result?,
-                    Either::Right((Ok(()), _)) => vec![canceled()],
+                    Either::Right((Ok(()), _)) => {
+                        self.session.cancel_running();
+                        vec![canceled()]
+                    }
                     // The handle went away without a cancel: keep waiting.
                     Either::Right((Err(_), run)) => run.await?,
                 },
