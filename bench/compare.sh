@@ -17,6 +17,13 @@
 # --quick: about 1.5 minutes (2 s runs, 2 rounds, per workload only "simple, 1 client"
 #          and "prepared, 8 clients"). Default: about 9-10 minutes (5 s runs, 3 rounds,
 #          simple and prepared, 1 and 8 clients for every workload).
+# --tissdb-bin PATH   binary to test (default target/release/tissdb, built if missing);
+#                     the script runs a private copy of it
+# --duration SEC      pgbench -T per run (quick 2, default 5)
+# --rounds N          TissDB/PostgreSQL alternations per cell (quick 2, default 3)
+# --rows N            rows loaded into items (default 100000)
+# --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1)
+# --keep              keep the temp dir (data dirs, all pgbench and server logs)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -175,6 +182,10 @@ cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    if [ -n "${BENCH_PID:-}" ]; then
+        kill -TERM "$BENCH_PID" 2>/dev/null
+        wait "$BENCH_PID" 2>/dev/null
+    fi
     stop_tissdb
     stop_pg
     if [ "$KEEP" = 1 ]; then
@@ -189,22 +200,26 @@ trap 'echo "interrupted" >&2; exit 130' INT
 trap 'echo "terminated" >&2; exit 143' TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-USED_PORTS=" "
-free_port() {
+free_port() { # free_port "ports already picked" -> a port nothing listens on
     local p i
     for ((i = 0; i < 500; i++)); do
         p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-        [[ "$USED_PORTS" == *" $p "* ]] && continue
+        [[ " $1 " == *" $p "* ]] && continue
         port_in_use "$p" && continue
-        USED_PORTS+="$p "
         echo "$p"
         return 0
     done
     die "no free port found"
 }
-PG_PORT=$(free_port)
-TDB_PG_PORT=$(free_port)
-TDB_HTTP_PORT=$(free_port)
+PG_PORT=$(free_port "")
+TDB_PG_PORT=$(free_port "$PG_PORT")
+TDB_HTTP_PORT=$(free_port "$PG_PORT $TDB_PG_PORT")
+
+# Run a private copy of the binary: a cargo build running meanwhile may replace
+# target/release/tissdb, and a restart after a crash must run the same build.
+TISSDB_BIN_MTIME=$(date -u -r "$TISSDB_BIN" +%Y-%m-%dT%H:%M:%SZ)
+cp "$TISSDB_BIN" "$WORK/tissdb"
+TISSDB_SHA=$(sha256sum "$WORK/tissdb" | cut -c1-16)
 
 # ---------------------------------------------------------------------------------
 # Start both servers.
@@ -212,7 +227,7 @@ TDB_HTTP_PORT=$(free_port)
 TDB_RESTARTS=0
 start_tissdb() {
     local i
-    "$TISSDB_BIN" serve --data-dir "$TDB_DATA" \
+    "$WORK/tissdb" serve --data-dir "$TDB_DATA" \
         --pg-addr "127.0.0.1:$TDB_PG_PORT" --http-addr "127.0.0.1:$TDB_HTTP_PORT" \
         >>"$LOGDIR/tissdb.log" 2>&1 &
     TDB_PID=$!
@@ -250,7 +265,7 @@ PG_DURABILITY=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench \
     -c "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')")
 echo "   PostgreSQL $PG_VERSION: $PG_DURABILITY"
 
-log "TissDB: start $TISSDB_BIN on 127.0.0.1:$TDB_PG_PORT (http 127.0.0.1:$TDB_HTTP_PORT, data $TDB_DATA)"
+log "TissDB: start $TISSDB_BIN (built $TISSDB_BIN_MTIME, sha256 $TISSDB_SHA...) on 127.0.0.1:$TDB_PG_PORT (http 127.0.0.1:$TDB_HTTP_PORT, data $TDB_DATA)"
 start_tissdb
 "${PGSQL[@]}" -p "$TDB_PG_PORT" -U bench -d bench -c "SELECT 1" >/dev/null ||
     die "psql cannot run SELECT 1 against TissDB"
@@ -303,29 +318,42 @@ echo "   TissDB peak RSS after load: ${TDB_HWM_LOAD:-?} kB"
 # ---------------------------------------------------------------------------------
 # Benchmark.
 # ---------------------------------------------------------------------------------
-run_pgbench() { # sys port wl mode clients round -> prints the tps, or "FAILED: <error line>"
+# Runs pgbench in the background and waits for it, so that Ctrl-C or SIGTERM reach the
+# traps at once (cleanup then stops it); timeout guards against a server that hangs.
+# Sets RUN_RESULT to the tps, or to "FAILED: <error lines>".
+BENCH_PID=""
+run_pgbench() { # sys port wl mode clients round
     local sys=$1 port=$2 wl=$3 mode=$4 clients=$5 round=$6
     local jobs=1 rc=0 tps failed out err
     [ "$clients" -gt 1 ] && jobs=2
     out="$LOGDIR/pgbench-$wl-$mode-c$clients-$sys-r$round.log"
     timeout -k 5 $((DURATION + 120)) "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
         -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -D rows="$ROWS" \
-        -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 || rc=$?
+        -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || rc=$?
+    BENCH_PID=""
     tps=$(awk '/^tps = / { print $3; exit }' "$out")
     failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$out")
     if [ "$rc" = 0 ] && [ -n "$tps" ] && [ "${failed:-0}" = 0 ]; then
-        echo "$tps"
+        RUN_RESULT=$tps
         return 0
     fi
     cp "$out" "$RESULTS_DIR/last-logs/" 2>/dev/null || true
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
         err="pgbench timed out after $((DURATION + 120)) s"
     else
-        err=$(grep -iE 'error|fatal|failed|abort' "$out" | grep -v '^Run was aborted' | tail -n 1 || true)
+        # The first error line is usually the cause (e.g. the PREPARE that failed), the
+        # last one the client that gave up; "Run was aborted" says nothing.
+        local first last
+        first=$(grep -iE 'error|fatal' "$out" | grep -v 'Run was aborted' | head -n 1 || true)
+        last=$(grep -iE 'error|fatal' "$out" | grep -v 'Run was aborted' | tail -n 1 || true)
+        err=$first
+        [ "$last" = "$first" ] || err="$first | last: $last"
         [ -n "$err" ] || err=$(tail -n 1 "$out")
     fi
-    echo "FAILED: round $round, pgbench exit $rc: $err" | tr '\t\n' '  '
-    echo
+    RUN_RESULT="FAILED: round $round, pgbench exit $rc: $err"
+    RUN_RESULT=${RUN_RESULT//[$'\t\n']/ }
 }
 
 median() {
@@ -364,7 +392,8 @@ for wl in "${RUN_ORDER[@]}"; do
                 TDB_PID=""
                 start_tissdb
             fi
-            v=$(run_pgbench tissdb "$TDB_PG_PORT" "$wl" "$mode" "$clients" "$r")
+            run_pgbench tissdb "$TDB_PG_PORT" "$wl" "$mode" "$clients" "$r"
+            v=$RUN_RESULT
             if [[ "$v" == FAILED* ]]; then
                 [ -n "$tdb_err" ] || tdb_err=${v#FAILED: }
                 v=FAILED
@@ -372,7 +401,8 @@ for wl in "${RUN_ORDER[@]}"; do
                 tdb_vals+=("$v")
             fi
             # B: PostgreSQL
-            w=$(run_pgbench postgres "$PG_PORT" "$wl" "$mode" "$clients" "$r")
+            run_pgbench postgres "$PG_PORT" "$wl" "$mode" "$clients" "$r"
+            w=$RUN_RESULT
             if [[ "$w" == FAILED* ]]; then
                 [ -n "$pg_err" ] || pg_err=${w#FAILED: }
                 w=FAILED
@@ -441,7 +471,8 @@ fi
     printf 'host_cpus\t%s\n' "$(nproc)"
     printf 'mode\t%s\n' "$([ "$QUICK" = 1 ] && echo quick || echo default)"
     printf 'tissdb_bin\t%s\n' "$TISSDB_BIN"
-    printf 'tissdb_bin_mtime\t%s\n' "$(date -u -r "$TISSDB_BIN" +%Y-%m-%dT%H:%M:%SZ)"
+    printf 'tissdb_bin_mtime\t%s\n' "$TISSDB_BIN_MTIME"
+    printf 'tissdb_bin_sha256_prefix\t%s\n' "$TISSDB_SHA"
     printf 'git_commit\t%s\n' "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo -)$(git -C "$REPO_DIR" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo +dirty)"
     printf 'postgres_version\t%s\n' "$PG_VERSION"
     printf 'postgres_settings\t%s\n' "$PG_DURABILITY"

@@ -3,7 +3,7 @@
 //! a real `tissdb` server.
 //!
 //! The same files run against PostgreSQL itself, to check that the expected outputs are
-//! PostgreSQL's: set `TISSDB_SLT_POSTGRES=host=127.0.0.1 port=5432 user=postgres` (CI does,
+//! PostgreSQL's: set `SLT_POSTGRES=host=127.0.0.1 port=5432 user=postgres` (CI does,
 //! with the cluster `.ci/run` starts). Cases where TissDB deliberately differs carry
 //! `onlyif tissdb` / `skipif tissdb`, with the reason next to them.
 
@@ -120,8 +120,8 @@ fn slt_files_pass_on_tissdb() {
 /// Checks the expected outputs against PostgreSQL, when one is configured.
 #[test]
 fn slt_files_pass_on_postgres() {
-    let Ok(conninfo) = std::env::var("TISSDB_SLT_POSTGRES") else {
-        eprintln!("TISSDB_SLT_POSTGRES is not set: skipping the PostgreSQL cross-check");
+    let Ok(conninfo) = std::env::var("SLT_POSTGRES") else {
+        eprintln!("SLT_POSTGRES is not set: skipping the PostgreSQL cross-check");
         return;
     };
     run_all(

@@ -756,6 +756,15 @@ impl<'a> Binder<'a> {
         if f.filter.is_some() {
             return Err(unsupported("aggregate FILTER"));
         }
+        if !f.within_group.is_empty() {
+            return Err(unsupported("WITHIN GROUP"));
+        }
+        if f.null_treatment.is_some() {
+            return Err(unsupported("IGNORE/RESPECT NULLS"));
+        }
+        if !matches!(f.parameters, ast::FunctionArguments::None) {
+            return Err(unsupported("parameterized function calls"));
+        }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::new(), false, false),
             ast::FunctionArguments::Subquery(_) => return Err(unsupported("a subquery argument")),
@@ -873,6 +882,13 @@ impl<'a> Binder<'a> {
         }
         if q.fetch.is_some() || !q.locks.is_empty() {
             return Err(unsupported("FETCH or FOR UPDATE"));
+        }
+        if q.for_clause.is_some()
+            || q.settings.is_some()
+            || q.format_clause.is_some()
+            || !q.pipe_operators.is_empty()
+        {
+            return Err(unsupported("this query clause"));
         }
         match q.body.as_ref() {
             ast::SetExpr::Select(s) => self.select(s, q.order_by.as_ref(), q.limit_clause.as_ref()),

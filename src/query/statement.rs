@@ -1238,32 +1238,60 @@ fn matching_documents(plan: &ModifyPlan, ctx: &Arc<ExecContext>) -> Result<Targe
     Ok((collection, out, filter))
 }
 
-fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
-    let ctx = exec_context(session, &params);
-    let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
+/// A document a modifying statement changes: id, key, current version and its row.
+struct Target {
+    id: String,
+    key: Vec<u8>,
+    doc: Object,
+    row: Row,
+}
+
+/// The documents matching a modifying statement, re-read and re-checked under their key
+/// locks (a concurrent statement may have changed them since the scan); the locks are
+/// held until the returned guards drop.
+fn locked_targets<'s>(
+    session: &'s Session,
+    plan: &ModifyPlan,
+    ctx: &Arc<ExecContext>,
+) -> Result<(
+    Collection,
+    Vec<Target>,
+    Vec<parking_lot::MutexGuard<'s, ()>>,
+)> {
+    let (collection, candidates, filter) = matching_documents(plan, ctx)?;
     let db = session.database();
     let keys: Vec<Vec<u8>> = candidates
         .iter()
         .map(|(id, _)| keys::encode(collection.id, id))
         .collect();
-    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let locks = db.lock_keys(keys.iter().map(Vec::as_slice));
     let ectx = ctx.eval_context();
-    let mut ops = Vec::with_capacity(candidates.len());
-    let mut updated: Vec<(String, Object)> = Vec::with_capacity(candidates.len());
+    let mut targets = Vec::with_capacity(candidates.len());
     for ((id, _), key) in candidates.into_iter().zip(keys) {
-        // Re-read under the lock: a concurrent statement may have changed the document.
-        let Some(old) = db.storage().get(&key)? else {
+        let Some(doc) = db.storage().get(&key)? else {
             continue;
         };
-        let old_row = scan::document_row(&collection, &id, &old);
+        let row = scan::document_row(&collection, &id, &doc);
         if let Some(f) = &filter
-            && truth(&f.eval(&old_row, &ectx)?) != Some(true)
+            && truth(&f.eval(&row, &ectx)?) != Some(true)
         {
             continue;
         }
-        let mut doc = old;
+        targets.push(Target { id, key, doc, row });
+    }
+    Ok((collection, targets, locks))
+}
+
+fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
+    let ctx = exec_context(session, &params);
+    let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
+    let ectx = ctx.eval_context();
+    let mut ops = Vec::with_capacity(targets.len());
+    let mut updated: Vec<(String, Object)> = Vec::with_capacity(targets.len());
+    for Target { id, key, doc, row } in targets {
+        let mut doc = doc;
         for a in &plan.assignments {
-            let mut v = a.value.eval(&old_row, &ectx)?;
+            let mut v = a.value.eval(&row, &ectx)?;
             if let Some(t) = &a.ty {
                 v = types::cast(v, t)?;
                 if matches!(v, Value::Null)
@@ -1294,37 +1322,26 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
     }
     if !ops.is_empty() {
         let refs: Vec<&Object> = updated.iter().map(|(_, d)| d).collect();
-        db.catalog().write_observing(&collection.name, &refs, ops)?;
+        session
+            .database()
+            .catalog()
+            .write_observing(&collection.name, &refs, ops)?;
     }
     finish_modify("UPDATE", &plan, &collection, &updated, &ectx)
 }
 
 fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let (collection, candidates, filter) = matching_documents(&plan, &ctx)?;
-    let db = session.database();
-    let keys: Vec<Vec<u8>> = candidates
-        .iter()
-        .map(|(id, _)| keys::encode(collection.id, id))
-        .collect();
-    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
     let ectx = ctx.eval_context();
-    let mut ops = Vec::new();
-    let mut deleted = Vec::new();
-    for ((id, _), key) in candidates.into_iter().zip(keys) {
-        let Some(old) = db.storage().get(&key)? else {
-            continue;
-        };
-        if let Some(f) = &filter
-            && truth(&f.eval(&scan::document_row(&collection, &id, &old), &ectx)?) != Some(true)
-        {
-            continue;
-        }
+    let mut ops = Vec::with_capacity(targets.len());
+    let mut deleted = Vec::with_capacity(targets.len());
+    for Target { id, key, doc, .. } in targets {
         ops.push(Op::Delete { key });
-        deleted.push((id, old));
+        deleted.push((id, doc));
     }
     if !ops.is_empty() {
-        db.storage().write(ops)?;
+        session.database().storage().write(ops)?;
     }
     finish_modify("DELETE", &plan, &collection, &deleted, &ectx)
 }

@@ -133,12 +133,11 @@ impl Segment {
         if let Some(b) = cache.get(self.id, i) {
             return Ok(b);
         }
+        let raw = self.read_raw_block(i)?;
         let entry = self
             .index
             .get(i)
             .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
-        let mut raw = vec![0u8; entry.len as usize];
-        read_at(&self.file, &self.path, &mut raw, entry.offset)?;
         let collection = keys::collection_of(&entry.first_key);
         let block = block::decode(&raw, collection, entry.raw_len as usize)
             .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
