@@ -18,7 +18,7 @@ use tissdb::storage::segment::{Segment, SegmentIter, SegmentWriter, block};
 use tissdb::storage::wal::{Wal, WalOp};
 
 fn product(i: u64) -> Object {
-    let mut specs = Object::new();
+    let mut specs = Object::default();
     specs.insert(
         "weight".into(),
         Value::String(format!("{}g", 200 + i % 100)),
@@ -31,13 +31,13 @@ fn product(i: u64) -> Object {
             Value::String("24-hour Battery".into()),
         ]),
     );
-    let mut review = Object::new();
+    let mut review = Object::default();
     review.insert("rating".into(), Value::Int((i % 5) as i64 + 1));
     review.insert(
         "comment".into(),
         Value::String("Amazing sound quality!".into()),
     );
-    let mut o = Object::new();
+    let mut o = Object::default();
     o.insert(
         "name".into(),
         Value::String(format!("Wireless Headphones {i}")),
@@ -55,7 +55,7 @@ fn product(i: u64) -> Object {
 }
 
 fn row(i: u64) -> Object {
-    let mut o = Object::new();
+    let mut o = Object::default();
     o.insert("name".into(), Value::String(format!("item {i}")));
     o.insert("brand".into(), Value::String(format!("brand{}", i % 50)));
     o.insert("price".into(), Value::Float(9.99 + (i % 100) as f64));

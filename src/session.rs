@@ -40,6 +40,9 @@ pub struct Prepared {
     pub param_types: Vec<SqlType>,
     /// The result columns; empty for statements that return no rows.
     pub columns: Vec<Column>,
+    /// True when running the statement writes nothing and never waits for the disk to
+    /// sync (SELECT, SHOW, EXPLAIN): front-ends may run it without a thread hand-off.
+    pub read_only: bool,
 }
 
 /// One page of a collection listing.

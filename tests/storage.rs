@@ -10,7 +10,7 @@ use tissdb::storage::segment::{Encoding, Segment, SegmentIter, SegmentWriter};
 use tissdb::storage::{Op, Storage, StorageOptions, keys};
 
 fn scalar_doc(i: i64) -> Object {
-    let mut o = Object::new();
+    let mut o = Object::default();
     o.insert("name".into(), Value::String(format!("item {i}")));
     o.insert("price".into(), Value::Float(i as f64 + 0.99));
     o.insert("qty".into(), Value::Int(i));
@@ -18,13 +18,13 @@ fn scalar_doc(i: i64) -> Object {
 }
 
 fn nested_doc(i: i64) -> Object {
-    let mut specs = Object::new();
+    let mut specs = Object::default();
     specs.insert("weight".into(), Value::String("250g".into()));
     specs.insert(
         "features".into(),
         Value::Array(vec![Value::String("a".into()), Value::String("b".into())]),
     );
-    let mut o = Object::new();
+    let mut o = Object::default();
     o.insert("n".into(), Value::Int(i));
     o.insert("specs".into(), Value::Object(specs));
     o.insert("when".into(), Value::DateTime(1_698_314_400_000_000 + i));
@@ -286,7 +286,7 @@ fn oversized_documents_are_refused() {
         ..small_opts()
     };
     let s = Storage::open(dir.path(), opts).unwrap();
-    let mut doc = Object::new();
+    let mut doc = Object::default();
     doc.insert("big".into(), Value::String("x".repeat(2000)));
     let err = s.write(vec![put(key(1, 1), doc)]).unwrap_err();
     assert!(matches!(err, Error::LimitExceeded { .. }), "{err:?}");

@@ -159,7 +159,7 @@ impl Catalog {
             ..template.clone()
         };
         let entry = schema::encode_entry(&collection);
-        let mut counter = Object::new();
+        let mut counter = Object::default();
         counter.insert("value".into(), Value::Int(i64::from(next)));
         self.storage.write(vec![
             Op::Put {

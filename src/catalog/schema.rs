@@ -156,7 +156,7 @@ fn text(s: &str) -> Value {
 
 /// The catalog entry of a collection.
 pub fn encode_entry(c: &Collection) -> Object {
-    let mut o = Object::new();
+    let mut o = Object::default();
     o.insert("collection_id".into(), Value::Int(i64::from(c.id)));
     o.insert("created_at".into(), Value::DateTime(c.created_at));
     o.insert(
@@ -170,7 +170,7 @@ pub fn encode_entry(c: &Collection) -> Object {
         .columns
         .iter()
         .map(|col| {
-            let mut o = Object::new();
+            let mut o = Object::default();
             o.insert("name".into(), text(&col.name));
             o.insert("type".into(), text(&col.ty.name()));
             o.insert("not_null".into(), Value::Bool(col.not_null));
@@ -194,7 +194,7 @@ pub fn encode_entry(c: &Collection) -> Object {
         .observed
         .iter()
         .map(|f| {
-            let mut o = Object::new();
+            let mut o = Object::default();
             o.insert("name".into(), text(&f.name));
             o.insert("type".into(), text(f.ty.name()));
             Value::Object(o)
@@ -314,13 +314,13 @@ mod tests {
 
     #[test]
     fn observed_types_join() {
-        let mut a = Object::new();
+        let mut a = Object::default();
         a.insert("price".into(), Value::Int(5));
         a.insert("tags".into(), Value::Null);
         let first = observe(&[], &[&a]).unwrap();
         assert_eq!(first[0].ty, Observed::Int);
         assert_eq!(observe(&first, &[&a]), None, "nothing new");
-        let mut b = Object::new();
+        let mut b = Object::default();
         b.insert("price".into(), Value::Float(5.5));
         b.insert("tags".into(), Value::Array(vec![]));
         b.insert("name".into(), Value::String("x".into()));

@@ -196,7 +196,7 @@ impl<'a> Reader<'a> {
         if count > remaining {
             return Err(corrupt("field count beyond end"));
         }
-        let mut fields = Object::with_capacity(count as usize);
+        let mut fields = Object::with_capacity_and_hasher(count as usize, Default::default());
         for _ in 0..count {
             let name = self.string()?;
             let value = self.value(depth + 1)?;
@@ -247,10 +247,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Object {
-        let mut inner = Object::new();
+        let mut inner = Object::default();
         inner.insert("weight".into(), Value::String("250g".into()));
         inner.insert("v".into(), Value::Float(5.2));
-        let mut o = Object::new();
+        let mut o = Object::default();
         o.insert("null".into(), Value::Null);
         o.insert("t".into(), Value::Bool(true));
         o.insert("f".into(), Value::Bool(false));

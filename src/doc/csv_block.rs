@@ -134,7 +134,7 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
             .next()
             .ok_or_else(|| corrupt("a row without an id"))?
             .to_string();
-        let mut body = Object::with_capacity(columns.len());
+        let mut body = Object::with_capacity_and_hasher(columns.len(), Default::default());
         for ((name, ty), cell) in columns.iter().zip(cells) {
             let value = decode_cell(cell, ty).ok_or_else(|| {
                 corrupt(format!(
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn documents_without_fields() {
-        let empty = Object::new();
+        let empty = Object::default();
         check(&[("", Some(&empty)), ("a", Some(&empty))]);
     }
 

@@ -214,7 +214,7 @@ fn open_in(j: Json) -> Result<std::result::Result<Value, InFrame>> {
                 map
             };
             return Ok(Err(InFrame::Object(
-                Object::with_capacity(map.len()),
+                Object::with_capacity_and_hasher(map.len(), Default::default()),
                 map.into_iter(),
                 None,
             )));
@@ -364,7 +364,7 @@ mod tests {
             ("bin", Value::Binary(vec![0, 1, 2, 255])),
             ("arr", Value::Array(vec![Value::Int(1), Value::Null])),
             ("nested", Value::Array(vec![Value::Array(vec![])])),
-            ("obj", Value::Object(Object::new())),
+            ("obj", Value::Object(Object::default())),
             (
                 "markerlike",
                 Value::Object(obj(vec![("$date", Value::String("soon".into()))])),

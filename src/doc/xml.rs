@@ -979,7 +979,7 @@ fn client_error(fail: Fail) -> Error {
 
 /// A document as a client sends it: the id first (if the root has one), then the body.
 fn client_document(doc: DocOut) -> Result<Object> {
-    let mut out = Object::new();
+    let mut out = Object::default();
     if let Some(id) = doc.id {
         out.insert("id".to_string(), Value::String(id));
     }
@@ -1156,7 +1156,7 @@ mod tests {
                 "nulls",
                 Value::Array(vec![Value::Null, Value::Null, Value::Int(1)]),
             ),
-            ("empty_obj", Value::Object(Object::new())),
+            ("empty_obj", Value::Object(Object::default())),
             (
                 "hello world",
                 Value::Object(obj(vec![
@@ -1469,7 +1469,7 @@ mod tests {
 
     #[test]
     fn document_id_that_xml_cannot_carry() {
-        let xml = write_document("a\u{1}b", &Object::new());
+        let xml = write_document("a\u{1}b", &Object::default());
         let back = parse_document(xml.as_bytes(), &limits()).unwrap();
         assert_eq!(back, obj(vec![("id", s("a\u{1}b"))]));
     }
@@ -1478,7 +1478,7 @@ mod tests {
     fn document_lists_round_trip() {
         let docs = vec![
             ("a".to_string(), obj(vec![("x", Value::Int(1))])),
-            ("b".to_string(), Object::new()),
+            ("b".to_string(), Object::default()),
             ("c".to_string(), obj(vec![("y", s("42"))])),
         ];
         let xml = write_documents(&docs);
@@ -1504,7 +1504,7 @@ mod tests {
     fn blocks_round_trip() {
         let body = awkward();
         let with_id = obj(vec![("id", Value::Int(5)), ("x", s("y"))]);
-        let empty = Object::new();
+        let empty = Object::default();
         let entries: Vec<(&str, Option<&Object>)> = vec![
             ("k1", Some(&body)),
             ("k2", None),

@@ -932,7 +932,7 @@ mod tests {
 
     #[test]
     fn paths_and_arrows() {
-        let mut specs = crate::doc::Object::new();
+        let mut specs = crate::doc::Object::default();
         specs.insert("v".into(), Value::Float(5.2));
         let doc = Value::Object(specs);
         assert_eq!(

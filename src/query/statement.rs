@@ -131,6 +131,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             statement: None,
             param_types: Vec::new(),
             columns: Vec::new(),
+            read_only: true,
         });
     };
     let db = session.database().clone();
@@ -143,11 +144,13 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             param_types.push(h.clone().unwrap_or(SqlType::Text));
         }
     }
+    let read_only = is_read_only(&statement);
     Ok(Prepared {
         sql: sql.to_string(),
         statement: Some(statement),
         param_types,
         columns,
+        read_only,
     })
 }
 
@@ -168,6 +171,19 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
                 other => other,
             })
         }
+    }
+}
+
+/// Whether a statement only reads (see [`Prepared::read_only`]).
+pub fn is_read_only(stmt: &Statement) -> bool {
+    match stmt {
+        TissStatement::Sql(s) => matches!(
+            s.as_ref(),
+            ast::Statement::Query(_)
+                | ast::Statement::ShowVariable { .. }
+                | ast::Statement::Explain { analyze: false, .. }
+        ),
+        _ => false,
     }
 }
 
@@ -868,7 +884,7 @@ fn table_document(
     row: Row,
     session: &Session,
 ) -> Result<(String, Object)> {
-    let mut doc = Object::new();
+    let mut doc = Object::default();
     for c in &collection.columns {
         let v = match targets.iter().position(|t| *t == c.name) {
             Some(i) => types::cast(row.get(i).cloned().unwrap_or(Value::Null), &c.ty)?,
@@ -915,7 +931,7 @@ fn document_value(v: Value) -> Value {
 }
 
 fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object)> {
-    let mut doc = Object::new();
+    let mut doc = Object::default();
     let mut id = None;
     for (t, v) in targets.iter().zip(row.into_iter().map(document_value)) {
         if t == "id" {
@@ -1190,13 +1206,13 @@ fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
     let mut slot = doc.entry(field.to_string()).or_insert(Value::Null);
     for step in init {
         if !matches!(slot, Value::Object(_)) {
-            *slot = Value::Object(Object::new());
+            *slot = Value::Object(Object::default());
         }
         let Value::Object(o) = slot else { return };
         slot = o.entry(step.clone()).or_insert(Value::Null);
     }
     if !matches!(slot, Value::Object(_)) {
-        *slot = Value::Object(Object::new());
+        *slot = Value::Object(Object::default());
     }
     if let Value::Object(o) = slot {
         o.insert(last.clone(), value);
@@ -1379,7 +1395,7 @@ mod tests {
 
     #[test]
     fn nested_assignment_creates_objects() {
-        let mut doc = Object::new();
+        let mut doc = Object::default();
         doc.insert("specs".into(), Value::String("flat".into()));
         set_field(
             &mut doc,

@@ -78,28 +78,19 @@ impl Memtable {
     pub fn max_seq(&self) -> u64 {
         self.max_seq.load(Ordering::Relaxed)
     }
-
-    /// The first key's newest version at or after `from`.
-    fn first_from(&self, from: Bound<&[u8]>) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-        let entry = match from {
-            Bound::Unbounded => self.map.front(),
-            Bound::Included(k) => self
-                .map
-                .lower_bound(Bound::Included(&VersionKey::new(k.to_vec(), u64::MAX))),
-            // Skip every version of `k`: the oldest possible version sorts last.
-            Bound::Excluded(k) => self
-                .map
-                .lower_bound(Bound::Excluded(&VersionKey::new(k.to_vec(), 0))),
-        }?;
-        Some((entry.key().key.clone(), entry.value().clone()))
-    }
 }
 
-/// An owned iterator over the newest version of each key in `[start, end)`.
+/// Keys fetched from the skip list per refill of a [`MemtableIter`].
+const ITER_BATCH: usize = 256;
+
+/// An owned iterator over the newest version of each key in `[start, end)`. It walks the
+/// skip list in batches (one search per batch, then its linked levels), keeping no borrow
+/// of the table between batches.
 pub struct MemtableIter {
     table: Arc<Memtable>,
     next_from: Option<Bound<Vec<u8>>>,
     end: Bound<Vec<u8>>,
+    batch: std::collections::VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
 }
 
 impl MemtableIter {
@@ -108,6 +99,43 @@ impl MemtableIter {
             table,
             next_from: Some(start),
             end,
+            batch: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn in_range(&self, key: &[u8]) -> bool {
+        match &self.end {
+            Bound::Unbounded => true,
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+        }
+    }
+
+    fn refill(&mut self) {
+        let Some(from) = self.next_from.take() else {
+            return;
+        };
+        let lower = match from {
+            Bound::Unbounded => Bound::Unbounded,
+            Bound::Included(k) => Bound::Included(VersionKey::new(k, u64::MAX)),
+            // Skip every version of `k`: the oldest possible version sorts last.
+            Bound::Excluded(k) => Bound::Excluded(VersionKey::new(k, 0)),
+        };
+        let mut last: Option<Vec<u8>> = None;
+        for entry in self.table.map.range((lower, Bound::Unbounded)) {
+            let key = &entry.key().key;
+            if last.as_deref() == Some(key.as_slice()) {
+                continue; // an older version of the key just taken
+            }
+            if !self.in_range(key) {
+                return;
+            }
+            if self.batch.len() == ITER_BATCH {
+                self.next_from = last.map(Bound::Excluded);
+                return;
+            }
+            self.batch.push_back((key.clone(), entry.value().clone()));
+            last = Some(key.clone());
         }
     }
 }
@@ -116,22 +144,10 @@ impl Iterator for MemtableIter {
     type Item = (Vec<u8>, Option<Vec<u8>>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let from = self.next_from.take()?;
-        let found = match &from {
-            Bound::Unbounded => self.table.first_from(Bound::Unbounded),
-            Bound::Included(k) => self.table.first_from(Bound::Included(k)),
-            Bound::Excluded(k) => self.table.first_from(Bound::Excluded(k)),
-        }?;
-        let in_range = match &self.end {
-            Bound::Unbounded => true,
-            Bound::Included(e) => found.0 <= *e,
-            Bound::Excluded(e) => found.0 < *e,
-        };
-        if !in_range {
-            return None;
+        if self.batch.is_empty() {
+            self.refill();
         }
-        self.next_from = Some(Bound::Excluded(found.0.clone()));
-        Some(found)
+        self.batch.pop_front()
     }
 }
 
@@ -152,6 +168,33 @@ mod tests {
         assert_eq!(m.get(b""), None);
         assert_eq!(m.max_seq(), 4);
         assert!(m.size() > 0);
+    }
+
+    #[test]
+    fn iteration_crosses_batches_with_many_versions() {
+        let m = Arc::new(Memtable::new());
+        let mut seq = 0;
+        for round in 0..3 {
+            for i in 0..1000u32 {
+                seq += 1;
+                m.insert(i.to_be_bytes().to_vec(), seq, Some(vec![round]));
+            }
+        }
+        let all: Vec<_> =
+            MemtableIter::new(m.clone(), Bound::Unbounded, Bound::Unbounded).collect();
+        assert_eq!(all.len(), 1000);
+        assert!(
+            all.iter().all(|(_, v)| *v == Some(vec![2])),
+            "newest versions"
+        );
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+        let some: Vec<_> = MemtableIter::new(
+            m,
+            Bound::Excluded(10u32.to_be_bytes().to_vec()),
+            Bound::Included(700u32.to_be_bytes().to_vec()),
+        )
+        .collect();
+        assert_eq!(some.len(), 690);
     }
 
     #[test]

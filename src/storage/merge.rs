@@ -121,7 +121,7 @@ mod tests {
                 Ok(BlockEntry {
                     key: k.as_bytes().to_vec(),
                     doc: n.map(|n| {
-                        let mut o = Object::new();
+                        let mut o = Object::default();
                         o.insert("n".into(), Value::Int(n));
                         o
                     }),

@@ -403,7 +403,7 @@ mod tests {
             bin(1700, &words(&[2, 0, 0, 2, 12, 5000]), SqlType::Numeric),
             Value::Numeric("12.50".into())
         );
-        let mut obj = tissdb::doc::Object::new();
+        let mut obj = tissdb::doc::Object::default();
         obj.insert(
             "a".into(),
             Value::Array(vec![Value::Int(1), Value::Bool(true)]),

@@ -359,7 +359,7 @@ mod tests {
             Some(vec![0, 255])
         );
         assert_eq!(binary(SqlType::Text, Value::Int(7)), Some(b"7".to_vec()));
-        let mut obj = tissdb::doc::Object::new();
+        let mut obj = tissdb::doc::Object::default();
         obj.insert("a".into(), Value::Int(1));
         assert_eq!(
             binary(SqlType::Jsonb, Value::Object(obj.clone())),

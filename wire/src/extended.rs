@@ -193,12 +193,13 @@ impl ExtendedQueryHandler for QueryHandler {
         // Refuse a bad Bind before anything runs.
         check_format_count(result_format, prepared.columns.len(), "result")?;
         let params = bind_values(portal)?;
-        let run = prepared.clone();
-        let outcome = self
-            .session
-            .run(move |s| s.execute(&run, &params))
-            .await?
-            .map_err(|e| error::engine(&e))?;
+        let outcome = if prepared.read_only {
+            self.session.run_inline(|s| s.execute(&prepared, &params))
+        } else {
+            let run = prepared.clone();
+            self.session.run(move |s| s.execute(&run, &params)).await?
+        }
+        .map_err(|e| error::engine(&e))?;
         let described = match &outcome {
             Outcome::Rows { columns, .. } if prepared.columns.len() == columns.len() => {
                 // Send exactly what Describe announced.
@@ -281,6 +282,7 @@ mod tests {
             statement: None,
             param_types,
             columns,
+            read_only: true,
         })
     }
 

@@ -38,6 +38,21 @@ pub fn is_blank(sql: &str) -> bool {
     sql.chars().all(|c| c == ';' || c.is_whitespace())
 }
 
+/// A single `SELECT` or `SHOW` (no `;` before the end): it only reads, so it runs on the
+/// connection's own thread without a hand-off. Anything else, or anything unsure, runs
+/// on the blocking pool.
+fn looks_read_only(sql: &str) -> bool {
+    let body = sql
+        .trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace());
+    let first: String = body
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (first == "select" || first == "show") && !body.contains(';')
+}
+
 /// Arms the connection's cancel handle for the next statement.
 pub async fn cancel_signal<C: ClientInfo>(
     client: &C,
@@ -126,8 +141,12 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let sql = query.to_owned();
-        let results = self.session.run(move |s| s.execute_batch(&sql)).await?;
+        let results = if looks_read_only(query) {
+            self.session.run_inline(|s| s.execute_batch(query))
+        } else {
+            let sql = query.to_owned();
+            self.session.run(move |s| s.execute_batch(&sql)).await?
+        };
         if results.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
