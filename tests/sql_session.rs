@@ -255,3 +255,22 @@ fn prepared_statements_infer_parameter_types() {
         "an integer price comes out as float8"
     );
 }
+
+#[test]
+fn vacuum_compacts_and_checks_the_name() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db.clone());
+    seed_products(&mut s);
+    assert_eq!(
+        run(&mut s, "DELETE FROM products WHERE id = 'p2'"),
+        vec!["DELETE 1"]
+    );
+    assert_eq!(run(&mut s, "VACUUM products"), vec!["VACUUM"]);
+    assert_eq!(
+        db.storage().segment_sizes().len(),
+        1,
+        "one segment after a full compaction"
+    );
+    assert_eq!(run(&mut s, "SELECT count(*) FROM products"), vec!["3"]);
+    assert!(run(&mut s, "VACUUM nope")[0].starts_with("ERROR 42P01"));
+}

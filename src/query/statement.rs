@@ -555,6 +555,20 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
                 command: "SHOW",
             })
         }
+        ast::Statement::Vacuum(v) => {
+            // VACUUM [FULL] [name]: a full compaction now (it covers the whole store; a
+            // name must exist). Deleted documents leave the disk.
+            if let Some(name) = &v.table_name {
+                catalog.get(&binder::table_name(name)?).map_err(|_| {
+                    Error::not_found(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation \"{name}\" does not exist"),
+                    )
+                })?;
+            }
+            db.storage().compact_all()?;
+            Ok(Outcome::command("VACUUM"))
+        }
         ast::Statement::Discard { .. } => Ok(Outcome::command("DISCARD ALL")),
         ast::Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
         other => Err(unsupported(statement_kind(other))),
