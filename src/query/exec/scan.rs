@@ -33,6 +33,26 @@ pub fn document_row(collection: &Collection, id: &str, doc: &Object) -> Row {
     }
 }
 
+/// [`document_row`] for a document the caller owns: values move into the row instead of
+/// being copied.
+pub fn document_row_owned(collection: &Collection, id: String, mut doc: Object) -> Row {
+    match collection.kind {
+        Kind::Schemaless => {
+            let mut row = Vec::with_capacity(collection.observed.len() + 1);
+            row.push(Value::String(id));
+            for f in &collection.observed {
+                row.push(doc.swap_remove(&f.name).unwrap_or(Value::Null));
+            }
+            row
+        }
+        Kind::Table => collection
+            .columns
+            .iter()
+            .map(|c| doc.swap_remove(&c.name).unwrap_or(Value::Null))
+            .collect(),
+    }
+}
+
 /// The document key a key expression's value names.
 pub fn key_text(v: &Value) -> Option<String> {
     as_text(v)
@@ -96,7 +116,7 @@ pub fn build(
             Ok(pair) => pair,
             Err(e) => return Some(Err(e)),
         };
-        let row = document_row(&collection, &id, &doc);
+        let row = document_row_owned(&collection, id, doc);
         match &filter {
             None => Some(Ok(row)),
             Some(f) => match f.eval(&row, &ctx.eval_context()) {
