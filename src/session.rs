@@ -36,8 +36,11 @@ pub struct Prepared {
     pub sql: String,
     /// The parsed statement; None for an empty query.
     pub statement: Option<crate::query::statement::Statement>,
-    /// The type of each `$n` parameter, inferred from context.
+    /// The type of each `$n` parameter, inferred from context (as many as the client
+    /// declared, or as the statement references, whichever is more).
     pub param_types: Vec<SqlType>,
+    /// The highest `$n` the statement references.
+    pub param_refs: usize,
     /// The result columns; empty for statements that return no rows.
     pub columns: Vec<Column>,
     /// True when running the statement writes nothing and never waits for the disk to

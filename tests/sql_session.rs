@@ -274,3 +274,35 @@ fn vacuum_compacts_and_checks_the_name() {
     assert_eq!(run(&mut s, "SELECT count(*) FROM products"), vec!["3"]);
     assert!(run(&mut s, "VACUUM nope")[0].starts_with("ERROR 42P01"));
 }
+
+#[test]
+fn a_cancel_flag_set_during_a_statement_stops_it_with_57014() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    let values: Vec<String> = (0..3000).map(|i| format!("({i})")).collect();
+    run(
+        &mut s,
+        &format!(
+            "CREATE TABLE slow (id integer PRIMARY KEY); INSERT INTO slow VALUES {}",
+            values.join(", ")
+        ),
+    );
+    let flag = s.cancel_flag();
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let started = std::time::Instant::now();
+    let out = run(
+        &mut s,
+        "SELECT count(*) FROM slow WHERE length(replace(repeat('ab', 100000 + id), 'a', 'cd')) > 0",
+    );
+    canceller.join().unwrap();
+    assert!(
+        out[0].starts_with("ERROR 57014"),
+        "{out:?} after {:?}",
+        started.elapsed()
+    );
+    // The next statement runs normally.
+    assert_eq!(run(&mut s, "SELECT count(*) FROM slow"), vec!["3000"]);
+}

@@ -407,3 +407,17 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod deep_tests {
+    #[test]
+    fn long_concat_chain_parses_within_a_16_mib_stack() {
+        let sql = format!("SELECT length({}'a')", "'a' || ".repeat(20_000));
+        let handle = std::thread::Builder::new()
+            .stack_size(16 << 20)
+            .spawn(move || super::parse(&sql).map(|s| s.len()))
+            .unwrap();
+        let parsed = handle.join().expect("no stack overflow");
+        assert!(parsed.is_ok() || parsed.is_err());
+    }
+}

@@ -9,7 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tissdb::doc::Value;
 use tissdb::doc::{json as json_codec, xml};
+use tissdb::query::SqlType;
 use tissdb::session::Replaced;
 use tissdb::{Session, SqlState};
 
@@ -284,7 +286,26 @@ pub async fn query(
     }
     let outcome = run(&state, move |mut s| {
         s.database().catalog().get(&collection)?;
-        let prepared = s.prepare(&sql, &[])?;
+        // A parameter's JSON type is its declared type; strings and nulls stay untyped
+        // so that the statement's context decides (a string may be a timestamp).
+        let hints: Vec<Option<SqlType>> = params
+            .iter()
+            .map(|p| match p {
+                Value::Null | Value::String(_) => None,
+                other => Some(SqlType::of_value(other)),
+            })
+            .collect();
+        let prepared = s.prepare(&sql, &hints)?;
+        if params.len() != prepared.param_refs {
+            return Err(tissdb::Error::invalid(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!(
+                    "params supplies {} value(s), but the statement references {}",
+                    params.len(),
+                    prepared.param_refs
+                ),
+            ));
+        }
         s.execute(&prepared, &params)
     })
     .await?;
@@ -295,7 +316,7 @@ pub async fn query(
                 .map(|row| {
                     let mut obj = serde_json::Map::new();
                     for (c, v) in columns.iter().zip(row) {
-                        insert_nested(&mut obj, &c.path, &c.name, json_codec::to_json(&v));
+                        insert_column(&mut obj, &c.path, &c.name, json_codec::to_json(&v));
                     }
                     serde_json::Value::Object(obj)
                 })
@@ -312,31 +333,53 @@ pub async fn query(
     })
 }
 
-/// Puts `value` under `path` (nested objects) or, without a path, under `name`.
-fn insert_nested(
+/// Puts a result column into a JSON row: under its document path, nested, when it has
+/// one and the path is free; otherwise under its name. A name already taken (two
+/// `?column?`s, an alias equal to another column) gets `_2`, `_3`, ... so no value is lost.
+fn insert_column(
     obj: &mut serde_json::Map<String, serde_json::Value>,
     path: &[String],
     name: &str,
     value: serde_json::Value,
 ) {
+    let value = match try_insert_nested(obj, path, value) {
+        Ok(()) => return,
+        Err(v) => v,
+    };
+    let mut key = name.to_string();
+    let mut n = 1;
+    while obj.contains_key(&key) {
+        n += 1;
+        key = format!("{name}_{n}");
+    }
+    obj.insert(key, value);
+}
+
+/// Inserts `value` at `path`, creating objects on the way; gives the value back when the
+/// path is empty or runs into something that is not an object or is already set.
+fn try_insert_nested(
+    obj: &mut serde_json::Map<String, serde_json::Value>,
+    path: &[String],
+    value: serde_json::Value,
+) -> Result<(), serde_json::Value> {
     let Some((last, init)) = path.split_last() else {
-        obj.insert(name.to_string(), value);
-        return;
+        return Err(value);
     };
     let mut cur = obj;
     for step in init {
         let slot = cur
             .entry(step.clone())
             .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-        if !slot.is_object() {
-            *slot = serde_json::Value::Object(serde_json::Map::new());
+        match slot.as_object_mut() {
+            Some(next) => cur = next,
+            None => return Err(value),
         }
-        let Some(next) = slot.as_object_mut() else {
-            return;
-        };
-        cur = next;
+    }
+    if cur.contains_key(last) {
+        return Err(value);
     }
     cur.insert(last.clone(), value);
+    Ok(())
 }
 
 pub async fn no_route() -> ApiError {

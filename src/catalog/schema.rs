@@ -224,6 +224,15 @@ fn parse_type(name: &str) -> Result<SqlType> {
             .map_err(|_| Error::Corruption(format!("bad stored type {name:?}")))?;
         return Ok(SqlType::Varchar(Some(n)));
     }
+    if let Some(rest) = name.strip_prefix("numeric(") {
+        let args: Vec<u32> = rest
+            .trim_end_matches(')')
+            .split(',')
+            .map(|a| a.trim().parse::<u32>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Error::Corruption(format!("bad stored type {name:?}")))?;
+        return SqlType::from_name("numeric", &args);
+    }
     SqlType::from_name(name, &[])
 }
 

@@ -6,6 +6,7 @@
 pub mod binary;
 pub mod csv_block;
 pub mod json;
+pub mod keycode;
 pub mod text;
 pub mod value;
 pub mod xml;

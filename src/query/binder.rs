@@ -68,7 +68,16 @@ pub struct Binder<'a> {
     pub catalog: &'a Catalog,
     /// Types of `$1`, `$2`, ... as far as known.
     pub params: Vec<Option<SqlType>>,
+    /// Current expression nesting while binding.
+    depth: usize,
+    /// The highest `$n` referenced.
+    pub referenced: usize,
 }
+
+/// Deepest expression nesting bound (left-nested operator chains included, which the
+/// parser's own recursion limit does not count).
+/// At a few KiB of stack per level, 2000 levels fit the server's 16 MiB thread stacks.
+pub const MAX_EXPRESSION_DEPTH: usize = 2000;
 
 fn is_agg_name(name: &str) -> Option<AggFunc> {
     Some(match name {
@@ -138,6 +147,8 @@ impl<'a> Binder<'a> {
         Binder {
             catalog,
             params: hints.to_vec(),
+            depth: 0,
+            referenced: 0,
         }
     }
 
@@ -290,6 +301,7 @@ impl<'a> Binder<'a> {
                     .ok_or_else(|| {
                         Error::invalid(SqlState::SYNTAX_ERROR, format!("invalid parameter {p}"))
                     })?;
+                self.referenced = self.referenced.max(n);
                 let ty = self.param_type(n - 1);
                 (Expr::Param(n - 1), ty)
             }
@@ -299,6 +311,21 @@ impl<'a> Binder<'a> {
 
     /// Binds an expression in `scope`.
     pub fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> Result<(Expr, SqlType)> {
+        if self.depth >= MAX_EXPRESSION_DEPTH {
+            return Err(Error::LimitExceeded {
+                code: SqlState::STATEMENT_TOO_COMPLEX,
+                message: format!(
+                    "statement too complex: expressions nest deeper than {MAX_EXPRESSION_DEPTH} (stack depth limit)"
+                ),
+            });
+        }
+        self.depth += 1;
+        let bound = self.expr_inner(e, scope);
+        self.depth -= 1;
+        bound
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr, scope: &Scope) -> Result<(Expr, SqlType)> {
         use ast::Expr as A;
         match e {
             A::Identifier(i) => {
@@ -608,6 +635,15 @@ impl<'a> Binder<'a> {
         }
     }
 
+    /// Binds a WHERE or HAVING condition: it must be boolean; an untyped literal or
+    /// parameter is read as one (`WHERE 'false'` is false, `WHERE 'x'` is 22P02).
+    pub fn condition(&mut self, e: &ast::Expr, scope: &Scope, clause: &str) -> Result<Expr> {
+        let (x, ty) = self.expr(e, scope)?;
+        let (x, ty) = self.coerce_to(x, ty, &SqlType::Bool)?;
+        check_bool(&ty, clause)?;
+        Ok(x)
+    }
+
     fn is_bool(
         &mut self,
         e: &ast::Expr,
@@ -729,11 +765,20 @@ impl<'a> Binder<'a> {
                     (SqlType::Unknown, b) => b.clone(),
                     (a, SqlType::Unknown) => a.clone(),
                     (a, b) if a.is_integer() && b.is_integer() => {
-                        if *a == SqlType::Int8 || *b == SqlType::Int8 {
+                        let ty = if *a == SqlType::Int8 || *b == SqlType::Int8 {
                             SqlType::Int8
+                        } else if *a == SqlType::Int2 && *b == SqlType::Int2 {
+                            SqlType::Int2
                         } else {
                             SqlType::Int4
+                        };
+                        if ty != SqlType::Int8 {
+                            // Arithmetic is done in 64 bits; the cast checks the result
+                            // fits the narrower type, as PostgreSQL does (22003).
+                            let e = Expr::Binary(bop, Box::new(l), Box::new(r));
+                            return Ok((Expr::Cast(Box::new(e), ty.clone()), ty));
                         }
+                        ty
                     }
                     _ => common_type(&[lty.clone(), rty.clone()])?,
                 };
@@ -766,7 +811,7 @@ impl<'a> Binder<'a> {
             return Err(unsupported("parameterized function calls"));
         }
         let (args, distinct, star) = match &f.args {
-            ast::FunctionArguments::None => (Vec::new(), false, false),
+            ast::FunctionArguments::None => (Vec::<&ast::Expr>::new(), false, false),
             ast::FunctionArguments::Subquery(_) => return Err(unsupported("a subquery argument")),
             ast::FunctionArguments::List(list) => {
                 if !list.clauses.is_empty() {
@@ -780,9 +825,7 @@ impl<'a> Binder<'a> {
                 let mut star = false;
                 for a in &list.args {
                     match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => {
-                            args.push(e.clone())
-                        }
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => args.push(e),
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
                         other => return Err(unsupported(format!("argument {other}"))),
                     }
@@ -1119,8 +1162,7 @@ impl<'a> Binder<'a> {
         }
         let (mut node, scope) = self.from(&s.from)?;
         if let Some(w) = &s.selection {
-            let (pred, ty) = self.expr(w, &scope)?;
-            check_bool(&ty, "WHERE")?;
+            let pred = self.condition(w, &scope, "WHERE")?;
             let mut has_agg = false;
             pred.walk(&mut |e| has_agg |= matches!(e, Expr::Agg(_)));
             if has_agg {
@@ -1171,11 +1213,7 @@ impl<'a> Binder<'a> {
             ast::GroupByExpr::All(_) => return Err(unsupported("GROUP BY ALL")),
         }
         let having = match &s.having {
-            Some(h) => {
-                let (e, t) = self.expr(h, &scope)?;
-                check_bool(&t, "HAVING")?;
-                Some(e)
-            }
+            Some(h) => Some(self.condition(h, &scope, "HAVING")?),
             None => None,
         };
         // ORDER BY keys, bound against the input (output aliases and ordinals resolved later).
@@ -1243,7 +1281,13 @@ impl<'a> Binder<'a> {
             .iter()
             .enumerate()
             .map(|(k, (e, t, n))| {
-                let mut c = Column::new(n.clone(), t.clone());
+                // An untyped literal comes out as text, as in PostgreSQL.
+                let t = if *t == SqlType::Unknown {
+                    SqlType::Text
+                } else {
+                    t.clone()
+                };
+                let mut c = Column::new(n.clone(), t);
                 c.path = paths.get(k).cloned().unwrap_or_default();
                 if let Expr::Column(i) = e
                     && let Some(src) = source_columns.get(*i)

@@ -168,12 +168,12 @@ pub struct EvalContext<'a> {
 }
 
 /// SQL truth: Some(bool) or None for unknown (NULL).
+/// Only booleans are true or false; a document field holding anything else (possible in
+/// a jsonb column of mixed types) is unknown, so it never passes a WHERE.
 pub fn truth(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Null => None,
-        Value::Int(i) => Some(*i != 0),
-        _ => Some(true),
+        _ => None,
     }
 }
 

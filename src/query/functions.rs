@@ -587,7 +587,7 @@ pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
             SqlType::Int2 => 0,
             SqlType::Int4 => 1,
             SqlType::Int8 => 2,
-            SqlType::Numeric => 3,
+            SqlType::Numeric | SqlType::NumericTyped(..) => 3,
             SqlType::Float4 => 4,
             _ => 5,
         };

@@ -59,8 +59,13 @@ fn syntax_error(e: sqlparser::parser::ParserError, sql: &str) -> Error {
             message: format!("statement too complex: {msg}"),
         };
     }
+    let position = error_position(&msg, sql).or_else(|| {
+        // sqlparser gives no location at the end of the input.
+        msg.ends_with("found: EOF")
+            .then(|| sql.trim_end().chars().count() + 1)
+    });
     Error::Syntax {
-        position: error_position(&msg, sql),
+        position,
         message: msg,
     }
 }
@@ -83,7 +88,12 @@ fn allowed_when_failed(stmt: &Statement) -> bool {
     )
 }
 
-fn run_guarded(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outcome> {
+fn run_guarded(
+    session: &mut Session,
+    stmt: &Statement,
+    params: &[Value],
+    hints: &[Option<SqlType>],
+) -> Result<Outcome> {
     if session.transaction == TransactionStatus::Failed && !allowed_when_failed(stmt) {
         return Err(Error::invalid(
             IN_FAILED_TRANSACTION,
@@ -93,7 +103,7 @@ fn run_guarded(session: &mut Session, stmt: &Statement, params: &[Value]) -> Res
     session
         .cancel
         .store(false, std::sync::atomic::Ordering::Relaxed);
-    let outcome = run(session, stmt, params);
+    let outcome = run(session, stmt, params, hints);
     if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
         session.transaction = TransactionStatus::Failed;
     }
@@ -103,11 +113,14 @@ fn run_guarded(session: &mut Session, stmt: &Statement, params: &[Value]) -> Res
 pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
     let statements = match parse(session, sql) {
         Ok(s) => s,
-        Err(e) => return vec![Err(e)],
+        Err(e) => {
+            session.fail_transaction();
+            return vec![Err(e)];
+        }
     };
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {
-        let r = run_guarded(session, stmt, &[]);
+        let r = run_guarded(session, stmt, &[], &[]);
         let failed = r.is_err();
         out.push(r);
         if failed {
@@ -130,6 +143,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             sql: sql.to_string(),
             statement: None,
             param_types: Vec::new(),
+            param_refs: 0,
             columns: Vec::new(),
             read_only: true,
         });
@@ -149,6 +163,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         sql: sql.to_string(),
         statement: Some(statement),
         param_types,
+        param_refs: binder.referenced,
         columns,
         read_only,
     })
@@ -158,7 +173,10 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
     match &prepared.statement {
         None => Ok(Outcome::command("")),
         Some(stmt) => {
-            let outcome = run_guarded(session, stmt, params)?;
+            // Parameters keep the types Describe gave them.
+            let hints: Vec<Option<SqlType>> =
+                prepared.param_types.iter().cloned().map(Some).collect();
+            let outcome = run_guarded(session, stmt, params, &hints)?;
             // The rows must match what Describe announced.
             Ok(match outcome {
                 Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
@@ -300,7 +318,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
 /// Checks and converts parameter values to their statement types.
 fn bind_params(binder: &Binder<'_>, params: &[Value]) -> Result<Vec<Value>> {
     let types = binder.param_types();
-    if params.len() < types.len() {
+    if params.len() != types.len() {
         return Err(Error::invalid(
             SqlState("08P01"),
             format!(
@@ -328,7 +346,9 @@ fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
                 .zip(columns)
                 .map(|(v, c)| match (&c.ty, v) {
                     (SqlType::Float8 | SqlType::Float4, Value::Int(i)) => Value::Float(i as f64),
-                    (SqlType::Numeric, Value::Int(i)) => Value::Numeric(i.to_string()),
+                    (SqlType::Numeric | SqlType::NumericTyped(..), Value::Int(i)) => {
+                        Value::Numeric(i.to_string())
+                    }
                     (_, v) => v,
                 })
                 .collect()
@@ -348,7 +368,12 @@ fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcom
     })
 }
 
-fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outcome> {
+fn run(
+    session: &mut Session,
+    stmt: &Statement,
+    params: &[Value],
+    hints: &[Option<SqlType>],
+) -> Result<Outcome> {
     let db = session.database().clone();
     let catalog = db.catalog();
     let s = match stmt {
@@ -379,25 +404,25 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
     };
     match s {
         ast::Statement::Query(q) => {
-            let mut binder = Binder::new(catalog, &[]);
+            let mut binder = Binder::new(catalog, hints);
             let node = binder.query(q)?;
             let params = bind_params(&binder, params)?;
             run_query(node, params, session)
         }
         ast::Statement::Insert(ins) => {
-            let mut binder = Binder::new(catalog, &[]);
+            let mut binder = Binder::new(catalog, hints);
             let plan = plan_insert(&mut binder, ins)?;
             let params = bind_params(&binder, params)?;
             run_insert(session, plan, params)
         }
         ast::Statement::Update(u) => {
-            let mut binder = Binder::new(catalog, &[]);
+            let mut binder = Binder::new(catalog, hints);
             let plan = plan_update(&mut binder, u)?;
             let params = bind_params(&binder, params)?;
             run_update(session, plan, params)
         }
         ast::Statement::Delete(d) => {
-            let mut binder = Binder::new(catalog, &[]);
+            let mut binder = Binder::new(catalog, hints);
             let plan = plan_delete(&mut binder, d)?;
             let params = bind_params(&binder, params)?;
             run_delete(session, plan, params)
@@ -430,7 +455,7 @@ fn run(session: &mut Session, stmt: &Statement, params: &[Value]) -> Result<Outc
         ast::Statement::Explain {
             statement, analyze, ..
         } => {
-            let mut binder = Binder::new(catalog, &[]);
+            let mut binder = Binder::new(catalog, hints);
             let node = match statement.as_ref() {
                 ast::Statement::Query(q) => binder.query(q)?,
                 ast::Statement::Update(u) => plan_update(&mut binder, u)?.scan,
@@ -1072,7 +1097,7 @@ fn modify_scan(
     let scope = Scope::of_collection(collection, alias);
     let filter = match selection {
         Some(w) => {
-            let (e, _) = binder.expr(w, &scope)?;
+            let e = binder.condition(w, &scope, "WHERE")?;
             let mut agg = false;
             e.walk(&mut |x| agg |= matches!(x, Expr::Agg(_)));
             if agg {

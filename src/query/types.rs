@@ -20,6 +20,9 @@ pub enum SqlType {
     Float4,
     Float8,
     Numeric,
+    /// `numeric(precision, scale)`: values are rounded to `scale` digits after the point
+    /// and may have at most `precision - scale` before it.
+    NumericTyped(u32, u32),
     Text,
     Varchar(Option<u32>),
     Date,
@@ -65,7 +68,7 @@ impl SqlType {
             SqlType::Date => 1082,
             SqlType::Timestamp => 1114,
             SqlType::Timestamptz => 1184,
-            SqlType::Numeric => 1700,
+            SqlType::Numeric | SqlType::NumericTyped(..) => 1700,
             SqlType::Uuid => 2950,
             SqlType::Jsonb => 3802,
         }
@@ -81,6 +84,7 @@ impl SqlType {
             SqlType::Float4 => "real".into(),
             SqlType::Float8 => "double precision".into(),
             SqlType::Numeric => "numeric".into(),
+            SqlType::NumericTyped(p, s) => format!("numeric({p},{s})"),
             SqlType::Text => "text".into(),
             SqlType::Varchar(None) => "character varying".into(),
             SqlType::Varchar(Some(n)) => format!("character varying({n})"),
@@ -99,6 +103,7 @@ impl SqlType {
     pub fn type_modifier(&self) -> i32 {
         match self {
             SqlType::Varchar(Some(n)) => *n as i32 + 4,
+            SqlType::NumericTyped(p, s) => ((*p as i32) << 16 | *s as i32) + 4,
             _ => -1,
         }
     }
@@ -113,7 +118,17 @@ impl SqlType {
             "int8" | "bigint" | "bigserial" => SqlType::Int8,
             "float4" | "real" => SqlType::Float4,
             "float8" | "double precision" | "double" | "float" => SqlType::Float8,
-            "numeric" | "decimal" => SqlType::Numeric,
+            "numeric" | "decimal" => match args {
+                [] => SqlType::Numeric,
+                [p] => SqlType::NumericTyped(*p, 0),
+                [p, s] if *p >= 1 && *p <= 28 && s <= p => SqlType::NumericTyped(*p, *s),
+                _ => {
+                    return Err(Error::invalid(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("NUMERIC{args:?}: precision must be 1..28 and scale 0..precision"),
+                    ));
+                }
+            },
             "text" | "string" => SqlType::Text,
             "varchar" | "character varying" => SqlType::Varchar(args.first().copied()),
             "date" => SqlType::Date,
@@ -152,7 +167,11 @@ impl SqlType {
     }
 
     pub fn is_numeric(&self) -> bool {
-        self.is_integer() || matches!(self, SqlType::Float4 | SqlType::Float8 | SqlType::Numeric)
+        self.is_integer()
+            || matches!(
+                self,
+                SqlType::Float4 | SqlType::Float8 | SqlType::Numeric | SqlType::NumericTyped(..)
+            )
     }
 
     pub fn is_text(&self) -> bool {
@@ -205,6 +224,10 @@ impl SqlType {
             SqlType::Numeric => parse_decimal(t)
                 .map(|d| Value::Numeric(d.normalize_keep_scale()))
                 .ok_or_else(|| invalid("numeric", s)),
+            SqlType::NumericTyped(p, sc) => {
+                let d = parse_decimal(t).ok_or_else(|| invalid("numeric", s))?;
+                apply_typmod(d, *p, *sc).map(Value::Numeric)
+            }
             SqlType::Text | SqlType::Unknown => Ok(Value::String(s.to_string())),
             SqlType::Varchar(limit) => {
                 check_length(s, *limit)?;
@@ -301,6 +324,21 @@ fn check_length(s: &str, limit: Option<u32>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Rounds a decimal to `scale` digits and checks it fits `precision` (22003 otherwise).
+fn apply_typmod(d: Decimal, precision: u32, scale: u32) -> Result<String> {
+    let mut r =
+        d.round_dp_with_strategy(scale, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    r.rescale(scale);
+    let int_digits = r.abs().trunc().to_string().trim_start_matches('0').len() as u32;
+    if int_digits > precision - scale {
+        return Err(Error::invalid(
+            NUMERIC_VALUE_OUT_OF_RANGE,
+            "numeric field overflow",
+        ));
+    }
+    Ok(r.to_string())
 }
 
 /// Parses a decimal number (no exponent needed, but accepted).
@@ -604,6 +642,13 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
                 f
             }))
         }
+        SqlType::NumericTyped(p, s) => match cast(v, &SqlType::Numeric)? {
+            Value::Numeric(n) => {
+                let d = parse_decimal(&n).ok_or_else(|| invalid("numeric", &n))?;
+                apply_typmod(d, *p, *s).map(Value::Numeric)
+            }
+            other => Ok(other),
+        },
         SqlType::Numeric => match v {
             Value::Numeric(_) => Ok(v),
             Value::Int(i) => Ok(Value::Numeric(i.to_string())),

@@ -15,6 +15,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 
+pub mod btree;
 pub mod cache;
 pub mod compaction;
 pub mod engine;

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{PgWireServerHandlers, auth::StartupHandler};
 
+use crate::cancel::Canceller;
 use crate::session::SessionHandle;
 use crate::startup::Startup;
 
@@ -37,15 +38,11 @@ pub struct StatementParser {
 pub struct ConnectionHandlers {
     query: Arc<QueryHandler>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<Canceller>,
 }
 
 impl ConnectionHandlers {
-    pub fn new(
-        session: SessionHandle,
-        startup: Arc<Startup>,
-        cancel: Arc<DefaultCancelHandler>,
-    ) -> Self {
+    pub fn new(session: SessionHandle, startup: Arc<Startup>, cancel: Arc<Canceller>) -> Self {
         ConnectionHandlers {
             query: Arc::new(QueryHandler::new(session)),
             startup,

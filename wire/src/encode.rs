@@ -132,8 +132,12 @@ pub fn put_binary(buf: &mut BytesMut, ty: &SqlType, value: &Value) -> bool {
         (SqlType::Float4, Value::Int(i)) => buf.put_f32(*i as f32),
         (SqlType::Float8, Value::Float(f)) => buf.put_f64(*f),
         (SqlType::Float8, Value::Int(i)) => buf.put_f64(*i as f64),
-        (SqlType::Numeric, Value::Numeric(text)) => return put_numeric(buf, text),
-        (SqlType::Numeric, Value::Int(i)) => return put_numeric(buf, &i.to_string()),
+        (SqlType::Numeric | SqlType::NumericTyped(..), Value::Numeric(text)) => {
+            return put_numeric(buf, text);
+        }
+        (SqlType::Numeric | SqlType::NumericTyped(..), Value::Int(i)) => {
+            return put_numeric(buf, &i.to_string());
+        }
         (SqlType::Text | SqlType::Varchar(_) | SqlType::Unknown, Value::String(s)) => {
             buf.put_slice(s.as_bytes())
         }

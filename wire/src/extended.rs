@@ -280,6 +280,7 @@ mod tests {
         Arc::new(Prepared {
             sql: "SELECT ...".into(),
             statement: None,
+            param_refs: param_types.len(),
             param_types,
             columns,
             read_only: true,

@@ -15,6 +15,7 @@
 //! 5. When `stop` turns true, [`serve`] stops accepting, closes every connection, and
 //!    returns once no engine call is running, so the database can close behind it.
 
+pub mod cancel;
 pub mod connection;
 pub mod decode;
 pub mod encode;
@@ -51,11 +52,12 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// away), then closes all connections and waits for running engine calls to finish.
 pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Receiver<bool>) {
     let manager = Arc::new(ConnectionManager::new());
-    let startup = Arc::new(Startup::new(
-        manager.clone(),
-        Arc::new(RandomPidSecretKeyGenerator::default()),
+    let keys = Arc::new(RandomPidSecretKeyGenerator::default());
+    let flags = Arc::new(cancel::CancelFlags::default());
+    let cancel = Arc::new(cancel::Canceller::new(
+        DefaultCancelHandler::new(manager.clone()),
+        flags.clone(),
     ));
-    let cancel = Arc::new(DefaultCancelHandler::new(manager));
     let in_flight = InFlight::default();
     let mut connections = JoinSet::new();
     loop {
@@ -64,7 +66,14 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let session = SessionHandle::new(db.clone(), in_flight.clone());
-                    let handlers = ConnectionHandlers::new(session, startup.clone(), cancel.clone());
+                    // Startup registers this connection's cancel key with its engine flag.
+                    let startup = Arc::new(Startup::new(
+                        manager.clone(),
+                        keys.clone(),
+                        flags.clone(),
+                        session.cancel_flag(),
+                    ));
+                    let handlers = ConnectionHandlers::new(session, startup, cancel.clone());
                     connections.spawn(async move {
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                             tracing::debug!(%peer, "connection ended: {e}");

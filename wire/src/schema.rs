@@ -68,6 +68,7 @@ pub fn type_len(ty: &SqlType) -> i16 {
         SqlType::Uuid => 16,
         SqlType::Unknown => -2,
         SqlType::Numeric
+        | SqlType::NumericTyped(..)
         | SqlType::Text
         | SqlType::Varchar(_)
         | SqlType::Bytea

@@ -120,11 +120,20 @@ impl SessionHandle {
     /// a point lookup costs less than the two thread hand-offs of [`SessionHandle::run`].
     pub fn run_inline<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
         let _guard = self.in_flight.enter();
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
-        let out = f(&mut session);
-        self.status
-            .store(status_byte(session.transaction_status()), Ordering::Release);
-        out
+        // block_in_place hands this worker's other duties (its queue, the I/O driver) to
+        // another thread, so a long statement never stalls other connections.
+        tokio::task::block_in_place(|| {
+            let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+            let out = f(&mut session);
+            self.status
+                .store(status_byte(session.transaction_status()), Ordering::Release);
+            out
+        })
+    }
+
+    /// The session's cancel flag (for cancel requests, which arrive on other connections).
+    pub fn cancel_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.cancel.clone()
     }
 
     /// Asks the running statement to stop: the engine checks the flag as it reads rows

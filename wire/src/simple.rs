@@ -87,18 +87,25 @@ impl SimpleQueryHandler for QueryHandler {
             vec![Response::EmptyQuery]
         } else {
             let cancel = cancel_signal(client).await;
-            let run = self.do_query(client, &query.query);
-            match cancel {
-                None => run.await?,
-                Some(cancel) => match select(run, cancel).await {
-                    Either::Left((result, _)) => result?,
-                    Either::Right((Ok(()), _)) => {
-                        self.session.cancel_running();
-                        vec![canceled()]
-                    }
-                    // The handle went away without a cancel: keep waiting.
-                    Either::Right((Err(_), run)) => run.await?,
-                },
+            if looks_read_only(&query.query) {
+                // Runs on this task (see `do_query`); a cancel request sets the engine's
+                // cancel flag directly (see `cancel.rs`), which the engine checks.
+                drop(cancel);
+                self.do_query(client, &query.query).await?
+            } else {
+                let run = self.do_query(client, &query.query);
+                match cancel {
+                    None => run.await?,
+                    Some(cancel) => match select(run, cancel).await {
+                        Either::Left((result, _)) => result?,
+                        Either::Right((Ok(()), _)) => {
+                            self.session.cancel_running();
+                            vec![canceled()]
+                        }
+                        // The handle went away without a cancel: keep waiting.
+                        Either::Right((Err(_), run)) => run.await?,
+                    },
+                }
             }
         };
         for response in responses {
@@ -205,8 +212,10 @@ mod tests {
             }
         });
         let started = Instant::now();
+        // A statement that may write runs on the blocking pool, racing the cancel signal
+        // (read-only statements run inline and are stopped through the engine's flag).
         handler
-            .on_query(&mut client, Query::new("SELECT 1".into()))
+            .on_query(&mut client, Query::new("SET application_name = 'x'".into()))
             .await
             .unwrap();
         assert!(

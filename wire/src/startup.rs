@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::cancel::{CancelFlags, FlagGuard};
+
 use async_trait::async_trait;
 use futures::Sink;
 use pgwire::api::auth::{
@@ -27,13 +29,26 @@ pub const SERVER_VERSION: &str = "16.6";
 pub struct Startup {
     manager: Arc<ConnectionManager>,
     keys: Arc<RandomPidSecretKeyGenerator>,
+    flags: Arc<CancelFlags>,
+    /// The connection's engine cancel flag, set by a cancel request.
+    cancel_flag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Startup {
     /// `manager` is shared by all connections (cancel requests arrive on new ones);
     /// `keys` hands out process ids and secret keys.
-    pub fn new(manager: Arc<ConnectionManager>, keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
-        Startup { manager, keys }
+    pub fn new(
+        manager: Arc<ConnectionManager>,
+        keys: Arc<RandomPidSecretKeyGenerator>,
+        flags: Arc<CancelFlags>,
+        cancel_flag: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        Startup {
+            manager,
+            keys,
+            flags,
+            cancel_flag,
+        }
     }
 }
 
@@ -58,6 +73,10 @@ impl StartupHandler for Startup {
         client.set_pid_and_secret_key(pid, key.clone());
         // Both live in the connection's extensions: pgwire's query loop finds the handle
         // there, and the guard unregisters the key when the connection ends.
+        let flag_guard = self
+            .flags
+            .register(pid, key.clone(), self.cancel_flag.clone());
+        client.session_extensions().insert::<FlagGuard>(flag_guard);
         let (handle, guard) = self.manager.register(pid, key);
         client
             .session_extensions()
