@@ -5,34 +5,6 @@ mod common;
 use common::{Server, is_uuid_v4, send, with_id};
 use serde_json::{Value as Json, json};
 
-const SEED_XML: &str = r#"<document id="product_789">
-  <name>Wireless Headphones</name>
-  <brand>AudioPhonic</brand>
-  <price>199.99</price>
-  <is_available>true</is_available>
-  <release_date>2023-10-26T10:00:00Z</release_date>
-  <specs>
-    <weight>250g</weight>
-    <bluetooth_version>5.2</bluetooth_version>
-    <features>
-      <feature>Noise Cancellation</feature>
-      <feature>24-hour Battery</feature>
-      <feature>Water Resistant</feature>
-    </features>
-  </specs>
-  <reviews>
-    <review id="rev_1">
-      <rating>5</rating>
-      <comment>Amazing sound quality!</comment>
-    </review>
-    <review id="rev_2">
-      <rating>4</rating>
-      <comment>Very comfortable.</comment>
-    </review>
-  </reviews>
-</document>
-"#;
-
 fn seed_json() -> Json {
     json!({"name": "Smart Watch", "brand": "TechGear", "price": 299.99, "is_available": true})
 }
@@ -369,7 +341,7 @@ fn list_pages_in_id_order() {
 fn xml_seed_document_reads_back_typed() {
     let s = Server::start();
     s.create_collection("products");
-    let r = s.post_raw("/products", "application/xml", SEED_XML);
+    let r = s.post_raw("/products", "application/xml", common::SEED_XML);
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json(), seed_xml_as_json());
 
@@ -424,7 +396,7 @@ fn xml_seed_document_reads_back_typed() {
             .post(s.url("/copies"))
             .header("Content-Type", "text/xml")
             .header("Accept", "application/xml")
-            .body(SEED_XML.replace("product_789", "product_790")),
+            .body(common::SEED_XML.replace("product_789", "product_790")),
     );
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.content_type.contains("xml"), "{}", r.content_type);
@@ -458,7 +430,7 @@ fn compaction_keeps_data_readable() {
         expected.push(doc);
     }
     s.insert("other", &json!({"id": "o1", "x": true}));
-    s.post_raw("/products", "application/xml", SEED_XML);
+    s.post_raw("/products", "application/xml", common::SEED_XML);
 
     let body = s.compact("products");
     assert!(body["segments"].as_u64().is_some_and(|n| n >= 1), "{body}");
@@ -500,7 +472,7 @@ fn data_survives_clean_restart() {
     s.create_collection("empty_one");
     let watch = s.insert("products", &seed_json());
     let watch_id = watch["id"].as_str().unwrap().to_string();
-    s.post_raw("/products", "application/xml", SEED_XML);
+    s.post_raw("/products", "application/xml", common::SEED_XML);
     s.insert("products", &json!({"id": "gone", "n": 1}));
     s.insert("products", &json!({"id": "changed", "v": 1}));
     s.delete("/products/gone");

@@ -12,35 +12,6 @@ mod common;
 use common::{Resp, Server, send};
 use serde_json::{Value as Json, json};
 
-/// The seed's example document, as the seed writes it.
-const SEED_XML: &str = r#"<document id="product_789">
-  <name>Wireless Headphones</name>
-  <brand>AudioPhonic</brand>
-  <price>199.99</price>
-  <is_available>true</is_available>
-  <release_date>2023-10-26T10:00:00Z</release_date>
-  <specs>
-    <weight>250g</weight>
-    <bluetooth_version>5.2</bluetooth_version>
-    <features>
-      <feature>Noise Cancellation</feature>
-      <feature>24-hour Battery</feature>
-      <feature>Water Resistant</feature>
-    </features>
-  </specs>
-  <reviews>
-    <review id="rev_1">
-      <rating>5</rating>
-      <comment>Amazing sound quality!</comment>
-    </review>
-    <review id="rev_2">
-      <rating>4</rating>
-      <comment>Very comfortable.</comment>
-    </review>
-  </reviews>
-</document>
-"#;
-
 /// The seed document as the document API returns it, with `price` as given.
 fn seed_doc(price: f64) -> Json {
     json!({
@@ -72,7 +43,7 @@ struct Seeded {
 fn seeded() -> Seeded {
     let s = Server::start();
     s.create_collection("products");
-    let r = s.post_raw("/products", "application/xml", SEED_XML);
+    let r = s.post_raw("/products", "application/xml", common::SEED_XML);
     assert_eq!(r.status, 201, "POST the seed XML: {}", r.text);
     let watch = s.insert(
         "products",

@@ -22,6 +22,35 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit after SIGTERM.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The seed's example document, as the seed writes it.
+pub const SEED_XML: &str = r#"<document id="product_789">
+  <name>Wireless Headphones</name>
+  <brand>AudioPhonic</brand>
+  <price>199.99</price>
+  <is_available>true</is_available>
+  <release_date>2023-10-26T10:00:00Z</release_date>
+  <specs>
+    <weight>250g</weight>
+    <bluetooth_version>5.2</bluetooth_version>
+    <features>
+      <feature>Noise Cancellation</feature>
+      <feature>24-hour Battery</feature>
+      <feature>Water Resistant</feature>
+    </features>
+  </specs>
+  <reviews>
+    <review id="rev_1">
+      <rating>5</rating>
+      <comment>Amazing sound quality!</comment>
+    </review>
+    <review id="rev_2">
+      <rating>4</rating>
+      <comment>Very comfortable.</comment>
+    </review>
+  </reviews>
+</document>
+"#;
+
 /// A free loopback port: bind port 0, read the port, let the listener go.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
