@@ -1186,26 +1186,16 @@ impl<'a> Binder<'a> {
                     return Err(unsupported("GROUP BY modifiers"));
                 }
                 for g in exprs {
-                    let bound = match g {
-                        ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
-                            let n: usize = v.value.to_string().parse().unwrap_or(0);
-                            items
-                                .get(n.wrapping_sub(1))
-                                .map(|(e, _, _)| e.clone())
-                                .ok_or_else(|| {
-                                    Error::invalid(
-                                        INVALID_COLUMN_REFERENCE,
-                                        format!("GROUP BY position {n} is not in select list"),
-                                    )
-                                })?
-                        }
-                        ast::Expr::Identifier(i) if scope.find(&ident(i)).is_none() => {
+                    let position = ordinal(g, items.len(), "GROUP BY")?;
+                    let bound = match (g, position.and_then(|p| items.get(p))) {
+                        (_, Some((e, _, _))) => e.clone(),
+                        (ast::Expr::Identifier(i), None) if scope.find(&ident(i)).is_none() => {
                             match items.iter().find(|(_, _, n)| *n == ident(i)) {
                                 Some((e, _, _)) => e.clone(),
                                 None => self.expr(g, &scope)?.0,
                             }
                         }
-                        _ => self.expr(g, &scope)?.0,
+                        (_, None) => self.expr(g, &scope)?.0,
                     };
                     group_by.push(bound);
                 }
@@ -1219,25 +1209,12 @@ impl<'a> Binder<'a> {
         // ORDER BY keys, bound against the input (output aliases and ordinals resolved later).
         let mut order_keys: Vec<(OrderTarget, bool, bool)> = Vec::new();
         if let Some(ob) = order_by {
-            let exprs = match &ob.kind {
-                ast::OrderByKind::Expressions(e) => e,
-                ast::OrderByKind::All(_) => return Err(unsupported("ORDER BY ALL")),
-            };
-            for o in exprs {
-                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
-                let nulls_first = o.options.nulls_first.unwrap_or(desc);
-                let target = match &o.expr {
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        if n == 0 || n > items.len() {
-                            return Err(Error::invalid(
-                                INVALID_COLUMN_REFERENCE,
-                                format!("ORDER BY position {n} is not in select list"),
-                            ));
-                        }
-                        OrderTarget::Output(n - 1)
-                    }
-                    ast::Expr::Identifier(i)
+            for o in order_exprs(ob)? {
+                let (desc, nulls_first) = sort_direction(o);
+                let position = ordinal(&o.expr, items.len(), "ORDER BY")?;
+                let target = match (&o.expr, position) {
+                    (_, Some(p)) => OrderTarget::Output(p),
+                    (ast::Expr::Identifier(i), None)
                         if items.iter().any(|(_, _, n)| *n == ident(i))
                             && (scope.find(&ident(i)).is_none()
                                 || items.iter().any(|(e, _, n)| {
@@ -1250,7 +1227,7 @@ impl<'a> Binder<'a> {
                             .unwrap_or(0);
                         OrderTarget::Output(pos)
                     }
-                    e => OrderTarget::Expr(self.expr(e, &scope)?.0),
+                    (e, None) => OrderTarget::Expr(self.expr(e, &scope)?.0),
                 };
                 order_keys.push((target, desc, nulls_first));
             }
@@ -1419,29 +1396,17 @@ impl<'a> Binder<'a> {
                     .map(|c| (c.name.clone(), c.ty.clone()))
                     .collect(),
             };
-            let ast::OrderByKind::Expressions(exprs) = &ob.kind else {
-                return Err(unsupported("ORDER BY ALL"));
-            };
             let mut keys = Vec::new();
-            for o in exprs {
-                let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
-                let expr = match &o.expr {
-                    ast::Expr::Value(v) if matches!(v.value, ast::Value::Number(_, _)) => {
-                        let n: usize = v.value.to_string().parse().unwrap_or(0);
-                        if n == 0 || n > cols.len() {
-                            return Err(Error::invalid(
-                                INVALID_COLUMN_REFERENCE,
-                                format!("ORDER BY position {n} is not in select list"),
-                            ));
-                        }
-                        Expr::Column(n - 1)
-                    }
-                    e => self.expr(e, &scope)?.0,
+            for o in order_exprs(ob)? {
+                let (desc, nulls_first) = sort_direction(o);
+                let expr = match ordinal(&o.expr, cols.len(), "ORDER BY")? {
+                    Some(i) => Expr::Column(i),
+                    None => self.expr(&o.expr, &scope)?.0,
                 };
                 keys.push(SortKey {
                     expr,
                     desc,
-                    nulls_first: o.options.nulls_first.unwrap_or(desc),
+                    nulls_first,
                 });
             }
             node = Node::Sort {
@@ -1488,6 +1453,39 @@ impl<'a> Binder<'a> {
             offset,
         })
     }
+}
+
+/// The keys of an ORDER BY (`ORDER BY ALL` is not supported).
+fn order_exprs(ob: &ast::OrderBy) -> Result<&Vec<ast::OrderByExpr>> {
+    match &ob.kind {
+        ast::OrderByKind::Expressions(e) => Ok(e),
+        ast::OrderByKind::All(_) => Err(unsupported("ORDER BY ALL")),
+    }
+}
+
+/// (descending, nulls first) of a sort key; NULLs sort as if larger than any value.
+fn sort_direction(o: &ast::OrderByExpr) -> (bool, bool) {
+    let desc = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+    (desc, o.options.nulls_first.unwrap_or(desc))
+}
+
+/// For a number literal in ORDER BY or GROUP BY, the 0-based select-list position it
+/// names (42P10 when there is no such item); None for any other expression.
+fn ordinal(e: &ast::Expr, items: usize, clause: &str) -> Result<Option<usize>> {
+    let ast::Expr::Value(v) = e else {
+        return Ok(None);
+    };
+    if !matches!(v.value, ast::Value::Number(_, _)) {
+        return Ok(None);
+    }
+    let n: usize = v.value.to_string().parse().unwrap_or(0);
+    if n == 0 || n > items {
+        return Err(Error::invalid(
+            INVALID_COLUMN_REFERENCE,
+            format!("{clause} position {n} is not in select list"),
+        ));
+    }
+    Ok(Some(n - 1))
 }
 
 enum OrderTarget {
