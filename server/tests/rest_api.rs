@@ -9,27 +9,6 @@ fn seed_json() -> Json {
     json!({"name": "Smart Watch", "brand": "TechGear", "price": 299.99, "is_available": true})
 }
 
-/// The seed XML document as JSON, with exact types.
-fn seed_xml_as_json() -> Json {
-    json!({
-        "id": "product_789",
-        "name": "Wireless Headphones",
-        "brand": "AudioPhonic",
-        "price": 199.99,
-        "is_available": true,
-        "release_date": {"$date": "2023-10-26T10:00:00Z"},
-        "specs": {
-            "weight": "250g",
-            "bluetooth_version": 5.2,
-            "features": ["Noise Cancellation", "24-hour Battery", "Water Resistant"]
-        },
-        "reviews": [
-            {"id": "rev_1", "rating": 5, "comment": "Amazing sound quality!"},
-            {"id": "rev_2", "rating": 4, "comment": "Very comfortable."}
-        ]
-    })
-}
-
 fn ids(docs: &[Json]) -> Vec<String> {
     docs.iter()
         .map(|d| d["id"].as_str().expect("string id").to_string())
@@ -343,12 +322,12 @@ fn xml_seed_document_reads_back_typed() {
     s.create_collection("products");
     let r = s.post_raw("/products", "application/xml", common::SEED_XML);
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.json(), seed_xml_as_json());
+    assert_eq!(r.json(), common::seed_doc(199.99));
 
     let got = s
         .get_doc("products", "product_789")
         .expect("the XML document");
-    assert_eq!(got, seed_xml_as_json());
+    assert_eq!(got, common::seed_doc(199.99));
     // The types, one by one (serde_json's equality already tells 5 from 5.0).
     assert!(got["price"].is_f64());
     assert_eq!(got["price"].as_f64(), Some(199.99));
@@ -385,7 +364,7 @@ fn xml_seed_document_reads_back_typed() {
     assert_eq!(r2.status, 201, "posting back {}: {}", r.text, r2.text);
     assert_eq!(
         s.get_doc("copies", "product_789"),
-        Some(seed_xml_as_json()),
+        Some(common::seed_doc(199.99)),
         "XML written by the server read back differently:\n{}",
         r.text
     );
@@ -401,7 +380,7 @@ fn xml_seed_document_reads_back_typed() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.content_type.contains("xml"), "{}", r.content_type);
     assert!(r.text.contains("product_790"), "{}", r.text);
-    let mut expected = seed_xml_as_json();
+    let mut expected = common::seed_doc(199.99);
     expected["id"] = json!("product_790");
     assert_eq!(s.get_doc("copies", "product_790"), Some(expected));
 
@@ -443,7 +422,7 @@ fn compaction_keeps_data_readable() {
     }
     assert_eq!(
         s.get_doc("products", "product_789"),
-        Some(seed_xml_as_json())
+        Some(common::seed_doc(199.99))
     );
     assert_eq!(s.list_all("products").len(), 61);
     assert_eq!(
@@ -487,7 +466,7 @@ fn data_survives_clean_restart() {
     assert_eq!(s.get_doc("products", &watch_id), Some(watch));
     assert_eq!(
         s.get_doc("products", "product_789"),
-        Some(seed_xml_as_json())
+        Some(common::seed_doc(199.99))
     );
     assert_eq!(s.get_doc("products", "gone"), None);
     assert_eq!(

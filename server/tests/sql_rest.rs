@@ -12,27 +12,6 @@ mod common;
 use common::{Resp, Server, send};
 use serde_json::{Value as Json, json};
 
-/// The seed document as the document API returns it, with `price` as given.
-fn seed_doc(price: f64) -> Json {
-    json!({
-        "id": "product_789",
-        "name": "Wireless Headphones",
-        "brand": "AudioPhonic",
-        "price": price,
-        "is_available": true,
-        "release_date": {"$date": "2023-10-26T10:00:00Z"},
-        "specs": {
-            "weight": "250g",
-            "bluetooth_version": 5.2,
-            "features": ["Noise Cancellation", "24-hour Battery", "Water Resistant"]
-        },
-        "reviews": [
-            {"id": "rev_1", "rating": 5, "comment": "Amazing sound quality!"},
-            {"id": "rev_2", "rating": 4, "comment": "Very comfortable."}
-        ]
-    })
-}
-
 /// A server whose `products` holds the seed's XML document (POSTed as XML), the seed's
 /// JSON document (POSTed without an id, as the seed does) and three more.
 struct Seeded {
@@ -150,7 +129,7 @@ fn the_seed_examples_answer_exactly() {
     assert_eq!(answer, json!({"affected": 1, "command": "UPDATE 1"}));
     assert_eq!(
         s.get_doc("products", "product_789"),
-        Some(seed_doc(179.99)),
+        Some(common::seed_doc(179.99)),
         "the SQL UPDATE must keep every other field, nested ones and types included"
     );
 
@@ -822,7 +801,7 @@ fn sql_writes_are_documents() {
         ),
         json!({"affected": 1, "command": "UPDATE 1"})
     );
-    let mut expected = seed_doc(199.99);
+    let mut expected = common::seed_doc(199.99);
     expected["specs"]["weight"] = json!("260g");
     assert_eq!(s.get_doc("products", "product_789"), Some(expected));
     // A SQL DELETE is a document API 404.

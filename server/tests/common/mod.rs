@@ -51,6 +51,27 @@ pub const SEED_XML: &str = r#"<document id="product_789">
 </document>
 "#;
 
+/// The seed document as the document API returns it, with `price` as given.
+pub fn seed_doc(price: f64) -> Json {
+    serde_json::json!({
+        "id": "product_789",
+        "name": "Wireless Headphones",
+        "brand": "AudioPhonic",
+        "price": price,
+        "is_available": true,
+        "release_date": {"$date": "2023-10-26T10:00:00Z"},
+        "specs": {
+            "weight": "250g",
+            "bluetooth_version": 5.2,
+            "features": ["Noise Cancellation", "24-hour Battery", "Water Resistant"]
+        },
+        "reviews": [
+            {"id": "rev_1", "rating": 5, "comment": "Amazing sound quality!"},
+            {"id": "rev_2", "rating": 4, "comment": "Very comfortable."}
+        ]
+    })
+}
+
 /// A free loopback port: bind port 0, read the port, let the listener go.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
