@@ -195,8 +195,19 @@ impl Catalog {
     /// collection `name` (new top-level fields, widened types), atomically, and keeps
     /// the in-memory schema in step.
     pub fn write_observing(&self, name: &str, docs: &[&Object], mut ops: Vec<Op>) -> Result<()> {
-        let current = self.get(name)?;
-        if current.kind != Kind::Schemaless || schema::observe(&current.observed, docs).is_none() {
+        // The common case, no new field: decided under the read lock, without copying
+        // the collection's description on every write.
+        let changes = {
+            let st = self.state.read();
+            let c = st.by_name.get(name).ok_or_else(|| {
+                Error::not_found(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("collection \"{name}\" does not exist"),
+                )
+            })?;
+            c.kind == Kind::Schemaless && schema::observe(&c.observed, docs).is_some()
+        };
+        if !changes {
             self.storage.write(ops)?;
             return Ok(());
         }
