@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
-use crate::catalog::Catalog;
+use std::ops::Bound;
+
+use crate::catalog::{Catalog, IndexDef};
 use crate::config::Config;
 use crate::doc::Limits;
 use crate::error::{Error, Result};
+use crate::storage::keys;
 use crate::storage::{Storage, StorageOptions};
 
 /// Number of stripes of the per-key lock that makes check-then-write atomic.
@@ -106,6 +109,74 @@ impl Database {
             .into_iter()
             .map(|s| self.key_locks[s].lock())
             .collect()
+    }
+
+    /// Creates an index on `collection` and fills it from the documents while reads and
+    /// writes go on: the index is registered first (so every later write maintains it),
+    /// then each document is re-read under its key lock and its entry added, in batches;
+    /// progress goes to the log every `index_build_progress` documents. On any failure
+    /// (23505 for duplicates under a unique index) nothing of the index is left.
+    pub fn create_index(
+        &self,
+        collection: &str,
+        name: &str,
+        fields: Vec<Vec<String>>,
+        unique: bool,
+    ) -> Result<IndexDef> {
+        let def = self.catalog.begin_index(collection, name, fields, unique)?;
+        match self.build_index(collection, &def) {
+            Ok(()) => self.catalog.finish_index(collection, def.id),
+            Err(e) => {
+                if let Err(cleanup) = self.catalog.abort_index(collection, def.id) {
+                    tracing::error!(error = %cleanup, index = %def.name, "removing a failed index");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn build_index(&self, collection: &str, def: &IndexDef) -> Result<()> {
+        const BATCH: usize = 512;
+        let c = self.catalog.get(collection)?;
+        let start = Bound::Included(keys::collection_start(c.id));
+        let end = keys::collection_end(c.id).map_or(Bound::Unbounded, Bound::Excluded);
+        let mut scan = self.storage.scan(start, end);
+        let mut done: u64 = 0;
+        let progress = self.config.index_build_progress.max(1);
+        let began = std::time::Instant::now();
+        loop {
+            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+            for item in scan.by_ref().take(BATCH) {
+                batch.push(item?.0);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let _locks = self.lock_keys(batch.iter().map(Vec::as_slice));
+            let mut changes = Vec::with_capacity(batch.len());
+            for key in &batch {
+                let Some(doc) = self.storage.get(key)? else {
+                    continue;
+                };
+                let (_, id) = keys::decode(key)
+                    .ok_or_else(|| Error::Corruption("malformed document key".into()))?;
+                changes.push((def.entry(id, &doc)?, def.values(&doc)));
+            }
+            self.catalog.add_built_entries(def, changes)?;
+            let before = done;
+            done += batch.len() as u64;
+            if done / progress != before / progress {
+                tracing::info!(
+                    index = %def.name,
+                    documents = done,
+                    seconds = began.elapsed().as_secs_f64(),
+                    "building index"
+                );
+            }
+        }
+        self.storage.indexes().commit()?;
+        tracing::info!(index = %def.name, documents = done, "index built");
+        Ok(())
     }
 
     /// Flushes and stops background work; the database should not be used afterwards.

@@ -25,6 +25,7 @@ impl SqlState {
     pub const INVALID_NAME: SqlState = SqlState("42602");
     pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
     pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
+    pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
     pub const CONFIGURATION_LIMIT_EXCEEDED: SqlState = SqlState("53400");
     pub const STATEMENT_TOO_COMPLEX: SqlState = SqlState("54001");

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
-use crate::catalog::{self, Collection};
+use crate::catalog::{self, Catalog, Collection, DocWrite, IndexDef};
 use crate::database::Database;
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::{Column, Outcome, SqlType};
-use crate::storage::{Op, keys};
+use crate::storage::keys;
 
 /// Where the session is with respect to transactions (the ReadyForQuery status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,12 +190,13 @@ impl Session {
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
             ));
         }
-        self.db.catalog().write_observing(
+        self.db.catalog().write_documents(
             collection,
-            &[&doc],
-            vec![Op::Put {
+            vec![DocWrite {
+                id: id.clone(),
                 key,
-                doc: doc.clone(),
+                old: None,
+                new: Some(doc.clone()),
             }],
         )?;
         Ok((id, doc))
@@ -228,13 +229,15 @@ impl Session {
         }
         let key = keys::encode(c.id, id);
         let _guard = self.db.lock_key(&key);
-        let existed = self.db.storage().get(&key)?.is_some();
-        self.db.catalog().write_observing(
+        let old = self.db.storage().get(&key)?;
+        let existed = old.is_some();
+        self.db.catalog().write_documents(
             collection,
-            &[&doc],
-            vec![Op::Put {
+            vec![DocWrite {
+                id: id.to_string(),
                 key,
-                doc: doc.clone(),
+                old,
+                new: Some(doc),
             }],
         )?;
         Ok(if existed {
@@ -250,13 +253,21 @@ impl Session {
         catalog::validate_document_id(id)?;
         let key = keys::encode(c.id, id);
         let _guard = self.db.lock_key(&key);
-        if self.db.storage().get(&key)?.is_none() {
+        let Some(old) = self.db.storage().get(&key)? else {
             return Err(Error::not_found(
                 SqlState::NO_DATA,
                 format!("no document with id \"{id}\" in \"{collection}\""),
             ));
-        }
-        self.db.storage().write(vec![Op::Delete { key }])?;
+        };
+        self.db.catalog().write_documents(
+            collection,
+            vec![DocWrite {
+                id: id.to_string(),
+                key,
+                old: Some(old),
+                new: None,
+            }],
+        )?;
         Ok(())
     }
 
@@ -306,8 +317,89 @@ impl Session {
         })
     }
 
+    /// Creates an index on `collection` over `fields` (paths), named `name` or
+    /// `<collection>_<fields>_idx`. With `if_not_exists`, an existing index of that name
+    /// is left alone and returned with `false`.
+    pub fn create_index(
+        &self,
+        collection: &str,
+        name: Option<&str>,
+        fields: Vec<Vec<String>>,
+        unique: bool,
+        if_not_exists: bool,
+    ) -> Result<(IndexDef, bool)> {
+        let catalog = self.db.catalog();
+        let name = match name {
+            Some(n) => {
+                if if_not_exists && let Some((_, def)) = catalog.find_index(n) {
+                    return Ok((def, false));
+                }
+                n.to_string()
+            }
+            None => default_index_name(catalog, collection, &fields),
+        };
+        let def = self.db.create_index(collection, &name, fields, unique)?;
+        Ok((def, true))
+    }
+
+    /// Drops index `name` (42704 if absent, unless `if_exists`).
+    pub fn drop_index(&self, name: &str, if_exists: bool) -> Result<()> {
+        match self.db.catalog().drop_index(name) {
+            Err(Error::NotFound { .. }) if if_exists => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The ready indexes of `collection`.
+    pub fn indexes(&self, collection: &str) -> Result<Vec<IndexDef>> {
+        Ok(self
+            .collection(collection)?
+            .ready_indexes()
+            .cloned()
+            .collect())
+    }
+
+    /// Checks every index of `collection` against its documents (see
+    /// [`crate::catalog::Catalog::check_indexes`]): each index's name and entry count.
+    pub fn check_indexes(&self, collection: &str) -> Result<Vec<(String, u64)>> {
+        self.db.catalog().check_indexes(collection)
+    }
+
     /// Runs a full compaction now and returns when it is done.
     pub fn compact(&self) -> Result<()> {
         self.db.storage().compact_all()
     }
+}
+
+/// PostgreSQL's naming: `<table>_<field>_<field>_idx`, other characters than letters,
+/// digits and `_` as `_`, cut to 63 bytes, and a number added until the name is free.
+fn default_index_name(catalog: &Catalog, collection: &str, fields: &[Vec<String>]) -> String {
+    let mut base = collection.to_string();
+    for f in fields {
+        base.push('_');
+        base.push_str(&catalog::dotted(f));
+    }
+    let base: String = base
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '_' })
+        .collect();
+    let cut = |s: &str, room: usize| -> String {
+        let mut end = s.len().min(room);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s[..end].to_string()
+    };
+    let taken = |n: &str| catalog.find_index(n).is_some() || catalog.get(n).is_ok();
+    let first = format!("{}_idx", cut(&base, 59));
+    if !taken(&first) {
+        return first;
+    }
+    (1u32..)
+        .map(|i| {
+            let suffix = format!("_idx{i}");
+            format!("{}{suffix}", cut(&base, 63 - suffix.len()))
+        })
+        .find(|n| !taken(n))
+        .unwrap_or(first)
 }

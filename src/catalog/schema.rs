@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::query::types::SqlType;
 
 use super::Collection;
+use super::indexes::IndexDef;
 
 /// Whether a collection has a declared schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +202,16 @@ pub fn encode_entry(c: &Collection) -> Object {
         })
         .collect();
     o.insert("observed".into(), Value::Array(observed));
+    o.insert(
+        "indexes".into(),
+        Value::Array(
+            c.indexes
+                .iter()
+                .filter(|i| i.ready)
+                .map(IndexDef::encode)
+                .collect(),
+        ),
+    );
     o
 }
 
@@ -279,6 +290,12 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
             });
         }
     }
+    let mut indexes = Vec::new();
+    if let Some(Value::Array(items)) = o.get("indexes") {
+        for item in items {
+            indexes.push(IndexDef::decode(item)?);
+        }
+    }
     Ok(Collection {
         id,
         name: name.to_string(),
@@ -288,6 +305,7 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
         primary_key: opt_text(o, "primary_key"),
         format: opt_text(o, "format"),
         observed,
+        indexes,
     })
 }
 

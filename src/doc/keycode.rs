@@ -502,6 +502,27 @@ impl<'a> Reader<'a> {
         Ok(Decimal { exp, digits })
     }
 
+    /// Steps over one value without building it.
+    fn skip_value(&mut self) -> Result<()> {
+        match self.byte()? {
+            TAG_NULL | TAG_FALSE | TAG_TRUE | TAG_NEG_INF | TAG_ZERO | TAG_POS_INF | TAG_NAN => {}
+            TAG_POS => {
+                self.decimal(false)?;
+            }
+            TAG_NEG => {
+                self.decimal(true)?;
+            }
+            TAG_DATETIME => {
+                self.take(8)?;
+            }
+            TAG_STRING | TAG_BINARY | TAG_ARRAY | TAG_OBJECT => {
+                self.escaped()?;
+            }
+            other => return Err(corrupt(format!("unknown tag 0x{other:02x}"))),
+        }
+        Ok(())
+    }
+
     fn value(&mut self) -> Result<Value> {
         let tag = self.byte()?;
         Ok(match tag {
@@ -591,6 +612,26 @@ pub fn decode_key(bytes: &[u8]) -> Result<Vec<Value>> {
         values.push(r.value()?);
     }
     Ok(values)
+}
+
+/// The end offset of each value of an index entry's key (the last one is where the
+/// document id begins): `entry[..ends[k]]` is the encoding of its first `k + 1` values.
+pub fn entry_value_ends(entry: &[u8]) -> Result<Vec<usize>> {
+    let mut r = Reader {
+        bytes: entry,
+        pos: 0,
+    };
+    let mut ends = Vec::new();
+    loop {
+        match r.peek() {
+            Some(TAG_DOC_ID) => return Ok(ends),
+            Some(_) => {
+                r.skip_value()?;
+                ends.push(r.pos);
+            }
+            None => return Err(corrupt("index entry without a document id")),
+        }
+    }
 }
 
 /// Splits an index entry written by [`encode_index_entry`] into its values and document id.

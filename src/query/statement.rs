@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 use tissdb_dialect::{TissStatement, sqlparser};
 
-use crate::catalog::{Collection, ColumnDef, Kind};
+use crate::catalog::{Collection, ColumnDef, DocWrite, Kind};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::binder::{self, Binder, Scope, ident, unsupported};
@@ -19,7 +19,7 @@ use crate::query::plan::{Access, Node};
 use crate::query::types::{self, SqlType};
 use crate::query::{Column, Outcome, Row};
 use crate::session::{Prepared, Session, TransactionStatus};
-use crate::storage::{Op, keys};
+use crate::storage::keys;
 
 /// A parsed statement.
 pub type Statement = TissStatement;
@@ -428,12 +428,19 @@ fn run(
             run_delete(session, plan, params)
         }
         ast::Statement::CreateTable(ct) => create_table(session, ct),
+        ast::Statement::CreateIndex(ci) => create_index(session, ci),
         ast::Statement::Drop {
             object_type,
             if_exists,
             names,
             ..
         } => {
+            if matches!(object_type, ast::ObjectType::Index) {
+                for name in names {
+                    session.drop_index(&binder::table_name(name)?, *if_exists)?;
+                }
+                return Ok(Outcome::command("DROP INDEX"));
+            }
             if !matches!(object_type, ast::ObjectType::Table) {
                 return Err(unsupported(format!("DROP {object_type}")));
             }
@@ -608,6 +615,46 @@ fn statement_kind(s: &ast::Statement) -> String {
 
 // ---- CREATE TABLE -------------------------------------------------------------------
 
+/// `CREATE [UNIQUE] INDEX [IF NOT EXISTS] [name] ON t [USING btree] (a, b.c, ...)`.
+fn create_index(session: &Session, ci: &ast::CreateIndex) -> Result<Outcome> {
+    if ci.predicate.is_some() {
+        return Err(unsupported("partial indexes (CREATE INDEX ... WHERE)"));
+    }
+    if !ci.include.is_empty() {
+        return Err(unsupported("INCLUDE columns"));
+    }
+    if let Some(using) = &ci.using
+        && !using.to_string().eq_ignore_ascii_case("btree")
+    {
+        return Err(unsupported(format!("index method {using}")));
+    }
+    let table = binder::table_name(&ci.table_name)?;
+    let mut fields = Vec::with_capacity(ci.columns.len());
+    for c in &ci.columns {
+        if !matches!(c.column.options.sort, None | Some(ast::OrderBySort::Asc))
+            || c.column.options.nulls_first.is_some()
+        {
+            return Err(unsupported(
+                "DESC or NULLS FIRST/LAST in an index (an index serves both directions)",
+            ));
+        }
+        let path = match &c.column.expr {
+            ast::Expr::Identifier(i) => vec![ident(i)],
+            ast::Expr::CompoundIdentifier(parts) => parts.iter().map(ident).collect(),
+            ast::Expr::Nested(inner) => match inner.as_ref() {
+                ast::Expr::Identifier(i) => vec![ident(i)],
+                ast::Expr::CompoundIdentifier(parts) => parts.iter().map(ident).collect(),
+                other => return Err(unsupported(format!("index expression {other}"))),
+            },
+            other => return Err(unsupported(format!("index expression {other}"))),
+        };
+        fields.push(path);
+    }
+    let name = ci.name.as_ref().map(binder::table_name).transpose()?;
+    session.create_index(&table, name.as_deref(), fields, ci.unique, ci.if_not_exists)?;
+    Ok(Outcome::command("CREATE INDEX"))
+}
+
 fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
     if ct.query.is_some()
         || ct.like.is_some()
@@ -725,6 +772,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         primary_key,
         format,
         observed: Vec::new(),
+        indexes: Vec::new(),
     };
     match session.database().catalog().create_with(template) {
         Ok(_) => Ok(Outcome::command("CREATE TABLE")),
@@ -1014,7 +1062,7 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
     let db = session.database();
     let keys: Vec<Vec<u8>> = docs.iter().map(|(id, _)| keys::encode(c.id, id)).collect();
     let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
-    let mut ops = Vec::with_capacity(docs.len());
+    let mut writes = Vec::with_capacity(docs.len());
     let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashSet::new();
     for ((id, doc), key) in docs.into_iter().zip(keys) {
@@ -1024,15 +1072,16 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
             }
             return Err(duplicate_key(c, &id));
         }
-        ops.push(Op::Put {
+        writes.push(DocWrite {
+            id: id.clone(),
             key,
-            doc: doc.clone(),
+            old: None,
+            new: Some(doc.clone()),
         });
         written.push((id, doc));
     }
-    if !ops.is_empty() {
-        let refs: Vec<&Object> = written.iter().map(|(_, d)| d).collect();
-        db.catalog().write_observing(&c.name, &refs, ops)?;
+    if !writes.is_empty() {
+        db.catalog().write_documents(&c.name, writes)?;
     }
     let n = written.len();
     if plan.returning_columns.is_empty() {
@@ -1341,10 +1390,11 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
     let ctx = exec_context(session, &params);
     let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
     let ectx = ctx.eval_context();
-    let mut ops = Vec::with_capacity(targets.len());
+    let mut writes = Vec::with_capacity(targets.len());
     let mut updated: Vec<(String, Object)> = Vec::with_capacity(targets.len());
     for Target { id, key, doc, row } in targets {
-        let mut doc = doc;
+        let old = doc;
+        let mut doc = old.clone();
         for a in &plan.assignments {
             let mut v = a.value.eval(&row, &ectx)?;
             if let Some(t) = &a.ty {
@@ -1369,18 +1419,19 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
             }
             set_field(&mut doc, &a.field, &a.path, v);
         }
-        ops.push(Op::Put {
+        writes.push(DocWrite {
+            id: id.clone(),
             key,
-            doc: doc.clone(),
+            old: Some(old),
+            new: Some(doc.clone()),
         });
         updated.push((id, doc));
     }
-    if !ops.is_empty() {
-        let refs: Vec<&Object> = updated.iter().map(|(_, d)| d).collect();
+    if !writes.is_empty() {
         session
             .database()
             .catalog()
-            .write_observing(&collection.name, &refs, ops)?;
+            .write_documents(&collection.name, writes)?;
     }
     finish_modify("UPDATE", &plan, &collection, &updated, &ectx)
 }
@@ -1389,14 +1440,22 @@ fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
     let ctx = exec_context(session, &params);
     let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
     let ectx = ctx.eval_context();
-    let mut ops = Vec::with_capacity(targets.len());
+    let mut writes = Vec::with_capacity(targets.len());
     let mut deleted = Vec::with_capacity(targets.len());
     for Target { id, key, doc, .. } in targets {
-        ops.push(Op::Delete { key });
+        writes.push(DocWrite {
+            id: id.clone(),
+            key,
+            old: Some(doc.clone()),
+            new: None,
+        });
         deleted.push((id, doc));
     }
-    if !ops.is_empty() {
-        session.database().storage().write(ops)?;
+    if !writes.is_empty() {
+        session
+            .database()
+            .catalog()
+            .write_documents(&collection.name, writes)?;
     }
     finish_modify("DELETE", &plan, &collection, &deleted, &ectx)
 }

@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::storage::cache::BlockCache;
 use crate::storage::compaction::worker::{self, MergeRules};
 use crate::storage::compaction::{self, PolicyOptions};
+use crate::storage::indexes::{IndexChange, IndexSet};
 use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
@@ -48,6 +49,7 @@ pub struct StorageOptions {
     pub compression_level: i32,
     pub wal_segment_size: u64,
     pub max_document_size: usize,
+    pub index_cache_size: usize,
     pub policy: PolicyOptions,
 }
 
@@ -61,6 +63,7 @@ impl From<&Config> for StorageOptions {
             compression_level: c.compression_level as i32,
             wal_segment_size: c.wal_segment_size,
             max_document_size: c.max_document_size as usize,
+            index_cache_size: c.index_cache_size as usize,
             policy: PolicyOptions {
                 min_merge: c.compaction_min_merge,
                 max_merge: c.compaction_min_merge.max(10),
@@ -80,8 +83,23 @@ impl Default for StorageOptions {
 /// One write of a batch.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Put { key: Vec<u8>, doc: Object },
-    Delete { key: Vec<u8> },
+    Put {
+        key: Vec<u8>,
+        doc: Object,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+    /// Adds an entry to a secondary index (see [`crate::storage::indexes`]).
+    IndexPut {
+        index: u32,
+        entry: Vec<u8>,
+    },
+    /// Removes an entry from a secondary index.
+    IndexDelete {
+        index: u32,
+        entry: Vec<u8>,
+    },
 }
 
 /// A predicate saying whether a key still belongs to a live collection.
@@ -124,6 +142,7 @@ struct Inner {
     dir: PathBuf,
     opts: StorageOptions,
     wal: Wal,
+    indexes: IndexSet,
     gate: RwLock<()>,
     state: RwLock<Arc<State>>,
     manifest: Mutex<Manifest>,
@@ -157,8 +176,32 @@ fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
                 Ok(WalOp::Put { key, value })
             }
             Op::Delete { key } => Ok(WalOp::Delete { key }),
+            Op::IndexPut { index, entry } => Ok(WalOp::IndexPut { index, entry }),
+            Op::IndexDelete { index, entry } => Ok(WalOp::IndexDelete { index, entry }),
         })
         .collect()
+}
+
+/// Applies a record's ops to a memtable and returns its index changes.
+fn apply_ops(table: &Memtable, seq: u64, ops: Vec<WalOp>) -> Vec<IndexChange> {
+    let mut changes = Vec::new();
+    for op in ops {
+        match op {
+            WalOp::Put { key, value } => table.insert(key, seq, Some(value)),
+            WalOp::Delete { key } => table.insert(key, seq, None),
+            WalOp::IndexPut { index, entry } => changes.push(IndexChange {
+                index,
+                entry,
+                put: true,
+            }),
+            WalOp::IndexDelete { index, entry } => changes.push(IndexChange {
+                index,
+                entry,
+                put: false,
+            }),
+        }
+    }
+    changes
 }
 
 fn decode_value(value: Option<Vec<u8>>) -> Result<Option<Object>> {
@@ -197,14 +240,11 @@ impl Storage {
         }
         report.truncated_wal = replay.truncated.clone();
         report.replayed_records = replay.records.len();
+        let indexes = IndexSet::open(dir, opts.index_cache_size)?;
         let active = Arc::new(Memtable::new());
         for record in replay.records {
-            for op in record.ops {
-                match op {
-                    WalOp::Put { key, value } => active.insert(key, record.seq, Some(value)),
-                    WalOp::Delete { key } => active.insert(key, record.seq, None),
-                }
-            }
+            let changes = apply_ops(&active, record.seq, record.ops);
+            indexes.apply(&changes)?;
         }
         let next_seq = replay.max_seq.max(manifest.flushed_seq) + 1;
         let wal = Wal::open(&wal_dir, next_seq, opts.wal_segment_size)?;
@@ -214,6 +254,7 @@ impl Storage {
             cache: Arc::new(BlockCache::new(opts.block_cache_size)),
             opts,
             wal,
+            indexes,
             gate: RwLock::new(()),
             state: RwLock::new(Arc::new(State {
                 active,
@@ -233,6 +274,11 @@ impl Storage {
             inner: Arc::new(inner),
             threads: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The secondary index trees.
+    pub fn indexes(&self) -> &IndexSet {
+        &self.inner.indexes
     }
 
     /// What recovery found when the store was opened.
@@ -320,7 +366,8 @@ impl Storage {
         if self.inner.wal.poisoned().is_some() {
             return Ok(());
         }
-        self.inner.flush(true)
+        self.inner.flush(true)?;
+        self.inner.indexes.commit()
     }
 
     fn stop_threads(&self) {
@@ -465,11 +512,9 @@ impl Inner {
             let _gate = self.gate.read();
             let table = self.snapshot().active.clone();
             let seq = self.wal.append(&ops)?;
-            for op in ops {
-                match op {
-                    WalOp::Put { key, value } => table.insert(key, seq, Some(value)),
-                    WalOp::Delete { key } => table.insert(key, seq, None),
-                }
+            let changes = apply_ops(&table, seq, ops);
+            if !changes.is_empty() {
+                self.indexes.apply(&changes)?;
             }
             (seq, table)
         };
@@ -589,6 +634,8 @@ impl Inner {
                 .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
             None
         };
+        // The index trees become durable before the WAL that holds their changes goes.
+        self.indexes.commit()?;
         {
             let mut manifest = self.manifest.lock();
             let mut next = manifest.clone();

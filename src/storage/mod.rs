@@ -20,6 +20,7 @@ pub mod cache;
 pub mod compaction;
 pub mod engine;
 pub mod fs;
+pub mod indexes;
 pub mod keys;
 pub mod manifest;
 pub mod memtable;

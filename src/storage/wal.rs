@@ -9,6 +9,8 @@
 //! payload = seq varint | op count varint | op*
 //! op      = 1 | key bytes | object bytes     (put, object in doc::binary form)
 //!         | 2 | key bytes                    (delete)
+//!         | 3 | index varint | entry bytes    (index entry put)
+//!         | 4 | index varint | entry bytes    (index entry delete)
 //! ```
 //!
 //! Group commit: a writer appends its record to a shared buffer; the first writer that
@@ -39,6 +41,10 @@ pub enum WalOp {
     Put { key: Vec<u8>, value: Vec<u8> },
     /// Delete `key`.
     Delete { key: Vec<u8> },
+    /// Add `entry` to index `index`.
+    IndexPut { index: u32, entry: Vec<u8> },
+    /// Remove `entry` from index `index`.
+    IndexDelete { index: u32, entry: Vec<u8> },
 }
 
 /// A decoded WAL record.
@@ -53,6 +59,8 @@ const MAX_RECORD: u32 = 1 << 30;
 
 const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
+const OP_INDEX_PUT: u8 = 3;
+const OP_INDEX_DELETE: u8 = 4;
 
 fn encode_record(seq: u64, ops: &[WalOp], out: &mut Vec<u8>) {
     let start = out.len();
@@ -69,6 +77,15 @@ fn encode_record(seq: u64, ops: &[WalOp], out: &mut Vec<u8>) {
             WalOp::Delete { key } => {
                 out.push(OP_DELETE);
                 binary::put_bytes(out, key);
+            }
+            WalOp::IndexPut { index, entry } | WalOp::IndexDelete { index, entry } => {
+                out.push(if matches!(op, WalOp::IndexPut { .. }) {
+                    OP_INDEX_PUT
+                } else {
+                    OP_INDEX_DELETE
+                });
+                binary::put_varint(out, u64::from(*index));
+                binary::put_bytes(out, entry);
             }
         }
     }
@@ -99,6 +116,16 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord> {
             OP_DELETE => ops.push(WalOp::Delete {
                 key: r.bytes_prefixed()?.to_vec(),
             }),
+            kind @ (OP_INDEX_PUT | OP_INDEX_DELETE) => {
+                let index = u32::try_from(r.varint()?)
+                    .map_err(|_| Error::Corruption("WAL index id out of range".into()))?;
+                let entry = r.bytes_prefixed()?.to_vec();
+                ops.push(if kind == OP_INDEX_PUT {
+                    WalOp::IndexPut { index, entry }
+                } else {
+                    WalOp::IndexDelete { index, entry }
+                });
+            }
             other => return Err(Error::Corruption(format!("WAL op kind {other}"))),
         }
     }

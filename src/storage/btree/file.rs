@@ -5,7 +5,10 @@
 //! page 0, page 1   superblock slots; generation g is written to slot g % 2
 //! page 2..         tree pages and free-list pages
 //! superblock = "TISSBTR1" | version u32 | page size u32 | generation u64 | root u64
-//!            | entries u64 | page count u64 | free-list head u64 | crc32c(bytes 0..56) u32
+//!            | entries u64 | page count u64 | free-list head u64 | meta u64 × 2
+//!            | crc32c(bytes 0..72) u32
+//! meta       = two numbers the tree's owner keeps with each commit (an index's
+//!              distinct-value counts)
 //! ```
 //!
 //! At open the valid slot with the highest generation wins, so a torn superblock write
@@ -23,8 +26,8 @@ use super::page::{self, Node, PAGE_SIZE};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"TISSBTR1";
-const VERSION: u32 = 1;
-const SUPER_LEN: usize = 60;
+const VERSION: u32 = 2;
+const SUPER_LEN: usize = 76;
 /// First page that can hold tree or free-list data.
 pub const FIRST_DATA_PAGE: u64 = 2;
 
@@ -38,6 +41,8 @@ pub struct Superblock {
     pub page_count: u64,
     /// First free-list page, 0 if the free list is empty.
     pub free_head: u64,
+    /// The owner's numbers, committed with the tree.
+    pub meta: [u64; 2],
 }
 
 impl Superblock {
@@ -52,6 +57,8 @@ impl Superblock {
             self.len,
             self.page_count,
             self.free_head,
+            self.meta[0],
+            self.meta[1],
         ] {
             b.extend_from_slice(&v.to_le_bytes());
         }
@@ -77,7 +84,7 @@ impl Superblock {
         if b.get(..8) != Some(MAGIC.as_slice()) {
             return Err("bad magic".into());
         }
-        let (stored, computed) = (u32_at(56), crc32c::crc32c(b.get(..56).unwrap_or(&[])));
+        let (stored, computed) = (u32_at(72), crc32c::crc32c(b.get(..72).unwrap_or(&[])));
         if stored != computed {
             return Err(format!(
                 "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
@@ -96,6 +103,7 @@ impl Superblock {
             len: u64_at(32),
             page_count: u64_at(40),
             free_head: u64_at(48),
+            meta: [u64_at(56), u64_at(64)],
         })
     }
 }

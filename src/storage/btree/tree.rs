@@ -81,6 +81,8 @@ pub struct BTree {
     broken: Option<String>,
     /// Set when a commit failed: the file must be reopened.
     poisoned: Option<String>,
+    /// The owner's numbers in the working state (see [`BTree::set_meta`]).
+    meta: [u64; 2],
 }
 
 /// A separator key and the page of the new right sibling, after a split.
@@ -127,6 +129,7 @@ impl BTree {
             len: 0,
             page_count: FIRST_DATA_PAGE + 1,
             free_head: 0,
+            meta: [0, 0],
         };
         pager.write_raw(0, &vec![0u8; PAGE_SIZE])?;
         pager.write_raw(
@@ -185,7 +188,18 @@ impl BTree {
             dirty: HashMap::new(),
             broken: None,
             poisoned: None,
+            meta: sb.meta,
         }
+    }
+
+    /// The owner's two numbers, as last set (committed or not).
+    pub fn meta(&self) -> [u64; 2] {
+        self.meta
+    }
+
+    /// Sets the owner's two numbers; they become durable with the next commit.
+    pub fn set_meta(&mut self, meta: [u64; 2]) {
+        self.meta = meta;
     }
 
     /// Entries in the working tree (committed or not).
@@ -628,6 +642,7 @@ impl BTree {
     pub fn rollback(&mut self) {
         self.root = self.committed.root;
         self.len = self.committed.len;
+        self.meta = self.committed.meta;
         self.page_count = self.committed.page_count;
         self.free = self.committed_free.clone();
         self.pending.clear();
@@ -640,7 +655,10 @@ impl BTree {
     /// commit refuses every later write: reopen the file to get its durable state.
     pub fn commit(&mut self) -> Result<()> {
         self.writable()?;
-        if !self.has_changes() && self.page_count == self.committed.page_count {
+        if !self.has_changes()
+            && self.page_count == self.committed.page_count
+            && self.meta == self.committed.meta
+        {
             return Ok(());
         }
         match self.commit_inner(true) {
@@ -704,6 +722,7 @@ impl BTree {
             len: self.len,
             page_count,
             free_head: list_pages.first().copied().unwrap_or(0),
+            meta: self.meta,
         };
         if !switch {
             return Ok(());

@@ -1,0 +1,330 @@
+//! The secondary index trees the storage engine keeps beside its segments: one B+tree
+//! file per index (`index-<id>.btree`, see [`crate::storage::btree`]), whose keys are
+//! index entries ([`crate::doc::keycode::encode_index_entry`]: the indexed values, then
+//! the document id) with empty values.
+//!
+//! Atomicity with the data: an index change is an op of the same WAL record as the
+//! document write it belongs to ([`crate::storage::Op::IndexPut`] / `IndexDelete`), and
+//! is applied to the tree in memory right after the record is durable. The trees are
+//! copy-on-write and commit at every memtable flush, *before* the manifest records the
+//! flush and the WAL files it covers are removed; so after a crash the WAL still holds
+//! every change made since a tree's last commit, and recovery replays it (putting an
+//! entry that is there, or deleting one that is not, changes nothing, so replaying a
+//! record the tree already holds is harmless). Index files whose index no catalog names
+//! are removed by the catalog at open.
+//!
+//! Statistics the planner uses are kept up to date on each change: the entry count (the
+//! tree's length) and the number of distinct keys and distinct first values, committed
+//! in the tree's superblock with it.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::doc::keycode::{entry_value_ends, prefix_successor};
+use crate::error::{Error, Result};
+use crate::storage::btree::BTree;
+use crate::storage::fs::sync_dir;
+
+/// Entries read from a tree per lock acquisition while scanning.
+const SCAN_BATCH: usize = 256;
+
+/// The file of index `id`.
+pub fn file_name(id: u32) -> String {
+    format!("index-{id:08}.btree")
+}
+
+fn parse_file_name(name: &str) -> Option<u32> {
+    name.strip_prefix("index-")?
+        .strip_suffix(".btree")?
+        .parse()
+        .ok()
+}
+
+/// The planner's numbers for one index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Entries (one per document of the collection).
+    pub entries: u64,
+    /// Distinct keys (tuples of indexed values).
+    pub distinct: u64,
+    /// Distinct values of the first indexed field.
+    pub distinct_first: u64,
+}
+
+type Tree = Arc<RwLock<BTree>>;
+
+/// Every open index tree. See the module doc.
+pub struct IndexSet {
+    dir: PathBuf,
+    cache_bytes: usize,
+    trees: RwLock<HashMap<u32, Tree>>,
+}
+
+/// One change to an index, as the write path applies it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexChange {
+    pub index: u32,
+    pub entry: Vec<u8>,
+    pub put: bool,
+}
+
+impl IndexSet {
+    /// Opens every index file in `dir`.
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<IndexSet> {
+        let mut trees = HashMap::new();
+        let listing = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        for entry in listing {
+            let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+            let name = entry.file_name();
+            if let Some(id) = parse_file_name(&name.to_string_lossy()) {
+                let tree = BTree::open_with_cache(&entry.path(), cache_bytes)?;
+                trees.insert(id, Arc::new(RwLock::new(tree)));
+            }
+        }
+        Ok(IndexSet {
+            dir: dir.to_path_buf(),
+            cache_bytes,
+            trees: RwLock::new(trees),
+        })
+    }
+
+    /// Ids of the open indexes.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.trees.read().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn tree(&self, id: u32) -> Result<Tree> {
+        self.trees
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("index {id} is not open")))
+    }
+
+    /// Creates the empty, committed file of a new index.
+    pub fn create(&self, id: u32) -> Result<()> {
+        let mut trees = self.trees.write();
+        if trees.contains_key(&id) {
+            return Err(Error::Internal(format!("index {id} exists already")));
+        }
+        let path = self.dir.join(file_name(id));
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
+        let tree = BTree::create_with_cache(&path, self.cache_bytes)?;
+        trees.insert(id, Arc::new(RwLock::new(tree)));
+        Ok(())
+    }
+
+    /// Closes and deletes index `id` (nothing if it is not open).
+    pub fn remove(&self, id: u32) -> Result<()> {
+        let Some(tree) = self.trees.write().remove(&id) else {
+            return Ok(());
+        };
+        // Wait for readers and writers of the tree before the file goes.
+        drop(tree.write());
+        let path = self.dir.join(file_name(id));
+        std::fs::remove_file(&path)
+            .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Applies changes in memory (they become durable at the next [`IndexSet::commit`];
+    /// until then the WAL holds them). Changes to indexes that are not open are skipped:
+    /// they belong to an index dropped since.
+    pub fn apply(&self, changes: &[IndexChange]) -> Result<()> {
+        let trees = self.trees.read();
+        for c in changes {
+            let Some(tree) = trees.get(&c.index) else {
+                continue;
+            };
+            let mut tree = tree.write();
+            if c.put {
+                if tree.insert(&c.entry, &[])?.is_none() {
+                    adjust_distinct(&mut tree, &c.entry, 1)?;
+                }
+            } else if tree.delete(&c.entry)? {
+                adjust_distinct(&mut tree, &c.entry, -1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every tree that changed.
+    pub fn commit(&self) -> Result<()> {
+        let trees: Vec<Tree> = self.trees.read().values().cloned().collect();
+        for tree in trees {
+            tree.write().commit()?;
+        }
+        Ok(())
+    }
+
+    /// The planner's numbers for index `id`.
+    pub fn stats(&self, id: u32) -> Result<IndexStats> {
+        let tree = self.tree(id)?;
+        let t = tree.read();
+        let [distinct, distinct_first] = t.meta();
+        Ok(IndexStats {
+            entries: t.len(),
+            distinct,
+            distinct_first,
+        })
+    }
+
+    /// Whether index `id` holds `entry`.
+    pub fn contains(&self, id: u32, entry: &[u8]) -> Result<bool> {
+        Ok(self.tree(id)?.read().get(entry)?.is_some())
+    }
+
+    /// Entries of index `id` within the bounds, ascending or descending.
+    pub fn scan(
+        &self,
+        id: u32,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        reverse: bool,
+    ) -> Result<IndexScan> {
+        Ok(IndexScan {
+            tree: self.tree(id)?,
+            start,
+            end,
+            reverse,
+            buffer: VecDeque::new(),
+            done: false,
+        })
+    }
+
+    /// Verifies the structure of index `id`'s tree (see [`BTree::check`]) and that its
+    /// statistics match its entries; returns the entry count.
+    pub fn check(&self, id: u32) -> Result<u64> {
+        let tree = self.tree(id)?;
+        let t = tree.read();
+        let stats = t.check()?;
+        let (mut distinct, mut distinct_first) = (0u64, 0u64);
+        let (mut last, mut last_first): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+        for item in t.iter() {
+            let (entry, _) = item?;
+            let ends = entry_value_ends(&entry)?;
+            let key = entry
+                .get(..ends.last().copied().unwrap_or(0))
+                .unwrap_or(&[]);
+            let first = entry
+                .get(..ends.first().copied().unwrap_or(0))
+                .unwrap_or(&[]);
+            if last.as_deref() != Some(key) {
+                distinct += 1;
+                last = Some(key.to_vec());
+            }
+            if last_first.as_deref() != Some(first) {
+                distinct_first += 1;
+                last_first = Some(first.to_vec());
+            }
+        }
+        if t.meta() != [distinct, distinct_first] {
+            return Err(Error::Corruption(format!(
+                "index {id}: statistics say {:?} distinct keys/first values, the entries {:?}",
+                t.meta(),
+                [distinct, distinct_first]
+            )));
+        }
+        Ok(stats.entries)
+    }
+}
+
+/// Keeps the distinct counts in step after `entry` was added (`delta` 1) or removed (-1):
+/// a count changes when no other entry shares the prefix.
+fn adjust_distinct(tree: &mut BTree, entry: &[u8], delta: i64) -> Result<()> {
+    let ends = entry_value_ends(entry)?;
+    let mut meta = tree.meta();
+    for (slot, end) in [(0usize, ends.last()), (1, ends.first())] {
+        let Some(&end) = end else { continue };
+        let prefix = entry.get(..end).unwrap_or(entry);
+        let upper = prefix_successor(prefix);
+        let upper = upper.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let mut others = 0;
+        for item in tree.range(Bound::Included(prefix), upper) {
+            let (k, _) = item?;
+            if k != entry {
+                others += 1;
+                break;
+            }
+        }
+        if others == 0
+            && let Some(m) = meta.get_mut(slot)
+        {
+            *m = m.saturating_add_signed(delta);
+        }
+    }
+    tree.set_meta(meta);
+    Ok(())
+}
+
+/// A range scan of one index, reading the tree in batches so that writers are never
+/// held back for longer than one batch.
+pub struct IndexScan {
+    tree: Tree,
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    reverse: bool,
+    buffer: VecDeque<Vec<u8>>,
+    done: bool,
+}
+
+impl IndexScan {
+    fn refill(&mut self) -> Result<()> {
+        let tree = self.tree.read();
+        let range = tree.range(
+            self.start.as_ref().map(Vec::as_slice),
+            self.end.as_ref().map(Vec::as_slice),
+        );
+        let mut taken = 0;
+        let mut push = |item: Result<(Vec<u8>, Vec<u8>)>| -> Result<()> {
+            let (k, _) = item?;
+            self.buffer.push_back(k);
+            taken += 1;
+            Ok(())
+        };
+        if self.reverse {
+            for item in range.rev().take(SCAN_BATCH) {
+                push(item)?;
+            }
+        } else {
+            for item in range.take(SCAN_BATCH) {
+                push(item)?;
+            }
+        }
+        if taken < SCAN_BATCH {
+            self.done = true;
+        }
+        if let Some(last) = self.buffer.back() {
+            if self.reverse {
+                self.end = Bound::Excluded(last.clone());
+            } else {
+                self.start = Bound::Excluded(last.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for IndexScan {
+    type Item = Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.buffer.is_empty() && !self.done {
+            if let Err(e) = self.refill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}
