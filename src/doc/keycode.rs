@@ -614,6 +614,39 @@ pub fn decode_key(bytes: &[u8]) -> Result<Vec<Value>> {
     Ok(values)
 }
 
+/// The encodings of the values a comparison with `v` can match lie in
+/// `[start, end)` of these two tag bytes: every value `compare` can order against `v`
+/// (numbers of any kind for a number; arrays and objects together, as SQL compares
+/// them by JSON text).
+pub fn class_tags(v: &Value) -> (u8, u8) {
+    match class_of(v) {
+        Class::Null => (TAG_NULL, TAG_NULL + 1),
+        Class::Bool(_) => (TAG_FALSE, TAG_TRUE + 1),
+        Class::Num(_) => (TAG_NEG_INF, TAG_NAN + 1),
+        Class::Str(_) => (TAG_STRING, TAG_STRING + 1),
+        Class::DateTime(_) => (TAG_DATETIME, TAG_DATETIME + 1),
+        Class::Binary(_) => (TAG_BINARY, TAG_BINARY + 1),
+        Class::Array(_) | Class::Object(_) => (TAG_ARRAY, TAG_OBJECT + 1),
+    }
+}
+
+/// The tag byte of NULL, which orders before every other value.
+pub const NULL_TAG: u8 = TAG_NULL;
+
+/// The document id at the end of an index entry.
+pub fn entry_doc_id(entry: &[u8]) -> Result<String> {
+    let ends = entry_value_ends(entry)?;
+    let mut r = Reader {
+        bytes: entry,
+        pos: ends.last().copied().unwrap_or(0) + 1,
+    };
+    let id = r.text()?;
+    if r.peek().is_some() {
+        return Err(corrupt("bytes after the document id"));
+    }
+    Ok(id)
+}
+
 /// The end offset of each value of an index entry's key (the last one is where the
 /// document id begins): `entry[..ends[k]]` is the encoding of its first `k + 1` values.
 pub fn entry_value_ends(entry: &[u8]) -> Result<Vec<usize>> {

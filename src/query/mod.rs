@@ -3,13 +3,14 @@
 //! 1. [`binder`] resolves names against the catalog (collections, columns, field paths)
 //!    and types every expression and parameter, producing a logical [`plan::Node`] tree.
 //! 2. [`optimizer`] rewrites the tree in ordered passes: constant folding, predicate
-//!    pushdown into scans, projection pruning.
+//!    pushdown into scans, key lookups, and index selection ([`access`]).
 //! 3. [`exec`] turns the tree into volcano operators (one per file), each an iterator of
 //!    rows, and [`statement`] runs DDL and DML around them.
 //!
 //! Values are [`crate::doc::Value`]s; [`types::SqlType`] says what they are to a
 //! PostgreSQL client.
 
+pub mod access;
 pub mod binder;
 pub mod exec;
 pub mod expr;

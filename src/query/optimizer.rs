@@ -6,20 +6,258 @@
 //!    are tested as documents are decoded.
 //! 3. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
 //!    `id IN ('a', 'b')`) reads those keys instead of the whole collection.
+//! 4. [`use_indexes`]: other scans read a secondary index where it costs less
+//!    ([`crate::query::access`]); an index that delivers the order of an
+//!    `ORDER BY ... LIMIT n` removes the sort.
 //!
 //! Projection pruning has nothing to do yet: a scan decodes each document once and the
 //! row it builds only clones the fields it names.
 
 use crate::catalog::Kind;
 use crate::error::Result;
+use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
-use crate::query::plan::{Access, Node};
+use crate::query::plan::{Access, Node, SortKey};
 
 /// Runs every pass in order.
-pub fn optimize(node: Node) -> Result<Node> {
+pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
     let passes: [fn(Node) -> Result<Node>; 3] =
         [fold_constants, push_down_filters, use_key_lookups];
-    passes.iter().try_fold(node, |n, pass| pass(n))
+    let node = passes.iter().try_fold(node, |n, pass| pass(n))?;
+    use_indexes(node, ctx)
+}
+
+/// A literal LIMIT (plus OFFSET): how many rows the plan below may stop after.
+fn literal_limit(limit: Option<&Expr>, offset: Option<&Expr>) -> Option<u64> {
+    let value = |e: Option<&Expr>| match e {
+        None => Some(0),
+        Some(Expr::Literal(crate::doc::Value::Int(i))) => u64::try_from(*i).ok(),
+        Some(_) => None,
+    };
+    let l = match limit {
+        Some(_) => value(limit)?,
+        None => return None,
+    };
+    l.checked_add(value(offset)?)
+}
+
+/// Columns of its input an expression list reads.
+fn used_columns<'e>(exprs: impl IntoIterator<Item = &'e Expr>, out: &mut Vec<usize>) {
+    for e in exprs {
+        e.walk(&mut |x| {
+            if let Expr::Column(i) = x
+                && !out.contains(i)
+            {
+                out.push(*i);
+            }
+        });
+    }
+}
+
+/// Replaces a full scan by an index access when [`access::choose`] finds one cheaper.
+fn index_scan(node: Node, needs: &Needs, ctx: &PlanContext<'_>) -> (Node, bool) {
+    match node {
+        Node::Scan {
+            collection,
+            columns,
+            access: Access::Full,
+            filter,
+        } => {
+            let mut needs_here = Needs {
+                limit: needs.limit,
+                order: needs.order.clone(),
+                used_columns: needs.used_columns.clone(),
+            };
+            if let (Some(used), Some(f)) = (&mut needs_here.used_columns, &filter) {
+                used_columns([f], used);
+            }
+            match access::choose(&collection, &columns, filter.as_ref(), &needs_here, ctx) {
+                Some(choice) => (
+                    Node::Scan {
+                        collection,
+                        columns,
+                        access: Access::Index(Box::new(choice.access)),
+                        filter,
+                    },
+                    choice.ordered,
+                ),
+                None => (
+                    Node::Scan {
+                        collection,
+                        columns,
+                        access: Access::Full,
+                        filter,
+                    },
+                    false,
+                ),
+            }
+        }
+        other => (other, false),
+    }
+}
+
+/// Pass 4: index scans, recognising the shapes the binder builds:
+/// `Limit? -> Sort? -> Project -> Scan` and `Aggregate -> Scan`.
+pub fn use_indexes(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
+    Ok(match node {
+        Node::Limit {
+            input,
+            limit,
+            offset,
+        } => {
+            let rows = literal_limit(limit.as_ref(), offset.as_ref());
+            let input = match *input {
+                Node::Sort { input, keys } => sorted(*input, keys, rows, ctx)?,
+                Node::Project {
+                    input,
+                    exprs,
+                    columns,
+                } => {
+                    let mut used = Vec::new();
+                    used_columns(&exprs, &mut used);
+                    let needs = Needs {
+                        limit: rows,
+                        order: None,
+                        used_columns: Some(used),
+                    };
+                    let input = match *input {
+                        scan @ Node::Scan { .. } => index_scan(scan, &needs, ctx).0,
+                        other => use_indexes(other, ctx)?,
+                    };
+                    Node::Project {
+                        input: Box::new(input),
+                        exprs,
+                        columns,
+                    }
+                }
+                other => use_indexes(other, ctx)?,
+            };
+            Node::Limit {
+                input: Box::new(input),
+                limit,
+                offset,
+            }
+        }
+        Node::Sort { input, keys } => sorted(*input, keys, None, ctx)?,
+        Node::Project {
+            input,
+            exprs,
+            columns,
+        } if matches!(*input, Node::Scan { .. }) => {
+            let mut used = Vec::new();
+            used_columns(&exprs, &mut used);
+            let needs = Needs {
+                used_columns: Some(used),
+                ..Needs::default()
+            };
+            Node::Project {
+                input: Box::new(index_scan(*input, &needs, ctx).0),
+                exprs,
+                columns,
+            }
+        }
+        Node::Aggregate {
+            input,
+            group_by,
+            aggs,
+            columns,
+        } if matches!(*input, Node::Scan { .. }) => {
+            let mut used = Vec::new();
+            used_columns(&group_by, &mut used);
+            for a in &aggs {
+                used_columns(a.arg.as_deref(), &mut used);
+            }
+            let needs = Needs {
+                used_columns: Some(used),
+                ..Needs::default()
+            };
+            Node::Aggregate {
+                input: Box::new(index_scan(*input, &needs, ctx).0),
+                group_by,
+                aggs,
+                columns,
+            }
+        }
+        scan @ Node::Scan { .. } => index_scan(scan, &Needs::default(), ctx).0,
+        other => map_inputs(other, &mut |n| use_indexes(n, ctx))?,
+    })
+}
+
+/// `Sort -> Project -> Scan`: an index scan, and no sort if the index gives the order.
+fn sorted(
+    input: Node,
+    keys: Vec<SortKey>,
+    limit: Option<u64>,
+    ctx: &PlanContext<'_>,
+) -> Result<Node> {
+    let Node::Project {
+        input: scan,
+        exprs,
+        columns,
+    } = input
+    else {
+        return Ok(Node::Sort {
+            input: Box::new(use_indexes(input, ctx)?),
+            keys,
+        });
+    };
+    let Node::Scan {
+        collection,
+        columns: scan_columns,
+        access,
+        filter,
+    } = *scan
+    else {
+        return Ok(Node::Sort {
+            input: Box::new(Node::Project {
+                input: Box::new(use_indexes(*scan, ctx)?),
+                exprs,
+                columns,
+            }),
+            keys,
+        });
+    };
+    // The sort keys as field paths of the scan, if they all are.
+    let order: Option<Vec<(Vec<String>, bool, bool)>> = keys
+        .iter()
+        .map(|k| match &k.expr {
+            Expr::Column(i) => exprs
+                .get(*i)
+                .and_then(|e| access::field_path(e, &collection, &scan_columns))
+                .map(|p| (p, k.desc, k.nulls_first)),
+            _ => None,
+        })
+        .collect();
+    let mut used = Vec::new();
+    used_columns(&exprs, &mut used);
+    let needs = Needs {
+        limit,
+        order,
+        used_columns: Some(used),
+    };
+    let (scan, ordered) = index_scan(
+        Node::Scan {
+            collection,
+            columns: scan_columns,
+            access,
+            filter,
+        },
+        &needs,
+        ctx,
+    );
+    let project = Node::Project {
+        input: Box::new(scan),
+        exprs,
+        columns,
+    };
+    Ok(if ordered {
+        project
+    } else {
+        Node::Sort {
+            input: Box::new(project),
+            keys,
+        }
+    })
 }
 
 fn map_inputs(node: Node, f: &mut dyn FnMut(Node) -> Result<Node>) -> Result<Node> {

@@ -22,6 +22,54 @@ pub enum Access {
     Full,
     /// The documents whose keys are these values (`id = x`, `id IN (...)`).
     Keys(Vec<Expr>),
+    /// The documents a secondary index lists within some bounds.
+    Index(Box<IndexAccess>),
+}
+
+/// What an equality prefix pins one index field to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pin {
+    /// `field = value` (no row matches when the value is NULL).
+    Value(Expr),
+    /// `field IS NULL`.
+    Null,
+}
+
+/// One bound of a range on an index field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeBound {
+    pub value: Expr,
+    pub inclusive: bool,
+}
+
+/// Where index-ordered output puts the NULLs of the ordering field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexOrder {
+    /// No order asked for: entries in index order.
+    Any,
+    /// Ascending or descending by the first field after the pinned prefix, with NULLs
+    /// first or last.
+    By { desc: bool, nulls_first: bool },
+}
+
+/// An index scan: for each alternative equality prefix (one, or several for IN lists),
+/// the entries whose next field lies within `lower`..`upper`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndexAccess {
+    pub index: crate::catalog::IndexDef,
+    /// Alternatives, each pinning the index's first fields (all of the same length).
+    pub prefixes: Vec<Vec<Pin>>,
+    pub lower: Option<RangeBound>,
+    pub upper: Option<RangeBound>,
+    pub order: IndexOrder,
+    /// Rows are built from the index entries alone (every column the query reads is an
+    /// indexed field), without reading the documents.
+    pub covering: bool,
+    /// The conditions the bounds implement, re-checked on each fetched document (an
+    /// entry may be older than the document it names) and shown by EXPLAIN.
+    pub conditions: Vec<Expr>,
+    /// The planner's row estimate (EXPLAIN).
+    pub estimate: u64,
 }
 
 /// A plan node.
@@ -112,9 +160,39 @@ impl Node {
                         let keys: Vec<String> = keys.iter().map(|k| show(k, columns)).collect();
                         out.push(format!("{detail}Keys: {}", keys.join(", ")));
                     }
+                    Access::Index(a) => {
+                        let backward = matches!(a.order, IndexOrder::By { desc: true, .. });
+                        out.push(format!(
+                            "{pad}{}{} using {} on {}",
+                            if a.covering {
+                                "Index Only Scan"
+                            } else {
+                                "Index Scan"
+                            },
+                            if backward { " Backward" } else { "" },
+                            a.index.name,
+                            collection.name
+                        ));
+                        out.push(format!("{detail}Index: ({})", a.index.field_list()));
+                        if !a.conditions.is_empty() {
+                            let conds: Vec<String> =
+                                a.conditions.iter().map(|c| show(c, columns)).collect();
+                            out.push(format!("{detail}Index Cond: {}", conds.join(" AND ")));
+                        }
+                        out.push(format!(
+                            "{detail}Bounds: {}  (estimated rows: {})",
+                            show_bounds(a, columns),
+                            a.estimate
+                        ));
+                    }
                 }
-                if let Some(f) = filter {
-                    out.push(format!("{detail}Filter: {}", show(f, columns)));
+                // An index scan shows the conjuncts its bounds do not already apply.
+                let shown = match (filter, access) {
+                    (Some(f), Access::Index(a)) => residual(f, &a.conditions),
+                    (f, _) => f.clone(),
+                };
+                if let Some(f) = shown {
+                    out.push(format!("{detail}Filter: {}", show(&f, columns)));
                 }
             }
             Node::Values { rows, .. } => out.push(format!("{pad}Values ({} rows)", rows.len())),
@@ -201,6 +279,66 @@ impl Node {
             }
         }
     }
+}
+
+/// `filter` without the conjuncts in `applied`.
+fn residual(filter: &Expr, applied: &[Expr]) -> Option<Expr> {
+    fn walk(e: &Expr, applied: &[Expr], out: &mut Vec<Expr>) {
+        match e {
+            Expr::Binary(crate::query::expr::BinOp::And, l, r) => {
+                walk(l, applied, out);
+                walk(r, applied, out);
+            }
+            other if applied.contains(other) => {}
+            other => out.push(other.clone()),
+        }
+    }
+    let mut rest = Vec::new();
+    walk(filter, applied, &mut rest);
+    rest.into_iter()
+        .reduce(|a, b| Expr::Binary(crate::query::expr::BinOp::And, Box::new(a), Box::new(b)))
+}
+
+/// The key ranges an index scan reads, as `[lower, upper]` tuples over the index's
+/// fields (`-inf`/`+inf` where unbounded).
+fn show_bounds(a: &IndexAccess, cols: &[Column]) -> String {
+    let pin = |p: &Pin| match p {
+        Pin::Value(e) => show(e, cols),
+        Pin::Null => "NULL".to_string(),
+    };
+    let ranges: Vec<String> = a
+        .prefixes
+        .iter()
+        .map(|prefix| {
+            let fixed: Vec<String> = prefix.iter().map(pin).collect();
+            let bound = |b: &Option<RangeBound>, open: &str| {
+                b.as_ref()
+                    .map_or(open.to_string(), |b| show(&b.value, cols))
+            };
+            let (lo, hi) = if prefix.len() < a.index.fields.len() {
+                let (lo, hi) = (bound(&a.lower, "-inf"), bound(&a.upper, "+inf"));
+                let mut l = fixed.clone();
+                l.push(lo);
+                let mut h = fixed;
+                h.push(hi);
+                (l, h)
+            } else {
+                (fixed.clone(), fixed)
+            };
+            let lb = if a.lower.as_ref().is_some_and(|b| !b.inclusive) {
+                "("
+            } else {
+                "["
+            };
+            let ub = if a.upper.as_ref().is_some_and(|b| !b.inclusive) {
+                ")"
+            } else {
+                "]"
+            };
+            format!("{lb}{}; {}{ub}", lo.join(", "), hi.join(", "))
+        })
+        .collect();
+    ranges.join(" ")
 }
 
 fn show_agg(a: &AggCall, cols: &[Column]) -> String {

@@ -11,6 +11,7 @@ use tissdb_dialect::{TissStatement, sqlparser};
 use crate::catalog::{Collection, ColumnDef, DocWrite, Kind};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
+use crate::query::access::PlanContext;
 use crate::query::binder::{self, Binder, Scope, ident, unsupported};
 use crate::query::exec::{self, ExecContext, scan};
 use crate::query::expr::{Expr, truth};
@@ -212,6 +213,8 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("client_encoding", "UTF8"),
     ("datestyle", "ISO, MDY"),
     ("default_transaction_isolation", "read committed"),
+    ("enable_indexscan", "on"),
+    ("enable_seqscan", "on"),
     ("extra_float_digits", "1"),
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
@@ -356,9 +359,26 @@ fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
         .collect()
 }
 
+/// The planner's view of the session: storage statistics and the `enable_*` settings.
+fn plan_context(session: &Session) -> PlanContext<'_> {
+    let on = |name: &str| {
+        show_setting(session, name).is_none_or(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "off" | "false" | "0" | "no"
+            )
+        })
+    };
+    PlanContext {
+        storage: session.database().storage(),
+        enable_indexscan: on("enable_indexscan"),
+        enable_seqscan: on("enable_seqscan"),
+    }
+}
+
 fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
     let columns = node.columns();
-    let node = optimizer::optimize(node)?;
+    let node = optimizer::optimize(node, &plan_context(session))?;
     let ctx = exec_context(session, &params);
     let rows = exec::build(&node, &ctx)?.collect::<Result<Vec<_>>>()?;
     Ok(Outcome::Rows {
@@ -469,7 +489,7 @@ fn run(
                 ast::Statement::Delete(d) => plan_delete(&mut binder, d)?.scan,
                 other => return Err(unsupported(format!("EXPLAIN of {}", statement_kind(other)))),
             };
-            let node = optimizer::optimize(node)?;
+            let node = optimizer::optimize(node, &plan_context(session))?;
             let mut lines = node.explain();
             if *analyze {
                 let params = bind_params(&binder, params)?;
@@ -1047,7 +1067,7 @@ fn duplicate_key(collection: &Collection, id: &str) -> Error {
 
 fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let source = optimizer::optimize(plan.source)?;
+    let source = optimizer::optimize(plan.source, &plan_context(session))?;
     let rows = exec::build(&source, &ctx)?.collect::<Result<Vec<_>>>()?;
     ctx.check_cancel()?;
     let c = &plan.collection;
@@ -1311,8 +1331,12 @@ fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
 /// its WHERE, and the WHERE itself (re-checked under the row locks).
 type Targets = (Collection, Vec<(String, Object)>, Option<Expr>);
 
-fn matching_documents(plan: &ModifyPlan, ctx: &Arc<ExecContext>) -> Result<Targets> {
-    let scan = optimizer::optimize(plan.scan.clone())?;
+fn matching_documents(
+    session: &Session,
+    plan: &ModifyPlan,
+    ctx: &Arc<ExecContext>,
+) -> Result<Targets> {
+    let scan = optimizer::optimize(plan.scan.clone(), &plan_context(session))?;
     let Node::Scan {
         collection,
         access,
@@ -1362,7 +1386,7 @@ fn locked_targets<'s>(
     Vec<Target>,
     Vec<parking_lot::MutexGuard<'s, ()>>,
 )> {
-    let (collection, candidates, filter) = matching_documents(plan, ctx)?;
+    let (collection, candidates, filter) = matching_documents(session, plan, ctx)?;
     let db = session.database();
     let keys: Vec<Vec<u8>> = candidates
         .iter()

@@ -4,6 +4,7 @@
 mod aggregate;
 mod distinct;
 mod filter;
+pub mod index_scan;
 mod limit;
 mod project;
 pub mod scan;

@@ -10,7 +10,7 @@ use crate::doc::{Object, Value};
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::{Expr, as_text, truth};
-use crate::query::plan::Access;
+use crate::query::plan::{Access, IndexAccess};
 use crate::storage::keys;
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
@@ -96,7 +96,38 @@ pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) ->
             }
             Ok(Box::new(found.into_iter()))
         }
+        Access::Index(a) => super::index_scan::documents(&storage, cid, a, ctx),
     }
+}
+
+/// For a covering index scan: the column of the document id and the column of each
+/// index field (top-level fields only; nested ones feed no column).
+fn covering_columns(
+    collection: &Collection,
+    a: &IndexAccess,
+) -> (Option<usize>, Vec<Option<usize>>) {
+    let names: Vec<String> = collection
+        .sql_columns()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let id_column = match collection.kind {
+        Kind::Schemaless => Some(0),
+        Kind::Table => None,
+    };
+    let fields = a
+        .index
+        .fields
+        .iter()
+        .map(|path| match path.as_slice() {
+            [name] => names
+                .iter()
+                .enumerate()
+                .position(|(i, n)| n == name && Some(i) != id_column),
+            _ => None,
+        })
+        .collect();
+    (id_column, fields)
 }
 
 pub fn build(
@@ -105,6 +136,32 @@ pub fn build(
     filter: Option<Expr>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
+    if let Access::Index(a) = access
+        && a.covering
+    {
+        let (id_column, fields) = covering_columns(collection, a);
+        let width = collection.sql_columns().len();
+        let rows =
+            super::index_scan::covering_rows(ctx.db.storage(), a, ctx, width, id_column, fields)?;
+        let ctx = ctx.clone();
+        return Ok(Box::new(rows.filter_map(move |item| {
+            if let Err(e) = ctx.check_cancel() {
+                return Some(Err(e));
+            }
+            let row = match item {
+                Ok(row) => row,
+                Err(e) => return Some(Err(e)),
+            };
+            match &filter {
+                None => Some(Ok(row)),
+                Some(f) => match f.eval(&row, &ctx.eval_context()) {
+                    Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                },
+            }
+        })));
+    }
     let docs = documents(collection, access, ctx)?;
     let collection = collection.clone();
     let ctx = ctx.clone();

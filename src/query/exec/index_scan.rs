@@ -1,0 +1,247 @@
+//! Index scan: turns an [`IndexAccess`] into byte ranges of index entries, walks them in
+//! the order asked for, and yields the documents the entries name (or, for a covering
+//! scan, rows built from the entries themselves).
+//!
+//! A range on a field is clamped to the *class* of its bound (numbers, strings, ...: see
+//! [`keycode::class_tags`]), because SQL compares a number only with numbers: `price <
+//! 200` matches no string and no NULL, which the index orders below every number.
+
+use std::ops::Bound;
+
+use super::ExecContext;
+use crate::doc::keycode::{self, NULL_TAG, encode_value, prefix_successor};
+use crate::doc::{Object, Value};
+use crate::error::Result;
+use crate::query::Row;
+use crate::query::expr::EvalContext;
+use crate::query::plan::{IndexAccess, IndexOrder, Pin};
+use crate::storage::keys;
+use crate::storage::{Storage, indexes::IndexScan};
+
+/// One byte range of entries and whether to walk it backwards.
+pub struct EntryRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+    pub reverse: bool,
+}
+
+fn end_of(prefix: &[u8]) -> Bound<Vec<u8>> {
+    prefix_successor(prefix).map_or(Bound::Unbounded, Bound::Excluded)
+}
+
+fn with(prefix: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut v = prefix.to_vec();
+    v.extend_from_slice(tail);
+    v
+}
+
+/// The entry ranges of `a`, in output order; empty when no row can match (a NULL bound,
+/// bounds of different classes, a lower bound above the upper).
+pub fn ranges(a: &IndexAccess, ectx: &EvalContext<'_>) -> Result<Vec<EntryRange>> {
+    let (desc, nulls_first) = match a.order {
+        IndexOrder::Any => (false, true),
+        IndexOrder::By { desc, nulls_first } => (desc, nulls_first),
+    };
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::new();
+    'alternatives: for prefix in &a.prefixes {
+        let mut p = Vec::new();
+        for pin in prefix {
+            match pin {
+                Pin::Null => p.push(NULL_TAG),
+                Pin::Value(e) => match e.eval(&[], ectx)? {
+                    Value::Null => continue 'alternatives,
+                    v => encode_value(&v, &mut p),
+                },
+            }
+        }
+        if seen.contains(&p) {
+            continue;
+        }
+        seen.push(p.clone());
+        if a.lower.is_some() || a.upper.is_some() {
+            let mut start = p.clone();
+            let mut end: Option<Vec<u8>> = prefix_successor(&p);
+            let clamp = |v: &Value, start: &mut Vec<u8>, end: &mut Option<Vec<u8>>| {
+                let (lo, hi) = keycode::class_tags(v);
+                let s = with(&p, &[lo]);
+                if s > *start {
+                    *start = s;
+                }
+                let e = with(&p, &[hi]);
+                if end.as_ref().is_none_or(|x| e < *x) {
+                    *end = Some(e);
+                }
+            };
+            if let Some(b) = &a.lower {
+                let v = b.value.eval(&[], ectx)?;
+                if matches!(v, Value::Null) {
+                    continue;
+                }
+                clamp(&v, &mut start, &mut end);
+                let mut at = p.clone();
+                encode_value(&v, &mut at);
+                let at = if b.inclusive {
+                    at
+                } else {
+                    match prefix_successor(&at) {
+                        Some(s) => s,
+                        None => continue,
+                    }
+                };
+                if at > start {
+                    start = at;
+                }
+            }
+            if let Some(b) = &a.upper {
+                let v = b.value.eval(&[], ectx)?;
+                if matches!(v, Value::Null) {
+                    continue;
+                }
+                clamp(&v, &mut start, &mut end);
+                let mut at = p.clone();
+                encode_value(&v, &mut at);
+                let at = if b.inclusive {
+                    prefix_successor(&at)
+                } else {
+                    Some(at)
+                };
+                if let Some(at) = at
+                    && end.as_ref().is_none_or(|x| at < *x)
+                {
+                    end = Some(at);
+                }
+            }
+            if end.as_ref().is_some_and(|e| start >= *e) {
+                continue;
+            }
+            out.push(EntryRange {
+                start: Bound::Included(start),
+                end: end.map_or(Bound::Unbounded, Bound::Excluded),
+                reverse: desc,
+            });
+            continue;
+        }
+        let ordered_field = prefix.len() < a.index.fields.len();
+        // The index puts NULLs first; an order that wants them elsewhere reads them apart.
+        let natural_nulls_first = !desc;
+        if ordered_field
+            && matches!(a.order, IndexOrder::By { .. })
+            && nulls_first != natural_nulls_first
+        {
+            let nulls = EntryRange {
+                start: Bound::Included(with(&p, &[NULL_TAG])),
+                end: Bound::Excluded(with(&p, &[NULL_TAG + 1])),
+                reverse: desc,
+            };
+            let values = EntryRange {
+                start: Bound::Included(with(&p, &[NULL_TAG + 1])),
+                end: end_of(&p),
+                reverse: desc,
+            };
+            if nulls_first {
+                out.push(nulls);
+                out.push(values);
+            } else {
+                out.push(values);
+                out.push(nulls);
+            }
+            continue;
+        }
+        out.push(EntryRange {
+            start: if p.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Included(p.clone())
+            },
+            end: end_of(&p),
+            reverse: desc,
+        });
+    }
+    Ok(out)
+}
+
+/// Counts the entries `a` reads, stopping at `cap` (for the planner, with constant
+/// bounds only).
+pub fn count(storage: &Storage, a: &IndexAccess, cap: u64) -> Result<u64> {
+    let ectx = EvalContext {
+        params: &[],
+        now: 0,
+    };
+    let mut n = 0;
+    for r in ranges(a, &ectx)? {
+        for item in storage.indexes().scan(a.index.id, r.start, r.end, false)? {
+            item?;
+            n += 1;
+            if n >= cap {
+                return Ok(n);
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The entries of every range, in order.
+fn entries(
+    storage: &Storage,
+    a: &IndexAccess,
+    ctx: &ExecContext,
+) -> Result<impl Iterator<Item = Result<Vec<u8>>> + Send + use<>> {
+    let mut scans: Vec<IndexScan> = Vec::new();
+    for r in ranges(a, &ctx.eval_context())? {
+        scans.push(
+            storage
+                .indexes()
+                .scan(a.index.id, r.start, r.end, r.reverse)?,
+        );
+    }
+    Ok(scans.into_iter().flatten())
+}
+
+/// The (id, document) pairs the index lists, read from the collection `cid`. An entry
+/// whose document is gone (a write raced the scan) is skipped.
+pub fn documents(
+    storage: &std::sync::Arc<Storage>,
+    cid: u32,
+    a: &IndexAccess,
+    ctx: &ExecContext,
+) -> Result<Box<dyn Iterator<Item = Result<(String, Object)>> + Send>> {
+    let storage2 = storage.clone();
+    Ok(Box::new(entries(storage, a, ctx)?.filter_map(
+        move |item| {
+            let doc = (|| {
+                let entry = item?;
+                let id = keycode::entry_doc_id(&entry)?;
+                Ok(storage2.get(&keys::encode(cid, &id))?.map(|d| (id, d)))
+            })();
+            doc.transpose()
+        },
+    )))
+}
+
+/// Rows built from the entries alone: `id_column` gets the document id, `field_columns`
+/// (one per index field, None for fields the query does not read) the indexed values,
+/// every other column NULL.
+pub fn covering_rows(
+    storage: &Storage,
+    a: &IndexAccess,
+    ctx: &ExecContext,
+    width: usize,
+    id_column: Option<usize>,
+    field_columns: Vec<Option<usize>>,
+) -> Result<Box<dyn Iterator<Item = Result<Row>> + Send>> {
+    Ok(Box::new(entries(storage, a, ctx)?.map(move |item| {
+        let entry = item?;
+        let (values, id) = keycode::split_index_entry(&entry)?;
+        let mut row = vec![Value::Null; width];
+        if let Some(slot) = id_column.and_then(|c| row.get_mut(c)) {
+            *slot = Value::String(id);
+        }
+        for (v, col) in values.into_iter().zip(&field_columns) {
+            if let Some(slot) = col.and_then(|c| row.get_mut(c)) {
+                *slot = v;
+            }
+        }
+        Ok(row)
+    })))
+}
