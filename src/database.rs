@@ -52,6 +52,7 @@ impl Database {
         let catalog = Catalog::load(storage.clone())?;
         storage.set_key_filter(catalog.key_filter());
         storage.start_background()?;
+        let rebuild = catalog.indexes_to_rebuild();
         let report = storage.recovery_report();
         tracing::info!(
             segments = report.segments,
@@ -60,13 +61,18 @@ impl Database {
             "opened {}",
             dir.display()
         );
-        Ok(Arc::new(Database {
+        let db = Database {
             config,
             storage,
             catalog,
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             _lock_file: lock_file,
-        }))
+        };
+        for (collection, def) in rebuild {
+            tracing::warn!(index = %def.name, "rebuilding an index from the data");
+            db.build_index(&collection, &def)?;
+        }
+        Ok(Arc::new(db))
     }
 
     pub fn config(&self) -> &Config {

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tissdb::catalog::{self, IndexDef};
 use tissdb::doc::Value;
 use tissdb::doc::{json as json_codec, xml};
 use tissdb::query::SqlType;
@@ -331,6 +332,187 @@ pub async fn query(
             }
         }
     })
+}
+
+/// What `POST /<collection>/_index` asks for.
+struct IndexRequest {
+    name: Option<String>,
+    fields: Vec<Vec<String>>,
+    unique: bool,
+}
+
+/// Decodes `{"field": "a.b"}` or `{"fields": ["a", "b.c"]}` with optional `"name"` and
+/// `"unique"` (a `null` is the same as leaving the key out). A field is a path written
+/// with dots; the engine checks the steps.
+fn index_request(bytes: &[u8]) -> Result<IndexRequest, ApiError> {
+    const SHAPE: &str = "the body must be {\"field\": \"a.b\"} or {\"fields\": [\"a\", \"b.c\"]}, \
+                         with optional \"name\" (text) and \"unique\" (boolean)";
+    let bad = |msg: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            msg,
+        )
+    };
+    let request: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_JSON_TEXT,
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    let serde_json::Value::Object(request) = request else {
+        return Err(bad(SHAPE.into()));
+    };
+    if let Some(extra) = request
+        .keys()
+        .find(|k| !matches!(k.as_str(), "field" | "fields" | "name" | "unique"))
+    {
+        return Err(bad(format!(
+            "unknown field {extra:?} (known: field, fields, name, unique)"
+        )));
+    }
+    let present = |key: &str| request.get(key).filter(|v| !v.is_null());
+    let path = |v: &serde_json::Value| -> Result<Vec<String>, ApiError> {
+        match v {
+            serde_json::Value::String(s) => Ok(s.split('.').map(str::to_string).collect()),
+            other => Err(bad(format!("an index field must be text, not {other}"))),
+        }
+    };
+    let fields = match (present("field"), present("fields")) {
+        (Some(f), None) => vec![path(f)?],
+        (None, Some(serde_json::Value::Array(items))) if !items.is_empty() => {
+            items.iter().map(path).collect::<Result<_, _>>()?
+        }
+        (None, Some(serde_json::Value::Array(_))) => {
+            return Err(bad("\"fields\" must name at least one field".into()));
+        }
+        (None, Some(other)) => {
+            return Err(bad(format!(
+                "\"fields\" must be an array of text, not {other}"
+            )));
+        }
+        (Some(_), Some(_)) => return Err(bad("give \"field\" or \"fields\", not both".into())),
+        (None, None) => return Err(bad(SHAPE.into())),
+    };
+    let name = match present("name") {
+        None => None,
+        Some(serde_json::Value::String(n)) => Some(n.clone()),
+        Some(other) => return Err(bad(format!("\"name\" must be text, not {other}"))),
+    };
+    let unique = match present("unique") {
+        None => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(other) => return Err(bad(format!("\"unique\" must be a boolean, not {other}"))),
+    };
+    Ok(IndexRequest {
+        name,
+        fields,
+        unique,
+    })
+}
+
+/// An index's fields as REST shows them: dotted paths.
+fn dotted_fields(def: &IndexDef) -> Vec<String> {
+    def.fields.iter().map(|p| catalog::dotted(p)).collect()
+}
+
+/// `POST /<collection>/_index`: builds an index over the existing documents and answers
+/// 201 once it is ready.
+pub async fn create_index(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let collection = one(path)?;
+    if body::request_format(&headers)? != Format::Json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "an index request is JSON",
+        ));
+    }
+    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
+    let request = index_request(&bytes)?;
+    let table = collection.clone();
+    let (def, _) = run(&state, move |s| {
+        s.create_index(
+            &table,
+            request.name.as_deref(),
+            request.fields,
+            request.unique,
+            false,
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "name": def.name,
+            "collection": collection,
+            "fields": dotted_fields(&def),
+            "unique": def.unique,
+        })),
+    )
+        .into_response())
+}
+
+/// `GET /<collection>/_index`: the collection's ready indexes.
+pub async fn list_indexes(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let collection = one(path)?;
+    let table = collection.clone();
+    let defs = run(&state, move |s| s.indexes(&table)).await?;
+    let indexes: Vec<serde_json::Value> = defs
+        .iter()
+        .map(|def| {
+            json!({
+                "name": def.name,
+                "fields": dotted_fields(def),
+                "unique": def.unique,
+                "definition": def.definition(&collection),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "indexes": indexes })).into_response())
+}
+
+/// `DELETE /<collection>/_index/<name>`: 404 (42704) unless the collection has that index.
+pub async fn drop_index(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let (collection, name) = two(path)?;
+    let dropped = name.clone();
+    run(&state, move |s| {
+        if !s.indexes(&collection)?.iter().any(|d| d.name == name) {
+            return Err(tissdb::Error::not_found(
+                SqlState::UNDEFINED_OBJECT,
+                format!("index \"{name}\" does not exist on \"{collection}\""),
+            ));
+        }
+        s.drop_index(&name, false)
+    })
+    .await?;
+    Ok(Json(json!({ "dropped": dropped })).into_response())
+}
+
+/// `GET /<collection>/_index/_check`: verifies every index against the documents; each
+/// index's entry count, or XX001 (500) naming the first difference.
+pub async fn check_indexes(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let collection = one(path)?;
+    let report = run(&state, move |s| s.check_indexes(&collection)).await?;
+    let indexes: Vec<serde_json::Value> = report
+        .into_iter()
+        .map(|(name, entries)| json!({ "name": name, "entries": entries }))
+        .collect();
+    Ok(Json(json!({ "indexes": indexes })).into_response())
 }
 
 /// Puts a result column into a JSON row: under its document path, nested, when it has

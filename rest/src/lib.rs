@@ -12,7 +12,7 @@ mod handlers;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tissdb::Database;
 
 pub use error::ApiError;
@@ -37,6 +37,13 @@ pub fn router(db: Arc<Database>) -> Router {
         )
         .route("/{collection}/_compact", post(handlers::compact))
         .route("/{collection}/_query", post(handlers::query))
+        // Static segments win over `{id}`; ids never start with `_`.
+        .route(
+            "/{collection}/_index",
+            get(handlers::list_indexes).post(handlers::create_index),
+        )
+        .route("/{collection}/_index/_check", get(handlers::check_indexes))
+        .route("/{collection}/_index/{name}", delete(handlers::drop_index))
         .route(
             "/{collection}/{id}",
             get(handlers::get_document)

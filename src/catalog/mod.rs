@@ -90,6 +90,7 @@ pub struct Catalog {
     index_change: RwLock<()>,
     ddl: Mutex<()>,
     unique_locks: Vec<Mutex<()>>,
+    rebuild: Mutex<Vec<u32>>,
 }
 
 fn catalog_key(name: &str) -> Vec<u8> {
@@ -142,10 +143,23 @@ impl Catalog {
             tracing::info!(index = id, "removing an index file no catalog entry names");
             storage.indexes().remove(*id)?;
         }
-        if let Some(missing) = named.difference(&open).next() {
-            return Err(Error::Corruption(format!(
-                "the file of index {missing} is missing"
-            )));
+        // Unreadable or missing files of named indexes are made anew, empty; the database
+        // refills them from the data (see `Catalog::indexes_to_rebuild`).
+        let mut rebuild = Vec::new();
+        for id in storage.indexes().take_unreadable() {
+            storage.indexes().remove_file(id)?;
+            if named.contains(&id) {
+                rebuild.push(id);
+            }
+        }
+        for id in named.difference(&open) {
+            if !rebuild.contains(id) {
+                tracing::error!(index = id, "the file of an index is missing; rebuilding it");
+                rebuild.push(*id);
+            }
+        }
+        for id in &rebuild {
+            storage.indexes().create(*id)?;
         }
         Ok(Catalog {
             storage,
@@ -158,7 +172,24 @@ impl Catalog {
             index_change: RwLock::new(()),
             ddl: Mutex::new(()),
             unique_locks: (0..UNIQUE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            rebuild: Mutex::new(rebuild),
         })
+    }
+
+    /// Indexes whose files were unreadable or missing at open, now empty: (collection,
+    /// index) pairs for the database to refill from the data. Taken once.
+    pub fn indexes_to_rebuild(&self) -> Vec<(String, IndexDef)> {
+        let ids = std::mem::take(&mut *self.rebuild.lock());
+        let st = self.state.read();
+        st.by_name
+            .values()
+            .flat_map(|c| {
+                c.indexes
+                    .iter()
+                    .filter(|i| ids.contains(&i.id))
+                    .map(|i| (c.name.clone(), i.clone()))
+            })
+            .collect()
     }
 
     /// A predicate for the storage engine: false for keys of dropped collections.

@@ -4,6 +4,7 @@
 use crate::catalog::Collection;
 use crate::doc::Value;
 use crate::query::Column;
+use crate::query::exec::OperatorStats;
 use crate::query::expr::{AggCall, AggFunc, Expr, PathStep, UnaryOp};
 use crate::query::types::{SqlType, to_json_text};
 
@@ -134,12 +135,47 @@ impl Node {
 
     /// EXPLAIN lines, indented like PostgreSQL's.
     pub fn explain(&self) -> Vec<String> {
+        self.explain_analyzed(None)
+    }
+
+    /// EXPLAIN lines; with `stats` (per operator in pre-order, from EXPLAIN ANALYZE),
+    /// each operator's line ends with its actual rows and time.
+    pub fn explain_analyzed(&self, stats: Option<&[OperatorStats]>) -> Vec<String> {
         let mut lines = Vec::new();
-        self.explain_into(0, &mut lines);
+        let mut next = 0;
+        self.explain_into(0, &mut lines, stats, &mut next);
         lines
     }
 
-    fn explain_into(&self, depth: usize, out: &mut Vec<String>) {
+    fn explain_into(
+        &self,
+        depth: usize,
+        out: &mut Vec<String>,
+        stats: Option<&[OperatorStats]>,
+        next: &mut usize,
+    ) {
+        let slot = *next;
+        *next += 1;
+        let first_line = out.len();
+        self.explain_node(depth, out, stats, next);
+        if let Some(st) = stats.and_then(|s| s.get(slot))
+            && let Some(line) = out.get_mut(first_line)
+        {
+            line.push_str(&format!(
+                "  (actual rows={} time={:.3} ms)",
+                st.rows,
+                st.nanos as f64 / 1e6
+            ));
+        }
+    }
+
+    fn explain_node(
+        &self,
+        depth: usize,
+        out: &mut Vec<String>,
+        stats: Option<&[OperatorStats]>,
+        next: &mut usize,
+    ) {
         let pad = if depth == 0 {
             String::new()
         } else {
@@ -202,14 +238,14 @@ impl Node {
                     "{detail}Filter: {}",
                     show(predicate, &input.columns())
                 ));
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
             Node::Project { input, exprs, .. } => {
                 let cols = input.columns();
                 let list: Vec<String> = exprs.iter().map(|e| show(e, &cols)).collect();
                 out.push(format!("{pad}Project"));
                 out.push(format!("{detail}Output: {}", list.join(", ")));
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
             Node::Aggregate {
                 input,
@@ -232,7 +268,7 @@ impl Node {
                 }
                 let list: Vec<String> = aggs.iter().map(|a| show_agg(a, &cols)).collect();
                 out.push(format!("{detail}Aggregates: {}", list.join(", ")));
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
             Node::Sort { input, keys } => {
                 let cols = input.columns();
@@ -255,7 +291,7 @@ impl Node {
                     .collect();
                 out.push(format!("{pad}Sort"));
                 out.push(format!("{detail}Sort Key: {}", list.join(", ")));
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
             Node::Limit {
                 input,
@@ -271,11 +307,11 @@ impl Node {
                     s.push_str(&format!(" (offset {})", show(o, &cols)));
                 }
                 out.push(s);
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
             Node::Distinct { input } => {
                 out.push(format!("{pad}HashDistinct"));
-                input.explain_into(depth + 1, out);
+                input.explain_into(depth + 1, out, stats, next);
             }
         }
     }

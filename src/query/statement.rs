@@ -315,6 +315,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
         now: chrono::Utc::now().timestamp_micros(),
         memory_limit,
         cancel: session.cancel.clone(),
+        analyze: None,
     })
 }
 
@@ -490,17 +491,31 @@ fn run(
                 other => return Err(unsupported(format!("EXPLAIN of {}", statement_kind(other)))),
             };
             let node = optimizer::optimize(node, &plan_context(session))?;
-            let mut lines = node.explain();
-            if *analyze {
+            let lines = if *analyze {
                 let params = bind_params(&binder, params)?;
-                let ctx = exec_context(session, &params);
+                let base = exec_context(session, &params);
+                let analysis = Arc::new(exec::Analysis::default());
+                let ctx = Arc::new(ExecContext {
+                    db: base.db.clone(),
+                    params: base.params.clone(),
+                    now: base.now,
+                    memory_limit: base.memory_limit,
+                    cancel: base.cancel.clone(),
+                    analyze: Some(analysis.clone()),
+                });
                 let started = std::time::Instant::now();
-                let n = exec::build(&node, &ctx)?.try_fold(0usize, |n, r| r.map(|_| n + 1))?;
+                exec::build(&node, &ctx)?.try_for_each(|r| r.map(|_| ()))?;
+                let elapsed = started.elapsed();
+                let stats = analysis.operators.lock().clone();
+                let mut lines = node.explain_analyzed(Some(&stats));
                 lines.push(format!(
-                    "Execution: {n} rows in {:.3} ms",
-                    started.elapsed().as_secs_f64() * 1000.0
+                    "Execution Time: {:.3} ms",
+                    elapsed.as_secs_f64() * 1000.0
                 ));
-            }
+                lines
+            } else {
+                node.explain()
+            };
             Ok(Outcome::Rows {
                 columns: vec![Column::new("QUERY PLAN", SqlType::Text)],
                 rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),

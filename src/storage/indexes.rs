@@ -62,6 +62,7 @@ pub struct IndexSet {
     dir: PathBuf,
     cache_bytes: usize,
     trees: RwLock<HashMap<u32, Tree>>,
+    unreadable: parking_lot::Mutex<Vec<u32>>,
 }
 
 /// One change to an index, as the write path applies it.
@@ -76,21 +77,47 @@ impl IndexSet {
     /// Opens every index file in `dir`.
     pub fn open(dir: &Path, cache_bytes: usize) -> Result<IndexSet> {
         let mut trees = HashMap::new();
+        let mut unreadable = Vec::new();
         let listing = std::fs::read_dir(dir)
             .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
         for entry in listing {
             let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
             let name = entry.file_name();
             if let Some(id) = parse_file_name(&name.to_string_lossy()) {
-                let tree = BTree::open_with_cache(&entry.path(), cache_bytes)?;
-                trees.insert(id, Arc::new(RwLock::new(tree)));
+                match BTree::open_with_cache(&entry.path(), cache_bytes) {
+                    Ok(tree) => {
+                        trees.insert(id, Arc::new(RwLock::new(tree)));
+                    }
+                    Err(e) => {
+                        tracing::error!(index = id, error = %e, "an index file cannot be read");
+                        unreadable.push(id);
+                    }
+                }
             }
         }
         Ok(IndexSet {
             dir: dir.to_path_buf(),
             cache_bytes,
             trees: RwLock::new(trees),
+            unreadable: parking_lot::Mutex::new(unreadable),
         })
+    }
+
+    /// Index files that failed to open (their changes in the WAL were not applied): the
+    /// catalog deletes those of no index and rebuilds the others from the data.
+    pub fn take_unreadable(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.unreadable.lock())
+    }
+
+    /// Deletes the file of an index that is not open (an unreadable one).
+    pub fn remove_file(&self, id: u32) -> Result<()> {
+        let path = self.dir.join(file_name(id));
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// Ids of the open indexes.
@@ -114,12 +141,21 @@ impl IndexSet {
         if trees.contains_key(&id) {
             return Err(Error::Internal(format!("index {id} exists already")));
         }
+        // Made under a temporary name and renamed once complete, so a crash never leaves
+        // a torn index file (temporary files are removed at open).
         let path = self.dir.join(file_name(id));
-        if path.exists() {
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        let tmp = self.dir.join(format!("{}.tmp", file_name(id)));
+        for p in [&path, &tmp] {
+            if p.exists() {
+                std::fs::remove_file(p)
+                    .map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
+            }
         }
-        let tree = BTree::create_with_cache(&path, self.cache_bytes)?;
+        drop(BTree::create_with_cache(&tmp, self.cache_bytes)?);
+        std::fs::rename(&tmp, &path)
+            .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
+        sync_dir(&self.dir)?;
+        let tree = BTree::open_with_cache(&path, self.cache_bytes)?;
         trees.insert(id, Arc::new(RwLock::new(tree)));
         Ok(())
     }
@@ -319,11 +355,12 @@ impl Iterator for IndexScan {
     type Item = Result<Vec<u8>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.buffer.is_empty() && !self.done {
-            if let Err(e) = self.refill() {
-                self.done = true;
-                return Some(Err(e));
-            }
+        if self.buffer.is_empty()
+            && !self.done
+            && let Err(e) = self.refill()
+        {
+            self.done = true;
+            return Some(Err(e));
         }
         self.buffer.pop_front().map(Ok)
     }

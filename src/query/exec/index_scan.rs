@@ -9,8 +9,8 @@
 use std::ops::Bound;
 
 use super::ExecContext;
+use crate::doc::Value;
 use crate::doc::keycode::{self, NULL_TAG, encode_value, prefix_successor};
-use crate::doc::{Object, Value};
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::EvalContext;
@@ -205,7 +205,7 @@ pub fn documents(
     cid: u32,
     a: &IndexAccess,
     ctx: &ExecContext,
-) -> Result<Box<dyn Iterator<Item = Result<(String, Object)>> + Send>> {
+) -> Result<super::scan::Documents> {
     let storage2 = storage.clone();
     Ok(Box::new(entries(storage, a, ctx)?.filter_map(
         move |item| {

@@ -36,6 +36,46 @@ pub struct ExecContext {
     pub memory_limit: usize,
     /// Set when the client cancels the statement.
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// For EXPLAIN ANALYZE: rows and time of each operator, by its pre-order number.
+    pub analyze: Option<Arc<Analysis>>,
+}
+
+/// What EXPLAIN ANALYZE measured: per operator (in plan pre-order), rows produced and
+/// time spent in it and below it.
+#[derive(Default)]
+pub struct Analysis {
+    pub operators: parking_lot::Mutex<Vec<OperatorStats>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OperatorStats {
+    pub rows: u64,
+    pub nanos: u64,
+}
+
+/// An operator's rows, counted and timed.
+struct Measured {
+    inner: RowIter,
+    slot: usize,
+    analysis: Arc<Analysis>,
+}
+
+impl Iterator for Measured {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let started = std::time::Instant::now();
+        let item = self.inner.next();
+        let nanos = started.elapsed().as_nanos() as u64;
+        let mut ops = self.analysis.operators.lock();
+        if let Some(op) = ops.get_mut(self.slot) {
+            op.nanos += nanos;
+            if matches!(item, Some(Ok(_))) {
+                op.rows += 1;
+            }
+        }
+        item
+    }
 }
 
 impl ExecContext {
@@ -71,7 +111,16 @@ impl ExecContext {
 
 /// Builds the operator tree for `node`.
 pub fn build(node: &Node, ctx: &Arc<ExecContext>) -> Result<RowIter> {
-    Ok(match node {
+    let mut next = 0;
+    build_numbered(node, ctx, &mut next)
+}
+
+/// [`build`], numbering operators in pre-order (as EXPLAIN lists them) for ANALYZE.
+fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Result<RowIter> {
+    let slot = *next;
+    *next += 1;
+    let mut input = |n: &Node| build_numbered(n, ctx, next);
+    let iter: RowIter = match node {
         Node::Scan {
             collection,
             access,
@@ -79,25 +128,41 @@ pub fn build(node: &Node, ctx: &Arc<ExecContext>) -> Result<RowIter> {
             ..
         } => scan::build(collection, access, filter.clone(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
-        Node::Filter { input, predicate } => {
-            filter::build(build(input, ctx)?, predicate.clone(), ctx)
-        }
-        Node::Project { input, exprs, .. } => {
-            project::build(build(input, ctx)?, exprs.clone(), ctx)
-        }
+        Node::Filter {
+            input: i,
+            predicate,
+        } => filter::build(input(i)?, predicate.clone(), ctx),
+        Node::Project {
+            input: i, exprs, ..
+        } => project::build(input(i)?, exprs.clone(), ctx),
         Node::Aggregate {
-            input,
+            input: i,
             group_by,
             aggs,
             ..
-        } => aggregate::build(build(input, ctx)?, group_by.clone(), aggs.clone(), ctx)?,
-        Node::Sort { input, keys } => sort::build(build(input, ctx)?, keys.clone(), ctx)?,
+        } => aggregate::build(input(i)?, group_by.clone(), aggs.clone(), ctx)?,
+        Node::Sort { input: i, keys } => sort::build(input(i)?, keys.clone(), ctx)?,
         Node::Limit {
-            input,
+            input: i,
             limit,
             offset,
-        } => limit::build(build(input, ctx)?, limit.as_ref(), offset.as_ref(), ctx)?,
-        Node::Distinct { input } => distinct::build(build(input, ctx)?, ctx),
+        } => limit::build(input(i)?, limit.as_ref(), offset.as_ref(), ctx)?,
+        Node::Distinct { input: i } => distinct::build(input(i)?, ctx),
+    };
+    Ok(match &ctx.analyze {
+        None => iter,
+        Some(analysis) => {
+            let mut ops = analysis.operators.lock();
+            if ops.len() <= slot {
+                ops.resize(slot + 1, OperatorStats::default());
+            }
+            drop(ops);
+            Box::new(Measured {
+                inner: iter,
+                slot,
+                analysis: analysis.clone(),
+            })
+        }
     })
 }
 
