@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 4] = ["seed", "typed", "meta", "numeric_typmod"];
+const SCRIPTS: [&str; 5] = ["seed", "typed", "meta", "numeric_typmod", "indexes"];
 
 /// How long one script may run.
 const PSQL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -206,6 +206,12 @@ fn typed() {
 #[test]
 fn meta() {
     check_script("meta", Golden::TissDb);
+}
+
+/// Secondary indexes: CREATE/DROP INDEX, the plans using them, pg_indexes.
+#[test]
+fn indexes() {
+    check_script("indexes", Golden::TissDb);
 }
 
 /// numeric(p, s) rounding and overflow; the golden file is PostgreSQL 15's output.

@@ -1005,6 +1005,27 @@ impl<'a> Binder<'a> {
                     if args.is_some() {
                         return Err(unsupported("table functions"));
                     }
+                    if let Some((cols, rows)) = crate::query::system::view(self.catalog, name) {
+                        let scope = Scope {
+                            table: Some(
+                                alias
+                                    .as_ref()
+                                    .map(|a| ident(&a.name))
+                                    .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(ident))
+                                    .unwrap_or_default(),
+                            ),
+                            columns: cols.clone(),
+                        };
+                        let columns = cols
+                            .into_iter()
+                            .map(|(n, t)| Column::new(n, t))
+                            .collect();
+                        let rows = rows
+                            .into_iter()
+                            .map(|r| r.into_iter().map(Expr::Literal).collect())
+                            .collect();
+                        return Ok((Node::Values { rows, columns }, scope));
+                    }
                     let collection = self.collection(name)?;
                     if let Some(a) = alias
                         && !a.columns.is_empty()

@@ -19,6 +19,7 @@ pub mod optimizer;
 pub mod plan;
 pub mod schema;
 pub mod statement;
+pub mod system;
 pub mod types;
 
 use crate::doc::Value;
