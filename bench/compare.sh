@@ -2,7 +2,7 @@
 # Compare TissDB with PostgreSQL 15 on this machine, in the same run, with pgbench.
 #
 #   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
-#                         [--rows N] [--workloads W1,W2,W3,W5] [--keep]
+#                         [--rows N] [--workloads W1,W2,W3,W5] [--suite indexes] [--keep]
 #
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
@@ -21,8 +21,13 @@
 #                     the script runs a private copy of it
 # --duration SEC      pgbench -T per run (quick 2, default 5)
 # --rounds N          TissDB/PostgreSQL alternations per cell (quick 2, default 3)
-# --rows N            rows loaded into items (default 100000)
+# --rows N            rows loaded into items (default 100000, at most 1000000)
 # --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1)
+# --suite indexes     instead, the secondary-index workloads, in phases that add
+#                     indexes to both systems between them: I1 point lookup by price
+#                     and W1 inserts with no secondary index; CREATE INDEX (brand,
+#                     price), then I2 compound range and W1 with 1 index; CREATE INDEX
+#                     (price) and (qty), then I1 again and W1 with 3 indexes
 # --keep              keep the temp dir (data dirs, all pgbench and server logs)
 set -euo pipefail
 
@@ -40,6 +45,7 @@ ROUNDS=""
 ROWS=100000
 BATCH=1000
 WORKLOADS=""
+SUITE=""
 KEEP=0
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -59,6 +65,8 @@ while [ $# -gt 0 ]; do
         --rows=*) ROWS=${1#*=} ;;
         --workloads) WORKLOADS=${2:?}; shift ;;
         --workloads=*) WORKLOADS=${1#*=} ;;
+        --suite) SUITE=${2:?}; shift ;;
+        --suite=*) SUITE=${1#*=} ;;
         --keep) KEEP=1 ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -74,13 +82,26 @@ fi
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 [[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "--rows must be a positive integer"
-[ "$ROWS" -lt 1000000 ] || die "--rows must stay below 1000000 (W1 inserts ids from 1000000 up)"
+[ "$ROWS" -le 1000000 ] || die "--rows must be at most 1000000 (W1 inserts ids from 1000001 up)"
 
 # Workloads: id, file, label. Run order: reads first, then the writes (W3 updates in
 # place, W1 adds rows last) so that the reads and the aggregate see the loaded table.
 RUN_ORDER=(W2 W5 W3 W1)
 declare -A WL_FILE=([W1]=w1_insert.sql [W2]=w2_point_select.sql [W3]=w3_update.sql [W5]=w5_group_by.sql)
 declare -A WL_LABEL=([W1]=insert [W2]=point-select [W3]=update-by-pk [W5]=group-by-agg)
+# SQL run on both systems before a workload's cells (the index suite's phases).
+declare -A WL_BEFORE=()
+if [ "$SUITE" = indexes ]; then
+    RUN_ORDER=(I1-0 W1-0 I2-1 W1-1 I1-3 W1-3)
+    WL_FILE=([I1-0]=i1_secondary_point.sql [W1-0]=w1_insert.sql [I2-1]=i2_compound_range.sql
+        [W1-1]=w1_insert.sql [I1-3]=i1_secondary_point.sql [W1-3]=w1_insert.sql)
+    WL_LABEL=([I1-0]="price=,no-index" [W1-0]="insert,0-idx" [I2-1]="brand=,price<" [W1-1]="insert,1-idx"
+        [I1-3]="price=,indexed" [W1-3]="insert,3-idx")
+    WL_BEFORE=([I2-1]="CREATE INDEX items_brand_price ON items (brand, price)"
+        [I1-3]="CREATE INDEX items_price ON items (price); CREATE INDEX items_qty ON items (qty)")
+elif [ -n "$SUITE" ]; then
+    die "--suite: unknown suite '$SUITE' (known: indexes)"
+fi
 if [ -n "$WORKLOADS" ]; then
     sel=()
     for w in "${RUN_ORDER[@]}"; do
@@ -376,6 +397,16 @@ ROWS_OUT=()
 ERRORS=()
 cell_no=0
 for wl in "${RUN_ORDER[@]}"; do
+    if [ -n "${WL_BEFORE[$wl]:-}" ]; then
+        log "before $wl on both systems: ${WL_BEFORE[$wl]}"
+        for port in "$TDB_PG_PORT" "$PG_PORT"; do
+            t0=$(now)
+            "${PGSQL[@]}" -p "$port" -U bench -d bench -c "${WL_BEFORE[$wl]}" >/dev/null ||
+                die "running '${WL_BEFORE[$wl]}' on port $port failed"
+            echo "   $([ "$port" = "$PG_PORT" ] && echo PostgreSQL || echo TissDB): $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
+        done
+        "${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "ANALYZE items" >/dev/null
+    fi
     for cell in "${CELLS[@]}"; do
         read -r mode clients <<<"$cell"
         cell_no=$((cell_no + 1))
@@ -411,7 +442,7 @@ for wl in "${RUN_ORDER[@]}"; do
             fi
             progress+=" r$r: $(fmt_tps "$v")/$(fmt_tps "$w")"
         done
-        printf '   [%2d/%d] %-3s %-13s %-8s c=%-2s TissDB/PostgreSQL tps:%s\n' \
+        printf '   [%2d/%d] %-5s %-17s %-8s c=%-2s TissDB/PostgreSQL tps:%s\n' \
             "$cell_no" "$total_cells" "$wl" "${WL_LABEL[$wl]}" "$mode" "$clients" "$progress"
         if [ -n "$tdb_err" ]; then tdb_med=FAILED; else tdb_med=$(median "${tdb_vals[@]}"); fi
         if [ -n "$pg_err" ]; then pg_med=FAILED; else pg_med=$(median "${pg_vals[@]}"); fi
@@ -442,10 +473,10 @@ stop_pg
 
 echo
 echo "Results (median TPS over $ROUNDS rounds of ${DURATION}s; ratio = TissDB / PostgreSQL; >1 means TissDB is faster)"
-printf '%-4s %-13s %-9s %7s %14s %14s %9s\n' workload statement mode clients "TissDB tps" "PostgreSQL tps" ratio
+printf '%-5s %-17s %-9s %7s %14s %14s %9s\n' workload statement mode clients "TissDB tps" "PostgreSQL tps" ratio
 for row in "${ROWS_OUT[@]}"; do
     IFS=$'\t' read -r wl label mode clients _dur _rounds tdb pg ratio _rest <<<"$row"
-    printf '%-4s %-13s %-9s %7s %14s %14s %9s\n' "$wl" "$label" "$mode" "$clients" \
+    printf '%-5s %-17s %-9s %7s %14s %14s %9s\n' "$wl" "$label" "$mode" "$clients" \
         "$(fmt_tps "$tdb")" "$(fmt_tps "$pg")" "$ratio"
 done
 echo
