@@ -120,8 +120,8 @@ settings! {
     block_size: u64 = 32 << 10,
     /// Capacity of the LRU cache of decoded blocks (counted in decoded bytes).
     block_cache_size: u64 = 64 << 20,
-    /// Page cache of each secondary index file (decoded 4 KiB pages).
-    index_cache_size: u64 = 16 << 20,
+    /// LRU cache of decoded index pages (4 KiB each), shared by every index file.
+    index_cache_size: u64 = 64 << 20,
     /// Documents an index build reads between progress lines in the log.
     index_build_progress: u64 = 100_000,
     /// zstd compression level of segment blocks.

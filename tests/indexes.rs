@@ -559,3 +559,47 @@ fn bad_index_definitions_are_refused_cleanly() {
     assert_eq!(run(&mut s, "SELECT count(*) FROM products"), vec!["400"]);
     s.check_indexes("products").unwrap();
 }
+
+#[test]
+fn typed_tables_use_indexes_and_index_only_scans() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    run(
+        &mut s,
+        "CREATE TABLE items (id integer PRIMARY KEY, brand text, price float8, qty integer)",
+    );
+    let values: Vec<String> = (1..=300)
+        .map(|i| format!("({i}, 'b{}', {}.5, {})", i % 7, i % 50, i % 3))
+        .collect();
+    run(
+        &mut s,
+        &format!("INSERT INTO items VALUES {}", values.join(", ")),
+    );
+    run(
+        &mut s,
+        "CREATE INDEX items_brand_price ON items (brand, price)",
+    );
+    let sql = "SELECT id, price FROM items WHERE brand = 'b3' AND price < 10";
+    let p = plan(&mut s, sql);
+    assert!(p.contains("Index Only Scan using items_brand_price"), "{p}");
+    let indexed = run(&mut s, &format!("{sql} ORDER BY id"));
+    assert_eq!(
+        indexed.first().map(String::as_str),
+        Some("3|3.5"),
+        "{indexed:?}"
+    );
+    run(&mut s, "SET enable_indexscan = off");
+    assert_eq!(run(&mut s, &format!("{sql} ORDER BY id")), indexed);
+    // Integer keys come back as integers, not text.
+    run(&mut s, "SET enable_indexscan = on");
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT id + 1 FROM items WHERE brand = 'b3' AND price < 3 ORDER BY 1"
+        ),
+        run(
+            &mut s,
+            "SELECT id + 1 FROM items WHERE id IN (3, 52, 101, 150, 199, 248, 297) AND price < 3 ORDER BY 1"
+        )
+    );
+}

@@ -206,6 +206,16 @@ fn is_covering(
         if collection.kind == Kind::Schemaless && i == 0 {
             return true;
         }
+        // A table's key column is the document id, which every entry ends with.
+        if let Some(c) = columns.get(i)
+            && collection.primary_key.as_deref() == Some(c.name.as_str())
+            && matches!(
+                c.ty,
+                SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Text | SqlType::Varchar(_)
+            )
+        {
+            return true;
+        }
         columns.get(i).is_some_and(|c| {
             covers_type(&c.ty)
                 && index

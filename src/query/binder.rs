@@ -1016,10 +1016,7 @@ impl<'a> Binder<'a> {
                             ),
                             columns: cols.clone(),
                         };
-                        let columns = cols
-                            .into_iter()
-                            .map(|(n, t)| Column::new(n, t))
-                            .collect();
+                        let columns = cols.into_iter().map(|(n, t)| Column::new(n, t)).collect();
                         let rows = rows
                             .into_iter()
                             .map(|r| r.into_iter().map(Expr::Literal).collect())

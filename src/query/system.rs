@@ -11,9 +11,12 @@ use crate::query::Row;
 use crate::query::binder::ident;
 use crate::query::types::SqlType;
 
+/// A view's columns (name, type) and rows.
+pub type View = (Vec<(String, SqlType)>, Vec<Row>);
+
 /// The view `name` names (`pg_indexes`, `pg_catalog.pg_indexes`), as its columns and
 /// rows; None if it names no system view.
-pub fn view(catalog: &Catalog, name: &ast::ObjectName) -> Option<(Vec<(String, SqlType)>, Vec<Row>)> {
+pub fn view(catalog: &Catalog, name: &ast::ObjectName) -> Option<View> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -36,11 +39,17 @@ fn text(s: &str) -> Value {
 }
 
 /// `pg_indexes`: one row per ready index, as PostgreSQL's view has them.
-fn pg_indexes(catalog: &Catalog) -> (Vec<(String, SqlType)>, Vec<Row>) {
-    let columns = ["schemaname", "tablename", "indexname", "tablespace", "indexdef"]
-        .iter()
-        .map(|c| (c.to_string(), SqlType::Text))
-        .collect();
+fn pg_indexes(catalog: &Catalog) -> View {
+    let columns = [
+        "schemaname",
+        "tablename",
+        "indexname",
+        "tablespace",
+        "indexdef",
+    ]
+    .iter()
+    .map(|c| (c.to_string(), SqlType::Text))
+    .collect();
     let mut rows = Vec::new();
     for c in catalog.list() {
         for i in c.ready_indexes() {

@@ -26,7 +26,7 @@ use parking_lot::RwLock;
 
 use crate::doc::keycode::{entry_value_ends, prefix_successor};
 use crate::error::{Error, Result};
-use crate::storage::btree::BTree;
+use crate::storage::btree::{BTree, PageCache, SharedPages};
 use crate::storage::fs::sync_dir;
 
 /// Entries read from a tree per lock acquisition while scanning.
@@ -60,7 +60,8 @@ type Tree = Arc<RwLock<BTree>>;
 /// Every open index tree. See the module doc.
 pub struct IndexSet {
     dir: PathBuf,
-    cache_bytes: usize,
+    /// The page cache every index file reads through.
+    pages: Arc<SharedPages>,
     trees: RwLock<HashMap<u32, Tree>>,
     unreadable: parking_lot::Mutex<Vec<u32>>,
 }
@@ -74,8 +75,9 @@ pub struct IndexChange {
 }
 
 impl IndexSet {
-    /// Opens every index file in `dir`.
+    /// Opens every index file in `dir`, with one page cache of `cache_bytes` for all.
     pub fn open(dir: &Path, cache_bytes: usize) -> Result<IndexSet> {
+        let pages = SharedPages::new(cache_bytes);
         let mut trees = HashMap::new();
         let mut unreadable = Vec::new();
         let listing = std::fs::read_dir(dir)
@@ -84,7 +86,7 @@ impl IndexSet {
             let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
             let name = entry.file_name();
             if let Some(id) = parse_file_name(&name.to_string_lossy()) {
-                match BTree::open_with_cache(&entry.path(), cache_bytes) {
+                match BTree::open_in(&entry.path(), PageCache::shared(&pages)) {
                     Ok(tree) => {
                         trees.insert(id, Arc::new(RwLock::new(tree)));
                     }
@@ -97,7 +99,7 @@ impl IndexSet {
         }
         Ok(IndexSet {
             dir: dir.to_path_buf(),
-            cache_bytes,
+            pages,
             trees: RwLock::new(trees),
             unreadable: parking_lot::Mutex::new(unreadable),
         })
@@ -151,11 +153,11 @@ impl IndexSet {
                     .map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
             }
         }
-        drop(BTree::create_with_cache(&tmp, self.cache_bytes)?);
+        drop(BTree::create_in(&tmp, PageCache::shared(&self.pages))?);
         std::fs::rename(&tmp, &path)
             .map_err(|e| Error::io(format!("renaming {}", tmp.display()), e))?;
         sync_dir(&self.dir)?;
-        let tree = BTree::open_with_cache(&path, self.cache_bytes)?;
+        let tree = BTree::open_in(&path, PageCache::shared(&self.pages))?;
         trees.insert(id, Arc::new(RwLock::new(tree)));
         Ok(())
     }

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::{Expr, as_text, truth};
 use crate::query::plan::{Access, IndexAccess};
+use crate::query::types::SqlType;
 use crate::storage::keys;
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
@@ -113,7 +114,10 @@ fn covering_columns(
         .collect();
     let id_column = match collection.kind {
         Kind::Schemaless => Some(0),
-        Kind::Table => None,
+        Kind::Table => collection
+            .primary_key
+            .as_ref()
+            .and_then(|pk| names.iter().position(|n| n == pk)),
     };
     let fields = a
         .index
@@ -140,9 +144,20 @@ pub fn build(
         && a.covering
     {
         let (id_column, fields) = covering_columns(collection, a);
-        let width = collection.sql_columns().len();
-        let rows =
-            super::index_scan::covering_rows(ctx.db.storage(), a, ctx, width, id_column, fields)?;
+        let sql_columns = collection.sql_columns();
+        let width = sql_columns.len();
+        let id_is_integer = id_column
+            .and_then(|c| sql_columns.get(c))
+            .is_some_and(|(_, t)| matches!(t, SqlType::Int2 | SqlType::Int4 | SqlType::Int8));
+        let rows = super::index_scan::covering_rows(
+            ctx.db.storage(),
+            a,
+            ctx,
+            width,
+            id_column,
+            id_is_integer,
+            fields,
+        )?;
         let ctx = ctx.clone();
         return Ok(Box::new(rows.filter_map(move |item| {
             if let Err(e) = ctx.check_cancel() {

@@ -109,42 +109,94 @@ impl Superblock {
 }
 
 struct Inner {
-    lru: LruCache<u64, Arc<Node>>,
+    lru: LruCache<(u64, u64), Arc<Node>>,
     bytes: usize,
 }
 
-/// An LRU cache of decoded pages bounded by bytes (each page counts [`PAGE_SIZE`]), in
-/// the manner of [`crate::storage::cache::BlockCache`].
-pub struct PageCache {
+/// Decoded pages of any number of B-tree files in one LRU bounded by bytes (each page
+/// counts [`PAGE_SIZE`]), in the manner of [`crate::storage::cache::BlockCache`]: the
+/// storage engine's index files share one. Each file reads it through its own
+/// [`PageCache`] view.
+pub struct SharedPages {
     capacity: usize,
     inner: Mutex<Inner>,
+    next_tag: std::sync::atomic::AtomicU64,
 }
 
-impl PageCache {
+impl SharedPages {
     /// A cache of at most `capacity` bytes (0 disables it).
-    pub fn new(capacity: usize) -> Self {
-        PageCache {
+    pub fn new(capacity: usize) -> Arc<SharedPages> {
+        Arc::new(SharedPages {
             capacity,
             inner: Mutex::new(Inner {
                 lru: LruCache::unbounded(),
                 bytes: 0,
             }),
+            next_tag: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes held, for every file.
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().bytes
+    }
+
+    fn evict(&self, tag: u64) {
+        let mut inner = self.inner.lock();
+        let keys: Vec<(u64, u64)> = inner
+            .lru
+            .iter()
+            .filter(|((t, _), _)| *t == tag)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            if inner.lru.pop(&k).is_some() {
+                inner.bytes -= PAGE_SIZE;
+            }
+        }
+    }
+}
+
+/// One file's view of a [`SharedPages`] cache; its pages leave the cache when it drops.
+pub struct PageCache {
+    pages: Arc<SharedPages>,
+    tag: u64,
+}
+
+impl PageCache {
+    /// A cache of its own, of at most `capacity` bytes (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        Self::shared(&SharedPages::new(capacity))
+    }
+
+    /// A view of `pages` for one more file.
+    pub fn shared(pages: &Arc<SharedPages>) -> Self {
+        PageCache {
+            tag: pages
+                .next_tag
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            pages: pages.clone(),
         }
     }
 
     pub fn get(&self, page_no: u64) -> Option<Arc<Node>> {
-        self.inner.lock().lru.get(&page_no).cloned()
+        self.pages
+            .inner
+            .lock()
+            .lru
+            .get(&(self.tag, page_no))
+            .cloned()
     }
 
     pub fn insert(&self, page_no: u64, node: Arc<Node>) {
-        if PAGE_SIZE > self.capacity {
+        if PAGE_SIZE > self.pages.capacity {
             return;
         }
-        let mut inner = self.inner.lock();
-        if inner.lru.put(page_no, node).is_none() {
+        let mut inner = self.pages.inner.lock();
+        if inner.lru.put((self.tag, page_no), node).is_none() {
             inner.bytes += PAGE_SIZE;
         }
-        while inner.bytes > self.capacity {
+        while inner.bytes > self.pages.capacity {
             match inner.lru.pop_lru() {
                 Some(_) => inner.bytes -= PAGE_SIZE,
                 None => break,
@@ -153,15 +205,21 @@ impl PageCache {
     }
 
     pub fn remove(&self, page_no: u64) {
-        let mut inner = self.inner.lock();
-        if inner.lru.pop(&page_no).is_some() {
+        let mut inner = self.pages.inner.lock();
+        if inner.lru.pop(&(self.tag, page_no)).is_some() {
             inner.bytes -= PAGE_SIZE;
         }
     }
 
-    /// Bytes held.
+    /// Bytes held by the whole cache (every file sharing it).
     pub fn bytes(&self) -> usize {
-        self.inner.lock().bytes
+        self.pages.bytes()
+    }
+}
+
+impl Drop for PageCache {
+    fn drop(&mut self) {
+        self.pages.evict(self.tag);
     }
 }
 
@@ -173,11 +231,11 @@ pub struct Pager {
 }
 
 impl Pager {
-    pub fn new(file: File, path: &Path, cache_bytes: usize) -> Pager {
+    pub fn new(file: File, path: &Path, cache: PageCache) -> Pager {
         Pager {
             file,
             path: path.to_path_buf(),
-            cache: PageCache::new(cache_bytes),
+            cache,
         }
     }
 

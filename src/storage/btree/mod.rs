@@ -19,7 +19,8 @@
 //!
 //! Changes are held in memory until `commit` (one batch, one superblock switch), and a
 //! crash or drop before it leaves the previous commit. Reads go through a [`PageCache`]
-//! of decoded pages bounded in bytes, as the storage block cache is.
+//! of decoded pages bounded in bytes, as the storage block cache is; the index files of
+//! one store share one such cache ([`SharedPages`]).
 //!
 //! 1. [`page`]: page layout, checksums, encoding of nodes and free-list pages.
 //! 2. [`file`]: page I/O, superblocks, the persisted free list, the page cache.
@@ -34,7 +35,7 @@ pub mod tree;
 #[cfg(test)]
 mod tests;
 
-pub use file::PageCache;
+pub use file::{PageCache, SharedPages};
 pub use iter::Range;
 pub use page::{MAX_KEY_LEN, MAX_VALUE_LEN, PAGE_SIZE};
 pub use tree::{BTree, BatchOp, Stats};

@@ -24,7 +24,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::file::{FIRST_DATA_PAGE, Pager, Superblock};
+use super::file::{FIRST_DATA_PAGE, PageCache, Pager, Superblock};
 use super::iter::Range;
 use super::page::{self, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
 use crate::error::{Error, Result};
@@ -116,13 +116,18 @@ impl BTree {
 
     /// [`BTree::create`] with a page cache of `cache_bytes`.
     pub fn create_with_cache(path: &Path, cache_bytes: usize) -> Result<BTree> {
+        Self::create_in(path, PageCache::new(cache_bytes))
+    }
+
+    /// [`BTree::create`] reading pages through `cache` (a view of a shared cache).
+    pub fn create_in(path: &Path, cache: PageCache) -> Result<BTree> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .open(path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
-        let pager = Pager::new(file, path, cache_bytes);
+        let pager = Pager::new(file, path, cache);
         let sb = Superblock {
             generation: 1,
             root: FIRST_DATA_PAGE,
@@ -151,12 +156,17 @@ impl BTree {
 
     /// [`BTree::open`] with a page cache of `cache_bytes`.
     pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<BTree> {
+        Self::open_in(path, PageCache::new(cache_bytes))
+    }
+
+    /// [`BTree::open`] reading pages through `cache` (a view of a shared cache).
+    pub fn open_in(path: &Path, cache: PageCache) -> Result<BTree> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let pager = Pager::new(file, path, cache_bytes);
+        let pager = Pager::new(file, path, cache);
         let sb = pager.read_superblock()?;
         let (free, list_pages) = pager.read_free_list(sb.free_head, sb.page_count)?;
         let mut seen: HashSet<u64> = HashSet::with_capacity(free.len() + list_pages.len());
