@@ -11,7 +11,8 @@
 //!    as) and the statement runs; rows go out in exactly the described types and formats.
 //!    pgwire keeps the rows of a portal run with a row limit and hands them out on later
 //!    Executes, answering PortalSuspended until the last one.
-//! 4. Sync: ReadyForQuery reports the session's transaction status.
+//! 4. Sync: ReadyForQuery reports the session's transaction status; the replies to Bind
+//!    and Execute wait for it in the write buffer and leave in one write ([`crate::held`]).
 //!
 //! After an error pgwire skips messages up to the next Sync, as PostgreSQL does.
 
@@ -28,7 +29,9 @@ use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
-use pgwire::messages::extendedquery::{Describe, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::response::ReadyForQuery;
 use tissdb::doc::Value;
 use tissdb::query::{Outcome, SqlType};
@@ -37,6 +40,7 @@ use tissdb::session::Prepared;
 use crate::connection::{QueryHandler, StatementParser};
 use crate::decode::{ParamFormat, decode_param};
 use crate::error;
+use crate::held::Held;
 use crate::response;
 use crate::schema::{self, check_format_count, format_at, param_pg_type, sql_type_from_oid};
 
@@ -246,6 +250,55 @@ impl ExtendedQueryHandler for QueryHandler {
         send_describe_response(client, &description).await
     }
 
+    /// pgwire's Bind, with BindComplete left in the write buffer until Sync (fed, not
+    /// sent; see [`crate::held`]).
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                if !message.parameters.is_empty() {
+                    return Err(error::user(
+                        error::PROTOCOL_VIOLATION,
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                            message.parameters.len(),
+                            display_name(statement_name)
+                        ),
+                    ));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Execute, with the rows and CommandComplete left in the write buffer
+    /// until Sync (see [`crate::held`]).
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_execute(&mut Held(client), message).await
+    }
+
     /// Reports the engine's transaction status, then does what pgwire's does: drops the
     /// unnamed portal and sends ReadyForQuery.
     async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
@@ -271,7 +324,6 @@ impl ExtendedQueryHandler for QueryHandler {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use pgwire::messages::extendedquery::Bind;
     use tissdb::query::Column;
 
     use super::*;

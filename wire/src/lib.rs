@@ -21,6 +21,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod extended;
+pub mod held;
 pub mod response;
 pub mod schema;
 pub mod session;
