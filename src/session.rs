@@ -46,6 +46,10 @@ pub struct Prepared {
     /// True when running the statement writes nothing and never waits for the disk to
     /// sync (SELECT, SHOW, EXPLAIN): front-ends may run it without a thread hand-off.
     pub read_only: bool,
+    /// True for a read whose plan (when prepared) touches a few documents: key lookups
+    /// and index lookups estimated at no more than a few rows. Front-ends may run such
+    /// statements without any thread hand-off.
+    pub point: bool,
 }
 
 /// One page of a collection listing.

@@ -405,13 +405,22 @@ fn the_choice_follows_the_statistics() {
     // Few rows match: the index.
     let p = plan(&mut s, "SELECT name FROM products WHERE price > 395");
     assert!(p.contains("Index Scan using products_price"), "{p}");
-    // A quarter of the rows for one brand, with a parameter (no counting possible): the
-    // distinct-value statistics decide.
-    let prepared = s
-        .prepare("SELECT name FROM products WHERE brand = $1", &[])
-        .unwrap();
-    let stmt = prepared.statement.clone();
-    assert!(stmt.is_some());
+    // With a parameter (no counting possible) the distinct-value statistics decide: a
+    // quarter of the rows for one brand is a full scan, one price an index lookup; and a
+    // prepared statement that reads a few documents is marked as a point query, which
+    // the wire front-end runs without a thread hand-off.
+    let p = plan(&mut s, "SELECT name FROM products WHERE brand = 'Zed'");
+    assert!(p.contains("Seq Scan"), "{p}");
+    for (sql, point) in [
+        ("SELECT name FROM products WHERE price = $1", true),
+        ("SELECT name FROM products WHERE id = $1", true),
+        ("SELECT name FROM products WHERE brand = $1", false),
+        ("SELECT name FROM products WHERE name = $1", false),
+        ("UPDATE products SET name = 'x' WHERE id = $1", false),
+    ] {
+        let prepared = s.prepare(sql, &[]).unwrap();
+        assert_eq!(prepared.point, point, "{sql}");
+    }
     // Turning index scans off always gives the full scan; seq scans off prefers the index.
     run(&mut s, "SET enable_indexscan = off");
     let p = plan(&mut s, "SELECT name FROM products WHERE price = 7");

@@ -147,6 +147,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             param_refs: 0,
             columns: Vec::new(),
             read_only: true,
+            point: true,
         });
     };
     let db = session.database().clone();
@@ -160,6 +161,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         }
     }
     let read_only = is_read_only(&statement);
+    let point = read_only && is_point_query(session, &statement, hints);
     Ok(Prepared {
         sql: sql.to_string(),
         statement: Some(statement),
@@ -167,6 +169,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         param_refs: binder.referenced,
         columns,
         read_only,
+        point,
     })
 }
 
@@ -191,6 +194,45 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             })
         }
     }
+}
+
+/// Most rows a plan may be estimated to read and still count as a point query.
+const POINT_ROWS: u64 = 16;
+
+/// Whether a SELECT's plan, as planned now, reads only a few documents by key or index
+/// (see [`Prepared::point`]).
+fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]) -> bool {
+    let TissStatement::Sql(s) = stmt else {
+        return false;
+    };
+    let ast::Statement::Query(q) = s.as_ref() else {
+        return false;
+    };
+    let db = session.database().clone();
+    let mut binder = Binder::new(db.catalog(), hints);
+    let Ok(node) = binder.query(q) else {
+        return false;
+    };
+    let Ok(node) = optimizer::optimize(node, &plan_context(session)) else {
+        return false;
+    };
+    fn point(n: &Node) -> bool {
+        match n {
+            Node::Scan { access, .. } => match access {
+                Access::Full => false,
+                Access::Keys(keys) => keys.len() as u64 <= POINT_ROWS,
+                Access::Index(a) => a.estimate <= POINT_ROWS,
+            },
+            Node::Values { rows, .. } => rows.len() as u64 <= POINT_ROWS,
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input } => point(input),
+        }
+    }
+    point(&node)
 }
 
 /// Whether a statement only reads (see [`Prepared::read_only`]).

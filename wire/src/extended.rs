@@ -197,7 +197,9 @@ impl ExtendedQueryHandler for QueryHandler {
         // Refuse a bad Bind before anything runs.
         check_format_count(result_format, prepared.columns.len(), "result")?;
         let params = bind_values(portal)?;
-        let outcome = if prepared.read_only {
+        let outcome = if prepared.point {
+            self.session.run_direct(|s| s.execute(&prepared, &params))
+        } else if prepared.read_only {
             self.session.run_inline(|s| s.execute(&prepared, &params))
         } else {
             let run = prepared.clone();
@@ -336,6 +338,7 @@ mod tests {
             param_types,
             columns,
             read_only: true,
+            point: false,
         })
     }
 
