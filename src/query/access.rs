@@ -19,6 +19,7 @@ use crate::catalog::{Collection, IndexDef, Kind};
 use crate::query::Column;
 use crate::query::exec::index_scan;
 use crate::query::expr::{BinOp, Expr, PathStep};
+use crate::query::optimizer::{conjuncts, reads_no_row};
 use crate::query::plan::{IndexAccess, IndexOrder, Pin, RangeBound};
 use crate::query::types::SqlType;
 use crate::storage::Storage;
@@ -80,23 +81,6 @@ struct FieldCond {
     path: Vec<String>,
     cond: Cond,
     conjunct: Expr,
-}
-
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::Binary(BinOp::And, l, r) => {
-            conjuncts(l, out);
-            conjuncts(r, out);
-        }
-        other => out.push(other.clone()),
-    }
-}
-
-/// Reads no row: a literal, a parameter, or a function of those.
-fn reads_no_row(e: &Expr) -> bool {
-    let mut pure = true;
-    e.walk(&mut |x| pure &= !matches!(x, Expr::Column(_) | Expr::Agg(_)));
-    pure
 }
 
 /// Constant at plan time (no parameter either), so the planner may evaluate it.

@@ -394,7 +394,8 @@ pub fn push_down_filters(node: Node) -> Result<Node> {
     })
 }
 
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
+/// The operands of a chain of ANDs.
+pub(crate) fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     match e {
         Expr::Binary(BinOp::And, l, r) => {
             conjuncts(l, out);
@@ -404,7 +405,8 @@ fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     }
 }
 
-fn reads_no_row(e: &Expr) -> bool {
+/// Reads no row: a literal, a parameter, or a function of those.
+pub(crate) fn reads_no_row(e: &Expr) -> bool {
     let mut pure = true;
     e.walk(&mut |x| pure &= !matches!(x, Expr::Column(_) | Expr::Agg(_)));
     pure

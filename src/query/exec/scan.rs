@@ -159,43 +159,35 @@ pub fn build(
             fields,
         )?;
         let ctx = ctx.clone();
-        return Ok(Box::new(rows.filter_map(move |item| {
-            if let Err(e) = ctx.check_cancel() {
-                return Some(Err(e));
-            }
-            let row = match item {
-                Ok(row) => row,
-                Err(e) => return Some(Err(e)),
-            };
-            match &filter {
-                None => Some(Ok(row)),
-                Some(f) => match f.eval(&row, &ctx.eval_context()) {
-                    Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                },
-            }
-        })));
+        return Ok(Box::new(
+            rows.filter_map(move |item| keep(item, filter.as_ref(), &ctx)),
+        ));
     }
     let docs = documents(collection, access, ctx)?;
     let collection = collection.clone();
     let ctx = ctx.clone();
     Ok(Box::new(docs.filter_map(move |item| {
-        if let Err(e) = ctx.check_cancel() {
-            return Some(Err(e));
-        }
-        let (id, doc) = match item {
-            Ok(pair) => pair,
-            Err(e) => return Some(Err(e)),
-        };
-        let row = document_row_owned(&collection, id, doc);
-        match &filter {
-            None => Some(Ok(row)),
-            Some(f) => match f.eval(&row, &ctx.eval_context()) {
-                Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
-                Ok(_) => None,
-                Err(e) => Some(Err(e)),
-            },
-        }
+        let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
+        keep(row, filter.as_ref(), &ctx)
     })))
+}
+
+/// A scanned row if it passes the filter (None if not); errors, and cancellation,
+/// pass through.
+fn keep(item: Result<Row>, filter: Option<&Expr>, ctx: &ExecContext) -> Option<Result<Row>> {
+    if let Err(e) = ctx.check_cancel() {
+        return Some(Err(e));
+    }
+    let row = match item {
+        Ok(row) => row,
+        Err(e) => return Some(Err(e)),
+    };
+    match filter {
+        None => Some(Ok(row)),
+        Some(f) => match f.eval(&row, &ctx.eval_context()) {
+            Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        },
+    }
 }
