@@ -180,8 +180,13 @@ impl Database {
                 );
             }
         }
-        self.storage.indexes().commit()?;
-        tracing::info!(index = %def.name, documents = done, "index built");
+        self.catalog.seal_built_index(def.id)?;
+        tracing::info!(
+            index = %def.name,
+            documents = done,
+            seconds = began.elapsed().as_secs_f64(),
+            "index built"
+        );
         Ok(())
     }
 

@@ -516,15 +516,17 @@ impl Catalog {
                 .collect();
             self.check_unique(def, &added, &HashSet::new(), &mut guards)?;
         }
-        let changes: Vec<crate::storage::indexes::IndexChange> = entries
-            .into_iter()
-            .map(|(entry, _)| crate::storage::indexes::IndexChange {
-                index: def.id,
-                entry,
-                put: true,
-            })
-            .collect();
-        self.storage.indexes().apply(&changes)
+        self.storage
+            .indexes()
+            .insert_built(def.id, entries.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// Recounts the statistics of an index a build filled (the build adds entries
+    /// without them) with writers held off, and commits its tree.
+    pub fn seal_built_index(&self, id: u32) -> Result<()> {
+        let _ic = self.index_change.write();
+        self.storage.indexes().recount(id)?;
+        self.storage.indexes().commit()
     }
 
     /// Marks a built index ready and records it in the catalog.

@@ -196,6 +196,27 @@ impl IndexSet {
         Ok(())
     }
 
+    /// Adds entries an index build computed, in key order and without maintaining the
+    /// statistics (the build recounts them once at the end: [`IndexSet::recount`]).
+    pub fn insert_built(&self, id: u32, mut entries: Vec<Vec<u8>>) -> Result<()> {
+        entries.sort_unstable();
+        let tree = self.tree(id)?;
+        let mut tree = tree.write();
+        for entry in &entries {
+            tree.insert(entry, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes index `id`'s statistics from its entries (writers must be held off).
+    pub fn recount(&self, id: u32) -> Result<()> {
+        let tree = self.tree(id)?;
+        let mut tree = tree.write();
+        let counts = count_distinct(&tree)?;
+        tree.set_meta(counts);
+        Ok(())
+    }
+
     /// Commits every tree that changed.
     pub fn commit(&self) -> Result<()> {
         let trees: Vec<Tree> = self.trees.read().values().cloned().collect();
@@ -246,26 +267,7 @@ impl IndexSet {
         let tree = self.tree(id)?;
         let t = tree.read();
         let stats = t.check()?;
-        let (mut distinct, mut distinct_first) = (0u64, 0u64);
-        let (mut last, mut last_first): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-        for item in t.iter() {
-            let (entry, _) = item?;
-            let ends = entry_value_ends(&entry)?;
-            let key = entry
-                .get(..ends.last().copied().unwrap_or(0))
-                .unwrap_or(&[]);
-            let first = entry
-                .get(..ends.first().copied().unwrap_or(0))
-                .unwrap_or(&[]);
-            if last.as_deref() != Some(key) {
-                distinct += 1;
-                last = Some(key.to_vec());
-            }
-            if last_first.as_deref() != Some(first) {
-                distinct_first += 1;
-                last_first = Some(first.to_vec());
-            }
-        }
+        let [distinct, distinct_first] = count_distinct(&t)?;
         if t.meta() != [distinct, distinct_first] {
             return Err(Error::Corruption(format!(
                 "index {id}: statistics say {:?} distinct keys/first values, the entries {:?}",
@@ -275,6 +277,31 @@ impl IndexSet {
         }
         Ok(stats.entries)
     }
+}
+
+/// The distinct keys and distinct first values among a tree's entries, in one pass.
+fn count_distinct(tree: &BTree) -> Result<[u64; 2]> {
+    let (mut distinct, mut distinct_first) = (0u64, 0u64);
+    let (mut last, mut last_first): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
+    for item in tree.iter() {
+        let (entry, _) = item?;
+        let ends = entry_value_ends(&entry)?;
+        let key = entry
+            .get(..ends.last().copied().unwrap_or(0))
+            .unwrap_or(&[]);
+        let first = entry
+            .get(..ends.first().copied().unwrap_or(0))
+            .unwrap_or(&[]);
+        if last.as_deref() != Some(key) {
+            distinct += 1;
+            last = Some(key.to_vec());
+        }
+        if last_first.as_deref() != Some(first) {
+            distinct_first += 1;
+            last_first = Some(first.to_vec());
+        }
+    }
+    Ok([distinct, distinct_first])
 }
 
 /// Keeps the distinct counts in step after `entry` was added (`delta` 1) or removed (-1):
