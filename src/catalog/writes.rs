@@ -1,0 +1,195 @@
+//! The one door every document write goes through: [`Catalog::write_documents`] adds
+//! the schema changes and the index entries a write brings to the same atomic batch,
+//! and checks unique indexes under value stripes.
+
+use std::collections::HashSet;
+
+use super::{Catalog, DocWrite, IndexDef, Kind, UNIQUE_LOCK_STRIPES, catalog_key, schema};
+use crate::doc::Object;
+use crate::error::{Error, Result, SqlState};
+use crate::storage::Op;
+
+impl Catalog {
+    /// Writes documents (puts and deletes) atomically, together with the schema changes
+    /// the new versions bring (new top-level fields, widened types) and the entries of
+    /// every index of the collection; 23505 if a unique index would hold a value twice.
+    /// The callers hold the documents' key locks.
+    pub fn write_documents(&self, name: &str, writes: Vec<DocWrite>) -> Result<()> {
+        let _ic = self.index_change.read();
+        // The common case, no new field: decided under the read lock, without copying
+        // the collection's description on every write.
+        let (changes, indexes) = {
+            let st = self.state.read();
+            let c = st.by_name.get(name).ok_or_else(|| {
+                Error::not_found(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("collection \"{name}\" does not exist"),
+                )
+            })?;
+            let news: Vec<&Object> = writes.iter().filter_map(|w| w.new.as_ref()).collect();
+            let changes = c.kind == Kind::Schemaless
+                && !news.is_empty()
+                && schema::observe(&c.observed, &news).is_some();
+            (changes, c.indexes.clone())
+        };
+        let mut ops = Vec::with_capacity(writes.len() * (1 + 2 * indexes.len()));
+        let mut unique_guards = Vec::new();
+        for def in &indexes {
+            self.index_ops(def, &writes, &mut ops, &mut unique_guards)?;
+        }
+        let mut news: Vec<Object> = Vec::new();
+        for w in writes {
+            match w.new {
+                Some(doc) => {
+                    if changes {
+                        news.push(doc.clone());
+                    }
+                    ops.push(Op::Put { key: w.key, doc });
+                }
+                None => ops.push(Op::Delete { key: w.key }),
+            }
+        }
+        if !changes {
+            self.storage.write(ops)?;
+            return Ok(());
+        }
+        // The schema changes: serialize with other schema changes and recompute.
+        let _ddl = self.ddl.lock();
+        let mut current = self.get(name)?;
+        let refs: Vec<&Object> = news.iter().collect();
+        if let Some(observed) = schema::observe(&current.observed, &refs) {
+            current.observed = observed;
+            ops.push(Op::Put {
+                key: catalog_key(name),
+                doc: schema::encode_entry(&current),
+            });
+            self.storage.write(ops)?;
+            if let Some(c) = self.state.write().by_name.get_mut(name)
+                && c.id == current.id
+            {
+                c.observed = current.observed;
+            }
+        } else {
+            self.storage.write(ops)?;
+        }
+        Ok(())
+    }
+
+    /// Adds to `ops` the entry changes of index `def` for `writes`, checking uniqueness
+    /// (under the value stripes it pushes to `guards`).
+    fn index_ops<'a>(
+        &'a self,
+        def: &IndexDef,
+        writes: &[DocWrite],
+        ops: &mut Vec<Op>,
+        guards: &mut Vec<parking_lot::MutexGuard<'a, ()>>,
+    ) -> Result<()> {
+        let mut removed: HashSet<Vec<u8>> = HashSet::new();
+        let mut added: Vec<(Vec<u8>, Vec<crate::doc::Value>)> = Vec::new();
+        for w in writes {
+            let old = w.old.as_ref().map(|d| def.entry(&w.id, d)).transpose()?;
+            let new = w.new.as_ref().map(|d| def.entry(&w.id, d)).transpose()?;
+            if old == new {
+                continue;
+            }
+            if let Some(entry) = old {
+                removed.insert(entry.clone());
+                ops.push(Op::IndexDelete {
+                    index: def.id,
+                    entry,
+                });
+            }
+            if let (Some(entry), Some(doc)) = (new, &w.new) {
+                if def.unique {
+                    let values = def.values(doc);
+                    if !values.iter().any(|v| matches!(v, crate::doc::Value::Null)) {
+                        added.push((entry.clone(), values));
+                    }
+                }
+                ops.push(Op::IndexPut {
+                    index: def.id,
+                    entry,
+                });
+            }
+        }
+        self.check_unique(def, &added, &removed, guards)
+    }
+
+    /// 23505 unless each of `added` (entry, values) is the only entry of its values in
+    /// index `def`, not counting `removed` ones; locks the values' stripes into `guards`.
+    pub(super) fn check_unique<'a>(
+        &'a self,
+        def: &IndexDef,
+        added: &[(Vec<u8>, Vec<crate::doc::Value>)],
+        removed: &HashSet<Vec<u8>>,
+        guards: &mut Vec<parking_lot::MutexGuard<'a, ()>>,
+    ) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        let mut prefixes = Vec::with_capacity(added.len());
+        for (entry, _) in added {
+            let ends = crate::doc::keycode::entry_value_ends(entry)?;
+            let len = ends.last().copied().unwrap_or(0);
+            prefixes.push(entry.get(..len).unwrap_or(entry).to_vec());
+        }
+        let mut stripes: Vec<usize> = prefixes
+            .iter()
+            .map(|p| {
+                let mut h = xxhash_rust::xxh3::xxh3_64(p);
+                h ^= u64::from(def.id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                (h % UNIQUE_LOCK_STRIPES as u64) as usize
+            })
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        for s in stripes {
+            if let Some(m) = self.unique_locks.get(s) {
+                guards.push(m.lock());
+            }
+        }
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        for ((entry, values), prefix) in added.iter().zip(&prefixes) {
+            let mut taken = !seen.insert(prefix.as_slice());
+            if !taken {
+                let upper = crate::doc::keycode::prefix_successor(prefix)
+                    .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+                for item in self.storage.indexes().scan(
+                    def.id,
+                    std::ops::Bound::Included(prefix.clone()),
+                    upper,
+                    false,
+                )? {
+                    let other = item?;
+                    if other != *entry && !removed.contains(&other) {
+                        taken = true;
+                        break;
+                    }
+                }
+            }
+            if taken {
+                return Err(unique_violation(def, values));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unique_violation(def: &IndexDef, values: &[crate::doc::Value]) -> Error {
+    let shown: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            crate::doc::Value::String(s) => s.clone(),
+            other => crate::query::types::to_json_text(other),
+        })
+        .collect();
+    Error::conflict(
+        SqlState::UNIQUE_VIOLATION,
+        format!(
+            "duplicate key value violates unique constraint \"{}\": Key ({})=({}) already exists",
+            def.name,
+            def.field_list(),
+            shown.join(", ")
+        ),
+    )
+}
