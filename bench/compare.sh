@@ -22,7 +22,8 @@
 # --duration SEC      pgbench -T per run (quick 2, default 5)
 # --rounds N          TissDB/PostgreSQL alternations per cell (quick 2, default 3)
 # --rows N            rows loaded into items (default 100000, at most 1000000)
-# --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1)
+# --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1 W4; W4 first
+#                     creates the index items_brand on both systems)
 # --suite indexes     instead, the secondary-index workloads, in phases that add
 #                     indexes to both systems between them: I1 point lookup by price
 #                     and W1 inserts with no secondary index; CREATE INDEX (brand,
@@ -85,12 +86,15 @@ fi
 [ "$ROWS" -le 1000000 ] || die "--rows must be at most 1000000 (W1 inserts ids from 1000001 up)"
 
 # Workloads: id, file, label. Run order: reads first, then the writes (W3 updates in
-# place, W1 adds rows last) so that the reads and the aggregate see the loaded table.
-RUN_ORDER=(W2 W5 W3 W1)
-declare -A WL_FILE=([W1]=w1_insert.sql [W2]=w2_point_select.sql [W3]=w3_update.sql [W5]=w5_group_by.sql)
-declare -A WL_LABEL=([W1]=insert [W2]=point-select [W3]=update-by-pk [W5]=group-by-agg)
-# SQL run on both systems before a workload's cells (the index suite's phases).
-declare -A WL_BEFORE=()
+# place, W1 adds rows last) so that the reads and the aggregate see the loaded table;
+# W4 last, after creating the secondary index it reads (so W1 and W3 run without it).
+RUN_ORDER=(W2 W5 W3 W1 W4)
+declare -A WL_FILE=([W1]=w1_insert.sql [W2]=w2_point_select.sql [W3]=w3_update.sql
+    [W4]=w4_indexed_filter.sql [W5]=w5_group_by.sql)
+declare -A WL_LABEL=([W1]=insert [W2]=point-select [W3]=update-by-pk [W4]=indexed-limit-10
+    [W5]=group-by-agg)
+# SQL run on both systems before a workload's cells (W4's index, the index suite's phases).
+declare -A WL_BEFORE=([W4]="CREATE INDEX items_brand ON items (brand)")
 if [ "$SUITE" = indexes ]; then
     RUN_ORDER=(I1-0 W1-0 I2-1 W1-1 I1-3 W1-3)
     WL_FILE=([I1-0]=i1_secondary_point.sql [W1-0]=w1_insert.sql [I2-1]=i2_compound_range.sql
@@ -107,7 +111,7 @@ if [ -n "$WORKLOADS" ]; then
     for w in "${RUN_ORDER[@]}"; do
         [[ ",${WORKLOADS^^}," == *",$w,"* ]] && sel+=("$w")
     done
-    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of W1,W2,W3,W5 in '$WORKLOADS'"
+    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of W1,W2,W3,W4,W5 in '$WORKLOADS'"
     RUN_ORDER=("${sel[@]}")
 fi
 

@@ -415,6 +415,18 @@ fn the_choice_follows_the_statistics() {
         ("SELECT name FROM products WHERE price = $1", true),
         ("SELECT name FROM products WHERE id = $1", true),
         ("SELECT name FROM products WHERE brand = $1", false),
+        (
+            "SELECT name FROM products WHERE price > $1 AND price < $2 LIMIT 10",
+            true,
+        ),
+        (
+            "SELECT name FROM products WHERE price > $1 AND price < $2",
+            false,
+        ),
+        (
+            "SELECT name FROM products WHERE price > $1 AND price < $2 ORDER BY name LIMIT 10",
+            false,
+        ),
         ("SELECT name FROM products WHERE name = $1", false),
         ("UPDATE products SET name = 'x' WHERE id = $1", false),
     ] {

@@ -10,8 +10,8 @@
 //! fields and the id (an index-only scan).
 //!
 //! Estimates come from statistics kept up to date on every write (entries and distinct
-//! values per index; see [`crate::storage::indexes`]), and, when the bounds are constants,
-//! from counting the entries in range (up to [`COUNT_CAP`]). Costs are in units of "one
+//! values per index; see [`crate::storage::indexes`]), and, when a range has constant
+//! bounds, from counting the entries in it (up to [`COUNT_CAP`]). Costs are in units of "one
 //! document read and tested by a full scan"; an index costs a probe per range plus a
 //! random document read per entry ([`FETCH_COST`]), or much less per entry when covering.
 
@@ -371,7 +371,10 @@ pub fn choose(
                 .iter()
                 .chain(&access.upper)
                 .all(|b| is_literal(&b.value));
-        if constant && !access.conditions.is_empty() {
+        // Equalities are estimated well enough from the distinct counts; a range is
+        // counted (a point query should not pay for counting thousands of entries).
+        let ranged = access.lower.is_some() || access.upper.is_some();
+        if constant && ranged {
             match index_scan::count(ctx.storage, &access, COUNT_CAP) {
                 Ok(c) if c < COUNT_CAP => estimate = c as f64,
                 Ok(c) => estimate = estimate.max(c as f64),

@@ -216,8 +216,22 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
     let Ok(node) = optimizer::optimize(node, &plan_context(session)) else {
         return false;
     };
+    /// A scan by key or index under projections and filters only.
+    fn indexed(n: &Node) -> bool {
+        match n {
+            Node::Scan { access, .. } => !matches!(access, Access::Full),
+            Node::Filter { input, .. } | Node::Project { input, .. } => indexed(input),
+            _ => false,
+        }
+    }
     fn point(n: &Node) -> bool {
         match n {
+            // `LIMIT n` straight over an index scan stops after n entries.
+            Node::Limit {
+                input,
+                limit: Some(Expr::Literal(Value::Int(l))),
+                offset: None,
+            } if (0..=POINT_ROWS as i64).contains(l) && indexed(input) => true,
             Node::Scan { access, .. } => match access {
                 Access::Full => false,
                 Access::Keys(keys) => keys.len() as u64 <= POINT_ROWS,
