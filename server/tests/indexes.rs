@@ -1122,3 +1122,61 @@ fn sql_create_drop_index_and_queries_agree_with_a_model() {
     assert_model(&mut client, &model, "after DROP INDEX");
     assert_indexes_match(&s, "items", &["items_brand_n_idx", "items_n_key"]);
 }
+
+/// EXPLAIN and EXPLAIN ANALYZE over the wire name the index and report actual rows per
+/// operator; `enable_indexscan = off` gives the full scan with the same rows.
+#[test]
+fn explain_analyze_over_the_wire() {
+    let s = Server::start();
+    let mut client = pg_connect(&s);
+    client
+        .batch_execute("CREATE COLLECTION items; CREATE INDEX items_n ON items (n)")
+        .expect("setup");
+    let values: Vec<String> = (0..300).map(|i| format!("('d{i}', {})", i % 100)).collect();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO items (id, n) VALUES {}",
+            values.join(", ")
+        ))
+        .expect("insert");
+    let lines = |client: &mut postgres::Client, sql: &str| -> Vec<String> {
+        client
+            .simple_query(sql)
+            .expect("explain")
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect()
+    };
+    let plan = lines(
+        &mut client,
+        "EXPLAIN ANALYZE SELECT id FROM items WHERE n = 7",
+    )
+    .join("\n");
+    assert!(
+        plan.contains("Index Only Scan using items_n on items"),
+        "{plan}"
+    );
+    assert!(plan.contains("actual rows=3"), "{plan}");
+    assert!(plan.contains("Execution Time:"), "{plan}");
+    let rows = |client: &mut postgres::Client| -> Vec<String> {
+        let mut ids: Vec<String> = client
+            .query("SELECT id FROM items WHERE n = 7", &[])
+            .expect("select")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let indexed = rows(&mut client);
+    assert_eq!(indexed, ["d107", "d207", "d7"]);
+    client
+        .batch_execute("SET enable_indexscan = off")
+        .expect("set");
+    let plan = lines(&mut client, "EXPLAIN SELECT id FROM items WHERE n = 7").join("\n");
+    assert!(plan.contains("Seq Scan on items"), "{plan}");
+    assert_eq!(rows(&mut client), indexed);
+}
