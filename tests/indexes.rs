@@ -3,48 +3,12 @@
 //! each access path, index maintenance under UPDATE/DELETE, persistence across reopen,
 //! and bad input.
 
-use std::sync::Arc;
+mod common;
 
+use common::{open, open_at, run};
 use proptest::prelude::*;
+use tissdb::Session;
 use tissdb::doc::{Object, json};
-use tissdb::query::Outcome;
-use tissdb::{Config, Database, Session};
-
-fn open_at(dir: &std::path::Path) -> Arc<Database> {
-    let config = Config {
-        data_dir: dir.to_path_buf(),
-        ..Config::default()
-    };
-    Database::open(config).unwrap()
-}
-
-fn open() -> (tempfile::TempDir, Arc<Database>) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = open_at(dir.path());
-    (dir, db)
-}
-
-/// Runs SQL and renders every outcome as text lines (rows as `a|b|c`, NULL as `NULL`).
-fn run(s: &mut Session, sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in s.execute_batch(sql) {
-        match r {
-            Ok(Outcome::Rows { columns, rows, .. }) => {
-                for row in rows {
-                    let cells: Vec<String> = row
-                        .iter()
-                        .zip(&columns)
-                        .map(|(v, c)| c.ty.format_text(v).unwrap_or_else(|| "NULL".into()))
-                        .collect();
-                    out.push(cells.join("|"));
-                }
-            }
-            Ok(Outcome::Command { tag }) => out.push(tag),
-            Err(e) => out.push(format!("ERROR {}: {e}", e.sqlstate())),
-        }
-    }
-    out
-}
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();

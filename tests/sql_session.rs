@@ -1,43 +1,12 @@
 //! TissQL through the engine's Session API (no protocol): the seed's examples and the
 //! core semantics.
 
-use std::sync::Arc;
+mod common;
 
+use common::{open, run};
+use tissdb::Session;
 use tissdb::doc::{Object, Value, json};
 use tissdb::query::Outcome;
-use tissdb::{Config, Database, Session};
-
-fn open() -> (tempfile::TempDir, Arc<Database>) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    let db = Database::open(config).unwrap();
-    (dir, db)
-}
-
-/// Runs SQL and renders every outcome as text lines (rows as `a|b|c`, NULL as `NULL`).
-fn run(s: &mut Session, sql: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in s.execute_batch(sql) {
-        match r {
-            Ok(Outcome::Rows { columns, rows, .. }) => {
-                for row in rows {
-                    let cells: Vec<String> = row
-                        .iter()
-                        .zip(&columns)
-                        .map(|(v, c)| c.ty.format_text(v).unwrap_or_else(|| "NULL".into()))
-                        .collect();
-                    out.push(cells.join("|"));
-                }
-            }
-            Ok(Outcome::Command { tag }) => out.push(tag),
-            Err(e) => out.push(format!("ERROR {}: {e}", e.sqlstate())),
-        }
-    }
-    out
-}
 
 fn seed_products(s: &mut Session) {
     s.create_collection("products").unwrap();
