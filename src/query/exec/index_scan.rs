@@ -14,7 +14,7 @@ use crate::doc::keycode::{self, NULL_TAG, encode_value, prefix_successor};
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::EvalContext;
-use crate::query::plan::{IndexAccess, IndexOrder, Pin};
+use crate::query::plan::{IndexAccess, IndexOrder, Pin, RangeBound};
 use crate::storage::keys;
 use crate::storage::{Storage, indexes::IndexScan};
 
@@ -33,6 +33,18 @@ fn with(prefix: &[u8], tail: &[u8]) -> Vec<u8> {
     let mut v = prefix.to_vec();
     v.extend_from_slice(tail);
     v
+}
+
+/// A range bound's value and the prefix `p` followed by its encoding; None when the
+/// value is NULL (no row compares with it).
+fn bound_key(b: &RangeBound, p: &[u8], ectx: &EvalContext<'_>) -> Result<Option<(Value, Vec<u8>)>> {
+    let v = b.value.eval(&[], ectx)?;
+    if matches!(v, Value::Null) {
+        return Ok(None);
+    }
+    let mut at = p.to_vec();
+    encode_value(&v, &mut at);
+    Ok(Some((v, at)))
 }
 
 /// The entry ranges of `a`, in output order; empty when no row can match (a NULL bound,
@@ -74,13 +86,10 @@ pub fn ranges(a: &IndexAccess, ectx: &EvalContext<'_>) -> Result<Vec<EntryRange>
                 }
             };
             if let Some(b) = &a.lower {
-                let v = b.value.eval(&[], ectx)?;
-                if matches!(v, Value::Null) {
+                let Some((v, at)) = bound_key(b, &p, ectx)? else {
                     continue;
-                }
+                };
                 clamp(&v, &mut start, &mut end);
-                let mut at = p.clone();
-                encode_value(&v, &mut at);
                 let at = if b.inclusive {
                     at
                 } else {
@@ -94,13 +103,10 @@ pub fn ranges(a: &IndexAccess, ectx: &EvalContext<'_>) -> Result<Vec<EntryRange>
                 }
             }
             if let Some(b) = &a.upper {
-                let v = b.value.eval(&[], ectx)?;
-                if matches!(v, Value::Null) {
+                let Some((v, at)) = bound_key(b, &p, ectx)? else {
                     continue;
-                }
+                };
                 clamp(&v, &mut start, &mut end);
-                let mut at = p.clone();
-                encode_value(&v, &mut at);
                 let at = if b.inclusive {
                     prefix_successor(&at)
                 } else {
