@@ -144,6 +144,12 @@ settings! {
     max_query_size: u64 = 1 << 20,
     /// Memory one sort, aggregation or DISTINCT may use.
     query_memory_limit: u64 = 256 << 20,
+    /// Bytes of documents one transaction may write before COMMIT (54000 beyond).
+    max_transaction_size: u64 = 64 << 20,
+    /// Seconds a transaction may stay open; past it, it is rolled back (25P04).
+    max_transaction_duration: u64 = 600,
+    /// Seconds a REST transaction may sit unused before it is rolled back.
+    transaction_idle_timeout: u64 = 60,
     /// Default number of documents in one page of a collection listing.
     default_page_size: usize = 100,
     /// Largest number of documents in one page of a collection listing.
@@ -212,6 +218,9 @@ impl Config {
             ("max_depth", self.max_depth as u64),
             ("max_query_size", self.max_query_size),
             ("query_memory_limit", self.query_memory_limit),
+            ("max_transaction_size", self.max_transaction_size),
+            ("max_transaction_duration", self.max_transaction_duration),
+            ("transaction_idle_timeout", self.transaction_idle_timeout),
             ("max_page_size", self.max_page_size as u64),
             ("default_page_size", self.default_page_size as u64),
             ("max_frozen_memtables", self.max_frozen_memtables as u64),

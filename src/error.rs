@@ -21,6 +21,12 @@ impl SqlState {
     pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
     pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
     pub const READ_ONLY_SQL_TRANSACTION: SqlState = SqlState("25006");
+    pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25001");
+    pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25P01");
+    pub const IN_FAILED_SQL_TRANSACTION: SqlState = SqlState("25P02");
+    pub const TRANSACTION_TIMEOUT: SqlState = SqlState("25P04");
+    pub const INVALID_SAVEPOINT: SqlState = SqlState("3B001");
+    pub const SERIALIZATION_FAILURE: SqlState = SqlState("40001");
     pub const SYNTAX_ERROR: SqlState = SqlState("42601");
     pub const INVALID_NAME: SqlState = SqlState("42602");
     pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");

@@ -22,6 +22,7 @@ pub mod error;
 pub mod query;
 pub mod session;
 pub mod storage;
+pub mod txn;
 
 pub use config::Config;
 pub use database::Database;

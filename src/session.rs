@@ -16,6 +16,7 @@ use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::{Column, Outcome, SqlType};
 use crate::storage::keys;
+use crate::txn::{PendingWrite, ReadView, Transaction};
 
 /// Where the session is with respect to transactions (the ReadyForQuery status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +53,14 @@ pub struct Prepared {
     pub point: bool,
 }
 
+/// What a savepoint statement does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavepointAction {
+    Set,
+    RollbackTo,
+    Release,
+}
+
 /// One page of a collection listing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
@@ -74,6 +83,8 @@ pub struct Session {
     /// Session settings (`SET name = value`), on top of the defaults.
     pub(crate) settings: BTreeMap<String, String>,
     pub(crate) transaction: TransactionStatus,
+    /// The open transaction (while `transaction` is `InBlock`).
+    pub(crate) txn: Option<Transaction>,
     /// Set (from any thread) to cancel the running statement.
     pub(crate) cancel: Arc<AtomicBool>,
 }
@@ -98,6 +109,7 @@ impl Session {
             db,
             settings: BTreeMap::new(),
             transaction: TransactionStatus::Idle,
+            txn: None,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -162,6 +174,147 @@ impl Session {
         self.db.catalog().get(name)
     }
 
+    // ---- transactions -------------------------------------------------------------
+
+    /// Whether a transaction block is open (failed or not).
+    pub fn in_transaction(&self) -> bool {
+        self.transaction != TransactionStatus::Idle
+    }
+
+    /// Opens a transaction block (`BEGIN`); nothing happens if one is open.
+    pub fn begin(&mut self, read_only: bool) {
+        if self.transaction == TransactionStatus::Idle {
+            self.txn = Some(Transaction::begin(&self.db, read_only));
+            self.transaction = TransactionStatus::InBlock;
+        }
+    }
+
+    /// Ends the transaction block: commits it (a failed block is rolled back; the
+    /// result says which: true if committed). On an error (40001) nothing was written;
+    /// either way the session is out of the block.
+    pub fn commit(&mut self) -> Result<bool> {
+        let status = std::mem::replace(&mut self.transaction, TransactionStatus::Idle);
+        let txn = self.txn.take();
+        match (status, txn) {
+            (TransactionStatus::InBlock, Some(t)) => t.commit(&self.db).map(|()| true),
+            (TransactionStatus::Failed, _) => Ok(false),
+            _ => Ok(true),
+        }
+    }
+
+    /// Ends the transaction block, forgetting its writes.
+    pub fn rollback(&mut self) {
+        self.transaction = TransactionStatus::Idle;
+        self.txn = None;
+    }
+
+    /// `SAVEPOINT`, `ROLLBACK TO SAVEPOINT`, `RELEASE SAVEPOINT` (25P01 outside a block).
+    pub fn savepoint(&mut self, action: SavepointAction, name: &str) -> Result<()> {
+        let Some(t) = self.txn.as_mut() else {
+            let what = match action {
+                SavepointAction::Set => "SAVEPOINT",
+                SavepointAction::RollbackTo => "ROLLBACK TO SAVEPOINT",
+                SavepointAction::Release => "RELEASE SAVEPOINT",
+            };
+            return Err(Error::invalid(
+                SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                format!("{what} can only be used in transaction blocks"),
+            ));
+        };
+        match action {
+            SavepointAction::Set => {
+                t.savepoint(name);
+                Ok(())
+            }
+            SavepointAction::RollbackTo => {
+                t.rollback_to(name)?;
+                self.transaction = TransactionStatus::InBlock;
+                Ok(())
+            }
+            SavepointAction::Release => t.release(name),
+        }
+    }
+
+    /// 25P04 (and the block rolled back, now failed) if the open transaction is older
+    /// than `max_transaction_duration`.
+    pub fn check_transaction_age(&mut self) -> Result<()> {
+        let max = std::time::Duration::from_secs(self.db.config().max_transaction_duration);
+        if let Some(t) = &self.txn
+            && let Err(e) = t.check_duration(max)
+        {
+            self.txn = None;
+            self.transaction = TransactionStatus::Failed;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Whether the open transaction is READ ONLY.
+    pub fn transaction_read_only(&self) -> bool {
+        self.txn.as_ref().is_some_and(Transaction::is_read_only)
+    }
+
+    /// What a statement reads through: the transaction's view, or a fresh snapshot.
+    pub fn read_view(&self) -> ReadView {
+        match &self.txn {
+            Some(t) => t.view(),
+            None => ReadView::autocommit(self.db.storage().snapshot()),
+        }
+    }
+
+    /// Collections whose indexes statements may not use (the transaction wrote them).
+    pub fn unindexed_collections(&self) -> Vec<u32> {
+        self.txn
+            .as_ref()
+            .map_or_else(Vec::new, Transaction::written_collections)
+    }
+
+    /// The current version of the document under `key` for a read-modify-write: in a
+    /// transaction, its view; otherwise the newest stored (the caller holds the key lock).
+    pub(crate) fn current(&self, key: &[u8]) -> Result<Option<Object>> {
+        match &self.txn {
+            Some(t) => t.view().get(key),
+            None => self.db.storage().get(key),
+        }
+    }
+
+    /// Locks document keys for a read-modify-write outside a transaction (inside one,
+    /// commit takes the locks and nothing is needed now).
+    pub(crate) fn lock_for_write<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Vec<parking_lot::MutexGuard<'_, ()>> {
+        if self.txn.is_some() {
+            return Vec::new();
+        }
+        self.db.lock_keys(keys)
+    }
+
+    /// Writes documents of `collection`: at once outside a transaction (the caller holds
+    /// the key locks), buffered until COMMIT inside one.
+    pub(crate) fn write_documents(&self, collection: &Collection, writes: Vec<DocWrite>) -> Result<()> {
+        match &self.txn {
+            None => self.db.catalog().write_documents(&collection.name, writes),
+            Some(t) => t.buffer(
+                writes
+                    .into_iter()
+                    .map(|w| {
+                        (
+                            w.key,
+                            PendingWrite {
+                                collection: collection.name.clone(),
+                                cid: collection.id,
+                                id: w.id,
+                                new: w.new,
+                            },
+                        )
+                    })
+                    .collect(),
+                self.db.config().max_transaction_size,
+            ),
+        }
+    }
+
     /// Creates a schemaless collection (42P07 if it exists).
     pub fn create_collection(&self, name: &str) -> Result<Collection> {
         self.db.catalog().create(name)
@@ -187,15 +340,15 @@ impl Session {
         };
         catalog::validate_document_id(&id)?;
         let key = keys::encode(c.id, &id);
-        let _guard = self.db.lock_key(&key);
-        if self.db.storage().get(&key)?.is_some() {
+        let _guard = self.lock_for_write([key.as_slice()]);
+        if self.current(&key)?.is_some() {
             return Err(Error::conflict(
                 SqlState::UNIQUE_VIOLATION,
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
             ));
         }
-        self.db.catalog().write_documents(
-            collection,
+        self.write_documents(
+            &c,
             vec![DocWrite {
                 id: id.clone(),
                 key,
@@ -210,7 +363,7 @@ impl Session {
     pub fn get_document(&self, collection: &str, id: &str) -> Result<Option<Object>> {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        self.db.storage().get(&keys::encode(c.id, id))
+        self.read_view().get(&keys::encode(c.id, id))
     }
 
     /// Stores `doc` as document `id`, replacing any previous version. A body `id` field,
@@ -232,11 +385,11 @@ impl Session {
             ));
         }
         let key = keys::encode(c.id, id);
-        let _guard = self.db.lock_key(&key);
-        let old = self.db.storage().get(&key)?;
+        let _guard = self.lock_for_write([key.as_slice()]);
+        let old = self.current(&key)?;
         let existed = old.is_some();
-        self.db.catalog().write_documents(
-            collection,
+        self.write_documents(
+            &c,
             vec![DocWrite {
                 id: id.to_string(),
                 key,
@@ -256,15 +409,15 @@ impl Session {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
         let key = keys::encode(c.id, id);
-        let _guard = self.db.lock_key(&key);
-        let Some(old) = self.db.storage().get(&key)? else {
+        let _guard = self.lock_for_write([key.as_slice()]);
+        let Some(old) = self.current(&key)? else {
             return Err(Error::not_found(
                 SqlState::NO_DATA,
                 format!("no document with id \"{id}\" in \"{collection}\""),
             ));
         };
-        self.db.catalog().write_documents(
-            collection,
+        self.write_documents(
+            &c,
             vec![DocWrite {
                 id: id.to_string(),
                 key,
@@ -294,13 +447,9 @@ impl Session {
             Some(a) => Bound::Excluded(keys::encode(c.id, a)),
             None => Bound::Included(keys::collection_start(c.id)),
         };
-        let end = match keys::collection_end(c.id) {
-            Some(e) => Bound::Excluded(e),
-            None => Bound::Unbounded,
-        };
         let mut documents = Vec::with_capacity(limit.min(1024));
         let mut more = false;
-        for item in self.db.storage().scan(start, end) {
+        for item in self.read_view().scan_from(c.id, start) {
             let (key, doc) = item?;
             if documents.len() == limit {
                 more = true;

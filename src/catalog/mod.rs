@@ -82,6 +82,15 @@ pub struct DocWrite {
     pub new: Option<Object>,
 }
 
+/// The writes of one collection in a batch; `cid`, when given, must still be the
+/// collection's id (it was not dropped and created again since the writes were made).
+#[derive(Clone, Debug)]
+pub struct WriteGroup {
+    pub collection: String,
+    pub cid: Option<u32>,
+    pub writes: Vec<DocWrite>,
+}
+
 struct State {
     by_name: BTreeMap<String, Collection>,
     next_id: u32,
@@ -97,6 +106,7 @@ pub struct Catalog {
     ddl: Mutex<()>,
     unique_locks: Vec<Mutex<()>>,
     rebuild: Mutex<Vec<u32>>,
+    conflicts: crate::txn::Conflicts,
 }
 
 fn catalog_key(name: &str) -> Vec<u8> {
@@ -179,6 +189,7 @@ impl Catalog {
             ddl: Mutex::new(()),
             unique_locks: (0..UNIQUE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rebuild: Mutex::new(rebuild),
+            conflicts: crate::txn::Conflicts::default(),
         })
     }
 

@@ -4,10 +4,14 @@
 
 use std::collections::HashSet;
 
-use super::{Catalog, DocWrite, IndexDef, Kind, UNIQUE_LOCK_STRIPES, catalog_key, schema};
+use super::{
+    Catalog, Collection, DocWrite, IndexDef, Kind, UNIQUE_LOCK_STRIPES, WriteGroup, catalog_key,
+    schema,
+};
 use crate::doc::Object;
 use crate::error::{Error, Result, SqlState};
 use crate::storage::Op;
+use crate::txn::{Conflicts, ScanCheck};
 
 impl Catalog {
     /// Writes documents (puts and deletes) atomically, together with the schema changes
@@ -15,64 +19,110 @@ impl Catalog {
     /// every index of the collection; 23505 if a unique index would hold a value twice.
     /// The callers hold the documents' key locks.
     pub fn write_documents(&self, name: &str, writes: Vec<DocWrite>) -> Result<()> {
+        self.write_batch(
+            vec![WriteGroup {
+                collection: name.to_string(),
+                cid: None,
+                writes,
+            }],
+            None,
+        )
+    }
+
+    /// [`Catalog::write_documents`] for several collections in one atomic batch (a
+    /// transaction's commit), checking `check` against the writes sequenced before it
+    /// (see [`crate::txn`]).
+    pub fn write_batch(&self, groups: Vec<WriteGroup>, check: Option<ScanCheck<'_>>) -> Result<()> {
         let _ic = self.index_change.read();
-        // The common case, no new field: decided under the read lock, without copying
-        // the collection's description on every write.
-        let (changes, indexes) = {
-            let st = self.state.read();
-            let c = st.by_name.get(name).ok_or_else(|| {
-                Error::not_found(
-                    SqlState::UNDEFINED_TABLE,
-                    format!("collection \"{name}\" does not exist"),
-                )
-            })?;
-            let news: Vec<&Object> = writes.iter().filter_map(|w| w.new.as_ref()).collect();
-            let changes = c.kind == Kind::Schemaless
-                && !news.is_empty()
-                && schema::observe(&c.observed, &news).is_some();
-            (changes, c.indexes.clone())
-        };
-        let mut ops = Vec::with_capacity(writes.len() * (1 + 2 * indexes.len()));
+        let mut ops = Vec::new();
         let mut unique_guards = Vec::new();
-        for def in &indexes {
-            self.index_ops(def, &writes, &mut ops, &mut unique_guards)?;
-        }
-        let mut news: Vec<Object> = Vec::new();
-        for w in writes {
-            match w.new {
-                Some(doc) => {
-                    if changes {
-                        news.push(doc.clone());
-                    }
-                    ops.push(Op::Put { key: w.key, doc });
+        let mut written: Vec<u32> = Vec::with_capacity(groups.len());
+        // Collections whose observed fields change, with their new documents.
+        let mut changed: Vec<(String, u32, Vec<Object>)> = Vec::new();
+        for group in groups {
+            // The common case, no new field: decided under the read lock, without
+            // copying the collection's description on every write.
+            let (cid, changes, indexes) = {
+                let st = self.state.read();
+                let c = st.by_name.get(&group.collection).ok_or_else(|| {
+                    Error::not_found(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("collection \"{}\" does not exist", group.collection),
+                    )
+                })?;
+                if group.cid.is_some_and(|id| id != c.id) {
+                    return Err(crate::txn::serialization_failure(
+                        "a collection the transaction wrote was dropped and created again",
+                    ));
                 }
-                None => ops.push(Op::Delete { key: w.key }),
+                let news: Vec<&Object> =
+                    group.writes.iter().filter_map(|w| w.new.as_ref()).collect();
+                let changes = c.kind == Kind::Schemaless
+                    && !news.is_empty()
+                    && schema::observe(&c.observed, &news).is_some();
+                (c.id, changes, c.indexes.clone())
+            };
+            written.push(cid);
+            for def in &indexes {
+                self.index_ops(def, &group.writes, &mut ops, &mut unique_guards)?;
+            }
+            let mut news: Vec<Object> = Vec::new();
+            for w in group.writes {
+                match w.new {
+                    Some(doc) => {
+                        if changes {
+                            news.push(doc.clone());
+                        }
+                        ops.push(Op::Put { key: w.key, doc });
+                    }
+                    None => ops.push(Op::Delete { key: w.key }),
+                }
+            }
+            if changes {
+                changed.push((group.collection, cid, news));
             }
         }
-        if !changes {
-            self.storage.write(ops)?;
+        let conflicts = &self.conflicts;
+        let mut register = |seq: u64| conflicts.register(seq, &written, check);
+        if changed.is_empty() {
+            self.storage.write_checked(ops, &mut register)?;
             return Ok(());
         }
         // The schema changes: serialize with other schema changes and recompute.
         let _ddl = self.ddl.lock();
-        let mut current = self.get(name)?;
-        let refs: Vec<&Object> = news.iter().collect();
-        if let Some(observed) = schema::observe(&current.observed, &refs) {
-            current.observed = observed;
-            ops.push(Op::Put {
-                key: catalog_key(name),
-                doc: schema::encode_entry(&current),
-            });
-            self.storage.write(ops)?;
-            if let Some(c) = self.state.write().by_name.get_mut(name)
+        let mut updated: Vec<(String, Collection)> = Vec::new();
+        for (name, cid, news) in &changed {
+            let mut current = self.get(name)?;
+            if current.id != *cid {
+                return Err(crate::txn::serialization_failure(
+                    "a collection was dropped and created again during the write",
+                ));
+            }
+            let refs: Vec<&Object> = news.iter().collect();
+            if let Some(observed) = schema::observe(&current.observed, &refs) {
+                current.observed = observed;
+                ops.push(Op::Put {
+                    key: catalog_key(name),
+                    doc: schema::encode_entry(&current),
+                });
+                updated.push((name.clone(), current));
+            }
+        }
+        self.storage.write_checked(ops, &mut register)?;
+        let mut st = self.state.write();
+        for (name, current) in updated {
+            if let Some(c) = st.by_name.get_mut(&name)
                 && c.id == current.id
             {
                 c.observed = current.observed;
             }
-        } else {
-            self.storage.write(ops)?;
         }
         Ok(())
+    }
+
+    /// The per-collection write tracking transactions validate against.
+    pub fn conflicts(&self) -> &Conflicts {
+        &self.conflicts
     }
 
     /// Adds to `ops` the entry changes of index `def` for `writes`, checking uniqueness

@@ -48,6 +48,9 @@ pub struct PlanContext<'a> {
     pub enable_indexscan: bool,
     /// `SET enable_seqscan = off` makes full scans a last resort.
     pub enable_seqscan: bool,
+    /// Collections whose indexes may not be used (an open transaction wrote them, and
+    /// the indexes do not hold its pending writes).
+    pub unindexed: Vec<u32>,
 }
 
 /// What the plan above a scan wants from it.
@@ -219,7 +222,7 @@ pub fn choose(
     needs: &Needs,
     ctx: &PlanContext<'_>,
 ) -> Option<Choice> {
-    if !ctx.enable_indexscan {
+    if !ctx.enable_indexscan || ctx.unindexed.contains(&collection.id) {
         return None;
     }
     let conds = filter.map_or_else(Vec::new, |f| field_conditions(f, collection, columns));

@@ -19,7 +19,7 @@ use crate::query::optimizer;
 use crate::query::plan::{Access, Node};
 use crate::query::types::{self, SqlType};
 use crate::query::{Column, Outcome, Row};
-use crate::session::{Prepared, Session, TransactionStatus};
+use crate::session::{Prepared, SavepointAction, Session, TransactionStatus};
 use crate::storage::keys;
 
 /// A parsed statement.
@@ -104,6 +104,9 @@ fn run_guarded(
     session
         .cancel
         .store(false, std::sync::atomic::Ordering::Relaxed);
+    if !allowed_when_failed(stmt) {
+        session.check_transaction_age()?;
+    }
     let outcome = run(session, stmt, params, hints);
     if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
         session.transaction = TransactionStatus::Failed;
@@ -268,7 +271,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("datestyle", "ISO, MDY"),
-    ("default_transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "serializable"),
     ("enable_indexscan", "on"),
     ("enable_seqscan", "on"),
     ("extra_float_digits", "1"),
@@ -286,12 +289,23 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("standard_conforming_strings", "on"),
     ("statement_timeout", "0"),
     ("timezone", "UTC"),
-    ("transaction_isolation", "read committed"),
+    ("transaction_isolation", "serializable"),
     ("transaction_read_only", "off"),
 ];
 
 pub fn show_setting(session: &Session, name: &str) -> Option<String> {
     let name = name.to_ascii_lowercase();
+    match name.as_str() {
+        // Every transaction runs serializable, whatever was asked for (PostgreSQL, too,
+        // may run a transaction at a stricter level than requested).
+        "transaction_isolation" | "default_transaction_isolation" => {
+            return Some("serializable".into());
+        }
+        "transaction_read_only" => {
+            return Some(if session.transaction_read_only() { "on" } else { "off" }.into());
+        }
+        _ => {}
+    }
     session.settings.get(&name).cloned().or_else(|| {
         DEFAULT_SETTINGS
             .iter()
@@ -372,6 +386,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
         memory_limit,
         cancel: session.cancel.clone(),
         analyze: None,
+        view: session.read_view(),
     })
 }
 
@@ -430,6 +445,7 @@ fn plan_context(session: &Session) -> PlanContext<'_> {
         storage: session.database().storage(),
         enable_indexscan: on("enable_indexscan"),
         enable_seqscan: on("enable_seqscan"),
+        unindexed: session.unindexed_collections(),
     }
 }
 
@@ -558,6 +574,7 @@ fn run(
                     memory_limit: base.memory_limit,
                     cancel: base.cancel.clone(),
                     analyze: Some(analysis.clone()),
+                    view: base.view.clone(),
                 });
                 let started = std::time::Instant::now();
                 exec::build(&node, &ctx)?.try_for_each(|r| r.map(|_| ()))?;
@@ -578,39 +595,39 @@ fn run(
                 command: "EXPLAIN",
             })
         }
-        ast::Statement::StartTransaction { .. } => {
-            if session.transaction == TransactionStatus::Idle {
-                session.transaction = TransactionStatus::InBlock;
-            }
-            Ok(Outcome::command(
-                if matches!(s, ast::Statement::StartTransaction { begin: true, .. }) {
-                    "BEGIN"
-                } else {
-                    "START TRANSACTION"
-                },
-            ))
+        ast::Statement::StartTransaction { modes, begin, .. } => {
+            let read_only = modes.iter().any(|m| {
+                matches!(
+                    m,
+                    ast::TransactionMode::AccessMode(ast::TransactionAccessMode::ReadOnly)
+                )
+            });
+            session.begin(read_only);
+            Ok(Outcome::command(if *begin {
+                "BEGIN"
+            } else {
+                "START TRANSACTION"
+            }))
         }
         ast::Statement::Commit { .. } => {
-            let tag = if session.transaction == TransactionStatus::Failed {
-                "ROLLBACK"
-            } else {
-                "COMMIT"
-            };
-            session.transaction = TransactionStatus::Idle;
-            Ok(Outcome::command(tag))
+            let committed = session.commit()?;
+            Ok(Outcome::command(if committed { "COMMIT" } else { "ROLLBACK" }))
         }
         ast::Statement::Rollback { savepoint, .. } => {
-            if savepoint.is_some() {
-                if session.transaction == TransactionStatus::Failed {
-                    session.transaction = TransactionStatus::InBlock;
-                }
-            } else {
-                session.transaction = TransactionStatus::Idle;
+            match savepoint {
+                Some(name) => session.savepoint(SavepointAction::RollbackTo, &name.value)?,
+                None => session.rollback(),
             }
             Ok(Outcome::command("ROLLBACK"))
         }
-        ast::Statement::Savepoint { .. } => Ok(Outcome::command("SAVEPOINT")),
-        ast::Statement::ReleaseSavepoint { .. } => Ok(Outcome::command("RELEASE")),
+        ast::Statement::Savepoint { name } => {
+            session.savepoint(SavepointAction::Set, &name.value)?;
+            Ok(Outcome::command("SAVEPOINT"))
+        }
+        ast::Statement::ReleaseSavepoint { name } => {
+            session.savepoint(SavepointAction::Release, &name.value)?;
+            Ok(Outcome::command("RELEASE"))
+        }
         ast::Statement::Set(set) => {
             match set {
                 ast::Set::SingleAssignment {
@@ -1150,14 +1167,13 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
         };
         docs.push((id, doc));
     }
-    let db = session.database();
     let keys: Vec<Vec<u8>> = docs.iter().map(|(id, _)| keys::encode(c.id, id)).collect();
-    let _locks = db.lock_keys(keys.iter().map(Vec::as_slice));
+    let _locks = session.lock_for_write(keys.iter().map(Vec::as_slice));
     let mut writes = Vec::with_capacity(docs.len());
     let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashSet::new();
     for ((id, doc), key) in docs.into_iter().zip(keys) {
-        if !seen.insert(key.clone()) || db.storage().get(&key)?.is_some() {
+        if !seen.insert(key.clone()) || session.current(&key)?.is_some() {
             if plan.on_conflict_do_nothing {
                 continue;
             }
@@ -1172,7 +1188,7 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
         written.push((id, doc));
     }
     if !writes.is_empty() {
-        db.catalog().write_documents(&c.name, writes)?;
+        session.write_documents(c, writes)?;
     }
     let n = written.len();
     if plan.returning_columns.is_empty() {
@@ -1458,11 +1474,25 @@ fn locked_targets<'s>(
     Vec<parking_lot::MutexGuard<'s, ()>>,
 )> {
     let (collection, candidates, filter) = matching_documents(session, plan, ctx)?;
-    let db = session.database();
     let keys: Vec<Vec<u8>> = candidates
         .iter()
         .map(|(id, _)| keys::encode(collection.id, id))
         .collect();
+    if session.in_transaction() {
+        // The transaction's view does not change under it: no re-read; commit validates.
+        let targets = candidates
+            .into_iter()
+            .zip(keys)
+            .map(|((id, doc), key)| Target {
+                row: scan::document_row(&collection, &id, &doc),
+                id,
+                key,
+                doc,
+            })
+            .collect();
+        return Ok((collection, targets, Vec::new()));
+    }
+    let db = session.database();
     let locks = db.lock_keys(keys.iter().map(Vec::as_slice));
     let ectx = ctx.eval_context();
     let mut targets = Vec::with_capacity(candidates.len());
@@ -1523,10 +1553,7 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
         updated.push((id, doc));
     }
     if !writes.is_empty() {
-        session
-            .database()
-            .catalog()
-            .write_documents(&collection.name, writes)?;
+        session.write_documents(&collection, writes)?;
     }
     finish_modify("UPDATE", &plan, &collection, &updated, &ectx)
 }
@@ -1547,10 +1574,7 @@ fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
         deleted.push((id, doc));
     }
     if !writes.is_empty() {
-        session
-            .database()
-            .catalog()
-            .write_documents(&collection.name, writes)?;
+        session.write_documents(&collection, writes)?;
     }
     finish_modify("DELETE", &plan, &collection, &deleted, &ectx)
 }

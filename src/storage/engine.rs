@@ -13,8 +13,10 @@
 //!
 //! Concurrency: writers hold `gate` shared from WAL append to memtable insert; freezing
 //! the memtable takes it exclusively, so every sequence number at or below the frozen
-//! table's `last_seq` is in that table or an older one. Readers take an `Arc<State>`
-//! snapshot and never block writers. Manifest edits (flush, compaction) are serialized by
+//! table's `last_seq` is in that table or an older one. Readers take a [`Snapshot`]: an
+//! `Arc<State>` and the published sequence number (see [`super::visibility`]), read
+//! together, so a reader sees a gapless prefix of the WAL's batches and never blocks
+//! writers. Every frozen table and segment of any state holds only published records. Manifest edits (flush, compaction) are serialized by
 //! `edit`; a compaction finds its inputs by id when it installs, so a flush adding a
 //! segment meanwhile does no harm.
 
@@ -37,6 +39,7 @@ use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
+use crate::storage::visibility::Visibility;
 use crate::storage::wal::{self, Wal, WalOp};
 
 /// The storage engine's settings (taken from [`Config`]).
@@ -143,6 +146,7 @@ struct Inner {
     opts: StorageOptions,
     wal: Wal,
     indexes: IndexSet,
+    visibility: Visibility,
     gate: RwLock<()>,
     state: RwLock<Arc<State>>,
     manifest: Mutex<Manifest>,
@@ -247,6 +251,7 @@ impl Storage {
             indexes.apply(&changes)?;
         }
         let next_seq = replay.max_seq.max(manifest.flushed_seq) + 1;
+        let visibility = Visibility::new(next_seq - 1);
         let wal = Wal::open(&wal_dir, next_seq, opts.wal_segment_size)?;
         wal.remove_flushed(manifest.flushed_seq)?;
         let inner = Inner {
@@ -255,6 +260,7 @@ impl Storage {
             opts,
             wal,
             indexes,
+            visibility,
             gate: RwLock::new(()),
             state: RwLock::new(Arc::new(State {
                 active,
@@ -317,19 +323,51 @@ impl Storage {
         Ok(())
     }
 
-    /// Writes a batch atomically; returns once it is durable.
+    /// Writes a batch atomically; returns once it is durable and visible to readers.
     pub fn write(&self, ops: Vec<Op>) -> Result<u64> {
-        self.inner.write(ops)
+        self.inner.write(ops, &mut |_| Ok(()))
     }
 
-    /// The newest document stored under `key`.
+    /// [`Storage::write`], calling `check` with the batch's sequence number before it is
+    /// appended, in sequence order (see [`Wal::append_checked`]); nothing is written if
+    /// `check` fails. Transactions validate and register their commits this way.
+    pub fn write_checked(
+        &self,
+        ops: Vec<Op>,
+        check: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        self.inner.write(ops, check)
+    }
+
+    /// The newest document stored under `key`, including batches applied but not yet
+    /// published; for writers that hold the key's lock.
     pub fn get(&self, key: &[u8]) -> Result<Option<Object>> {
-        self.inner.get(key)
+        self.inner.get_at(&self.inner.snapshot(), key, u64::MAX)
     }
 
-    /// Documents with keys in `[start, end)`, in key order, deletes applied.
+    /// Documents with keys in `[start, end)`, in key order, deletes applied, as of now
+    /// (a fresh [`Snapshot`]).
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
-        self.inner.scan(start, end)
+        self.snapshot().scan(start, end)
+    }
+
+    /// A consistent view of the store as of the published sequence number, which stays
+    /// readable (memtables and segment files included) as long as it is held.
+    pub fn snapshot(&self) -> Snapshot {
+        let (state, seq) = {
+            let guard = self.inner.state.read();
+            ((*guard).clone(), self.inner.visibility.published())
+        };
+        Snapshot {
+            inner: self.inner.clone(),
+            state,
+            seq,
+        }
+    }
+
+    /// The sequence number readers see up to (see [`Snapshot`]).
+    pub fn published_seq(&self) -> u64 {
+        self.inner.visibility.published()
     }
 
     /// Freezes the active memtable (if it holds anything) and flushes every frozen one.
@@ -502,7 +540,7 @@ impl Inner {
         }
     }
 
-    fn write(&self, ops: Vec<Op>) -> Result<u64> {
+    fn write(&self, ops: Vec<Op>, check: &mut dyn FnMut(u64) -> Result<()>) -> Result<u64> {
         if ops.is_empty() {
             return Err(Error::Internal("empty write batch".into()));
         }
@@ -511,13 +549,23 @@ impl Inner {
         let (seq, table) = {
             let _gate = self.gate.read();
             let table = self.snapshot().active.clone();
-            let seq = self.wal.append(&ops)?;
+            let seq = self.wal.append_checked(&ops, check)?;
             let changes = apply_ops(&table, seq, ops);
-            if !changes.is_empty() {
-                self.indexes.apply(&changes)?;
-            }
+            let applied = if changes.is_empty() {
+                Ok(())
+            } else {
+                self.indexes.apply(&changes)
+            };
+            // Published even if the index trees failed: the memtable has the batch.
+            self.visibility.applied(seq);
+            applied?;
             (seq, table)
         };
+        // The batches before this one are being applied by their writers; wait for them
+        // so that whoever wrote this one reads it next.
+        if !self.visibility.wait(seq, Duration::from_secs(10)) {
+            tracing::warn!(seq, "a write was not published within 10 s");
+        }
         if table.size() >= self.opts.memtable_size {
             self.signal(|s| s.flush = true);
         }
@@ -534,13 +582,12 @@ impl Inner {
         }
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Object>> {
-        let st = self.snapshot();
-        if let Some(v) = st.active.get(key) {
+    fn get_at(&self, st: &State, key: &[u8], seq: u64) -> Result<Option<Object>> {
+        if let Some(v) = st.active.get_at(key, seq) {
             return decode_value(v);
         }
         for f in &st.frozen {
-            if let Some(v) = f.table.get(key) {
+            if let Some(v) = f.table.get_at(key, seq) {
                 return decode_value(v);
             }
         }
@@ -553,14 +600,19 @@ impl Inner {
         Ok(None)
     }
 
-    fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
-        let st = self.snapshot();
+    fn scan_at(
+        &self,
+        st: &State,
+        seq: u64,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> ScanIter {
         let mut sources: Vec<Source> = Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
         let tables =
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
             sources.push(Box::new(
-                MemtableIter::new(table, start.clone(), end.clone()).map(|(key, value)| {
+                MemtableIter::at(table, seq, start.clone(), end.clone()).map(|(key, value)| {
                     Ok(BlockEntry {
                         key,
                         doc: decode_value(value)?,
@@ -755,6 +807,38 @@ fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()
     }
     list.splice(pos..end, with);
     Ok(())
+}
+
+/// A consistent, stable view of the store: the state (memtables and segments) and the
+/// published sequence number taken together; see the module doc.
+#[derive(Clone)]
+pub struct Snapshot {
+    inner: Arc<Inner>,
+    state: Arc<State>,
+    seq: u64,
+}
+
+impl Snapshot {
+    /// The sequence number this view reads at: every batch at or below it is visible.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The document stored under `key` in this view.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Object>> {
+        self.inner.get_at(&self.state, key, self.seq)
+    }
+
+    /// Documents with keys in `[start, end)` in this view, in key order.
+    pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
+        self.inner.scan_at(&self.state, self.seq, start, end)
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Snapshot(seq {})", self.seq)
+    }
 }
 
 /// Documents of a scan, in key order; an `Err` ends the scan.

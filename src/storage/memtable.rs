@@ -60,7 +60,12 @@ impl Memtable {
 
     /// The newest version of `key`, if the memtable has one.
     pub fn get(&self, key: &[u8]) -> Lookup {
-        let probe = VersionKey::new(key.to_vec(), u64::MAX);
+        self.get_at(key, u64::MAX)
+    }
+
+    /// The newest version of `key` with a sequence number at or below `seq`.
+    pub fn get_at(&self, key: &[u8], seq: u64) -> Lookup {
+        let probe = VersionKey::new(key.to_vec(), seq);
         let entry = self.map.lower_bound(Bound::Included(&probe))?;
         (entry.key().key == key).then(|| entry.value().clone())
     }
@@ -88,6 +93,8 @@ const ITER_BATCH: usize = 256;
 /// of the table between batches.
 pub struct MemtableIter {
     table: Arc<Memtable>,
+    /// Versions newer than this are skipped.
+    max_seq: u64,
     next_from: Option<Bound<Vec<u8>>>,
     end: Bound<Vec<u8>>,
     batch: std::collections::VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
@@ -95,8 +102,19 @@ pub struct MemtableIter {
 
 impl MemtableIter {
     pub fn new(table: Arc<Memtable>, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Self {
+        Self::at(table, u64::MAX, start, end)
+    }
+
+    /// Like [`MemtableIter::new`], seeing only versions at or below `max_seq`.
+    pub fn at(
+        table: Arc<Memtable>,
+        max_seq: u64,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Self {
         MemtableIter {
             table,
+            max_seq,
             next_from: Some(start),
             end,
             batch: std::collections::VecDeque::new(),
@@ -129,6 +147,9 @@ impl MemtableIter {
             }
             if !self.in_range(key) {
                 return;
+            }
+            if entry.key().seq() > self.max_seq {
+                continue; // too new for this reader; an older version may follow
             }
             if self.batch.len() == ITER_BATCH {
                 self.next_from = last.map(Bound::Excluded);
@@ -168,6 +189,27 @@ mod tests {
         assert_eq!(m.get(b""), None);
         assert_eq!(m.max_seq(), 4);
         assert!(m.size() > 0);
+    }
+
+    #[test]
+    fn readers_at_a_sequence_number_see_the_versions_up_to_it() {
+        let m = Arc::new(Memtable::new());
+        m.insert(b"a".to_vec(), 1, Some(b"1".to_vec()));
+        m.insert(b"a".to_vec(), 3, Some(b"3".to_vec()));
+        m.insert(b"b".to_vec(), 4, Some(b"4".to_vec()));
+        m.insert(b"c".to_vec(), 2, None);
+        assert_eq!(m.get_at(b"a", 2), Some(Some(b"1".to_vec())));
+        assert_eq!(m.get_at(b"a", 3), Some(Some(b"3".to_vec())));
+        assert_eq!(m.get_at(b"b", 3), None);
+        assert_eq!(m.get_at(b"a", 0), None);
+        let at2: Vec<_> = MemtableIter::at(m.clone(), 2, Bound::Unbounded, Bound::Unbounded).collect();
+        assert_eq!(
+            at2,
+            vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"c".to_vec(), None)]
+        );
+        let at9: Vec<_> = MemtableIter::at(m, 9, Bound::Unbounded, Bound::Unbounded).collect();
+        assert_eq!(at9.len(), 3);
+        assert_eq!(at9[0].1, Some(b"3".to_vec()));
     }
 
     #[test]

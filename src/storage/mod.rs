@@ -26,6 +26,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod merge;
 pub mod segment;
+pub mod visibility;
 pub mod wal;
 
-pub use engine::{Op, Storage, StorageOptions};
+pub use engine::{Op, Snapshot, Storage, StorageOptions};

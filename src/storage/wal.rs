@@ -346,10 +346,22 @@ impl Wal {
 
     /// Appends a record and returns its sequence number once it is durable on disk.
     pub fn append(&self, ops: &[WalOp]) -> Result<u64> {
+        self.append_checked(ops, &mut |_| Ok(()))
+    }
+
+    /// [`Wal::append`], calling `check` with the record's sequence number first, under the
+    /// lock that orders records: nothing is appended if it fails, and checks run in
+    /// sequence order. `check` must be quick: every appender waits for it.
+    pub fn append_checked(
+        &self,
+        ops: &[WalOp],
+        check: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
         let mut st = self.state.lock();
         if let Some(why) = &st.poisoned {
             return Err(Error::ReadOnly(why.clone()));
         }
+        check(st.next_seq)?;
         let seq = st.next_seq;
         st.next_seq += 1;
         if st.buf.is_empty() {

@@ -204,21 +204,22 @@ fn entries(
     Ok(scans.into_iter().flatten())
 }
 
-/// The (id, document) pairs the index lists, read from the collection `cid`. An entry
-/// whose document is gone (a write raced the scan) is skipped.
+/// The (id, document) pairs the index lists, read through `view`. An entry whose
+/// document is not in the view (a write raced the scan) is skipped; the caller
+/// re-checks the index conditions on each document.
 pub fn documents(
-    storage: &std::sync::Arc<Storage>,
+    storage: &Storage,
+    view: crate::txn::ReadView,
     cid: u32,
     a: &IndexAccess,
     ctx: &ExecContext,
 ) -> Result<super::scan::Documents> {
-    let storage2 = storage.clone();
     Ok(Box::new(entries(storage, a, ctx)?.filter_map(
         move |item| {
             let doc = (|| {
                 let entry = item?;
                 let id = keycode::entry_doc_id(&entry)?;
-                Ok(storage2.get(&keys::encode(cid, &id))?.map(|d| (id, d)))
+                Ok(view.get(&keys::encode(cid, &id))?.map(|d| (id, d)))
             })();
             doc.transpose()
         },

@@ -38,6 +38,8 @@ pub struct ExecContext {
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
     /// For EXPLAIN ANALYZE: rows and time of each operator, by its pre-order number.
     pub analyze: Option<Arc<Analysis>>,
+    /// What the statement reads: a snapshot, and the transaction's writes over it.
+    pub view: crate::txn::ReadView,
 }
 
 /// What EXPLAIN ANALYZE measured: per operator (in plan pre-order), rows produced and

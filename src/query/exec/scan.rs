@@ -1,7 +1,6 @@
 //! Scan: the rows of one collection, by full scan or by key lookups, with the pushed-down
 //! filter applied as rows are produced.
 
-use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter};
@@ -65,19 +64,15 @@ pub type Documents = Box<dyn Iterator<Item = Result<(String, Object)>> + Send>;
 /// Every document of `collection`, optionally only those with the given key values, as
 /// (id, document) pairs.
 pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<Documents> {
-    let storage = ctx.db.storage().clone();
+    let view = &ctx.view;
     let cid = collection.id;
     match access {
-        Access::Full => {
-            let start = Bound::Included(keys::collection_start(cid));
-            let end = keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded);
-            Ok(Box::new(storage.scan(start, end).filter_map(
-                move |item| match item {
-                    Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
-                    Err(e) => Some(Err(e)),
-                },
-            )))
-        }
+        Access::Full => Ok(Box::new(view.scan_collection(cid).filter_map(
+            move |item| match item {
+                Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
+                Err(e) => Some(Err(e)),
+            },
+        ))),
         Access::Keys(exprs) => {
             let ectx = ctx.eval_context();
             let mut ids: Vec<String> = Vec::new();
@@ -91,13 +86,16 @@ pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) ->
             ids.sort();
             let mut found = Vec::with_capacity(ids.len());
             for id in ids {
-                if let Some(doc) = storage.get(&keys::encode(cid, &id))? {
+                if let Some(doc) = view.get(&keys::encode(cid, &id))? {
                     found.push(Ok((id, doc)));
                 }
             }
             Ok(Box::new(found.into_iter()))
         }
-        Access::Index(a) => super::index_scan::documents(&storage, cid, a, ctx),
+        Access::Index(a) => {
+            view.index_read(cid, ctx.db.catalog().conflicts())?;
+            super::index_scan::documents(ctx.db.storage(), view.clone(), cid, a, ctx)
+        }
     }
 }
 
@@ -149,6 +147,8 @@ pub fn build(
         let id_is_integer = id_column
             .and_then(|c| sql_columns.get(c))
             .is_some_and(|(_, t)| matches!(t, SqlType::Int2 | SqlType::Int4 | SqlType::Int8));
+        ctx.view
+            .index_read(collection.id, ctx.db.catalog().conflicts())?;
         let rows = super::index_scan::covering_rows(
             ctx.db.storage(),
             a,

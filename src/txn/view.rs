@@ -1,0 +1,149 @@
+//! `ReadView`: what statements read through — a storage snapshot, and inside a
+//! transaction its pending writes laid over it, with every read remembered for
+//! validation at commit.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{Conflicts, TxnData, fingerprint, serialization_failure};
+use crate::doc::Object;
+use crate::error::Result;
+use crate::storage::{Snapshot, keys};
+
+/// A stream of (key, document) pairs in key order.
+pub type KeyedDocuments = Box<dyn Iterator<Item = Result<(Vec<u8>, Object)>> + Send>;
+
+/// See the module doc.
+#[derive(Clone)]
+pub struct ReadView {
+    snapshot: Snapshot,
+    txn: Option<Arc<Mutex<TxnData>>>,
+}
+
+impl ReadView {
+    pub(crate) fn new(snapshot: Snapshot, txn: Option<Arc<Mutex<TxnData>>>) -> ReadView {
+        ReadView { snapshot, txn }
+    }
+
+    /// A view of the store as of now, outside any transaction.
+    pub fn autocommit(snapshot: Snapshot) -> ReadView {
+        ReadView {
+            snapshot,
+            txn: None,
+        }
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    /// True inside a transaction.
+    pub fn in_transaction(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    /// The document under `key`: the transaction's pending version, else the snapshot's.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Object>> {
+        let Some(t) = &self.txn else {
+            return self.snapshot.get(key);
+        };
+        if let Some(w) = t.lock().writes.get(key) {
+            return Ok(w.new.clone());
+        }
+        let doc = self.snapshot.get(key)?;
+        t.lock()
+            .reads
+            .entry(key.to_vec())
+            .or_insert_with(|| fingerprint(&doc));
+        Ok(doc)
+    }
+
+    /// Every document of collection `cid`, pending writes included, in key order.
+    pub fn scan_collection(&self, cid: u32) -> KeyedDocuments {
+        self.scan_from(cid, Bound::Included(keys::collection_start(cid)))
+    }
+
+    /// The documents of collection `cid` from key `start` on, in key order.
+    pub fn scan_from(&self, cid: u32, start: Bound<Vec<u8>>) -> KeyedDocuments {
+        let end = keys::collection_end(cid);
+        let range = (start, end.map_or(Bound::Unbounded, Bound::Excluded));
+        let stored = self.snapshot.scan(range.0.clone(), range.1.clone());
+        let Some(t) = &self.txn else {
+            return Box::new(stored);
+        };
+        let mut d = t.lock();
+        d.scanned.insert(cid);
+        let pending: Vec<(Vec<u8>, Option<Object>)> = d
+            .writes
+            .range(range)
+            .map(|(k, w)| (k.clone(), w.new.clone()))
+            .collect();
+        if pending.is_empty() {
+            return Box::new(stored);
+        }
+        Box::new(Overlay {
+            stored: stored.peekable(),
+            pending: pending.into_iter().peekable(),
+        })
+    }
+
+    /// Notes an index scan of collection `cid`. Index trees are not versioned: inside a
+    /// transaction they can be read only while nothing has written the collection since
+    /// the snapshot (otherwise 40001: the transaction could not commit anyway).
+    pub fn index_read(&self, cid: u32, conflicts: &Conflicts) -> Result<()> {
+        let Some(t) = &self.txn else {
+            return Ok(());
+        };
+        t.lock().scanned.insert(cid);
+        if conflicts.last_write(cid) > self.snapshot.seq() {
+            return Err(serialization_failure(
+                "the collection was written since the transaction began, and its index cannot show the older state",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the transaction has pending writes in collection `cid`.
+    pub fn wrote(&self, cid: u32) -> bool {
+        self.txn.as_ref().is_some_and(|t| t.lock().wrote(cid))
+    }
+}
+
+/// Stored documents merged with pending writes (which win; a pending delete hides).
+struct Overlay<S: Iterator<Item = Result<(Vec<u8>, Object)>>> {
+    stored: std::iter::Peekable<S>,
+    pending: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Option<Object>)>>,
+}
+
+impl<S: Iterator<Item = Result<(Vec<u8>, Object)>>> Iterator for Overlay<S> {
+    type Item = Result<(Vec<u8>, Object)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_pending = match (self.stored.peek(), self.pending.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) => return self.stored.next(),
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(Ok((sk, _))), Some((pk, _))) => {
+                    if sk == pk {
+                        self.stored.next();
+                        true
+                    } else {
+                        pk < sk
+                    }
+                }
+            };
+            if take_pending {
+                match self.pending.next() {
+                    Some((k, Some(doc))) => return Some(Ok((k, doc))),
+                    Some((_, None)) => continue,
+                    None => return None,
+                }
+            }
+            return self.stored.next();
+        }
+    }
+}
