@@ -249,6 +249,16 @@ impl Session {
         Ok(())
     }
 
+    /// After a failed statement in a transaction block (which wrote nothing: pending
+    /// writes are added whole or not at all), lets the block go on instead of waiting
+    /// for ROLLBACK. For front-ends whose clients expect that (REST); the wire protocol
+    /// keeps PostgreSQL's failed-block rule.
+    pub fn recover_failed_statement(&mut self) {
+        if self.transaction == TransactionStatus::Failed && self.txn.is_some() {
+            self.transaction = TransactionStatus::InBlock;
+        }
+    }
+
     /// Whether the open transaction is READ ONLY.
     pub fn transaction_read_only(&self) -> bool {
         self.txn.as_ref().is_some_and(Transaction::is_read_only)
@@ -292,7 +302,11 @@ impl Session {
 
     /// Writes documents of `collection`: at once outside a transaction (the caller holds
     /// the key locks), buffered until COMMIT inside one.
-    pub(crate) fn write_documents(&self, collection: &Collection, writes: Vec<DocWrite>) -> Result<()> {
+    pub(crate) fn write_documents(
+        &self,
+        collection: &Collection,
+        writes: Vec<DocWrite>,
+    ) -> Result<()> {
         match &self.txn {
             None => self.db.catalog().write_documents(&collection.name, writes),
             Some(t) => t.buffer(

@@ -33,21 +33,39 @@ fn commit_makes_writes_to_two_collections_visible_together() {
     let mut a = setup(&db);
     let mut b = Session::new(db.clone());
     run(&mut a, "BEGIN");
-    run(&mut a, "UPDATE accounts SET balance = balance - 30 WHERE id = 1");
+    run(
+        &mut a,
+        "UPDATE accounts SET balance = balance - 30 WHERE id = 1",
+    );
     run(
         &mut a,
         "INSERT INTO audit (id, what) VALUES ('t1', 'move 30 from 1 to 2')",
     );
-    run(&mut a, "UPDATE accounts SET balance = balance + 30 WHERE id = 2");
+    run(
+        &mut a,
+        "UPDATE accounts SET balance = balance + 30 WHERE id = 2",
+    );
     // The writer sees its own writes, nobody else does.
-    assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts WHERE id <= 2"), "200");
-    assert_eq!(one(&mut a, "SELECT balance FROM accounts WHERE id = 1"), "70");
+    assert_eq!(
+        one(&mut a, "SELECT sum(balance) FROM accounts WHERE id <= 2"),
+        "200"
+    );
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 1"),
+        "70"
+    );
     assert_eq!(one(&mut a, "SELECT count(*) FROM audit"), "1");
-    assert_eq!(one(&mut b, "SELECT balance FROM accounts WHERE id = 1"), "100");
+    assert_eq!(
+        one(&mut b, "SELECT balance FROM accounts WHERE id = 1"),
+        "100"
+    );
     assert_eq!(one(&mut b, "SELECT count(*) FROM audit"), "0");
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     assert_eq!(
-        run(&mut b, "SELECT id, balance FROM accounts ORDER BY id; SELECT what FROM audit"),
+        run(
+            &mut b,
+            "SELECT id, balance FROM accounts ORDER BY id; SELECT what FROM audit"
+        ),
         vec!["1|70", "2|130", "3|100", "move 30 from 1 to 2"]
     );
 }
@@ -64,9 +82,15 @@ fn rollback_leaves_nothing() {
          INSERT INTO accounts VALUES (4, 'dee', 1);
          INSERT INTO audit (id) VALUES ('x');",
     );
-    assert_eq!(one(&mut a, "SELECT count(*), sum(balance) FROM accounts"), "3|1");
+    assert_eq!(
+        one(&mut a, "SELECT count(*), sum(balance) FROM accounts"),
+        "3|1"
+    );
     assert_eq!(one(&mut a, "ROLLBACK"), "ROLLBACK");
-    assert_eq!(one(&mut a, "SELECT count(*), sum(balance) FROM accounts"), "3|300");
+    assert_eq!(
+        one(&mut a, "SELECT count(*), sum(balance) FROM accounts"),
+        "3|300"
+    );
     assert_eq!(one(&mut a, "SELECT count(*) FROM audit"), "0");
 }
 
@@ -82,8 +106,14 @@ fn a_transaction_reads_one_snapshot() {
         "UPDATE accounts SET balance = 0 WHERE id = 1; INSERT INTO accounts VALUES (9, 'new', 5)",
     );
     assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts"), "300");
-    assert_eq!(one(&mut a, "SELECT balance FROM accounts WHERE id = 1"), "100");
-    assert_eq!(one(&mut a, "SELECT count(*) FROM accounts WHERE id = 9"), "0");
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 1"),
+        "100"
+    );
+    assert_eq!(
+        one(&mut a, "SELECT count(*) FROM accounts WHERE id = 9"),
+        "0"
+    );
     // Read-only: commits.
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts"), "205");
@@ -96,17 +126,35 @@ fn a_lost_update_is_refused_with_40001() {
     let mut b = Session::new(db.clone());
     run(&mut a, "BEGIN");
     run(&mut b, "BEGIN");
-    run(&mut a, "UPDATE accounts SET balance = balance + 1 WHERE id = 1");
-    run(&mut b, "UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    run(
+        &mut a,
+        "UPDATE accounts SET balance = balance + 1 WHERE id = 1",
+    );
+    run(
+        &mut b,
+        "UPDATE accounts SET balance = balance + 10 WHERE id = 1",
+    );
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     let out = one(&mut b, "COMMIT");
     assert!(out.starts_with("ERROR 40001"), "{out}");
-    assert_eq!(b.transaction_status(), tissdb::session::TransactionStatus::Idle);
-    assert_eq!(one(&mut b, "SELECT balance FROM accounts WHERE id = 1"), "101");
+    assert_eq!(
+        b.transaction_status(),
+        tissdb::session::TransactionStatus::Idle
+    );
+    assert_eq!(
+        one(&mut b, "SELECT balance FROM accounts WHERE id = 1"),
+        "101"
+    );
     // Retried, it commits.
-    run(&mut b, "BEGIN; UPDATE accounts SET balance = balance + 10 WHERE id = 1");
+    run(
+        &mut b,
+        "BEGIN; UPDATE accounts SET balance = balance + 10 WHERE id = 1",
+    );
     assert_eq!(one(&mut b, "COMMIT"), "COMMIT");
-    assert_eq!(one(&mut b, "SELECT balance FROM accounts WHERE id = 1"), "111");
+    assert_eq!(
+        one(&mut b, "SELECT balance FROM accounts WHERE id = 1"),
+        "111"
+    );
 }
 
 #[test]
@@ -123,14 +171,23 @@ fn write_skew_is_prevented() {
     let mut b = Session::new(db.clone());
     run(&mut a, "BEGIN");
     run(&mut b, "BEGIN");
-    assert_eq!(one(&mut a, "SELECT count(*) FROM doctors WHERE on_call"), "2");
-    assert_eq!(one(&mut b, "SELECT count(*) FROM doctors WHERE on_call"), "2");
+    assert_eq!(
+        one(&mut a, "SELECT count(*) FROM doctors WHERE on_call"),
+        "2"
+    );
+    assert_eq!(
+        one(&mut b, "SELECT count(*) FROM doctors WHERE on_call"),
+        "2"
+    );
     run(&mut a, "UPDATE doctors SET on_call = false WHERE id = 1");
     run(&mut b, "UPDATE doctors SET on_call = false WHERE id = 2");
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     let out = one(&mut b, "COMMIT");
     assert!(out.starts_with("ERROR 40001"), "{out}");
-    assert_eq!(one(&mut b, "SELECT count(*) FROM doctors WHERE on_call"), "1");
+    assert_eq!(
+        one(&mut b, "SELECT count(*) FROM doctors WHERE on_call"),
+        "1"
+    );
 }
 
 #[test]
@@ -140,10 +197,28 @@ fn write_skew_through_point_reads_is_prevented() {
     let mut b = Session::new(db.clone());
     run(&mut a, "BEGIN");
     run(&mut b, "BEGIN");
-    assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts WHERE id IN (1, 2)"), "200");
-    assert_eq!(one(&mut b, "SELECT sum(balance) FROM accounts WHERE id IN (1, 2)"), "200");
-    run(&mut a, "UPDATE accounts SET balance = balance - 150 WHERE id = 1");
-    run(&mut b, "UPDATE accounts SET balance = balance - 150 WHERE id = 2");
+    assert_eq!(
+        one(
+            &mut a,
+            "SELECT sum(balance) FROM accounts WHERE id IN (1, 2)"
+        ),
+        "200"
+    );
+    assert_eq!(
+        one(
+            &mut b,
+            "SELECT sum(balance) FROM accounts WHERE id IN (1, 2)"
+        ),
+        "200"
+    );
+    run(
+        &mut a,
+        "UPDATE accounts SET balance = balance - 150 WHERE id = 1",
+    );
+    run(
+        &mut b,
+        "UPDATE accounts SET balance = balance - 150 WHERE id = 2",
+    );
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     assert!(one(&mut b, "COMMIT").starts_with("ERROR 40001"));
 }
@@ -154,7 +229,10 @@ fn a_phantom_insert_conflicts_with_a_scan() {
     let mut a = setup(&db);
     let mut b = Session::new(db.clone());
     run(&mut a, "BEGIN");
-    assert_eq!(one(&mut a, "SELECT count(*) FROM accounts WHERE balance >= 100"), "3");
+    assert_eq!(
+        one(&mut a, "SELECT count(*) FROM accounts WHERE balance >= 100"),
+        "3"
+    );
     run(&mut b, "INSERT INTO accounts VALUES (7, 'eve', 500)");
     run(&mut a, "INSERT INTO audit (id, n) VALUES ('count', 3)");
     assert!(one(&mut a, "COMMIT").starts_with("ERROR 40001"));
@@ -166,8 +244,14 @@ fn disjoint_transactions_both_commit() {
     let (_dir, db) = open();
     let mut a = setup(&db);
     let mut b = Session::new(db.clone());
-    run(&mut a, "BEGIN; UPDATE accounts SET balance = 1 WHERE id = 1");
-    run(&mut b, "BEGIN; UPDATE accounts SET balance = 2 WHERE id = 2");
+    run(
+        &mut a,
+        "BEGIN; UPDATE accounts SET balance = 1 WHERE id = 1",
+    );
+    run(
+        &mut b,
+        "BEGIN; UPDATE accounts SET balance = 2 WHERE id = 2",
+    );
     assert_eq!(one(&mut b, "COMMIT"), "COMMIT");
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
     assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts"), "103");
@@ -194,8 +278,19 @@ fn savepoints_undo_part_of_a_transaction() {
     assert_eq!(
         out,
         vec![
-            "BEGIN", "UPDATE 1", "SAVEPOINT", "UPDATE 1", "DELETE 1", "ROLLBACK", "1|1",
-            "2|100", "3|100", "SAVEPOINT", "INSERT 0 1", "RELEASE", "COMMIT"
+            "BEGIN",
+            "UPDATE 1",
+            "SAVEPOINT",
+            "UPDATE 1",
+            "DELETE 1",
+            "ROLLBACK",
+            "1|1",
+            "2|100",
+            "3|100",
+            "SAVEPOINT",
+            "INSERT 0 1",
+            "RELEASE",
+            "COMMIT"
         ]
     );
     assert_eq!(one(&mut a, "SELECT sum(balance) FROM accounts"), "206");
@@ -206,7 +301,10 @@ fn savepoints_undo_part_of_a_transaction() {
     assert_eq!(one(&mut a, "ROLLBACK TO SAVEPOINT p"), "ROLLBACK");
     run(&mut a, "UPDATE accounts SET balance = 0 WHERE id = 5");
     assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
-    assert_eq!(one(&mut a, "SELECT balance FROM accounts WHERE id = 5"), "0");
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 5"),
+        "0"
+    );
     // Errors: unknown savepoint, savepoints outside a block.
     assert!(one(&mut a, "SAVEPOINT x").starts_with("ERROR 25P01"));
     run(&mut a, "BEGIN");
@@ -218,11 +316,17 @@ fn savepoints_undo_part_of_a_transaction() {
 fn a_failed_block_commits_nothing() {
     let (_dir, db) = open();
     let mut a = setup(&db);
-    run(&mut a, "BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1");
+    run(
+        &mut a,
+        "BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1",
+    );
     assert!(one(&mut a, "INSERT INTO accounts VALUES (1, 'dup', 0)").starts_with("ERROR 23505"));
     assert!(one(&mut a, "SELECT 1").starts_with("ERROR 25P02"));
     assert_eq!(one(&mut a, "COMMIT"), "ROLLBACK");
-    assert_eq!(one(&mut a, "SELECT balance FROM accounts WHERE id = 1"), "100");
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 1"),
+        "100"
+    );
 }
 
 #[test]
@@ -233,7 +337,10 @@ fn read_only_transactions_refuse_writes() {
     assert_eq!(one(&mut a, "SHOW transaction_read_only"), "on");
     assert!(one(&mut a, "DELETE FROM accounts").starts_with("ERROR 25006"));
     run(&mut a, "ROLLBACK");
-    assert_eq!(one(&mut a, "SHOW TRANSACTION ISOLATION LEVEL"), "serializable");
+    assert_eq!(
+        one(&mut a, "SHOW TRANSACTION ISOLATION LEVEL"),
+        "serializable"
+    );
     assert_eq!(one(&mut a, "SELECT count(*) FROM accounts"), "3");
 }
 
@@ -241,16 +348,39 @@ fn read_only_transactions_refuse_writes() {
 fn indexes_are_bypassed_for_collections_the_transaction_wrote() {
     let (_dir, db) = open();
     let mut a = setup(&db);
-    run(&mut a, "CREATE INDEX ON accounts (owner); SET enable_seqscan = off");
-    run(&mut a, "BEGIN; UPDATE accounts SET owner = 'zed' WHERE id = 1");
-    let plan = run(&mut a, "EXPLAIN SELECT id FROM accounts WHERE owner = 'zed'").join("\n");
+    run(
+        &mut a,
+        "CREATE INDEX ON accounts (owner); SET enable_seqscan = off",
+    );
+    run(
+        &mut a,
+        "BEGIN; UPDATE accounts SET owner = 'zed' WHERE id = 1",
+    );
+    let plan = run(
+        &mut a,
+        "EXPLAIN SELECT id FROM accounts WHERE owner = 'zed'",
+    )
+    .join("\n");
     assert!(plan.contains("Seq Scan"), "{plan}");
-    assert_eq!(one(&mut a, "SELECT id FROM accounts WHERE owner = 'zed'"), "1");
-    assert_eq!(run(&mut a, "SELECT id FROM accounts WHERE owner = 'ann'"), Vec::<String>::new());
+    assert_eq!(
+        one(&mut a, "SELECT id FROM accounts WHERE owner = 'zed'"),
+        "1"
+    );
+    assert_eq!(
+        run(&mut a, "SELECT id FROM accounts WHERE owner = 'ann'"),
+        Vec::<String>::new()
+    );
     run(&mut a, "COMMIT");
-    let plan = run(&mut a, "EXPLAIN SELECT id FROM accounts WHERE owner = 'zed'").join("\n");
+    let plan = run(
+        &mut a,
+        "EXPLAIN SELECT id FROM accounts WHERE owner = 'zed'",
+    )
+    .join("\n");
     assert!(plan.contains("Index"), "{plan}");
-    assert_eq!(one(&mut a, "SELECT id FROM accounts WHERE owner = 'zed'"), "1");
+    assert_eq!(
+        one(&mut a, "SELECT id FROM accounts WHERE owner = 'zed'"),
+        "1"
+    );
 }
 
 #[test]
@@ -282,13 +412,22 @@ fn limits_on_size_and_duration() {
         &mut a,
         "INSERT INTO audit (id, pad) SELECT 'x', repeat('p', 5000)",
     );
-    assert!(out.starts_with("ERROR 54000") && out.contains("max_transaction_size"), "{out}");
-    run(&mut a, "ROLLBACK; BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1");
+    assert!(
+        out.starts_with("ERROR 54000") && out.contains("max_transaction_size"),
+        "{out}"
+    );
+    run(
+        &mut a,
+        "ROLLBACK; BEGIN; UPDATE accounts SET balance = 0 WHERE id = 1",
+    );
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let out = one(&mut a, "SELECT 1");
     assert!(out.starts_with("ERROR 25P04"), "{out}");
     assert_eq!(one(&mut a, "COMMIT"), "ROLLBACK");
-    assert_eq!(one(&mut a, "SELECT balance FROM accounts WHERE id = 1"), "100");
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 1"),
+        "100"
+    );
 }
 
 #[test]
@@ -307,7 +446,10 @@ fn committed_transactions_survive_reopen() {
     let db = open_at(dir.path());
     let mut a = Session::new(db);
     assert_eq!(
-        run(&mut a, "SELECT id, balance FROM accounts ORDER BY id; SELECT count(*) FROM audit"),
+        run(
+            &mut a,
+            "SELECT id, balance FROM accounts ORDER BY id; SELECT count(*) FROM audit"
+        ),
         vec!["1|50", "2|100", "3|100", "1"]
     );
 }
@@ -316,9 +458,15 @@ fn committed_transactions_survive_reopen() {
 fn concurrent_transfers_keep_the_total() {
     let (_dir, db) = open();
     let mut s = Session::new(db.clone());
-    run(&mut s, "CREATE TABLE acct (id int PRIMARY KEY, balance int)");
+    run(
+        &mut s,
+        "CREATE TABLE acct (id int PRIMARY KEY, balance int)",
+    );
     let values: Vec<String> = (0..20).map(|i| format!("({i}, 1000)")).collect();
-    run(&mut s, &format!("INSERT INTO acct VALUES {}", values.join(",")));
+    run(
+        &mut s,
+        &format!("INSERT INTO acct VALUES {}", values.join(",")),
+    );
     let threads: Vec<_> = (0..6)
         .map(|t| {
             let db = db.clone();
@@ -363,5 +511,8 @@ fn concurrent_transfers_keep_the_total() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(one(&mut reader, "SELECT sum(balance), count(*) FROM acct"), "20000|20");
+    assert_eq!(
+        one(&mut reader, "SELECT sum(balance), count(*) FROM acct"),
+        "20000|20"
+    );
 }

@@ -19,6 +19,7 @@ use tissdb::{Session, SqlState};
 use crate::AppState;
 use crate::body::{self, Format};
 use crate::error::ApiError;
+use crate::transactions;
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -39,6 +40,118 @@ where
             )
         })?
         .map_err(ApiError::from)
+}
+
+/// Runs a document call in the transaction the request names (`X-Transaction-ID`), or
+/// on its own when it names none.
+async fn run_doc<T, F>(state: &AppState, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Session) -> tissdb::Result<T> + Send + 'static,
+{
+    match transactions::requested(headers)? {
+        None => run(state, move |mut s| f(&mut s)).await,
+        Some(id) => {
+            let txns = state.transactions.clone();
+            tokio::task::spawn_blocking(move || txns.run(&id, f))
+                .await
+                .map_err(task_failed)?
+        }
+    }
+}
+
+fn task_failed(e: tokio::task::JoinError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        SqlState::INTERNAL_ERROR,
+        format!("request task failed: {e}"),
+    )
+}
+
+/// The transaction id of a commit or rollback: the `X-Transaction-ID` header or a JSON
+/// body `{"transaction_id": "..."}`.
+async fn ending_id(state: &AppState, headers: &HeaderMap, body: Body) -> Result<String, ApiError> {
+    if let Some(id) = transactions::requested(headers)? {
+        return Ok(id);
+    }
+    let bytes = body::read_body(headers, body, state.db.config().max_body_size as usize).await?;
+    let missing = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            "name the transaction: header X-Transaction-ID or body {\"transaction_id\": \"...\"}",
+        )
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(missing());
+    }
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_JSON_TEXT,
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    v.get("transaction_id")
+        .and_then(|i| i.as_str())
+        .map(str::to_string)
+        .ok_or_else(missing)
+}
+
+/// `POST /_transaction/begin`: answers `{"transaction_id": ...}` (201).
+pub async fn begin_transaction(State(state): State<AppState>) -> ApiResult {
+    let id = state.transactions.begin(&state.db)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "transaction_id": id,
+            "idle_timeout_seconds": state.db.config().transaction_idle_timeout,
+        })),
+    )
+        .into_response())
+}
+
+/// `POST /_transaction/commit`: 200 once durable; 409 (40001) if it could not be
+/// serialized, and then nothing of it was written.
+pub async fn commit_transaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let id = ending_id(&state, &headers, body).await?;
+    let entry = state.transactions.take(&id)?;
+    let committed = tokio::task::spawn_blocking(move || -> Result<bool, ApiError> {
+        let mut e = entry.lock().map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                SqlState::INTERNAL_ERROR,
+                "a transaction's lock was poisoned by a failed request",
+            )
+        })?;
+        e.session.check_transaction_age()?;
+        Ok(e.session.commit()?)
+    })
+    .await
+    .map_err(task_failed)??;
+    if !committed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            SqlState::IN_FAILED_SQL_TRANSACTION,
+            "the transaction had failed and was rolled back",
+        ));
+    }
+    Ok(Json(json!({ "committed": true, "transaction_id": id })).into_response())
+}
+
+/// `POST /_transaction/rollback`: forgets every write of the transaction.
+pub async fn rollback_transaction(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let id = ending_id(&state, &headers, body).await?;
+    drop(state.transactions.take(&id)?);
+    Ok(Json(json!({ "rolled_back": true, "transaction_id": id })).into_response())
 }
 
 fn path_error(rejection: PathRejection) -> ApiError {
@@ -111,7 +224,10 @@ pub async fn insert_document(
     let format = body::request_format(&headers)?;
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
-    let (id, stored) = run(&state, move |s| s.insert_document(&collection, doc)).await?;
+    let (id, stored) = run_doc(&state, &headers, move |s| {
+        s.insert_document(&collection, doc)
+    })
+    .await?;
     Ok(body::document_response(
         StatusCode::CREATED,
         body::response_format(&headers),
@@ -127,7 +243,10 @@ pub async fn get_document(
 ) -> ApiResult {
     let (collection, id) = two(path)?;
     let lookup_id = id.clone();
-    let doc = run(&state, move |s| s.get_document(&collection, &lookup_id)).await?;
+    let doc = run_doc(&state, &headers, move |s| {
+        s.get_document(&collection, &lookup_id)
+    })
+    .await?;
     match doc {
         Some(doc) => Ok(body::document_response(
             StatusCode::OK,
@@ -154,7 +273,7 @@ pub async fn replace_document(
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
     let (store_id, stored) = (id.clone(), doc.clone());
-    let outcome = run(&state, move |s| {
+    let outcome = run_doc(&state, &headers, move |s| {
         s.replace_document(&collection, &store_id, doc)
     })
     .await?;
@@ -175,10 +294,14 @@ pub async fn replace_document(
 pub async fn delete_document(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
 ) -> ApiResult {
     let (collection, id) = two(path)?;
     let deleted = id.clone();
-    run(&state, move |s| s.delete_document(&collection, &id)).await?;
+    run_doc(&state, &headers, move |s| {
+        s.delete_document(&collection, &id)
+    })
+    .await?;
     Ok(Json(json!({ "deleted": deleted })).into_response())
 }
 
@@ -207,7 +330,7 @@ pub async fn list_documents(
         ));
     }
     let after = params.get("after").cloned();
-    let page = run(&state, move |s| {
+    let page = run_doc(&state, &headers, move |s| {
         s.list_documents(&collection, after.as_deref(), limit)
     })
     .await?;
@@ -285,7 +408,8 @@ pub async fn query(
             "unknown field {extra:?} (known: query, params)"
         )));
     }
-    let outcome = run(&state, move |mut s| {
+    let in_transaction = transactions::requested(&headers)?.is_some();
+    let outcome = run_doc(&state, &headers, move |s| {
         s.database().catalog().get(&collection)?;
         // A parameter's JSON type is its declared type; strings and nulls stay untyped
         // so that the statement's context decides (a string may be a timestamp).
@@ -297,6 +421,17 @@ pub async fn query(
             })
             .collect();
         let prepared = s.prepare(&sql, &hints)?;
+        if in_transaction
+            && prepared
+                .statement
+                .as_ref()
+                .is_some_and(tissdb::query::statement::controls_transaction)
+        {
+            return Err(tissdb::Error::invalid(
+                SqlState::ACTIVE_SQL_TRANSACTION,
+                "transaction control statements cannot run inside a REST transaction; use /_transaction/commit or /_transaction/rollback",
+            ));
+        }
         if params.len() != prepared.param_refs {
             return Err(tissdb::Error::invalid(
                 SqlState::INVALID_PARAMETER_VALUE,

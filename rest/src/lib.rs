@@ -8,6 +8,7 @@
 mod body;
 mod error;
 mod handlers;
+pub mod transactions;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub db: Arc<Database>,
+    pub transactions: Arc<transactions::Transactions>,
 }
 
 /// The REST API's routes.
@@ -28,6 +30,12 @@ pub fn router(db: Arc<Database>) -> Router {
     Router::new()
         .route("/", get(handlers::server_info))
         .route("/_collections", get(handlers::list_collections))
+        .route("/_transaction/begin", post(handlers::begin_transaction))
+        .route("/_transaction/commit", post(handlers::commit_transaction))
+        .route(
+            "/_transaction/rollback",
+            post(handlers::rollback_transaction),
+        )
         .route(
             "/{collection}",
             get(handlers::list_documents)
@@ -52,5 +60,10 @@ pub fn router(db: Arc<Database>) -> Router {
         )
         .fallback(handlers::no_route)
         .method_not_allowed_fallback(handlers::method_not_allowed)
-        .with_state(AppState { db })
+        .with_state(AppState {
+            transactions: transactions::Transactions::new(std::time::Duration::from_secs(
+                db.config().transaction_idle_timeout,
+            )),
+            db,
+        })
 }

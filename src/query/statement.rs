@@ -252,6 +252,21 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
     point(&node)
 }
 
+/// Whether a statement begins or ends a transaction or works on savepoints.
+pub fn controls_transaction(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        TissStatement::Sql(s) if matches!(
+            **s,
+            ast::Statement::StartTransaction { .. }
+                | ast::Statement::Commit { .. }
+                | ast::Statement::Rollback { .. }
+                | ast::Statement::Savepoint { .. }
+                | ast::Statement::ReleaseSavepoint { .. }
+        )
+    )
+}
+
 /// Whether a statement only reads (see [`Prepared::read_only`]).
 pub fn is_read_only(stmt: &Statement) -> bool {
     match stmt {
@@ -302,7 +317,14 @@ pub fn show_setting(session: &Session, name: &str) -> Option<String> {
             return Some("serializable".into());
         }
         "transaction_read_only" => {
-            return Some(if session.transaction_read_only() { "on" } else { "off" }.into());
+            return Some(
+                if session.transaction_read_only() {
+                    "on"
+                } else {
+                    "off"
+                }
+                .into(),
+            );
         }
         _ => {}
     }
@@ -611,7 +633,11 @@ fn run(
         }
         ast::Statement::Commit { .. } => {
             let committed = session.commit()?;
-            Ok(Outcome::command(if committed { "COMMIT" } else { "ROLLBACK" }))
+            Ok(Outcome::command(if committed {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            }))
         }
         ast::Statement::Rollback { savepoint, .. } => {
             match savepoint {

@@ -202,7 +202,8 @@ mod tests {
         assert_eq!(m.get_at(b"a", 3), Some(Some(b"3".to_vec())));
         assert_eq!(m.get_at(b"b", 3), None);
         assert_eq!(m.get_at(b"a", 0), None);
-        let at2: Vec<_> = MemtableIter::at(m.clone(), 2, Bound::Unbounded, Bound::Unbounded).collect();
+        let at2: Vec<_> =
+            MemtableIter::at(m.clone(), 2, Bound::Unbounded, Bound::Unbounded).collect();
         assert_eq!(
             at2,
             vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"c".to_vec(), None)]

@@ -110,7 +110,9 @@ impl Conflicts {
 pub fn serialization_failure(why: &str) -> Error {
     Error::conflict(
         SqlState::SERIALIZATION_FAILURE,
-        format!("could not serialize access due to concurrent update ({why}); retry the transaction"),
+        format!(
+            "could not serialize access due to concurrent update ({why}); retry the transaction"
+        ),
     )
 }
 
@@ -217,7 +219,10 @@ impl Transaction {
         let added: u64 = writes
             .iter()
             .map(|(k, w)| {
-                k.len() as u64 + w.new.as_ref().map_or(0, |d| binary::encode_object(d).len() as u64)
+                k.len() as u64
+                    + w.new
+                        .as_ref()
+                        .map_or(0, |d| binary::encode_object(d).len() as u64)
             })
             .sum();
         let mut d = self.data.lock();
@@ -291,12 +296,7 @@ impl Transaction {
             return Ok(());
         }
         let storage = db.storage();
-        let _locks = db.lock_keys(
-            d.reads
-                .keys()
-                .chain(d.writes.keys())
-                .map(Vec::as_slice),
-        );
+        let _locks = db.lock_keys(d.reads.keys().chain(d.writes.keys()).map(Vec::as_slice));
         for (key, seen) in &d.reads {
             if fingerprint(&storage.get(key)?) != *seen {
                 return Err(serialization_failure(
@@ -307,12 +307,15 @@ impl Transaction {
         let mut groups: BTreeMap<(String, u32), Vec<DocWrite>> = BTreeMap::new();
         for (key, w) in d.writes {
             let old = storage.get(&key)?;
-            groups.entry((w.collection, w.cid)).or_default().push(DocWrite {
-                id: w.id,
-                key,
-                old,
-                new: w.new,
-            });
+            groups
+                .entry((w.collection, w.cid))
+                .or_default()
+                .push(DocWrite {
+                    id: w.id,
+                    key,
+                    old,
+                    new: w.new,
+                });
         }
         let groups = groups
             .into_iter()
