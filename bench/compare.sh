@@ -2,7 +2,8 @@
 # Compare TissDB with PostgreSQL 15 on this machine, in the same run, with pgbench.
 #
 #   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
-#                         [--rows N] [--workloads W1,W2,W3,W5] [--suite indexes] [--keep]
+#                         [--rows N] [--workloads W1,W2,W3,W5] [--suite indexes|transactions]
+#                         [--keep]
 #
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
@@ -29,6 +30,11 @@
 #                     and W1 inserts with no secondary index; CREATE INDEX (brand,
 #                     price), then I2 compound range and W1 with 1 index; CREATE INDEX
 #                     (price) and (qty), then I1 again and W1 with 3 indexes
+# --suite transactions  W7 (BEGIN; UPDATE; UPDATE; COMMIT between two random rows) and
+#                     W7h (the same between two of 10 hot rows); pgbench retries
+#                     serialization failures and deadlocks (--max-tries), and the report
+#                     gives each system's retry rate (TissDB runs every transaction
+#                     SERIALIZABLE, PostgreSQL at its default, READ COMMITTED)
 # --keep              keep the temp dir (data dirs, all pgbench and server logs)
 set -euo pipefail
 
@@ -103,8 +109,13 @@ if [ "$SUITE" = indexes ]; then
         [I1-3]="price=,indexed" [W1-3]="insert,3-idx")
     WL_BEFORE=([I2-1]="CREATE INDEX items_brand_price ON items (brand, price)"
         [I1-3]="CREATE INDEX items_price ON items (price); CREATE INDEX items_qty ON items (qty)")
+elif [ "$SUITE" = transactions ]; then
+    RUN_ORDER=(W7 W7h)
+    WL_FILE=([W7]=w7_two_updates.sql [W7h]=w7_hot_two_updates.sql)
+    WL_LABEL=([W7]="2-update-txn" [W7h]="2-update-txn,hot")
+    WL_BEFORE=()
 elif [ -n "$SUITE" ]; then
-    die "--suite: unknown suite '$SUITE' (known: indexes)"
+    die "--suite: unknown suite '$SUITE' (known: indexes, transactions)"
 fi
 if [ -n "$WORKLOADS" ]; then
     sel=()
@@ -352,14 +363,22 @@ run_pgbench() { # sys port wl mode clients round
     local jobs=1 rc=0 tps failed out err
     [ "$clients" -gt 1 ] && jobs=2
     out="$LOGDIR/pgbench-$wl-$mode-c$clients-$sys-r$round.log"
+    local retry=()
+    [ "$SUITE" = transactions ] && retry=(--max-tries=1000)
     timeout -k 5 $((DURATION + 120)) "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
-        -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -D rows="$ROWS" \
+        -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -D rows="$ROWS" "${retry[@]}" \
         -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 &
     BENCH_PID=$!
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
     tps=$(awk '/^tps = / { print $3; exit }' "$out")
     failed=$(awk -F'[: ]+' '/^number of failed transactions/ { print $5; exit }' "$out")
+    # Retried transactions (serialization failures, deadlocks) per transaction done.
+    local done_tx retries
+    done_tx=$(awk -F'[: ]+' '/^number of transactions actually processed/ { print $6; exit }' "$out")
+    retries=$(awk -F'[: ]+' '/^total number of retries/ { print $5; exit }' "$out")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$mode" "$clients" "$sys" "$round" \
+        "${done_tx:-0}" "${retries:-0}" >>"$LOGDIR/retries.tsv"
     if [ "$rc" = 0 ] && [ -n "$tps" ] && [ "${failed:-0}" = 0 ]; then
         RUN_RESULT=$tps
         return 0
@@ -488,6 +507,13 @@ echo "TissDB peak RSS (VmHWM): $(mib $((${TDB_HWM_END:-0} * 1024))) at the end (
 echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") (items table+index $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 echo "Data dir at the end:  TissDB $(mib "$TDB_SIZE_END"), PostgreSQL $(mib "$PG_SIZE_END")"
 echo "Load of $ROWS rows:  TissDB ${TDB_LOAD_S}s, PostgreSQL ${PG_LOAD_S}s"
+if [ "$SUITE" = transactions ] && [ -s "$LOGDIR/retries.tsv" ]; then
+    echo "Retries (serialization failures and deadlocks retried by pgbench, per committed transaction):"
+    awk -F'\t' '{ k = $1 " " $2 " c=" $3 " " $4; d[k] += $6; r[k] += $7 }
+        END { for (k in d) printf "  %-32s %9d committed %8d retries  %.2f%%\n", k, d[k], r[k], d[k] ? 100 * r[k] / d[k] : 0 }' \
+        "$LOGDIR/retries.tsv" | sort
+    cp "$LOGDIR/retries.tsv" "$RESULTS_DIR/last-retries.tsv"
+fi
 [ "${TDB_EXIT_STATUS:-0}" = 0 ] || ERRORS+=("TissDB exited with status $TDB_EXIT_STATUS after SIGTERM at the end")
 [ "$TDB_RESTARTS" = 0 ] || echo "TissDB was restarted $TDB_RESTARTS time(s) after exiting during the run"
 if [ ${#ERRORS[@]} -gt 0 ]; then
