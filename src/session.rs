@@ -272,11 +272,21 @@ impl Session {
         }
     }
 
-    /// Collections whose indexes statements may not use (the transaction wrote them).
+    /// Collections whose indexes statements may not use: inside a transaction, those it
+    /// wrote (the indexes lack its pending writes) and those written by others since its
+    /// snapshot (the indexes no longer show the snapshot's state). Such queries scan.
     pub fn unindexed_collections(&self) -> Vec<u32> {
-        self.txn
-            .as_ref()
-            .map_or_else(Vec::new, Transaction::written_collections)
+        let Some(t) = &self.txn else {
+            return Vec::new();
+        };
+        let mut out = t.written_collections();
+        let conflicts = self.db.catalog().conflicts();
+        for c in self.db.catalog().list() {
+            if conflicts.last_write(c.id) > t.snapshot_seq() && !out.contains(&c.id) {
+                out.push(c.id);
+            }
+        }
+        out
     }
 
     /// The current version of the document under `key` for a read-modify-write: in a

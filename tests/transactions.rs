@@ -384,6 +384,43 @@ fn indexes_are_bypassed_for_collections_the_transaction_wrote() {
 }
 
 #[test]
+fn a_snapshot_older_than_an_index_is_read_by_scanning() {
+    let (_dir, db) = open();
+    let mut a = setup(&db);
+    run(
+        &mut a,
+        "CREATE INDEX ON accounts (owner); SET enable_seqscan = off",
+    );
+    let mut b = Session::new(db.clone());
+    run(&mut a, "BEGIN READ ONLY");
+    assert_eq!(
+        one(&mut a, "SELECT id FROM accounts WHERE owner = 'bob'"),
+        "2"
+    );
+    // Another session renames bob: the index now says 'rob', the snapshot still 'bob'.
+    run(&mut b, "UPDATE accounts SET owner = 'rob' WHERE id = 2");
+    let plan = run(
+        &mut a,
+        "EXPLAIN SELECT id FROM accounts WHERE owner = 'bob'",
+    )
+    .join("\n");
+    assert!(plan.contains("Seq Scan"), "{plan}");
+    assert_eq!(
+        one(&mut a, "SELECT id FROM accounts WHERE owner = 'bob'"),
+        "2"
+    );
+    assert_eq!(
+        run(&mut a, "SELECT id FROM accounts WHERE owner = 'rob'"),
+        Vec::<String>::new()
+    );
+    assert_eq!(one(&mut a, "COMMIT"), "COMMIT");
+    assert_eq!(
+        one(&mut a, "SELECT id FROM accounts WHERE owner = 'rob'"),
+        "2"
+    );
+}
+
+#[test]
 fn a_unique_violation_surfaces_at_commit_and_writes_nothing() {
     let (_dir, db) = open();
     let mut a = setup(&db);

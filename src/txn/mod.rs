@@ -180,6 +180,11 @@ impl Transaction {
         ReadView::new(self.snapshot.clone(), Some(self.data.clone()))
     }
 
+    /// The sequence number of the snapshot the transaction reads.
+    pub fn snapshot_seq(&self) -> u64 {
+        self.snapshot.seq()
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }
