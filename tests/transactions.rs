@@ -313,6 +313,61 @@ fn savepoints_undo_part_of_a_transaction() {
 }
 
 #[test]
+fn several_statements_in_one_query_are_one_implicit_transaction() {
+    let (_dir, db) = open();
+    let mut a = setup(&db);
+    let out = run(
+        &mut a,
+        "UPDATE accounts SET balance = 0 WHERE id = 1; INSERT INTO audit (id) VALUES ('x'); SELECT 1/0",
+    );
+    assert_eq!(out[..2], ["UPDATE 1", "INSERT 0 1"]);
+    assert!(out[2].starts_with("ERROR 22012"), "{out:?}");
+    assert_eq!(
+        a.transaction_status(),
+        tissdb::session::TransactionStatus::Idle
+    );
+    assert_eq!(
+        run(
+            &mut a,
+            "SELECT balance FROM accounts WHERE id = 1; SELECT count(*) FROM audit"
+        ),
+        vec!["100", "0"]
+    );
+    // Without an error, all of it stays.
+    run(
+        &mut a,
+        "UPDATE accounts SET balance = 0 WHERE id = 1; INSERT INTO audit (id) VALUES ('x')",
+    );
+    assert_eq!(
+        one(&mut a, "SELECT count(*) FROM audit WHERE id = 'x'"),
+        "1"
+    );
+    assert_eq!(
+        one(&mut a, "SELECT balance FROM accounts WHERE id = 1"),
+        "0"
+    );
+}
+
+#[test]
+fn a_transaction_reads_the_new_fields_it_wrote() {
+    let (_dir, db) = open();
+    let mut a = setup(&db);
+    let mut b = Session::new(db.clone());
+    run(&mut a, "INSERT INTO audit (id, what) VALUES ('a', 'x')");
+    run(
+        &mut a,
+        "BEGIN; INSERT INTO audit (id, extra) VALUES ('b', 7)",
+    );
+    assert_eq!(
+        run(&mut a, "SELECT id, what, extra FROM audit ORDER BY id"),
+        vec!["a|x|NULL", "b|NULL|7"]
+    );
+    assert!(one(&mut b, "SELECT extra FROM audit").starts_with("ERROR 42703"));
+    run(&mut a, "COMMIT");
+    assert_eq!(one(&mut b, "SELECT sum(extra) FROM audit"), "7");
+}
+
+#[test]
 fn a_failed_block_commits_nothing() {
     let (_dir, db) = open();
     let mut a = setup(&db);

@@ -25,7 +25,7 @@ mod writes;
 
 pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at};
 pub use names::{validate_collection_name, validate_document_id};
-pub use schema::{ColumnDef, Kind, Observed, ObservedField};
+pub use schema::{ColumnDef, Kind, Observed, ObservedField, observe};
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

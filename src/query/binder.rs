@@ -72,6 +72,8 @@ pub struct Binder<'a> {
     depth: usize,
     /// The highest `$n` referenced.
     pub referenced: usize,
+    /// The open transaction, whose pending writes may add columns to collections.
+    pub pending: Option<&'a crate::txn::Transaction>,
 }
 
 /// Deepest expression nesting bound (left-nested operator chains included, which the
@@ -149,6 +151,7 @@ impl<'a> Binder<'a> {
             params: hints.to_vec(),
             depth: 0,
             referenced: 0,
+            pending: None,
         }
     }
 
@@ -165,12 +168,16 @@ impl<'a> Binder<'a> {
 
     pub fn collection(&self, name: &ast::ObjectName) -> Result<Collection> {
         let n = table_name(name)?;
-        self.catalog.get(&n).map_err(|_| {
+        let mut c = self.catalog.get(&n).map_err(|_| {
             Error::not_found(
                 SqlState::UNDEFINED_TABLE,
                 format!("relation \"{n}\" does not exist"),
             )
-        })
+        })?;
+        if let Some(t) = self.pending {
+            t.widen(&mut c);
+        }
+        Ok(c)
     }
 
     fn param_type(&mut self, index: usize) -> SqlType {

@@ -89,6 +89,13 @@ fn allowed_when_failed(stmt: &Statement) -> bool {
     )
 }
 
+fn in_failed_block() -> Error {
+    Error::invalid(
+        IN_FAILED_TRANSACTION,
+        "current transaction is aborted, commands ignored until end of transaction block",
+    )
+}
+
 fn run_guarded(
     session: &mut Session,
     stmt: &Statement,
@@ -96,10 +103,7 @@ fn run_guarded(
     hints: &[Option<SqlType>],
 ) -> Result<Outcome> {
     if session.transaction == TransactionStatus::Failed && !allowed_when_failed(stmt) {
-        return Err(Error::invalid(
-            IN_FAILED_TRANSACTION,
-            "current transaction is aborted, commands ignored until end of transaction block",
-        ));
+        return Err(in_failed_block());
     }
     session
         .cancel
@@ -122,6 +126,15 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
             return vec![Err(e)];
         }
     };
+    // Several statements in one Query message outside a block run as one implicit
+    // transaction, as in PostgreSQL: a failure undoes the earlier ones. (With BEGIN,
+    // COMMIT or savepoints among them, each runs as written instead.)
+    let implicit = statements.len() > 1
+        && session.transaction == TransactionStatus::Idle
+        && !statements.iter().any(controls_transaction);
+    if implicit {
+        session.begin(false);
+    }
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {
         let r = run_guarded(session, stmt, &[], &[]);
@@ -131,11 +144,23 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
             break;
         }
     }
+    if implicit {
+        if out.iter().any(Result::is_err) {
+            session.rollback();
+        } else if let Err(e) = session.commit() {
+            out.push(Err(e));
+        }
+    }
     out
 }
 
 pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> Result<Prepared> {
     let mut statements = parse(session, sql)?;
+    if session.transaction == TransactionStatus::Failed
+        && !statements.first().is_some_and(allowed_when_failed)
+    {
+        return Err(in_failed_block());
+    }
     if statements.len() > 1 {
         return Err(Error::invalid(
             SqlState::SYNTAX_ERROR,
@@ -154,7 +179,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         });
     };
     let db = session.database().clone();
-    let mut binder = Binder::new(db.catalog(), hints);
+    let mut binder = session_binder(session, &db, hints);
     let columns = describe(session, &mut binder, &statement)?;
     let mut param_types = binder.param_types();
     // Parameters the statement never mentions still need a type for Describe.
@@ -212,7 +237,7 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
         return false;
     };
     let db = session.database().clone();
-    let mut binder = Binder::new(db.catalog(), hints);
+    let mut binder = session_binder(session, &db, hints);
     let Ok(node) = binder.query(q) else {
         return false;
     };
@@ -250,6 +275,18 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
         }
     }
     point(&node)
+}
+
+/// A binder for `session`: inside a transaction, a schemaless collection's columns
+/// include the fields of its pending writes.
+fn session_binder<'a>(
+    session: &'a Session,
+    db: &'a Arc<crate::database::Database>,
+    hints: &[Option<SqlType>],
+) -> Binder<'a> {
+    let mut binder = Binder::new(db.catalog(), hints);
+    binder.pending = session.txn.as_ref();
+    binder
 }
 
 /// Whether a statement begins or ends a transaction or works on savepoints.
@@ -519,25 +556,25 @@ fn run(
     };
     match s {
         ast::Statement::Query(q) => {
-            let mut binder = Binder::new(catalog, hints);
+            let mut binder = session_binder(session, &db, hints);
             let node = binder.query(q)?;
             let params = bind_params(&binder, params)?;
             run_query(node, params, session)
         }
         ast::Statement::Insert(ins) => {
-            let mut binder = Binder::new(catalog, hints);
+            let mut binder = session_binder(session, &db, hints);
             let plan = plan_insert(&mut binder, ins)?;
             let params = bind_params(&binder, params)?;
             run_insert(session, plan, params)
         }
         ast::Statement::Update(u) => {
-            let mut binder = Binder::new(catalog, hints);
+            let mut binder = session_binder(session, &db, hints);
             let plan = plan_update(&mut binder, u)?;
             let params = bind_params(&binder, params)?;
             run_update(session, plan, params)
         }
         ast::Statement::Delete(d) => {
-            let mut binder = Binder::new(catalog, hints);
+            let mut binder = session_binder(session, &db, hints);
             let plan = plan_delete(&mut binder, d)?;
             let params = bind_params(&binder, params)?;
             run_delete(session, plan, params)
@@ -577,7 +614,7 @@ fn run(
         ast::Statement::Explain {
             statement, analyze, ..
         } => {
-            let mut binder = Binder::new(catalog, hints);
+            let mut binder = session_binder(session, &db, hints);
             let node = match statement.as_ref() {
                 ast::Statement::Query(q) => binder.query(q)?,
                 ast::Statement::Update(u) => plan_update(&mut binder, u)?.scan,
@@ -947,7 +984,7 @@ fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
             format!("invalid DEFAULT {text}"),
         ));
     };
-    let mut binder = Binder::new(session.database().catalog(), &[]);
+    let mut binder = session_binder(session, session.database(), &[]);
     let (x, _) = binder.expr(e, &Scope::default())?;
     let ctx = exec_context(session, &[]);
     types::cast(x.eval(&[], &ctx.eval_context())?, ty)

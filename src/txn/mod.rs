@@ -199,6 +199,24 @@ impl Transaction {
         out
     }
 
+    /// Adds to a schemaless collection's observed fields those its pending writes bring
+    /// (the catalog learns them at COMMIT), so the transaction's statements see them.
+    pub fn widen(&self, c: &mut crate::catalog::Collection) {
+        if c.kind != crate::catalog::Kind::Schemaless {
+            return;
+        }
+        let d = self.data.lock();
+        let news: Vec<&Object> = d
+            .writes
+            .values()
+            .filter(|w| w.cid == c.id)
+            .filter_map(|w| w.new.as_ref())
+            .collect();
+        if let Some(observed) = crate::catalog::observe(&c.observed, &news) {
+            c.observed = observed;
+        }
+    }
+
     /// 25P04 once the transaction has been open longer than `max`.
     pub fn check_duration(&self, max: Duration) -> Result<()> {
         if self.started.elapsed() > max {
