@@ -53,6 +53,19 @@ pub struct Prepared {
     pub point: bool,
 }
 
+/// A notice for the client (PostgreSQL's NoticeResponse), such as the WARNING for a
+/// COMMIT outside a transaction block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    /// `WARNING`, `NOTICE`, ...
+    pub severity: &'static str,
+    pub code: SqlState,
+    pub message: String,
+    /// In a batch of statements, the number of results produced before it (it goes
+    /// before the result of the statement that raised it).
+    pub before_result: usize,
+}
+
 /// What a savepoint statement does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SavepointAction {
@@ -85,6 +98,10 @@ pub struct Session {
     pub(crate) transaction: TransactionStatus,
     /// The open transaction (while `transaction` is `InBlock`).
     pub(crate) txn: Option<Transaction>,
+    /// Notices raised since the front-end last took them.
+    notices: Vec<Notice>,
+    /// Results produced so far by the running batch (see [`Notice::before_result`]).
+    pub(crate) results_so_far: usize,
     /// Set (from any thread) to cancel the running statement.
     pub(crate) cancel: Arc<AtomicBool>,
 }
@@ -110,6 +127,8 @@ impl Session {
             settings: BTreeMap::new(),
             transaction: TransactionStatus::Idle,
             txn: None,
+            notices: Vec::new(),
+            results_so_far: 0,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -174,6 +193,21 @@ impl Session {
         self.db.catalog().get(name)
     }
 
+    /// Takes the notices raised since the last call, to send to the client.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Raises a WARNING notice.
+    pub(crate) fn warn(&mut self, code: SqlState, message: impl Into<String>) {
+        self.notices.push(Notice {
+            severity: "WARNING",
+            code,
+            message: message.into(),
+            before_result: self.results_so_far,
+        });
+    }
+
     // ---- transactions -------------------------------------------------------------
 
     /// Whether a transaction block is open (failed or not).
@@ -186,6 +220,11 @@ impl Session {
         if self.transaction == TransactionStatus::Idle {
             self.txn = Some(Transaction::begin(&self.db, read_only));
             self.transaction = TransactionStatus::InBlock;
+        } else {
+            self.warn(
+                SqlState::ACTIVE_SQL_TRANSACTION,
+                "there is already a transaction in progress",
+            );
         }
     }
 
@@ -198,12 +237,24 @@ impl Session {
         match (status, txn) {
             (TransactionStatus::InBlock, Some(t)) => t.commit(&self.db).map(|()| true),
             (TransactionStatus::Failed, _) => Ok(false),
-            _ => Ok(true),
+            _ => {
+                self.warn(
+                    SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                    "there is no transaction in progress",
+                );
+                Ok(true)
+            }
         }
     }
 
     /// Ends the transaction block, forgetting its writes.
     pub fn rollback(&mut self) {
+        if self.transaction == TransactionStatus::Idle {
+            self.warn(
+                SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                "there is no transaction in progress",
+            );
+        }
         self.transaction = TransactionStatus::Idle;
         self.txn = None;
     }

@@ -25,7 +25,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 5] = ["seed", "typed", "meta", "numeric_typmod", "indexes"];
+const SCRIPTS: [&str; 6] = [
+    "seed",
+    "typed",
+    "meta",
+    "numeric_typmod",
+    "indexes",
+    "transactions",
+];
 
 /// How long one script may run.
 const PSQL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -218,4 +225,10 @@ fn indexes() {
 #[test]
 fn numeric_typmod() {
     check_script("numeric_typmod", Golden::Postgres);
+}
+
+/// Transaction blocks: ON_ERROR_ROLLBACK, failed blocks, savepoints, READ ONLY, isolation level.
+#[test]
+fn transactions() {
+    check_script("transactions", Golden::TissDb);
 }

@@ -137,6 +137,7 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
     }
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {
+        session.results_so_far = out.len();
         let r = run_guarded(session, stmt, &[], &[]);
         let failed = r.is_err();
         out.push(r);
@@ -144,6 +145,7 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
             break;
         }
     }
+    session.results_so_far = out.len();
     if implicit {
         if out.iter().any(Result::is_err) {
             session.rollback();
@@ -202,6 +204,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
 }
 
 pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> Result<Outcome> {
+    session.results_so_far = 0;
     match &prepared.statement {
         None => Ok(Outcome::command("")),
         Some(stmt) => {
@@ -712,6 +715,12 @@ fn run(
                     session
                         .settings
                         .insert("timezone".into(), setting_value(value));
+                }
+                ast::Set::SetTransaction { session: false, .. } if !session.in_transaction() => {
+                    session.warn(
+                        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+                        "SET TRANSACTION can only be used in transaction blocks",
+                    );
                 }
                 ast::Set::SetNames { .. }
                 | ast::Set::SetNamesDefault {}

@@ -206,9 +206,13 @@ impl Transaction {
             return;
         }
         let d = self.data.lock();
+        // In the order the writes were made, as the catalog would have seen them.
+        let mut seen = std::collections::HashSet::new();
         let news: Vec<&Object> = d
-            .writes
-            .values()
+            .undo
+            .iter()
+            .filter(|(k, _)| seen.insert(k.as_slice()))
+            .filter_map(|(k, _)| d.writes.get(k))
             .filter(|w| w.cid == c.id)
             .filter_map(|w| w.new.as_ref())
             .collect();
@@ -313,7 +317,7 @@ impl Transaction {
     /// Validates and writes the transaction (see the module doc); 40001 if another
     /// commit got in its way, in which case nothing is written.
     pub fn commit(self, db: &Database) -> Result<()> {
-        let d = std::mem::take(&mut *self.data.lock());
+        let mut d = std::mem::take(&mut *self.data.lock());
         if d.writes.is_empty() {
             // A read-only transaction read one snapshot: a prefix of the commit order.
             return Ok(());
@@ -327,8 +331,14 @@ impl Transaction {
                 ));
             }
         }
+        // In the order the writes were made, so that new fields join the catalog in the
+        // order the transaction saw them.
         let mut groups: BTreeMap<(String, u32), Vec<DocWrite>> = BTreeMap::new();
-        for (key, w) in d.writes {
+        let undo = std::mem::take(&mut d.undo);
+        for (key, _) in undo {
+            let Some(w) = d.writes.remove(&key) else {
+                continue;
+            };
             let old = storage.get(&key)?;
             groups
                 .entry((w.collection, w.cid))

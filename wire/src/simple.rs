@@ -31,6 +31,7 @@ use pgwire::messages::simplequery::Query;
 use crate::connection::QueryHandler;
 use crate::error;
 use crate::response;
+use tissdb::session::Notice;
 
 /// True for a query of only whitespace and semicolons, which PostgreSQL answers with
 /// EmptyQueryResponse.
@@ -63,6 +64,21 @@ pub async fn cancel_signal<C: ClientInfo>(
     Some(handle.start_query().await)
 }
 
+/// Sends an engine notice as a NoticeResponse.
+async fn send_notice<C>(client: &mut C, n: Notice) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut info =
+        pgwire::error::ErrorInfo::new(n.severity.to_owned(), n.code.code().to_owned(), n.message);
+    info.severity_nonlocalized = Some(n.severity.to_owned());
+    client
+        .feed(PgWireBackendMessage::NoticeResponse(info.into()))
+        .await?;
+    Ok(())
+}
+
 fn canceled() -> Response {
     Response::Error(Box::new(error::info(
         error::QUERY_CANCELED,
@@ -83,24 +99,24 @@ impl SimpleQueryHandler for QueryHandler {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let responses = if is_blank(&query.query) {
-            vec![Response::EmptyQuery]
+        let (responses, notices) = if is_blank(&query.query) {
+            (vec![Response::EmptyQuery], Vec::new())
         } else {
             let cancel = cancel_signal(client).await;
             if looks_read_only(&query.query) {
                 // Runs on this task (see `do_query`); a cancel request sets the engine's
                 // cancel flag directly (see `cancel.rs`), which the engine checks.
                 drop(cancel);
-                self.do_query(client, &query.query).await?
+                self.run_batch(&query.query).await?
             } else {
-                let run = self.do_query(client, &query.query);
+                let run = Box::pin(self.run_batch(&query.query));
                 match cancel {
                     None => run.await?,
                     Some(cancel) => match select(run, cancel).await {
                         Either::Left((result, _)) => result?,
                         Either::Right((Ok(()), _)) => {
                             self.session.cancel_running();
-                            vec![canceled()]
+                            (vec![canceled()], Vec::new())
                         }
                         // The handle went away without a cancel: keep waiting.
                         Either::Right((Err(_), run)) => run.await?,
@@ -108,7 +124,11 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             }
         };
-        for response in responses {
+        let mut notices = notices.into_iter().peekable();
+        for (i, response) in responses.into_iter().enumerate() {
+            while let Some(n) = notices.next_if(|n| n.before_result <= i) {
+                send_notice(client, n).await?;
+            }
             match response {
                 Response::EmptyQuery => {
                     client
@@ -135,6 +155,9 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             }
         }
+        for n in notices {
+            send_notice(client, n).await?;
+        }
         client.set_state(PgWireConnectionState::ReadyForQuery);
         let status = self.session.transaction_status();
         client.set_transaction_status(status);
@@ -148,22 +171,35 @@ impl SimpleQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let results = if looks_read_only(query) {
-            self.session.run_inline(|s| s.execute_batch(query))
+        Ok(self.run_batch(query).await?.0)
+    }
+}
+
+impl QueryHandler {
+    /// Runs the statements of a Query message; answers their responses and the notices
+    /// they raised.
+    async fn run_batch(&self, query: &str) -> PgWireResult<(Vec<Response>, Vec<Notice>)> {
+        let batch = |s: &mut tissdb::Session, sql: &str| {
+            let results = s.execute_batch(sql);
+            (results, s.take_notices())
+        };
+        let (results, notices) = if looks_read_only(query) {
+            self.session.run_inline(|s| batch(s, query))
         } else {
             let sql = query.to_owned();
-            self.session.run(move |s| s.execute_batch(&sql)).await?
+            self.session.run(move |s| batch(s, &sql)).await?
         };
         if results.is_empty() {
-            return Ok(vec![Response::EmptyQuery]);
+            return Ok((vec![Response::EmptyQuery], notices));
         }
-        Ok(results
+        let responses = results
             .into_iter()
             .map(|result| match result {
                 Ok(outcome) => response::outcome(outcome, None, |_| FieldFormat::Text),
                 Err(e) => Response::Error(Box::new(error::engine_info(&e))),
             })
-            .collect())
+            .collect();
+        Ok((responses, notices))
     }
 }
 
