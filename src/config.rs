@@ -144,6 +144,8 @@ settings! {
     max_query_size: u64 = 1 << 20,
     /// Memory one sort, aggregation or DISTINCT may use.
     query_memory_limit: u64 = 256 << 20,
+    /// Rounds a `WITH RECURSIVE` query may run (54000 beyond).
+    max_recursion_iterations: u64 = 10_000,
     /// Bytes of documents one transaction may write before COMMIT (54000 beyond).
     max_transaction_size: u64 = 64 << 20,
     /// Seconds a transaction may stay open; past it, it is rolled back (25P04).
@@ -219,6 +221,7 @@ impl Config {
             ("max_query_size", self.max_query_size),
             ("query_memory_limit", self.query_memory_limit),
             ("max_transaction_size", self.max_transaction_size),
+            ("max_recursion_iterations", self.max_recursion_iterations),
             ("max_transaction_duration", self.max_transaction_duration),
             ("transaction_idle_timeout", self.transaction_idle_timeout),
             ("max_page_size", self.max_page_size as u64),

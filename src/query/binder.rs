@@ -15,9 +15,11 @@ use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
 use crate::query::Column;
 use crate::query::exec::aggregate_result_type;
-use crate::query::expr::{AggCall, AggFunc, BinOp, Expr, PathStep, UNDEFINED_FUNCTION, UnaryOp};
+use crate::query::expr::{
+    AggCall, AggFunc, BinOp, Expr, PathStep, SubqueryKind, UNDEFINED_FUNCTION, UnaryOp,
+};
 use crate::query::functions::{ScalarFunc, common_type};
-use crate::query::plan::{Access, Node, SortKey};
+use crate::query::plan::{Access, JoinKind, Node, SetOpKind, SortKey};
 use crate::query::types::{self, SqlType};
 
 pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
@@ -42,24 +44,115 @@ pub fn ident(i: &ast::Ident) -> String {
     }
 }
 
-/// The columns visible to expressions.
+/// One column visible to expressions: its position is its index in the input row.
+#[derive(Clone, Debug)]
+pub struct ScopeColumn {
+    /// The name (alias, or table name) that may qualify it.
+    pub table: Option<String>,
+    pub name: String,
+    pub ty: SqlType,
+    /// Reachable only qualified, and left out of `*` (the right side's copy of a
+    /// `USING` column).
+    pub hidden: bool,
+}
+
+/// The columns visible to expressions: those of every table in FROM, in row order.
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    /// The name (alias, or table name) that may qualify the columns.
-    pub table: Option<String>,
-    pub columns: Vec<(String, SqlType)>,
+    pub columns: Vec<ScopeColumn>,
+    /// The order `*` lists the visible columns in, when not row order (a `USING` join
+    /// lists the merged columns first).
+    pub star: Option<Vec<usize>>,
 }
 
 impl Scope {
     pub fn of_collection(c: &Collection, alias: Option<String>) -> Scope {
+        Scope::of_columns(
+            Some(alias.unwrap_or_else(|| c.name.clone())),
+            c.sql_columns(),
+        )
+    }
+
+    /// Columns all qualified by `table` (or by nothing).
+    pub fn of_columns(table: Option<String>, columns: Vec<(String, SqlType)>) -> Scope {
         Scope {
-            table: Some(alias.unwrap_or_else(|| c.name.clone())),
-            columns: c.sql_columns(),
+            star: None,
+            columns: columns
+                .into_iter()
+                .map(|(name, ty)| ScopeColumn {
+                    table: table.clone(),
+                    name,
+                    ty,
+                    hidden: false,
+                })
+                .collect(),
         }
     }
 
+    /// The first visible column called `name`, qualified or not.
     fn find(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|(n, _)| n == name)
+        self.columns
+            .iter()
+            .position(|c| c.name == name && !c.hidden)
+    }
+
+    /// Whether `name` qualifies some column (a table or alias in FROM).
+    pub fn has_table(&self, name: &str) -> bool {
+        self.columns
+            .iter()
+            .any(|c| c.table.as_deref() == Some(name))
+    }
+
+    /// The column `name` unqualified: 42703 if none, 42702 if several tables have it.
+    fn resolve(&self, name: &str) -> Result<Option<usize>> {
+        let mut found = self
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == name && !c.hidden)
+            .map(|(i, _)| i);
+        let first = found.next();
+        if first.is_some() && found.next().is_some() {
+            return Err(Error::invalid(
+                SqlState("42702"),
+                format!("column reference \"{name}\" is ambiguous"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// The column `name` of table `table`.
+    fn resolve_in(&self, table: &str, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.table.as_deref() == Some(table) && c.name == name)
+    }
+
+    /// The columns of both sides of a join, left first.
+    pub fn join(mut self, right: Scope) -> Scope {
+        let width = self.columns.len();
+        let mut star = self.star_columns();
+        star.extend(right.star_columns().into_iter().map(|i| i + width));
+        self.columns.extend(right.columns);
+        self.star = Some(star);
+        self
+    }
+
+    /// The columns `*` stands for, in its order.
+    pub fn star_columns(&self) -> Vec<usize> {
+        let visible = |i: &usize| self.columns.get(*i).is_some_and(|c| !c.hidden);
+        match &self.star {
+            Some(order) => order.iter().copied().filter(visible).collect(),
+            None => (0..self.columns.len()).filter(visible).collect(),
+        }
+    }
+
+    /// The (name, type) pairs, in row order.
+    pub fn pairs(&self) -> Vec<(String, SqlType)> {
+        self.columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty.clone()))
+            .collect()
     }
 }
 
@@ -74,12 +167,94 @@ pub struct Binder<'a> {
     pub referenced: usize,
     /// The open transaction, whose pending writes may add columns to collections.
     pub pending: Option<&'a crate::txn::Transaction>,
+    /// Common table expressions in scope, innermost last: name and bound plan.
+    ctes: Vec<(String, Node)>,
+    /// Ids given to recursive unions so far.
+    recursive_unions: usize,
 }
 
 /// Deepest expression nesting bound (left-nested operator chains included, which the
 /// parser's own recursion limit does not count).
 /// At a few KiB of stack per level, 2000 levels fit the server's 16 MiB thread stacks.
 pub const MAX_EXPRESSION_DEPTH: usize = 2000;
+
+/// ALL (true) or DISTINCT (false) of a set operation.
+fn set_quantifier_all(q: &ast::SetQuantifier) -> Result<bool> {
+    match q {
+        ast::SetQuantifier::All => Ok(true),
+        ast::SetQuantifier::Distinct | ast::SetQuantifier::None => Ok(false),
+        other => Err(unsupported(format!("{other}"))),
+    }
+}
+
+/// Whether the query's text names `name` as a word (a recursive CTE refers to itself).
+fn mentions(q: &ast::Query, name: &str) -> bool {
+    let text = q.to_string().to_lowercase();
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w == name)
+}
+
+/// A join of two bound inputs, with the scope of both.
+fn join_node(
+    left: Node,
+    ls: Scope,
+    right: Node,
+    rs: Scope,
+    kind: JoinKind,
+    condition: Option<Expr>,
+) -> (Node, Scope) {
+    (
+        Node::Join {
+            left: Box::new(left),
+            right: Box::new(right),
+            kind,
+            condition,
+            equi: Vec::new(),
+        },
+        ls.join(rs),
+    )
+}
+
+/// A subquery's (or CTE's) rows as a table called `table`, with column aliases if given.
+fn aliased(node: Node, table: String, alias: Option<&ast::TableAlias>) -> Result<(Node, Scope)> {
+    let mut columns = node.columns();
+    if let Some(a) = alias {
+        if a.columns.len() > columns.len() {
+            return Err(Error::invalid(
+                SqlState("42P10"),
+                format!(
+                    "table \"{table}\" has {} columns available but {} columns specified",
+                    columns.len(),
+                    a.columns.len()
+                ),
+            ));
+        }
+        for (c, name) in columns.iter_mut().zip(&a.columns) {
+            c.name = ident(&name.name);
+        }
+    }
+    let scope = Scope::of_columns(
+        Some(table),
+        columns
+            .iter()
+            .map(|c| {
+                let ty = if c.ty == SqlType::Unknown {
+                    SqlType::Text
+                } else {
+                    c.ty.clone()
+                };
+                (c.name.clone(), ty)
+            })
+            .collect(),
+    );
+    let exprs = (0..columns.len()).map(Expr::Column).collect();
+    let node = Node::Project {
+        input: Box::new(node),
+        exprs,
+        columns,
+    };
+    Ok((node, scope))
+}
 
 fn is_agg_name(name: &str) -> Option<AggFunc> {
     Some(match name {
@@ -152,6 +327,8 @@ impl<'a> Binder<'a> {
             depth: 0,
             referenced: 0,
             pending: None,
+            ctes: Vec::new(),
+            recursive_unions: 0,
         }
     }
 
@@ -229,25 +406,26 @@ impl<'a> Binder<'a> {
                 format!("column \"{}\" does not exist", parts.join(".")),
             )
         };
-        let (col, path) = match parts {
+        let (i, col, path) = match parts {
             [] => return Err(missing()),
-            [name] => (name, &[][..]),
-            [first, second, rest @ ..] if scope.table.as_deref() == Some(first.as_str()) => {
-                (second, rest)
-            }
-            [first, rest @ ..] => {
-                if scope.find(first).is_none() && rest.len() >= 2 {
-                    // `other_table.col...` naming a table not in scope.
+            [name] => (scope.resolve(name)?.ok_or_else(missing)?, name, &[][..]),
+            [first, second, rest @ ..] if scope.has_table(first) => (
+                scope.resolve_in(first, second).ok_or_else(missing)?,
+                second,
+                rest,
+            ),
+            [first, rest @ ..] => match scope.resolve(first)? {
+                Some(i) => (i, first, rest),
+                // `other_table.col...` naming a table not in scope.
+                None => {
                     return Err(Error::not_found(
                         SqlState::UNDEFINED_TABLE,
                         format!("missing FROM-clause entry for table \"{first}\""),
                     ));
                 }
-                (first, rest)
-            }
+            },
         };
-        let i = scope.find(col).ok_or_else(missing)?;
-        let ty = scope.columns[i].1.clone();
+        let ty = scope.columns[i].ty.clone();
         if path.is_empty() {
             return Ok((Expr::Column(i), ty));
         }
@@ -453,9 +631,55 @@ impl<'a> Binder<'a> {
                 scope,
             ),
             A::In {
-                target: ast::InTarget::Subquery(_),
+                expr,
+                target: ast::InTarget::Subquery(q),
+                negated,
                 ..
-            } => Err(unsupported("IN (subquery)")),
+            } => {
+                let (inner, ty) = self.expr(expr, scope)?;
+                let plan = self.one_column_subquery(q)?;
+                let sub_ty = plan.columns().first().map(|c| c.ty.clone());
+                // Values compare in the outer expression's type.
+                let plan = match sub_ty {
+                    Some(t) if t != ty && t != SqlType::Unknown && ty != SqlType::Unknown => {
+                        common_type(&[t.clone(), ty.clone()])?;
+                        Node::Project {
+                            columns: vec![Column::new("?column?", ty.clone())],
+                            exprs: vec![Expr::Cast(Box::new(Expr::Column(0)), ty.clone())],
+                            input: Box::new(plan),
+                        }
+                    }
+                    _ => plan,
+                };
+                Ok((
+                    Expr::InSubquery {
+                        expr: Box::new(inner),
+                        plan: Box::new(plan),
+                        negated: *negated,
+                    },
+                    SqlType::Bool,
+                ))
+            }
+            A::Subquery(q) => {
+                let plan = self.one_column_subquery(q)?;
+                let ty = plan
+                    .columns()
+                    .first()
+                    .map_or(SqlType::Text, |c| c.ty.clone());
+                Ok((Expr::Subquery(SubqueryKind::Scalar, Box::new(plan)), ty))
+            }
+            A::Exists { subquery, negated } => {
+                let plan = self.query(subquery)?;
+                let e = Expr::Subquery(SubqueryKind::Exists, Box::new(plan));
+                Ok((
+                    if *negated {
+                        Expr::Unary(UnaryOp::Not, Box::new(e))
+                    } else {
+                        e
+                    },
+                    SqlType::Bool,
+                ))
+            }
             A::In {
                 expr,
                 target: ast::InTarget::List(list),
@@ -637,7 +861,6 @@ impl<'a> Binder<'a> {
                 ))
             }
             A::Collate { expr, .. } => self.expr(expr, scope),
-            A::Subquery(_) | A::Exists { .. } => Err(unsupported("a subquery")),
             other => Err(unsupported(format!("the expression {other}"))),
         }
     }
@@ -927,9 +1150,6 @@ impl<'a> Binder<'a> {
 
     /// Binds a query to a plan.
     pub fn query(&mut self, q: &ast::Query) -> Result<Node> {
-        if q.with.is_some() {
-            return Err(unsupported("WITH"));
-        }
         if q.fetch.is_some() || !q.locks.is_empty() {
             return Err(unsupported("FETCH or FOR UPDATE"));
         }
@@ -940,17 +1160,209 @@ impl<'a> Binder<'a> {
         {
             return Err(unsupported("this query clause"));
         }
+        let outer = self.ctes.len();
+        let result = self.query_with_ctes(q);
+        self.ctes.truncate(outer);
+        result
+    }
+
+    fn query_with_ctes(&mut self, q: &ast::Query) -> Result<Node> {
+        if let Some(with) = &q.with {
+            for cte in &with.cte_tables {
+                let name = ident(&cte.alias.name);
+                let node = if with.recursive && mentions(&cte.query, &name) {
+                    self.recursive_cte(&name, cte)?
+                } else {
+                    let node = self.query(&cte.query)?;
+                    aliased(node, name.clone(), Some(&cte.alias))?.0
+                };
+                self.ctes.push((name, node));
+            }
+        }
         match q.body.as_ref() {
             ast::SetExpr::Select(s) => self.select(s, q.order_by.as_ref(), q.limit_clause.as_ref()),
-            ast::SetExpr::Values(v) => {
-                let node = self.values(v, &[])?;
+            body => {
+                let node = self.set_expr(body)?;
                 self.order_and_limit(node, q.order_by.as_ref(), q.limit_clause.as_ref())
             }
-            ast::SetExpr::Query(inner) => {
-                let node = self.query(inner)?;
-                self.order_and_limit(node, q.order_by.as_ref(), q.limit_clause.as_ref())
+        }
+    }
+
+    /// A subquery used as a value: it must give one column.
+    fn one_column_subquery(&mut self, q: &ast::Query) -> Result<Node> {
+        let plan = self.query(q)?;
+        if plan.columns().len() != 1 {
+            return Err(Error::invalid(
+                SqlState::SYNTAX_ERROR,
+                "subquery must return only one column",
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// The plan of a CTE named in FROM, if `name` is one.
+    fn cte(&self, name: &ast::ObjectName) -> Result<Option<Node>> {
+        if name.0.len() != 1 {
+            return Ok(None);
+        }
+        let n = table_name(name)?;
+        Ok(self
+            .ctes
+            .iter()
+            .rev()
+            .find(|(c, _)| *c == n)
+            .map(|(_, node)| node.clone()))
+    }
+
+    /// `name AS (anchor UNION [ALL] recursive part)`, the recursive part reading `name`
+    /// as the previous round's rows.
+    fn recursive_cte(&mut self, name: &str, cte: &ast::Cte) -> Result<Node> {
+        let ast::SetExpr::SetOperation {
+            left,
+            op: ast::SetOperator::Union,
+            set_quantifier,
+            right,
+        } = cte.query.body.as_ref()
+        else {
+            return Err(Error::invalid(
+                SqlState("42P19"),
+                format!(
+                    "recursive query \"{name}\" does not have the form non-recursive-term UNION [ALL] recursive-term"
+                ),
+            ));
+        };
+        if cte.query.order_by.is_some() || cte.query.limit_clause.is_some() {
+            return Err(unsupported("ORDER BY or LIMIT in a recursive query"));
+        }
+        let all = set_quantifier_all(set_quantifier)?;
+        let anchor = self.set_expr(left)?;
+        let (anchor, _) = aliased(anchor, name.to_string(), Some(&cte.alias))?;
+        let mut columns = anchor.columns();
+        for c in &mut columns {
+            if c.ty == SqlType::Unknown {
+                c.ty = SqlType::Text;
             }
-            ast::SetExpr::SetOperation { op, .. } => Err(unsupported(op.to_string())),
+        }
+        let id = self.recursive_unions;
+        self.recursive_unions += 1;
+        self.ctes.push((
+            name.to_string(),
+            Node::WorkTable {
+                id,
+                name: name.to_string(),
+                columns: columns.clone(),
+            },
+        ));
+        let recursive = self.set_expr(right);
+        self.ctes.pop();
+        let recursive = recursive?;
+        let rcols = recursive.columns();
+        if rcols.len() != columns.len() {
+            return Err(Error::invalid(
+                SqlState::SYNTAX_ERROR,
+                "each UNION query must have the same number of columns",
+            ));
+        }
+        // The recursive part's rows take the anchor's column types.
+        let exprs = rcols
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .map(|(i, (r, a))| {
+                if r.ty == a.ty || r.ty == SqlType::Unknown {
+                    Expr::Column(i)
+                } else {
+                    Expr::Cast(Box::new(Expr::Column(i)), a.ty.clone())
+                }
+            })
+            .collect();
+        let recursive = Node::Project {
+            input: Box::new(recursive),
+            exprs,
+            columns: columns.clone(),
+        };
+        Ok(Node::RecursiveUnion {
+            id,
+            anchor: Box::new(anchor),
+            recursive: Box::new(recursive),
+            all,
+        })
+    }
+
+    /// A query body: SELECT, VALUES, a parenthesized query, or a set operation.
+    fn set_expr(&mut self, body: &ast::SetExpr) -> Result<Node> {
+        match body {
+            ast::SetExpr::Select(s) => self.select(s, None, None),
+            ast::SetExpr::Values(v) => self.values(v, &[]),
+            ast::SetExpr::Query(inner) => self.query(inner),
+            ast::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                let op = match op {
+                    ast::SetOperator::Union => SetOpKind::Union,
+                    ast::SetOperator::Intersect => SetOpKind::Intersect,
+                    ast::SetOperator::Except | ast::SetOperator::Minus => SetOpKind::Except,
+                };
+                let all = set_quantifier_all(set_quantifier)?;
+                let l = self.set_expr(left)?;
+                let r = self.set_expr(right)?;
+                let (lc, rc) = (l.columns(), r.columns());
+                if lc.len() != rc.len() {
+                    return Err(Error::invalid(
+                        SqlState::SYNTAX_ERROR,
+                        format!(
+                            "each {} query must have the same number of columns",
+                            match op {
+                                SetOpKind::Union => "UNION",
+                                SetOpKind::Intersect => "INTERSECT",
+                                SetOpKind::Except => "EXCEPT",
+                            }
+                        ),
+                    ));
+                }
+                let mut types = Vec::with_capacity(lc.len());
+                for (a, b) in lc.iter().zip(&rc) {
+                    types.push(common_type(&[a.ty.clone(), b.ty.clone()])?);
+                }
+                let conform = |node: Node, cols: &[Column]| -> Node {
+                    if cols.iter().zip(&types).all(|(c, t)| c.ty == *t) {
+                        return node;
+                    }
+                    let exprs = cols
+                        .iter()
+                        .zip(&types)
+                        .enumerate()
+                        .map(|(i, (c, t))| {
+                            if c.ty == *t {
+                                Expr::Column(i)
+                            } else {
+                                Expr::Cast(Box::new(Expr::Column(i)), t.clone())
+                            }
+                        })
+                        .collect();
+                    let columns = cols
+                        .iter()
+                        .zip(&types)
+                        .map(|(c, t)| Column::new(c.name.clone(), t.clone()))
+                        .collect();
+                    Node::Project {
+                        input: Box::new(node),
+                        exprs,
+                        columns,
+                    }
+                };
+                let l = conform(l, &lc);
+                let r = conform(r, &rc);
+                Ok(Node::SetOp {
+                    left: Box::new(l),
+                    right: Box::new(r),
+                    op,
+                    all,
+                })
+            }
             other => Err(unsupported(format!("query body {other}"))),
         }
     }
@@ -997,73 +1409,218 @@ impl<'a> Binder<'a> {
     }
 
     fn from(&mut self, from: &[ast::TableWithJoins]) -> Result<(Node, Scope)> {
-        match from {
-            [] => Ok((
+        if from.is_empty() {
+            return Ok((
                 Node::Values {
                     rows: vec![vec![]],
                     columns: vec![],
                 },
                 Scope::default(),
-            )),
-            [one] if one.joins.is_empty() => match &one.relation {
-                ast::TableFactor::Table {
-                    name, alias, args, ..
-                } => {
-                    if args.is_some() {
-                        return Err(unsupported("table functions"));
-                    }
-                    if let Some((cols, rows)) = crate::query::system::view(self.catalog, name) {
-                        let scope = Scope {
-                            table: Some(
-                                alias
-                                    .as_ref()
-                                    .map(|a| ident(&a.name))
-                                    .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(ident))
-                                    .unwrap_or_default(),
-                            ),
-                            columns: cols.clone(),
-                        };
-                        let columns = cols.into_iter().map(|(n, t)| Column::new(n, t)).collect();
-                        let rows = rows
-                            .into_iter()
-                            .map(|r| r.into_iter().map(Expr::Literal).collect())
-                            .collect();
-                        return Ok((Node::Values { rows, columns }, scope));
-                    }
-                    let collection = self.collection(name)?;
-                    if let Some(a) = alias
-                        && !a.columns.is_empty()
-                    {
-                        return Err(unsupported("column aliases on a table"));
-                    }
-                    let scope =
-                        Scope::of_collection(&collection, alias.as_ref().map(|a| ident(&a.name)));
-                    let columns = scope
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (n, t))| Column {
-                            name: n.clone(),
-                            ty: t.clone(),
-                            table_oid: collection.oid(),
-                            column_number: (i + 1) as i16,
-                            path: Vec::new(),
-                        })
-                        .collect();
-                    Ok((
-                        Node::Scan {
-                            collection,
-                            columns,
-                            access: Access::Full,
-                            filter: None,
-                        },
-                        scope,
-                    ))
+            ));
+        }
+        let mut acc: Option<(Node, Scope)> = None;
+        for twj in from {
+            let item = self.table_with_joins(twj)?;
+            acc = Some(match acc {
+                None => item,
+                // `FROM a, b`: a cross join (WHERE conditions become join conditions
+                // in the optimizer).
+                Some((left, ls)) => join_node(left, ls, item.0, item.1, JoinKind::Inner, None),
+            });
+        }
+        acc.ok_or_else(|| Error::Internal("empty FROM".into()))
+    }
+
+    fn table_with_joins(&mut self, twj: &ast::TableWithJoins) -> Result<(Node, Scope)> {
+        let (mut node, mut scope) = self.table_factor(&twj.relation)?;
+        for join in &twj.joins {
+            let (right, rscope) = self.table_factor(&join.relation)?;
+            use ast::JoinOperator as J;
+            let (kind, constraint) = match &join.join_operator {
+                J::Join(c) | J::Inner(c) => (JoinKind::Inner, c),
+                J::Left(c) | J::LeftOuter(c) => (JoinKind::Left, c),
+                J::Right(c) | J::RightOuter(c) => (JoinKind::Right, c),
+                J::FullOuter(c) => (JoinKind::Full, c),
+                J::CrossJoin(c) => (JoinKind::Inner, c),
+                other => return Err(unsupported(format!("join {other:?}"))),
+            };
+            let left_width = scope.columns.len();
+            let using: Vec<String> = match constraint {
+                ast::JoinConstraint::Using(names) => {
+                    names.iter().map(table_name).collect::<Result<_>>()?
                 }
-                ast::TableFactor::Derived { .. } => Err(unsupported("subqueries in FROM")),
-                other => Err(unsupported(format!("FROM {other}"))),
-            },
-            _ => Err(unsupported("JOIN and multiple tables in FROM")),
+                ast::JoinConstraint::Natural => scope
+                    .columns
+                    .iter()
+                    .filter(|c| !c.hidden && rscope.find(&c.name).is_some())
+                    .map(|c| c.name.clone())
+                    .collect(),
+                ast::JoinConstraint::UsingAlias(..) => {
+                    return Err(unsupported("USING (...) AS alias"));
+                }
+                ast::JoinConstraint::On(_) | ast::JoinConstraint::None => Vec::new(),
+            };
+            let mut joined = scope.join(rscope);
+            let mut merged: Vec<usize> = Vec::new();
+            let condition = match constraint {
+                ast::JoinConstraint::On(e) => Some(self.condition(e, &joined, "JOIN/ON")?),
+                ast::JoinConstraint::Using(_) | ast::JoinConstraint::Natural => {
+                    let mut conds = Vec::new();
+                    for name in &using {
+                        let l = joined
+                            .columns
+                            .iter()
+                            .take(left_width)
+                            .position(|c| c.name == *name && !c.hidden);
+                        let r = joined
+                            .columns
+                            .iter()
+                            .skip(left_width)
+                            .position(|c| c.name == *name && !c.hidden)
+                            .map(|i| i + left_width);
+                        let (Some(l), Some(r)) = (l, r) else {
+                            return Err(Error::invalid(
+                                UNDEFINED_COLUMN,
+                                format!(
+                                    "column \"{name}\" specified in USING clause does not exist in both tables"
+                                ),
+                            ));
+                        };
+                        // The merged column shows once: the left copy, or the right one
+                        // for a right join.
+                        let (hide, keep) = if kind == JoinKind::Right {
+                            (l, r)
+                        } else {
+                            (r, l)
+                        };
+                        joined.columns[hide].hidden = true;
+                        merged.push(keep);
+                        conds.push(Expr::Binary(
+                            BinOp::Eq,
+                            Box::new(Expr::Column(l)),
+                            Box::new(Expr::Column(r)),
+                        ));
+                    }
+                    conds
+                        .into_iter()
+                        .reduce(|a, b| Expr::Binary(BinOp::And, Box::new(a), Box::new(b)))
+                }
+                _ => None,
+            };
+            if !merged.is_empty() {
+                // `*` lists the merged columns first, as PostgreSQL does.
+                let rest: Vec<usize> = joined
+                    .star_columns()
+                    .into_iter()
+                    .filter(|i| !merged.contains(i))
+                    .collect();
+                merged.extend(rest);
+                joined.star = Some(merged);
+            }
+            node = Node::Join {
+                left: Box::new(node),
+                right: Box::new(right),
+                kind,
+                condition,
+                equi: Vec::new(),
+            };
+            scope = joined;
+        }
+        Ok((node, scope))
+    }
+
+    fn table_factor(&mut self, relation: &ast::TableFactor) -> Result<(Node, Scope)> {
+        match relation {
+            ast::TableFactor::Table {
+                name, alias, args, ..
+            } => {
+                if args.is_some() {
+                    return Err(unsupported("table functions"));
+                }
+                if let Some((cols, rows)) = crate::query::system::view(self.catalog, name) {
+                    let scope = Scope::of_columns(
+                        Some(
+                            alias
+                                .as_ref()
+                                .map(|a| ident(&a.name))
+                                .or_else(|| name.0.last().and_then(|p| p.as_ident()).map(ident))
+                                .unwrap_or_default(),
+                        ),
+                        cols.clone(),
+                    );
+                    let columns = cols.into_iter().map(|(n, t)| Column::new(n, t)).collect();
+                    let rows = rows
+                        .into_iter()
+                        .map(|r| r.into_iter().map(Expr::Literal).collect())
+                        .collect();
+                    return Ok((Node::Values { rows, columns }, scope));
+                }
+                if let Some(node) = self.cte(name)? {
+                    let table = alias
+                        .as_ref()
+                        .map(|a| ident(&a.name))
+                        .unwrap_or_else(|| table_name(name).unwrap_or_default());
+                    return aliased(node, table, alias.as_ref());
+                }
+                let collection = self.collection(name)?;
+                if let Some(a) = alias
+                    && !a.columns.is_empty()
+                {
+                    return Err(unsupported("column aliases on a table"));
+                }
+                let scope =
+                    Scope::of_collection(&collection, alias.as_ref().map(|a| ident(&a.name)));
+                let columns = scope
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Column {
+                        name: c.name.clone(),
+                        ty: c.ty.clone(),
+                        table_oid: collection.oid(),
+                        column_number: (i + 1) as i16,
+                        path: Vec::new(),
+                    })
+                    .collect();
+                Ok((
+                    Node::Scan {
+                        collection,
+                        columns,
+                        access: Access::Full,
+                        filter: None,
+                    },
+                    scope,
+                ))
+            }
+            ast::TableFactor::Derived {
+                lateral,
+                subquery,
+                alias,
+                ..
+            } => {
+                if *lateral {
+                    return Err(unsupported("LATERAL"));
+                }
+                let Some(alias) = alias else {
+                    return Err(Error::invalid(
+                        SqlState::SYNTAX_ERROR,
+                        "subquery in FROM must have an alias",
+                    ));
+                };
+                let node = self.query(subquery)?;
+                aliased(node, ident(&alias.name), Some(alias))
+            }
+            ast::TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                let (node, scope) = self.table_with_joins(table_with_joins)?;
+                match alias {
+                    None => Ok((node, scope)),
+                    Some(a) => aliased(node, ident(&a.name), Some(a)),
+                }
+            }
+            other => Err(unsupported(format!("FROM {other}"))),
         }
     }
 
@@ -1111,10 +1668,7 @@ impl<'a> Binder<'a> {
             return Vec::new();
         };
         let mut names: Vec<String> = parts.iter().map(ident).collect();
-        if names.len() > 1
-            && scope.table.as_deref() == Some(names[0].as_str())
-            && scope.find(&names[0]).is_none()
-        {
+        if names.len() > 1 && scope.has_table(&names[0]) && scope.find(&names[0]).is_none() {
             names.remove(0);
         }
         if names.len() > 1 { names } else { Vec::new() }
@@ -1138,8 +1692,9 @@ impl<'a> Binder<'a> {
                     out.push((x, t, ident(alias)));
                 }
                 ast::SelectItem::Wildcard(_) => {
-                    for (i, (n, t)) in scope.columns.iter().enumerate() {
-                        out.push((Expr::Column(i), t.clone(), n.clone()));
+                    for i in scope.star_columns() {
+                        let c = &scope.columns[i];
+                        out.push((Expr::Column(i), c.ty.clone(), c.name.clone()));
                     }
                 }
                 ast::SelectItem::ExprWithAliases { .. } => {
@@ -1151,14 +1706,16 @@ impl<'a> Binder<'a> {
                         .trim_end_matches(".*")
                         .trim_end_matches('.')
                         .to_lowercase();
-                    if scope.table.as_deref() != Some(want.as_str()) {
+                    if !scope.has_table(&want) {
                         return Err(Error::not_found(
                             SqlState::UNDEFINED_TABLE,
                             format!("missing FROM-clause entry for table \"{want}\""),
                         ));
                     }
-                    for (i, (n, t)) in scope.columns.iter().enumerate() {
-                        out.push((Expr::Column(i), t.clone(), n.clone()));
+                    for (i, c) in scope.columns.iter().enumerate() {
+                        if c.table.as_deref() == Some(want.as_str()) {
+                            out.push((Expr::Column(i), c.ty.clone(), c.name.clone()));
+                        }
                     }
                 }
             }
@@ -1273,8 +1830,18 @@ impl<'a> Binder<'a> {
         let mut paths: Vec<Vec<String>> = Vec::new();
         for item in &s.projection {
             match item {
-                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..) => {
-                    paths.extend(scope.columns.iter().map(|_| Vec::new()));
+                ast::SelectItem::Wildcard(_) => {
+                    paths.extend(scope.star_columns().iter().map(|_| Vec::new()));
+                }
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let want = kind.to_string().trim_end_matches(".*").to_lowercase();
+                    paths.extend(
+                        scope
+                            .columns
+                            .iter()
+                            .filter(|c| c.table.as_deref() == Some(want.as_str()))
+                            .map(|_| Vec::new()),
+                    );
                 }
                 other => paths.push(Self::item_path(other, &scope)),
             }
@@ -1414,13 +1981,12 @@ impl<'a> Binder<'a> {
     ) -> Result<Node> {
         if let Some(ob) = order_by {
             let cols = node.columns();
-            let scope = Scope {
-                table: None,
-                columns: cols
-                    .iter()
+            let scope = Scope::of_columns(
+                None,
+                cols.iter()
                     .map(|c| (c.name.clone(), c.ty.clone()))
                     .collect(),
-            };
+            );
             let mut keys = Vec::new();
             for o in order_exprs(ob)? {
                 let (desc, nulls_first) = sort_direction(o);

@@ -158,6 +158,24 @@ pub enum Expr {
     Func(ScalarFunc, Vec<Expr>),
     /// An aggregate call (only before the binder moves it into an Aggregate node).
     Agg(AggCall),
+    /// A subquery reading no column of the query around it; the statement runs it once
+    /// before it plans the rest and puts its result in its place.
+    Subquery(SubqueryKind, Box<crate::query::plan::Node>),
+    /// `expr [NOT] IN (subquery)`: becomes an `InList` of the subquery's values.
+    InSubquery {
+        expr: Box<Expr>,
+        plan: Box<crate::query::plan::Node>,
+        negated: bool,
+    },
+}
+
+/// What a subquery expression gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubqueryKind {
+    /// The single value of its single row (NULL without rows; 21000 with several).
+    Scalar,
+    /// Whether it has rows.
+    Exists,
 }
 
 /// What evaluation may read besides the row.
@@ -324,6 +342,10 @@ impl Expr {
                 }
                 f.call(values, ctx)
             }
+            Expr::Subquery(..) | Expr::InSubquery { .. } => Err(Error::invalid(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "a subquery is not supported in this part of a statement",
+            )),
             Expr::Agg(_) => Err(Error::Internal(
                 "aggregate evaluated outside an aggregation".into(),
             )),
@@ -334,7 +356,8 @@ impl Expr {
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) => {}
+            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Subquery(..) => {}
+            Expr::InSubquery { expr, .. } => expr.walk(f),
             Expr::Path(e, _)
             | Expr::Unary(_, e)
             | Expr::IsNull(e, _)
@@ -396,7 +419,16 @@ impl Expr {
             Ok(Box::new(f(*e)?))
         };
         let node = match self {
-            e @ (Expr::Literal(_) | Expr::Column(_) | Expr::Param(_)) => e,
+            e @ (Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Subquery(..)) => e,
+            Expr::InSubquery {
+                expr,
+                plan,
+                negated,
+            } => Expr::InSubquery {
+                expr: bx(expr, f)?,
+                plan,
+                negated,
+            },
             Expr::Path(e, p) => Expr::Path(bx(e, f)?, p),
             Expr::Unary(op, e) => Expr::Unary(op, bx(e, f)?),
             Expr::IsNull(e, n) => Expr::IsNull(bx(e, f)?, n),
@@ -461,8 +493,14 @@ impl Expr {
     pub fn is_constant(&self) -> bool {
         let mut constant = true;
         self.walk(&mut |e| {
-            if matches!(e, Expr::Column(_) | Expr::Param(_) | Expr::Agg(_))
-                || matches!(e, Expr::Func(f, _) if f.is_volatile())
+            if matches!(
+                e,
+                Expr::Column(_)
+                    | Expr::Param(_)
+                    | Expr::Agg(_)
+                    | Expr::Subquery(..)
+                    | Expr::InSubquery { .. }
+            ) || matches!(e, Expr::Func(f, _) if f.is_volatile())
             {
                 constant = false;
             }

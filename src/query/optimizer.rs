@@ -2,11 +2,14 @@
 //!
 //! 1. [`fold_constants`]: expressions that read no row, parameter or clock are computed
 //!    once, at plan time.
-//! 2. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
+//! 2. [`plan_joins`]: WHERE and ON conditions move below joins to the side they read
+//!    (where the join kind allows), the rest joins the join condition, and equalities
+//!    between the two sides become hash join keys.
+//! 3. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
 //!    are tested as documents are decoded.
-//! 3. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
+//! 4. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
 //!    `id IN ('a', 'b')`) reads those keys instead of the whole collection.
-//! 4. [`use_indexes`]: other scans read a secondary index where it costs less
+//! 5. [`use_indexes`]: other scans read a secondary index where it costs less
 //!    ([`crate::query::access`]); an index that delivers the order of an
 //!    `ORDER BY ... LIMIT n` removes the sort.
 //!
@@ -17,12 +20,16 @@ use crate::catalog::Kind;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
-use crate::query::plan::{Access, Node, SortKey};
+use crate::query::plan::{Access, JoinKind, Node, SortKey};
 
 /// Runs every pass in order.
 pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
-    let passes: [fn(Node) -> Result<Node>; 3] =
-        [fold_constants, push_down_filters, use_key_lookups];
+    let passes: [fn(Node) -> Result<Node>; 4] = [
+        fold_constants,
+        plan_joins,
+        push_down_filters,
+        use_key_lookups,
+    ];
     let node = passes.iter().try_fold(node, |n, pass| pass(n))?;
     use_indexes(node, ctx)
 }
@@ -306,6 +313,42 @@ fn map_inputs(node: Node, f: &mut dyn FnMut(Node) -> Result<Node>) -> Result<Nod
         Node::Distinct { input } => Node::Distinct {
             input: b(input, f)?,
         },
+        Node::Join {
+            left,
+            right,
+            kind,
+            condition,
+            equi,
+        } => Node::Join {
+            left: b(left, f)?,
+            right: b(right, f)?,
+            kind,
+            condition,
+            equi,
+        },
+        Node::SetOp {
+            left,
+            right,
+            op,
+            all,
+        } => Node::SetOp {
+            left: b(left, f)?,
+            right: b(right, f)?,
+            op,
+            all,
+        },
+        Node::RecursiveUnion {
+            id,
+            anchor,
+            recursive,
+            all,
+        } => Node::RecursiveUnion {
+            id,
+            anchor: b(anchor, f)?,
+            recursive: b(recursive, f)?,
+            all,
+        },
+        n @ Node::WorkTable { .. } => n,
     })
 }
 
@@ -362,6 +405,179 @@ pub fn fold_constants(node: Node) -> Result<Node> {
                 .collect::<Result<_>>()?,
             columns,
         },
+        Node::Join {
+            left,
+            right,
+            kind,
+            condition,
+            equi,
+        } => Node::Join {
+            left,
+            right,
+            kind,
+            condition: condition.map(fold).transpose()?,
+            equi,
+        },
+        other => other,
+    })
+}
+
+/// Which side of a join an expression reads: only the left (columns below
+/// `left_width`), only the right, both, or neither.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Side {
+    Neither,
+    Left,
+    Right,
+    Both,
+}
+
+fn side(e: &Expr, left_width: usize) -> Side {
+    let (mut l, mut r) = (false, false);
+    e.walk(&mut |x| {
+        if let Expr::Column(i) = x {
+            if *i < left_width {
+                l = true;
+            } else {
+                r = true;
+            }
+        }
+    });
+    match (l, r) {
+        (false, false) => Side::Neither,
+        (true, false) => Side::Left,
+        (false, true) => Side::Right,
+        (true, true) => Side::Both,
+    }
+}
+
+/// `e` with every column index lowered by `by` (an expression over the joined row
+/// made one over the right row).
+fn shift_columns(e: Expr, by: usize) -> Result<Expr> {
+    e.transform(&mut |x| {
+        Ok(match x {
+            Expr::Column(i) => Expr::Column(i.saturating_sub(by)),
+            other => other,
+        })
+    })
+}
+
+fn and_all(parts: Vec<Expr>) -> Option<Expr> {
+    parts
+        .into_iter()
+        .reduce(|a, b| Expr::Binary(BinOp::And, Box::new(a), Box::new(b)))
+}
+
+fn filtered(node: Node, parts: Vec<Expr>) -> Node {
+    match and_all(parts) {
+        None => node,
+        Some(predicate) => Node::Filter {
+            input: Box::new(node),
+            predicate,
+        },
+    }
+}
+
+/// Pass 2: conditions moved to the join side they read, hash join keys found.
+pub fn plan_joins(node: Node) -> Result<Node> {
+    // A WHERE over a join: its conjuncts go as far down as the join kind allows.
+    let node = match node {
+        Node::Filter { input, predicate } if matches!(*input, Node::Join { .. }) => {
+            let Node::Join {
+                left,
+                right,
+                kind,
+                condition,
+                equi,
+            } = *input
+            else {
+                return Err(crate::error::Error::Internal("not a join".into()));
+            };
+            let lw = left.columns().len();
+            let mut parts = Vec::new();
+            conjuncts(&predicate, &mut parts);
+            let (mut to_left, mut to_right, mut to_join, mut stay) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for p in parts {
+                match (side(&p, lw), kind) {
+                    (Side::Left, JoinKind::Inner | JoinKind::Left) => to_left.push(p),
+                    (Side::Right, JoinKind::Inner | JoinKind::Right) => {
+                        to_right.push(shift_columns(p, lw)?)
+                    }
+                    (Side::Both | Side::Neither, JoinKind::Inner) => to_join.push(p),
+                    _ => stay.push(p),
+                }
+            }
+            let mut cond = Vec::new();
+            if let Some(c) = condition {
+                cond.push(c);
+            }
+            cond.extend(to_join);
+            let join = Node::Join {
+                left: Box::new(filtered(*left, to_left)),
+                right: Box::new(filtered(*right, to_right)),
+                kind,
+                condition: and_all(cond),
+                equi,
+            };
+            filtered(join, stay)
+        }
+        other => other,
+    };
+    let node = map_inputs(node, &mut plan_joins)?;
+    Ok(match node {
+        Node::Join {
+            left,
+            right,
+            kind,
+            condition: Some(condition),
+            mut equi,
+        } => {
+            let lw = left.columns().len();
+            let mut parts = Vec::new();
+            conjuncts(&condition, &mut parts);
+            let (mut to_left, mut to_right, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+            for p in parts {
+                let s = side(&p, lw);
+                // ON conditions on one side only filter that side's rows before they
+                // are matched, unless that side's rows are all kept (outer joins).
+                match (s, kind) {
+                    (Side::Left, JoinKind::Inner | JoinKind::Right) => {
+                        to_left.push(p);
+                        continue;
+                    }
+                    (Side::Right, JoinKind::Inner | JoinKind::Left) => {
+                        to_right.push(shift_columns(p, lw)?);
+                        continue;
+                    }
+                    _ => {}
+                }
+                if let Expr::Binary(BinOp::Eq, a, b) = &p {
+                    match (side(a, lw), side(b, lw)) {
+                        (Side::Left, Side::Right) => {
+                            equi.push(((**a).clone(), shift_columns((**b).clone(), lw)?));
+                            continue;
+                        }
+                        (Side::Right, Side::Left) => {
+                            equi.push(((**b).clone(), shift_columns((**a).clone(), lw)?));
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                rest.push(p);
+            }
+            // The pushed filters may now sit over scans: push them into the scans.
+            let left = push_down_filters(filtered(*left, to_left))?;
+            let right = push_down_filters(filtered(*right, to_right))?;
+            Node::Join {
+                left: Box::new(left),
+                right: Box::new(right),
+                kind,
+                condition: and_all(rest),
+                equi,
+            }
+        }
         other => other,
     })
 }

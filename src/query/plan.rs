@@ -73,6 +73,37 @@ pub struct IndexAccess {
     pub estimate: u64,
 }
 
+/// Which rows a join keeps besides the matching pairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinKind {
+    Inner,
+    /// Every left row, with NULLs when nothing on the right matches.
+    Left,
+    /// Every right row, with NULLs when nothing on the left matches.
+    Right,
+    /// Both.
+    Full,
+}
+
+impl JoinKind {
+    fn label(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "",
+            JoinKind::Left => " Left",
+            JoinKind::Right => " Right",
+            JoinKind::Full => " Full",
+        }
+    }
+}
+
+/// UNION, INTERSECT or EXCEPT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetOpKind {
+    Union,
+    Intersect,
+    Except,
+}
+
 /// A plan node.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {
@@ -116,6 +147,39 @@ pub enum Node {
     Distinct {
         input: Box<Node>,
     },
+    /// Rows of `left` joined with rows of `right`: each output row is a left row then a
+    /// right row. `equi` pairs (an expression over the left row, one over the right
+    /// row) are equalities the optimizer took out of `condition` for a hash join;
+    /// `condition` is whatever remains, over the joined row.
+    Join {
+        left: Box<Node>,
+        right: Box<Node>,
+        kind: JoinKind,
+        condition: Option<Expr>,
+        equi: Vec<(Expr, Expr)>,
+    },
+    /// `left UNION|INTERSECT|EXCEPT [ALL] right` (inputs of the same width and types).
+    SetOp {
+        left: Box<Node>,
+        right: Box<Node>,
+        op: SetOpKind,
+        all: bool,
+    },
+    /// `WITH RECURSIVE`: the anchor's rows, then the recursive part's rows run again and
+    /// again over the rows of the previous round (read by [`Node::WorkTable`] `id`)
+    /// until a round adds none. Without `all`, rows already produced are dropped.
+    RecursiveUnion {
+        id: usize,
+        anchor: Box<Node>,
+        recursive: Box<Node>,
+        all: bool,
+    },
+    /// The previous round's rows of the recursive union `id`.
+    WorkTable {
+        id: usize,
+        name: String,
+        columns: Vec<Column>,
+    },
 }
 
 impl Node {
@@ -130,6 +194,14 @@ impl Node {
             | Node::Sort { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input } => input.columns(),
+            Node::Join { left, right, .. } => {
+                let mut c = left.columns();
+                c.extend(right.columns());
+                c
+            }
+            Node::SetOp { left, .. } => left.columns(),
+            Node::RecursiveUnion { anchor, .. } => anchor.columns(),
+            Node::WorkTable { columns, .. } => columns.clone(),
         }
     }
 
@@ -313,6 +385,81 @@ impl Node {
                 out.push(format!("{pad}HashDistinct"));
                 input.explain_into(depth + 1, out, stats, next);
             }
+            Node::Join {
+                left,
+                right,
+                kind,
+                condition,
+                equi,
+            } => {
+                let mut cols = left.columns();
+                let lcols = cols.clone();
+                let rcols = right.columns();
+                cols.extend(rcols.clone());
+                if equi.is_empty() {
+                    out.push(format!("{pad}Nested Loop{} Join", kind.label()));
+                } else {
+                    out.push(format!("{pad}Hash{} Join", kind.label()));
+                    let conds: Vec<String> = equi
+                        .iter()
+                        .map(|(l, r)| format!("({} = {})", show(l, &lcols), show(r, &rcols)))
+                        .collect();
+                    out.push(format!("{detail}Hash Cond: {}", conds.join(" AND ")));
+                }
+                if let Some(c) = condition {
+                    out.push(format!("{detail}Join Filter: {}", show(c, &cols)));
+                }
+                left.explain_into(depth + 1, out, stats, next);
+                if !equi.is_empty() {
+                    out.push(format!("{}{}Hash", "      ".repeat(depth) + "  ", "->  "));
+                    right.explain_into(depth + 2, out, stats, next);
+                } else {
+                    right.explain_into(depth + 1, out, stats, next);
+                }
+            }
+            Node::SetOp {
+                left,
+                right,
+                op,
+                all,
+            } => {
+                let name = match op {
+                    SetOpKind::Union => "Append",
+                    SetOpKind::Intersect => "HashSetOp Intersect",
+                    SetOpKind::Except => "HashSetOp Except",
+                };
+                let all_suffix = if *all && *op != SetOpKind::Union {
+                    " All"
+                } else {
+                    ""
+                };
+                if *op == SetOpKind::Union && !*all {
+                    out.push(format!("{pad}HashDistinct"));
+                    out.push(format!("{detail}->  Append"));
+                    left.explain_into(depth + 2, out, stats, next);
+                    right.explain_into(depth + 2, out, stats, next);
+                } else {
+                    out.push(format!("{pad}{name}{all_suffix}"));
+                    left.explain_into(depth + 1, out, stats, next);
+                    right.explain_into(depth + 1, out, stats, next);
+                }
+            }
+            Node::RecursiveUnion {
+                anchor,
+                recursive,
+                all,
+                ..
+            } => {
+                out.push(format!(
+                    "{pad}Recursive Union{}",
+                    if *all { " All" } else { "" }
+                ));
+                anchor.explain_into(depth + 1, out, stats, next);
+                recursive.explain_into(depth + 1, out, stats, next);
+            }
+            Node::WorkTable { name, .. } => {
+                out.push(format!("{pad}WorkTable Scan on {name}"));
+            }
         }
     }
 }
@@ -475,5 +622,155 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
                 .join(", ")
         ),
         Expr::Agg(a) => show_agg(a, cols),
+        Expr::Subquery(crate::query::expr::SubqueryKind::Scalar, _) => "(SubPlan)".into(),
+        Expr::Subquery(crate::query::expr::SubqueryKind::Exists, _) => "EXISTS(SubPlan)".into(),
+        Expr::InSubquery { expr, negated, .. } => format!(
+            "({} {}IN (SubPlan))",
+            show(expr, cols),
+            if *negated { "NOT " } else { "" }
+        ),
+    }
+}
+
+impl Node {
+    /// Replaces every expression of the plan (inputs included) by `f` of it. Index
+    /// accesses, which only the optimizer builds, are left as they are.
+    pub fn map_exprs(
+        self,
+        f: &mut dyn FnMut(Expr) -> crate::error::Result<Expr>,
+    ) -> crate::error::Result<Node> {
+        use crate::error::Result;
+        let b = |n: Box<Node>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Node>> {
+            Ok(Box::new(n.map_exprs(f)?))
+        };
+        let all = |v: Vec<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Vec<Expr>> {
+            v.into_iter().map(&mut *f).collect()
+        };
+        Ok(match self {
+            Node::Scan {
+                collection,
+                columns,
+                access,
+                filter,
+            } => Node::Scan {
+                collection,
+                columns,
+                access: match access {
+                    Access::Keys(keys) => Access::Keys(all(keys, f)?),
+                    other => other,
+                },
+                filter: filter.map(&mut *f).transpose()?,
+            },
+            Node::Values { rows, columns } => Node::Values {
+                rows: rows.into_iter().map(|r| all(r, f)).collect::<Result<_>>()?,
+                columns,
+            },
+            Node::Filter { input, predicate } => Node::Filter {
+                input: b(input, f)?,
+                predicate: f(predicate)?,
+            },
+            Node::Project {
+                input,
+                exprs,
+                columns,
+            } => Node::Project {
+                input: b(input, f)?,
+                exprs: all(exprs, f)?,
+                columns,
+            },
+            Node::Aggregate {
+                input,
+                group_by,
+                aggs,
+                columns,
+            } => Node::Aggregate {
+                input: b(input, f)?,
+                group_by: all(group_by, f)?,
+                aggs: aggs
+                    .into_iter()
+                    .map(|mut a| {
+                        a.arg = a.arg.map(|x| f(*x).map(Box::new)).transpose()?;
+                        Ok(a)
+                    })
+                    .collect::<Result<_>>()?,
+                columns,
+            },
+            Node::Sort { input, keys } => Node::Sort {
+                input: b(input, f)?,
+                keys: keys
+                    .into_iter()
+                    .map(|k| {
+                        Ok(SortKey {
+                            expr: f(k.expr)?,
+                            ..k
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            },
+            Node::Limit {
+                input,
+                limit,
+                offset,
+            } => Node::Limit {
+                input: b(input, f)?,
+                limit: limit.map(&mut *f).transpose()?,
+                offset: offset.map(&mut *f).transpose()?,
+            },
+            Node::Distinct { input } => Node::Distinct {
+                input: b(input, f)?,
+            },
+            Node::Join {
+                left,
+                right,
+                kind,
+                condition,
+                equi,
+            } => Node::Join {
+                left: b(left, f)?,
+                right: b(right, f)?,
+                kind,
+                condition: condition.map(&mut *f).transpose()?,
+                equi: equi
+                    .into_iter()
+                    .map(|(l, r)| Ok((f(l)?, f(r)?)))
+                    .collect::<Result<_>>()?,
+            },
+            Node::SetOp {
+                left,
+                right,
+                op,
+                all: a,
+            } => Node::SetOp {
+                left: b(left, f)?,
+                right: b(right, f)?,
+                op,
+                all: a,
+            },
+            Node::RecursiveUnion {
+                id,
+                anchor,
+                recursive,
+                all: a,
+            } => Node::RecursiveUnion {
+                id,
+                anchor: b(anchor, f)?,
+                recursive: b(recursive, f)?,
+                all: a,
+            },
+            n @ Node::WorkTable { .. } => n,
+        })
+    }
+
+    /// Whether any expression of the plan holds a subquery.
+    pub fn has_subqueries(&self) -> bool {
+        let mut found = false;
+        // map_exprs consumes the plan; a clone is cheap next to running a subquery.
+        let _ = self.clone().map_exprs(&mut |e| {
+            e.walk(&mut |x| {
+                found |= matches!(x, Expr::Subquery(..) | Expr::InSubquery { .. });
+            });
+            Ok(e)
+        });
+        found
     }
 }

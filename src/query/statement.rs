@@ -14,7 +14,7 @@ use crate::error::{Error, Result, SqlState};
 use crate::query::access::PlanContext;
 use crate::query::binder::{self, Binder, Scope, ident, unsupported};
 use crate::query::exec::{self, ExecContext, scan};
-use crate::query::expr::{Expr, truth};
+use crate::query::expr::{Expr, SubqueryKind, truth};
 use crate::query::optimizer;
 use crate::query::plan::{Access, Node};
 use crate::query::types::{self, SqlType};
@@ -244,6 +244,9 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
     let Ok(node) = binder.query(q) else {
         return false;
     };
+    if node.has_subqueries() {
+        return false;
+    }
     let Ok(node) = optimizer::optimize(node, &plan_context(session)) else {
         return false;
     };
@@ -275,6 +278,10 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
             | Node::Sort { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input } => point(input),
+            Node::Join { .. }
+            | Node::SetOp { .. }
+            | Node::RecursiveUnion { .. }
+            | Node::WorkTable { .. } => false,
         }
     }
     point(&node)
@@ -449,6 +456,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
         cancel: session.cancel.clone(),
         analyze: None,
         view: session.read_view(),
+        work_tables: Default::default(),
     })
 }
 
@@ -511,9 +519,73 @@ fn plan_context(session: &Session) -> PlanContext<'_> {
     }
 }
 
+/// Runs the plan's subqueries, each once (they read nothing of the query around them),
+/// and puts their results in their place: a value, true or false, or an IN list.
+fn resolve_subqueries(node: Node, session: &Session, params: &[Value]) -> Result<Node> {
+    if !node.has_subqueries() {
+        return Ok(node);
+    }
+    node.map_exprs(&mut |e| {
+        e.transform(&mut |x| match x {
+            Expr::Subquery(kind, plan) => {
+                let limit = match kind {
+                    SubqueryKind::Scalar => 2,
+                    SubqueryKind::Exists => 1,
+                };
+                let rows = run_subplan(*plan, session, params, limit)?;
+                Ok(Expr::Literal(match kind {
+                    SubqueryKind::Exists => Value::Bool(!rows.is_empty()),
+                    SubqueryKind::Scalar => {
+                        if rows.len() > 1 {
+                            return Err(Error::invalid(
+                                SqlState("21000"),
+                                "more than one row returned by a subquery used as an expression",
+                            ));
+                        }
+                        rows.into_iter()
+                            .next()
+                            .and_then(|r| r.into_iter().next())
+                            .unwrap_or(Value::Null)
+                    }
+                }))
+            }
+            Expr::InSubquery {
+                expr,
+                plan,
+                negated,
+            } => {
+                let rows = run_subplan(*plan, session, params, usize::MAX)?;
+                Ok(Expr::InList {
+                    expr,
+                    list: rows
+                        .into_iter()
+                        .map(|r| Expr::Literal(r.into_iter().next().unwrap_or(Value::Null)))
+                        .collect(),
+                    negated,
+                })
+            }
+            other => Ok(other),
+        })
+    })
+}
+
+/// The first `limit` rows of a subquery's plan.
+fn run_subplan(plan: Node, session: &Session, params: &[Value], limit: usize) -> Result<Vec<Row>> {
+    let plan = resolve_subqueries(plan, session, params)?;
+    let plan = optimizer::optimize(plan, &plan_context(session))?;
+    let ctx = exec_context(session, params);
+    exec::build(&plan, &ctx)?.take(limit).collect()
+}
+
+/// Subqueries run, then the plan optimized.
+fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Node> {
+    let node = resolve_subqueries(node, session, params)?;
+    optimizer::optimize(node, &plan_context(session))
+}
+
 fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
     let columns = node.columns();
-    let node = optimizer::optimize(node, &plan_context(session))?;
+    let node = plan_statement(node, session, &params)?;
     let ctx = exec_context(session, &params);
     let rows = exec::build(&node, &ctx)?.collect::<Result<Vec<_>>>()?;
     Ok(Outcome::Rows {
@@ -624,7 +696,11 @@ fn run(
                 ast::Statement::Delete(d) => plan_delete(&mut binder, d)?.scan,
                 other => return Err(unsupported(format!("EXPLAIN of {}", statement_kind(other)))),
             };
-            let node = optimizer::optimize(node, &plan_context(session))?;
+            let node = if node.has_subqueries() {
+                plan_statement(node, session, &bind_params(&binder, params)?)?
+            } else {
+                optimizer::optimize(node, &plan_context(session))?
+            };
             let lines = if *analyze {
                 let params = bind_params(&binder, params)?;
                 let base = exec_context(session, &params);
@@ -637,6 +713,7 @@ fn run(
                     cancel: base.cancel.clone(),
                     analyze: Some(analysis.clone()),
                     view: base.view.clone(),
+                    work_tables: Default::default(),
                 });
                 let started = std::time::Instant::now();
                 exec::build(&node, &ctx)?.try_for_each(|r| r.map(|_| ()))?;
@@ -1227,7 +1304,7 @@ fn duplicate_key(collection: &Collection, id: &str) -> Error {
 
 fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let source = optimizer::optimize(plan.source, &plan_context(session))?;
+    let source = plan_statement(plan.source, session, &params)?;
     let rows = exec::build(&source, &ctx)?.collect::<Result<Vec<_>>>()?;
     ctx.check_cancel()?;
     let c = &plan.collection;
@@ -1341,7 +1418,7 @@ fn modify_scan(
     let columns = scope
         .columns
         .iter()
-        .map(|(n, t)| Column::new(n.clone(), t.clone()))
+        .map(|c| Column::new(c.name.clone(), c.ty.clone()))
         .collect();
     Ok((
         Node::Scan {
@@ -1375,7 +1452,7 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
             .collect();
         if parts.len() > 1
             && parts[0] == table_name
-            && scope.columns.iter().all(|(n, _)| *n != parts[0])
+            && scope.columns.iter().all(|c| c.name != parts[0])
         {
             parts.remove(0);
         }
@@ -1383,8 +1460,8 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
         let declared = scope
             .columns
             .iter()
-            .find(|(n, _)| *n == field)
-            .map(|(_, t)| t.clone());
+            .find(|c| c.name == field)
+            .map(|c| c.ty.clone());
         if field == "id" && collection.kind == Kind::Schemaless
             || collection.primary_key.as_deref() == Some(field.as_str())
         {
@@ -1495,7 +1572,7 @@ fn matching_documents(
     plan: &ModifyPlan,
     ctx: &Arc<ExecContext>,
 ) -> Result<Targets> {
-    let scan = optimizer::optimize(plan.scan.clone(), &plan_context(session))?;
+    let scan = plan_statement(plan.scan.clone(), session, &ctx.params)?;
     let Node::Scan {
         collection,
         access,

@@ -5,9 +5,12 @@ mod aggregate;
 mod distinct;
 mod filter;
 pub mod index_scan;
+mod join;
 mod limit;
 mod project;
+mod recursive;
 pub mod scan;
+mod setop;
 mod sort;
 mod values;
 
@@ -40,6 +43,8 @@ pub struct ExecContext {
     pub analyze: Option<Arc<Analysis>>,
     /// What the statement reads: a snapshot, and the transaction's writes over it.
     pub view: crate::txn::ReadView,
+    /// The current round's rows of each running recursive union, by its id.
+    pub work_tables: parking_lot::Mutex<std::collections::HashMap<usize, Arc<Vec<Row>>>>,
 }
 
 /// What EXPLAIN ANALYZE measured: per operator (in plan pre-order), rows produced and
@@ -150,6 +155,41 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             offset,
         } => limit::build(input(i)?, limit.as_ref(), offset.as_ref(), ctx)?,
         Node::Distinct { input: i } => distinct::build(input(i)?, ctx),
+        Node::Join {
+            left,
+            right,
+            kind,
+            condition,
+            equi,
+        } => {
+            let spec = join::JoinSpec {
+                kind: *kind,
+                condition: condition.clone(),
+                equi: equi.clone(),
+                left_width: left.columns().len(),
+                right_width: right.columns().len(),
+            };
+            let l = input(left)?;
+            let r = input(right)?;
+            join::build(l, r, spec, ctx)?
+        }
+        Node::SetOp {
+            left,
+            right,
+            op,
+            all,
+        } => {
+            let l = input(left)?;
+            let r = input(right)?;
+            setop::build(l, r, *op, *all, ctx)?
+        }
+        Node::RecursiveUnion {
+            id,
+            anchor,
+            recursive,
+            all,
+        } => recursive::build_union(*id, anchor, recursive, *all, ctx)?,
+        Node::WorkTable { id, .. } => recursive::build_work_table(*id, ctx)?,
     };
     Ok(match &ctx.analyze {
         None => iter,

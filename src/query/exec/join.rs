@@ -1,0 +1,188 @@
+//! Join: a hash join when the optimizer found equalities between the two sides, a
+//! nested loop otherwise. The right side is read into memory first (within
+//! `query_memory_limit`); left rows then stream through. Outer joins pad the side
+//! without a match with NULLs: a left row as soon as it found none, unmatched right rows
+//! once the left side is done. A NULL key never matches (SQL's `=`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::{ExecContext, RowIter, group_key, row_size};
+use crate::doc::Value;
+use crate::error::Result;
+use crate::query::Row;
+use crate::query::expr::{Expr, truth};
+use crate::query::plan::JoinKind;
+
+/// What the join needs besides its inputs.
+pub struct JoinSpec {
+    pub kind: JoinKind,
+    pub condition: Option<Expr>,
+    pub equi: Vec<(Expr, Expr)>,
+    pub left_width: usize,
+    pub right_width: usize,
+}
+
+/// The key of `row` for the hash table; None if a key value is NULL.
+fn key_of(exprs: &[&Expr], row: &Row, ctx: &ExecContext) -> Result<Option<Vec<u8>>> {
+    let ectx = ctx.eval_context();
+    let mut values = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let v = e.eval(row, &ectx)?;
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
+        values.push(v);
+    }
+    let mut key = Vec::new();
+    group_key(&values, &mut key);
+    Ok(Some(key))
+}
+
+pub fn build(
+    left: RowIter,
+    right: RowIter,
+    spec: JoinSpec,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut bytes = 0usize;
+    for row in right {
+        ctx.check_cancel()?;
+        let row = row?;
+        bytes += row_size(&row);
+        if bytes > ctx.memory_limit {
+            return Err(ctx.over_memory("the inner side of a join"));
+        }
+        rows.push(row);
+    }
+    let index = if spec.equi.is_empty() {
+        None
+    } else {
+        let exprs: Vec<&Expr> = spec.equi.iter().map(|(_, r)| r).collect();
+        let mut map: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(k) = key_of(&exprs, row, ctx)? {
+                bytes += k.len() + 40;
+                map.entry(k).or_default().push(i);
+            }
+        }
+        if bytes > ctx.memory_limit {
+            return Err(ctx.over_memory("the hash table of a join"));
+        }
+        Some(map)
+    };
+    Ok(Box::new(JoinIter {
+        matched: vec![false; rows.len()],
+        right: rows,
+        index,
+        left: Some(left),
+        pending: VecDeque::new(),
+        spec,
+        ctx: ctx.clone(),
+        all_candidates: Vec::new(),
+    }))
+}
+
+struct JoinIter {
+    left: Option<RowIter>,
+    right: Vec<Row>,
+    index: Option<HashMap<Vec<u8>, Vec<usize>>>,
+    matched: Vec<bool>,
+    pending: VecDeque<Row>,
+    spec: JoinSpec,
+    ctx: Arc<ExecContext>,
+    /// 0..right.len(), for the nested loop.
+    all_candidates: Vec<usize>,
+}
+
+impl JoinIter {
+    /// Joins one left row, queueing its output rows.
+    fn join_row(&mut self, l: Row) -> Result<()> {
+        let candidates: &[usize] = match &self.index {
+            Some(map) => {
+                let exprs: Vec<&Expr> = self.spec.equi.iter().map(|(e, _)| e).collect();
+                match key_of(&exprs, &l, &self.ctx)? {
+                    Some(k) => map.get(&k).map_or(&[][..], Vec::as_slice),
+                    None => &[],
+                }
+            }
+            None => {
+                if self.all_candidates.len() != self.right.len() {
+                    self.all_candidates = (0..self.right.len()).collect();
+                }
+                &self.all_candidates
+            }
+        };
+        let ectx = self.ctx.eval_context();
+        let mut any = false;
+        for &i in candidates {
+            let Some(r) = self.right.get(i) else {
+                continue;
+            };
+            let mut row = Vec::with_capacity(l.len() + r.len());
+            row.extend_from_slice(&l);
+            row.extend_from_slice(r);
+            let keep = match &self.spec.condition {
+                None => true,
+                Some(c) => truth(&c.eval(&row, &ectx)?) == Some(true),
+            };
+            if keep {
+                any = true;
+                if let Some(m) = self.matched.get_mut(i) {
+                    *m = true;
+                }
+                self.pending.push_back(row);
+            }
+        }
+        if !any && matches!(self.spec.kind, JoinKind::Left | JoinKind::Full) {
+            let mut row = l;
+            row.resize(self.spec.left_width + self.spec.right_width, Value::Null);
+            self.pending.push_back(row);
+        }
+        Ok(())
+    }
+
+    /// After the left side: the right rows nothing matched, for right and full joins.
+    fn unmatched_right(&mut self) {
+        if !matches!(self.spec.kind, JoinKind::Right | JoinKind::Full) {
+            return;
+        }
+        for (i, r) in self.right.iter().enumerate() {
+            if !self.matched.get(i).copied().unwrap_or(true) {
+                let mut row = vec![Value::Null; self.spec.left_width];
+                row.extend_from_slice(r);
+                self.pending.push_back(row);
+            }
+        }
+    }
+}
+
+impl Iterator for JoinIter {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(row) = self.pending.pop_front() {
+                return Some(Ok(row));
+            }
+            let left = self.left.as_mut()?;
+            match left.next() {
+                Some(Ok(l)) => {
+                    if let Err(e) = self.ctx.check_cancel().and_then(|()| self.join_row(l)) {
+                        self.left = None;
+                        return Some(Err(e));
+                    }
+                }
+                Some(Err(e)) => {
+                    self.left = None;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.left = None;
+                    self.unmatched_right();
+                }
+            }
+        }
+    }
+}

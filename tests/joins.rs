@@ -1,0 +1,197 @@
+//! Joins, set operations, subqueries and recursive queries through the engine's
+//! `Session`: plan shapes, nested document paths as join keys, limits. Results against
+//! PostgreSQL's are in tests/slt (joins, set_ops, subqueries, cte).
+
+mod common;
+
+use common::{open, run};
+use tissdb::{Config, Database, Session};
+
+fn setup(s: &mut Session) {
+    let out = run(
+        s,
+        "CREATE TABLE customers (id int PRIMARY KEY, name text, city text);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int, total int);
+         CREATE COLLECTION reviews;
+         INSERT INTO customers VALUES (1, 'ann', 'oslo'), (2, 'bob', 'rome'), (3, 'cy', NULL);
+         INSERT INTO orders VALUES (10, 1, 100), (11, 1, 50), (12, 2, 70), (13, 9, 5), (14, NULL, 1);",
+    );
+    assert!(out.iter().all(|l| !l.starts_with("ERROR")), "{out:?}");
+    let c = s.database().catalog().get("reviews").unwrap();
+    drop(c);
+    for (id, order, stars, customer) in [("r1", 10, 5, 1), ("r2", 12, 3, 2), ("r3", 12, 4, 7)] {
+        let doc = serde_json::json!({
+            "id": id, "order_ref": order, "stars": stars,
+            "customer": {"id": customer, "tier": "gold"}
+        });
+        let obj = match tissdb::doc::json::from_json(doc).unwrap() {
+            tissdb::doc::Value::Object(o) => o,
+            other => panic!("{other:?}"),
+        };
+        s.insert_document("reviews", obj).unwrap();
+    }
+}
+
+fn session() -> (tempfile::TempDir, Session) {
+    let (dir, db) = open();
+    let mut s = Session::new(db);
+    setup(&mut s);
+    (dir, s)
+}
+
+#[test]
+fn equi_joins_hash_and_push_conditions_down() {
+    let (_d, mut s) = session();
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT name, total FROM customers, orders
+         WHERE customers.id = orders.customer_id AND total > 60 AND city = 'oslo'",
+    )
+    .join("\n");
+    assert!(plan.contains("Hash Join"), "{plan}");
+    assert!(plan.contains("Hash Cond: (id = customer_id)"), "{plan}");
+    assert!(plan.contains("Filter: (total > 60)"), "{plan}");
+    assert!(plan.contains("Filter: (city = 'oslo')"), "{plan}");
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT name, total FROM customers, orders
+             WHERE customers.id = orders.customer_id AND total > 60 AND city = 'oslo'"
+        ),
+        vec!["ann|100"]
+    );
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT 1 FROM customers a JOIN customers b ON a.id < b.id",
+    )
+    .join("\n");
+    assert!(plan.contains("Nested Loop Join"), "{plan}");
+    assert!(plan.contains("Join Filter: (id < id)"), "{plan}");
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT 1 FROM customers c LEFT JOIN orders o ON o.customer_id = c.id",
+    )
+    .join("\n");
+    assert!(plan.contains("Hash Left Join"), "{plan}");
+}
+
+#[test]
+fn join_keys_may_be_nested_document_paths() {
+    let (_d, mut s) = session();
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT r.id, c.name, o.total FROM reviews r
+             JOIN customers c ON r.customer.id = c.id
+             JOIN orders o ON o.id = r.order_ref
+             ORDER BY r.id"
+        ),
+        vec!["r1|ann|100", "r2|bob|70"]
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT r.id, c.name FROM reviews r LEFT JOIN customers c ON c.id = r.customer.id ORDER BY 1"
+        ),
+        vec!["r1|ann", "r2|bob", "r3|NULL"]
+    );
+}
+
+#[test]
+fn a_transaction_joins_its_own_pending_writes() {
+    let (_d, mut s) = session();
+    run(&mut s, "BEGIN; INSERT INTO orders VALUES (15, 3, 9)");
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT c.name, sum(o.total) FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.name ORDER BY 1"
+        ),
+        vec!["ann|150", "bob|70", "cy|9"]
+    );
+    run(&mut s, "ROLLBACK");
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id"
+        ),
+        vec!["3"]
+    );
+}
+
+#[test]
+fn ambiguous_and_unknown_names_are_clear_errors() {
+    let (_d, mut s) = session();
+    for (sql, code) in [
+        ("SELECT id FROM customers JOIN orders ON true", "42702"),
+        ("SELECT x.id FROM customers JOIN orders ON true", "42P01"),
+        ("SELECT * FROM customers JOIN orders USING (nope)", "42703"),
+        ("SELECT * FROM (SELECT 1)", "42601"),
+        ("SELECT 1 UNION SELECT 1, 2", "42601"),
+        ("SELECT (SELECT id FROM orders)", "21000"),
+        (
+            "SELECT 1 WHERE 1 IN (SELECT id, total FROM orders)",
+            "42601",
+        ),
+        (
+            "SELECT * FROM customers c JOIN orders o ON o.nope = c.id",
+            "42703",
+        ),
+    ] {
+        let out = run(&mut s, sql);
+        assert!(
+            out[0].starts_with(&format!("ERROR {code}")),
+            "{sql}: {out:?}"
+        );
+    }
+    assert_eq!(run(&mut s, "SELECT count(*) FROM customers"), vec!["3"]);
+}
+
+#[test]
+fn limits_stop_runaway_recursion_and_oversized_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(Config {
+        data_dir: dir.path().to_path_buf(),
+        max_recursion_iterations: 50,
+        query_memory_limit: 64 << 10,
+        ..Config::default()
+    })
+    .unwrap();
+    let mut s = Session::new(db);
+    setup(&mut s);
+    let out = run(
+        &mut s,
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x FROM n) SELECT count(*) FROM n",
+    );
+    assert!(
+        out[0].starts_with("ERROR 54000") && out[0].contains("max_recursion_iterations (50)"),
+        "{out:?}"
+    );
+    // UNION stops at rows already seen: the same cycle ends.
+    assert_eq!(
+        run(
+            &mut s,
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION SELECT x FROM n) SELECT count(*) FROM n"
+        ),
+        vec!["1"]
+    );
+    assert_eq!(
+        run(
+            &mut s,
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 50) SELECT max(x) FROM n"
+        ),
+        vec!["50"]
+    );
+    // A join whose inner side outgrows query_memory_limit.
+    run(
+        &mut s,
+        "CREATE TABLE big (id int PRIMARY KEY, pad text);
+         INSERT INTO big SELECT x, repeat('p', 2000) FROM (WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 40) SELECT x FROM g) AS t",
+    );
+    assert_eq!(run(&mut s, "SELECT count(*) FROM big"), vec!["40"]);
+    let out = run(
+        &mut s,
+        "SELECT count(*) FROM big a JOIN big b ON a.pad = b.pad JOIN big c ON true",
+    );
+    assert!(out[0].starts_with("ERROR 53200"), "{out:?}");
+    assert_eq!(run(&mut s, "SELECT count(*) FROM customers"), vec!["3"]);
+}
