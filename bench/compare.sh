@@ -2,8 +2,8 @@
 # Compare TissDB with PostgreSQL 15 on this machine, in the same run, with pgbench.
 #
 #   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
-#                         [--rows N] [--workloads W1,W2,W3,W5] [--suite indexes|transactions]
-#                         [--keep]
+#                         [--rows N] [--workloads W1,W2,W3,W5]
+#                         [--suite indexes|transactions|joins] [--keep]
 #
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
@@ -22,7 +22,9 @@
 #                     the script runs a private copy of it
 # --duration SEC      pgbench -T per run (quick 2, default 5)
 # --rounds N          TissDB/PostgreSQL alternations per cell (quick 2, default 3)
-# --rows N            rows loaded into items (default 100000, at most 1000000)
+# --rows N            rows loaded into items (default 100000, at most 1000000); with
+#                     --suite joins, rows of orders and of edges (customers and graph
+#                     vertices are a tenth of that; default 1000000, quick 100000)
 # --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1 W4; W4 first
 #                     creates the index items_brand on both systems)
 # --suite indexes     instead, the secondary-index workloads, in phases that add
@@ -35,6 +37,17 @@
 #                     serialization failures and deadlocks (--max-tries), and the report
 #                     gives each system's retry rate (TissDB runs every transaction
 #                     SERIALIZABLE, PostgreSQL at its default, READ COMMITTED)
+# --suite joins       instead of items, loads customers(id PK, region, name), orders(id
+#                     PK, customer_id, total) and edges(id PK, src, dst) (100k, 1M, 1M;
+#                     --quick 10k, 100k, 100k; src/dst over 100k (10k) vertices) and
+#                     runs slow queries, cells "simple 1" and "prepared 1" only: J1 join
+#                     of all orders with customers, GROUP BY region; J2-0 the orders of
+#                     one random customer (join WHERE c.id = ?) with no index on
+#                     orders.customer_id; CREATE INDEX (customer_id), then J2-1 the same;
+#                     CREATE INDEX edges (src), then T3, a WITH RECURSIVE 3-hop traversal
+#                     from a random vertex. A run lasts at least its slowest query
+#                     (pgbench -T finishes the transaction under way; tps counts it).
+#                     About 1.5 minutes with --quick, 8 minutes without.
 # --keep              keep the temp dir (data dirs, all pgbench and server logs)
 set -euo pipefail
 
@@ -49,7 +62,7 @@ QUICK=0
 TISSDB_BIN=""
 DURATION=""
 ROUNDS=""
-ROWS=100000
+ROWS=""
 BATCH=1000
 WORKLOADS=""
 SUITE=""
@@ -88,8 +101,17 @@ else
 fi
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive integer"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+if [ "$SUITE" = joins ]; then
+    if [ "$QUICK" = 1 ]; then : "${ROWS:=100000}"; else : "${ROWS:=1000000}"; fi
+else
+    : "${ROWS:=100000}"
+fi
 [[ "$ROWS" =~ ^[1-9][0-9]*$ ]] || die "--rows must be a positive integer"
-[ "$ROWS" -le 1000000 ] || die "--rows must be at most 1000000 (W1 inserts ids from 1000001 up)"
+if [ "$SUITE" = joins ]; then
+    [ "$ROWS" -ge 10 ] || die "--rows must be at least 10 with --suite joins"
+else
+    [ "$ROWS" -le 1000000 ] || die "--rows must be at most 1000000 (W1 inserts ids from 1000001 up)"
+fi
 
 # Workloads: id, file, label. Run order: reads first, then the writes (W3 updates in
 # place, W1 adds rows last) so that the reads and the aggregate see the loaded table;
@@ -101,6 +123,11 @@ declare -A WL_LABEL=([W1]=insert [W2]=point-select [W3]=update-by-pk [W4]=indexe
     [W5]=group-by-agg)
 # SQL run on both systems before a workload's cells (W4's index, the index suite's phases).
 declare -A WL_BEFORE=([W4]="CREATE INDEX items_brand ON items (brand)")
+# Tables loaded (the same plain SQL into both systems), pgbench -D variables, and the
+# pgbench timeout (a hung server must not stall the run; slow suites get more).
+TABLES=(items)
+PGBENCH_DEFS=(-D rows="$ROWS")
+BENCH_TIMEOUT=$((DURATION + 120))
 if [ "$SUITE" = indexes ]; then
     RUN_ORDER=(I1-0 W1-0 I2-1 W1-1 I1-3 W1-3)
     WL_FILE=([I1-0]=i1_secondary_point.sql [W1-0]=w1_insert.sql [I2-1]=i2_compound_range.sql
@@ -114,20 +141,36 @@ elif [ "$SUITE" = transactions ]; then
     WL_FILE=([W7]=w7_two_updates.sql [W7h]=w7_hot_two_updates.sql)
     WL_LABEL=([W7]="2-update-txn" [W7h]="2-update-txn,hot")
     WL_BEFORE=()
+elif [ "$SUITE" = joins ]; then
+    CUSTOMERS=$((ROWS / 10)) VERTICES=$((ROWS / 10))
+    RUN_ORDER=(J1 J2-0 J2-1 T3)
+    WL_FILE=([J1]=j1_join_group_by.sql [J2-0]=j2_selective_join.sql [J2-1]=j2_selective_join.sql
+        [T3]=t3_recursive_3hop.sql)
+    WL_LABEL=([J1]="join+group-by" [J2-0]="join-by-id,no-idx" [J2-1]="join-by-id,idx" [T3]="recursive-3-hop")
+    WL_BEFORE=([J2-1]="CREATE INDEX orders_customer_id ON orders (customer_id)"
+        [T3]="CREATE INDEX edges_src ON edges (src)")
+    TABLES=(customers orders edges)
+    PGBENCH_DEFS=(-D customers="$CUSTOMERS" -D vertices="$VERTICES")
+    BENCH_TIMEOUT=$((DURATION + 600))
 elif [ -n "$SUITE" ]; then
-    die "--suite: unknown suite '$SUITE' (known: indexes, transactions)"
+    die "--suite: unknown suite '$SUITE' (known: indexes, transactions, joins)"
 fi
+TABLES_CSV=$(IFS=,; echo "${TABLES[*]}")
+TABLES_CSV=${TABLES_CSV//,/, }
 if [ -n "$WORKLOADS" ]; then
     sel=()
     for w in "${RUN_ORDER[@]}"; do
         [[ ",${WORKLOADS^^}," == *",$w,"* ]] && sel+=("$w")
     done
-    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of W1,W2,W3,W4,W5 in '$WORKLOADS'"
+    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of $(IFS=,; echo "${RUN_ORDER[*]}") in '$WORKLOADS'"
     RUN_ORDER=("${sel[@]}")
 fi
 
 # Cells: "mode clients" per workload.
-if [ "$QUICK" = 1 ]; then
+if [ "$SUITE" = joins ]; then
+    # Queries of seconds: one client (8 would only queue behind each other on 2 cores).
+    CELLS=("simple 1" "prepared 1")
+elif [ "$QUICK" = 1 ]; then
     CELLS=("simple 1" "prepared 8")
 else
     CELLS=("simple 1" "simple 8" "prepared 1" "prepared 8")
@@ -309,43 +352,107 @@ start_tissdb
 # ---------------------------------------------------------------------------------
 # Load the same data into both.
 # ---------------------------------------------------------------------------------
-log "generating $ROWS rows as INSERTs of $BATCH rows"
-awk -v rows="$ROWS" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.sql"
+if [ "$SUITE" = joins ]; then
+    LOAD_DESC="$CUSTOMERS customers, $ROWS orders, $ROWS edges over $VERTICES vertices"
+    log "generating $LOAD_DESC as INSERTs of $BATCH rows"
+    for t in "${TABLES[@]}"; do
+        awk -v table="$t" -v customers="$CUSTOMERS" -v orders="$ROWS" -v edges="$ROWS" \
+            -v vertices="$VERTICES" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_joins.awk" >"$WORK/$t.sql"
+    done
+else
+    LOAD_DESC="$ROWS rows"
+    log "generating $ROWS rows as INSERTs of $BATCH rows"
+    awk -v rows="$ROWS" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.sql"
+fi
 
 now() { date +%s.%N; }
-load_into() { # name port -> seconds
-    local t0 t1
-    t0=$(now)
-    "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$WORK/items.sql" >"$LOGDIR/load-$1.log" 2>&1 ||
-        { tail -n 5 "$LOGDIR/load-$1.log" >&2; die "loading into $1 failed"; }
-    t1=$(now)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+load_into() { # name port -> sets LOAD_S (total seconds) and LOAD_DETAIL (per table)
+    local t t0 start
+    start=$(now)
+    LOAD_DETAIL=""
+    for t in "${TABLES[@]}"; do
+        t0=$(now)
+        "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$WORK/$t.sql" >"$LOGDIR/load-$1-$t.log" 2>&1 ||
+            { tail -n 5 "$LOGDIR/load-$1-$t.log" >&2; die "loading $t into $1 failed"; }
+        LOAD_DETAIL+="${LOAD_DETAIL:+, }$t $(secs_since "$t0")s"
+    done
+    LOAD_S=$(secs_since "$start")
+    [ ${#TABLES[@]} -gt 1 ] || LOAD_DETAIL=""
 }
-TDB_LOAD_S=$(load_into tissdb "$TDB_PG_PORT")
-PG_LOAD_S=$(load_into postgres "$PG_PORT")
-echo "   load time: TissDB ${TDB_LOAD_S}s, PostgreSQL ${PG_LOAD_S}s"
+load_into tissdb "$TDB_PG_PORT"
+TDB_LOAD_S=$LOAD_S TDB_LOAD_DETAIL=$LOAD_DETAIL
+load_into postgres "$PG_PORT"
+PG_LOAD_S=$LOAD_S PG_LOAD_DETAIL=$LOAD_DETAIL
+echo "   load time: TissDB ${TDB_LOAD_S}s${TDB_LOAD_DETAIL:+ ($TDB_LOAD_DETAIL)}, PostgreSQL ${PG_LOAD_S}s${PG_LOAD_DETAIL:+ ($PG_LOAD_DETAIL)}"
 
 # PostgreSQL: VACUUM ANALYZE (what autovacuum does soon after a bulk load anyway) and
 # a CHECKPOINT so that the load's checkpoint does not land in the first measured runs.
 # TissDB gets no such step (it has no SQL VACUUM yet; compaction runs in background).
-"${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "VACUUM ANALYZE items" -c "CHECKPOINT"
+"${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "VACUUM ANALYZE $TABLES_CSV" -c "CHECKPOINT"
 
 # Same data in both? Also warms both up (one full scan each).
-CHECK_SQL="SELECT count(*), sum(qty), count(DISTINCT brand) FROM items"
-CHECK_SQL_TDB="SELECT count(*), sum(qty) FROM items"
-PG_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench -c "$CHECK_SQL")
-TDB_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$TDB_PG_PORT" -U bench -d bench -c "$CHECK_SQL_TDB")
-echo "   check (count, sum(qty)): TissDB [$TDB_CHECK], PostgreSQL [${PG_CHECK% *}] ($(echo "$PG_CHECK" | awk '{print $3}') brands)"
-[ "$TDB_CHECK" = "${PG_CHECK% *}" ] || echo "   WARNING: the two tables differ after loading" >&2
+if [ "$SUITE" = joins ]; then
+    # Counts and integer sums of every table, then each query once with fixed
+    # parameters (before any secondary index): the same results on both systems?
+    # Float sums are rounded to cents (the two sum in different orders).
+    check_joins() { # port -> one line
+        "${PGSQL[@]}" -At -F ' ' -p "$1" -U bench -d bench -c "SELECT count(*) FROM customers" \
+            -c "SELECT count(*), sum(customer_id) FROM orders" \
+            -c "SELECT count(*), sum(src), sum(dst) FROM edges" | tr '\n' ' '
+    }
+    TDB_CHECK=$(check_joins "$TDB_PG_PORT")
+    PG_CHECK=$(check_joins "$PG_PORT")
+    echo "   check (customers; orders, sum(customer_id); edges, sum(src), sum(dst)): TissDB [${TDB_CHECK% }], PostgreSQL [${PG_CHECK% }]"
+    [ "$TDB_CHECK" = "$PG_CHECK" ] || echo "   WARNING: the two data sets differ after loading" >&2
+    ref_sql() { # workload -> its statement with :id and :start set to 42
+        grep -v -e '^--' -e '^\\' "$WORKLOAD_DIR/${WL_FILE[$1]}" | head -n 1 | sed 's/:id\b/42/g; s/:start\b/42/g'
+    }
+    ref_times=()
+    for wl in J1 J2-0 T3; do
+        for sys in tissdb postgres; do
+            port=$TDB_PG_PORT; [ "$sys" = postgres ] && port=$PG_PORT
+            t0=$(now)
+            if "${PGSQL[@]}" -At -F ' ' -p "$port" -U bench -d bench -c "$(ref_sql "$wl")" \
+                >"$LOGDIR/ref-$wl-$sys.out" 2>&1; then
+                ref_times+=("$(secs_since "$t0")")
+            else
+                ref_times+=(FAILED)
+                echo "   WARNING: $wl failed on $sys: $(tail -n 3 "$LOGDIR/ref-$wl-$sys.out" | tr '\n' ' ')" >&2
+            fi
+            awk '{ if ($NF ~ /\./) $NF = sprintf("%.2f", $NF); print }' "$LOGDIR/ref-$wl-$sys.out" | sort \
+                >"$LOGDIR/ref-$wl-$sys.txt"
+        done
+        cmp -s "$LOGDIR/ref-$wl-tissdb.txt" "$LOGDIR/ref-$wl-postgres.txt" || {
+            echo "   WARNING: $wl gives different results (TissDB / PostgreSQL):" >&2
+            paste -d '|' "$LOGDIR/ref-$wl-tissdb.txt" "$LOGDIR/ref-$wl-postgres.txt" | head -n 12 | sed 's/^/     /' >&2
+        }
+    done
+    echo "   one run of each, before any secondary index (J2 with id=42: sum $(cat "$LOGDIR/ref-J2-0-postgres.txt"); T3 from 42: $(cat "$LOGDIR/ref-T3-postgres.txt") paths), seconds:"
+    echo "     TissDB J1 ${ref_times[0]}, J2 ${ref_times[2]}, T3 ${ref_times[4]}; PostgreSQL J1 ${ref_times[1]}, J2 ${ref_times[3]}, T3 ${ref_times[5]}"
+else
+    CHECK_SQL="SELECT count(*), sum(qty), count(DISTINCT brand) FROM items"
+    CHECK_SQL_TDB="SELECT count(*), sum(qty) FROM items"
+    PG_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench -c "$CHECK_SQL")
+    TDB_CHECK=$("${PGSQL[@]}" -At -F ' ' -p "$TDB_PG_PORT" -U bench -d bench -c "$CHECK_SQL_TDB")
+    echo "   check (count, sum(qty)): TissDB [$TDB_CHECK], PostgreSQL [${PG_CHECK% *}] ($(echo "$PG_CHECK" | awk '{print $3}') brands)"
+    [ "$TDB_CHECK" = "${PG_CHECK% *}" ] || echo "   WARNING: the two tables differ after loading" >&2
+fi
 
 dir_bytes() { du -sb "$1" | awk '{print $1}'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 TDB_SIZE_LOAD=$(dir_bytes "$TDB_DATA")
 PG_SIZE_LOAD=$(dir_bytes "$PGDATA_DIR")
-PG_TABLE_LOAD=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SELECT pg_total_relation_size('items')")
+if [ ${#TABLES[@]} = 1 ]; then
+    PG_TABLE_LABEL="${TABLES[0]} table+index"
+else
+    PG_TABLE_LABEL="tables+indexes"
+fi
+PG_TABLE_LOAD=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench \
+    -c "SELECT $(printf "pg_total_relation_size('%s') + " "${TABLES[@]}")0")
 PG_BASE_LOAD=$(dir_bytes "$PGDATA_DIR/base")
 PG_WAL_LOAD=$(dir_bytes "$PGDATA_DIR/pg_wal")
-echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "$PG_SIZE_LOAD") (table+index $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
+echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 
 vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 TDB_HWM_LOAD=$(vm_kb "$TDB_PID" VmHWM)
@@ -365,8 +472,8 @@ run_pgbench() { # sys port wl mode clients round
     out="$LOGDIR/pgbench-$wl-$mode-c$clients-$sys-r$round.log"
     local retry=()
     [ "$SUITE" = transactions ] && retry=(--max-tries=1000)
-    timeout -k 5 $((DURATION + 120)) "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
-        -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -D rows="$ROWS" "${retry[@]}" \
+    timeout -k 5 "$BENCH_TIMEOUT" "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
+        -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" "${PGBENCH_DEFS[@]}" "${retry[@]}" \
         -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 &
     BENCH_PID=$!
     wait "$BENCH_PID" || rc=$?
@@ -385,7 +492,7 @@ run_pgbench() { # sys port wl mode clients round
     fi
     cp "$out" "$RESULTS_DIR/last-logs/" 2>/dev/null || true
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-        err="pgbench timed out after $((DURATION + 120)) s"
+        err="pgbench timed out after $BENCH_TIMEOUT s"
     else
         # The first error line is usually the cause (e.g. the PREPARE that failed), the
         # last one the client that gave up; "Run was aborted" says nothing.
@@ -405,11 +512,13 @@ median() {
         END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
               else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-fmt_tps() { if [ -z "$1" ] || [ "$1" = FAILED ]; then echo "${1:-FAILED}"; else awk -v x="$1" 'BEGIN { printf "%.1f", x }'; fi; }
+# Below 1 tps (the joins suite's slow queries) three decimals, not "0.1".
+fmt_tps() { if [ -z "$1" ] || [ "$1" = FAILED ]; then echo "${1:-FAILED}"; else awk -v x="$1" 'BEGIN { f = x < 1 ? "%.3f" : "%.1f"; printf f, x }'; fi; }
 
 total_cells=$((${#RUN_ORDER[@]} * ${#CELLS[@]}))
 est=$((total_cells * ROUNDS * 2 * DURATION))
 log "benchmark: ${#RUN_ORDER[@]} workloads x ${#CELLS[@]} cells x $ROUNDS rounds x 2 systems x ${DURATION}s = ~${est}s of pgbench"
+[ "$SUITE" != joins ] || echo "   (more: a run lasts until its last query ends, however long past ${DURATION}s)"
 echo "   (rounds alternate TissDB, PostgreSQL, TissDB, PostgreSQL, ...; run order ${RUN_ORDER[*]})"
 
 mkdir -p "$RESULTS_DIR"
@@ -426,9 +535,9 @@ for wl in "${RUN_ORDER[@]}"; do
             t0=$(now)
             "${PGSQL[@]}" -p "$port" -U bench -d bench -c "${WL_BEFORE[$wl]}" >/dev/null ||
                 die "running '${WL_BEFORE[$wl]}' on port $port failed"
-            echo "   $([ "$port" = "$PG_PORT" ] && echo PostgreSQL || echo TissDB): $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }')s"
+            echo "   $([ "$port" = "$PG_PORT" ] && echo PostgreSQL || echo TissDB): $(secs_since "$t0")s"
         done
-        "${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "ANALYZE items" >/dev/null
+        "${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "ANALYZE $TABLES_CSV" >/dev/null
     fi
     for cell in "${CELLS[@]}"; do
         read -r mode clients <<<"$cell"
@@ -470,7 +579,7 @@ for wl in "${RUN_ORDER[@]}"; do
         if [ -n "$tdb_err" ]; then tdb_med=FAILED; else tdb_med=$(median "${tdb_vals[@]}"); fi
         if [ -n "$pg_err" ]; then pg_med=FAILED; else pg_med=$(median "${pg_vals[@]}"); fi
         if [ "$tdb_med" != FAILED ] && [ "$pg_med" != FAILED ]; then
-            ratio=$(awk -v a="$tdb_med" -v b="$pg_med" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
+            ratio=$(awk -v a="$tdb_med" -v b="$pg_med" 'BEGIN { if (b > 0) { f = a / b < 0.1 ? "%.3g" : "%.3f"; printf f, a / b } else print "-" }')
         else
             ratio="-"
         fi
@@ -504,9 +613,9 @@ for row in "${ROWS_OUT[@]}"; do
 done
 echo
 echo "TissDB peak RSS (VmHWM): $(mib $((${TDB_HWM_END:-0} * 1024))) at the end (${TDB_HWM_LOAD:-?} kB after load; VmRSS at end ${TDB_RSS_END:-?} kB)"
-echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") (items table+index $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
+echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 echo "Data dir at the end:  TissDB $(mib "$TDB_SIZE_END"), PostgreSQL $(mib "$PG_SIZE_END")"
-echo "Load of $ROWS rows:  TissDB ${TDB_LOAD_S}s, PostgreSQL ${PG_LOAD_S}s"
+echo "Load of $LOAD_DESC:  TissDB ${TDB_LOAD_S}s${TDB_LOAD_DETAIL:+ ($TDB_LOAD_DETAIL)}, PostgreSQL ${PG_LOAD_S}s${PG_LOAD_DETAIL:+ ($PG_LOAD_DETAIL)}"
 if [ "$SUITE" = transactions ] && [ -s "$LOGDIR/retries.tsv" ]; then
     echo "Retries (serialization failures and deadlocks retried by pgbench, per committed transaction):"
     awk -F'\t' '{ k = $1 " " $2 " c=" $3 " " $4; d[k] += $6; r[k] += $7 }
@@ -537,14 +646,19 @@ fi
     printf 'git_commit\t%s\n' "$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo -)$(git -C "$REPO_DIR" diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo +dirty)"
     printf 'postgres_version\t%s\n' "$PG_VERSION"
     printf 'postgres_settings\t%s\n' "$PG_DURABILITY"
+    printf 'suite\t%s\n' "${SUITE:-default}"
     printf 'rows\t%s\n' "$ROWS"
+    if [ "$SUITE" = joins ]; then
+        printf 'customers\t%s\norders\t%s\nedges\t%s\nvertices\t%s\n' "$CUSTOMERS" "$ROWS" "$ROWS" "$VERTICES"
+        printf 'tissdb_load_detail\t%s\npostgres_load_detail\t%s\n' "$TDB_LOAD_DETAIL" "$PG_LOAD_DETAIL"
+    fi
     printf 'tissdb_load_s\t%s\n' "$TDB_LOAD_S"
     printf 'postgres_load_s\t%s\n' "$PG_LOAD_S"
     printf 'tissdb_vmhwm_kb\t%s\n' "${TDB_HWM_END:-}"
     printf 'tissdb_vmhwm_after_load_kb\t%s\n' "${TDB_HWM_LOAD:-}"
     printf 'tissdb_datadir_bytes_after_load\t%s\n' "$TDB_SIZE_LOAD"
     printf 'postgres_datadir_bytes_after_load\t%s\n' "$PG_SIZE_LOAD"
-    printf 'postgres_items_relation_bytes_after_load\t%s\n' "$PG_TABLE_LOAD"
+    printf 'postgres_%s_relation_bytes_after_load\t%s\n' "$(IFS=_; echo "${TABLES[*]}")" "$PG_TABLE_LOAD"
     printf 'tissdb_datadir_bytes_end\t%s\n' "$TDB_SIZE_END"
     printf 'postgres_datadir_bytes_end\t%s\n' "$PG_SIZE_END"
     printf 'tissdb_restarts\t%s\n' "$TDB_RESTARTS"

@@ -195,3 +195,60 @@ fn limits_stop_runaway_recursion_and_oversized_joins() {
     assert!(out[0].starts_with("ERROR 53200"), "{out:?}");
     assert_eq!(run(&mut s, "SELECT count(*) FROM customers"), vec!["3"]);
 }
+
+#[test]
+fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
+    let (_d, db) = open();
+    let mut s = Session::new(db);
+    run(
+        &mut s,
+        "CREATE TABLE cust (id int PRIMARY KEY, region text);
+         CREATE TABLE ord (id int PRIMARY KEY, cust_id int, total int)",
+    );
+    let custs: Vec<String> = (1..=300).map(|i| format!("({i}, 'r{}')", i % 7)).collect();
+    run(
+        &mut s,
+        &format!("INSERT INTO cust VALUES {}", custs.join(",")),
+    );
+    let ords: Vec<String> = (1..=3000)
+        .map(|i| format!("({i}, {}, {})", (i * 7919) % 320, i % 97))
+        .collect();
+    run(
+        &mut s,
+        &format!("INSERT INTO ord VALUES {}", ords.join(",")),
+    );
+    let queries = [
+        // Small outer side (one region's customers), inner side probed by index.
+        "SELECT c.id, count(*), sum(o.total) FROM cust c JOIN ord o ON o.cust_id = c.id WHERE c.region = 'r3' GROUP BY c.id ORDER BY c.id",
+        "SELECT c.id, o.id FROM cust c LEFT JOIN ord o ON o.cust_id = c.id WHERE c.id > 290 ORDER BY 1, 2",
+        // Large outer side (3000 orders): the full hash join.
+        "SELECT count(*), sum(c.id) FROM ord o JOIN cust c ON c.id = o.cust_id",
+        // Outer side of orders, inner side customers probed by their key.
+        "SELECT o.id, c.region FROM ord o JOIN cust c ON c.id = o.cust_id WHERE o.total = 5 ORDER BY 1",
+    ];
+    let before: Vec<Vec<String>> = queries.iter().map(|q| run(&mut s, q)).collect();
+    run(&mut s, "CREATE INDEX ON ord (cust_id)");
+    let plan = run(&mut s, &format!("EXPLAIN {}", queries[0])).join("\n");
+    assert!(
+        plan.contains("Index Probe: ord by index ord_cust_id_idx"),
+        "{plan}"
+    );
+    let plan = run(&mut s, &format!("EXPLAIN {}", queries[3])).join("\n");
+    assert!(plan.contains("Index Probe: cust by key"), "{plan}");
+    for (q, want) in queries.iter().zip(&before) {
+        let got = run(&mut s, q);
+        assert!(
+            !got.is_empty() && !got[0].starts_with("ERROR"),
+            "{q}: {got:?}"
+        );
+        assert_eq!(&got, want, "{q}");
+    }
+    // In a transaction that wrote the orders, the index lacks them: no probe, same rows.
+    run(&mut s, "BEGIN; INSERT INTO ord VALUES (5001, 298, 7)");
+    let got = run(&mut s, queries[1]);
+    assert!(got.contains(&"298|5001".to_string()), "{got:?}");
+    run(&mut s, "ROLLBACK");
+    // The probe reads only the matching orders.
+    let analyzed = run(&mut s, &format!("EXPLAIN ANALYZE {}", queries[0])).join("\n");
+    assert!(analyzed.contains("Index Probe"), "{analyzed}");
+}

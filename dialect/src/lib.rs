@@ -6,9 +6,13 @@
 //! PostgreSQL parser sees them:
 //!
 //! - `CREATE COLLECTION [IF NOT EXISTS] name` — a schemaless collection;
-//! - `DROP COLLECTION [IF EXISTS] name`.
+//! - `DROP COLLECTION [IF EXISTS] name`;
+//! - `CREATE PROPERTY GRAPH` / `DROP PROPERTY GRAPH`, and `GRAPH_TABLE` in FROM (see
+//!   [`graph`]).
 //!
 //! [`parse`] splits a string into statements; each is a [`TissStatement`].
+
+pub mod graph;
 
 use std::any::TypeId;
 
@@ -303,6 +307,13 @@ pub enum TissStatement {
     },
     /// `DROP COLLECTION [IF EXISTS] name`.
     DropCollection { name: ObjectName, if_exists: bool },
+    /// `CREATE PROPERTY GRAPH ...`, with its text (stored as the definition).
+    CreatePropertyGraph {
+        graph: graph::PropertyGraph,
+        text: String,
+    },
+    /// `DROP PROPERTY GRAPH [IF EXISTS] name`.
+    DropPropertyGraph { name: String, if_exists: bool },
 }
 
 fn is_word(parser: &Parser<'_>, n: usize, word: &str) -> bool {
@@ -315,10 +326,11 @@ fn is_word(parser: &Parser<'_>, n: usize, word: &str) -> bool {
 /// Parses every statement of `sql` (separated by semicolons). An empty string, or one
 /// of only semicolons and comments, gives an empty list.
 pub fn parse(sql: &str) -> Result<Vec<TissStatement>, ParserError> {
+    let sql = graph::rewrite_graph_tables(sql)?;
     let dialect = TissDialect::default();
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)?;
+        .try_with_sql(&sql)?;
     let mut statements = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -341,6 +353,35 @@ pub fn parse(sql: &str) -> Result<Vec<TissStatement>, ParserError> {
             let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
             let name = parser.parse_object_name(false)?;
             TissStatement::DropCollection { name, if_exists }
+        } else if is_word(&parser, 0, "CREATE")
+            && is_word(&parser, 1, "PROPERTY")
+            && is_word(&parser, 2, "GRAPH")
+        {
+            let start = parser.peek_token().span.start;
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            let graph = graph::parse_create(&mut parser)?;
+            let end = parser.peek_token().span.start;
+            TissStatement::CreatePropertyGraph {
+                graph,
+                text: text_between(&sql, start, end),
+            }
+        } else if is_word(&parser, 0, "DROP")
+            && is_word(&parser, 1, "PROPERTY")
+            && is_word(&parser, 2, "GRAPH")
+        {
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            let if_exists = parser.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let name = parser.parse_identifier()?;
+            let name = if name.quote_style.is_some() {
+                name.value
+            } else {
+                name.value.to_lowercase()
+            };
+            TissStatement::DropPropertyGraph { name, if_exists }
         } else {
             TissStatement::Sql(Box::new(parser.parse_statement()?))
         };
@@ -351,6 +392,36 @@ pub fn parse(sql: &str) -> Result<Vec<TissStatement>, ParserError> {
         }
     }
     Ok(statements)
+}
+
+/// The text of `sql` from `start` up to `end` (line/column locations; an `end` at line 0
+/// means the end of the text).
+fn text_between(
+    sql: &str,
+    start: sqlparser::tokenizer::Location,
+    end: sqlparser::tokenizer::Location,
+) -> String {
+    let offset = |loc: sqlparser::tokenizer::Location| -> usize {
+        if loc.line == 0 {
+            return sql.len();
+        }
+        let mut line = 1;
+        let mut col = 1;
+        for (i, ch) in sql.char_indices() {
+            if line == loc.line && col == loc.column {
+                return i;
+            }
+            if ch == '\n' {
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        }
+        sql.len()
+    };
+    let (a, b) = (offset(start), offset(end));
+    sql.get(a..b.max(a)).unwrap_or("").trim().to_string()
 }
 
 #[cfg(test)]

@@ -236,15 +236,64 @@ pub async fn insert_document(
     ))
 }
 
+/// `GET /<collection>/<id>[?expand=f1,f2]`: the document; each field named in `expand`
+/// that holds a reference (`{"$ref": "collection/id"}`) is replaced by the document it
+/// names (with its `id`), or null if that document does not exist.
 pub async fn get_document(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> ApiResult {
     let (collection, id) = two(path)?;
+    if let Some(unknown) = params.keys().find(|k| *k != "expand") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("unknown query parameter {unknown:?} (known: expand)"),
+        ));
+    }
+    let expand: Vec<String> = params
+        .get("expand")
+        .map(|e| {
+            e.split(',')
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if expand.len() > 32 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            "expand names at most 32 fields",
+        ));
+    }
     let lookup_id = id.clone();
     let doc = run_doc(&state, &headers, move |s| {
-        s.get_document(&collection, &lookup_id)
+        let Some(mut doc) = s.get_document(&collection, &lookup_id)? else {
+            return Ok(None);
+        };
+        for field in &expand {
+            let Some((target, target_id)) = doc
+                .get(field)
+                .and_then(tissdb::query::functions::reference_parts)
+            else {
+                continue;
+            };
+            let expanded = match s.get_document(&target, &target_id) {
+                Ok(Some(d)) => {
+                    let mut with_id = tissdb::doc::Object::default();
+                    with_id.insert("id".into(), Value::String(target_id.clone()));
+                    with_id.extend(d);
+                    Value::Object(with_id)
+                }
+                Ok(None) | Err(tissdb::Error::NotFound { .. }) => Value::Null,
+                Err(e) => return Err(e),
+            };
+            doc.insert(field.clone(), expanded);
+        }
+        Ok(Some(doc))
     })
     .await?;
     match doc {
@@ -445,7 +494,13 @@ pub async fn query(
         s.execute(&prepared, &params)
     })
     .await?;
-    Ok(match outcome {
+    Ok(outcome_response(outcome))
+}
+
+/// A statement's outcome as JSON: rows as an array of objects with exactly the projected
+/// keys, other statements as `{"affected": n, "command": tag}`.
+fn outcome_response(outcome: tissdb::query::Outcome) -> Response {
+    match outcome {
         tissdb::query::Outcome::Rows { columns, rows, .. } => {
             let out: Vec<serde_json::Value> = rows
                 .into_iter()
@@ -466,7 +521,107 @@ pub async fn query(
                 None => Json(json!({ "command": tag })).into_response(),
             }
         }
+    }
+}
+
+/// `POST /_graph/<graph>/_match` with `{"match": "(a IS person)-[IS knows]->(b)",
+/// "where": "a.id = 1", "columns": ["a.name AS a", "b.name AS b"]}` (`where` optional):
+/// the rows of the GRAPH_TABLE query they make, as `_query` answers them.
+pub async fn graph_match(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let graph = one(path)?;
+    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
+    let bad = |msg: String| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_PARAMETER_VALUE,
+            msg,
+        )
+    };
+    let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_JSON_TEXT,
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    let usage = "the body must be {\"match\": \"(a IS label)-[IS label]->(b)\", \"where\": \"...\", \"columns\": [\"a.x AS x\", ...]}";
+    let Some(obj) = request.as_object() else {
+        return Err(bad(usage.into()));
+    };
+    if let Some(extra) = obj
+        .keys()
+        .find(|k| !["match", "where", "columns"].contains(&k.as_str()))
+    {
+        return Err(bad(format!(
+            "unknown field {extra:?} (known: match, where, columns)"
+        )));
+    }
+    let pattern = obj
+        .get("match")
+        .and_then(|m| m.as_str())
+        .ok_or_else(|| bad(usage.into()))?;
+    let columns: Vec<&str> = match obj.get("columns") {
+        Some(serde_json::Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|c| {
+                c.as_str()
+                    .ok_or_else(|| bad("columns must be strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(bad(usage.into())),
+    };
+    let condition = match obj.get("where") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(w)) => format!(" WHERE {w}"),
+        Some(_) => return Err(bad("where must be a string".into())),
+    };
+    // Each part must stay inside the GRAPH_TABLE parentheses.
+    for part in [pattern, condition.as_str()]
+        .into_iter()
+        .chain(columns.iter().copied())
+    {
+        if part.contains(';') || !balanced(part) {
+            return Err(bad(format!("unbalanced parentheses or a ';' in {part:?}")));
+        }
+    }
+    let sql = format!(
+        "SELECT * FROM GRAPH_TABLE (\"{}\" MATCH {pattern}{condition} COLUMNS ({})) AS g",
+        graph.replace('"', "\"\""),
+        columns.join(", ")
+    );
+    let outcome = run_doc(&state, &headers, move |s| {
+        let prepared = s.prepare(&sql, &[])?;
+        s.execute(&prepared, &[])
     })
+    .await?;
+    Ok(outcome_response(outcome))
+}
+
+/// Whether the parentheses and brackets of `s` (outside quotes) balance.
+fn balanced(s: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && quote.is_none()
 }
 
 /// What `POST /<collection>/_index` asks for.

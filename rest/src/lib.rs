@@ -30,6 +30,7 @@ pub fn router(db: Arc<Database>) -> Router {
     Router::new()
         .route("/", get(handlers::server_info))
         .route("/_collections", get(handlers::list_collections))
+        .route("/_graph/{graph}/_match", post(handlers::graph_match))
         .route("/_transaction/begin", post(handlers::begin_transaction))
         .route("/_transaction/commit", post(handlers::commit_transaction))
         .route(

@@ -444,9 +444,14 @@ fn semantic_errors_keep_the_connection_and_change_nothing() {
         ("UPDATE keep SET name = NULL WHERE id = 3", "23502"),
         ("CREATE TABLE keep (id int PRIMARY KEY)", "42P07"),
         ("CREATE COLLECTION kdocs", "42P07"),
-        ("SELECT * FROM keep JOIN kdocs ON true", "0A000"),
-        ("SELECT * FROM keep WHERE id IN (SELECT 1)", "0A000"),
-        ("WITH x AS (SELECT 1) SELECT * FROM x", "0A000"),
+        ("SELECT * FROM keep JOIN kdocs ON keep.nope = 1", "42703"),
+        ("SELECT * FROM keep WHERE id IN (SELECT 1, 2)", "42601"),
+        ("SELECT id FROM keep JOIN kdocs ON true", "42702"),
+        ("SELECT * FROM keep, LATERAL (SELECT 1) AS x", "0A000"),
+        (
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n FROM r) SELECT count(*) FROM r",
+            "54000",
+        ),
         ("SELECT name, count(*) FROM keep", "42803"),
         ("SELECT sum(name) FROM keep", "42883"),
     ];

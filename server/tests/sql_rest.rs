@@ -598,7 +598,7 @@ fn too_many_parameters_are_refused() {
 fn sql_errors_are_json_with_their_sqlstate() {
     let Seeded { s, .. } = seeded();
     let before = s.list_all("products");
-    let cases: [(&str, u16, &str); 11] = [
+    let cases: [(&str, u16, &str); 12] = [
         ("SELEKT name FROM products", 400, "42601"),
         ("SELECT name FROM products WHERE", 400, "42601"),
         (
@@ -620,9 +620,14 @@ fn sql_errors_are_json_with_their_sqlstate() {
             "23505",
         ),
         (
-            "SELECT * FROM products JOIN products p ON true",
+            "SELECT * FROM products, LATERAL (SELECT 1) AS x",
             400,
             "0A000",
+        ),
+        (
+            "SELECT id FROM products JOIN products p ON true",
+            400,
+            "42702",
         ),
     ];
     for (sql, status, code) in cases {

@@ -17,6 +17,7 @@
 //! every later write maintains it), then `ddl` (serializes catalog changes), then
 //! `state`; unique-value stripes are taken inside a write, after the callers' key locks.
 
+mod graphs;
 mod index_lifecycle;
 mod indexes;
 mod names;
@@ -93,6 +94,7 @@ pub struct WriteGroup {
 
 struct State {
     by_name: BTreeMap<String, Collection>,
+    graphs: BTreeMap<String, tissdb_dialect::graph::PropertyGraph>,
     next_id: u32,
     next_index_id: u32,
 }
@@ -117,6 +119,7 @@ impl Catalog {
     /// Loads the catalog from storage.
     pub fn load(storage: Arc<Storage>) -> Result<Catalog> {
         let mut by_name = BTreeMap::new();
+        let mut graph_defs = BTreeMap::new();
         let mut next_id = 1u32;
         let mut next_index_id = 1u32;
         let start = keys::collection_start(CATALOG_COLLECTION);
@@ -138,6 +141,10 @@ impl Catalog {
             if name == NEXT_ID_KEY {
                 next_id = u32::try_from(int("value")?)
                     .map_err(|_| Error::Corruption("next collection id out of range".into()))?;
+                continue;
+            }
+            if let Some(graph) = name.strip_prefix(graphs::GRAPH_PREFIX) {
+                graph_defs.insert(graph.to_string(), graphs::decode(graph, &doc)?);
                 continue;
             }
             if name == NEXT_INDEX_ID_KEY {
@@ -181,6 +188,7 @@ impl Catalog {
             storage,
             state: RwLock::new(State {
                 by_name,
+                graphs: graph_defs,
                 next_id,
                 next_index_id,
             }),

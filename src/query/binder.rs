@@ -22,6 +22,8 @@ use crate::query::functions::{ScalarFunc, common_type};
 use crate::query::plan::{Access, JoinKind, Node, SetOpKind, SortKey};
 use crate::query::types::{self, SqlType};
 
+mod window;
+
 pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
 pub const GROUPING_ERROR: SqlState = SqlState("42803");
 pub const INVALID_COLUMN_REFERENCE: SqlState = SqlState("42P10");
@@ -1025,9 +1027,6 @@ impl<'a> Binder<'a> {
             .and_then(|p| p.as_ident())
             .map(ident)
             .unwrap_or_default();
-        if f.over.is_some() {
-            return Err(unsupported("window functions"));
-        }
         if f.filter.is_some() {
             return Err(unsupported("aggregate FILTER"));
         }
@@ -1063,6 +1062,9 @@ impl<'a> Binder<'a> {
                 (args, distinct, star)
             }
         };
+        if let Some(over) = &f.over {
+            return self.window_call(&name, &args, distinct, star, over, scope);
+        }
         if let Some(agg) = is_agg_name(&name) {
             let func = if star { AggFunc::CountStar } else { agg };
             if star && agg != AggFunc::Count {
@@ -1075,6 +1077,9 @@ impl<'a> Binder<'a> {
                 (AggFunc::CountStar, []) => (None, SqlType::Unknown),
                 (_, [a]) => {
                     let (e, t) = self.expr(a, scope)?;
+                    if window::contains_window(&e) {
+                        return Err(window::in_aggregate());
+                    }
                     let mut nested = false;
                     e.walk(&mut |x| nested |= matches!(x, Expr::Agg(_)));
                     if nested {
@@ -1111,6 +1116,7 @@ impl<'a> Binder<'a> {
                 ty,
             ));
         }
+        window::check_needs_over(&name)?;
         if star || distinct {
             return Err(unsupported(format!("{name}(*) or DISTINCT in {name}()")));
         }
@@ -1186,6 +1192,43 @@ impl<'a> Binder<'a> {
                 self.order_and_limit(node, q.order_by.as_ref(), q.limit_clause.as_ref())
             }
         }
+    }
+
+    /// `GRAPH_TABLE (...)`, which the dialect turned into the table function
+    /// `tissdb_graph_table('<text>')`: bound as the SQL it stands for.
+    fn graph_table(
+        &mut self,
+        name: &ast::ObjectName,
+        args: &ast::TableFunctionArgs,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Node, Scope)> {
+        let function = table_name(name)?;
+        let text = match args.args.as_slice() {
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(ast::Expr::Value(v)))]
+                if function == tissdb_dialect::graph::GRAPH_TABLE_FUNCTION =>
+            {
+                match &v.value {
+                    ast::Value::SingleQuotedString(s) => s.clone(),
+                    _ => return Err(unsupported("table functions")),
+                }
+            }
+            _ => return Err(unsupported(format!("table function {function}"))),
+        };
+        let sql = crate::query::graph::graph_table_sql(self.catalog, &text)?;
+        let statements = tissdb_dialect::parse(&sql).map_err(|e| Error::Syntax {
+            message: format!("in the query GRAPH_TABLE stands for ({sql}): {e}"),
+            position: None,
+        })?;
+        let query = match statements.as_slice() {
+            [tissdb_dialect::TissStatement::Sql(s)] => match s.as_ref() {
+                ast::Statement::Query(q) => q.clone(),
+                _ => return Err(Error::Internal("GRAPH_TABLE gave no query".into())),
+            },
+            _ => return Err(Error::Internal("GRAPH_TABLE gave no query".into())),
+        };
+        let node = self.query(&query)?;
+        let table = alias.map_or_else(|| "graph_table".to_string(), |a| ident(&a.name));
+        aliased(node, table, alias)
     }
 
     /// A subquery used as a value: it must give one column.
@@ -1534,8 +1577,8 @@ impl<'a> Binder<'a> {
             ast::TableFactor::Table {
                 name, alias, args, ..
             } => {
-                if args.is_some() {
-                    return Err(unsupported("table functions"));
+                if let Some(args) = args {
+                    return self.graph_table(name, args, alias.as_ref());
                 }
                 if let Some((cols, rows)) = crate::query::system::view(self.catalog, name) {
                     let scope = Scope::of_columns(
@@ -1733,7 +1776,6 @@ impl<'a> Binder<'a> {
             || s.into.is_some()
             || !s.lateral_views.is_empty()
             || s.qualify.is_some()
-            || !s.named_window.is_empty()
             || s.prewhere.is_some()
             || !s.connect_by.is_empty()
             || !s.cluster_by.is_empty()
@@ -1742,9 +1784,13 @@ impl<'a> Binder<'a> {
         {
             return Err(unsupported("this SELECT clause"));
         }
+        if !s.named_window.is_empty() {
+            return Err(unsupported("named windows (WINDOW clauses)"));
+        }
         let (mut node, scope) = self.from(&s.from)?;
         if let Some(w) = &s.selection {
             let pred = self.condition(w, &scope, "WHERE")?;
+            window::forbid_in(&pred, "WHERE")?;
             let mut has_agg = false;
             pred.walk(&mut |e| has_agg |= matches!(e, Expr::Agg(_)));
             if has_agg {
@@ -1779,6 +1825,7 @@ impl<'a> Binder<'a> {
                         }
                         (_, None) => self.expr(g, &scope)?.0,
                     };
+                    window::forbid_in(&bound, "GROUP BY")?;
                     group_by.push(bound);
                 }
             }
@@ -1788,6 +1835,9 @@ impl<'a> Binder<'a> {
             Some(h) => Some(self.condition(h, &scope, "HAVING")?),
             None => None,
         };
+        if let Some(h) = &having {
+            window::forbid_in(h, "HAVING")?;
+        }
         // ORDER BY keys, bound against the input (output aliases and ordinals resolved later).
         let mut order_keys: Vec<(OrderTarget, bool, bool)> = Vec::new();
         if let Some(ob) = order_by {
@@ -1912,6 +1962,8 @@ impl<'a> Binder<'a> {
                 };
             }
         }
+
+        node = window::lower_windows(node, &mut exprs, &mut order_exprs)?;
 
         // Sort keys that are not in the output become hidden output columns.
         let visible = exprs.len();

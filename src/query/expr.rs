@@ -13,6 +13,7 @@ use crate::query::types::{self, SqlType};
 
 pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
 pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
+pub const WINDOWING_ERROR: SqlState = SqlState("42P20");
 
 /// One step of a path into a document value.
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +118,163 @@ pub struct AggCall {
     pub arg_type: SqlType,
 }
 
+/// Functions computed over the rows of a window (`OVER (...)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowFunc {
+    RowNumber,
+    Rank,
+    DenseRank,
+    PercentRank,
+    CumeDist,
+    Ntile,
+    Lag,
+    Lead,
+    FirstValue,
+    LastValue,
+    NthValue,
+    /// An aggregate over the call's frame.
+    Agg(AggFunc),
+}
+
+impl WindowFunc {
+    /// The window-only function called `name`.
+    pub fn by_name(name: &str) -> Option<WindowFunc> {
+        Some(match name {
+            "row_number" => WindowFunc::RowNumber,
+            "rank" => WindowFunc::Rank,
+            "dense_rank" => WindowFunc::DenseRank,
+            "percent_rank" => WindowFunc::PercentRank,
+            "cume_dist" => WindowFunc::CumeDist,
+            "ntile" => WindowFunc::Ntile,
+            "lag" => WindowFunc::Lag,
+            "lead" => WindowFunc::Lead,
+            "first_value" => WindowFunc::FirstValue,
+            "last_value" => WindowFunc::LastValue,
+            "nth_value" => WindowFunc::NthValue,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            WindowFunc::RowNumber => "row_number",
+            WindowFunc::Rank => "rank",
+            WindowFunc::DenseRank => "dense_rank",
+            WindowFunc::PercentRank => "percent_rank",
+            WindowFunc::CumeDist => "cume_dist",
+            WindowFunc::Ntile => "ntile",
+            WindowFunc::Lag => "lag",
+            WindowFunc::Lead => "lead",
+            WindowFunc::FirstValue => "first_value",
+            WindowFunc::LastValue => "last_value",
+            WindowFunc::NthValue => "nth_value",
+            WindowFunc::Agg(a) => a.name(),
+        }
+    }
+}
+
+/// One end of a window frame. Offsets (ROWS only) read no row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FrameBound {
+    UnboundedPreceding,
+    Preceding(Expr),
+    CurrentRow,
+    Following(Expr),
+    UnboundedFollowing,
+}
+
+/// The rows of its partition an aggregate (or `first_value`, `last_value`,
+/// `nth_value`) used as a window function reads, relative to the current row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowFrame {
+    /// ROWS (offsets count rows) rather than RANGE (the current row's peers, the rows
+    /// with equal ORDER BY values, count as the current row).
+    pub rows: bool,
+    pub start: FrameBound,
+    pub end: FrameBound,
+}
+
+impl Default for WindowFrame {
+    /// `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`: without ORDER BY, every row
+    /// of the partition is a peer of the current row, so the whole partition.
+    fn default() -> Self {
+        WindowFrame {
+            rows: false,
+            start: FrameBound::UnboundedPreceding,
+            end: FrameBound::CurrentRow,
+        }
+    }
+}
+
+/// A window function call as written; the binder replaces it by a column of a
+/// [`crate::query::plan::Node::Window`]'s output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowCall {
+    pub func: WindowFunc,
+    /// The arguments (none for `count(*)`).
+    pub args: Vec<Expr>,
+    pub partition_by: Vec<Expr>,
+    pub order_by: Vec<crate::query::plan::SortKey>,
+    pub frame: WindowFrame,
+    /// The first argument's type (aggregates pick their result kind by it).
+    pub arg_type: SqlType,
+    /// The result type.
+    pub ty: SqlType,
+}
+
+impl WindowCall {
+    /// Whether two calls read the same window (partitions and order).
+    pub fn same_window(&self, other: &WindowCall) -> bool {
+        self.partition_by == other.partition_by && self.order_by == other.order_by
+    }
+
+    /// Every expression of the call: arguments, partition and order keys, frame offsets.
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        fn offset(b: &FrameBound) -> Option<&Expr> {
+            match b {
+                FrameBound::Preceding(e) | FrameBound::Following(e) => Some(e),
+                _ => None,
+            }
+        }
+        self.args
+            .iter()
+            .chain(&self.partition_by)
+            .chain(self.order_by.iter().map(|k| &k.expr))
+            .chain(offset(&self.frame.start))
+            .chain(offset(&self.frame.end))
+    }
+
+    /// The call with every expression replaced by `f` of it.
+    pub fn map_exprs(mut self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<WindowCall> {
+        let all = |v: Vec<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Vec<Expr>> {
+            v.into_iter().map(&mut *f).collect()
+        };
+        let bound =
+            |b: FrameBound, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<FrameBound> {
+                Ok(match b {
+                    FrameBound::Preceding(e) => FrameBound::Preceding(f(e)?),
+                    FrameBound::Following(e) => FrameBound::Following(f(e)?),
+                    other => other,
+                })
+            };
+        self.args = all(self.args, f)?;
+        self.partition_by = all(self.partition_by, f)?;
+        self.order_by = self
+            .order_by
+            .into_iter()
+            .map(|k| {
+                Ok(crate::query::plan::SortKey {
+                    expr: f(k.expr)?,
+                    ..k
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.frame.start = bound(self.frame.start, f)?;
+        self.frame.end = bound(self.frame.end, f)?;
+        Ok(self)
+    }
+}
+
 /// A bound expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
@@ -158,6 +316,8 @@ pub enum Expr {
     Func(ScalarFunc, Vec<Expr>),
     /// An aggregate call (only before the binder moves it into an Aggregate node).
     Agg(AggCall),
+    /// A window function call (only before the binder moves it into a Window node).
+    Window(Box<WindowCall>),
     /// A subquery reading no column of the query around it; the statement runs it once
     /// before it plans the rest and puts its result in its place.
     Subquery(SubqueryKind, Box<crate::query::plan::Node>),
@@ -349,6 +509,10 @@ impl Expr {
             Expr::Agg(_) => Err(Error::Internal(
                 "aggregate evaluated outside an aggregation".into(),
             )),
+            Expr::Window(_) => Err(Error::invalid(
+                WINDOWING_ERROR,
+                "window functions are not allowed here",
+            )),
         }
     }
 
@@ -404,6 +568,7 @@ impl Expr {
                     a.walk(f);
                 }
             }
+            Expr::Window(call) => call.exprs().for_each(|e| e.walk(f)),
         }
     }
 
@@ -485,6 +650,7 @@ impl Expr {
                 call.arg = call.arg.map(|a| bx(a, f)).transpose()?;
                 Expr::Agg(call)
             }
+            Expr::Window(call) => Expr::Window(Box::new(call.map_exprs(f)?)),
         };
         Ok(node)
     }
@@ -498,6 +664,7 @@ impl Expr {
                 Expr::Column(_)
                     | Expr::Param(_)
                     | Expr::Agg(_)
+                    | Expr::Window(_)
                     | Expr::Subquery(..)
                     | Expr::InSubquery { .. }
             ) || matches!(e, Expr::Func(f, _) if f.is_volatile())

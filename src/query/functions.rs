@@ -53,6 +53,25 @@ pub enum ScalarFunc {
     PgBackendPid,
     JsonbTypeof,
     GenRandomUuid,
+    /// `ref_id(r)`: the document id a reference names (see [`reference_parts`]).
+    RefId,
+    /// `ref_collection(r)`: the collection a reference names.
+    RefCollection,
+}
+
+/// The (collection, id) a document reference names: a value `{"$ref":
+/// "collection/id"}`, or the text `collection/id` itself.
+pub fn reference_parts(v: &Value) -> Option<(String, String)> {
+    let text = match v {
+        Value::Object(o) if o.len() == 1 => match o.get("$ref") {
+            Some(Value::String(s)) => s.as_str(),
+            _ => return None,
+        },
+        Value::String(s) => s.as_str(),
+        _ => return None,
+    };
+    let (collection, id) = text.split_once('/')?;
+    (!collection.is_empty() && !id.is_empty()).then(|| (collection.to_string(), id.to_string()))
 }
 
 const INVALID_PARAMETER: SqlState = SqlState("22023");
@@ -107,6 +126,8 @@ impl ScalarFunc {
             "pg_backend_pid" => PgBackendPid,
             "jsonb_typeof" | "json_typeof" => JsonbTypeof,
             "gen_random_uuid" | "uuid_generate_v4" => GenRandomUuid,
+            "ref_id" => RefId,
+            "ref_collection" => RefCollection,
             _ => return None,
         })
     }
@@ -130,7 +151,7 @@ impl ScalarFunc {
             Now | CurrentDate | Version | CurrentDatabase | CurrentSchema | CurrentUser
             | PgBackendPid | GenRandomUuid => (0, 0),
             Lower | Upper | Length | OctetLength | Abs | Ceil | Floor | Sqrt | Sign | Reverse
-            | JsonbTypeof => (1, 1),
+            | JsonbTypeof | RefId | RefCollection => (1, 1),
             Round | Trunc | Btrim | Ltrim | Rtrim => (1, 2),
             Substring => (2, 3),
             Replace => (3, 3),
@@ -159,7 +180,7 @@ impl ScalarFunc {
         Ok(match self {
             Lower | Upper | Substring | Concat | ConcatWs | Btrim | Ltrim | Rtrim | Replace
             | Left | Right | Repeat | Reverse | Version | CurrentDatabase | CurrentSchema
-            | CurrentUser | JsonbTypeof => SqlType::Text,
+            | CurrentUser | JsonbTypeof | RefId | RefCollection => SqlType::Text,
             Length | OctetLength | Position | PgBackendPid => SqlType::Int4,
             Abs | Ceil | Floor | Sign => match first {
                 SqlType::Unknown => SqlType::Float8,
@@ -245,6 +266,12 @@ impl ScalarFunc {
             CurrentUser => return Ok(Value::String("tissdb".into())),
             PgBackendPid => return Ok(Value::Int(i64::from(std::process::id()))),
             GenRandomUuid => return Ok(Value::String(uuid::Uuid::new_v4().to_string())),
+            RefId | RefCollection => {
+                return Ok(match args.first().and_then(reference_parts) {
+                    Some((c, id)) => Value::String(if *self == RefId { id } else { c }),
+                    None => Value::Null,
+                });
+            }
             _ => {}
         }
         if args.iter().any(|v| matches!(v, Value::Null)) {
@@ -450,7 +477,7 @@ impl ScalarFunc {
             ),
             Coalesce | NullIf | Greatest | Least | Concat | ConcatWs | Now | CurrentDate
             | Version | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid
-            | GenRandomUuid => {
+            | GenRandomUuid | RefId | RefCollection => {
                 return Err(Error::Internal("handled above".into()));
             }
         })

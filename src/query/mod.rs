@@ -15,6 +15,7 @@ pub mod binder;
 pub mod exec;
 pub mod expr;
 pub mod functions;
+pub mod graph;
 pub mod optimizer;
 pub mod plan;
 pub mod schema;

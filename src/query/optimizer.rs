@@ -301,6 +301,15 @@ fn map_inputs(node: Node, f: &mut dyn FnMut(Node) -> Result<Node>) -> Result<Nod
             input: b(input, f)?,
             keys,
         },
+        Node::Window {
+            input,
+            funcs,
+            columns,
+        } => Node::Window {
+            input: b(input, f)?,
+            funcs,
+            columns,
+        },
         Node::Limit {
             input,
             limit,

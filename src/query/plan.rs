@@ -5,7 +5,9 @@ use crate::catalog::Collection;
 use crate::doc::Value;
 use crate::query::Column;
 use crate::query::exec::OperatorStats;
-use crate::query::expr::{AggCall, AggFunc, Expr, PathStep, UnaryOp};
+use crate::query::expr::{
+    AggCall, AggFunc, Expr, FrameBound, PathStep, UnaryOp, WindowCall, WindowFunc,
+};
 use crate::query::types::{SqlType, to_json_text};
 
 /// One ORDER BY key.
@@ -139,6 +141,13 @@ pub enum Node {
         input: Box<Node>,
         keys: Vec<SortKey>,
     },
+    /// Window functions: each input row followed by the value of each call over its
+    /// window (rows come out in the order of the last call's window).
+    Window {
+        input: Box<Node>,
+        funcs: Vec<WindowCall>,
+        columns: Vec<Column>,
+    },
     Limit {
         input: Box<Node>,
         limit: Option<Expr>,
@@ -189,7 +198,8 @@ impl Node {
             Node::Scan { columns, .. }
             | Node::Values { columns, .. }
             | Node::Project { columns, .. }
-            | Node::Aggregate { columns, .. } => columns.clone(),
+            | Node::Aggregate { columns, .. }
+            | Node::Window { columns, .. } => columns.clone(),
             Node::Filter { input, .. }
             | Node::Sort { input, .. }
             | Node::Limit { input, .. }
@@ -344,25 +354,15 @@ impl Node {
             }
             Node::Sort { input, keys } => {
                 let cols = input.columns();
-                let list: Vec<String> = keys
-                    .iter()
-                    .map(|k| {
-                        let mut s = show(&k.expr, &cols);
-                        if k.desc {
-                            s.push_str(" DESC");
-                        }
-                        if k.nulls_first != k.desc {
-                            s.push_str(if k.nulls_first {
-                                " NULLS FIRST"
-                            } else {
-                                " NULLS LAST"
-                            });
-                        }
-                        s
-                    })
-                    .collect();
                 out.push(format!("{pad}Sort"));
-                out.push(format!("{detail}Sort Key: {}", list.join(", ")));
+                out.push(format!("{detail}Sort Key: {}", show_sort_keys(keys, &cols)));
+                input.explain_into(depth + 1, out, stats, next);
+            }
+            Node::Window { input, funcs, .. } => {
+                let cols = input.columns();
+                out.push(format!("{pad}WindowAgg"));
+                let list: Vec<String> = funcs.iter().map(|c| show_window(c, &cols)).collect();
+                out.push(format!("{detail}Functions: {}", list.join(", ")));
                 input.explain_into(depth + 1, out, stats, next);
             }
             Node::Limit {
@@ -408,6 +408,17 @@ impl Node {
                 }
                 if let Some(c) = condition {
                     out.push(format!("{detail}Join Filter: {}", show(c, &cols)));
+                }
+                if let Some(p) = crate::query::exec::join::probe_for(*kind, right, equi) {
+                    let by = match &p.key {
+                        crate::query::exec::join::ProbeKey::DocumentKey => "key".to_string(),
+                        crate::query::exec::join::ProbeKey::Index(i) => format!("index {}", i.name),
+                    };
+                    out.push(format!(
+                        "{detail}Index Probe: {} by {by} when the outer side has at most {} rows",
+                        p.collection.name,
+                        crate::query::exec::join::PROBE_MAX_ROWS
+                    ));
                 }
                 left.explain_into(depth + 1, out, stats, next);
                 if !equi.is_empty() {
@@ -537,6 +548,62 @@ fn show_agg(a: &AggCall, cols: &[Column]) -> String {
     }
 }
 
+/// `f(args) OVER (PARTITION BY ... ORDER BY ... frame)`.
+fn show_window(c: &WindowCall, cols: &[Column]) -> String {
+    let mut window = Vec::new();
+    if !c.partition_by.is_empty() {
+        let keys: Vec<String> = c.partition_by.iter().map(|e| show(e, cols)).collect();
+        window.push(format!("PARTITION BY {}", keys.join(", ")));
+    }
+    if !c.order_by.is_empty() {
+        window.push(format!("ORDER BY {}", show_sort_keys(&c.order_by, cols)));
+    }
+    if c.frame != Default::default() {
+        let bound = |b: &FrameBound| match b {
+            FrameBound::UnboundedPreceding => "UNBOUNDED PRECEDING".to_string(),
+            FrameBound::Preceding(e) => format!("{} PRECEDING", show(e, cols)),
+            FrameBound::CurrentRow => "CURRENT ROW".to_string(),
+            FrameBound::Following(e) => format!("{} FOLLOWING", show(e, cols)),
+            FrameBound::UnboundedFollowing => "UNBOUNDED FOLLOWING".to_string(),
+        };
+        window.push(format!(
+            "{} BETWEEN {} AND {}",
+            if c.frame.rows { "ROWS" } else { "RANGE" },
+            bound(&c.frame.start),
+            bound(&c.frame.end)
+        ));
+    }
+    let args = if c.func == WindowFunc::Agg(AggFunc::CountStar) {
+        "*".to_string()
+    } else {
+        let a: Vec<String> = c.args.iter().map(|e| show(e, cols)).collect();
+        a.join(", ")
+    };
+    format!("{}({args}) OVER ({})", c.func.name(), window.join(" "))
+}
+
+/// Sort keys as EXPLAIN shows them: `x DESC NULLS LAST, y`.
+fn show_sort_keys(keys: &[SortKey], cols: &[Column]) -> String {
+    let list: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let mut s = show(&k.expr, cols);
+            if k.desc {
+                s.push_str(" DESC");
+            }
+            if k.nulls_first != k.desc {
+                s.push_str(if k.nulls_first {
+                    " NULLS FIRST"
+                } else {
+                    " NULLS LAST"
+                });
+            }
+            s
+        })
+        .collect();
+    list.join(", ")
+}
+
 /// Renders an expression for EXPLAIN, naming columns.
 pub fn show(e: &Expr, cols: &[Column]) -> String {
     match e {
@@ -622,6 +689,7 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
                 .join(", ")
         ),
         Expr::Agg(a) => show_agg(a, cols),
+        Expr::Window(c) => show_window(c, cols),
         Expr::Subquery(crate::query::expr::SubqueryKind::Scalar, _) => "(SubPlan)".into(),
         Expr::Subquery(crate::query::expr::SubqueryKind::Exists, _) => "EXISTS(SubPlan)".into(),
         Expr::InSubquery { expr, negated, .. } => format!(
@@ -706,6 +774,18 @@ impl Node {
                         })
                     })
                     .collect::<Result<_>>()?,
+            },
+            Node::Window {
+                input,
+                funcs,
+                columns,
+            } => Node::Window {
+                input: b(input, f)?,
+                funcs: funcs
+                    .into_iter()
+                    .map(|c| c.map_exprs(f))
+                    .collect::<Result<_>>()?,
+                columns,
             },
             Node::Limit {
                 input,

@@ -276,6 +276,7 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
             | Node::Project { input, .. }
             | Node::Aggregate { input, .. }
             | Node::Sort { input, .. }
+            | Node::Window { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input } => point(input),
             Node::Join { .. }
@@ -626,6 +627,14 @@ fn run(
                 }
                 Err(e) => Err(e),
             };
+        }
+        TissStatement::CreatePropertyGraph { graph, text } => {
+            catalog.create_graph(graph.clone(), text)?;
+            return Ok(Outcome::command("CREATE PROPERTY GRAPH"));
+        }
+        TissStatement::DropPropertyGraph { name, if_exists } => {
+            catalog.drop_graph(name, *if_exists)?;
+            return Ok(Outcome::command("DROP PROPERTY GRAPH"));
         }
         TissStatement::Sql(s) => s.as_ref(),
     };

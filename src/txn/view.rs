@@ -105,6 +105,13 @@ impl ReadView {
         Ok(())
     }
 
+    /// Whether a secondary index of collection `cid` shows exactly this view: always
+    /// outside a transaction; inside one, if neither it nor anyone else wrote the
+    /// collection since its snapshot.
+    pub fn index_usable(&self, cid: u32, conflicts: &Conflicts) -> bool {
+        self.txn.is_none() || (!self.wrote(cid) && conflicts.last_write(cid) <= self.snapshot.seq())
+    }
+
     /// Whether the transaction has pending writes in collection `cid`.
     pub fn wrote(&self, cid: u32) -> bool {
         self.txn.as_ref().is_some_and(|t| t.lock().wrote(cid))

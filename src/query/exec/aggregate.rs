@@ -90,13 +90,13 @@ enum State {
     Max(Option<Value>),
 }
 
-struct Acc {
+pub(super) struct Acc {
     state: State,
     seen: Option<HashSet<Vec<u8>>>,
 }
 
 impl Acc {
-    fn new(call: &AggCall) -> Acc {
+    pub(super) fn new(call: &AggCall) -> Acc {
         Acc {
             state: match call.func {
                 AggFunc::CountStar | AggFunc::Count => State::Count(0),
@@ -109,7 +109,8 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, call: &AggCall, v: Option<Value>) -> Result<()> {
+    /// Folds in one row's argument (None for `count(*)`).
+    pub(super) fn add(&mut self, call: &AggCall, v: Option<Value>) -> Result<()> {
         let Some(v) = v else {
             if let State::Count(n) = &mut self.state {
                 *n += 1;
@@ -148,7 +149,16 @@ impl Acc {
         Ok(())
     }
 
-    fn finish(self, out_type: &SqlType) -> Result<Value> {
+    /// The value so far, the accumulator kept (a window frame that grows row by row).
+    pub(super) fn value(&self, out_type: &SqlType) -> Result<Value> {
+        Acc {
+            state: self.state.clone(),
+            seen: None,
+        }
+        .finish(out_type)
+    }
+
+    pub(super) fn finish(self, out_type: &SqlType) -> Result<Value> {
         Ok(match self.state {
             State::Count(n) => Value::Int(n),
             State::Sum(s) => s.total(out_type)?,

@@ -3,16 +3,126 @@
 //! `query_memory_limit`); left rows then stream through. Outer joins pad the side
 //! without a match with NULLs: a left row as soon as it found none, unmatched right rows
 //! once the left side is done. A NULL key never matches (SQL's `=`).
+//!
+//! **Index probe**: when the right side is a collection scan and the one join key on
+//! its side is the document key or the first field of an index ([`probe_for`]), the
+//! join first reads up to [`PROBE_MAX_ROWS`] left rows. If the left side ends within
+//! that, only the right documents matching those rows' keys are read — by key lookups
+//! or one index range per key — instead of the whole collection (an index nested-loop
+//! join, batched). A larger left side falls back to the full hash join.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter, group_key, row_size};
+use crate::catalog::{Collection, IndexDef, Kind};
 use crate::doc::Value;
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::{Expr, truth};
-use crate::query::plan::JoinKind;
+use crate::query::plan::{Access, IndexAccess, IndexOrder, JoinKind, Node, Pin};
+
+/// Most left rows an index probe handles; beyond, the join reads the whole right side.
+pub const PROBE_MAX_ROWS: usize = 1024;
+
+/// How the right side of a join can be read by its join key alone.
+#[derive(Clone, Debug)]
+pub enum ProbeKey {
+    /// The key is the document key (a schemaless `id`, a table's primary key).
+    DocumentKey,
+    /// The key is the first field of this index.
+    Index(IndexDef),
+}
+
+/// A right side that can be probed by key (see the module doc).
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub collection: Collection,
+    pub key: ProbeKey,
+    /// The right scan's own filter.
+    pub filter: Option<Expr>,
+}
+
+/// The probe a join can use, if any: an inner or left join on one equality whose right
+/// expression is the document key or an index's first field of a plain collection scan.
+pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<Probe> {
+    if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+        return None;
+    }
+    let [(_, right_key)] = equi else {
+        return None;
+    };
+    let Node::Scan {
+        collection,
+        columns,
+        access: Access::Full,
+        filter,
+    } = right
+    else {
+        return None;
+    };
+    let key_column = match collection.kind {
+        Kind::Schemaless => Some(0),
+        Kind::Table => collection
+            .primary_key
+            .as_ref()
+            .and_then(|pk| collection.columns.iter().position(|c| c.name == *pk)),
+    };
+    let key = if matches!(right_key, Expr::Column(c) if Some(*c) == key_column) {
+        ProbeKey::DocumentKey
+    } else {
+        let path = crate::query::access::field_path(right_key, collection, columns)?;
+        let index = collection
+            .ready_indexes()
+            .find(|i| i.fields.first() == Some(&path))?;
+        ProbeKey::Index(index.clone())
+    };
+    Some(Probe {
+        collection: collection.clone(),
+        key,
+        filter: filter.clone(),
+    })
+}
+
+/// The right rows whose join key is one of the (distinct, non-NULL) keys of `left`.
+fn probed_right(
+    probe: &Probe,
+    left: &[Row],
+    left_key: &Expr,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let ectx = ctx.eval_context();
+    let mut seen = std::collections::HashSet::new();
+    let mut keys = Vec::new();
+    for row in left {
+        let v = left_key.eval(row, &ectx)?;
+        if matches!(v, Value::Null) {
+            continue;
+        }
+        let mut k = Vec::new();
+        group_key(std::slice::from_ref(&v), &mut k);
+        if seen.insert(k) {
+            keys.push(v);
+        }
+    }
+    let access = match &probe.key {
+        ProbeKey::DocumentKey => Access::Keys(keys.into_iter().map(Expr::Literal).collect()),
+        ProbeKey::Index(index) => Access::Index(Box::new(IndexAccess {
+            index: index.clone(),
+            estimate: keys.len() as u64,
+            prefixes: keys
+                .into_iter()
+                .map(|v| vec![Pin::Value(Expr::Literal(v))])
+                .collect(),
+            lower: None,
+            upper: None,
+            order: IndexOrder::Any,
+            covering: false,
+            conditions: Vec::new(),
+        })),
+    };
+    super::scan::build(&probe.collection, &access, probe.filter.clone(), ctx)
+}
 
 /// What the join needs besides its inputs.
 pub struct JoinSpec {
@@ -40,11 +150,36 @@ fn key_of(exprs: &[&Expr], row: &Row, ctx: &ExecContext) -> Result<Option<Vec<u8
 }
 
 pub fn build(
-    left: RowIter,
-    right: RowIter,
+    mut left: RowIter,
+    mut right: RowIter,
     spec: JoinSpec,
+    probe: Option<Probe>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
+    // An index that lacks the transaction's view cannot be probed.
+    let probe = probe.filter(|p| {
+        !matches!(p.key, ProbeKey::Index(_))
+            || ctx
+                .view
+                .index_usable(p.collection.id, ctx.db.catalog().conflicts())
+    });
+    if let (Some(probe), Some((left_key, _))) = (probe, spec.equi.first()) {
+        let mut buffered = Vec::new();
+        let mut ended = false;
+        while buffered.len() <= PROBE_MAX_ROWS {
+            match left.next() {
+                Some(row) => buffered.push(row?),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            right = probed_right(&probe, &buffered, left_key, ctx)?;
+        }
+        left = Box::new(buffered.into_iter().map(Ok).chain(left));
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut bytes = 0usize;
     for row in right {

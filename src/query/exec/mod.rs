@@ -5,7 +5,7 @@ mod aggregate;
 mod distinct;
 mod filter;
 pub mod index_scan;
-mod join;
+pub mod join;
 mod limit;
 mod project;
 mod recursive;
@@ -13,6 +13,7 @@ pub mod scan;
 mod setop;
 mod sort;
 mod values;
+mod window;
 
 use std::sync::Arc;
 
@@ -35,7 +36,7 @@ pub struct ExecContext {
     pub params: Vec<Value>,
     /// Statement start, microseconds since the epoch (`now()`).
     pub now: i64,
-    /// Bytes a sort, aggregation or distinct may hold.
+    /// Bytes a sort, aggregation, distinct or window function may hold.
     pub memory_limit: usize,
     /// Set when the client cancels the statement.
     pub cancel: Arc<std::sync::atomic::AtomicBool>,
@@ -149,6 +150,9 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => aggregate::build(input(i)?, group_by.clone(), aggs.clone(), ctx)?,
         Node::Sort { input: i, keys } => sort::build(input(i)?, keys.clone(), ctx)?,
+        Node::Window {
+            input: i, funcs, ..
+        } => window::build(input(i)?, funcs.clone(), ctx)?,
         Node::Limit {
             input: i,
             limit,
@@ -169,9 +173,10 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 left_width: left.columns().len(),
                 right_width: right.columns().len(),
             };
+            let probe = join::probe_for(*kind, right, equi);
             let l = input(left)?;
             let r = input(right)?;
-            join::build(l, r, spec, ctx)?
+            join::build(l, r, spec, probe, ctx)?
         }
         Node::SetOp {
             left,
