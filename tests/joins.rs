@@ -248,6 +248,18 @@ fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
     let got = run(&mut s, queries[1]);
     assert!(got.contains(&"298|5001".to_string()), "{got:?}");
     run(&mut s, "ROLLBACK");
+    // `c.id = 42` and `o.cust_id = c.id` give `o.cust_id = 42`: the orders side reads
+    // the index range of 42 only.
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT sum(o.total) FROM cust c JOIN ord o ON o.cust_id = c.id WHERE c.id = 42",
+    )
+    .join("\n");
+    assert!(
+        plan.contains("Index Scan using ord_cust_id_idx on ord"),
+        "{plan}"
+    );
+    assert!(plan.contains("Key Lookup on cust"), "{plan}");
     // The probe reads only the matching orders.
     let analyzed = run(&mut s, &format!("EXPLAIN ANALYZE {}", queries[0])).join("\n");
     assert!(analyzed.contains("Index Probe"), "{analyzed}");

@@ -471,6 +471,35 @@ fn shift_columns(e: Expr, by: usize) -> Result<Expr> {
     })
 }
 
+/// The `column-expression = constant` conjuncts of the filter on top of `node` (a
+/// Filter, or a scan's own filter), as (expression, constant) pairs.
+fn pins(node: &Node) -> Vec<(Expr, Expr)> {
+    let filter = match node {
+        Node::Filter { predicate, .. } => Some(predicate),
+        Node::Scan { filter, .. } => filter.as_ref(),
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    if let Some(f) = filter {
+        conjuncts(f, &mut parts);
+    }
+    parts
+        .into_iter()
+        .filter_map(|p| match p {
+            Expr::Binary(BinOp::Eq, a, b) => {
+                if reads_no_row(&b) && !reads_no_row(&a) {
+                    Some((*a, *b))
+                } else if reads_no_row(&a) && !reads_no_row(&b) {
+                    Some((*b, *a))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn and_all(parts: Vec<Expr>) -> Option<Expr> {
     parts
         .into_iter()
@@ -576,9 +605,37 @@ pub fn plan_joins(node: Node) -> Result<Node> {
                 }
                 rest.push(p);
             }
+            // `l = r` and `l = constant` give `r = constant`: the other side reads less
+            // (an index or key lookup may serve it).
+            let left_node = filtered(*left, to_left);
+            let right_node = filtered(*right, to_right);
+            let mut more_right = Vec::new();
+            let mut more_left = Vec::new();
+            let (lpins, rpins) = (pins(&left_node), pins(&right_node));
+            for (l, r) in &equi {
+                if let Some(v) = lpins.iter().find(|(e, _)| e == l).map(|(_, v)| v)
+                    && !rpins.iter().any(|(e, _)| e == r)
+                {
+                    more_right.push(Expr::Binary(
+                        BinOp::Eq,
+                        Box::new(r.clone()),
+                        Box::new(v.clone()),
+                    ));
+                }
+                if kind == JoinKind::Inner
+                    && let Some(v) = rpins.iter().find(|(e, _)| e == r).map(|(_, v)| v)
+                    && !lpins.iter().any(|(e, _)| e == l)
+                {
+                    more_left.push(Expr::Binary(
+                        BinOp::Eq,
+                        Box::new(l.clone()),
+                        Box::new(v.clone()),
+                    ));
+                }
+            }
             // The pushed filters may now sit over scans: push them into the scans.
-            let left = push_down_filters(filtered(*left, to_left))?;
-            let right = push_down_filters(filtered(*right, to_right))?;
+            let left = push_down_filters(filtered(left_node, more_left))?;
+            let right = push_down_filters(filtered(right_node, more_right))?;
             Node::Join {
                 left: Box::new(left),
                 right: Box::new(right),
