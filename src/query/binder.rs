@@ -173,6 +173,8 @@ pub struct Binder<'a> {
     ctes: Vec<(String, Node)>,
     /// Ids given to recursive unions so far.
     recursive_unions: usize,
+    /// The scopes of the queries a subquery being bound is in, outermost first.
+    outer: Vec<Scope>,
 }
 
 /// Deepest expression nesting bound (left-nested operator chains included, which the
@@ -331,6 +333,7 @@ impl<'a> Binder<'a> {
             pending: None,
             ctes: Vec::new(),
             recursive_unions: 0,
+            outer: Vec::new(),
         }
     }
 
@@ -401,7 +404,31 @@ impl<'a> Binder<'a> {
 
     // ---- expressions ----------------------------------------------------------------
 
+    /// A column of `scope`, or else of an enclosing query (a correlated reference).
     fn column_ref(&self, parts: &[String], scope: &Scope) -> Result<(Expr, SqlType)> {
+        let here = self.column_ref_in(parts, scope);
+        let missing = |e: &Error| matches!(e.sqlstate().code(), "42703" | "42P01");
+        match here {
+            Err(e) if missing(&e) => {
+                for (j, outer) in self.outer.iter().enumerate().rev() {
+                    if let Ok((x, ty)) = self.column_ref_in(parts, outer) {
+                        let depth = self.outer.len() - j;
+                        let x = x.transform(&mut |c| {
+                            Ok(match c {
+                                Expr::Column(index) => Expr::Outer { depth, index },
+                                other => other,
+                            })
+                        })?;
+                        return Ok((x, ty));
+                    }
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn column_ref_in(&self, parts: &[String], scope: &Scope) -> Result<(Expr, SqlType)> {
         let missing = || {
             Error::invalid(
                 UNDEFINED_COLUMN,
@@ -639,7 +666,7 @@ impl<'a> Binder<'a> {
                 ..
             } => {
                 let (inner, ty) = self.expr(expr, scope)?;
-                let plan = self.one_column_subquery(q)?;
+                let plan = self.subquery(scope, |b| b.one_column_subquery(q))?;
                 let sub_ty = plan.columns().first().map(|c| c.ty.clone());
                 // Values compare in the outer expression's type.
                 let plan = match sub_ty {
@@ -663,7 +690,7 @@ impl<'a> Binder<'a> {
                 ))
             }
             A::Subquery(q) => {
-                let plan = self.one_column_subquery(q)?;
+                let plan = self.subquery(scope, |b| b.one_column_subquery(q))?;
                 let ty = plan
                     .columns()
                     .first()
@@ -671,7 +698,7 @@ impl<'a> Binder<'a> {
                 Ok((Expr::Subquery(SubqueryKind::Scalar, Box::new(plan)), ty))
             }
             A::Exists { subquery, negated } => {
-                let plan = self.query(subquery)?;
+                let plan = self.subquery(scope, |b| b.query(subquery))?;
                 let e = Expr::Subquery(SubqueryKind::Exists, Box::new(plan));
                 Ok((
                     if *negated {
@@ -1229,6 +1256,18 @@ impl<'a> Binder<'a> {
         let node = self.query(&query)?;
         let table = alias.map_or_else(|| "graph_table".to_string(), |a| ident(&a.name));
         aliased(node, table, alias)
+    }
+
+    /// Binds a subquery of an expression over `scope`, which its columns may reference.
+    fn subquery(
+        &mut self,
+        scope: &Scope,
+        bind: impl FnOnce(&mut Self) -> Result<Node>,
+    ) -> Result<Node> {
+        self.outer.push(scope.clone());
+        let plan = bind(self);
+        self.outer.pop();
+        plan
     }
 
     /// A subquery used as a value: it must give one column.

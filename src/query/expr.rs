@@ -316,6 +316,12 @@ pub enum Expr {
     Func(ScalarFunc, Vec<Expr>),
     /// An aggregate call (only before the binder moves it into an Aggregate node).
     Agg(AggCall),
+    /// In a subquery, column `index` of the row of the query `depth` levels out (1: the
+    /// query the subquery is in); replaced by the value before the subquery runs.
+    Outer {
+        depth: usize,
+        index: usize,
+    },
     /// A window function call (only before the binder moves it into a Window node).
     Window(Box<WindowCall>),
     /// A subquery reading no column of the query around it; the statement runs it once
@@ -343,6 +349,27 @@ pub struct EvalContext<'a> {
     pub params: &'a [Value],
     /// The statement's start time (`now()`), microseconds since the epoch.
     pub now: i64,
+    /// Runs correlated subqueries (absent where none can occur).
+    pub subqueries: Option<&'a dyn SubqueryRunner>,
+}
+
+/// Runs a subquery that reads the row around it: `Expr::Outer` references in `plan`
+/// to the enclosing query are replaced by values of `row` before it runs.
+pub trait SubqueryRunner {
+    /// The first `limit` rows of `plan` for the outer row `row`.
+    fn run(
+        &self,
+        plan: &crate::query::plan::Node,
+        row: &[Value],
+        limit: usize,
+    ) -> Result<Vec<Vec<Value>>>;
+}
+
+fn subquery_here() -> Error {
+    Error::invalid(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        "a subquery is not supported in this part of a statement",
+    )
 }
 
 /// SQL truth: Some(bool) or None for unknown (NULL).
@@ -502,9 +529,50 @@ impl Expr {
                 }
                 f.call(values, ctx)
             }
-            Expr::Subquery(..) | Expr::InSubquery { .. } => Err(Error::invalid(
-                SqlState::FEATURE_NOT_SUPPORTED,
-                "a subquery is not supported in this part of a statement",
+            Expr::Subquery(kind, plan) => {
+                let runner = ctx.subqueries.ok_or_else(subquery_here)?;
+                let limit = match kind {
+                    SubqueryKind::Scalar => 2,
+                    SubqueryKind::Exists => 1,
+                };
+                let rows = runner.run(plan, row, limit)?;
+                match kind {
+                    SubqueryKind::Exists => Ok(Value::Bool(!rows.is_empty())),
+                    SubqueryKind::Scalar => {
+                        if rows.len() > 1 {
+                            return Err(Error::invalid(
+                                SqlState("21000"),
+                                "more than one row returned by a subquery used as an expression",
+                            ));
+                        }
+                        Ok(rows
+                            .into_iter()
+                            .next()
+                            .and_then(|r| r.into_iter().next())
+                            .unwrap_or(Value::Null))
+                    }
+                }
+            }
+            Expr::InSubquery {
+                expr,
+                plan,
+                negated,
+            } => {
+                let runner = ctx.subqueries.ok_or_else(subquery_here)?;
+                let rows = runner.run(plan, row, usize::MAX)?;
+                let list = rows
+                    .into_iter()
+                    .map(|r| Expr::Literal(r.into_iter().next().unwrap_or(Value::Null)))
+                    .collect();
+                Expr::InList {
+                    expr: expr.clone(),
+                    list,
+                    negated: *negated,
+                }
+                .eval(row, ctx)
+            }
+            Expr::Outer { .. } => Err(Error::Internal(
+                "an outer reference was not bound before its subquery ran".into(),
             )),
             Expr::Agg(_) => Err(Error::Internal(
                 "aggregate evaluated outside an aggregation".into(),
@@ -520,7 +588,11 @@ impl Expr {
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match self {
-            Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Subquery(..) => {}
+            Expr::Literal(_)
+            | Expr::Column(_)
+            | Expr::Param(_)
+            | Expr::Subquery(..)
+            | Expr::Outer { .. } => {}
             Expr::InSubquery { expr, .. } => expr.walk(f),
             Expr::Path(e, _)
             | Expr::Unary(_, e)
@@ -584,7 +656,11 @@ impl Expr {
             Ok(Box::new(f(*e)?))
         };
         let node = match self {
-            e @ (Expr::Literal(_) | Expr::Column(_) | Expr::Param(_) | Expr::Subquery(..)) => e,
+            e @ (Expr::Literal(_)
+            | Expr::Column(_)
+            | Expr::Param(_)
+            | Expr::Subquery(..)
+            | Expr::Outer { .. }) => e,
             Expr::InSubquery {
                 expr,
                 plan,
@@ -667,6 +743,7 @@ impl Expr {
                     | Expr::Window(_)
                     | Expr::Subquery(..)
                     | Expr::InSubquery { .. }
+                    | Expr::Outer { .. }
             ) || matches!(e, Expr::Func(f, _) if f.is_volatile())
             {
                 constant = false;
@@ -1063,6 +1140,7 @@ mod tests {
         EvalContext {
             params: &[],
             now: 0,
+            subqueries: None,
         }
     }
 

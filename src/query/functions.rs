@@ -657,6 +657,7 @@ mod tests {
             &EvalContext {
                 params: &[],
                 now: 0,
+                subqueries: None,
             },
         )
         .unwrap()

@@ -371,6 +371,7 @@ pub fn fold(e: Expr) -> Result<Expr> {
         let ctx = EvalContext {
             params: &[],
             now: 0,
+            subqueries: None,
         };
         Ok(match x.eval(&[], &ctx) {
             Ok(v) => Expr::Literal(v),

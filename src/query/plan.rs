@@ -689,6 +689,7 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
                 .join(", ")
         ),
         Expr::Agg(a) => show_agg(a, cols),
+        Expr::Outer { depth, index } => format!("outer{depth}.${}", index + 1),
         Expr::Window(c) => show_window(c, cols),
         Expr::Subquery(crate::query::expr::SubqueryKind::Scalar, _) => "(SubPlan)".into(),
         Expr::Subquery(crate::query::expr::SubqueryKind::Exists, _) => "EXISTS(SubPlan)".into(),

@@ -457,6 +457,14 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
         cancel: session.cancel.clone(),
         analyze: None,
         view: session.read_view(),
+        planning: {
+            let p = plan_context(session);
+            exec::Planning {
+                enable_indexscan: p.enable_indexscan,
+                enable_seqscan: p.enable_seqscan,
+                unindexed: p.unindexed,
+            }
+        },
         work_tables: Default::default(),
     })
 }
@@ -528,6 +536,12 @@ fn resolve_subqueries(node: Node, session: &Session, params: &[Value]) -> Result
     }
     node.map_exprs(&mut |e| {
         e.transform(&mut |x| match x {
+            // A correlated subquery runs for each row, when the statement runs.
+            Expr::Subquery(_, ref plan) | Expr::InSubquery { ref plan, .. }
+                if exec::reads_outer(plan, 1) =>
+            {
+                Ok(x)
+            }
             Expr::Subquery(kind, plan) => {
                 let limit = match kind {
                     SubqueryKind::Scalar => 2,
@@ -722,6 +736,7 @@ fn run(
                     cancel: base.cancel.clone(),
                     analyze: Some(analysis.clone()),
                     view: base.view.clone(),
+                    planning: base.planning.clone(),
                     work_tables: Default::default(),
                 });
                 let started = std::time::Instant::now();

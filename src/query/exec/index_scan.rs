@@ -173,6 +173,7 @@ pub fn count(storage: &Storage, a: &IndexAccess, cap: u64) -> Result<u64> {
     let ectx = EvalContext {
         params: &[],
         now: 0,
+        subqueries: None,
     };
     let mut n = 0;
     for r in ranges(a, &ectx)? {

@@ -44,6 +44,9 @@ pub struct ExecContext {
     pub analyze: Option<Arc<Analysis>>,
     /// What the statement reads: a snapshot, and the transaction's writes over it.
     pub view: crate::txn::ReadView,
+    /// How statements of this session are planned (for correlated subqueries, planned
+    /// anew for each outer row).
+    pub planning: Planning,
     /// The current round's rows of each running recursive union, by its id.
     pub work_tables: parking_lot::Mutex<std::collections::HashMap<usize, Arc<Vec<Row>>>>,
 }
@@ -91,6 +94,7 @@ impl ExecContext {
         EvalContext {
             params: &self.params,
             now: self.now,
+            subqueries: Some(self),
         }
     }
 
@@ -115,6 +119,85 @@ impl ExecContext {
             ),
         }
     }
+}
+
+/// The planner settings of the session running a statement.
+#[derive(Clone, Debug, Default)]
+pub struct Planning {
+    pub enable_indexscan: bool,
+    pub enable_seqscan: bool,
+    pub unindexed: Vec<u32>,
+}
+
+impl crate::query::expr::SubqueryRunner for ExecContext {
+    fn run(&self, plan: &Node, row: &[Value], limit: usize) -> Result<Vec<Row>> {
+        self.check_cancel()?;
+        let plan = bind_outer(plan.clone(), row, 1)?;
+        let pctx = crate::query::access::PlanContext {
+            storage: self.db.storage(),
+            enable_indexscan: self.planning.enable_indexscan,
+            enable_seqscan: self.planning.enable_seqscan,
+            unindexed: self.planning.unindexed.clone(),
+        };
+        let plan = crate::query::optimizer::optimize(plan, &pctx)?;
+        let child = Arc::new(ExecContext {
+            db: self.db.clone(),
+            params: self.params.clone(),
+            now: self.now,
+            memory_limit: self.memory_limit,
+            cancel: self.cancel.clone(),
+            analyze: None,
+            view: self.view.clone(),
+            planning: self.planning.clone(),
+            work_tables: parking_lot::Mutex::new(self.work_tables.lock().clone()),
+        });
+        build(&plan, &child)?.take(limit).collect()
+    }
+}
+
+/// `plan` with its references to the query `level` levels out replaced by values of
+/// `row` (nested subqueries' references one level further out, likewise).
+pub fn bind_outer(plan: Node, row: &[Value], level: usize) -> Result<Node> {
+    use crate::query::expr::Expr;
+    plan.map_exprs(&mut |e| {
+        e.transform(&mut |x| {
+            Ok(match x {
+                Expr::Outer { depth, index } if depth == level => {
+                    Expr::Literal(row.get(index).cloned().unwrap_or(Value::Null))
+                }
+                Expr::Subquery(kind, inner) => {
+                    Expr::Subquery(kind, Box::new(bind_outer(*inner, row, level + 1)?))
+                }
+                Expr::InSubquery {
+                    expr,
+                    plan,
+                    negated,
+                } => Expr::InSubquery {
+                    expr,
+                    plan: Box::new(bind_outer(*plan, row, level + 1)?),
+                    negated,
+                },
+                other => other,
+            })
+        })
+    })
+}
+
+/// Whether `plan` reads the row of the query `level` levels out (is correlated).
+pub fn reads_outer(plan: &Node, level: usize) -> bool {
+    use crate::query::expr::Expr;
+    let mut found = false;
+    let _ = plan.clone().map_exprs(&mut |e| {
+        e.walk(&mut |x| match x {
+            Expr::Outer { depth, .. } if *depth >= level => found = true,
+            Expr::Subquery(_, inner) | Expr::InSubquery { plan: inner, .. } => {
+                found |= reads_outer(inner, level + 1)
+            }
+            _ => {}
+        });
+        Ok(e)
+    });
+    found
 }
 
 /// Builds the operator tree for `node`.
