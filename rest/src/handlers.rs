@@ -76,22 +76,15 @@ async fn ending_id(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     }
     let bytes = body::read_body(headers, body, state.db.config().max_body_size as usize).await?;
     let missing = || {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_PARAMETER_VALUE,
-            "name the transaction: header X-Transaction-ID or body {\"transaction_id\": \"...\"}",
+        bad(
+            "name the transaction: header X-Transaction-ID or body {\"transaction_id\": \"...\"}"
+                .into(),
         )
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(missing());
     }
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_JSON_TEXT,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    let v = parse_json(&bytes)?;
     v.get("transaction_id")
         .and_then(|i| i.as_str())
         .map(str::to_string)
@@ -411,6 +404,36 @@ pub async fn compact(
     Ok(Json(json!({ "compacted": true, "segments": segments })).into_response())
 }
 
+/// 400 with 22023: a request body that does not say what the endpoint needs.
+fn bad(msg: String) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        SqlState::INVALID_PARAMETER_VALUE,
+        msg,
+    )
+}
+
+/// The request body as JSON (400 with 22032 when it is not).
+async fn json_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, ApiError> {
+    let bytes = body::read_body(headers, body, state.db.config().max_body_size as usize).await?;
+    parse_json(&bytes)
+}
+
+/// Bytes as JSON (400 with 22032 when they are not).
+fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            SqlState::INVALID_JSON_TEXT,
+            format!("malformed JSON: {e}"),
+        )
+    })
+}
+
 /// `POST /<collection>/_query` with `{"query": "...", "params": [...]}`: a SELECT (or
 /// RETURNING) answers a JSON array of objects with exactly the projected keys; other
 /// statements answer `{"affected": n}`.
@@ -421,21 +444,7 @@ pub async fn query(
     body: Body,
 ) -> ApiResult {
     let collection = one(path)?;
-    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
-    let bad = |msg: String| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_PARAMETER_VALUE,
-            msg,
-        )
-    };
-    let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_JSON_TEXT,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    let request = json_request(&state, &headers, body).await?;
     let sql = request
         .get("query")
         .and_then(|q| q.as_str())
@@ -534,21 +543,7 @@ pub async fn graph_match(
     body: Body,
 ) -> ApiResult {
     let graph = one(path)?;
-    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
-    let bad = |msg: String| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_PARAMETER_VALUE,
-            msg,
-        )
-    };
-    let request: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_JSON_TEXT,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    let request = json_request(&state, &headers, body).await?;
     let usage = "the body must be {\"match\": \"(a IS label)-[IS label]->(b)\", \"where\": \"...\", \"columns\": [\"a.x AS x\", ...]}";
     let Some(obj) = request.as_object() else {
         return Err(bad(usage.into()));
@@ -637,20 +632,7 @@ struct IndexRequest {
 fn index_request(bytes: &[u8]) -> Result<IndexRequest, ApiError> {
     const SHAPE: &str = "the body must be {\"field\": \"a.b\"} or {\"fields\": [\"a\", \"b.c\"]}, \
                          with optional \"name\" (text) and \"unique\" (boolean)";
-    let bad = |msg: String| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_PARAMETER_VALUE,
-            msg,
-        )
-    };
-    let request: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            SqlState::INVALID_JSON_TEXT,
-            format!("malformed JSON: {e}"),
-        )
-    })?;
+    let request = parse_json(bytes)?;
     let serde_json::Value::Object(request) = request else {
         return Err(bad(SHAPE.into()));
     };
