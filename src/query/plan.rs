@@ -702,6 +702,105 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
 }
 
 impl Node {
+    /// Replaces each input node `n` by `f(n)` (not recursively).
+    pub fn map_children(
+        self,
+        f: &mut dyn FnMut(Node) -> crate::error::Result<Node>,
+    ) -> crate::error::Result<Node> {
+        use crate::error::Result;
+        let b = |n: Box<Node>, f: &mut dyn FnMut(Node) -> Result<Node>| -> Result<Box<Node>> {
+            Ok(Box::new(f(*n)?))
+        };
+        Ok(match self {
+            n @ (Node::Scan { .. } | Node::Values { .. }) => n,
+            Node::Filter { input, predicate } => Node::Filter {
+                input: b(input, f)?,
+                predicate,
+            },
+            Node::Project {
+                input,
+                exprs,
+                columns,
+            } => Node::Project {
+                input: b(input, f)?,
+                exprs,
+                columns,
+            },
+            Node::Aggregate {
+                input,
+                group_by,
+                aggs,
+                columns,
+            } => Node::Aggregate {
+                input: b(input, f)?,
+                group_by,
+                aggs,
+                columns,
+            },
+            Node::Sort { input, keys } => Node::Sort {
+                input: b(input, f)?,
+                keys,
+            },
+            Node::Window {
+                input,
+                funcs,
+                columns,
+            } => Node::Window {
+                input: b(input, f)?,
+                funcs,
+                columns,
+            },
+            Node::Limit {
+                input,
+                limit,
+                offset,
+            } => Node::Limit {
+                input: b(input, f)?,
+                limit,
+                offset,
+            },
+            Node::Distinct { input } => Node::Distinct {
+                input: b(input, f)?,
+            },
+            Node::Join {
+                left,
+                right,
+                kind,
+                condition,
+                equi,
+            } => Node::Join {
+                left: b(left, f)?,
+                right: b(right, f)?,
+                kind,
+                condition,
+                equi,
+            },
+            Node::SetOp {
+                left,
+                right,
+                op,
+                all,
+            } => Node::SetOp {
+                left: b(left, f)?,
+                right: b(right, f)?,
+                op,
+                all,
+            },
+            Node::RecursiveUnion {
+                id,
+                anchor,
+                recursive,
+                all,
+            } => Node::RecursiveUnion {
+                id,
+                anchor: b(anchor, f)?,
+                recursive: b(recursive, f)?,
+                all,
+            },
+            n @ Node::WorkTable { .. } => n,
+        })
+    }
+
     /// Replaces every expression of the plan (inputs included) by `f` of it. Index
     /// accesses, which only the optimizer builds, are left as they are.
     pub fn map_exprs(
@@ -709,13 +808,12 @@ impl Node {
         f: &mut dyn FnMut(Expr) -> crate::error::Result<Expr>,
     ) -> crate::error::Result<Node> {
         use crate::error::Result;
-        let b = |n: Box<Node>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Node>> {
-            Ok(Box::new(n.map_exprs(f)?))
-        };
         let all = |v: Vec<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Vec<Expr>> {
             v.into_iter().map(&mut *f).collect()
         };
-        Ok(match self {
+        // Inputs first, then this node's own expressions.
+        let node = self.map_children(&mut |n| n.map_exprs(&mut *f))?;
+        Ok(match node {
             Node::Scan {
                 collection,
                 columns,
@@ -735,7 +833,7 @@ impl Node {
                 columns,
             },
             Node::Filter { input, predicate } => Node::Filter {
-                input: b(input, f)?,
+                input,
                 predicate: f(predicate)?,
             },
             Node::Project {
@@ -743,7 +841,7 @@ impl Node {
                 exprs,
                 columns,
             } => Node::Project {
-                input: b(input, f)?,
+                input,
                 exprs: all(exprs, f)?,
                 columns,
             },
@@ -753,7 +851,7 @@ impl Node {
                 aggs,
                 columns,
             } => Node::Aggregate {
-                input: b(input, f)?,
+                input,
                 group_by: all(group_by, f)?,
                 aggs: aggs
                     .into_iter()
@@ -765,7 +863,7 @@ impl Node {
                 columns,
             },
             Node::Sort { input, keys } => Node::Sort {
-                input: b(input, f)?,
+                input,
                 keys: keys
                     .into_iter()
                     .map(|k| {
@@ -781,7 +879,7 @@ impl Node {
                 funcs,
                 columns,
             } => Node::Window {
-                input: b(input, f)?,
+                input,
                 funcs: funcs
                     .into_iter()
                     .map(|c| c.map_exprs(f))
@@ -793,12 +891,9 @@ impl Node {
                 limit,
                 offset,
             } => Node::Limit {
-                input: b(input, f)?,
+                input,
                 limit: limit.map(&mut *f).transpose()?,
                 offset: offset.map(&mut *f).transpose()?,
-            },
-            Node::Distinct { input } => Node::Distinct {
-                input: b(input, f)?,
             },
             Node::Join {
                 left,
@@ -807,8 +902,8 @@ impl Node {
                 condition,
                 equi,
             } => Node::Join {
-                left: b(left, f)?,
-                right: b(right, f)?,
+                left,
+                right,
                 kind,
                 condition: condition.map(&mut *f).transpose()?,
                 equi: equi
@@ -816,29 +911,7 @@ impl Node {
                     .map(|(l, r)| Ok((f(l)?, f(r)?)))
                     .collect::<Result<_>>()?,
             },
-            Node::SetOp {
-                left,
-                right,
-                op,
-                all: a,
-            } => Node::SetOp {
-                left: b(left, f)?,
-                right: b(right, f)?,
-                op,
-                all: a,
-            },
-            Node::RecursiveUnion {
-                id,
-                anchor,
-                recursive,
-                all: a,
-            } => Node::RecursiveUnion {
-                id,
-                anchor: b(anchor, f)?,
-                recursive: b(recursive, f)?,
-                all: a,
-            },
-            n @ Node::WorkTable { .. } => n,
+            other => other,
         })
     }
 
