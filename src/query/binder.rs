@@ -20,6 +20,7 @@ use crate::query::expr::{
 };
 use crate::query::functions::{ScalarFunc, common_type};
 use crate::query::plan::{Access, JoinKind, Node, SetOpKind, SortKey};
+use crate::query::system::lookup::{Lookup, LookupKind};
 use crate::query::types::{self, SqlType};
 
 mod window;
@@ -175,6 +176,9 @@ pub struct Binder<'a> {
     recursive_unions: usize,
     /// The scopes of the queries a subquery being bound is in, outermost first.
     outer: Vec<Scope>,
+    /// The session's own settings (`SET`), over the defaults; for catalog views and
+    /// `current_setting`.
+    pub settings: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
 /// Deepest expression nesting bound (left-nested operator chains included, which the
@@ -304,8 +308,24 @@ pub fn table_name(name: &ast::ObjectName) -> Result<String> {
 /// Parses a SQL data type.
 pub fn data_type(dt: &ast::DataType) -> Result<SqlType> {
     let text = dt.to_string().to_lowercase();
-    if text.ends_with("[]") || text.starts_with("array") {
-        return Err(unsupported(format!("array type {text}")));
+    let text = text
+        .strip_prefix("pg_catalog.")
+        .unwrap_or(&text)
+        .to_string();
+    if let Some(elem) = text.strip_suffix("[]") {
+        let elem = ast::DataType::Custom(
+            ast::ObjectName::from(vec![ast::Ident::new(elem)]),
+            Vec::new(),
+        );
+        return Ok(SqlType::Array(Box::new(data_type(&elem)?)));
+    }
+    if let ast::DataType::Array(def) = dt {
+        return match def {
+            ast::ArrayElemTypeDef::AngleBracket(t)
+            | ast::ArrayElemTypeDef::SquareBracket(t, _)
+            | ast::ArrayElemTypeDef::Parenthesis(t) => Ok(SqlType::Array(Box::new(data_type(t)?))),
+            _ => Err(unsupported(format!("array type {text}"))),
+        };
     }
     let (base, args) = match text.split_once('(') {
         Some((b, rest)) => {
@@ -334,6 +354,30 @@ impl<'a> Binder<'a> {
             ctes: Vec::new(),
             recursive_unions: 0,
             outer: Vec::new(),
+            settings: None,
+        }
+    }
+
+    /// What the catalog views and lookups need of the session.
+    fn system_settings(&self) -> crate::query::system::Settings<'static> {
+        let all = crate::query::statement::effective_settings(self.settings);
+        crate::query::system::Settings {
+            user: "tissdb",
+            all,
+        }
+    }
+
+    /// A catalog lookup table for this statement.
+    fn lookup(&self, kind: LookupKind) -> std::sync::Arc<Lookup> {
+        std::sync::Arc::new(Lookup::build(self.catalog, kind, &self.system_settings()))
+    }
+
+    /// `arg` looked up in a catalog table: folded now when constant.
+    fn lookup_expr(&self, kind: LookupKind, arg: Expr) -> Result<Expr> {
+        let table = self.lookup(kind);
+        match arg {
+            Expr::Literal(v) => Ok(Expr::Literal(table.get(&v)?)),
+            other => Ok(Expr::Lookup(table, Box::new(other))),
         }
     }
 
@@ -572,7 +616,18 @@ impl<'a> Binder<'a> {
                 self.column_ref(&names, scope)
             }
             A::CompoundFieldAccess { root, access_chain } => {
-                let (mut base, _) = self.expr(root, scope)?;
+                let (mut base, base_ty) = self.expr(root, scope)?;
+                if let SqlType::Array(elem) = &base_ty
+                    && let [ast::AccessExpr::Subscript(ast::Subscript::Index { index })] =
+                        access_chain.as_slice()
+                {
+                    let (ix, ity) = self.expr(index, scope)?;
+                    let (ix, _) = self.coerce_to(ix, ity, &SqlType::Int4)?;
+                    return Ok((
+                        Expr::Func(ScalarFunc::ArraySubscript, vec![base, ix]),
+                        (**elem).clone(),
+                    ));
+                }
                 let mut steps = Vec::new();
                 for access in access_chain {
                     match access {
@@ -609,7 +664,20 @@ impl<'a> Binder<'a> {
                 ..
             } => {
                 let ty = data_type(dt)?;
-                let (inner, _) = self.expr(expr, scope)?;
+                let (inner, from) = self.expr(expr, scope)?;
+                if let SqlType::Reg(kind) = ty
+                    && (from.is_text() || from == SqlType::Unknown)
+                {
+                    return Ok((self.lookup_expr(LookupKind::RegIn(kind), inner)?, ty));
+                }
+                if let SqlType::Reg(kind) = from
+                    && ty.is_text()
+                {
+                    return Ok((self.lookup_expr(LookupKind::RegOut(kind), inner)?, ty));
+                }
+                if matches!(from, SqlType::Array(_)) && ty.is_text() {
+                    return Ok((Expr::Func(ScalarFunc::ArrayOut, vec![inner]), ty));
+                }
                 let inner = match inner {
                     Expr::Param(i) => {
                         self.set_param_type(i, &ty);
@@ -890,6 +958,43 @@ impl<'a> Binder<'a> {
                 ))
             }
             A::Collate { expr, .. } => self.expr(expr, scope),
+            A::Array(arr) => {
+                let mut items = Vec::with_capacity(arr.elem.len());
+                let mut tys = Vec::with_capacity(arr.elem.len());
+                for e in &arr.elem {
+                    let (x, t) = self.expr(e, scope)?;
+                    items.push(x);
+                    tys.push(t);
+                }
+                let ty = ScalarFunc::MakeArray.return_type(&tys)?;
+                let elem = ty.element().cloned().unwrap_or(SqlType::Text);
+                let mut out = Vec::with_capacity(items.len());
+                for (x, t) in items.into_iter().zip(tys) {
+                    out.push(self.coerce_to(x, t, &elem)?.0);
+                }
+                if out.iter().all(|e| matches!(e, Expr::Literal(_))) {
+                    let values = out
+                        .into_iter()
+                        .map(|e| match e {
+                            Expr::Literal(v) => types::cast(v, &elem),
+                            _ => unreachable!(),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    return Ok((Expr::Literal(Value::Array(values)), ty));
+                }
+                Ok((Expr::Func(ScalarFunc::MakeArray, out), ty))
+            }
+            A::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => self.quantified(left, compare_op, right, false, scope),
+            A::AllOp {
+                left,
+                compare_op,
+                right,
+            } => self.quantified(left, compare_op, right, true, scope),
             other => Err(unsupported(format!("the expression {other}"))),
         }
     }
@@ -941,6 +1046,32 @@ impl<'a> Binder<'a> {
             B::LongArrow => BinOp::LongArrow,
             B::Custom(s) if s == "IS DISTINCT FROM" => BinOp::IsDistinctFrom,
             B::Custom(s) if s == "IS NOT DISTINCT FROM" => BinOp::IsNotDistinctFrom,
+            B::PGRegexMatch => BinOp::RegexMatch,
+            B::PGRegexNotMatch => BinOp::RegexNotMatch,
+            B::PGRegexIMatch => BinOp::RegexIMatch,
+            B::PGRegexNotIMatch => BinOp::RegexNotIMatch,
+            // `OPERATOR(pg_catalog.~)`: the operator named, from pg_catalog.
+            B::PGCustomBinaryOperator(parts)
+                if parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog") =>
+            {
+                let op = match parts[1].as_str() {
+                    "~" => B::PGRegexMatch,
+                    "!~" => B::PGRegexNotMatch,
+                    "~*" => B::PGRegexIMatch,
+                    "!~*" => B::PGRegexNotIMatch,
+                    "=" => B::Eq,
+                    "<>" | "!=" => B::NotEq,
+                    "<" => B::Lt,
+                    "<=" => B::LtEq,
+                    ">" => B::Gt,
+                    ">=" => B::GtEq,
+                    "||" => B::StringConcat,
+                    "+" => B::Plus,
+                    "-" => B::Minus,
+                    other => return Err(unsupported(format!("operator {other}"))),
+                };
+                return self.binary(left, &op, right, scope);
+            }
             other => return Err(unsupported(format!("operator {other}"))),
         };
         let (l, lty) = self.expr(left, scope)?;
@@ -948,6 +1079,14 @@ impl<'a> Binder<'a> {
         let result =
             |ty: SqlType, l: Expr, r: Expr| Ok((Expr::Binary(bop, Box::new(l), Box::new(r)), ty));
         match bop {
+            BinOp::RegexMatch
+            | BinOp::RegexNotMatch
+            | BinOp::RegexIMatch
+            | BinOp::RegexNotIMatch => {
+                let (l, _) = self.coerce_to(l, lty, &SqlType::Text)?;
+                let (r, _) = self.coerce_to(r, rty, &SqlType::Text)?;
+                result(SqlType::Bool, l, r)
+            }
             BinOp::And | BinOp::Or => {
                 for t in [&lty, &rty] {
                     if !matches!(
@@ -1046,6 +1185,112 @@ impl<'a> Binder<'a> {
         }
     }
 
+    /// `left op ANY (right)` / `left op ALL (right)`: over an array, or a subquery
+    /// (`= ANY (subquery)` is IN, `<> ALL (subquery)` is NOT IN).
+    fn quantified(
+        &mut self,
+        left: &ast::Expr,
+        op: &ast::BinaryOperator,
+        right: &ast::Expr,
+        all: bool,
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
+        use ast::BinaryOperator as B;
+        let inner = match right {
+            ast::Expr::Nested(e) => e.as_ref(),
+            e => e,
+        };
+        if let ast::Expr::Subquery(q) = inner {
+            let negated = match (op, all) {
+                (B::Eq, false) => false,
+                (B::NotEq, true) => true,
+                _ => {
+                    return Err(unsupported(format!(
+                        "{op} {} (subquery)",
+                        if all { "ALL" } else { "ANY" }
+                    )));
+                }
+            };
+            let in_expr = ast::Expr::In {
+                expr: Box::new(left.clone()),
+                target: ast::InTarget::Subquery(q.clone()),
+                negated,
+                global: false,
+            };
+            return self.expr(&in_expr, scope);
+        }
+        let bop = match op {
+            B::Eq => BinOp::Eq,
+            B::NotEq => BinOp::NotEq,
+            B::Lt => BinOp::Lt,
+            B::LtEq => BinOp::LtEq,
+            B::Gt => BinOp::Gt,
+            B::GtEq => BinOp::GtEq,
+            B::PGRegexMatch => BinOp::RegexMatch,
+            B::PGRegexNotMatch => BinOp::RegexNotMatch,
+            other => return Err(unsupported(format!("operator {other} with ANY/ALL"))),
+        };
+        let (l, lty) = self.expr(left, scope)?;
+        let (r, rty) = self.expr(right, scope)?;
+        let (l, lty) = match &rty {
+            SqlType::Array(e) => self.coerce_to(l, lty, e)?,
+            _ => (l, lty),
+        };
+        let target = SqlType::Array(Box::new(if lty == SqlType::Unknown {
+            SqlType::Text
+        } else {
+            lty.clone()
+        }));
+        let (r, _) = self.coerce_to(r, rty, &target)?;
+        Ok((
+            Expr::Quantified {
+                op: bop,
+                all,
+                left: Box::new(l),
+                right: Box::new(r),
+            },
+            SqlType::Bool,
+        ))
+    }
+
+    /// Functions answered from the catalog or the session: None if `name` is not one.
+    fn catalog_function(
+        &mut self,
+        name: &str,
+        args: &[&ast::Expr],
+        scope: &Scope,
+    ) -> Result<Option<(Expr, SqlType)>> {
+        let kind = match (name, args.len()) {
+            ("current_setting", 1) => LookupKind::Setting,
+            ("current_setting", 2) => LookupKind::SettingOrNull,
+            ("pg_get_indexdef", 1..=3) => LookupKind::IndexDef,
+            ("pg_get_constraintdef", 1 | 2) => LookupKind::ConstraintDef,
+            (
+                "pg_relation_size" | "pg_total_relation_size" | "pg_table_size" | "pg_indexes_size",
+                1 | 2,
+            ) => LookupKind::RelationSize,
+            ("to_regclass", 1) => LookupKind::RegInOrNull(types::RegKind::Class),
+            ("to_regproc" | "to_regprocedure", 1) => LookupKind::RegInOrNull(types::RegKind::Proc),
+            ("to_regnamespace", 1) => LookupKind::RegInOrNull(types::RegKind::Namespace),
+            ("pg_typeof", 1) => {
+                let (_, ty) = self.expr(args[0], scope)?;
+                return Ok(Some((
+                    Expr::Literal(Value::String(ty.name())),
+                    SqlType::Text,
+                )));
+            }
+            _ => return Ok(None),
+        };
+        let (arg, aty) = self.expr(args[0], scope)?;
+        let (arg, _) = self.coerce_to(arg, aty, &SqlType::Text)?;
+        let ty = match kind {
+            LookupKind::RelationSize => SqlType::Int8,
+            LookupKind::RegInOrNull(k) => SqlType::Reg(k),
+            _ => SqlType::Text,
+        };
+        Ok(Some((self.lookup_expr(kind, arg)?, ty)))
+    }
+
     fn function(&mut self, f: &ast::Function, scope: &Scope) -> Result<(Expr, SqlType)> {
         let name = f
             .name
@@ -1068,6 +1313,17 @@ impl<'a> Binder<'a> {
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::<&ast::Expr>::new(), false, false),
+            ast::FunctionArguments::Subquery(q) if name == "array" => {
+                let plan = self.subquery(scope, |b| b.one_column_subquery(q))?;
+                let elem = plan
+                    .columns()
+                    .first()
+                    .map_or(SqlType::Text, |c| c.ty.clone());
+                return Ok((
+                    Expr::Subquery(SubqueryKind::Array, Box::new(plan)),
+                    SqlType::Array(Box::new(elem)),
+                ));
+            }
             ast::FunctionArguments::Subquery(_) => return Err(unsupported("a subquery argument")),
             ast::FunctionArguments::List(list) => {
                 if !list.clauses.is_empty() {
@@ -1144,6 +1400,12 @@ impl<'a> Binder<'a> {
             ));
         }
         window::check_needs_over(&name)?;
+        if !star
+            && !distinct
+            && let Some(bound) = self.catalog_function(&name, &args, scope)?
+        {
+            return Ok(bound);
+        }
         if star || distinct {
             return Err(unsupported(format!("{name}(*) or DISTINCT in {name}()")));
         }
@@ -1619,7 +1881,9 @@ impl<'a> Binder<'a> {
                 if let Some(args) = args {
                     return self.graph_table(name, args, alias.as_ref());
                 }
-                if let Some((cols, rows)) = crate::query::system::view(self.catalog, name) {
+                if let Some((cols, rows)) =
+                    crate::query::system::view(self.catalog, name, &self.system_settings())
+                {
                     let scope = Scope::of_columns(
                         Some(
                             alias

@@ -44,6 +44,11 @@ pub enum BinOp {
     LongArrow,
     IsDistinctFrom,
     IsNotDistinctFrom,
+    /// POSIX regular expression match `~` (`!~`, `~*`, `!~*`).
+    RegexMatch,
+    RegexNotMatch,
+    RegexIMatch,
+    RegexNotIMatch,
 }
 
 impl BinOp {
@@ -67,6 +72,10 @@ impl BinOp {
             BinOp::LongArrow => "->>",
             BinOp::IsDistinctFrom => "IS DISTINCT FROM",
             BinOp::IsNotDistinctFrom => "IS NOT DISTINCT FROM",
+            BinOp::RegexMatch => "~",
+            BinOp::RegexNotMatch => "!~",
+            BinOp::RegexIMatch => "~*",
+            BinOp::RegexNotIMatch => "!~*",
         }
     }
 
@@ -327,6 +336,18 @@ pub enum Expr {
     /// A subquery reading no column of the query around it; the statement runs it once
     /// before it plans the rest and puts its result in its place.
     Subquery(SubqueryKind, Box<crate::query::plan::Node>),
+    /// A catalog lookup of the argument's value (`'t'::regclass`, `pg_get_indexdef`).
+    Lookup(
+        std::sync::Arc<crate::query::system::lookup::Lookup>,
+        Box<Expr>,
+    ),
+    /// `left op ANY (array)` (`all`: `op ALL`): the comparison against each element.
+    Quantified {
+        op: BinOp,
+        all: bool,
+        left: Box<Expr>,
+        right: Box<Expr>,
+    },
     /// `expr [NOT] IN (subquery)`: becomes an `InList` of the subquery's values.
     InSubquery {
         expr: Box<Expr>,
@@ -342,6 +363,8 @@ pub enum SubqueryKind {
     Scalar,
     /// Whether it has rows.
     Exists,
+    /// `ARRAY(subquery)`: its first column's values as an array.
+    Array,
 }
 
 /// What evaluation may read besides the row.
@@ -534,10 +557,16 @@ impl Expr {
                 let limit = match kind {
                     SubqueryKind::Scalar => 2,
                     SubqueryKind::Exists => 1,
+                    SubqueryKind::Array => usize::MAX,
                 };
                 let rows = runner.run(plan, row, limit)?;
                 match kind {
                     SubqueryKind::Exists => Ok(Value::Bool(!rows.is_empty())),
+                    SubqueryKind::Array => Ok(Value::Array(
+                        rows.into_iter()
+                            .map(|r| r.into_iter().next().unwrap_or(Value::Null))
+                            .collect(),
+                    )),
                     SubqueryKind::Scalar => {
                         if rows.len() > 1 {
                             return Err(Error::invalid(
@@ -571,6 +600,35 @@ impl Expr {
                 }
                 .eval(row, ctx)
             }
+            Expr::Lookup(table, arg) => table.get(&arg.eval(row, ctx)?),
+            Expr::Quantified {
+                op,
+                all,
+                left,
+                right,
+            } => {
+                let l = left.eval(row, ctx)?;
+                let items = match right.eval(row, ctx)? {
+                    Value::Null => return Ok(Value::Null),
+                    Value::Array(items) => items,
+                    other => vec![other],
+                };
+                // ANY: true if one is true, else NULL if one is NULL, else false.
+                // ALL: false if one is false, else NULL if one is NULL, else true.
+                let mut saw_null = false;
+                for item in items {
+                    match truth(&binary(*op, l.clone(), item)?) {
+                        Some(b) if b != *all => return Ok(Value::Bool(b)),
+                        None => saw_null = true,
+                        _ => {}
+                    }
+                }
+                Ok(if saw_null {
+                    Value::Null
+                } else {
+                    Value::Bool(*all)
+                })
+            }
             Expr::Outer { .. } => Err(Error::Internal(
                 "an outer reference was not bound before its subquery ran".into(),
             )),
@@ -594,7 +652,12 @@ impl Expr {
             | Expr::Subquery(..)
             | Expr::Outer { .. } => {}
             Expr::InSubquery { expr, .. } => expr.walk(f),
-            Expr::Path(e, _)
+            Expr::Quantified { left, right, .. } => {
+                left.walk(f);
+                right.walk(f);
+            }
+            Expr::Lookup(_, e)
+            | Expr::Path(e, _)
             | Expr::Unary(_, e)
             | Expr::IsNull(e, _)
             | Expr::IsBool(e, _, _)
@@ -671,6 +734,18 @@ impl Expr {
                 negated,
             },
             Expr::Path(e, p) => Expr::Path(bx(e, f)?, p),
+            Expr::Lookup(t, e) => Expr::Lookup(t, bx(e, f)?),
+            Expr::Quantified {
+                op,
+                all,
+                left,
+                right,
+            } => Expr::Quantified {
+                op,
+                all,
+                left: bx(left, f)?,
+                right: bx(right, f)?,
+            },
             Expr::Unary(op, e) => Expr::Unary(op, bx(e, f)?),
             Expr::IsNull(e, n) => Expr::IsNull(bx(e, f)?, n),
             Expr::IsBool(e, v, n) => Expr::IsBool(bx(e, f)?, v, n),
@@ -764,6 +839,52 @@ impl Expr {
 
 fn cmp_truth(o: Option<Ordering>, f: impl Fn(Ordering) -> bool) -> Option<bool> {
     o.map(f)
+}
+
+/// Most patterns a thread keeps compiled (catalog queries repeat a handful).
+const REGEX_CACHE: usize = 64;
+/// Longest pattern accepted (a limit on compile time and memory).
+const MAX_REGEX_LEN: usize = 1000;
+
+thread_local! {
+    static REGEXES: std::cell::RefCell<Vec<(String, bool, regex::Regex)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether `text` matches the POSIX-style regular expression `pattern` (2201B if the
+/// pattern is invalid).
+fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, _, re)) = cache
+            .iter()
+            .find(|(p, i, _)| p == pattern && *i == insensitive)
+        {
+            return Ok(re.is_match(text));
+        }
+        if pattern.len() > MAX_REGEX_LEN {
+            return Err(Error::invalid(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("regular expression longer than {MAX_REGEX_LEN} bytes"),
+            ));
+        }
+        let re = regex::RegexBuilder::new(pattern)
+            .case_insensitive(insensitive)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| {
+                Error::invalid(
+                    SqlState("2201B"),
+                    format!("invalid regular expression: {e}"),
+                )
+            })?;
+        let m = re.is_match(text);
+        if cache.len() >= REGEX_CACHE {
+            cache.remove(0);
+        }
+        cache.push((pattern.to_string(), insensitive, re));
+        Ok(m)
+    })
 }
 
 /// Follows a path into a document value; missing steps give NULL.
@@ -947,6 +1068,18 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
         return Ok(Value::Null);
     }
     match op {
+        BinOp::RegexMatch | BinOp::RegexNotMatch | BinOp::RegexIMatch | BinOp::RegexNotIMatch => {
+            let (Some(text), Some(pattern)) = (as_text(&a), as_text(&b)) else {
+                return Ok(Value::Null);
+            };
+            let insensitive = matches!(op, BinOp::RegexIMatch | BinOp::RegexNotIMatch);
+            let negated = matches!(op, BinOp::RegexNotMatch | BinOp::RegexNotIMatch);
+            let m = regex_match(&text, &pattern, insensitive)?;
+            return Ok(Value::Bool(m != negated));
+        }
+        _ => {}
+    }
+    match op {
         BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq => {
             let Some(o) = compare(&a, &b) else {
                 return Ok(Value::Null);
@@ -995,9 +1128,14 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
             }
         }
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arithmetic(op, &a, &b),
-        BinOp::And | BinOp::Or | BinOp::IsDistinctFrom | BinOp::IsNotDistinctFrom => {
-            Err(Error::Internal("logical operator in arithmetic".into()))
-        }
+        BinOp::And
+        | BinOp::Or
+        | BinOp::IsDistinctFrom
+        | BinOp::IsNotDistinctFrom
+        | BinOp::RegexMatch
+        | BinOp::RegexNotMatch
+        | BinOp::RegexIMatch
+        | BinOp::RegexNotIMatch => Err(Error::Internal("logical operator in arithmetic".into())),
     }
 }
 

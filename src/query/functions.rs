@@ -57,6 +57,41 @@ pub enum ScalarFunc {
     RefId,
     /// `ref_collection(r)`: the collection a reference names.
     RefCollection,
+    // ---- catalog and session information (PostgreSQL's, for clients and BI tools)
+    CurrentSchemas,
+    SetConfig,
+    /// `pg_table_is_visible` and the other `*_is_visible`: everything is on the path.
+    IsVisible,
+    PgGetUserbyid,
+    FormatType,
+    PgGetExpr,
+    /// Functions of things TissDB does not keep (comments, partition keys, sequences):
+    /// always NULL.
+    NullText,
+    PgEncodingToChar,
+    PgSizePretty,
+    /// `has_table_privilege` and friends: the open default mode allows everything.
+    HasPrivilege,
+    /// `pg_is_in_recovery()`, `pg_relation_is_publishable()`: false.
+    AlwaysFalse,
+    /// Statistics counters TissDB does not keep: 0.
+    ZeroCounter,
+    QuoteIdent,
+    ParseIdent,
+    StringToArray,
+    ArrayLower,
+    ArrayUpper,
+    ArrayLength,
+    Cardinality,
+    ArrayToString,
+    ToRegtype,
+    JsonBuildObject,
+    /// `ARRAY[a, b, ...]`.
+    MakeArray,
+    /// `a[i]` on an array (1-based).
+    ArraySubscript,
+    /// An array's text form (`{1,2}`), for a cast to text.
+    ArrayOut,
 }
 
 /// The (collection, id) a document reference names: a value `{"$ref":
@@ -128,6 +163,57 @@ impl ScalarFunc {
             "gen_random_uuid" | "uuid_generate_v4" => GenRandomUuid,
             "ref_id" => RefId,
             "ref_collection" => RefCollection,
+            "current_schemas" => CurrentSchemas,
+            "set_config" => SetConfig,
+            "pg_table_is_visible"
+            | "pg_type_is_visible"
+            | "pg_function_is_visible"
+            | "pg_collation_is_visible"
+            | "pg_opclass_is_visible"
+            | "pg_operator_is_visible"
+            | "pg_conversion_is_visible"
+            | "pg_statistics_obj_is_visible" => IsVisible,
+            "pg_get_userbyid" => PgGetUserbyid,
+            "format_type" => FormatType,
+            "pg_get_expr" => PgGetExpr,
+            "col_description"
+            | "obj_description"
+            | "shobj_description"
+            | "pg_get_partkeydef"
+            | "pg_get_serial_sequence"
+            | "pg_get_viewdef"
+            | "pg_get_statisticsobjdef_columns"
+            | "pg_get_function_result"
+            | "pg_get_function_arguments"
+            | "pg_get_function_identity_arguments"
+            | "pg_get_triggerdef"
+            | "pg_get_ruledef"
+            | "pg_tablespace_location" => NullText,
+            "pg_encoding_to_char" => PgEncodingToChar,
+            "pg_size_pretty" => PgSizePretty,
+            "has_table_privilege"
+            | "has_schema_privilege"
+            | "has_any_column_privilege"
+            | "has_column_privilege"
+            | "has_database_privilege"
+            | "has_function_privilege"
+            | "has_sequence_privilege"
+            | "pg_has_role" => HasPrivilege,
+            "pg_is_in_recovery" | "pg_relation_is_publishable" => AlwaysFalse,
+            "pg_stat_get_numscans"
+            | "pg_stat_get_tuples_returned"
+            | "pg_stat_get_live_tuples"
+            | "pg_stat_get_dead_tuples" => ZeroCounter,
+            "quote_ident" => QuoteIdent,
+            "parse_ident" => ParseIdent,
+            "string_to_array" => StringToArray,
+            "array_lower" => ArrayLower,
+            "array_upper" => ArrayUpper,
+            "array_length" => ArrayLength,
+            "cardinality" => Cardinality,
+            "array_to_string" => ArrayToString,
+            "to_regtype" => ToRegtype,
+            "json_build_object" | "jsonb_build_object" => JsonBuildObject,
             _ => return None,
         })
     }
@@ -159,6 +245,16 @@ impl ScalarFunc {
             | NullIf => (2, 2),
             Concat | Coalesce | Greatest | Least => (1, usize::MAX),
             ConcatWs => (2, usize::MAX),
+            CurrentSchemas | IsVisible | PgGetUserbyid | PgEncodingToChar | PgSizePretty
+            | QuoteIdent | Cardinality | ToRegtype | ArrayOut | ZeroCounter => (1, 1),
+            ParseIdent => (1, 2),
+            SetConfig => (3, 3),
+            FormatType | ArrayLower | ArrayUpper | ArrayLength | ArraySubscript => (2, 2),
+            PgGetExpr | StringToArray | ArrayToString => (2, 3),
+            NullText => (0, 3),
+            HasPrivilege => (1, 4),
+            AlwaysFalse => (0, 1),
+            JsonBuildObject | MakeArray => (0, usize::MAX),
         }
     }
 
@@ -198,6 +294,22 @@ impl ScalarFunc {
             Coalesce | Greatest | Least => common_type(args)?,
             NullIf => first,
             GenRandomUuid => SqlType::Uuid,
+            CurrentSchemas | ParseIdent | StringToArray => SqlType::Array(Box::new(SqlType::Text)),
+            SetConfig | PgGetUserbyid | FormatType | PgGetExpr | NullText | PgEncodingToChar
+            | PgSizePretty | QuoteIdent | ArrayToString | ArrayOut => SqlType::Text,
+            IsVisible | HasPrivilege | AlwaysFalse => SqlType::Bool,
+            ZeroCounter => SqlType::Int8,
+            ArrayLower | ArrayUpper | ArrayLength | Cardinality => SqlType::Int4,
+            ToRegtype => SqlType::Reg(types::RegKind::Type),
+            JsonBuildObject => SqlType::Jsonb,
+            MakeArray => SqlType::Array(Box::new(match args {
+                [] => SqlType::Text,
+                _ => common_type(args)?,
+            })),
+            ArraySubscript => match first {
+                SqlType::Array(e) => *e,
+                _ => SqlType::Jsonb,
+            },
         })
     }
 
@@ -272,6 +384,80 @@ impl ScalarFunc {
                     None => Value::Null,
                 });
             }
+            MakeArray => return Ok(Value::Array(args)),
+            JsonBuildObject => {
+                if args.len() % 2 != 0 {
+                    return Err(Error::invalid(
+                        INVALID_PARAMETER,
+                        "argument list must have even number of elements",
+                    ));
+                }
+                let mut o = crate::doc::Object::default();
+                let mut it = args.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let Some(k) = as_text(&k) else {
+                        return Err(Error::invalid(
+                            INVALID_PARAMETER,
+                            "null value not allowed for object key",
+                        ));
+                    };
+                    o.insert(k, v);
+                }
+                return Ok(Value::Object(o));
+            }
+            NullText => return Ok(Value::Null),
+            AlwaysFalse => return Ok(Value::Bool(false)),
+            HasPrivilege => return Ok(Value::Bool(true)),
+            ZeroCounter => return Ok(Value::Int(0)),
+            IsVisible => {
+                return Ok(args.into_iter().next().map_or(Value::Null, |v| {
+                    if matches!(v, Value::Null) {
+                        Value::Null
+                    } else {
+                        Value::Bool(true)
+                    }
+                }));
+            }
+            ArrayToString => {
+                let mut it = args.into_iter();
+                let (Some(Value::Array(items)), Some(sep)) = (it.next(), it.next()) else {
+                    return Ok(Value::Null);
+                };
+                let Some(sep) = as_text(&sep) else {
+                    return Ok(Value::Null);
+                };
+                let null_text = it.next().and_then(|v| as_text(&v));
+                let parts: Vec<String> = items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Null => null_text.clone(),
+                        other => as_text(other),
+                    })
+                    .collect();
+                return Ok(Value::String(parts.join(&sep)));
+            }
+            StringToArray => {
+                let mut it = args.into_iter();
+                let (Some(s), Some(sep)) = (it.next(), it.next()) else {
+                    return Ok(Value::Null);
+                };
+                let Some(s) = as_text(&s) else {
+                    return Ok(Value::Null);
+                };
+                let null_text = it.next().and_then(|v| as_text(&v));
+                let item = |p: &str| match &null_text {
+                    Some(n) if n == p => Value::Null,
+                    _ => Value::String(p.to_string()),
+                };
+                if s.is_empty() {
+                    return Ok(Value::Array(Vec::new()));
+                }
+                return Ok(Value::Array(match as_text(&sep) {
+                    None => s.chars().map(|c| item(&c.to_string())).collect(),
+                    Some(sep) if sep.is_empty() => vec![item(&s)],
+                    Some(sep) => s.split(sep.as_str()).map(item).collect(),
+                }));
+            }
             _ => {}
         }
         if args.iter().any(|v| matches!(v, Value::Null)) {
@@ -289,7 +475,69 @@ impl ScalarFunc {
             }
         };
         let arg0 = args.first().cloned().unwrap_or(Value::Null);
+        let array_len = || match &arg0 {
+            Value::Array(a) => Some(a.len() as i64),
+            _ => None,
+        };
         Ok(match self {
+            CurrentSchemas => {
+                let mut path = Vec::new();
+                if arg0 == Value::Bool(true) {
+                    path.push(Value::String("pg_catalog".into()));
+                }
+                path.push(Value::String("public".into()));
+                Value::Array(path)
+            }
+            SetConfig => args.get(1).cloned().unwrap_or(Value::Null),
+            PgGetUserbyid => Value::String("tissdb".into()),
+            FormatType => match crate::query::system::builtin::format_type(
+                u32::try_from(int(0)?).unwrap_or(0),
+                int(1).unwrap_or(-1),
+            ) {
+                Some(t) => Value::String(t),
+                None => Value::String("???".into()),
+            },
+            PgGetExpr => Value::String(text(0)),
+            PgEncodingToChar => Value::String(if int(0)? == 6 { "UTF8" } else { "" }.into()),
+            PgSizePretty => Value::String(size_pretty(int(0)?)),
+            QuoteIdent => Value::String(crate::query::system::quote_ident(&text(0))),
+            ParseIdent => Value::Array(
+                parse_ident(&text(0))?
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ),
+            ArrayLower => match (array_len(), int(1)?) {
+                (Some(n), 1) if n > 0 => Value::Int(1),
+                _ => Value::Null,
+            },
+            ArrayUpper | ArrayLength => match (array_len(), int(1)?) {
+                (Some(n), 1) if n > 0 => Value::Int(n),
+                _ => Value::Null,
+            },
+            Cardinality => array_len().map_or(Value::Null, Value::Int),
+            ToRegtype => crate::query::system::builtin::type_by_name(&text(0))
+                .map_or(Value::Null, |t| Value::Int(i64::from(t.oid))),
+            ArraySubscript => match &arg0 {
+                Value::Array(items) => {
+                    let i = int(1)?;
+                    usize::try_from(i - 1)
+                        .ok()
+                        .and_then(|i| items.get(i).cloned())
+                        .unwrap_or(Value::Null)
+                }
+                _ => Value::Null,
+            },
+            ArrayOut => match &arg0 {
+                Value::Array(items) => {
+                    let elem = items
+                        .iter()
+                        .find(|v| !matches!(v, Value::Null))
+                        .map_or(SqlType::Text, SqlType::of_value);
+                    Value::String(types::format_array(&elem, items))
+                }
+                other => Value::String(as_text(other).unwrap_or_default()),
+            },
             Lower => Value::String(text(0).to_lowercase()),
             Upper => Value::String(text(0).to_uppercase()),
             Length => match &arg0 {
@@ -477,7 +725,9 @@ impl ScalarFunc {
             ),
             Coalesce | NullIf | Greatest | Least | Concat | ConcatWs | Now | CurrentDate
             | Version | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid
-            | GenRandomUuid | RefId | RefCollection => {
+            | GenRandomUuid | RefId | RefCollection | MakeArray | JsonBuildObject | NullText
+            | AlwaysFalse | HasPrivilege | ZeroCounter | IsVisible | ArrayToString
+            | StringToArray => {
                 return Err(Error::Internal("handled above".into()));
             }
         })
@@ -645,6 +895,68 @@ pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
                 .unwrap_or_default()
         ),
     ))
+}
+
+/// `pg_size_pretty`: bytes in the largest unit that keeps at least 10 of it.
+fn size_pretty(bytes: i64) -> String {
+    let mut size = bytes as f64;
+    for unit in ["bytes", "kB", "MB", "GB", "TB"] {
+        if size.abs() < 10.0 * 1024.0 || unit == "TB" {
+            return format!("{} {unit}", size.round() as i64);
+        }
+        size /= 1024.0;
+    }
+    unreachable!()
+}
+
+/// `parse_ident`: a qualified identifier split into its parts, unquoted or folded.
+fn parse_ident(s: &str) -> Result<Vec<String>> {
+    let bad = || {
+        Error::invalid(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("string is not a valid identifier: \"{s}\""),
+        )
+    };
+    let mut parts = Vec::new();
+    let mut chars = s.trim().chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return Err(bad()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' || c.is_whitespace() {
+                    break;
+                }
+                part.push(c.to_ascii_lowercase());
+                chars.next();
+            }
+            if part.is_empty() {
+                return Err(bad());
+            }
+        }
+        parts.push(part);
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        match chars.next() {
+            Some('.') => continue,
+            None => break,
+            Some(_) => return Err(bad()),
+        }
+    }
+    Ok(parts)
 }
 
 #[cfg(test)]

@@ -693,6 +693,20 @@ pub fn show(e: &Expr, cols: &[Column]) -> String {
         Expr::Window(c) => show_window(c, cols),
         Expr::Subquery(crate::query::expr::SubqueryKind::Scalar, _) => "(SubPlan)".into(),
         Expr::Subquery(crate::query::expr::SubqueryKind::Exists, _) => "EXISTS(SubPlan)".into(),
+        Expr::Subquery(crate::query::expr::SubqueryKind::Array, _) => "ARRAY(SubPlan)".into(),
+        Expr::Lookup(t, e) => format!("{:?}({})", t.kind, show(e, cols)),
+        Expr::Quantified {
+            op,
+            all,
+            left,
+            right,
+        } => format!(
+            "({} {} {}({}))",
+            show(left, cols),
+            op.symbol(),
+            if *all { "ALL" } else { "ANY" },
+            show(right, cols)
+        ),
         Expr::InSubquery { expr, negated, .. } => format!(
             "({} {}IN (SubPlan))",
             show(expr, cols),

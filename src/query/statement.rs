@@ -3,6 +3,7 @@
 //! statement), DDL through the catalog, and the session commands drivers send (SET,
 //! SHOW, BEGIN/COMMIT/ROLLBACK).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sqlparser::ast;
@@ -297,6 +298,7 @@ fn session_binder<'a>(
 ) -> Binder<'a> {
     let mut binder = Binder::new(db.catalog(), hints);
     binder.pending = session.txn.as_ref();
+    binder.settings = Some(&session.settings);
     binder
 }
 
@@ -355,6 +357,18 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("transaction_isolation", "serializable"),
     ("transaction_read_only", "off"),
 ];
+
+/// Every setting a session sees: its own over the defaults, sorted by name.
+pub fn effective_settings(overrides: Option<&BTreeMap<String, String>>) -> Vec<(String, String)> {
+    let mut all: BTreeMap<String, String> = DEFAULT_SETTINGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if let Some(o) = overrides {
+        all.extend(o.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    all.into_iter().collect()
+}
 
 pub fn show_setting(session: &Session, name: &str) -> Option<String> {
     let name = name.to_ascii_lowercase();
@@ -546,10 +560,16 @@ fn resolve_subqueries(node: Node, session: &Session, params: &[Value]) -> Result
                 let limit = match kind {
                     SubqueryKind::Scalar => 2,
                     SubqueryKind::Exists => 1,
+                    SubqueryKind::Array => usize::MAX,
                 };
                 let rows = run_subplan(*plan, session, params, limit)?;
                 Ok(Expr::Literal(match kind {
                     SubqueryKind::Exists => Value::Bool(!rows.is_empty()),
+                    SubqueryKind::Array => Value::Array(
+                        rows.into_iter()
+                            .map(|r| r.into_iter().next().unwrap_or(Value::Null))
+                            .collect(),
+                    ),
                     SubqueryKind::Scalar => {
                         if rows.len() > 1 {
                             return Err(Error::invalid(

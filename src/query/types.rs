@@ -32,8 +32,53 @@ pub enum SqlType {
     Uuid,
     Json,
     Jsonb,
+    /// `oid`: a catalog object's identifier (an unsigned 32-bit integer, held as Int).
+    Oid,
+    /// `regclass`, `regtype`, `regproc`, `regnamespace`: an oid that the binder reads
+    /// from and writes as a name (held as Int; see `query::system`).
+    Reg(RegKind),
+    /// A one-dimensional array of the element type (held as [`Value::Array`]).
+    Array(Box<SqlType>),
     /// The type of a bare NULL or of a parameter nothing constrains.
     Unknown,
+}
+
+/// Which catalog a `reg*` type names objects of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegKind {
+    Class,
+    Type,
+    Proc,
+    Namespace,
+}
+
+impl RegKind {
+    pub fn oid(self) -> u32 {
+        match self {
+            RegKind::Class => 2205,
+            RegKind::Type => 2206,
+            RegKind::Proc => 24,
+            RegKind::Namespace => 4089,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RegKind::Class => "regclass",
+            RegKind::Type => "regtype",
+            RegKind::Proc => "regproc",
+            RegKind::Namespace => "regnamespace",
+        }
+    }
+
+    fn array_oid(self) -> u32 {
+        match self {
+            RegKind::Class => 2210,
+            RegKind::Type => 2211,
+            RegKind::Proc => 1008,
+            RegKind::Namespace => 4090,
+        }
+    }
 }
 
 pub const NUMERIC_VALUE_OUT_OF_RANGE: SqlState = SqlState("22003");
@@ -71,6 +116,41 @@ impl SqlType {
             SqlType::Numeric | SqlType::NumericTyped(..) => 1700,
             SqlType::Uuid => 2950,
             SqlType::Jsonb => 3802,
+            SqlType::Oid => 26,
+            SqlType::Reg(k) => k.oid(),
+            SqlType::Array(e) => e.array_oid(),
+        }
+    }
+
+    /// The OID of the array type whose elements have this type (`_int4` for int4).
+    pub fn array_oid(&self) -> u32 {
+        match self {
+            SqlType::Bool => 1000,
+            SqlType::Bytea => 1001,
+            SqlType::Int8 => 1016,
+            SqlType::Int2 => 1005,
+            SqlType::Int4 => 1007,
+            SqlType::Text | SqlType::Unknown => 1009,
+            SqlType::Json => 199,
+            SqlType::Float4 => 1021,
+            SqlType::Float8 => 1022,
+            SqlType::Varchar(_) => 1015,
+            SqlType::Date => 1182,
+            SqlType::Timestamp => 1115,
+            SqlType::Timestamptz => 1185,
+            SqlType::Numeric | SqlType::NumericTyped(..) => 1231,
+            SqlType::Uuid => 2951,
+            SqlType::Jsonb | SqlType::Array(_) => 3807,
+            SqlType::Oid => 1028,
+            SqlType::Reg(k) => k.array_oid(),
+        }
+    }
+
+    /// The element type of an array type.
+    pub fn element(&self) -> Option<&SqlType> {
+        match self {
+            SqlType::Array(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -95,6 +175,9 @@ impl SqlType {
             SqlType::Uuid => "uuid".into(),
             SqlType::Json => "json".into(),
             SqlType::Jsonb => "jsonb".into(),
+            SqlType::Oid => "oid".into(),
+            SqlType::Reg(k) => k.name().into(),
+            SqlType::Array(e) => format!("{}[]", e.name()),
             SqlType::Unknown => "unknown".into(),
         }
     }
@@ -138,6 +221,21 @@ impl SqlType {
             "uuid" => SqlType::Uuid,
             "json" => SqlType::Json,
             "jsonb" => SqlType::Jsonb,
+            "oid" => SqlType::Oid,
+            "regclass" => SqlType::Reg(RegKind::Class),
+            "regtype" => SqlType::Reg(RegKind::Type),
+            "regproc" | "regprocedure" => SqlType::Reg(RegKind::Proc),
+            "regnamespace" => SqlType::Reg(RegKind::Namespace),
+            // Catalog text types: `name`, `"char"`, `bpchar` read and print as text.
+            "name" | "\"char\"" | "char" | "bpchar" | "character" => SqlType::Text,
+            "int2vector" => SqlType::Array(Box::new(SqlType::Int2)),
+            "oidvector" => SqlType::Array(Box::new(SqlType::Oid)),
+            _ if n.ends_with("[]") => {
+                SqlType::Array(Box::new(SqlType::from_name(&n[..n.len() - 2], args)?))
+            }
+            _ if n.starts_with('_') && n.len() > 1 => {
+                SqlType::Array(Box::new(SqlType::from_name(&n[1..], args)?))
+            }
             _ => {
                 return Err(Error::invalid(
                     UNDEFINED_OBJECT,
@@ -163,7 +261,10 @@ impl SqlType {
     }
 
     pub fn is_integer(&self) -> bool {
-        matches!(self, SqlType::Int2 | SqlType::Int4 | SqlType::Int8)
+        matches!(
+            self,
+            SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Oid | SqlType::Reg(_)
+        )
     }
 
     pub fn is_numeric(&self) -> bool {
@@ -191,7 +292,8 @@ impl SqlType {
                 "f" | "false" | "no" | "off" | "0" | "n" => Ok(Value::Bool(false)),
                 _ => Err(invalid("boolean", s)),
             },
-            SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => {
+            SqlType::Array(elem) => parse_array(elem, s),
+            SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Oid | SqlType::Reg(_) => {
                 let i: i64 = t.parse().map_err(|_| {
                     if !t.is_empty()
                         && t.trim_start_matches(['-', '+'])
@@ -269,6 +371,7 @@ impl SqlType {
         let ok = match self {
             SqlType::Int2 => i16::try_from(i).is_ok(),
             SqlType::Int4 => i32::try_from(i).is_ok(),
+            SqlType::Oid | SqlType::Reg(_) => u32::try_from(i).is_ok(),
             _ => true,
         };
         if ok { Ok(i) } else { Err(out_of_range(self)) }
@@ -279,6 +382,7 @@ impl SqlType {
         Some(match (self, v) {
             (_, Value::Null) => return None,
             (SqlType::Json | SqlType::Jsonb, v) => to_json_text(v),
+            (SqlType::Array(elem), Value::Array(items)) => format_array(elem, items),
             (_, Value::Bool(b)) => if *b { "t" } else { "f" }.to_string(),
             (SqlType::Float4, Value::Float(f)) => format_pg_float(*f as f32 as f64, true),
             (_, Value::Float(f)) => format_pg_float(*f, false),
@@ -606,7 +710,16 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
             Value::String(s) => ty.parse_text(&s),
             other => Err(mismatch(&other)),
         },
-        SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => match v {
+        SqlType::Array(elem) => match v {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| cast(item, elem))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Oid | SqlType::Reg(_) => match v {
             Value::Int(i) => ty.check_int_range(i).map(Value::Int),
             Value::Float(f) => {
                 if !f.is_finite() || f.round() > i64::MAX as f64 || f.round() < i64::MIN as f64 {
@@ -690,6 +803,114 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
             other => Err(mismatch(&other)),
         },
     }
+}
+
+/// PostgreSQL's array output: `{1,2,NULL,"a b"}`, elements in their type's text form,
+/// quoted when they are empty or hold a delimiter, brace, quote, backslash or space.
+pub fn format_array(elem: &SqlType, items: &[Value]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            Value::Null => out.push_str("NULL"),
+            Value::Array(inner) if !matches!(elem, SqlType::Json | SqlType::Jsonb) => {
+                out.push_str(&format_array(elem, inner))
+            }
+            v => {
+                let text = elem.format_text(v).unwrap_or_default();
+                let quote = text.is_empty()
+                    || text.eq_ignore_ascii_case("null")
+                    || text
+                        .chars()
+                        .any(|c| matches!(c, ',' | '{' | '}' | '"' | '\\') || c.is_whitespace());
+                if quote {
+                    out.push('"');
+                    for c in text.chars() {
+                        if c == '"' || c == '\\' {
+                            out.push('\\');
+                        }
+                        out.push(c);
+                    }
+                    out.push('"');
+                } else {
+                    out.push_str(&text);
+                }
+            }
+        }
+    }
+    out.push('}');
+    out
+}
+
+/// PostgreSQL's array input for a one-dimensional array: `{a,"b c",NULL}`.
+pub fn parse_array(elem: &SqlType, s: &str) -> Result<Value> {
+    let bad = |why: &str| {
+        Error::invalid(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            format!("malformed array literal: \"{s}\" ({why})"),
+        )
+    };
+    let t = s.trim();
+    let inner = t
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .ok_or_else(|| bad("array value must start with \"{\""))?;
+    let mut items = Vec::new();
+    if inner.trim().is_empty() {
+        return Ok(Value::Array(items));
+    }
+    let mut chars = inner.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut text = String::new();
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => text.push(chars.next().ok_or_else(|| bad("unfinished escape"))?),
+                    Some('"') => break,
+                    Some(c) => text.push(c),
+                    None => return Err(bad("unterminated quote")),
+                }
+            }
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == ',' {
+                    break;
+                }
+                if matches!(c, '{' | '}' | '"') {
+                    return Err(bad("nested arrays are not supported"));
+                }
+                if c == '\\' {
+                    chars.next();
+                    text.push(chars.next().ok_or_else(|| bad("unfinished escape"))?);
+                    continue;
+                }
+                text.push(c);
+                chars.next();
+            }
+            text = text.trim_end().to_string();
+        }
+        if !quoted && text.eq_ignore_ascii_case("null") {
+            items.push(Value::Null);
+        } else {
+            items.push(elem.parse_text(&text)?);
+        }
+        match chars.next() {
+            Some(',') => continue,
+            None => break,
+            Some(_) => return Err(bad("junk after an element")),
+        }
+    }
+    Ok(Value::Array(items))
 }
 
 /// Numeric division with PostgreSQL's result scale: at least 16 significant digits,

@@ -177,6 +177,12 @@ fn decode_binary(index: usize, oid: u32, bytes: &[u8]) -> PgWireResult<Value> {
         114 => SqlType::Json
             .parse_text(utf8(index, bytes)?)
             .map_err(|e| error::engine(&e))?,
+        2205 | 2206 | 24 | 4089 => {
+            Value::Int(i64::from(u32::from_be_bytes(fixed(index, bytes, "oid")?)))
+        }
+        other if crate::schema::array_of(other).is_some() || other == 22 || other == 30 => {
+            decode_binary_array(index, bytes)?
+        }
         _ => {
             return Err(error::user(
                 error::FEATURE_NOT_SUPPORTED,
@@ -187,6 +193,50 @@ fn decode_binary(index: usize, oid: u32, bytes: &[u8]) -> PgWireResult<Value> {
             ));
         }
     })
+}
+
+/// PostgreSQL's binary array: ndim, has-null flag, element OID, then per dimension its
+/// length and lower bound, then each element length-prefixed (-1 for NULL). One
+/// dimension (or none, the empty array) is supported.
+fn decode_binary_array(index: usize, bytes: &[u8]) -> PgWireResult<Value> {
+    let word = |at: usize| -> PgWireResult<i32> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| bad_binary(index, "array"))
+    };
+    let ndim = word(0)?;
+    let elem_oid = word(8)? as u32;
+    if ndim == 0 {
+        return Ok(Value::Array(Vec::new()));
+    }
+    if ndim != 1 {
+        return Err(error::user(
+            error::FEATURE_NOT_SUPPORTED,
+            format!(
+                "parameter ${}: only one-dimensional arrays are supported",
+                index + 1
+            ),
+        ));
+    }
+    let len = usize::try_from(word(12)?).map_err(|_| bad_binary(index, "array"))?;
+    let mut at = 20;
+    let mut items = Vec::with_capacity(len.min(1024));
+    for _ in 0..len {
+        let n = word(at)?;
+        at += 4;
+        if n < 0 {
+            items.push(Value::Null);
+            continue;
+        }
+        let n = n as usize;
+        let item = bytes
+            .get(at..at + n)
+            .ok_or_else(|| bad_binary(index, "array"))?;
+        items.push(decode_binary(index, elem_oid, item)?);
+        at += n;
+    }
+    Ok(Value::Array(items))
 }
 
 /// A decoded binary numeric.

@@ -128,6 +128,11 @@ pub fn put_binary(buf: &mut BytesMut, ty: &SqlType, value: &Value) -> bool {
             Err(_) => return false,
         },
         (SqlType::Int8, Value::Int(i)) => buf.put_i64(*i),
+        (SqlType::Oid | SqlType::Reg(_), Value::Int(i)) => match u32::try_from(*i) {
+            Ok(v) => buf.put_u32(v),
+            Err(_) => return false,
+        },
+        (SqlType::Array(elem), Value::Array(items)) => return put_array(buf, elem, items),
         (SqlType::Float4, Value::Float(f)) => buf.put_f32(*f as f32),
         (SqlType::Float4, Value::Int(i)) => buf.put_f32(*i as f32),
         (SqlType::Float8, Value::Float(f)) => buf.put_f64(*f),
@@ -170,6 +175,35 @@ pub fn put_binary(buf: &mut BytesMut, ty: &SqlType, value: &Value) -> bool {
             buf.put_slice(SqlType::Jsonb.format_text(v).unwrap_or_default().as_bytes());
         }
         _ => return false,
+    }
+    true
+}
+
+/// PostgreSQL's binary array of one dimension (lower bound 1). Returns false, having
+/// appended nothing, if an element is not of the element type.
+fn put_array(buf: &mut BytesMut, elem: &SqlType, items: &[Value]) -> bool {
+    let start = buf.len();
+    let has_null = items.iter().any(|v| matches!(v, Value::Null));
+    buf.put_i32(i32::from(!items.is_empty()));
+    buf.put_i32(i32::from(has_null));
+    buf.put_u32(elem.oid());
+    if !items.is_empty() {
+        buf.put_i32(items.len() as i32);
+        buf.put_i32(1);
+    }
+    for item in items {
+        if matches!(item, Value::Null) {
+            buf.put_i32(-1);
+            continue;
+        }
+        let len_at = buf.len();
+        buf.put_i32(0);
+        if !put_binary(buf, elem, item) {
+            buf.truncate(start);
+            return false;
+        }
+        let len = (buf.len() - len_at - 4) as i32;
+        buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
     }
     true
 }

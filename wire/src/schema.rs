@@ -6,6 +6,7 @@ use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
+use tissdb::query::types::RegKind;
 use tissdb::query::{Column, SqlType};
 
 use crate::error;
@@ -25,7 +26,12 @@ pub fn sql_type_from_oid(oid: u32) -> Option<SqlType> {
     Some(match oid {
         16 => SqlType::Bool,
         17 => SqlType::Bytea,
-        20 | OID_OID => SqlType::Int8,
+        20 => SqlType::Int8,
+        OID_OID => SqlType::Oid,
+        2205 => SqlType::Reg(RegKind::Class),
+        2206 => SqlType::Reg(RegKind::Type),
+        24 => SqlType::Reg(RegKind::Proc),
+        4089 => SqlType::Reg(RegKind::Namespace),
         21 => SqlType::Int2,
         23 => SqlType::Int4,
         25 | NAME_OID | CHAR_OID | BPCHAR_OID => SqlType::Text,
@@ -40,8 +46,40 @@ pub fn sql_type_from_oid(oid: u32) -> Option<SqlType> {
         1700 => SqlType::Numeric,
         2950 => SqlType::Uuid,
         3802 => SqlType::Jsonb,
-        _ => return None,
+        // int2vector and oidvector read as arrays.
+        22 => SqlType::Array(Box::new(SqlType::Int2)),
+        30 => SqlType::Array(Box::new(SqlType::Oid)),
+        other => return array_of(other).map(|e| SqlType::Array(Box::new(e))),
     })
+}
+
+/// The element type of the array type `oid`, if the engine has it.
+pub fn array_of(oid: u32) -> Option<SqlType> {
+    let elem = match oid {
+        1000 => 16,
+        1001 => 17,
+        1016 => 20,
+        1005 => 21,
+        1007 => 23,
+        1009 | 1003 | 1002 | 1014 => 25,
+        199 => 114,
+        1021 => 700,
+        1022 => 701,
+        1015 => 1043,
+        1182 => 1082,
+        1115 => 1114,
+        1185 => 1184,
+        1231 => 1700,
+        2951 => 2950,
+        3807 => 3802,
+        1028 => OID_OID,
+        2210 => 2205,
+        2211 => 2206,
+        1008 => 24,
+        4090 => 4089,
+        _ => return None,
+    };
+    sql_type_from_oid(elem)
 }
 
 /// The pgwire type of an engine type (every engine type is a PostgreSQL built-in).
@@ -63,7 +101,7 @@ pub fn type_len(ty: &SqlType) -> i16 {
     match ty {
         SqlType::Bool => 1,
         SqlType::Int2 => 2,
-        SqlType::Int4 | SqlType::Float4 | SqlType::Date => 4,
+        SqlType::Int4 | SqlType::Float4 | SqlType::Date | SqlType::Oid | SqlType::Reg(_) => 4,
         SqlType::Int8 | SqlType::Float8 | SqlType::Timestamp | SqlType::Timestamptz => 8,
         SqlType::Uuid => 16,
         SqlType::Unknown => -2,
@@ -73,7 +111,8 @@ pub fn type_len(ty: &SqlType) -> i16 {
         | SqlType::Varchar(_)
         | SqlType::Bytea
         | SqlType::Json
-        | SqlType::Jsonb => -1,
+        | SqlType::Jsonb
+        | SqlType::Array(_) => -1,
     }
 }
 

@@ -1,0 +1,356 @@
+//! The system catalogs clients read: `pg_catalog` (psql's `\d`, drivers' metadata calls,
+//! BI tools' startup scripts) and `information_schema`, as virtual tables computed from
+//! TissDB's catalog when a query names them. A view binds to literal rows, so every
+//! clause of SELECT (joins, subqueries, casts) works on it.
+//!
+//! OIDs are stable across restarts: a collection is `16384 + id`, its indexes and
+//! constraints are derived from the never-reused collection and index ids (see
+//! [`oids`]), and built-in objects carry PostgreSQL's own OIDs (see [`builtin`]).
+//!
+//! Unqualified `pg_*` names resolve to `pg_catalog`, as PostgreSQL's implicit search
+//! path does; `information_schema` views must be qualified.
+
+pub mod builtin;
+mod information_schema;
+pub mod lookup;
+mod pg_catalog;
+
+use sqlparser::ast;
+use tissdb_dialect::sqlparser;
+
+use crate::catalog::{Catalog, Collection, Kind};
+use crate::doc::Value;
+use crate::query::Row;
+use crate::query::binder::ident;
+use crate::query::types::SqlType;
+
+/// A view's columns (name, type) and rows.
+pub type View = (Vec<(String, SqlType)>, Vec<Row>);
+
+/// Stable OIDs of catalog objects.
+pub mod oids {
+    /// Schemas.
+    pub const PG_CATALOG: u32 = 11;
+    pub const PUBLIC: u32 = 2200;
+    pub const INFORMATION_SCHEMA: u32 = 13_000;
+    /// The one role, `tissdb`, and the one database.
+    pub const ROLE: u32 = 10;
+    pub const DATABASE: u32 = 16_383;
+    /// First OID of the views (`pg_roles`, ...) and information_schema views.
+    pub const FIRST_VIEW: u32 = 12_000;
+    pub const FIRST_INFO_VIEW: u32 = 13_100;
+
+    /// A collection's primary-key index (the document key).
+    pub fn primary_index(collection_id: u32) -> u32 {
+        800_000_000 + collection_id
+    }
+    /// A collection's primary-key constraint.
+    pub fn primary_constraint(collection_id: u32) -> u32 {
+        700_000_000 + collection_id
+    }
+    /// A secondary index (index ids are never reused).
+    pub fn index(index_id: u32) -> u32 {
+        900_000_000 + index_id
+    }
+    /// The default expression of column `attnum`.
+    pub fn attrdef(collection_id: u32, attnum: usize) -> u32 {
+        500_000_000 + collection_id * 1000 + attnum as u32
+    }
+}
+
+/// System tables with PostgreSQL's OIDs, then views numbered from `FIRST_VIEW`.
+const PG_TABLES: &[(&str, u32)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_authid", 1260),
+    ("pg_auth_members", 1261),
+    ("pg_database", 1262),
+    ("pg_tablespace", 1213),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_depend", 2608),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_rewrite", 2618),
+    ("pg_trigger", 2620),
+    ("pg_sequence", 2224),
+    ("pg_shdescription", 2396),
+    ("pg_extension", 3079),
+    ("pg_policy", 3256),
+    ("pg_statistic_ext", 3381),
+    ("pg_collation", 3456),
+    ("pg_enum", 3501),
+    ("pg_range", 3541),
+    ("pg_publication", 6104),
+    ("pg_publication_rel", 6106),
+    ("pg_publication_namespace", 6237),
+];
+
+const PG_VIEWS: &[&str] = &[
+    "pg_roles",
+    "pg_user",
+    "pg_settings",
+    "pg_tables",
+    "pg_views",
+    "pg_matviews",
+    "pg_indexes",
+    "pg_stat_user_tables",
+    "pg_stat_all_tables",
+    "pg_stat_activity",
+    "pg_statio_user_tables",
+    "pg_stat_user_indexes",
+    "pg_cursors",
+];
+
+const INFO_VIEWS: &[&str] = &[
+    "schemata",
+    "tables",
+    "columns",
+    "views",
+    "key_column_usage",
+    "table_constraints",
+    "referential_constraints",
+    "constraint_column_usage",
+    "routines",
+    "parameters",
+];
+
+/// Every system relation: (schema oid, name, oid, is a view).
+pub fn system_relations() -> impl Iterator<Item = (u32, &'static str, u32, bool)> {
+    PG_TABLES
+        .iter()
+        .map(|(n, o)| (oids::PG_CATALOG, *n, *o, false))
+        .chain(
+            PG_VIEWS
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (oids::PG_CATALOG, *n, oids::FIRST_VIEW + i as u32, true)),
+        )
+        .chain(INFO_VIEWS.iter().enumerate().map(|(i, n)| {
+            (
+                oids::INFORMATION_SCHEMA,
+                *n,
+                oids::FIRST_INFO_VIEW + i as u32,
+                true,
+            )
+        }))
+}
+
+/// The view `name` names (`pg_class`, `pg_catalog.pg_class`,
+/// `information_schema.columns`), as its columns and rows; None if it names no system
+/// view. `user` is the session's user name.
+pub fn view(catalog: &Catalog, name: &ast::ObjectName, settings: &Settings<'_>) -> Option<View> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(ident)
+        .collect();
+    let (schema, view) = match parts.as_slice() {
+        [v] if v.starts_with("pg_") => ("pg_catalog", v.as_str()),
+        [schema, v] => (schema.as_str(), v.as_str()),
+        [_db, schema, v] => (schema.as_str(), v.as_str()),
+        _ => return None,
+    };
+    let relations = Relations::of(catalog);
+    match schema {
+        "pg_catalog" => pg_catalog::view(&relations, view, settings),
+        "information_schema" => information_schema::view(&relations, view),
+        _ => None,
+    }
+}
+
+/// What catalog views need from the session: its user name and settings.
+pub struct Settings<'a> {
+    pub user: &'a str,
+    /// (name, value) of every setting the session sees.
+    pub all: Vec<(String, String)>,
+}
+
+/// A user relation's column as the catalogs show it.
+pub struct RelColumn {
+    pub name: String,
+    pub ty: SqlType,
+    pub not_null: bool,
+    pub default: Option<String>,
+}
+
+/// A user collection with the columns and indexes the catalogs show.
+pub struct Relation {
+    pub collection: Collection,
+    pub columns: Vec<RelColumn>,
+}
+
+impl Relation {
+    pub fn oid(&self) -> u32 {
+        self.collection.oid()
+    }
+
+    /// The key column's name: the declared primary key, or `id`.
+    pub fn key_column(&self) -> String {
+        self.collection
+            .primary_key
+            .clone()
+            .unwrap_or_else(|| "id".to_string())
+    }
+
+    /// The 1-based number of the column named `name`.
+    pub fn attnum(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| i + 1)
+    }
+
+    pub fn primary_index_name(&self) -> String {
+        format!("{}_pkey", self.collection.name)
+    }
+
+    /// The indexes: (oid, name, column numbers (0: an expression), unique, primary,
+    /// the CREATE INDEX statement).
+    pub fn indexes(&self) -> Vec<IndexInfo> {
+        let name = &self.collection.name;
+        let key = self.key_column();
+        let mut out = vec![IndexInfo {
+            oid: oids::primary_index(self.collection.id),
+            name: self.primary_index_name(),
+            attnums: vec![self.attnum(&key).unwrap_or(1)],
+            expressions: Vec::new(),
+            unique: true,
+            primary: true,
+            definition: format!(
+                "CREATE UNIQUE INDEX {} ON public.{name} USING btree ({})",
+                self.primary_index_name(),
+                quote_ident(&key)
+            ),
+        }];
+        for i in self.collection.ready_indexes() {
+            let mut attnums = Vec::new();
+            let mut expressions = Vec::new();
+            for path in &i.fields {
+                match (path.as_slice(), path.first().and_then(|f| self.attnum(f))) {
+                    ([_], Some(n)) => attnums.push(n),
+                    _ => {
+                        attnums.push(0);
+                        expressions.push(crate::catalog::dotted(path));
+                    }
+                }
+            }
+            out.push(IndexInfo {
+                oid: oids::index(i.id),
+                name: i.name.clone(),
+                attnums,
+                expressions,
+                unique: i.unique,
+                primary: false,
+                definition: i.definition(name),
+            });
+        }
+        out
+    }
+}
+
+/// An index as `pg_index` and `pg_class` show it.
+pub struct IndexInfo {
+    pub oid: u32,
+    pub name: String,
+    pub attnums: Vec<usize>,
+    pub expressions: Vec<String>,
+    pub unique: bool,
+    pub primary: bool,
+    pub definition: String,
+}
+
+/// The user relations, in collection id order.
+pub struct Relations {
+    pub list: Vec<Relation>,
+}
+
+impl Relations {
+    pub fn of(catalog: &Catalog) -> Relations {
+        let mut list: Vec<Relation> = catalog
+            .list()
+            .into_iter()
+            .map(|c| {
+                let columns = match c.kind {
+                    Kind::Table => c
+                        .columns
+                        .iter()
+                        .map(|d| RelColumn {
+                            name: d.name.clone(),
+                            ty: d.ty.clone(),
+                            not_null: d.not_null || c.primary_key.as_deref() == Some(&d.name),
+                            default: d.default.clone(),
+                        })
+                        .collect(),
+                    Kind::Schemaless => c
+                        .sql_columns()
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, (name, ty))| RelColumn {
+                            name,
+                            ty,
+                            not_null: i == 0,
+                            default: None,
+                        })
+                        .collect(),
+                };
+                Relation {
+                    collection: c,
+                    columns,
+                }
+            })
+            .collect();
+        list.sort_by_key(|r| r.collection.id);
+        Relations { list }
+    }
+}
+
+/// `quote_ident`: the name as SQL must write it.
+pub fn quote_ident(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !builtin::KEYWORDS
+            .iter()
+            .any(|(w, cat)| *w == name && *cat == "R");
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_string())
+}
+
+fn oid(o: u32) -> Value {
+    Value::Int(i64::from(o))
+}
+
+fn int(i: i64) -> Value {
+    Value::Int(i)
+}
+
+fn boolean(b: bool) -> Value {
+    Value::Bool(b)
+}
+
+/// Columns from (name, type) pairs.
+fn columns(spec: &[(&str, SqlType)]) -> Vec<(String, SqlType)> {
+    spec.iter()
+        .map(|(n, t)| (n.to_string(), t.clone()))
+        .collect()
+}
