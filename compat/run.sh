@@ -10,7 +10,7 @@
 # Options: --only SUITE[,SUITE...]   run only these suites
 #          --verbose                 print every suite's full output, not only failures'
 # Suites: psycopg psycopg2 asyncpg sqlalchemy pandas node jdbc
-#         bi-dbeaver bi-metabase bi-grafana bi-superset bi-powerbi
+#         bi-drivers bi-dbeaver bi-metabase bi-grafana bi-superset bi-powerbi
 set -uo pipefail
 COMPAT="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(dirname "$COMPAT")"
@@ -95,7 +95,7 @@ unset PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
 
 PY="$COMPAT/.venv/bin/python"
 PYTEST=("$PY" -m pytest -q -rfE --tb=short -p no:cacheprovider --color=no)
-ALL_SUITES=(psycopg psycopg2 asyncpg sqlalchemy pandas node jdbc bi-dbeaver bi-metabase bi-grafana bi-superset bi-powerbi)
+ALL_SUITES=(psycopg psycopg2 asyncpg sqlalchemy pandas node jdbc bi-drivers bi-dbeaver bi-metabase bi-grafana bi-superset bi-powerbi)
 
 run_suite() {
     case "$1" in
