@@ -15,6 +15,7 @@ use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
 use crate::query::Column;
 use crate::query::exec::aggregate_result_type;
+use crate::query::exec::table_function::TableFunc;
 use crate::query::expr::{
     AggCall, AggFunc, BinOp, Expr, PathStep, SubqueryKind, UNDEFINED_FUNCTION, UnaryOp,
 };
@@ -271,6 +272,8 @@ fn is_agg_name(name: &str) -> Option<AggFunc> {
         "avg" => AggFunc::Avg,
         "min" => AggFunc::Min,
         "max" => AggFunc::Max,
+        "array_agg" => AggFunc::ArrayAgg,
+        "string_agg" => AggFunc::StringAgg,
         _ => return None,
     })
 }
@@ -482,6 +485,19 @@ impl<'a> Binder<'a> {
         let (i, col, path) = match parts {
             [] => return Err(missing()),
             [name] => (scope.resolve(name)?.ok_or_else(missing)?, name, &[][..]),
+            // `schema.table.column`.
+            [schema, table, column, rest @ ..]
+                if matches!(
+                    schema.as_str(),
+                    "public" | "pg_catalog" | "information_schema"
+                ) && scope.has_table(table) =>
+            {
+                (
+                    scope.resolve_in(table, column).ok_or_else(missing)?,
+                    column,
+                    rest,
+                )
+            }
             [first, second, rest @ ..] if scope.has_table(first) => (
                 scope.resolve_in(first, second).ok_or_else(missing)?,
                 second,
@@ -836,13 +852,18 @@ impl<'a> Binder<'a> {
                 any,
                 ..
             } => {
-                if escape_char.is_some() || *any {
-                    return Err(unsupported("LIKE with ESCAPE or ANY"));
+                if *any {
+                    return Err(unsupported("LIKE ANY"));
                 }
                 let (inner, ty) = self.expr(expr, scope)?;
                 let (inner, _) = self.coerce_to(inner, ty, &SqlType::Text)?;
                 let (pat, pty) = self.expr(pattern, scope)?;
-                let (pat, _) = self.coerce_to(pat, pty, &SqlType::Text)?;
+                let (mut pat, _) = self.coerce_to(pat, pty, &SqlType::Text)?;
+                if let Some(esc) = escape_char {
+                    let (esc, ety) = self.expr(esc, scope)?;
+                    let (esc, _) = self.coerce_to(esc, ety, &SqlType::Text)?;
+                    pat = Expr::Func(ScalarFunc::LikeEscape, vec![pat, esc]);
+                }
                 Ok((
                     Expr::Like {
                         expr: Box::new(inner),
@@ -1253,6 +1274,76 @@ impl<'a> Binder<'a> {
         ))
     }
 
+    /// `array_agg(x [ORDER BY ...])` and `string_agg(x, separator [ORDER BY ...])`: the
+    /// argument is packed with its sort keys (see [`AggCall::packed_order`]).
+    fn collecting_aggregate(
+        &mut self,
+        func: AggFunc,
+        args: &[&ast::Expr],
+        distinct: bool,
+        order: Option<&Vec<ast::OrderByExpr>>,
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
+        let (value, separator) = match (func, args) {
+            (AggFunc::ArrayAgg, [v]) => (*v, None),
+            (AggFunc::StringAgg, [v, sep]) => {
+                let (sep, _) = self.expr(sep, scope)?;
+                match sep {
+                    Expr::Literal(text) => (
+                        *v,
+                        Some(crate::query::expr::as_text(&text).unwrap_or_default()),
+                    ),
+                    _ => return Err(unsupported("a non-constant string_agg separator")),
+                }
+            }
+            _ => {
+                return Err(Error::invalid(
+                    UNDEFINED_FUNCTION,
+                    format!(
+                        "function {}() takes {} argument(s)",
+                        func.name(),
+                        if func == AggFunc::ArrayAgg { 1 } else { 2 }
+                    ),
+                ));
+            }
+        };
+        let (x, ty) = self.expr(value, scope)?;
+        let (x, ty) = if func == AggFunc::StringAgg {
+            self.coerce_to(x, ty, &SqlType::Text)?
+        } else {
+            (x, ty)
+        };
+        let mut pack = vec![x];
+        let mut desc = Vec::new();
+        for key in order.into_iter().flatten() {
+            let (k, _) = self.expr(&key.expr, scope)?;
+            pack.push(k);
+            desc.push(matches!(key.options.sort, Some(ast::OrderBySort::Desc)));
+        }
+        for e in &pack {
+            let mut nested = false;
+            e.walk(&mut |x| nested |= matches!(x, Expr::Agg(_)));
+            if nested {
+                return Err(Error::invalid(
+                    GROUPING_ERROR,
+                    "aggregate function calls cannot be nested",
+                ));
+            }
+        }
+        let result = aggregate_result_type(func, &ty);
+        Ok((
+            Expr::Agg(AggCall {
+                func,
+                arg: Some(Box::new(Expr::Func(ScalarFunc::MakeArray, pack))),
+                distinct,
+                arg_type: ty,
+                separator,
+                packed_order: Some(desc),
+            }),
+            result,
+        ))
+    }
+
     /// Functions answered from the catalog or the session: None if `name` is not one.
     fn catalog_function(
         &mut self,
@@ -1311,6 +1402,7 @@ impl<'a> Binder<'a> {
         if !matches!(f.parameters, ast::FunctionArguments::None) {
             return Err(unsupported("parameterized function calls"));
         }
+        let mut agg_order: Option<&Vec<ast::OrderByExpr>> = None;
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (Vec::<&ast::Expr>::new(), false, false),
             ast::FunctionArguments::Subquery(q) if name == "array" => {
@@ -1326,8 +1418,15 @@ impl<'a> Binder<'a> {
             }
             ast::FunctionArguments::Subquery(_) => return Err(unsupported("a subquery argument")),
             ast::FunctionArguments::List(list) => {
-                if !list.clauses.is_empty() {
-                    return Err(unsupported(format!("clauses in {name}()")));
+                for clause in &list.clauses {
+                    match clause {
+                        ast::FunctionArgumentClause::OrderBy(keys)
+                            if matches!(name.as_str(), "array_agg" | "string_agg") =>
+                        {
+                            agg_order = Some(keys)
+                        }
+                        _ => return Err(unsupported(format!("clauses in {name}()"))),
+                    }
                 }
                 let distinct = matches!(
                     list.duplicate_treatment,
@@ -1347,6 +1446,9 @@ impl<'a> Binder<'a> {
         };
         if let Some(over) = &f.over {
             return self.window_call(&name, &args, distinct, star, over, scope);
+        }
+        if let Some(agg @ (AggFunc::ArrayAgg | AggFunc::StringAgg)) = is_agg_name(&name) {
+            return self.collecting_aggregate(agg, &args, distinct, agg_order, scope);
         }
         if let Some(agg) = is_agg_name(&name) {
             let func = if star { AggFunc::CountStar } else { agg };
@@ -1395,6 +1497,8 @@ impl<'a> Binder<'a> {
                     arg,
                     distinct,
                     arg_type,
+                    separator: None,
+                    packed_order: None,
                 }),
                 ty,
             ));
@@ -1485,6 +1589,214 @@ impl<'a> Binder<'a> {
 
     /// `GRAPH_TABLE (...)`, which the dialect turned into the table function
     /// `tissdb_graph_table('<text>')`: bound as the SQL it stands for.
+    /// Set-returning functions in a select list (`unnest(a)`, `generate_series(1, n)`,
+    /// `(information_schema._pg_expandarray(k)).n`, at the top of an item or under a
+    /// field access): they move into a ProjectSet under the projection, and the item
+    /// reads their column instead.
+    fn select_list_sets(
+        &mut self,
+        node: Node,
+        mut scope: Scope,
+        projection: &[ast::SelectItem],
+    ) -> Result<(Node, Scope, Vec<ast::SelectItem>)> {
+        fn srf_call(e: &ast::Expr) -> Option<(TableFunc, &ast::Function)> {
+            match e {
+                ast::Expr::Function(f) if f.over.is_none() => {
+                    let name = f.name.0.last()?.as_ident().map(ident)?;
+                    TableFunc::by_name(&name)
+                        .filter(|t| *t != TableFunc::PgGetKeywords)
+                        .map(|t| (t, f))
+                }
+                ast::Expr::Nested(inner) => srf_call(inner),
+                _ => None,
+            }
+        }
+        let mut funcs = Vec::new();
+        let mut extra = Vec::new();
+        let mut out = Vec::with_capacity(projection.len());
+        for item in projection {
+            let (expr, alias) = match item {
+                ast::SelectItem::UnnamedExpr(e) => (e, None),
+                ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+                other => {
+                    out.push(other.clone());
+                    continue;
+                }
+            };
+            let (call, rebuild): (_, Box<dyn Fn(ast::Expr) -> ast::Expr>) = match expr {
+                ast::Expr::CompoundFieldAccess { root, access_chain } => match srf_call(root) {
+                    Some(c) => {
+                        let chain = access_chain.clone();
+                        (
+                            Some(c),
+                            Box::new(move |r| ast::Expr::CompoundFieldAccess {
+                                root: Box::new(r),
+                                access_chain: chain.clone(),
+                            }),
+                        )
+                    }
+                    None => (None, Box::new(|r| r)),
+                },
+                e => (srf_call(e), Box::new(|r| r)),
+            };
+            let Some((func, f)) = call else {
+                out.push(item.clone());
+                continue;
+            };
+            let args: Vec<&ast::Expr> = match &f.args {
+                ast::FunctionArguments::List(list) => list
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+                        other => Err(unsupported(format!("argument {other}"))),
+                    })
+                    .collect::<Result<_>>()?,
+                _ => Vec::new(),
+            };
+            let mut bound = Vec::new();
+            let mut tys = Vec::new();
+            for a in args {
+                let (x, t) = self.expr(a, &scope)?;
+                bound.push(x);
+                tys.push(t);
+            }
+            let cols = func.columns(&tys)?;
+            let ty = match cols.as_slice() {
+                [(_, t)] => t.clone(),
+                _ => SqlType::Jsonb,
+            };
+            let name = format!("#set{}", funcs.len());
+            funcs.push((func, bound));
+            extra.push((name.clone(), ty));
+            let column_name = match (alias, expr) {
+                (Some(a), _) => ident(a),
+                (None, ast::Expr::CompoundFieldAccess { access_chain, .. }) => {
+                    match access_chain.last() {
+                        Some(ast::AccessExpr::Dot(ast::Expr::Identifier(i))) => ident(i),
+                        _ => func.name().to_string(),
+                    }
+                }
+                (None, _) => func.name().to_string(),
+            };
+            let reference = rebuild(ast::Expr::Identifier(ast::Ident::with_quote('"', name)));
+            out.push(ast::SelectItem::ExprWithAlias {
+                expr: reference,
+                alias: ast::Ident::with_quote('"', column_name),
+            });
+        }
+        if funcs.is_empty() {
+            return Ok((node, scope, out));
+        }
+        let star = scope.star_columns();
+        let mut columns = node.columns();
+        for (name, ty) in &extra {
+            columns.push(Column::new(name.clone(), ty.clone()));
+            scope.columns.push(ScopeColumn {
+                table: None,
+                name: name.clone(),
+                ty: ty.clone(),
+                hidden: false,
+            });
+        }
+        scope.star = Some(star);
+        let node = Node::ProjectSet {
+            input: Box::new(node),
+            funcs,
+            columns,
+        };
+        Ok((node, scope, out))
+    }
+
+    /// A scalar function in FROM (`FROM string_to_array(...) s`): one row, one column
+    /// named by the alias (or the function).
+    fn scalar_function_table(
+        &mut self,
+        name: &ast::ObjectName,
+        function: &str,
+        args: &ast::TableFunctionArgs,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Node, Scope)> {
+        let call = ast::Expr::Function(ast::Function {
+            name: name.clone(),
+            uses_odbc_syntax: false,
+            parameters: ast::FunctionArguments::None,
+            args: ast::FunctionArguments::List(ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args.args.clone(),
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        let empty = Scope::of_columns(None, Vec::new());
+        let (e, ty) = self.expr(&call, &empty)?;
+        let table = alias
+            .map(|a| ident(&a.name))
+            .unwrap_or_else(|| function.to_string());
+        let column = match alias {
+            Some(a) if a.columns.is_empty() => table.clone(),
+            _ => function.to_string(),
+        };
+        let node = Node::Values {
+            rows: vec![vec![e]],
+            columns: vec![Column::new(column, ty)],
+        };
+        aliased(node, table, alias)
+    }
+
+    /// A set-returning function in FROM. A one-column function aliased `AS s` names its
+    /// column `s`, as PostgreSQL does.
+    fn table_function(
+        &mut self,
+        func: TableFunc,
+        args: &ast::TableFunctionArgs,
+        alias: Option<&ast::TableAlias>,
+    ) -> Result<(Node, Scope)> {
+        let empty = Scope::of_columns(None, Vec::new());
+        let mut bound = Vec::new();
+        let mut tys = Vec::new();
+        for a in &args.args {
+            let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = a else {
+                return Err(unsupported(format!("argument {a} of {}()", func.name())));
+            };
+            // Arguments may read the queries around (a correlated subquery), not a
+            // table beside it (that would be LATERAL).
+            let (x, t) = self.expr(e, &empty)?;
+            bound.push(x);
+            tys.push(t);
+        }
+        if func == TableFunc::GenerateSeries {
+            for (x, t) in bound.iter_mut().zip(tys.iter_mut()) {
+                let (e, ty) = self.coerce_to(x.clone(), t.clone(), &SqlType::Int8)?;
+                *x = e;
+                *t = ty;
+            }
+        }
+        let mut columns: Vec<Column> = func
+            .columns(&tys)?
+            .into_iter()
+            .map(|(n, t)| Column::new(n, t))
+            .collect();
+        let table = alias
+            .map(|a| ident(&a.name))
+            .unwrap_or_else(|| func.name().to_string());
+        if let Some(a) = alias
+            && a.columns.is_empty()
+            && columns.len() == 1
+        {
+            columns[0].name = table.clone();
+        }
+        let node = Node::TableFunction {
+            func,
+            args: bound,
+            columns,
+        };
+        aliased(node, table, alias)
+    }
+
     fn graph_table(
         &mut self,
         name: &ast::ObjectName,
@@ -1879,6 +2191,20 @@ impl<'a> Binder<'a> {
                 name, alias, args, ..
             } => {
                 if let Some(args) = args {
+                    let function = name
+                        .0
+                        .last()
+                        .and_then(|p| p.as_ident())
+                        .map(ident)
+                        .unwrap_or_default();
+                    if let Some(func) = TableFunc::by_name(&function) {
+                        return self.table_function(func, args, alias.as_ref());
+                    }
+                    if ScalarFunc::by_name(&function).is_some()
+                        || matches!(function.as_str(), "current_setting" | "to_regclass")
+                    {
+                        return self.scalar_function_table(name, &function, args, alias.as_ref());
+                    }
                     return self.graph_table(name, args, alias.as_ref());
                 }
                 if let Some((cols, rows)) =
@@ -2107,7 +2433,10 @@ impl<'a> Binder<'a> {
                 predicate: pred,
             };
         }
-        let items = self.select_items(&s.projection, &scope)?;
+        let (node_with_sets, scope, projection) =
+            self.select_list_sets(node, scope, &s.projection)?;
+        node = node_with_sets;
+        let items = self.select_items(&projection, &scope)?;
 
         // GROUP BY: ordinals and output aliases refer to the select list.
         let mut group_by = Vec::new();
@@ -2152,6 +2481,7 @@ impl<'a> Binder<'a> {
                     (ast::Expr::Identifier(i), None)
                         if items.iter().any(|(_, _, n)| *n == ident(i))
                             && (scope.find(&ident(i)).is_none()
+                                || scope.resolve(&ident(i)).is_err()
                                 || items.iter().any(|(e, _, n)| {
                                     *n == ident(i) && !matches!(e, Expr::Column(_))
                                 })) =>

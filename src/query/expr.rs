@@ -102,6 +102,8 @@ pub enum AggFunc {
     Avg,
     Min,
     Max,
+    ArrayAgg,
+    StringAgg,
 }
 
 impl AggFunc {
@@ -112,6 +114,8 @@ impl AggFunc {
             AggFunc::Avg => "avg",
             AggFunc::Min => "min",
             AggFunc::Max => "max",
+            AggFunc::ArrayAgg => "array_agg",
+            AggFunc::StringAgg => "string_agg",
         }
     }
 }
@@ -125,6 +129,12 @@ pub struct AggCall {
     pub distinct: bool,
     /// The argument's type.
     pub arg_type: SqlType,
+    /// `string_agg`'s separator.
+    pub separator: Option<String>,
+    /// For `array_agg`/`string_agg`: the argument is packed as an array `[value,
+    /// sort keys...]` (so NULL values are kept and ORDER BY inside the call works);
+    /// one flag per sort key, true for DESC.
+    pub packed_order: Option<Vec<bool>>,
 }
 
 /// Functions computed over the rows of a window (`OVER (...)`).

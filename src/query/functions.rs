@@ -92,6 +92,10 @@ pub enum ScalarFunc {
     ArraySubscript,
     /// An array's text form (`{1,2}`), for a cast to text.
     ArrayOut,
+    /// A LIKE pattern with its own escape character, rewritten to use backslash.
+    LikeEscape,
+    /// `format(fmt, args...)`: `%s`, `%I` (identifier), `%L` (literal), `%%`.
+    Format,
 }
 
 /// The (collection, id) a document reference names: a value `{"$ref":
@@ -214,6 +218,7 @@ impl ScalarFunc {
             "array_to_string" => ArrayToString,
             "to_regtype" => ToRegtype,
             "json_build_object" | "jsonb_build_object" => JsonBuildObject,
+            "format" => Format,
             _ => return None,
         })
     }
@@ -255,6 +260,8 @@ impl ScalarFunc {
             HasPrivilege => (1, 4),
             AlwaysFalse => (0, 1),
             JsonBuildObject | MakeArray => (0, usize::MAX),
+            LikeEscape => (2, 2),
+            Format => (1, usize::MAX),
         }
     }
 
@@ -302,6 +309,7 @@ impl ScalarFunc {
             ArrayLower | ArrayUpper | ArrayLength | Cardinality => SqlType::Int4,
             ToRegtype => SqlType::Reg(types::RegKind::Type),
             JsonBuildObject => SqlType::Jsonb,
+            LikeEscape | Format => SqlType::Text,
             MakeArray => SqlType::Array(Box::new(match args {
                 [] => SqlType::Text,
                 _ => common_type(args)?,
@@ -406,6 +414,13 @@ impl ScalarFunc {
                 return Ok(Value::Object(o));
             }
             NullText => return Ok(Value::Null),
+            Format => {
+                let mut it = args.into_iter();
+                let Some(fmt) = it.next().and_then(|f| as_text(&f)) else {
+                    return Ok(Value::Null);
+                };
+                return format_text(&fmt, it.collect()).map(Value::String);
+            }
             AlwaysFalse => return Ok(Value::Bool(false)),
             HasPrivilege => return Ok(Value::Bool(true)),
             ZeroCounter => return Ok(Value::Int(0)),
@@ -498,6 +513,35 @@ impl ScalarFunc {
                 None => Value::String("???".into()),
             },
             PgGetExpr => Value::String(text(0)),
+            LikeEscape => {
+                let esc = text(1);
+                let mut esc_chars = esc.chars();
+                let (Some(e), None) = (esc_chars.next(), esc_chars.next()) else {
+                    if esc.is_empty() {
+                        // ESCAPE '': no escape character at all.
+                        return Ok(Value::String(text(0).replace('\\', "\\\\")));
+                    }
+                    return Err(Error::invalid(
+                        SqlState("22019"),
+                        "invalid escape string: it must be empty or one character",
+                    ));
+                };
+                let mut out = String::new();
+                let mut chars = text(0).chars().collect::<Vec<_>>().into_iter();
+                while let Some(c) = chars.next() {
+                    if c == e {
+                        out.push('\\');
+                        if let Some(n) = chars.next() {
+                            out.push(n);
+                        }
+                    } else if c == '\\' {
+                        out.push_str("\\\\");
+                    } else {
+                        out.push(c);
+                    }
+                }
+                Value::String(out)
+            }
             PgEncodingToChar => Value::String(if int(0)? == 6 { "UTF8" } else { "" }.into()),
             PgSizePretty => Value::String(size_pretty(int(0)?)),
             QuoteIdent => Value::String(crate::query::system::quote_ident(&text(0))),
@@ -727,7 +771,7 @@ impl ScalarFunc {
             | Version | CurrentDatabase | CurrentSchema | CurrentUser | PgBackendPid
             | GenRandomUuid | RefId | RefCollection | MakeArray | JsonBuildObject | NullText
             | AlwaysFalse | HasPrivilege | ZeroCounter | IsVisible | ArrayToString
-            | StringToArray => {
+            | StringToArray | Format => {
                 return Err(Error::Internal("handled above".into()));
             }
         })
@@ -895,6 +939,53 @@ pub fn common_type(types: &[SqlType]) -> Result<SqlType> {
                 .unwrap_or_default()
         ),
     ))
+}
+
+/// PostgreSQL's `format`: `%s` text, `%I` a quoted identifier, `%L` a quoted
+/// literal (NULL unquoted), `%%` a percent sign.
+fn format_text(fmt: &str, args: Vec<Value>) -> Result<String> {
+    let mut out = String::new();
+    let mut next = args.into_iter();
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let spec = chars.next().ok_or_else(|| {
+            Error::invalid(INVALID_PARAMETER, "unterminated format() type specifier")
+        })?;
+        if spec == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = next
+            .next()
+            .ok_or_else(|| Error::invalid(INVALID_PARAMETER, "too few arguments for format()"))?;
+        match spec {
+            's' => out.push_str(&as_text(&arg).unwrap_or_default()),
+            'I' => {
+                let Some(t) = as_text(&arg) else {
+                    return Err(Error::invalid(
+                        SqlState("22004"),
+                        "null values cannot be formatted as an SQL identifier",
+                    ));
+                };
+                out.push_str(&crate::query::system::quote_ident(&t));
+            }
+            'L' => match as_text(&arg) {
+                None => out.push_str("NULL"),
+                Some(t) => out.push_str(&format!("'{}'", t.replace('\'', "''"))),
+            },
+            other => {
+                return Err(Error::invalid(
+                    INVALID_PARAMETER,
+                    format!("unrecognized format() type specifier \"{other}\""),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `pg_size_pretty`: bytes in the largest unit that keeps at least 10 of it.

@@ -121,6 +121,21 @@ pub enum Node {
         rows: Vec<Vec<Expr>>,
         columns: Vec<Column>,
     },
+    /// Set-returning functions in a select list (`SELECT unnest(a), ...`): each input
+    /// row is repeated once per result of the longest function, the functions' results
+    /// (NULL-padded) appended after the input's columns.
+    ProjectSet {
+        input: Box<Node>,
+        funcs: Vec<(crate::query::exec::table_function::TableFunc, Vec<Expr>)>,
+        columns: Vec<Column>,
+    },
+    /// The rows of a set-returning function in FROM (`generate_series(1, 10)`), its
+    /// arguments evaluated once when it starts.
+    TableFunction {
+        func: crate::query::exec::table_function::TableFunc,
+        args: Vec<Expr>,
+        columns: Vec<Column>,
+    },
     Filter {
         input: Box<Node>,
         predicate: Expr,
@@ -197,6 +212,8 @@ impl Node {
         match self {
             Node::Scan { columns, .. }
             | Node::Values { columns, .. }
+            | Node::TableFunction { columns, .. }
+            | Node::ProjectSet { columns, .. }
             | Node::Project { columns, .. }
             | Node::Aggregate { columns, .. }
             | Node::Window { columns, .. } => columns.clone(),
@@ -314,6 +331,14 @@ impl Node {
                 }
             }
             Node::Values { rows, .. } => out.push(format!("{pad}Values ({} rows)", rows.len())),
+            Node::TableFunction { func, args, .. } => out.push(format!(
+                "{pad}Function Scan on {}({})",
+                func.name(),
+                args.iter()
+                    .map(|a| show(a, &[]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             Node::Filter { input, predicate } => {
                 out.push(format!("{pad}Filter"));
                 out.push(format!(
@@ -356,6 +381,19 @@ impl Node {
                 let cols = input.columns();
                 out.push(format!("{pad}Sort"));
                 out.push(format!("{detail}Sort Key: {}", show_sort_keys(keys, &cols)));
+                input.explain_into(depth + 1, out, stats, next);
+            }
+            Node::ProjectSet { input, funcs, .. } => {
+                let cols = input.columns();
+                out.push(format!("{pad}ProjectSet"));
+                let list: Vec<String> = funcs
+                    .iter()
+                    .map(|(f, args)| {
+                        let args: Vec<String> = args.iter().map(|a| show(a, &cols)).collect();
+                        format!("{}({})", f.name(), args.join(", "))
+                    })
+                    .collect();
+                out.push(format!("{detail}Functions: {}", list.join(", ")));
                 input.explain_into(depth + 1, out, stats, next);
             }
             Node::Window { input, funcs, .. } => {
@@ -726,7 +764,7 @@ impl Node {
             Ok(Box::new(f(*n)?))
         };
         Ok(match self {
-            n @ (Node::Scan { .. } | Node::Values { .. }) => n,
+            n @ (Node::Scan { .. } | Node::Values { .. } | Node::TableFunction { .. }) => n,
             Node::Filter { input, predicate } => Node::Filter {
                 input: b(input, f)?,
                 predicate,
@@ -760,6 +798,15 @@ impl Node {
                 funcs,
                 columns,
             } => Node::Window {
+                input: b(input, f)?,
+                funcs,
+                columns,
+            },
+            Node::ProjectSet {
+                input,
+                funcs,
+                columns,
+            } => Node::ProjectSet {
                 input: b(input, f)?,
                 funcs,
                 columns,
@@ -846,6 +893,15 @@ impl Node {
                 rows: rows.into_iter().map(|r| all(r, f)).collect::<Result<_>>()?,
                 columns,
             },
+            Node::TableFunction {
+                func,
+                args,
+                columns,
+            } => Node::TableFunction {
+                func,
+                args: all(args, f)?,
+                columns,
+            },
             Node::Filter { input, predicate } => Node::Filter {
                 input,
                 predicate: f(predicate)?,
@@ -897,6 +953,18 @@ impl Node {
                 funcs: funcs
                     .into_iter()
                     .map(|c| c.map_exprs(f))
+                    .collect::<Result<_>>()?,
+                columns,
+            },
+            Node::ProjectSet {
+                input,
+                funcs,
+                columns,
+            } => Node::ProjectSet {
+                input,
+                funcs: funcs
+                    .into_iter()
+                    .map(|(func, args)| Ok((func, all(args, f)?)))
                     .collect::<Result<_>>()?,
                 columns,
             },

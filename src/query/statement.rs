@@ -273,11 +273,13 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
                 Access::Index(a) => a.estimate <= POINT_ROWS,
             },
             Node::Values { rows, .. } => rows.len() as u64 <= POINT_ROWS,
+            Node::TableFunction { .. } => false,
             Node::Filter { input, .. }
             | Node::Project { input, .. }
             | Node::Aggregate { input, .. }
             | Node::Sort { input, .. }
             | Node::Window { input, .. }
+            | Node::ProjectSet { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input } => point(input),
             Node::Join { .. }
@@ -343,6 +345,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("integer_datetimes", "on"),
     ("intervalstyle", "postgres"),
     ("is_superuser", "on"),
+    ("jit", "off"),
     ("lc_collate", "C"),
     ("lc_ctype", "C"),
     ("max_identifier_length", "63"),

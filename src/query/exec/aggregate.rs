@@ -88,11 +88,16 @@ enum State {
     Avg(Sum, i64),
     Min(Option<Value>),
     Max(Option<Value>),
+    /// `array_agg`/`string_agg`: (sort keys, value) per row.
+    Collect(Vec<(Vec<Value>, Value)>),
 }
 
 pub(super) struct Acc {
     state: State,
     seen: Option<HashSet<Vec<u8>>>,
+    /// `array_agg`/`string_agg` ORDER BY directions and `string_agg`'s separator.
+    order: Vec<bool>,
+    separator: Option<String>,
 }
 
 impl Acc {
@@ -104,8 +109,11 @@ impl Acc {
                 AggFunc::Avg => State::Avg(Sum::default(), 0),
                 AggFunc::Min => State::Min(None),
                 AggFunc::Max => State::Max(None),
+                AggFunc::ArrayAgg | AggFunc::StringAgg => State::Collect(Vec::new()),
             },
             seen: call.distinct.then(HashSet::new),
+            order: call.packed_order.clone().unwrap_or_default(),
+            separator: call.separator.clone(),
         }
     }
 
@@ -127,8 +135,17 @@ impl Acc {
                 return Ok(());
             }
         }
-        let _ = call;
         match &mut self.state {
+            State::Collect(items) => {
+                let (value, keys) = match (v, &call.packed_order) {
+                    (Value::Array(mut pack), Some(_)) if !pack.is_empty() => {
+                        let value = pack.remove(0);
+                        (value, pack)
+                    }
+                    (v, _) => (v, Vec::new()),
+                };
+                items.push((keys, value));
+            }
             State::Count(n) => *n += 1,
             State::Sum(s) => s.add(&v)?,
             State::Avg(s, n) => {
@@ -154,6 +171,8 @@ impl Acc {
         Acc {
             state: self.state.clone(),
             seen: None,
+            order: self.order.clone(),
+            separator: self.separator.clone(),
         }
         .finish(out_type)
     }
@@ -176,8 +195,54 @@ impl Acc {
                 }
             }
             State::Min(m) | State::Max(m) => m.unwrap_or(Value::Null),
+            State::Collect(items) => {
+                collect(items, &self.order, self.separator.as_deref(), out_type)
+            }
         })
     }
+}
+
+/// The final value of `array_agg` (an array; NULL without rows) or `string_agg`
+/// (text joined by `separator`; NULL values skipped), items sorted by their keys
+/// (`desc`: one flag per key) when the call had ORDER BY.
+fn collect(
+    mut items: Vec<(Vec<Value>, Value)>,
+    desc: &[bool],
+    separator: Option<&str>,
+    out_type: &SqlType,
+) -> Value {
+    if !desc.is_empty() {
+        items.sort_by(|(a, _), (b, _)| {
+            for ((x, y), d) in a.iter().zip(b).zip(desc) {
+                let o = sort_cmp(x, y);
+                if o.is_ne() {
+                    return if *d { o.reverse() } else { o };
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    if let SqlType::Array(_) = out_type {
+        return if items.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(items.into_iter().map(|(_, v)| v).collect())
+        };
+    }
+    let mut out: Option<String> = None;
+    for (_, v) in items {
+        let Some(text) = crate::query::expr::as_text(&v) else {
+            continue;
+        };
+        match &mut out {
+            None => out = Some(text),
+            Some(s) => {
+                s.push_str(separator.unwrap_or_default());
+                s.push_str(&text);
+            }
+        }
+    }
+    out.map_or(Value::Null, Value::String)
 }
 
 /// The result type of an aggregate over an argument of type `arg`.
@@ -197,6 +262,11 @@ pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
             _ => SqlType::Numeric,
         },
         AggFunc::Min | AggFunc::Max => arg.clone(),
+        AggFunc::ArrayAgg => SqlType::Array(Box::new(match arg {
+            SqlType::Unknown => SqlType::Text,
+            t => t.clone(),
+        })),
+        AggFunc::StringAgg => SqlType::Text,
     }
 }
 

@@ -12,6 +12,7 @@ mod recursive;
 pub mod scan;
 mod setop;
 mod sort;
+pub mod table_function;
 mod values;
 mod window;
 
@@ -219,6 +220,7 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => scan::build(collection, access, filter.clone(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
+        Node::TableFunction { func, args, .. } => table_function::build(*func, args, ctx)?,
         Node::Filter {
             input: i,
             predicate,
@@ -236,6 +238,9 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         Node::Window {
             input: i, funcs, ..
         } => window::build(input(i)?, funcs.clone(), ctx)?,
+        Node::ProjectSet {
+            input: i, funcs, ..
+        } => table_function::project_set(input(i)?, funcs.clone(), ctx),
         Node::Limit {
             input: i,
             limit,

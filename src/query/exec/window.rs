@@ -444,6 +444,8 @@ fn aggregate(
         arg: None,
         distinct: false,
         arg_type: call.arg_type.clone(),
+        separator: None,
+        packed_order: None,
     };
     let out_type = aggregate_result_type(func, &call.arg_type);
     let args: Vec<Option<Value>> = match (func, call.args.first()) {

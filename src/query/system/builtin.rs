@@ -221,8 +221,12 @@ pub const COLLATIONS: &[(u32, &str, &str)] =
 /// The first OID of the functions `pg_proc` lists (TissDB's own numbering).
 pub const FIRST_PROC_OID: u32 = 30_000;
 
-/// PostgreSQL's `array_in`, which drivers compare `typinput` with.
+/// PostgreSQL's `array_in`, `array_out`, `array_recv` and `array_send`, which drivers
+/// compare an array type's I/O functions with.
 pub const ARRAY_IN_OID: u32 = 750;
+pub const ARRAY_OUT_OID: u32 = 751;
+pub const ARRAY_RECV_OID: u32 = 2400;
+pub const ARRAY_SEND_OID: u32 = 2401;
 
 /// The functions `pg_proc` lists: (name, kind `f`/`a`/`w`, result type OID).
 pub const FUNCTIONS: &[(&str, &str, u32)] = &[

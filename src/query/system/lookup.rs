@@ -109,6 +109,9 @@ impl Lookup {
                             add(name.to_string(), builtin::FIRST_PROC_OID + i as u32);
                         }
                         add("array_in".into(), builtin::ARRAY_IN_OID);
+                        add("array_out".into(), builtin::ARRAY_OUT_OID);
+                        add("array_recv".into(), builtin::ARRAY_RECV_OID);
+                        add("array_send".into(), builtin::ARRAY_SEND_OID);
                         for t in TYPES {
                             for (w, s) in [(0, "in"), (1, "out"), (2, "recv"), (3, "send")] {
                                 add(format!("{}{s}", t.name), proc_io_oid(t.oid, w));

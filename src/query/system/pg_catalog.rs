@@ -686,10 +686,17 @@ fn pg_type() -> View {
             } else {
                 0
             };
-            let input = if is_array {
-                builtin::ARRAY_IN_OID
-            } else {
-                proc_io_oid(t.oid, 0)
+            let io = |which: u32| {
+                if is_array {
+                    [
+                        builtin::ARRAY_IN_OID,
+                        builtin::ARRAY_OUT_OID,
+                        builtin::ARRAY_RECV_OID,
+                        builtin::ARRAY_SEND_OID,
+                    ][which as usize]
+                } else {
+                    proc_io_oid(t.oid, which)
+                }
             };
             vec![
                 oid(t.oid),
@@ -718,10 +725,10 @@ fn pg_type() -> View {
                     0
                 }),
                 oid(t.array),
-                oid(input),
-                oid(proc_io_oid(t.oid, 1)),
-                oid(proc_io_oid(t.oid, 2)),
-                oid(proc_io_oid(t.oid, 3)),
+                oid(io(0)),
+                oid(io(1)),
+                oid(io(2)),
+                oid(io(3)),
                 oid(0),
                 oid(0),
                 oid(0),
