@@ -273,6 +273,8 @@ fn is_agg_name(name: &str) -> Option<AggFunc> {
         "min" => AggFunc::Min,
         "max" => AggFunc::Max,
         "array_agg" => AggFunc::ArrayAgg,
+        "bool_and" | "every" => AggFunc::BoolAnd,
+        "bool_or" => AggFunc::BoolOr,
         "string_agg" => AggFunc::StringAgg,
         _ => return None,
     })
@@ -632,16 +634,48 @@ impl<'a> Binder<'a> {
                 self.column_ref(&names, scope)
             }
             A::CompoundFieldAccess { root, access_chain } => {
+                // `t.col[i]`: the leading dotted names are one column reference.
+                if let A::Identifier(first) = root.as_ref()
+                    && let Some(ast::AccessExpr::Dot(A::Identifier(_))) = access_chain.first()
+                {
+                    let mut names = vec![first.clone()];
+                    let mut rest = access_chain.as_slice();
+                    while let Some((ast::AccessExpr::Dot(A::Identifier(i)), tail)) =
+                        rest.split_first()
+                    {
+                        names.push(i.clone());
+                        rest = tail;
+                    }
+                    let root = A::CompoundIdentifier(names);
+                    if rest.is_empty() {
+                        return self.expr(&root, scope);
+                    }
+                    return self.expr(
+                        &A::CompoundFieldAccess {
+                            root: Box::new(root),
+                            access_chain: rest.to_vec(),
+                        },
+                        scope,
+                    );
+                }
                 let (mut base, base_ty) = self.expr(root, scope)?;
-                if let SqlType::Array(elem) = &base_ty
+                if let Some(elem) = base_ty.element()
                     && let [ast::AccessExpr::Subscript(ast::Subscript::Index { index })] =
                         access_chain.as_slice()
                 {
                     let (ix, ity) = self.expr(index, scope)?;
-                    let (ix, _) = self.coerce_to(ix, ity, &SqlType::Int4)?;
+                    let (mut ix, _) = self.coerce_to(ix, ity, &SqlType::Int4)?;
+                    if base_ty.is_vector() {
+                        // int2vector and oidvector subscripts start at 0.
+                        ix = Expr::Binary(
+                            BinOp::Add,
+                            Box::new(ix),
+                            Box::new(Expr::Literal(Value::Int(1))),
+                        );
+                    }
                     return Ok((
                         Expr::Func(ScalarFunc::ArraySubscript, vec![base, ix]),
-                        (**elem).clone(),
+                        elem.clone(),
                     ));
                 }
                 let mut steps = Vec::new();
@@ -1071,6 +1105,8 @@ impl<'a> Binder<'a> {
             B::PGRegexNotMatch => BinOp::RegexNotMatch,
             B::PGRegexIMatch => BinOp::RegexIMatch,
             B::PGRegexNotIMatch => BinOp::RegexNotIMatch,
+            B::BitwiseAnd => BinOp::BitAnd,
+            B::BitwiseOr => BinOp::BitOr,
             // `OPERATOR(pg_catalog.~)`: the operator named, from pg_catalog.
             B::PGCustomBinaryOperator(parts)
                 if parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog") =>
@@ -1373,7 +1409,16 @@ impl<'a> Binder<'a> {
             _ => return Ok(None),
         };
         let (arg, aty) = self.expr(args[0], scope)?;
-        let (arg, _) = self.coerce_to(arg, aty, &SqlType::Text)?;
+        let (mut arg, _) = self.coerce_to(arg, aty, &SqlType::Text)?;
+        if kind == LookupKind::IndexDef && args.len() >= 2 {
+            // pg_get_indexdef(oid, column, pretty): the key is `oid/column`.
+            let (col, cty) = self.expr(args[1], scope)?;
+            let (col, _) = self.coerce_to(col, cty, &SqlType::Int4)?;
+            arg = Expr::Func(
+                ScalarFunc::ConcatWs,
+                vec![Expr::Literal(Value::String("/".into())), arg, col],
+            );
+        }
         let ty = match kind {
             LookupKind::RelationSize => SqlType::Int8,
             LookupKind::RegInOrNull(k) => SqlType::Reg(k),

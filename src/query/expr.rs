@@ -49,6 +49,9 @@ pub enum BinOp {
     RegexNotMatch,
     RegexIMatch,
     RegexNotIMatch,
+    /// Integer bitwise `&` and `|`.
+    BitAnd,
+    BitOr,
 }
 
 impl BinOp {
@@ -76,6 +79,8 @@ impl BinOp {
             BinOp::RegexNotMatch => "!~",
             BinOp::RegexIMatch => "~*",
             BinOp::RegexNotIMatch => "!~*",
+            BinOp::BitAnd => "&",
+            BinOp::BitOr => "|",
         }
     }
 
@@ -104,6 +109,8 @@ pub enum AggFunc {
     Max,
     ArrayAgg,
     StringAgg,
+    BoolAnd,
+    BoolOr,
 }
 
 impl AggFunc {
@@ -116,6 +123,8 @@ impl AggFunc {
             AggFunc::Max => "max",
             AggFunc::ArrayAgg => "array_agg",
             AggFunc::StringAgg => "string_agg",
+            AggFunc::BoolAnd => "bool_and",
+            AggFunc::BoolOr => "bool_or",
         }
     }
 }
@@ -1138,6 +1147,20 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
             }
         }
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => arithmetic(op, &a, &b),
+        BinOp::BitAnd | BinOp::BitOr => match (&a, &b) {
+            (Value::Int(x), Value::Int(y)) => {
+                Ok(Value::Int(if op == BinOp::BitAnd { x & y } else { x | y }))
+            }
+            _ => Err(Error::invalid(
+                UNDEFINED_FUNCTION,
+                format!(
+                    "operator does not exist: {} {} {}",
+                    a.type_name(),
+                    op.symbol(),
+                    b.type_name()
+                ),
+            )),
+        },
         BinOp::And
         | BinOp::Or
         | BinOp::IsDistinctFrom

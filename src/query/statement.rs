@@ -338,6 +338,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
     ("datestyle", "ISO, MDY"),
+    ("default_table_access_method", "heap"),
     ("default_transaction_isolation", "serializable"),
     ("enable_indexscan", "on"),
     ("enable_seqscan", "on"),

@@ -39,6 +39,10 @@ pub enum SqlType {
     Reg(RegKind),
     /// A one-dimensional array of the element type (held as [`Value::Array`]).
     Array(Box<SqlType>),
+    /// `int2vector` and `oidvector`: catalog arrays written space-separated, whose
+    /// subscripts start at 0 (held as [`Value::Array`]).
+    Int2Vector,
+    OidVector,
     /// The type of a bare NULL or of a parameter nothing constrains.
     Unknown,
 }
@@ -119,6 +123,8 @@ impl SqlType {
             SqlType::Oid => 26,
             SqlType::Reg(k) => k.oid(),
             SqlType::Array(e) => e.array_oid(),
+            SqlType::Int2Vector => 22,
+            SqlType::OidVector => 30,
         }
     }
 
@@ -143,15 +149,26 @@ impl SqlType {
             SqlType::Jsonb | SqlType::Array(_) => 3807,
             SqlType::Oid => 1028,
             SqlType::Reg(k) => k.array_oid(),
+            SqlType::Int2Vector => 1006,
+            SqlType::OidVector => 1013,
         }
     }
 
     /// The element type of an array type.
     pub fn element(&self) -> Option<&SqlType> {
+        static INT2: SqlType = SqlType::Int2;
+        static OID: SqlType = SqlType::Oid;
         match self {
             SqlType::Array(e) => Some(e),
+            SqlType::Int2Vector => Some(&INT2),
+            SqlType::OidVector => Some(&OID),
             _ => None,
         }
+    }
+
+    /// `int2vector` or `oidvector`.
+    pub fn is_vector(&self) -> bool {
+        matches!(self, SqlType::Int2Vector | SqlType::OidVector)
     }
 
     /// The name PostgreSQL's `format_type` gives.
@@ -178,6 +195,8 @@ impl SqlType {
             SqlType::Oid => "oid".into(),
             SqlType::Reg(k) => k.name().into(),
             SqlType::Array(e) => format!("{}[]", e.name()),
+            SqlType::Int2Vector => "int2vector".into(),
+            SqlType::OidVector => "oidvector".into(),
             SqlType::Unknown => "unknown".into(),
         }
     }
@@ -228,8 +247,8 @@ impl SqlType {
             "regnamespace" => SqlType::Reg(RegKind::Namespace),
             // Catalog text types: `name`, `"char"`, `bpchar` read and print as text.
             "name" | "\"char\"" | "char" | "bpchar" | "character" => SqlType::Text,
-            "int2vector" => SqlType::Array(Box::new(SqlType::Int2)),
-            "oidvector" => SqlType::Array(Box::new(SqlType::Oid)),
+            "int2vector" => SqlType::Int2Vector,
+            "oidvector" => SqlType::OidVector,
             _ if n.ends_with("[]") => {
                 SqlType::Array(Box::new(SqlType::from_name(&n[..n.len() - 2], args)?))
             }
@@ -293,6 +312,13 @@ impl SqlType {
                 _ => Err(invalid("boolean", s)),
             },
             SqlType::Array(elem) => parse_array(elem, s),
+            SqlType::Int2Vector | SqlType::OidVector => {
+                let elem = self.element().cloned().unwrap_or(SqlType::Int2);
+                t.split_whitespace()
+                    .map(|item| elem.parse_text(item))
+                    .collect::<Result<Vec<_>>>()
+                    .map(Value::Array)
+            }
             SqlType::Int2 | SqlType::Int4 | SqlType::Int8 | SqlType::Oid | SqlType::Reg(_) => {
                 let i: i64 = t.parse().map_err(|_| {
                     if !t.is_empty()
@@ -383,6 +409,11 @@ impl SqlType {
             (_, Value::Null) => return None,
             (SqlType::Json | SqlType::Jsonb, v) => to_json_text(v),
             (SqlType::Array(elem), Value::Array(items)) => format_array(elem, items),
+            (SqlType::Int2Vector | SqlType::OidVector, Value::Array(items)) => items
+                .iter()
+                .map(|v| SqlType::Int8.format_text(v).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" "),
             (_, Value::Bool(b)) => if *b { "t" } else { "f" }.to_string(),
             (SqlType::Float4, Value::Float(f)) => format_pg_float(*f as f32 as f64, true),
             (_, Value::Float(f)) => format_pg_float(*f, false),
@@ -707,6 +738,15 @@ pub fn cast(v: Value, ty: &SqlType) -> Result<Value> {
         SqlType::Bool => match v {
             Value::Bool(_) => Ok(v),
             Value::Int(i) => Ok(Value::Bool(i != 0)),
+            Value::String(s) => ty.parse_text(&s),
+            other => Err(mismatch(&other)),
+        },
+        SqlType::Int2Vector | SqlType::OidVector => match v {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| cast(item, ty.element().unwrap_or(&SqlType::Int8)))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
             Value::String(s) => ty.parse_text(&s),
             other => Err(mismatch(&other)),
         },

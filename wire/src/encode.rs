@@ -132,7 +132,10 @@ pub fn put_binary(buf: &mut BytesMut, ty: &SqlType, value: &Value) -> bool {
             Ok(v) => buf.put_u32(v),
             Err(_) => return false,
         },
-        (SqlType::Array(elem), Value::Array(items)) => return put_array(buf, elem, items),
+        (SqlType::Array(elem), Value::Array(items)) => return put_array(buf, elem, items, 1),
+        (SqlType::Int2Vector | SqlType::OidVector, Value::Array(items)) => {
+            return put_array(buf, ty.element().unwrap_or(&SqlType::Int2), items, 0);
+        }
         (SqlType::Float4, Value::Float(f)) => buf.put_f32(*f as f32),
         (SqlType::Float4, Value::Int(i)) => buf.put_f32(*i as f32),
         (SqlType::Float8, Value::Float(f)) => buf.put_f64(*f),
@@ -179,9 +182,10 @@ pub fn put_binary(buf: &mut BytesMut, ty: &SqlType, value: &Value) -> bool {
     true
 }
 
-/// PostgreSQL's binary array of one dimension (lower bound 1). Returns false, having
-/// appended nothing, if an element is not of the element type.
-fn put_array(buf: &mut BytesMut, elem: &SqlType, items: &[Value]) -> bool {
+/// PostgreSQL's binary array of one dimension with lower bound `lower` (0 for the
+/// vector types). Returns false, having appended nothing, if an element is not of the
+/// element type.
+fn put_array(buf: &mut BytesMut, elem: &SqlType, items: &[Value], lower: i32) -> bool {
     let start = buf.len();
     let has_null = items.iter().any(|v| matches!(v, Value::Null));
     buf.put_i32(i32::from(!items.is_empty()));
@@ -189,7 +193,7 @@ fn put_array(buf: &mut BytesMut, elem: &SqlType, items: &[Value]) -> bool {
     buf.put_u32(elem.oid());
     if !items.is_empty() {
         buf.put_i32(items.len() as i32);
-        buf.put_i32(1);
+        buf.put_i32(lower);
     }
     for item in items {
         if matches!(item, Value::Null) {

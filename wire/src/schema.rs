@@ -47,8 +47,8 @@ pub fn sql_type_from_oid(oid: u32) -> Option<SqlType> {
         2950 => SqlType::Uuid,
         3802 => SqlType::Jsonb,
         // int2vector and oidvector read as arrays.
-        22 => SqlType::Array(Box::new(SqlType::Int2)),
-        30 => SqlType::Array(Box::new(SqlType::Oid)),
+        22 => SqlType::Int2Vector,
+        30 => SqlType::OidVector,
         other => return array_of(other).map(|e| SqlType::Array(Box::new(e))),
     })
 }
@@ -66,6 +66,8 @@ pub fn array_of(oid: u32) -> Option<SqlType> {
         1021 => 700,
         1022 => 701,
         1015 => 1043,
+        1006 => 22,
+        1013 => 30,
         1182 => 1082,
         1115 => 1114,
         1185 => 1184,
@@ -112,7 +114,9 @@ pub fn type_len(ty: &SqlType) -> i16 {
         | SqlType::Bytea
         | SqlType::Json
         | SqlType::Jsonb
-        | SqlType::Array(_) => -1,
+        | SqlType::Array(_)
+        | SqlType::Int2Vector
+        | SqlType::OidVector => -1,
     }
 }
 

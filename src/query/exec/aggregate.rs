@@ -90,6 +90,8 @@ enum State {
     Max(Option<Value>),
     /// `array_agg`/`string_agg`: (sort keys, value) per row.
     Collect(Vec<(Vec<Value>, Value)>),
+    /// `bool_and` (true) / `bool_or` (false): the running result, None before a value.
+    Bool(bool, Option<bool>),
 }
 
 pub(super) struct Acc {
@@ -110,6 +112,8 @@ impl Acc {
                 AggFunc::Min => State::Min(None),
                 AggFunc::Max => State::Max(None),
                 AggFunc::ArrayAgg | AggFunc::StringAgg => State::Collect(Vec::new()),
+                AggFunc::BoolAnd => State::Bool(true, None),
+                AggFunc::BoolOr => State::Bool(false, None),
             },
             seen: call.distinct.then(HashSet::new),
             order: call.packed_order.clone().unwrap_or_default(),
@@ -136,6 +140,26 @@ impl Acc {
             }
         }
         match &mut self.state {
+            State::Bool(and, acc) => {
+                let b = match v {
+                    Value::Bool(b) => b,
+                    other => {
+                        return Err(Error::invalid(
+                            types::DATATYPE_MISMATCH,
+                            format!(
+                                "function {}() needs boolean values, not {}",
+                                if *and { "bool_and" } else { "bool_or" },
+                                other.type_name()
+                            ),
+                        ));
+                    }
+                };
+                *acc = Some(match acc {
+                    None => b,
+                    Some(a) if *and => *a && b,
+                    Some(a) => *a || b,
+                });
+            }
             State::Collect(items) => {
                 let (value, keys) = match (v, &call.packed_order) {
                     (Value::Array(mut pack), Some(_)) if !pack.is_empty() => {
@@ -198,6 +222,7 @@ impl Acc {
             State::Collect(items) => {
                 collect(items, &self.order, self.separator.as_deref(), out_type)
             }
+            State::Bool(_, acc) => acc.map_or(Value::Null, Value::Bool),
         })
     }
 }
@@ -267,6 +292,7 @@ pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
             t => t.clone(),
         })),
         AggFunc::StringAgg => SqlType::Text,
+        AggFunc::BoolAnd | AggFunc::BoolOr => SqlType::Bool,
     }
 }
 

@@ -18,6 +18,7 @@ pub enum TableFunc {
     Unnest,
     PgGetKeywords,
     ExpandArray,
+    GenerateSubscripts,
 }
 
 impl TableFunc {
@@ -28,6 +29,7 @@ impl TableFunc {
             "unnest" => TableFunc::Unnest,
             "pg_get_keywords" => TableFunc::PgGetKeywords,
             "_pg_expandarray" => TableFunc::ExpandArray,
+            "generate_subscripts" => TableFunc::GenerateSubscripts,
             _ => return None,
         })
     }
@@ -38,6 +40,7 @@ impl TableFunc {
             TableFunc::Unnest => "unnest",
             TableFunc::PgGetKeywords => "pg_get_keywords",
             TableFunc::ExpandArray => "_pg_expandarray",
+            TableFunc::GenerateSubscripts => "generate_subscripts",
         }
     }
 
@@ -47,6 +50,7 @@ impl TableFunc {
             TableFunc::GenerateSeries => (2, 3),
             TableFunc::Unnest | TableFunc::ExpandArray => (1, 1),
             TableFunc::PgGetKeywords => (0, 0),
+            TableFunc::GenerateSubscripts => (2, 3),
         };
         if args.len() < arity.0 || args.len() > arity.1 {
             return Err(Error::invalid(
@@ -72,6 +76,7 @@ impl TableFunc {
                 vec![("generate_series".into(), ty)]
             }
             TableFunc::Unnest => vec![("unnest".into(), elem())],
+            TableFunc::GenerateSubscripts => vec![("generate_subscripts".into(), SqlType::Int4)],
             TableFunc::ExpandArray => vec![("x".into(), elem()), ("n".into(), SqlType::Int4)],
             TableFunc::PgGetKeywords => vec![
                 ("word".into(), SqlType::Text),
@@ -219,6 +224,16 @@ fn rows(func: TableFunc, values: Vec<Value>) -> Result<RowIter> {
                     vec![v]
                 })
             }))
+        }
+        TableFunc::GenerateSubscripts => {
+            let n = match (values.first(), values.get(1).map(int_arg).transpose()?) {
+                (Some(Value::Array(items)), Some(Some(1))) => items.len() as i64,
+                _ => 0,
+            };
+            let reverse = values.get(2) == Some(&Value::Bool(true));
+            Box::new(
+                (1..=n).map(move |i| Ok(vec![Value::Int(if reverse { n + 1 - i } else { i })])),
+            )
         }
         TableFunc::PgGetKeywords => Box::new(KEYWORDS.iter().map(|(w, c)| {
             let desc = match *c {

@@ -23,7 +23,8 @@ pub enum LookupKind {
     RegInOrNull(RegKind),
     /// An OID to its object's name (the OID as text when unknown).
     RegOut(RegKind),
-    /// `pg_get_indexdef(oid)`.
+    /// `pg_get_indexdef(oid)`; with a column number, `oid/n`: that column's definition
+    /// (the whole statement for 0).
     IndexDef,
     /// `pg_get_constraintdef(oid)`.
     ConstraintDef,
@@ -131,6 +132,15 @@ impl Lookup {
             LookupKind::IndexDef => {
                 for r in Relations::of(catalog).list {
                     for i in r.indexes() {
+                        let mut expressions = i.expressions.iter();
+                        for (k, n) in i.attnums.iter().enumerate() {
+                            let column = match n.checked_sub(1).and_then(|c| r.columns.get(c)) {
+                                Some(c) => quote_ident(&c.name),
+                                None => expressions.next().cloned().unwrap_or_default(),
+                            };
+                            map.insert(format!("{}/{}", i.oid, k + 1), Value::String(column));
+                        }
+                        map.insert(format!("{}/0", i.oid), Value::String(i.definition.clone()));
                         map.insert(i.oid.to_string(), Value::String(i.definition));
                     }
                 }

@@ -302,7 +302,7 @@ pub fn view(rel: &Relations, name: &str, settings: &Settings<'_>) -> Option<View
                 ("stxnamespace", Oid),
                 ("stxowner", Oid),
                 ("stxstattarget", Int4),
-                ("stxkeys", arr(Int2)),
+                ("stxkeys", SqlType::Int2Vector),
                 ("stxkind", arr(Text)),
                 ("stxexprs", Text),
             ]),
@@ -332,7 +332,7 @@ pub fn view(rel: &Relations, name: &str, settings: &Settings<'_>) -> Option<View
                 ("prpubid", Oid),
                 ("prrelid", Oid),
                 ("prqual", Text),
-                ("prattrs", arr(Int2)),
+                ("prattrs", SqlType::Int2Vector),
             ]),
             Vec::new(),
         ),
@@ -771,10 +771,10 @@ fn pg_index(rel: &Relations) -> View {
         ("indisready", Bool),
         ("indislive", Bool),
         ("indisreplident", Bool),
-        ("indkey", arr(Int2)),
-        ("indcollation", arr(Oid)),
-        ("indclass", arr(Oid)),
-        ("indoption", arr(Int2)),
+        ("indkey", SqlType::Int2Vector),
+        ("indcollation", SqlType::OidVector),
+        ("indclass", SqlType::OidVector),
+        ("indoption", SqlType::Int2Vector),
         ("indexprs", Text),
         ("indpred", Text),
     ]);
@@ -1100,7 +1100,7 @@ fn pg_proc() -> View {
         ("pronargs", Int2),
         ("pronargdefaults", Int2),
         ("prorettype", Oid),
-        ("proargtypes", arr(Oid)),
+        ("proargtypes", SqlType::OidVector),
         ("proallargtypes", arr(Oid)),
         ("proargmodes", arr(Text)),
         ("proargnames", arr(Text)),
@@ -1125,13 +1125,14 @@ fn pg_proc() -> View {
             )
         })
         .collect();
-    rows.push(proc_row(
-        builtin::ARRAY_IN_OID,
-        "array_in",
-        "f",
-        2277,
-        false,
-    ));
+    for (o, name, ret) in [
+        (builtin::ARRAY_IN_OID, "array_in", 2277),
+        (builtin::ARRAY_OUT_OID, "array_out", 2275),
+        (builtin::ARRAY_RECV_OID, "array_recv", 2277),
+        (builtin::ARRAY_SEND_OID, "array_send", 17),
+    ] {
+        rows.push(proc_row(o, name, "f", ret, false));
+    }
     for t in TYPES
         .iter()
         .filter(|t| !(t.category == "A" && t.array == 0))
