@@ -26,7 +26,10 @@ mod writes;
 
 pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at};
 pub use names::{validate_collection_name, validate_document_id};
-pub use schema::{ColumnDef, Kind, Observed, ObservedField, observe};
+pub use schema::{
+    ColumnDef, Kind, MAX_NESTED_DEPTH, MAX_NESTED_FIELDS, NestedField, Observed, ObservedField,
+    observe, observe_nested,
+};
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -62,6 +65,8 @@ pub struct Collection {
     pub format: Option<String>,
     /// Top-level fields seen so far, in order of first appearance (schemaless only).
     pub observed: Vec<ObservedField>,
+    /// Fields inside object fields seen so far (schemaless only).
+    pub nested: Vec<NestedField>,
     /// Secondary indexes, in creation order (those being built included).
     pub indexes: Vec<IndexDef>,
 }
@@ -252,6 +257,7 @@ impl Catalog {
             primary_key: None,
             format: None,
             observed: Vec::new(),
+            nested: Vec::new(),
             indexes: Vec::new(),
         })
     }

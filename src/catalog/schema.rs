@@ -120,6 +120,79 @@ pub struct ObservedField {
     pub ty: Observed,
 }
 
+/// A field inside an object field of a schemaless collection (`specs.weight`), which
+/// the catalogs show as a column named by its dotted path so BI tools can pick it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NestedField {
+    pub path: Vec<String>,
+    pub ty: Observed,
+}
+
+impl NestedField {
+    /// The column name: the path, dotted.
+    pub fn name(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+/// Deepest nested field exposed as a column (`a.b.c.d`); deeper ones are reached by path.
+pub const MAX_NESTED_DEPTH: usize = 4;
+/// Most nested fields a collection exposes as columns; later ones are reached by path.
+pub const MAX_NESTED_FIELDS: usize = 1000;
+
+/// The nested fields after seeing `docs`, or None when nothing changes: every field of
+/// an object value (not inside arrays), to [`MAX_NESTED_DEPTH`] levels, in order of first
+/// appearance, with its observed type.
+pub fn observe_nested(current: &[NestedField], docs: &[&Object]) -> Option<Vec<NestedField>> {
+    fn walk(
+        object: &Object,
+        prefix: &mut Vec<String>,
+        current: &[NestedField],
+        next: &mut Option<Vec<NestedField>>,
+    ) {
+        for (name, value) in object.iter() {
+            prefix.push(name.clone());
+            let seen = Observed::of(value);
+            let fields = next.as_deref().unwrap_or(current);
+            match fields.iter().position(|f| f.path == *prefix) {
+                Some(i) => {
+                    let joined = fields[i].ty.join(seen);
+                    if joined != fields[i].ty {
+                        let list = next.get_or_insert_with(|| current.to_vec());
+                        list[i].ty = joined;
+                    }
+                }
+                None if fields.len() < MAX_NESTED_FIELDS => {
+                    let list = next.get_or_insert_with(|| current.to_vec());
+                    list.push(NestedField {
+                        path: prefix.clone(),
+                        ty: seen,
+                    });
+                }
+                None => {}
+            }
+            if let Value::Object(inner) = value
+                && prefix.len() < MAX_NESTED_DEPTH
+            {
+                walk(inner, prefix, current, next);
+            }
+            prefix.pop();
+        }
+    }
+    let mut next: Option<Vec<NestedField>> = None;
+    for doc in docs {
+        for (name, value) in doc.iter() {
+            if let Value::Object(inner) = value
+                && name != "id"
+            {
+                let mut prefix = vec![name.clone()];
+                walk(inner, &mut prefix, current, &mut next);
+            }
+        }
+    }
+    next
+}
+
 /// The observed fields after seeing `docs`, or None when nothing changes.
 pub fn observe(current: &[ObservedField], docs: &[&Object]) -> Option<Vec<ObservedField>> {
     let mut next: Option<Vec<ObservedField>> = None;
@@ -202,6 +275,22 @@ pub fn encode_entry(c: &Collection) -> Object {
         })
         .collect();
     o.insert("observed".into(), Value::Array(observed));
+    if !c.nested.is_empty() {
+        let nested = c
+            .nested
+            .iter()
+            .map(|f| {
+                let mut o = Object::default();
+                o.insert(
+                    "path".into(),
+                    Value::Array(f.path.iter().map(|p| text(p)).collect()),
+                );
+                o.insert("type".into(), text(f.ty.name()));
+                Value::Object(o)
+            })
+            .collect();
+        o.insert("nested".into(), Value::Array(nested));
+    }
     o.insert(
         "indexes".into(),
         Value::Array(
@@ -290,6 +379,31 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
             });
         }
     }
+    let mut nested = Vec::new();
+    if let Some(Value::Array(items)) = o.get("nested") {
+        for item in items {
+            let Value::Object(f) = item else {
+                return Err(corrupt(name, "nested field is not an object"));
+            };
+            let path = match f.get("path") {
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .map(|p| match p {
+                        Value::String(s) => Ok(s.clone()),
+                        _ => Err(corrupt(name, "nested field path is not text")),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                _ => return Err(corrupt(name, "nested field without path")),
+            };
+            nested.push(NestedField {
+                path,
+                ty: opt_text(f, "type")
+                    .as_deref()
+                    .and_then(Observed::from_name)
+                    .ok_or_else(|| corrupt(name, "field without type"))?,
+            });
+        }
+    }
     let mut indexes = Vec::new();
     if let Some(Value::Array(items)) = o.get("indexes") {
         for item in items {
@@ -305,6 +419,7 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
         primary_key: opt_text(o, "primary_key"),
         format: opt_text(o, "format"),
         observed,
+        nested,
         indexes,
     })
 }

@@ -59,7 +59,8 @@ impl Catalog {
                     group.writes.iter().filter_map(|w| w.new.as_ref()).collect();
                 let changes = c.kind == Kind::Schemaless
                     && !news.is_empty()
-                    && schema::observe(&c.observed, &news).is_some();
+                    && (schema::observe(&c.observed, &news).is_some()
+                        || schema::observe_nested(&c.nested, &news).is_some());
                 (c.id, changes, c.indexes.clone())
             };
             written.push(cid);
@@ -99,8 +100,15 @@ impl Catalog {
                 ));
             }
             let refs: Vec<&Object> = news.iter().collect();
-            if let Some(observed) = schema::observe(&current.observed, &refs) {
-                current.observed = observed;
+            let observed = schema::observe(&current.observed, &refs);
+            let nested = schema::observe_nested(&current.nested, &refs);
+            if observed.is_some() || nested.is_some() {
+                if let Some(observed) = observed {
+                    current.observed = observed;
+                }
+                if let Some(nested) = nested {
+                    current.nested = nested;
+                }
                 ops.push(Op::Put {
                     key: catalog_key(name),
                     doc: schema::encode_entry(&current),
@@ -115,6 +123,7 @@ impl Catalog {
                 && c.id == current.id
             {
                 c.observed = current.observed;
+                c.nested = current.nested;
             }
         }
         Ok(())

@@ -67,20 +67,28 @@ pub struct Scope {
     /// The order `*` lists the visible columns in, when not row order (a `USING` join
     /// lists the merged columns first).
     pub star: Option<Vec<usize>>,
+    /// Nested fields of schemaless collections in FROM, which a quoted dotted name
+    /// (`"specs.weight"`) reads: (table, dotted name, path, type).
+    pub nested: Vec<(String, String, Vec<String>, SqlType)>,
 }
 
 impl Scope {
     pub fn of_collection(c: &Collection, alias: Option<String>) -> Scope {
-        Scope::of_columns(
-            Some(alias.unwrap_or_else(|| c.name.clone())),
-            c.sql_columns(),
-        )
+        let table = alias.unwrap_or_else(|| c.name.clone());
+        let mut scope = Scope::of_columns(Some(table.clone()), c.sql_columns());
+        scope.nested = c
+            .nested
+            .iter()
+            .map(|f| (table.clone(), f.name(), f.path.clone(), f.ty.sql_type()))
+            .collect();
+        scope
     }
 
     /// Columns all qualified by `table` (or by nothing).
     pub fn of_columns(table: Option<String>, columns: Vec<(String, SqlType)>) -> Scope {
         Scope {
             star: None,
+            nested: Vec::new(),
             columns: columns
                 .into_iter()
                 .map(|(name, ty)| ScopeColumn {
@@ -138,6 +146,7 @@ impl Scope {
         let mut star = self.star_columns();
         star.extend(right.star_columns().into_iter().map(|i| i + width));
         self.columns.extend(right.columns);
+        self.nested.extend(right.nested);
         self.star = Some(star);
         self
     }
@@ -484,6 +493,28 @@ impl<'a> Binder<'a> {
                 format!("column \"{}\" does not exist", parts.join(".")),
             )
         };
+        // A nested field by its dotted column name (`"specs.weight"`, `p."specs.weight"`).
+        let nested = match parts {
+            [name] if scope.resolve(name)?.is_none() => {
+                scope.nested.iter().find(|(_, n, _, _)| n == name)
+            }
+            [table, name] if scope.resolve_in(table, name).is_none() => scope
+                .nested
+                .iter()
+                .find(|(t, n, _, _)| t == table && n == name),
+            _ => None,
+        };
+        if let Some((table, _, path, ty)) = nested {
+            let (first, rest) = path.split_first().ok_or_else(missing)?;
+            let i = scope.resolve_in(table, first).ok_or_else(missing)?;
+            let steps = rest.iter().map(|p| PathStep::Key(p.clone())).collect();
+            let e = Expr::Path(Box::new(Expr::Column(i)), steps);
+            return Ok(if ty.is_json() {
+                (e, SqlType::Jsonb)
+            } else {
+                (Expr::Cast(Box::new(e), ty.clone()), ty.clone())
+            });
+        }
         let (i, col, path) = match parts {
             [] => return Err(missing()),
             [name] => (scope.resolve(name)?.ok_or_else(missing)?, name, &[][..]),

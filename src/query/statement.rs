@@ -1077,6 +1077,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         primary_key,
         format,
         observed: Vec::new(),
+        nested: Vec::new(),
         indexes: Vec::new(),
     };
     match session.database().catalog().create_with(template) {

@@ -219,6 +219,9 @@ impl Transaction {
         if let Some(observed) = crate::catalog::observe(&c.observed, &news) {
             c.observed = observed;
         }
+        if let Some(nested) = crate::catalog::observe_nested(&c.nested, &news) {
+            c.nested = nested;
+        }
     }
 
     /// 25P04 once the transaction has been open longer than `max`.

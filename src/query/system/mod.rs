@@ -75,6 +75,7 @@ const PG_TABLES: &[(&str, u32)] = &[
     ("pg_description", 2609),
     ("pg_index", 2610),
     ("pg_inherits", 2611),
+    ("pg_language", 2612),
     ("pg_namespace", 2615),
     ("pg_opclass", 2616),
     ("pg_rewrite", 2618),
@@ -289,9 +290,11 @@ impl Relations {
                             default: d.default.clone(),
                         })
                         .collect(),
+                    // The observed fields, then the nested ones by their dotted path.
                     Kind::Schemaless => c
                         .sql_columns()
                         .into_iter()
+                        .chain(c.nested.iter().map(|f| (f.name(), f.ty.sql_type())))
                         .enumerate()
                         .map(|(i, (name, ty))| RelColumn {
                             name,

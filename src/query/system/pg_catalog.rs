@@ -20,7 +20,7 @@ pub fn view(rel: &Relations, name: &str, settings: &Settings<'_>) -> Option<View
     Some(match name {
         "pg_namespace" => pg_namespace(),
         "pg_class" => pg_class(rel),
-        "pg_attribute" => pg_attribute(rel),
+        "pg_attribute" => pg_attribute(rel, settings),
         "pg_type" => pg_type(),
         "pg_index" => pg_index(rel),
         "pg_constraint" => pg_constraint(rel),
@@ -258,6 +258,35 @@ pub fn view(rel: &Relations, name: &str, settings: &Settings<'_>) -> Option<View
                 ("creation_time", Timestamptz),
             ]),
             Vec::new(),
+        ),
+        "pg_language" => (
+            columns(&[
+                ("oid", Oid),
+                ("lanname", Text),
+                ("lanowner", Oid),
+                ("lanispl", Bool),
+                ("lanpltrusted", Bool),
+                ("lanplcallfoid", Oid),
+                ("laninline", Oid),
+                ("lanvalidator", Oid),
+                ("lanacl", arr(Text)),
+            ]),
+            [(12, "internal"), (13, "c"), (14, "sql")]
+                .iter()
+                .map(|(o, n)| {
+                    vec![
+                        oid(*o),
+                        text(n),
+                        oid(oids::ROLE),
+                        boolean(false),
+                        boolean(*o == 14),
+                        oid(0),
+                        oid(0),
+                        oid(0),
+                        NULL,
+                    ]
+                })
+                .collect(),
         ),
         "pg_inherits" => (
             columns(&[
@@ -538,7 +567,7 @@ pub fn type_facts(ty: &SqlType) -> (u32, i64, i64, u32) {
     (o, len, i64::from(ty.type_modifier()), collation)
 }
 
-fn pg_attribute(rel: &Relations) -> View {
+fn pg_attribute(rel: &Relations, settings: &Settings<'_>) -> View {
     let cols = columns(&[
         ("attrelid", Oid),
         ("attname", Text),
@@ -599,6 +628,20 @@ fn pg_attribute(rel: &Relations) -> View {
         ]
     };
     let mut rows = Vec::new();
+    // The system relations' own columns (`\d pg_class`), computed over no collections.
+    let none = Relations { list: Vec::new() };
+    for (ns, name, o, _) in system_relations() {
+        let columns = if name == "pg_attribute" {
+            Some(cols.clone())
+        } else if ns == oids::PG_CATALOG {
+            view(&none, name, settings).map(|(c, _)| c)
+        } else {
+            super::information_schema::view(&none, name).map(|(c, _)| c)
+        };
+        for (i, (n, ty)) in columns.into_iter().flatten().enumerate() {
+            rows.push(row(o, &n, &ty, i + 1, false, false));
+        }
+    }
     for r in &rel.list {
         for (i, c) in r.columns.iter().enumerate() {
             rows.push(row(
