@@ -25,13 +25,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 6] = [
+const SCRIPTS: [&str; 7] = [
     "seed",
     "typed",
     "meta",
     "numeric_typmod",
     "indexes",
     "transactions",
+    "catalog",
 ];
 
 /// How long one script may run.
@@ -231,4 +232,11 @@ fn numeric_typmod() {
 #[test]
 fn transactions() {
     check_script("transactions", Golden::TissDb);
+}
+
+/// psql's meta-commands (`\dt`, `\d`, `\d+`, `\di`, `\dn`, `\l`, `\du`, `\x`) and the
+/// pg_catalog / information_schema queries behind them; nested fields as columns.
+#[test]
+fn catalog() {
+    check_script("catalog", Golden::TissDb);
 }

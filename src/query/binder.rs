@@ -300,6 +300,62 @@ fn type_group(t: &SqlType) -> u8 {
     }
 }
 
+/// The set-returning function an expression calls at its top (`unnest(a)`, also under
+/// parentheses).
+fn srf_call(e: &ast::Expr) -> Option<(TableFunc, &ast::Function)> {
+    match e {
+        ast::Expr::Function(f) if f.over.is_none() => {
+            let name = f.name.0.last()?.as_ident().map(ident)?;
+            TableFunc::by_name(&name)
+                .filter(|t| *t != TableFunc::PgGetKeywords)
+                .map(|t| (t, f))
+        }
+        ast::Expr::Nested(inner) => srf_call(inner),
+        _ => None,
+    }
+}
+
+/// Whether a select item calls a set-returning function at its top or under a field
+/// access (`(f(x)).n`).
+fn has_set_function(item: &ast::SelectItem) -> bool {
+    let e = match item {
+        ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => e,
+        _ => return false,
+    };
+    match e {
+        ast::Expr::CompoundFieldAccess { root, .. } => srf_call(root).is_some(),
+        e => srf_call(e).is_some(),
+    }
+}
+
+/// The operator `OPERATOR(pg_catalog.op)` names.
+#[inline(never)]
+fn pg_catalog_operator(parts: &[String]) -> Result<ast::BinaryOperator> {
+    use ast::BinaryOperator as B;
+    let [schema, op] = parts else {
+        return Err(unsupported(format!("operator {}", parts.join("."))));
+    };
+    if !schema.eq_ignore_ascii_case("pg_catalog") {
+        return Err(unsupported(format!("operator {schema}.{op}")));
+    }
+    Ok(match op.as_str() {
+        "~" => B::PGRegexMatch,
+        "!~" => B::PGRegexNotMatch,
+        "~*" => B::PGRegexIMatch,
+        "!~*" => B::PGRegexNotIMatch,
+        "=" => B::Eq,
+        "<>" | "!=" => B::NotEq,
+        "<" => B::Lt,
+        "<=" => B::LtEq,
+        ">" => B::Gt,
+        ">=" => B::GtEq,
+        "||" => B::StringConcat,
+        "+" => B::Plus,
+        "-" => B::Minus,
+        other => return Err(unsupported(format!("operator pg_catalog.{other}"))),
+    })
+}
+
 /// The object name's last part, normalized; schema `public` (or none) is accepted.
 pub fn table_name(name: &ast::ObjectName) -> Result<String> {
     let parts: Vec<String> = name
@@ -665,69 +721,7 @@ impl<'a> Binder<'a> {
                 self.column_ref(&names, scope)
             }
             A::CompoundFieldAccess { root, access_chain } => {
-                // `t.col[i]`: the leading dotted names are one column reference.
-                if let A::Identifier(first) = root.as_ref()
-                    && let Some(ast::AccessExpr::Dot(A::Identifier(_))) = access_chain.first()
-                {
-                    let mut names = vec![first.clone()];
-                    let mut rest = access_chain.as_slice();
-                    while let Some((ast::AccessExpr::Dot(A::Identifier(i)), tail)) =
-                        rest.split_first()
-                    {
-                        names.push(i.clone());
-                        rest = tail;
-                    }
-                    let root = A::CompoundIdentifier(names);
-                    if rest.is_empty() {
-                        return self.expr(&root, scope);
-                    }
-                    return self.expr(
-                        &A::CompoundFieldAccess {
-                            root: Box::new(root),
-                            access_chain: rest.to_vec(),
-                        },
-                        scope,
-                    );
-                }
-                let (mut base, base_ty) = self.expr(root, scope)?;
-                if let Some(elem) = base_ty.element()
-                    && let [ast::AccessExpr::Subscript(ast::Subscript::Index { index })] =
-                        access_chain.as_slice()
-                {
-                    let (ix, ity) = self.expr(index, scope)?;
-                    let (mut ix, _) = self.coerce_to(ix, ity, &SqlType::Int4)?;
-                    if base_ty.is_vector() {
-                        // int2vector and oidvector subscripts start at 0.
-                        ix = Expr::Binary(
-                            BinOp::Add,
-                            Box::new(ix),
-                            Box::new(Expr::Literal(Value::Int(1))),
-                        );
-                    }
-                    return Ok((
-                        Expr::Func(ScalarFunc::ArraySubscript, vec![base, ix]),
-                        elem.clone(),
-                    ));
-                }
-                let mut steps = Vec::new();
-                for access in access_chain {
-                    match access {
-                        ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => {
-                            steps.push(PathStep::Key(ident(i)))
-                        }
-                        ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
-                            let (ix, _) = self.expr(index, scope)?;
-                            match ix {
-                                Expr::Literal(Value::Int(n)) => steps.push(PathStep::Index(n - 1)),
-                                Expr::Literal(Value::String(s)) => steps.push(PathStep::Key(s)),
-                                _ => return Err(unsupported("a non-constant subscript")),
-                            }
-                        }
-                        other => return Err(unsupported(format!("field access {other}"))),
-                    }
-                }
-                base = Expr::Path(Box::new(base), steps);
-                Ok((base, SqlType::Jsonb))
+                self.field_access(root, access_chain, scope)
             }
             A::Value(v) => self.literal(&v.value),
             A::Nested(inner) => self.expr(inner, scope),
@@ -743,33 +737,7 @@ impl<'a> Binder<'a> {
                 expr,
                 data_type: dt,
                 ..
-            } => {
-                let ty = data_type(dt)?;
-                let (inner, from) = self.expr(expr, scope)?;
-                if let SqlType::Reg(kind) = ty
-                    && (from.is_text() || from == SqlType::Unknown)
-                {
-                    return Ok((self.lookup_expr(LookupKind::RegIn(kind), inner)?, ty));
-                }
-                if let SqlType::Reg(kind) = from
-                    && ty.is_text()
-                {
-                    return Ok((self.lookup_expr(LookupKind::RegOut(kind), inner)?, ty));
-                }
-                if matches!(from, SqlType::Array(_)) && ty.is_text() {
-                    return Ok((Expr::Func(ScalarFunc::ArrayOut, vec![inner]), ty));
-                }
-                let inner = match inner {
-                    Expr::Param(i) => {
-                        self.set_param_type(i, &ty);
-                        Expr::Param(i)
-                    }
-                    // Literals are cast now, so bad text is an error before anything runs.
-                    Expr::Literal(v) => Expr::Literal(types::cast(v, &ty)?),
-                    other => Expr::Cast(Box::new(other), ty.clone()),
-                };
-                Ok((inner, ty))
-            }
+            } => self.cast(expr, dt, scope),
             A::UnaryOp { op, expr } => {
                 let (inner, ty) = self.expr(expr, scope)?;
                 match op {
@@ -1044,32 +1012,7 @@ impl<'a> Binder<'a> {
                 ))
             }
             A::Collate { expr, .. } => self.expr(expr, scope),
-            A::Array(arr) => {
-                let mut items = Vec::with_capacity(arr.elem.len());
-                let mut tys = Vec::with_capacity(arr.elem.len());
-                for e in &arr.elem {
-                    let (x, t) = self.expr(e, scope)?;
-                    items.push(x);
-                    tys.push(t);
-                }
-                let ty = ScalarFunc::MakeArray.return_type(&tys)?;
-                let elem = ty.element().cloned().unwrap_or(SqlType::Text);
-                let mut out = Vec::with_capacity(items.len());
-                for (x, t) in items.into_iter().zip(tys) {
-                    out.push(self.coerce_to(x, t, &elem)?.0);
-                }
-                if out.iter().all(|e| matches!(e, Expr::Literal(_))) {
-                    let values = out
-                        .into_iter()
-                        .map(|e| match e {
-                            Expr::Literal(v) => types::cast(v, &elem),
-                            _ => unreachable!(),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    return Ok((Expr::Literal(Value::Array(values)), ty));
-                }
-                Ok((Expr::Func(ScalarFunc::MakeArray, out), ty))
-            }
+            A::Array(arr) => self.array_constructor(arr, scope),
             A::AnyOp {
                 left,
                 compare_op,
@@ -1083,6 +1026,141 @@ impl<'a> Binder<'a> {
             } => self.quantified(left, compare_op, right, true, scope),
             other => Err(unsupported(format!("the expression {other}"))),
         }
+    }
+
+    /// `expr::type`.
+    #[inline(never)]
+    fn cast(
+        &mut self,
+        expr: &ast::Expr,
+        dt: &ast::DataType,
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
+        let ty = data_type(dt)?;
+        let (inner, from) = self.expr(expr, scope)?;
+        if let SqlType::Reg(kind) = ty
+            && (from.is_text() || from == SqlType::Unknown)
+        {
+            return Ok((self.lookup_expr(LookupKind::RegIn(kind), inner)?, ty));
+        }
+        if let SqlType::Reg(kind) = from
+            && ty.is_text()
+        {
+            return Ok((self.lookup_expr(LookupKind::RegOut(kind), inner)?, ty));
+        }
+        if matches!(from, SqlType::Array(_)) && ty.is_text() {
+            return Ok((Expr::Func(ScalarFunc::ArrayOut, vec![inner]), ty));
+        }
+        let inner = match inner {
+            Expr::Param(i) => {
+                self.set_param_type(i, &ty);
+                Expr::Param(i)
+            }
+            // Literals are cast now, so bad text is an error before anything runs.
+            Expr::Literal(v) => Expr::Literal(types::cast(v, &ty)?),
+            other => Expr::Cast(Box::new(other), ty.clone()),
+        };
+        Ok((inner, ty))
+    }
+
+    /// `a.b[i].c`: dotted names, field paths and array subscripts.
+    #[inline(never)]
+    fn field_access(
+        &mut self,
+        root: &ast::Expr,
+        access_chain: &[ast::AccessExpr],
+        scope: &Scope,
+    ) -> Result<(Expr, SqlType)> {
+        use ast::Expr as A;
+        // `t.col[i]`: the leading dotted names are one column reference.
+        if let A::Identifier(first) = root
+            && let Some(ast::AccessExpr::Dot(A::Identifier(_))) = access_chain.first()
+        {
+            let mut names = vec![first.clone()];
+            let mut rest = access_chain;
+            while let Some((ast::AccessExpr::Dot(A::Identifier(i)), tail)) = rest.split_first() {
+                names.push(i.clone());
+                rest = tail;
+            }
+            let root = A::CompoundIdentifier(names);
+            if rest.is_empty() {
+                return self.expr(&root, scope);
+            }
+            return self.expr(
+                &A::CompoundFieldAccess {
+                    root: Box::new(root),
+                    access_chain: rest.to_vec(),
+                },
+                scope,
+            );
+        }
+        let (mut base, base_ty) = self.expr(root, scope)?;
+        if let Some(elem) = base_ty.element()
+            && let [ast::AccessExpr::Subscript(ast::Subscript::Index { index })] = access_chain
+        {
+            let (ix, ity) = self.expr(index, scope)?;
+            let (mut ix, _) = self.coerce_to(ix, ity, &SqlType::Int4)?;
+            if base_ty.is_vector() {
+                // int2vector and oidvector subscripts start at 0.
+                ix = Expr::Binary(
+                    BinOp::Add,
+                    Box::new(ix),
+                    Box::new(Expr::Literal(Value::Int(1))),
+                );
+            }
+            return Ok((
+                Expr::Func(ScalarFunc::ArraySubscript, vec![base, ix]),
+                elem.clone(),
+            ));
+        }
+        let mut steps = Vec::new();
+        for access in access_chain {
+            match access {
+                ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => {
+                    steps.push(PathStep::Key(ident(i)))
+                }
+                ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
+                    let (ix, _) = self.expr(index, scope)?;
+                    match ix {
+                        Expr::Literal(Value::Int(n)) => steps.push(PathStep::Index(n - 1)),
+                        Expr::Literal(Value::String(s)) => steps.push(PathStep::Key(s)),
+                        _ => return Err(unsupported("a non-constant subscript")),
+                    }
+                }
+                other => return Err(unsupported(format!("field access {other}"))),
+            }
+        }
+        base = Expr::Path(Box::new(base), steps);
+        Ok((base, SqlType::Jsonb))
+    }
+
+    /// `ARRAY[a, b, ...]`.
+    #[inline(never)]
+    fn array_constructor(&mut self, arr: &ast::Array, scope: &Scope) -> Result<(Expr, SqlType)> {
+        let mut items = Vec::with_capacity(arr.elem.len());
+        let mut tys = Vec::with_capacity(arr.elem.len());
+        for e in &arr.elem {
+            let (x, t) = self.expr(e, scope)?;
+            items.push(x);
+            tys.push(t);
+        }
+        let ty = ScalarFunc::MakeArray.return_type(&tys)?;
+        let elem = ty.element().cloned().unwrap_or(SqlType::Text);
+        let mut out = Vec::with_capacity(items.len());
+        for (x, t) in items.into_iter().zip(tys) {
+            out.push(self.coerce_to(x, t, &elem)?.0);
+        }
+        if out.iter().all(|e| matches!(e, Expr::Literal(_))) {
+            let values = out
+                .into_iter()
+                .map(|e| match e {
+                    Expr::Literal(v) => types::cast(v, &elem),
+                    _ => unreachable!(),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok((Expr::Literal(Value::Array(values)), ty));
+        }
+        Ok((Expr::Func(ScalarFunc::MakeArray, out), ty))
     }
 
     /// Binds a WHERE or HAVING condition: it must be boolean; an untyped literal or
@@ -1139,26 +1217,8 @@ impl<'a> Binder<'a> {
             B::BitwiseAnd => BinOp::BitAnd,
             B::BitwiseOr => BinOp::BitOr,
             // `OPERATOR(pg_catalog.~)`: the operator named, from pg_catalog.
-            B::PGCustomBinaryOperator(parts)
-                if parts.len() == 2 && parts[0].eq_ignore_ascii_case("pg_catalog") =>
-            {
-                let op = match parts[1].as_str() {
-                    "~" => B::PGRegexMatch,
-                    "!~" => B::PGRegexNotMatch,
-                    "~*" => B::PGRegexIMatch,
-                    "!~*" => B::PGRegexNotIMatch,
-                    "=" => B::Eq,
-                    "<>" | "!=" => B::NotEq,
-                    "<" => B::Lt,
-                    "<=" => B::LtEq,
-                    ">" => B::Gt,
-                    ">=" => B::GtEq,
-                    "||" => B::StringConcat,
-                    "+" => B::Plus,
-                    "-" => B::Minus,
-                    other => return Err(unsupported(format!("operator {other}"))),
-                };
-                return self.binary(left, &op, right, scope);
+            B::PGCustomBinaryOperator(parts) => {
+                return self.binary(left, &pg_catalog_operator(parts)?, right, scope);
             }
             other => return Err(unsupported(format!("operator {other}"))),
         };
@@ -1675,18 +1735,6 @@ impl<'a> Binder<'a> {
         mut scope: Scope,
         projection: &[ast::SelectItem],
     ) -> Result<(Node, Scope, Vec<ast::SelectItem>)> {
-        fn srf_call(e: &ast::Expr) -> Option<(TableFunc, &ast::Function)> {
-            match e {
-                ast::Expr::Function(f) if f.over.is_none() => {
-                    let name = f.name.0.last()?.as_ident().map(ident)?;
-                    TableFunc::by_name(&name)
-                        .filter(|t| *t != TableFunc::PgGetKeywords)
-                        .map(|t| (t, f))
-                }
-                ast::Expr::Nested(inner) => srf_call(inner),
-                _ => None,
-            }
-        }
         let mut funcs = Vec::new();
         let mut extra = Vec::new();
         let mut out = Vec::with_capacity(projection.len());
@@ -2509,10 +2557,18 @@ impl<'a> Binder<'a> {
                 predicate: pred,
             };
         }
-        let (node_with_sets, scope, projection) =
-            self.select_list_sets(node, scope, &s.projection)?;
-        node = node_with_sets;
-        let items = self.select_items(&projection, &scope)?;
+        // Only a select list with set-returning functions is rewritten (cloning an item
+        // copies its whole expression tree, which may be deep).
+        let rewritten;
+        let (scope, projection) = if s.projection.iter().any(has_set_function) {
+            let (with_sets, scope, items) = self.select_list_sets(node, scope, &s.projection)?;
+            node = with_sets;
+            rewritten = items;
+            (scope, rewritten.as_slice())
+        } else {
+            (scope, s.projection.as_slice())
+        };
+        let items = self.select_items(projection, &scope)?;
 
         // GROUP BY: ordinals and output aliases refer to the select list.
         let mut group_by = Vec::new();

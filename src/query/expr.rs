@@ -894,7 +894,10 @@ fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
             .map_err(|e| {
                 Error::invalid(
                     SqlState("2201B"),
-                    format!("invalid regular expression: {e}"),
+                    format!(
+                        "invalid regular expression: {}",
+                        e.to_string().lines().last().unwrap_or_default().trim()
+                    ),
                 )
             })?;
         let m = re.is_match(text);

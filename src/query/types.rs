@@ -896,7 +896,7 @@ pub fn parse_array(elem: &SqlType, s: &str) -> Result<Value> {
     let inner = t
         .strip_prefix('{')
         .and_then(|r| r.strip_suffix('}'))
-        .ok_or_else(|| bad("array value must start with \"{\""))?;
+        .ok_or_else(|| bad("an array value must start with \"{\" and end with \"}\""))?;
     let mut items = Vec::new();
     if inner.trim().is_empty() {
         return Ok(Value::Array(items));

@@ -234,12 +234,14 @@ impl Relation {
         for i in self.collection.ready_indexes() {
             let mut attnums = Vec::new();
             let mut expressions = Vec::new();
+            // A nested path is a column too (`specs.weight`), when observed.
             for path in &i.fields {
-                match (path.as_slice(), path.first().and_then(|f| self.attnum(f))) {
-                    ([_], Some(n)) => attnums.push(n),
-                    _ => {
+                let name = crate::catalog::dotted(path);
+                match self.attnum(&name) {
+                    Some(n) => attnums.push(n),
+                    None => {
                         attnums.push(0);
-                        expressions.push(crate::catalog::dotted(path));
+                        expressions.push(name);
                     }
                 }
             }
