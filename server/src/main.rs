@@ -52,7 +52,7 @@ enum Command {
     /// imported all or none, but a file of several chunks is not one transaction — if a
     /// chunk is refused, the chunks before it stay imported and the command says how many
     /// documents that is (and the file line or document number of the error). A file that
-    /// fits in one chunk (at most the server's max_import_size, 64 MiB by default) is
+    /// fits in one chunk (at most the server's max_import_size, 16 MiB by default) is
     /// imported all or none.
     Import {
         /// The collection to import into
