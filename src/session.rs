@@ -90,6 +90,20 @@ pub enum Replaced {
     Updated,
 }
 
+/// Why an import ([`Session::import_documents`]) stored nothing: the error, and the
+/// 0-based position in the input of the document it is about, when it is about one.
+#[derive(Debug)]
+pub struct ImportError {
+    pub row: Option<usize>,
+    pub error: Error,
+}
+
+impl From<Error> for ImportError {
+    fn from(error: Error) -> Self {
+        ImportError { row: None, error }
+    }
+}
+
 /// A session on a database. See the module doc.
 pub struct Session {
     db: Arc<Database>,
@@ -432,6 +446,96 @@ impl Session {
             }],
         )?;
         Ok((id, doc))
+    }
+
+    /// Inserts new documents as one write: all of them or, on any error, none. Each
+    /// document's key is its `id` field (generated when absent) in a schemaless
+    /// collection; in a table each document is a row by column name, given types,
+    /// defaults and NOT NULL as INSERT does (42703 for a field that is no column).
+    /// 23505 for an id repeated in the input or already stored. Inside a transaction
+    /// the writes are buffered (within `max_transaction_size`). Returns the count.
+    pub fn import_documents(
+        &self,
+        collection: &str,
+        docs: Vec<Object>,
+    ) -> std::result::Result<usize, ImportError> {
+        let c = self.collection(collection)?;
+        let mut rows: Vec<(String, Object)> = Vec::with_capacity(docs.len());
+        for (i, doc) in docs.into_iter().enumerate() {
+            let at = |error: Error| ImportError {
+                row: Some(i),
+                error,
+            };
+            rows.push(self.import_row(&c, doc).map_err(at)?);
+        }
+        let keys: Vec<Vec<u8>> = rows.iter().map(|(id, _)| keys::encode(c.id, id)).collect();
+        let _guard = self.lock_for_write(keys.iter().map(Vec::as_slice));
+        let mut first_row: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            let id = &rows[i].0;
+            let duplicate = |message: String| ImportError {
+                row: Some(i),
+                error: Error::conflict(SqlState::UNIQUE_VIOLATION, message),
+            };
+            if let Some(first) = first_row.insert(key.as_slice(), i) {
+                return Err(duplicate(format!(
+                    "id \"{id}\" appears twice in the input (documents {} and {})",
+                    first + 1,
+                    i + 1
+                )));
+            }
+            if self.current(key)?.is_some() {
+                return Err(duplicate(format!(
+                    "a document with id \"{id}\" already exists in \"{collection}\""
+                )));
+            }
+        }
+        drop(first_row);
+        let n = rows.len();
+        let writes = rows
+            .into_iter()
+            .zip(keys)
+            .map(|((id, doc), key)| DocWrite {
+                id,
+                key,
+                old: None,
+                new: Some(doc),
+            })
+            .collect::<Vec<_>>();
+        if !writes.is_empty() {
+            self.write_documents(&c, writes)?;
+        }
+        Ok(n)
+    }
+
+    /// One imported document as (id, stored body); see [`Session::import_documents`].
+    fn import_row(&self, c: &Collection, mut doc: Object) -> Result<(String, Object)> {
+        let (id, body) = match c.kind {
+            catalog::Kind::Schemaless => {
+                let id = take_id(&mut doc)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                (id, doc)
+            }
+            catalog::Kind::Table => {
+                if let Some(unknown) = doc
+                    .keys()
+                    .find(|k| !c.columns.iter().any(|col| &col.name == *k))
+                {
+                    return Err(Error::invalid(
+                        crate::query::binder::UNDEFINED_COLUMN,
+                        format!(
+                            "column \"{unknown}\" of relation \"{}\" does not exist",
+                            c.name
+                        ),
+                    ));
+                }
+                let targets: Vec<String> = doc.keys().cloned().collect();
+                let row: Vec<Value> = doc.into_values().collect();
+                crate::query::statement::table_document(c, &targets, row, self)?
+            }
+        };
+        catalog::validate_document_id(&id)?;
+        Ok((id, body))
     }
 
     /// The document `id`, or None.

@@ -66,24 +66,36 @@ pub fn response_format(headers: &HeaderMap) -> Format {
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            SqlState::PROGRAM_LIMIT_EXCEEDED,
-            format!("request body exceeds max_body_size ({limit} bytes)"),
-        )
-    };
+    read_body_named(headers, body, limit, "max_body_size").await
+}
+
+/// The 413 answer for a body over the setting `setting` (`limit` bytes).
+pub fn too_large(limit: usize, setting: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        SqlState::PROGRAM_LIMIT_EXCEEDED,
+        format!("request body exceeds {setting} ({limit} bytes)"),
+    )
+}
+
+/// [`read_body`] with the limit's setting named in the 413 answer.
+pub async fn read_body_named(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    setting: &str,
+) -> Result<Vec<u8>, ApiError> {
     if let Some(len) = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         && len > limit as u64
     {
-        return Err(too_large());
+        return Err(too_large(limit, setting));
     }
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| too_large())?;
+        .map_err(|_| too_large(limit, setting))?;
     Ok(bytes.to_vec())
 }
 

@@ -12,6 +12,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: SqlState,
     pub message: String,
+    /// For imports: the 1-based number of the document the error is about.
+    pub row: Option<u64>,
+    /// For imports: the 1-based line of the body where that document starts.
+    pub line: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +24,8 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            row: None,
+            line: None,
         }
     }
 }
@@ -45,9 +51,14 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": { "code": self.code.code(), "message": self.message }
-        });
+        let mut error = serde_json::json!({ "code": self.code.code(), "message": self.message });
+        if let Some(row) = self.row {
+            error["row"] = row.into();
+        }
+        if let Some(line) = self.line {
+            error["line"] = line.into();
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was not read: the connection cannot carry another

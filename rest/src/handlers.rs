@@ -19,6 +19,7 @@ use tissdb::{Session, SqlState};
 use crate::AppState;
 use crate::body::{self, Format};
 use crate::error::ApiError;
+use crate::export::{self, Out};
 use crate::transactions;
 
 type ApiResult = Result<Response, ApiError>;
@@ -44,7 +45,11 @@ where
 
 /// Runs a document call in the transaction the request names (`X-Transaction-ID`), or
 /// on its own when it names none.
-async fn run_doc<T, F>(state: &AppState, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+pub(crate) async fn run_doc<T, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut Session) -> tissdb::Result<T> + Send + 'static,
@@ -155,7 +160,7 @@ fn path_error(rejection: PathRejection) -> ApiError {
     )
 }
 
-fn one(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn one(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(p)| p).map_err(path_error)
 }
 
@@ -207,23 +212,21 @@ pub async fn drop_collection(
     Ok(Json(json!({ "dropped": dropped })).into_response())
 }
 
-pub async fn insert_document(
-    State(state): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+/// `POST /<collection>` with one document (see [`crate::import::post_collection`], which
+/// reads the body and tells one document from an import).
+pub(crate) async fn insert_one(
+    state: &AppState,
+    headers: &HeaderMap,
+    collection: String,
+    format: Format,
+    bytes: &[u8],
 ) -> ApiResult {
-    let collection = one(path)?;
-    let format = body::request_format(&headers)?;
-    let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
-    let doc = body::decode_document(format, &bytes, &state.db.limits())?;
-    let (id, stored) = run_doc(&state, &headers, move |s| {
-        s.insert_document(&collection, doc)
-    })
-    .await?;
+    let doc = body::decode_document(format, bytes, &state.db.limits())?;
+    let (id, stored) =
+        run_doc(state, headers, move |s| s.insert_document(&collection, doc)).await?;
     Ok(body::document_response(
         StatusCode::CREATED,
-        body::response_format(&headers),
+        body::response_format(headers),
         &id,
         &stored,
     ))
@@ -372,12 +375,15 @@ pub async fn list_documents(
         ));
     }
     let after = params.get("after").cloned();
-    let page = run_doc(&state, &headers, move |s| {
-        s.list_documents(&collection, after.as_deref(), limit)
+    let (page, columns, table) = run_doc(&state, &headers, move |s| {
+        let page = s.list_documents(&collection, after.as_deref(), limit)?;
+        let c = s.database().catalog().get(&collection)?;
+        let columns: Vec<String> = c.sql_columns().into_iter().map(|(n, _)| n).collect();
+        Ok((page, columns, c.kind == catalog::Kind::Table))
     })
     .await?;
-    Ok(match body::response_format(&headers) {
-        Format::Json => {
+    Ok(match export::wanted(&headers) {
+        Out::Json => {
             let docs: Vec<_> = page
                 .documents
                 .iter()
@@ -385,7 +391,15 @@ pub async fn list_documents(
                 .collect();
             Json(json!({ "documents": docs, "next_after": page.next_after })).into_response()
         }
-        Format::Xml => body::xml_response(StatusCode::OK, xml::write_documents(&page.documents)),
+        Out::Xml => {
+            let mut r = body::xml_response(StatusCode::OK, xml::write_documents(&page.documents));
+            export::set_next_after(&mut r, page.next_after.as_deref());
+            r
+        }
+        Out::Csv => export::csv_response(
+            export::documents_csv(&columns, table, &page.documents),
+            page.next_after.as_deref(),
+        ),
     })
 }
 
@@ -503,15 +517,19 @@ pub async fn query(
         s.execute(&prepared, &params)
     })
     .await?;
-    Ok(outcome_response(outcome))
+    Ok(outcome_response(outcome, export::wanted(&headers)))
 }
 
 /// A statement's outcome as JSON: rows as an array of objects with exactly the projected
 /// keys, other statements as `{"affected": n, "command": tag}`.
-fn outcome_response(outcome: tissdb::query::Outcome) -> Response {
+fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> Response {
     match outcome {
+        tissdb::query::Outcome::Rows { columns, rows, .. } if out_format == Out::Csv => {
+            let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+            export::csv_response(export::rows_csv(&names, &rows), None)
+        }
         tissdb::query::Outcome::Rows { columns, rows, .. } => {
-            let out: Vec<serde_json::Value> = rows
+            let json_rows: Vec<serde_json::Value> = rows
                 .into_iter()
                 .map(|row| {
                     let mut obj = serde_json::Map::new();
@@ -521,7 +539,18 @@ fn outcome_response(outcome: tissdb::query::Outcome) -> Response {
                     serde_json::Value::Object(obj)
                 })
                 .collect();
-            Json(serde_json::Value::Array(out)).into_response()
+            if out_format == Out::Xml {
+                // JSON with markers carries every type; as values again for XML.
+                let objects: Vec<tissdb::doc::Object> = json_rows
+                    .into_iter()
+                    .filter_map(|r| match json_codec::from_json(r) {
+                        Ok(Value::Object(o)) => Some(o),
+                        _ => None,
+                    })
+                    .collect();
+                return body::xml_response(StatusCode::OK, xml::write_rows(&objects));
+            }
+            Json(serde_json::Value::Array(json_rows)).into_response()
         }
         tissdb::query::Outcome::Command { tag } => {
             let affected = tag.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
@@ -594,7 +623,7 @@ pub async fn graph_match(
         s.execute(&prepared, &[])
     })
     .await?;
-    Ok(outcome_response(outcome))
+    Ok(outcome_response(outcome, export::wanted(&headers)))
 }
 
 /// Whether the parentheses and brackets of `s` (outside quotes) balance.

@@ -6,8 +6,11 @@
 //! place, [`error::ApiError`].
 
 mod body;
+pub mod csv_text;
 mod error;
+mod export;
 mod handlers;
+mod import;
 pub mod transactions;
 
 use std::sync::Arc;
@@ -42,8 +45,9 @@ pub fn router(db: Arc<Database>) -> Router {
             get(handlers::list_documents)
                 .put(handlers::create_collection)
                 .delete(handlers::drop_collection)
-                .post(handlers::insert_document),
+                .post(import::post_collection),
         )
+        .route("/{collection}/_import", post(import::import_endpoint))
         .route("/{collection}/_compact", post(handlers::compact))
         .route("/{collection}/_query", post(handlers::query))
         // Static segments win over `{id}`; ids never start with `_`.

@@ -1,12 +1,15 @@
 //! The `tissdb` binary: parses the command line, layers the configuration, opens the
 //! database, starts the listeners, prints `ready`, and shuts down cleanly on SIGTERM or
-//! SIGINT (stop accepting, finish in-flight requests, flush, exit 0).
+//! SIGINT (stop accepting, finish in-flight requests, flush, exit 0). `tissdb import` and
+//! `tissdb export` are REST clients of a running server (see `cli_io`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cli_io;
 
 /// mimalloc: the engine allocates many small values per row; glibc's allocator spent a
 /// sixth of a full scan in malloc/free and kept a large arena per blocking thread.
@@ -42,6 +45,54 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Import a CSV, NDJSON, JSON-array or XML file into a collection of a running server.
+    ///
+    /// The file goes to POST /<collection>/_import in chunks of about --chunk-size bytes,
+    /// cut between documents (CSV chunks repeat the header row). Atomicity: each chunk is
+    /// imported all or none, but a file of several chunks is not one transaction — if a
+    /// chunk is refused, the chunks before it stay imported and the command says how many
+    /// documents that is (and the file line or document number of the error). A file that
+    /// fits in one chunk (at most the server's max_import_size, 16 MiB by default) is
+    /// imported all or none.
+    Import {
+        /// The collection to import into
+        #[arg(long, short)]
+        collection: String,
+        /// The file to import
+        file: PathBuf,
+        /// File format [default: from the extension: .csv, .ndjson/.jsonl, .json, .xml]
+        #[arg(long, value_enum)]
+        format: Option<cli_io::FileFormat>,
+        /// The server's REST address
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Bytes per request (one all-or-none import each)
+        #[arg(long, default_value_t = 8 << 20)]
+        chunk_size: u64,
+        /// Create the collection first if it does not exist
+        #[arg(long)]
+        create: bool,
+    },
+    /// Export a collection of a running server as CSV, NDJSON or XML.
+    ///
+    /// Reads the collection page by page in id order (each page its own snapshot: writes
+    /// made during the export may or may not appear).
+    Export {
+        /// The collection to export
+        #[arg(long, short)]
+        collection: String,
+        /// Output file [default: standard output]
+        file: Option<PathBuf>,
+        /// Output format [default: from the file's extension, else csv]
+        #[arg(long, value_enum)]
+        format: Option<cli_io::FileFormat>,
+        /// The server's REST address
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Documents per request (at most the server's max_page_size)
+        #[arg(long, default_value_t = 10_000)]
+        page_size: usize,
+    },
 }
 
 fn build_config(
@@ -70,12 +121,46 @@ fn build_config(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve {
-        data_dir,
-        pg_addr,
-        http_addr,
-        config,
-    } = cli.command;
+    let (data_dir, pg_addr, http_addr, config) = match cli.command {
+        Command::Serve {
+            data_dir,
+            pg_addr,
+            http_addr,
+            config,
+        } => (data_dir, pg_addr, http_addr, config),
+        Command::Import {
+            collection,
+            file,
+            format,
+            url,
+            chunk_size,
+            create,
+        } => {
+            return client_outcome(cli_io::import(cli_io::ImportArgs {
+                url,
+                collection,
+                file,
+                format,
+                chunk_size,
+                create,
+            }));
+        }
+        Command::Export {
+            collection,
+            file,
+            format,
+            url,
+            page_size,
+        } => {
+            return client_outcome(cli_io::export(cli_io::ExportArgs {
+                url,
+                collection,
+                file,
+                format,
+                page_size,
+            }));
+        }
+    };
     let config = match build_config(config, data_dir, pg_addr, http_addr) {
         Ok(c) => c,
         Err(e) => {
@@ -107,6 +192,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
+            eprintln!("tissdb: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The exit status of a client command: 0, or 1 with the error on stderr.
+fn client_outcome(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("tissdb: {e}");
             ExitCode::FAILURE
         }

@@ -304,6 +304,12 @@ pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
             )
         }
     })?;
+    document_from_json(json, limits)
+}
+
+/// A parsed JSON value as a client document: it must be an object, nested at most
+/// `limits.max_depth` deep (for bodies holding several documents, such as imports).
+pub fn document_from_json(json: Json, limits: &Limits) -> Result<Object> {
     match from_json_limited(json, Some(limits.max_depth)) {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(Error::invalid(

@@ -444,6 +444,38 @@ pub fn write_documents(docs: &[(String, Object)]) -> String {
     w.out
 }
 
+/// Query result rows in the shape of a document list: root `<documents>` holding one
+/// `<document>` per row, without an `id` attribute (a column named `id` is an element,
+/// so reading the answer back as an import keeps it as the id).
+pub fn write_rows(rows: &[Object]) -> String {
+    let mut w = XmlWriter::new(true);
+    w.out.push_str(XML_DECL);
+    let root_name_end = w.out.len() + "<documents".len();
+    if rows.is_empty() {
+        w.out.push_str("<documents/>\n");
+        return w.out;
+    }
+    w.out.push_str("<documents>");
+    for row in rows {
+        w.newline(1);
+        w.out.push_str("<document");
+        if row.is_empty() {
+            w.out.push_str("/>");
+            continue;
+        }
+        w.out.push('>');
+        w.fields(row.iter().map(|(k, v)| (k.as_str(), v)).collect(), 2);
+        w.newline(1);
+        w.out.push_str("</document>");
+    }
+    w.newline(0);
+    w.out.push_str("</documents>\n");
+    if w.ns_used {
+        w.out.insert_str(root_name_end, &ns_decl());
+    }
+    w.out
+}
+
 /// A storage block: `<block xmlns:t="urn:tissdb">` holding, in order, `<document id>`
 /// for each document (every body field, `id` included, is an element) and
 /// `<tombstone id/>` for each deleted key.
@@ -1472,6 +1504,21 @@ mod tests {
         let xml = write_document("a\u{1}b", &Object::default());
         let back = parse_document(xml.as_bytes(), &limits()).unwrap();
         assert_eq!(back, obj(vec![("id", s("a\u{1}b"))]));
+    }
+
+    #[test]
+    fn rows_read_back_as_documents() {
+        let rows = vec![
+            obj(vec![("id", s("k1")), ("n", Value::Int(1))]),
+            obj(vec![("zip", s("02134")), ("x", s("42"))]),
+        ];
+        let back = parse_documents(write_rows(&rows).as_bytes(), &limits()).unwrap();
+        assert_eq!(back, rows);
+        assert!(
+            parse_documents(write_rows(&[]).as_bytes(), &limits())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

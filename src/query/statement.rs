@@ -1271,7 +1271,7 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
 
 /// Builds the stored document for one row of a table, applying types, defaults and
 /// NOT NULL; returns (key, document).
-fn table_document(
+pub(crate) fn table_document(
     collection: &Collection,
     targets: &[String],
     row: Row,
