@@ -487,7 +487,32 @@ mod tests {
         assert_eq!(err(25, &[0xff, 0xfe]), "22021");
         assert_eq!(err(3802, b"\x02{}"), "22P03");
         assert_eq!(err(1082, &i32::MAX.to_be_bytes()), "22008");
-        assert_eq!(err(1007, &[]), "0A000");
+        assert_eq!(err(1007, &[]), "22P03");
+        assert_eq!(err(600, &[0; 16]), "0A000");
+    }
+
+    #[test]
+    fn binary_arrays() {
+        // int4[] {7, NULL, -1}: ndim 1, has nulls, element OID 23, length 3, lower bound 1.
+        let mut bytes = Vec::new();
+        for w in [1i32, 1, 23, 3, 1] {
+            bytes.extend_from_slice(&w.to_be_bytes());
+        }
+        bytes.extend_from_slice(&4i32.to_be_bytes());
+        bytes.extend_from_slice(&7i32.to_be_bytes());
+        bytes.extend_from_slice(&(-1i32).to_be_bytes());
+        bytes.extend_from_slice(&4i32.to_be_bytes());
+        bytes.extend_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(
+            bin(1007, &bytes, SqlType::Array(Box::new(SqlType::Int4))),
+            Value::Array(vec![Value::Int(7), Value::Null, Value::Int(-1)])
+        );
+        // The empty array has no dimensions.
+        let empty: Vec<u8> = [0i32, 0, 25].iter().flat_map(|w| w.to_be_bytes()).collect();
+        assert_eq!(
+            bin(1009, &empty, SqlType::Array(Box::new(SqlType::Text))),
+            Value::Array(Vec::new())
+        );
     }
 
     #[test]

@@ -201,13 +201,21 @@ mod tests {
             SqlType::Uuid,
             SqlType::Json,
             SqlType::Jsonb,
+            SqlType::Oid,
+            SqlType::Reg(RegKind::Class),
+            SqlType::Array(Box::new(SqlType::Int4)),
+            SqlType::Array(Box::new(SqlType::Text)),
+            SqlType::Int2Vector,
+            SqlType::OidVector,
             SqlType::Unknown,
         ] {
             assert_eq!(sql_type_from_oid(ty.oid()), Some(ty.clone()));
             assert_eq!(pg_type(&ty).oid(), ty.oid(), "{ty:?}");
         }
         assert_eq!(param_pg_type(&SqlType::Unknown), Type::TEXT);
-        assert_eq!(sql_type_from_oid(1007), None);
+        // Types the engine lacks: point, interval.
+        assert_eq!(sql_type_from_oid(600), None);
+        assert_eq!(sql_type_from_oid(1186), None);
     }
 
     #[test]
