@@ -25,13 +25,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 6] = [
+const SCRIPTS: [&str; 7] = [
     "seed",
     "typed",
     "meta",
     "numeric_typmod",
     "indexes",
     "transactions",
+    "copy",
 ];
 
 /// How long one script may run.
@@ -231,4 +232,10 @@ fn numeric_typmod() {
 #[test]
 fn transactions() {
     check_script("transactions", Golden::TissDb);
+}
+
+/// COPY: `\copy` from files and to stdout, inline COPY data, errors naming the line.
+#[test]
+fn copy() {
+    check_script("copy", Golden::TissDb);
 }

@@ -439,6 +439,29 @@ fn no_copy_in() -> Error {
 
 // ---- COPY TO ----------------------------------------------------------------------------
 
+/// A COPY's column list: no name twice, and (in a table) only declared columns.
+fn check_columns(collection: &Collection, named: &[String]) -> Result<()> {
+    let all = collection.sql_columns();
+    for (i, t) in named.iter().enumerate() {
+        if named[..i].contains(t) {
+            return Err(Error::invalid(
+                DUPLICATE_COLUMN,
+                format!("column \"{t}\" specified more than once"),
+            ));
+        }
+        if collection.kind == Kind::Table && !all.iter().any(|(n, _)| n == t) {
+            return Err(Error::invalid(
+                binder::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{t}\" of relation \"{}\" does not exist",
+                    collection.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `SELECT * FROM name` or `SELECT cols FROM name`, as an AST (no SQL text is built).
 fn table_query(name: &ast::ObjectName, columns: &[ast::Ident]) -> Result<ast::Query> {
     let template = tissdb_dialect::parse("SELECT * FROM t")
@@ -472,7 +495,12 @@ fn copy_to(session: &Session, source: &ast::CopySource, options: Options) -> Res
         ast::CopySource::Table {
             table_name,
             columns,
-        } => table_query(table_name, columns)?,
+        } => {
+            let db = session.database().clone();
+            let collection = statement::session_binder(session, &db, &[]).collection(table_name)?;
+            check_columns(&collection, &columns.iter().map(ident).collect::<Vec<_>>())?;
+            table_query(table_name, columns)?
+        }
     };
     let db = session.database().clone();
     let mut binder = statement::session_binder(session, &db, &[]);
@@ -887,23 +915,7 @@ impl CopyIn {
         let collection = binder.collection(name)?;
         let all = collection.sql_columns();
         let named: Vec<String> = columns.iter().map(ident).collect();
-        for (i, t) in named.iter().enumerate() {
-            if named[..i].contains(t) {
-                return Err(Error::invalid(
-                    DUPLICATE_COLUMN,
-                    format!("column \"{t}\" specified more than once"),
-                ));
-            }
-            if collection.kind == Kind::Table && !all.iter().any(|(n, _)| n == t) {
-                return Err(Error::invalid(
-                    binder::UNDEFINED_COLUMN,
-                    format!(
-                        "column \"{t}\" of relation \"{}\" does not exist",
-                        collection.name
-                    ),
-                ));
-            }
-        }
+        check_columns(&collection, &named)?;
         let targets_from_header =
             named.is_empty() && collection.kind == Kind::Schemaless && options.header;
         let targets = if named.is_empty() {
