@@ -1248,3 +1248,256 @@ fn duplicate_key(collection: &Collection, id: &str) -> Error {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::database::Database;
+
+    fn open() -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    fn options(sql_options: &str) -> Options {
+        let sql = format!("COPY t FROM STDIN {sql_options}");
+        let stmts = tissdb_dialect::parse(&sql).unwrap();
+        let TissStatement::Sql(s) = &stmts[0] else {
+            panic!("not SQL")
+        };
+        let ast::Statement::Copy {
+            options,
+            legacy_options,
+            ..
+        } = s.as_ref()
+        else {
+            panic!("not COPY")
+        };
+        Options::from_ast(options, legacy_options).unwrap()
+    }
+
+    /// Every record of `data` cut into fields, fed in chunks of `chunk` bytes.
+    fn decode(o: &Options, data: &[u8], chunk: usize) -> Vec<Vec<Option<String>>> {
+        let mut d = Decoder::new(o.clone());
+        let mut pending: Vec<u8> = Vec::new();
+        let mut out = Vec::new();
+        let mut fields = Vec::new();
+        for piece in data.chunks(chunk) {
+            pending.extend_from_slice(piece);
+            let mut at = 0;
+            while let Some((len, taken)) = d.next_record(&pending[at..]) {
+                let rec = pending[at..at + len].to_vec();
+                at += taken;
+                d.fields(&rec, &mut fields).unwrap();
+                out.push(fields.clone());
+            }
+            pending.drain(..at);
+        }
+        if !pending.is_empty() {
+            d.fields(&pending.clone(), &mut fields).unwrap();
+            out.push(fields.clone());
+        }
+        out
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn options_follow_postgresql_defaults_and_rules() {
+        let text = options("");
+        assert_eq!(
+            (text.format, text.delimiter, text.null.as_str()),
+            (Format::Text, b'\t', "\\N")
+        );
+        let csv = options("WITH (FORMAT csv, HEADER true, DELIMITER ';', QUOTE '''')");
+        assert_eq!(
+            (csv.format, csv.delimiter, csv.quote, csv.escape, csv.header),
+            (Format::Csv, b';', b'\'', b'\'', true)
+        );
+        assert_eq!(csv.null, "");
+        // The legacy spelling.
+        let legacy = options("CSV HEADER QUOTE '|' ESCAPE '\\'");
+        assert_eq!(
+            (legacy.format, legacy.header, legacy.quote, legacy.escape),
+            (Format::Csv, true, b'|', b'\\')
+        );
+        let bad = |o: &str| {
+            let sql = format!("COPY t FROM STDIN {o}");
+            let stmts = tissdb_dialect::parse(&sql).unwrap();
+            let TissStatement::Sql(s) = &stmts[0] else {
+                panic!()
+            };
+            let ast::Statement::Copy {
+                options,
+                legacy_options,
+                ..
+            } = s.as_ref()
+            else {
+                panic!()
+            };
+            Options::from_ast(options, legacy_options)
+                .unwrap_err()
+                .sqlstate()
+        };
+        assert_eq!(bad("WITH (QUOTE '\"')"), SqlState::FEATURE_NOT_SUPPORTED);
+        assert_eq!(bad("WITH (FORMAT binary)"), SqlState::FEATURE_NOT_SUPPORTED);
+        assert_eq!(bad("WITH (FORMAT xml)"), SqlState::INVALID_PARAMETER_VALUE);
+        assert_eq!(
+            bad("WITH (DELIMITER 'a')"),
+            SqlState::INVALID_PARAMETER_VALUE
+        );
+        assert_eq!(
+            bad("WITH (FORMAT csv, NULL 'a,b')"),
+            SqlState::INVALID_PARAMETER_VALUE
+        );
+    }
+
+    #[test]
+    fn text_records_unescape_and_split_in_any_chunking() {
+        let o = options("");
+        let data = b"a\\tb\t\\N\tx\\\\y\n\\101\\x41z\t\t\\\nnext\r\n\\.\n";
+        let want = vec![
+            vec![s("a\tb"), None, s("x\\y")],
+            // Octal and hex escapes; an empty field; a backslash-newline is data.
+            vec![s("AAz"), s(""), s("\nnext")],
+            vec![s(".")],
+        ];
+        for chunk in 1..=data.len() {
+            assert_eq!(decode(&o, data, chunk), want, "chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn csv_records_keep_quoted_delimiters_quotes_and_line_breaks_in_any_chunking() {
+        let o = options("CSV");
+        let data = b"1,\"a,b\",\"say \"\"hi\"\"\",,\"\"\r\n2,\"two\nlines\",x,\"\",\n";
+        let want = vec![
+            vec![s("1"), s("a,b"), s("say \"hi\""), None, s("")],
+            vec![s("2"), s("two\nlines"), s("x"), s(""), None],
+        ];
+        for chunk in 1..=data.len() {
+            assert_eq!(decode(&o, data, chunk), want, "chunks of {chunk}");
+        }
+        // An escape character other than the quote.
+        let o = options("CSV ESCAPE '\\'");
+        let data = b"\"a\\\"b\",\"c\\\\d\",\"e\\f\"\n";
+        for chunk in 1..=data.len() {
+            assert_eq!(
+                decode(&o, data, chunk),
+                vec![vec![s("a\"b"), s("c\\d"), s("e\\f")]],
+                "chunks of {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn output_escapes_and_quotes_as_postgresql() {
+        let mut out = Vec::new();
+        escape_text(&mut out, "a\tb\\c\nd|e", b'|');
+        assert_eq!(out, b"a\\tb\\\\c\\nd\\|e");
+        let o = options("CSV");
+        let quoted = |v: &str| {
+            let mut out = Vec::new();
+            quote_csv(&mut out, v, &o);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(quoted("plain"), "plain");
+        assert_eq!(quoted(""), "\"\"");
+        assert_eq!(quoted("a,b"), "\"a,b\"");
+        assert_eq!(quoted("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quoted("two\nlines"), "\"two\nlines\"");
+        assert_eq!(quoted("\\."), "\"\\.\"");
+    }
+
+    #[test]
+    fn an_inline_payload_loads_through_any_front_end_all_or_nothing() {
+        let (_dir, db) = open();
+        let mut s = Session::new(db);
+        let run = |s: &mut Session, sql: &str| s.execute_batch(sql).pop().unwrap();
+        run(&mut s, "CREATE TABLE t (id integer PRIMARY KEY, v text)").unwrap();
+        // No front-end moving COPY data: COPY FROM STDIN without inline data is refused.
+        let e = run(&mut s, "COPY t FROM STDIN").unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::FEATURE_NOT_SUPPORTED);
+        let out = run(&mut s, "COPY t FROM STDIN;\n1\ta\n2\tb\n\\.\n").unwrap();
+        assert_eq!(out.tag(), "COPY 2");
+        let e = run(&mut s, "COPY t FROM STDIN;\n3\tc\nx\td\n\\.\n").unwrap_err();
+        assert_eq!(e.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+        assert!(e.to_string().contains("COPY t, line 2, column id"), "{e}");
+        let Outcome::Rows { rows, .. } = run(&mut s, "SELECT count(*) FROM t").unwrap() else {
+            panic!("no rows")
+        };
+        assert_eq!(rows, vec![vec![Value::Int(2)]]);
+    }
+
+    #[test]
+    fn the_client_copy_api_validates_everything_before_writing() {
+        let (_dir, db) = open();
+        let mut s = Session::new(db);
+        s.allow_client_copy();
+        s.execute_batch("CREATE COLLECTION c")
+            .pop()
+            .unwrap()
+            .unwrap();
+        s.execute_batch("COPY c FROM STDIN WITH (FORMAT csv, HEADER)")
+            .pop()
+            .unwrap()
+            .unwrap();
+        assert!(s.copy_in_columns().is_some());
+        s.copy_data(b"id,n,zip\na,1,007\nb,2.50,").unwrap();
+        s.copy_data(b"08\n").unwrap();
+        assert_eq!(s.copy_done().unwrap(), 2);
+        let Outcome::Rows { rows, .. } = s
+            .execute_batch("SELECT id, n, zip FROM c ORDER BY id")
+            .pop()
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("no rows")
+        };
+        // n holds an integer and a float: one number column (float8); zip stays text.
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    Value::String("a".into()),
+                    Value::Float(1.0),
+                    Value::String("007".into())
+                ],
+                vec![
+                    Value::String("b".into()),
+                    Value::Float(2.5),
+                    Value::String("08".into())
+                ],
+            ]
+        );
+        // A duplicate of a stored id is found at the end; nothing is written.
+        s.execute_batch("COPY c (id, n) FROM STDIN")
+            .pop()
+            .unwrap()
+            .unwrap();
+        s.copy_data(b"c\t3\na\t4\n").unwrap();
+        let e = s.copy_done().unwrap_err();
+        assert_eq!(e.error.sqlstate(), SqlState::UNIQUE_VIOLATION);
+        assert_eq!(e.context.as_deref(), Some("COPY c, line 2"));
+        assert!(s.copy_in_columns().is_none());
+        let Outcome::Rows { rows, .. } = s
+            .execute_batch("SELECT count(*) FROM c")
+            .pop()
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("no rows")
+        };
+        assert_eq!(rows, vec![vec![Value::Int(2)]]);
+    }
+}
