@@ -8,7 +8,8 @@
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
 # (temp data dir, free ports, default durability), loads the same table into both
-# with plain multi-row INSERTs through psql, then runs each workload with pgbench,
+# through psql (items: COPY items FROM STDIN (FORMAT csv) of one generated CSV file,
+# timed as W6; the joins suite: plain multi-row INSERTs), then runs each workload with pgbench,
 # alternating TissDB and PostgreSQL round by round, and prints the median TPS of each
 # and the ratio TissDB/PostgreSQL. Everything it started is stopped on exit, also on
 # error or Ctrl-C. Results also go to bench/results/last.tsv (one row per cell) and
@@ -26,7 +27,11 @@
 #                     --suite joins, rows of orders and of edges (customers and graph
 #                     vertices are a tenth of that; default 1000000, quick 100000)
 # --workloads LIST    subset, e.g. W2,W5 (run order is always W2 W5 W3 W1 W4; W4 first
-#                     creates the index items_brand on both systems)
+#                     creates the index items_brand on both systems). W6, the COPY of
+#                     --rows CSV rows into items (rows/s of each system, and the bytes on
+#                     disk: TissDB's data dir, before and after VACUUM, against
+#                     pg_total_relation_size('items')), is measured by every run that
+#                     loads items; --workloads W6 alone measures it and runs no pgbench
 # --suite indexes     instead, the secondary-index workloads, in phases that add
 #                     indexes to both systems between them: I1 point lookup by price
 #                     and W1 inserts with no secondary index; CREATE INDEX (brand,
@@ -162,8 +167,10 @@ if [ -n "$WORKLOADS" ]; then
     for w in "${RUN_ORDER[@]}"; do
         [[ ",${WORKLOADS^^}," == *",$w,"* ]] && sel+=("$w")
     done
-    [ ${#sel[@]} -gt 0 ] || die "--workloads: none of $(IFS=,; echo "${RUN_ORDER[*]}") in '$WORKLOADS'"
-    RUN_ORDER=("${sel[@]}")
+    # W6 (the COPY load) happens in every run that loads items; alone it runs nothing more.
+    [ ${#sel[@]} -gt 0 ] || [[ ",${WORKLOADS^^}," == *",W6,"* && "$SUITE" != joins ]] ||
+        die "--workloads: none of $(IFS=,; echo "${RUN_ORDER[*]}") in '$WORKLOADS'"
+    RUN_ORDER=("${sel[@]+"${sel[@]}"}")
 fi
 
 # Cells: "mode clients" per workload.
@@ -360,30 +367,43 @@ if [ "$SUITE" = joins ]; then
             -v vertices="$VERTICES" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_joins.awk" >"$WORK/$t.sql"
     done
 else
-    LOAD_DESC="$ROWS rows"
-    log "generating $ROWS rows as INSERTs of $BATCH rows"
-    awk -v rows="$ROWS" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.sql"
+    LOAD_DESC="$ROWS rows (COPY FROM STDIN, CSV)"
+    log "generating $ROWS rows as CSV for COPY"
+    awk -v format=ddl -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.sql"
+    awk -v rows="$ROWS" -v format=csv -f "$SCRIPT_DIR/gen_items.awk" >"$WORK/items.csv"
+    echo "   items.csv: $(wc -c <"$WORK/items.csv") bytes"
 fi
 
 now() { date +%s.%N; }
 secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-load_into() { # name port -> sets LOAD_S (total seconds) and LOAD_DETAIL (per table)
+load_into() { # name port -> sets LOAD_S (total seconds), LOAD_DETAIL (per table) and
+    # COPY_S (the seconds of the COPY of a table loaded from CSV: W6)
     local t t0 start
     start=$(now)
     LOAD_DETAIL=""
+    COPY_S=""
     for t in "${TABLES[@]}"; do
         t0=$(now)
         "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$WORK/$t.sql" >"$LOGDIR/load-$1-$t.log" 2>&1 ||
             { tail -n 5 "$LOGDIR/load-$1-$t.log" >&2; die "loading $t into $1 failed"; }
+        if [ -f "$WORK/$t.csv" ]; then
+            # Plain SQL: the server reads the rows from psql's stdin.
+            local c0
+            c0=$(now)
+            "${PGSQL[@]}" -p "$2" -U bench -d bench -c "COPY $t FROM STDIN WITH (FORMAT csv)" \
+                <"$WORK/$t.csv" >>"$LOGDIR/load-$1-$t.log" 2>&1 ||
+                { tail -n 5 "$LOGDIR/load-$1-$t.log" >&2; die "COPY into $t of $1 failed"; }
+            COPY_S=$(secs_since "$c0")
+        fi
         LOAD_DETAIL+="${LOAD_DETAIL:+, }$t $(secs_since "$t0")s"
     done
     LOAD_S=$(secs_since "$start")
     [ ${#TABLES[@]} -gt 1 ] || LOAD_DETAIL=""
 }
 load_into tissdb "$TDB_PG_PORT"
-TDB_LOAD_S=$LOAD_S TDB_LOAD_DETAIL=$LOAD_DETAIL
+TDB_LOAD_S=$LOAD_S TDB_LOAD_DETAIL=$LOAD_DETAIL TDB_COPY_S=$COPY_S
 load_into postgres "$PG_PORT"
-PG_LOAD_S=$LOAD_S PG_LOAD_DETAIL=$LOAD_DETAIL
+PG_LOAD_S=$LOAD_S PG_LOAD_DETAIL=$LOAD_DETAIL PG_COPY_S=$COPY_S
 echo "   load time: TissDB ${TDB_LOAD_S}s${TDB_LOAD_DETAIL:+ ($TDB_LOAD_DETAIL)}, PostgreSQL ${PG_LOAD_S}s${PG_LOAD_DETAIL:+ ($PG_LOAD_DETAIL)}"
 
 # PostgreSQL: VACUUM ANALYZE (what autovacuum does soon after a bulk load anyway) and
@@ -457,6 +477,20 @@ echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "
 vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 TDB_HWM_LOAD=$(vm_kb "$TDB_PID" VmHWM)
 echo "   TissDB peak RSS after load: ${TDB_HWM_LOAD:-?} kB"
+
+# W6: the COPY of the CSV rows, and what the table takes on disk. TissDB's data dir holds
+# everything (WAL, segments, manifest); measured right after the load and again after
+# VACUUM (a full compaction; the WAL before the flush point is dropped by then).
+W6_LINE=""
+if [ -n "$TDB_COPY_S" ] && [ -n "$PG_COPY_S" ]; then
+    "${PGSQL[@]}" -p "$TDB_PG_PORT" -U bench -d bench -c "VACUUM items" >/dev/null
+    TDB_SIZE_VACUUM=$(dir_bytes "$TDB_DATA")
+    PG_ITEMS_BYTES=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SELECT pg_total_relation_size('items')")
+    W6_RATIO=$(awk -v a="$TDB_COPY_S" -v b="$PG_COPY_S" 'BEGIN { if (a > 0) printf "%.3f", b / a; else print "-" }')
+    rps() { awk -v n="$ROWS" -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", n / s; else print "-" }'; }
+    W6_LINE="W6 COPY of $ROWS CSV rows ($(wc -c <"$WORK/items.csv") bytes): TissDB ${TDB_COPY_S}s ($(rps "$TDB_COPY_S") rows/s), PostgreSQL ${PG_COPY_S}s ($(rps "$PG_COPY_S") rows/s), ratio $W6_RATIO; on disk: TissDB data dir $(mib "$TDB_SIZE_LOAD") after load, $(mib "$TDB_SIZE_VACUUM") after VACUUM; PostgreSQL pg_total_relation_size('items') $(mib "$PG_ITEMS_BYTES")"
+    echo "   $W6_LINE"
+fi
 
 # ---------------------------------------------------------------------------------
 # Benchmark.
@@ -616,6 +650,7 @@ echo "TissDB peak RSS (VmHWM): $(mib $((${TDB_HWM_END:-0} * 1024))) at the end (
 echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 echo "Data dir at the end:  TissDB $(mib "$TDB_SIZE_END"), PostgreSQL $(mib "$PG_SIZE_END")"
 echo "Load of $LOAD_DESC:  TissDB ${TDB_LOAD_S}s${TDB_LOAD_DETAIL:+ ($TDB_LOAD_DETAIL)}, PostgreSQL ${PG_LOAD_S}s${PG_LOAD_DETAIL:+ ($PG_LOAD_DETAIL)}"
+[ -z "$W6_LINE" ] || echo "$W6_LINE"
 if [ "$SUITE" = transactions ] && [ -s "$LOGDIR/retries.tsv" ]; then
     echo "Retries (serialization failures and deadlocks retried by pgbench, per committed transaction):"
     awk -F'\t' '{ k = $1 " " $2 " c=" $3 " " $4; d[k] += $6; r[k] += $7 }
@@ -651,6 +686,12 @@ fi
     if [ "$SUITE" = joins ]; then
         printf 'customers\t%s\norders\t%s\nedges\t%s\nvertices\t%s\n' "$CUSTOMERS" "$ROWS" "$ROWS" "$VERTICES"
         printf 'tissdb_load_detail\t%s\npostgres_load_detail\t%s\n' "$TDB_LOAD_DETAIL" "$PG_LOAD_DETAIL"
+    fi
+    if [ -n "$W6_LINE" ]; then
+        printf 'w6_tissdb_copy_s\t%s\nw6_postgres_copy_s\t%s\nw6_ratio_tissdb_over_postgres_rows_per_s\t%s\n' \
+            "$TDB_COPY_S" "$PG_COPY_S" "$W6_RATIO"
+        printf 'w6_tissdb_datadir_bytes_after_vacuum\t%s\nw6_postgres_items_relation_bytes\t%s\n' \
+            "$TDB_SIZE_VACUUM" "$PG_ITEMS_BYTES"
     fi
     printf 'tissdb_load_s\t%s\n' "$TDB_LOAD_S"
     printf 'postgres_load_s\t%s\n' "$PG_LOAD_S"

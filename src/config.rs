@@ -153,6 +153,9 @@ settings! {
     max_recursion_iterations: u64 = 10_000,
     /// Bytes of documents one transaction may write before COMMIT (54000 beyond).
     max_transaction_size: u64 = 64 << 20,
+    /// Bytes of data one `COPY ... FROM STDIN` may send (54000 beyond); the rows are held
+    /// in memory, encoded, until they are all validated.
+    max_copy_size: u64 = 1 << 30,
     /// Seconds a transaction may stay open; past it, it is rolled back (25P04).
     max_transaction_duration: u64 = 600,
     /// Seconds a REST transaction may sit unused before it is rolled back.
@@ -227,6 +230,7 @@ impl Config {
             ("max_query_size", self.max_query_size),
             ("query_memory_limit", self.query_memory_limit),
             ("max_transaction_size", self.max_transaction_size),
+            ("max_copy_size", self.max_copy_size),
             ("max_recursion_iterations", self.max_recursion_iterations),
             ("max_transaction_duration", self.max_transaction_duration),
             ("transaction_idle_timeout", self.transaction_idle_timeout),

@@ -118,6 +118,8 @@ pub struct Session {
     pub(crate) results_so_far: usize,
     /// Set (from any thread) to cancel the running statement.
     pub(crate) cancel: Arc<AtomicBool>,
+    /// A COPY to or from the client in progress (see [`crate::query::copy`]).
+    pub(crate) copy: crate::query::copy::ClientCopy,
 }
 
 /// Takes the `id` field out of a client document: a string, or an integer written as
@@ -144,6 +146,7 @@ impl Session {
             notices: Vec::new(),
             results_so_far: 0,
             cancel: Arc::new(AtomicBool::new(false)),
+            copy: Default::default(),
         }
     }
 

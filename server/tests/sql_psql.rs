@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 7] = [
+const SCRIPTS: [&str; 8] = [
     "seed",
     "typed",
     "meta",
@@ -33,6 +33,7 @@ const SCRIPTS: [&str; 7] = [
     "indexes",
     "transactions",
     "catalog",
+    "copy",
 ];
 
 /// How long one script may run.
@@ -239,4 +240,10 @@ fn transactions() {
 #[test]
 fn catalog() {
     check_script("catalog", Golden::TissDb);
+}
+
+/// COPY: `\copy` from files and to stdout, inline COPY data, errors naming the line.
+#[test]
+fn copy() {
+    check_script("copy", Golden::TissDb);
 }

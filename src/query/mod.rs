@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod binder;
+pub mod copy;
 pub mod exec;
 pub mod expr;
 pub mod functions;

@@ -127,6 +127,9 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
             return vec![Err(e)];
         }
     };
+    if let Err(e) = crate::query::copy::check_batch(&statements) {
+        return vec![Err(e)];
+    }
     // Several statements in one Query message outside a block run as one implicit
     // transaction, as in PostgreSQL: a failure undoes the earlier ones. (With BEGIN,
     // COMMIT or savepoints among them, each runs as written instead.)
@@ -293,7 +296,7 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
 
 /// A binder for `session`: inside a transaction, a schemaless collection's columns
 /// include the fields of its pending writes.
-fn session_binder<'a>(
+pub(crate) fn session_binder<'a>(
     session: &'a Session,
     db: &'a Arc<crate::database::Database>,
     hints: &[Option<SqlType>],
@@ -622,7 +625,7 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
     optimizer::optimize(node, &plan_context(session))
 }
 
-fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
+pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
     let columns = node.columns();
     let node = plan_statement(node, session, &params)?;
     let ctx = exec_context(session, &params);
@@ -906,6 +909,7 @@ fn run(
             db.storage().compact_all()?;
             Ok(Outcome::command("VACUUM"))
         }
+        ast::Statement::Copy { .. } => crate::query::copy::run(session, s),
         ast::Statement::Discard { .. } => Ok(Outcome::command("DISCARD ALL")),
         ast::Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
         other => Err(unsupported(statement_kind(other))),

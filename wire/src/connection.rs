@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::CopyHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::{PgWireServerHandlers, auth::StartupHandler};
 
@@ -62,6 +63,10 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         self.startup.clone()
+    }
+
+    fn copy_handler(&self) -> Arc<impl CopyHandler> {
+        self.query.clone()
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {

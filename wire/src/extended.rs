@@ -26,7 +26,7 @@ use pgwire::api::query::{ExtendedQueryHandler, send_describe_response};
 use pgwire::api::results::{DescribeResponse, FieldFormat, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
-use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, Type};
+use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{
@@ -182,7 +182,7 @@ impl ExtendedQueryHandler for QueryHandler {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<Self::Statement>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -206,6 +206,9 @@ impl ExtendedQueryHandler for QueryHandler {
             self.session.run(move |s| s.execute(&run, &params)).await?
         }
         .map_err(|e| error::engine(&e))?;
+        if let Some(copy) = crate::copy::extended_response(&self.session, client).await? {
+            return Ok(copy);
+        }
         let described = match &outcome {
             Outcome::Rows { columns, .. } if prepared.columns.len() == columns.len() => {
                 // Send exactly what Describe announced.
@@ -298,7 +301,12 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self._on_execute(&mut Held(client), message).await
+        self._on_execute(&mut Held(client), message).await?;
+        if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            // The client waits for CopyInResponse before it sends the data.
+            client.flush().await?;
+        }
+        Ok(())
     }
 
     /// Reports the engine's transaction status, then does what pgwire's does: drops the

@@ -10,13 +10,14 @@
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
 //!    session on a blocking thread. Results become row descriptions ([`schema`]) and
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
-//!    engine errors keep their SQLSTATE ([`error`]).
+//!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange.
 //! 5. When `stop` turns true, [`serve`] stops accepting, closes every connection, and
 //!    returns once no engine call is running, so the database can close behind it.
 
 pub mod cancel;
 pub mod connection;
+pub mod copy;
 pub mod decode;
 pub mod encode;
 pub mod error;

@@ -83,7 +83,8 @@ fn status_byte(status: EngineStatus) -> u8 {
 
 impl SessionHandle {
     pub fn new(db: Arc<Database>, in_flight: InFlight) -> Self {
-        let session = Session::new(db);
+        let mut session = Session::new(db);
+        session.allow_client_copy();
         let status = AtomicU8::new(status_byte(session.transaction_status()));
         SessionHandle {
             cancel: session.cancel_flag(),

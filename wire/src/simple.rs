@@ -17,10 +17,11 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use futures::future::{Either, select};
 use futures::{Sink, SinkExt};
+use pgwire::api::copy::send_copy_in_response;
 use pgwire::api::query::{
     SimpleQueryHandler, send_execution_response, send_query_response, send_ready_for_query,
 };
-use pgwire::api::results::{FieldFormat, Response};
+use pgwire::api::results::{CopyResponse, FieldFormat, Response};
 use pgwire::api::store::PortalStore;
 use pgwire::api::{ClientInfo, ClientPortalStore, ConnectionHandle, PgWireConnectionState};
 use pgwire::error::{PgWireError, PgWireResult};
@@ -29,8 +30,10 @@ use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::simplequery::Query;
 
 use crate::connection::QueryHandler;
+use crate::copy;
 use crate::error;
 use crate::response;
+use tissdb::query::copy::CopyOut;
 use tissdb::session::Notice;
 
 /// True for a query of only whitespace and semicolons, which PostgreSQL answers with
@@ -99,8 +102,8 @@ impl SimpleQueryHandler for QueryHandler {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let (responses, notices) = if is_blank(&query.query) {
-            (vec![Response::EmptyQuery], Vec::new())
+        let (responses, notices, mut copy_out) = if is_blank(&query.query) {
+            (vec![Response::EmptyQuery], Vec::new(), None)
         } else {
             let cancel = cancel_signal(client).await;
             if looks_read_only(&query.query) {
@@ -116,7 +119,7 @@ impl SimpleQueryHandler for QueryHandler {
                         Either::Left((result, _)) => result?,
                         Either::Right((Ok(()), _)) => {
                             self.session.cancel_running();
-                            (vec![canceled()], Vec::new())
+                            (vec![canceled()], Vec::new(), None)
                         }
                         // The handle went away without a cancel: keep waiting.
                         Either::Right((Err(_), run)) => run.await?,
@@ -146,7 +149,16 @@ impl SimpleQueryHandler for QueryHandler {
                         .feed(PgWireBackendMessage::ErrorResponse((*info).into()))
                         .await?;
                 }
-                Response::CopyIn(_) | Response::CopyOut(_) | Response::CopyBoth(_) => {
+                Response::CopyIn(start) => {
+                    send_copy_in_response(client, start).await?;
+                    client.set_state(PgWireConnectionState::CopyInProgress(false));
+                }
+                Response::CopyOut(_) if copy_out.is_some() => {
+                    let out = copy_out.take().expect("checked above");
+                    let rows = copy::send_copy_out(client, out).await?;
+                    send_execution_response(client, copy::tag(rows)).await?;
+                }
+                Response::CopyOut(_) | Response::CopyBoth(_) => {
                     let info =
                         error::info(error::FEATURE_NOT_SUPPORTED, "COPY is not supported here");
                     client
@@ -157,6 +169,10 @@ impl SimpleQueryHandler for QueryHandler {
         }
         for n in notices {
             send_notice(client, n).await?;
+        }
+        if matches!(client.state(), PgWireConnectionState::CopyInProgress(_)) {
+            // ReadyForQuery follows the COPY's data (see `copy.rs`).
+            return Ok(());
         }
         client.set_state(PgWireConnectionState::ReadyForQuery);
         let status = self.session.transaction_status();
@@ -175,31 +191,48 @@ impl SimpleQueryHandler for QueryHandler {
     }
 }
 
+/// A batch's responses, its notices, and the rows of a COPY TO STDOUT among them.
+type Batch = (Vec<Response>, Vec<Notice>, Option<CopyOut>);
+
 impl QueryHandler {
     /// Runs the statements of a Query message; answers their responses and the notices
     /// they raised.
-    async fn run_batch(&self, query: &str) -> PgWireResult<(Vec<Response>, Vec<Notice>)> {
+    async fn run_batch(&self, query: &str) -> PgWireResult<Batch> {
         let batch = |s: &mut tissdb::Session, sql: &str| {
             let results = s.execute_batch(sql);
-            (results, s.take_notices())
+            (results, s.take_notices(), copy::take_pending(s))
         };
-        let (results, notices) = if looks_read_only(query) {
+        let (results, notices, pending) = if looks_read_only(query) {
             self.session.run_inline(|s| batch(s, query))
         } else {
             let sql = query.to_owned();
             self.session.run(move |s| batch(s, &sql)).await?
         };
         if results.is_empty() {
-            return Ok((vec![Response::EmptyQuery], notices));
+            return Ok((vec![Response::EmptyQuery], notices, None));
         }
-        let responses = results
+        let mut responses: Vec<Response> = results
             .into_iter()
             .map(|result| match result {
                 Ok(outcome) => response::outcome(outcome, None, |_| FieldFormat::Text),
                 Err(e) => Response::Error(Box::new(error::engine_info(&e))),
             })
             .collect();
-        Ok((responses, notices))
+        // A COPY is the only statement of its query string (the engine makes sure).
+        let mut copy_out = None;
+        match pending {
+            copy::Pending::None => {}
+            copy::Pending::In(columns) => responses = vec![copy::copy_in_response(columns)],
+            copy::Pending::Out(out) => {
+                responses = vec![Response::CopyOut(CopyResponse::new(
+                    0,
+                    out.column_count(),
+                    futures::stream::empty(),
+                ))];
+                copy_out = Some(out);
+            }
+        }
+        Ok((responses, notices, copy_out))
     }
 }
 
