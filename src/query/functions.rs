@@ -394,7 +394,7 @@ impl ScalarFunc {
             }
             MakeArray => return Ok(Value::Array(args)),
             JsonBuildObject => {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(Error::invalid(
                         INVALID_PARAMETER,
                         "argument list must have even number of elements",

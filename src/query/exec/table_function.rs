@@ -68,7 +68,7 @@ impl TableFunc {
         };
         Ok(match self {
             TableFunc::GenerateSeries => {
-                let ty = if args.iter().any(|t| *t == SqlType::Int8) {
+                let ty = if args.contains(&SqlType::Int8) {
                     SqlType::Int8
                 } else {
                     SqlType::Int4

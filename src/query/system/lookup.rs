@@ -57,9 +57,9 @@ fn oid(o: u32) -> Value {
 /// or folded to lower case.
 fn normalize_name(s: &str) -> String {
     let s = s.trim();
-    let last = if s.ends_with('"') {
-        match s[..s.len() - 1].rfind('"') {
-            Some(open) => return s[open + 1..s.len() - 1].replace("\"\"", "\""),
+    let last = if let Some(body) = s.strip_suffix('"') {
+        match body.rfind('"') {
+            Some(open) => return body[open + 1..].replace("\"\"", "\""),
             None => s,
         }
     } else {
