@@ -155,7 +155,7 @@ settings! {
     max_transaction_size: u64 = 64 << 20,
     /// Bytes of data one `COPY ... FROM STDIN` may send (54000 beyond); the rows are held
     /// in memory, encoded, until they are all validated.
-    max_copy_size: u64 = 1 << 30,
+    max_copy_size: u64 = 256 << 20,
     /// Seconds a transaction may stay open; past it, it is rolled back (25P04).
     max_transaction_duration: u64 = 600,
     /// Seconds a REST transaction may sit unused before it is rolled back.
