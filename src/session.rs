@@ -120,6 +120,8 @@ pub struct Session {
     pub(crate) cancel: Arc<AtomicBool>,
     /// A COPY to or from the client in progress (see [`crate::query::copy`]).
     pub(crate) copy: crate::query::copy::ClientCopy,
+    /// Open cursors (`DECLARE ... CURSOR`).
+    pub(crate) cursors: crate::query::cursor::Cursors,
 }
 
 /// Takes the `id` field out of a client document: a string, or an integer written as
@@ -147,6 +149,7 @@ impl Session {
             results_so_far: 0,
             cancel: Arc::new(AtomicBool::new(false)),
             copy: Default::default(),
+            cursors: Default::default(),
         }
     }
 
@@ -251,6 +254,7 @@ impl Session {
     pub fn commit(&mut self) -> Result<bool> {
         let status = std::mem::replace(&mut self.transaction, TransactionStatus::Idle);
         let txn = self.txn.take();
+        self.cursors.end_transaction();
         match (status, txn) {
             (TransactionStatus::InBlock, Some(t)) => t.commit(&self.db).map(|()| true),
             (TransactionStatus::Failed, _) => Ok(false),
@@ -274,6 +278,7 @@ impl Session {
         }
         self.transaction = TransactionStatus::Idle;
         self.txn = None;
+        self.cursors.end_transaction();
     }
 
     /// `SAVEPOINT`, `ROLLBACK TO SAVEPOINT`, `RELEASE SAVEPOINT` (25P01 outside a block).

@@ -25,7 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every script in `tests/psql`, each run by the test of the same name.
-const SCRIPTS: [&str; 8] = [
+const SCRIPTS: [&str; 9] = [
     "seed",
     "typed",
     "meta",
@@ -34,6 +34,7 @@ const SCRIPTS: [&str; 8] = [
     "transactions",
     "catalog",
     "copy",
+    "cursors",
 ];
 
 /// How long one script may run.
@@ -246,4 +247,10 @@ fn catalog() {
 #[test]
 fn copy() {
     check_script("copy", Golden::TissDb);
+}
+
+/// Cursors: DECLARE [WITH HOLD], FETCH, CLOSE, and their errors.
+#[test]
+fn cursors() {
+    check_script("cursors", Golden::TissDb);
 }

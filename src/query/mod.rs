@@ -13,6 +13,7 @@
 pub mod access;
 pub mod binder;
 pub mod copy;
+pub mod cursor;
 pub mod exec;
 pub mod expr;
 pub mod functions;

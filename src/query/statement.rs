@@ -438,6 +438,7 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
     };
     Ok(match s.as_ref() {
         ast::Statement::Query(q) => binder.query(q)?.columns(),
+        ast::Statement::Fetch { name, .. } => session.cursors.columns(name)?,
         ast::Statement::Insert(ins) => {
             let plan = plan_insert(binder, ins)?;
             plan.returning_columns
@@ -910,7 +911,37 @@ fn run(
             Ok(Outcome::command("VACUUM"))
         }
         ast::Statement::Copy { .. } => crate::query::copy::run(session, s),
-        ast::Statement::Discard { .. } => Ok(Outcome::command("DISCARD ALL")),
+        ast::Statement::Discard { .. } => {
+            session.cursors = Default::default();
+            Ok(Outcome::command("DISCARD ALL"))
+        }
+        ast::Statement::Declare { stmts, .. } => {
+            let [d] = stmts.as_slice() else {
+                return Err(unsupported("DECLARE of several cursors"));
+            };
+            let (Some(ast::DeclareType::Cursor), Some(q), [name]) =
+                (&d.declare_type, &d.for_query, d.names.as_slice())
+            else {
+                return Err(unsupported(
+                    "DECLARE other than DECLARE name CURSOR FOR query",
+                ));
+            };
+            if d.binary == Some(true) || d.scroll == Some(true) {
+                return Err(unsupported("BINARY or SCROLL cursors"));
+            }
+            let mut binder = session_binder(session, &db, hints);
+            let node = binder.query(q)?;
+            let params = bind_params(&binder, params)?;
+            let result = run_query(node, params, session)?;
+            crate::query::cursor::declare(session, name, d.hold == Some(true), result)
+        }
+        ast::Statement::Fetch {
+            name,
+            direction,
+            into: None,
+            ..
+        } => crate::query::cursor::fetch(session, name, direction),
+        ast::Statement::Close { cursor } => crate::query::cursor::close(session, cursor),
         ast::Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
         other => Err(unsupported(statement_kind(other))),
     }
