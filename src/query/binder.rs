@@ -328,6 +328,38 @@ fn has_set_function(item: &ast::SelectItem) -> bool {
     }
 }
 
+/// The engine operator of a SQL binary operator, if it has one.
+fn binary_operator(op: &ast::BinaryOperator) -> Option<BinOp> {
+    use ast::BinaryOperator as B;
+    Some(match op {
+        B::Plus => BinOp::Add,
+        B::Minus => BinOp::Sub,
+        B::Multiply => BinOp::Mul,
+        B::Divide => BinOp::Div,
+        B::Modulo => BinOp::Mod,
+        B::Eq => BinOp::Eq,
+        B::NotEq => BinOp::NotEq,
+        B::Lt => BinOp::Lt,
+        B::LtEq => BinOp::LtEq,
+        B::Gt => BinOp::Gt,
+        B::GtEq => BinOp::GtEq,
+        B::And => BinOp::And,
+        B::Or => BinOp::Or,
+        B::StringConcat => BinOp::Concat,
+        B::Arrow => BinOp::Arrow,
+        B::LongArrow => BinOp::LongArrow,
+        B::Custom(s) if s == "IS DISTINCT FROM" => BinOp::IsDistinctFrom,
+        B::Custom(s) if s == "IS NOT DISTINCT FROM" => BinOp::IsNotDistinctFrom,
+        B::PGRegexMatch => BinOp::RegexMatch,
+        B::PGRegexNotMatch => BinOp::RegexNotMatch,
+        B::PGRegexIMatch => BinOp::RegexIMatch,
+        B::PGRegexNotIMatch => BinOp::RegexNotIMatch,
+        B::BitwiseAnd => BinOp::BitAnd,
+        B::BitwiseOr => BinOp::BitOr,
+        _ => return None,
+    })
+}
+
 /// The operator `OPERATOR(pg_catalog.op)` names.
 #[inline(never)]
 fn pg_catalog_operator(parts: &[String]) -> Result<ast::BinaryOperator> {
@@ -1192,35 +1224,13 @@ impl<'a> Binder<'a> {
     ) -> Result<(Expr, SqlType)> {
         use ast::BinaryOperator as B;
         let bop = match op {
-            B::Plus => BinOp::Add,
-            B::Minus => BinOp::Sub,
-            B::Multiply => BinOp::Mul,
-            B::Divide => BinOp::Div,
-            B::Modulo => BinOp::Mod,
-            B::Eq => BinOp::Eq,
-            B::NotEq => BinOp::NotEq,
-            B::Lt => BinOp::Lt,
-            B::LtEq => BinOp::LtEq,
-            B::Gt => BinOp::Gt,
-            B::GtEq => BinOp::GtEq,
-            B::And => BinOp::And,
-            B::Or => BinOp::Or,
-            B::StringConcat => BinOp::Concat,
-            B::Arrow => BinOp::Arrow,
-            B::LongArrow => BinOp::LongArrow,
-            B::Custom(s) if s == "IS DISTINCT FROM" => BinOp::IsDistinctFrom,
-            B::Custom(s) if s == "IS NOT DISTINCT FROM" => BinOp::IsNotDistinctFrom,
-            B::PGRegexMatch => BinOp::RegexMatch,
-            B::PGRegexNotMatch => BinOp::RegexNotMatch,
-            B::PGRegexIMatch => BinOp::RegexIMatch,
-            B::PGRegexNotIMatch => BinOp::RegexNotIMatch,
-            B::BitwiseAnd => BinOp::BitAnd,
-            B::BitwiseOr => BinOp::BitOr,
             // `OPERATOR(pg_catalog.~)`: the operator named, from pg_catalog.
             B::PGCustomBinaryOperator(parts) => {
                 return self.binary(left, &pg_catalog_operator(parts)?, right, scope);
             }
-            other => return Err(unsupported(format!("operator {other}"))),
+            other => {
+                binary_operator(other).ok_or_else(|| unsupported(format!("operator {other}")))?
+            }
         };
         let (l, lty) = self.expr(left, scope)?;
         let (r, rty) = self.expr(right, scope)?;
@@ -1367,17 +1377,9 @@ impl<'a> Binder<'a> {
             };
             return self.expr(&in_expr, scope);
         }
-        let bop = match op {
-            B::Eq => BinOp::Eq,
-            B::NotEq => BinOp::NotEq,
-            B::Lt => BinOp::Lt,
-            B::LtEq => BinOp::LtEq,
-            B::Gt => BinOp::Gt,
-            B::GtEq => BinOp::GtEq,
-            B::PGRegexMatch => BinOp::RegexMatch,
-            B::PGRegexNotMatch => BinOp::RegexNotMatch,
-            other => return Err(unsupported(format!("operator {other} with ANY/ALL"))),
-        };
+        let bop = binary_operator(op)
+            .filter(|b| b.is_comparison() || matches!(b, BinOp::RegexMatch | BinOp::RegexNotMatch))
+            .ok_or_else(|| unsupported(format!("operator {op} with ANY/ALL")))?;
         let (l, lty) = self.expr(left, scope)?;
         let (r, rty) = self.expr(right, scope)?;
         let (l, lty) = match &rty {
