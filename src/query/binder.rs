@@ -583,6 +583,7 @@ impl<'a> Binder<'a> {
         };
         // A nested field by its dotted column name (`"specs.weight"`, `p."specs.weight"`).
         let nested = match parts {
+            _ if scope.nested.is_empty() => None,
             [name] if scope.resolve(name)?.is_none() => {
                 scope.nested.iter().find(|(_, n, _, _)| n == name)
             }
@@ -2334,7 +2335,7 @@ impl<'a> Binder<'a> {
                     return self.graph_table(name, args, alias.as_ref());
                 }
                 if let Some((cols, rows)) =
-                    crate::query::system::view(self.catalog, name, &self.system_settings())
+                    crate::query::system::view(self.catalog, name, || self.system_settings())
                 {
                     let scope = Scope::of_columns(
                         Some(

@@ -146,25 +146,30 @@ pub fn system_relations() -> impl Iterator<Item = (u32, &'static str, u32, bool)
 /// The view `name` names (`pg_class`, `pg_catalog.pg_class`,
 /// `information_schema.columns`), as its columns and rows; None if it names no system
 /// view. `user` is the session's user name.
-pub fn view(catalog: &Catalog, name: &ast::ObjectName, settings: &Settings<'_>) -> Option<View> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .filter_map(|p| p.as_ident())
-        .map(ident)
-        .collect();
-    let (schema, view) = match parts.as_slice() {
-        [v] if v.starts_with("pg_") => ("pg_catalog", v.as_str()),
-        [schema, v] => (schema.as_str(), v.as_str()),
-        [_db, schema, v] => (schema.as_str(), v.as_str()),
+pub fn view(
+    catalog: &Catalog,
+    name: &ast::ObjectName,
+    settings: impl FnOnce() -> Settings<'static>,
+) -> Option<View> {
+    let (schema, view) = system_name(name)?;
+    let relations = Relations::of(catalog);
+    match schema.as_str() {
+        "pg_catalog" => pg_catalog::view(&relations, &view, &settings()),
+        _ => information_schema::view(&relations, &view),
+    }
+}
+
+/// The (schema, name) of a name in `pg_catalog` or `information_schema`: checked
+/// before anything is computed, since every table reference asks.
+fn system_name(name: &ast::ObjectName) -> Option<(String, String)> {
+    let parts = &name.0;
+    let last = parts.last()?.as_ident().map(ident)?;
+    let schema = match parts.len() {
+        1 if last.starts_with("pg_") => return Some(("pg_catalog".into(), last)),
+        2 | 3 => parts[parts.len() - 2].as_ident().map(ident)?,
         _ => return None,
     };
-    let relations = Relations::of(catalog);
-    match schema {
-        "pg_catalog" => pg_catalog::view(&relations, view, settings),
-        "information_schema" => information_schema::view(&relations, view),
-        _ => None,
-    }
+    matches!(schema.as_str(), "pg_catalog" | "information_schema").then_some((schema, last))
 }
 
 /// What catalog views need from the session: its user name and settings.
