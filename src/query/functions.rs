@@ -1129,4 +1129,68 @@ mod tests {
         );
         assert!(common_type(&[SqlType::Text, SqlType::Int4]).is_err());
     }
+
+    #[test]
+    fn catalog_text_functions() {
+        let s = |v: &str| Value::String(v.into());
+        assert_eq!(
+            call(
+                ScalarFunc::Format,
+                vec![
+                    s("%I.%I = %L, %s%%"),
+                    s("public"),
+                    s("Mixed Case"),
+                    s("it's"),
+                    Value::Null
+                ]
+            ),
+            s("public.\"Mixed Case\" = 'it''s', %")
+        );
+        assert_eq!(
+            call(ScalarFunc::ParseIdent, vec![s("public.\"My \"\"T\"\"\"")]),
+            Value::Array(vec![s("public"), s("My \"T\"")])
+        );
+        assert!(parse_ident("a..b").is_err());
+        assert_eq!(size_pretty(123), "123 bytes");
+        assert_eq!(size_pretty(123_456_789), "118 MB");
+        assert_eq!(
+            call(ScalarFunc::StringToArray, vec![s("a,,b"), s(","), s("")]),
+            Value::Array(vec![s("a"), Value::Null, s("b")])
+        );
+        assert_eq!(
+            call(ScalarFunc::LikeEscape, vec![s("pg/_%"), s("/")]),
+            s("pg\\_%")
+        );
+        let arr = Value::Array(vec![Value::Int(5), Value::Int(7)]);
+        assert_eq!(
+            call(ScalarFunc::ArrayUpper, vec![arr.clone(), Value::Int(1)]),
+            Value::Int(2)
+        );
+        assert_eq!(
+            call(ScalarFunc::ArrayLower, vec![arr.clone(), Value::Int(2)]),
+            Value::Null
+        );
+        assert_eq!(
+            call(ScalarFunc::ArraySubscript, vec![arr.clone(), Value::Int(2)]),
+            Value::Int(7)
+        );
+        assert_eq!(
+            call(ScalarFunc::ArraySubscript, vec![arr, Value::Int(3)]),
+            Value::Null
+        );
+        assert_eq!(
+            call(
+                ScalarFunc::FormatType,
+                vec![Value::Int(1043), Value::Int(24)]
+            ),
+            s("character varying(20)")
+        );
+        assert_eq!(
+            call(
+                ScalarFunc::FormatType,
+                vec![Value::Int(1231), Value::Int(-1)]
+            ),
+            s("numeric[]")
+        );
+    }
 }

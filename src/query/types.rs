@@ -1054,6 +1054,45 @@ mod tests {
     }
 
     #[test]
+    fn arrays_and_vectors_in_text() {
+        let text = SqlType::Array(Box::new(SqlType::Text));
+        let v = text
+            .parse_text(r#"{a,"b c",NULL,"NULL","q\"x",""}"#)
+            .unwrap();
+        assert_eq!(
+            v,
+            Value::Array(vec![
+                Value::String("a".into()),
+                Value::String("b c".into()),
+                Value::Null,
+                Value::String("NULL".into()),
+                Value::String("q\"x".into()),
+                Value::String(String::new()),
+            ])
+        );
+        // Output quotes what input needs quoted, so text round-trips.
+        let out = text.format_text(&v).unwrap();
+        assert_eq!(out, r#"{a,"b c",NULL,"NULL","q\"x",""}"#);
+        assert_eq!(text.parse_text(&out).unwrap(), v);
+        let ints = SqlType::Array(Box::new(SqlType::Int4));
+        assert_eq!(ints.parse_text("{}").unwrap(), Value::Array(Vec::new()));
+        assert!(ints.parse_text("{1,x}").is_err());
+        assert!(ints.parse_text("{1,2").is_err());
+        assert!(ints.parse_text("{{1}}").is_err());
+        assert_eq!(SqlType::from_name("int4[]", &[]).unwrap(), ints);
+        assert_eq!(SqlType::from_name("_text", &[]).unwrap(), text);
+        let vector = SqlType::Int2Vector;
+        let v = vector.parse_text("1 3").unwrap();
+        assert_eq!(v, Value::Array(vec![Value::Int(1), Value::Int(3)]));
+        assert_eq!(vector.format_text(&v).unwrap(), "1 3");
+        assert_eq!(
+            SqlType::Oid.parse_text("4294967295").unwrap(),
+            Value::Int(4_294_967_295)
+        );
+        assert!(SqlType::Oid.parse_text("-1").is_err());
+    }
+
+    #[test]
     fn casts() {
         assert_eq!(
             cast(Value::Float(2.5), &SqlType::Int4).unwrap(),
