@@ -233,6 +233,29 @@ fn join_node(
     )
 }
 
+/// `left` joined LATERALly with `right` (see [`Node::Lateral`]).
+fn lateral_node(
+    left: Node,
+    ls: Scope,
+    right: Node,
+    rs: Scope,
+    outer: bool,
+    condition: Option<Expr>,
+) -> (Node, Scope) {
+    let mut columns = left.columns();
+    columns.extend(right.columns());
+    (
+        Node::Lateral {
+            left: Box::new(left),
+            right: Box::new(right),
+            outer,
+            condition,
+            columns,
+        },
+        ls.join(rs),
+    )
+}
+
 /// A subquery's (or CTE's) rows as a table called `table`, with column aliases if given.
 fn aliased(node: Node, table: String, alias: Option<&ast::TableAlias>) -> Result<(Node, Scope)> {
     let mut columns = node.columns();
@@ -1971,6 +1994,32 @@ impl<'a> Binder<'a> {
         plan
     }
 
+    /// `LATERAL (subquery) alias` beside what is to its left (`left`): bound with the
+    /// left columns as its outer row. None if `relation` is not a LATERAL subquery.
+    fn lateral(
+        &mut self,
+        relation: &ast::TableFactor,
+        left: &Scope,
+    ) -> Result<Option<(Node, Scope)>> {
+        let ast::TableFactor::Derived {
+            lateral: true,
+            subquery,
+            alias,
+            ..
+        } = relation
+        else {
+            return Ok(None);
+        };
+        let Some(alias) = alias else {
+            return Err(Error::invalid(
+                SqlState::SYNTAX_ERROR,
+                "subquery in FROM must have an alias",
+            ));
+        };
+        let node = self.subquery(left, |b| b.query(subquery))?;
+        aliased(node, ident(&alias.name), Some(alias)).map(Some)
+    }
+
     /// A subquery used as a value: it must give one column.
     fn one_column_subquery(&mut self, q: &ast::Query) -> Result<Node> {
         let plan = self.query(q)?;
@@ -2203,6 +2252,15 @@ impl<'a> Binder<'a> {
         }
         let mut acc: Option<(Node, Scope)> = None;
         for twj in from {
+            // `FROM a, LATERAL (subquery) s`: s reads each row of what is to its left.
+            if let Some((_, ls)) = &acc
+                && twj.joins.is_empty()
+                && let Some((right, rs)) = self.lateral(&twj.relation, ls)?
+                && let Some((left, ls)) = acc.take()
+            {
+                acc = Some(lateral_node(left, ls, right, rs, false, None));
+                continue;
+            }
             let item = self.table_with_joins(twj)?;
             acc = Some(match acc {
                 None => item,
@@ -2217,6 +2275,24 @@ impl<'a> Binder<'a> {
     fn table_with_joins(&mut self, twj: &ast::TableWithJoins) -> Result<(Node, Scope)> {
         let (mut node, mut scope) = self.table_factor(&twj.relation)?;
         for join in &twj.joins {
+            if let Some((right, rscope)) = self.lateral(&join.relation, &scope)? {
+                use ast::JoinOperator as J;
+                let (outer, constraint) = match &join.join_operator {
+                    J::Join(c) | J::Inner(c) | J::CrossJoin(c) => (false, c),
+                    J::Left(c) | J::LeftOuter(c) => (true, c),
+                    other => {
+                        return Err(unsupported(format!("LATERAL in a join {other:?}")));
+                    }
+                };
+                let joined = scope.clone().join(rscope.clone());
+                let condition = match constraint {
+                    ast::JoinConstraint::On(e) => Some(self.condition(e, &joined, "JOIN/ON")?),
+                    ast::JoinConstraint::None => None,
+                    _ => return Err(unsupported("USING or NATURAL with LATERAL")),
+                };
+                (node, scope) = lateral_node(node, scope, right, rscope, outer, condition);
+                continue;
+            }
             let (right, rscope) = self.table_factor(&join.relation)?;
             use ast::JoinOperator as J;
             let (kind, constraint) = match &join.join_operator {
@@ -2397,9 +2473,8 @@ impl<'a> Binder<'a> {
                 alias,
                 ..
             } => {
-                if *lateral {
-                    return Err(unsupported("LATERAL"));
-                }
+                // LATERAL with nothing to its left is a plain subquery.
+                let _ = lateral;
                 let Some(alias) = alias else {
                     return Err(Error::invalid(
                         SqlState::SYNTAX_ERROR,

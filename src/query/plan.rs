@@ -121,6 +121,19 @@ pub enum Node {
         rows: Vec<Vec<Expr>>,
         columns: Vec<Column>,
     },
+    /// `left [LEFT] JOIN LATERAL (subquery) ON condition` (or `, LATERAL`): for each left
+    /// row, `right` runs with its references to the left row (`Expr::Outer` depth 1)
+    /// bound to that row; the combined rows that pass `condition` come out, or with
+    /// `outer` the left row NULL-extended when none does. `right` is planned when it
+    /// runs, like a correlated subquery, so optimizer passes and `map_exprs` do not
+    /// enter it.
+    Lateral {
+        left: Box<Node>,
+        right: Box<Node>,
+        outer: bool,
+        condition: Option<Expr>,
+        columns: Vec<Column>,
+    },
     /// Set-returning functions in a select list (`SELECT unnest(a), ...`): each input
     /// row is repeated once per result of the longest function, the functions' results
     /// (NULL-padded) appended after the input's columns.
@@ -214,6 +227,7 @@ impl Node {
             | Node::Values { columns, .. }
             | Node::TableFunction { columns, .. }
             | Node::ProjectSet { columns, .. }
+            | Node::Lateral { columns, .. }
             | Node::Project { columns, .. }
             | Node::Aggregate { columns, .. }
             | Node::Window { columns, .. } => columns.clone(),
@@ -382,6 +396,23 @@ impl Node {
                 out.push(format!("{pad}Sort"));
                 out.push(format!("{detail}Sort Key: {}", show_sort_keys(keys, &cols)));
                 input.explain_into(depth + 1, out, stats, next);
+            }
+            Node::Lateral {
+                left,
+                right,
+                outer,
+                condition,
+                columns,
+            } => {
+                out.push(format!(
+                    "{pad}Nested Loop{} Lateral",
+                    if *outer { " Left" } else { "" }
+                ));
+                if let Some(c) = condition {
+                    out.push(format!("{detail}Join Filter: {}", show(c, columns)));
+                }
+                left.explain_into(depth + 1, out, stats, next);
+                right.explain_into(depth + 1, out, stats, next);
             }
             Node::ProjectSet { input, funcs, .. } => {
                 let cols = input.columns();
@@ -811,6 +842,20 @@ impl Node {
                 funcs,
                 columns,
             },
+            // The right side is planned per left row (see `Node::Lateral`).
+            Node::Lateral {
+                left,
+                right,
+                outer,
+                condition,
+                columns,
+            } => Node::Lateral {
+                left: b(left, f)?,
+                right,
+                outer,
+                condition,
+                columns,
+            },
             Node::Limit {
                 input,
                 limit,
@@ -954,6 +999,19 @@ impl Node {
                     .into_iter()
                     .map(|c| c.map_exprs(f))
                     .collect::<Result<_>>()?,
+                columns,
+            },
+            Node::Lateral {
+                left,
+                right,
+                outer,
+                condition,
+                columns,
+            } => Node::Lateral {
+                left,
+                right,
+                outer,
+                condition: condition.map(&mut *f).transpose()?,
                 columns,
             },
             Node::ProjectSet {

@@ -276,7 +276,7 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
                 Access::Index(a) => a.estimate <= POINT_ROWS,
             },
             Node::Values { rows, .. } => rows.len() as u64 <= POINT_ROWS,
-            Node::TableFunction { .. } => false,
+            Node::TableFunction { .. } | Node::Lateral { .. } => false,
             Node::Filter { input, .. }
             | Node::Project { input, .. }
             | Node::Aggregate { input, .. }

@@ -6,6 +6,7 @@ mod distinct;
 mod filter;
 pub mod index_scan;
 pub mod join;
+mod lateral;
 mod limit;
 mod project;
 mod recursive;
@@ -241,6 +242,20 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         Node::ProjectSet {
             input: i, funcs, ..
         } => table_function::project_set(input(i)?, funcs.clone(), ctx),
+        Node::Lateral {
+            left,
+            right,
+            outer,
+            condition,
+            columns,
+        } => lateral::build(
+            input(left)?,
+            (**right).clone(),
+            *outer,
+            condition.clone(),
+            columns.len(),
+            ctx,
+        ),
         Node::Limit {
             input: i,
             limit,
