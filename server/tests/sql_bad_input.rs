@@ -447,7 +447,11 @@ fn semantic_errors_keep_the_connection_and_change_nothing() {
         ("SELECT * FROM keep JOIN kdocs ON keep.nope = 1", "42703"),
         ("SELECT * FROM keep WHERE id IN (SELECT 1, 2)", "42601"),
         ("SELECT id FROM keep JOIN kdocs ON true", "42702"),
-        ("SELECT * FROM keep, LATERAL (SELECT 1) AS x", "0A000"),
+        ("SELECT * FROM keep FOR UPDATE", "0A000"),
+        (
+            "SELECT * FROM keep, LATERAL (SELECT keep.nope) AS x",
+            "42703",
+        ),
         (
             "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n FROM r) SELECT count(*) FROM r",
             "54000",

@@ -619,11 +619,7 @@ fn sql_errors_are_json_with_their_sqlstate() {
             409,
             "23505",
         ),
-        (
-            "SELECT * FROM products, LATERAL (SELECT 1) AS x",
-            400,
-            "0A000",
-        ),
+        ("SELECT * FROM products FOR UPDATE", 400, "0A000"),
         (
             "SELECT id FROM products JOIN products p ON true",
             400,

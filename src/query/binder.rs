@@ -578,17 +578,28 @@ impl<'a> Binder<'a> {
         let here = self.column_ref_in(parts, scope);
         let missing = |e: &Error| matches!(e.sqlstate().code(), "42703" | "42P01");
         match here {
-            Err(e) if missing(&e) => {
+            Err(mut e) if missing(&e) => {
                 for (j, outer) in self.outer.iter().enumerate().rev() {
-                    if let Ok((x, ty)) = self.column_ref_in(parts, outer) {
-                        let depth = self.outer.len() - j;
-                        let x = x.transform(&mut |c| {
-                            Ok(match c {
-                                Expr::Column(index) => Expr::Outer { depth, index },
-                                other => other,
-                            })
-                        })?;
-                        return Ok((x, ty));
+                    match self.column_ref_in(parts, outer) {
+                        Ok((x, ty)) => {
+                            let depth = self.outer.len() - j;
+                            let x = x.transform(&mut |c| {
+                                Ok(match c {
+                                    Expr::Column(index) => Expr::Outer { depth, index },
+                                    other => other,
+                                })
+                            })?;
+                            return Ok((x, ty));
+                        }
+                        // `t.nope` where an enclosing query has `t`: the column is
+                        // what is missing, not the table.
+                        Err(outer_err)
+                            if e.sqlstate().code() == "42P01"
+                                && outer_err.sqlstate().code() == "42703" =>
+                        {
+                            e = outer_err
+                        }
+                        Err(_) => {}
                     }
                 }
                 Err(e)
