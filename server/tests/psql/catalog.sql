@@ -54,3 +54,8 @@ SELECT 'x' ~ '(';
 SELECT '{1,2'::int[];
 \set ON_ERROR_STOP 1
 SELECT count(*) > 0 AS still_serving FROM pg_namespace;
+
+-- A table declared without a primary key shows no key index or constraint.
+CREATE TABLE nokey (a int, b text);
+\d nokey
+SELECT count(*) AS constraints FROM pg_constraint WHERE conrelid = 'nokey'::regclass;

@@ -74,6 +74,7 @@ pub fn view(rel: &Relations, name: &str) -> Option<View> {
             ]),
             rel.list
                 .iter()
+                .filter(|r| r.key_attnum().is_some())
                 .map(|r| {
                     vec![
                         text("tissdb"),
@@ -109,6 +110,7 @@ pub fn view(rel: &Relations, name: &str) -> Option<View> {
             let rows = rel
                 .list
                 .iter()
+                .filter(|r| r.key_attnum().is_some())
                 .map(|r| {
                     let mut row = vec![
                         text("tissdb"),

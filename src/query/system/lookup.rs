@@ -147,6 +147,9 @@ impl Lookup {
             }
             LookupKind::ConstraintDef => {
                 for r in Relations::of(catalog).list {
+                    if r.key_attnum().is_none() {
+                        continue;
+                    }
                     map.insert(
                         oids::primary_constraint(r.collection.id).to_string(),
                         Value::String(format!("PRIMARY KEY ({})", quote_ident(&r.key_column()))),

@@ -145,7 +145,7 @@ pub fn system_relations() -> impl Iterator<Item = (u32, &'static str, u32, bool)
 
 /// The view `name` names (`pg_class`, `pg_catalog.pg_class`,
 /// `information_schema.columns`), as its columns and rows; None if it names no system
-/// view. `user` is the session's user name.
+/// view. `settings` gives the session's settings, asked only for pg_catalog views.
 pub fn view(
     catalog: &Catalog,
     name: &ast::ObjectName,
@@ -206,6 +206,12 @@ impl Relation {
             .unwrap_or_else(|| "id".to_string())
     }
 
+    /// The key column's number; None for a table declared without a primary key
+    /// (its documents are keyed by generated ids no column shows).
+    pub fn key_attnum(&self) -> Option<usize> {
+        self.attnum(&self.key_column())
+    }
+
     /// The 1-based number of the column named `name`.
     pub fn attnum(&self, name: &str) -> Option<usize> {
         self.columns
@@ -223,19 +229,22 @@ impl Relation {
     pub fn indexes(&self) -> Vec<IndexInfo> {
         let name = &self.collection.name;
         let key = self.key_column();
-        let mut out = vec![IndexInfo {
-            oid: oids::primary_index(self.collection.id),
-            name: self.primary_index_name(),
-            attnums: vec![self.attnum(&key).unwrap_or(1)],
-            expressions: Vec::new(),
-            unique: true,
-            primary: true,
-            definition: format!(
-                "CREATE UNIQUE INDEX {} ON public.{name} USING btree ({})",
-                self.primary_index_name(),
-                quote_ident(&key)
-            ),
-        }];
+        let mut out = Vec::new();
+        if let Some(attnum) = self.key_attnum() {
+            out.push(IndexInfo {
+                oid: oids::primary_index(self.collection.id),
+                name: self.primary_index_name(),
+                attnums: vec![attnum],
+                expressions: Vec::new(),
+                unique: true,
+                primary: true,
+                definition: format!(
+                    "CREATE UNIQUE INDEX {} ON public.{name} USING btree ({})",
+                    self.primary_index_name(),
+                    quote_ident(&key)
+                ),
+            });
+        }
         for i in self.collection.ready_indexes() {
             let mut attnums = Vec::new();
             let mut expressions = Vec::new();

@@ -889,9 +889,9 @@ fn pg_constraint(rel: &Relations) -> View {
     let rows = rel
         .list
         .iter()
-        .map(|r| {
-            let key = r.attnum(&r.key_column()).unwrap_or(1);
-            vec![
+        .filter_map(|r| {
+            let key = r.key_attnum()?;
+            Some(vec![
                 oid(oids::primary_constraint(r.collection.id)),
                 text(&r.primary_index_name()),
                 oid(oids::PUBLIC),
@@ -918,7 +918,7 @@ fn pg_constraint(rel: &Relations) -> View {
                 NULL,
                 NULL,
                 NULL,
-            ]
+            ])
         })
         .collect();
     (cols, rows)
