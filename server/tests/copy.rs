@@ -22,30 +22,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::Server;
 use futures::{SinkExt, TryStreamExt};
+use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
 
 /// How long the body of one test may run.
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn bounded<F: Future>(what: &str, body: F) -> F::Output {
-    tokio::time::timeout(BODY_TIMEOUT, body)
-        .await
-        .unwrap_or_else(|_| panic!("{what} ran longer than {BODY_TIMEOUT:?}"))
+    common::bounded(what, BODY_TIMEOUT, body).await
 }
 
 async fn connect(s: &Server) -> Client {
-    let conninfo = format!(
-        "host=127.0.0.1 port={} user=copy_tester dbname=tissdb connect_timeout=10",
-        s.pg_port()
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}; server stderr:\n{}", s.stderr()));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
+    common::pg_connect(s, "user=copy_tester").await
 }
 
 /// Sends `chunks` as the data of `sql` (a COPY FROM STDIN); the row count or the error.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, IsolationLevel, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, IsolationLevel, SimpleQueryMessage};
 
 /// How long the body of one test may run (the server's start comes on top, and is
 /// itself bounded by the harness).
@@ -38,9 +38,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(25);
 /// Runs `body`, failing the test if it runs longer than [`BODY_TIMEOUT`] (a hang is a
 /// failure, not a stuck test run).
 async fn bounded<F: Future>(what: &str, body: F) -> F::Output {
-    tokio::time::timeout(BODY_TIMEOUT, body)
-        .await
-        .unwrap_or_else(|_| panic!("{what} ran longer than {BODY_TIMEOUT:?}"))
+    common::bounded(what, BODY_TIMEOUT, body).await
 }
 
 // ------------------------------------------------------------------------------------
@@ -48,17 +46,7 @@ async fn bounded<F: Future>(what: &str, body: F) -> F::Output {
 // ------------------------------------------------------------------------------------
 
 async fn connect(s: &Server) -> Client {
-    let conninfo = format!(
-        "host=127.0.0.1 port={} user=txn_tester dbname=tissdb application_name=txn-tests connect_timeout=10",
-        s.pg_port()
-    );
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}; server stderr:\n{}", s.stderr()));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
+    common::pg_connect(s, "user=txn_tester application_name=txn-tests").await
 }
 
 /// The rows of a simple query (every statement of it), as text.

@@ -72,6 +72,30 @@ pub fn seed_doc(price: f64) -> Json {
     })
 }
 
+/// Runs `body`, failing the test if it runs longer than `limit` (a hang is a failure,
+/// not a stuck test run).
+pub async fn bounded<F: std::future::Future>(what: &str, limit: Duration, body: F) -> F::Output {
+    tokio::time::timeout(limit, body)
+        .await
+        .unwrap_or_else(|_| panic!("{what} ran longer than {limit:?}"))
+}
+
+/// A tokio-postgres client of `server`, connecting with the extra `conninfo` words
+/// (`user=...`); its connection runs on a spawned task.
+pub async fn pg_connect(server: &Server, conninfo: &str) -> tokio_postgres::Client {
+    let conninfo = format!(
+        "host=127.0.0.1 port={} dbname=tissdb connect_timeout=10 {conninfo}",
+        server.pg_port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}; server stderr:\n{}", server.stderr()));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
 /// A free loopback port: bind port 0, read the port, let the listener go.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
