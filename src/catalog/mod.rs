@@ -76,6 +76,19 @@ impl Collection {
     pub fn ready_indexes(&self) -> impl Iterator<Item = &IndexDef> {
         self.indexes.iter().filter(|i| i.ready)
     }
+
+    /// The position of the column holding the document key in a scan's row: `id`
+    /// (first) for a schemaless collection, the declared primary key for a table
+    /// (None for a table declared without one).
+    pub fn key_position(&self) -> Option<usize> {
+        match self.kind {
+            Kind::Schemaless => Some(0),
+            Kind::Table => self
+                .primary_key
+                .as_ref()
+                .and_then(|pk| self.columns.iter().position(|c| c.name == *pk)),
+        }
+    }
 }
 
 /// One document write: its id and key, the version it replaces (None if new) and the
@@ -239,6 +252,16 @@ impl Catalog {
                 format!("collection \"{name}\" does not exist"),
             )
         })
+    }
+
+    /// The number of documents in collection `id` (exact: kept with every write).
+    pub fn document_count(&self, id: u32) -> u64 {
+        self.storage.document_count(id)
+    }
+
+    /// Bytes on disk of collection `id`'s flushed documents (compressed blocks).
+    pub fn stored_bytes(&self, id: u32) -> u64 {
+        self.storage.collection_bytes(id)
     }
 
     /// All collections, by name.

@@ -67,6 +67,17 @@ impl Catalog {
             for def in &indexes {
                 self.index_ops(def, &group.writes, &mut ops, &mut unique_guards)?;
             }
+            let delta: i64 = group
+                .writes
+                .iter()
+                .map(|w| i64::from(w.new.is_some()) - i64::from(w.old.is_some()))
+                .sum();
+            if delta != 0 {
+                ops.push(Op::Count {
+                    collection: cid,
+                    delta,
+                });
+            }
             let mut news: Vec<Object> = Vec::new();
             for w in group.writes {
                 match w.new {

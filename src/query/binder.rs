@@ -1536,7 +1536,12 @@ impl<'a> Binder<'a> {
             }
             _ => return Ok(None),
         };
-        let (arg, aty) = self.expr(args[0], scope)?;
+        let (mut arg, mut aty) = self.expr(args[0], scope)?;
+        if kind == LookupKind::RelationSize && matches!(aty, SqlType::Text | SqlType::Unknown) {
+            // `pg_relation_size('items')`: the name is read as a regclass, as in PostgreSQL.
+            arg = self.lookup_expr(LookupKind::RegIn(types::RegKind::Class), arg)?;
+            aty = SqlType::Reg(types::RegKind::Class);
+        }
         let (mut arg, _) = self.coerce_to(arg, aty, &SqlType::Text)?;
         if kind == LookupKind::IndexDef && args.len() >= 2 {
             // pg_get_indexdef(oid, column, pretty): the key is `oid/column`.

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod expr;
 pub mod functions;
 pub mod graph;
+pub mod join_order;
 pub mod optimizer;
 pub mod plan;
 pub mod schema;

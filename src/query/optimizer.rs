@@ -2,21 +2,22 @@
 //!
 //! 1. [`fold_constants`]: expressions that read no row, parameter or clock are computed
 //!    once, at plan time.
-//! 2. [`plan_joins`]: WHERE and ON conditions move below joins to the side they read
+//! 2. [`crate::query::join_order`]: trees of inner joins are joined again in the order
+//!    the collections' document counts say is cheapest.
+//! 3. [`plan_joins`]: WHERE and ON conditions move below joins to the side they read
 //!    (where the join kind allows), the rest joins the join condition, and equalities
 //!    between the two sides become hash join keys.
-//! 3. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
+//! 4. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
 //!    are tested as documents are decoded.
-//! 4. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
+//! 5. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
 //!    `id IN ('a', 'b')`) reads those keys instead of the whole collection.
-//! 5. [`use_indexes`]: other scans read a secondary index where it costs less
+//! 6. [`use_indexes`]: other scans read a secondary index where it costs less
 //!    ([`crate::query::access`]); an index that delivers the order of an
 //!    `ORDER BY ... LIMIT n` removes the sort.
 //!
 //! Projection pruning has nothing to do yet: a scan decodes each document once and the
 //! row it builds only clones the fields it names.
 
-use crate::catalog::Kind;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
@@ -24,12 +25,9 @@ use crate::query::plan::{Access, JoinKind, Node, SortKey};
 
 /// Runs every pass in order.
 pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
-    let passes: [fn(Node) -> Result<Node>; 4] = [
-        fold_constants,
-        plan_joins,
-        push_down_filters,
-        use_key_lookups,
-    ];
+    let node = fold_constants(node)?;
+    let node = crate::query::join_order::order_joins(node, ctx)?;
+    let passes: [fn(Node) -> Result<Node>; 3] = [plan_joins, push_down_filters, use_key_lookups];
     let node = passes.iter().try_fold(node, |n, pass| pass(n))?;
     use_indexes(node, ctx)
 }
@@ -448,6 +446,11 @@ pub fn plan_joins(node: Node) -> Result<Node> {
             let (mut to_left, mut to_right, mut to_join, mut stay) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for p in parts {
+                // A correlated subquery reads the row by its positions here: it stays.
+                if has_subquery(&p) {
+                    stay.push(p);
+                    continue;
+                }
                 match (side(&p, lw), kind) {
                     (Side::Left, JoinKind::Inner | JoinKind::Left) => to_left.push(p),
                     (Side::Right, JoinKind::Inner | JoinKind::Right) => {
@@ -487,6 +490,10 @@ pub fn plan_joins(node: Node) -> Result<Node> {
             conjuncts(&condition, &mut parts);
             let (mut to_left, mut to_right, mut rest) = (Vec::new(), Vec::new(), Vec::new());
             for p in parts {
+                if has_subquery(&p) {
+                    rest.push(p);
+                    continue;
+                }
                 let s = side(&p, lw);
                 // ON conditions on one side only filter that side's rows before they
                 // are matched, unless that side's rows are all kept (outer joins).
@@ -598,6 +605,14 @@ pub(crate) fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
     }
 }
 
+/// Whether `e` holds a subquery (one still in the plan reads the row around it, by
+/// column positions that moving `e` to another row would make wrong).
+pub(crate) fn has_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Subquery(..) | Expr::InSubquery { .. }));
+    found
+}
+
 /// Reads no row: a literal, a parameter, or a function of those.
 pub(crate) fn reads_no_row(e: &Expr) -> bool {
     let mut pure = true;
@@ -640,13 +655,7 @@ pub fn use_key_lookups(node: Node) -> Result<Node> {
             access: Access::Full,
             filter: Some(filter),
         } => {
-            let key = match collection.kind {
-                Kind::Schemaless => Some(0),
-                Kind::Table => collection
-                    .primary_key
-                    .as_ref()
-                    .and_then(|pk| collection.columns.iter().position(|c| c.name == *pk)),
-            };
+            let key = collection.key_position();
             let access = match key.and_then(|k| key_values(&filter, k)) {
                 Some(values) => Access::Keys(values),
                 None => Access::Full,

@@ -103,6 +103,14 @@ pub enum Op {
         index: u32,
         entry: Vec<u8>,
     },
+    /// Collection `collection` gained `delta` documents in this batch (negative: lost).
+    /// The engine keeps the sums ([`Storage::document_count`]): in each memtable for
+    /// its writes, and in the manifest for the flushed ones, so the counts are exact
+    /// and survive a crash as the data does.
+    Count {
+        collection: u32,
+        delta: i64,
+    },
 }
 
 /// A predicate saying whether a key still belongs to a live collection.
@@ -182,6 +190,7 @@ fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
             Op::Delete { key } => Ok(WalOp::Delete { key }),
             Op::IndexPut { index, entry } => Ok(WalOp::IndexPut { index, entry }),
             Op::IndexDelete { index, entry } => Ok(WalOp::IndexDelete { index, entry }),
+            Op::Count { collection, delta } => Ok(WalOp::Count { collection, delta }),
         })
         .collect()
 }
@@ -203,6 +212,7 @@ fn apply_ops(table: &Memtable, seq: u64, ops: Vec<WalOp>) -> Vec<IndexChange> {
                 entry,
                 put: false,
             }),
+            WalOp::Count { collection, delta } => table.add_count(collection, delta),
         }
     }
     changes
@@ -280,6 +290,35 @@ impl Storage {
             inner: Arc::new(inner),
             threads: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The number of documents of collection `collection` (by its id), counted from
+    /// the [`Op::Count`] changes writers attach to their batches.
+    pub fn document_count(&self, collection: u32) -> u64 {
+        // The manifest lock first: a flush moves a memtable's counts into the manifest
+        // and drops the memtable from the state while it holds that lock.
+        let manifest = self.inner.manifest.lock();
+        let st = self.inner.snapshot();
+        let mut n = manifest.counts.get(&collection).copied().unwrap_or(0);
+        drop(manifest);
+        let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
+        for t in tables {
+            n += t.count(collection);
+        }
+        u64::try_from(n).unwrap_or(0)
+    }
+
+    /// Bytes on disk of collection `collection`'s documents in segments (compressed
+    /// blocks; writes still in memtables are not counted).
+    pub fn collection_bytes(&self, collection: u32) -> u64 {
+        let start = crate::storage::keys::collection_start(collection);
+        let end = crate::storage::keys::collection_end(collection);
+        self.inner
+            .snapshot()
+            .segments
+            .iter()
+            .map(|s| s.range_bytes(&start, end.as_deref()))
+            .sum()
     }
 
     /// The secondary index trees.
@@ -695,6 +734,11 @@ impl Inner {
                 next.segments.insert(0, s.id);
             }
             next.flushed_seq = frozen.last_seq;
+            for (collection, delta) in frozen.table.counts() {
+                *next.counts.entry(collection).or_default() += delta;
+            }
+            next.counts
+                .retain(|c, n| *n != 0 && is_live(&crate::storage::keys::collection_start(*c)));
             next.store(&self.dir)?;
             *manifest = next;
             let mut state = self.state.write();

@@ -2,6 +2,7 @@
 //! sequence number their data reaches. Replaced atomically on every change (temp file,
 //! fsync, rename, fsync the directory), so a crash leaves either the old or the new one.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,10 @@ pub struct Manifest {
     /// Live segment ids, newest first: a key's newest version is in the first one that
     /// holds it.
     pub segments: Vec<u64>,
+    /// Documents per collection id in the segments (as of `flushed_seq`); the
+    /// memtables hold the changes since (see [`crate::storage::Op::Count`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<u32, i64>,
 }
 
 impl Manifest {
@@ -33,6 +38,7 @@ impl Manifest {
             flushed_seq: 0,
             next_segment_id: 1,
             segments: Vec::new(),
+            counts: BTreeMap::new(),
         }
     }
 

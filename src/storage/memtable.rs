@@ -4,6 +4,7 @@
 //! point read is one `lower_bound` and a scan skips to the next key after the first
 //! version it meets. Values are documents in `doc::binary` form, `None` for a delete.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,9 @@ pub struct Memtable {
     map: SkipMap<VersionKey, Option<Vec<u8>>>,
     size: AtomicU64,
     max_seq: AtomicU64,
+    /// Per collection, documents added minus documents removed by the writes in this
+    /// table (see [`crate::storage::Op::Count`]).
+    counts: parking_lot::Mutex<HashMap<u32, i64>>,
 }
 
 /// A key's newest value in a memtable: `Some(bytes)` for a document, `None` for a delete.
@@ -56,6 +60,21 @@ impl Memtable {
         self.map.insert(VersionKey::new(key, seq), value);
         self.size.fetch_add(size, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// Adds `delta` to collection `collection`'s document count change.
+    pub fn add_count(&self, collection: u32, delta: i64) {
+        *self.counts.lock().entry(collection).or_default() += delta;
+    }
+
+    /// The document count change of collection `collection` in this table.
+    pub fn count(&self, collection: u32) -> i64 {
+        self.counts.lock().get(&collection).copied().unwrap_or(0)
+    }
+
+    /// The document count changes of the writes in this table, per collection.
+    pub fn counts(&self) -> HashMap<u32, i64> {
+        self.counts.lock().clone()
     }
 
     /// The newest version of `key`, if the memtable has one.

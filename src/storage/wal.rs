@@ -45,6 +45,8 @@ pub enum WalOp {
     IndexPut { index: u32, entry: Vec<u8> },
     /// Remove `entry` from index `index`.
     IndexDelete { index: u32, entry: Vec<u8> },
+    /// Collection `collection` gained `delta` documents (negative: lost).
+    Count { collection: u32, delta: i64 },
 }
 
 /// A decoded WAL record.
@@ -61,6 +63,16 @@ const OP_PUT: u8 = 1;
 const OP_DELETE: u8 = 2;
 const OP_INDEX_PUT: u8 = 3;
 const OP_INDEX_DELETE: u8 = 4;
+const OP_COUNT: u8 = 5;
+
+/// Zigzag encoding of a signed number as an unsigned varint.
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
 
 fn encode_record(seq: u64, ops: &[WalOp], out: &mut Vec<u8>) {
     let start = out.len();
@@ -86,6 +98,11 @@ fn encode_record(seq: u64, ops: &[WalOp], out: &mut Vec<u8>) {
                 });
                 binary::put_varint(out, u64::from(*index));
                 binary::put_bytes(out, entry);
+            }
+            WalOp::Count { collection, delta } => {
+                out.push(OP_COUNT);
+                binary::put_varint(out, u64::from(*collection));
+                binary::put_varint(out, zigzag(*delta));
             }
         }
     }
@@ -125,6 +142,12 @@ fn decode_payload(payload: &[u8]) -> Result<WalRecord> {
                 } else {
                     WalOp::IndexDelete { index, entry }
                 });
+            }
+            OP_COUNT => {
+                let collection = u32::try_from(r.varint()?)
+                    .map_err(|_| Error::Corruption("WAL collection id out of range".into()))?;
+                let delta = unzigzag(r.varint()?);
+                ops.push(WalOp::Count { collection, delta });
             }
             other => return Err(Error::Corruption(format!("WAL op kind {other}"))),
         }
@@ -505,6 +528,21 @@ mod tests {
         WalOp::Put {
             key: k.as_bytes().to_vec(),
             value: v.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn count_ops_round_trip_with_their_sign() {
+        for delta in [0, 1, -1, 63, -64, i64::MAX, i64::MIN] {
+            assert_eq!(unzigzag(zigzag(delta)), delta);
+            let ops = [WalOp::Count {
+                collection: u32::MAX,
+                delta,
+            }];
+            let mut out = Vec::new();
+            encode_record(7, &ops, &mut out);
+            let rec = decode_payload(&out[8..]).unwrap();
+            assert_eq!(rec.ops, ops);
         }
     }
 

@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter, group_key, row_size};
-use crate::catalog::{Collection, IndexDef, Kind};
+use crate::catalog::{Collection, IndexDef};
 use crate::doc::Value;
 use crate::error::Result;
 use crate::query::Row;
@@ -61,13 +61,7 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
     else {
         return None;
     };
-    let key_column = match collection.kind {
-        Kind::Schemaless => Some(0),
-        Kind::Table => collection
-            .primary_key
-            .as_ref()
-            .and_then(|pk| collection.columns.iter().position(|c| c.name == *pk)),
-    };
+    let key_column = collection.key_position();
     let key = if matches!(right_key, Expr::Column(c) if Some(*c) == key_column) {
         ProbeKey::DocumentKey
     } else {

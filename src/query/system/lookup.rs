@@ -28,7 +28,8 @@ pub enum LookupKind {
     IndexDef,
     /// `pg_get_constraintdef(oid)`.
     ConstraintDef,
-    /// `pg_relation_size(oid)` and friends: bytes (an estimate: 0 when unknown).
+    /// `pg_relation_size(oid)` and friends: the bytes of the collection's flushed
+    /// blocks on disk (writes still in memtables count nothing).
     RelationSize,
     /// `current_setting(name)`: an unknown name is 42704.
     Setting,
@@ -158,7 +159,7 @@ impl Lookup {
             }
             LookupKind::RelationSize => {
                 for r in Relations::of(catalog).list {
-                    map.insert(r.oid().to_string(), Value::Int(0));
+                    map.insert(r.oid().to_string(), Value::Int(r.bytes as i64));
                 }
             }
             LookupKind::Setting | LookupKind::SettingOrNull => {

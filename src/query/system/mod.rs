@@ -191,6 +191,10 @@ pub struct RelColumn {
 pub struct Relation {
     pub collection: Collection,
     pub columns: Vec<RelColumn>,
+    /// Documents in the collection (`reltuples`, `n_live_tup`).
+    pub rows: u64,
+    /// Bytes of its flushed documents on disk (`pg_relation_size`, `relpages`).
+    pub bytes: u64,
 }
 
 impl Relation {
@@ -321,6 +325,8 @@ impl Relations {
                         .collect(),
                 };
                 Relation {
+                    rows: catalog.document_count(c.id),
+                    bytes: catalog.stored_bytes(c.id),
                     collection: c,
                     columns,
                 }

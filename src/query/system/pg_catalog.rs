@@ -520,7 +520,7 @@ fn pg_class(rel: &Relations) -> View {
     ]);
     let mut rows = Vec::new();
     for r in &rel.list {
-        rows.push(class_row(
+        let mut row = class_row(
             r.oid(),
             &r.collection.name,
             oids::PUBLIC,
@@ -528,9 +528,14 @@ fn pg_class(rel: &Relations) -> View {
             r.columns.len(),
             true,
             2,
-        ));
+        );
+        // relpages and reltuples: the collection's stored bytes in 8 KiB pages, and
+        // its exact document count.
+        row[9] = int(r.bytes.div_ceil(8192) as i64);
+        row[10] = Value::Float(r.rows as f64);
+        rows.push(row);
         for i in r.indexes() {
-            rows.push(class_row(
+            let mut row = class_row(
                 i.oid,
                 &i.name,
                 oids::PUBLIC,
@@ -538,7 +543,9 @@ fn pg_class(rel: &Relations) -> View {
                 i.attnums.len(),
                 false,
                 403,
-            ));
+            );
+            row[10] = Value::Float(r.rows as f64);
+            rows.push(row);
         }
     }
     for (ns, name, o, is_view) in system_relations() {
@@ -1320,7 +1327,10 @@ fn pg_stat_user_tables(rel: &Relations) -> View {
         .iter()
         .map(|r| {
             let mut row = vec![oid(r.oid()), text("public"), text(&r.collection.name)];
-            row.extend(names.iter().map(|_| int(0)));
+            row.extend(names.iter().map(|n| match *n {
+                "n_live_tup" => int(r.rows as i64),
+                _ => int(0),
+            }));
             row.extend([NULL, NULL, NULL, NULL, int(0), int(0), int(0), int(0)]);
             row
         })

@@ -176,6 +176,21 @@ impl Segment {
         ))
     }
 
+    /// Bytes on disk of the blocks holding keys in `[start, end)` (whole blocks: a
+    /// block shared with a neighbouring range counts for both).
+    pub fn range_bytes(&self, start: &[u8], end: Option<&[u8]>) -> u64 {
+        let first = self
+            .index
+            .partition_point(|e| e.last_key.as_slice() < start);
+        self.index
+            .get(first..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(|e| end.is_none_or(|end| e.first_key.as_slice() < end))
+            .map(|e| e.len)
+            .sum()
+    }
+
     /// Index of the first block that may hold keys at or after `start`.
     fn first_block(&self, start: &Bound<Vec<u8>>) -> usize {
         match start {
