@@ -264,3 +264,56 @@ fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
     let analyzed = run(&mut s, &format!("EXPLAIN ANALYZE {}", queries[0])).join("\n");
     assert!(analyzed.contains("Index Probe"), "{analyzed}");
 }
+
+#[test]
+fn correlated_exists_and_in_become_semi_and_anti_joins() {
+    let (_d, mut s) = session();
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT name FROM customers c
+         WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.total > 60)",
+    )
+    .join("\n");
+    assert!(plan.contains("Hash Semi Join"), "{plan}");
+    assert!(plan.contains("Filter: (total > 60)"), "{plan}");
+    assert!(!plan.contains("SubPlan"), "{plan}");
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT id FROM orders o
+         WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id)",
+    )
+    .join("\n");
+    assert!(plan.contains("Hash Anti Join"), "{plan}");
+    assert!(plan.contains("Index Probe: customers by key"), "{plan}");
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT id FROM orders o
+             WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id) ORDER BY id"
+        ),
+        vec!["13", "14"]
+    );
+    // IN with a correlated condition: a semi-join on the IN's equality plus the rest.
+    let q = "SELECT name FROM customers c
+             WHERE c.id IN (SELECT customer_id FROM orders o WHERE o.total >= c.id * 60) ORDER BY 1";
+    let plan = run(&mut s, &format!("EXPLAIN {q}")).join("\n");
+    assert!(plan.contains("Hash Semi Join"), "{plan}");
+    assert!(plan.contains("Join Filter"), "{plan}");
+    assert_eq!(run(&mut s, q), vec!["ann"]);
+    // Not decorrelated: NOT IN (NULL rules), a subquery under OR, an aggregate.
+    for q in [
+        "SELECT name FROM customers c WHERE c.id NOT IN (SELECT customer_id FROM orders o WHERE o.total > c.id)",
+        "SELECT name FROM customers c WHERE c.city = 'x' OR EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id)",
+        "SELECT name FROM customers c WHERE 1 < (SELECT count(*) FROM orders o WHERE o.customer_id = c.id)",
+    ] {
+        let plan = run(&mut s, &format!("EXPLAIN {q}")).join("\n");
+        assert!(!plan.contains("Semi") && !plan.contains("Anti"), "{plan}");
+    }
+    assert_eq!(
+        run(
+            &mut s,
+            "SELECT name FROM customers c WHERE 1 < (SELECT count(*) FROM orders o WHERE o.customer_id = c.id)"
+        ),
+        vec!["ann"]
+    );
+}

@@ -14,6 +14,7 @@ pub mod access;
 pub mod binder;
 pub mod copy;
 pub mod cursor;
+pub mod decorrelate;
 pub mod exec;
 pub mod expr;
 pub mod functions;

@@ -2,16 +2,18 @@
 //!
 //! 1. [`fold_constants`]: expressions that read no row, parameter or clock are computed
 //!    once, at plan time.
-//! 2. [`crate::query::join_order`]: trees of inner joins are joined again in the order
+//! 2. [`crate::query::decorrelate`]: correlated `EXISTS`, `NOT EXISTS` and `IN` in a
+//!    WHERE become semi- and anti-joins.
+//! 3. [`crate::query::join_order`]: trees of inner joins are joined again in the order
 //!    the collections' document counts say is cheapest.
-//! 3. [`plan_joins`]: WHERE and ON conditions move below joins to the side they read
+//! 4. [`plan_joins`]: WHERE and ON conditions move below joins to the side they read
 //!    (where the join kind allows), the rest joins the join condition, and equalities
 //!    between the two sides become hash join keys.
-//! 4. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
+//! 5. [`push_down_filters`]: a filter directly above a scan moves into the scan, so rows
 //!    are tested as documents are decoded.
-//! 5. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
+//! 6. [`use_key_lookups`]: a scan whose filter pins the document key (`id = $1`,
 //!    `id IN ('a', 'b')`) reads those keys instead of the whole collection.
-//! 6. [`use_indexes`]: other scans read a secondary index where it costs less
+//! 7. [`use_indexes`]: other scans read a secondary index where it costs less
 //!    ([`crate::query::access`]); an index that delivers the order of an
 //!    `ORDER BY ... LIMIT n` removes the sort.
 //!
@@ -26,6 +28,7 @@ use crate::query::plan::{Access, JoinKind, Node, SortKey};
 /// Runs every pass in order.
 pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
     let node = fold_constants(node)?;
+    let node = crate::query::decorrelate::decorrelate(node)?;
     let node = crate::query::join_order::order_joins(node, ctx)?;
     let passes: [fn(Node) -> Result<Node>; 3] = [plan_joins, push_down_filters, use_key_lookups];
     let node = passes.iter().try_fold(node, |n, pass| pass(n))?;
@@ -452,7 +455,10 @@ pub fn plan_joins(node: Node) -> Result<Node> {
                     continue;
                 }
                 match (side(&p, lw), kind) {
-                    (Side::Left, JoinKind::Inner | JoinKind::Left) => to_left.push(p),
+                    (
+                        Side::Left,
+                        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti,
+                    ) => to_left.push(p),
                     (Side::Right, JoinKind::Inner | JoinKind::Right) => {
                         to_right.push(shift_columns(p, lw)?)
                     }
@@ -498,11 +504,14 @@ pub fn plan_joins(node: Node) -> Result<Node> {
                 // ON conditions on one side only filter that side's rows before they
                 // are matched, unless that side's rows are all kept (outer joins).
                 match (s, kind) {
-                    (Side::Left, JoinKind::Inner | JoinKind::Right) => {
+                    (Side::Left, JoinKind::Inner | JoinKind::Right | JoinKind::Semi) => {
                         to_left.push(p);
                         continue;
                     }
-                    (Side::Right, JoinKind::Inner | JoinKind::Left) => {
+                    (
+                        Side::Right,
+                        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti,
+                    ) => {
                         to_right.push(shift_columns(p, lw)?);
                         continue;
                     }

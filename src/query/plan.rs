@@ -85,6 +85,10 @@ pub enum JoinKind {
     Right,
     /// Both.
     Full,
+    /// Each left row that has a match, once (EXISTS, IN); the output is the left row.
+    Semi,
+    /// Each left row that has no match (NOT EXISTS); the output is the left row.
+    Anti,
 }
 
 impl JoinKind {
@@ -94,6 +98,8 @@ impl JoinKind {
             JoinKind::Left => " Left",
             JoinKind::Right => " Right",
             JoinKind::Full => " Full",
+            JoinKind::Semi => " Semi",
+            JoinKind::Anti => " Anti",
         }
     }
 }
@@ -235,6 +241,11 @@ impl Node {
             | Node::Sort { input, .. }
             | Node::Limit { input, .. }
             | Node::Distinct { input } => input.columns(),
+            Node::Join {
+                left,
+                kind: JoinKind::Semi | JoinKind::Anti,
+                ..
+            } => left.columns(),
             Node::Join { left, right, .. } => {
                 let mut c = left.columns();
                 c.extend(right.columns());

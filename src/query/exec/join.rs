@@ -1,5 +1,6 @@
 //! Join: a hash join when the optimizer found equalities between the two sides, a
-//! nested loop otherwise. The right side is read into memory first (within
+//! nested loop otherwise. Semi- and anti-joins give each left row once if some right
+//! row matches (semi) or none does (anti). The right side is read into memory first (within
 //! `query_memory_limit`); left rows then stream through. Outer joins pad the side
 //! without a match with NULLs: a left row as soon as it found none, unmatched right rows
 //! once the left side is done. A NULL key never matches (SQL's `=`).
@@ -46,7 +47,10 @@ pub struct Probe {
 /// The probe a join can use, if any: an inner or left join on one equality whose right
 /// expression is the document key or an index's first field of a plain collection scan.
 pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<Probe> {
-    if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+    if !matches!(
+        kind,
+        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+    ) {
         return None;
     }
     let [(_, right_key)] = equi else {
@@ -258,16 +262,24 @@ impl JoinIter {
             };
             if keep {
                 any = true;
+                if matches!(self.spec.kind, JoinKind::Semi | JoinKind::Anti) {
+                    break;
+                }
                 if let Some(m) = self.matched.get_mut(i) {
                     *m = true;
                 }
                 self.pending.push_back(row);
             }
         }
-        if !any && matches!(self.spec.kind, JoinKind::Left | JoinKind::Full) {
-            let mut row = l;
-            row.resize(self.spec.left_width + self.spec.right_width, Value::Null);
-            self.pending.push_back(row);
+        match self.spec.kind {
+            JoinKind::Semi if any => self.pending.push_back(l),
+            JoinKind::Anti if !any => self.pending.push_back(l),
+            JoinKind::Left | JoinKind::Full if !any => {
+                let mut row = l;
+                row.resize(self.spec.left_width + self.spec.right_width, Value::Null);
+                self.pending.push_back(row);
+            }
+            _ => {}
         }
         Ok(())
     }
