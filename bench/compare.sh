@@ -368,6 +368,15 @@ trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT
 trap 'echo "terminated" >&2; exit 143' TERM
 
+# Small helpers (also used by bench/rest/suite.sh).
+now() { date +%s.%N; }
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
+              else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { # free_port "ports already picked" -> a port nothing listens on
     local p i
@@ -475,8 +484,6 @@ else
     echo "   items.csv: $(wc -c <"$WORK/items.csv") bytes"
 fi
 
-now() { date +%s.%N; }
-secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 load_into() { # name (tissdb|postgres) port -> sets LOAD_S (total seconds), LOAD_DETAIL (per table) and
     # COPY_S (the seconds of the COPY of a table loaded from CSV: W6)
     local t t0 start
@@ -601,7 +608,6 @@ PG_BASE_LOAD=$(dir_bytes "$PGDATA_DIR/base")
 PG_WAL_LOAD=$(dir_bytes "$PGDATA_DIR/pg_wal")
 echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 
-vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 TDB_HWM_LOAD=$(vm_kb "$TDB_PID" VmHWM)
 echo "   TissDB peak RSS after load: ${TDB_HWM_LOAD:-?} kB"
 
@@ -677,11 +683,6 @@ run_pgbench() { # sys port wl mode clients round
     RUN_RESULT=${RUN_RESULT//[$'\t\n']/ }
 }
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 # Below 1 tps (the joins suite's slow queries) three decimals, not "0.1".
 fmt_tps() { if [ -z "$1" ] || [ "$1" = FAILED ]; then echo "${1:-FAILED}"; else awk -v x="$1" 'BEGIN { f = x < 1 ? "%.3f" : "%.1f"; printf f, x }'; fi; }
 
