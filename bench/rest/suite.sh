@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2153  # REPO_DIR, POUCH_PID, ... come from compare.sh
 # compare.sh --suite rest: sourced by bench/compare.sh once the TissDB server is up (no
 # PostgreSQL server is started). Uses compare.sh's variables and helpers (WORK, LOGDIR,
 # RESULTS_DIR, TDB_HTTP_PORT, TDB_PG_PORT, PGSQL, PGBENCH, ROWS, DURATION, ROUNDS,
@@ -186,7 +186,7 @@ mkdir -p "$RESULTS_DIR/last-logs"
 
 declare -A REST_LABEL=([GET]="GET /docs/<id>" [QUERY]="POST /docs/_query" [POST]="POST /docs")
 declare -A WIRE_OF=([GET]=wire_select [QUERY]=wire_select [POST]=wire_insert)
-declare -A WIRE_MED=() WIRE_P99=() WIRE_VALS=() WIRE_ERR=()
+declare -A WIRE_MED=() WIRE_P99=() WIRE_VALS=()
 ROWS_OUT=()
 ERRORS=()
 total_cells=$((${#RUN_ORDER[@]} * ${#REST_CONNS[@]}))
@@ -263,7 +263,7 @@ for op in "${RUN_ORDER[@]}"; do
             "$([ "$measure_wire" = 1 ] && echo /wire)" "$([ "$do_pouch" = 1 ] && echo /pouchdb)" "$progress"
         if [ "$measure_wire" = 1 ]; then
             if [ -n "$wire_err" ]; then
-                WIRE_MED[$wkey]=FAILED WIRE_P99[$wkey]=FAILED WIRE_ERR[$wkey]=$wire_err
+                WIRE_MED[$wkey]=FAILED WIRE_P99[$wkey]=FAILED
                 ERRORS+=("[$op c=$conns] TissDB wire ($wire.sql) FAILED: $wire_err")
             else
                 WIRE_MED[$wkey]=$(median "${wire_rps[@]}") WIRE_P99[$wkey]=$(median "${wire_p99[@]}")
