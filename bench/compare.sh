@@ -3,7 +3,7 @@
 #
 #   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
 #                         [--rows N] [--workloads W1,W2,W3,W5]
-#                         [--suite indexes|transactions|joins] [--keep]
+#                         [--suite indexes|transactions|joins|documents|rest] [--keep]
 #
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
@@ -53,6 +53,37 @@
 #                     from a random vertex. A run lasts at least its slowest query
 #                     (pgbench -T finishes the transaction under way; tps counts it).
 #                     About 1.5 minutes with --quick, 8 minutes without.
+# --suite documents   instead of items, 100k (--rows) nested product documents of about
+#                     600 bytes (bench/gen_products.awk: name, brand, price, category,
+#                     specs {weight, dimensions {...}, ...}, tags, stock, reviews), loaded
+#                     with the same multi-row INSERTs: PostgreSQL products (id text
+#                     PRIMARY KEY, doc jsonb) with an index on ((doc->>'brand')); TissDB a
+#                     schemaless collection products (top-level fields named in the
+#                     INSERT, objects and arrays as '...'::jsonb) with CREATE INDEX ON
+#                     products (brand). Each system runs its own form of one statement
+#                     (bench/workloads/d*.tissdb.sql, d*.postgres.sql): D2 read a whole
+#                     document by id; D3 filter on the indexed brand, project a nested
+#                     field (specs.weight / doc->'specs'->>'weight'), LIMIT 10; D4 GROUP BY
+#                     category with avg(price) over all documents (1 client only); D1
+#                     insert one such document, autocommit (run last). About 1.5 minutes
+#                     with --quick (D4: "simple 1" only), 8 without.
+# --suite rest        TissDB's REST API driven by wrk (installed with apt-get if
+#                     missing; bench/rest/*.lua), 1 and 8 connections (wrk -t 1 / -t 2):
+#                     GET /docs/<random id>, POST /docs/_query (a point SELECT by id) and
+#                     POST /docs (a ~300-byte nested document, id assigned by the
+#                     server), against TissDB's own wire protocol doing the same in the
+#                     same run (pgbench -M prepared: SELECT * ... WHERE id = $1, INSERT),
+#                     and against pouchdb-server (the CouchDB API on LevelDB, npm package
+#                     pinned in bench/rest/package-lock.json, installed into
+#                     bench/rest/node_modules with npm ci on first use; skipped with the
+#                     reason when it cannot be installed or started, or with
+#                     --no-pouchdb). Rounds alternate REST, wire, pouchdb-server;
+#                     reports requests/s and p99 latency of each, ratios REST/wire and
+#                     REST/pouchdb-server. --rows documents loaded (quick 10000, default
+#                     100000). No PostgreSQL server is started (pgbench and psql come
+#                     from postgresql-15). About 1 minute with --quick, 4.5 without
+#                     (the first run also installs pouchdb-server, about 2 minutes).
+# --no-pouchdb        --suite rest without pouchdb-server
 # --keep              keep the temp dir (data dirs, all pgbench and server logs)
 set -euo pipefail
 
@@ -72,6 +103,7 @@ BATCH=1000
 WORKLOADS=""
 SUITE=""
 KEEP=0
+NO_POUCHDB=0
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -93,6 +125,7 @@ while [ $# -gt 0 ]; do
         --suite) SUITE=${2:?}; shift ;;
         --suite=*) SUITE=${1#*=} ;;
         --keep) KEEP=1 ;;
+        --no-pouchdb) NO_POUCHDB=1 ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -108,6 +141,8 @@ fi
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
 if [ "$SUITE" = joins ]; then
     if [ "$QUICK" = 1 ]; then : "${ROWS:=100000}"; else : "${ROWS:=1000000}"; fi
+elif [ "$SUITE" = rest ]; then
+    if [ "$QUICK" = 1 ]; then : "${ROWS:=10000}"; else : "${ROWS:=100000}"; fi
 else
     : "${ROWS:=100000}"
 fi
@@ -157,8 +192,21 @@ elif [ "$SUITE" = joins ]; then
     TABLES=(customers orders edges)
     PGBENCH_DEFS=(-D customers="$CUSTOMERS" -D vertices="$VERTICES")
     BENCH_TIMEOUT=$((DURATION + 600))
+elif [ "$SUITE" = documents ]; then
+    # Each system runs its own form of the statement: WL_FILE names the pair
+    # d*.tissdb.sql / d*.postgres.sql (see wl_path). D1 (inserts) last: the reads and D4
+    # see the loaded documents only.
+    RUN_ORDER=(D2 D3 D4 D1)
+    WL_FILE=([D1]=d1_insert_doc.sql [D2]=d2_doc_by_id.sql [D3]=d3_indexed_nested.sql
+        [D4]=d4_group_by_avg.sql)
+    WL_LABEL=([D1]="insert-doc" [D2]="doc-by-id" [D3]="idx-brand,nested" [D4]="group-by-avg,all")
+    WL_BEFORE=()
+    TABLES=(products)
+elif [ "$SUITE" = rest ]; then
+    # bench/rest/suite.sh: its own loop (wrk and pgbench against one TissDB server).
+    RUN_ORDER=(GET QUERY POST)
 elif [ -n "$SUITE" ]; then
-    die "--suite: unknown suite '$SUITE' (known: indexes, transactions, joins)"
+    die "--suite: unknown suite '$SUITE' (known: indexes, transactions, joins, documents, rest)"
 fi
 TABLES_CSV=$(IFS=,; echo "${TABLES[*]}")
 TABLES_CSV=${TABLES_CSV//,/, }
@@ -168,7 +216,7 @@ if [ -n "$WORKLOADS" ]; then
         [[ ",${WORKLOADS^^}," == *",$w,"* ]] && sel+=("$w")
     done
     # W6 (the COPY load) happens in every run that loads items; alone it runs nothing more.
-    [ ${#sel[@]} -gt 0 ] || [[ ",${WORKLOADS^^}," == *",W6,"* && "$SUITE" != joins ]] ||
+    [ ${#sel[@]} -gt 0 ] || [[ ",${WORKLOADS^^}," == *",W6,"* && ! "$SUITE" =~ ^(joins|documents|rest)$ ]] ||
         die "--workloads: none of $(IFS=,; echo "${RUN_ORDER[*]}") in '$WORKLOADS'"
     RUN_ORDER=("${sel[@]+"${sel[@]}"}")
 fi
@@ -182,6 +230,15 @@ elif [ "$QUICK" = 1 ]; then
 else
     CELLS=("simple 1" "simple 8" "prepared 1" "prepared 8")
 fi
+# Workloads with cells of their own: "mode clients,mode clients".
+declare -A WL_CELLS=()
+if [ "$SUITE" = documents ]; then
+    # D4 reads all documents per query: one client (8 would queue on 2 cores).
+    if [ "$QUICK" = 1 ]; then WL_CELLS=([D4]="simple 1"); else WL_CELLS=([D4]="simple 1,prepared 1"); fi
+fi
+cells_of() { # wl -> the cells, one a line
+    if [ -n "${WL_CELLS[$1]:-}" ]; then tr ',' '\n' <<<"${WL_CELLS[$1]}"; else printf '%s\n' "${CELLS[@]}"; fi
+}
 
 # ---------------------------------------------------------------------------------
 # Prerequisites: PostgreSQL 15 (server, psql, pgbench) and the TissDB binary.
@@ -203,12 +260,23 @@ if need_pg; then
 fi
 PSQL="$PGBIN/psql"
 PGBENCH="$PGBIN/pgbench"
+if [ "$SUITE" = rest ]; then
+    for tool in wrk curl; do
+        command -v "$tool" >/dev/null && continue
+        [ "$(id -u)" = 0 ] || die "$tool is missing and we are not root to install it"
+        log "installing $tool (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "$tool" >/dev/null
+        command -v "$tool" >/dev/null || die "$tool still missing after apt-get install"
+    done
+fi
 
 if [ -z "$TISSDB_BIN" ]; then
     TISSDB_BIN="$REPO_DIR/target/release/tissdb"
     if [ ! -x "$TISSDB_BIN" ]; then
         log "building TissDB (cargo build --release)"
-        (cd "$REPO_DIR" && cargo build --release)
+        (cd "$REPO_DIR" && cargo build --release --bin tissdb)
     fi
 fi
 [ -x "$TISSDB_BIN" ] || die "TissDB binary not found or not executable: $TISSDB_BIN"
@@ -264,6 +332,20 @@ stop_pg() {
         echo "   pg_ctl stop failed (see $PGROOT/postgres.log)" >&2
 }
 
+POUCH_PID=""
+stop_pouchdb() { # the rest suite's pouchdb-server (node): SIGTERM, then SIGKILL after 10 s
+    [ -n "$POUCH_PID" ] || return 0
+    local pid=$POUCH_PID i
+    POUCH_PID=""
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
 cleanup() {
     local rc=$?
     set +e
@@ -272,6 +354,7 @@ cleanup() {
         kill -TERM "$BENCH_PID" 2>/dev/null
         wait "$BENCH_PID" 2>/dev/null
     fi
+    stop_pouchdb
     stop_tissdb
     stop_pg
     if [ "$KEEP" = 1 ]; then
@@ -285,6 +368,15 @@ trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT
 trap 'echo "terminated" >&2; exit 143' TERM
 
+# Small helpers (also used by bench/rest/suite.sh).
+now() { date +%s.%N; }
+secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
+              else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { # free_port "ports already picked" -> a port nothing listens on
     local p i
@@ -330,31 +422,41 @@ start_tissdb() {
     die "TissDB did not print ready within 60 s"
 }
 
-log "PostgreSQL: initdb + start on 127.0.0.1:$PG_PORT (data $PGDATA_DIR)"
-as_pg "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
-    >"$LOGDIR/initdb.log" 2>&1 || { cat "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+PGSQL=("$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1)
+if [ "$SUITE" != rest ]; then
+    log "PostgreSQL: initdb + start on 127.0.0.1:$PG_PORT (data $PGDATA_DIR)"
+    as_pg "$PGBIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
+        >"$LOGDIR/initdb.log" 2>&1 || { cat "$LOGDIR/initdb.log" >&2; die "initdb failed"; }
+    cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
 
 # compare.sh: private benchmark cluster; durability settings are the defaults.
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PGROOT'
 EOF
-PG_STARTED=1
-as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGROOT/postgres.log" -w -t 60 start >/dev/null ||
-    { cat "$PGROOT/postgres.log" >&2; die "pg_ctl start failed"; }
-PGSQL=("$PSQL" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1)
-"${PGSQL[@]}" -p "$PG_PORT" -U postgres -d postgres \
-    -c "CREATE ROLE bench LOGIN SUPERUSER" -c "CREATE DATABASE bench OWNER bench"
-PG_VERSION=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SHOW server_version")
-PG_DURABILITY=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench \
-    -c "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')")
-echo "   PostgreSQL $PG_VERSION: $PG_DURABILITY"
+    PG_STARTED=1
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGROOT/postgres.log" -w -t 60 start >/dev/null ||
+        { cat "$PGROOT/postgres.log" >&2; die "pg_ctl start failed"; }
+    "${PGSQL[@]}" -p "$PG_PORT" -U postgres -d postgres \
+        -c "CREATE ROLE bench LOGIN SUPERUSER" -c "CREATE DATABASE bench OWNER bench"
+    PG_VERSION=$("${PGSQL[@]}" -At -p "$PG_PORT" -U bench -d bench -c "SHOW server_version")
+    PG_DURABILITY=$("${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench \
+        -c "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')")
+    echo "   PostgreSQL $PG_VERSION: $PG_DURABILITY"
+fi
 
 log "TissDB: start $TISSDB_BIN (built $TISSDB_BIN_MTIME, sha256 $TISSDB_SHA...) on 127.0.0.1:$TDB_PG_PORT (http 127.0.0.1:$TDB_HTTP_PORT, data $TDB_DATA)"
 start_tissdb
 "${PGSQL[@]}" -p "$TDB_PG_PORT" -U bench -d bench -c "SELECT 1" >/dev/null ||
     die "psql cannot run SELECT 1 against TissDB"
+
+if [ "$SUITE" = rest ]; then
+    # The REST suite's own load, loop and report; cleanup (the EXIT trap) stops
+    # everything it started.
+    # shellcheck source=bench/rest/suite.sh
+    . "$SCRIPT_DIR/rest/suite.sh"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------
 # Load the same data into both.
@@ -366,6 +468,14 @@ if [ "$SUITE" = joins ]; then
         awk -v table="$t" -v customers="$CUSTOMERS" -v orders="$ROWS" -v edges="$ROWS" \
             -v vertices="$VERTICES" -v batch="$BATCH" -f "$SCRIPT_DIR/gen_joins.awk" >"$WORK/$t.sql"
     done
+elif [ "$SUITE" = documents ]; then
+    LOAD_DESC="$ROWS nested documents (INSERTs of $BATCH)"
+    log "generating $ROWS product documents as INSERTs of $BATCH, one form per system"
+    for sys in tissdb postgres; do
+        awk -v rows="$ROWS" -v batch="$BATCH" -v target="$sys" -f "$SCRIPT_DIR/gen_products.awk" \
+            >"$WORK/products.$sys.sql"
+    done
+    echo "   products.tissdb.sql $(wc -c <"$WORK/products.tissdb.sql") bytes, products.postgres.sql $(wc -c <"$WORK/products.postgres.sql") bytes"
 else
     LOAD_DESC="$ROWS rows (COPY FROM STDIN, CSV)"
     log "generating $ROWS rows as CSV for COPY"
@@ -374,9 +484,7 @@ else
     echo "   items.csv: $(wc -c <"$WORK/items.csv") bytes"
 fi
 
-now() { date +%s.%N; }
-secs_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-load_into() { # name port -> sets LOAD_S (total seconds), LOAD_DETAIL (per table) and
+load_into() { # name (tissdb|postgres) port -> sets LOAD_S (total seconds), LOAD_DETAIL (per table) and
     # COPY_S (the seconds of the COPY of a table loaded from CSV: W6)
     local t t0 start
     start=$(now)
@@ -384,7 +492,10 @@ load_into() { # name port -> sets LOAD_S (total seconds), LOAD_DETAIL (per table
     COPY_S=""
     for t in "${TABLES[@]}"; do
         t0=$(now)
-        "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$WORK/$t.sql" >"$LOGDIR/load-$1-$t.log" 2>&1 ||
+        # $t.$1.sql when the two systems take different SQL (the documents suite).
+        local f="$WORK/$t.sql"
+        [ -f "$WORK/$t.$1.sql" ] && f="$WORK/$t.$1.sql"
+        "${PGSQL[@]}" -p "$2" -U bench -d bench -f "$f" >"$LOGDIR/load-$1-$t.log" 2>&1 ||
             { tail -n 5 "$LOGDIR/load-$1-$t.log" >&2; die "loading $t into $1 failed"; }
         if [ -f "$WORK/$t.csv" ]; then
             # Plain SQL: the server reads the rows from psql's stdin.
@@ -450,6 +561,30 @@ if [ "$SUITE" = joins ]; then
     done
     echo "   one run of each, before any secondary index (J2 with id=42: sum $(cat "$LOGDIR/ref-J2-0-postgres.txt"); T3 from 42: $(cat "$LOGDIR/ref-T3-postgres.txt") paths), seconds:"
     echo "     TissDB J1 ${ref_times[0]}, J2 ${ref_times[2]}, T3 ${ref_times[4]}; PostgreSQL J1 ${ref_times[1]}, J2 ${ref_times[3]}, T3 ${ref_times[5]}"
+elif [ "$SUITE" = documents ]; then
+    # Counts, a sum, the documents of one brand (through each index), one document's
+    # nested fields by id and D4's result rounded to cents: the same on both systems?
+    CHECK_ID=$((ROWS < 4242 ? ROWS : 4242))
+    DOC_CHECKS_TDB=("SELECT count(*), sum(stock) FROM products"
+        "SELECT count(*) FROM products WHERE brand = 'brand_17'"
+        "SELECT name, specs->>'weight', specs->'dimensions'->>'width_mm', tags->>1 FROM products WHERE id = '$CHECK_ID'"
+        "SELECT category, round(avg(price)::numeric, 2) FROM products GROUP BY 1 ORDER BY 1")
+    DOC_CHECKS_PG=("SELECT count(*), sum((doc->>'stock')::int) FROM products"
+        "SELECT count(*) FROM products WHERE doc->>'brand' = 'brand_17'"
+        "SELECT doc->>'name', doc->'specs'->>'weight', doc->'specs'->'dimensions'->>'width_mm', doc->'tags'->>1 FROM products WHERE id = '$CHECK_ID'"
+        "SELECT doc->>'category', round(avg((doc->>'price')::float8)::numeric, 2) FROM products GROUP BY 1 ORDER BY 1")
+    for i in "${!DOC_CHECKS_TDB[@]}"; do
+        "${PGSQL[@]}" -At -F ' ' -p "$TDB_PG_PORT" -U bench -d bench -c "${DOC_CHECKS_TDB[$i]}" \
+            >"$LOGDIR/check-$i-tissdb.txt" 2>&1 || true
+        "${PGSQL[@]}" -At -F ' ' -p "$PG_PORT" -U bench -d bench -c "${DOC_CHECKS_PG[$i]}" \
+            >"$LOGDIR/check-$i-postgres.txt" 2>&1 || true
+        if cmp -s "$LOGDIR/check-$i-tissdb.txt" "$LOGDIR/check-$i-postgres.txt"; then
+            echo "   check ok: ${DOC_CHECKS_TDB[$i]} -> $(head -n 1 "$LOGDIR/check-$i-tissdb.txt")$([ "$(wc -l <"$LOGDIR/check-$i-tissdb.txt")" -gt 1 ] && echo ' ...')"
+        else
+            echo "   WARNING: different results (TissDB | PostgreSQL) of: ${DOC_CHECKS_TDB[$i]}" >&2
+            paste -d '|' "$LOGDIR/check-$i-tissdb.txt" "$LOGDIR/check-$i-postgres.txt" | head -n 12 | sed 's/^/     /' >&2
+        fi
+    done
 else
     CHECK_SQL="SELECT count(*), sum(qty), count(DISTINCT brand) FROM items"
     CHECK_SQL_TDB="SELECT count(*), sum(qty) FROM items"
@@ -474,7 +609,6 @@ PG_BASE_LOAD=$(dir_bytes "$PGDATA_DIR/base")
 PG_WAL_LOAD=$(dir_bytes "$PGDATA_DIR/pg_wal")
 echo "   data dir after load: TissDB $(mib "$TDB_SIZE_LOAD"); PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 
-vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || true; }
 TDB_HWM_LOAD=$(vm_kb "$TDB_PID" VmHWM)
 echo "   TissDB peak RSS after load: ${TDB_HWM_LOAD:-?} kB"
 
@@ -499,6 +633,16 @@ fi
 # traps at once (cleanup then stops it); timeout guards against a server that hangs.
 # Sets RUN_RESULT to the tps, or to "FAILED: <error lines>".
 BENCH_PID=""
+wl_path() { # sys wl -> its workload file: NAME.SYS.sql where the systems differ, else NAME.sql
+    local f=${WL_FILE[$2]}
+    if [ -f "$WORKLOAD_DIR/${f%.sql}.$1.sql" ]; then
+        echo "$WORKLOAD_DIR/${f%.sql}.$1.sql"
+    else
+        echo "$WORKLOAD_DIR/$f"
+    fi
+}
+# shellcheck disable=SC1003  # '^\\' is a regex for a backslash
+stmt_of() { grep -v -e '^--' -e '^\\' "$(wl_path "$1" "$2")" | head -n 1; } # sys wl
 run_pgbench() { # sys port wl mode clients round
     local sys=$1 port=$2 wl=$3 mode=$4 clients=$5 round=$6
     local jobs=1 rc=0 tps failed out err
@@ -508,7 +652,7 @@ run_pgbench() { # sys port wl mode clients round
     [ "$SUITE" = transactions ] && retry=(--max-tries=1000)
     timeout -k 5 "$BENCH_TIMEOUT" "$PGBENCH" -n -h 127.0.0.1 -p "$port" -U bench \
         -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" "${PGBENCH_DEFS[@]}" "${retry[@]}" \
-        -f "$WORKLOAD_DIR/${WL_FILE[$wl]}" bench >"$out" 2>&1 &
+        -f "$(wl_path "$sys" "$wl")" bench >"$out" 2>&1 &
     BENCH_PID=$!
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
@@ -541,17 +685,15 @@ run_pgbench() { # sys port wl mode clients round
     RUN_RESULT=${RUN_RESULT//[$'\t\n']/ }
 }
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print ""; else if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 # Below 1 tps (the joins suite's slow queries) three decimals, not "0.1".
 fmt_tps() { if [ -z "$1" ] || [ "$1" = FAILED ]; then echo "${1:-FAILED}"; else awk -v x="$1" 'BEGIN { f = x < 1 ? "%.3f" : "%.1f"; printf f, x }'; fi; }
 
-total_cells=$((${#RUN_ORDER[@]} * ${#CELLS[@]}))
+total_cells=0
+for wl in "${RUN_ORDER[@]}"; do
+    total_cells=$((total_cells + $(cells_of "$wl" | wc -l)))
+done
 est=$((total_cells * ROUNDS * 2 * DURATION))
-log "benchmark: ${#RUN_ORDER[@]} workloads x ${#CELLS[@]} cells x $ROUNDS rounds x 2 systems x ${DURATION}s = ~${est}s of pgbench"
+log "benchmark: ${#RUN_ORDER[@]} workloads, $total_cells cells x $ROUNDS rounds x 2 systems x ${DURATION}s = ~${est}s of pgbench"
 [ "$SUITE" != joins ] || echo "   (more: a run lasts until its last query ends, however long past ${DURATION}s)"
 echo "   (rounds alternate TissDB, PostgreSQL, TissDB, PostgreSQL, ...; run order ${RUN_ORDER[*]})"
 
@@ -573,7 +715,8 @@ for wl in "${RUN_ORDER[@]}"; do
         done
         "${PGSQL[@]}" -p "$PG_PORT" -U bench -d bench -c "ANALYZE $TABLES_CSV" >/dev/null
     fi
-    for cell in "${CELLS[@]}"; do
+    mapfile -t wl_cells < <(cells_of "$wl")
+    for cell in "${wl_cells[@]}"; do
         read -r mode clients <<<"$cell"
         cell_no=$((cell_no + 1))
         tdb_vals=() pg_vals=() tdb_err="" pg_err=""
@@ -617,9 +760,8 @@ for wl in "${RUN_ORDER[@]}"; do
         else
             ratio="-"
         fi
-        stmt=$(grep -v -e '^--' -e '^\\' "$WORKLOAD_DIR/${WL_FILE[$wl]}" | head -n 1)
-        [ -z "$tdb_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] TissDB FAILED: $tdb_err -- statement: $stmt")
-        [ -z "$pg_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] PostgreSQL FAILED: $pg_err -- statement: $stmt")
+        [ -z "$tdb_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] TissDB FAILED: $tdb_err -- statement: $(stmt_of tissdb "$wl")")
+        [ -z "$pg_err" ] || ERRORS+=("[$wl ${WL_LABEL[$wl]} -M $mode -c $clients] PostgreSQL FAILED: $pg_err -- statement: $(stmt_of postgres "$wl")")
         err_field="${tdb_err:+tissdb: $tdb_err}${tdb_err:+${pg_err:+; }}${pg_err:+postgres: $pg_err}"
         ROWS_OUT+=("$wl	${WL_LABEL[$wl]}	$mode	$clients	$DURATION	$ROUNDS	$tdb_med	$pg_med	$ratio	$(IFS=,; echo "${tdb_vals[*]}")	$(IFS=,; echo "${pg_vals[*]}")	${err_field//	/ }")
     done

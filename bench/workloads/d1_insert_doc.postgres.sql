@@ -1,0 +1,4 @@
+-- D1 (PostgreSQL): insert one ~600-byte nested document (the documents suite's shape),
+-- autocommit. Ids far above the loaded '1'..'N', random; a rare repeat is skipped.
+\set id random(1000001, 9000000000000000)
+INSERT INTO products (id, doc) VALUES (:id::text, '{"name": "Smart Speaker 7", "brand": "brand_07", "price": 129.99, "category": "home", "is_available": true, "release_date": "2024-05-14T10:00:00Z", "specs": {"weight": "850g", "dimensions": {"width_mm": 110, "height_mm": 180, "depth_mm": 110}, "bluetooth_version": 5.3, "battery_hours": 12, "color": "white", "features": ["Voice Control", "Touch Controls", "Water Resistant"]}, "tags": ["home", "new", "premium"], "stock": 512, "rating": 4.4, "reviews": [{"id": "rev_1", "rating": 5, "comment": "Amazing sound quality!"}, {"id": "rev_2", "rating": 4, "comment": "Great value for money."}]}'::jsonb) ON CONFLICT DO NOTHING;
