@@ -292,3 +292,42 @@ fn oversized_documents_are_refused() {
     assert!(matches!(err, Error::LimitExceeded { .. }), "{err:?}");
     assert_eq!(s.get(&key(1, 1)).unwrap(), None);
 }
+
+#[test]
+fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
+    // A cache too small for any block: every read takes the one-entry path.
+    for cache in [0, 64 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(
+            dir.path(),
+            StorageOptions {
+                block_cache_size: cache,
+                ..small_opts()
+            },
+        )
+        .unwrap();
+        for i in 0..400 {
+            s.write(vec![
+                put(key(1, i), scalar_doc(i)),
+                put(key(2, i), nested_doc(i)),
+            ])
+            .unwrap();
+        }
+        s.write(vec![
+            Op::Delete { key: key(2, 7) },
+            Op::Delete { key: key(1, 8) },
+        ])
+        .unwrap();
+        s.flush().unwrap();
+        for i in 0..400 {
+            let (a, b) = (s.get(&key(1, i)).unwrap(), s.get(&key(2, i)).unwrap());
+            assert_eq!(a, (i != 8).then(|| scalar_doc(i)), "cache {cache}, csv {i}");
+            assert_eq!(b, (i != 7).then(|| nested_doc(i)), "cache {cache}, xml {i}");
+        }
+        for missing in [key(1, 400), key(2, -1), keys::encode(2, "doc000001x")] {
+            assert_eq!(s.get(&missing).unwrap(), None);
+        }
+        assert_eq!(s.cache().is_empty(), cache == 0);
+        s.close().unwrap();
+    }
+}

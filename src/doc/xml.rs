@@ -1061,6 +1061,65 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
         .collect()
 }
 
+/// The entry for document `id` in a block written by [`encode_block`], decoding only
+/// that entry: None if the block has none, `Some(None)` for a tombstone.
+///
+/// The entry's start tag is found by searching the bytes for it: the writer gives only
+/// a block's entries an `id` (or `t:id64`) attribute, and escapes `<` in text and
+/// attribute values, so `<document id="x"` (or `<tombstone ...`) with the id written
+/// as the writer writes it occurs once, at the entry. Then that element alone is read.
+pub fn decode_block_entry(bytes: &[u8], id: &str) -> Result<Option<Option<Object>>> {
+    let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
+    let header_end = memchr::memchr(b'>', bytes)
+        .filter(|_| bytes.starts_with(b"<block"))
+        .ok_or_else(|| corrupt("expected <block>".into()))?;
+    let mut attr = String::new();
+    if xml_safe(id) {
+        attr.push_str(" id=\"");
+        push_attr_value(&mut attr, id);
+    } else {
+        attr.push_str(" t:id64=\"");
+        push_attr_value(&mut attr, &BASE64.encode(id));
+    }
+    attr.push('"');
+    let body = bytes.get(header_end + 1..).unwrap_or_default();
+    let found = ["<document", "<tombstone"].iter().find_map(|tag| {
+        let pattern = format!("{tag}{attr}");
+        memchr::memmem::find(body, pattern.as_bytes()).filter(|at| {
+            // Followed by the tag's end (not by more of a longer id's text).
+            matches!(body.get(at + pattern.len()), Some(b'>' | b'/' | b' '))
+        })
+    });
+    let Some(start) = found else {
+        return Ok(None);
+    };
+    let rest = body.get(start..).unwrap_or_default();
+    let mut reader = Reader::from_reader(rest);
+    let bad = |e: quick_xml::Error| corrupt(format!("malformed XML: {e}"));
+    match reader.read_event().map_err(bad)? {
+        Event::Start(e) => {
+            let name = e.name().0.to_string();
+            reader
+                .read_to_end(quick_xml::name::QName(&name))
+                .map_err(bad)?;
+        }
+        Event::Empty(_) => {}
+        _ => return Err(corrupt("a block entry that is not an element".into())),
+    }
+    let end = reader.buffer_position() as usize;
+    let mut one = Vec::with_capacity(header_end + 1 + end + 8);
+    one.extend_from_slice(bytes.get(..=header_end).unwrap_or_default());
+    one.extend_from_slice(rest.get(..end).unwrap_or_default());
+    one.extend_from_slice(b"</block>");
+    let mut docs = decode_block(&one)?;
+    match docs.pop() {
+        Some((found_id, doc)) if docs.is_empty() && found_id == id => Ok(Some(doc)),
+        _ => Err(corrupt(format!(
+            "the entry for \"{id}\" does not decode alone"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1578,6 +1637,52 @@ mod tests {
     }
 
     #[test]
+    fn one_entry_decodes_alone() {
+        let body = awkward();
+        let nested = obj(vec![
+            (
+                "document",
+                Value::Object(obj(vec![("id", s("k3")), ("x", Value::Int(1))])),
+            ),
+            ("tombstone", Value::Null),
+        ]);
+        let empty = Object::default();
+        let mut entries: Vec<(&str, Option<&Object>)> = vec![
+            ("", Some(&empty)),
+            ("\u{1}\u{FFFF}", None),
+            ("k1", Some(&body)),
+            ("k2", None),
+            ("k2a", Some(&nested)),
+            ("k4", Some(&empty)),
+            ("é \"<&>\" \t\n\r", Some(&body)),
+        ];
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let xml = encode_block(&entries);
+        for (id, body) in &entries {
+            let got = decode_block_entry(xml.as_bytes(), id).unwrap();
+            match (body, got) {
+                (Some(a), Some(Some(b))) => assert!(same_object(a, &b), "{id}: {b:#?}"),
+                (None, Some(None)) => {}
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        for missing in ["k0", "k3", "k2b", "zzz", "\u{0}"] {
+            assert_eq!(decode_block_entry(xml.as_bytes(), missing).unwrap(), None);
+        }
+        assert_eq!(
+            decode_block_entry(encode_block(&[]).as_bytes(), "a").unwrap(),
+            None
+        );
+        for bad in [
+            &b"<document id=\"a\"/>"[..],
+            b"<block><document id=\"a\"><x>",
+            b"<block><document id=\"a\"><x></y></document></block>",
+        ] {
+            assert!(decode_block_entry(bad, "a").is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn corrupt_blocks() {
         for bad in [
             "",
@@ -1656,6 +1761,10 @@ mod tests {
             prop_assert_eq!(back.len(), entries.len());
             for ((id, body), (back_id, back_body)) in entries.iter().zip(&back) {
                 prop_assert_eq!(*id, back_id.as_str());
+                let alone = decode_block_entry(xml.as_bytes(), id);
+                prop_assert!(matches!(&alone, Ok(Some(_))), "{:?}", alone);
+                let alone = alone.ok().flatten().flatten();
+                prop_assert_eq!(alone.is_some(), back_body.is_some());
                 match (body, back_body) {
                     (Some(a), Some(b)) => prop_assert!(same_object(a, b), "{:?}\n{}\n{:?}", a, xml, b),
                     (None, None) => {}

@@ -1,15 +1,45 @@
-//! The block cache: decoded blocks, least recently used evicted first, bounded by the
-//! decoded bytes it holds.
+//! The block cache: blocks, least recently used evicted first, bounded by the bytes it
+//! holds. A block is kept decoded (what scans read, and point reads while the cache has
+//! room) or as its decompressed payload (what point reads keep once the cache is full:
+//! a read then decodes only its entry, at a fraction of the memory).
 
 use std::sync::Arc;
 
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::storage::segment::Block;
+use crate::storage::segment::{Block, Encoding};
+
+/// A block's decompressed payload, as point reads keep it.
+#[derive(Debug)]
+pub struct Payload {
+    pub encoding: Encoding,
+    pub bytes: Vec<u8>,
+}
+
+impl Payload {
+    fn size(&self) -> usize {
+        self.bytes.len() + 64
+    }
+}
+
+#[derive(Clone)]
+enum Cached {
+    Decoded(Arc<Block>),
+    Payload(Arc<Payload>),
+}
+
+impl Cached {
+    fn size(&self) -> usize {
+        match self {
+            Cached::Decoded(b) => b.approx_size,
+            Cached::Payload(p) => p.size(),
+        }
+    }
+}
 
 struct Inner {
-    lru: LruCache<(u64, usize), Arc<Block>>,
+    lru: LruCache<(u64, usize), Cached>,
     bytes: usize,
 }
 
@@ -31,26 +61,53 @@ impl BlockCache {
         }
     }
 
+    /// Block `block` of segment `segment`, if it is held decoded.
     pub fn get(&self, segment: u64, block: usize) -> Option<Arc<Block>> {
-        self.inner.lock().lru.get(&(segment, block)).cloned()
+        match self.inner.lock().lru.get(&(segment, block)) {
+            Some(Cached::Decoded(b)) => Some(b.clone()),
+            _ => None,
+        }
     }
 
+    /// Block `block` of segment `segment`, decoded or as its payload.
+    pub fn get_any(&self, segment: u64, block: usize) -> Option<Result<Arc<Block>, Arc<Payload>>> {
+        match self.inner.lock().lru.get(&(segment, block))? {
+            Cached::Decoded(b) => Some(Ok(b.clone())),
+            Cached::Payload(p) => Some(Err(p.clone())),
+        }
+    }
+
+    /// Keeps a decoded block (replacing its payload, if held).
     pub fn insert(&self, segment: u64, block: usize, value: Arc<Block>) {
-        if value.approx_size > self.capacity {
+        self.put(segment, block, Cached::Decoded(value));
+    }
+
+    /// Keeps a block's payload.
+    pub fn insert_payload(&self, segment: u64, block: usize, value: Arc<Payload>) {
+        self.put(segment, block, Cached::Payload(value));
+    }
+
+    fn put(&self, segment: u64, block: usize, value: Cached) {
+        let size = value.size();
+        if size > self.capacity {
             return;
         }
         let mut inner = self.inner.lock();
-        let size = value.approx_size;
         if let Some(old) = inner.lru.put((segment, block), value) {
-            inner.bytes -= old.approx_size;
+            inner.bytes -= old.size();
         }
         inner.bytes += size;
         while inner.bytes > self.capacity {
             match inner.lru.pop_lru() {
-                Some((_, evicted)) => inner.bytes -= evicted.approx_size,
+                Some((_, evicted)) => inner.bytes -= evicted.size(),
                 None => break,
             }
         }
+    }
+
+    /// Whether a block of `size` decoded bytes fits without evicting another.
+    pub fn has_room(&self, size: usize) -> bool {
+        size <= self.capacity && self.inner.lock().bytes + size <= self.capacity
     }
 
     /// Drops every block of a segment (after the segment was compacted away).
@@ -64,7 +121,7 @@ impl BlockCache {
             .collect();
         for k in doomed {
             if let Some(b) = inner.lru.pop(&k) {
-                inner.bytes -= b.approx_size;
+                inner.bytes -= b.size();
             }
         }
     }
@@ -109,5 +166,27 @@ mod tests {
         c.evict_segment(2);
         assert_eq!(c.len(), 1);
         assert_eq!(c.bytes(), 100);
+    }
+
+    #[test]
+    fn payloads_and_decoded_blocks_share_the_budget() {
+        let c = BlockCache::new(400);
+        let payload = |n: usize| {
+            Arc::new(Payload {
+                encoding: Encoding::Xml,
+                bytes: vec![b'x'; n],
+            })
+        };
+        c.insert_payload(1, 0, payload(136));
+        assert!(c.get(1, 0).is_none(), "a payload is not a decoded block");
+        assert!(matches!(c.get_any(1, 0), Some(Err(_))));
+        assert_eq!(c.bytes(), 200);
+        // Decoding it replaces it.
+        c.insert(1, 0, block(300));
+        assert!(c.get(1, 0).is_some());
+        assert_eq!(c.bytes(), 300);
+        c.insert_payload(1, 1, payload(136));
+        assert!(c.get_any(1, 0).is_none(), "over budget: the oldest went");
+        assert_eq!(c.bytes(), 200);
     }
 }

@@ -83,9 +83,56 @@ pub fn decompress(raw: &[u8], max_size: usize) -> Result<(Encoding, Vec<u8>)> {
             "block checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
         )));
     }
-    let payload = zstd::bulk::decompress(compressed, max_size)
+    thread_local! {
+        // One decompression context per thread, reused: making one per block cost as
+        // much as decompressing a small block.
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let payload = DCTX
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(zstd::bulk::Decompressor::new()?);
+            }
+            match slot.as_mut() {
+                Some(d) => d.decompress(compressed, max_size),
+                None => zstd::bulk::decompress(compressed, max_size),
+            }
+        })
         .map_err(|e| Error::Corruption(format!("block does not decompress: {e}")))?;
     Ok((encoding, payload))
+}
+
+/// The entry for `key` in a block's decompressed payload, decoding as little as the
+/// encoding allows (an XML block: that entry only).
+pub fn entry_in_payload(
+    encoding: Encoding,
+    payload: &[u8],
+    collection: u32,
+    key: &[u8],
+) -> Result<Option<BlockEntry>> {
+    let Some((_, id)) = keys::decode(key) else {
+        return Ok(None);
+    };
+    match encoding {
+        Encoding::Xml => Ok(xml::decode_block_entry(payload, id)?.map(|doc| BlockEntry {
+            key: key.to_vec(),
+            doc,
+        })),
+        Encoding::Csv => Ok(csv_block::decode_block(payload)?
+            .into_iter()
+            .find(|(i, _)| i == id)
+            .map(|(i, doc)| BlockEntry {
+                key: keys::encode(collection, &i),
+                doc,
+            })),
+    }
+}
+
+/// The cache's size estimate of a decoded block of `payload` bytes.
+pub fn approx_size(payload: usize) -> usize {
+    payload * 2 + 64
 }
 
 /// Decodes an on-disk block of collection `collection`.
@@ -104,6 +151,6 @@ pub fn decode(raw: &[u8], collection: u32, max_size: usize) -> Result<Block> {
         .collect();
     Ok(Block {
         entries,
-        approx_size: payload.len() * 2 + 64,
+        approx_size: approx_size(payload.len()),
     })
 }

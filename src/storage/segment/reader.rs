@@ -12,7 +12,7 @@ use super::writer::IndexEntry;
 use super::{FOOTER_LEN, FORMAT_VERSION, MAGIC_HEAD, MAGIC_TAIL};
 use crate::doc::binary::Reader;
 use crate::error::{Error, Result};
-use crate::storage::cache::BlockCache;
+use crate::storage::cache::{BlockCache, Payload};
 use crate::storage::keys;
 
 /// An open segment file.
@@ -155,12 +155,33 @@ impl Segment {
             return Ok(None);
         }
         let i = self.index.partition_point(|e| e.last_key.as_slice() < key);
-        match self.index.get(i) {
-            Some(e) if e.first_key.as_slice() <= key => {
-                Ok(self.block(i, cache, true)?.find(key).cloned())
-            }
-            _ => Ok(None),
+        let entry = match self.index.get(i) {
+            Some(e) if e.first_key.as_slice() <= key => e,
+            _ => return Ok(None),
+        };
+        let collection = keys::collection_of(&entry.first_key);
+        let in_payload = |p: &Payload| {
+            block::entry_in_payload(p.encoding, &p.bytes, collection, key)
+                .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))
+        };
+        match cache.get_any(self.id, i) {
+            Some(Ok(b)) => return Ok(b.find(key).cloned()),
+            Some(Err(p)) => return in_payload(&p),
+            None => {}
         }
+        // A miss: the whole block is decoded and cached while the cache has room; once
+        // it is full, its payload is cached and only the entry asked for is decoded, so
+        // that random reads over more data than the cache holds neither decode a whole
+        // block each nor evict decoded blocks at that rate.
+        if cache.has_room(block::approx_size(entry.raw_len as usize)) {
+            return Ok(self.block(i, cache, true)?.find(key).cloned());
+        }
+        let raw = self.read_raw_block(i)?;
+        let (encoding, bytes) = block::decompress(&raw, entry.raw_len as usize)
+            .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
+        let payload = Arc::new(Payload { encoding, bytes });
+        cache.insert_payload(self.id, i, payload.clone());
+        in_payload(&payload)
     }
 
     /// The hash used by [`Segment::get`] for a key.
