@@ -295,8 +295,9 @@ fn oversized_documents_are_refused() {
 
 #[test]
 fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
-    // A cache too small for any block: every read takes the one-entry path.
-    for cache in [0, 64 << 20] {
+    // A cache too small for any block: every read takes the one-entry path; a small
+    // one: blocks, then payloads and entries kept alone; a large one: decoded blocks.
+    for cache in [0, 40 << 10, 64 << 20] {
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::open(
             dir.path(),
@@ -319,10 +320,20 @@ fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
         ])
         .unwrap();
         s.flush().unwrap();
-        for i in 0..400 {
-            let (a, b) = (s.get(&key(1, i)).unwrap(), s.get(&key(2, i)).unwrap());
-            assert_eq!(a, (i != 8).then(|| scalar_doc(i)), "cache {cache}, csv {i}");
-            assert_eq!(b, (i != 7).then(|| nested_doc(i)), "cache {cache}, xml {i}");
+        for round in 0..2 {
+            for i in 0..400 {
+                let (a, b) = (s.get(&key(1, i)).unwrap(), s.get(&key(2, i)).unwrap());
+                assert_eq!(
+                    a,
+                    (i != 8).then(|| scalar_doc(i)),
+                    "{cache} {round}, csv {i}"
+                );
+                assert_eq!(
+                    b,
+                    (i != 7).then(|| nested_doc(i)),
+                    "{cache} {round}, xml {i}"
+                );
+            }
         }
         for missing in [key(1, 400), key(2, -1), keys::encode(2, "doc000001x")] {
             assert_eq!(s.get(&missing).unwrap(), None);

@@ -1,14 +1,16 @@
-//! The block cache: blocks, least recently used evicted first, bounded by the bytes it
-//! holds. A block is kept decoded (what scans read, and point reads while the cache has
-//! room) or as its decompressed payload (what point reads keep once the cache is full:
-//! a read then decodes only its entry, at a fraction of the memory).
+//! The block cache: blocks and documents, least recently used evicted first, bounded by
+//! the bytes it holds. A block is kept decoded (what scans read, and point reads while
+//! the cache has room) or as its decompressed payload (what point reads keep once the
+//! cache is full: a read then decodes only its entry, at a fraction of the memory). The
+//! entries point reads decoded alone are kept too, so a hot document is not parsed from
+//! its XML again.
 
 use std::sync::Arc;
 
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::storage::segment::{Block, Encoding};
+use crate::storage::segment::{Block, BlockEntry, Encoding};
 
 /// A block's decompressed payload, as point reads keep it.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ impl Payload {
 enum Cached {
     Decoded(Arc<Block>),
     Payload(Arc<Payload>),
+    /// One entry of a block, with its size estimate.
+    Entry(Arc<BlockEntry>, usize),
 }
 
 impl Cached {
@@ -34,12 +38,28 @@ impl Cached {
         match self {
             Cached::Decoded(b) => b.approx_size,
             Cached::Payload(p) => p.size(),
+            Cached::Entry(_, size) => *size,
+        }
+    }
+}
+
+/// What the cache holds: a block of a segment, or one entry (by key) of a segment.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Block(u64, usize),
+    Entry(u64, Vec<u8>),
+}
+
+impl Key {
+    fn segment(&self) -> u64 {
+        match self {
+            Key::Block(s, _) | Key::Entry(s, _) => *s,
         }
     }
 }
 
 struct Inner {
-    lru: LruCache<(u64, usize), Cached>,
+    lru: LruCache<Key, Cached>,
     bytes: usize,
 }
 
@@ -63,7 +83,7 @@ impl BlockCache {
 
     /// Block `block` of segment `segment`, if it is held decoded.
     pub fn get(&self, segment: u64, block: usize) -> Option<Arc<Block>> {
-        match self.inner.lock().lru.get(&(segment, block)) {
+        match self.inner.lock().lru.get(&Key::Block(segment, block)) {
             Some(Cached::Decoded(b)) => Some(b.clone()),
             _ => None,
         }
@@ -71,29 +91,49 @@ impl BlockCache {
 
     /// Block `block` of segment `segment`, decoded or as its payload.
     pub fn get_any(&self, segment: u64, block: usize) -> Option<Result<Arc<Block>, Arc<Payload>>> {
-        match self.inner.lock().lru.get(&(segment, block))? {
+        match self.inner.lock().lru.get(&Key::Block(segment, block))? {
             Cached::Decoded(b) => Some(Ok(b.clone())),
             Cached::Payload(p) => Some(Err(p.clone())),
+            Cached::Entry(..) => None,
         }
     }
 
     /// Keeps a decoded block (replacing its payload, if held).
     pub fn insert(&self, segment: u64, block: usize, value: Arc<Block>) {
-        self.put(segment, block, Cached::Decoded(value));
+        self.put(Key::Block(segment, block), Cached::Decoded(value));
     }
 
     /// Keeps a block's payload.
     pub fn insert_payload(&self, segment: u64, block: usize, value: Arc<Payload>) {
-        self.put(segment, block, Cached::Payload(value));
+        self.put(Key::Block(segment, block), Cached::Payload(value));
     }
 
-    fn put(&self, segment: u64, block: usize, value: Cached) {
+    /// The entry for `key` of segment `segment`, if kept.
+    pub fn get_entry(&self, segment: u64, key: &[u8]) -> Option<Arc<BlockEntry>> {
+        match self
+            .inner
+            .lock()
+            .lru
+            .get(&Key::Entry(segment, key.to_vec()))?
+        {
+            Cached::Entry(e, _) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keeps an entry decoded alone, counted as `size` bytes.
+    pub fn insert_entry(&self, segment: u64, entry: Arc<BlockEntry>, size: usize) {
+        let key = Key::Entry(segment, entry.key.clone());
+        self.put(key, Cached::Entry(entry, size));
+    }
+
+    fn put(&self, key: Key, value: Cached) {
         let size = value.size();
         if size > self.capacity {
             return;
         }
         let mut inner = self.inner.lock();
-        if let Some(old) = inner.lru.put((segment, block), value) {
+        if let Some(old) = inner.lru.put(key, value) {
             inner.bytes -= old.size();
         }
         inner.bytes += size;
@@ -113,11 +153,11 @@ impl BlockCache {
     /// Drops every block of a segment (after the segment was compacted away).
     pub fn evict_segment(&self, segment: u64) {
         let mut inner = self.inner.lock();
-        let doomed: Vec<(u64, usize)> = inner
+        let doomed: Vec<Key> = inner
             .lru
             .iter()
-            .filter(|((s, _), _)| *s == segment)
-            .map(|(k, _)| *k)
+            .filter(|(k, _)| k.segment() == segment)
+            .map(|(k, _)| k.clone())
             .collect();
         for k in doomed {
             if let Some(b) = inner.lru.pop(&k) {
@@ -188,5 +228,17 @@ mod tests {
         c.insert_payload(1, 1, payload(136));
         assert!(c.get_any(1, 0).is_none(), "over budget: the oldest went");
         assert_eq!(c.bytes(), 200);
+        // Entries decoded alone count too, and go with their segment.
+        let entry = Arc::new(BlockEntry {
+            key: b"k".to_vec(),
+            doc: None,
+        });
+        c.insert_entry(1, entry, 100);
+        assert!(c.get_entry(1, b"k").is_some());
+        assert!(c.get_entry(2, b"k").is_none());
+        assert_eq!(c.bytes(), 300);
+        c.evict_segment(1);
+        assert!(c.is_empty());
+        assert_eq!(c.bytes(), 0);
     }
 }

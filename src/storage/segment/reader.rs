@@ -160,14 +160,27 @@ impl Segment {
             _ => return Ok(None),
         };
         let collection = keys::collection_of(&entry.first_key);
+        // An entry decoded alone is kept, so a hot document is parsed once.
         let in_payload = |p: &Payload| {
-            block::entry_in_payload(p.encoding, &p.bytes, collection, key)
-                .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))
+            let found =
+                block::entry_in_payload(p.encoding, &p.bytes, collection, key).map_err(|e| {
+                    Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
+                })?;
+            if let Some(e) = &found {
+                let size = e.key.len() + e.doc.as_ref().map_or(0, super::writer::approx_size) + 64;
+                cache.insert_entry(self.id, Arc::new(e.clone()), size);
+            }
+            Ok(found)
         };
-        match cache.get_any(self.id, i) {
-            Some(Ok(b)) => return Ok(b.find(key).cloned()),
-            Some(Err(p)) => return in_payload(&p),
-            None => {}
+        let cached = cache.get_any(self.id, i);
+        if let Some(Ok(b)) = &cached {
+            return Ok(b.find(key).cloned());
+        }
+        if let Some(e) = cache.get_entry(self.id, key) {
+            return Ok(Some((*e).clone()));
+        }
+        if let Some(Err(p)) = cached {
+            return in_payload(&p);
         }
         // A miss: the whole block is decoded and cached while the cache has room; once
         // it is full, its payload is cached and only the entry asked for is decoded, so
