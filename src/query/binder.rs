@@ -2011,12 +2011,26 @@ impl<'a> Binder<'a> {
     }
 
     /// `LATERAL (subquery) alias` beside what is to its left (`left`): bound with the
-    /// left columns as its outer row. None if `relation` is not a LATERAL subquery.
+    /// left columns as its outer row. A function call in FROM whose arguments read a
+    /// table to its left (`FROM a, unnest(a.tags) t`) is LATERAL too, as in PostgreSQL.
+    /// None if `relation` is neither.
     fn lateral(
         &mut self,
         relation: &ast::TableFactor,
         left: &Scope,
     ) -> Result<Option<(Node, Scope)>> {
+        if let ast::TableFactor::Table { args: Some(_), .. } = relation {
+            let mut scope = None;
+            let node = self.subquery(left, |b| {
+                let (node, s) = b.table_factor(relation)?;
+                scope = Some(s);
+                Ok(node)
+            })?;
+            return Ok(match scope {
+                Some(scope) if crate::query::exec::reads_level(&node, 1) => Some((node, scope)),
+                _ => None,
+            });
+        }
         let ast::TableFactor::Derived {
             lateral: true,
             subquery,

@@ -161,6 +161,27 @@ impl crate::query::expr::SubqueryRunner for ExecContext {
 /// `row` (nested subqueries' references one level further out, likewise).
 pub fn bind_outer(plan: Node, row: &[Value], level: usize) -> Result<Node> {
     use crate::query::expr::Expr;
+    // A LATERAL right side is one level further in (its level 1 is its left row), and
+    // `map_exprs` does not enter it.
+    fn laterals(node: Node, row: &[Value], level: usize) -> Result<Node> {
+        match node.map_children(&mut |n| laterals(n, row, level))? {
+            Node::Lateral {
+                left,
+                right,
+                outer,
+                condition,
+                columns,
+            } => Ok(Node::Lateral {
+                left,
+                right: Box::new(bind_outer(*right, row, level + 1)?),
+                outer,
+                condition,
+                columns,
+            }),
+            other => Ok(other),
+        }
+    }
+    let plan = laterals(plan, row, level)?;
     plan.map_exprs(&mut |e| {
         e.transform(&mut |x| {
             Ok(match x {
@@ -188,12 +209,39 @@ pub fn bind_outer(plan: Node, row: &[Value], level: usize) -> Result<Node> {
 /// Whether `plan` reads the row of the query `level` levels out (is correlated).
 pub fn reads_outer(plan: &Node, level: usize) -> bool {
     use crate::query::expr::Expr;
+    fn laterals(node: &Node, level: usize, found: &mut bool) {
+        if let Node::Lateral { right, .. } = node {
+            *found |= reads_outer(right, level + 1);
+        }
+        let _ = node.clone().map_children(&mut |n| {
+            laterals(&n, level, found);
+            Ok(n)
+        });
+    }
     let mut found = false;
+    laterals(plan, level, &mut found);
     let _ = plan.clone().map_exprs(&mut |e| {
         e.walk(&mut |x| match x {
             Expr::Outer { depth, .. } if *depth >= level => found = true,
             Expr::Subquery(_, inner) | Expr::InSubquery { plan: inner, .. } => {
                 found |= reads_outer(inner, level + 1)
+            }
+            _ => {}
+        });
+        Ok(e)
+    });
+    found
+}
+
+/// Whether `plan` reads the row of the query exactly `level` levels out.
+pub fn reads_level(plan: &Node, level: usize) -> bool {
+    use crate::query::expr::Expr;
+    let mut found = false;
+    let _ = plan.clone().map_exprs(&mut |e| {
+        e.walk(&mut |x| match x {
+            Expr::Outer { depth, .. } if *depth == level => found = true,
+            Expr::Subquery(_, inner) | Expr::InSubquery { plan: inner, .. } => {
+                found |= reads_level(inner, level + 1)
             }
             _ => {}
         });
