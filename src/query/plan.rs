@@ -257,6 +257,14 @@ impl Node {
         }
     }
 
+    /// How many operators EXPLAIN lists for this plan (the slots EXPLAIN ANALYZE
+    /// numbers them by, in pre-order).
+    pub fn operator_count(&self) -> usize {
+        let mut next = 0;
+        self.explain_into(0, &mut Vec::new(), None, &mut next);
+        next
+    }
+
     /// EXPLAIN lines, indented like PostgreSQL's.
     pub fn explain(&self) -> Vec<String> {
         self.explain_analyzed(None)

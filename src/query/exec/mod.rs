@@ -256,6 +256,12 @@ pub fn build(node: &Node, ctx: &Arc<ExecContext>) -> Result<RowIter> {
     build_numbered(node, ctx, &mut next)
 }
 
+/// [`build`] for a part of a plan whose first operator has EXPLAIN slot `at`.
+pub fn build_at(node: &Node, ctx: &Arc<ExecContext>, at: usize) -> Result<RowIter> {
+    let mut next = at;
+    build_numbered(node, ctx, &mut next)
+}
+
 /// [`build`], numbering operators in pre-order (as EXPLAIN lists them) for ANALYZE.
 fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Result<RowIter> {
     let slot = *next;
@@ -344,7 +350,24 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             anchor,
             recursive,
             all,
-        } => recursive::build_union(*id, anchor, recursive, *all, ctx)?,
+        } => {
+            // The parts are built when the union runs (the recursive part once per
+            // round); they keep the slots EXPLAIN gives them, so ANALYZE counts land
+            // on the right lines (summed over the rounds).
+            let anchor_at = *next;
+            let (mut recursive_at, mut end) = (anchor_at, anchor_at);
+            if ctx.analyze.is_some() {
+                recursive_at = anchor_at + anchor.operator_count();
+                end = recursive_at + recursive.operator_count();
+            }
+            *next = end;
+            recursive::build_union(
+                *id,
+                [(anchor, anchor_at), (recursive, recursive_at)],
+                *all,
+                ctx,
+            )?
+        }
         Node::WorkTable { id, .. } => recursive::build_work_table(*id, ctx)?,
     };
     Ok(match &ctx.analyze {

@@ -7,15 +7,15 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{ExecContext, RowIter, build, group_key, row_size};
+use super::{ExecContext, RowIter, build_at, group_key, row_size};
 use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::plan::Node;
 
+/// The union `id` of `anchor` and `recursive`, each with its EXPLAIN slot.
 pub fn build_union(
     id: usize,
-    anchor: &Node,
-    recursive: &Node,
+    [(anchor, anchor_at), (recursive, recursive_at)]: [(&Node, usize); 2],
     all: bool,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
@@ -42,7 +42,7 @@ pub fn build_union(
         out.extend(fresh.iter().cloned());
         Ok(fresh)
     };
-    let first = build(anchor, ctx)?.collect::<Result<Vec<_>>>()?;
+    let first = build_at(anchor, ctx, anchor_at)?.collect::<Result<Vec<_>>>()?;
     let mut working = keep(first, &mut out, &mut bytes)?;
     let mut rounds: u64 = 0;
     while !working.is_empty() {
@@ -56,7 +56,7 @@ pub fn build_union(
             )));
         }
         ctx.work_tables.lock().insert(id, Arc::new(working));
-        let next = build(recursive, ctx)?.collect::<Result<Vec<_>>>()?;
+        let next = build_at(recursive, ctx, recursive_at)?.collect::<Result<Vec<_>>>()?;
         working = keep(next, &mut out, &mut bytes)?;
     }
     ctx.work_tables.lock().remove(&id);
