@@ -342,3 +342,51 @@ fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
         s.close().unwrap();
     }
 }
+
+#[test]
+fn scans_keeping_some_fields_agree_with_whole_documents() {
+    for cache in [0, 40 << 10, 64 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(
+            dir.path(),
+            StorageOptions {
+                block_cache_size: cache,
+                ..small_opts()
+            },
+        )
+        .unwrap();
+        for i in 0..400 {
+            s.write(vec![
+                put(key(1, i), scalar_doc(i)),
+                put(key(2, i), nested_doc(i)),
+            ])
+            .unwrap();
+        }
+        s.flush().unwrap();
+        // Some in memtables too.
+        s.write(vec![
+            put(key(2, 1000), nested_doc(1000)),
+            Op::Delete { key: key(1, 3) },
+        ])
+        .unwrap();
+        let fields: Arc<Vec<String>> = Arc::new(vec!["qty".into(), "specs".into(), "nope".into()]);
+        let snap = s.snapshot();
+        let whole: Vec<(Vec<u8>, Object)> = snap
+            .scan(Bound::Unbounded, Bound::Unbounded)
+            .map(|r| r.unwrap())
+            .map(|(k, d)| (k, tissdb::storage::project(d, &fields)))
+            .collect();
+        for round in 0..2 {
+            let kept: Vec<(Vec<u8>, Object)> = snap
+                .scan_fields(Bound::Unbounded, Bound::Unbounded, Some(fields.clone()))
+                .map(|r| r.unwrap())
+                .collect();
+            assert_eq!(kept.len(), 800, "cache {cache}");
+            assert_eq!(kept, whole, "cache {cache}, round {round}");
+        }
+        assert!(
+            whole.iter().all(|(_, d)| d.len() == 1),
+            "one of the fields each"
+        );
+    }
+}

@@ -97,6 +97,15 @@ fn decode_cell(cell: &str, ty: &str) -> Option<Value> {
 
 /// Decodes a block written by [`encode_block`]; every entry is a document.
 pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
+    decode_block_keeping(bytes, None)
+}
+
+/// [`decode_block`] keeping only the columns `keep` (None: all); the other cells are
+/// not decoded.
+pub fn decode_block_keeping(
+    bytes: &[u8],
+    keep: Option<&[String]>,
+) -> Result<Vec<(String, Option<Object>)>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
@@ -126,6 +135,11 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
         }
         columns.push((name.to_string(), ty.to_string()));
     }
+    let kept: Vec<bool> = columns
+        .iter()
+        .map(|(name, _)| keep.is_none_or(|k| k.iter().any(|f| f == name)))
+        .collect();
+    let width = kept.iter().filter(|k| **k).count();
     let mut out = Vec::new();
     for record in records {
         let record = record.map_err(corrupt)?;
@@ -134,8 +148,14 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
             .next()
             .ok_or_else(|| corrupt("a row without an id"))?
             .to_string();
-        let mut body = Object::with_capacity_and_hasher(columns.len(), Default::default());
-        for ((name, ty), cell) in columns.iter().zip(cells) {
+        let mut body = Object::with_capacity_and_hasher(width, Default::default());
+        if record.len() != columns.len() + 1 {
+            return Err(corrupt(format!("row {id:?} has too few cells")));
+        }
+        for (((name, ty), cell), kept) in columns.iter().zip(cells).zip(&kept) {
+            if !kept {
+                continue;
+            }
             let value = decode_cell(cell, ty).ok_or_else(|| {
                 corrupt(format!(
                     "row {id:?}: {cell:?} is not a valid {ty} for column {name:?}"
@@ -143,7 +163,7 @@ pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
             })?;
             body.insert(name.clone(), value);
         }
-        if body.len() != columns.len() {
+        if body.len() != width {
             return Err(corrupt(format!("row {id:?} has too few cells")));
         }
         out.push((id, Some(body)));
@@ -156,6 +176,35 @@ mod tests {
     use super::*;
     use crate::doc::text::testing::same_object;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_block_decodes_keeping_some_columns() {
+        let a = Object::from_iter([
+            ("x".to_string(), Value::Int(1)),
+            ("y".to_string(), Value::String("s".into())),
+        ]);
+        let b = Object::from_iter([
+            ("x".to_string(), Value::Int(2)),
+            ("y".to_string(), Value::String("t".into())),
+        ]);
+        let csv = encode_block(&[("a", Some(&a)), ("b", Some(&b))]).unwrap();
+        let kept = decode_block_keeping(&csv, Some(&["y".to_string()])).unwrap();
+        let ys: Vec<(String, Vec<String>)> = kept
+            .into_iter()
+            .map(|(id, d)| (id, d.unwrap().keys().cloned().collect()))
+            .collect();
+        assert_eq!(
+            ys,
+            vec![
+                ("a".into(), vec!["y".into()]),
+                ("b".into(), vec!["y".into()])
+            ]
+        );
+        assert_eq!(
+            decode_block_keeping(&csv, None).unwrap(),
+            decode_block(&csv).unwrap()
+        );
+    }
 
     fn obj(pairs: Vec<(&str, Value)>) -> Object {
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

@@ -581,6 +581,10 @@ struct Parser {
     ns: Vec<(String, bool)>,
     root_seen: bool,
     docs: Vec<DocOut>,
+    /// In a block: the top-level fields to keep (None: all); the others with plain
+    /// names are stepped over without being decoded (a `t:field` is kept: callers
+    /// drop what they did not ask for).
+    keep: Option<Vec<String>>,
 }
 
 fn depth_message(max_depth: usize) -> String {
@@ -605,7 +609,20 @@ impl Parser {
             ns: Vec::new(),
             root_seen: false,
             docs: Vec::new(),
+            keep: None,
         }
+    }
+
+    /// Whether the element `e` opening now is a document field a block read skips.
+    fn skips(&self, e: &BytesStart<'_>) -> bool {
+        let Some(keep) = &self.keep else {
+            return false;
+        };
+        let name = e.name().0;
+        self.mode == Mode::Block
+            && matches!(self.stack.last(), Some(f) if f.kind == Kind::Document)
+            && !name.contains(':')
+            && !keep.iter().any(|k| k == name)
     }
 
     fn is_tissdb_prefix(&self, prefix: &str) -> bool {
@@ -636,6 +653,15 @@ impl Parser {
                 }
             })?;
             match event {
+                Event::Start(e) if self.skips(&e) => {
+                    reader.read_to_end(e.name()).map_err(|err| {
+                        Fail::Invalid(format!(
+                            "malformed XML at byte {}: {err}",
+                            reader.error_position()
+                        ))
+                    })?;
+                }
+                Event::Empty(e) if self.skips(&e) => {}
                 Event::Start(e) => self.start(&e)?,
                 Event::Empty(e) => {
                     self.start(&e)?;
@@ -991,10 +1017,20 @@ fn element_value(frame: Frame) -> PResult<(Value, usize)> {
 
 /// Runs the parser over `bytes`.
 fn parse(bytes: &[u8], mode: Mode, max_depth: usize) -> PResult<Vec<DocOut>> {
+    parse_keeping(bytes, mode, max_depth, None)
+}
+
+fn parse_keeping(
+    bytes: &[u8],
+    mode: Mode,
+    max_depth: usize,
+    keep: Option<&[String]>,
+) -> PResult<Vec<DocOut>> {
     let input = std::str::from_utf8(bytes)
         .map_err(|e| Fail::Invalid(format!("XML is not valid UTF-8: {e}")))?;
     let input = input.strip_prefix('\u{FEFF}').unwrap_or(input);
     let mut parser = Parser::new(mode, max_depth);
+    parser.keep = keep.map(<[String]>::to_vec);
     parser.run(input)?;
     Ok(parser.docs)
 }
@@ -1048,8 +1084,17 @@ pub fn parse_documents(bytes: &[u8], limits: &Limits) -> Result<Vec<Object>> {
 
 /// Decodes a block written by [`encode_block`]: ids in order, `None` for tombstones.
 pub fn decode_block(bytes: &[u8]) -> Result<Vec<(String, Option<Object>)>> {
+    decode_block_keeping(bytes, None)
+}
+
+/// [`decode_block`] keeping only the top-level fields `keep` of each document (None:
+/// all); the others are stepped over, not decoded.
+pub fn decode_block_keeping(
+    bytes: &[u8],
+    keep: Option<&[String]>,
+) -> Result<Vec<(String, Option<Object>)>> {
     let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
-    parse(bytes, Mode::Block, BLOCK_MAX_DEPTH)
+    parse_keeping(bytes, Mode::Block, BLOCK_MAX_DEPTH, keep)
         .map_err(|fail| match fail {
             Fail::Invalid(m) | Fail::Limit(m) => corrupt(m),
         })?
@@ -1634,6 +1679,26 @@ mod tests {
             xml,
             "<block xmlns:t=\"urn:tissdb\"><document id=\"k\"><a>1</a></document></block>"
         );
+    }
+
+    #[test]
+    fn a_block_decodes_keeping_some_fields() {
+        let body = awkward();
+        let xml = encode_block(&[("a", Some(&body)), ("b", None)]);
+        let first = body.keys().next().cloned().unwrap();
+        let kept =
+            decode_block_keeping(xml.as_bytes(), Some(std::slice::from_ref(&first))).unwrap();
+        assert_eq!(kept.len(), 2);
+        // Fields with plain names are stepped over; one whose name needs `t:field` is
+        // kept (the reader drops it later), which is allowed.
+        let mut doc = kept[0].1.clone().unwrap();
+        assert!(doc.len() < body.len(), "{doc:?}");
+        doc.retain(|k, _| *k == first);
+        assert!(same_object(
+            &doc,
+            &obj(vec![(first.as_str(), body[first.as_str()].clone())])
+        ));
+        assert_eq!(kept[1], ("b".to_string(), None));
     }
 
     #[test]

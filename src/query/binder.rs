@@ -2493,6 +2493,7 @@ impl<'a> Binder<'a> {
                         columns,
                         access: Access::Full,
                         filter: None,
+                        read: None,
                     },
                     scope,
                 ))

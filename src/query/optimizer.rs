@@ -16,14 +16,133 @@
 //! 7. [`use_indexes`]: other scans read a secondary index where it costs less
 //!    ([`crate::query::access`]); an index that delivers the order of an
 //!    `ORDER BY ... LIMIT n` removes the sort.
-//!
-//! Projection pruning has nothing to do yet: a scan decodes each document once and the
-//! row it builds only clones the fields it names.
+//! 8. [`prune_columns`]: each scan learns which of its columns the plan reads; a full
+//!    scan then decodes and copies only those fields.
 
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
 use crate::query::plan::{Access, JoinKind, Node, SortKey};
+
+/// The columns of a node's output its parent reads; None: all of them.
+type Reads = Option<Vec<usize>>;
+
+fn with_columns<'e>(reads: &Reads, exprs: impl IntoIterator<Item = &'e Expr>) -> Reads {
+    let mut out = reads.clone()?;
+    for e in exprs {
+        if has_subquery(e) {
+            // A correlated subquery reads the row by positions `walk` does not see.
+            return None;
+        }
+        used_columns([e], &mut out);
+    }
+    Some(out)
+}
+
+/// Pass 8: each scan learns which of its columns the plan above reads, so that the
+/// others are neither decoded nor copied into rows.
+pub fn prune_columns(node: Node, reads: Reads) -> Result<Node> {
+    let all = |n: Node| prune_columns(n, None);
+    Ok(match node {
+        Node::Scan {
+            collection,
+            columns,
+            access,
+            filter,
+            ..
+        } => {
+            let mut read = with_columns(&reads, filter.iter());
+            if let Some(r) = &mut read {
+                r.sort_unstable();
+                r.dedup();
+            }
+            Node::Scan {
+                collection,
+                columns,
+                access,
+                filter,
+                read,
+            }
+        }
+        Node::Project {
+            input,
+            exprs,
+            columns,
+        } => {
+            let below = with_columns(&Some(Vec::new()), exprs.iter());
+            Node::Project {
+                input: Box::new(prune_columns(*input, below)?),
+                exprs,
+                columns,
+            }
+        }
+        Node::Filter { input, predicate } => {
+            let below = with_columns(&reads, [&predicate]);
+            Node::Filter {
+                input: Box::new(prune_columns(*input, below)?),
+                predicate,
+            }
+        }
+        Node::Sort { input, keys } => {
+            let below = with_columns(&reads, keys.iter().map(|k| &k.expr));
+            Node::Sort {
+                input: Box::new(prune_columns(*input, below)?),
+                keys,
+            }
+        }
+        Node::Limit {
+            input,
+            limit,
+            offset,
+        } => Node::Limit {
+            input: Box::new(prune_columns(*input, reads)?),
+            limit,
+            offset,
+        },
+        Node::Aggregate {
+            input,
+            group_by,
+            aggs,
+            columns,
+        } => {
+            let args = aggs.iter().filter_map(|a| a.arg.as_deref());
+            let below = with_columns(&Some(Vec::new()), group_by.iter().chain(args));
+            Node::Aggregate {
+                input: Box::new(prune_columns(*input, below)?),
+                group_by,
+                aggs,
+                columns,
+            }
+        }
+        Node::Join {
+            left,
+            right,
+            kind,
+            condition,
+            equi,
+        } => {
+            let lw = left.columns().len();
+            let joined = with_columns(&reads, condition.iter());
+            let (mut l, mut r): (Reads, Reads) = match &joined {
+                None => (None, None),
+                Some(cols) => (
+                    Some(cols.iter().copied().filter(|c| *c < lw).collect()),
+                    Some(cols.iter().filter(|c| **c >= lw).map(|c| c - lw).collect()),
+                ),
+            };
+            l = with_columns(&l, equi.iter().map(|(a, _)| a));
+            r = with_columns(&r, equi.iter().map(|(_, b)| b));
+            Node::Join {
+                left: Box::new(prune_columns(*left, l)?),
+                right: Box::new(prune_columns(*right, r)?),
+                kind,
+                condition,
+                equi,
+            }
+        }
+        other => other.map_children(&mut |n| all(n))?,
+    })
+}
 
 /// Runs every pass in order.
 pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
@@ -32,7 +151,8 @@ pub fn optimize(node: Node, ctx: &PlanContext<'_>) -> Result<Node> {
     let node = crate::query::join_order::order_joins(node, ctx)?;
     let passes: [fn(Node) -> Result<Node>; 3] = [plan_joins, push_down_filters, use_key_lookups];
     let node = passes.iter().try_fold(node, |n, pass| pass(n))?;
-    use_indexes(node, ctx)
+    let node = use_indexes(node, ctx)?;
+    prune_columns(node, None)
 }
 
 /// A literal LIMIT (plus OFFSET): how many rows the plan below may stop after.
@@ -70,6 +190,7 @@ fn index_scan(node: Node, needs: &Needs, ctx: &PlanContext<'_>) -> (Node, bool) 
             columns,
             access: Access::Full,
             filter,
+            read,
         } => {
             let mut needs_here = Needs {
                 limit: needs.limit,
@@ -86,6 +207,7 @@ fn index_scan(node: Node, needs: &Needs, ctx: &PlanContext<'_>) -> (Node, bool) 
                         columns,
                         access: Access::Index(Box::new(choice.access)),
                         filter,
+                        read,
                     },
                     choice.ordered,
                 ),
@@ -95,6 +217,7 @@ fn index_scan(node: Node, needs: &Needs, ctx: &PlanContext<'_>) -> (Node, bool) 
                         columns,
                         access: Access::Full,
                         filter,
+                        read,
                     },
                     false,
                 ),
@@ -214,6 +337,7 @@ fn sorted(
         columns: scan_columns,
         access,
         filter,
+        read,
     } = *scan
     else {
         return Ok(Node::Sort {
@@ -249,6 +373,7 @@ fn sorted(
             columns: scan_columns,
             access,
             filter,
+            read,
         },
         &needs,
         ctx,
@@ -300,7 +425,9 @@ pub fn fold_constants(node: Node) -> Result<Node> {
             columns,
             access,
             filter,
+            read,
         } => Node::Scan {
+            read,
             collection,
             columns,
             access,
@@ -585,7 +712,9 @@ pub fn push_down_filters(node: Node) -> Result<Node> {
                 columns,
                 access,
                 filter,
+                read,
             } => Node::Scan {
+                read,
                 collection,
                 columns,
                 access,
@@ -663,6 +792,7 @@ pub fn use_key_lookups(node: Node) -> Result<Node> {
             columns,
             access: Access::Full,
             filter: Some(filter),
+            read,
         } => {
             let key = collection.key_position();
             let access = match key.and_then(|k| key_values(&filter, k)) {
@@ -674,6 +804,7 @@ pub fn use_key_lookups(node: Node) -> Result<Node> {
                 columns,
                 access,
                 filter: Some(filter),
+                read,
             }
         }
         other => other,

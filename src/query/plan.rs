@@ -121,6 +121,10 @@ pub enum Node {
         columns: Vec<Column>,
         access: Access,
         filter: Option<Expr>,
+        /// The columns the plan reads (None: all); the others come out NULL, and a
+        /// full scan decodes only these fields where it can (see
+        /// [`crate::query::optimizer::prune_columns`]).
+        read: Option<Vec<usize>>,
     },
     /// Literal rows.
     Values {
@@ -320,6 +324,7 @@ impl Node {
                 columns,
                 access,
                 filter,
+                ..
             } => {
                 match access {
                     Access::Full => out.push(format!("{pad}Seq Scan on {}", collection.name)),
@@ -944,7 +949,9 @@ impl Node {
                 columns,
                 access,
                 filter,
+                read,
             } => Node::Scan {
+                read,
                 collection,
                 columns,
                 access: match access {

@@ -1510,6 +1510,7 @@ fn modify_scan(
             columns,
             access: Access::Full,
             filter,
+            read: None,
         },
         scope,
     ))

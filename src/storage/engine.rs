@@ -645,28 +645,39 @@ impl Inner {
         seq: u64,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
+        fields: Option<crate::storage::Fields>,
     ) -> ScanIter {
         let mut sources: Vec<Source> = Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
         let tables =
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
+            let fields = fields.clone();
             sources.push(Box::new(
-                MemtableIter::at(table, seq, start.clone(), end.clone()).map(|(key, value)| {
-                    Ok(BlockEntry {
-                        key,
-                        doc: decode_value(value)?,
-                    })
-                }),
+                MemtableIter::at(table, seq, start.clone(), end.clone()).map(
+                    move |(key, value)| {
+                        let doc = decode_value(value)?;
+                        Ok(BlockEntry {
+                            key,
+                            doc: match &fields {
+                                Some(f) => doc.map(|d| crate::storage::project(d, f)),
+                                None => doc,
+                            },
+                        })
+                    },
+                ),
             ));
         }
         for s in &st.segments {
-            sources.push(Box::new(SegmentIter::new(
-                s.clone(),
-                self.cache.clone(),
-                true,
-                start.clone(),
-                end.clone(),
-            )));
+            sources.push(Box::new(
+                SegmentIter::new(
+                    s.clone(),
+                    self.cache.clone(),
+                    true,
+                    start.clone(),
+                    end.clone(),
+                )
+                .with_fields(fields.clone()),
+            ));
         }
         ScanIter {
             merge: MergeIter::new(sources),
@@ -875,7 +886,18 @@ impl Snapshot {
 
     /// Documents with keys in `[start, end)` in this view, in key order.
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
-        self.inner.scan_at(&self.state, self.seq, start, end)
+        self.inner.scan_at(&self.state, self.seq, start, end, None)
+    }
+
+    /// [`Snapshot::scan`] keeping only `fields` of each document (None: all).
+    pub fn scan_fields(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        fields: Option<crate::storage::Fields>,
+    ) -> ScanIter {
+        self.inner
+            .scan_at(&self.state, self.seq, start, end, fields)
     }
 }
 

@@ -65,11 +65,32 @@ impl ReadView {
         self.scan_from(cid, Bound::Included(keys::collection_start(cid)))
     }
 
+    /// [`ReadView::scan_collection`] keeping only `fields` of the stored documents
+    /// (a transaction's own writes come whole).
+    pub fn scan_collection_fields(
+        &self,
+        cid: u32,
+        fields: Option<crate::storage::Fields>,
+    ) -> KeyedDocuments {
+        self.scan_from_keeping(cid, Bound::Included(keys::collection_start(cid)), fields)
+    }
+
     /// The documents of collection `cid` from key `start` on, in key order.
     pub fn scan_from(&self, cid: u32, start: Bound<Vec<u8>>) -> KeyedDocuments {
+        self.scan_from_keeping(cid, start, None)
+    }
+
+    fn scan_from_keeping(
+        &self,
+        cid: u32,
+        start: Bound<Vec<u8>>,
+        fields: Option<crate::storage::Fields>,
+    ) -> KeyedDocuments {
         let end = keys::collection_end(cid);
         let range = (start, end.map_or(Bound::Unbounded, Bound::Excluded));
-        let stored = self.snapshot.scan(range.0.clone(), range.1.clone());
+        let stored = self
+            .snapshot
+            .scan_fields(range.0.clone(), range.1.clone(), fields);
         let Some(t) = &self.txn else {
             return Box::new(stored);
         };

@@ -61,6 +61,7 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
         columns,
         access: Access::Full,
         filter,
+        ..
     } = right
     else {
         return None;

@@ -272,8 +272,9 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             collection,
             access,
             filter,
+            read,
             ..
-        } => scan::build(collection, access, filter.clone(), ctx)?,
+        } => scan::build_reading(collection, access, filter.clone(), read.as_deref(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
         Node::TableFunction { func, args, .. } => table_function::build(*func, args, ctx)?,
         Node::Filter {

@@ -53,6 +53,43 @@ pub fn document_row_owned(collection: &Collection, id: String, mut doc: Object) 
     }
 }
 
+/// [`document_row_owned`] filling only the columns `mask` marks (the others NULL).
+fn document_row_reading(
+    collection: &Collection,
+    id: String,
+    mut doc: Object,
+    mask: &[bool],
+) -> Row {
+    let wanted = |i: usize| mask.get(i).copied().unwrap_or(true);
+    let mut take = |i: usize, name: &str| {
+        if wanted(i) {
+            doc.swap_remove(name).unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        }
+    };
+    match collection.kind {
+        Kind::Schemaless => {
+            let mut row = Vec::with_capacity(collection.observed.len() + 1);
+            row.push(if wanted(0) {
+                Value::String(id)
+            } else {
+                Value::Null
+            });
+            for (i, f) in collection.observed.iter().enumerate() {
+                row.push(take(i + 1, &f.name));
+            }
+            row
+        }
+        Kind::Table => collection
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| take(i, &c.name))
+            .collect(),
+    }
+}
+
 /// The document key a key expression's value names.
 pub fn key_text(v: &Value) -> Option<String> {
     as_text(v)
@@ -138,6 +175,31 @@ pub fn build(
     filter: Option<Expr>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
+    build_reading(collection, access, filter, None, ctx)
+}
+
+/// The fields behind the columns `read` of a collection's rows (None: every field): a
+/// full scan decodes only those where the storage can.
+fn read_fields(collection: &Collection, read: &[usize]) -> crate::storage::Fields {
+    let names = collection.sql_columns();
+    let skip_id = collection.kind == Kind::Schemaless;
+    Arc::new(
+        read.iter()
+            .filter(|c| !(skip_id && **c == 0))
+            .filter_map(|c| names.get(*c).map(|(n, _)| n.clone()))
+            .collect(),
+    )
+}
+
+/// [`build`] for a plan that reads only the columns `read` (None: all); the others
+/// come out NULL.
+pub fn build_reading(
+    collection: &Collection,
+    access: &Access,
+    filter: Option<Expr>,
+    read: Option<&[usize]>,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
     if let Access::Index(a) = access
         && a.covering
     {
@@ -163,11 +225,39 @@ pub fn build(
             rows.filter_map(move |item| keep(item, filter.as_ref(), &ctx)),
         ));
     }
-    let docs = documents(collection, access, ctx)?;
+    let docs = match (access, read) {
+        (Access::Full, Some(read)) => {
+            let fields = read_fields(collection, read);
+            let cid = collection.id;
+            Box::new(
+                ctx.view
+                    .scan_collection_fields(cid, Some(fields))
+                    .filter_map(move |item| match item {
+                        Ok((key, doc)) => {
+                            keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc)))
+                        }
+                        Err(e) => Some(Err(e)),
+                    }),
+            )
+        }
+        _ => documents(collection, access, ctx)?,
+    };
     let collection = collection.clone();
     let ctx = ctx.clone();
+    let read: Option<Vec<bool>> = read.map(|r| {
+        let mut mask = vec![false; collection.sql_columns().len()];
+        for c in r {
+            if let Some(m) = mask.get_mut(*c) {
+                *m = true;
+            }
+        }
+        mask
+    });
     Ok(Box::new(docs.filter_map(move |item| {
-        let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
+        let row = item.map(|(id, doc)| match &read {
+            None => document_row_owned(&collection, id, doc),
+            Some(mask) => document_row_reading(&collection, id, doc, mask),
+        });
         keep(row, filter.as_ref(), &ctx)
     })))
 }

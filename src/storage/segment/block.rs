@@ -137,10 +137,20 @@ pub fn approx_size(payload: usize) -> usize {
 
 /// Decodes an on-disk block of collection `collection`.
 pub fn decode(raw: &[u8], collection: u32, max_size: usize) -> Result<Block> {
+    decode_keeping(raw, collection, max_size, None)
+}
+
+/// [`decode`] keeping only the top-level fields `keep` of each document (None: all).
+pub fn decode_keeping(
+    raw: &[u8],
+    collection: u32,
+    max_size: usize,
+    keep: Option<&[String]>,
+) -> Result<Block> {
     let (encoding, payload) = decompress(raw, max_size)?;
     let decoded = match encoding {
-        Encoding::Xml => xml::decode_block(&payload)?,
-        Encoding::Csv => csv_block::decode_block(&payload)?,
+        Encoding::Xml => xml::decode_block_keeping(&payload, keep)?,
+        Encoding::Csv => csv_block::decode_block_keeping(&payload, keep)?,
     };
     let entries = decoded
         .into_iter()

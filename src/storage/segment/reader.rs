@@ -148,6 +148,35 @@ impl Segment {
         Ok(block)
     }
 
+    /// Block `i` for a scan keeping only `fields`: the cached block if there is one;
+    /// else decoded whole and cached while the cache has room (or `fill_cache` is off);
+    /// else decoded for those fields only, and not cached.
+    pub fn block_keeping(
+        &self,
+        i: usize,
+        cache: &BlockCache,
+        fill_cache: bool,
+        fields: &[String],
+    ) -> Result<Arc<Block>> {
+        if let Some(b) = cache.get(self.id, i) {
+            return Ok(b);
+        }
+        let entry = self
+            .index
+            .get(i)
+            .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
+        if !fill_cache || cache.has_room(block::approx_size(entry.raw_len as usize)) {
+            return self.block(i, cache, fill_cache);
+        }
+        let raw = self.read_raw_block(i)?;
+        let collection = keys::collection_of(&entry.first_key);
+        let block = block::decode_keeping(&raw, collection, entry.raw_len as usize, Some(fields))
+            .map_err(|e| {
+            Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
+        })?;
+        Ok(Arc::new(block))
+    }
+
     /// Looks `key` up: `None` if this segment does not have it, `Some(None)` for a
     /// tombstone, `Some(Some(doc))` for a document.
     pub fn get(&self, key: &[u8], hash: u64, cache: &BlockCache) -> Result<Option<BlockEntry>> {
@@ -251,6 +280,8 @@ pub struct SegmentIter {
     next_block: usize,
     current: Option<(Arc<Block>, usize)>,
     done: bool,
+    /// The top-level fields to keep (None: all).
+    fields: Option<crate::storage::Fields>,
 }
 
 impl SegmentIter {
@@ -271,7 +302,15 @@ impl SegmentIter {
             next_block,
             current: None,
             done: false,
+            fields: None,
         }
+    }
+
+    /// Keeps only `fields` of each document (None: all). Blocks not in the cache are
+    /// then decoded for those fields only once the cache is full.
+    pub fn with_fields(mut self, fields: Option<crate::storage::Fields>) -> Self {
+        self.fields = fields;
+        self
     }
 
     fn past_end(&self, key: &[u8]) -> bool {
@@ -299,9 +338,21 @@ impl Iterator for SegmentIter {
             if self.done {
                 return None;
             }
+            let fields = self.fields.as_deref();
             let next_entry = match &mut self.current {
                 Some((block, pos)) => {
-                    let entry = block.entries.get(*pos).cloned();
+                    let entry = block.entries.get(*pos).map(|e| match fields {
+                        None => e.clone(),
+                        Some(f) => BlockEntry {
+                            key: e.key.clone(),
+                            doc: e.doc.as_ref().map(|d| {
+                                d.iter()
+                                    .filter(|(k, _)| f.iter().any(|n| n == *k))
+                                    .map(|(k, v)| (k.clone(), v.clone()))
+                                    .collect()
+                            }),
+                        },
+                    });
                     *pos += 1;
                     Some(entry)
                 }
@@ -331,10 +382,16 @@ impl Iterator for SegmentIter {
                 self.done = true;
                 return None;
             }
-            match self
-                .segment
-                .block(self.next_block, &self.cache, self.fill_cache)
-            {
+            let block = match &self.fields {
+                None => self
+                    .segment
+                    .block(self.next_block, &self.cache, self.fill_cache),
+                Some(f) => {
+                    self.segment
+                        .block_keeping(self.next_block, &self.cache, self.fill_cache, f)
+                }
+            };
+            match block {
                 Ok(block) => self.current = Some((block, 0)),
                 Err(e) => {
                     self.done = true;
