@@ -92,6 +92,32 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
     Ok(object)
 }
 
+/// [`decode_object`] keeping only the fields named in `keep`: the others are stepped
+/// over without being decoded.
+pub fn decode_object_keeping(bytes: &[u8], keep: &[String]) -> Result<Object> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let count = reader.varint()?;
+    let remaining = (bytes.len() - reader.pos.min(bytes.len())) as u64;
+    if count > remaining {
+        return Err(corrupt("field count beyond end"));
+    }
+    let mut fields = Object::with_capacity_and_hasher(keep.len(), Default::default());
+    for _ in 0..count {
+        let name = reader.bytes_prefixed()?;
+        if keep.iter().any(|k| k.as_bytes() == name) {
+            let name = String::from_utf8(name.to_vec()).map_err(|_| corrupt("invalid UTF-8"))?;
+            let value = reader.value(1)?;
+            fields.insert(name, value);
+        } else {
+            reader.skip_value(1)?;
+        }
+    }
+    if reader.pos != bytes.len() {
+        return Err(corrupt("trailing bytes after object"));
+    }
+    Ok(fields)
+}
+
 /// Decodes one value written by [`encode`]; the whole input must be consumed.
 pub fn decode(bytes: &[u8]) -> Result<Value> {
     let mut reader = Reader { bytes, pos: 0 };
@@ -205,6 +231,40 @@ impl<'a> Reader<'a> {
         Ok(fields)
     }
 
+    /// Steps over one value without building it.
+    fn skip_value(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nesting too deep"));
+        }
+        match self.byte()? {
+            NULL | FALSE | TRUE => {}
+            INT | DATETIME => {
+                self.varint()?;
+            }
+            FLOAT => {
+                self.take(8)?;
+            }
+            NUMERIC | STRING | BINARY => {
+                self.bytes_prefixed()?;
+            }
+            ARRAY => {
+                let count = self.varint()?;
+                for _ in 0..count {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            OBJECT => {
+                let count = self.varint()?;
+                for _ in 0..count {
+                    self.bytes_prefixed()?;
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            tag => return Err(corrupt(&format!("unknown tag {tag}"))),
+        }
+        Ok(())
+    }
+
     pub fn value(&mut self, depth: usize) -> Result<Value> {
         if depth > MAX_DEPTH {
             return Err(corrupt("nesting too deep"));
@@ -284,6 +344,28 @@ mod tests {
         let bytes = encode_object(&sample());
         for cut in 0..bytes.len() {
             assert!(decode_object(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn objects_decode_keeping_some_fields() {
+        let o = sample();
+        let bytes = encode_object(&o);
+        let keep = vec!["obj".to_string(), "num".to_string(), "absent".to_string()];
+        let kept = decode_object_keeping(&bytes, &keep).unwrap();
+        let mut expected = o.clone();
+        expected.retain(|k, _| keep.contains(k));
+        assert_eq!(kept, expected);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(
+            decode_object_keeping(&bytes, &[]).unwrap(),
+            Object::default()
+        );
+        for cut in 0..bytes.len() {
+            assert!(
+                decode_object_keeping(&bytes[..cut], &keep).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 

@@ -655,14 +655,11 @@ impl Inner {
             sources.push(Box::new(
                 MemtableIter::at(table, seq, start.clone(), end.clone()).map(
                     move |(key, value)| {
-                        let doc = decode_value(value)?;
-                        Ok(BlockEntry {
-                            key,
-                            doc: match &fields {
-                                Some(f) => doc.map(|d| crate::storage::project(d, f)),
-                                None => doc,
-                            },
-                        })
+                        let doc = match (&fields, value) {
+                            (Some(f), Some(v)) => Some(binary::decode_object_keeping(&v, f)?),
+                            (_, value) => decode_value(value)?,
+                        };
+                        Ok(BlockEntry { key, doc })
                     },
                 ),
             ));
