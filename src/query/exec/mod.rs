@@ -221,7 +221,24 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => scan::build(collection, access, filter.clone(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
-        Node::TableFunction { func, args, .. } => table_function::build(*func, args, ctx)?,
+        Node::TableFunction {
+            func,
+            args,
+            ordinality,
+            ..
+        } => {
+            let rows = table_function::build(*func, args, ctx)?;
+            if *ordinality {
+                Box::new(rows.enumerate().map(|(i, r)| {
+                    r.map(|mut row| {
+                        row.push(Value::Int(i as i64 + 1));
+                        row
+                    })
+                }))
+            } else {
+                rows
+            }
+        }
         Node::Filter {
             input: i,
             predicate,
