@@ -380,3 +380,49 @@ fn set_null_on_a_not_null_column_fails_the_delete() {
         Value::Int(2)
     );
 }
+
+/// With an index on the referencing column, the references of a deleted document are
+/// found through it (the same answers as a scan), in and out of transactions, and for
+/// documents written through the document API too.
+#[test]
+fn an_index_on_the_referencing_column_finds_the_references() {
+    let (_d, db) = open();
+    let mut s = setup(&db);
+    let out = run(
+        &mut s,
+        "CREATE INDEX orders_customer ON orders (customer_id);
+         CREATE TABLE notes (id int PRIMARY KEY, customer_id int REFERENCES customers ON DELETE CASCADE);
+         CREATE INDEX notes_customer ON notes (customer_id);
+         INSERT INTO orders VALUES (10, 1, 5);
+         INSERT INTO notes VALUES (1, 2), (2, 2);",
+    );
+    assert!(out.iter().all(|l| !l.starts_with("ERROR")), "{out:?}");
+    s.insert_document(
+        "customers",
+        object(serde_json::json!({"id": 3, "name": "cy"})),
+    )
+    .unwrap();
+    s.insert_document(
+        "orders",
+        object(serde_json::json!({"id": 11, "customer_id": 3, "total": 1})),
+    )
+    .unwrap();
+    let e = one(&mut s, "DELETE FROM customers WHERE id = 1").unwrap_err();
+    assert_eq!(e.sqlstate().code(), "23503");
+    let e = s.delete_document("customers", "3").unwrap_err();
+    assert_eq!(e.sqlstate().code(), "23503");
+    assert_eq!(
+        e.detail(),
+        Some("Key (id)=(3) is still referenced from table \"orders\".")
+    );
+    one(&mut s, "BEGIN").unwrap();
+    let e = one(&mut s, "DELETE FROM customers WHERE id = 1").unwrap_err();
+    assert_eq!(e.sqlstate().code(), "23503");
+    one(&mut s, "ROLLBACK").unwrap();
+    one(&mut s, "DELETE FROM customers WHERE id = 2").unwrap();
+    assert_eq!(scalar(&mut s, "SELECT count(*) FROM notes"), Value::Int(0));
+    assert_eq!(
+        scalar(&mut s, "SELECT count(*) FROM customers"),
+        Value::Int(2)
+    );
+}

@@ -20,10 +20,10 @@
 //! batch: deleting from a referenced table costs a scan of each referencing table without
 //! such an index.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
-use super::{Catalog, Collection, ForeignKey, Kind, WriteGroup};
+use super::{Catalog, Collection, ForeignKey, WriteGroup};
 use crate::doc::keycode::{encode_key, prefix_successor};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
@@ -42,15 +42,15 @@ pub struct Referencing {
     pub parent: String,
 }
 
-/// The documents of `child` whose column `column` names one of `parents` (document key
-/// as text -> the key's value), read through `view`: by an index whose first field is
-/// the column when `child` has one the view can use, else by one scan of `child`.
+/// The documents of `child` whose column `column` names one of the documents whose keys
+/// (as text) are `parents`, read through `view`: by an index whose first field is the
+/// column when `child` has one the view can use, else by one scan of `child`.
 pub fn find_referencing(
     catalog: &Catalog,
     view: &ReadView,
     child: &Collection,
     column: &str,
-    parents: &BTreeMap<String, Value>,
+    parents: &BTreeSet<String>,
 ) -> Result<Vec<Referencing>> {
     let mut out = Vec::new();
     if parents.is_empty() {
@@ -66,10 +66,20 @@ pub fn find_referencing(
         && view.index_usable(child.id, catalog.conflicts())
     {
         view.index_read(child.id, catalog.conflicts())?;
+        let ty = child
+            .columns
+            .iter()
+            .find(|c| c.name == column)
+            .map_or(SqlType::Text, |c| c.ty.clone());
         let mut seen: HashSet<String> = HashSet::new();
-        for (text, value) in parents {
+        for text in parents {
+            // The key as the column holds it; a key no value of the column can name (text
+            // for an integer column) has no referencing document.
+            let Ok(value) = crate::query::types::cast(Value::String(text.clone()), &ty) else {
+                continue;
+            };
             let mut prefix = Vec::new();
-            encode_key(std::slice::from_ref(value), &mut prefix);
+            encode_key(std::slice::from_ref(&value), &mut prefix);
             let end = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
             for entry in
                 catalog
@@ -102,7 +112,7 @@ pub fn find_referencing(
         let Some(text) = names(&doc) else {
             continue;
         };
-        if parents.contains_key(&text) {
+        if parents.contains(&text) {
             let id = keys::decode(&key)
                 .map(|(_, id)| id.to_string())
                 .ok_or_else(|| Error::Corruption("malformed document key".into()))?;
@@ -115,18 +125,6 @@ pub fn find_referencing(
         }
     }
     Ok(out)
-}
-
-/// The value of a document's key as the referencing column holds it: the primary key
-/// column of a table, the id (text) of a schemaless document.
-pub fn key_value(parent: &Collection, id: &str, doc: &Object) -> Value {
-    match (&parent.kind, &parent.primary_key) {
-        (Kind::Table, Some(pk)) => doc
-            .get(pk)
-            .cloned()
-            .unwrap_or_else(|| Value::String(id.to_string())),
-        _ => Value::String(id.to_string()),
-    }
 }
 
 /// 23503 for a reference to a missing document, with PostgreSQL's message and DETAIL.
@@ -170,8 +168,8 @@ pub fn still_referenced(child: &str, fk: &ForeignKey, parent_key: &str) -> Error
 struct Deletion {
     child: Collection,
     fk: ForeignKey,
-    /// Deleted document key (text) -> its value.
-    parents: BTreeMap<String, Value>,
+    /// Keys (as text) of the deleted documents.
+    parents: BTreeSet<String>,
 }
 
 /// The checks a batch needs; see the module doc.
@@ -265,10 +263,10 @@ impl Checks {
             let Some(incoming) = st.referenced_by.get(&g.collection) else {
                 continue;
             };
-            let mut deleted: BTreeMap<String, Value> = BTreeMap::new();
+            let mut deleted: BTreeSet<String> = BTreeSet::new();
             for w in &g.writes {
-                if let (Some(old), None) = (&w.old, &w.new) {
-                    deleted.insert(w.id.clone(), key_value(c, &w.id, old));
+                if let (Some(_), None) = (&w.old, &w.new) {
+                    deleted.insert(w.id.clone());
                     checks.deleted_keys.push(w.key.clone());
                 }
             }

@@ -12,9 +12,9 @@
 //!   document is remembered as read, so a concurrent delete of it fails the commit's
 //!   validation (40001). Outside one, the write door checks under its locks.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::catalog::references::{find_referencing, key_value, missing_parent, still_referenced};
+use crate::catalog::references::{find_referencing, missing_parent, still_referenced};
 use crate::catalog::{Catalog, Collection, DocWrite};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
@@ -57,22 +57,21 @@ pub fn expand(
         return Ok(vec![(collection.clone(), writes)]);
     }
     let mut plan = Plan::default();
-    let mut deletions: VecDeque<(Collection, Vec<(String, Object)>)> = VecDeque::new();
-    let first: Vec<(String, Object)> = writes
+    // Deleted documents whose referencing ones are still to be looked for, a batch per
+    // collection and round (one lookup per referencing table and batch).
+    let mut deletions: VecDeque<(Collection, BTreeSet<String>)> = VecDeque::new();
+    let first: BTreeSet<String> = writes
         .iter()
-        .filter(|w| w.new.is_none())
-        .filter_map(|w| w.old.clone().map(|o| (w.id.clone(), o)))
+        .filter(|w| w.new.is_none() && w.old.is_some())
+        .map(|w| w.id.clone())
         .collect();
     plan.add_group(collection.clone(), writes);
     if !first.is_empty() {
         deletions.push_back((collection.clone(), first));
     }
-    while let Some((parent, deleted)) = deletions.pop_front() {
+    while let Some((parent, parents)) = deletions.pop_front() {
+        let mut cascaded: Vec<(Collection, BTreeSet<String>)> = Vec::new();
         for (child, fk) in catalog.referencing(&parent.name) {
-            let parents: BTreeMap<String, Value> = deleted
-                .iter()
-                .map(|(id, doc)| (id.clone(), key_value(&parent, id, doc)))
-                .collect();
             for r in find_referencing(catalog, view, &child, &fk.column, &parents)? {
                 let doc = match plan.planned(&r.key) {
                     // Deleted by the statement (or an earlier cascade): nothing to do.
@@ -92,9 +91,15 @@ pub fn expand(
                         return Err(still_referenced(&child.name, &fk, &r.parent));
                     }
                     crate::catalog::Action::Cascade => {
-                        let old = plan.set(&child, &r, None);
-                        if let Some(old) = old {
-                            deletions.push_back((child.clone(), vec![(r.id.clone(), old)]));
+                        if plan.set(&child, &r, None) {
+                            match cascaded.iter_mut().find(|(c, _)| c.id == child.id) {
+                                Some((_, ids)) => {
+                                    ids.insert(r.id.clone());
+                                }
+                                None => {
+                                    cascaded.push((child.clone(), BTreeSet::from([r.id.clone()])))
+                                }
+                            }
                         }
                     }
                     crate::catalog::Action::SetNull => {
@@ -118,6 +123,7 @@ pub fn expand(
                 }
             }
         }
+        deletions.extend(cascaded);
     }
     if check_references {
         plan.check_references(catalog, view)?;
@@ -149,20 +155,20 @@ impl Plan {
         Some(w.new.as_ref())
     }
 
-    /// Plans `new` for the referencing document `r` of `child`; returns the version it
-    /// replaces when that is a deletion of a document that existed.
+    /// Plans `new` for the referencing document `r` of `child`; true when that deletes a
+    /// document that exists (whose own referencing documents must then be looked for).
     fn set(
         &mut self,
         child: &Collection,
         r: &crate::catalog::references::Referencing,
         new: Option<Object>,
-    ) -> Option<Object> {
+    ) -> bool {
         let deleting = new.is_none();
         if let Some((g, i)) = self.by_key.get(&r.key).copied()
             && let Some(w) = self.groups.get_mut(g).and_then(|(_, ws)| ws.get_mut(i))
         {
             w.new = new;
-            return if deleting { w.old.clone() } else { None };
+            return deleting && w.old.is_some();
         }
         let g = match self.groups.iter().position(|(c, _)| c.id == child.id) {
             Some(g) => g,
@@ -171,7 +177,9 @@ impl Plan {
                 self.groups.len() - 1
             }
         };
-        let (_, ws) = self.groups.get_mut(g)?;
+        let Some((_, ws)) = self.groups.get_mut(g) else {
+            return false;
+        };
         ws.push(DocWrite {
             id: r.id.clone(),
             key: r.key.clone(),
@@ -179,7 +187,7 @@ impl Plan {
             new,
         });
         self.by_key.insert(r.key.clone(), (g, ws.len() - 1));
-        if deleting { Some(r.doc.clone()) } else { None }
+        deleting
     }
 
     /// Inside a transaction: every new or changed reference names a document that the

@@ -725,8 +725,23 @@ fn run(
                 return Err(unsupported(format!("DROP {object_type}")));
             }
             let mut dropped: Vec<(String, String)> = Vec::new();
-            for name in names {
-                let n = binder::table_name(name)?;
+            let mut pending: Vec<String> = names
+                .iter()
+                .map(binder::table_name)
+                .collect::<Result<_>>()?;
+            while !pending.is_empty() {
+                // Tables the others named reference go last, so that `DROP TABLE
+                // customers, orders` needs no CASCADE (as in PostgreSQL).
+                let referenced = |n: &String| {
+                    pending.iter().any(|m| {
+                        m != n
+                            && catalog
+                                .get(m)
+                                .is_ok_and(|c| c.foreign_keys.iter().any(|fk| fk.table == *n))
+                    })
+                };
+                let next = pending.iter().position(|n| !referenced(n)).unwrap_or(0);
+                let n = pending.remove(next);
                 match catalog.drop_collection(&n, *cascade) {
                     Ok(constraints) => dropped.extend(constraints),
                     Err(Error::NotFound { .. }) if *if_exists => {}
