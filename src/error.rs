@@ -19,7 +19,10 @@ impl SqlState {
     pub const INVALID_XML_DOCUMENT: SqlState = SqlState("2200M");
     pub const INVALID_JSON_TEXT: SqlState = SqlState("22032");
     pub const STRING_DATA_RIGHT_TRUNCATION: SqlState = SqlState("22001");
+    pub const NOT_NULL_VIOLATION: SqlState = SqlState("23502");
+    pub const FOREIGN_KEY_VIOLATION: SqlState = SqlState("23503");
     pub const UNIQUE_VIOLATION: SqlState = SqlState("23505");
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: SqlState = SqlState("2BP01");
     pub const READ_ONLY_SQL_TRANSACTION: SqlState = SqlState("25006");
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25001");
     pub const NO_ACTIVE_SQL_TRANSACTION: SqlState = SqlState("25P01");
@@ -32,6 +35,10 @@ impl SqlState {
     pub const UNDEFINED_TABLE: SqlState = SqlState("42P01");
     pub const DUPLICATE_TABLE: SqlState = SqlState("42P07");
     pub const UNDEFINED_OBJECT: SqlState = SqlState("42704");
+    pub const UNDEFINED_COLUMN: SqlState = SqlState("42703");
+    pub const DATATYPE_MISMATCH: SqlState = SqlState("42804");
+    pub const INVALID_FOREIGN_KEY: SqlState = SqlState("42830");
+    pub const DUPLICATE_OBJECT: SqlState = SqlState("42710");
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState("54000");
     pub const CONFIGURATION_LIMIT_EXCEEDED: SqlState = SqlState("53400");
     pub const STATEMENT_TOO_COMPLEX: SqlState = SqlState("54001");
@@ -70,6 +77,16 @@ pub enum Error {
     /// What the request would create exists already (a collection, a document id).
     #[error("{message}")]
     Conflict { code: SqlState, message: String },
+    /// The request would break a declared constraint, or an object that depends on what
+    /// it removes (a foreign key): change the data or the statement. `detail` and `hint`
+    /// are PostgreSQL's DETAIL and HINT lines.
+    #[error("{message}")]
+    Violation {
+        code: SqlState,
+        message: String,
+        /// Boxed, so the error stays small on every other path.
+        more: Box<Explanation>,
+    },
     /// The request is over a configured limit; the limit is named in the message.
     #[error("{message}")]
     LimitExceeded { code: SqlState, message: String },
@@ -92,6 +109,13 @@ pub enum Error {
     /// A bug: something the engine believed impossible happened.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// PostgreSQL's DETAIL and HINT lines of an [`Error::Violation`].
+#[derive(Debug, Default)]
+pub struct Explanation {
+    pub detail: Option<String>,
+    pub hint: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -118,6 +142,46 @@ impl Error {
         }
     }
 
+    /// A [`Error::Violation`] with PostgreSQL's DETAIL line.
+    pub fn violation(
+        code: SqlState,
+        message: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Violation {
+            code,
+            message: message.into(),
+            more: Box::new(Explanation {
+                detail: Some(detail.into()),
+                hint: None,
+            }),
+        }
+    }
+
+    /// The same error with a HINT line (only a [`Error::Violation`] carries one).
+    pub fn with_hint(mut self, text: impl Into<String>) -> Self {
+        if let Error::Violation { more, .. } = &mut self {
+            more.hint = Some(text.into());
+        }
+        self
+    }
+
+    /// PostgreSQL's DETAIL line, if the error has one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Violation { more, .. } => more.detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's HINT line, if the error has one.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Violation { more, .. } => more.hint.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn limit(message: impl Into<String>) -> Self {
         Error::LimitExceeded {
             code: SqlState::PROGRAM_LIMIT_EXCEEDED,
@@ -138,6 +202,7 @@ impl Error {
             Error::InvalidInput { code, .. }
             | Error::NotFound { code, .. }
             | Error::Conflict { code, .. }
+            | Error::Violation { code, .. }
             | Error::LimitExceeded { code, .. } => *code,
             Error::Syntax { .. } => SqlState::SYNTAX_ERROR,
             Error::ReadOnly(_) => SqlState::READ_ONLY_SQL_TRANSACTION,

@@ -14,7 +14,7 @@ use crate::catalog::{self, Catalog, Collection, DocWrite, IndexDef};
 use crate::database::Database;
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
-use crate::query::{Column, Outcome, SqlType};
+use crate::query::{Column, Outcome, SqlType, references};
 use crate::storage::keys;
 use crate::txn::{PendingWrite, ReadView, Transaction};
 
@@ -61,6 +61,8 @@ pub struct Notice {
     pub severity: &'static str,
     pub code: SqlState,
     pub message: String,
+    /// PostgreSQL's DETAIL line, if any.
+    pub detail: Option<String>,
     /// In a batch of statements, the number of results produced before it (it goes
     /// before the result of the statement that raised it).
     pub before_result: usize,
@@ -224,6 +226,18 @@ impl Session {
             severity: "WARNING",
             code,
             message: message.into(),
+            detail: None,
+            before_result: self.results_so_far,
+        });
+    }
+
+    /// Raises a NOTICE (severity `NOTICE`, SQLSTATE 00000) with an optional DETAIL line.
+    pub(crate) fn notice(&mut self, message: impl Into<String>, detail: Option<String>) {
+        self.notices.push(Notice {
+            severity: "NOTICE",
+            code: SqlState("00000"),
+            message: message.into(),
+            detail,
             before_result: self.results_so_far,
         });
     }
@@ -384,32 +398,101 @@ impl Session {
     }
 
     /// Writes documents of `collection`: at once outside a transaction (the caller holds
-    /// the key locks), buffered until COMMIT inside one.
+    /// the key locks; the write door checks foreign keys), buffered until COMMIT inside
+    /// one (with the checks and ON DELETE actions of foreign keys applied in the
+    /// transaction's view, see [`crate::query::references`]). A delete of a document
+    /// that a CASCADE or SET NULL foreign key references must go through
+    /// [`Session::write_with_references`] outside a transaction.
     pub(crate) fn write_documents(
         &self,
         collection: &Collection,
         writes: Vec<DocWrite>,
     ) -> Result<()> {
-        match &self.txn {
-            None => self.db.catalog().write_documents(&collection.name, writes),
-            Some(t) => t.buffer(
-                writes
-                    .into_iter()
-                    .map(|w| {
-                        (
-                            w.key,
-                            PendingWrite {
-                                collection: collection.name.clone(),
-                                cid: collection.id,
-                                id: w.id,
-                                new: w.new,
-                            },
-                        )
-                    })
-                    .collect(),
-                self.db.config().max_transaction_size,
-            ),
+        let Some(t) = &self.txn else {
+            return self.db.catalog().write_documents(&collection.name, writes);
+        };
+        let groups = references::expand(self, &t.view(), collection, writes, true)?;
+        let pending = groups
+            .into_iter()
+            .flat_map(|(c, writes)| {
+                writes.into_iter().map(move |w| {
+                    (
+                        w.key,
+                        PendingWrite {
+                            collection: c.name.clone(),
+                            cid: c.id,
+                            id: w.id,
+                            new: w.new,
+                        },
+                    )
+                })
+            })
+            .collect();
+        t.buffer(pending, self.db.config().max_transaction_size)
+    }
+
+    /// Writes what `build` returns — documents of `collection` under `keys`, read again
+    /// by `build` under their key locks — together with the writes the ON DELETE actions
+    /// of foreign keys bring (CASCADE, SET NULL), each document written under its key
+    /// lock: the documents those actions reach are found, their keys locked with the
+    /// others (all at once, in order, so nothing deadlocks), and `build` runs again until
+    /// nothing new is found. Inside a transaction `build` runs once. Returns the writes
+    /// `build` made.
+    pub(crate) fn write_with_references(
+        &self,
+        collection: &Collection,
+        keys: Vec<Vec<u8>>,
+        mut build: impl FnMut(&Session) -> Result<Vec<DocWrite>>,
+    ) -> Result<Vec<DocWrite>> {
+        /// Rounds of finding and locking before giving up (concurrent writers keep adding
+        /// referencing documents).
+        const MAX_ROUNDS: usize = 16;
+        if self.txn.is_some() {
+            let writes = build(self)?;
+            if !writes.is_empty() {
+                self.write_documents(collection, writes.clone())?;
+            }
+            return Ok(writes);
         }
+        let catalog = self.db.catalog();
+        let mut locked: std::collections::BTreeSet<Vec<u8>> = keys.into_iter().collect();
+        for _ in 0..MAX_ROUNDS {
+            let _guards = self.db.lock_keys(locked.iter().map(Vec::as_slice));
+            let writes = build(self)?;
+            if writes.is_empty() {
+                return Ok(writes);
+            }
+            if !references::deletes_write_others(catalog, collection) {
+                catalog.write_documents(&collection.name, writes.clone())?;
+                return Ok(writes);
+            }
+            let view = ReadView::autocommit(self.db.storage().snapshot());
+            let groups = references::expand(self, &view, collection, writes.clone(), false)?;
+            let missing: Vec<Vec<u8>> = groups
+                .iter()
+                .flat_map(|(_, ws)| ws.iter().map(|w| &w.key))
+                .filter(|k| !locked.contains(*k))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                catalog.write_batch(
+                    groups
+                        .into_iter()
+                        .map(|(c, writes)| catalog::WriteGroup {
+                            collection: c.name,
+                            cid: Some(c.id),
+                            writes,
+                        })
+                        .collect(),
+                    None,
+                )?;
+                return Ok(writes);
+            }
+            locked.extend(missing);
+        }
+        Err(crate::txn::serialization_failure(
+            "the documents referencing the deleted ones kept changing",
+        ))
     }
 
     /// Creates a schemaless collection (42P07 if it exists).
@@ -417,9 +500,10 @@ impl Session {
         self.db.catalog().create(name)
     }
 
-    /// Drops a collection and all its documents (42P01 if absent).
+    /// Drops a collection and all its documents (42P01 if absent; 2BP01 if a foreign key
+    /// of another table references it).
     pub fn drop_collection(&self, name: &str) -> Result<()> {
-        self.db.catalog().drop_collection(name)
+        self.db.catalog().drop_collection(name, false).map(|_| ())
     }
 
     /// All collections.
@@ -591,27 +675,26 @@ impl Session {
         })
     }
 
-    /// Deletes document `id`; 02000 (not found) if there is none.
+    /// Deletes document `id`; 02000 (not found) if there is none. Foreign keys that
+    /// reference it act as on a SQL DELETE (23503, CASCADE, SET NULL).
     pub fn delete_document(&self, collection: &str, id: &str) -> Result<()> {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
         let key = keys::encode(c.id, id);
-        let _guard = self.lock_for_write([key.as_slice()]);
-        let Some(old) = self.current(&key)? else {
-            return Err(Error::not_found(
-                SqlState::NO_DATA,
-                format!("no document with id \"{id}\" in \"{collection}\""),
-            ));
-        };
-        self.write_documents(
-            &c,
-            vec![DocWrite {
+        self.write_with_references(&c, vec![key.clone()], |s| {
+            let Some(old) = s.current(&key)? else {
+                return Err(Error::not_found(
+                    SqlState::NO_DATA,
+                    format!("no document with id \"{id}\" in \"{collection}\""),
+                ));
+            };
+            Ok(vec![DocWrite {
                 id: id.to_string(),
-                key,
+                key: key.clone(),
                 old: Some(old),
                 new: None,
-            }],
-        )?;
+            }])
+        })?;
         Ok(())
     }
 

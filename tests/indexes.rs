@@ -588,3 +588,35 @@ fn typed_tables_use_indexes_and_index_only_scans() {
         )
     );
 }
+
+/// A table with several unique indexes: each write checks all of them under their value
+/// stripes, taken once and in order (taking one index's stripes after another's used to
+/// lock a stripe twice when two values shared one, and the write never returned).
+#[test]
+fn several_unique_indexes_on_one_table_never_hang_a_write() {
+    let (_dir, db) = open();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = Session::new(db);
+        run(
+            &mut s,
+            "CREATE TABLE people (id int PRIMARY KEY, email text, phone text, handle text);
+             CREATE UNIQUE INDEX people_email ON people (email);
+             CREATE UNIQUE INDEX people_phone ON people (phone);
+             CREATE UNIQUE INDEX people_handle ON people (handle);",
+        );
+        for i in 0..500 {
+            let out = run(
+                &mut s,
+                &format!("INSERT INTO people VALUES ({i}, 'e{i}', 'p{i}', 'h{i}')"),
+            );
+            assert_eq!(out, vec!["INSERT 0 1"]);
+        }
+        let dup = run(&mut s, "INSERT INTO people VALUES (1000, 'e7', 'x', 'y')");
+        assert!(dup[0].starts_with("ERROR 23505"), "{dup:?}");
+        done_tx.send(()).unwrap();
+    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("500 inserts into a table with three unique indexes finished in time");
+}

@@ -1,5 +1,5 @@
 // pgjdbc against a running server: DatabaseMetaData (getTables, getColumns,
-// getPrimaryKeys, getIndexInfo, getSchemas), a PreparedStatement executed 8 times (pgjdbc
+// getPrimaryKeys, getIndexInfo, getImportedKeys, getExportedKeys, getSchemas), a PreparedStatement executed 8 times (pgjdbc
 // switches to a named server-side statement, and binary transfer, from the 5th), batches,
 // transactions, every type of DESIGN.md's table, SQLSTATEs.
 // Prints one line per check; exits 1 if any failed.
@@ -15,6 +15,8 @@ import java.util.*;
 public class Compat {
     static final String TABLE = "compat_jdbc_types";
     static final String ITEMS = "compat_jdbc_items";
+    // Named so that getTables' "compat_jdbc_%" does not match it.
+    static final String ORDERS = "compat_fk_jdbc_orders";
     // name, SQL type, java.sql.Types as pgjdbc reports it, PostgreSQL type name
     static final Object[][] COLUMNS = {
         {"c_bool", "boolean", Types.BIT, "bool"},
@@ -131,12 +133,14 @@ public class Compat {
         check("create tables with PRIMARY KEY and an index", c -> {
             try (Statement st = c.createStatement()) {
                 st.execute("DROP TABLE IF EXISTS " + TABLE);
+                st.execute("DROP TABLE IF EXISTS " + ORDERS);
                 st.execute("DROP TABLE IF EXISTS " + ITEMS);
                 StringBuilder cols = new StringBuilder();
                 for (Object[] col : COLUMNS) cols.append(", ").append(col[0]).append(' ').append(col[1]);
                 st.execute("CREATE TABLE " + TABLE + " (id integer PRIMARY KEY" + cols + ")");
                 st.execute("CREATE TABLE " + ITEMS + " (id integer PRIMARY KEY, name varchar(40) NOT NULL, price numeric(10,2))");
                 st.execute("CREATE INDEX " + ITEMS + "_name_idx ON " + ITEMS + " (name)");
+                st.execute("CREATE TABLE " + ORDERS + " (id integer PRIMARY KEY, item_id integer REFERENCES " + ITEMS + " ON DELETE CASCADE, qty integer)");
             }
         });
 
@@ -273,6 +277,25 @@ public class Compat {
             }
             expectEq(keys, List.of("id 1"), "getPrimaryKeys");
         });
+
+        check("DatabaseMetaData.getImportedKeys and getExportedKeys", c -> {
+            List<String> imported = new ArrayList<>();
+            try (ResultSet rs = c.getMetaData().getImportedKeys(null, "public", ORDERS)) {
+                while (rs.next()) imported.add(rs.getString("PKTABLE_NAME") + "." + rs.getString("PKCOLUMN_NAME")
+                    + " <- " + rs.getString("FKCOLUMN_NAME") + " " + rs.getString("FK_NAME")
+                    + " seq=" + rs.getInt("KEY_SEQ") + " update=" + rs.getInt("UPDATE_RULE")
+                    + " delete=" + rs.getInt("DELETE_RULE") + " pk=" + rs.getString("PK_NAME"));
+            }
+            // Rules: 3 = importedKeyNoAction, 0 = importedKeyCascade.
+            expectEq(imported, List.of(ITEMS + ".id <- item_id " + ORDERS + "_item_id_fkey seq=1 update=3 delete=0 pk=" + ITEMS + "_pkey"), "getImportedKeys");
+            List<String> exported = new ArrayList<>();
+            try (ResultSet rs = c.getMetaData().getExportedKeys(null, "public", ITEMS)) {
+                while (rs.next()) exported.add(rs.getString("FKTABLE_NAME") + "." + rs.getString("FKCOLUMN_NAME"));
+            }
+            expectEq(exported, List.of(ORDERS + ".item_id"), "getExportedKeys");
+        });
+
+        check("SQLSTATE 23503 for a reference to a missing row", c -> expectSqlState(c, "INSERT INTO " + ORDERS + " (id, item_id) VALUES (1, 424242)", "23503"));
 
         check("DatabaseMetaData.getIndexInfo lists the primary key and the index", c -> {
             Map<String, String> idx = new TreeMap<>();

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 (through psycopg 3 and psycopg2, as Superset uses it): first-connect
 queries, Inspector reflection of a table made with CREATE TABLE ... PRIMARY KEY and
-CREATE INDEX, Core round trips of every type, SQLSTATEs."""
+CREATE INDEX and of one with a foreign key, Core round trips of every type, SQLSTATEs."""
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +10,7 @@ from compat_common import NAMES, SQLALCHEMY_URL, VALUES, assert_row_equal, creat
 
 DRIVERS = ["postgresql+psycopg", "postgresql+psycopg2"]
 ITEMS = "compat_sa_items"
+ORDERS = "compat_sa_orders"
 TYPES = "compat_sa_types"
 
 
@@ -17,6 +18,7 @@ TYPES = "compat_sa_types"
 def engine(request):
     eng = sa.create_engine(SQLALCHEMY_URL.format(driver=request.param), poolclass=sa.pool.NullPool)
     with eng.begin() as c:
+        c.exec_driver_sql(f"DROP TABLE IF EXISTS {ORDERS}")
         c.exec_driver_sql(f"DROP TABLE IF EXISTS {ITEMS}")
         c.exec_driver_sql(f"DROP TABLE IF EXISTS {TYPES}")
         c.exec_driver_sql(
@@ -24,6 +26,10 @@ def engine(request):
             "price numeric(10,2), created timestamptz, tags jsonb)"
         )
         c.exec_driver_sql(f"CREATE INDEX {ITEMS}_name_idx ON {ITEMS} (name)")
+        c.exec_driver_sql(
+            f"CREATE TABLE {ORDERS} (id integer PRIMARY KEY, "
+            f"item_id integer REFERENCES {ITEMS} ON DELETE CASCADE, qty integer)"
+        )
         c.exec_driver_sql(create_types_table_sql(TYPES))
     yield eng
     eng.dispose()
@@ -94,6 +100,21 @@ def test_inspector_foreign_keys_unique_and_check_constraints_are_empty(engine):
     assert insp.get_check_constraints(ITEMS) == []
 
 
+def test_inspector_foreign_keys(engine):
+    insp = sa.inspect(engine)
+    assert insp.get_foreign_keys(ORDERS) == [{
+        "name": f"{ORDERS}_item_id_fkey",
+        "constrained_columns": ["item_id"],
+        "referred_schema": None,
+        "referred_table": ITEMS,
+        "referred_columns": ["id"],
+        "options": {"ondelete": "CASCADE"},
+        "comment": None,
+    }]
+    table = sa.Table(ORDERS, sa.MetaData(), autoload_with=engine)
+    assert [fk.target_fullname for fk in table.foreign_keys] == [f"{ITEMS}.id"]
+
+
 def test_core_round_trip_every_type(engine):
     table = sa.Table(TYPES, sa.MetaData(), autoload_with=engine)
     with engine.begin() as c:
@@ -116,6 +137,7 @@ def sqlstate(exc):
     ("SELEC 1", "42601"),
     ("SELECT * FROM compat_no_such_table", "42P01"),
     (f"INSERT INTO {ITEMS} (id, name) VALUES (7, 'a'); INSERT INTO {ITEMS} (id, name) VALUES (7, 'b')", "23505"),
+    (f"INSERT INTO {ORDERS} (id, item_id) VALUES (1, 424242)", "23503"),
 ])
 def test_sqlstates(engine, sql, code):
     with engine.connect() as c:

@@ -1,5 +1,6 @@
 //! Engine errors to HTTP answers: the status is chosen here and only here; the body is
-//! always JSON `{"error": {"code": "<SQLSTATE>", "message": "..."}}`.
+//! always JSON `{"error": {"code": "<SQLSTATE>", "message": "..."}}`, with `"detail"`
+//! when the engine gives PostgreSQL's DETAIL line.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -16,6 +17,9 @@ pub struct ApiError {
     pub row: Option<u64>,
     /// For imports: the 1-based line of the body where that document starts.
     pub line: Option<u64>,
+    /// PostgreSQL's DETAIL line (a foreign key violation names the key); boxed to keep
+    /// the error small.
+    pub detail: Option<Box<String>>,
 }
 
 impl ApiError {
@@ -26,6 +30,7 @@ impl ApiError {
             message: message.into(),
             row: None,
             line: None,
+            detail: None,
         }
     }
 }
@@ -35,7 +40,7 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::InvalidInput { .. } | Error::Syntax { .. } => StatusCode::BAD_REQUEST,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Conflict { .. } | Error::Violation { .. } => StatusCode::CONFLICT,
             Error::LimitExceeded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::ReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Corruption(_) | Error::Io { .. } | Error::Config(_) | Error::Internal(_) => {
@@ -45,7 +50,9 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         }
-        ApiError::new(status, e.sqlstate(), e.to_string())
+        let mut api = ApiError::new(status, e.sqlstate(), e.to_string());
+        api.detail = e.detail().map(|d| Box::new(d.to_string()));
+        api
     }
 }
 
@@ -57,6 +64,9 @@ impl IntoResponse for ApiError {
         }
         if let Some(line) = self.line {
             error["line"] = line.into();
+        }
+        if let Some(detail) = self.detail {
+            error["detail"] = (*detail).into();
         }
         let body = serde_json::json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();

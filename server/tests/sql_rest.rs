@@ -971,3 +971,47 @@ fn wire_writes_are_rest_reads_and_the_reverse() {
         json!([{"id": "n1", "meta": {"v": 2}}, {"id": "n2", "meta": {"v": 3}}])
     );
 }
+
+/// Foreign keys over REST: a document naming a missing one is refused with 409, code
+/// 23503 and PostgreSQL's DETAIL; deleting a referenced document cascades or is
+/// refused as the foreign key says; dropping a referenced collection is 409 (2BP01).
+#[test]
+fn foreign_keys_hold_for_document_writes() {
+    let s = Server::start();
+    s.create_collection("scratch");
+    for sql in [
+        "CREATE TABLE customers (id integer PRIMARY KEY, name text)",
+        "CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customers, total integer)",
+        "CREATE TABLE notes (id integer PRIMARY KEY, customer_id integer REFERENCES customers ON DELETE CASCADE)",
+    ] {
+        query_ok(&s, "scratch", sql, json!([]));
+    }
+    s.insert("customers", &json!({"id": 1, "name": "ann"}));
+    s.insert("customers", &json!({"id": 2, "name": "bob"}));
+    let r = s.post_json("/orders", &json!({"id": 10, "customer_id": 9, "total": 5}));
+    r.assert_error(409, "23503");
+    assert_eq!(
+        r.json()["error"]["detail"],
+        json!("Key (customer_id)=(9) is not present in table \"customers\".")
+    );
+    assert_eq!(s.get_doc("orders", "10"), None);
+    s.insert("orders", &json!({"id": 10, "customer_id": 1, "total": 5}));
+    let r = s.put_json("/orders/10", &json!({"customer_id": 7, "total": 5}));
+    r.assert_error(409, "23503");
+    let stored = s.get_doc("orders", "10").expect("order 10 is still there");
+    assert_eq!(stored["customer_id"], json!(1));
+    // Customer 1 has an order (NO ACTION): refused. Customer 2 has notes (CASCADE).
+    let r = s.delete("/customers/1");
+    r.assert_error(409, "23503");
+    assert_eq!(
+        r.json()["error"]["detail"],
+        json!("Key (id)=(1) is still referenced from table \"orders\".")
+    );
+    s.insert("notes", &json!({"id": 1, "customer_id": 2}));
+    s.insert("notes", &json!({"id": 2, "customer_id": 2}));
+    let r = s.delete("/customers/2");
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    assert_eq!(s.list_all("notes"), Vec::<Json>::new());
+    s.delete("/customers").assert_error(409, "2BP01");
+    assert!(s.collections().contains(&"customers".to_string()));
+}

@@ -66,15 +66,18 @@ impl Catalog {
         def: &IndexDef,
         entries: Vec<(Vec<u8>, Vec<crate::doc::Value>)>,
     ) -> Result<()> {
-        let mut guards = Vec::new();
-        if def.unique {
+        let _guards = if def.unique {
             let added: Vec<(Vec<u8>, Vec<crate::doc::Value>)> = entries
                 .iter()
                 .filter(|(_, v)| !v.iter().any(|x| matches!(x, crate::doc::Value::Null)))
                 .cloned()
                 .collect();
-            self.check_unique(def, &added, &HashSet::new(), &mut guards)?;
-        }
+            let guards = self.lock_stripes(super::writes::unique_stripes(def, &added)?);
+            self.check_unique(def, &added, &HashSet::new())?;
+            guards
+        } else {
+            Vec::new()
+        };
         self.storage
             .indexes()
             .insert_built(def.id, entries.into_iter().map(|(e, _)| e).collect())

@@ -10,20 +10,28 @@
 //!
 //! Files: `schema` (declared and observed columns, the stored form of an entry),
 //! `indexes` (index definitions and entries), `index_lifecycle` (creating, building,
-//! dropping and checking indexes), `writes` (the write door and unique checks), `names`.
+//! dropping and checking indexes), `writes` (the write door and unique checks),
+//! `foreign_keys` (declared references: definitions, checks at CREATE TABLE),
+//! `references` (enforcing them at the write door), `names`.
 //!
 //! Locks, always taken in this order: `index_change` (writers share it for the whole
 //! write; adding or dropping an index takes it exclusively, so once an index is added
 //! every later write maintains it), then `ddl` (serializes catalog changes), then
-//! `state`; unique-value stripes are taken inside a write, after the callers' key locks.
+//! `state`; value stripes (unique values, referenced keys) are taken inside a write,
+//! after the callers' key locks, all at once in stripe order.
 
+mod foreign_keys;
 mod graphs;
 mod index_lifecycle;
 mod indexes;
 mod names;
+pub mod references;
 mod schema;
 mod writes;
 
+pub use foreign_keys::{
+    Action, ForeignKey, ForeignKeySpec, MAX_FOREIGN_KEYS, resolve as resolve_foreign_keys,
+};
 pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at};
 pub use names::{validate_collection_name, validate_document_id};
 pub use schema::{
@@ -31,7 +39,7 @@ pub use schema::{
     observe, observe_nested,
 };
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -46,8 +54,9 @@ use crate::storage::{Op, Storage};
 const NEXT_ID_KEY: &str = "#next_collection_id";
 /// Catalog key holding the next index id.
 const NEXT_INDEX_ID_KEY: &str = "#next_index_id";
-/// Stripes of the lock that serializes unique checks on one value.
-const UNIQUE_LOCK_STRIPES: usize = 64;
+/// Stripes of the lock that serializes checks on one value: a unique index's value, or
+/// a referenced document's key (see [`references`]).
+const UNIQUE_LOCK_STRIPES: usize = 256;
 
 /// A collection as the catalog knows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +78,8 @@ pub struct Collection {
     pub nested: Vec<NestedField>,
     /// Secondary indexes, in creation order (those being built included).
     pub indexes: Vec<IndexDef>,
+    /// Declared foreign keys (tables only), in declaration order.
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Collection {
@@ -112,9 +123,27 @@ pub struct WriteGroup {
 
 struct State {
     by_name: BTreeMap<String, Collection>,
+    /// For each referenced collection, the (referencing collection, foreign key) pairs
+    /// naming it; derived from `by_name` (see [`State::index_references`]).
+    referenced_by: HashMap<String, Vec<(String, ForeignKey)>>,
     graphs: BTreeMap<String, tissdb_dialect::graph::PropertyGraph>,
     next_id: u32,
     next_index_id: u32,
+}
+
+impl State {
+    /// Recomputes `referenced_by` after a collection was created or dropped.
+    fn index_references(&mut self) {
+        let mut map: HashMap<String, Vec<(String, ForeignKey)>> = HashMap::new();
+        for c in self.by_name.values() {
+            for fk in &c.foreign_keys {
+                map.entry(fk.table.clone())
+                    .or_default()
+                    .push((c.name.clone(), fk.clone()));
+            }
+        }
+        self.referenced_by = map;
+    }
 }
 
 /// The collection catalog. See the module doc.
@@ -202,14 +231,17 @@ impl Catalog {
         for id in &rebuild {
             storage.indexes().create(*id)?;
         }
+        let mut state = State {
+            by_name,
+            referenced_by: HashMap::new(),
+            graphs: graph_defs,
+            next_id,
+            next_index_id,
+        };
+        state.index_references();
         Ok(Catalog {
             storage,
-            state: RwLock::new(State {
-                by_name,
-                graphs: graph_defs,
-                next_id,
-                next_index_id,
-            }),
+            state: RwLock::new(state),
             live_ids: Arc::new(RwLock::new(live)),
             index_change: RwLock::new(()),
             ddl: Mutex::new(()),
@@ -282,6 +314,7 @@ impl Catalog {
             observed: Vec::new(),
             nested: Vec::new(),
             indexes: Vec::new(),
+            foreign_keys: Vec::new(),
         })
     }
 
@@ -296,6 +329,16 @@ impl Catalog {
                 SqlState::DUPLICATE_TABLE,
                 format!("collection \"{name}\" already exists"),
             ));
+        }
+        // The collections it references must still exist (a DROP may have run since the
+        // statement checked them; drops take `ddl` too).
+        for fk in &template.foreign_keys {
+            if fk.table != name && !self.state.read().by_name.contains_key(&fk.table) {
+                return Err(Error::not_found(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("relation \"{}\" does not exist", fk.table),
+                ));
+            }
         }
         let id = self.state.read().next_id;
         let next = id
@@ -323,24 +366,91 @@ impl Catalog {
         let mut st = self.state.write();
         st.next_id = next;
         st.by_name.insert(name.to_string(), collection.clone());
+        if !collection.foreign_keys.is_empty() {
+            st.index_references();
+        }
         self.live_ids.write().insert(id);
         Ok(collection)
     }
 
+    /// The foreign keys that reference collection `name`: (referencing collection, key).
+    pub fn referencing(&self, name: &str) -> Vec<(Collection, ForeignKey)> {
+        let st = self.state.read();
+        st.referenced_by
+            .get(name)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|(child, fk)| {
+                        st.by_name.get(child).map(|c| (c.clone(), fk.clone()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Drops a collection; 42P01 if it does not exist. Its documents become unreachable
-    /// at once and leave the disk with the next compaction.
-    pub fn drop_collection(&self, name: &str) -> Result<()> {
+    /// at once and leave the disk with the next compaction. Foreign keys of other tables
+    /// that reference it make it fail with 2BP01, unless `cascade`, which drops them (in
+    /// the same atomic write); returns the dropped ones as (constraint, table).
+    pub fn drop_collection(&self, name: &str, cascade: bool) -> Result<Vec<(String, String)>> {
         let _ic = self.index_change.write();
         let _ddl = self.ddl.lock();
         let collection = self.get(name)?;
-        self.storage.write(vec![Op::Delete {
+        let dependents: Vec<(String, ForeignKey)> = self
+            .state
+            .read()
+            .referenced_by
+            .get(name)
+            .map(|list| list.iter().filter(|(c, _)| c != name).cloned().collect())
+            .unwrap_or_default();
+        if !dependents.is_empty() && !cascade {
+            let lines: Vec<String> = dependents
+                .iter()
+                .map(|(c, fk)| {
+                    format!(
+                        "constraint {} on table {c} depends on table {name}",
+                        fk.name
+                    )
+                })
+                .collect();
+            return Err(Error::violation(
+                SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                format!("cannot drop table {name} because other objects depend on it"),
+                lines.join("\n"),
+            )
+            .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+        }
+        let mut ops = vec![Op::Delete {
             key: catalog_key(name),
-        }])?;
-        self.state.write().by_name.remove(name);
+        }];
+        let mut changed: Vec<Collection> = Vec::new();
+        for (child, _) in &dependents {
+            if changed.iter().any(|c| c.name == *child) {
+                continue;
+            }
+            let mut c = self.get(child)?;
+            c.foreign_keys.retain(|fk| fk.table != name);
+            ops.push(Op::Put {
+                key: catalog_key(child),
+                doc: schema::encode_entry(&c),
+            });
+            changed.push(c);
+        }
+        self.storage.write(ops)?;
+        {
+            let mut st = self.state.write();
+            st.by_name.remove(name);
+            for c in changed {
+                if let Some(entry) = st.by_name.get_mut(&c.name) {
+                    entry.foreign_keys = c.foreign_keys;
+                }
+            }
+            st.index_references();
+        }
         self.live_ids.write().remove(&collection.id);
         for index in &collection.indexes {
             self.storage.indexes().remove(index.id)?;
         }
-        Ok(())
+        Ok(dependents.into_iter().map(|(c, fk)| (fk.name, c)).collect())
     }
 }

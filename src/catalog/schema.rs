@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::query::types::SqlType;
 
 use super::Collection;
+use super::foreign_keys::ForeignKey;
 use super::indexes::IndexDef;
 
 /// Whether a collection has a declared schema.
@@ -301,6 +302,13 @@ pub fn encode_entry(c: &Collection) -> Object {
                 .collect(),
         ),
     );
+    // Optional: entries written before foreign keys existed have none.
+    if !c.foreign_keys.is_empty() {
+        o.insert(
+            "foreign_keys".into(),
+            Value::Array(c.foreign_keys.iter().map(ForeignKey::encode).collect()),
+        );
+    }
     o
 }
 
@@ -410,6 +418,12 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
             indexes.push(IndexDef::decode(item)?);
         }
     }
+    let mut foreign_keys = Vec::new();
+    if let Some(Value::Array(items)) = o.get("foreign_keys") {
+        for item in items {
+            foreign_keys.push(ForeignKey::decode(item)?);
+        }
+    }
     Ok(Collection {
         id,
         name: name.to_string(),
@@ -421,6 +435,7 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
         observed,
         nested,
         indexes,
+        foreign_keys,
     })
 }
 

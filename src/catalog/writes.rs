@@ -1,9 +1,11 @@
 //! The one door every document write goes through: [`Catalog::write_documents`] adds
 //! the schema changes and the index entries a write brings to the same atomic batch,
-//! and checks unique indexes under value stripes.
+//! and checks unique indexes and foreign keys (see [`super::references`]) under value
+//! stripes, all taken at once in stripe order.
 
 use std::collections::HashSet;
 
+use super::references::Checks;
 use super::{
     Catalog, Collection, DocWrite, IndexDef, Kind, UNIQUE_LOCK_STRIPES, WriteGroup, catalog_key,
     schema,
@@ -16,8 +18,9 @@ use crate::txn::{Conflicts, ScanCheck};
 impl Catalog {
     /// Writes documents (puts and deletes) atomically, together with the schema changes
     /// the new versions bring (new top-level fields, widened types) and the entries of
-    /// every index of the collection; 23505 if a unique index would hold a value twice.
-    /// The callers hold the documents' key locks.
+    /// every index of the collection; 23505 if a unique index would hold a value twice,
+    /// 23503 if a foreign key would name a missing document. The callers hold the
+    /// documents' key locks.
     pub fn write_documents(&self, name: &str, writes: Vec<DocWrite>) -> Result<()> {
         self.write_batch(
             vec![WriteGroup {
@@ -34,8 +37,9 @@ impl Catalog {
     /// (see [`crate::txn`]).
     pub fn write_batch(&self, groups: Vec<WriteGroup>, check: Option<ScanCheck<'_>>) -> Result<()> {
         let _ic = self.index_change.read();
+        let references = Checks::plan(self, &groups)?;
         let mut ops = Vec::new();
-        let mut unique_guards = Vec::new();
+        let mut uniques: Vec<UniqueCheck> = Vec::new();
         let mut written: Vec<u32> = Vec::with_capacity(groups.len());
         // Collections whose observed fields change, with their new documents.
         let mut changed: Vec<(String, u32, Vec<Object>)> = Vec::new();
@@ -65,7 +69,7 @@ impl Catalog {
             };
             written.push(cid);
             for def in &indexes {
-                self.index_ops(def, &group.writes, &mut ops, &mut unique_guards)?;
+                self.index_ops(def, &group.writes, &mut ops, &mut uniques)?;
             }
             let delta: i64 = group
                 .writes
@@ -94,6 +98,16 @@ impl Catalog {
                 changed.push((group.collection, cid, news));
             }
         }
+        // The value stripes, all at once, then the checks under them; held until written.
+        let mut stripes: Vec<usize> = references.stripes().collect();
+        for u in &uniques {
+            stripes.extend(u.stripes()?);
+        }
+        let _stripes = self.lock_stripes(stripes);
+        for u in &uniques {
+            self.check_unique(&u.def, &u.added, &u.removed)?;
+        }
+        references.run(self)?;
         let conflicts = &self.conflicts;
         let mut register = |seq: u64| conflicts.register(seq, &written, check);
         if changed.is_empty() {
@@ -145,14 +159,14 @@ impl Catalog {
         &self.conflicts
     }
 
-    /// Adds to `ops` the entry changes of index `def` for `writes`, checking uniqueness
-    /// (under the value stripes it pushes to `guards`).
-    fn index_ops<'a>(
-        &'a self,
+    /// Adds to `ops` the entry changes of index `def` for `writes`, and to `uniques` the
+    /// values a unique index must check.
+    fn index_ops(
+        &self,
         def: &IndexDef,
         writes: &[DocWrite],
         ops: &mut Vec<Op>,
-        guards: &mut Vec<parking_lot::MutexGuard<'a, ()>>,
+        uniques: &mut Vec<UniqueCheck>,
     ) -> Result<()> {
         let mut removed: HashSet<Vec<u8>> = HashSet::new();
         let mut added: Vec<(Vec<u8>, Vec<crate::doc::Value>)> = Vec::new();
@@ -182,47 +196,44 @@ impl Catalog {
                 });
             }
         }
-        self.check_unique(def, &added, &removed, guards)
+        if !added.is_empty() {
+            uniques.push(UniqueCheck {
+                def: def.clone(),
+                added,
+                removed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Locks value stripes (deduplicated, in order, so two writers never deadlock).
+    pub(super) fn lock_stripes(
+        &self,
+        mut stripes: Vec<usize>,
+    ) -> Vec<parking_lot::MutexGuard<'_, ()>> {
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .filter_map(|s| self.unique_locks.get(s).map(|m| m.lock()))
+            .collect()
     }
 
     /// 23505 unless each of `added` (entry, values) is the only entry of its values in
-    /// index `def`, not counting `removed` ones; locks the values' stripes into `guards`.
-    pub(super) fn check_unique<'a>(
-        &'a self,
+    /// index `def`, not counting `removed` ones. The caller holds the values' stripes
+    /// (see [`UniqueCheck::stripes`]).
+    pub(super) fn check_unique(
+        &self,
         def: &IndexDef,
         added: &[(Vec<u8>, Vec<crate::doc::Value>)],
         removed: &HashSet<Vec<u8>>,
-        guards: &mut Vec<parking_lot::MutexGuard<'a, ()>>,
     ) -> Result<()> {
-        if added.is_empty() {
-            return Ok(());
-        }
-        let mut prefixes = Vec::with_capacity(added.len());
-        for (entry, _) in added {
-            let ends = crate::doc::keycode::entry_value_ends(entry)?;
-            let len = ends.last().copied().unwrap_or(0);
-            prefixes.push(entry.get(..len).unwrap_or(entry).to_vec());
-        }
-        let mut stripes: Vec<usize> = prefixes
-            .iter()
-            .map(|p| {
-                let mut h = xxhash_rust::xxh3::xxh3_64(p);
-                h ^= u64::from(def.id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                (h % UNIQUE_LOCK_STRIPES as u64) as usize
-            })
-            .collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        for s in stripes {
-            if let Some(m) = self.unique_locks.get(s) {
-                guards.push(m.lock());
-            }
-        }
-        let mut seen: HashSet<&[u8]> = HashSet::new();
-        for ((entry, values), prefix) in added.iter().zip(&prefixes) {
-            let mut taken = !seen.insert(prefix.as_slice());
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for (entry, values) in added {
+            let prefix = value_prefix(entry)?;
+            let mut taken = !seen.insert(prefix.clone());
             if !taken {
-                let upper = crate::doc::keycode::prefix_successor(prefix)
+                let upper = crate::doc::keycode::prefix_successor(&prefix)
                     .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
                 for item in self.storage.indexes().scan(
                     def.id,
@@ -243,6 +254,47 @@ impl Catalog {
         }
         Ok(())
     }
+}
+
+/// The values a unique index must check in one batch.
+pub(super) struct UniqueCheck {
+    pub def: IndexDef,
+    /// New entries and their values.
+    pub added: Vec<(Vec<u8>, Vec<crate::doc::Value>)>,
+    /// Entries the batch removes.
+    pub removed: HashSet<Vec<u8>>,
+}
+
+impl UniqueCheck {
+    /// The stripes of its values.
+    pub fn stripes(&self) -> Result<Vec<usize>> {
+        unique_stripes(&self.def, &self.added)
+    }
+}
+
+/// The stripes of the values of `added` entries of index `def`.
+pub(super) fn unique_stripes(
+    def: &IndexDef,
+    added: &[(Vec<u8>, Vec<crate::doc::Value>)],
+) -> Result<Vec<usize>> {
+    added
+        .iter()
+        .map(|(entry, _)| Ok(stripe_of(&value_prefix(entry)?, def.id)))
+        .collect()
+}
+
+/// The stripe of `bytes` (a value prefix, or a document key with `salt` 0).
+pub(super) fn stripe_of(bytes: &[u8], salt: u32) -> usize {
+    let mut h = xxhash_rust::xxh3::xxh3_64(bytes);
+    h ^= u64::from(salt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h % UNIQUE_LOCK_STRIPES as u64) as usize
+}
+
+/// The encoded values of an index entry, without the document id.
+fn value_prefix(entry: &[u8]) -> Result<Vec<u8>> {
+    let ends = crate::doc::keycode::entry_value_ends(entry)?;
+    let len = ends.last().copied().unwrap_or(0);
+    Ok(entry.get(..len).unwrap_or(entry).to_vec())
 }
 
 fn unique_violation(def: &IndexDef, values: &[crate::doc::Value]) -> Error {

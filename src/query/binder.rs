@@ -1726,6 +1726,39 @@ impl<'a> Binder<'a> {
     // ---- queries --------------------------------------------------------------------
 
     /// Binds a query to a plan.
+    /// A statement's own query: [`Binder::query`], with `reg*` columns given as the
+    /// names they denote (text), as PostgreSQL's output functions print them
+    /// (`conrelid::regclass` shows `orders`). Inside the query they stay OIDs.
+    pub fn statement_query(&mut self, q: &ast::Query) -> Result<Node> {
+        let node = self.query(q)?;
+        let columns = node.columns();
+        if !columns.iter().any(|c| matches!(c.ty, SqlType::Reg(_))) {
+            return Ok(node);
+        }
+        let mut exprs = Vec::with_capacity(columns.len());
+        let mut out = Vec::with_capacity(columns.len());
+        for (i, c) in columns.into_iter().enumerate() {
+            match c.ty {
+                SqlType::Reg(kind) => {
+                    exprs.push(self.lookup_expr(LookupKind::RegOut(kind), Expr::Column(i))?);
+                    out.push(Column {
+                        ty: SqlType::Text,
+                        ..c
+                    });
+                }
+                _ => {
+                    exprs.push(Expr::Column(i));
+                    out.push(c);
+                }
+            }
+        }
+        Ok(Node::Project {
+            input: Box::new(node),
+            exprs,
+            columns: out,
+        })
+    }
+
     pub fn query(&mut self, q: &ast::Query) -> Result<Node> {
         if q.fetch.is_some() || !q.locks.is_empty() {
             return Err(unsupported("FETCH or FOR UPDATE"));
@@ -1920,6 +1953,7 @@ impl<'a> Binder<'a> {
         func: TableFunc,
         args: &ast::TableFunctionArgs,
         alias: Option<&ast::TableAlias>,
+        ordinality: bool,
     ) -> Result<(Node, Scope)> {
         let empty = Scope::of_columns(None, Vec::new());
         let mut bound = Vec::new();
@@ -1955,10 +1989,14 @@ impl<'a> Binder<'a> {
         {
             columns[0].name = table.clone();
         }
+        if ordinality {
+            columns.push(Column::new("ordinality", SqlType::Int8));
+        }
         let node = Node::TableFunction {
             func,
             args: bound,
             columns,
+            ordinality,
         };
         aliased(node, table, alias)
     }
@@ -2421,7 +2459,11 @@ impl<'a> Binder<'a> {
     fn table_factor(&mut self, relation: &ast::TableFactor) -> Result<(Node, Scope)> {
         match relation {
             ast::TableFactor::Table {
-                name, alias, args, ..
+                name,
+                alias,
+                args,
+                with_ordinality,
+                ..
             } => {
                 if let Some(args) = args {
                     let function = name
@@ -2431,7 +2473,10 @@ impl<'a> Binder<'a> {
                         .map(ident)
                         .unwrap_or_default();
                     if let Some(func) = TableFunc::by_name(&function) {
-                        return self.table_function(func, args, alias.as_ref());
+                        return self.table_function(func, args, alias.as_ref(), *with_ordinality);
+                    }
+                    if *with_ordinality {
+                        return Err(unsupported(format!("{function}() WITH ORDINALITY")));
                     }
                     if ScalarFunc::by_name(&function).is_some()
                         || matches!(function.as_str(), "current_setting" | "to_regclass")

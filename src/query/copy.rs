@@ -259,6 +259,11 @@ impl CopyError {
             Error::NotFound { code, .. } => Error::NotFound { code, message },
             Error::Conflict { code, .. } => Error::Conflict { code, message },
             Error::LimitExceeded { code, .. } => Error::LimitExceeded { code, message },
+            Error::Violation { code, more, .. } => Error::Violation {
+                code,
+                message,
+                more,
+            },
             other => other,
         }
     }
@@ -1205,7 +1210,10 @@ impl CopyIn {
             }
         }
         let checked = std::time::Instant::now();
-        let one_batch = session.in_transaction() || collection.indexes.iter().any(|i| i.unique);
+        // Checks that must see every row fail the whole COPY (unique values, references).
+        let one_batch = session.in_transaction()
+            || collection.indexes.iter().any(|i| i.unique)
+            || !collection.foreign_keys.is_empty();
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         for (r, key) in rows.into_iter().zip(keys) {

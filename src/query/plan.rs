@@ -158,6 +158,8 @@ pub enum Node {
         func: crate::query::exec::table_function::TableFunc,
         args: Vec<Expr>,
         columns: Vec<Column>,
+        /// `WITH ORDINALITY`: each row ends with its number, from 1.
+        ordinality: bool,
     },
     Filter {
         input: Box<Node>,
@@ -968,10 +970,12 @@ impl Node {
                 func,
                 args,
                 columns,
+                ordinality,
             } => Node::TableFunction {
                 func,
                 args: all(args, f)?,
                 columns,
+                ordinality,
             },
             Node::Filter { input, predicate } => Node::Filter {
                 input,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 use tissdb_dialect::{TissStatement, sqlparser};
 
-use crate::catalog::{Collection, ColumnDef, DocWrite, Kind};
+use crate::catalog::{Action, Collection, ColumnDef, DocWrite, ForeignKeySpec, Kind};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::access::PlanContext;
@@ -353,6 +353,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("lc_collate", "C"),
     ("lc_ctype", "C"),
     ("max_identifier_length", "63"),
+    ("max_index_keys", "32"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", "16.6"),
@@ -437,7 +438,7 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
         return Ok(Vec::new());
     };
     Ok(match s.as_ref() {
-        ast::Statement::Query(q) => binder.query(q)?.columns(),
+        ast::Statement::Query(q) => binder.statement_query(q)?.columns(),
         ast::Statement::Fetch { name, .. } => session.cursors.columns(name)?,
         ast::Statement::Insert(ins) => {
             let plan = plan_insert(binder, ins)?;
@@ -662,8 +663,8 @@ fn run(
         }
         TissStatement::DropCollection { name, if_exists } => {
             let n = binder::table_name(name)?;
-            return match catalog.drop_collection(&n) {
-                Ok(()) => Ok(Outcome::command("DROP COLLECTION")),
+            return match catalog.drop_collection(&n, false) {
+                Ok(_) => Ok(Outcome::command("DROP COLLECTION")),
                 Err(Error::NotFound { .. }) if *if_exists => {
                     Ok(Outcome::command("DROP COLLECTION"))
                 }
@@ -683,7 +684,7 @@ fn run(
     match s {
         ast::Statement::Query(q) => {
             let mut binder = session_binder(session, &db, hints);
-            let node = binder.query(q)?;
+            let node = binder.statement_query(q)?;
             let params = bind_params(&binder, params)?;
             run_query(node, params, session)
         }
@@ -711,6 +712,7 @@ fn run(
             object_type,
             if_exists,
             names,
+            cascade,
             ..
         } => {
             if matches!(object_type, ast::ObjectType::Index) {
@@ -722,18 +724,48 @@ fn run(
             if !matches!(object_type, ast::ObjectType::Table) {
                 return Err(unsupported(format!("DROP {object_type}")));
             }
-            for name in names {
-                let n = binder::table_name(name)?;
-                match catalog.drop_collection(&n) {
-                    Ok(()) => {}
+            let mut dropped: Vec<(String, String)> = Vec::new();
+            let mut pending: Vec<String> = names
+                .iter()
+                .map(binder::table_name)
+                .collect::<Result<_>>()?;
+            while !pending.is_empty() {
+                // Tables the others named reference go last, so that `DROP TABLE
+                // customers, orders` needs no CASCADE (as in PostgreSQL).
+                let referenced = |n: &String| {
+                    pending.iter().any(|m| {
+                        m != n
+                            && catalog
+                                .get(m)
+                                .is_ok_and(|c| c.foreign_keys.iter().any(|fk| fk.table == *n))
+                    })
+                };
+                let next = pending.iter().position(|n| !referenced(n)).unwrap_or(0);
+                let n = pending.remove(next);
+                match catalog.drop_collection(&n, *cascade) {
+                    Ok(constraints) => dropped.extend(constraints),
                     Err(Error::NotFound { .. }) if *if_exists => {}
-                    Err(_) => {
+                    Err(Error::NotFound { .. }) => {
                         return Err(Error::not_found(
                             SqlState::UNDEFINED_TABLE,
                             format!("table \"{n}\" does not exist"),
                         ));
                     }
+                    Err(e) => return Err(e),
                 }
+            }
+            // PostgreSQL's NOTICE naming what CASCADE dropped with the tables.
+            let lines: Vec<String> = dropped
+                .iter()
+                .map(|(c, t)| format!("drop cascades to constraint {c} on table {t}"))
+                .collect();
+            match lines.as_slice() {
+                [] => {}
+                [one] => session.notice(one.clone(), None),
+                many => session.notice(
+                    format!("drop cascades to {} other objects", many.len()),
+                    Some(many.join("\n")),
+                ),
             }
             Ok(Outcome::command("DROP TABLE"))
         }
@@ -930,7 +962,7 @@ fn run(
                 return Err(unsupported("BINARY or SCROLL cursors"));
             }
             let mut binder = session_binder(session, &db, hints);
-            let node = binder.query(q)?;
+            let node = binder.statement_query(q)?;
             let params = bind_params(&binder, params)?;
             let result = run_query(node, params, session)?;
             crate::query::cursor::declare(session, name, d.hold == Some(true), result)
@@ -1008,6 +1040,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
     let name = binder::table_name(&ct.name)?;
     let mut columns: Vec<ColumnDef> = Vec::new();
     let mut primary_key: Option<String> = None;
+    let mut references: Vec<ForeignKeySpec> = Vec::new();
     for c in &ct.columns {
         let cname = ident(&c.name);
         if columns.iter().any(|x| x.name == cname) {
@@ -1036,6 +1069,9 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
                     }
                     primary_key = Some(cname.clone());
                     def.not_null = true;
+                }
+                ast::ColumnOption::ForeignKey(fk) => {
+                    references.push(foreign_key_spec(fk, opt.name.as_ref(), Some(&cname))?);
                 }
                 other => return Err(unsupported(format!("column option {other}"))),
             }
@@ -1070,6 +1106,9 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
                 def.not_null = true;
                 primary_key = Some(cname);
             }
+            ast::TableConstraint::ForeignKey(fk) => {
+                references.push(foreign_key_spec(fk, None, None)?);
+            }
             other => return Err(unsupported(format!("constraint {other}"))),
         }
     }
@@ -1103,7 +1142,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
             default_value(d, &c.ty, session)?;
         }
     }
-    let template = Collection {
+    let mut template = Collection {
         id: 0,
         name: name.clone(),
         created_at: 0,
@@ -1114,8 +1153,29 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         observed: Vec::new(),
         nested: Vec::new(),
         indexes: Vec::new(),
+        foreign_keys: Vec::new(),
     };
-    match session.database().catalog().create_with(template) {
+    let catalog = session.database().catalog();
+    if catalog.get(&name).is_ok() {
+        // Checked first, as PostgreSQL does, so that IF NOT EXISTS ignores the rest.
+        return if ct.if_not_exists {
+            Ok(Outcome::command("CREATE TABLE"))
+        } else {
+            Err(Error::conflict(
+                SqlState::DUPLICATE_TABLE,
+                format!("relation \"{name}\" already exists"),
+            ))
+        };
+    }
+    template.foreign_keys = crate::catalog::resolve_foreign_keys(&template, references, |t| {
+        catalog.get(t).map_err(|_| {
+            Error::not_found(
+                SqlState::UNDEFINED_TABLE,
+                format!("relation \"{t}\" does not exist"),
+            )
+        })
+    })?;
+    match catalog.create_with(template) {
         Ok(_) => Ok(Outcome::command("CREATE TABLE")),
         Err(Error::Conflict { .. }) if ct.if_not_exists => Ok(Outcome::command("CREATE TABLE")),
         Err(Error::Conflict { .. }) => Err(Error::conflict(
@@ -1124,6 +1184,63 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         )),
         Err(e) => Err(e),
     }
+}
+
+/// A `REFERENCES` column option (`column` given) or a `FOREIGN KEY` table constraint.
+/// One column only (0A000 for more); DEFERRABLE, MATCH PARTIAL and SET DEFAULT are not
+/// supported (0A000).
+fn foreign_key_spec(
+    fk: &ast::ForeignKeyConstraint,
+    option_name: Option<&ast::Ident>,
+    column: Option<&str>,
+) -> Result<ForeignKeySpec> {
+    let column = match (column, fk.columns.as_slice()) {
+        (Some(c), _) => c.to_string(),
+        (None, [c]) => ident(c),
+        (None, _) => return Err(unsupported("a foreign key of several columns")),
+    };
+    let ref_column = match fk.referred_columns.as_slice() {
+        [] => None,
+        [c] => Some(ident(c)),
+        _ => {
+            return Err(Error::invalid(
+                SqlState::INVALID_FOREIGN_KEY,
+                "number of referencing and referenced columns for foreign key disagree",
+            ));
+        }
+    };
+    let action = |a: &Option<ast::ReferentialAction>| match a {
+        None | Some(ast::ReferentialAction::NoAction) => Ok(Action::NoAction),
+        Some(ast::ReferentialAction::Restrict) => Ok(Action::Restrict),
+        Some(ast::ReferentialAction::Cascade) => Ok(Action::Cascade),
+        Some(ast::ReferentialAction::SetNull) => Ok(Action::SetNull),
+        Some(ast::ReferentialAction::SetDefault) => {
+            Err(unsupported("ON DELETE/UPDATE SET DEFAULT"))
+        }
+    };
+    let match_full = match fk.match_kind {
+        None | Some(ast::ConstraintReferenceMatchKind::Simple) => false,
+        Some(ast::ConstraintReferenceMatchKind::Full) => true,
+        Some(ast::ConstraintReferenceMatchKind::Partial) => {
+            return Err(unsupported("MATCH PARTIAL"));
+        }
+    };
+    if let Some(ch) = &fk.characteristics
+        && (ch.deferrable == Some(true)
+            || matches!(ch.initially, Some(ast::DeferrableInitial::Deferred))
+            || ch.enforced == Some(false))
+    {
+        return Err(unsupported("a deferrable or not enforced foreign key"));
+    }
+    Ok(ForeignKeySpec {
+        name: option_name.or(fk.name.as_ref()).map(ident),
+        column,
+        table: binder::table_name(&fk.foreign_table)?,
+        ref_column,
+        on_delete: action(&fk.on_delete)?,
+        on_update: action(&fk.on_update)?,
+        match_full,
+    })
 }
 
 /// Evaluates a column DEFAULT expression.
@@ -1712,37 +1829,63 @@ fn locked_targets<'s>(
         .iter()
         .map(|(id, _)| keys::encode(collection.id, id))
         .collect();
+    let locks = session.lock_for_write(keys.iter().map(Vec::as_slice));
+    let targets = current_targets(
+        session,
+        &collection,
+        &candidates,
+        &keys,
+        filter.as_ref(),
+        ctx,
+    )?;
+    Ok((collection, targets, locks))
+}
+
+/// The candidates (with their `keys`) a modifying statement's scan found, as they are
+/// now: inside a transaction as scanned (its view does not change under it; commit
+/// validates); otherwise re-read — the caller holds their key locks — and re-checked
+/// against the WHERE.
+fn current_targets(
+    session: &Session,
+    collection: &Collection,
+    candidates: &[(String, Object)],
+    keys: &[Vec<u8>],
+    filter: Option<&Expr>,
+    ctx: &Arc<ExecContext>,
+) -> Result<Vec<Target>> {
     if session.in_transaction() {
-        // The transaction's view does not change under it: no re-read; commit validates.
-        let targets = candidates
-            .into_iter()
+        return Ok(candidates
+            .iter()
             .zip(keys)
             .map(|((id, doc), key)| Target {
-                row: scan::document_row(&collection, &id, &doc),
-                id,
-                key,
-                doc,
+                row: scan::document_row(collection, id, doc),
+                id: id.clone(),
+                key: key.clone(),
+                doc: doc.clone(),
             })
-            .collect();
-        return Ok((collection, targets, Vec::new()));
+            .collect());
     }
     let db = session.database();
-    let locks = db.lock_keys(keys.iter().map(Vec::as_slice));
     let ectx = ctx.eval_context();
     let mut targets = Vec::with_capacity(candidates.len());
-    for ((id, _), key) in candidates.into_iter().zip(keys) {
-        let Some(doc) = db.storage().get(&key)? else {
+    for ((id, _), key) in candidates.iter().zip(keys) {
+        let Some(doc) = db.storage().get(key)? else {
             continue;
         };
-        let row = scan::document_row(&collection, &id, &doc);
-        if let Some(f) = &filter
+        let row = scan::document_row(collection, id, &doc);
+        if let Some(f) = filter
             && truth(&f.eval(&row, &ectx)?) != Some(true)
         {
             continue;
         }
-        targets.push(Target { id, key, doc, row });
+        targets.push(Target {
+            id: id.clone(),
+            key: key.clone(),
+            doc,
+            row,
+        });
     }
-    Ok((collection, targets, locks))
+    Ok(targets)
 }
 
 fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
@@ -1794,23 +1937,30 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
 
 fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
-    let ectx = ctx.eval_context();
-    let mut writes = Vec::with_capacity(targets.len());
-    let mut deleted = Vec::with_capacity(targets.len());
-    for Target { id, key, doc, .. } in targets {
-        writes.push(DocWrite {
-            id: id.clone(),
-            key,
-            old: Some(doc.clone()),
-            new: None,
-        });
-        deleted.push((id, doc));
-    }
-    if !writes.is_empty() {
-        session.write_documents(&collection, writes)?;
-    }
-    finish_modify("DELETE", &plan, &collection, &deleted, &ectx)
+    let (collection, candidates, filter) = matching_documents(session, &plan, &ctx)?;
+    let keys: Vec<Vec<u8>> = candidates
+        .iter()
+        .map(|(id, _)| keys::encode(collection.id, id))
+        .collect();
+    // The documents found again under their key locks (with those the foreign keys'
+    // ON DELETE actions reach, see `Session::write_with_references`).
+    let writes = session.write_with_references(&collection, keys.clone(), |s| {
+        let targets = current_targets(s, &collection, &candidates, &keys, filter.as_ref(), &ctx)?;
+        Ok(targets
+            .into_iter()
+            .map(|t| DocWrite {
+                id: t.id,
+                key: t.key,
+                old: Some(t.doc),
+                new: None,
+            })
+            .collect())
+    })?;
+    let deleted: Vec<(String, Object)> = writes
+        .into_iter()
+        .filter_map(|w| w.old.map(|doc| (w.id, doc)))
+        .collect();
+    finish_modify("DELETE", &plan, &collection, &deleted, &ctx.eval_context())
 }
 
 fn finish_modify(

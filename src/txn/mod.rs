@@ -362,6 +362,18 @@ impl Transaction {
             })
             .collect();
         let scanned: Vec<u32> = d.scanned.into_iter().collect();
+        // A scan already overtaken fails now, as it would when the batch is sequenced
+        // (and before the write door's own checks, which would report the same conflict
+        // as a constraint violation).
+        let conflicts = db.catalog().conflicts();
+        if scanned
+            .iter()
+            .any(|cid| conflicts.last_write(*cid) > self.snapshot.seq())
+        {
+            return Err(serialization_failure(
+                "a collection the transaction read was written since it began",
+            ));
+        }
         db.catalog().write_batch(
             groups,
             Some(ScanCheck {

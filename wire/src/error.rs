@@ -1,5 +1,5 @@
 //! Every error the wire front-end sends, built in one place: engine errors keep their
-//! SQLSTATE and message; protocol and conversion errors get PostgreSQL's codes.
+//! SQLSTATE, message, DETAIL and HINT; protocol and conversion errors get PostgreSQL's codes.
 
 use pgwire::error::{ErrorInfo, PgWireError, SEVERITY_ERROR};
 
@@ -53,6 +53,8 @@ pub fn engine_info(e: &tissdb::Error) -> ErrorInfo {
     {
         info.position = Some(p.to_string());
     }
+    info.detail = e.detail().map(str::to_string);
+    info.hint = e.hint().map(str::to_string);
     info
 }
 

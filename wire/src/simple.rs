@@ -76,6 +76,7 @@ where
     let mut info =
         pgwire::error::ErrorInfo::new(n.severity.to_owned(), n.code.code().to_owned(), n.message);
     info.severity_nonlocalized = Some(n.severity.to_owned());
+    info.detail = n.detail;
     client
         .feed(PgWireBackendMessage::NoticeResponse(info.into()))
         .await?;

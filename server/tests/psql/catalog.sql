@@ -59,3 +59,23 @@ SELECT count(*) > 0 AS still_serving FROM pg_namespace;
 CREATE TABLE nokey (a int, b text);
 \d nokey
 SELECT count(*) AS constraints FROM pg_constraint WHERE conrelid = 'nokey'::regclass;
+
+-- Foreign keys: psql lists them under the referencing table ("Foreign-key constraints")
+-- and the referenced one ("Referenced by"); violations carry PostgreSQL's DETAIL.
+CREATE TABLE customers (id integer PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id integer PRIMARY KEY, customer_id integer REFERENCES customers, referrer_id integer, note text,
+  CONSTRAINT orders_referrer FOREIGN KEY (referrer_id) REFERENCES customers (id) ON DELETE SET NULL);
+\d orders
+\d customers
+INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
+INSERT INTO orders VALUES (10, 1, 2, 'first');
+\set ON_ERROR_STOP 0
+INSERT INTO orders VALUES (11, 9, NULL, 'x');
+UPDATE orders SET referrer_id = 7 WHERE id = 10;
+DELETE FROM customers WHERE id = 1;
+DROP TABLE customers;
+\set ON_ERROR_STOP 1
+DELETE FROM customers WHERE id = 2;
+SELECT id, customer_id, referrer_id FROM orders;
+DROP TABLE customers CASCADE;
+\d orders

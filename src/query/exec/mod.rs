@@ -276,7 +276,24 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => scan::build_reading(collection, access, filter.clone(), read.as_deref(), ctx)?,
         Node::Values { rows, .. } => values::build(rows, ctx)?,
-        Node::TableFunction { func, args, .. } => table_function::build(*func, args, ctx)?,
+        Node::TableFunction {
+            func,
+            args,
+            ordinality,
+            ..
+        } => {
+            let rows = table_function::build(*func, args, ctx)?;
+            if *ordinality {
+                Box::new(rows.enumerate().map(|(i, r)| {
+                    r.map(|mut row| {
+                        row.push(Value::Int(i as i64 + 1));
+                        row
+                    })
+                }))
+            } else {
+                rows
+            }
+        }
         Node::Filter {
             input: i,
             predicate,

@@ -1,5 +1,6 @@
-//! Set-returning functions in FROM: `generate_series`, `unnest`, `pg_get_keywords()`
-//! and `information_schema._pg_expandarray` (which pgjdbc's metadata queries use).
+//! Set-returning functions in FROM: `generate_series`, `unnest`, `pg_get_keywords()`,
+//! `information_schema._pg_expandarray` (which pgjdbc's metadata queries use) and
+//! `pg_partition_ancestors` (psql's `\d`; no table is a partition, so it is empty).
 //! Arguments are evaluated once; `generate_series` yields its rows lazily.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub enum TableFunc {
     PgGetKeywords,
     ExpandArray,
     GenerateSubscripts,
+    PartitionAncestors,
 }
 
 impl TableFunc {
@@ -30,6 +32,7 @@ impl TableFunc {
             "pg_get_keywords" => TableFunc::PgGetKeywords,
             "_pg_expandarray" => TableFunc::ExpandArray,
             "generate_subscripts" => TableFunc::GenerateSubscripts,
+            "pg_partition_ancestors" => TableFunc::PartitionAncestors,
             _ => return None,
         })
     }
@@ -41,6 +44,7 @@ impl TableFunc {
             TableFunc::PgGetKeywords => "pg_get_keywords",
             TableFunc::ExpandArray => "_pg_expandarray",
             TableFunc::GenerateSubscripts => "generate_subscripts",
+            TableFunc::PartitionAncestors => "pg_partition_ancestors",
         }
     }
 
@@ -48,7 +52,7 @@ impl TableFunc {
     pub fn columns(&self, args: &[SqlType]) -> Result<Vec<(String, SqlType)>> {
         let arity = match self {
             TableFunc::GenerateSeries => (2, 3),
-            TableFunc::Unnest | TableFunc::ExpandArray => (1, 1),
+            TableFunc::Unnest | TableFunc::ExpandArray | TableFunc::PartitionAncestors => (1, 1),
             TableFunc::PgGetKeywords => (0, 0),
             TableFunc::GenerateSubscripts => (2, 3),
         };
@@ -77,6 +81,10 @@ impl TableFunc {
             }
             TableFunc::Unnest => vec![("unnest".into(), elem())],
             TableFunc::GenerateSubscripts => vec![("generate_subscripts".into(), SqlType::Int4)],
+            TableFunc::PartitionAncestors => vec![(
+                "pg_partition_ancestors".into(),
+                SqlType::Reg(crate::query::types::RegKind::Class),
+            )],
             TableFunc::ExpandArray => vec![("x".into(), elem()), ("n".into(), SqlType::Int4)],
             TableFunc::PgGetKeywords => vec![
                 ("word".into(), SqlType::Text),
@@ -235,6 +243,7 @@ fn rows(func: TableFunc, values: Vec<Value>) -> Result<RowIter> {
                 (1..=n).map(move |i| Ok(vec![Value::Int(if reverse { n + 1 - i } else { i })])),
             )
         }
+        TableFunc::PartitionAncestors => Box::new(std::iter::empty()),
         TableFunc::PgGetKeywords => Box::new(KEYWORDS.iter().map(|(w, c)| {
             let desc = match *c {
                 "R" => "reserved",

@@ -75,15 +75,21 @@ pub fn view(rel: &Relations, name: &str) -> Option<View> {
             rel.list
                 .iter()
                 .filter(|r| r.key_attnum().is_some())
-                .map(|r| {
+                .map(|r| (r.primary_index_name(), r, "PRIMARY KEY"))
+                .chain(
+                    rel.foreign_keys()
+                        .into_iter()
+                        .map(|f| (f.fk.name.clone(), f.table, "FOREIGN KEY")),
+                )
+                .map(|(name, r, kind)| {
                     vec![
                         text("tissdb"),
                         text("public"),
-                        text(&r.primary_index_name()),
+                        text(&name),
                         text("tissdb"),
                         text("public"),
                         text(&r.collection.name),
-                        text("PRIMARY KEY"),
+                        text(kind),
                         text("NO"),
                         text("NO"),
                         text("YES"),
@@ -93,39 +99,78 @@ pub fn view(rel: &Relations, name: &str) -> Option<View> {
                 .collect(),
         ),
         "key_column_usage" | "constraint_column_usage" => {
-            let mut spec = vec![
-                ("constraint_catalog", Text),
-                ("constraint_schema", Text),
-                ("constraint_name", Text),
-                ("table_catalog", Text),
-                ("table_schema", Text),
-                ("table_name", Text),
-                ("column_name", Text),
-            ];
             let key_usage = name == "key_column_usage";
+            // PostgreSQL's column orders differ between the two views.
+            let mut spec = if key_usage {
+                vec![
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("column_name", Text),
+                ]
+            } else {
+                vec![
+                    ("table_catalog", Text),
+                    ("table_schema", Text),
+                    ("table_name", Text),
+                    ("column_name", Text),
+                    ("constraint_catalog", Text),
+                    ("constraint_schema", Text),
+                    ("constraint_name", Text),
+                ]
+            };
             if key_usage {
                 spec.push(("ordinal_position", Int4));
                 spec.push(("position_in_unique_constraint", Int4));
             }
-            let rows = rel
+            // A primary key uses its column; a foreign key its referencing column (in
+            // key_column_usage) or the referenced one (in constraint_column_usage).
+            let mut uses: Vec<(String, &str, String, Value)> = rel
                 .list
                 .iter()
                 .filter(|r| r.key_attnum().is_some())
                 .map(|r| {
-                    let mut row = vec![
-                        text("tissdb"),
-                        text("public"),
-                        text(&r.primary_index_name()),
-                        text("tissdb"),
-                        text("public"),
-                        text(&r.collection.name),
-                        text(&r.key_column()),
-                    ];
+                    (
+                        r.primary_index_name(),
+                        r.collection.name.as_str(),
+                        r.key_column(),
+                        NULL,
+                    )
+                })
+                .collect();
+            for f in rel.foreign_keys() {
+                uses.push(if key_usage {
+                    (
+                        f.fk.name.clone(),
+                        f.table.collection.name.as_str(),
+                        f.fk.column.clone(),
+                        int(1),
+                    )
+                } else {
+                    (
+                        f.fk.name.clone(),
+                        f.referenced.collection.name.as_str(),
+                        f.fk.ref_column.clone(),
+                        NULL,
+                    )
+                });
+            }
+            let rows = uses
+                .into_iter()
+                .map(|(constraint, table, column, position)| {
+                    let constraint = [text("tissdb"), text("public"), text(&constraint)];
+                    let table = [text("tissdb"), text("public"), text(table), text(&column)];
                     if key_usage {
+                        let mut row: Vec<Value> = constraint.into_iter().chain(table).collect();
                         row.push(int(1));
-                        row.push(NULL);
+                        row.push(position);
+                        row
+                    } else {
+                        table.into_iter().chain(constraint).collect()
                     }
-                    row
                 })
                 .collect();
             (columns(&spec), rows)
@@ -142,7 +187,22 @@ pub fn view(rel: &Relations, name: &str) -> Option<View> {
                 ("update_rule", Text),
                 ("delete_rule", Text),
             ]),
-            Vec::new(),
+            rel.foreign_keys()
+                .into_iter()
+                .map(|f| {
+                    vec![
+                        text("tissdb"),
+                        text("public"),
+                        text(&f.fk.name),
+                        text("tissdb"),
+                        text("public"),
+                        text(&f.referenced.primary_index_name()),
+                        text(if f.fk.match_full { "FULL" } else { "NONE" }),
+                        text(f.fk.on_update.sql()),
+                        text(f.fk.on_delete.sql()),
+                    ]
+                })
+                .collect(),
         ),
         "routines" => (
             columns(&[

@@ -119,15 +119,16 @@ impl Lookup {
                                 add(format!("{}{s}", t.name), proc_io_oid(t.oid, w));
                             }
                         }
-                        if out {
-                            map.insert("0".into(), Value::String("-".into()));
-                        }
                     }
                     RegKind::Namespace => {
                         add("pg_catalog".into(), oids::PG_CATALOG);
                         add("public".into(), oids::PUBLIC);
                         add("information_schema".into(), oids::INFORMATION_SCHEMA);
                     }
+                }
+                // The output functions print InvalidOid as `-`.
+                if out {
+                    map.insert("0".into(), Value::String("-".into()));
                 }
             }
             LookupKind::IndexDef => {
@@ -147,7 +148,8 @@ impl Lookup {
                 }
             }
             LookupKind::ConstraintDef => {
-                for r in Relations::of(catalog).list {
+                let relations = Relations::of(catalog);
+                for r in &relations.list {
                     if r.key_attnum().is_none() {
                         continue;
                     }
@@ -155,6 +157,9 @@ impl Lookup {
                         oids::primary_constraint(r.collection.id).to_string(),
                         Value::String(format!("PRIMARY KEY ({})", quote_ident(&r.key_column()))),
                     );
+                }
+                for f in relations.foreign_keys() {
+                    map.insert(f.oid.to_string(), Value::String(f.definition()));
                 }
             }
             LookupKind::RelationSize => {

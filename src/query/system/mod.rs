@@ -52,6 +52,11 @@ pub mod oids {
     pub fn index(index_id: u32) -> u32 {
         900_000_000 + index_id
     }
+    /// Foreign key `number` (from 1, below [`crate::catalog::MAX_FOREIGN_KEYS`]) of a
+    /// table.
+    pub fn foreign_key(collection_id: u32, number: u32) -> u32 {
+        600_000_000 + collection_id * 64 + number
+    }
     /// The default expression of column `attnum`.
     pub fn attrdef(collection_id: u32, attnum: usize) -> u32 {
         500_000_000 + collection_id * 1000 + attnum as u32
@@ -195,6 +200,8 @@ pub struct Relation {
     pub rows: u64,
     /// Bytes of its flushed documents on disk (`pg_relation_size`, `relpages`).
     pub bytes: u64,
+    /// Whether a foreign key of another table (or its own) references it.
+    pub referenced: bool,
 }
 
 impl Relation {
@@ -226,6 +233,12 @@ impl Relation {
 
     pub fn primary_index_name(&self) -> String {
         format!("{}_pkey", self.collection.name)
+    }
+
+    /// Whether PostgreSQL would show it with triggers (`relhastriggers`): the internal
+    /// ones that enforce foreign keys, on both tables of each.
+    pub fn has_triggers(&self) -> bool {
+        self.referenced || !self.collection.foreign_keys.is_empty()
     }
 
     /// The indexes: (oid, name, column numbers (0: an expression), unique, primary,
@@ -329,11 +342,83 @@ impl Relations {
                     bytes: catalog.stored_bytes(c.id),
                     collection: c,
                     columns,
+                    referenced: false,
                 }
             })
             .collect();
         list.sort_by_key(|r| r.collection.id);
+        let targets: Vec<String> = list
+            .iter()
+            .flat_map(|r| r.collection.foreign_keys.iter().map(|fk| fk.table.clone()))
+            .collect();
+        for r in &mut list {
+            r.referenced = targets.contains(&r.collection.name);
+        }
         Relations { list }
+    }
+
+    /// The relation named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Relation> {
+        self.list.iter().find(|r| r.collection.name == name)
+    }
+
+    /// Every foreign key, in table and declaration order.
+    pub fn foreign_keys(&self) -> Vec<ForeignKeyInfo<'_>> {
+        let mut out = Vec::new();
+        for r in &self.list {
+            for fk in &r.collection.foreign_keys {
+                let Some(parent) = self.by_name(&fk.table) else {
+                    continue;
+                };
+                out.push(ForeignKeyInfo {
+                    oid: oids::foreign_key(r.collection.id, fk.number),
+                    table: r,
+                    referenced: parent,
+                    fk,
+                    attnum: r.attnum(&fk.column).unwrap_or(0),
+                    ref_attnum: parent.attnum(&fk.ref_column).unwrap_or(0),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// A foreign key as the catalogs show it.
+pub struct ForeignKeyInfo<'a> {
+    pub oid: u32,
+    /// The referencing table.
+    pub table: &'a Relation,
+    /// The referenced table.
+    pub referenced: &'a Relation,
+    pub fk: &'a crate::catalog::ForeignKey,
+    pub attnum: usize,
+    pub ref_attnum: usize,
+}
+
+impl ForeignKeyInfo<'_> {
+    /// `pg_get_constraintdef`: `FOREIGN KEY (c) REFERENCES t(id) ON DELETE CASCADE`.
+    pub fn definition(&self) -> String {
+        use crate::catalog::Action;
+        let fk = self.fk;
+        let mut def = format!(
+            "FOREIGN KEY ({}) REFERENCES {}({})",
+            quote_ident(&fk.column),
+            quote_ident(&fk.table),
+            quote_ident(&fk.ref_column)
+        );
+        if fk.match_full {
+            def.push_str(" MATCH FULL");
+        }
+        if fk.on_update != Action::NoAction {
+            def.push_str(" ON UPDATE ");
+            def.push_str(fk.on_update.sql());
+        }
+        if fk.on_delete != Action::NoAction {
+            def.push_str(" ON DELETE ");
+            def.push_str(fk.on_delete.sql());
+        }
+        def
     }
 }
 

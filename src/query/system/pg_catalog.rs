@@ -533,6 +533,7 @@ fn pg_class(rel: &Relations) -> View {
         // its exact document count.
         row[9] = int(r.bytes.div_ceil(8192) as i64);
         row[10] = Value::Float(r.rows as f64);
+        row[20] = boolean(r.has_triggers());
         rows.push(row);
         for i in r.indexes() {
             let mut row = class_row(
@@ -893,7 +894,7 @@ fn pg_constraint(rel: &Relations) -> View {
         ("conexclop", arr(Oid)),
         ("conbin", Text),
     ]);
-    let rows = rel
+    let mut rows: Vec<Row> = rel
         .list
         .iter()
         .filter_map(|r| {
@@ -928,6 +929,37 @@ fn pg_constraint(rel: &Relations) -> View {
             ])
         })
         .collect();
+    for f in rel.foreign_keys() {
+        rows.push(vec![
+            oid(f.oid),
+            text(&f.fk.name),
+            oid(oids::PUBLIC),
+            text("f"),
+            boolean(false),
+            boolean(false),
+            boolean(true),
+            oid(f.table.oid()),
+            oid(0),
+            // The referenced key's index, as PostgreSQL records it.
+            oid(oids::primary_index(f.referenced.collection.id)),
+            oid(0),
+            oid(f.referenced.oid()),
+            text(f.fk.on_update.code()),
+            text(f.fk.on_delete.code()),
+            text(if f.fk.match_full { "f" } else { "s" }),
+            boolean(true),
+            int(0),
+            boolean(true),
+            Value::Array(vec![int(f.attnum as i64)]),
+            Value::Array(vec![int(f.ref_attnum as i64)]),
+            NULL,
+            NULL,
+            NULL,
+            NULL,
+            NULL,
+            NULL,
+        ]);
+    }
     (cols, rows)
 }
 
