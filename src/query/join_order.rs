@@ -63,12 +63,12 @@ struct Input {
     width: usize,
 }
 
-/// The inputs (in written order) and the conjuncts (over the written row) of the inner
-/// join tree `node`.
-fn flatten(
-    node: &Node,
+/// The inputs (in written order, with their nodes) and the conjuncts (over the written
+/// row) of the inner join tree `node`.
+fn flatten<'n>(
+    node: &'n Node,
     offset: usize,
-    inputs: &mut Vec<Input>,
+    inputs: &mut Vec<(Input, &'n Node)>,
     conds: &mut Vec<Expr>,
 ) -> Result<()> {
     match node {
@@ -90,10 +90,13 @@ fn flatten(
                 }
             }
         }
-        other => inputs.push(Input {
-            offset,
-            width: other.columns().len(),
-        }),
+        other => inputs.push((
+            Input {
+                offset,
+                width: other.columns().len(),
+            },
+            other,
+        )),
     }
     Ok(())
 }
@@ -111,23 +114,6 @@ fn take_inputs(node: Node, out: &mut Vec<Node>) {
         } if equi.is_empty() => {
             take_inputs(*left, out);
             take_inputs(*right, out);
-        }
-        other => out.push(other),
-    }
-}
-
-/// The inputs of the inner join tree `node`, in written order.
-fn input_refs<'n>(node: &'n Node, out: &mut Vec<&'n Node>) {
-    match node {
-        Node::Join {
-            left,
-            right,
-            kind: JoinKind::Inner,
-            equi,
-            ..
-        } if equi.is_empty() => {
-            input_refs(left, out);
-            input_refs(right, out);
         }
         other => out.push(other),
     }
@@ -419,9 +405,10 @@ fn stats_of(node: &Node, conds: &[Expr], ctx: &PlanContext<'_>) -> Stats {
 
 /// Reorders the inner join tree `join` with the WHERE `filter` above it, if it pays.
 fn reorder(join: Node, filter: Option<Expr>, ctx: &PlanContext<'_>) -> Result<Node> {
-    let mut inputs = Vec::new();
+    let mut flat = Vec::new();
     let mut conds = Vec::new();
-    flatten(&join, 0, &mut inputs, &mut conds)?;
+    flatten(&join, 0, &mut flat, &mut conds)?;
+    let (inputs, inputs_ref): (Vec<Input>, Vec<&Node>) = flat.into_iter().unzip();
     if let Some(f) = &filter {
         conjuncts(f, &mut conds);
     }
@@ -438,8 +425,6 @@ fn reorder(join: Node, filter: Option<Expr>, ctx: &PlanContext<'_>) -> Result<No
     if inputs.len() < 2 || inputs.len() > MAX_INPUTS {
         return keep_written(join, filter);
     }
-    let mut inputs_ref = Vec::new();
-    input_refs(&join, &mut inputs_ref);
     // Conjuncts: per input, between inputs, and the rest (subqueries, constants).
     let mut local: Vec<Vec<Expr>> = vec![Vec::new(); inputs.len()];
     let mut links = Vec::new();
