@@ -160,6 +160,22 @@ fn check_after_crash(s: &Server, collection: &str, acked: &[(usize, usize)]) {
         listed.len(),
         acked.len()
     );
+    // The document count the planner and the catalogs use survived as the data did.
+    let sql = format!(
+        "SELECT count(*) AS n, (SELECT n_live_tup FROM pg_stat_user_tables \
+         WHERE relname = '{collection}') AS live FROM {collection}"
+    );
+    let counts = s
+        .post_json(
+            &format!("/{collection}/_query"),
+            &serde_json::json!({ "query": sql }),
+        )
+        .json();
+    assert_eq!(counts[0]["n"], serde_json::json!(listed.len()), "{counts}");
+    assert_eq!(
+        counts[0]["live"], counts[0]["n"],
+        "kept count after the crash: {counts}"
+    );
 }
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
