@@ -128,6 +128,23 @@ pub fn find_referencing(
 }
 
 /// 23503 for a reference to a missing document, with PostgreSQL's message and DETAIL.
+/// The reference document `new` makes through `fk`: its value and the key text it
+/// names; None when the field is absent or NULL; 23503 when no key can be that value.
+pub fn reference_of<'d>(
+    child: &Collection,
+    fk: &ForeignKey,
+    new: &'d Object,
+) -> Result<Option<(&'d Value, String)>> {
+    let value = match new.get(&fk.column) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    match key_text(value) {
+        Some(text) => Ok(Some((value, text))),
+        None => Err(missing_parent(child, fk, value)),
+    }
+}
+
 pub fn missing_parent(child: &Collection, fk: &ForeignKey, value: &Value) -> Error {
     let ty = child
         .columns
@@ -227,12 +244,8 @@ impl Checks {
                 let mut context = None;
                 for w in &g.writes {
                     let Some(new) = &w.new else { continue };
-                    let value = match new.get(&fk.column) {
-                        None | Some(Value::Null) => continue,
-                        Some(v) => v,
-                    };
-                    let Some(text) = key_text(value) else {
-                        return Err(missing_parent(c, fk, value));
+                    let Some((value, text)) = reference_of(c, fk, new)? else {
+                        continue;
                     };
                     let key = keys::encode(parent.id, &text);
                     match batch.get(key.as_slice()) {

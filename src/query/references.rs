@@ -14,7 +14,9 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::catalog::references::{find_referencing, missing_parent, still_referenced};
+use crate::catalog::references::{
+    find_referencing, missing_parent, reference_of, still_referenced,
+};
 use crate::catalog::{Catalog, Collection, DocWrite};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
@@ -200,12 +202,8 @@ impl Plan {
                 };
                 for w in writes {
                     let Some(new) = &w.new else { continue };
-                    let value = match new.get(&fk.column) {
-                        None | Some(Value::Null) => continue,
-                        Some(v) => v,
-                    };
-                    let Some(text) = key_text(value) else {
-                        return Err(missing_parent(c, fk, value));
+                    let Some((value, text)) = reference_of(c, fk, new)? else {
+                        continue;
                     };
                     let unchanged = w
                         .old
