@@ -293,27 +293,34 @@ fn oversized_documents_are_refused() {
     assert_eq!(s.get(&key(1, 1)).unwrap(), None);
 }
 
+/// A store with a block cache of `cache` bytes holding 400 rows of scalars (CSV blocks,
+/// collection 1) and 400 nested documents (XML blocks, collection 2), not yet flushed.
+fn loaded_with_cache(cache: usize) -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(
+        dir.path(),
+        StorageOptions {
+            block_cache_size: cache,
+            ..small_opts()
+        },
+    )
+    .unwrap();
+    for i in 0..400 {
+        s.write(vec![
+            put(key(1, i), scalar_doc(i)),
+            put(key(2, i), nested_doc(i)),
+        ])
+        .unwrap();
+    }
+    (dir, s)
+}
+
 #[test]
 fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
     // A cache too small for any block: every read takes the one-entry path; a small
     // one: blocks, then payloads and entries kept alone; a large one: decoded blocks.
     for cache in [0, 40 << 10, 64 << 20] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(
-            dir.path(),
-            StorageOptions {
-                block_cache_size: cache,
-                ..small_opts()
-            },
-        )
-        .unwrap();
-        for i in 0..400 {
-            s.write(vec![
-                put(key(1, i), scalar_doc(i)),
-                put(key(2, i), nested_doc(i)),
-            ])
-            .unwrap();
-        }
+        let (_dir, s) = loaded_with_cache(cache);
         s.write(vec![
             Op::Delete { key: key(2, 7) },
             Op::Delete { key: key(1, 8) },
@@ -346,22 +353,7 @@ fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
 #[test]
 fn scans_keeping_some_fields_agree_with_whole_documents() {
     for cache in [0, 40 << 10, 64 << 20] {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Storage::open(
-            dir.path(),
-            StorageOptions {
-                block_cache_size: cache,
-                ..small_opts()
-            },
-        )
-        .unwrap();
-        for i in 0..400 {
-            s.write(vec![
-                put(key(1, i), scalar_doc(i)),
-                put(key(2, i), nested_doc(i)),
-            ])
-            .unwrap();
-        }
+        let (_dir, s) = loaded_with_cache(cache);
         s.flush().unwrap();
         // Some in memtables too.
         s.write(vec![
