@@ -434,6 +434,22 @@ impl Expr {
     }
 
     /// Evaluates the expression over `row`.
+    /// [`Expr::eval`] borrowing the value when the expression is a column of `row`
+    /// (no copy of a text or a document per row).
+    pub fn eval_cow<'r>(
+        &self,
+        row: &'r [Value],
+        ctx: &EvalContext<'_>,
+    ) -> Result<std::borrow::Cow<'r, Value>> {
+        match self {
+            Expr::Column(i) => Ok(match row.get(*i) {
+                Some(v) => std::borrow::Cow::Borrowed(v),
+                None => std::borrow::Cow::Owned(Value::Null),
+            }),
+            other => other.eval(row, ctx).map(std::borrow::Cow::Owned),
+        }
+    }
+
     pub fn eval(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         match self {
             Expr::Literal(v) => Ok(v.clone()),

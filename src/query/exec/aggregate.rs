@@ -2,6 +2,7 @@
 //! (COUNT, SUM, AVG, MIN, MAX, with DISTINCT); groups come out in first-seen order.
 //! Without GROUP BY there is exactly one group, even over no rows.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -123,26 +124,32 @@ impl Acc {
 
     /// Folds in one row's argument (None for `count(*)`).
     pub(super) fn add(&mut self, call: &AggCall, v: Option<Value>) -> Result<()> {
+        self.add_cow(call, v.map(Cow::Owned))
+    }
+
+    /// [`Acc::add`] for an argument that may be borrowed from the row: counts, sums and
+    /// averages read it in place; only the aggregates that keep values copy them.
+    pub(super) fn add_cow(&mut self, call: &AggCall, v: Option<Cow<'_, Value>>) -> Result<()> {
         let Some(v) = v else {
             if let State::Count(n) = &mut self.state {
                 *n += 1;
             }
             return Ok(());
         };
-        if matches!(v, Value::Null) {
+        if matches!(*v, Value::Null) {
             return Ok(());
         }
         if let Some(seen) = &mut self.seen {
             let mut key = Vec::new();
-            group_key(std::slice::from_ref(&v), &mut key);
+            group_key(std::slice::from_ref(&*v), &mut key);
             if !seen.insert(key) {
                 return Ok(());
             }
         }
         match &mut self.state {
             State::Bool(and, acc) => {
-                let b = match v {
-                    Value::Bool(b) => b,
+                let b = match &*v {
+                    Value::Bool(b) => *b,
                     other => {
                         return Err(Error::invalid(
                             types::DATATYPE_MISMATCH,
@@ -161,7 +168,7 @@ impl Acc {
                 });
             }
             State::Collect(items) => {
-                let (value, keys) = match (v, &call.packed_order) {
+                let (value, keys) = match (v.into_owned(), &call.packed_order) {
                     (Value::Array(mut pack), Some(_)) if !pack.is_empty() => {
                         let value = pack.remove(0);
                         (value, pack)
@@ -178,12 +185,12 @@ impl Acc {
             }
             State::Min(m) => {
                 if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_lt()) {
-                    *m = Some(v);
+                    *m = Some(v.into_owned());
                 }
             }
             State::Max(m) => {
                 if m.as_ref().is_none_or(|cur| sort_cmp(&v, cur).is_gt()) {
-                    *m = Some(v);
+                    *m = Some(v.into_owned());
                 }
             }
         }
@@ -303,45 +310,65 @@ pub fn build(
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
     let ectx = ctx.eval_context();
-    let mut groups: IndexMap<Vec<u8>, (Row, Vec<Acc>)> = IndexMap::new();
-    let mut bytes = 0usize;
-    if group_by.is_empty() {
-        groups.insert(
-            Vec::new(),
-            (Vec::new(), aggs.iter().map(Acc::new).collect()),
-        );
-    }
-    for row in input {
-        let row = row?;
-        let keys = group_by
-            .iter()
-            .map(|e| e.eval(&row, &ectx))
-            .collect::<Result<Row>>()?;
-        let mut key = Vec::new();
-        group_key(&keys, &mut key);
-        if !groups.contains_key(&key) {
-            bytes += row_size(&keys) + key.len() + 64 * aggs.len();
-            if bytes > ctx.memory_limit {
-                return Err(ctx.over_memory("GROUP BY"));
-            }
-        }
-        let entry = groups
-            .entry(key)
-            .or_insert_with(|| (keys, aggs.iter().map(Acc::new).collect()));
-        for (acc, call) in entry.1.iter_mut().zip(&aggs) {
+    // Folds one row into a group's accumulators, reading the arguments in place.
+    let fold = |accs: &mut [Acc], row: &Row| -> Result<()> {
+        for (acc, call) in accs.iter_mut().zip(&aggs) {
             let v = match (&call.func, &call.arg) {
                 (AggFunc::CountStar, _) | (_, None) => None,
-                (_, Some(arg)) => Some(arg.eval(&row, &ectx)?),
+                (_, Some(arg)) => Some(arg.eval_cow(row, &ectx)?),
             };
-            acc.add(call, v)?;
+            acc.add_cow(call, v)?;
         }
-    }
-    let mut out = Vec::with_capacity(groups.len());
-    for (_, (mut keys, accs)) in groups {
+        Ok(())
+    };
+    let finish = |mut keys: Row, accs: Vec<Acc>| -> Result<Row> {
         for (acc, call) in accs.into_iter().zip(&aggs) {
             keys.push(acc.finish(&result_type(call.func, &call.arg_type))?);
         }
-        out.push(Ok(keys));
+        Ok(keys)
+    };
+    if group_by.is_empty() {
+        // One group, even over no rows: no keys to hash.
+        let mut accs: Vec<Acc> = aggs.iter().map(Acc::new).collect();
+        for row in input {
+            fold(&mut accs, &row?)?;
+        }
+        let out = finish(Vec::new(), accs)?;
+        return Ok(Box::new(std::iter::once(Ok(out))));
+    }
+    let mut groups: IndexMap<Vec<u8>, (Row, Vec<Acc>), foldhash::fast::RandomState> =
+        IndexMap::default();
+    let mut bytes = 0usize;
+    // The encoded key of the current row, its buffer reused from row to row.
+    let mut key = Vec::new();
+    for row in input {
+        let row = row?;
+        key.clear();
+        for e in &group_by {
+            group_key(std::slice::from_ref(&*e.eval_cow(&row, &ectx)?), &mut key);
+        }
+        let at = match groups.get_index_of(key.as_slice()) {
+            Some(at) => at,
+            None => {
+                let keys = group_by
+                    .iter()
+                    .map(|e| e.eval(&row, &ectx))
+                    .collect::<Result<Row>>()?;
+                bytes += row_size(&keys) + key.len() + 64 * aggs.len();
+                if bytes > ctx.memory_limit {
+                    return Err(ctx.over_memory("GROUP BY"));
+                }
+                let accs = aggs.iter().map(Acc::new).collect();
+                groups.insert_full(key.clone(), (keys, accs)).0
+            }
+        };
+        if let Some((_, (_, accs))) = groups.get_index_mut(at) {
+            fold(accs, &row)?;
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, (keys, accs)) in groups {
+        out.push(Ok(finish(keys, accs)?));
     }
     Ok(Box::new(out.into_iter()))
 }
