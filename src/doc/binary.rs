@@ -92,30 +92,31 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
     Ok(object)
 }
 
-/// [`decode_object`] keeping only the fields named in `keep`: the others are stepped
-/// over without being decoded.
-pub fn decode_object_keeping(bytes: &[u8], keep: &[String]) -> Result<Object> {
+/// Decodes the fields of an object written by [`encode_object`] that `slot` picks:
+/// each picked field's value goes to `put` with its slot; the others are stepped over
+/// without being decoded. The whole input must be consumed.
+pub fn decode_object_fields(
+    bytes: &[u8],
+    slot: impl Fn(&[u8]) -> Option<usize>,
+    mut put: impl FnMut(usize, Value),
+) -> Result<()> {
     let mut reader = Reader { bytes, pos: 0 };
     let count = reader.varint()?;
     let remaining = (bytes.len() - reader.pos.min(bytes.len())) as u64;
     if count > remaining {
         return Err(corrupt("field count beyond end"));
     }
-    let mut fields = Object::with_capacity_and_hasher(keep.len(), Default::default());
     for _ in 0..count {
         let name = reader.bytes_prefixed()?;
-        if keep.iter().any(|k| k.as_bytes() == name) {
-            let name = String::from_utf8(name.to_vec()).map_err(|_| corrupt("invalid UTF-8"))?;
-            let value = reader.value(1)?;
-            fields.insert(name, value);
-        } else {
-            reader.skip_value(1)?;
+        match slot(name) {
+            Some(at) => put(at, reader.value(1)?),
+            None => reader.skip_value(1)?,
         }
     }
     if reader.pos != bytes.len() {
         return Err(corrupt("trailing bytes after object"));
     }
-    Ok(fields)
+    Ok(())
 }
 
 /// Decodes one value written by [`encode`]; the whole input must be consumed.
@@ -348,22 +349,21 @@ mod tests {
     }
 
     #[test]
-    fn objects_decode_keeping_some_fields() {
+    fn objects_decode_picked_fields_only() {
         let o = sample();
         let bytes = encode_object(&o);
-        let keep = vec!["obj".to_string(), "num".to_string(), "absent".to_string()];
-        let kept = decode_object_keeping(&bytes, &keep).unwrap();
-        let mut expected = o.clone();
-        expected.retain(|k, _| keep.contains(k));
-        assert_eq!(kept, expected);
-        assert_eq!(kept.len(), 2);
+        let keep = ["obj", "num", "absent"];
+        let pick = |name: &[u8]| keep.iter().position(|k| k.as_bytes() == name);
+        let mut kept = vec![None; keep.len()];
+        decode_object_fields(&bytes, pick, |at, v| kept[at] = Some(v)).unwrap();
         assert_eq!(
-            decode_object_keeping(&bytes, &[]).unwrap(),
-            Object::default()
+            kept,
+            vec![o.get("obj").cloned(), o.get("num").cloned(), None]
         );
+        assert!(kept[0].is_some() && kept[1].is_some());
         for cut in 0..bytes.len() {
             assert!(
-                decode_object_keeping(&bytes[..cut], &keep).is_err(),
+                decode_object_fields(&bytes[..cut], pick, |_, _| {}).is_err(),
                 "cut at {cut}"
             );
         }

@@ -39,6 +39,7 @@ use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
+use crate::storage::shape::{Shape, Whole};
 use crate::storage::visibility::Visibility;
 use crate::storage::wal::{self, Wal, WalOp};
 
@@ -639,26 +640,24 @@ impl Inner {
         Ok(None)
     }
 
-    fn scan_at(
+    fn scan_at<S: Shape>(
         &self,
         st: &State,
         seq: u64,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
-        fields: Option<crate::storage::Fields>,
-    ) -> ScanIter {
-        let mut sources: Vec<Source> = Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
+        shape: S,
+    ) -> ScanIter<S::Doc> {
+        let mut sources: Vec<Source<S::Doc>> =
+            Vec::with_capacity(2 + st.frozen.len() + st.segments.len());
         let tables =
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
-            let fields = fields.clone();
+            let shape = shape.clone();
             sources.push(Box::new(
                 MemtableIter::at(table, seq, start.clone(), end.clone()).map(
                     move |(key, value)| {
-                        let doc = match (&fields, value) {
-                            (Some(f), Some(v)) => Some(binary::decode_object_keeping(&v, f)?),
-                            (_, value) => decode_value(value)?,
-                        };
+                        let doc = value.map(|v| shape.from_record(&v)).transpose()?;
                         Ok(BlockEntry { key, doc })
                     },
                 ),
@@ -673,7 +672,7 @@ impl Inner {
                     start.clone(),
                     end.clone(),
                 )
-                .with_fields(fields.clone()),
+                .shaped(shape.clone()),
             ));
         }
         ScanIter {
@@ -883,18 +882,17 @@ impl Snapshot {
 
     /// Documents with keys in `[start, end)` in this view, in key order.
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
-        self.inner.scan_at(&self.state, self.seq, start, end, None)
+        self.inner.scan_at(&self.state, self.seq, start, end, Whole)
     }
 
-    /// [`Snapshot::scan`] keeping only `fields` of each document (None: all).
-    pub fn scan_fields(
+    /// [`Snapshot::scan`] handing the documents out in `shape`.
+    pub fn scan_shaped<S: Shape>(
         &self,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
-        fields: Option<crate::storage::Fields>,
-    ) -> ScanIter {
-        self.inner
-            .scan_at(&self.state, self.seq, start, end, fields)
+        shape: S,
+    ) -> ScanIter<S::Doc> {
+        self.inner.scan_at(&self.state, self.seq, start, end, shape)
     }
 }
 
@@ -905,12 +903,12 @@ impl std::fmt::Debug for Snapshot {
 }
 
 /// Documents of a scan, in key order; an `Err` ends the scan.
-pub struct ScanIter {
-    merge: MergeIter,
+pub struct ScanIter<D = Object> {
+    merge: MergeIter<D>,
 }
 
-impl Iterator for ScanIter {
-    type Item = Result<(Vec<u8>, Object)>;
+impl<D> Iterator for ScanIter<D> {
+    type Item = Result<(Vec<u8>, D)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {

@@ -4,30 +4,31 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+use crate::doc::Object;
 use crate::error::Result;
 use crate::storage::segment::BlockEntry;
 
 /// A sorted source of entries, one per key.
-pub type Source = Box<dyn Iterator<Item = Result<BlockEntry>> + Send>;
+pub type Source<D = Object> = Box<dyn Iterator<Item = Result<BlockEntry<D>>> + Send>;
 
-struct HeapItem {
-    entry: BlockEntry,
+struct HeapItem<D> {
+    entry: BlockEntry<D>,
     /// Position of the source: lower is newer.
     source: usize,
 }
 
-impl PartialEq for HeapItem {
+impl<D> PartialEq for HeapItem<D> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl Eq for HeapItem {}
-impl PartialOrd for HeapItem {
+impl<D> Eq for HeapItem<D> {}
+impl<D> PartialOrd for HeapItem<D> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for HeapItem {
+impl<D> Ord for HeapItem<D> {
     // BinaryHeap is a max-heap: reverse, so the smallest key, then the newest source,
     // comes out first.
     fn cmp(&self, other: &Self) -> Ordering {
@@ -41,20 +42,24 @@ impl Ord for HeapItem {
 
 /// Merges sources given newest first; yields each key once, with its newest entry
 /// (tombstones included: the caller decides what to do with them).
-pub struct MergeIter {
-    sources: Vec<Source>,
-    heap: BinaryHeap<HeapItem>,
+pub struct MergeIter<D = Object> {
+    sources: Vec<Source<D>>,
+    heap: BinaryHeap<HeapItem<D>>,
     failed: bool,
     started: bool,
+    /// Set once every source but this one has ended: its entries then pass straight
+    /// through, with no heap (the common case of a scan of one segment).
+    sole: Option<usize>,
 }
 
-impl MergeIter {
-    pub fn new(sources: Vec<Source>) -> Self {
+impl<D> MergeIter<D> {
+    pub fn new(sources: Vec<Source<D>>) -> Self {
         MergeIter {
             heap: BinaryHeap::with_capacity(sources.len()),
             sources,
             failed: false,
             started: false,
+            sole: None,
         }
     }
 
@@ -71,12 +76,19 @@ impl MergeIter {
     }
 }
 
-impl Iterator for MergeIter {
-    type Item = Result<BlockEntry>;
+impl<D> Iterator for MergeIter<D> {
+    type Item = Result<BlockEntry<D>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {
             return None;
+        }
+        if let Some(sole) = self.sole {
+            let next = self.sources.get_mut(sole)?.next();
+            if matches!(next, Some(Err(_))) {
+                self.failed = true;
+            }
+            return next;
         }
         if !self.started {
             self.started = true;
@@ -100,6 +112,11 @@ impl Iterator for MergeIter {
                 self.failed = true;
                 return Some(Err(e));
             }
+        }
+        if self.heap.is_empty() {
+            // Every other source has ended.
+            self.sole = Some(top.source);
+            return Some(Ok(top.entry));
         }
         if let Err(e) = self.pull(top.source) {
             self.failed = true;

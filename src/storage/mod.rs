@@ -26,18 +26,8 @@ pub mod manifest;
 pub mod memtable;
 pub mod merge;
 pub mod segment;
+pub mod shape;
 pub mod visibility;
 pub mod wal;
 
 pub use engine::{Op, Snapshot, Storage, StorageOptions};
-
-/// The top-level fields a scan keeps of each document (the others are dropped, and not
-/// decoded where the block format allows).
-pub type Fields = std::sync::Arc<Vec<String>>;
-
-/// `doc` with only the fields in `fields`.
-pub fn project(doc: crate::doc::Object, fields: &[String]) -> crate::doc::Object {
-    let mut doc = doc;
-    doc.retain(|k, _| fields.iter().any(|f| f == k));
-    doc
-}

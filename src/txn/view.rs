@@ -10,10 +10,11 @@ use parking_lot::Mutex;
 use super::{Conflicts, TxnData, fingerprint, serialization_failure};
 use crate::doc::Object;
 use crate::error::Result;
+use crate::storage::shape::{Shape, Whole};
 use crate::storage::{Snapshot, keys};
 
 /// A stream of (key, document) pairs in key order.
-pub type KeyedDocuments = Box<dyn Iterator<Item = Result<(Vec<u8>, Object)>> + Send>;
+pub type KeyedDocuments<D = Object> = Box<dyn Iterator<Item = Result<(Vec<u8>, D)>> + Send>;
 
 /// See the module doc.
 #[derive(Clone)]
@@ -65,41 +66,37 @@ impl ReadView {
         self.scan_from(cid, Bound::Included(keys::collection_start(cid)))
     }
 
-    /// [`ReadView::scan_collection`] keeping only `fields` of the stored documents
-    /// (a transaction's own writes come whole).
-    pub fn scan_collection_fields(
-        &self,
-        cid: u32,
-        fields: Option<crate::storage::Fields>,
-    ) -> KeyedDocuments {
-        self.scan_from_keeping(cid, Bound::Included(keys::collection_start(cid)), fields)
+    /// [`ReadView::scan_collection`] handing the documents out in `shape` (the rows of
+    /// a query: [`crate::storage::shape::Columns`]).
+    pub fn scan_collection_shaped<S: Shape>(&self, cid: u32, shape: S) -> KeyedDocuments<S::Doc> {
+        self.scan_from_shaped(cid, Bound::Included(keys::collection_start(cid)), shape)
     }
 
     /// The documents of collection `cid` from key `start` on, in key order.
     pub fn scan_from(&self, cid: u32, start: Bound<Vec<u8>>) -> KeyedDocuments {
-        self.scan_from_keeping(cid, start, None)
+        self.scan_from_shaped(cid, start, Whole)
     }
 
-    fn scan_from_keeping(
+    fn scan_from_shaped<S: Shape>(
         &self,
         cid: u32,
         start: Bound<Vec<u8>>,
-        fields: Option<crate::storage::Fields>,
-    ) -> KeyedDocuments {
+        shape: S,
+    ) -> KeyedDocuments<S::Doc> {
         let end = keys::collection_end(cid);
         let range = (start, end.map_or(Bound::Unbounded, Bound::Excluded));
         let stored = self
             .snapshot
-            .scan_fields(range.0.clone(), range.1.clone(), fields);
+            .scan_shaped(range.0.clone(), range.1.clone(), shape.clone());
         let Some(t) = &self.txn else {
             return Box::new(stored);
         };
         let mut d = t.lock();
         d.scanned.insert(cid);
-        let pending: Vec<(Vec<u8>, Option<Object>)> = d
+        let pending: Vec<(Vec<u8>, Option<S::Doc>)> = d
             .writes
             .range(range)
-            .map(|(k, w)| (k.clone(), w.new.clone()))
+            .map(|(k, w)| (k.clone(), w.new.as_ref().map(|doc| shape.from_ref(doc))))
             .collect();
         if pending.is_empty() {
             return Box::new(stored);
@@ -140,13 +137,13 @@ impl ReadView {
 }
 
 /// Stored documents merged with pending writes (which win; a pending delete hides).
-struct Overlay<S: Iterator<Item = Result<(Vec<u8>, Object)>>> {
+struct Overlay<D, S: Iterator<Item = Result<(Vec<u8>, D)>>> {
     stored: std::iter::Peekable<S>,
-    pending: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Option<Object>)>>,
+    pending: std::iter::Peekable<std::vec::IntoIter<(Vec<u8>, Option<D>)>>,
 }
 
-impl<S: Iterator<Item = Result<(Vec<u8>, Object)>>> Iterator for Overlay<S> {
-    type Item = Result<(Vec<u8>, Object)>;
+impl<D, S: Iterator<Item = Result<(Vec<u8>, D)>>> Iterator for Overlay<D, S> {
+    type Item = Result<(Vec<u8>, D)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {

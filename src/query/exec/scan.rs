@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::{ExecContext, RowIter};
 use crate::catalog::{Collection, Kind};
 use crate::doc::{Object, Value};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::expr::{Expr, as_text, truth};
 use crate::query::plan::{Access, IndexAccess};
 use crate::query::types::SqlType;
 use crate::storage::keys;
+use crate::storage::shape::Columns;
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
 /// columns (table). Missing fields are NULL.
@@ -178,15 +179,17 @@ pub fn build(
     build_reading(collection, access, filter, None, ctx)
 }
 
-/// The fields behind the columns `read` of a collection's rows (None: every field): a
-/// full scan decodes only those where the storage can.
-fn read_fields(collection: &Collection, read: &[usize]) -> crate::storage::Fields {
+/// The shape of a full scan's rows reading only the columns `read`: each column's field
+/// by position (the id of a schemaless row comes from the key, not a field).
+fn row_shape(collection: &Collection, read: &[bool]) -> Columns {
+    let wanted = |i: usize| read.get(i).copied().unwrap_or(true);
     let names = collection.sql_columns();
     let skip_id = collection.kind == Kind::Schemaless;
-    Arc::new(
-        read.iter()
-            .filter(|c| !(skip_id && **c == 0))
-            .filter_map(|c| names.get(*c).map(|(n, _)| n.clone()))
+    Columns::new(
+        names
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, _))| (wanted(i) && !(skip_id && i == 0)).then_some(name))
             .collect(),
     )
 }
@@ -225,23 +228,6 @@ pub fn build_reading(
             rows.filter_map(move |item| keep(item, filter.as_ref(), &ctx)),
         ));
     }
-    let docs = match (access, read) {
-        (Access::Full, Some(read)) => {
-            let fields = read_fields(collection, read);
-            let cid = collection.id;
-            Box::new(
-                ctx.view
-                    .scan_collection_fields(cid, Some(fields))
-                    .filter_map(move |item| match item {
-                        Ok((key, doc)) => {
-                            keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc)))
-                        }
-                        Err(e) => Some(Err(e)),
-                    }),
-            )
-        }
-        _ => documents(collection, access, ctx)?,
-    };
     let collection = collection.clone();
     let ctx = ctx.clone();
     let read: Option<Vec<bool>> = read.map(|r| {
@@ -253,6 +239,27 @@ pub fn build_reading(
         }
         mask
     });
+    if let (Access::Full, Some(mask)) = (access, &read) {
+        // The rows come straight out of the storage in column order.
+        let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
+        let rows = ctx
+            .view
+            .scan_collection_shaped(collection.id, row_shape(&collection, mask));
+        return Ok(Box::new(rows.filter_map(move |item| {
+            let row = item.and_then(|(key, mut row)| {
+                if with_id {
+                    let (_, id) = keys::decode(&key)
+                        .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
+                    if let Some(slot) = row.first_mut() {
+                        *slot = Value::String(id.to_string());
+                    }
+                }
+                Ok(row)
+            });
+            keep(row, filter.as_ref(), &ctx)
+        })));
+    }
+    let docs = documents(&collection, access, &ctx)?;
     Ok(Box::new(docs.filter_map(move |item| {
         let row = item.map(|(id, doc)| match &read {
             None => document_row_owned(&collection, id, doc),

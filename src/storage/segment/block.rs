@@ -23,11 +23,12 @@ impl Encoding {
     }
 }
 
-/// One entry: a storage key and its document, or `None` for a tombstone.
+/// One entry: a storage key and its document, or `None` for a tombstone. A scan may
+/// hand documents out in another shape `D` (see [`crate::storage::shape`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct BlockEntry {
+pub struct BlockEntry<D = Object> {
     pub key: Vec<u8>,
-    pub doc: Option<Object>,
+    pub doc: Option<D>,
 }
 
 /// A decoded block, as kept in the cache.

@@ -14,6 +14,7 @@ use crate::doc::binary::Reader;
 use crate::error::{Error, Result};
 use crate::storage::cache::{BlockCache, Payload};
 use crate::storage::keys;
+use crate::storage::shape::{Shape, Whole};
 
 /// An open segment file.
 pub struct Segment {
@@ -270,8 +271,9 @@ fn read_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> 
         .map_err(|e| Error::io(format!("reading {} at {offset}", path.display()), e))
 }
 
-/// Iterates a segment's entries in `[start, end)` order, block by block.
-pub struct SegmentIter {
+/// Iterates a segment's entries in `[start, end)` order, block by block, handing the
+/// documents out in shape `S`.
+pub struct SegmentIter<S: Shape = Whole> {
     segment: Arc<Segment>,
     cache: Arc<BlockCache>,
     fill_cache: bool,
@@ -280,11 +282,10 @@ pub struct SegmentIter {
     next_block: usize,
     current: Option<(Arc<Block>, usize)>,
     done: bool,
-    /// The top-level fields to keep (None: all).
-    fields: Option<crate::storage::Fields>,
+    shape: S,
 }
 
-impl SegmentIter {
+impl SegmentIter<Whole> {
     pub fn new(
         segment: Arc<Segment>,
         cache: Arc<BlockCache>,
@@ -302,15 +303,26 @@ impl SegmentIter {
             next_block,
             current: None,
             done: false,
-            fields: None,
+            shape: Whole,
         }
     }
+}
 
-    /// Keeps only `fields` of each document (None: all). Blocks not in the cache are
-    /// then decoded for those fields only once the cache is full.
-    pub fn with_fields(mut self, fields: Option<crate::storage::Fields>) -> Self {
-        self.fields = fields;
-        self
+impl<S: Shape> SegmentIter<S> {
+    /// Hands documents out in `shape`. Blocks not in the cache are then decoded for the
+    /// shape's fields only once the cache is full.
+    pub fn shaped<T: Shape>(self, shape: T) -> SegmentIter<T> {
+        SegmentIter {
+            segment: self.segment,
+            cache: self.cache,
+            fill_cache: self.fill_cache,
+            start: self.start,
+            end: self.end,
+            next_block: self.next_block,
+            current: self.current,
+            done: self.done,
+            shape,
+        }
     }
 
     fn past_end(&self, key: &[u8]) -> bool {
@@ -330,28 +342,19 @@ impl SegmentIter {
     }
 }
 
-impl Iterator for SegmentIter {
-    type Item = Result<BlockEntry>;
+impl<S: Shape> Iterator for SegmentIter<S> {
+    type Item = Result<BlockEntry<S::Doc>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if self.done {
                 return None;
             }
-            let fields = self.fields.as_deref();
             let next_entry = match &mut self.current {
                 Some((block, pos)) => {
-                    let entry = block.entries.get(*pos).map(|e| match fields {
-                        None => e.clone(),
-                        Some(f) => BlockEntry {
-                            key: e.key.clone(),
-                            doc: e.doc.as_ref().map(|d| {
-                                d.iter()
-                                    .filter(|(k, _)| f.iter().any(|n| n == *k))
-                                    .map(|(k, v)| (k.clone(), v.clone()))
-                                    .collect()
-                            }),
-                        },
+                    let entry = block.entries.get(*pos).map(|e| BlockEntry {
+                        key: e.key.clone(),
+                        doc: e.doc.as_ref().map(|d| self.shape.from_ref(d)),
                     });
                     *pos += 1;
                     Some(entry)
@@ -382,7 +385,7 @@ impl Iterator for SegmentIter {
                 self.done = true;
                 return None;
             }
-            let block = match &self.fields {
+            let block = match self.shape.fields() {
                 None => self
                     .segment
                     .block(self.next_block, &self.cache, self.fill_cache),

@@ -1,0 +1,145 @@
+//! How a scan hands out the documents it reads: whole ([`Whole`]), or as the values of
+//! named top-level fields by position ([`Columns`]), which is what a query's rows are.
+//!
+//! A shape is applied where a document is first touched: to an entry of a cached block
+//! (copying only the wanted values), to a memtable record (decoding only the wanted
+//! fields), and to a block decoded for the scan alone. The columns shape never builds an
+//! intermediate `Object`.
+
+use std::sync::Arc;
+
+use crate::doc::{Object, Value, binary};
+use crate::error::Result;
+
+/// A way of handing out documents.
+pub trait Shape: Clone + Send + Sync + 'static {
+    /// What each document becomes.
+    type Doc: Send + 'static;
+    /// From a document held elsewhere (a cached block).
+    fn from_ref(&self, doc: &Object) -> Self::Doc;
+    /// From a document the scan owns.
+    fn from_owned(&self, doc: Object) -> Self::Doc;
+    /// From a memtable record (the binary encoding of an object).
+    fn from_record(&self, bytes: &[u8]) -> Result<Self::Doc>;
+    /// The fields to decode of blocks decoded for this scan only (None: all of them).
+    fn fields(&self) -> Option<&[String]>;
+}
+
+/// Documents whole.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Whole;
+
+impl Shape for Whole {
+    type Doc = Object;
+    fn from_ref(&self, doc: &Object) -> Object {
+        doc.clone()
+    }
+    fn from_owned(&self, doc: Object) -> Object {
+        doc
+    }
+    fn from_record(&self, bytes: &[u8]) -> Result<Object> {
+        binary::decode_object(bytes)
+    }
+    fn fields(&self) -> Option<&[String]> {
+        None
+    }
+}
+
+/// The values of named top-level fields, by position: slot `i` holds the field
+/// `slots[i]` names (NULL when the document lacks it, and always NULL for a slot that
+/// names no field).
+#[derive(Clone, Debug)]
+pub struct Columns {
+    slots: Arc<Vec<Option<String>>>,
+    /// The named fields, for decoders that take a list.
+    names: Arc<Vec<String>>,
+}
+
+impl Columns {
+    pub fn new(slots: Vec<Option<String>>) -> Columns {
+        let names = slots.iter().flatten().cloned().collect();
+        Columns {
+            slots: Arc::new(slots),
+            names: Arc::new(names),
+        }
+    }
+
+    /// The slot of field `name`, if one names it.
+    fn slot_of(&self, name: &[u8]) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.as_bytes() == name))
+    }
+}
+
+impl Shape for Columns {
+    type Doc = Vec<Value>;
+    fn from_ref(&self, doc: &Object) -> Vec<Value> {
+        self.slots
+            .iter()
+            .map(|s| match s {
+                Some(name) => doc.get(name).cloned().unwrap_or(Value::Null),
+                None => Value::Null,
+            })
+            .collect()
+    }
+    fn from_owned(&self, mut doc: Object) -> Vec<Value> {
+        self.slots
+            .iter()
+            .map(|s| match s {
+                Some(name) => doc.swap_remove(name).unwrap_or(Value::Null),
+                None => Value::Null,
+            })
+            .collect()
+    }
+    fn from_record(&self, bytes: &[u8]) -> Result<Vec<Value>> {
+        let mut values = vec![Value::Null; self.slots.len()];
+        binary::decode_object_fields(
+            bytes,
+            |name| self.slot_of(name),
+            |slot, v| {
+                if let Some(out) = values.get_mut(slot) {
+                    *out = v;
+                }
+            },
+        )?;
+        Ok(values)
+    }
+    fn fields(&self) -> Option<&[String]> {
+        Some(&self.names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Object {
+        let mut o = Object::default();
+        o.insert("a".into(), Value::Int(1));
+        o.insert("b".into(), Value::String("x".into()));
+        o.insert("c".into(), Value::Bool(true));
+        o
+    }
+
+    #[test]
+    fn columns_agree_from_every_source() {
+        let shape = Columns::new(vec![
+            None,
+            Some("c".into()),
+            Some("zz".into()),
+            Some("a".into()),
+        ]);
+        let want = vec![Value::Null, Value::Bool(true), Value::Null, Value::Int(1)];
+        assert_eq!(shape.from_ref(&doc()), want);
+        assert_eq!(shape.from_owned(doc()), want);
+        assert_eq!(
+            shape.from_record(&binary::encode_object(&doc())).unwrap(),
+            want
+        );
+        assert_eq!(
+            shape.fields().unwrap(),
+            &["c".to_string(), "zz".into(), "a".into()]
+        );
+    }
+}
