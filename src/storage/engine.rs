@@ -653,7 +653,7 @@ impl Inner {
         let tables =
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
-            let shape = shape.clone();
+            let mut shape = shape.clone();
             sources.push(Box::new(
                 MemtableIter::at(table, seq, start.clone(), end.clone()).map(
                     move |(key, value)| {

@@ -81,7 +81,7 @@ impl ReadView {
         &self,
         cid: u32,
         start: Bound<Vec<u8>>,
-        shape: S,
+        mut shape: S,
     ) -> KeyedDocuments<S::Doc> {
         let end = keys::collection_end(cid);
         let range = (start, end.map_or(Bound::Unbounded, Bound::Excluded));
