@@ -140,6 +140,14 @@ fn take_id(doc: &mut Object) -> Result<Option<String>> {
     }
 }
 
+/// 22023: a body's id that is not the one the request's path names.
+fn id_mismatch(body_id: &str, path_id: &str) -> Error {
+    Error::invalid(
+        SqlState::INVALID_PARAMETER_VALUE,
+        format!("the body's id \"{body_id}\" differs from the path's id \"{path_id}\""),
+    )
+}
+
 impl Session {
     pub fn new(db: Arc<Database>) -> Session {
         Session {
@@ -511,15 +519,13 @@ impl Session {
         self.db.catalog().list()
     }
 
-    /// Inserts a new document. Its id is the body's `id` field or a new UUID v4; 23505 if
-    /// a document with that id exists. Returns the id and the stored body.
-    pub fn insert_document(&self, collection: &str, mut doc: Object) -> Result<(String, Object)> {
+    /// Inserts a new document. In a schemaless collection its id is the body's `id` field
+    /// or a new UUID v4; in a table the body is a row by column name, shaped as INSERT
+    /// shapes it (see [`Session::table_row`]) and keyed by its primary key. 23505 if a
+    /// document with that id exists. Returns the id and the stored body.
+    pub fn insert_document(&self, collection: &str, doc: Object) -> Result<(String, Object)> {
         let c = self.collection(collection)?;
-        let id = match take_id(&mut doc)? {
-            Some(id) => id,
-            None => uuid::Uuid::new_v4().to_string(),
-        };
-        catalog::validate_document_id(&id)?;
+        let (id, doc) = self.document_body(&c, doc, None)?;
         let key = keys::encode(c.id, &id);
         let _guard = self.lock_for_write([key.as_slice()]);
         if self.current(&key)?.is_some() {
@@ -602,32 +608,98 @@ impl Session {
     }
 
     /// One imported document as (id, stored body); see [`Session::import_documents`].
-    fn import_row(&self, c: &Collection, mut doc: Object) -> Result<(String, Object)> {
+    fn import_row(&self, c: &Collection, doc: Object) -> Result<(String, Object)> {
+        self.document_body(c, doc, None)
+    }
+
+    /// A client's document for `c` as (id, stored body), the one shaping every document
+    /// write (insert, replace, import) goes through. `path_id` is the id the request
+    /// names beside the body (a PUT's path), if any.
+    ///
+    /// In a schemaless collection the body's `id` field is taken out as the id (it must
+    /// equal `path_id` when both are given; absent, the id is `path_id` or a new UUID
+    /// v4). In a table see [`Session::table_row`].
+    fn document_body(
+        &self,
+        c: &Collection,
+        mut doc: Object,
+        path_id: Option<&str>,
+    ) -> Result<(String, Object)> {
         let (id, body) = match c.kind {
             catalog::Kind::Schemaless => {
-                let id = take_id(&mut doc)?.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let id = match (take_id(&mut doc)?, path_id) {
+                    (Some(body_id), Some(path_id)) if body_id != path_id => {
+                        return Err(id_mismatch(&body_id, path_id));
+                    }
+                    (Some(id), _) => id,
+                    (None, Some(path_id)) => path_id.to_string(),
+                    (None, None) => uuid::Uuid::new_v4().to_string(),
+                };
                 (id, doc)
             }
-            catalog::Kind::Table => {
-                if let Some(unknown) = doc
-                    .keys()
-                    .find(|k| !c.columns.iter().any(|col| &col.name == *k))
-                {
-                    return Err(Error::invalid(
-                        crate::query::binder::UNDEFINED_COLUMN,
-                        format!(
-                            "column \"{unknown}\" of relation \"{}\" does not exist",
-                            c.name
-                        ),
-                    ));
-                }
-                let targets: Vec<String> = doc.keys().cloned().collect();
-                let row: Vec<Value> = doc.into_values().collect();
-                crate::query::statement::table_document(c, &targets, row, self)?
-            }
+            catalog::Kind::Table => self.table_row(c, doc, path_id)?,
         };
         catalog::validate_document_id(&id)?;
         Ok((id, body))
+    }
+
+    /// A client's document for table `c` as (key, stored row): the body is a row by
+    /// column name, given types, defaults and NOT NULL as INSERT does (42703 for a field
+    /// that is no column, 22P02 or 42846 for a value its column's type refuses, 23502
+    /// for a missing NOT NULL value, the primary key included). The key is the primary
+    /// key's value as text (a new UUID v4 in a table without one).
+    ///
+    /// With `path_id`, the row is stored under that key: a primary key missing from the
+    /// body is read from it (as a value of the key's type); one given must name the same
+    /// key (22023 otherwise).
+    fn table_row(
+        &self,
+        c: &Collection,
+        mut doc: Object,
+        path_id: Option<&str>,
+    ) -> Result<(String, Object)> {
+        if let Some(unknown) = doc
+            .keys()
+            .find(|k| !c.columns.iter().any(|col| &col.name == *k))
+        {
+            return Err(Error::invalid(
+                crate::query::binder::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{unknown}\" of relation \"{}\" does not exist",
+                    c.name
+                ),
+            ));
+        }
+        let from_path = match (path_id, &c.primary_key) {
+            (Some(id), Some(pk)) if !doc.contains_key(pk) => {
+                doc.insert(pk.clone(), Value::String(id.to_string()));
+                true
+            }
+            _ => false,
+        };
+        let targets: Vec<String> = doc.keys().cloned().collect();
+        let row: Vec<Value> = doc.into_values().collect();
+        let (key, body) = crate::query::statement::table_document(c, &targets, row, self)?;
+        let Some(path_id) = path_id else {
+            return Ok((key, body));
+        };
+        match &c.primary_key {
+            None => Ok((path_id.to_string(), body)),
+            Some(_) if key == path_id => Ok((key, body)),
+            Some(pk) if from_path => Err(Error::invalid(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!(
+                    "the path's id \"{path_id}\" is not a key of \"{}\": as column \"{pk}\" it reads {key}",
+                    c.name
+                ),
+            )),
+            Some(pk) => Err(Error::invalid(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!(
+                    "the body's key \"{key}\" (column \"{pk}\") differs from the path's id \"{path_id}\""
+                ),
+            )),
+        }
     }
 
     /// The document `id`, or None.
@@ -637,42 +709,39 @@ impl Session {
         self.read_view().get(&keys::encode(c.id, id))
     }
 
-    /// Stores `doc` as document `id`, replacing any previous version. A body `id` field,
-    /// if present, must equal `id`.
+    /// Stores `doc` as document `id`, replacing any previous version. A body `id` field
+    /// (in a table, the primary key column), if present, must name `id`; in a table the
+    /// body is shaped as [`Session::insert_document`] shapes it, the key read from `id`
+    /// when the body leaves it out. Returns whether the document was created and the
+    /// stored body.
     pub fn replace_document(
         &self,
         collection: &str,
         id: &str,
-        mut doc: Object,
-    ) -> Result<Replaced> {
+        doc: Object,
+    ) -> Result<(Replaced, Object)> {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        if let Some(body_id) = take_id(&mut doc)?
-            && body_id != id
-        {
-            return Err(Error::invalid(
-                SqlState::INVALID_PARAMETER_VALUE,
-                format!("the body's id \"{body_id}\" differs from the path's id \"{id}\""),
-            ));
-        }
-        let key = keys::encode(c.id, id);
+        let (id, doc) = self.document_body(&c, doc, Some(id))?;
+        let key = keys::encode(c.id, &id);
         let _guard = self.lock_for_write([key.as_slice()]);
         let old = self.current(&key)?;
         let existed = old.is_some();
         self.write_documents(
             &c,
             vec![DocWrite {
-                id: id.to_string(),
+                id,
                 key,
                 old,
-                new: Some(doc),
+                new: Some(doc.clone()),
             }],
         )?;
-        Ok(if existed {
+        let replaced = if existed {
             Replaced::Updated
         } else {
             Replaced::Created
-        })
+        };
+        Ok((replaced, doc))
     }
 
     /// Deletes document `id`; 02000 (not found) if there is none. Foreign keys that

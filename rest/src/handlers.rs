@@ -317,13 +317,11 @@ pub async fn replace_document(
     let format = body::request_format(&headers)?;
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
-    let (store_id, stored) = (id.clone(), doc.clone());
-    let outcome = run_doc(&state, &headers, move |s| {
+    let store_id = id.clone();
+    let (outcome, stored) = run_doc(&state, &headers, move |s| {
         s.replace_document(&collection, &store_id, doc)
     })
     .await?;
-    let mut stored = stored;
-    stored.shift_remove("id");
     let status = match outcome {
         Replaced::Created => StatusCode::CREATED,
         Replaced::Updated => StatusCode::OK,

@@ -321,11 +321,17 @@ pub fn document_from_json(json: Json, limits: &Limits) -> Result<Object> {
     }
 }
 
-/// The JSON answer for a stored document: `id` first, then the body's fields (a body
-/// field named `id` is left out).
+/// The JSON answer for a stored document: `id` first, then the body's fields. A body
+/// field named `id` is left out, except that one holding the id itself as a number (a
+/// table's `id integer` primary key) gives `id` its type, as SQL reads it.
 pub fn document_to_json(id: &str, body: &Object) -> Json {
     let mut map = Map::new();
-    map.insert("id".to_string(), Json::String(id.to_string()));
+    let id_value = match body.get("id") {
+        Some(v @ Value::Int(i)) if i.to_string() == id => to_json(v),
+        Some(v @ Value::Numeric(n)) if n == id => to_json(v),
+        _ => Json::String(id.to_string()),
+    };
+    map.insert("id".to_string(), id_value);
     for (k, v) in body {
         if k != "id" {
             map.insert(k.clone(), to_json(v));
@@ -526,6 +532,19 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&j).unwrap(),
             r#"{"id":"doc1","name":"x","n":1}"#
+        );
+        // A table's integer key keeps its type; one that is not the id is left out.
+        let row = obj(vec![
+            ("id", Value::Int(5)),
+            ("name", Value::String("x".into())),
+        ]);
+        assert_eq!(
+            document_to_json("5", &row),
+            serde_json::json!({"id": 5, "name": "x"})
+        );
+        assert_eq!(
+            document_to_json("6", &row),
+            serde_json::json!({"id": "6", "name": "x"})
         );
     }
 
