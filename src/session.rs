@@ -652,7 +652,39 @@ impl Session {
     /// With `path_id`, the row is stored under that key: a primary key missing from the
     /// body is read from it (as a value of the key's type); one given must name the same
     /// key (22023 otherwise).
+    ///
+    /// In a table with no `id` column, an `id` field is the key as REST shows it (a GET
+    /// returns one): it is no column, and must name the row's key (22023 otherwise), so
+    /// a row read over REST can be written back as it came.
     fn table_row(
+        &self,
+        c: &Collection,
+        mut doc: Object,
+        path_id: Option<&str>,
+    ) -> Result<(String, Object)> {
+        let shown_id = match c.columns.iter().any(|col| col.name == "id") {
+            true => None,
+            false => take_id(&mut doc)?,
+        };
+        if c.primary_key.is_none() {
+            // The shown id is the document id itself.
+            let id = match (shown_id.as_deref(), path_id) {
+                (Some(shown), Some(path)) if shown != path => {
+                    return Err(id_mismatch(shown, path));
+                }
+                (shown, path) => path.or(shown),
+            };
+            return self.table_row_by_columns(c, doc, id);
+        }
+        let (key, body) = self.table_row_by_columns(c, doc, path_id)?;
+        match shown_id {
+            Some(shown) if shown != key => Err(id_mismatch(&shown, &key)),
+            _ => Ok((key, body)),
+        }
+    }
+
+    /// [`Session::table_row`] once the shown `id` is set aside.
+    fn table_row_by_columns(
         &self,
         c: &Collection,
         mut doc: Object,
