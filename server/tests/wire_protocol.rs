@@ -520,6 +520,53 @@ fn empty_queries_answer_empty_query_response() {
     assert_eq!(kinds(&msgs), "1 2 n I Z");
 }
 
+/// The replies to Parse, Bind, Describe and Execute wait in the write buffer until Sync
+/// or Flush, and then leave together, as PostgreSQL sends them (one write per
+/// round trip instead of one per message).
+#[test]
+fn extended_replies_wait_for_sync_or_flush() {
+    let server = PgServer::start();
+    let (mut raw, _) = Raw::connect(server.port);
+    let nothing_yet = |raw: &mut Raw| {
+        raw.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        let got = raw.stream.read(&mut byte);
+        raw.stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        assert!(
+            matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut),
+            "a reply was sent before Sync or Flush: {got:?}"
+        );
+    };
+    for (describe, replies) in [(b'S', "1 2 t T D C Z"), (b'P', "1 2 T D C Z")] {
+        let mut batch = parse_msg("", "SELECT 1 AS one", &[]);
+        batch.extend(bind_msg("", "", &[], &[], &[]));
+        batch.extend(describe_msg(describe, ""));
+        batch.extend(execute_msg("", 0));
+        raw.write(&batch);
+        nothing_yet(&mut raw);
+        raw.write(&sync_msg());
+        let msgs = raw.until_ready();
+        assert_eq!(kinds(&msgs), replies, "describe {}", describe as char);
+    }
+    // Flush sends what waits, without ending the round trip.
+    let mut batch = parse_msg("", "SELECT 2 AS two", &[]);
+    batch.extend(bind_msg("", "", &[], &[], &[]));
+    batch.extend(describe_msg(b'P', ""));
+    raw.write(&batch);
+    nothing_yet(&mut raw);
+    raw.write(&frame(b'H', &[]));
+    let msgs: Vec<Msg> = (0..3).map(|_| raw.read_msg()).collect();
+    assert_eq!(kinds(&msgs), "1 2 T");
+    raw.write(&execute_msg("", 0));
+    raw.write(&sync_msg());
+    assert_eq!(kinds(&raw.until_ready()), "D C Z");
+}
+
 #[tokio::test]
 async fn empty_queries_through_tokio_postgres() {
     let server = PgServer::start();

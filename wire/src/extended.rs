@@ -30,7 +30,8 @@ use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionS
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync,
+    TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::ReadyForQuery;
 use tissdb::doc::Value;
@@ -235,7 +236,8 @@ impl ExtendedQueryHandler for QueryHandler {
     /// Describes a statement as PostgreSQL does: ParameterDescription, then NoData when
     /// the statement returns no rows. (pgwire's default sends an empty RowDescription
     /// for a statement that has parameters but no result columns.) Portals go to
-    /// pgwire's default, which already answers NoData for them.
+    /// pgwire's default, which already answers NoData for them. Either reply stays in
+    /// the write buffer until Sync or Flush.
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -243,6 +245,8 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // The reply waits for Sync or Flush, as the others do (see [`crate::held`]).
+        let client = &mut Held(client);
         if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
             return self._on_describe(client, message).await;
         }
@@ -253,6 +257,26 @@ impl ExtendedQueryHandler for QueryHandler {
             None => return Err(PgWireError::StatementNotFound(name.to_owned())),
         };
         send_describe_response(client, &description).await
+    }
+
+    /// pgwire's Parse, with ParseComplete left in the write buffer until Sync (fed, not
+    /// sent; see [`crate::held`]).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME).to_owned();
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(&name),
+        }
+        client
+            .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
     }
 
     /// pgwire's Bind, with BindComplete left in the write buffer until Sync (fed, not
