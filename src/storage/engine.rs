@@ -657,7 +657,7 @@ impl Inner {
             sources.push(Box::new(
                 MemtableIter::at(table, seq, start.clone(), end.clone()).map(
                     move |(key, value)| {
-                        let doc = value.map(|v| shape.from_record(&v)).transpose()?;
+                        let doc = value.map(|v| shape.shape_record(&v)).transpose()?;
                         Ok(BlockEntry { key, doc })
                     },
                 ),

@@ -16,11 +16,11 @@ pub trait Shape: Clone + Send + Sync + 'static {
     /// What each document becomes.
     type Doc: Send + 'static;
     /// From a document held elsewhere (a cached block).
-    fn from_ref(&mut self, doc: &Object) -> Self::Doc;
+    fn shape_ref(&mut self, doc: &Object) -> Self::Doc;
     /// From a document the scan owns.
-    fn from_owned(&mut self, doc: Object) -> Self::Doc;
+    fn shape_owned(&mut self, doc: Object) -> Self::Doc;
     /// From a memtable record (the binary encoding of an object).
-    fn from_record(&mut self, bytes: &[u8]) -> Result<Self::Doc>;
+    fn shape_record(&mut self, bytes: &[u8]) -> Result<Self::Doc>;
     /// The fields to decode of blocks decoded for this scan only (None: all of them).
     fn fields(&self) -> Option<&[String]>;
 }
@@ -31,13 +31,13 @@ pub struct Whole;
 
 impl Shape for Whole {
     type Doc = Object;
-    fn from_ref(&mut self, doc: &Object) -> Object {
+    fn shape_ref(&mut self, doc: &Object) -> Object {
         doc.clone()
     }
-    fn from_owned(&mut self, doc: Object) -> Object {
+    fn shape_owned(&mut self, doc: Object) -> Object {
         doc
     }
-    fn from_record(&mut self, bytes: &[u8]) -> Result<Object> {
+    fn shape_record(&mut self, bytes: &[u8]) -> Result<Object> {
         binary::decode_object(bytes)
     }
     fn fields(&self) -> Option<&[String]> {
@@ -79,7 +79,7 @@ impl Columns {
 
 impl Shape for Columns {
     type Doc = Vec<Value>;
-    fn from_ref(&mut self, doc: &Object) -> Vec<Value> {
+    fn shape_ref(&mut self, doc: &Object) -> Vec<Value> {
         self.slots
             .iter()
             .zip(self.hints.iter_mut())
@@ -102,7 +102,7 @@ impl Shape for Columns {
             })
             .collect()
     }
-    fn from_owned(&mut self, mut doc: Object) -> Vec<Value> {
+    fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
         self.slots
             .iter()
             .map(|s| match s {
@@ -111,7 +111,7 @@ impl Shape for Columns {
             })
             .collect()
     }
-    fn from_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
+    fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
         let mut values = vec![Value::Null; self.slots.len()];
         binary::decode_object_fields(
             bytes,
@@ -150,16 +150,16 @@ mod tests {
             Some("a".into()),
         ]);
         let want = vec![Value::Null, Value::Bool(true), Value::Null, Value::Int(1)];
-        assert_eq!(shape.from_ref(&doc()), want);
+        assert_eq!(shape.shape_ref(&doc()), want);
         // Another field order: the remembered positions miss, the names still find them.
         let mut other = Object::default();
         other.insert("a".into(), Value::Int(1));
         other.insert("c".into(), Value::Bool(true));
-        assert_eq!(shape.from_ref(&other), want);
-        assert_eq!(shape.from_ref(&doc()), want);
-        assert_eq!(shape.from_owned(doc()), want);
+        assert_eq!(shape.shape_ref(&other), want);
+        assert_eq!(shape.shape_ref(&doc()), want);
+        assert_eq!(shape.shape_owned(doc()), want);
         assert_eq!(
-            shape.from_record(&binary::encode_object(&doc())).unwrap(),
+            shape.shape_record(&binary::encode_object(&doc())).unwrap(),
             want
         );
         assert_eq!(

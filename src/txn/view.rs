@@ -96,7 +96,7 @@ impl ReadView {
         let pending: Vec<(Vec<u8>, Option<S::Doc>)> = d
             .writes
             .range(range)
-            .map(|(k, w)| (k.clone(), w.new.as_ref().map(|doc| shape.from_ref(doc))))
+            .map(|(k, w)| (k.clone(), w.new.as_ref().map(|doc| shape.shape_ref(doc))))
             .collect();
         if pending.is_empty() {
             return Box::new(stored);

@@ -354,7 +354,7 @@ impl<S: Shape> Iterator for SegmentIter<S> {
                 Some((block, pos)) => {
                     let entry = block.entries.get(*pos).map(|e| BlockEntry {
                         key: e.key.clone(),
-                        doc: e.doc.as_ref().map(|d| self.shape.from_ref(d)),
+                        doc: e.doc.as_ref().map(|d| self.shape.shape_ref(d)),
                     });
                     *pos += 1;
                     Some(entry)
