@@ -623,17 +623,25 @@ impl Inner {
     }
 
     fn get_at(&self, st: &State, key: &[u8], seq: u64) -> Result<Option<Object>> {
-        if let Some(v) = st.active.get_at(key, seq) {
-            return decode_value(v);
-        }
-        for f in &st.frozen {
-            if let Some(v) = f.table.get_at(key, seq) {
-                return decode_value(v);
+        self.get_shaped_at(st, key, seq, &mut Whole)
+    }
+
+    fn get_shaped_at<S: Shape>(
+        &self,
+        st: &State,
+        key: &[u8],
+        seq: u64,
+        shape: &mut S,
+    ) -> Result<Option<S::Doc>> {
+        let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
+        for table in tables {
+            if let Some(v) = table.get_at(key, seq) {
+                return v.map(|v| shape.shape_record(&v)).transpose();
             }
         }
         let hash = Segment::hash_key(key);
         for s in &st.segments {
-            if let Some(entry) = s.get(key, hash, &self.cache)? {
+            if let Some(entry) = s.get_shaped(key, hash, &self.cache, shape)? {
                 return Ok(entry.doc);
             }
         }
@@ -883,6 +891,11 @@ impl Snapshot {
     /// Documents with keys in `[start, end)` in this view, in key order.
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
         self.inner.scan_at(&self.state, self.seq, start, end, Whole)
+    }
+
+    /// [`Snapshot::get`] handing the document out in `shape`.
+    pub fn get_shaped<S: Shape>(&self, key: &[u8], shape: &mut S) -> Result<Option<S::Doc>> {
+        self.inner.get_shaped_at(&self.state, key, self.seq, shape)
     }
 
     /// [`Snapshot::scan`] handing the documents out in `shape`.

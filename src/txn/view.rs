@@ -61,6 +61,15 @@ impl ReadView {
         Ok(doc)
     }
 
+    /// [`ReadView::get`] handing the document out in `shape`. Inside a transaction the
+    /// whole document is read (its fingerprint is kept for validation at commit).
+    pub fn get_shaped<S: Shape>(&self, key: &[u8], shape: &mut S) -> Result<Option<S::Doc>> {
+        match &self.txn {
+            None => self.snapshot.get_shaped(key, shape),
+            Some(_) => Ok(self.get(key)?.map(|doc| shape.shape_owned(doc))),
+        }
+    }
+
     /// Every document of collection `cid`, pending writes included, in key order.
     pub fn scan_collection(&self, cid: u32) -> KeyedDocuments {
         self.scan_from(cid, Bound::Included(keys::collection_start(cid)))

@@ -15,7 +15,6 @@ use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::EvalContext;
 use crate::query::plan::{IndexAccess, IndexOrder, Pin, RangeBound};
-use crate::storage::keys;
 use crate::storage::{Storage, indexes::IndexScan};
 
 /// One byte range of entries and whether to walk it backwards.
@@ -205,26 +204,18 @@ fn entries(
     Ok(scans.into_iter().flatten())
 }
 
-/// The (id, document) pairs the index lists, read through `view`. An entry whose
-/// document is not in the view (a write raced the scan) is skipped; the caller
-/// re-checks the index conditions on each document.
-pub fn documents(
+/// The ids of the documents the index lists, in its order. The caller reads each
+/// through its view: one not in the view (a write raced the scan) is skipped, and the
+/// index conditions are re-checked on each document.
+pub fn ids(
     storage: &Storage,
-    view: crate::txn::ReadView,
-    cid: u32,
     a: &IndexAccess,
     ctx: &ExecContext,
-) -> Result<super::scan::Documents> {
-    Ok(Box::new(entries(storage, a, ctx)?.filter_map(
-        move |item| {
-            let doc = (|| {
-                let entry = item?;
-                let id = keycode::entry_doc_id(&entry)?;
-                Ok(view.get(&keys::encode(cid, &id))?.map(|d| (id, d)))
-            })();
-            doc.transpose()
-        },
-    )))
+) -> Result<Box<dyn Iterator<Item = Result<String>> + Send>> {
+    Ok(Box::new(entries(storage, a, ctx)?.map(|item| {
+        let entry = item?;
+        keycode::entry_doc_id(&entry)
+    })))
 }
 
 /// Rows built from the entries alone: `id_column` gets the document id (as an integer

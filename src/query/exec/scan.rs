@@ -54,43 +54,6 @@ pub fn document_row_owned(collection: &Collection, id: String, mut doc: Object) 
     }
 }
 
-/// [`document_row_owned`] filling only the columns `mask` marks (the others NULL).
-fn document_row_reading(
-    collection: &Collection,
-    id: String,
-    mut doc: Object,
-    mask: &[bool],
-) -> Row {
-    let wanted = |i: usize| mask.get(i).copied().unwrap_or(true);
-    let mut take = |i: usize, name: &str| {
-        if wanted(i) {
-            doc.swap_remove(name).unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        }
-    };
-    match collection.kind {
-        Kind::Schemaless => {
-            let mut row = Vec::with_capacity(collection.observed.len() + 1);
-            row.push(if wanted(0) {
-                Value::String(id)
-            } else {
-                Value::Null
-            });
-            for (i, f) in collection.observed.iter().enumerate() {
-                row.push(take(i + 1, &f.name));
-            }
-            row
-        }
-        Kind::Table => collection
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| take(i, &c.name))
-            .collect(),
-    }
-}
-
 /// The document key a key expression's value names.
 pub fn key_text(v: &Value) -> Option<String> {
     as_text(v)
@@ -102,15 +65,31 @@ pub type Documents = Box<dyn Iterator<Item = Result<(String, Object)>> + Send>;
 /// Every document of `collection`, optionally only those with the given key values, as
 /// (id, document) pairs.
 pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<Documents> {
-    let view = &ctx.view;
+    let view = ctx.view.clone();
     let cid = collection.id;
-    match access {
-        Access::Full => Ok(Box::new(view.scan_collection(cid).filter_map(
+    match picked_ids(collection, access, ctx)? {
+        None => Ok(Box::new(view.scan_collection(cid).filter_map(
             move |item| match item {
                 Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
                 Err(e) => Some(Err(e)),
             },
         ))),
+        Some(ids) => Ok(Box::new(ids.filter_map(move |id| {
+            let doc = id.and_then(|id| Ok(view.get(&keys::encode(cid, &id))?.map(|d| (id, d))));
+            doc.transpose()
+        }))),
+    }
+}
+
+/// The ids of the documents an access by keys or by index picks, in order (None for a
+/// full scan).
+fn picked_ids(
+    collection: &Collection,
+    access: &Access,
+    ctx: &ExecContext,
+) -> Result<Option<Box<dyn Iterator<Item = Result<String>> + Send>>> {
+    match access {
+        Access::Full => Ok(None),
         Access::Keys(exprs) => {
             let ectx = ctx.eval_context();
             let mut ids: Vec<String> = Vec::new();
@@ -122,17 +101,12 @@ pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) ->
                 }
             }
             ids.sort();
-            let mut found = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(doc) = view.get(&keys::encode(cid, &id))? {
-                    found.push(Ok((id, doc)));
-                }
-            }
-            Ok(Box::new(found.into_iter()))
+            Ok(Some(Box::new(ids.into_iter().map(Ok))))
         }
         Access::Index(a) => {
-            view.index_read(cid, ctx.db.catalog().conflicts())?;
-            super::index_scan::documents(ctx.db.storage(), view.clone(), cid, a, ctx)
+            ctx.view
+                .index_read(collection.id, ctx.db.catalog().conflicts())?;
+            Ok(Some(super::index_scan::ids(ctx.db.storage(), a, ctx)?))
         }
     }
 }
@@ -239,32 +213,47 @@ pub fn build_reading(
         }
         mask
     });
-    if let (Access::Full, Some(mask)) = (access, &read) {
+    if let Some(mask) = &read {
         // The rows come straight out of the storage in column order.
         let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
-        let rows = ctx
-            .view
-            .scan_collection_shaped(collection.id, row_shape(&collection, mask));
-        return Ok(Box::new(rows.filter_map(move |item| {
-            let row = item.and_then(|(key, mut row)| {
-                if with_id {
-                    let (_, id) = keys::decode(&key)
-                        .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
-                    if let Some(slot) = row.first_mut() {
-                        *slot = Value::String(id.to_string());
-                    }
+        let mut shape = row_shape(&collection, mask);
+        let with_id = move |key: &[u8], mut row: Row| -> Result<Row> {
+            if with_id {
+                let (_, id) = keys::decode(key)
+                    .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
+                if let Some(slot) = row.first_mut() {
+                    *slot = Value::String(id.to_string());
                 }
-                Ok(row)
-            });
-            keep(row, filter.as_ref(), &ctx)
-        })));
+            }
+            Ok(row)
+        };
+        let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
+            match picked_ids(&collection, access, &ctx)? {
+                None => Box::new(
+                    ctx.view
+                        .scan_collection_shaped(collection.id, shape)
+                        .map(move |item| item.and_then(|(key, row)| with_id(&key, row))),
+                ),
+                Some(ids) => {
+                    let (view, cid) = (ctx.view.clone(), collection.id);
+                    Box::new(ids.filter_map(move |id| {
+                        let row = id.and_then(|id| {
+                            let key = keys::encode(cid, &id);
+                            view.get_shaped(&key, &mut shape)?
+                                .map(|row| with_id(&key, row))
+                                .transpose()
+                        });
+                        row.transpose()
+                    }))
+                }
+            };
+        return Ok(Box::new(
+            rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)),
+        ));
     }
     let docs = documents(&collection, access, &ctx)?;
     Ok(Box::new(docs.filter_map(move |item| {
-        let row = item.map(|(id, doc)| match &read {
-            None => document_row_owned(&collection, id, doc),
-            Some(mask) => document_row_reading(&collection, id, doc, mask),
-        });
+        let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
         keep(row, filter.as_ref(), &ctx)
     })))
 }

@@ -181,6 +181,22 @@ impl Segment {
     /// Looks `key` up: `None` if this segment does not have it, `Some(None)` for a
     /// tombstone, `Some(Some(doc))` for a document.
     pub fn get(&self, key: &[u8], hash: u64, cache: &BlockCache) -> Result<Option<BlockEntry>> {
+        self.get_shaped(key, hash, cache, &mut Whole)
+    }
+
+    /// [`Segment::get`] handing the document out in `shape` (a cached document is
+    /// copied only as far as the shape takes it).
+    pub fn get_shaped<S: Shape>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        cache: &BlockCache,
+        shape: &mut S,
+    ) -> Result<Option<BlockEntry<S::Doc>>> {
+        let mut shaped = |e: &BlockEntry| BlockEntry {
+            key: e.key.clone(),
+            doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
+        };
         if !self.bloom.may_contain(hash) {
             return Ok(None);
         }
@@ -204,27 +220,27 @@ impl Segment {
         };
         let cached = cache.get_any(self.id, i);
         if let Some(Ok(b)) = &cached {
-            return Ok(b.find(key).cloned());
+            return Ok(b.find(key).map(shaped));
         }
         if let Some(e) = cache.get_entry(self.id, key) {
-            return Ok(Some((*e).clone()));
+            return Ok(Some(shaped(&e)));
         }
         if let Some(Err(p)) = cached {
-            return in_payload(&p);
+            return Ok(in_payload(&p)?.as_ref().map(shaped));
         }
         // A miss: the whole block is decoded and cached while the cache has room; once
         // it is full, its payload is cached and only the entry asked for is decoded, so
         // that random reads over more data than the cache holds neither decode a whole
         // block each nor evict decoded blocks at that rate.
         if cache.has_room(block::approx_size(entry.raw_len as usize)) {
-            return Ok(self.block(i, cache, true)?.find(key).cloned());
+            return Ok(self.block(i, cache, true)?.find(key).map(shaped));
         }
         let raw = self.read_raw_block(i)?;
         let (encoding, bytes) = block::decompress(&raw, entry.raw_len as usize)
             .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
         let payload = Arc::new(Payload { encoding, bytes });
         cache.insert_payload(self.id, i, payload.clone());
-        in_payload(&payload)
+        Ok(in_payload(&payload)?.as_ref().map(shaped))
     }
 
     /// The hash used by [`Segment::get`] for a key.
