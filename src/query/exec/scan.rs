@@ -153,7 +153,7 @@ pub fn build(
     build_reading(collection, access, filter, None, ctx)
 }
 
-/// The shape of a full scan's rows reading only the columns `read`: each column's field
+/// The shape of rows that read only the columns `read`: each column's field
 /// by position (the id of a schemaless row comes from the key, not a field).
 fn row_shape(collection: &Collection, read: &[bool]) -> Columns {
     let wanted = |i: usize| read.get(i).copied().unwrap_or(true);
