@@ -231,12 +231,12 @@ fn sigkill_during_writes_with_flushes_and_compactions() {
 // Corrupt WAL tails
 // ------------------------------------------------------------------------------------
 
-/// Record boundaries of a WAL file: (offset, total length) of each whole record.
-/// Format: len u32 LE | crc32c u32 LE | payload.
+/// Record boundaries of a WAL file: (offset, total length) of each whole record, up to
+/// the zero-filled space after them. Format: len u32 LE | crc32c u32 LE | payload.
 fn wal_records(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut pos = 0;
-    while pos + 8 <= bytes.len() {
+    while pos + 8 <= bytes.len() && bytes[pos..pos + 8].iter().any(|b| *b != 0) {
         let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
         if pos + 8 + len > bytes.len() {
             break;
@@ -286,10 +286,10 @@ fn corrupt_wal_tail(damage: Damage) {
     let wal = newest_wal(s.data_dir());
     let mut bytes = std::fs::read(&wal).unwrap();
     let records = wal_records(&bytes);
-    assert_eq!(
-        records.iter().map(|r| r.1).sum::<usize>(),
-        bytes.len(),
-        "the WAL file {} does not parse as whole records",
+    let end = records.iter().map(|r| r.1).sum::<usize>();
+    assert!(
+        bytes[end..].iter().all(|b| *b == 0),
+        "the WAL file {} is not whole records then zeros",
         wal.display()
     );
     assert!(records.len() >= 20, "{} records", records.len());
@@ -301,7 +301,11 @@ fn corrupt_wal_tail(damage: Damage) {
             true
         }
         Damage::AppendGarbage => {
-            bytes.extend_from_slice(&[0x17, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+            // Written where the next record would go, over the zeros.
+            let garbage = [0x17, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3];
+            let zeros = bytes.split_off(end);
+            bytes.extend_from_slice(&garbage);
+            bytes.extend_from_slice(zeros.get(garbage.len()..).unwrap_or_default());
             false
         }
         Damage::TruncateMidRecord => {
