@@ -69,9 +69,12 @@ impl Sum {
     }
 
     fn total(&self, out_type: &SqlType) -> Result<Value> {
+        let float_out = matches!(out_type, SqlType::Float4 | SqlType::Float8);
         Ok(match self.kind {
             0 => Value::Null,
-            3 => Value::Float(
+            // A float sum (or one declared float, over documents whose numbers happen to
+            // be whole) is a float.
+            1..=3 if self.kind == 3 || float_out => Value::Float(
                 self.float + self.int as f64 + self.dec.to_string().parse::<f64>().unwrap_or(0.0),
             ),
             1 if out_type.is_integer() => Value::Int(i64::try_from(self.int).map_err(|_| {
@@ -214,7 +217,7 @@ impl Acc {
             State::Sum(s) => s.total(out_type)?,
             State::Avg(_, 0) => Value::Null,
             State::Avg(s, n) => {
-                if s.kind == 3 {
+                if s.kind == 3 || matches!(out_type, SqlType::Float4 | SqlType::Float8) {
                     match s.total(&SqlType::Float8)? {
                         Value::Float(f) => Value::Float(f / n as f64),
                         other => other,
