@@ -672,16 +672,14 @@ impl Inner {
             ));
         }
         for s in &st.segments {
-            sources.push(Box::new(
-                SegmentIter::new(
-                    s.clone(),
-                    self.cache.clone(),
-                    true,
-                    start.clone(),
-                    end.clone(),
-                )
-                .shaped(shape.clone()),
-            ));
+            sources.push(Box::new(SegmentIter::with_shape(
+                s.clone(),
+                self.cache.clone(),
+                true,
+                start.clone(),
+                end.clone(),
+                shape.clone(),
+            )));
         }
         ScanIter {
             merge: MergeIter::new(sources),

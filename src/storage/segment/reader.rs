@@ -193,9 +193,14 @@ impl Segment {
         cache: &BlockCache,
         shape: &mut S,
     ) -> Result<Option<BlockEntry<S::Doc>>> {
-        let mut shaped = |e: &BlockEntry| BlockEntry {
+        let shaped = |shape: &mut S, e: &BlockEntry| BlockEntry {
             key: e.key.clone(),
             doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
+        };
+        // An entry decoded for this read alone is shaped without another copy.
+        let owned = |shape: &mut S, e: BlockEntry| BlockEntry {
+            key: e.key,
+            doc: e.doc.map(|d| shape.shape_owned(d)),
         };
         if !self.bloom.may_contain(hash) {
             return Ok(None);
@@ -220,27 +225,30 @@ impl Segment {
         };
         let cached = cache.get_any(self.id, i);
         if let Some(Ok(b)) = &cached {
-            return Ok(b.find(key).map(shaped));
+            return Ok(b.find(key).map(|e| shaped(shape, e)));
         }
         if let Some(e) = cache.get_entry(self.id, key) {
-            return Ok(Some(shaped(&e)));
+            return Ok(Some(shaped(shape, &e)));
         }
         if let Some(Err(p)) = cached {
-            return Ok(in_payload(&p)?.as_ref().map(shaped));
+            return Ok(in_payload(&p)?.map(|e| owned(shape, e)));
         }
         // A miss: the whole block is decoded and cached while the cache has room; once
         // it is full, its payload is cached and only the entry asked for is decoded, so
         // that random reads over more data than the cache holds neither decode a whole
         // block each nor evict decoded blocks at that rate.
         if cache.has_room(block::approx_size(entry.raw_len as usize)) {
-            return Ok(self.block(i, cache, true)?.find(key).map(shaped));
+            return Ok(self
+                .block(i, cache, true)?
+                .find(key)
+                .map(|e| shaped(shape, e)));
         }
         let raw = self.read_raw_block(i)?;
         let (encoding, bytes) = block::decompress(&raw, entry.raw_len as usize)
             .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
         let payload = Arc::new(Payload { encoding, bytes });
         cache.insert_payload(self.id, i, payload.clone());
-        Ok(in_payload(&payload)?.as_ref().map(shaped))
+        Ok(in_payload(&payload)?.map(|e| owned(shape, e)))
     }
 
     /// The hash used by [`Segment::get`] for a key.
@@ -309,6 +317,21 @@ impl SegmentIter<Whole> {
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
     ) -> Self {
+        SegmentIter::with_shape(segment, cache, fill_cache, start, end, Whole)
+    }
+}
+
+impl<S: Shape> SegmentIter<S> {
+    /// [`SegmentIter::new`] handing documents out in `shape`. Blocks not in the cache
+    /// are then decoded for the shape's fields only once the cache is full.
+    pub fn with_shape(
+        segment: Arc<Segment>,
+        cache: Arc<BlockCache>,
+        fill_cache: bool,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        shape: S,
+    ) -> Self {
         let next_block = segment.first_block(&start);
         SegmentIter {
             segment,
@@ -319,24 +342,6 @@ impl SegmentIter<Whole> {
             next_block,
             current: None,
             done: false,
-            shape: Whole,
-        }
-    }
-}
-
-impl<S: Shape> SegmentIter<S> {
-    /// Hands documents out in `shape`. Blocks not in the cache are then decoded for the
-    /// shape's fields only once the cache is full.
-    pub fn shaped<T: Shape>(self, shape: T) -> SegmentIter<T> {
-        SegmentIter {
-            segment: self.segment,
-            cache: self.cache,
-            fill_cache: self.fill_cache,
-            start: self.start,
-            end: self.end,
-            next_block: self.next_block,
-            current: self.current,
-            done: self.done,
             shape,
         }
     }
