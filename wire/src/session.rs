@@ -1,9 +1,10 @@
 //! A connection's engine [`Session`], run off the async threads.
 //!
-//! Engine calls block (they read segments and fsync the WAL), so each runs on a blocking
-//! thread with the session locked. A cancelled or aborted query drops only the future
-//! waiting for that thread: the call itself runs to its end, still holding the lock, so
-//! the next statement on the connection waits for it. The transaction status is copied
+//! Engine calls block (they read segments and fsync the WAL), so each runs with the
+//! session locked either in place under `block_in_place` (the session is free) or on a
+//! blocking thread (an earlier call still holds it). A cancelled or aborted query drops
+//! only the future waiting for that thread: the call itself runs to its end, still
+//! holding the lock, so the next statement on the connection waits for it. The transaction status is copied
 //! out after every call, so ReadyForQuery can report it without taking the lock.
 //! [`InFlight`] counts running calls, so shutdown can wait for them before the database
 //! closes.
@@ -101,9 +102,29 @@ impl SessionHandle {
         T: Send + 'static,
         F: FnOnce(&mut Session) -> T + Send + 'static,
     {
+        let guard = self.in_flight.enter();
+        // When no earlier call still holds the session (the usual case), run right here:
+        // block_in_place hands this worker's other duties to another thread, which costs
+        // less than the two hand-offs to a blocking thread and back (W1 INSERT at 1
+        // client: 7 futex calls per statement that way, 1 this way). A cancel then
+        // reaches the statement through the engine's flag. While the session is busy,
+        // the call waits on a blocking thread instead, so the caller can race a cancel
+        // against it and answer at once.
+        let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        if multi_thread && let Ok(mut session) = self.session.try_lock() {
+            let ran = tokio::task::block_in_place(|| {
+                let _guard = guard;
+                let out =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut session)));
+                self.status
+                    .store(status_byte(session.transaction_status()), Ordering::Release);
+                out
+            });
+            return ran.map_err(|_| error::internal("the statement failed unexpectedly"));
+        }
         let session = self.session.clone();
         let status = self.status.clone();
-        let guard = self.in_flight.enter();
         let task = tokio::task::spawn_blocking(move || {
             let _guard = guard;
             // A panic in an earlier call poisons the lock; the session itself holds only
@@ -204,7 +225,18 @@ mod tests {
         assert_eq!(session.transaction_status(), TransactionStatus::Idle);
     }
 
+    /// On a multi-thread runtime a call on a free session runs in place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_call_in_place_is_an_internal_error_and_the_session_goes_on() {
+        a_panicking_call_is_an_internal_error_and_the_session_goes_on().await;
+    }
+
+    /// On a current-thread runtime every call goes to a blocking thread.
     #[tokio::test]
+    async fn a_panicking_call_on_a_blocking_thread_is_an_internal_error() {
+        a_panicking_call_is_an_internal_error_and_the_session_goes_on().await;
+    }
+
     async fn a_panicking_call_is_an_internal_error_and_the_session_goes_on() {
         let (_dir, db) = open_db();
         let session = SessionHandle::new(db, InFlight::default());
