@@ -51,6 +51,9 @@ pub struct Prepared {
     /// and index lookups estimated at no more than a few rows. Front-ends may run such
     /// statements without any thread hand-off.
     pub point: bool,
+    /// The statement's optimized plan, kept between executions (SELECTs only; see
+    /// [`crate::query::plan_cache`]).
+    pub plan_cache: std::sync::Arc<crate::query::plan_cache::PlanCache>,
 }
 
 /// A notice for the client (PostgreSQL's NoticeResponse), such as the WARNING for a

@@ -275,3 +275,95 @@ fn a_cancel_flag_set_during_a_statement_stops_it_with_57014() {
     // The next statement runs normally.
     assert_eq!(run(&mut s, "SELECT count(*) FROM slow"), vec!["3000"]);
 }
+
+#[test]
+fn prepared_selects_keep_their_plan_only_when_nothing_can_change_it() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    seed_products(&mut s);
+    let by_id = s
+        .prepare("SELECT name FROM products WHERE id = $1", &[])
+        .unwrap();
+    let name = |s: &mut Session, p: &tissdb::session::Prepared, id: &str| -> Vec<Value> {
+        match s.execute(p, &[Value::String(id.into())]).unwrap() {
+            Outcome::Rows { rows, .. } => rows.into_iter().map(|r| r[0].clone()).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(!by_id.plan_cache.is_kept());
+    assert_eq!(
+        name(&mut s, &by_id, "p2"),
+        vec![Value::String("Smart Watch".into())]
+    );
+    assert!(
+        by_id.plan_cache.is_kept(),
+        "an autocommit point read keeps its plan"
+    );
+    assert_eq!(
+        name(&mut s, &by_id, "p3"),
+        vec![Value::String("Earbuds".into())]
+    );
+
+    // Function calls may give another answer with the same catalog: never kept.
+    let clock = s.prepare("SELECT now()", &[]).unwrap();
+    s.execute(&clock, &[]).unwrap();
+    s.execute(&clock, &[]).unwrap();
+    assert!(!clock.plan_cache.is_kept());
+
+    // Inside a transaction, pending writes change what binding sees: not kept.
+    let in_txn = s
+        .prepare("SELECT name FROM products WHERE brand = $1", &[])
+        .unwrap();
+    run(&mut s, "BEGIN");
+    s.execute(&in_txn, &[Value::String("TechGear".into())])
+        .unwrap();
+    assert!(!in_txn.plan_cache.is_kept());
+    run(&mut s, "COMMIT");
+
+    // A plan made over an index is not used once the index is gone. (Enough other
+    // brands that the planner picks the index.)
+    let values: Vec<String> = (0..300)
+        .map(|i| format!("('x{i}', 'Gadget {i}', 'Brand{}')", i % 50))
+        .collect();
+    run(
+        &mut s,
+        &format!(
+            "INSERT INTO products (id, name, brand) VALUES {}",
+            values.join(", ")
+        ),
+    );
+    run(&mut s, "CREATE INDEX products_brand ON products (brand)");
+    let plan = run(
+        &mut s,
+        "EXPLAIN SELECT name FROM products WHERE brand = 'AudioPhonic'",
+    );
+    assert!(plan.iter().any(|l| l.contains("Index Scan")), "{plan:?}");
+    let by_brand = s
+        .prepare(
+            "SELECT name FROM products WHERE brand = $1 ORDER BY name",
+            &[],
+        )
+        .unwrap();
+    let names = |s: &mut Session| match s
+        .execute(&by_brand, &[Value::String("AudioPhonic".into())])
+        .unwrap()
+    {
+        Outcome::Rows { rows, .. } => rows.len(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(names(&mut s), 3);
+    assert!(
+        by_brand.plan_cache.is_kept(),
+        "a plan over the index is kept"
+    );
+    run(&mut s, "DROP INDEX products_brand");
+    run(
+        &mut s,
+        "INSERT INTO products (id, name, brand) VALUES ('p5', 'Tuner', 'AudioPhonic')",
+    );
+    assert_eq!(
+        names(&mut s),
+        4,
+        "the plan over the dropped index was not kept"
+    );
+}

@@ -1232,3 +1232,44 @@ async fn psql_runs_a_select() {
     assert!(stdout.contains("one"), "{stdout}");
     assert!(stdout.contains("(1 row)"), "{stdout}");
 }
+
+/// A prepared SELECT runs again and again on its kept plan, and follows the catalog: a
+/// plan made over an index is dropped with the index, and calls to now() are never kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_selects_follow_index_changes_and_keep_no_function_results() {
+    let server = PgServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE TABLE kept (id integer PRIMARY KEY, tag text, n integer);
+             INSERT INTO kept SELECT i, 'tag' || (i % 40), i FROM generate_series(1, 400) AS s(i);
+             CREATE INDEX kept_tag ON kept (tag);",
+        )
+        .await
+        .unwrap();
+    let by_tag = client
+        .prepare("SELECT count(*) FROM kept WHERE tag = $1")
+        .await
+        .unwrap();
+    let count = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    for _ in 0..3 {
+        assert_eq!(count(client.query(&by_tag, &[&"tag7"]).await.unwrap()), 10);
+    }
+    client.batch_execute("DROP INDEX kept_tag").await.unwrap();
+    client
+        .batch_execute("INSERT INTO kept VALUES (1000, 'tag7', 0)")
+        .await
+        .unwrap();
+    assert_eq!(count(client.query(&by_tag, &[&"tag7"]).await.unwrap()), 11);
+    client
+        .batch_execute("CREATE INDEX kept_tag2 ON kept (tag)")
+        .await
+        .unwrap();
+    assert_eq!(count(client.query(&by_tag, &[&"tag7"]).await.unwrap()), 11);
+
+    let clock = client.prepare("SELECT now()::text").await.unwrap();
+    let first: String = client.query_one(&clock, &[]).await.unwrap().get(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second: String = client.query_one(&clock, &[]).await.unwrap().get(0);
+    assert_ne!(first, second, "now() is evaluated at each execution");
+}

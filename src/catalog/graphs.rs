@@ -94,7 +94,7 @@ impl Catalog {
             key: catalog_key(&format!("{GRAPH_PREFIX}{}", graph.name)),
             doc,
         }])?;
-        self.state.write().graphs.insert(graph.name.clone(), graph);
+        self.state_mut().graphs.insert(graph.name.clone(), graph);
         Ok(())
     }
 
@@ -110,7 +110,7 @@ impl Catalog {
         self.storage.write(vec![Op::Delete {
             key: catalog_key(&format!("{GRAPH_PREFIX}{name}")),
         }])?;
-        self.state.write().graphs.remove(name);
+        self.state_mut().graphs.remove(name);
         Ok(())
     }
 

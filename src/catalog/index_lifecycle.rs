@@ -44,7 +44,7 @@ impl Catalog {
             key: catalog_key(NEXT_INDEX_ID_KEY),
             doc: counter,
         }])?;
-        self.state.write().next_index_id = next;
+        self.state_mut().next_index_id = next;
         self.storage.indexes().create(id)?;
         let def = IndexDef {
             id,
@@ -53,7 +53,7 @@ impl Catalog {
             unique,
             ready: false,
         };
-        if let Some(c) = self.state.write().by_name.get_mut(collection) {
+        if let Some(c) = self.state_mut().by_name.get_mut(collection) {
             c.indexes.push(def.clone());
         }
         Ok(def)
@@ -107,7 +107,7 @@ impl Catalog {
             key: catalog_key(collection),
             doc: schema::encode_entry(&current),
         }])?;
-        if let Some(c) = self.state.write().by_name.get_mut(collection)
+        if let Some(c) = self.state_mut().by_name.get_mut(collection)
             && c.id == current.id
             && let Some(d) = c.indexes.iter_mut().find(|i| i.id == id)
         {
@@ -120,7 +120,7 @@ impl Catalog {
     pub fn abort_index(&self, collection: &str, id: u32) -> Result<()> {
         {
             let _ic = self.index_change.write();
-            if let Some(c) = self.state.write().by_name.get_mut(collection) {
+            if let Some(c) = self.state_mut().by_name.get_mut(collection) {
                 c.indexes.retain(|i| i.id != id);
             }
         }
@@ -153,7 +153,7 @@ impl Catalog {
             key: catalog_key(&c.name),
             doc: schema::encode_entry(&c),
         }])?;
-        if let Some(cur) = self.state.write().by_name.get_mut(&c.name) {
+        if let Some(cur) = self.state_mut().by_name.get_mut(&c.name) {
             cur.indexes.retain(|i| i.id != def.id);
         }
         self.storage.indexes().remove(def.id)

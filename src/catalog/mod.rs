@@ -42,7 +42,9 @@ pub use schema::{
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock, RwLockWriteGuard};
 
 use crate::doc::{Object, Value};
 
@@ -156,6 +158,35 @@ pub struct Catalog {
     unique_locks: Vec<Mutex<()>>,
     rebuild: Mutex<Vec<u32>>,
     conflicts: crate::txn::Conflicts,
+    /// Counts changes to `state`; see [`Catalog::version`].
+    version: AtomicU64,
+}
+
+/// Write access to the catalog's state that counts one change when it ends, while the
+/// lock is still held: whoever read the version before reading the state sees a newer
+/// version afterwards if the state changed in between.
+struct StateWrite<'a> {
+    guard: RwLockWriteGuard<'a, State>,
+    version: &'a AtomicU64,
+}
+
+impl std::ops::Deref for StateWrite<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for StateWrite<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for StateWrite<'_> {
+    fn drop(&mut self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 fn catalog_key(name: &str) -> Vec<u8> {
@@ -248,7 +279,23 @@ impl Catalog {
             unique_locks: (0..UNIQUE_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rebuild: Mutex::new(rebuild),
             conflicts: crate::txn::Conflicts::default(),
+            version: AtomicU64::new(0),
         })
+    }
+
+    /// A number that grows whenever collections, their columns, indexes, foreign keys or
+    /// graphs change: something bound against the catalog at one version is still
+    /// valid while the version stays the same (read it before binding).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// Write access to the state, counted as a change (see [`StateWrite`]).
+    fn state_mut(&self) -> StateWrite<'_> {
+        StateWrite {
+            guard: self.state.write(),
+            version: &self.version,
+        }
     }
 
     /// Indexes whose files were unreadable or missing at open, now empty: (collection,
@@ -363,7 +410,7 @@ impl Catalog {
                 doc: counter,
             },
         ])?;
-        let mut st = self.state.write();
+        let mut st = self.state_mut();
         st.next_id = next;
         st.by_name.insert(name.to_string(), collection.clone());
         if !collection.foreign_keys.is_empty() {
@@ -438,7 +485,7 @@ impl Catalog {
         }
         self.storage.write(ops)?;
         {
-            let mut st = self.state.write();
+            let mut st = self.state_mut();
             st.by_name.remove(name);
             for c in changed {
                 if let Some(entry) = st.by_name.get_mut(&c.name) {

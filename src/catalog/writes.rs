@@ -142,7 +142,10 @@ impl Catalog {
             }
         }
         self.storage.write_checked(ops, &mut register)?;
-        let mut st = self.state.write();
+        if updated.is_empty() {
+            return Ok(());
+        }
+        let mut st = self.state_mut();
         for (name, current) in updated {
             if let Some(c) = st.by_name.get_mut(&name)
                 && c.id == current.id

@@ -189,6 +189,11 @@ pub struct Binder<'a> {
     /// The session's own settings (`SET`), over the defaults; for catalog views and
     /// `current_setting`.
     pub settings: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// False once the statement bound anything whose result may change while the
+    /// catalog stays the same: a scalar or window function call (now(), random(),
+    /// current_setting(), ...), a table function, a catalog view or lookup. A plan bound
+    /// without any may be kept and run again until the catalog changes.
+    pub cacheable: std::cell::Cell<bool>,
 }
 
 /// Deepest expression nesting bound (left-nested operator chains included, which the
@@ -480,11 +485,13 @@ impl<'a> Binder<'a> {
             recursive_unions: 0,
             outer: Vec::new(),
             settings: None,
+            cacheable: std::cell::Cell::new(true),
         }
     }
 
     /// What the catalog views and lookups need of the session.
     fn system_settings(&self) -> crate::query::system::Settings<'static> {
+        self.cacheable.set(false);
         let all = crate::query::statement::effective_settings(self.settings);
         crate::query::system::Settings {
             user: "tissdb",
@@ -494,6 +501,7 @@ impl<'a> Binder<'a> {
 
     /// A catalog lookup table for this statement.
     fn lookup(&self, kind: LookupKind) -> std::sync::Arc<Lookup> {
+        self.cacheable.set(false);
         std::sync::Arc::new(Lookup::build(self.catalog, kind, &self.system_settings()))
     }
 
@@ -1623,6 +1631,7 @@ impl<'a> Binder<'a> {
             }
         };
         if let Some(over) = &f.over {
+            self.cacheable.set(false);
             return self.window_call(&name, &args, distinct, star, over, scope);
         }
         if let Some(agg @ (AggFunc::ArrayAgg | AggFunc::StringAgg)) = is_agg_name(&name) {
@@ -1682,6 +1691,7 @@ impl<'a> Binder<'a> {
             ));
         }
         window::check_needs_over(&name)?;
+        self.cacheable.set(false);
         if !star
             && !distinct
             && let Some(bound) = self.catalog_function(&name, &args, scope)?
@@ -2466,6 +2476,7 @@ impl<'a> Binder<'a> {
                 ..
             } => {
                 if let Some(args) = args {
+                    self.cacheable.set(false);
                     let function = name
                         .0
                         .last()
@@ -2488,6 +2499,7 @@ impl<'a> Binder<'a> {
                 if let Some((cols, rows)) =
                     crate::query::system::view(self.catalog, name, || self.system_settings())
                 {
+                    self.cacheable.set(false);
                     let scope = Scope::of_columns(
                         Some(
                             alias

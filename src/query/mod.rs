@@ -22,6 +22,7 @@ pub mod graph;
 pub mod join_order;
 pub mod optimizer;
 pub mod plan;
+pub mod plan_cache;
 pub mod references;
 pub mod schema;
 pub mod statement;

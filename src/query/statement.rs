@@ -18,6 +18,7 @@ use crate::query::exec::{self, ExecContext, scan};
 use crate::query::expr::{Expr, SubqueryKind, truth};
 use crate::query::optimizer;
 use crate::query::plan::{Access, Node};
+use crate::query::plan_cache::PlanCache;
 use crate::query::types::{self, SqlType};
 use crate::query::{Column, Outcome, Row};
 use crate::session::{Prepared, SavepointAction, Session, TransactionStatus};
@@ -102,6 +103,7 @@ fn run_guarded(
     stmt: &Statement,
     params: &[Value],
     hints: &[Option<SqlType>],
+    plan_cache: Option<&PlanCache>,
 ) -> Result<Outcome> {
     if session.transaction == TransactionStatus::Failed && !allowed_when_failed(stmt) {
         return Err(in_failed_block());
@@ -112,7 +114,7 @@ fn run_guarded(
     if !allowed_when_failed(stmt) {
         session.check_transaction_age()?;
     }
-    let outcome = run(session, stmt, params, hints);
+    let outcome = run(session, stmt, params, hints, plan_cache);
     if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
         session.transaction = TransactionStatus::Failed;
     }
@@ -142,7 +144,7 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
     let mut out = Vec::with_capacity(statements.len());
     for stmt in &statements {
         session.results_so_far = out.len();
-        let r = run_guarded(session, stmt, &[], &[]);
+        let r = run_guarded(session, stmt, &[], &[], None);
         let failed = r.is_err();
         out.push(r);
         if failed {
@@ -182,6 +184,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             columns: Vec::new(),
             read_only: true,
             point: true,
+            plan_cache: Arc::default(),
         });
     };
     let db = session.database().clone();
@@ -204,6 +207,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         columns,
         read_only,
         point,
+        plan_cache: Arc::default(),
     })
 }
 
@@ -215,7 +219,7 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             // Parameters keep the types Describe gave them.
             let hints: Vec<Option<SqlType>> =
                 prepared.param_types.iter().cloned().map(Some).collect();
-            let outcome = run_guarded(session, stmt, params, &hints)?;
+            let outcome = run_guarded(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
             // The rows must match what Describe announced.
             Ok(match outcome {
                 Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
@@ -494,7 +498,11 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
 
 /// Checks and converts parameter values to their statement types.
 fn bind_params(binder: &Binder<'_>, params: &[Value]) -> Result<Vec<Value>> {
-    let types = binder.param_types();
+    cast_params(&binder.param_types(), params)
+}
+
+/// The values of a Bind message cast to the types of the statement's parameters.
+fn cast_params(types: &[SqlType], params: &[Value]) -> Result<Vec<Value>> {
     if params.len() != types.len() {
         return Err(Error::invalid(
             SqlState("08P01"),
@@ -630,8 +638,18 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
 pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
     let columns = node.columns();
     let node = plan_statement(node, session, &params)?;
-    let ctx = exec_context(session, &params);
-    let rows = exec::build(&node, &ctx)?.collect::<Result<Vec<_>>>()?;
+    run_plan(&node, columns, &params, session)
+}
+
+/// Runs an optimized plan; `columns` are the result columns as bound.
+fn run_plan(
+    node: &Node,
+    columns: Vec<Column>,
+    params: &[Value],
+    session: &Session,
+) -> Result<Outcome> {
+    let ctx = exec_context(session, params);
+    let rows = exec::build(node, &ctx)?.collect::<Result<Vec<_>>>()?;
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &columns),
         columns,
@@ -644,6 +662,7 @@ fn run(
     stmt: &Statement,
     params: &[Value],
     hints: &[Option<SqlType>],
+    plan_cache: Option<&PlanCache>,
 ) -> Result<Outcome> {
     let db = session.database().clone();
     let catalog = db.catalog();
@@ -683,10 +702,26 @@ fn run(
     };
     match s {
         ast::Statement::Query(q) => {
+            // Plans are kept only outside explicit transactions (see plan_cache).
+            let plan_cache = plan_cache.filter(|_| session.txn.is_none());
+            let version = catalog.version();
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings)) {
+                let params = cast_params(&kept.param_types, params)?;
+                return run_plan(&kept.plan, kept.columns.clone(), &params, session);
+            }
             let mut binder = session_binder(session, &db, hints);
             let node = binder.statement_query(q)?;
             let params = bind_params(&binder, params)?;
-            run_query(node, params, session)
+            match plan_cache {
+                Some(cache) if binder.cacheable.get() && !node.has_subqueries() => {
+                    let columns = node.columns();
+                    let param_types = binder.param_types();
+                    let plan = optimizer::optimize(node, &plan_context(session))?;
+                    let kept = cache.put(version, &session.settings, plan, columns, param_types);
+                    run_plan(&kept.plan, kept.columns.clone(), &params, session)
+                }
+                _ => run_query(node, params, session),
+            }
         }
         ast::Statement::Insert(ins) => {
             let mut binder = session_binder(session, &db, hints);

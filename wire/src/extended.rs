@@ -371,6 +371,7 @@ mod tests {
             columns,
             read_only: true,
             point: false,
+            plan_cache: Default::default(),
         })
     }
 

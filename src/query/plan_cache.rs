@@ -1,0 +1,140 @@
+//! Plans of prepared SELECTs kept from one execution to the next (the extended query
+//! protocol's Bind/Execute). Binding and optimizing a point SELECT cost about as much as
+//! running it, so a prepared statement executed again reuses its optimized plan while
+//! nothing it was planned against has changed:
+//!
+//! - the catalog is at the version the plan was bound at ([`Catalog::version`] grows with
+//!   every change to collections, columns, indexes, foreign keys and graphs);
+//! - the session settings are the same (they steer the planner and catalog views);
+//! - the statement runs outside an explicit transaction (a transaction's pending writes
+//!   add columns and take indexes out of play);
+//! - the binder marked the statement cacheable (no function calls, catalog views or table
+//!   functions, whose results change while the catalog does not) and the plan has no
+//!   subqueries (they are run once at planning and replaced by their results).
+//!
+//! A plan is also made afresh every [`REPLAN_AFTER`] executions, so that a plan chosen on
+//! the statistics of a small collection does not outlive them for long.
+//!
+//! [`Catalog::version`]: crate::catalog::Catalog::version
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::query::Column;
+use crate::query::plan::Node;
+use crate::query::types::SqlType;
+
+/// Executions of one kept plan before it is made afresh.
+pub const REPLAN_AFTER: u32 = 1000;
+
+/// A plan ready to run, and what it was made under.
+pub struct CachedPlan {
+    catalog_version: u64,
+    settings: BTreeMap<String, String>,
+    uses: AtomicU32,
+    /// The optimized plan.
+    pub plan: Node,
+    /// The result columns, as bound (before optimization).
+    pub columns: Vec<Column>,
+    /// The parameters' types, to cast the bound values to.
+    pub param_types: Vec<SqlType>,
+}
+
+/// One prepared statement's kept plan, shared by the clones of the statement.
+#[derive(Default)]
+pub struct PlanCache {
+    slot: Mutex<Option<Arc<CachedPlan>>>,
+}
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.slot.lock().is_some();
+        f.debug_struct("PlanCache").field("kept", &kept).finish()
+    }
+}
+
+impl PlanCache {
+    /// The kept plan, if it was made at `catalog_version` under `settings` and is not
+    /// due to be made afresh.
+    pub fn get(
+        &self,
+        catalog_version: u64,
+        settings: &BTreeMap<String, String>,
+    ) -> Option<Arc<CachedPlan>> {
+        let slot = self.slot.lock();
+        let kept = slot.as_ref()?;
+        if kept.catalog_version != catalog_version || kept.settings != *settings {
+            return None;
+        }
+        if kept.uses.fetch_add(1, Ordering::Relaxed) >= REPLAN_AFTER {
+            return None;
+        }
+        Some(kept.clone())
+    }
+
+    /// Keeps `plan`, made at `catalog_version` under `settings`, in place of any other.
+    pub fn put(
+        &self,
+        catalog_version: u64,
+        settings: &BTreeMap<String, String>,
+        plan: Node,
+        columns: Vec<Column>,
+        param_types: Vec<SqlType>,
+    ) -> Arc<CachedPlan> {
+        let kept = Arc::new(CachedPlan {
+            catalog_version,
+            settings: settings.clone(),
+            uses: AtomicU32::new(0),
+            plan,
+            columns,
+            param_types,
+        });
+        *self.slot.lock() = Some(kept.clone());
+        kept
+    }
+
+    /// Whether a plan is kept (for tests).
+    pub fn is_kept(&self) -> bool {
+        self.slot.lock().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Value;
+    use crate::query::expr::Expr;
+
+    fn plan() -> Node {
+        Node::Values {
+            rows: vec![vec![Expr::Literal(Value::Int(1))]],
+            columns: vec![Column::new("x", SqlType::Int8)],
+        }
+    }
+
+    #[test]
+    fn a_kept_plan_serves_only_its_catalog_version_and_settings() {
+        let cache = PlanCache::default();
+        let mut settings = BTreeMap::new();
+        assert!(cache.get(1, &settings).is_none());
+        cache.put(1, &settings, plan(), Vec::new(), Vec::new());
+        assert!(cache.get(1, &settings).is_some());
+        assert!(cache.get(2, &settings).is_none(), "the catalog changed");
+        settings.insert("enable_indexscan".into(), "off".into());
+        assert!(cache.get(1, &settings).is_none(), "a setting changed");
+    }
+
+    #[test]
+    fn a_kept_plan_is_made_afresh_after_its_uses() {
+        let cache = PlanCache::default();
+        let settings = BTreeMap::new();
+        cache.put(7, &settings, plan(), Vec::new(), Vec::new());
+        for _ in 0..REPLAN_AFTER {
+            assert!(cache.get(7, &settings).is_some());
+        }
+        assert!(cache.get(7, &settings).is_none());
+    }
+}
