@@ -118,8 +118,9 @@ settings! {
     max_frozen_memtables: usize = 4,
     /// Target uncompressed size of a segment data block.
     block_size: u64 = 32 << 10,
-    /// Capacity of the LRU cache of decoded blocks (counted in decoded bytes).
-    block_cache_size: u64 = 64 << 20,
+    /// Capacity of the LRU cache of decoded blocks (counted in decoded bytes); as large as
+    /// PostgreSQL's default shared_buffers.
+    block_cache_size: u64 = 128 << 20,
     /// LRU cache of decoded index pages (4 KiB each), shared by every index file.
     index_cache_size: u64 = 64 << 20,
     /// Documents an index build reads between progress lines in the log.
