@@ -19,6 +19,8 @@ use crate::startup::Startup;
 pub struct QueryHandler {
     pub(crate) session: SessionHandle,
     pub(crate) parser: Arc<StatementParser>,
+    /// Which simple-protocol read shapes run without a hand-off.
+    pub(crate) quick_reads: Arc<crate::quick_reads::QuickReads>,
 }
 
 impl QueryHandler {
@@ -26,7 +28,11 @@ impl QueryHandler {
         let parser = Arc::new(StatementParser {
             session: session.clone(),
         });
-        QueryHandler { session, parser }
+        QueryHandler {
+            session,
+            parser,
+            quick_reads: Arc::default(),
+        }
     }
 }
 

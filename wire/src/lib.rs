@@ -8,7 +8,8 @@
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
-//!    session on a blocking thread. Results become row descriptions ([`schema`]) and
+//!    session: in place, under `block_in_place`, or on a blocking thread ([`session`];
+//!    which reads run in place: [`quick_reads`]). Results become row descriptions ([`schema`]) and
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange.
@@ -23,6 +24,7 @@ pub mod encode;
 pub mod error;
 pub mod extended;
 pub mod held;
+pub mod quick_reads;
 pub mod response;
 pub mod schema;
 pub mod session;

@@ -29,9 +29,12 @@ use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::response::EmptyQueryResponse;
 use pgwire::messages::simplequery::Query;
 
+use std::time::Instant;
+
 use crate::connection::QueryHandler;
 use crate::copy;
 use crate::error;
+use crate::quick_reads::QuickReads;
 use crate::response;
 use tissdb::query::copy::CopyOut;
 use tissdb::session::Notice;
@@ -43,8 +46,8 @@ pub fn is_blank(sql: &str) -> bool {
 }
 
 /// A single `SELECT` or `SHOW` (no `;` before the end): it only reads, so it runs on the
-/// connection's own thread without a hand-off. Anything else, or anything unsure, runs
-/// on the blocking pool.
+/// connection's own thread (with or without a hand-off of the worker's other duties: see
+/// [`crate::quick_reads`]). Anything else, or anything unsure, runs on the blocking pool.
 fn looks_read_only(sql: &str) -> bool {
     let body = sql
         .trim()
@@ -204,7 +207,19 @@ impl QueryHandler {
             (results, s.take_notices(), copy::take_pending(s))
         };
         let (results, notices, pending) = if looks_read_only(query) {
-            self.session.run_inline(|s| batch(s, query))
+            match QuickReads::shape(query) {
+                Some(shape) => {
+                    let direct = self.quick_reads.is_quick(shape);
+                    let started = Instant::now();
+                    let out = match direct {
+                        true => self.session.run_direct(|s| batch(s, query)),
+                        false => self.session.run_inline(|s| batch(s, query)),
+                    };
+                    self.quick_reads.record(shape, direct, started.elapsed());
+                    out
+                }
+                None => self.session.run_inline(|s| batch(s, query)),
+            }
         } else {
             let sql = query.to_owned();
             self.session.run(move |s| batch(s, &sql)).await?
