@@ -446,6 +446,14 @@ impl Expr {
                 Some(v) => std::borrow::Cow::Borrowed(v),
                 None => std::borrow::Cow::Owned(Value::Null),
             }),
+            // A path into a column borrows the value it reaches, not the whole column.
+            Expr::Path(base, steps) => Ok(match base.eval_cow(row, ctx)? {
+                std::borrow::Cow::Borrowed(v) => match follow_path_ref(v, steps) {
+                    Some(v) => std::borrow::Cow::Borrowed(v),
+                    None => std::borrow::Cow::Owned(Value::Null),
+                },
+                std::borrow::Cow::Owned(v) => std::borrow::Cow::Owned(follow_path(v, steps)),
+            }),
             other => other.eval(row, ctx).map(std::borrow::Cow::Owned),
         }
     }
@@ -460,7 +468,7 @@ impl Expr {
                     format!("no value bound for parameter ${}", i + 1),
                 )
             }),
-            Expr::Path(base, steps) => Ok(follow_path(base.eval(row, ctx)?, steps)),
+            Expr::Path(..) => self.eval_cow(row, ctx).map(std::borrow::Cow::into_owned),
             Expr::Unary(UnaryOp::Not, e) => Ok(bool_value(truth(&e.eval(row, ctx)?).map(|b| !b))),
             Expr::Unary(UnaryOp::Neg, e) => negate(e.eval(row, ctx)?),
             Expr::Binary(BinOp::And, l, r) => {
@@ -923,6 +931,25 @@ fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
         cache.push((pattern.to_string(), insensitive, re));
         Ok(m)
     })
+}
+
+/// The value a path reaches inside `v`, if every step is there.
+pub fn follow_path_ref<'v>(mut v: &'v Value, steps: &[PathStep]) -> Option<&'v Value> {
+    for step in steps {
+        v = match (v, step) {
+            (Value::Object(o), PathStep::Key(k)) => o.get(k.as_str())?,
+            (Value::Array(a), PathStep::Index(i)) => {
+                let len = a.len() as i64;
+                let idx = if *i < 0 { len + *i } else { *i };
+                if idx < 0 || idx >= len {
+                    return None;
+                }
+                a.get(idx as usize)?
+            }
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 /// Follows a path into a document value; missing steps give NULL.
@@ -1401,6 +1428,30 @@ mod tests {
         assert!(!like("1000", "100\\%"));
         assert!(like("", "%"));
         assert!(like("abcabc", "%abc"));
+    }
+
+    #[test]
+    fn a_borrowed_path_reaches_what_an_owned_one_does() {
+        let json = serde_json::json!({"a": {"b": [1, {"c": "x"}, null]}, "n": 3});
+        let doc = crate::doc::json::from_json(json).unwrap();
+        let key = |k: &str| PathStep::Key(k.into());
+        let paths: Vec<Vec<PathStep>> = vec![
+            vec![],
+            vec![key("a"), key("b"), PathStep::Index(1), key("c")],
+            vec![key("a"), key("b"), PathStep::Index(-1)],
+            vec![key("a"), key("b"), PathStep::Index(-4)],
+            vec![key("a"), key("b"), PathStep::Index(3)],
+            vec![key("n"), key("x")],
+            vec![key("missing")],
+        ];
+        for steps in &paths {
+            let owned = follow_path(doc.clone(), steps);
+            let borrowed = follow_path_ref(&doc, steps).cloned().unwrap_or(Value::Null);
+            assert_eq!(owned, borrowed, "{steps:?}");
+            let row = [doc.clone()];
+            let e = Expr::Path(Box::new(Expr::Column(0)), steps.clone());
+            assert_eq!(e.eval(&row, &ctx()).unwrap(), owned, "{steps:?}");
+        }
     }
 
     #[test]
