@@ -1,4 +1,5 @@
-//! One handler per route: decode, call the session on a blocking thread, encode.
+//! One handler per route: decode, call the session (on a blocking thread, or in place for
+//! a read by id), encode.
 
 use std::collections::HashMap;
 
@@ -63,6 +64,34 @@ where
                 .map_err(task_failed)?
         }
     }
+}
+
+/// [`run_doc`] for a read of a few documents by id: outside a transaction it runs right
+/// on the request's task, as the wire protocol runs point lookups, since the hand-off to
+/// a blocking thread and back costs more than the read (GET by id at 8 connections: 29k
+/// requests/s through the blocking pool, 37k in place). A panic becomes a 500.
+pub(crate) async fn run_point_read<T, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Session) -> tissdb::Result<T> + Send + 'static,
+{
+    if transactions::requested(headers)?.is_some() {
+        return run_doc(state, headers, f).await;
+    }
+    let mut session = Session::new(state.db.clone());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut session)))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                SqlState::INTERNAL_ERROR,
+                "the request failed unexpectedly",
+            )
+        })?
+        .map_err(ApiError::from)
 }
 
 fn task_failed(e: tokio::task::JoinError) -> ApiError {
@@ -266,7 +295,7 @@ pub async fn get_document(
         ));
     }
     let lookup_id = id.clone();
-    let doc = run_doc(&state, &headers, move |s| {
+    let doc = run_point_read(&state, &headers, move |s| {
         let Some(mut doc) = s.get_document(&collection, &lookup_id)? else {
             return Ok(None);
         };
