@@ -2,6 +2,7 @@
 //! a read by id), encode.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -508,29 +509,23 @@ pub async fn query(
         )));
     }
     let in_transaction = transactions::requested(&headers)?.is_some();
-    let outcome = run_doc(&state, &headers, move |s| {
-        s.database().catalog().get(&collection)?;
-        // A parameter's JSON type is its declared type; strings and nulls stay untyped
-        // so that the statement's context decides (a string may be a timestamp).
-        let hints: Vec<Option<SqlType>> = params
-            .iter()
-            .map(|p| match p {
-                Value::Null | Value::String(_) => None,
-                other => Some(SqlType::of_value(other)),
-            })
-            .collect();
-        let prepared = s.prepare(&sql, &hints)?;
-        if in_transaction
-            && prepared
-                .statement
-                .as_ref()
-                .is_some_and(tissdb::query::statement::controls_transaction)
-        {
-            return Err(tissdb::Error::invalid(
-                SqlState::ACTIVE_SQL_TRANSACTION,
-                "transaction control statements cannot run inside a REST transaction; use /_transaction/commit or /_transaction/rollback",
-            ));
-        }
+    // A parameter's JSON type is its declared type; strings and nulls stay untyped so
+    // that the statement's context decides (a string may be a timestamp).
+    let hints: Vec<Option<SqlType>> = params
+        .iter()
+        .map(|p| match p {
+            Value::Null | Value::String(_) => None,
+            other => Some(SqlType::of_value(other)),
+        })
+        .collect();
+    // Outside a transaction, a statement prepared before is reused; a point read then
+    // runs right on this task, as GET by id does.
+    let version = state.db.catalog().version();
+    let kept = match in_transaction {
+        true => None,
+        false => state.statements.get(&sql, &hints, version),
+    };
+    let check_params = move |prepared: &tissdb::session::Prepared, params: &[Value]| {
         if params.len() != prepared.param_refs {
             return Err(tissdb::Error::invalid(
                 SqlState::INVALID_PARAMETER_VALUE,
@@ -541,9 +536,51 @@ pub async fn query(
                 ),
             ));
         }
-        s.execute(&prepared, &params)
-    })
-    .await?;
+        Ok(())
+    };
+    let outcome = match kept {
+        Some(prepared) => {
+            let point = prepared.point;
+            let run = move |s: &mut Session| {
+                s.database().catalog().get(&collection)?;
+                check_params(&prepared, &params)?;
+                s.execute(&prepared, &params)
+            };
+            match point {
+                true => run_point_read(&state, &headers, run).await?,
+                false => run_doc(&state, &headers, run).await?,
+            }
+        }
+        None => {
+            let statements = state.statements.clone();
+            run_doc(&state, &headers, move |s| {
+                s.database().catalog().get(&collection)?;
+                let prepared = Arc::new(s.prepare(&sql, &hints)?);
+                if in_transaction
+                    && prepared
+                        .statement
+                        .as_ref()
+                        .is_some_and(tissdb::query::statement::controls_transaction)
+                {
+                    return Err(tissdb::Error::invalid(
+                        SqlState::ACTIVE_SQL_TRANSACTION,
+                        "transaction control statements cannot run inside a REST transaction; use /_transaction/commit or /_transaction/rollback",
+                    ));
+                }
+                check_params(&prepared, &params)?;
+                let reusable = !in_transaction
+                    && !prepared
+                        .statement
+                        .as_ref()
+                        .is_some_and(tissdb::query::statement::controls_transaction);
+                if reusable {
+                    statements.put(&sql, &hints, version, prepared.clone());
+                }
+                s.execute(&prepared, &params)
+            })
+            .await?
+        }
+    };
     Ok(outcome_response(outcome, export::wanted(&headers)))
 }
 

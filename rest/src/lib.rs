@@ -11,6 +11,7 @@ mod error;
 mod export;
 mod handlers;
 mod import;
+mod statements;
 pub mod transactions;
 
 use std::sync::Arc;
@@ -26,6 +27,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub db: Arc<Database>,
     pub transactions: Arc<transactions::Transactions>,
+    /// Statements `_query` prepared, for reuse.
+    pub(crate) statements: Arc<statements::Statements>,
 }
 
 /// The REST API's routes.
@@ -70,5 +73,6 @@ pub fn router(db: Arc<Database>) -> Router {
                 db.config().transaction_idle_timeout,
             )),
             db,
+            statements: Arc::default(),
         })
 }

@@ -624,3 +624,48 @@ fn types_round_trip_through_xml() {
         r.text
     );
 }
+
+/// `_query` reuses a statement it prepared before (outside transactions), and prepares it
+/// again once the catalog changed: `SELECT *` takes in a field first seen after the
+/// first run, a plan over a dropped index is not used, and parameters still count.
+#[test]
+fn repeated_queries_follow_the_catalog() {
+    let s = Server::start();
+    let query = |sql: &str, params: Json| {
+        let r = s.post_json("/docs/_query", &json!({"query": sql, "params": params}));
+        assert_eq!(r.status, 200, "{sql}: {}", r.text);
+        r.json()
+    };
+    assert_eq!(s.put_empty("/docs").status, 201);
+    for i in 0..300 {
+        let r = s.post_json(
+            "/docs",
+            &json!({"id": format!("d{i}"), "tag": format!("t{}", i % 30), "n": i}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let by_id = "SELECT * FROM docs WHERE id = $1";
+    assert_eq!(
+        query(by_id, json!(["d7"])),
+        json!([{"id": "d7", "tag": "t7", "n": 7}])
+    );
+    let r = s.post_json("/docs", &json!({"id": "d1000", "tag": "t7", "extra": true}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        query(by_id, json!(["d7"])),
+        json!([{"id": "d7", "tag": "t7", "n": 7, "extra": null}]),
+        "a new field is a new column of SELECT *"
+    );
+
+    let by_tag = "SELECT count(*) AS c FROM docs WHERE tag = $1";
+    query("CREATE INDEX docs_tag ON docs (tag)", json!([]));
+    assert_eq!(query(by_tag, json!(["t7"])), json!([{"c": 11}]));
+    assert_eq!(query(by_tag, json!(["t7"])), json!([{"c": 11}]));
+    query("DROP INDEX docs_tag", json!([]));
+    let r = s.post_json("/docs", &json!({"id": "d1001", "tag": "t7"}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(query(by_tag, json!(["t7"])), json!([{"c": 12}]));
+
+    let r = s.post_json("/docs/_query", &json!({"query": by_tag, "params": []}));
+    r.assert_error(400, "22023");
+}
