@@ -556,24 +556,18 @@ pub async fn query(
             run_doc(&state, &headers, move |s| {
                 s.database().catalog().get(&collection)?;
                 let prepared = Arc::new(s.prepare(&sql, &hints)?);
-                if in_transaction
-                    && prepared
-                        .statement
-                        .as_ref()
-                        .is_some_and(tissdb::query::statement::controls_transaction)
-                {
+                let controls = prepared
+                    .statement
+                    .as_ref()
+                    .is_some_and(tissdb::query::statement::controls_transaction);
+                if in_transaction && controls {
                     return Err(tissdb::Error::invalid(
                         SqlState::ACTIVE_SQL_TRANSACTION,
                         "transaction control statements cannot run inside a REST transaction; use /_transaction/commit or /_transaction/rollback",
                     ));
                 }
                 check_params(&prepared, &params)?;
-                let reusable = !in_transaction
-                    && !prepared
-                        .statement
-                        .as_ref()
-                        .is_some_and(tissdb::query::statement::controls_transaction);
-                if reusable {
+                if !in_transaction && !controls {
                     statements.put(&sql, &hints, version, prepared.clone());
                 }
                 s.execute(&prepared, &params)

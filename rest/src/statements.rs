@@ -16,12 +16,14 @@ pub const MAX_STATEMENTS: usize = 256;
 /// Longest statement text kept.
 pub const MAX_TEXT: usize = 8 << 10;
 
-type Key = (String, Vec<Option<SqlType>>);
+/// Statements prepared from one text: the parameter types they were prepared with, the
+/// catalog version, the statement.
+type Variants = Vec<(Vec<Option<SqlType>>, u64, Arc<Prepared>)>;
 
 /// See the module doc.
 #[derive(Default)]
 pub struct Statements {
-    kept: Mutex<HashMap<Key, (u64, Arc<Prepared>)>>,
+    kept: Mutex<HashMap<String, Variants>>,
 }
 
 impl Statements {
@@ -33,11 +35,14 @@ impl Statements {
         catalog_version: u64,
     ) -> Option<Arc<Prepared>> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        let (version, prepared) = kept.get(&(sql.to_string(), hints.to_vec()))?;
-        (*version == catalog_version).then(|| prepared.clone())
+        kept.get(sql)?
+            .iter()
+            .find(|(h, version, _)| h == hints && *version == catalog_version)
+            .map(|(_, _, prepared)| prepared.clone())
     }
 
-    /// Keeps `prepared`, prepared from `sql` with `hints` at `catalog_version`.
+    /// Keeps `prepared`, prepared from `sql` with `hints` at `catalog_version`, in place
+    /// of any other prepared from the same text and types.
     pub fn put(
         &self,
         sql: &str,
@@ -49,12 +54,13 @@ impl Statements {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.len() >= MAX_STATEMENTS {
+        if kept.values().map(Vec::len).sum::<usize>() >= MAX_STATEMENTS {
             kept.clear();
         }
-        kept.insert(
-            (sql.to_string(), hints.to_vec()),
-            (catalog_version, prepared),
-        );
+        let variants = kept.entry(sql.to_string()).or_default();
+        match variants.iter_mut().find(|(h, _, _)| h == hints) {
+            Some(slot) => *slot = (hints.to_vec(), catalog_version, prepared),
+            None => variants.push((hints.to_vec(), catalog_version, prepared)),
+        }
     }
 }

@@ -4,8 +4,9 @@
 //! session locked either in place under `block_in_place` (the session is free) or on a
 //! blocking thread (an earlier call still holds it). A cancelled or aborted query drops
 //! only the future waiting for that thread: the call itself runs to its end, still
-//! holding the lock, so the next statement on the connection waits for it. The transaction status is copied
-//! out after every call, so ReadyForQuery can report it without taking the lock.
+//! holding the lock, so the next statement on the connection waits for it. The
+//! transaction status is copied out after every call, so ReadyForQuery can report it
+//! without taking the lock.
 //! [`InFlight`] counts running calls, so shutdown can wait for them before the database
 //! closes.
 
