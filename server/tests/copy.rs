@@ -542,6 +542,64 @@ async fn a_large_load_is_written_in_batches_and_a_rolled_back_copy_leaves_nothin
     .await;
 }
 
+/// A plain table's rows are written in the form they were validated in; a table with
+/// an index gets its index entries. Either way the index answers as the table does,
+/// whether it was made before the load or after it, and all of it survives kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_feed_indexes_made_before_and_after_them() {
+    let mut s = Server::start();
+    bounded("indexes", async {
+        let c = connect(&s).await;
+        c.batch_execute(
+            "CREATE TABLE plain (id integer PRIMARY KEY, brand text, n integer DEFAULT 7);
+             CREATE TABLE indexed (id integer PRIMARY KEY, brand text, n integer DEFAULT 7);
+             CREATE INDEX indexed_brand ON indexed (brand);",
+        )
+        .await
+        .unwrap();
+        let mut data = String::new();
+        for i in 1..=3000 {
+            data.push_str(&format!("{i},b{}\n", i % 30));
+        }
+        for t in ["plain", "indexed"] {
+            let sql = format!("COPY {t} (id, brand) FROM STDIN CSV");
+            assert_eq!(copy_in(&c, &sql, &[data.as_bytes()]).await.unwrap(), 3000);
+        }
+        c.batch_execute("CREATE INDEX plain_brand ON plain (brand)")
+            .await
+            .unwrap();
+    })
+    .await;
+    s.kill_9();
+    s.restart();
+    bounded("indexes after kill -9", async {
+        let c = connect(&s).await;
+        for t in ["plain", "indexed"] {
+            let plan = rows(
+                &c,
+                &format!("EXPLAIN SELECT id FROM {t} WHERE brand = 'b7'"),
+            )
+            .await;
+            assert!(plan.iter().any(|l| l.contains("Index")), "{t}: {plan:?}");
+            assert_eq!(
+                rows(
+                    &c,
+                    &format!("SELECT count(*), sum(n), min(id) FROM {t} WHERE brand = 'b7'")
+                )
+                .await,
+                vec!["100|700|7"],
+                "{t}"
+            );
+            assert_eq!(
+                rows(&c, &format!("SELECT brand, n FROM {t} WHERE id = 2999")).await,
+                vec!["b29|7"],
+                "{t}"
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_data_over_max_copy_size_is_refused_with_54000() {
     let s = Server::start_with_env(&[("TISSDB_MAX_COPY_SIZE", "1000")]);

@@ -114,6 +114,16 @@ pub struct DocWrite {
     pub new: Option<Object>,
 }
 
+/// One new document in the storage's binary form (a bulk load's row, see
+/// [`Catalog::insert_encoded`]).
+#[derive(Clone, Debug)]
+pub struct EncodedInsert {
+    pub id: String,
+    pub key: Vec<u8>,
+    /// The document as [`crate::doc::binary::encode_object`] encodes it.
+    pub doc: Vec<u8>,
+}
+
 /// The writes of one collection in a batch; `cid`, when given, must still be the
 /// collection's id (it was not dropped and created again since the writes were made).
 #[derive(Clone, Debug)]

@@ -7,10 +7,10 @@ use std::collections::HashSet;
 
 use super::references::Checks;
 use super::{
-    Catalog, Collection, DocWrite, IndexDef, Kind, UNIQUE_LOCK_STRIPES, WriteGroup, catalog_key,
-    schema,
+    Catalog, Collection, DocWrite, EncodedInsert, IndexDef, Kind, UNIQUE_LOCK_STRIPES, WriteGroup,
+    catalog_key, schema,
 };
-use crate::doc::Object;
+use crate::doc::{Object, binary};
 use crate::error::{Error, Result, SqlState};
 use crate::storage::Op;
 use crate::txn::{Conflicts, ScanCheck};
@@ -26,6 +26,69 @@ impl Catalog {
             vec![WriteGroup {
                 collection: name.to_string(),
                 cid: None,
+                writes,
+            }],
+            None,
+        )
+    }
+
+    /// Inserts documents given in the storage's binary form into collection `name`,
+    /// which must still have id `cid`, in one atomic batch. The caller holds the keys'
+    /// locks and knows no document is stored under them (a bulk load).
+    ///
+    /// A table with no secondary index and no foreign key needs nothing from the
+    /// documents but their bytes, so they are written as they are: no decoding, no
+    /// encoding again. Otherwise they are decoded and written by [`Catalog::write_batch`]
+    /// (index entries, unique and reference checks, observed fields).
+    pub fn insert_encoded(&self, name: &str, cid: u32, rows: Vec<EncodedInsert>) -> Result<()> {
+        {
+            // Held while writing: an index created meanwhile sees the rows.
+            let _ic = self.index_change.read();
+            let plain = {
+                let st = self.state.read();
+                let c = st
+                    .by_name
+                    .get(name)
+                    .filter(|c| c.id == cid)
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            SqlState::UNDEFINED_TABLE,
+                            format!("relation \"{name}\" was dropped during the write"),
+                        )
+                    })?;
+                c.kind == Kind::Table && c.indexes.is_empty() && c.foreign_keys.is_empty()
+            };
+            if plain {
+                let mut ops = Vec::with_capacity(rows.len() + 1);
+                ops.push(Op::Count {
+                    collection: cid,
+                    delta: rows.len() as i64,
+                });
+                ops.extend(rows.into_iter().map(|r| Op::PutEncoded {
+                    key: r.key,
+                    value: r.doc,
+                }));
+                let conflicts = &self.conflicts;
+                self.storage
+                    .write_checked(ops, &mut |seq| conflicts.register(seq, &[cid], None))?;
+                return Ok(());
+            }
+        }
+        let writes = rows
+            .into_iter()
+            .map(|r| {
+                Ok(DocWrite {
+                    new: Some(binary::decode_object(&r.doc)?),
+                    id: r.id,
+                    key: r.key,
+                    old: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_batch(
+            vec![WriteGroup {
+                collection: name.to_string(),
+                cid: Some(cid),
                 writes,
             }],
             None,

@@ -75,6 +75,19 @@ pub fn encode_object_fields(fields: &Object, out: &mut Vec<u8>) {
     }
 }
 
+/// Encodes the fields named and valued by `fields` as [`encode_object`] encodes an
+/// object holding them, without building the object (a bulk load's rows).
+pub fn encode_fields<'a>(
+    fields: impl ExactSizeIterator<Item = (&'a str, &'a Value)>,
+    out: &mut Vec<u8>,
+) {
+    put_varint(out, fields.len() as u64);
+    for (name, value) in fields {
+        put_bytes(out, name.as_bytes());
+        encode(value, out);
+    }
+}
+
 /// Encodes an object's fields into a new buffer.
 pub fn encode_object(fields: &Object) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
@@ -338,6 +351,15 @@ mod tests {
         let mut out = Vec::new();
         encode(&v, &mut out);
         assert_eq!(decode(&out).unwrap(), v);
+    }
+
+    #[test]
+    fn fields_encode_as_the_object_holding_them() {
+        let o = sample();
+        let mut out = Vec::new();
+        encode_fields(o.iter().map(|(k, v)| (k.as_str(), v)), &mut out);
+        assert_eq!(out, encode_object(&o));
+        assert_eq!(decode_object(&out).unwrap(), o);
     }
 
     #[test]

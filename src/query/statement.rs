@@ -1464,10 +1464,33 @@ pub(crate) fn table_document(
     row: Row,
     session: &Session,
 ) -> Result<(String, Object)> {
-    let mut doc = Object::default();
+    let (key, values) = table_values(collection, targets, row, session)?;
+    let doc = collection
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .zip(values)
+        .collect();
+    Ok((key, doc))
+}
+
+/// The values of the stored document for one row of a table, one per column in the
+/// table's order, with types, defaults and NOT NULL applied (what [`table_document`]
+/// names); returns (key, values).
+pub(crate) fn table_values(
+    collection: &Collection,
+    targets: &[String],
+    mut row: Row,
+    session: &Session,
+) -> Result<(String, Vec<Value>)> {
+    let mut values = Vec::with_capacity(collection.columns.len());
     for c in &collection.columns {
         let v = match targets.iter().position(|t| *t == c.name) {
-            Some(i) => types::cast(row.get(i).cloned().unwrap_or(Value::Null), &c.ty)?,
+            Some(i) => types::cast(
+                row.get_mut(i)
+                    .map_or(Value::Null, |v| std::mem::replace(v, Value::Null)),
+                &c.ty,
+            )?,
             None => match &c.default {
                 Some(d) => default_value(d, &c.ty, session)?,
                 None => Value::Null,
@@ -1482,14 +1505,18 @@ pub(crate) fn table_document(
                 ),
             ));
         }
-        doc.insert(c.name.clone(), v);
+        values.push(v);
     }
     let key = match &collection.primary_key {
-        Some(pk) => scan::key_text(doc.get(pk).unwrap_or(&Value::Null))
+        Some(pk) => collection
+            .columns
+            .iter()
+            .position(|c| c.name == *pk)
+            .and_then(|i| scan::key_text(&values[i]))
             .ok_or_else(|| Error::invalid(NOT_NULL_VIOLATION, "primary key is null"))?,
         None => uuid::Uuid::new_v4().to_string(),
     };
-    Ok((key, doc))
+    Ok((key, values))
 }
 
 /// A value as a schemaless document stores it: SQL's decimal literals (`199.99` is

@@ -91,6 +91,12 @@ pub enum Op {
         key: Vec<u8>,
         doc: Object,
     },
+    /// A document already in the binary form of [`binary::encode_object`] (a bulk
+    /// load's rows, encoded as they were validated).
+    PutEncoded {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     Delete {
         key: Vec<u8>,
     },
@@ -180,12 +186,11 @@ fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
         .map(|op| match op {
             Op::Put { key, doc } => {
                 let value = binary::encode_object(&doc);
-                if value.len() > max_document_size {
-                    return Err(Error::limit(format!(
-                        "document of {} bytes exceeds max_document_size ({max_document_size})",
-                        value.len()
-                    )));
-                }
+                check_document_size(&value, max_document_size)?;
+                Ok(WalOp::Put { key, value })
+            }
+            Op::PutEncoded { key, value } => {
+                check_document_size(&value, max_document_size)?;
                 Ok(WalOp::Put { key, value })
             }
             Op::Delete { key } => Ok(WalOp::Delete { key }),
@@ -194,6 +199,16 @@ fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
             Op::Count { collection, delta } => Ok(WalOp::Count { collection, delta }),
         })
         .collect()
+}
+
+fn check_document_size(value: &[u8], max_document_size: usize) -> Result<()> {
+    if value.len() > max_document_size {
+        return Err(Error::limit(format!(
+            "document of {} bytes exceeds max_document_size ({max_document_size})",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Applies a record's ops to a memtable and returns its index changes.
