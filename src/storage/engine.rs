@@ -677,14 +677,19 @@ impl Inner {
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
             let mut shape = shape.clone();
-            sources.push(Box::new(
-                MemtableIter::at(table, seq, start.clone(), end.clone()).map(
-                    move |(key, value)| {
-                        let doc = value.map(|v| shape.shape_record(&v)).transpose()?;
-                        Ok(BlockEntry { key, doc })
-                    },
-                ),
-            ));
+            sources.push(Box::new(MemtableIter::mapped(
+                table,
+                seq,
+                start.clone(),
+                end.clone(),
+                move |key, value| {
+                    let doc = value.map(|v| shape.shape_record(v)).transpose()?;
+                    Ok(BlockEntry {
+                        key: key.to_vec(),
+                        doc,
+                    })
+                },
+            )));
         }
         for s in &st.segments {
             sources.push(Box::new(SegmentIter::with_shape(

@@ -107,16 +107,30 @@ impl Memtable {
 /// Keys fetched from the skip list per refill of a [`MemtableIter`].
 const ITER_BATCH: usize = 256;
 
+/// What a plain [`MemtableIter`] yields: each key and its value (None: deleted).
+pub type Record = (Vec<u8>, Option<Vec<u8>>);
+
+/// The mapping of a plain [`MemtableIter`]: key and value copied out.
+pub type CopyRecord = fn(&[u8], Option<&Vec<u8>>) -> Record;
+
+fn copy_record(key: &[u8], value: Option<&Vec<u8>>) -> Record {
+    (key.to_vec(), value.cloned())
+}
+
 /// An owned iterator over the newest version of each key in `[start, end)`. It walks the
 /// skip list in batches (one search per batch, then its linked levels), keeping no borrow
-/// of the table between batches.
-pub struct MemtableIter {
+/// of the table between batches. Each entry goes through `map` while the table holds
+/// it, so a scan that wants a document's values never copies the record first.
+pub struct MemtableIter<T = Record, F = CopyRecord> {
     table: Arc<Memtable>,
     /// Versions newer than this are skipped.
     max_seq: u64,
     next_from: Option<Bound<Vec<u8>>>,
     end: Bound<Vec<u8>>,
-    batch: std::collections::VecDeque<(Vec<u8>, Option<Vec<u8>>)>,
+    batch: std::collections::VecDeque<T>,
+    /// The last key taken (its buffer reused).
+    last: Vec<u8>,
+    map: F,
 }
 
 impl MemtableIter {
@@ -131,12 +145,27 @@ impl MemtableIter {
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
     ) -> Self {
+        MemtableIter::mapped(table, max_seq, start, end, copy_record)
+    }
+}
+
+impl<T, F: FnMut(&[u8], Option<&Vec<u8>>) -> T> MemtableIter<T, F> {
+    /// Like [`MemtableIter::at`], yielding what `map` makes of each key and value.
+    pub fn mapped(
+        table: Arc<Memtable>,
+        max_seq: u64,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        map: F,
+    ) -> Self {
         MemtableIter {
             table,
             max_seq,
             next_from: Some(start),
             end,
             batch: std::collections::VecDeque::new(),
+            last: Vec::new(),
+            map,
         }
     }
 
@@ -158,10 +187,10 @@ impl MemtableIter {
             // Skip every version of `k`: the oldest possible version sorts last.
             Bound::Excluded(k) => Bound::Excluded(VersionKey::new(k, 0)),
         };
-        let mut last: Option<Vec<u8>> = None;
+        let mut taken = false;
         for entry in self.table.map.range((lower, Bound::Unbounded)) {
             let key = &entry.key().key;
-            if last.as_deref() == Some(key.as_slice()) {
+            if taken && self.last == *key {
                 continue; // an older version of the key just taken
             }
             if !self.in_range(key) {
@@ -171,19 +200,22 @@ impl MemtableIter {
                 continue; // too new for this reader; an older version may follow
             }
             if self.batch.len() == ITER_BATCH {
-                self.next_from = last.map(Bound::Excluded);
+                self.next_from = Some(Bound::Excluded(std::mem::take(&mut self.last)));
                 return;
             }
-            self.batch.push_back((key.clone(), entry.value().clone()));
-            last = Some(key.clone());
+            self.batch
+                .push_back((self.map)(key, entry.value().as_ref()));
+            self.last.clear();
+            self.last.extend_from_slice(key);
+            taken = true;
         }
     }
 }
 
-impl Iterator for MemtableIter {
-    type Item = (Vec<u8>, Option<Vec<u8>>);
+impl<T, F: FnMut(&[u8], Option<&Vec<u8>>) -> T> Iterator for MemtableIter<T, F> {
+    type Item = T;
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn next(&mut self) -> Option<T> {
         if self.batch.is_empty() {
             self.refill();
         }

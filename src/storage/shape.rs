@@ -112,7 +112,8 @@ impl Shape for Columns {
             .collect()
     }
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
-        let mut values = vec![Value::Null; self.slots.len()];
+        let mut values = Vec::with_capacity(self.slots.len());
+        values.resize_with(self.slots.len(), || Value::Null);
         binary::decode_object_fields(
             bytes,
             |name| self.slot_of(name),
