@@ -25,7 +25,49 @@ pub enum Value {
     Object(Object),
 }
 
+/// Bytes the allocator hands out for a request of `n` bytes (size classes of 16).
+fn allocated(n: usize) -> usize {
+    if n == 0 { 0 } else { n.div_ceil(16) * 16 }
+}
+
+/// The memory an object holds beyond its own struct: the hash table of its field
+/// names, its entries, and what their names and values hold. An estimate for caches
+/// that must keep to a byte budget: a decoded document takes several times its
+/// encoded size.
+pub fn object_heap_size(object: &Object) -> usize {
+    // IndexMap: a hash table of indices (one control byte and one usize per bucket,
+    // buckets a power of two at most 7/8 full) and a vector of (hash, key, value).
+    let buckets = match object.len() {
+        0 => 0,
+        n => (n * 8 / 7 + 1).next_power_of_two().max(4),
+    };
+    let table = allocated(buckets * (1 + std::mem::size_of::<usize>()) + 16);
+    let entry = std::mem::size_of::<usize>() + std::mem::size_of::<(String, Value)>();
+    let entries = allocated(object.capacity() * entry);
+    let fields: usize = object
+        .iter()
+        .map(|(k, v)| allocated(k.len()) + v.heap_size())
+        .sum();
+    table + entries + fields
+}
+
 impl Value {
+    /// The memory the value holds beyond its own struct (see [`object_heap_size`]).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::DateTime(_) => {
+                0
+            }
+            Value::Numeric(s) | Value::String(s) => allocated(s.capacity()),
+            Value::Binary(b) => allocated(b.capacity()),
+            Value::Array(items) => {
+                allocated(items.capacity() * std::mem::size_of::<Value>())
+                    + items.iter().map(Value::heap_size).sum::<usize>()
+            }
+            Value::Object(o) => object_heap_size(o),
+        }
+    }
+
     /// A short name of the value's type, for error messages and CSV headers.
     pub fn type_name(&self) -> &'static str {
         match self {

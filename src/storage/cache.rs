@@ -187,7 +187,7 @@ mod tests {
 
     fn block(size: usize) -> Arc<Block> {
         Arc::new(Block {
-            entries: Vec::new(),
+            docs: crate::storage::segment::Docs::Objects(Vec::new()),
             approx_size: size,
         })
     }

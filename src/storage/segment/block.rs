@@ -1,8 +1,9 @@
 //! One data block: encoding choice, compression, checksum, and the decoded form.
 
-use crate::doc::{Object, csv_block, xml};
+use crate::doc::{Object, binary, csv_block, xml};
 use crate::error::{Error, Result};
 use crate::storage::keys;
+use crate::storage::shape::Shape;
 
 /// How a block's payload is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,22 +32,110 @@ pub struct BlockEntry<D = Object> {
     pub doc: Option<D>,
 }
 
-/// A decoded block, as kept in the cache.
+/// A decoded block.
 #[derive(Debug)]
 pub struct Block {
-    pub entries: Vec<BlockEntry>,
-    /// Decoded size estimate, for the cache's accounting.
+    pub docs: Docs,
+    /// The memory it takes, for the cache's accounting.
     pub approx_size: usize,
 }
 
+/// The documents of a decoded block.
+#[derive(Debug)]
+pub enum Docs {
+    /// As objects: a block decoded for one scan.
+    Objects(Vec<BlockEntry>),
+    /// In the binary form of [`binary::encode_object`]: a block as the cache keeps it.
+    /// Decoded documents take several times their encoded size (a hash table and an
+    /// entry per field), and a read decodes only the fields its shape takes.
+    Encoded(Vec<BlockEntry<Vec<u8>>>),
+}
+
 impl Block {
-    /// The entry for `key`, if this block has one.
-    pub fn find(&self, key: &[u8]) -> Option<&BlockEntry> {
-        self.entries
-            .binary_search_by(|e| e.key.as_slice().cmp(key))
-            .ok()
-            .and_then(|i| self.entries.get(i))
+    /// Entries, tombstones included.
+    pub fn len(&self) -> usize {
+        match &self.docs {
+            Docs::Objects(e) => e.len(),
+            Docs::Encoded(e) => e.len(),
+        }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The entry at `pos` in `shape`, if there is one.
+    pub fn shaped<S: Shape>(
+        &self,
+        pos: usize,
+        shape: &mut S,
+    ) -> Option<Result<BlockEntry<S::Doc>>> {
+        Some(match &self.docs {
+            Docs::Objects(entries) => {
+                let e = entries.get(pos)?;
+                Ok(BlockEntry {
+                    key: e.key.clone(),
+                    doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
+                })
+            }
+            Docs::Encoded(entries) => {
+                let e = entries.get(pos)?;
+                e.doc
+                    .as_deref()
+                    .map(|d| shape.shape_record(d))
+                    .transpose()
+                    .map(|doc| BlockEntry {
+                        key: e.key.clone(),
+                        doc,
+                    })
+            }
+        })
+    }
+
+    /// The entry for `key` in `shape`, if this block has one.
+    pub fn find_shaped<S: Shape>(
+        &self,
+        key: &[u8],
+        shape: &mut S,
+    ) -> Option<Result<BlockEntry<S::Doc>>> {
+        let pos = match &self.docs {
+            Docs::Objects(e) => e.binary_search_by(|e| e.key.as_slice().cmp(key)),
+            Docs::Encoded(e) => e.binary_search_by(|e| e.key.as_slice().cmp(key)),
+        };
+        self.shaped(pos.ok()?, shape)
+    }
+
+    /// The block as the cache keeps it: its documents in binary form.
+    pub fn into_cached(self) -> Block {
+        let entries = match self.docs {
+            Docs::Encoded(_) => return self,
+            Docs::Objects(entries) => entries,
+        };
+        let encoded: Vec<BlockEntry<Vec<u8>>> = entries
+            .into_iter()
+            .map(|e| BlockEntry {
+                key: e.key,
+                doc: e.doc.as_ref().map(binary::encode_object),
+            })
+            .collect();
+        let held: usize = encoded
+            .iter()
+            .map(|e| {
+                allocated(e.key.capacity()) + e.doc.as_ref().map_or(0, |d| allocated(d.capacity()))
+            })
+            .sum();
+        Block {
+            approx_size: std::mem::size_of::<Block>()
+                + std::mem::size_of_val(encoded.as_slice())
+                + held,
+            docs: Docs::Encoded(encoded),
+        }
+    }
+}
+
+/// Bytes the allocator hands out for `n` (size classes of 16).
+fn allocated(n: usize) -> usize {
+    n.div_ceil(16) * 16
 }
 
 /// Encodes entries (all of one collection, in key order) into an on-disk block.
@@ -131,9 +220,27 @@ pub fn entry_in_payload(
     }
 }
 
-/// The cache's size estimate of a decoded block of `payload` bytes.
+/// A first guess of the memory a decoded block of `payload` bytes takes, before it is
+/// decoded (the cache then counts [`memory_size`]).
 pub fn approx_size(payload: usize) -> usize {
     payload * 2 + 64
+}
+
+/// The memory decoded entries take: what the cache counts for a decoded block. Decoded
+/// documents take several times their encoded size (a hash table and an entry per
+/// field), so the payload's size would let the cache grow far past its budget.
+pub fn memory_size(entries: &[BlockEntry]) -> usize {
+    let fixed = std::mem::size_of::<Block>() + std::mem::size_of_val(entries);
+    fixed + entries.iter().map(entry_memory_size).sum::<usize>()
+}
+
+/// The memory one decoded entry holds beyond its own struct.
+pub fn entry_memory_size(entry: &BlockEntry) -> usize {
+    allocated(entry.key.capacity())
+        + entry
+            .doc
+            .as_ref()
+            .map_or(0, crate::doc::value::object_heap_size)
 }
 
 /// Decodes an on-disk block of collection `collection`.
@@ -153,7 +260,7 @@ pub fn decode_keeping(
         Encoding::Xml => xml::decode_block_keeping(&payload, keep)?,
         Encoding::Csv => csv_block::decode_block_keeping(&payload, keep)?,
     };
-    let entries = decoded
+    let entries: Vec<BlockEntry> = decoded
         .into_iter()
         .map(|(id, doc)| BlockEntry {
             key: keys::encode(collection, &id),
@@ -161,7 +268,82 @@ pub fn decode_keeping(
         })
         .collect();
     Ok(Block {
-        entries,
-        approx_size: approx_size(payload.len()),
+        approx_size: memory_size(&entries),
+        docs: Docs::Objects(entries),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Value;
+    use crate::storage::shape::{Columns, Whole};
+
+    fn entries() -> Vec<BlockEntry> {
+        (0..200)
+            .map(|i| {
+                let mut doc = Object::default();
+                doc.insert(
+                    "brand".into(),
+                    Value::String(format!("brand_{:02}", i % 50)),
+                );
+                doc.insert("price".into(), Value::Float(f64::from(i) / 4.0));
+                doc.insert("qty".into(), Value::Int(i64::from(i)));
+                BlockEntry {
+                    key: keys::encode(7, &format!("{i:05}")),
+                    doc: (i % 17 != 3).then_some(doc),
+                }
+            })
+            .collect()
+    }
+
+    /// The cache keeps blocks encoded: the same entries in every shape as the decoded
+    /// block, counted at what they take, a fraction of the objects' memory.
+    #[test]
+    fn cached_blocks_read_as_decoded_ones_in_a_fraction_of_the_memory() {
+        let objects = Block {
+            approx_size: memory_size(&entries()),
+            docs: Docs::Objects(entries()),
+        };
+        let cached = Block {
+            approx_size: memory_size(&entries()),
+            docs: Docs::Objects(entries()),
+        }
+        .into_cached();
+        assert!(matches!(cached.docs, Docs::Encoded(_)));
+        assert_eq!(cached.len(), objects.len());
+        assert!(
+            cached.approx_size * 3 < objects.approx_size,
+            "{} against {}",
+            cached.approx_size,
+            objects.approx_size
+        );
+        // At least the bytes of the entries' keys and values, and the objects' tables.
+        let bytes: usize = entries()
+            .iter()
+            .map(|e| e.key.len() + e.doc.as_ref().map_or(0, |d| binary::encode_object(d).len()))
+            .sum();
+        assert!(cached.approx_size > bytes);
+        assert!(objects.approx_size > bytes * 4);
+        let mut columns = Columns::new(vec![None, Some("qty".into()), Some("brand".into())]);
+        for pos in 0..=objects.len() {
+            let a = objects.shaped(pos, &mut Whole).transpose().unwrap();
+            let b = cached.shaped(pos, &mut Whole).transpose().unwrap();
+            assert_eq!(a, b, "entry {pos}");
+            let a = objects.shaped(pos, &mut columns).transpose().unwrap();
+            let b = cached.shaped(pos, &mut columns).transpose().unwrap();
+            assert_eq!(a, b, "entry {pos}");
+        }
+        let key = keys::encode(7, "00042");
+        let found = cached.find_shaped(&key, &mut Whole).unwrap().unwrap();
+        assert_eq!(found.doc.unwrap().get("qty"), Some(&Value::Int(42)));
+        assert!(
+            cached
+                .find_shaped(&keys::encode(7, "zz"), &mut Whole)
+                .is_none()
+        );
+        // A tombstone stays one.
+        let tomb = cached.find_shaped(&keys::encode(7, "00003"), &mut Whole);
+        assert_eq!(tomb.unwrap().unwrap().doc, None);
+    }
 }

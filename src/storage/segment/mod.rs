@@ -16,7 +16,7 @@ pub mod bloom;
 pub mod reader;
 pub mod writer;
 
-pub use block::{Block, BlockEntry, Encoding};
+pub use block::{Block, BlockEntry, Docs, Encoding};
 pub use reader::{Segment, SegmentIter};
 pub use writer::{SegmentWriter, WrittenSegment};
 

@@ -142,10 +142,11 @@ impl Segment {
         let collection = keys::collection_of(&entry.first_key);
         let block = block::decode(&raw, collection, entry.raw_len as usize)
             .map_err(|e| Error::Corruption(format!("{} block {i}: {e}", self.path.display())))?;
-        let block = Arc::new(block);
-        if fill_cache {
-            cache.insert(self.id, i, block.clone());
+        if !fill_cache {
+            return Ok(Arc::new(block));
         }
+        let block = Arc::new(block.into_cached());
+        cache.insert(self.id, i, block.clone());
         Ok(block)
     }
 
@@ -218,14 +219,14 @@ impl Segment {
                     Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
                 })?;
             if let Some(e) = &found {
-                let size = e.key.len() + e.doc.as_ref().map_or(0, super::writer::approx_size) + 64;
+                let size = std::mem::size_of::<BlockEntry>() + block::entry_memory_size(e);
                 cache.insert_entry(self.id, Arc::new(e.clone()), size);
             }
             Ok(found)
         };
         let cached = cache.get_any(self.id, i);
         if let Some(Ok(b)) = &cached {
-            return Ok(b.find(key).map(|e| shaped(shape, e)));
+            return b.find_shaped(key, shape).transpose();
         }
         if let Some(e) = cache.get_entry(self.id, key) {
             return Ok(Some(shaped(shape, &e)));
@@ -238,10 +239,10 @@ impl Segment {
         // that random reads over more data than the cache holds neither decode a whole
         // block each nor evict decoded blocks at that rate.
         if cache.has_room(block::approx_size(entry.raw_len as usize)) {
-            return Ok(self
+            return self
                 .block(i, cache, true)?
-                .find(key)
-                .map(|e| shaped(shape, e)));
+                .find_shaped(key, shape)
+                .transpose();
         }
         let raw = self.read_raw_block(i)?;
         let (encoding, bytes) = block::decompress(&raw, entry.raw_len as usize)
@@ -373,10 +374,14 @@ impl<S: Shape> Iterator for SegmentIter<S> {
             }
             let next_entry = match &mut self.current {
                 Some((block, pos)) => {
-                    let entry = block.entries.get(*pos).map(|e| BlockEntry {
-                        key: e.key.clone(),
-                        doc: e.doc.as_ref().map(|d| self.shape.shape_ref(d)),
-                    });
+                    let entry = match block.shaped(*pos, &mut self.shape) {
+                        Some(Ok(entry)) => Some(entry),
+                        Some(Err(e)) => {
+                            self.done = true;
+                            return Some(Err(e));
+                        }
+                        None => None,
+                    };
                     *pos += 1;
                     Some(entry)
                 }
