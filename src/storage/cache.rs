@@ -4,6 +4,13 @@
 //! cache is full: a read then decodes only its entry, at a fraction of the memory). The
 //! entries point reads decoded alone are kept too, so a hot document is not parsed from
 //! its XML again.
+//!
+//! A decoded block holds its documents in the binary form of
+//! [`crate::doc::binary`], not as objects: parsing XML or CSV is the expensive step,
+//! while objects take several times the encoded bytes, and a read of a few fields
+//! decodes only those. Sizes are what the entries hold in memory (see
+//! [`crate::storage::segment::block::memory_size`]), so `block_cache_size` bounds the
+//! memory the cache takes.
 
 use std::sync::Arc;
 
