@@ -124,6 +124,18 @@ pub struct EncodedInsert {
     pub doc: Vec<u8>,
 }
 
+impl EncodedInsert {
+    /// The insert as a [`DocWrite`], its document decoded.
+    pub fn decoded(self) -> Result<DocWrite> {
+        Ok(DocWrite {
+            new: Some(crate::doc::binary::decode_object(&self.doc)?),
+            id: self.id,
+            key: self.key,
+            old: None,
+        })
+    }
+}
+
 /// The writes of one collection in a batch; `cid`, when given, must still be the
 /// collection's id (it was not dropped and created again since the writes were made).
 #[derive(Clone, Debug)]

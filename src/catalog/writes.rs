@@ -10,7 +10,7 @@ use super::{
     Catalog, Collection, DocWrite, EncodedInsert, IndexDef, Kind, UNIQUE_LOCK_STRIPES, WriteGroup,
     catalog_key, schema,
 };
-use crate::doc::{Object, binary};
+use crate::doc::Object;
 use crate::error::{Error, Result, SqlState};
 use crate::storage::Op;
 use crate::txn::{Conflicts, ScanCheck};
@@ -76,14 +76,7 @@ impl Catalog {
         }
         let writes = rows
             .into_iter()
-            .map(|r| {
-                Ok(DocWrite {
-                    new: Some(binary::decode_object(&r.doc)?),
-                    id: r.id,
-                    key: r.key,
-                    old: None,
-                })
-            })
+            .map(EncodedInsert::decoded)
             .collect::<Result<Vec<_>>>()?;
         self.write_batch(
             vec![WriteGroup {

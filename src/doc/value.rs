@@ -26,7 +26,7 @@ pub enum Value {
 }
 
 /// Bytes the allocator hands out for a request of `n` bytes (size classes of 16).
-fn allocated(n: usize) -> usize {
+pub fn allocated(n: usize) -> usize {
     if n == 0 { 0 } else { n.div_ceil(16) * 16 }
 }
 

@@ -46,7 +46,7 @@ use std::collections::HashSet;
 use sqlparser::ast;
 use tissdb_dialect::{TissStatement, sqlparser};
 
-use crate::catalog::{Collection, DocWrite, EncodedInsert, Kind};
+use crate::catalog::{Collection, EncodedInsert, Kind};
 use crate::doc::{Object, Value, binary, text};
 use crate::error::{Error, Result, SqlState};
 use crate::query::binder::{self, ident, unsupported};
@@ -1267,14 +1267,7 @@ fn write_rows(session: &Session, collection: &Collection, rows: Vec<EncodedInser
     }
     let writes = rows
         .into_iter()
-        .map(|r| {
-            Ok(DocWrite {
-                new: Some(binary::decode_object(&r.doc)?),
-                id: r.id,
-                key: r.key,
-                old: None,
-            })
-        })
+        .map(EncodedInsert::decoded)
         .collect::<Result<Vec<_>>>()?;
     session.write_documents(collection, writes)
 }

@@ -1,5 +1,6 @@
 //! One data block: encoding choice, compression, checksum, and the decoded form.
 
+use crate::doc::value::allocated;
 use crate::doc::{Object, binary, csv_block, xml};
 use crate::error::{Error, Result};
 use crate::storage::keys;
@@ -131,11 +132,6 @@ impl Block {
             docs: Docs::Encoded(encoded),
         }
     }
-}
-
-/// Bytes the allocator hands out for `n` (size classes of 16).
-fn allocated(n: usize) -> usize {
-    n.div_ceil(16) * 16
 }
 
 /// Encodes entries (all of one collection, in key order) into an on-disk block.
