@@ -1536,9 +1536,22 @@ impl<'a> Binder<'a> {
             ("to_regproc" | "to_regprocedure", 1) => LookupKind::RegInOrNull(types::RegKind::Proc),
             ("to_regnamespace", 1) => LookupKind::RegInOrNull(types::RegKind::Namespace),
             ("pg_typeof", 1) => {
-                let (_, ty) = self.expr(args[0], scope)?;
+                let (arg, ty) = self.expr(args[0], scope)?;
+                let name = Expr::Literal(Value::String(ty.name()));
+                // The type is known now, but an aggregate or window call in the argument
+                // still makes the query one (`SELECT pg_typeof(avg(n)) FROM t` is one
+                // row): the call stays in the tree, in a branch never taken.
+                let mut calls = false;
+                arg.walk(&mut |x| calls |= matches!(x, Expr::Agg(_) | Expr::Window(_)));
+                if !calls {
+                    return Ok(Some((name, SqlType::Text)));
+                }
                 return Ok(Some((
-                    Expr::Literal(Value::String(ty.name())),
+                    Expr::Case {
+                        operand: None,
+                        whens: vec![(Expr::Literal(Value::Bool(false)), arg)],
+                        otherwise: Some(Box::new(name)),
+                    },
                     SqlType::Text,
                 )));
             }
