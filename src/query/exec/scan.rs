@@ -202,7 +202,6 @@ pub fn build_reading(
             rows.filter_map(move |item| keep(item, filter.as_ref(), &ctx)),
         ));
     }
-    let collection = collection.clone();
     let ctx = ctx.clone();
     let read: Option<Vec<bool>> = read.map(|r| {
         let mut mask = vec![false; collection.sql_columns().len()];
@@ -216,7 +215,7 @@ pub fn build_reading(
     if let Some(mask) = &read {
         // The rows come straight out of the storage in column order.
         let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
-        let mut shape = row_shape(&collection, mask);
+        let mut shape = row_shape(collection, mask);
         let with_id = move |key: &[u8], mut row: Row| -> Result<Row> {
             if with_id {
                 let (_, id) = keys::decode(key)
@@ -228,7 +227,7 @@ pub fn build_reading(
             Ok(row)
         };
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
-            match picked_ids(&collection, access, &ctx)? {
+            match picked_ids(collection, access, &ctx)? {
                 None => Box::new(
                     ctx.view
                         .scan_collection_shaped(collection.id, shape)
@@ -251,7 +250,9 @@ pub fn build_reading(
             rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)),
         ));
     }
-    let docs = documents(&collection, access, &ctx)?;
+    let docs = documents(collection, access, &ctx)?;
+    // Only rows made from whole documents need the description (a copy per statement).
+    let collection = collection.clone();
     Ok(Box::new(docs.filter_map(move |item| {
         let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
         keep(row, filter.as_ref(), &ctx)
