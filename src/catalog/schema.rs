@@ -442,6 +442,24 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
 impl Collection {
     /// The columns a SQL query sees: `id` then the observed fields for a schemaless
     /// collection, the declared columns for a table.
+    /// The names of [`Collection::sql_columns`], in order, without copying them.
+    pub fn sql_column_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self.kind {
+            Kind::Schemaless => {
+                Box::new(std::iter::once("id").chain(self.observed.iter().map(|f| f.name.as_str())))
+            }
+            Kind::Table => Box::new(self.columns.iter().map(|c| c.name.as_str())),
+        }
+    }
+
+    /// How many [`Collection::sql_columns`] there are.
+    pub fn sql_column_count(&self) -> usize {
+        match self.kind {
+            Kind::Schemaless => 1 + self.observed.len(),
+            Kind::Table => self.columns.len(),
+        }
+    }
+
     pub fn sql_columns(&self) -> Vec<(String, SqlType)> {
         match self.kind {
             Kind::Schemaless => std::iter::once(("id".to_string(), SqlType::Text))

@@ -157,13 +157,12 @@ pub fn build(
 /// by position (the id of a schemaless row comes from the key, not a field).
 fn row_shape(collection: &Collection, read: &[bool]) -> Columns {
     let wanted = |i: usize| read.get(i).copied().unwrap_or(true);
-    let names = collection.sql_columns();
     let skip_id = collection.kind == Kind::Schemaless;
     Columns::new(
-        names
-            .into_iter()
+        collection
+            .sql_column_names()
             .enumerate()
-            .map(|(i, (name, _))| (wanted(i) && !(skip_id && i == 0)).then_some(name))
+            .map(|(i, name)| (wanted(i) && !(skip_id && i == 0)).then(|| name.to_string()))
             .collect(),
     )
 }
@@ -204,7 +203,7 @@ pub fn build_reading(
     }
     let ctx = ctx.clone();
     let read: Option<Vec<bool>> = read.map(|r| {
-        let mut mask = vec![false; collection.sql_columns().len()];
+        let mut mask = vec![false; collection.sql_column_count()];
         for c in r {
             if let Some(m) = mask.get_mut(*c) {
                 *m = true;
