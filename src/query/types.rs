@@ -547,6 +547,22 @@ fn write_json_string(s: &str, out: &mut String) {
 /// PostgreSQL's float output (extra_float_digits = 1): shortest exact digits, exponent
 /// form below 1e-4 and from 1e15 (1e6 for real).
 pub fn format_pg_float(f: f64, real: bool) -> String {
+    // Where PostgreSQL writes no exponent (decimal exponent -4 up to 14, or 5 for
+    // real), its text is the shortest round-trip digits in positional notation: what
+    // Rust's Display writes, without the detour through scientific notation.
+    let magnitude = f.abs();
+    if (1e-4..1e15).contains(&magnitude) && !real {
+        return f.to_string();
+    }
+    if real && (1e-4..1e6).contains(&(f as f32).abs()) {
+        return (f as f32).to_string();
+    }
+    format_pg_float_scientific(f, real)
+}
+
+/// [`format_pg_float`] by way of the scientific notation: every value, including those
+/// PostgreSQL writes with an exponent.
+fn format_pg_float_scientific(f: f64, real: bool) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
@@ -1004,6 +1020,45 @@ mod tests {
             (f64::NEG_INFINITY, "-Infinity"),
         ] {
             assert_eq!(format_pg_float(f, false), s, "{f}");
+        }
+    }
+
+    /// The positional shortcut writes what the general path writes, across magnitudes
+    /// and at the edges where the exponent form starts.
+    #[test]
+    fn the_positional_shortcut_agrees_with_the_general_path() {
+        let mut values = vec![
+            1e-4,
+            1e15,
+            1e6,
+            999_999.9,
+            1e-4 * 0.999_999,
+            9.999_999_999_999_99e14,
+            0.5,
+            12.34,
+        ];
+        // Bit patterns spread over every exponent, from a fixed-seed generator.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x));
+            values.push(f64::from(x as u32 % 100_000) / 100.0);
+        }
+        for f in values.into_iter().filter(|f| f.is_finite()) {
+            for v in [f, -f] {
+                assert_eq!(
+                    format_pg_float(v, false),
+                    format_pg_float_scientific(v, false),
+                    "{v:e}"
+                );
+                assert_eq!(
+                    format_pg_float(v, true),
+                    format_pg_float_scientific(v, true),
+                    "{v:e} as real"
+                );
+            }
         }
     }
 
