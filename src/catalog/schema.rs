@@ -440,8 +440,6 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
 }
 
 impl Collection {
-    /// The columns a SQL query sees: `id` then the observed fields for a schemaless
-    /// collection, the declared columns for a table.
     /// The names of [`Collection::sql_columns`], in order, without copying them.
     pub fn sql_column_names(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self.kind {
@@ -460,6 +458,8 @@ impl Collection {
         }
     }
 
+    /// The columns a SQL query sees: `id` then the observed fields for a schemaless
+    /// collection, the declared columns for a table.
     pub fn sql_columns(&self) -> Vec<(String, SqlType)> {
         match self.kind {
             Kind::Schemaless => std::iter::once(("id".to_string(), SqlType::Text))

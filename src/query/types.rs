@@ -550,12 +550,12 @@ pub fn format_pg_float(f: f64, real: bool) -> String {
     // Where PostgreSQL writes no exponent (decimal exponent -4 up to 14, or 5 for
     // real), its text is the shortest round-trip digits in positional notation: what
     // Rust's Display writes, without the detour through scientific notation.
-    let magnitude = f.abs();
-    if (1e-4..1e15).contains(&magnitude) && !real {
+    if real {
+        if (1e-4..1e6).contains(&(f as f32).abs()) {
+            return (f as f32).to_string();
+        }
+    } else if (1e-4..1e15).contains(&f.abs()) {
         return f.to_string();
-    }
-    if real && (1e-4..1e6).contains(&(f as f32).abs()) {
-        return (f as f32).to_string();
     }
     format_pg_float_scientific(f, real)
 }
