@@ -401,3 +401,61 @@ fn scans_of_some_columns_agree_with_whole_documents() {
         );
     }
 }
+
+/// Polls a future to its end on this thread (the storage engine's futures are woken by
+/// its WAL flusher thread).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the future never completed"
+        );
+        std::thread::park_timeout(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn deferred_writes_read_their_own_and_publish_once_durable() {
+    use tissdb::storage::durability;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    let before = s.published_seq();
+    let (seen, published) = durability::deferred(|| {
+        s.write(vec![put(key(1, 1), scalar_doc(1))]).unwrap();
+        let seq = s.write(vec![put(key(1, 2), scalar_doc(2))]).unwrap();
+        // A read in the scope waits for the scope's writes: it sees both.
+        (all(&s).len(), seq)
+    });
+    assert_eq!(seen.0, 2);
+    // The first read settled them, so nothing was left pending.
+    assert!(published.is_none());
+    assert!(s.published_seq() >= seen.1);
+
+    // Writes with no read after them leave a future for the last.
+    let (seq, published) = durability::deferred(|| {
+        s.write(vec![put(key(1, 3), scalar_doc(3))]).unwrap();
+        s.write(vec![put(key(1, 4), scalar_doc(4))]).unwrap()
+    });
+    let published = published.expect("a write is pending");
+    assert_eq!(published.seq(), seq);
+    block_on(published).unwrap();
+    assert!(s.published_seq() >= seq && seq > before);
+    assert_eq!(all(&s).len(), 4);
+    drop(s);
+    // They are in the WAL: a reopen replays all four.
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(all(&s).len(), 4);
+}

@@ -88,7 +88,7 @@ impl Catalog {
     pub fn seal_built_index(&self, id: u32) -> Result<()> {
         let _ic = self.index_change.write();
         self.storage.indexes().recount(id)?;
-        self.storage.indexes().commit()
+        self.storage.commit_indexes()
     }
 
     /// Marks a built index ready and records it in the catalog.

@@ -2,7 +2,7 @@
 //! background flush and compaction threads together.
 //!
 //! ```text
-//!  write ──► WAL (group commit, fsync) ──► active memtable
+//!  write ──► WAL buffer ──► active memtable ──► published once the WAL's fsync returns
 //!                                              │ over memtable_size: freeze (WAL rotates)
 //!                                              ▼
 //!                                   frozen memtables ──flush thread──► new segment
@@ -10,6 +10,12 @@
 //!  read: active → frozen (newest first) → segments (newest first)         ▼
 //!                                   segments ◄──compaction thread── size-tiered merges
 //! ```
+//!
+//! A write applies its batch right after appending it to the WAL buffer, and then waits
+//! for the fsync, or, deferred ([`super::durability`]), leaves that to the WAL's flusher
+//! thread and its caller. Readers never see a batch before it is durable (see
+//! [`super::visibility`]); the index trees, which are not versioned, are written to disk
+//! only after the WAL records behind their changes are durable (`commit_indexes`).
 //!
 //! Concurrency: writers hold `gate` shared from WAL append to memtable insert; freezing
 //! the memtable takes it exclusively, so every sequence number at or below the frozen
@@ -34,13 +40,13 @@ use crate::error::{Error, Result};
 use crate::storage::cache::BlockCache;
 use crate::storage::compaction::worker::{self, MergeRules};
 use crate::storage::compaction::{self, PolicyOptions};
+use crate::storage::durability::{self, Durable, Published};
 use crate::storage::indexes::{IndexChange, IndexSet};
 use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
 use crate::storage::shape::{Shape, Whole};
-use crate::storage::visibility::Visibility;
 use crate::storage::wal::{self, Wal, WalOp};
 
 /// The storage engine's settings (taken from [`Config`]).
@@ -161,7 +167,6 @@ struct Inner {
     opts: StorageOptions,
     wal: Wal,
     indexes: IndexSet,
-    visibility: Visibility,
     gate: RwLock<()>,
     state: RwLock<Arc<State>>,
     manifest: Mutex<Manifest>,
@@ -277,7 +282,6 @@ impl Storage {
             indexes.apply(&changes)?;
         }
         let next_seq = replay.max_seq.max(manifest.flushed_seq) + 1;
-        let visibility = Visibility::new(next_seq - 1);
         let wal = Wal::open(&wal_dir, next_seq, opts.wal_segment_size)?;
         wal.remove_flushed(manifest.flushed_seq)?;
         let inner = Inner {
@@ -286,7 +290,6 @@ impl Storage {
             opts,
             wal,
             indexes,
-            visibility,
             gate: RwLock::new(()),
             state: RwLock::new(Arc::new(State {
                 active,
@@ -379,8 +382,10 @@ impl Storage {
     }
 
     /// Writes a batch atomically; returns once it is durable and visible to readers.
+    /// Inside [`durability::deferred`] it returns once the batch is applied, and the
+    /// scope's future tells when it is durable and visible.
     pub fn write(&self, ops: Vec<Op>) -> Result<u64> {
-        self.inner.write(ops, &mut |_| Ok(()))
+        self.write_checked(ops, &mut |_| Ok(()))
     }
 
     /// [`Storage::write`], calling `check` with the batch's sequence number before it is
@@ -391,7 +396,15 @@ impl Storage {
         ops: Vec<Op>,
         check: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
-        self.inner.write(ops, check)
+        if !durability::deferring() {
+            return self.inner.write(ops, check, false);
+        }
+        let seq = self.inner.write(ops, check, true)?;
+        let store: Arc<dyn Durable> = self.inner.clone();
+        if !durability::record(&store, seq) {
+            self.inner.settle(seq)?;
+        }
+        Ok(seq)
     }
 
     /// The newest document stored under `key`, including batches applied but not yet
@@ -409,9 +422,10 @@ impl Storage {
     /// A consistent view of the store as of the published sequence number, which stays
     /// readable (memtables and segment files included) as long as it is held.
     pub fn snapshot(&self) -> Snapshot {
+        self.settle_deferred();
         let (state, seq) = {
             let guard = self.inner.state.read();
-            ((*guard).clone(), self.inner.visibility.published())
+            ((*guard).clone(), self.inner.published())
         };
         Snapshot {
             inner: self.inner.clone(),
@@ -422,7 +436,27 @@ impl Storage {
 
     /// The sequence number readers see up to (see [`Snapshot`]).
     pub fn published_seq(&self) -> u64 {
-        self.inner.visibility.published()
+        self.settle_deferred();
+        self.inner.published()
+    }
+
+    /// Inside [`durability::deferred`], waits for the scope's own writes, so that what
+    /// is read next includes them.
+    fn settle_deferred(&self) {
+        if durability::deferring() {
+            durability::settle(Arc::as_ptr(&self.inner) as *const ());
+        }
+    }
+
+    /// Makes every write made so far durable (the WAL's buffer written and synced).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.inner.wal.sync()
+    }
+
+    /// Writes the index trees' changes to their files, once the WAL records that made
+    /// them are durable (a tree on disk must not hold an entry a crash loses).
+    pub fn commit_indexes(&self) -> Result<()> {
+        self.inner.commit_indexes()
     }
 
     /// Freezes the active memtable (if it holds anything) and flushes every frozen one.
@@ -460,7 +494,7 @@ impl Storage {
             return Ok(());
         }
         self.inner.flush(true)?;
-        self.inner.indexes.commit()
+        self.inner.commit_indexes()
     }
 
     fn stop_threads(&self) {
@@ -544,6 +578,22 @@ fn remove_strays(dir: &Path, manifest: &Manifest) -> Result<usize> {
     Ok(removed)
 }
 
+impl Durable for Inner {
+    fn settle(&self, seq: u64) -> Result<()> {
+        self.wal.wait_durable(seq)?;
+        // The batches before this one are being applied by their writers; wait for them
+        // so that whoever wrote this one reads it next.
+        if !self.wal.visibility().wait(seq, Duration::from_secs(10)) {
+            tracing::warn!(seq, "a write was not published within 10 s");
+        }
+        Ok(())
+    }
+
+    fn published(&self, seq: u64) -> Published {
+        self.wal.visibility().published_future(seq)
+    }
+}
+
 impl Inner {
     fn snapshot(&self) -> Arc<State> {
         self.state.read().clone()
@@ -595,7 +645,19 @@ impl Inner {
         }
     }
 
-    fn write(&self, ops: Vec<Op>, check: &mut dyn FnMut(u64) -> Result<()>) -> Result<u64> {
+    fn published(&self) -> u64 {
+        self.wal.visibility().published()
+    }
+
+    /// Appends the batch to the WAL and applies it. Unless `deferred`, returns once it is
+    /// durable and published; else the WAL's flusher thread makes it durable, and the
+    /// caller waits for that as it pleases (see [`durability`]).
+    fn write(
+        &self,
+        ops: Vec<Op>,
+        check: &mut dyn FnMut(u64) -> Result<()>,
+        deferred: bool,
+    ) -> Result<u64> {
         if ops.is_empty() {
             return Err(Error::Internal("empty write batch".into()));
         }
@@ -604,27 +666,33 @@ impl Inner {
         let (seq, table) = {
             let _gate = self.gate.read();
             let table = self.snapshot().active.clone();
-            let seq = self.wal.append_checked(&ops, check)?;
+            let seq = self.wal.enqueue(&ops, check, deferred)?;
             let changes = apply_ops(&table, seq, ops);
             let applied = if changes.is_empty() {
                 Ok(())
             } else {
                 self.indexes.apply(&changes)
             };
-            // Published even if the index trees failed: the memtable has the batch.
-            self.visibility.applied(seq);
+            // Applied even if the index trees failed: the memtable has the batch. It is
+            // published once durable (and every earlier batch applied).
+            self.wal.visibility().applied(seq);
             applied?;
             (seq, table)
         };
-        // The batches before this one are being applied by their writers; wait for them
-        // so that whoever wrote this one reads it next.
-        if !self.visibility.wait(seq, Duration::from_secs(10)) {
-            tracing::warn!(seq, "a write was not published within 10 s");
-        }
         if table.size() >= self.opts.memtable_size {
             self.signal(|s| s.flush = true);
         }
+        if !deferred {
+            self.settle(seq)?;
+        }
         Ok(seq)
+    }
+
+    /// Per index tree, under its lock (so no writer adds to it meanwhile): syncs the WAL,
+    /// then writes the tree. Every change in the tree came from a record appended before
+    /// it was applied, so the sync makes them all durable first.
+    fn commit_indexes(&self) -> Result<()> {
+        self.indexes.commit(&|| self.wal.sync())
     }
 
     /// Holds writers back while too many memtables wait for their flush.
@@ -759,7 +827,7 @@ impl Inner {
             None
         };
         // The index trees become durable before the WAL that holds their changes goes.
-        self.indexes.commit()?;
+        self.commit_indexes()?;
         {
             let mut manifest = self.manifest.lock();
             let mut next = manifest.clone();

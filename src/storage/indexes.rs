@@ -221,11 +221,14 @@ impl IndexSet {
         Ok(())
     }
 
-    /// Commits every tree that changed.
-    pub fn commit(&self) -> Result<()> {
+    /// Commits every tree that changed, calling `before_each` under each tree's lock first
+    /// (the engine makes the WAL records behind the tree's changes durable there).
+    pub fn commit(&self, before_each: &dyn Fn() -> Result<()>) -> Result<()> {
         let trees: Vec<Tree> = self.trees.read().values().cloned().collect();
         for tree in trees {
-            tree.write().commit()?;
+            let mut tree = tree.write();
+            before_each()?;
+            tree.commit()?;
         }
         Ok(())
     }

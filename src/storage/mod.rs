@@ -1,7 +1,8 @@
 //! The storage engine: an LSM tree of documents, our own.
 //!
 //! A write is a batch of [`Op`]s. It goes (1) into the WAL, which fsyncs before the write
-//! is acknowledged, concurrent writers sharing one fsync (group commit); (2) into the
+//! is acknowledged or seen, concurrent writers sharing one fsync (group commit; writers
+//! that can await it leave it to a flusher thread, see [`durability`]); (2) into the
 //! active memtable, a skip list of versions; (3) when the memtable is over its size, it
 //! is frozen and flushed by a background thread to an immutable, sorted segment file of
 //! zstd-compressed, checksummed blocks (XML for documents, CSV for rows of scalars), with
@@ -18,6 +19,7 @@
 pub mod btree;
 pub mod cache;
 pub mod compaction;
+pub mod durability;
 pub mod engine;
 pub mod fs;
 pub mod indexes;

@@ -1,84 +1,202 @@
 //! Which writes readers may see: the *published* sequence number, below which every
-//! WAL record has been applied to the memtable and the index trees.
+//! WAL record is durable and has been applied to the memtable and the index trees.
 //!
 //! Records get their sequence numbers in WAL order but are applied by their writers
-//! concurrently, in any order. A reader that took "whatever is applied now" could see
-//! a later batch without an earlier one, or half of a batch in a scan. Readers instead
-//! read at the published sequence number: a prefix of the WAL, with every batch wholly
-//! in or wholly out. A writer returns only once its own record is published, so a
-//! session always reads its own writes.
+//! concurrently, in any order, and become durable a group at a time, when the WAL's
+//! fsync returns. A reader that took "whatever is applied now" could see a later batch
+//! without an earlier one, half of a batch in a scan, or a write that a crash would
+//! lose. Readers instead read at the published sequence number: the smaller of the
+//! gapless applied prefix and the durable one, so every batch is wholly in or wholly
+//! out, and nothing unacknowledged is seen. A writer is acknowledged only once its own
+//! record is published, so a session always reads its own writes.
+//!
+//! Writers wait for their record either by blocking ([`Visibility::wait`]) or as a
+//! future ([`Published`]), which an async front end awaits without holding a thread.
+//! A failed WAL write ends publication for good ([`Visibility::failed`]); waiters are
+//! woken with the reason.
 
 use parking_lot::{Condvar, Mutex};
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 
-/// The published sequence number and the applied records beyond it. See the module doc.
+use crate::error::{Error, Result};
+
+/// The published sequence number and what it is made of. See the module doc.
 pub struct Visibility {
     published: AtomicU64,
-    /// Records applied out of order, above `published`.
-    ahead: Mutex<BTreeSet<u64>>,
+    progress: Mutex<Progress>,
     advanced: Condvar,
 }
 
+struct Progress {
+    /// Every record up to here is applied.
+    applied: u64,
+    /// Records applied out of order, above `applied`.
+    ahead: BTreeSet<u64>,
+    /// Every record up to here is durable.
+    durable: u64,
+    /// Why no record will become durable any more.
+    failed: Option<String>,
+    /// Futures waiting for a sequence number to be published.
+    wakers: Vec<(u64, Waker)>,
+}
+
 impl Visibility {
-    /// Everything up to `published` is applied (after recovery, the last replayed record).
+    /// Everything up to `published` is durable and applied (after recovery, the last
+    /// replayed record).
     pub fn new(published: u64) -> Self {
         Visibility {
             published: AtomicU64::new(published),
-            ahead: Mutex::new(BTreeSet::new()),
+            progress: Mutex::new(Progress {
+                applied: published,
+                ahead: BTreeSet::new(),
+                durable: published,
+                failed: None,
+                wakers: Vec::new(),
+            }),
             advanced: Condvar::new(),
         }
     }
 
-    /// Every record with a sequence number at or below this one is applied.
+    /// Every record with a sequence number at or below this one is durable and applied.
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::Acquire)
     }
 
-    /// Records that `seq` is applied, publishing it and any applied records after it once
-    /// every earlier record is applied.
+    /// Records that `seq` is applied; it is published once every earlier record is
+    /// applied and it is durable.
     pub fn applied(&self, seq: u64) {
-        let mut ahead = self.ahead.lock();
-        let mut p = self.published.load(Ordering::Acquire);
-        if seq <= p {
+        let mut p = self.progress.lock();
+        if seq <= p.applied {
             return;
         }
-        if seq != p + 1 {
-            ahead.insert(seq);
+        if seq != p.applied + 1 {
+            p.ahead.insert(seq);
             return;
         }
-        p = seq;
-        while ahead.remove(&(p + 1)) {
-            p += 1;
+        let mut applied = seq;
+        while p.ahead.remove(&(applied + 1)) {
+            applied += 1;
         }
-        self.published.store(p, Ordering::Release);
+        p.applied = applied;
+        self.publish(&mut p);
+    }
+
+    /// Records that every record up to `seq` is durable.
+    pub fn durable(&self, seq: u64) {
+        let mut p = self.progress.lock();
+        if seq > p.durable {
+            p.durable = seq;
+            self.publish(&mut p);
+        }
+    }
+
+    /// Records that nothing more will become durable, and wakes every waiter.
+    pub fn failed(&self, why: &str) {
+        let mut p = self.progress.lock();
+        p.failed.get_or_insert_with(|| why.to_owned());
+        for (_, waker) in p.wakers.drain(..) {
+            waker.wake();
+        }
         self.advanced.notify_all();
     }
 
-    /// Waits until `seq` is published (the records before it are being applied by their
-    /// writers, which takes microseconds), or `limit` passes; true if it was published.
+    fn publish(&self, p: &mut Progress) {
+        let published = p.applied.min(p.durable);
+        if published <= self.published.load(Ordering::Acquire) {
+            return;
+        }
+        self.published.store(published, Ordering::Release);
+        self.advanced.notify_all();
+        if !p.wakers.is_empty() {
+            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut p.wakers)
+                .into_iter()
+                .partition(|(seq, _)| *seq <= published);
+            p.wakers = waiting;
+            for (_, waker) in ready {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Waits until `seq` is published, or `limit` passes; true if it was published.
+    /// (The caller makes sure its record becomes durable: see [`super::wal::Wal`].)
     pub fn wait(&self, seq: u64, limit: std::time::Duration) -> bool {
         if self.published() >= seq {
             return true;
         }
         let deadline = std::time::Instant::now() + limit;
-        let mut ahead = self.ahead.lock();
+        let mut p = self.progress.lock();
         while self.published() < seq {
-            if self.advanced.wait_until(&mut ahead, deadline).timed_out() {
+            if p.failed.is_some() || self.advanced.wait_until(&mut p, deadline).timed_out() {
                 return self.published() >= seq;
             }
         }
         true
+    }
+
+    /// A future that completes once `seq` is published, or fails once the WAL has.
+    pub fn published_future(self: &Arc<Self>, seq: u64) -> Published {
+        Published {
+            visibility: self.clone(),
+            seq,
+        }
+    }
+}
+
+/// Completes once its sequence number is published: see [`Visibility::published_future`].
+pub struct Published {
+    visibility: Arc<Visibility>,
+    seq: u64,
+}
+
+impl Published {
+    /// The sequence number waited for.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Future for Published {
+    type Output = Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let v = &self.visibility;
+        if v.published() >= self.seq {
+            return Poll::Ready(Ok(()));
+        }
+        let mut p = v.progress.lock();
+        if v.published() >= self.seq {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(why) = &p.failed {
+            return Poll::Ready(Err(Error::ReadOnly(why.clone())));
+        }
+        match p
+            .wakers
+            .iter_mut()
+            .find(|(s, w)| *s == self.seq && w.will_wake(cx.waker()))
+        {
+            Some(_) => {}
+            None => p.wakers.push((self.seq, cx.waker().clone())),
+        }
+        Poll::Pending
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn publishes_only_a_gapless_prefix() {
         let v = Visibility::new(10);
+        v.durable(100);
         v.applied(12);
         v.applied(13);
         assert_eq!(v.published(), 10, "11 is still being applied");
@@ -91,14 +209,75 @@ mod tests {
     }
 
     #[test]
+    fn publishes_only_what_is_durable() {
+        let v = Visibility::new(0);
+        v.applied(1);
+        v.applied(2);
+        assert_eq!(v.published(), 0, "applied, but not yet durable");
+        v.durable(1);
+        assert_eq!(v.published(), 1);
+        v.durable(3);
+        assert_eq!(v.published(), 2, "3 is durable but not applied");
+        v.applied(3);
+        assert_eq!(v.published(), 3);
+    }
+
+    #[test]
     fn a_waiter_wakes_when_its_record_is_published() {
-        let v = std::sync::Arc::new(Visibility::new(0));
+        let v = Arc::new(Visibility::new(0));
+        v.durable(5);
         v.applied(2);
         let w = v.clone();
-        let waiter = std::thread::spawn(move || w.wait(2, std::time::Duration::from_secs(10)));
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        let waiter = std::thread::spawn(move || w.wait(2, Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
         v.applied(1);
         assert!(waiter.join().unwrap());
-        assert!(!v.wait(3, std::time::Duration::from_millis(10)));
+        assert!(!v.wait(3, Duration::from_millis(10)));
+    }
+
+    /// Polls `fut` by hand, counting wake-ups.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_future_completes_on_publication_and_fails_with_the_wal() {
+        let v = Arc::new(Visibility::new(0));
+        let counter = Arc::new(CountingWaker(Default::default()));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut first = v.published_future(1);
+        let mut second = v.published_future(2);
+        assert!(Pin::new(&mut first).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut second).poll(&mut cx).is_pending());
+        v.applied(1);
+        v.applied(2);
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "nothing is durable yet"
+        );
+        v.durable(1);
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "only the first is woken"
+        );
+        assert!(matches!(
+            Pin::new(&mut first).poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(Pin::new(&mut second).poll(&mut cx).is_pending());
+        v.failed("disk full");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        match Pin::new(&mut second).poll(&mut cx) {
+            Poll::Ready(Err(Error::ReadOnly(why))) => assert_eq!(why, "disk full"),
+            other => panic!("expected the WAL's failure, got {other:?}"),
+        }
+        assert_eq!(v.published(), 1);
     }
 }

@@ -13,9 +13,13 @@
 //!         | 4 | index varint | entry bytes    (index entry delete)
 //! ```
 //!
-//! Group commit: a writer appends its record to a shared buffer; the first writer that
-//! finds no flush in progress becomes the flusher, writes the whole buffer and fsyncs once
-//! for everyone whose record it holds, while the others wait on a condition variable.
+//! Group commit: a writer appends its record to a shared buffer ([`Wal::enqueue`]), and
+//! one flush writes the whole buffer and fsyncs once for everyone whose record it holds.
+//! A writer that waits ([`Wal::wait_durable`]) and finds no flush in progress does the
+//! flush itself; the others wait on a condition variable. A writer that does not wait
+//! (a deferred write, see [`super::durability`]) leaves its record to the flusher thread,
+//! which flushes whenever the buffer holds records and no flush is in progress. Every
+//! flush reports what it made durable to the [`Visibility`], which publishes it.
 //! A failed write or fsync poisons the log: every later append fails, because after a
 //! failed fsync the kernel may have dropped the dirty pages and retrying could
 //! acknowledge lost data.
@@ -34,12 +38,14 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::doc::binary::{self, Reader};
 use crate::error::{Error, Result};
 use crate::storage::fs::sync_dir;
+use crate::storage::visibility::Visibility;
 
 /// One write inside a WAL record.
 #[derive(Clone, Debug, PartialEq)]
@@ -331,14 +337,29 @@ struct WalState {
     durable_seq: u64,
     flushing: bool,
     poisoned: Option<String>,
+    /// The flusher thread waits for work (see [`Wal::enqueue`]).
+    flusher_idle: bool,
+    /// The flusher thread has been started.
+    flusher_started: bool,
+    shutdown: bool,
+}
+
+/// What the writer threads and the flusher thread share.
+struct Shared {
+    dir: PathBuf,
+    segment_size: u64,
+    state: Mutex<WalState>,
+    /// Signalled when a flush ends.
+    flushed: Condvar,
+    /// Signalled when the flusher thread has records to write.
+    work: Condvar,
+    visibility: Arc<Visibility>,
 }
 
 /// The WAL writer. See the module doc.
 pub struct Wal {
-    dir: PathBuf,
-    segment_size: u64,
-    state: Mutex<WalState>,
-    flushed: Condvar,
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn file_name(first_seq: u64) -> String {
@@ -370,28 +391,43 @@ impl Wal {
         files.retain(|(first, _)| *first != next_seq);
         let (file, path) = create_file(dir, next_seq)?;
         files.push((next_seq, path));
+        let durable_seq = next_seq.saturating_sub(1);
         Ok(Wal {
-            dir: dir.to_path_buf(),
-            segment_size,
-            state: Mutex::new(WalState {
-                file: Arc::new(file),
-                file_len: 0,
-                file_zeroed: 0,
-                files,
-                buf: Vec::new(),
-                buf_first_seq: next_seq,
-                next_seq,
-                durable_seq: next_seq.saturating_sub(1),
-                flushing: false,
-                poisoned: None,
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                segment_size,
+                state: Mutex::new(WalState {
+                    file: Arc::new(file),
+                    file_len: 0,
+                    file_zeroed: 0,
+                    files,
+                    buf: Vec::new(),
+                    buf_first_seq: next_seq,
+                    next_seq,
+                    durable_seq,
+                    flushing: false,
+                    poisoned: None,
+                    flusher_idle: false,
+                    flusher_started: false,
+                    shutdown: false,
+                }),
+                flushed: Condvar::new(),
+                work: Condvar::new(),
+                visibility: Arc::new(Visibility::new(durable_seq)),
             }),
-            flushed: Condvar::new(),
+            flusher: Mutex::new(None),
         })
+    }
+
+    /// What readers may see: every flush reports what it made durable here, and the
+    /// writers report what they applied.
+    pub fn visibility(&self) -> &Arc<Visibility> {
+        &self.shared.visibility
     }
 
     /// The sequence number the next record will get.
     pub fn next_seq(&self) -> u64 {
-        self.state.lock().next_seq
+        self.shared.state.lock().next_seq
     }
 
     /// Appends a record and returns its sequence number once it is durable on disk.
@@ -399,17 +435,36 @@ impl Wal {
         self.append_checked(ops, &mut |_| Ok(()))
     }
 
-    /// [`Wal::append`], calling `check` with the record's sequence number first, under the
-    /// lock that orders records: nothing is appended if it fails, and checks run in
-    /// sequence order. `check` must be quick: every appender waits for it.
+    /// [`Wal::append`], calling `check` with the record's sequence number first (see
+    /// [`Wal::enqueue`]).
     pub fn append_checked(
         &self,
         ops: &[WalOp],
         check: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
-        let mut st = self.state.lock();
+        let seq = self.enqueue(ops, check, false)?;
+        self.wait_durable(seq)?;
+        Ok(seq)
+    }
+
+    /// Adds a record to the buffer of the next flush and returns its sequence number at
+    /// once: it is durable after [`Wal::wait_durable`], or, with `background`, once the
+    /// flusher thread has written it (the visibility hears of it; nobody has to wait).
+    /// `check` is called with the record's sequence number first, under the lock that
+    /// orders records: nothing is appended if it fails, and checks run in sequence order.
+    /// `check` must be quick: every appender waits for it.
+    pub fn enqueue(
+        &self,
+        ops: &[WalOp],
+        check: &mut dyn FnMut(u64) -> Result<()>,
+        background: bool,
+    ) -> Result<u64> {
+        let mut st = self.shared.state.lock();
         if let Some(why) = &st.poisoned {
             return Err(Error::ReadOnly(why.clone()));
+        }
+        if background && !st.flusher_started {
+            self.start_flusher(&mut st)?;
         }
         check(st.next_seq)?;
         let seq = st.next_seq;
@@ -418,18 +473,154 @@ impl Wal {
             st.buf_first_seq = seq;
         }
         encode_record(seq, ops, &mut st.buf);
+        if background && st.flusher_idle {
+            st.flusher_idle = false;
+            self.shared.work.notify_one();
+        }
+        Ok(seq)
+    }
+
+    fn start_flusher(&self, st: &mut WalState) -> Result<()> {
+        let shared = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("tissdb-wal".into())
+            .spawn(move || shared.run_flusher())
+            .map_err(|e| Error::io("starting the WAL flusher thread", e))?;
+        *self.flusher.lock() = Some(handle);
+        st.flusher_started = true;
+        Ok(())
+    }
+
+    /// Returns once record `seq` is durable: this thread writes the buffer itself when no
+    /// flush is in progress, else waits for the flush that takes it.
+    pub fn wait_durable(&self, seq: u64) -> Result<()> {
+        let mut st = self.shared.state.lock();
         loop {
             if st.durable_seq >= seq {
-                return Ok(seq);
+                return Ok(());
             }
             if let Some(why) = &st.poisoned {
                 return Err(Error::ReadOnly(why.clone()));
             }
             if st.flushing {
+                self.shared.flushed.wait(&mut st);
+                continue;
+            }
+            self.shared.flush_buffer(&mut st);
+        }
+    }
+
+    /// Makes every record appended so far durable.
+    pub fn sync(&self) -> Result<()> {
+        let last = self.shared.state.lock().next_seq - 1;
+        self.wait_durable(last)
+    }
+
+    /// Starts a new WAL file for the records that follow, so that all earlier records are
+    /// in files that can be removed once flushed. Returns the last sequence number
+    /// written before the switch.
+    pub fn rotate(&self) -> Result<u64> {
+        let shared = &self.shared;
+        let mut st = shared.state.lock();
+        loop {
+            if let Some(why) = &st.poisoned {
+                return Err(Error::ReadOnly(why.clone()));
+            }
+            if st.flushing {
+                shared.flushed.wait(&mut st);
+            } else if !st.buf.is_empty() {
+                shared.flush_buffer(&mut st);
+            } else {
+                break;
+            }
+        }
+        let last = st.next_seq - 1;
+        if st.file_len == 0 {
+            return Ok(last);
+        }
+        let (file, path) = create_file(&shared.dir, st.next_seq)?;
+        st.file = Arc::new(file);
+        st.file_len = 0;
+        st.file_zeroed = 0;
+        let first = st.next_seq;
+        st.files.push((first, path));
+        Ok(last)
+    }
+
+    /// Removes the files whose records all have sequence numbers up to `flushed_seq`.
+    pub fn remove_flushed(&self, flushed_seq: u64) -> Result<usize> {
+        let doomed: Vec<PathBuf> = {
+            let mut st = self.shared.state.lock();
+            let mut doomed = Vec::new();
+            while let Some(next_first) = st.files.get(1).map(|f| f.0) {
+                if next_first <= flushed_seq + 1 {
+                    doomed.push(st.files.remove(0).1);
+                } else {
+                    break;
+                }
+            }
+            doomed
+        };
+        for path in &doomed {
+            std::fs::remove_file(path)
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.shared.dir)?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Whether an earlier failure made the log refuse writes.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.state.lock().poisoned.clone()
+    }
+
+    /// Number of WAL files on disk.
+    pub fn file_count(&self) -> usize {
+        self.shared.state.lock().files.len()
+    }
+}
+
+impl Drop for Wal {
+    /// Stops the flusher thread once it has written what it holds.
+    fn drop(&mut self) {
+        {
+            let mut st = self.shared.state.lock();
+            st.shutdown = true;
+            self.shared.work.notify_all();
+        }
+        if let Some(handle) = self.flusher.lock().take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the WAL flusher thread panicked");
+        }
+    }
+}
+
+impl Shared {
+    /// The flusher thread: writes whatever the buffer holds whenever no flush is in
+    /// progress, until the WAL is dropped (after a last flush) or poisoned.
+    fn run_flusher(&self) {
+        let mut st = self.state.lock();
+        loop {
+            if st.poisoned.is_some() {
+                return;
+            }
+            if !st.buf.is_empty() && !st.flushing {
+                self.flush_buffer(&mut st);
+                continue;
+            }
+            if st.shutdown && st.buf.is_empty() {
+                return;
+            }
+            if st.flushing {
                 self.flushed.wait(&mut st);
                 continue;
             }
-            self.flush_buffer(&mut st);
+            st.flusher_idle = true;
+            self.work.wait(&mut st);
+            st.flusher_idle = false;
         }
     }
 
@@ -492,78 +683,22 @@ impl Wal {
                 st.file_len = end;
                 st.file_zeroed = zero_to.max(end);
                 st.durable_seq = upto;
+                self.visibility.durable(upto);
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL write failed; refusing further writes");
-                st.poisoned = Some(format!("an earlier WAL write failed ({e})"));
+                let why = format!("an earlier WAL write failed ({e})");
+                self.visibility.failed(&why);
+                st.poisoned = Some(why);
             }
         }
         st.flushing = false;
         self.flushed.notify_all();
-    }
-
-    /// Starts a new WAL file for the records that follow, so that all earlier records are
-    /// in files that can be removed once flushed. Returns the last sequence number
-    /// written before the switch.
-    pub fn rotate(&self) -> Result<u64> {
-        let mut st = self.state.lock();
-        loop {
-            if let Some(why) = &st.poisoned {
-                return Err(Error::ReadOnly(why.clone()));
-            }
-            if st.flushing {
-                self.flushed.wait(&mut st);
-            } else if !st.buf.is_empty() {
-                self.flush_buffer(&mut st);
-            } else {
-                break;
-            }
+        // Records that came in during the flush go next, by the flusher if it waits.
+        if !st.buf.is_empty() && st.flusher_idle {
+            st.flusher_idle = false;
+            self.work.notify_one();
         }
-        let last = st.next_seq - 1;
-        if st.file_len == 0 {
-            return Ok(last);
-        }
-        let (file, path) = create_file(&self.dir, st.next_seq)?;
-        st.file = Arc::new(file);
-        st.file_len = 0;
-        st.file_zeroed = 0;
-        let first = st.next_seq;
-        st.files.push((first, path));
-        Ok(last)
-    }
-
-    /// Removes the files whose records all have sequence numbers up to `flushed_seq`.
-    pub fn remove_flushed(&self, flushed_seq: u64) -> Result<usize> {
-        let doomed: Vec<PathBuf> = {
-            let mut st = self.state.lock();
-            let mut doomed = Vec::new();
-            while let Some(next_first) = st.files.get(1).map(|f| f.0) {
-                if next_first <= flushed_seq + 1 {
-                    doomed.push(st.files.remove(0).1);
-                } else {
-                    break;
-                }
-            }
-            doomed
-        };
-        for path in &doomed {
-            std::fs::remove_file(path)
-                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
-        }
-        if !doomed.is_empty() {
-            sync_dir(&self.dir)?;
-        }
-        Ok(doomed.len())
-    }
-
-    /// Whether an earlier failure made the log refuse writes.
-    pub fn poisoned(&self) -> Option<String> {
-        self.state.lock().poisoned.clone()
-    }
-
-    /// Number of WAL files on disk.
-    pub fn file_count(&self) -> usize {
-        self.state.lock().files.len()
     }
 }
 
@@ -752,6 +887,54 @@ mod tests {
             "{second}"
         );
         assert!(wal.rotate().is_err());
+    }
+
+    #[test]
+    fn the_flusher_thread_makes_queued_records_durable_or_reports_its_failure() {
+        use std::future::Future;
+        let dir = tempfile::tempdir().unwrap();
+        let wal = Wal::open(dir.path(), 1, 1 << 20).unwrap();
+        let seqs: Vec<u64> = (0..20)
+            .map(|i| wal.enqueue(&[put(&format!("k{i}"), "v")], &mut |_| Ok(()), true))
+            .collect::<Result<_>>()
+            .unwrap();
+        for &seq in &seqs {
+            wal.visibility().applied(seq);
+        }
+        // Nobody waits: the flusher thread writes them, and publication follows.
+        assert!(
+            wal.visibility()
+                .wait(20, std::time::Duration::from_secs(10))
+        );
+        drop(wal);
+        assert_eq!(replay(dir.path(), 0).unwrap().records.len(), 20);
+
+        // The WAL file is /dev/full: the flusher's write fails.
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.path().join(file_name(1))).unwrap();
+        let wal = Wal::open(dir.path(), 1, 1 << 20).unwrap();
+        let seq = wal
+            .enqueue(&[put("a", "1")], &mut |_| Ok(()), true)
+            .unwrap();
+        wal.visibility().applied(seq);
+        let mut published = wal.visibility().published_future(seq);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while wal.poisoned().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the write never failed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::Pin::new(&mut published).poll(&mut cx) {
+            std::task::Poll::Ready(Err(Error::ReadOnly(why))) => {
+                assert!(why.contains("WAL write failed"), "{why}")
+            }
+            other => panic!("expected the WAL's failure, got {other:?}"),
+        }
+        assert_eq!(wal.visibility().published(), 0);
+        assert!(wal.wait_durable(seq).is_err());
     }
 
     #[test]

@@ -13,32 +13,42 @@ use pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::startup::SecretKey;
 
+/// What a cancel request reaches on one connection.
+#[derive(Clone)]
+pub struct CancelTarget {
+    /// The engine's flag: the running statement checks it as it reads rows and before
+    /// it writes.
+    pub engine: Arc<AtomicBool>,
+    /// Set while the connection runs a write: a cancel then reaches only the engine, so
+    /// a write that went ahead is never reported cancelled while its fsync is awaited.
+    pub committing: Arc<AtomicBool>,
+}
+
 /// The cancel flags of the open connections, by process id.
 #[derive(Default)]
 pub struct CancelFlags {
-    flags: Mutex<HashMap<i32, (SecretKey, Arc<AtomicBool>)>>,
+    flags: Mutex<HashMap<i32, (SecretKey, CancelTarget)>>,
 }
 
 impl CancelFlags {
     /// Registers a connection; the returned guard unregisters it when dropped.
-    pub fn register(
-        self: &Arc<Self>,
-        pid: i32,
-        key: SecretKey,
-        flag: Arc<AtomicBool>,
-    ) -> FlagGuard {
-        self.flags.lock().insert(pid, (key, flag));
+    pub fn register(self: &Arc<Self>, pid: i32, key: SecretKey, target: CancelTarget) -> FlagGuard {
+        self.flags.lock().insert(pid, (key, target));
         FlagGuard {
             flags: self.clone(),
             pid,
         }
     }
 
-    fn set(&self, pid: i32, key: &SecretKey) {
-        if let Some((k, flag)) = self.flags.lock().get(&pid)
-            && key_bytes(k) == key_bytes(key)
-        {
-            flag.store(true, Ordering::Relaxed);
+    /// Sets the engine flag of connection `pid` if `key` is its key; true if the
+    /// connection's async wait should be woken too (it is not committing).
+    fn set(&self, pid: i32, key: &SecretKey) -> bool {
+        match self.flags.lock().get(&pid) {
+            Some((k, target)) if key_bytes(k) == key_bytes(key) => {
+                target.engine.store(true, Ordering::Relaxed);
+                !target.committing.load(Ordering::Acquire)
+            }
+            _ => false,
         }
     }
 }
@@ -79,8 +89,9 @@ impl Canceller {
 #[async_trait]
 impl CancelHandler for Canceller {
     async fn on_cancel_request(&self, request: CancelRequest) {
-        self.flags.set(request.pid, &request.secret_key);
-        self.default.on_cancel_request(request).await;
+        if self.flags.set(request.pid, &request.secret_key) {
+            self.default.on_cancel_request(request).await;
+        }
     }
 }
 
@@ -95,8 +106,12 @@ mod tests {
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
         );
-        let _ga = flags.register(1, SecretKey::I32(42), a.clone());
-        let gb = flags.register(2, SecretKey::I32(7), b.clone());
+        let target = |engine: &Arc<AtomicBool>| CancelTarget {
+            engine: engine.clone(),
+            committing: Arc::default(),
+        };
+        let _ga = flags.register(1, SecretKey::I32(42), target(&a));
+        let gb = flags.register(2, SecretKey::I32(7), target(&b));
         // A wrong key does nothing; the right key as bytes (how requests parse) works.
         flags.set(1, &SecretKey::I32(41));
         assert!(!a.load(Ordering::Relaxed));
@@ -109,5 +124,27 @@ mod tests {
             !b.load(Ordering::Relaxed),
             "unregistered when the connection ended"
         );
+    }
+
+    #[test]
+    fn a_committing_connection_is_cancelled_only_in_the_engine() {
+        let flags = Arc::new(CancelFlags::default());
+        let target = CancelTarget {
+            engine: Arc::default(),
+            committing: Arc::default(),
+        };
+        let _g = flags.register(3, SecretKey::I32(9), target.clone());
+        assert!(
+            flags.set(3, &SecretKey::I32(9)),
+            "idle: the async wait is woken too"
+        );
+        target.engine.store(false, Ordering::Relaxed);
+        target.committing.store(true, Ordering::Release);
+        assert!(
+            !flags.set(3, &SecretKey::I32(9)),
+            "committing: the engine only"
+        );
+        assert!(target.engine.load(Ordering::Relaxed));
+        assert!(!flags.set(4, &SecretKey::I32(9)), "no such connection");
     }
 }

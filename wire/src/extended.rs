@@ -42,6 +42,7 @@ use crate::connection::{QueryHandler, StatementParser};
 use crate::decode::{ParamFormat, decode_param};
 use crate::error;
 use crate::held::Held;
+use crate::quick_reads::QuickReads;
 use crate::response;
 use crate::schema::{self, check_format_count, format_at, param_pg_type, sql_type_from_oid};
 
@@ -204,7 +205,11 @@ impl ExtendedQueryHandler for QueryHandler {
             self.session.run_inline(|s| s.execute(&prepared, &params))
         } else {
             let run = prepared.clone();
-            self.session.run(move |s| s.execute(&run, &params)).await?
+            let shape = QuickReads::shape(&prepared.sql);
+            let quick = shape.map(|shape| (&*self.quick_reads, shape));
+            self.session
+                .run_write(quick, move |s| s.execute(&run, &params))
+                .await?
         }
         .map_err(|e| error::engine(&e))?;
         if let Some(copy) = crate::copy::extended_response(&self.session, client).await? {

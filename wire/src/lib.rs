@@ -9,7 +9,9 @@
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
 //!    session: in place, under `block_in_place`, or on a blocking thread ([`session`];
-//!    which reads run in place: [`quick_reads`]). Results become row descriptions ([`schema`]) and
+//!    which statements run directly on the worker: [`quick_reads`]). A statement that
+//!    may write has its writes deferred and awaits their fsync before it answers
+//!    ([`session::SessionHandle::run_write`]). Results become row descriptions ([`schema`]) and
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange.
@@ -75,7 +77,7 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
                         manager.clone(),
                         keys.clone(),
                         flags.clone(),
-                        session.cancel_flag(),
+                        session.cancel_target(),
                     ));
                     let handlers = ConnectionHandlers::new(session, startup, cancel.clone());
                     connections.spawn(async move {

@@ -1,16 +1,18 @@
-//! Which simple-protocol reads run right on the connection's task.
+//! Which statements run right on the connection's task.
 //!
-//! A read-only Query message runs on the connection's async worker in one of two ways:
-//! under `block_in_place`, which hands the worker's other duties to another thread first
+//! A statement runs on the connection's async worker in one of two ways: under
+//! `block_in_place`, which hands the worker's other duties to another thread first
 //! (safe for a statement of any length, but the hand-off costs more than a point lookup),
 //! or directly, with no hand-off (W2's point SELECT at 8 clients: about 15k statements/s
 //! the first way, 25k the second). The extended protocol knows from the plan which reads
-//! are point lookups; a Query message is planned only as it runs, so instead each
-//! connection remembers how long queries of each *shape* took: the text with its
-//! numbers and quoted strings taken out, so `... WHERE id = 7` and `... WHERE id = 9`
-//! share one. A shape runs directly once it has run in place in under [`QUICK`], and
-//! goes back to running in place as soon as one of its direct runs takes longer than
-//! [`SLOW`]: at worst one statement holds a worker for the length of one slow run.
+//! are point lookups. For the rest, simple-protocol reads and writes of either protocol
+//! (a write takes microseconds once its fsync is awaited rather than slept through: see
+//! [`crate::session::SessionHandle::run_write`]), each connection remembers how long
+//! statements of each *shape* took: the text with its numbers and quoted strings taken
+//! out, so `... WHERE id = 7` and `... WHERE id = 9` share one. A shape runs directly
+//! once it has run in place in under [`QUICK`], and goes back to running in place as
+//! soon as one of its direct runs takes longer than [`SLOW`]: at worst one statement
+//! holds a worker for the length of one slow run.
 
 use std::collections::HashMap;
 use std::hash::Hasher;

@@ -12,14 +12,18 @@
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use pgwire::error::PgWireResult;
 use pgwire::messages::response::TransactionStatus;
 use tissdb::session::TransactionStatus as EngineStatus;
+use tissdb::storage::durability;
 use tissdb::{Database, Session};
 use tokio::sync::Notify;
 
+use crate::cancel::CancelTarget;
 use crate::error;
+use crate::quick_reads::QuickReads;
 
 /// Engine calls in progress on all connections.
 #[derive(Clone, Default)]
@@ -71,6 +75,8 @@ pub struct SessionHandle {
     session: Arc<Mutex<Session>>,
     /// The session's cancel flag, reachable while a statement holds the session lock.
     cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while a write runs and its fsync is awaited (see [`SessionHandle::run_write`]).
+    committing: Arc<std::sync::atomic::AtomicBool>,
     status: Arc<AtomicU8>,
     in_flight: InFlight,
 }
@@ -90,6 +96,7 @@ impl SessionHandle {
         let status = AtomicU8::new(status_byte(session.transaction_status()));
         SessionHandle {
             cancel: session.cancel_flag(),
+            committing: Arc::default(),
             session: Arc::new(Mutex::new(session)),
             status: Arc::new(status),
             in_flight,
@@ -139,6 +146,66 @@ impl SessionHandle {
             .map_err(|e| error::internal(format!("the statement failed unexpectedly: {e}")))
     }
 
+    /// [`SessionHandle::run`] for a statement that may write: its writes are deferred
+    /// ([`durability::deferred`]), so no thread sleeps through the fsync, and this
+    /// returns once they are durable and visible, the worker serving other connections
+    /// meanwhile (one fsync then acknowledges the writes of every connection that came
+    /// in during the last). A cancel request reaches only the engine's flag meanwhile:
+    /// the statement stops if it has not written yet, and a write that went ahead is
+    /// acknowledged, as in PostgreSQL, where a commit's WAL flush holds off interrupts.
+    ///
+    /// With `quick` (the connection's [`QuickReads`] and the statement's shape), a shape
+    /// that has proved quick runs directly on the worker, as point reads do, and how long
+    /// the run took (without the fsync) is recorded.
+    pub async fn run_write<T, F>(&self, quick: Option<(&QuickReads, u64)>, f: F) -> PgWireResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> T + Send + 'static,
+    {
+        /// Clears the committing flag however the wait ends.
+        struct Committing<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Committing<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        self.committing.store(true, Ordering::Release);
+        let _committing = Committing(&self.committing);
+        let direct = quick.is_some_and(|(reads, shape)| reads.is_quick(shape));
+        let started = Instant::now();
+        let (out, published) = match direct {
+            true => {
+                self.try_run_direct(move |s| durability::deferred(|| f(s)))
+                    .await?
+            }
+            false => self.run(move |s| durability::deferred(|| f(s))).await?,
+        };
+        if let Some((reads, shape)) = quick {
+            reads.record(shape, direct, started.elapsed());
+        }
+        if let Some(published) = published {
+            published.await.map_err(|e| error::engine(&e))?;
+        }
+        Ok(out)
+    }
+
+    /// [`SessionHandle::run_direct`] when the session is free (a panic becomes an XX000
+    /// error); else, as [`SessionHandle::run`], on a blocking thread.
+    async fn try_run_direct<T, F>(&self, f: F) -> PgWireResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> T + Send + 'static,
+    {
+        let Ok(mut session) = self.session.try_lock() else {
+            return self.run(f).await;
+        };
+        let _guard = self.in_flight.enter();
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut session)));
+        self.status
+            .store(status_byte(session.transaction_status()), Ordering::Release);
+        out.map_err(|_| error::internal("the statement failed unexpectedly"))
+    }
+
     /// Runs `f` on the session right on the async worker, without handing the worker's
     /// duties to another thread: only for statements known to read a few documents (a
     /// key or index point lookup), where the hand-off costs more than the statement
@@ -169,9 +236,12 @@ impl SessionHandle {
         })
     }
 
-    /// The session's cancel flag (for cancel requests, which arrive on other connections).
-    pub fn cancel_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.cancel.clone()
+    /// What a cancel request sets (cancel requests arrive on other connections).
+    pub fn cancel_target(&self) -> CancelTarget {
+        CancelTarget {
+            engine: self.cancel.clone(),
+            committing: self.committing.clone(),
+        }
     }
 
     /// Asks the running statement to stop: the engine checks the flag as it reads rows

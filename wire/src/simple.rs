@@ -222,7 +222,10 @@ impl QueryHandler {
             }
         } else {
             let sql = query.to_owned();
-            self.session.run(move |s| batch(s, &sql)).await?
+            let quick = QuickReads::shape(query).map(|shape| (&*self.quick_reads, shape));
+            self.session
+                .run_write(quick, move |s| batch(s, &sql))
+                .await?
         };
         if results.is_empty() {
             return Ok((vec![Response::EmptyQuery], notices, None));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::cancel::{CancelFlags, FlagGuard};
+use crate::cancel::{CancelFlags, CancelTarget, FlagGuard};
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -30,8 +30,8 @@ pub struct Startup {
     manager: Arc<ConnectionManager>,
     keys: Arc<RandomPidSecretKeyGenerator>,
     flags: Arc<CancelFlags>,
-    /// The connection's engine cancel flag, set by a cancel request.
-    cancel_flag: Arc<std::sync::atomic::AtomicBool>,
+    /// What a cancel request on this connection sets.
+    cancel_target: CancelTarget,
 }
 
 impl Startup {
@@ -41,13 +41,13 @@ impl Startup {
         manager: Arc<ConnectionManager>,
         keys: Arc<RandomPidSecretKeyGenerator>,
         flags: Arc<CancelFlags>,
-        cancel_flag: Arc<std::sync::atomic::AtomicBool>,
+        cancel_target: CancelTarget,
     ) -> Self {
         Startup {
             manager,
             keys,
             flags,
-            cancel_flag,
+            cancel_target,
         }
     }
 }
@@ -75,7 +75,7 @@ impl StartupHandler for Startup {
         // there, and the guard unregisters the key when the connection ends.
         let flag_guard = self
             .flags
-            .register(pid, key.clone(), self.cancel_flag.clone());
+            .register(pid, key.clone(), self.cancel_target.clone());
         client.session_extensions().insert::<FlagGuard>(flag_guard);
         let (handle, guard) = self.manager.register(pid, key);
         client

@@ -1,0 +1,126 @@
+//! Deferred durability: writes that return before their fsync, for callers that can
+//! await it without holding a thread.
+//!
+//! A write normally returns once its WAL record is durable and published, so the
+//! thread that made it sleeps through the fsync. Inside [`deferred`], the storage
+//! engine's writes only append their record to the WAL buffer, apply it and hand the
+//! fsync to the WAL's flusher thread; [`deferred`] then returns a [`Published`] future
+//! for the last of them. An async front end runs a statement this way and awaits the
+//! future before it acknowledges the statement, so its worker serves other connections
+//! meanwhile, and one fsync acknowledges every statement that came in during the last.
+//!
+//! Nothing becomes visible earlier for it: readers still read at the published sequence
+//! number, which never passes what is durable. Within the scope, a read that takes a
+//! snapshot first waits (blocking) for the scope's own writes to be published, so a
+//! statement that reads after writing (the second statement of a batch, a DDL step that
+//! reads its catalog) sees what it wrote, exactly as without deferral.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::error::Result;
+pub use crate::storage::visibility::Published;
+
+/// A store whose writes can be deferred: it can make a record durable and published
+/// now, or tell when it is.
+pub(crate) trait Durable: Send + Sync {
+    /// Blocks until record `seq` is durable and published.
+    fn settle(&self, seq: u64) -> Result<()>;
+    /// A future for record `seq`'s publication.
+    fn published(&self, seq: u64) -> Published;
+}
+
+/// The last write made in the current scope, if any.
+struct Pending {
+    store: Arc<dyn Durable>,
+    seq: u64,
+}
+
+thread_local! {
+    /// `Some` inside [`deferred`]: the pending write of the scope, if any.
+    static SCOPE: RefCell<Option<Option<Pending>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with its storage writes deferred (see the module doc). Returns what `f`
+/// returned and, if it wrote, a future that completes once its last write (and so every
+/// earlier one) is durable and published, or fails if the WAL did. Until then the writes
+/// must not be acknowledged to anyone.
+pub fn deferred<T>(f: impl FnOnce() -> T) -> (T, Option<Published>) {
+    /// Ends the scope even if `f` panics, handing back what it left pending.
+    struct Scope(Option<Option<Pending>>);
+    impl Drop for Scope {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            let mine = SCOPE.with(|s| s.replace(outer));
+            // A panic unwinds past the caller: the writes become durable on their own.
+            drop(mine);
+        }
+    }
+    let outer = SCOPE.with(|s| s.replace(Some(None)));
+    let mut scope = Scope(outer);
+    let out = f();
+    let pending = SCOPE.with(|s| s.replace(scope.0.take()));
+    std::mem::forget(scope);
+    let ticket = pending.flatten().map(|p| p.store.published(p.seq));
+    (out, ticket)
+}
+
+/// Whether writes on this thread are deferred.
+pub(crate) fn deferring() -> bool {
+    SCOPE.with(|s| s.borrow().is_some())
+}
+
+/// Records a deferred write of `store`; false if the scope already waits for another
+/// store, in which case the caller must wait for this write itself.
+pub(crate) fn record(store: &Arc<dyn Durable>, seq: u64) -> bool {
+    SCOPE.with(|s| {
+        let mut s = s.borrow_mut();
+        let Some(slot) = s.as_mut() else {
+            return false;
+        };
+        match slot {
+            Some(p) if same(&p.store, store) => {
+                p.seq = p.seq.max(seq);
+                true
+            }
+            Some(_) => false,
+            None => {
+                *slot = Some(Pending {
+                    store: store.clone(),
+                    seq,
+                });
+                true
+            }
+        }
+    })
+}
+
+/// Before a read of the store at `store` (its address): waits for this scope's pending
+/// write to it, so the read sees it. If that fails, the write stays pending, and the
+/// scope's future reports the failure.
+pub(crate) fn settle(store: *const ()) {
+    let pending = SCOPE.with(|s| match s.borrow().as_ref() {
+        Some(Some(p)) if address(&p.store) == store => Some((p.store.clone(), p.seq)),
+        _ => None,
+    });
+    let Some((durable, seq)) = pending else {
+        return;
+    };
+    if durable.settle(seq).is_ok() {
+        SCOPE.with(|s| {
+            if let Some(slot) = s.borrow_mut().as_mut()
+                && slot.as_ref().is_some_and(|p| p.seq <= seq)
+            {
+                *slot = None;
+            }
+        });
+    }
+}
+
+fn address(store: &Arc<dyn Durable>) -> *const () {
+    Arc::as_ptr(store) as *const ()
+}
+
+fn same(a: &Arc<dyn Durable>, b: &Arc<dyn Durable>) -> bool {
+    address(a) == address(b)
+}
