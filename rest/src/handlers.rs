@@ -16,6 +16,7 @@ use tissdb::doc::Value;
 use tissdb::doc::{json as json_codec, xml};
 use tissdb::query::SqlType;
 use tissdb::session::Replaced;
+use tissdb::storage::durability;
 use tissdb::{Session, SqlState};
 
 use crate::AppState;
@@ -26,23 +27,22 @@ use crate::transactions;
 
 type ApiResult = Result<Response, ApiError>;
 
-/// Runs a session call on the blocking pool (storage calls fsync).
+/// Runs a session call on the blocking pool (storage calls read files). Its writes are
+/// deferred: the thread returns without sleeping through the fsync, and this returns once
+/// they are durable and visible (see `tissdb::storage::durability`).
 async fn run<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(Session) -> tissdb::Result<T> + Send + 'static,
 {
     let session = Session::new(state.db.clone());
-    tokio::task::spawn_blocking(move || f(session))
+    let (out, published) = tokio::task::spawn_blocking(move || durability::deferred(|| f(session)))
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                SqlState::INTERNAL_ERROR,
-                format!("request task failed: {e}"),
-            )
-        })?
-        .map_err(ApiError::from)
+        .map_err(task_failed)?;
+    if let Some(published) = published {
+        published.await.map_err(ApiError::from)?;
+    }
+    out.map_err(ApiError::from)
 }
 
 /// Runs a document call in the transaction the request names (`X-Transaction-ID`), or
