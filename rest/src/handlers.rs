@@ -95,6 +95,40 @@ where
         .map_err(ApiError::from)
 }
 
+/// [`run_doc`] for a write of one document: outside a transaction it runs right on the
+/// request's task, as the wire protocol runs its quick writes, with its write deferred
+/// (the document is already decoded and within max_document_size, so the call is short
+/// once it need not sleep through the fsync); the fsync is awaited before the answer.
+/// A panic becomes a 500.
+pub(crate) async fn run_point_write<T, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Session) -> tissdb::Result<T> + Send + 'static,
+{
+    if transactions::requested(headers)?.is_some() {
+        return run_doc(state, headers, f).await;
+    }
+    let mut session = Session::new(state.db.clone());
+    let (out, published) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        durability::deferred(|| f(&mut session))
+    }))
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            SqlState::INTERNAL_ERROR,
+            "the request failed unexpectedly",
+        )
+    })?;
+    if let Some(published) = published {
+        published.await.map_err(ApiError::from)?;
+    }
+    out.map_err(ApiError::from)
+}
+
 fn task_failed(e: tokio::task::JoinError) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -253,7 +287,7 @@ pub(crate) async fn insert_one(
 ) -> ApiResult {
     let doc = body::decode_document(format, bytes, &state.db.limits())?;
     let (id, stored) =
-        run_doc(state, headers, move |s| s.insert_document(&collection, doc)).await?;
+        run_point_write(state, headers, move |s| s.insert_document(&collection, doc)).await?;
     Ok(body::document_response(
         StatusCode::CREATED,
         body::response_format(headers),
@@ -348,7 +382,7 @@ pub async fn replace_document(
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
     let store_id = id.clone();
-    let (outcome, stored) = run_doc(&state, &headers, move |s| {
+    let (outcome, stored) = run_point_write(&state, &headers, move |s| {
         s.replace_document(&collection, &store_id, doc)
     })
     .await?;
@@ -371,7 +405,7 @@ pub async fn delete_document(
 ) -> ApiResult {
     let (collection, id) = two(path)?;
     let deleted = id.clone();
-    run_doc(&state, &headers, move |s| {
+    run_point_write(&state, &headers, move |s| {
         s.delete_document(&collection, &id)
     })
     .await?;
