@@ -67,40 +67,15 @@ where
     }
 }
 
-/// [`run_doc`] for a read of a few documents by id: outside a transaction it runs right
-/// on the request's task, as the wire protocol runs point lookups, since the hand-off to
-/// a blocking thread and back costs more than the read (GET by id at 8 connections: 29k
-/// requests/s through the blocking pool, 37k in place). A panic becomes a 500.
-pub(crate) async fn run_point_read<T, F>(
-    state: &AppState,
-    headers: &HeaderMap,
-    f: F,
-) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Session) -> tissdb::Result<T> + Send + 'static,
-{
-    if transactions::requested(headers)?.is_some() {
-        return run_doc(state, headers, f).await;
-    }
-    let mut session = Session::new(state.db.clone());
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut session)))
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                SqlState::INTERNAL_ERROR,
-                "the request failed unexpectedly",
-            )
-        })?
-        .map_err(ApiError::from)
-}
-
-/// [`run_doc`] for a write of one document: outside a transaction it runs right on the
-/// request's task, as the wire protocol runs its quick writes, with its write deferred
-/// (the document is already decoded and within max_document_size, so the call is short
-/// once it need not sleep through the fsync); the fsync is awaited before the answer.
+/// [`run_doc`] for a call on one document or a few by id (a read by id, a POST, PUT or
+/// DELETE of one document): outside a transaction it runs right on the request's task,
+/// as the wire protocol runs point lookups and quick writes, since the hand-off to a
+/// blocking thread and back costs more than the call (GET by id at 8 connections: 29k
+/// requests/s through the blocking pool, 37k in place). Its writes are deferred (the
+/// document is already decoded and within max_document_size, so the call is short once
+/// it need not sleep through the fsync), and the fsync is awaited before the answer.
 /// A panic becomes a 500.
-pub(crate) async fn run_point_write<T, F>(
+pub(crate) async fn run_in_place<T, F>(
     state: &AppState,
     headers: &HeaderMap,
     f: F,
@@ -287,7 +262,7 @@ pub(crate) async fn insert_one(
 ) -> ApiResult {
     let doc = body::decode_document(format, bytes, &state.db.limits())?;
     let (id, stored) =
-        run_point_write(state, headers, move |s| s.insert_document(&collection, doc)).await?;
+        run_in_place(state, headers, move |s| s.insert_document(&collection, doc)).await?;
     Ok(body::document_response(
         StatusCode::CREATED,
         body::response_format(headers),
@@ -330,7 +305,7 @@ pub async fn get_document(
         ));
     }
     let lookup_id = id.clone();
-    let doc = run_point_read(&state, &headers, move |s| {
+    let doc = run_in_place(&state, &headers, move |s| {
         let Some(mut doc) = s.get_document(&collection, &lookup_id)? else {
             return Ok(None);
         };
@@ -382,7 +357,7 @@ pub async fn replace_document(
     let bytes = body::read_body(&headers, body, state.db.config().max_body_size as usize).await?;
     let doc = body::decode_document(format, &bytes, &state.db.limits())?;
     let store_id = id.clone();
-    let (outcome, stored) = run_point_write(&state, &headers, move |s| {
+    let (outcome, stored) = run_in_place(&state, &headers, move |s| {
         s.replace_document(&collection, &store_id, doc)
     })
     .await?;
@@ -405,7 +380,7 @@ pub async fn delete_document(
 ) -> ApiResult {
     let (collection, id) = two(path)?;
     let deleted = id.clone();
-    run_point_write(&state, &headers, move |s| {
+    run_in_place(&state, &headers, move |s| {
         s.delete_document(&collection, &id)
     })
     .await?;
@@ -581,7 +556,7 @@ pub async fn query(
                 s.execute(&prepared, &params)
             };
             match point {
-                true => run_point_read(&state, &headers, run).await?,
+                true => run_in_place(&state, &headers, run).await?,
                 false => run_doc(&state, &headers, run).await?,
             }
         }
