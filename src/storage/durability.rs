@@ -46,23 +46,18 @@ thread_local! {
 /// earlier one) is durable and published, or fails if the WAL did. Until then the writes
 /// must not be acknowledged to anyone.
 pub fn deferred<T>(f: impl FnOnce() -> T) -> (T, Option<Published>) {
-    /// Ends the scope even if `f` panics, handing back what it left pending.
+    /// Restores the enclosing scope (none, usually) when this one ends, even if `f`
+    /// panics: the writes then become durable on their own, unawaited.
     struct Scope(Option<Option<Pending>>);
     impl Drop for Scope {
         fn drop(&mut self) {
-            let outer = self.0.take();
-            let mine = SCOPE.with(|s| s.replace(outer));
-            // A panic unwinds past the caller: the writes become durable on their own.
-            drop(mine);
+            SCOPE.with(|s| s.replace(self.0.take()));
         }
     }
-    let outer = SCOPE.with(|s| s.replace(Some(None)));
-    let mut scope = Scope(outer);
+    let _scope = Scope(SCOPE.with(|s| s.replace(Some(None))));
     let out = f();
-    let pending = SCOPE.with(|s| s.replace(scope.0.take()));
-    std::mem::forget(scope);
-    let ticket = pending.flatten().map(|p| p.store.published(p.seq));
-    (out, ticket)
+    let pending = SCOPE.with(|s| s.borrow_mut().as_mut().and_then(Option::take));
+    (out, pending.map(|p| p.store.published(p.seq)))
 }
 
 /// Whether writes on this thread are deferred.

@@ -389,7 +389,7 @@ impl Storage {
     }
 
     /// [`Storage::write`], calling `check` with the batch's sequence number before it is
-    /// appended, in sequence order (see [`Wal::append_checked`]); nothing is written if
+    /// appended, in sequence order (see [`Wal::enqueue`]); nothing is written if
     /// `check` fails. Transactions validate and register their commits this way.
     pub fn write_checked(
         &self,
@@ -446,11 +446,6 @@ impl Storage {
         if durability::deferring() {
             durability::settle(Arc::as_ptr(&self.inner) as *const ());
         }
-    }
-
-    /// Makes every write made so far durable (the WAL's buffer written and synced).
-    pub fn sync_wal(&self) -> Result<()> {
-        self.inner.wal.sync()
     }
 
     /// Writes the index trees' changes to their files, once the WAL records that made

@@ -519,17 +519,7 @@ impl Wal {
 
     /// Appends a record and returns its sequence number once it is durable on disk.
     pub fn append(&self, ops: &[WalOp]) -> Result<u64> {
-        self.append_checked(ops, &mut |_| Ok(()))
-    }
-
-    /// [`Wal::append`], calling `check` with the record's sequence number first (see
-    /// [`Wal::enqueue`]).
-    pub fn append_checked(
-        &self,
-        ops: &[WalOp],
-        check: &mut dyn FnMut(u64) -> Result<()>,
-    ) -> Result<u64> {
-        let seq = self.enqueue(ops, check, false)?;
+        let seq = self.enqueue(ops, &mut |_| Ok(()), false)?;
         self.wait_durable(seq)?;
         Ok(seq)
     }
