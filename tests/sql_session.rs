@@ -277,6 +277,64 @@ fn a_cancel_flag_set_during_a_statement_stops_it_with_57014() {
 }
 
 #[test]
+fn prepared_writes_keep_their_plan_only_when_nothing_can_change_it() {
+    let (_dir, db) = open();
+    let mut s = Session::new(db);
+    run(
+        &mut s,
+        "CREATE TABLE t (id integer PRIMARY KEY, n integer, at timestamptz)",
+    );
+    let insert = s
+        .prepare("INSERT INTO t (id, n) VALUES ($1, $2)", &[])
+        .unwrap();
+    for i in 0..3 {
+        s.execute(&insert, &[Value::Int(i), Value::Int(i * 10)])
+            .unwrap();
+    }
+    assert!(
+        insert.plan_cache.is_kept(),
+        "a single-row INSERT keeps its plan"
+    );
+    // A failed execution leaves the kept plan working.
+    assert!(s.execute(&insert, &[Value::Int(1), Value::Int(0)]).is_err());
+    s.execute(&insert, &[Value::Int(3), Value::Int(30)])
+        .unwrap();
+
+    let bump = s
+        .prepare("UPDATE t SET n = n + 1 WHERE id = $1", &[])
+        .unwrap();
+    s.execute(&bump, &[Value::Int(2)]).unwrap();
+    assert!(bump.plan_cache.is_kept(), "an UPDATE by key keeps its plan");
+    s.execute(&bump, &[Value::Int(2)]).unwrap();
+    assert_eq!(run(&mut s, "SELECT n FROM t WHERE id = 2"), vec!["22"]);
+
+    // A subquery in the WHERE is run once at planning: its plan is not kept.
+    let above = s
+        .prepare(
+            "UPDATE t SET n = n + 1 WHERE n > (SELECT min(n) FROM t) AND id = $1",
+            &[],
+        )
+        .unwrap();
+    s.execute(&above, &[Value::Int(3)]).unwrap();
+    assert!(!above.plan_cache.is_kept());
+    // Nor is one calling a function.
+    let stamp = s
+        .prepare("UPDATE t SET at = now() WHERE id = $1", &[])
+        .unwrap();
+    s.execute(&stamp, &[Value::Int(1)]).unwrap();
+    assert!(!stamp.plan_cache.is_kept());
+    // Nor inside a transaction.
+    let remove = s.prepare("DELETE FROM t WHERE id = $1", &[]).unwrap();
+    run(&mut s, "BEGIN");
+    s.execute(&remove, &[Value::Int(0)]).unwrap();
+    assert!(!remove.plan_cache.is_kept());
+    run(&mut s, "COMMIT");
+    s.execute(&remove, &[Value::Int(1)]).unwrap();
+    assert!(remove.plan_cache.is_kept());
+    assert_eq!(run(&mut s, "SELECT count(*) FROM t"), vec!["2"]);
+}
+
+#[test]
 fn prepared_selects_keep_their_plan_only_when_nothing_can_change_it() {
     let (_dir, db) = open();
     let mut s = Session::new(db);

@@ -1233,6 +1233,105 @@ async fn psql_runs_a_select() {
     assert!(stdout.contains("(1 row)"), "{stdout}");
 }
 
+/// Prepared INSERT, UPDATE and DELETE run again and again on their kept plans and follow
+/// the catalog: a unique index made after the INSERT's plan was kept is enforced, an
+/// UPDATE planned over an index still finds its rows once the index is gone, and a table
+/// dropped and made again is written by its new definition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_writes_follow_catalog_changes() {
+    let server = PgServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE TABLE w (id integer PRIMARY KEY, tag text, n integer, code integer);
+             CREATE INDEX w_tag ON w (tag);",
+        )
+        .await
+        .unwrap();
+    let insert = client
+        .prepare("INSERT INTO w (id, tag, n, code) VALUES ($1, $2, $3, $4)")
+        .await
+        .unwrap();
+    let bump = client
+        .prepare("UPDATE w SET n = n + $2 WHERE tag = $1")
+        .await
+        .unwrap();
+    let remove = client.prepare("DELETE FROM w WHERE id = $1").await.unwrap();
+    let sum = |tag: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT coalesce(sum(n), 0)::bigint FROM w WHERE tag = $1",
+                    &[&tag],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    for i in 0..40i32 {
+        let tag = format!("t{}", i % 4);
+        let n = client
+            .execute(&insert, &[&i, &tag, &0i32, &(i * 10)])
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    for _ in 0..3 {
+        assert_eq!(client.execute(&bump, &[&"t1", &1i32]).await.unwrap(), 10);
+    }
+    assert_eq!(sum("t1").await, 30);
+    client.batch_execute("DROP INDEX w_tag").await.unwrap();
+    assert_eq!(client.execute(&bump, &[&"t1", &1i32]).await.unwrap(), 10);
+    assert_eq!(sum("t1").await, 40);
+
+    client
+        .batch_execute("CREATE UNIQUE INDEX w_code ON w (code)")
+        .await
+        .unwrap();
+    let err = client
+        .execute(&insert, &[&100i32, &"t9", &0i32, &50i32])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::UNIQUE_VIOLATION), "{err:?}");
+    assert_eq!(
+        client
+            .execute(&insert, &[&100i32, &"t9", &0i32, &1000i32])
+            .await
+            .unwrap(),
+        1
+    );
+
+    for _ in 0..2 {
+        assert_eq!(client.execute(&remove, &[&5i32]).await.unwrap(), 1);
+        assert_eq!(client.execute(&remove, &[&5i32]).await.unwrap(), 0);
+        client
+            .execute(&insert, &[&5i32, &"t1", &0i32, &5i32])
+            .await
+            .unwrap();
+    }
+
+    client
+        .batch_execute(
+            "DROP TABLE w;
+             CREATE TABLE w (id integer PRIMARY KEY, tag text, n integer NOT NULL, code integer);",
+        )
+        .await
+        .unwrap();
+    let err = client
+        .execute(&insert, &[&1i32, &"t1", &None::<i32>, &1i32])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::NOT_NULL_VIOLATION), "{err:?}");
+    client
+        .execute(&insert, &[&1i32, &"t1", &7i32, &1i32])
+        .await
+        .unwrap();
+    assert_eq!(client.execute(&bump, &[&"t1", &1i32]).await.unwrap(), 1);
+    assert_eq!(sum("t1").await, 8);
+}
+
 /// A prepared SELECT runs again and again on its kept plan, and follows the catalog: a
 /// plan made over an index is dropped with the index, and calls to now() are never kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

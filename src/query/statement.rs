@@ -18,7 +18,7 @@ use crate::query::exec::{self, ExecContext, scan};
 use crate::query::expr::{Expr, SubqueryKind, truth};
 use crate::query::optimizer;
 use crate::query::plan::{Access, Node};
-use crate::query::plan_cache::PlanCache;
+use crate::query::plan_cache::{Kept, PlanCache};
 use crate::query::types::{self, SqlType};
 use crate::query::{Column, Outcome, Row};
 use crate::session::{Prepared, SavepointAction, Session, TransactionStatus};
@@ -705,9 +705,11 @@ fn run(
             // Plans are kept only outside explicit transactions (see plan_cache).
             let plan_cache = plan_cache.filter(|_| session.txn.is_none());
             let version = catalog.version();
-            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings)) {
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+                && let Kept::Query(plan, columns) = &kept.plan
+            {
                 let params = cast_params(&kept.param_types, params)?;
-                return run_plan(&kept.plan, kept.columns.clone(), &params, session);
+                return run_plan(plan, columns.clone(), &params, session);
             }
             let mut binder = session_binder(session, &db, hints);
             let node = binder.statement_query(q)?;
@@ -717,29 +719,73 @@ fn run(
                     let columns = node.columns();
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
-                    let kept = cache.put(version, &session.settings, plan, columns, param_types);
-                    run_plan(&kept.plan, kept.columns.clone(), &params, session)
+                    let outcome = run_plan(&plan, columns.clone(), &params, session);
+                    cache.put(
+                        version,
+                        &session.settings,
+                        Kept::Query(plan, columns),
+                        param_types,
+                    );
+                    outcome
                 }
                 _ => run_query(node, params, session),
             }
         }
         ast::Statement::Insert(ins) => {
+            // Plans are kept only outside explicit transactions (see plan_cache).
+            let plan_cache = plan_cache.filter(|_| session.txn.is_none());
+            let version = catalog.version();
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+                && let Kept::Insert(plan) = &kept.plan
+            {
+                let params = cast_params(&kept.param_types, params)?;
+                return run_insert(session, plan, params);
+            }
             let mut binder = session_binder(session, &db, hints);
-            let plan = plan_insert(&mut binder, ins)?;
+            let mut plan = plan_insert(&mut binder, ins)?;
             let params = bind_params(&binder, params)?;
-            run_insert(session, plan, params)
+            let keep = binder.cacheable.get() && !plan.source.has_subqueries();
+            let param_types = binder.param_types();
+            plan.source = plan_statement(plan.source, session, &params)?;
+            let outcome = run_insert(session, &plan, params);
+            if let Some(cache) = plan_cache.filter(|_| keep && outcome.is_ok()) {
+                cache.put(version, &session.settings, Kept::Insert(plan), param_types);
+            }
+            outcome
         }
-        ast::Statement::Update(u) => {
+        ast::Statement::Update(_) | ast::Statement::Delete(_) => {
+            let plan_cache = plan_cache.filter(|_| session.txn.is_none());
+            let version = catalog.version();
+            let update = matches!(s, ast::Statement::Update(_));
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+                && let Kept::Modify(plan) = &kept.plan
+            {
+                let params = cast_params(&kept.param_types, params)?;
+                return match update {
+                    true => run_update(session, plan, params),
+                    false => run_delete(session, plan, params),
+                };
+            }
             let mut binder = session_binder(session, &db, hints);
-            let plan = plan_update(&mut binder, u)?;
+            let mut plan = match s {
+                ast::Statement::Update(u) => plan_update(&mut binder, u)?,
+                ast::Statement::Delete(d) => plan_delete(&mut binder, d)?,
+                _ => return Err(Error::Internal("not an UPDATE or DELETE".into())),
+            };
             let params = bind_params(&binder, params)?;
-            run_update(session, plan, params)
-        }
-        ast::Statement::Delete(d) => {
-            let mut binder = session_binder(session, &db, hints);
-            let plan = plan_delete(&mut binder, d)?;
-            let params = bind_params(&binder, params)?;
-            run_delete(session, plan, params)
+            // Subqueries in the WHERE are run once at planning and replaced by their
+            // results; those in SET and RETURNING run with each execution either way.
+            let keep = binder.cacheable.get() && !plan.scan.has_subqueries();
+            let param_types = binder.param_types();
+            plan.scan = plan_statement(plan.scan, session, &params)?;
+            let outcome = match update {
+                true => run_update(session, &plan, params),
+                false => run_delete(session, &plan, params),
+            };
+            if let Some(cache) = plan_cache.filter(|_| keep && outcome.is_ok()) {
+                cache.put(version, &session.settings, Kept::Modify(plan), param_types);
+            }
+            outcome
         }
         ast::Statement::CreateTable(ct) => create_table(session, ct),
         ast::Statement::CreateIndex(ci) => create_index(session, ci),
@@ -1314,7 +1360,8 @@ fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
 
 // ---- INSERT -------------------------------------------------------------------------
 
-struct InsertPlan {
+/// An INSERT as bound: where its rows go and where they come from.
+pub(crate) struct InsertPlan {
     collection: Collection,
     /// Target fields, in the order of the values.
     targets: Vec<String>,
@@ -1565,10 +1612,10 @@ fn duplicate_key(collection: &Collection, id: &str) -> Error {
     )
 }
 
-fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result<Outcome> {
+/// Runs an INSERT whose source is optimized.
+fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let source = plan_statement(plan.source, session, &params)?;
-    let rows = exec::build(&source, &ctx)?.collect::<Result<Vec<_>>>()?;
+    let rows = exec::build(&plan.source, &ctx)?.collect::<Result<Vec<_>>>()?;
     ctx.check_cancel()?;
     let c = &plan.collection;
     let mut docs: Vec<(String, Object)> = Vec::with_capacity(rows.len());
@@ -1619,7 +1666,7 @@ fn run_insert(session: &Session, plan: InsertPlan, params: Vec<Value>) -> Result
     }
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &plan.returning_columns),
-        columns: plan.returning_columns,
+        columns: plan.returning_columns.clone(),
         command: "INSERT 0",
     })
 }
@@ -1636,8 +1683,10 @@ struct Assignment {
     ty: Option<SqlType>,
 }
 
-struct ModifyPlan {
-    /// A scan with the WHERE pushed in (and key lookups when the WHERE pins the key).
+/// An UPDATE or DELETE as bound: the documents it changes and how.
+pub(crate) struct ModifyPlan {
+    /// A scan with the WHERE pushed in (and key lookups when the WHERE pins the key);
+    /// optimized before the plan runs.
     scan: Node,
     assignments: Vec<Assignment>,
     returning: Vec<Expr>,
@@ -1829,20 +1878,15 @@ fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
 
 /// What a modifying statement targets: its collection, the (id, document) pairs matching
 /// its WHERE, and the WHERE itself (re-checked under the row locks).
-type Targets = (Collection, Vec<(String, Object)>, Option<Expr>);
+type Targets<'p> = (&'p Collection, Vec<(String, Object)>, Option<&'p Expr>);
 
-fn matching_documents(
-    session: &Session,
-    plan: &ModifyPlan,
-    ctx: &Arc<ExecContext>,
-) -> Result<Targets> {
-    let scan = plan_statement(plan.scan.clone(), session, &ctx.params)?;
+fn matching_documents<'p>(plan: &'p ModifyPlan, ctx: &Arc<ExecContext>) -> Result<Targets<'p>> {
     let Node::Scan {
         collection,
         access,
         filter,
         ..
-    } = scan
+    } = &plan.scan
     else {
         return Err(crate::error::Error::Internal(
             "modify plan is not a scan".into(),
@@ -1850,20 +1894,20 @@ fn matching_documents(
     };
     let ectx = ctx.eval_context();
     let mut out = Vec::new();
-    for item in scan::documents(&collection, &access, ctx)? {
+    for item in scan::documents(collection, access, ctx)? {
         ctx.check_cancel()?;
         let (id, doc) = item?;
-        let keep = match &filter {
+        let keep = match filter {
             None => true,
             Some(f) => {
-                truth(&f.eval(&scan::document_row(&collection, &id, &doc), &ectx)?) == Some(true)
+                truth(&f.eval(&scan::document_row(collection, &id, &doc), &ectx)?) == Some(true)
             }
         };
         if keep {
             out.push((id, doc));
         }
     }
-    Ok((collection, out, filter))
+    Ok((collection, out, filter.as_ref()))
 }
 
 /// A document a modifying statement changes: id, key, current version and its row.
@@ -1877,29 +1921,25 @@ struct Target {
 /// The documents matching a modifying statement, re-read and re-checked under their key
 /// locks (a concurrent statement may have changed them since the scan); the locks are
 /// held until the returned guards drop.
-fn locked_targets<'s>(
-    session: &'s Session,
-    plan: &ModifyPlan,
-    ctx: &Arc<ExecContext>,
-) -> Result<(
-    Collection,
+/// A modifying statement's collection, its targets, and the key locks held on them.
+type Locked<'s, 'p> = (
+    &'p Collection,
     Vec<Target>,
     Vec<parking_lot::MutexGuard<'s, ()>>,
-)> {
-    let (collection, candidates, filter) = matching_documents(session, plan, ctx)?;
+);
+
+fn locked_targets<'s, 'p>(
+    session: &'s Session,
+    plan: &'p ModifyPlan,
+    ctx: &Arc<ExecContext>,
+) -> Result<Locked<'s, 'p>> {
+    let (collection, candidates, filter) = matching_documents(plan, ctx)?;
     let keys: Vec<Vec<u8>> = candidates
         .iter()
         .map(|(id, _)| keys::encode(collection.id, id))
         .collect();
     let locks = session.lock_for_write(keys.iter().map(Vec::as_slice));
-    let targets = current_targets(
-        session,
-        &collection,
-        &candidates,
-        &keys,
-        filter.as_ref(),
-        ctx,
-    )?;
+    let targets = current_targets(session, collection, &candidates, &keys, filter, ctx)?;
     Ok((collection, targets, locks))
 }
 
@@ -1950,9 +1990,10 @@ fn current_targets(
     Ok(targets)
 }
 
-fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
+/// Runs an UPDATE whose scan is optimized.
+fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let (collection, targets, _locks) = locked_targets(session, &plan, &ctx)?;
+    let (collection, targets, _locks) = locked_targets(session, plan, &ctx)?;
     let ectx = ctx.eval_context();
     let mut writes = Vec::with_capacity(targets.len());
     let mut updated: Vec<(String, Object)> = Vec::with_capacity(targets.len());
@@ -1992,22 +2033,23 @@ fn run_update(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
         updated.push((id, doc));
     }
     if !writes.is_empty() {
-        session.write_documents(&collection, writes)?;
+        session.write_documents(collection, writes)?;
     }
-    finish_modify("UPDATE", &plan, &collection, &updated, &ectx)
+    finish_modify("UPDATE", plan, collection, &updated, &ectx)
 }
 
-fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
+/// Runs a DELETE whose scan is optimized.
+fn run_delete(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let (collection, candidates, filter) = matching_documents(session, &plan, &ctx)?;
+    let (collection, candidates, filter) = matching_documents(plan, &ctx)?;
     let keys: Vec<Vec<u8>> = candidates
         .iter()
         .map(|(id, _)| keys::encode(collection.id, id))
         .collect();
     // The documents found again under their key locks (with those the foreign keys'
     // ON DELETE actions reach, see `Session::write_with_references`).
-    let writes = session.write_with_references(&collection, keys.clone(), |s| {
-        let targets = current_targets(s, &collection, &candidates, &keys, filter.as_ref(), &ctx)?;
+    let writes = session.write_with_references(collection, keys.clone(), |s| {
+        let targets = current_targets(s, collection, &candidates, &keys, filter, &ctx)?;
         Ok(targets
             .into_iter()
             .map(|t| DocWrite {
@@ -2022,7 +2064,7 @@ fn run_delete(session: &Session, plan: ModifyPlan, params: Vec<Value>) -> Result
         .into_iter()
         .filter_map(|w| w.old.map(|doc| (w.id, doc)))
         .collect();
-    finish_modify("DELETE", &plan, &collection, &deleted, &ctx.eval_context())
+    finish_modify("DELETE", plan, collection, &deleted, &ctx.eval_context())
 }
 
 fn finish_modify(

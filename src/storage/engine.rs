@@ -43,7 +43,7 @@ use crate::storage::compaction::{self, PolicyOptions};
 use crate::storage::durability::{self, Durable, Published};
 use crate::storage::indexes::{IndexChange, IndexSet};
 use crate::storage::manifest::Manifest;
-use crate::storage::memtable::{Memtable, MemtableIter};
+use crate::storage::memtable::{self, Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
 use crate::storage::shape::{Shape, Whole};
@@ -711,13 +711,16 @@ impl Inner {
         seq: u64,
         shape: &mut S,
     ) -> Result<Option<S::Doc>> {
+        let hash = memtable::hash_key(key);
         let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
         for table in tables {
-            if let Some(v) = table.get_at(key, seq) {
-                return v.map(|v| shape.shape_record(&v)).transpose();
+            let found = table.read_hashed(key, hash, seq, |v| {
+                v.map(|v| shape.shape_record(v)).transpose()
+            });
+            if let Some(doc) = found {
+                return doc;
             }
         }
-        let hash = Segment::hash_key(key);
         for s in &st.segments {
             if let Some(entry) = s.get_shaped(key, hash, &self.cache, shape)? {
                 return Ok(entry.doc);
@@ -779,7 +782,8 @@ impl Inner {
             let last_seq = self.wal.rotate()?;
             let mut state = self.state.write();
             let mut next = (**state).clone();
-            let old = std::mem::replace(&mut next.active, Arc::new(Memtable::new()));
+            let fresh = Arc::new(Memtable::new());
+            let old = std::mem::replace(&mut next.active, fresh);
             next.frozen.insert(
                 0,
                 Arc::new(Frozen {
