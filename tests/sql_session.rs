@@ -323,15 +323,36 @@ fn prepared_writes_keep_their_plan_only_when_nothing_can_change_it() {
         .unwrap();
     s.execute(&stamp, &[Value::Int(1)]).unwrap();
     assert!(!stamp.plan_cache.is_kept());
-    // Nor inside a transaction.
+    // Inside a transaction, a plan nothing pending can change is kept (a typed table,
+    // by key), and runs on the transaction's own writes.
     let remove = s.prepare("DELETE FROM t WHERE id = $1", &[]).unwrap();
     run(&mut s, "BEGIN");
+    s.execute(&bump, &[Value::Int(3)]).unwrap();
+    assert!(bump.plan_cache.is_kept());
+    s.execute(&bump, &[Value::Int(3)]).unwrap();
+    assert_eq!(run(&mut s, "SELECT n FROM t WHERE id = 3"), vec!["33"]);
     s.execute(&remove, &[Value::Int(0)]).unwrap();
-    assert!(!remove.plan_cache.is_kept());
+    assert!(remove.plan_cache.is_kept());
+    s.execute(&remove, &[Value::Int(0)]).unwrap();
     run(&mut s, "COMMIT");
     s.execute(&remove, &[Value::Int(1)]).unwrap();
     assert!(remove.plan_cache.is_kept());
-    assert_eq!(run(&mut s, "SELECT count(*) FROM t"), vec!["2"]);
+    assert_eq!(
+        run(&mut s, "SELECT id, n FROM t ORDER BY id"),
+        vec!["2|22", "3|33"]
+    );
+    // Not one over a schemaless collection, whose columns pending writes may widen.
+    s.create_collection("docs").unwrap();
+    run(&mut s, "INSERT INTO docs (id, n) VALUES ('a', 1)");
+    let set = s
+        .prepare("UPDATE docs SET n = $2 WHERE id = $1", &[])
+        .unwrap();
+    run(&mut s, "BEGIN");
+    s.execute(&set, &[Value::String("a".into()), Value::Int(5)])
+        .unwrap();
+    assert!(!set.plan_cache.is_kept());
+    run(&mut s, "COMMIT");
+    assert_eq!(run(&mut s, "SELECT n FROM docs"), vec!["5"]);
 }
 
 #[test]

@@ -8,8 +8,12 @@
 //! - the catalog is at the version the plan was bound at ([`Catalog::version`] grows with
 //!   every change to collections, columns, indexes, foreign keys and graphs);
 //! - the session settings are the same (they steer the planner and catalog views);
-//! - the statement runs outside an explicit transaction (a transaction's pending writes
-//!   add columns and take indexes out of play);
+//! - the statement runs outside an explicit transaction, as it was planned (a
+//!   transaction's pending writes add columns to schemaless collections and take the
+//!   indexes of the collections it wrote out of play). Inside a transaction only the
+//!   plans nothing of that can touch are kept, apart from those made outside: an INSERT
+//!   of values, or an UPDATE or DELETE that reads by key or scans, into a typed table
+//!   (see [`Kept::fits_transaction`]);
 //! - the binder marked the statement cacheable (no function calls, catalog views or table
 //!   functions, whose results change while the catalog does not) and the plan has no
 //!   subqueries (they are run once at planning and replaced by their results).
@@ -45,10 +49,24 @@ pub(crate) enum Kept {
     Modify(ModifyPlan),
 }
 
+impl Kept {
+    /// Whether the plan may be kept inside a transaction: it writes a typed table (whose
+    /// columns pending writes do not change) and reads no index (the transaction's
+    /// writes take the indexes of what it wrote out of play).
+    pub fn fits_transaction(&self) -> bool {
+        match self {
+            Kept::Query(..) => false,
+            Kept::Insert(plan) => plan.fits_transaction(),
+            Kept::Modify(plan) => plan.fits_transaction(),
+        }
+    }
+}
+
 /// A plan ready to run, and what it was made under.
 pub struct CachedPlan {
     catalog_version: u64,
     settings: BTreeMap<String, String>,
+    in_transaction: bool,
     uses: AtomicU32,
     /// The plan.
     pub(crate) plan: Kept,
@@ -70,16 +88,20 @@ impl std::fmt::Debug for PlanCache {
 }
 
 impl PlanCache {
-    /// The kept plan, if it was made at `catalog_version` under `settings` and is not
-    /// due to be made afresh.
+    /// The kept plan, if it was made at `catalog_version` under `settings`, inside a
+    /// transaction or not as `in_transaction` says, and is not due to be made afresh.
     pub fn get(
         &self,
         catalog_version: u64,
         settings: &BTreeMap<String, String>,
+        in_transaction: bool,
     ) -> Option<Arc<CachedPlan>> {
         let slot = self.slot.lock();
         let kept = slot.as_ref()?;
-        if kept.catalog_version != catalog_version || kept.settings != *settings {
+        if kept.catalog_version != catalog_version
+            || kept.settings != *settings
+            || kept.in_transaction != in_transaction
+        {
             return None;
         }
         if kept.uses.fetch_add(1, Ordering::Relaxed) >= REPLAN_AFTER {
@@ -88,23 +110,29 @@ impl PlanCache {
         Some(kept.clone())
     }
 
-    /// Keeps `plan`, made at `catalog_version` under `settings`, in place of any other.
+    /// Keeps `plan`, made at `catalog_version` under `settings` (inside a transaction
+    /// when `in_transaction`), in place of any other. A plan made inside a transaction
+    /// is kept only if it [fits one](Kept::fits_transaction).
     pub(crate) fn put(
         &self,
         catalog_version: u64,
         settings: &BTreeMap<String, String>,
+        in_transaction: bool,
         plan: Kept,
         param_types: Vec<SqlType>,
-    ) -> Arc<CachedPlan> {
+    ) {
+        if in_transaction && !plan.fits_transaction() {
+            return;
+        }
         let kept = Arc::new(CachedPlan {
             catalog_version,
             settings: settings.clone(),
+            in_transaction,
             uses: AtomicU32::new(0),
             plan,
             param_types,
         });
-        *self.slot.lock() = Some(kept.clone());
-        kept
+        *self.slot.lock() = Some(kept);
     }
 
     /// Whether a plan is kept (for tests).
@@ -132,22 +160,37 @@ mod tests {
     fn a_kept_plan_serves_only_its_catalog_version_and_settings() {
         let cache = PlanCache::default();
         let mut settings = BTreeMap::new();
-        assert!(cache.get(1, &settings).is_none());
-        cache.put(1, &settings, plan(), Vec::new());
-        assert!(cache.get(1, &settings).is_some());
-        assert!(cache.get(2, &settings).is_none(), "the catalog changed");
+        assert!(cache.get(1, &settings, false).is_none());
+        cache.put(1, &settings, false, plan(), Vec::new());
+        assert!(cache.get(1, &settings, false).is_some());
+        assert!(
+            cache.get(1, &settings, true).is_none(),
+            "made outside a transaction"
+        );
+        assert!(
+            cache.get(2, &settings, false).is_none(),
+            "the catalog changed"
+        );
         settings.insert("enable_indexscan".into(), "off".into());
-        assert!(cache.get(1, &settings).is_none(), "a setting changed");
+        assert!(
+            cache.get(1, &settings, false).is_none(),
+            "a setting changed"
+        );
+        cache.put(1, &settings, true, plan(), Vec::new());
+        assert!(
+            cache.get(1, &settings, true).is_none(),
+            "a query made in a transaction is not kept"
+        );
     }
 
     #[test]
     fn a_kept_plan_is_made_afresh_after_its_uses() {
         let cache = PlanCache::default();
         let settings = BTreeMap::new();
-        cache.put(7, &settings, plan(), Vec::new());
+        cache.put(7, &settings, false, plan(), Vec::new());
         for _ in 0..REPLAN_AFTER {
-            assert!(cache.get(7, &settings).is_some());
+            assert!(cache.get(7, &settings, false).is_some());
         }
-        assert!(cache.get(7, &settings).is_none());
+        assert!(cache.get(7, &settings, false).is_none());
     }
 }

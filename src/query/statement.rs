@@ -705,7 +705,7 @@ fn run(
             // Plans are kept only outside explicit transactions (see plan_cache).
             let plan_cache = plan_cache.filter(|_| session.txn.is_none());
             let version = catalog.version();
-            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings, false))
                 && let Kept::Query(plan, columns) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
@@ -720,22 +720,17 @@ fn run(
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
                     let outcome = run_plan(&plan, columns.clone(), &params, session);
-                    cache.put(
-                        version,
-                        &session.settings,
-                        Kept::Query(plan, columns),
-                        param_types,
-                    );
+                    let plan = Kept::Query(plan, columns);
+                    cache.put(version, &session.settings, false, plan, param_types);
                     outcome
                 }
                 _ => run_query(node, params, session),
             }
         }
         ast::Statement::Insert(ins) => {
-            // Plans are kept only outside explicit transactions (see plan_cache).
-            let plan_cache = plan_cache.filter(|_| session.txn.is_none());
             let version = catalog.version();
-            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+            let in_txn = session.txn.is_some();
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings, in_txn))
                 && let Kept::Insert(plan) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
@@ -749,15 +744,16 @@ fn run(
             plan.source = plan_statement(plan.source, session, &params)?;
             let outcome = run_insert(session, &plan, params);
             if let Some(cache) = plan_cache.filter(|_| keep && outcome.is_ok()) {
-                cache.put(version, &session.settings, Kept::Insert(plan), param_types);
+                let plan = Kept::Insert(plan);
+                cache.put(version, &session.settings, in_txn, plan, param_types);
             }
             outcome
         }
         ast::Statement::Update(_) | ast::Statement::Delete(_) => {
-            let plan_cache = plan_cache.filter(|_| session.txn.is_none());
             let version = catalog.version();
+            let in_txn = session.txn.is_some();
             let update = matches!(s, ast::Statement::Update(_));
-            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings))
+            if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings, in_txn))
                 && let Kept::Modify(plan) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
@@ -783,7 +779,8 @@ fn run(
                 false => run_delete(session, &plan, params),
             };
             if let Some(cache) = plan_cache.filter(|_| keep && outcome.is_ok()) {
-                cache.put(version, &session.settings, Kept::Modify(plan), param_types);
+                let plan = Kept::Modify(plan);
+                cache.put(version, &session.settings, in_txn, plan, param_types);
             }
             outcome
         }
@@ -1371,6 +1368,13 @@ pub(crate) struct InsertPlan {
     returning_columns: Vec<Column>,
 }
 
+impl InsertPlan {
+    /// See [`Kept::fits_transaction`]: values into a typed table.
+    pub(crate) fn fits_transaction(&self) -> bool {
+        self.collection.kind == Kind::Table && matches!(self.source, Node::Values { .. })
+    }
+}
+
 fn returning(
     binder: &mut Binder<'_>,
     items: Option<&Vec<ast::SelectItem>>,
@@ -1691,6 +1695,17 @@ pub(crate) struct ModifyPlan {
     assignments: Vec<Assignment>,
     returning: Vec<Expr>,
     returning_columns: Vec<Column>,
+}
+
+impl ModifyPlan {
+    /// See [`Kept::fits_transaction`]: a typed table, read by key or scanned.
+    pub(crate) fn fits_transaction(&self) -> bool {
+        matches!(
+            &self.scan,
+            Node::Scan { collection, access: Access::Full | Access::Keys(_), .. }
+                if collection.kind == Kind::Table
+        )
+    }
 }
 
 fn single_table(t: &ast::TableWithJoins) -> Result<(&ast::ObjectName, Option<String>)> {
