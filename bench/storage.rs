@@ -15,6 +15,7 @@ use tissdb::storage::cache::BlockCache;
 use tissdb::storage::keys;
 use tissdb::storage::memtable::Memtable;
 use tissdb::storage::segment::{Segment, SegmentIter, SegmentWriter, block};
+use tissdb::storage::shape::Columns;
 use tissdb::storage::wal::{Wal, WalOp};
 
 fn product(i: u64) -> Object {
@@ -127,6 +128,25 @@ fn memtable_inserts(c: &mut Criterion) {
             );
         });
     });
+    // Point reads of a table of 200k entries, found and not found.
+    let table = Memtable::new();
+    let n = 200_000u64;
+    for i in 0..n {
+        table.insert(key(i * 2), i + 1, Some(value.clone()));
+    }
+    let mut i = 0u64;
+    g.bench_function("get_found", |b| {
+        b.iter(|| {
+            i = (i + 7919) % n;
+            black_box(table.get(&key(i * 2)).expect("present"));
+        })
+    });
+    g.bench_function("get_absent", |b| {
+        b.iter(|| {
+            i = (i + 7919) % n;
+            assert!(black_box(table.get(&key(i * 2 + 1))).is_none());
+        })
+    });
     g.finish();
 }
 
@@ -159,6 +179,19 @@ fn segment_gets(c: &mut Criterion) {
             })
         });
     }
+    // Two fields of a row, as a query reads them, from a cached block.
+    let rows = build_segment(dir.path(), 2, 100_000, row);
+    let cache = BlockCache::new(1 << 30);
+    let mut shape = Columns::new(vec![None, Some("brand".into()), Some("price".into())]);
+    let mut i = 0u64;
+    g.bench_function("cached_two_fields", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 100_000;
+            let k = key(i);
+            let got = rows.get_shaped(&k, Segment::hash_key(&k), &cache, &mut shape);
+            black_box(got.unwrap().expect("present"));
+        })
+    });
     g.finish();
 }
 

@@ -722,8 +722,8 @@ impl Inner {
             }
         }
         for s in &st.segments {
-            if let Some(entry) = s.get_shaped(key, hash, &self.cache, shape)? {
-                return Ok(entry.doc);
+            if let Some(doc) = s.get_shaped(key, hash, &self.cache, shape)? {
+                return Ok(doc);
             }
         }
         Ok(None)

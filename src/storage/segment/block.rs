@@ -49,7 +49,99 @@ pub enum Docs {
     /// In the binary form of [`binary::encode_object`]: a block as the cache keeps it.
     /// Decoded documents take several times their encoded size (a hash table and an
     /// entry per field), and a read decodes only the fields its shape takes.
-    Encoded(Vec<BlockEntry<Vec<u8>>>),
+    Encoded(Packed),
+}
+
+/// Entries packed for the cache: all keys in one buffer and all documents in another,
+/// so that a point read's binary search over the keys touches a few cache lines of one
+/// buffer instead of an allocation per key, and a cached block is three allocations.
+#[derive(Debug, Default)]
+pub struct Packed {
+    keys: Vec<u8>,
+    docs: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+/// Where entry `i`'s key and document end in [`Packed`]'s buffers (they start where
+/// entry `i - 1`'s end); a tombstone's document is empty and not `live`.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    key_end: u32,
+    doc_end: u32,
+    live: bool,
+}
+
+impl Packed {
+    /// Packs `entries`; None if a buffer would pass 4 GiB (never for a block).
+    fn pack(entries: &[BlockEntry]) -> Option<Packed> {
+        let mut packed = Packed {
+            keys: Vec::with_capacity(entries.iter().map(|e| e.key.len()).sum()),
+            docs: Vec::new(),
+            spans: Vec::with_capacity(entries.len()),
+        };
+        for e in entries {
+            packed.keys.extend_from_slice(&e.key);
+            if let Some(d) = &e.doc {
+                binary::encode_object_fields(d, &mut packed.docs);
+            }
+            packed.spans.push(Span {
+                key_end: u32::try_from(packed.keys.len()).ok()?,
+                doc_end: u32::try_from(packed.docs.len()).ok()?,
+                live: e.doc.is_some(),
+            });
+        }
+        packed.docs.shrink_to_fit();
+        Some(packed)
+    }
+
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Where entry `pos` starts in the two buffers.
+    fn starts(&self, pos: usize) -> (usize, usize) {
+        match pos.checked_sub(1).and_then(|p| self.spans.get(p)) {
+            Some(prev) => (prev.key_end as usize, prev.doc_end as usize),
+            None => (0, 0),
+        }
+    }
+
+    fn key(&self, pos: usize) -> Option<&[u8]> {
+        let span = self.spans.get(pos)?;
+        let (start, _) = self.starts(pos);
+        self.keys.get(start..span.key_end as usize)
+    }
+
+    /// Entry `pos`'s document bytes (None inside for a tombstone).
+    fn doc(&self, pos: usize) -> Option<Option<&[u8]>> {
+        let span = self.spans.get(pos)?;
+        if !span.live {
+            return Some(None);
+        }
+        let (_, start) = self.starts(pos);
+        Some(self.docs.get(start..span.doc_end as usize))
+    }
+
+    /// The position of `key`, or where it would go.
+    fn find(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.spans.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid).unwrap_or_default().cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    /// The memory held.
+    fn heap_size(&self) -> usize {
+        allocated(self.keys.capacity())
+            + allocated(self.docs.capacity())
+            + allocated(self.spans.capacity() * std::mem::size_of::<Span>())
+    }
 }
 
 impl Block {
@@ -57,7 +149,7 @@ impl Block {
     pub fn len(&self) -> usize {
         match &self.docs {
             Docs::Objects(e) => e.len(),
-            Docs::Encoded(e) => e.len(),
+            Docs::Encoded(p) => p.len(),
         }
     }
 
@@ -79,57 +171,53 @@ impl Block {
                     doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
                 })
             }
-            Docs::Encoded(entries) => {
-                let e = entries.get(pos)?;
-                e.doc
-                    .as_deref()
+            Docs::Encoded(packed) => {
+                let key = packed.key(pos)?;
+                packed
+                    .doc(pos)?
                     .map(|d| shape.shape_record(d))
                     .transpose()
                     .map(|doc| BlockEntry {
-                        key: e.key.clone(),
+                        key: key.to_vec(),
                         doc,
                     })
             }
         })
     }
 
-    /// The entry for `key` in `shape`, if this block has one.
+    /// The document for `key` in `shape` (None inside for a tombstone), if this block
+    /// has an entry for it.
     pub fn find_shaped<S: Shape>(
         &self,
         key: &[u8],
         shape: &mut S,
-    ) -> Option<Result<BlockEntry<S::Doc>>> {
-        let pos = match &self.docs {
-            Docs::Objects(e) => e.binary_search_by(|e| e.key.as_slice().cmp(key)),
-            Docs::Encoded(e) => e.binary_search_by(|e| e.key.as_slice().cmp(key)),
-        };
-        self.shaped(pos.ok()?, shape)
+    ) -> Option<Result<Option<S::Doc>>> {
+        Some(match &self.docs {
+            Docs::Objects(entries) => {
+                let pos = entries
+                    .binary_search_by(|e| e.key.as_slice().cmp(key))
+                    .ok()?;
+                Ok(entries.get(pos)?.doc.as_ref().map(|d| shape.shape_ref(d)))
+            }
+            Docs::Encoded(packed) => {
+                let pos = packed.find(key).ok()?;
+                packed.doc(pos)?.map(|d| shape.shape_record(d)).transpose()
+            }
+        })
     }
 
     /// The block as the cache keeps it: its documents in binary form.
     pub fn into_cached(self) -> Block {
-        let entries = match self.docs {
+        let packed = match &self.docs {
             Docs::Encoded(_) => return self,
-            Docs::Objects(entries) => entries,
+            Docs::Objects(entries) => match Packed::pack(entries) {
+                Some(p) => p,
+                None => return self,
+            },
         };
-        let encoded: Vec<BlockEntry<Vec<u8>>> = entries
-            .into_iter()
-            .map(|e| BlockEntry {
-                key: e.key,
-                doc: e.doc.as_ref().map(binary::encode_object),
-            })
-            .collect();
-        let held: usize = encoded
-            .iter()
-            .map(|e| {
-                allocated(e.key.capacity()) + e.doc.as_ref().map_or(0, |d| allocated(d.capacity()))
-            })
-            .sum();
         Block {
-            approx_size: std::mem::size_of::<Block>()
-                + std::mem::size_of_val(encoded.as_slice())
-                + held,
-            docs: Docs::Encoded(encoded),
+            approx_size: std::mem::size_of::<Block>() + packed.heap_size(),
+            docs: Docs::Encoded(packed),
         }
     }
 }
@@ -332,7 +420,9 @@ mod tests {
         }
         let key = keys::encode(7, "00042");
         let found = cached.find_shaped(&key, &mut Whole).unwrap().unwrap();
-        assert_eq!(found.doc.unwrap().get("qty"), Some(&Value::Int(42)));
+        assert_eq!(found.unwrap().get("qty"), Some(&Value::Int(42)));
+        let found = objects.find_shaped(&key, &mut columns).unwrap().unwrap();
+        assert_eq!(found.unwrap()[1], Value::Int(42));
         assert!(
             cached
                 .find_shaped(&keys::encode(7, "zz"), &mut Whole)
@@ -340,6 +430,16 @@ mod tests {
         );
         // A tombstone stays one.
         let tomb = cached.find_shaped(&keys::encode(7, "00003"), &mut Whole);
-        assert_eq!(tomb.unwrap().unwrap().doc, None);
+        assert_eq!(tomb.unwrap().unwrap(), None);
+        // Every entry is found where it is, and none between them.
+        for (i, e) in entries().iter().enumerate() {
+            assert_eq!(
+                cached.find_shaped(&e.key, &mut Whole).unwrap().unwrap(),
+                e.doc
+            );
+            let mut after = e.key.clone();
+            after.push(0);
+            assert!(cached.find_shaped(&after, &mut Whole).is_none(), "{i}");
+        }
     }
 }

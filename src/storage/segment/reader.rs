@@ -179,30 +179,29 @@ impl Segment {
         Ok(Arc::new(block))
     }
 
-    /// Looks `key` up: `None` if this segment does not have it, `Some(None)` for a
-    /// tombstone, `Some(Some(doc))` for a document.
+    /// Looks `key` up: `None` if this segment does not have it, an entry without a
+    /// document for a tombstone, else the entry and its document.
     pub fn get(&self, key: &[u8], hash: u64, cache: &BlockCache) -> Result<Option<BlockEntry>> {
-        self.get_shaped(key, hash, cache, &mut Whole)
+        Ok(self
+            .get_shaped(key, hash, cache, &mut Whole)?
+            .map(|doc| BlockEntry {
+                key: key.to_vec(),
+                doc,
+            }))
     }
 
     /// [`Segment::get`] handing the document out in `shape` (a cached document is
-    /// copied only as far as the shape takes it).
+    /// copied only as far as the shape takes it): `None` if this segment does not
+    /// have `key`, `Some(None)` for a tombstone, `Some(Some(doc))` for a document.
     pub fn get_shaped<S: Shape>(
         &self,
         key: &[u8],
         hash: u64,
         cache: &BlockCache,
         shape: &mut S,
-    ) -> Result<Option<BlockEntry<S::Doc>>> {
-        let shaped = |shape: &mut S, e: &BlockEntry| BlockEntry {
-            key: e.key.clone(),
-            doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
-        };
+    ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
-        let owned = |shape: &mut S, e: BlockEntry| BlockEntry {
-            key: e.key,
-            doc: e.doc.map(|d| shape.shape_owned(d)),
-        };
+        let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
         if !self.bloom.may_contain(hash) {
             return Ok(None);
         }
@@ -229,7 +228,7 @@ impl Segment {
             return b.find_shaped(key, shape).transpose();
         }
         if let Some(e) = cache.get_entry(self.id, key) {
-            return Ok(Some(shaped(shape, &e)));
+            return Ok(Some(e.doc.as_ref().map(|d| shape.shape_ref(d))));
         }
         if let Some(Err(p)) = cached {
             return Ok(in_payload(&p)?.map(|e| owned(shape, e)));
