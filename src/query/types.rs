@@ -506,7 +506,10 @@ fn write_json(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{i}");
+        }
         Value::Float(f) if f.is_finite() => out.push_str(&format_pg_float(*f, false)),
         Value::Float(f) => write_json_string(&text::format_float(*f), out),
         Value::Numeric(n) => out.push_str(n),
@@ -540,8 +543,36 @@ fn write_json(v: &Value, out: &mut String) {
     }
 }
 
+/// Appends `s` as a JSON string: quotes, backslashes and control characters escaped
+/// (the short forms where JSON has them, else `\u00XX`), everything else as it is.
 fn write_json_string(s: &str, out: &mut String) {
-    out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        // Every byte escaped is ASCII, so these are character boundaries.
+        out.push_str(s.get(plain..i).unwrap_or_default());
+        plain = i + 1;
+        if short.is_empty() {
+            use std::fmt::Write as _;
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(short);
+        }
+    }
+    out.push_str(s.get(plain..).unwrap_or_default());
+    out.push('"');
 }
 
 /// PostgreSQL's float output (extra_float_digits = 1): shortest exact digits, exponent
@@ -1145,6 +1176,24 @@ mod tests {
             Value::Int(4_294_967_295)
         );
         assert!(SqlType::Oid.parse_text("-1").is_err());
+    }
+
+    #[test]
+    fn json_strings_escape_as_json_does() {
+        for text in [
+            "",
+            "plain",
+            "quote \" and backslash \\ and slash /",
+            "lines\nand\rtabs\tbell\u{7}\u{8}\u{c}\u{1f}\u{0}",
+            "é ü 漢字 \u{7f} 🎧",
+        ] {
+            let mut ours = String::new();
+            write_json_string(text, &mut ours);
+            let theirs = serde_json::Value::String(text.into()).to_string();
+            assert_eq!(ours, theirs, "{text:?}");
+            let back: String = serde_json::from_str(&ours).unwrap();
+            assert_eq!(back, text);
+        }
     }
 
     #[test]
