@@ -4,6 +4,7 @@
 //! varints (integers zig-zag encoded). Decoding checks every length against the input and
 //! never trusts a count from the bytes to size an allocation.
 
+use super::path::PathStep;
 use super::{Object, Value};
 use crate::error::{Error, Result};
 
@@ -123,6 +124,35 @@ pub fn decode_object_fields(
         let name = reader.bytes_prefixed()?;
         match slot(name) {
             Some(at) => put(at, reader.value(1)?),
+            None => reader.skip_value(1)?,
+        }
+    }
+    if reader.pos != bytes.len() {
+        return Err(corrupt("trailing bytes after object"));
+    }
+    Ok(())
+}
+
+/// [`decode_object_fields`] where a slot may take the value a path reaches inside its
+/// field (`path(slot)`; empty: the field itself). Only that value is built; the rest of
+/// the field is stepped over. A path that leads nowhere gives NULL, as
+/// [`crate::doc::path::follow_path`] does.
+pub fn decode_object_fields_at<'p>(
+    bytes: &[u8],
+    slot: impl Fn(&[u8]) -> Option<usize>,
+    path: impl Fn(usize) -> &'p [PathStep],
+    mut put: impl FnMut(usize, Value),
+) -> Result<()> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let count = reader.varint()?;
+    let remaining = (bytes.len() - reader.pos.min(bytes.len())) as u64;
+    if count > remaining {
+        return Err(corrupt("field count beyond end"));
+    }
+    for _ in 0..count {
+        let name = reader.bytes_prefixed()?;
+        match slot(name) {
+            Some(at) => put(at, reader.value_at(path(at), 1)?),
             None => reader.skip_value(1)?,
         }
     }
@@ -279,6 +309,52 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// The value `steps` reach inside the next value (NULL where a step is not there),
+    /// stepping over the rest of it.
+    fn value_at(&mut self, steps: &[PathStep], depth: usize) -> Result<Value> {
+        let Some((step, rest)) = steps.split_first() else {
+            return self.value(depth);
+        };
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nesting too deep"));
+        }
+        match (self.bytes.get(self.pos).copied(), step) {
+            (Some(OBJECT), PathStep::Key(key)) => {
+                self.byte()?;
+                let count = self.varint()?;
+                let mut found = None;
+                for _ in 0..count {
+                    let name = self.bytes_prefixed()?;
+                    if found.is_none() && name == key.as_bytes() {
+                        found = Some(self.value_at(rest, depth + 1)?);
+                    } else {
+                        self.skip_value(depth + 1)?;
+                    }
+                }
+                Ok(found.unwrap_or(Value::Null))
+            }
+            (Some(ARRAY), PathStep::Index(i)) => {
+                self.byte()?;
+                let count = self.varint()?;
+                let len = i64::try_from(count).map_err(|_| corrupt("item count overflow"))?;
+                let at = if *i < 0 { len + *i } else { *i };
+                let mut found = Value::Null;
+                for n in 0..len {
+                    if n == at {
+                        found = self.value_at(rest, depth + 1)?;
+                    } else {
+                        self.skip_value(depth + 1)?;
+                    }
+                }
+                Ok(found)
+            }
+            _ => {
+                self.skip_value(depth)?;
+                Ok(Value::Null)
+            }
+        }
+    }
+
     pub fn value(&mut self, depth: usize) -> Result<Value> {
         if depth > MAX_DEPTH {
             return Err(corrupt("nesting too deep"));
@@ -351,6 +427,54 @@ mod tests {
         let mut out = Vec::new();
         encode(&v, &mut out);
         assert_eq!(decode(&out).unwrap(), v);
+    }
+
+    #[test]
+    fn fields_decode_along_paths_as_followed_values() {
+        use crate::doc::path::follow_path;
+        let o = sample();
+        let bytes = encode_object(&o);
+        let key = |k: &str| PathStep::Key(k.into());
+        // Slot 0 takes a path through "arr", slot 1 one through "obj", slot 2 "num" whole.
+        let cases: Vec<(Vec<PathStep>, Vec<PathStep>)> = vec![
+            (vec![PathStep::Index(1), key("weight")], vec![key("v")]),
+            (vec![PathStep::Index(-2)], vec![key("missing")]),
+            (vec![PathStep::Index(5)], vec![key("weight"), key("deeper")]),
+            (vec![key("not an object")], vec![PathStep::Index(0)]),
+            (vec![], vec![]),
+        ];
+        for (arr, obj) in cases {
+            let paths = [arr.clone(), obj.clone(), Vec::new()];
+            let mut got = vec![Value::Null; 3];
+            decode_object_fields_at(
+                &bytes,
+                |name| {
+                    ["arr", "obj", "num"]
+                        .iter()
+                        .position(|n| n.as_bytes() == name)
+                },
+                |slot| paths.get(slot).map_or(&[][..], Vec::as_slice),
+                |slot, v| got[slot] = v,
+            )
+            .unwrap();
+            let want = vec![
+                follow_path(o["arr"].clone(), &arr),
+                follow_path(o["obj"].clone(), &obj),
+                o["num"].clone(),
+            ];
+            assert_eq!(got, want, "{arr:?} {obj:?}");
+        }
+        // Truncated input is an error along a path too.
+        let paths = [vec![PathStep::Index(1), key("v")]];
+        for cut in 0..bytes.len() {
+            let r = decode_object_fields_at(
+                &bytes[..cut],
+                |name| (name == b"arr").then_some(0),
+                |slot| paths.get(slot).map_or(&[][..], Vec::as_slice),
+                |_, _| {},
+            );
+            assert!(r.is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

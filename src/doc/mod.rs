@@ -7,6 +7,7 @@ pub mod binary;
 pub mod csv_block;
 pub mod json;
 pub mod keycode;
+pub mod path;
 pub mod text;
 pub mod value;
 pub mod xml;

@@ -15,12 +15,7 @@ pub const DIVISION_BY_ZERO: SqlState = SqlState("22012");
 pub const UNDEFINED_FUNCTION: SqlState = SqlState("42883");
 pub const WINDOWING_ERROR: SqlState = SqlState("42P20");
 
-/// One step of a path into a document value.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PathStep {
-    Key(String),
-    Index(i64),
-}
+pub use crate::doc::path::{PathStep, follow_path, follow_path_ref};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinOp {
@@ -931,45 +926,6 @@ fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
         cache.push((pattern.to_string(), insensitive, re));
         Ok(m)
     })
-}
-
-/// The value a path reaches inside `v`, if every step is there.
-pub fn follow_path_ref<'v>(mut v: &'v Value, steps: &[PathStep]) -> Option<&'v Value> {
-    for step in steps {
-        v = match (v, step) {
-            (Value::Object(o), PathStep::Key(k)) => o.get(k.as_str())?,
-            (Value::Array(a), PathStep::Index(i)) => {
-                let len = a.len() as i64;
-                let idx = if *i < 0 { len + *i } else { *i };
-                if idx < 0 || idx >= len {
-                    return None;
-                }
-                a.get(idx as usize)?
-            }
-            _ => return None,
-        };
-    }
-    Some(v)
-}
-
-/// Follows a path into a document value; missing steps give NULL.
-pub fn follow_path(mut v: Value, steps: &[PathStep]) -> Value {
-    for step in steps {
-        v = match (v, step) {
-            (Value::Object(mut o), PathStep::Key(k)) => o.shift_remove(k).unwrap_or(Value::Null),
-            (Value::Array(mut a), PathStep::Index(i)) => {
-                let len = a.len() as i64;
-                let idx = if *i < 0 { len + *i } else { *i };
-                if idx >= 0 && idx < len {
-                    a.swap_remove(idx as usize)
-                } else {
-                    Value::Null
-                }
-            }
-            _ => Value::Null,
-        };
-    }
-    v
 }
 
 /// Text of a value for string operations (NULL stays None).

@@ -1,5 +1,8 @@
 //! How a scan hands out the documents it reads: whole ([`Whole`]), or as the values of
 //! named top-level fields by position ([`Columns`]), which is what a query's rows are.
+//! A column may take the value a path reaches inside its field instead of the whole
+//! field (`specs.weight` of a nested `specs`), so that a query reading one nested value
+//! does not build the object around it.
 //!
 //! A shape is applied where a document is first touched: to an entry of a cached block
 //! (copying only the wanted values), to a memtable record (decoding only the wanted
@@ -8,6 +11,7 @@
 
 use std::sync::Arc;
 
+use crate::doc::path::{PathStep, follow_path, follow_path_ref};
 use crate::doc::{Object, Value, binary};
 use crate::error::Result;
 
@@ -53,6 +57,8 @@ pub struct Columns {
     slots: Arc<Vec<Option<String>>>,
     /// The named fields, for decoders that take a list.
     names: Arc<Vec<String>>,
+    /// Per slot, the path inside its field to take (empty: the whole field).
+    paths: Arc<Vec<Vec<PathStep>>>,
     /// Per slot, where its field was in the last document: documents of one table (or
     /// one block) mostly keep their fields in one order, and checking that position is
     /// cheaper than hashing the name.
@@ -61,12 +67,24 @@ pub struct Columns {
 
 impl Columns {
     pub fn new(slots: Vec<Option<String>>) -> Columns {
+        Columns::with_paths(slots, Vec::new())
+    }
+
+    /// Slots that take the value at a path inside their field: `paths[i]` for slot `i`
+    /// (slots past the end of `paths`, or with an empty path, take the whole field).
+    pub fn with_paths(slots: Vec<Option<String>>, mut paths: Vec<Vec<PathStep>>) -> Columns {
         let names = slots.iter().flatten().cloned().collect();
+        paths.resize(slots.len(), Vec::new());
         Columns {
             hints: vec![0; slots.len()],
             slots: Arc::new(slots),
             names: Arc::new(names),
+            paths: Arc::new(paths),
         }
+    }
+
+    fn path(&self, slot: usize) -> &[PathStep] {
+        self.paths.get(slot).map_or(&[], Vec::as_slice)
     }
 
     /// The slot of field `name`, if one names it.
@@ -80,33 +98,35 @@ impl Columns {
 impl Shape for Columns {
     type Doc = Vec<Value>;
     fn shape_ref(&mut self, doc: &Object) -> Vec<Value> {
+        let paths = &self.paths;
         self.slots
             .iter()
             .zip(self.hints.iter_mut())
-            .map(|(s, hint)| {
+            .zip(paths.iter())
+            .map(|((s, hint), path)| {
                 let Some(name) = s else {
                     return Value::Null;
                 };
-                if let Some((k, v)) = doc.get_index(*hint)
-                    && k == name
-                {
-                    return v.clone();
-                }
-                match doc.get_full(name) {
-                    Some((at, _, v)) => {
+                let field = match doc.get_index(*hint) {
+                    Some((k, v)) if k == name => Some(v),
+                    _ => doc.get_full(name).map(|(at, _, v)| {
                         *hint = at;
-                        v.clone()
-                    }
-                    None => Value::Null,
-                }
+                        v
+                    }),
+                };
+                field
+                    .and_then(|v| follow_path_ref(v, path))
+                    .cloned()
+                    .unwrap_or(Value::Null)
             })
             .collect()
     }
     fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
         self.slots
             .iter()
-            .map(|s| match s {
-                Some(name) => doc.swap_remove(name).unwrap_or(Value::Null),
+            .zip(self.paths.iter())
+            .map(|(s, path)| match s {
+                Some(name) => follow_path(doc.swap_remove(name).unwrap_or(Value::Null), path),
                 None => Value::Null,
             })
             .collect()
@@ -114,9 +134,10 @@ impl Shape for Columns {
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
         let mut values = Vec::with_capacity(self.slots.len());
         values.resize_with(self.slots.len(), || Value::Null);
-        binary::decode_object_fields(
+        binary::decode_object_fields_at(
             bytes,
             |name| self.slot_of(name),
+            |slot| self.path(slot),
             |slot, v| {
                 if let Some(out) = values.get_mut(slot) {
                     *out = v;
@@ -166,6 +187,26 @@ mod tests {
         assert_eq!(
             shape.fields().unwrap(),
             &["c".to_string(), "zz".into(), "a".into()]
+        );
+    }
+
+    #[test]
+    fn columns_take_paths_alike_from_every_source() {
+        let mut inner = Object::default();
+        inner.insert("w".into(), Value::Int(7));
+        let mut d = doc();
+        d.insert("n".into(), Value::Object(inner));
+        let key = |k: &str| PathStep::Key(k.into());
+        let mut shape = Columns::with_paths(
+            vec![Some("n".into()), Some("a".into()), Some("c".into())],
+            vec![vec![key("w")], vec![key("x")]],
+        );
+        let want = vec![Value::Int(7), Value::Null, Value::Bool(true)];
+        assert_eq!(shape.shape_ref(&d), want);
+        assert_eq!(shape.shape_owned(d.clone()), want);
+        assert_eq!(
+            shape.shape_record(&binary::encode_object(&d)).unwrap(),
+            want
         );
     }
 }

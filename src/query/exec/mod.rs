@@ -274,7 +274,10 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             filter,
             read,
             ..
-        } => scan::build_reading(collection, access, filter.clone(), read.as_deref(), ctx)?,
+        } => {
+            let read = read.as_deref();
+            scan::build_reading(collection, access, filter.clone(), read, Vec::new(), ctx)?
+        }
         Node::Values { rows, .. } => values::build(rows, ctx)?,
         Node::TableFunction {
             func,
@@ -300,7 +303,42 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         } => filter::build(input(i)?, predicate.clone(), ctx),
         Node::Project {
             input: i, exprs, ..
-        } => project::build(input(i)?, exprs.clone(), ctx),
+        } => match &**i {
+            // A projection reading nested values of a scan's columns leaves the paths
+            // to the scan, which then builds only those values. (Not under EXPLAIN
+            // ANALYZE, which counts the scan as its own operator.)
+            Node::Scan {
+                collection,
+                access,
+                filter,
+                read,
+                ..
+            } if ctx.analyze.is_none() => {
+                match scan::pushed_paths(
+                    exprs,
+                    collection,
+                    access,
+                    filter.as_ref(),
+                    read.as_deref(),
+                ) {
+                    Some((exprs, paths)) => {
+                        *next += 1;
+                        let read = read.as_deref();
+                        let rows = scan::build_reading(
+                            collection,
+                            access,
+                            filter.clone(),
+                            read,
+                            paths,
+                            ctx,
+                        )?;
+                        project::build(rows, exprs, ctx)
+                    }
+                    None => project::build(input(i)?, exprs.clone(), ctx),
+                }
+            }
+            _ => project::build(input(i)?, exprs.clone(), ctx),
+        },
         Node::Aggregate {
             input: i,
             group_by,

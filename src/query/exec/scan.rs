@@ -8,7 +8,7 @@ use crate::catalog::{Collection, Kind};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result};
 use crate::query::Row;
-use crate::query::expr::{Expr, as_text, truth};
+use crate::query::expr::{Expr, PathStep, as_text, truth};
 use crate::query::plan::{Access, IndexAccess};
 use crate::query::types::SqlType;
 use crate::storage::keys;
@@ -150,30 +150,128 @@ pub fn build(
     filter: Option<Expr>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
-    build_reading(collection, access, filter, None, ctx)
+    build_reading(collection, access, filter, None, Vec::new(), ctx)
 }
 
 /// The shape of rows that read only the columns `read`: each column's field
-/// by position (the id of a schemaless row comes from the key, not a field).
-fn row_shape(collection: &Collection, read: &[bool]) -> Columns {
+/// by position (the id of a schemaless row comes from the key, not a field), or the
+/// value at `paths[i]` inside column `i`'s field where that path is not empty.
+fn row_shape(collection: &Collection, read: &[bool], paths: Vec<Vec<PathStep>>) -> Columns {
     let wanted = |i: usize| read.get(i).copied().unwrap_or(true);
     let skip_id = collection.kind == Kind::Schemaless;
-    Columns::new(
+    Columns::with_paths(
         collection
             .sql_column_names()
             .enumerate()
             .map(|(i, name)| (wanted(i) && !(skip_id && i == 0)).then(|| name.to_string()))
             .collect(),
+        paths,
     )
 }
 
+/// A projection over a scan, with the paths it takes into the scan's columns taken by
+/// the scan instead: the projection's expressions rewritten (`Path(Column(c), p)` to
+/// `Column(c)`) and, per column, the path the scan takes (empty: the whole field).
+pub type PushedPaths = (Vec<Expr>, Vec<Vec<PathStep>>);
+
+/// The paths a projection over a scan can leave to the scan: those into a column that
+/// it reads through one path only, which the scan's filter does not read (it sees the
+/// scan's rows), in a scan that shapes rows from documents (`read` set, not a covering
+/// index). None when there are none, or when an expression holds a subquery (which may
+/// read the row's columns unseen).
+pub fn pushed_paths(
+    exprs: &[Expr],
+    collection: &Collection,
+    access: &Access,
+    filter: Option<&Expr>,
+    read: Option<&[usize]>,
+) -> Option<PushedPaths> {
+    let read = read?;
+    if matches!(access, Access::Index(a) if a.covering) {
+        return None;
+    }
+    let mut subquery = false;
+    for e in exprs {
+        e.walk(&mut |x| {
+            subquery |= matches!(
+                x,
+                Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
+            )
+        });
+    }
+    if subquery {
+        return None;
+    }
+    let mut in_filter = Vec::new();
+    if let Some(f) = filter {
+        f.walk(&mut |x| {
+            if let Expr::Column(c) = x {
+                in_filter.push(*c);
+            }
+        });
+    }
+    let skip_id = collection.kind == Kind::Schemaless;
+    let mut paths: Vec<Vec<PathStep>> = Vec::new();
+    for &c in read {
+        if in_filter.contains(&c) || (skip_id && c == 0) {
+            continue;
+        }
+        // Every use of the column must be the base of a path, all the same path.
+        let (mut uses, mut through, mut same) = (0, 0, true);
+        let mut first: Option<Vec<PathStep>> = None;
+        for e in exprs {
+            e.walk(&mut |x| match x {
+                Expr::Column(i) if *i == c => uses += 1,
+                Expr::Path(base, steps) if matches!(**base, Expr::Column(i) if i == c) => {
+                    through += 1;
+                    match &first {
+                        None => first = Some(steps.clone()),
+                        Some(f) => same &= f == steps,
+                    }
+                }
+                _ => {}
+            });
+        }
+        let Some(first) = first else {
+            continue;
+        };
+        if uses == through && same && !first.is_empty() {
+            if paths.len() <= c {
+                paths.resize(c + 1, Vec::new());
+            }
+            if let Some(slot) = paths.get_mut(c) {
+                *slot = first;
+            }
+        }
+    }
+    if paths.iter().all(Vec::is_empty) {
+        return None;
+    }
+    let pushed = |c: usize| paths.get(c).is_some_and(|p| !p.is_empty());
+    let exprs = exprs
+        .iter()
+        .map(|e| {
+            e.clone().transform(&mut |x| {
+                Ok(match x {
+                    Expr::Path(base, _) if matches!(*base, Expr::Column(c) if pushed(c)) => *base,
+                    other => other,
+                })
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .ok()?;
+    Some((exprs, paths))
+}
+
 /// [`build`] for a plan that reads only the columns `read` (None: all); the others
-/// come out NULL.
+/// come out NULL. Where `paths[i]` is not empty, column `i` holds the value at that
+/// path inside its field (see [`pushed_paths`]; only with `read` set).
 pub fn build_reading(
     collection: &Collection,
     access: &Access,
     filter: Option<Expr>,
     read: Option<&[usize]>,
+    paths: Vec<Vec<PathStep>>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
     if let Access::Index(a) = access
@@ -214,7 +312,7 @@ pub fn build_reading(
     if let Some(mask) = &read {
         // The rows come straight out of the storage in column order.
         let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
-        let mut shape = row_shape(collection, mask);
+        let mut shape = row_shape(collection, mask, paths);
         let with_id = move |key: &[u8], mut row: Row| -> Result<Row> {
             if with_id {
                 let (_, id) = keys::decode(key)
