@@ -190,16 +190,17 @@ pub fn pushed_paths(
     if matches!(access, Access::Index(a) if a.covering) {
         return None;
     }
-    let mut subquery = false;
+    let (mut subquery, mut path) = (false, false);
     for e in exprs {
         e.walk(&mut |x| {
             subquery |= matches!(
                 x,
                 Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
-            )
+            );
+            path |= matches!(x, Expr::Path(..));
         });
     }
-    if subquery {
+    if subquery || !path {
         return None;
     }
     let mut in_filter = Vec::new();
