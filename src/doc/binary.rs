@@ -112,25 +112,9 @@ pub fn decode_object(bytes: &[u8]) -> Result<Object> {
 pub fn decode_object_fields(
     bytes: &[u8],
     slot: impl Fn(&[u8]) -> Option<usize>,
-    mut put: impl FnMut(usize, Value),
+    put: impl FnMut(usize, Value),
 ) -> Result<()> {
-    let mut reader = Reader { bytes, pos: 0 };
-    let count = reader.varint()?;
-    let remaining = (bytes.len() - reader.pos.min(bytes.len())) as u64;
-    if count > remaining {
-        return Err(corrupt("field count beyond end"));
-    }
-    for _ in 0..count {
-        let name = reader.bytes_prefixed()?;
-        match slot(name) {
-            Some(at) => put(at, reader.value(1)?),
-            None => reader.skip_value(1)?,
-        }
-    }
-    if reader.pos != bytes.len() {
-        return Err(corrupt("trailing bytes after object"));
-    }
-    Ok(())
+    decode_object_fields_at(bytes, slot, |_| &[], put)
 }
 
 /// [`decode_object_fields`] where a slot may take the value a path reaches inside its
