@@ -303,42 +303,37 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         } => filter::build(input(i)?, predicate.clone(), ctx),
         Node::Project {
             input: i, exprs, ..
-        } => match &**i {
+        } => {
             // A projection reading nested values of a scan's columns leaves the paths
             // to the scan, which then builds only those values. (Not under EXPLAIN
             // ANALYZE, which counts the scan as its own operator.)
-            Node::Scan {
-                collection,
-                access,
-                filter,
-                read,
-                ..
-            } if ctx.analyze.is_none() => {
-                match scan::pushed_paths(
-                    exprs,
+            let pushed = match &**i {
+                Node::Scan {
                     collection,
                     access,
-                    filter.as_ref(),
-                    read.as_deref(),
-                ) {
-                    Some((exprs, paths)) => {
-                        *next += 1;
-                        let read = read.as_deref();
-                        let rows = scan::build_reading(
-                            collection,
-                            access,
-                            filter.clone(),
-                            read,
-                            paths,
-                            ctx,
-                        )?;
-                        project::build(rows, exprs, ctx)
-                    }
-                    None => project::build(input(i)?, exprs.clone(), ctx),
+                    filter,
+                    read,
+                    ..
+                } if ctx.analyze.is_none() => {
+                    let read = read.as_deref();
+                    scan::pushed_paths(exprs, collection, access, filter.as_ref(), read).map(
+                        |(exprs, paths)| {
+                            let f = filter.clone();
+                            let rows = scan::build_reading(collection, access, f, read, paths, ctx);
+                            (exprs, rows)
+                        },
+                    )
                 }
+                _ => None,
+            };
+            match pushed {
+                Some((exprs, rows)) => {
+                    *next += 1;
+                    project::build(rows?, exprs, ctx)
+                }
+                None => project::build(input(i)?, exprs.clone(), ctx),
             }
-            _ => project::build(input(i)?, exprs.clone(), ctx),
-        },
+        }
         Node::Aggregate {
             input: i,
             group_by,
