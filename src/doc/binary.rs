@@ -114,16 +114,17 @@ pub fn decode_object_fields(
     slot: impl Fn(&[u8]) -> Option<usize>,
     put: impl FnMut(usize, Value),
 ) -> Result<()> {
-    decode_object_fields_at(bytes, slot, |_| &[], put)
+    decode_object_fields_at(bytes, |_, name| slot(name), |_| &[], put)
 }
 
 /// [`decode_object_fields`] where a slot may take the value a path reaches inside its
 /// field (`path(slot)`; empty: the field itself). Only that value is built; the rest of
 /// the field is stepped over. A path that leads nowhere gives NULL, as
-/// [`crate::doc::path::follow_path`] does.
+/// [`crate::doc::path::follow_path`] does. `slot` gets each field's position in the
+/// object along with its name, so that a caller may remember where fields were.
 pub fn decode_object_fields_at<'p>(
     bytes: &[u8],
-    slot: impl Fn(&[u8]) -> Option<usize>,
+    mut slot: impl FnMut(usize, &[u8]) -> Option<usize>,
     path: impl Fn(usize) -> &'p [PathStep],
     mut put: impl FnMut(usize, Value),
 ) -> Result<()> {
@@ -133,9 +134,9 @@ pub fn decode_object_fields_at<'p>(
     if count > remaining {
         return Err(corrupt("field count beyond end"));
     }
-    for _ in 0..count {
+    for field in 0..count as usize {
         let name = reader.bytes_prefixed()?;
-        match slot(name) {
+        match slot(field, name) {
             Some(at) => put(at, reader.value_at(path(at), 1)?),
             None => reader.skip_value(1)?,
         }
@@ -198,6 +199,7 @@ impl<'a> Reader<'a> {
         self.pos >= self.bytes.len()
     }
 
+    #[inline]
     pub fn byte(&mut self) -> Result<u8> {
         let b = *self
             .bytes
@@ -207,7 +209,21 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
+    /// A varint; most (lengths, field counts, small integers) are one byte, read here
+    /// without a loop.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64> {
+        match self.bytes.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_long(),
+        }
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -219,6 +235,7 @@ impl<'a> Reader<'a> {
         Err(corrupt("varint too long"))
     }
 
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .pos
@@ -233,6 +250,7 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
+    #[inline]
     pub fn bytes_prefixed(&mut self) -> Result<&'a [u8]> {
         let len = usize::try_from(self.varint()?).map_err(|_| corrupt("length overflow"))?;
         self.take(len)
@@ -432,7 +450,7 @@ mod tests {
             let mut got = vec![Value::Null; 3];
             decode_object_fields_at(
                 &bytes,
-                |name| {
+                |_, name| {
                     ["arr", "obj", "num"]
                         .iter()
                         .position(|n| n.as_bytes() == name)
@@ -453,7 +471,7 @@ mod tests {
         for cut in 0..bytes.len() {
             let r = decode_object_fields_at(
                 &bytes[..cut],
-                |name| (name == b"arr").then_some(0),
+                |_, name| (name == b"arr").then_some(0),
                 |slot| paths.get(slot).map_or(&[][..], Vec::as_slice),
                 |_, _| {},
             );

@@ -63,6 +63,27 @@ pub struct Columns {
     /// one block) mostly keep their fields in one order, and checking that position is
     /// cheaper than hashing the name.
     hints: Vec<usize>,
+    /// Per field position in the last record decoded (up to [`HINTED_FIELDS`]), the
+    /// slot that field filled, plus one (0: none): records of one table keep their
+    /// fields in one order, so one name comparison usually finds a field's slot.
+    record_hints: Vec<usize>,
+}
+
+/// Field positions of a record whose slots [`Columns`] remembers.
+const HINTED_FIELDS: usize = 64;
+
+/// Whether two field names are equal; names are short, and comparing them in place
+/// costs less than a call to `memcmp`.
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The slot of field `name` in `slots`, if one names it.
+fn slot_of(slots: &[Option<String>], name: &[u8]) -> Option<usize> {
+    slots
+        .iter()
+        .position(|s| s.as_ref().is_some_and(|s| same_name(s.as_bytes(), name)))
 }
 
 impl Columns {
@@ -77,21 +98,11 @@ impl Columns {
         paths.resize(slots.len(), Vec::new());
         Columns {
             hints: vec![0; slots.len()],
+            record_hints: Vec::new(),
             slots: Arc::new(slots),
             names: Arc::new(names),
             paths: Arc::new(paths),
         }
-    }
-
-    fn path(&self, slot: usize) -> &[PathStep] {
-        self.paths.get(slot).map_or(&[], Vec::as_slice)
-    }
-
-    /// The slot of field `name`, if one names it.
-    fn slot_of(&self, name: &[u8]) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.as_bytes() == name))
     }
 }
 
@@ -134,10 +145,29 @@ impl Shape for Columns {
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
         let mut values = Vec::with_capacity(self.slots.len());
         values.resize_with(self.slots.len(), || Value::Null);
+        let (slots, paths, hints) = (&self.slots, &self.paths, &mut self.record_hints);
         binary::decode_object_fields_at(
             bytes,
-            |name| self.slot_of(name),
-            |slot| self.path(slot),
+            |field, name| {
+                let hinted = hints.get(field).and_then(|h| h.checked_sub(1));
+                if let Some(at) = hinted
+                    && let Some(Some(s)) = slots.get(at)
+                    && same_name(s.as_bytes(), name)
+                {
+                    return Some(at);
+                }
+                let found = slot_of(slots, name);
+                if field < HINTED_FIELDS {
+                    if hints.len() <= field {
+                        hints.resize(field + 1, 0);
+                    }
+                    if let Some(h) = hints.get_mut(field) {
+                        *h = found.map_or(0, |at| at + 1);
+                    }
+                }
+                found
+            },
+            |slot| paths.get(slot).map_or(&[], Vec::as_slice),
             |slot, v| {
                 if let Some(out) = values.get_mut(slot) {
                     *out = v;
