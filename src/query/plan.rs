@@ -304,6 +304,13 @@ impl Node {
                 st.rows,
                 st.nanos as f64 / 1e6
             ));
+            if st.workers > 0 {
+                let detail = "      ".repeat(depth) + "  ";
+                out.insert(
+                    first_line + 1,
+                    format!("{detail}Workers Launched: {}", st.workers),
+                );
+            }
         }
     }
 

@@ -341,6 +341,10 @@ pub fn is_read_only(stmt: &Statement) -> bool {
 
 // ---- settings ---------------------------------------------------------------------
 
+/// The setting capping the worker threads of one operator (see
+/// [`crate::query::exec::parallel`]).
+const PARALLEL_WORKERS: &str = "max_parallel_workers_per_gather";
+
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
     ("client_encoding", "UTF8"),
@@ -358,6 +362,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("lc_ctype", "C"),
     ("max_identifier_length", "63"),
     ("max_index_keys", "32"),
+    (PARALLEL_WORKERS, "2"),
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", "16.6"),
@@ -408,6 +413,22 @@ pub fn show_setting(session: &Session, name: &str) -> Option<String> {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
     })
+}
+
+/// Refuses a value a setting cannot take (22023), for the settings TissDB acts on.
+fn check_setting(name: &str, value: &str) -> Result<()> {
+    if name == PARALLEL_WORKERS {
+        let max = crate::query::exec::parallel::MAX_WORKERS_PER_STATEMENT;
+        if !value.trim().parse::<usize>().is_ok_and(|n| n <= max) {
+            return Err(Error::invalid(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!(
+                    "invalid value for parameter \"{name}\": \"{value}\" (an integer from 0 to {max})"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn setting_value(e: &ast::Expr) -> String {
@@ -490,6 +511,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
                 enable_indexscan: p.enable_indexscan,
                 enable_seqscan: p.enable_seqscan,
                 unindexed: p.unindexed,
+                parallel_workers: parallel_workers(session),
             }
         },
         work_tables: Default::default(),
@@ -539,6 +561,13 @@ fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
                 .collect()
         })
         .collect()
+}
+
+/// The session's `max_parallel_workers_per_gather` (checked when it is set).
+fn parallel_workers(session: &Session) -> usize {
+    show_setting(session, PARALLEL_WORKERS)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// The planner's view of the session: storage statistics and the `enable_*` settings.
@@ -933,6 +962,16 @@ fn run(
             session.savepoint(SavepointAction::Release, &name.value)?;
             Ok(Outcome::command("RELEASE"))
         }
+        ast::Statement::Reset(reset) => {
+            match &reset.reset {
+                ast::Reset::ALL => session.settings.clear(),
+                ast::Reset::ConfigurationParameter(name) => {
+                    session.settings.remove(&name.to_string().to_lowercase());
+                }
+                ast::Reset::SessionAuthorization => {}
+            }
+            Ok(Outcome::command("RESET"))
+        }
         ast::Statement::Set(set) => {
             match set {
                 ast::Set::SingleAssignment {
@@ -947,6 +986,7 @@ fn run(
                     if value.eq_ignore_ascii_case("default") {
                         session.settings.remove(&name);
                     } else {
+                        check_setting(&name, &value)?;
                         session.settings.insert(name, value);
                     }
                 }

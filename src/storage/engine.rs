@@ -983,6 +983,26 @@ impl Snapshot {
         self.inner.get_shaped_at(&self.state, key, self.seq, shape)
     }
 
+    /// Up to `parts - 1` increasing keys inside `(start, end)` that cut the range into
+    /// parts of about equal numbers of documents (see [`crate::storage::split`]); empty
+    /// when the range holds too little to cut.
+    pub fn split_points(&self, start: &[u8], end: &[u8], parts: usize) -> Vec<Vec<u8>> {
+        let mut samples = crate::storage::split::Samples::default();
+        let st = &self.state;
+        let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
+        for table in tables {
+            if let Some((first, last, entries)) = table.key_bounds(start, end) {
+                samples.spread(&first, &last, entries as u64);
+            }
+        }
+        for segment in &st.segments {
+            for (key, entries) in segment.block_starts(start, end) {
+                samples.block(key, entries);
+            }
+        }
+        samples.cut(start, end, parts)
+    }
+
     /// [`Snapshot::scan`] handing the documents out in `shape`.
     pub fn scan_shaped<S: Shape>(
         &self,

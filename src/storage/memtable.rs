@@ -203,6 +203,27 @@ impl Memtable {
         (entry.key().key.as_slice() == key).then(|| read(entry.value().as_deref()))
     }
 
+    /// The smallest and largest keys in `[start, end)` with any version here, and how
+    /// many versions the whole table holds (every key and collection).
+    pub fn key_bounds(&self, start: &[u8], end: &[u8]) -> Option<(Vec<u8>, Vec<u8>, usize)> {
+        let lower = VersionKey {
+            key: InlineKey::from_slice(start),
+            rev_seq: 0,
+        };
+        let upper = VersionKey {
+            key: InlineKey::from_slice(end),
+            rev_seq: 0,
+        };
+        let mut range = self
+            .map
+            .range((Bound::Included(lower), Bound::Excluded(upper)));
+        let first = range.next()?.key().key.to_vec();
+        let last = range
+            .next_back()
+            .map_or_else(|| first.clone(), |e| e.key().key.to_vec());
+        Some((first, last, self.map.len()))
+    }
+
     /// Approximate memory held, in bytes.
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)

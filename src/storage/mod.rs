@@ -29,6 +29,7 @@ pub mod memtable;
 pub mod merge;
 pub mod segment;
 pub mod shape;
+pub mod split;
 pub mod visibility;
 pub mod wal;
 

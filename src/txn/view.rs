@@ -90,10 +90,28 @@ impl ReadView {
         &self,
         cid: u32,
         start: Bound<Vec<u8>>,
-        mut shape: S,
+        shape: S,
     ) -> KeyedDocuments<S::Doc> {
         let end = keys::collection_end(cid);
-        let range = (start, end.map_or(Bound::Unbounded, Bound::Excluded));
+        self.scan_range_shaped(
+            cid,
+            start,
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+            shape,
+        )
+    }
+
+    /// The documents of collection `cid` with keys in `(start, end)` (bounds inside the
+    /// collection's own range), in key order and in `shape`: one part of a scan that
+    /// [`crate::storage::Snapshot::split_points`] cut.
+    pub fn scan_range_shaped<S: Shape>(
+        &self,
+        cid: u32,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        mut shape: S,
+    ) -> KeyedDocuments<S::Doc> {
+        let range = (start, end);
         let stored = self
             .snapshot
             .scan_shaped(range.0.clone(), range.1.clone(), shape.clone());

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
@@ -13,7 +14,7 @@ use super::{ExecContext, RowIter, group_key, row_size};
 use crate::doc::Value;
 use crate::error::{Error, Result};
 use crate::query::Row;
-use crate::query::expr::{AggCall, AggFunc, Expr, sort_cmp};
+use crate::query::expr::{AggCall, AggFunc, EvalContext, Expr, sort_cmp};
 use crate::query::types::{self, SqlType};
 
 /// A running sum in the narrowest exact kind that holds it.
@@ -58,6 +59,20 @@ impl Sum {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Adds another running sum to this one.
+    fn merge(&mut self, other: &Sum) -> Result<()> {
+        self.int += other.int;
+        self.dec = self.dec.checked_add(other.dec).ok_or_else(|| {
+            Error::invalid(
+                types::NUMERIC_VALUE_OUT_OF_RANGE,
+                "numeric sum out of range",
+            )
+        })?;
+        self.float += other.float;
+        self.kind = self.kind.max(other.kind);
         Ok(())
     }
 
@@ -200,6 +215,40 @@ impl Acc {
         Ok(())
     }
 
+    /// Folds in `later`, an accumulator of the same call over rows that come after this
+    /// one's (a parallel scan's next part). Not for DISTINCT calls, whose seen values
+    /// are not merged.
+    pub(super) fn merge(&mut self, later: Acc) -> Result<()> {
+        match (&mut self.state, later.state) {
+            (State::Count(a), State::Count(b)) => *a += b,
+            (State::Sum(a), State::Sum(b)) => a.merge(&b)?,
+            (State::Avg(a, n), State::Avg(b, m)) => {
+                a.merge(&b)?;
+                *n += m;
+            }
+            (State::Min(a), State::Min(Some(b))) => {
+                if a.as_ref().is_none_or(|cur| sort_cmp(&b, cur).is_lt()) {
+                    *a = Some(b);
+                }
+            }
+            (State::Max(a), State::Max(Some(b))) => {
+                if a.as_ref().is_none_or(|cur| sort_cmp(&b, cur).is_gt()) {
+                    *a = Some(b);
+                }
+            }
+            (State::Min(_), State::Min(None)) | (State::Max(_), State::Max(None)) => {}
+            (State::Collect(a), State::Collect(b)) => a.extend(b),
+            (State::Bool(and, a), State::Bool(_, b)) => {
+                *a = match (*a, b) {
+                    (Some(x), Some(y)) => Some(if *and { x && y } else { x || y }),
+                    (x, y) => x.or(y),
+                }
+            }
+            _ => return Err(Error::Internal("merging unlike aggregates".into())),
+        }
+        Ok(())
+    }
+
     /// The value so far, the accumulator kept (a window frame that grows row by row).
     pub(super) fn value(&self, out_type: &SqlType) -> Result<Value> {
         Acc {
@@ -306,48 +355,187 @@ pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
     }
 }
 
+/// Groups by key (the encoded GROUP BY values), in first-seen order, each with its
+/// GROUP BY values and its accumulators.
+type Groups = IndexMap<Vec<u8>, (Row, Vec<Acc>), foldhash::fast::RandomState>;
+
 pub fn build(
     input: RowIter,
     group_by: Vec<Expr>,
     aggs: Vec<AggCall>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
-    let ectx = ctx.eval_context();
-    // Folds one row into a group's accumulators, reading the arguments in place.
-    let fold = |accs: &mut [Acc], row: &Row| -> Result<()> {
-        for (acc, call) in accs.iter_mut().zip(&aggs) {
-            let v = match (&call.func, &call.arg) {
-                (AggFunc::CountStar, _) | (_, None) => None,
-                (_, Some(arg)) => Some(arg.eval_cow(row, &ectx)?),
-            };
-            acc.add_cow(call, v)?;
-        }
-        Ok(())
-    };
-    let finish = |mut keys: Row, accs: Vec<Acc>| -> Result<Row> {
-        for (acc, call) in accs.into_iter().zip(&aggs) {
-            keys.push(acc.finish(&result_type(call.func, &call.arg_type))?);
-        }
-        Ok(keys)
-    };
     if group_by.is_empty() {
         // One group, even over no rows: no keys to hash.
+        let ectx = ctx.eval_context();
         let mut accs: Vec<Acc> = aggs.iter().map(Acc::new).collect();
         for row in input {
-            fold(&mut accs, &row?)?;
+            fold(&mut accs, &aggs, &row?, &ectx)?;
         }
-        let out = finish(Vec::new(), accs)?;
+        let out = finish(Vec::new(), accs, &aggs)?;
         return Ok(Box::new(std::iter::once(Ok(out))));
     }
-    let mut groups: IndexMap<Vec<u8>, (Row, Vec<Acc>), foldhash::fast::RandomState> =
-        IndexMap::default();
-    let mut bytes = 0usize;
+    let bytes = AtomicUsize::new(0);
+    let groups = group(
+        input,
+        &group_by,
+        &aggs,
+        ctx,
+        &bytes,
+        &AtomicBool::new(false),
+    )?;
+    emit(groups, &aggs)
+}
+
+/// Whether [`build_parallel`] can compute these aggregates: each part's accumulators
+/// must merge into one (DISTINCT ones would need their seen values merged too).
+pub fn mergeable(aggs: &[AggCall]) -> bool {
+    aggs.iter().all(|a| !a.distinct)
+}
+
+/// [`build`] over the parts of a scan cut by key, in key order: each part is grouped on
+/// its own thread (the first on this one), then the groups are merged in part order,
+/// which keeps groups in first-seen order and `array_agg` items in scan order. The
+/// memory limit holds for all parts together; the first error stops every part.
+pub fn build_parallel(
+    parts: Vec<RowIter>,
+    group_by: Vec<Expr>,
+    aggs: Vec<AggCall>,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let shared = Arc::new(Shared {
+        group_by,
+        aggs,
+        ctx: ctx.clone(),
+        bytes: AtomicUsize::new(0),
+        stop: AtomicBool::new(false),
+    });
+    let mut parts = parts.into_iter();
+    let first = parts.next();
+    let others: Vec<_> = parts
+        .map(|part| {
+            let shared = shared.clone();
+            super::parallel::run_on_worker(move || shared.group(part))
+        })
+        .collect();
+    let mut results = vec![first.map_or_else(|| Ok(Groups::default()), |p| shared.group(p))];
+    for other in others {
+        results.push(
+            other
+                .recv()
+                .unwrap_or_else(|_| Err(Error::Internal("a parallel worker failed".into()))),
+        );
+    }
+    let (group_by, aggs) = (&shared.group_by, &shared.aggs);
+    let mut merged: Option<Groups> = None;
+    for result in results {
+        let groups = result?;
+        match &mut merged {
+            None => merged = Some(groups),
+            Some(all) => {
+                for (key, (keys, accs)) in groups {
+                    match all.get_mut(&key) {
+                        Some((_, mine)) => {
+                            for (acc, later) in mine.iter_mut().zip(accs) {
+                                acc.merge(later)?;
+                            }
+                        }
+                        None => {
+                            all.insert(key, (keys, accs));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut groups = merged.unwrap_or_default();
+    if group_by.is_empty() && groups.is_empty() {
+        // One group, even over no rows.
+        groups.insert(
+            Vec::new(),
+            (Vec::new(), aggs.iter().map(Acc::new).collect()),
+        );
+    }
+    emit(groups, aggs)
+}
+
+/// What the parts of a parallel aggregate share.
+struct Shared {
+    group_by: Vec<Expr>,
+    aggs: Vec<AggCall>,
+    ctx: Arc<ExecContext>,
+    /// Memory the groups of all parts take.
+    bytes: AtomicUsize,
+    /// Set by the first part that fails, to end the others early.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn group(&self, part: RowIter) -> Result<Groups> {
+        let out = group(
+            part,
+            &self.group_by,
+            &self.aggs,
+            &self.ctx,
+            &self.bytes,
+            &self.stop,
+        );
+        if out.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        out
+    }
+}
+
+/// Folds one row into a group's accumulators, reading the arguments in place.
+fn fold(accs: &mut [Acc], aggs: &[AggCall], row: &Row, ectx: &EvalContext<'_>) -> Result<()> {
+    for (acc, call) in accs.iter_mut().zip(aggs) {
+        let v = match (&call.func, &call.arg) {
+            (AggFunc::CountStar, _) | (_, None) => None,
+            (_, Some(arg)) => Some(arg.eval_cow(row, ectx)?),
+        };
+        acc.add_cow(call, v)?;
+    }
+    Ok(())
+}
+
+/// A group's output row: its GROUP BY values, then each aggregate's value.
+fn finish(mut keys: Row, accs: Vec<Acc>, aggs: &[AggCall]) -> Result<Row> {
+    for (acc, call) in accs.into_iter().zip(aggs) {
+        keys.push(acc.finish(&result_type(call.func, &call.arg_type))?);
+    }
+    Ok(keys)
+}
+
+fn emit(groups: Groups, aggs: &[AggCall]) -> Result<RowIter> {
+    let mut out = Vec::with_capacity(groups.len());
+    for (_, (keys, accs)) in groups {
+        out.push(Ok(finish(keys, accs, aggs)?));
+    }
+    Ok(Box::new(out.into_iter()))
+}
+
+/// Groups `input`'s rows. `bytes` counts the memory the groups take (shared by the
+/// parts of a parallel scan); `stop` ends the grouping early, when another part failed.
+fn group(
+    input: RowIter,
+    group_by: &[Expr],
+    aggs: &[AggCall],
+    ctx: &Arc<ExecContext>,
+    bytes: &AtomicUsize,
+    stop: &AtomicBool,
+) -> Result<Groups> {
+    let ectx = ctx.eval_context();
+    let mut groups = Groups::default();
     // The encoded key of the current row, its buffer reused from row to row.
     let mut key = Vec::new();
     for row in input {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let row = row?;
         key.clear();
-        for e in &group_by {
+        for e in group_by {
             group_key(std::slice::from_ref(&*e.eval_cow(&row, &ectx)?), &mut key);
         }
         let at = match groups.get_index_of(key.as_slice()) {
@@ -357,8 +545,8 @@ pub fn build(
                     .iter()
                     .map(|e| e.eval(&row, &ectx))
                     .collect::<Result<Row>>()?;
-                bytes += row_size(&keys) + key.len() + 64 * aggs.len();
-                if bytes > ctx.memory_limit {
+                let size = row_size(&keys) + key.len() + 64 * aggs.len();
+                if bytes.fetch_add(size, Ordering::Relaxed) + size > ctx.memory_limit {
                     return Err(ctx.over_memory("GROUP BY"));
                 }
                 let accs = aggs.iter().map(Acc::new).collect();
@@ -366,12 +554,8 @@ pub fn build(
             }
         };
         if let Some((_, (_, accs))) = groups.get_index_mut(at) {
-            fold(accs, &row)?;
+            fold(accs, aggs, &row, &ectx)?;
         }
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for (_, (keys, accs)) in groups {
-        out.push(Ok(finish(keys, accs)?));
-    }
-    Ok(Box::new(out.into_iter()))
+    Ok(groups)
 }

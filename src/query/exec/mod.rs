@@ -8,6 +8,7 @@ pub mod index_scan;
 pub mod join;
 mod lateral;
 mod limit;
+pub mod parallel;
 mod project;
 mod recursive;
 pub mod scan;
@@ -64,6 +65,8 @@ pub struct Analysis {
 pub struct OperatorStats {
     pub rows: u64,
     pub nanos: u64,
+    /// Worker threads the operator ran with besides the statement's own (0: serial).
+    pub workers: u64,
 }
 
 /// An operator's rows, counted and timed.
@@ -129,6 +132,9 @@ pub struct Planning {
     pub enable_indexscan: bool,
     pub enable_seqscan: bool,
     pub unindexed: Vec<u32>,
+    /// Most worker threads one operator may take (`max_parallel_workers_per_gather`;
+    /// see [`parallel`]).
+    pub parallel_workers: usize,
 }
 
 impl crate::query::expr::SubqueryRunner for ExecContext {
@@ -339,7 +345,21 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             group_by,
             aggs,
             ..
-        } => aggregate::build(input(i)?, group_by.clone(), aggs.clone(), ctx)?,
+        } => match parallel::aggregate_parts(node, i, aggs, ctx) {
+            // The workers are held until the parts are grouped (build_parallel returns
+            // once they are). Under EXPLAIN ANALYZE the parts count as the scan.
+            Some((parts, workers)) => {
+                let scan_slot = *next;
+                *next += 1;
+                note_workers(slot, workers.count(), ctx);
+                let parts = parts
+                    .into_iter()
+                    .map(|part| measured(part, scan_slot, ctx))
+                    .collect();
+                aggregate::build_parallel(parts, group_by.clone(), aggs.clone(), ctx)?
+            }
+            None => aggregate::build(input(i)?, group_by.clone(), aggs.clone(), ctx)?,
+        },
         Node::Sort { input: i, keys } => sort::build(input(i)?, keys.clone(), ctx)?,
         Node::Window {
             input: i, funcs, ..
@@ -421,7 +441,13 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         }
         Node::WorkTable { id, .. } => recursive::build_work_table(*id, ctx)?,
     };
-    Ok(match &ctx.analyze {
+    Ok(measured(iter, slot, ctx))
+}
+
+/// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is
+/// otherwise).
+fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
+    match &ctx.analyze {
         None => iter,
         Some(analysis) => {
             let mut ops = analysis.operators.lock();
@@ -435,7 +461,20 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 analysis: analysis.clone(),
             })
         }
-    })
+    }
+}
+
+/// Notes under EXPLAIN ANALYZE that operator `slot` ran with `workers` worker threads.
+fn note_workers(slot: usize, workers: usize, ctx: &ExecContext) {
+    if let Some(analysis) = &ctx.analyze {
+        let mut ops = analysis.operators.lock();
+        if ops.len() <= slot {
+            ops.resize(slot + 1, OperatorStats::default());
+        }
+        if let Some(op) = ops.get_mut(slot) {
+            op.workers = workers as u64;
+        }
+    }
 }
 
 /// Approximate memory held by a row.

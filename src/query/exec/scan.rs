@@ -1,6 +1,7 @@
 //! Scan: the rows of one collection, by full scan or by key lookups, with the pushed-down
 //! filter applied as rows are produced.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter};
@@ -301,29 +302,11 @@ pub fn build_reading(
         ));
     }
     let ctx = ctx.clone();
-    let read: Option<Vec<bool>> = read.map(|r| {
-        let mut mask = vec![false; collection.sql_column_count()];
-        for c in r {
-            if let Some(m) = mask.get_mut(*c) {
-                *m = true;
-            }
-        }
-        mask
-    });
+    let read: Option<Vec<bool>> = read.map(|r| read_mask(collection, r));
     if let Some(mask) = &read {
         // The rows come straight out of the storage in column order.
-        let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
         let mut shape = row_shape(collection, mask, paths);
-        let with_id = move |key: &[u8], mut row: Row| -> Result<Row> {
-            if with_id {
-                let (_, id) = keys::decode(key)
-                    .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
-                if let Some(slot) = row.first_mut() {
-                    *slot = Value::String(id.to_string());
-                }
-            }
-            Ok(row)
-        };
+        let with_id = id_filler(collection, mask);
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
             match picked_ids(collection, access, &ctx)? {
                 None => Box::new(
@@ -355,6 +338,57 @@ pub fn build_reading(
         let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
         keep(row, filter.as_ref(), &ctx)
     })))
+}
+
+/// [`build_reading`] for one part of a full scan of `collection` cut by key (see
+/// [`crate::storage::Snapshot::split_points`]): the rows of documents with keys in
+/// `range`, reading only the columns `read`.
+pub fn build_part(
+    collection: &Collection,
+    filter: Option<Expr>,
+    read: &[usize],
+    range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
+    ctx: &Arc<ExecContext>,
+) -> RowIter {
+    let mask = read_mask(collection, read);
+    let shape = row_shape(collection, &mask, Vec::new());
+    let with_id = id_filler(collection, &mask);
+    let ctx = ctx.clone();
+    let rows = ctx
+        .view
+        .scan_range_shaped(collection.id, range.0, range.1, shape)
+        .map(move |item| item.and_then(|(key, row)| with_id(&key, row)));
+    Box::new(rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)))
+}
+
+/// Which of `collection`'s columns a scan reading the columns `read` decodes.
+fn read_mask(collection: &Collection, read: &[usize]) -> Vec<bool> {
+    let mut mask = vec![false; collection.sql_column_count()];
+    for c in read {
+        if let Some(m) = mask.get_mut(*c) {
+            *m = true;
+        }
+    }
+    mask
+}
+
+/// What completes a row read in columns: a schemaless collection's `id` column comes
+/// from the key, not the document.
+fn id_filler(
+    collection: &Collection,
+    mask: &[bool],
+) -> impl Fn(&[u8], Row) -> Result<Row> + Send + 'static {
+    let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
+    move |key: &[u8], mut row: Row| -> Result<Row> {
+        if with_id {
+            let (_, id) = keys::decode(key)
+                .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
+            if let Some(slot) = row.first_mut() {
+                *slot = Value::String(id.to_string());
+            }
+        }
+        Ok(row)
+    }
 }
 
 /// A scanned row if it passes the filter (None if not); errors, and cancellation,

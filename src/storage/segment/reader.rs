@@ -279,6 +279,24 @@ impl Segment {
             .sum()
     }
 
+    /// The first key and entry count of each block whose first key is in
+    /// `[start, end)`.
+    pub fn block_starts<'a>(
+        &'a self,
+        start: &'a [u8],
+        end: &'a [u8],
+    ) -> impl Iterator<Item = (&'a [u8], u64)> + 'a {
+        let first = self
+            .index
+            .partition_point(|e| e.first_key.as_slice() < start);
+        self.index
+            .get(first..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(move |e| e.first_key.as_slice() < end)
+            .map(|e| (e.first_key.as_slice(), e.entries))
+    }
+
     /// Index of the first block that may hold keys at or after `start`.
     fn first_block(&self, start: &Bound<Vec<u8>>) -> usize {
         match start {

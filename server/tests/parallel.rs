@@ -1,0 +1,258 @@
+//! Parallel aggregation end to end, through tokio-postgres against the real binary: an
+//! aggregate straight over a full scan of a large table runs its scan in key ranges on
+//! worker threads and merges the groups.
+//!
+//! * every aggregate (count, sum, avg, min, max, bool_and/or, string_agg, array_agg),
+//!   with and without GROUP BY, with a scan filter, and over no matching rows, gives
+//!   exactly what the serial plan gives (`max_parallel_workers_per_gather = 0`), groups
+//!   in the same first-seen order and aggregated lists in the same order;
+//! * EXPLAIN ANALYZE shows `Workers Launched` and counts every part's rows under the
+//!   scan; inside a transaction, or with the setting at 0, the aggregate runs serially;
+//! * with the data in segments as well as the memtable, and with several clients at
+//!   once (they share the server's worker slots), the answers stay the same;
+//! * a GROUP BY whose groups outgrow `query_memory_limit` fails with 53200 either way;
+//! * bad values of the setting fail with 22023 and change nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::Server;
+use futures::SinkExt;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// How long the body of one test may run.
+const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Rows loaded: above the size at which scans run in parallel (20,000 documents).
+const ROWS: u32 = 30_000;
+
+/// Queries whose parallel answers must equal their serial ones, row for row.
+const QUERIES: &[&str] = &[
+    "SELECT region, count(*), count(note), sum(amount), avg(amount), min(price), max(price), \
+     sum(price), avg(price), bool_and(ok), bool_or(ok) FROM sales GROUP BY region",
+    "SELECT region, string_agg(id::text, ','), array_agg(amount) FROM sales GROUP BY region",
+    "SELECT count(*), sum(amount), avg(price), min(region), max(id) FROM sales",
+    "SELECT region, count(*), max(note) FROM sales WHERE amount > 500 GROUP BY region",
+    "SELECT count(*), sum(amount) FROM sales WHERE amount > 5000",
+    "SELECT region, count(*) FROM sales WHERE amount > 5000 GROUP BY region",
+];
+
+async fn connect(s: &Server) -> Client {
+    common::pg_connect(s, "user=parallel_tester").await
+}
+
+/// Creates `sales` and loads [`ROWS`] rows by COPY. Prices are multiples of 1/4, so
+/// their sums are exact in any order of addition.
+async fn load(c: &Client) {
+    c.batch_execute(
+        "CREATE TABLE sales (id integer PRIMARY KEY, region text, amount integer, \
+         price float8, note text, ok boolean)",
+    )
+    .await
+    .expect("create table");
+    let mut csv = String::new();
+    for i in 1..=ROWS {
+        let region = if i % 101 == 0 {
+            String::new()
+        } else {
+            format!("r{:02}", (i * 7) % 37)
+        };
+        let note = if i % 3 == 0 {
+            String::new()
+        } else {
+            format!("n{}", i % 11)
+        };
+        csv.push_str(&format!(
+            "{i},{region},{},{},{note},{}\n",
+            i % 1000,
+            f64::from(i % 977) * 0.25,
+            i % 5 != 0
+        ));
+    }
+    let sink = c
+        .copy_in::<_, Bytes>("COPY sales FROM STDIN (FORMAT csv)")
+        .await
+        .expect("copy in");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(csv)).await.expect("copy data");
+    assert_eq!(sink.finish().await.expect("copy finish"), u64::from(ROWS));
+}
+
+/// The rows of `sql` as text, in the order they came.
+async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    let messages = c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    messages
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+async fn plan(c: &Client, sql: &str) -> String {
+    rows(c, &format!("EXPLAIN ANALYZE {sql}"))
+        .await
+        .into_iter()
+        .map(|r| r.into_iter().flatten().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether this machine (the server's) has the cores for a worker thread.
+fn has_worker_cores() -> bool {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+}
+
+async fn serial_answers(c: &Client) -> Vec<Vec<Vec<Option<String>>>> {
+    c.batch_execute("SET max_parallel_workers_per_gather = 0")
+        .await
+        .expect("set 0");
+    let mut out = Vec::new();
+    for q in QUERIES {
+        out.push(rows(c, q).await);
+    }
+    c.batch_execute("RESET max_parallel_workers_per_gather")
+        .await
+        .expect("reset");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_aggregates_equal_serial_ones() {
+    let server = Server::start();
+    common::bounded("parallel aggregates", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        load(&c).await;
+        let serial = serial_answers(&c).await;
+        // The answers are not trivial: 38 groups (one of them NULL), every row counted.
+        assert_eq!(serial[0].len(), 38);
+        assert!(serial[0].iter().any(|r| r[0].is_none()));
+        assert_eq!(serial[2][0][0].as_deref(), Some("30000"));
+        assert_eq!(serial[4], vec![vec![Some("0".to_string()), None]]);
+        assert!(serial[5].is_empty());
+        for (q, want) in QUERIES.iter().zip(&serial) {
+            assert_eq!(&rows(&c, q).await, want, "parallel answer of {q}");
+        }
+
+        // EXPLAIN ANALYZE shows the worker and counts both parts' rows under the scan.
+        let analyzed = plan(&c, QUERIES[0]).await;
+        if has_worker_cores() {
+            assert!(analyzed.contains("Workers Launched: 1"), "{analyzed}");
+        }
+        assert!(
+            analyzed.contains(&format!("actual rows={ROWS} ")),
+            "{analyzed}"
+        );
+        // Serial when the setting says so, and inside a transaction.
+        c.batch_execute("SET max_parallel_workers_per_gather = 0")
+            .await
+            .unwrap();
+        let analyzed = plan(&c, QUERIES[0]).await;
+        assert!(!analyzed.contains("Workers Launched"), "{analyzed}");
+        c.batch_execute("RESET max_parallel_workers_per_gather; BEGIN")
+            .await
+            .unwrap();
+        let analyzed = plan(&c, QUERIES[0]).await;
+        assert!(!analyzed.contains("Workers Launched"), "{analyzed}");
+        assert_eq!(rows(&c, QUERIES[0]).await, serial[0]);
+        c.batch_execute("COMMIT").await.unwrap();
+
+        // Several clients at once share the worker slots; every answer stays exact.
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let client = connect(&server).await;
+            let want = serial.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..2 {
+                    for (q, w) in QUERIES.iter().zip(&want) {
+                        assert_eq!(&rows(&client, q).await, w, "concurrent {q}");
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("concurrent client");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_scans_cut_segments_and_keep_the_memory_limit() {
+    // A small memtable puts most rows in segments; a small memory limit makes a GROUP BY
+    // of every id too big.
+    let server = Server::start_with_env(&[
+        ("TISSDB_MEMTABLE_SIZE", "256KiB"),
+        ("TISSDB_QUERY_MEMORY_LIMIT", "1MiB"),
+    ]);
+    common::bounded("parallel segments", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        load(&c).await;
+        // Some rows changed after the load, so a newer version shadows an older one in
+        // another source.
+        c.batch_execute("UPDATE sales SET amount = amount + 1 WHERE id % 1000 = 7")
+            .await
+            .expect("update");
+        let serial = serial_answers(&c).await;
+        for (q, want) in QUERIES.iter().zip(&serial) {
+            assert_eq!(&rows(&c, q).await, want, "parallel answer of {q}");
+        }
+        let analyzed = plan(&c, QUERIES[0]).await;
+        if has_worker_cores() {
+            assert!(analyzed.contains("Workers Launched: 1"), "{analyzed}");
+        }
+        for setting in ["0", "2"] {
+            c.batch_execute(&format!("SET max_parallel_workers_per_gather = {setting}"))
+                .await
+                .unwrap();
+            let e = c
+                .simple_query("SELECT id, count(*) FROM sales GROUP BY id")
+                .await
+                .expect_err("groups over the memory limit");
+            assert_eq!(e.code().map(|c| c.code()), Some("53200"), "{e}");
+        }
+        // The server goes on serving.
+        assert_eq!(rows(&c, QUERIES[2]).await, serial[2]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_worker_counts_are_refused() {
+    let server = Server::start();
+    common::bounded("bad settings", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        c.batch_execute("SET max_parallel_workers_per_gather = 1")
+            .await
+            .unwrap();
+        for bad in ["'many'", "-1", "65", "1.5"] {
+            let e = c
+                .batch_execute(&format!("SET max_parallel_workers_per_gather = {bad}"))
+                .await
+                .expect_err(bad);
+            assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{bad}: {e}");
+            let db = e.as_db_error().expect("a server error");
+            assert!(
+                db.message().contains("max_parallel_workers_per_gather"),
+                "{}",
+                db.message()
+            );
+        }
+        let shown = rows(&c, "SHOW max_parallel_workers_per_gather").await;
+        assert_eq!(shown, vec![vec![Some("1".to_string())]]);
+        c.batch_execute("RESET max_parallel_workers_per_gather")
+            .await
+            .unwrap();
+        let shown = rows(&c, "SHOW max_parallel_workers_per_gather").await;
+        assert_eq!(shown, vec![vec![Some("2".to_string())]]);
+    })
+    .await;
+}

@@ -1,0 +1,176 @@
+//! Parallel execution: which parts of a plan run on several threads, and the worker
+//! threads they may take.
+//!
+//! An aggregate straight over a full scan of a large collection, outside a transaction,
+//! cuts the scan by key into parts (see [`crate::storage::Snapshot::split_points`]) and
+//! groups each part on its own thread ([`super::aggregate::build_parallel`]). Workers
+//! come from one pool of slots for the whole server, one fewer than the machine's cores,
+//! so that concurrent statements do not oversubscribe it: a statement that finds no free
+//! slot runs serially, as it would with `max_parallel_workers_per_gather = 0`, the
+//! session setting that caps the workers of one statement (as in PostgreSQL; default 2).
+//! Plans and EXPLAIN do not change; EXPLAIN ANALYZE shows `Workers Launched: n` under
+//! an operator that ran in parallel, and counts the rows of all parts of its scan.
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{OnceLock, mpsc};
+
+use parking_lot::Mutex;
+
+use super::{ExecContext, RowIter, aggregate, scan};
+use crate::query::expr::AggCall;
+use crate::query::plan::{Access, Node};
+use crate::storage::keys;
+
+/// Documents a collection needs before its scans run in parallel: below this, starting
+/// a thread costs about as much as it saves.
+pub const PARALLEL_MIN_DOCUMENTS: u64 = 20_000;
+
+/// The most worker threads a statement may take (`max_parallel_workers_per_gather`).
+pub const MAX_WORKERS_PER_STATEMENT: usize = 64;
+
+/// Worker slots taken by running statements.
+static BUSY: AtomicUsize = AtomicUsize::new(0);
+
+/// Worker slots of the whole server: one fewer than the cores.
+fn slots() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .saturating_sub(1)
+    })
+}
+
+/// Work handed to a worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs `job` on one of the server's worker threads (started on first use, one per
+/// slot, and kept: a fresh thread per statement costs a cold cache and allocator) and hands back where its result will arrive. The caller must hold a slot
+/// ([`Workers`]), so a job never waits for a thread. A job that panics sends nothing;
+/// its thread lives on.
+pub fn run_on_worker<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> mpsc::Receiver<T> {
+    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..slots().max(1) {
+            let rx = rx.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("tissdb-worker-{i}"))
+                .spawn(move || {
+                    loop {
+                        let Ok(job) = rx.lock().recv() else {
+                            return;
+                        };
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                });
+        }
+        Mutex::new(tx)
+    });
+    let (done, result) = mpsc::sync_channel(1);
+    let _ = queue.lock().send(Box::new(move || {
+        let _ = done.send(job());
+    }));
+    result
+}
+
+/// Worker slots held by one statement, given back when dropped.
+#[derive(Debug)]
+pub struct Workers(usize);
+
+impl Workers {
+    /// Takes up to `wanted` free slots (none when all are busy).
+    pub fn take(wanted: usize) -> Workers {
+        let mut busy = BUSY.load(Ordering::Relaxed);
+        loop {
+            let n = wanted.min(slots().saturating_sub(busy));
+            if n == 0 {
+                return Workers(0);
+            }
+            match BUSY.compare_exchange_weak(busy, busy + n, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Workers(n),
+                Err(now) => busy = now,
+            }
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.0
+    }
+
+    /// Gives back all but `n` slots.
+    fn keep(&mut self, n: usize) {
+        if n < self.0 {
+            BUSY.fetch_sub(self.0 - n, Ordering::AcqRel);
+            self.0 = n;
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        if self.0 > 0 {
+            BUSY.fetch_sub(self.0, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The parts `aggregate` (an Aggregate node over `input` computing `aggs`) may read in
+/// parallel, with the worker slots to hold while they run; None when it runs serially.
+pub fn aggregate_parts(
+    aggregate: &Node,
+    input: &Node,
+    aggs: &[AggCall],
+    ctx: &Arc<ExecContext>,
+) -> Option<(Vec<RowIter>, Workers)> {
+    let Node::Scan {
+        collection,
+        access: Access::Full,
+        filter,
+        read: Some(read),
+        ..
+    } = input
+    else {
+        return None;
+    };
+    if ctx.view.in_transaction()
+        || ctx.planning.parallel_workers == 0
+        || !aggregate::mergeable(aggs)
+        || ctx.db.storage().document_count(collection.id) < PARALLEL_MIN_DOCUMENTS
+        || aggregate.has_subqueries()
+    {
+        return None;
+    }
+    let mut workers = Workers::take(ctx.planning.parallel_workers);
+    if workers.count() == 0 {
+        return None;
+    }
+    let start = keys::collection_start(collection.id);
+    let end = keys::collection_end(collection.id)?;
+    let cuts = ctx
+        .view
+        .snapshot()
+        .split_points(&start, &end, workers.count() + 1);
+    if cuts.is_empty() {
+        return None;
+    }
+    workers.keep(cuts.len());
+    let mut bounds = Vec::with_capacity(cuts.len() + 1);
+    let mut from = Bound::Included(start);
+    for cut in cuts {
+        bounds.push((from, Bound::Excluded(cut.clone())));
+        from = Bound::Included(cut);
+    }
+    bounds.push((from, Bound::Excluded(end)));
+    let parts = bounds
+        .into_iter()
+        .map(|range| scan::build_part(collection, filter.clone(), read, range, ctx))
+        .collect();
+    Some((parts, workers))
+}
