@@ -344,6 +344,7 @@ pub fn is_read_only(stmt: &Statement) -> bool {
 /// The setting capping the worker threads of one operator (see
 /// [`crate::query::exec::parallel`]).
 const PARALLEL_WORKERS: &str = "max_parallel_workers_per_gather";
+const DEFAULT_PARALLEL_WORKERS: usize = 2;
 
 const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("application_name", ""),
@@ -362,7 +363,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("lc_ctype", "C"),
     ("max_identifier_length", "63"),
     ("max_index_keys", "32"),
-    (PARALLEL_WORKERS, "2"),
+    (PARALLEL_WORKERS, "2"), // DEFAULT_PARALLEL_WORKERS
     ("search_path", "\"$user\", public"),
     ("server_encoding", "UTF8"),
     ("server_version", "16.6"),
@@ -565,9 +566,10 @@ fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
 
 /// The session's `max_parallel_workers_per_gather` (checked when it is set).
 fn parallel_workers(session: &Session) -> usize {
-    show_setting(session, PARALLEL_WORKERS)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    session
+        .settings
+        .get(PARALLEL_WORKERS)
+        .map_or(DEFAULT_PARALLEL_WORKERS, |v| v.trim().parse().unwrap_or(0))
 }
 
 /// The planner's view of the session: storage statistics and the `enable_*` settings.
