@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::Server;
 use futures::SinkExt;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 /// How long the body of one test may run.
 const BODY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -82,19 +82,7 @@ async fn load(c: &Client) {
 
 /// The rows of `sql` as text, in the order they came.
 async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let messages = c
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
+    common::simple_rows(c, sql).await
 }
 
 async fn plan(c: &Client, sql: &str) -> String {

@@ -51,19 +51,7 @@ async fn connect(s: &Server) -> Client {
 
 /// The rows of a simple query (every statement of it), as text.
 async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    let messages = c
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
+    common::simple_rows(c, sql).await
 }
 
 /// The rows of a simple query, each as `a|b|c` (NULL as the empty string).

@@ -270,31 +270,35 @@ impl Segment {
         let first = self
             .index
             .partition_point(|e| e.last_key.as_slice() < start);
-        self.index
-            .get(first..)
-            .unwrap_or(&[])
-            .iter()
-            .take_while(|e| end.is_none_or(|end| e.first_key.as_slice() < end))
-            .map(|e| e.len)
-            .sum()
+        self.blocks_from(first, end).map(|e| e.len).sum()
     }
 
     /// The first key and entry count of each block whose first key is in
     /// `[start, end)`.
     pub fn block_starts<'a>(
         &'a self,
-        start: &'a [u8],
+        start: &[u8],
         end: &'a [u8],
     ) -> impl Iterator<Item = (&'a [u8], u64)> + 'a {
         let first = self
             .index
             .partition_point(|e| e.first_key.as_slice() < start);
+        self.blocks_from(first, Some(end))
+            .map(|e| (e.first_key.as_slice(), e.entries))
+    }
+
+    /// The index entries from block `first` on, up to the first block starting at or
+    /// after `end` (None: to the last).
+    fn blocks_from<'a>(
+        &'a self,
+        first: usize,
+        end: Option<&'a [u8]>,
+    ) -> impl Iterator<Item = &'a IndexEntry> + 'a {
         self.index
             .get(first..)
             .unwrap_or(&[])
             .iter()
-            .take_while(move |e| e.first_key.as_slice() < end)
-            .map(|e| (e.first_key.as_slice(), e.entries))
+            .take_while(move |e| end.is_none_or(|end| e.first_key.as_slice() < end))
     }
 
     /// Index of the first block that may hold keys at or after `start`.
