@@ -8,8 +8,9 @@
 //!   in the same first-seen order and aggregated lists in the same order;
 //! * EXPLAIN ANALYZE shows `Workers Launched` and counts every part's rows under the
 //!   scan; inside a transaction, or with the setting at 0, the aggregate runs serially;
-//! * with the data in segments as well as the memtable, and with several clients at
-//!   once (they share the server's worker slots), the answers stay the same;
+//! * with the data in segments as well as the memtable, with several clients at once
+//!   (they share the server's worker slots), and over a schemaless collection whose
+//!   `id` comes from the key, the answers stay the same;
 //! * a GROUP BY whose groups outgrow `query_memory_limit` fails with 53200 either way;
 //! * bad values of the setting fail with 22023 and change nothing.
 
@@ -209,6 +210,62 @@ async fn parallel_scans_cut_segments_and_keep_the_memory_limit() {
         }
         // The server goes on serving.
         assert_eq!(rows(&c, QUERIES[2]).await, serial[2]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_aggregate_in_parallel_with_their_ids() {
+    let server = Server::start();
+    common::bounded("parallel documents", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        c.batch_execute("CREATE COLLECTION gadgets").await.unwrap();
+        // Ids are text, so key order is not numeric order: min(id) and max(id) come
+        // from the keys of whichever part holds them.
+        let mut csv = String::from("id,category,price,stock\n");
+        for i in 1..=25_000u32 {
+            csv.push_str(&format!(
+                "g{i},c{},{}.5,{}\n",
+                i % 13,
+                i % 700,
+                if i % 9 == 0 {
+                    String::new()
+                } else {
+                    (i % 40).to_string()
+                }
+            ));
+        }
+        let sink = c
+            .copy_in::<_, Bytes>("COPY gadgets FROM STDIN (FORMAT csv, HEADER)")
+            .await
+            .expect("copy in");
+        futures::pin_mut!(sink);
+        sink.send(Bytes::from(csv)).await.expect("copy data");
+        assert_eq!(sink.finish().await.expect("copy finish"), 25_000);
+        let q = "SELECT category, count(*), count(stock), min(id), max(id), avg(price), \
+                 sum(stock) FROM gadgets GROUP BY category";
+        c.batch_execute("SET max_parallel_workers_per_gather = 0")
+            .await
+            .unwrap();
+        let serial = rows(&c, q).await;
+        c.batch_execute("RESET max_parallel_workers_per_gather")
+            .await
+            .unwrap();
+        assert_eq!(serial.len(), 13);
+        assert_eq!(
+            serial
+                .iter()
+                .find(|r| r[0].as_deref() == Some("c1"))
+                .unwrap()[3]
+                .as_deref(),
+            Some("g1")
+        );
+        assert_eq!(rows(&c, q).await, serial);
+        let analyzed = plan(&c, q).await;
+        if has_worker_cores() {
+            assert!(analyzed.contains("Workers Launched: 1"), "{analyzed}");
+        }
+        assert!(analyzed.contains("actual rows=25000 "), "{analyzed}");
     })
     .await;
 }
