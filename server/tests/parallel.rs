@@ -72,13 +72,16 @@ async fn load(c: &Client) {
             i % 5 != 0
         ));
     }
-    let sink = c
-        .copy_in::<_, Bytes>("COPY sales FROM STDIN (FORMAT csv)")
-        .await
-        .expect("copy in");
+    let n = copy_csv(c, "COPY sales FROM STDIN (FORMAT csv)", csv).await;
+    assert_eq!(n, u64::from(ROWS));
+}
+
+/// Sends `csv` as the data of `sql` (a COPY FROM STDIN); the row count.
+async fn copy_csv(c: &Client, sql: &str, csv: String) -> u64 {
+    let sink = c.copy_in::<_, Bytes>(sql).await.expect("copy in");
     futures::pin_mut!(sink);
     sink.send(Bytes::from(csv)).await.expect("copy data");
-    assert_eq!(sink.finish().await.expect("copy finish"), u64::from(ROWS));
+    sink.finish().await.expect("copy finish")
 }
 
 /// The rows of `sql` as text, in the order they came.
@@ -100,12 +103,18 @@ fn has_worker_cores() -> bool {
     std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
 }
 
+/// The answers of [`QUERIES`] run serially.
 async fn serial_answers(c: &Client) -> Vec<Vec<Vec<Option<String>>>> {
+    serial_rows(c, QUERIES).await
+}
+
+/// The rows of each of `queries`, run with `max_parallel_workers_per_gather = 0`.
+async fn serial_rows(c: &Client, queries: &[&str]) -> Vec<Vec<Vec<Option<String>>>> {
     c.batch_execute("SET max_parallel_workers_per_gather = 0")
         .await
         .expect("set 0");
     let mut out = Vec::new();
-    for q in QUERIES {
+    for q in queries {
         out.push(rows(c, q).await);
     }
     c.batch_execute("RESET max_parallel_workers_per_gather")
@@ -235,22 +244,11 @@ async fn documents_aggregate_in_parallel_with_their_ids() {
                 }
             ));
         }
-        let sink = c
-            .copy_in::<_, Bytes>("COPY gadgets FROM STDIN (FORMAT csv, HEADER)")
-            .await
-            .expect("copy in");
-        futures::pin_mut!(sink);
-        sink.send(Bytes::from(csv)).await.expect("copy data");
-        assert_eq!(sink.finish().await.expect("copy finish"), 25_000);
+        let n = copy_csv(&c, "COPY gadgets FROM STDIN (FORMAT csv, HEADER)", csv).await;
+        assert_eq!(n, 25_000);
         let q = "SELECT category, count(*), count(stock), min(id), max(id), avg(price), \
                  sum(stock) FROM gadgets GROUP BY category";
-        c.batch_execute("SET max_parallel_workers_per_gather = 0")
-            .await
-            .unwrap();
-        let serial = rows(&c, q).await;
-        c.batch_execute("RESET max_parallel_workers_per_gather")
-            .await
-            .unwrap();
+        let serial = serial_rows(&c, &[q]).await.remove(0);
         assert_eq!(serial.len(), 13);
         assert_eq!(
             serial
