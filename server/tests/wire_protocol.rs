@@ -1372,3 +1372,111 @@ async fn prepared_selects_follow_index_changes_and_keep_no_function_results() {
     let second: String = client.query_one(&clock, &[]).await.unwrap().get(0);
     assert_ne!(first, second, "now() is evaluated at each execution");
 }
+
+/// A prepared SELECT's executions share what its kept plan works out once (the columns
+/// its scans decode, the nested paths a projection leaves to its scan), and each
+/// computes the parameter-only parts of its filter with its own parameters: every
+/// execution answers as the same statement sent as text does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_selects_keep_their_scan_setup_and_take_each_executions_parameters() {
+    let server = PgServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE COLLECTION gear;
+             INSERT INTO gear (id, brand, specs, n)
+               SELECT 'g' || i, 'brand_' || (i % 7), ('{\"weight\": \"' || i || 'g\", \"dims\": {\"w\": ' || i || '}}')::jsonb, i
+               FROM generate_series(1, 300) AS s(i);
+             CREATE INDEX gear_brand ON gear (brand);
+             CREATE TABLE owners (brand text PRIMARY KEY, owner text);
+             INSERT INTO owners VALUES ('brand_3', 'ann'), ('brand_5', 'bob');",
+        )
+        .await
+        .unwrap();
+    let text_rows = |sql: String| {
+        let client = &client;
+        async move {
+            client
+                .simple_query(&sql)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => {
+                        Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<Vec<Option<String>>>>()
+        }
+    };
+    let as_text = |rows: Vec<tokio_postgres::Row>| {
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| r.get::<_, Option<String>>(i))
+                    .collect()
+            })
+            .collect::<Vec<Vec<Option<String>>>>()
+    };
+    // An indexed filter with a parameter-only part, a nested path left to the scan.
+    let by_brand = client
+        .prepare(
+            "SELECT id::text, specs.weight::text, specs.dims.w::text FROM gear
+             WHERE brand = 'brand_' || $1::text AND n > $2::int ORDER BY n LIMIT 5",
+        )
+        .await
+        .unwrap();
+    // A join: two scans in one kept plan.
+    let joined = client
+        .prepare(
+            "SELECT g.id::text, o.owner FROM gear g JOIN owners o ON o.brand = g.brand
+             WHERE g.n < $1::int ORDER BY g.n",
+        )
+        .await
+        .unwrap();
+    for round in 0..3 {
+        for b in ["3", "5", "6", "9"] {
+            let min = 40 * round;
+            let got = as_text(client.query(&by_brand, &[&b, &min]).await.unwrap());
+            let want = text_rows(format!(
+                "SELECT id::text, specs.weight::text, specs.dims.w::text FROM gear
+                 WHERE brand = 'brand_{b}' AND n > {min} ORDER BY n LIMIT 5"
+            ))
+            .await;
+            assert_eq!(got, want, "brand {b}, n > {min}");
+            if b != "9" {
+                assert_eq!(got.len(), 5, "brand {b}, n > {min}: {got:?}");
+                assert!(
+                    got[0][1].as_deref().is_some_and(|w| w.ends_with('g')),
+                    "{got:?}"
+                );
+            }
+        }
+        let below = 20 + 30 * round;
+        let got = as_text(client.query(&joined, &[&below]).await.unwrap());
+        let want = text_rows(format!(
+            "SELECT g.id::text, o.owner FROM gear g JOIN owners o ON o.brand = g.brand
+             WHERE g.n < {below} ORDER BY g.n"
+        ))
+        .await;
+        assert!(!got.is_empty());
+        assert_eq!(got, want, "n < {below}");
+    }
+    // A NULL parameter makes the parameter-only part NULL: no rows.
+    let none: Option<&str> = None;
+    let rows = client.query(&by_brand, &[&none, &0i32]).await.unwrap();
+    assert!(rows.is_empty());
+    // A parameter-only part that fails fails the execution once a row reaches it, and
+    // leaves the kept plan to the next execution.
+    let ratio = client
+        .prepare("SELECT count(*) FROM gear WHERE n > 100 / $1::int")
+        .await
+        .unwrap();
+    let e = client.query(&ratio, &[&0i32]).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "22012", "{e:?}");
+    for _ in 0..2 {
+        let n: i64 = client.query_one(&ratio, &[&1i32]).await.unwrap().get(0);
+        assert_eq!(n, 200);
+    }
+}

@@ -846,12 +846,24 @@ impl Expr {
 
     /// True when the expression reads no row and no parameter (it can be folded).
     pub fn is_constant(&self) -> bool {
+        self.independent(false)
+    }
+
+    /// True when the expression reads no row (parameters it may read): one value for
+    /// the whole of an execution.
+    pub fn is_row_independent(&self) -> bool {
+        self.independent(true)
+    }
+
+    fn independent(&self, params_allowed: bool) -> bool {
         let mut constant = true;
         self.walk(&mut |e| {
+            if matches!(e, Expr::Param(_)) && !params_allowed {
+                constant = false;
+            }
             if matches!(
                 e,
                 Expr::Column(_)
-                    | Expr::Param(_)
                     | Expr::Agg(_)
                     | Expr::Window(_)
                     | Expr::Subquery(..)

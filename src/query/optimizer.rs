@@ -416,6 +416,36 @@ pub fn fold(e: Expr) -> Result<Expr> {
     })
 }
 
+/// Whether `e` computes a value from parameters alone (`'brand_' || $1`), which
+/// [`fold_params`] computes once for an execution instead of once per row.
+pub fn folds_params(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        if found || matches!(x, Expr::Literal(_) | Expr::Param(_)) || !x.is_row_independent() {
+            return;
+        }
+        x.walk(&mut |y| found |= matches!(y, Expr::Param(_)));
+    });
+    found
+}
+
+/// `e` for one execution: each part that reads parameters but no row replaced by its
+/// value under `ctx` (a part whose evaluation fails is left, so the error surfaces as
+/// the rows are read, as without folding).
+pub fn fold_params(e: &Expr, ctx: &EvalContext) -> Expr {
+    e.clone()
+        .transform(&mut |x| {
+            if matches!(x, Expr::Literal(_)) || !x.is_row_independent() {
+                return Ok(x);
+            }
+            Ok(match x.eval(&[], ctx) {
+                Ok(v) => Expr::Literal(v),
+                Err(_) => x,
+            })
+        })
+        .unwrap_or_else(|_| e.clone())
+}
+
 /// Pass 1: constant folding in every expression of the plan.
 pub fn fold_constants(node: Node) -> Result<Node> {
     let node = map_inputs(node, &mut fold_constants)?;

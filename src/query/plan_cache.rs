@@ -24,12 +24,13 @@
 //! [`Catalog::version`]: crate::catalog::Catalog::version
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::query::Column;
+use crate::query::exec::memo::PlanMemo;
 use crate::query::plan::Node;
 use crate::query::statement::{InsertPlan, ModifyPlan};
 use crate::query::types::SqlType;
@@ -72,6 +73,23 @@ pub struct CachedPlan {
     pub(crate) plan: Kept,
     /// The parameters' types, to cast the bound values to.
     pub param_types: Vec<SqlType>,
+    /// What executions of a query's plan work out from it alone (made on first use,
+    /// once the plan is where it stays).
+    memo: OnceLock<Arc<PlanMemo>>,
+}
+
+impl CachedPlan {
+    /// The memo of a query's plan (None for other statements).
+    pub(crate) fn memo(&self) -> Option<Arc<PlanMemo>> {
+        match &self.plan {
+            Kept::Query(plan, _) => Some(
+                self.memo
+                    .get_or_init(|| Arc::new(PlanMemo::new(plan)))
+                    .clone(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// One prepared statement's kept plan, shared by the clones of the statement.
@@ -131,6 +149,7 @@ impl PlanCache {
             uses: AtomicU32::new(0),
             plan,
             param_types,
+            memo: OnceLock::new(),
         });
         *self.slot.lock() = Some(kept);
     }

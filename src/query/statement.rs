@@ -496,6 +496,15 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
 // ---- running ------------------------------------------------------------------------
 
 fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
+    exec_context_with(session, params, None)
+}
+
+/// [`exec_context`] for a kept plan, with what earlier executions worked out.
+fn exec_context_with(
+    session: &Session,
+    params: &[Value],
+    memo: Option<Arc<exec::memo::PlanMemo>>,
+) -> Arc<ExecContext> {
     let db = session.database().clone();
     let memory_limit = db.config().query_memory_limit as usize;
     Arc::new(ExecContext {
@@ -516,6 +525,7 @@ fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
             }
         },
         work_tables: Default::default(),
+        memo,
     })
 }
 
@@ -669,7 +679,7 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
 pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
     let columns = node.columns();
     let node = plan_statement(node, session, &params)?;
-    run_plan(&node, columns, &params, session)
+    run_plan(&node, columns, &params, session, None)
 }
 
 /// Runs an optimized plan; `columns` are the result columns as bound.
@@ -678,8 +688,9 @@ fn run_plan(
     columns: Vec<Column>,
     params: &[Value],
     session: &Session,
+    memo: Option<Arc<exec::memo::PlanMemo>>,
 ) -> Result<Outcome> {
-    let ctx = exec_context(session, params);
+    let ctx = exec_context_with(session, params, memo);
     let rows = exec::build(node, &ctx)?.collect::<Result<Vec<_>>>()?;
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &columns),
@@ -740,7 +751,7 @@ fn run(
                 && let Kept::Query(plan, columns) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
-                return run_plan(plan, columns.clone(), &params, session);
+                return run_plan(plan, columns.clone(), &params, session, kept.memo());
             }
             let mut binder = session_binder(session, &db, hints);
             let node = binder.statement_query(q)?;
@@ -750,7 +761,7 @@ fn run(
                     let columns = node.columns();
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
-                    let outcome = run_plan(&plan, columns.clone(), &params, session);
+                    let outcome = run_plan(&plan, columns.clone(), &params, session, None);
                     let plan = Kept::Query(plan, columns);
                     cache.put(version, &session.settings, false, plan, param_types);
                     outcome
@@ -907,6 +918,7 @@ fn run(
                     view: base.view.clone(),
                     planning: base.planning.clone(),
                     work_tables: Default::default(),
+                    memo: None,
                 });
                 let started = std::time::Instant::now();
                 exec::build(&node, &ctx)?.try_for_each(|r| r.map(|_| ()))?;

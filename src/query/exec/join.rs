@@ -120,7 +120,7 @@ fn probed_right(
             conditions: Vec::new(),
         })),
     };
-    super::scan::build(&probe.collection, &access, probe.filter.clone(), ctx)
+    super::scan::build(&probe.collection, &access, probe.filter.as_ref(), ctx)
 }
 
 /// What the join needs besides its inputs.

@@ -8,6 +8,7 @@ pub mod index_scan;
 pub mod join;
 mod lateral;
 mod limit;
+pub mod memo;
 pub mod parallel;
 mod project;
 mod recursive;
@@ -52,6 +53,8 @@ pub struct ExecContext {
     pub planning: Planning,
     /// The current round's rows of each running recursive union, by its id.
     pub work_tables: parking_lot::Mutex<std::collections::HashMap<usize, Arc<Vec<Row>>>>,
+    /// What earlier executions of this plan worked out (a kept plan's), if any.
+    pub memo: Option<Arc<memo::PlanMemo>>,
 }
 
 /// What EXPLAIN ANALYZE measured: per operator (in plan pre-order), rows produced and
@@ -158,6 +161,7 @@ impl crate::query::expr::SubqueryRunner for ExecContext {
             view: self.view.clone(),
             planning: self.planning.clone(),
             work_tables: parking_lot::Mutex::new(self.work_tables.lock().clone()),
+            memo: None,
         });
         build(&plan, &child)?.take(limit).collect()
     }
@@ -282,7 +286,24 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => {
             let read = read.as_deref();
-            scan::build_reading(collection, access, filter.clone(), read, Vec::new(), ctx)?
+            match &ctx.memo {
+                Some(m) => {
+                    let p = m.get(node, || {
+                        let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, vec![]);
+                        Ok(memo::Prepared {
+                            setup: Some(setup),
+                            exprs: None,
+                        })
+                    })?;
+                    match &p.setup {
+                        Some(setup) => scan::build_set_up(collection, access, setup, ctx)?,
+                        None => return Err(Error::Internal("a scan's memo has no setup".into())),
+                    }
+                }
+                None => {
+                    scan::build_reading(collection, access, filter.as_ref(), read, vec![], ctx)?
+                }
+            }
         }
         Node::Values { rows, .. } => values::build(rows, ctx)?,
         Node::TableFunction {
@@ -322,13 +343,36 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                     ..
                 } if ctx.analyze.is_none() => {
                     let read = read.as_deref();
-                    scan::pushed_paths(exprs, collection, access, filter.as_ref(), read).map(
-                        |(exprs, paths)| {
-                            let f = filter.clone();
-                            let rows = scan::build_reading(collection, access, f, read, paths, ctx);
-                            (exprs, rows)
-                        },
-                    )
+                    let prepare = || {
+                        let pushed =
+                            scan::pushed_paths(exprs, collection, access, filter.as_ref(), read);
+                        Ok(match pushed {
+                            Some((exprs, paths)) => memo::Prepared {
+                                setup: Some(scan::ScanSetup::new(
+                                    collection,
+                                    filter.as_ref(),
+                                    read,
+                                    paths,
+                                )),
+                                exprs: Some(exprs),
+                            },
+                            None => memo::Prepared {
+                                setup: None,
+                                exprs: None,
+                            },
+                        })
+                    };
+                    let p = match &ctx.memo {
+                        Some(m) => m.get(node, prepare)?,
+                        None => Arc::new(prepare()?),
+                    };
+                    match (&p.setup, &p.exprs) {
+                        (Some(setup), Some(exprs)) => Some((
+                            exprs.clone(),
+                            scan::build_set_up(collection, access, setup, ctx),
+                        )),
+                        _ => None,
+                    }
                 }
                 _ => None,
             };

@@ -10,6 +10,7 @@ use crate::doc::{Object, Value};
 use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::expr::{Expr, PathStep, as_text, truth};
+use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess};
 use crate::query::types::SqlType;
 use crate::storage::keys;
@@ -148,7 +149,7 @@ fn covering_columns(
 pub fn build(
     collection: &Collection,
     access: &Access,
-    filter: Option<Expr>,
+    filter: Option<&Expr>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
     build_reading(collection, access, filter, None, Vec::new(), ctx)
@@ -265,17 +266,73 @@ pub fn pushed_paths(
     Some((exprs, paths))
 }
 
+/// What a scan makes its rows with, worked out from the plan alone: kept with a prepared
+/// statement's plan (see [`super::memo`]), so that its executions skip this work.
+pub struct ScanSetup {
+    /// The columns decoded and how (None: rows are made from whole documents).
+    read: Option<(Vec<bool>, Columns)>,
+    filter: Option<Arc<Expr>>,
+    /// Whether the filter computes a value from parameters alone (see
+    /// [`optimizer::folds_params`]), computed once per execution instead of per row.
+    filter_folds: bool,
+}
+
+impl ScanSetup {
+    /// The setup of a scan of `collection` that reads only the columns `read` (None:
+    /// all); where `paths[i]` is not empty, column `i` holds the value at that path
+    /// inside its field (see [`pushed_paths`]; only with `read` set).
+    pub fn new(
+        collection: &Collection,
+        filter: Option<&Expr>,
+        read: Option<&[usize]>,
+        paths: Vec<Vec<PathStep>>,
+    ) -> ScanSetup {
+        let read = read.map(|r| {
+            let mask = read_mask(collection, r);
+            let shape = row_shape(collection, &mask, paths);
+            (mask, shape)
+        });
+        ScanSetup {
+            read,
+            filter_folds: filter.is_some_and(optimizer::folds_params),
+            filter: filter.map(|f| Arc::new(f.clone())),
+        }
+    }
+
+    /// The filter for one execution, with its parameter-only parts computed.
+    fn filter(&self, ctx: &ExecContext) -> Option<Arc<Expr>> {
+        match &self.filter {
+            Some(f) if self.filter_folds => {
+                Some(Arc::new(optimizer::fold_params(f, &ctx.eval_context())))
+            }
+            f => f.clone(),
+        }
+    }
+}
+
 /// [`build`] for a plan that reads only the columns `read` (None: all); the others
 /// come out NULL. Where `paths[i]` is not empty, column `i` holds the value at that
 /// path inside its field (see [`pushed_paths`]; only with `read` set).
 pub fn build_reading(
     collection: &Collection,
     access: &Access,
-    filter: Option<Expr>,
+    filter: Option<&Expr>,
     read: Option<&[usize]>,
     paths: Vec<Vec<PathStep>>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
+    let setup = ScanSetup::new(collection, filter, read, paths);
+    build_set_up(collection, access, &setup, ctx)
+}
+
+/// [`build_reading`] with its setup worked out.
+pub fn build_set_up(
+    collection: &Collection,
+    access: &Access,
+    setup: &ScanSetup,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    let filter = setup.filter(ctx);
     if let Access::Index(a) = access
         && a.covering
     {
@@ -298,14 +355,13 @@ pub fn build_reading(
         )?;
         let ctx = ctx.clone();
         return Ok(Box::new(
-            rows.filter_map(move |item| keep(item, filter.as_ref(), &ctx)),
+            rows.filter_map(move |item| keep(item, filter.as_deref(), &ctx)),
         ));
     }
     let ctx = ctx.clone();
-    let read: Option<Vec<bool>> = read.map(|r| read_mask(collection, r));
-    if let Some(mask) = &read {
+    if let Some((mask, shape)) = &setup.read {
         // The rows come straight out of the storage in column order.
-        let mut shape = row_shape(collection, mask, paths);
+        let mut shape = shape.clone();
         let with_id = id_filler(collection, mask);
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
             match picked_ids(collection, access, &ctx)? {
@@ -328,7 +384,7 @@ pub fn build_reading(
                 }
             };
         return Ok(Box::new(
-            rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)),
+            rows.filter_map(move |row| keep(row, filter.as_deref(), &ctx)),
         ));
     }
     let docs = documents(collection, access, &ctx)?;
@@ -336,7 +392,7 @@ pub fn build_reading(
     let collection = collection.clone();
     Ok(Box::new(docs.filter_map(move |item| {
         let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
-        keep(row, filter.as_ref(), &ctx)
+        keep(row, filter.as_deref(), &ctx)
     })))
 }
 
