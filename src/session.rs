@@ -528,10 +528,11 @@ impl Session {
     /// document with that id exists. Returns the id and the stored body.
     pub fn insert_document(&self, collection: &str, doc: Object) -> Result<(String, Object)> {
         let c = self.collection(collection)?;
-        let (id, doc) = self.document_body(&c, doc, None)?;
+        let (id, doc, generated) = self.document_body_keyed(&c, doc, None)?;
         let key = keys::encode(c.id, &id);
         let _guard = self.lock_for_write([key.as_slice()]);
-        if self.current(&key)?.is_some() {
+        // A generated id names no stored document: no read to check it.
+        if !generated && self.current(&key)?.is_some() {
             return Err(Error::conflict(
                 SqlState::UNIQUE_VIOLATION,
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
@@ -625,9 +626,22 @@ impl Session {
     fn document_body(
         &self,
         c: &Collection,
-        mut doc: Object,
+        doc: Object,
         path_id: Option<&str>,
     ) -> Result<(String, Object)> {
+        let (id, body, _) = self.document_body_keyed(c, doc, path_id)?;
+        Ok((id, body))
+    }
+
+    /// [`Session::document_body`], and whether the id is a UUID v4 made here (no stored
+    /// document can have it: 122 random bits from the operating system's generator).
+    fn document_body_keyed(
+        &self,
+        c: &Collection,
+        mut doc: Object,
+        path_id: Option<&str>,
+    ) -> Result<(String, Object, bool)> {
+        let mut generated = false;
         let (id, body) = match c.kind {
             catalog::Kind::Schemaless => {
                 let id = match (take_id(&mut doc)?, path_id) {
@@ -636,14 +650,17 @@ impl Session {
                     }
                     (Some(id), _) => id,
                     (None, Some(path_id)) => path_id.to_string(),
-                    (None, None) => uuid::Uuid::new_v4().to_string(),
+                    (None, None) => {
+                        generated = true;
+                        uuid::Uuid::new_v4().to_string()
+                    }
                 };
                 (id, doc)
             }
             catalog::Kind::Table => self.table_row(c, doc, path_id)?,
         };
         catalog::validate_document_id(&id)?;
-        Ok((id, body))
+        Ok((id, body, generated))
     }
 
     /// A client's document for table `c` as (key, stored row): the body is a row by

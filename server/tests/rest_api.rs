@@ -80,6 +80,13 @@ fn post_generates_uuid_v4_and_echoes_body() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json(), with_id(&id, &seed_json()));
     assert_eq!(s.list_all("products").len(), 2);
+
+    // A generated id, given back by a client, is checked like any other.
+    let again = json!({"id": id, "name": "again"});
+    let msg = s.post_json("/products", &again).assert_error(409, "23505");
+    assert!(msg.contains(&id), "{msg}");
+    assert_eq!(s.get_doc("products", &id), Some(with_id(&id, &seed_json())));
+    assert_eq!(s.list_all("products").len(), 2);
 }
 
 #[test]

@@ -1642,7 +1642,9 @@ fn document_value(v: Value) -> Value {
     }
 }
 
-fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object)> {
+/// A schemaless collection's document from an INSERT's row, and whether its id is a
+/// UUID v4 made here (no `id` given).
+fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object, bool)> {
     let mut doc = Object::default();
     let mut id = None;
     for (t, v) in targets.iter().zip(row.into_iter().map(document_value)) {
@@ -1655,9 +1657,10 @@ fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object)>
             doc.insert(t.clone(), v);
         }
     }
+    let generated = id.is_none();
     let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     crate::catalog::validate_document_id(&id)?;
-    Ok((id, doc))
+    Ok((id, doc, generated))
 }
 
 fn duplicate_key(collection: &Collection, id: &str) -> Error {
@@ -1676,21 +1679,27 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
     let rows = exec::build(&plan.source, &ctx)?.collect::<Result<Vec<_>>>()?;
     ctx.check_cancel()?;
     let c = &plan.collection;
-    let mut docs: Vec<(String, Object)> = Vec::with_capacity(rows.len());
+    // With each document, whether its id is a UUID v4 made here, which names no stored
+    // document (122 random bits from the operating system's generator): no read checks
+    // it.
+    let mut docs: Vec<(String, Object, bool)> = Vec::with_capacity(rows.len());
     for row in rows {
-        let (id, doc) = match c.kind {
-            Kind::Table => table_document(c, &plan.targets, row, session)?,
+        docs.push(match c.kind {
+            Kind::Table => {
+                let (id, doc) = table_document(c, &plan.targets, row, session)?;
+                (id, doc, c.primary_key.is_none())
+            }
             Kind::Schemaless => schemaless_document(&plan.targets, row)?,
-        };
-        docs.push((id, doc));
+        });
     }
-    let keys: Vec<Vec<u8>> = docs.iter().map(|(id, _)| keys::encode(c.id, id)).collect();
+    let keys: Vec<Vec<u8>> = docs.iter().map(|(id, ..)| keys::encode(c.id, id)).collect();
     let _locks = session.lock_for_write(keys.iter().map(Vec::as_slice));
     let mut writes = Vec::with_capacity(docs.len());
     let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashSet::new();
-    for ((id, doc), key) in docs.into_iter().zip(keys) {
-        if !seen.insert(key.clone()) || session.current(&key)?.is_some() {
+    for ((id, doc, generated), key) in docs.into_iter().zip(keys) {
+        let taken = || -> Result<bool> { Ok(!generated && session.current(&key)?.is_some()) };
+        if !seen.insert(key.clone()) || taken()? {
             if plan.on_conflict_do_nothing {
                 continue;
             }
