@@ -42,8 +42,9 @@ pub struct Prepared {
     pub param_types: Vec<SqlType>,
     /// The highest `$n` the statement references.
     pub param_refs: usize,
-    /// The result columns; empty for statements that return no rows.
-    pub columns: Vec<Column>,
+    /// The result columns; empty for statements that return no rows. (Shared: each
+    /// execution's answer is encoded by them.)
+    pub columns: Arc<Vec<Column>>,
     /// True when running the statement writes nothing and never waits for the disk to
     /// sync (SELECT, SHOW, EXPLAIN): front-ends may run it without a thread hand-off.
     pub read_only: bool,

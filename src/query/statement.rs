@@ -181,7 +181,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             statement: None,
             param_types: Vec::new(),
             param_refs: 0,
-            columns: Vec::new(),
+            columns: Arc::default(),
             read_only: true,
             point: true,
             plan_cache: Arc::default(),
@@ -204,7 +204,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         statement: Some(statement),
         param_types,
         param_refs: binder.referenced,
-        columns,
+        columns: Arc::new(columns),
         read_only,
         point,
         plan_cache: Arc::default(),
@@ -225,7 +225,7 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
                 Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
                     Outcome::Rows {
                         rows: conform_rows(rows, &prepared.columns),
-                        columns: prepared.columns.clone(),
+                        columns: prepared.columns.to_vec(),
                         command,
                     }
                 }

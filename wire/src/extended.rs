@@ -233,7 +233,8 @@ impl ExtendedQueryHandler for QueryHandler {
             }
             Outcome::Command { .. } => None,
         };
-        Ok(response::outcome(outcome, described, |i| {
+        // The row description went with Describe: the answer is rows only.
+        Ok(response::outcome(outcome, described, false, |i| {
             format_at(result_format, i)
         }))
     }
@@ -373,7 +374,7 @@ mod tests {
             statement: None,
             param_refs: param_types.len(),
             param_types,
-            columns,
+            columns: Arc::new(columns),
             read_only: true,
             point: false,
             plan_cache: Default::default(),

@@ -14,7 +14,8 @@ use crate::schema;
 /// The response to an outcome, each result column in `formats[i]`.
 pub fn outcome(
     outcome: Outcome,
-    columns_override: Option<Vec<Column>>,
+    columns_override: Option<Arc<Vec<Column>>>,
+    describe: bool,
     formats: impl Fn(usize) -> FieldFormat,
 ) -> Response {
     match outcome {
@@ -23,9 +24,9 @@ pub fn outcome(
             rows,
             command,
         } => {
-            let columns = columns_override.unwrap_or(columns);
+            let columns = columns_override.unwrap_or_else(|| Arc::new(columns));
             let formats = (0..columns.len()).map(formats).collect();
-            let mut response = rows_response(columns, rows, formats);
+            let mut response = rows_response(columns, rows, formats, describe);
             // pgwire appends the row count: `INSERT 0 2`, `UPDATE 3`, `SELECT 5`.
             response.set_command_tag(command);
             Response::Query(response)
@@ -40,17 +41,23 @@ pub fn command(tag: &str) -> Response {
     Response::Execution(Tag::new(tag))
 }
 
-/// Rows, encoded one by one as the client reads them.
+/// Rows, encoded one by one as the client reads them, with their description when it
+/// is sent with them (`describe`: the simple protocol; the extended one sends it in
+/// answer to Describe, and pgwire does not read it here).
 pub fn rows_response(
-    columns: Vec<Column>,
+    columns: Arc<Vec<Column>>,
     rows: Vec<Row>,
     formats: Vec<FieldFormat>,
+    describe: bool,
 ) -> QueryResponse {
-    let fields = columns
-        .iter()
-        .zip(&formats)
-        .map(|(column, format)| schema::field(column, *format))
-        .collect();
+    let fields = match describe {
+        true => columns
+            .iter()
+            .zip(&formats)
+            .map(|(column, format)| schema::field(column, *format))
+            .collect(),
+        false => Vec::new(),
+    };
     let stream = futures::stream::iter(rows).map(move |row| encode_row(&columns, &formats, &row));
     QueryResponse::new(Arc::new(fields), stream)
 }
