@@ -361,6 +361,7 @@ impl IndexScan {
             self.end.as_ref().map(Vec::as_slice),
         );
         let mut taken = 0;
+        self.buffer.reserve(self.batch);
         let mut push = |item: Result<(Vec<u8>, Vec<u8>)>| -> Result<()> {
             let (k, _) = item?;
             self.buffer.push_back(k);

@@ -101,6 +101,17 @@ impl Cursor {
         }
     }
 
+    /// The key this cursor returned last, if it returned one: after `next`, the entry
+    /// before the leaf position; after `next_back`, the one at it.
+    fn last(&self, forward: bool) -> Option<Vec<u8>> {
+        let (node, pos) = self.stack.last()?;
+        let Node::Leaf { entries } = &**node else {
+            return None;
+        };
+        let at = if forward { pos.checked_sub(1)? } else { *pos };
+        entries.get(at).map(|(k, _)| k.clone())
+    }
+
     fn next(&mut self, tree: &BTree) -> Result<Option<Entry>> {
         loop {
             let Some((node, pos)) = self.stack.last_mut() else {
@@ -191,6 +202,13 @@ impl<'a> Range<'a> {
 
     fn step(&mut self, forward: bool) -> Result<Option<Entry>> {
         let tree = self.tree;
+        // The other end's last entry bounds this one; it is kept only once both ends are
+        // in use (most ranges read from one end).
+        if forward && self.front.is_none() {
+            self.last_back = self.back.as_ref().and_then(|c| c.last(false));
+        } else if !forward && self.back.is_none() {
+            self.last_front = self.front.as_ref().and_then(|c| c.last(true));
+        }
         let cursor = if forward {
             &mut self.front
         } else {
@@ -232,8 +250,10 @@ impl<'a> Range<'a> {
             return Ok(None);
         }
         if forward {
-            self.last_front = Some(key.clone());
-        } else {
+            if self.back.is_some() {
+                self.last_front = Some(key.clone());
+            }
+        } else if self.front.is_some() {
             self.last_back = Some(key.clone());
         }
         Ok(Some((key, value)))

@@ -226,6 +226,35 @@ fn a_corrupt_page_is_reported_not_panicked_on() {
     assert!(matches!(BTree::open(&path), Err(Error::Corruption(_))));
 }
 
+/// A range read from one end and then only from the other stops where the first end
+/// stopped, wherever in the leaves that is (the other end's last key is only kept once
+/// both ends are in use).
+#[test]
+fn a_range_turned_around_stops_at_the_other_ends_last_entry() {
+    let (_dir, path) = temp();
+    let mut tree = BTree::create(&path).unwrap();
+    let keys: Vec<Vec<u8>> = (0..700u32)
+        .map(|i| (i * 3).to_be_bytes().to_vec())
+        .collect();
+    for k in &keys {
+        tree.insert(k, b"").unwrap();
+    }
+    for first in [0, 1, 2, 63, 64, 65, 300, 699, 700] {
+        let mut it = tree.range(Bound::Unbounded, Bound::Unbounded);
+        let front: Vec<Vec<u8>> = (&mut it).take(first).map(|r| r.unwrap().0).collect();
+        let mut back: Vec<Vec<u8>> = it.rev().map(|r| r.unwrap().0).collect();
+        back.reverse();
+        assert_eq!(front.len() + back.len(), keys.len(), "front {first}");
+        assert_eq!([front, back].concat(), keys, "front {first}");
+
+        let mut it = tree.range(Bound::Unbounded, Bound::Unbounded);
+        let mut back: Vec<Vec<u8>> = (&mut it).rev().take(first).map(|r| r.unwrap().0).collect();
+        back.reverse();
+        let front: Vec<Vec<u8>> = it.map(|r| r.unwrap().0).collect();
+        assert_eq!([front, back].concat(), keys, "back {first}");
+    }
+}
+
 #[test]
 fn ranges_match_btreemap_in_both_directions() {
     let (_dir, path) = temp();
