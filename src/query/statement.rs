@@ -1705,6 +1705,16 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
             }
             return Err(duplicate_key(c, &id));
         }
+        // The documents are kept for RETURNING only (a copy each).
+        if plan.returning_columns.is_empty() {
+            writes.push(DocWrite {
+                id,
+                key,
+                old: None,
+                new: Some(doc),
+            });
+            continue;
+        }
         writes.push(DocWrite {
             id: id.clone(),
             key,
@@ -1713,10 +1723,10 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
         });
         written.push((id, doc));
     }
+    let n = writes.len();
     if !writes.is_empty() {
         session.write_documents(c, writes)?;
     }
-    let n = written.len();
     if plan.returning_columns.is_empty() {
         return Ok(Outcome::command(format!("INSERT 0 {n}")));
     }
