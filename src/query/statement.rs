@@ -2112,6 +2112,16 @@ fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Resul
             }
             set_field(&mut doc, &a.field, &a.path, v);
         }
+        // The new documents are kept for RETURNING only (a copy each).
+        if plan.returning_columns.is_empty() {
+            writes.push(DocWrite {
+                id,
+                key,
+                old: Some(old),
+                new: Some(doc),
+            });
+            continue;
+        }
         writes.push(DocWrite {
             id: id.clone(),
             key,
@@ -2120,8 +2130,12 @@ fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Resul
         });
         updated.push((id, doc));
     }
+    let n = writes.len();
     if !writes.is_empty() {
         session.write_documents(collection, writes)?;
+    }
+    if plan.returning_columns.is_empty() {
+        return Ok(Outcome::command(format!("UPDATE {n}")));
     }
     finish_modify("UPDATE", plan, collection, &updated, &ectx)
 }
