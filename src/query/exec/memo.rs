@@ -11,24 +11,36 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::ExecContext;
 use super::scan::ScanSetup;
-use crate::error::Result;
 use crate::query::expr::Expr;
 use crate::query::plan::Node;
 
-/// How a scan is built, with the expressions of a projection over it when the
-/// projection left paths to it.
-pub struct Prepared {
-    /// The scan's setup (None: a projection that leaves nothing to its scan, which is
-    /// then built as a plan node of its own).
-    pub setup: Option<ScanSetup>,
-    /// The projection's expressions as rewritten (None for a scan).
-    pub exprs: Option<Vec<Expr>>,
+/// A projection that leaves nested paths to its scan: the scan's setup, and the
+/// projection's expressions as rewritten (see [`super::scan::pushed_paths`]).
+pub struct Pushed {
+    pub setup: ScanSetup,
+    pub exprs: Vec<Expr>,
 }
 
 /// The memo of one plan.
 pub struct PlanMemo {
-    slots: Vec<(usize, OnceLock<Arc<Prepared>>)>,
+    scans: Slots<ScanSetup>,
+    /// Per projection right over a scan, what it leaves to the scan (None: nothing).
+    projections: Slots<Option<Pushed>>,
+}
+
+/// Entries of one kind, by the address of their node.
+struct Slots<T>(Vec<(usize, OnceLock<Arc<T>>)>);
+
+impl<T> Slots<T> {
+    fn get(&self, node: &Node, init: impl FnOnce() -> T) -> Arc<T> {
+        let at = address(node);
+        match self.0.iter().find(|(a, _)| *a == at) {
+            Some((_, cell)) => cell.get_or_init(|| Arc::new(init())).clone(),
+            None => Arc::new(init()),
+        }
+    }
 }
 
 fn address(node: &Node) -> usize {
@@ -39,53 +51,63 @@ impl PlanMemo {
     /// An empty memo for `plan`, which must stay where it is for as long as the memo is
     /// used.
     pub fn new(plan: &Node) -> PlanMemo {
-        let mut slots = Vec::new();
-        collect(plan, &mut slots);
-        PlanMemo { slots }
+        let mut memo = PlanMemo {
+            scans: Slots(Vec::new()),
+            projections: Slots(Vec::new()),
+        };
+        memo.collect(plan);
+        memo
     }
 
-    /// The entry for `node` (a scan, or a projection over one), worked out by `init`
-    /// on first use; `init` alone when `node` is not of the plan.
-    pub fn get(
-        &self,
-        node: &Node,
-        init: impl FnOnce() -> Result<Prepared>,
-    ) -> Result<Arc<Prepared>> {
-        let at = address(node);
-        let Some((_, cell)) = self.slots.iter().find(|(a, _)| *a == at) else {
-            return init().map(Arc::new);
-        };
-        if let Some(p) = cell.get() {
-            return Ok(p.clone());
+    /// Slots for the scans of `node` and below, and the projections right over them.
+    fn collect(&mut self, node: &Node) {
+        match node {
+            Node::Scan { .. } => self.scans.0.push((address(node), OnceLock::new())),
+            Node::Project { input, .. } => {
+                if matches!(**input, Node::Scan { .. }) {
+                    self.projections.0.push((address(node), OnceLock::new()));
+                }
+                self.collect(input);
+            }
+            Node::Filter { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::Window { input, .. }
+            | Node::ProjectSet { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input } => self.collect(input),
+            Node::Join { left, right, .. } | Node::SetOp { left, right, .. } => {
+                self.collect(left);
+                self.collect(right);
+            }
+            // A lateral's right side is planned again for each left row.
+            Node::Lateral { left, .. } => self.collect(left),
+            _ => {}
         }
-        let p = Arc::new(init()?);
-        Ok(cell.get_or_init(|| p).clone())
     }
 }
 
-/// Slots for the scans of `node` and below, and the projections right over them.
-fn collect(node: &Node, slots: &mut Vec<(usize, OnceLock<Arc<Prepared>>)>) {
-    match node {
-        Node::Scan { .. } => slots.push((address(node), OnceLock::new())),
-        Node::Project { input, .. } => {
-            if matches!(**input, Node::Scan { .. }) {
-                slots.push((address(node), OnceLock::new()));
-            }
-            collect(input, slots);
-        }
-        Node::Filter { input, .. }
-        | Node::Aggregate { input, .. }
-        | Node::Sort { input, .. }
-        | Node::Window { input, .. }
-        | Node::ProjectSet { input, .. }
-        | Node::Limit { input, .. }
-        | Node::Distinct { input } => collect(input, slots),
-        Node::Join { left, right, .. } | Node::SetOp { left, right, .. } => {
-            collect(left, slots);
-            collect(right, slots);
-        }
-        // A lateral's right side is planned again for each left row.
-        Node::Lateral { left, .. } => collect(left, slots),
-        _ => {}
+/// The setup of scan `node`: the memo's, made by `init` on first use; `init`'s alone
+/// without a memo or for a node not of the memo's plan.
+pub fn scan_setup(
+    ctx: &ExecContext,
+    node: &Node,
+    init: impl FnOnce() -> ScanSetup,
+) -> Arc<ScanSetup> {
+    match &ctx.memo {
+        Some(m) => m.scans.get(node, init),
+        None => Arc::new(init()),
+    }
+}
+
+/// What projection `node` leaves to the scan under it, as [`scan_setup`] keeps it.
+pub fn pushed(
+    ctx: &ExecContext,
+    node: &Node,
+    init: impl FnOnce() -> Option<Pushed>,
+) -> Arc<Option<Pushed>> {
+    match &ctx.memo {
+        Some(m) => m.projections.get(node, init),
+        None => Arc::new(init()),
     }
 }

@@ -286,24 +286,10 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } => {
             let read = read.as_deref();
-            match &ctx.memo {
-                Some(m) => {
-                    let p = m.get(node, || {
-                        let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, vec![]);
-                        Ok(memo::Prepared {
-                            setup: Some(setup),
-                            exprs: None,
-                        })
-                    })?;
-                    match &p.setup {
-                        Some(setup) => scan::build_set_up(collection, access, setup, ctx)?,
-                        None => return Err(Error::Internal("a scan's memo has no setup".into())),
-                    }
-                }
-                None => {
-                    scan::build_reading(collection, access, filter.as_ref(), read, vec![], ctx)?
-                }
-            }
+            let setup = memo::scan_setup(ctx, node, || {
+                scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new())
+            });
+            scan::build_set_up(collection, access, &setup, ctx)?
         }
         Node::Values { rows, .. } => values::build(rows, ctx)?,
         Node::TableFunction {
@@ -343,36 +329,16 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                     ..
                 } if ctx.analyze.is_none() => {
                     let read = read.as_deref();
-                    let prepare = || {
-                        let pushed =
-                            scan::pushed_paths(exprs, collection, access, filter.as_ref(), read);
-                        Ok(match pushed {
-                            Some((exprs, paths)) => memo::Prepared {
-                                setup: Some(scan::ScanSetup::new(
-                                    collection,
-                                    filter.as_ref(),
-                                    read,
-                                    paths,
-                                )),
-                                exprs: Some(exprs),
-                            },
-                            None => memo::Prepared {
-                                setup: None,
-                                exprs: None,
-                            },
-                        })
-                    };
-                    let p = match &ctx.memo {
-                        Some(m) => m.get(node, prepare)?,
-                        None => Arc::new(prepare()?),
-                    };
-                    match (&p.setup, &p.exprs) {
-                        (Some(setup), Some(exprs)) => Some((
-                            exprs.clone(),
-                            scan::build_set_up(collection, access, setup, ctx),
-                        )),
-                        _ => None,
-                    }
+                    let pushed = memo::pushed(ctx, node, || {
+                        let (exprs, paths) =
+                            scan::pushed_paths(exprs, collection, access, filter.as_ref(), read)?;
+                        let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, paths);
+                        Some(memo::Pushed { setup, exprs })
+                    });
+                    pushed.as_ref().as_ref().map(|p| {
+                        let rows = scan::build_set_up(collection, access, &p.setup, ctx);
+                        (p.exprs.clone(), rows)
+                    })
                 }
                 _ => None,
             };
