@@ -1698,30 +1698,22 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
     let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashSet::new();
     for ((id, doc, generated), key) in docs.into_iter().zip(keys) {
-        let taken = || -> Result<bool> { Ok(!generated && session.current(&key)?.is_some()) };
-        if !seen.insert(key.clone()) || taken()? {
+        if !seen.insert(key.clone()) || (!generated && session.current(&key)?.is_some()) {
             if plan.on_conflict_do_nothing {
                 continue;
             }
             return Err(duplicate_key(c, &id));
         }
         // The documents are kept for RETURNING only (a copy each).
-        if plan.returning_columns.is_empty() {
-            writes.push(DocWrite {
-                id,
-                key,
-                old: None,
-                new: Some(doc),
-            });
-            continue;
+        if !plan.returning_columns.is_empty() {
+            written.push((id.clone(), doc.clone()));
         }
         writes.push(DocWrite {
-            id: id.clone(),
+            id,
             key,
             old: None,
-            new: Some(doc.clone()),
+            new: Some(doc),
         });
-        written.push((id, doc));
     }
     let n = writes.len();
     if !writes.is_empty() {
@@ -2113,22 +2105,15 @@ fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Resul
             set_field(&mut doc, &a.field, &a.path, v);
         }
         // The new documents are kept for RETURNING only (a copy each).
-        if plan.returning_columns.is_empty() {
-            writes.push(DocWrite {
-                id,
-                key,
-                old: Some(old),
-                new: Some(doc),
-            });
-            continue;
+        if !plan.returning_columns.is_empty() {
+            updated.push((id.clone(), doc.clone()));
         }
         writes.push(DocWrite {
-            id: id.clone(),
+            id,
             key,
             old: Some(old),
-            new: Some(doc.clone()),
+            new: Some(doc),
         });
-        updated.push((id, doc));
     }
     let n = writes.len();
     if !writes.is_empty() {
