@@ -512,7 +512,7 @@ fn copy_to(session: &Session, source: &ast::CopySource, options: Options) -> Res
     let node = binder.query(&query)?;
     match statement::run_query(node, Vec::new(), session)? {
         Outcome::Rows { columns, rows, .. } => Ok(CopyOut {
-            columns,
+            columns: std::sync::Arc::unwrap_or_clone(columns),
             rows: rows.into_iter(),
             options,
         }),

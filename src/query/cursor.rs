@@ -6,6 +6,7 @@
 //! declared inside one (25P01 otherwise), as in PostgreSQL.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use sqlparser::ast;
 use tissdb_dialect::sqlparser;
@@ -23,7 +24,7 @@ const INVALID_CURSOR_NAME: SqlState = SqlState("34000");
 const DUPLICATE_CURSOR: SqlState = SqlState("42P03");
 
 struct Cursor {
-    columns: Vec<Column>,
+    columns: Arc<Vec<Column>>,
     rows: VecDeque<Row>,
     hold: bool,
 }
@@ -45,7 +46,7 @@ impl Cursors {
         let name = ident(name);
         self.open
             .get(&name)
-            .map(|c| c.columns.clone())
+            .map(|c| c.columns.to_vec())
             .ok_or_else(|| missing(&name))
     }
 }

@@ -29,6 +29,8 @@ pub mod statement;
 pub mod system;
 pub mod types;
 
+use std::sync::Arc;
+
 use crate::doc::Value;
 pub use types::SqlType;
 
@@ -67,7 +69,9 @@ pub enum Outcome {
     /// Rows (SELECT, RETURNING, SHOW, EXPLAIN). `command` is the command tag without
     /// the row count: `SELECT`, `INSERT 0`, `UPDATE`, `DELETE`, `SHOW`, `EXPLAIN`.
     Rows {
-        columns: Vec<Column>,
+        /// Shared with the statement or plan that describes them (a prepared statement
+        /// answers with its described columns at every execution, without copying).
+        columns: Arc<Vec<Column>>,
         rows: Vec<Row>,
         command: &'static str,
     },

@@ -43,7 +43,7 @@ pub const REPLAN_AFTER: u32 = 1000;
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Kept {
     /// A query's optimized plan and its result columns as bound (before optimization).
-    Query(Node, Vec<Column>),
+    Query(Node, Arc<Vec<Column>>),
     /// An INSERT, its source optimized.
     Insert(InsertPlan),
     /// An UPDATE or DELETE, its scan optimized.
@@ -172,7 +172,7 @@ mod tests {
             rows: vec![vec![Expr::Literal(Value::Int(1))]],
             columns: columns.clone(),
         };
-        Kept::Query(node, columns)
+        Kept::Query(node, Arc::new(columns))
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
                 Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
                     Outcome::Rows {
                         rows: conform_rows(rows, &prepared.columns),
-                        columns: prepared.columns.to_vec(),
+                        columns: prepared.columns.clone(),
                         command,
                     }
                 }
@@ -584,12 +584,13 @@ fn parallel_workers(session: &Session) -> usize {
 
 /// The planner's view of the session: storage statistics and the `enable_*` settings.
 fn plan_context(session: &Session) -> PlanContext<'_> {
+    // Both `enable_*` settings default to on. Looked up as stored (lowercase names),
+    // without copying: every execution asks.
     let on = |name: &str| {
-        show_setting(session, name).is_none_or(|v| {
-            !matches!(
-                v.to_ascii_lowercase().as_str(),
-                "off" | "false" | "0" | "no"
-            )
+        session.settings.get(name).is_none_or(|v| {
+            !["off", "false", "0", "no"]
+                .iter()
+                .any(|off| v.eq_ignore_ascii_case(off))
         })
     };
     PlanContext {
@@ -677,7 +678,7 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
 }
 
 pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
-    let columns = node.columns();
+    let columns = Arc::new(node.columns());
     let node = plan_statement(node, session, &params)?;
     run_plan(&node, columns, &params, session, None)
 }
@@ -685,7 +686,7 @@ pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Re
 /// Runs an optimized plan; `columns` are the result columns as bound.
 fn run_plan(
     node: &Node,
-    columns: Vec<Column>,
+    columns: Arc<Vec<Column>>,
     params: &[Value],
     session: &Session,
     memo: Option<Arc<exec::memo::PlanMemo>>,
@@ -758,7 +759,7 @@ fn run(
             let params = bind_params(&binder, params)?;
             match plan_cache {
                 Some(cache) if binder.cacheable.get() && !node.has_subqueries() => {
-                    let columns = node.columns();
+                    let columns = Arc::new(node.columns());
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
                     let outcome = run_plan(&plan, columns.clone(), &params, session, None);
@@ -934,7 +935,7 @@ fn run(
                 node.explain()
             };
             Ok(Outcome::Rows {
-                columns: vec![Column::new("QUERY PLAN", SqlType::Text)],
+                columns: vec![Column::new("QUERY PLAN", SqlType::Text)].into(),
                 rows: lines.into_iter().map(|l| vec![Value::String(l)]).collect(),
                 command: "EXPLAIN",
             })
@@ -1043,7 +1044,8 @@ fn run(
                     columns: vec![
                         Column::new("name", SqlType::Text),
                         Column::new("setting", SqlType::Text),
-                    ],
+                    ]
+                    .into(),
                     rows,
                     command: "SHOW",
                 });
@@ -1055,7 +1057,7 @@ fn run(
                 )
             })?;
             Ok(Outcome::Rows {
-                columns: vec![Column::new(name, SqlType::Text)],
+                columns: vec![Column::new(name, SqlType::Text)].into(),
                 rows: vec![vec![Value::String(value)]],
                 command: "SHOW",
             })
@@ -1735,7 +1737,7 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
     }
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &plan.returning_columns),
-        columns: plan.returning_columns.clone(),
+        columns: Arc::new(plan.returning_columns.clone()),
         command: "INSERT 0",
     })
 }
@@ -2176,7 +2178,7 @@ fn finish_modify(
     }
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &plan.returning_columns),
-        columns: plan.returning_columns.clone(),
+        columns: Arc::new(plan.returning_columns.clone()),
         command: if tag == "UPDATE" { "UPDATE" } else { "DELETE" },
     })
 }

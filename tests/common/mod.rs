@@ -33,7 +33,7 @@ pub fn run(s: &mut Session, sql: &str) -> Vec<String> {
                 for row in rows {
                     let cells: Vec<String> = row
                         .iter()
-                        .zip(&columns)
+                        .zip(columns.iter())
                         .map(|(v, c)| c.ty.format_text(v).unwrap_or_else(|| "NULL".into()))
                         .collect();
                     out.push(cells.join("|"));

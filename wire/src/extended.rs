@@ -29,9 +29,10 @@ use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, DEFAULT_NAME, PgWireConnectionState, Type};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
+use pgwire::messages::data::NoData;
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync,
-    TARGET_TYPE_BYTE_STATEMENT,
+    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::ReadyForQuery;
 use tissdb::doc::Value;
@@ -215,15 +216,13 @@ impl ExtendedQueryHandler for QueryHandler {
         if let Some(copy) = crate::copy::extended_response(&self.session, client).await? {
             return Ok(copy);
         }
-        let described = match &outcome {
-            Outcome::Rows { columns, .. } if prepared.columns.len() == columns.len() => {
-                // Send exactly what Describe announced.
-                Some(prepared.columns.clone())
-            }
+        // The engine answers in the described columns (`Session::execute`); rows from a
+        // statement described without any are sent as they come.
+        match &outcome {
+            Outcome::Rows { columns, .. } if prepared.columns.len() == columns.len() => {}
             Outcome::Rows { columns, .. } if prepared.columns.is_empty() => {
                 tracing::warn!(sql = %prepared.sql, "rows from a statement described without columns");
                 check_format_count(result_format, columns.len(), "result")?;
-                None
             }
             Outcome::Rows { .. } => {
                 return Err(error::user(
@@ -231,19 +230,19 @@ impl ExtendedQueryHandler for QueryHandler {
                     "cached plan must not change result type",
                 ));
             }
-            Outcome::Command { .. } => None,
-        };
+            Outcome::Command { .. } => {}
+        }
         // The row description went with Describe: the answer is rows only.
-        Ok(response::outcome(outcome, described, false, |i| {
+        Ok(response::outcome(outcome, false, |i| {
             format_at(result_format, i)
         }))
     }
 
     /// Describes a statement as PostgreSQL does: ParameterDescription, then NoData when
     /// the statement returns no rows. (pgwire's default sends an empty RowDescription
-    /// for a statement that has parameters but no result columns.) Portals go to
-    /// pgwire's default, which already answers NoData for them. Either reply stays in
-    /// the write buffer until Sync or Flush.
+    /// for a statement that has parameters but no result columns.) A portal answers its
+    /// columns in its Bind's formats, or NoData. Either reply stays in the write buffer
+    /// until Sync or Flush.
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -253,10 +252,26 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         // The reply waits for Sync or Flush, as the others do (see [`crate::held`]).
         let client = &mut Held(client);
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.target_type == TARGET_TYPE_BYTE_PORTAL {
+            // A portal's columns in its Bind's formats, or NoData (as pgwire's default
+            // answers, with the row description made in one step).
+            let reply = match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) if !portal.statement.statement.columns.is_empty() => {
+                    PgWireBackendMessage::RowDescription(schema::row_description(
+                        &portal.statement.statement.columns,
+                        &portal.result_column_format,
+                    )?)
+                }
+                Some(_) => PgWireBackendMessage::NoData(NoData::new()),
+                None => return Err(PgWireError::PortalNotFound(name.to_owned())),
+            };
+            client.send(reply).await?;
+            return Ok(());
+        }
         if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
             return self._on_describe(client, message).await;
         }
-        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         let description = match client.portal_store().get_statement(name) {
             Some(Entry::Value(stored)) => describe_statement(&stored)?,
             Some(Entry::Empty) => StatementDescription::default(),
@@ -501,6 +516,96 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(missing, PgWireError::StatementNotFound(_)));
+    }
+
+    /// A portal is described in its Bind's result formats, field for field as the
+    /// statement's [`FieldInfo`]s would be; a portal without columns answers NoData, an
+    /// unknown one an error, and a format list of the wrong length 08P01.
+    #[tokio::test]
+    async fn a_portal_describes_its_columns_in_the_bind_formats() {
+        use crate::testing::FakeClient;
+        use pgwire::api::ClientPortalStore;
+
+        let (_dir, db) = crate::testing::open_db();
+        let handler = QueryHandler::new(crate::session::SessionHandle::new(db, Default::default()));
+        let mut client = FakeClient::ready();
+        let mut id = Column::new("id", SqlType::Int8);
+        id.table_oid = 16_385;
+        id.column_number = 1;
+        let columns = vec![
+            id,
+            Column::new("price", SqlType::NumericTyped(10, 2)),
+            Column::new("doc", SqlType::Jsonb),
+        ];
+        let select = prepared(vec![SqlType::Int4], columns.clone());
+        let bound = |formats: Vec<i16>| {
+            let stored = Arc::new(StoredStatement::new("sel".into(), select.clone(), vec![]));
+            let bind = Bind::new(
+                Some("p".into()),
+                Some("sel".into()),
+                vec![],
+                vec![Some(Bytes::from_static(b"1"))],
+                formats,
+            );
+            Arc::new(Portal::try_new(&bind, stored).unwrap())
+        };
+        let describe = |name: &str| Describe::new(b'P', Some(name.to_string()));
+
+        for formats in [vec![], vec![1], vec![0, 1, 0]] {
+            let portal = bound(formats.clone());
+            client.portal_store().put_portal(portal.clone());
+            handler
+                .on_describe(&mut client, describe("p"))
+                .await
+                .unwrap();
+            let sent = client.take();
+            let [PgWireBackendMessage::RowDescription(rows)] = &sent[..] else {
+                panic!("{sent:?}");
+            };
+            let expected = schema::fields(&columns, Some(&portal.result_column_format)).unwrap();
+            assert_eq!(rows.fields.len(), expected.len());
+            for (got, want) in rows.fields.iter().zip(&expected) {
+                assert_eq!(*got, pgwire::messages::data::FieldDescription::from(want));
+            }
+            let codes: Vec<i16> = rows.fields.iter().map(|f| f.format_code).collect();
+            let want_codes = match formats.len() {
+                0 => vec![0, 0, 0],
+                1 => vec![1, 1, 1],
+                _ => formats.clone(),
+            };
+            assert_eq!(codes, want_codes);
+            assert_eq!(rows.fields[0].table_id, 16_385);
+            assert_eq!(rows.fields[1].type_modifier, (10 << 16 | 2) + 4);
+        }
+
+        client.portal_store().put_portal(bound(vec![1, 0]));
+        let err = handler
+            .on_describe(&mut client, describe("p"))
+            .await
+            .unwrap_err();
+        assert_eq!(code(err), "08P01");
+
+        let empty = prepared(vec![], vec![]);
+        let stored = Arc::new(StoredStatement::new("ins".into(), empty, vec![]));
+        let bind = Bind::new(Some("q".into()), Some("ins".into()), vec![], vec![], vec![]);
+        client
+            .portal_store()
+            .put_portal(Arc::new(Portal::try_new(&bind, stored).unwrap()));
+        handler
+            .on_describe(&mut client, describe("q"))
+            .await
+            .unwrap();
+        let sent = client.take();
+        assert!(
+            matches!(sent[..], [PgWireBackendMessage::NoData(_)]),
+            "{sent:?}"
+        );
+
+        let missing = handler
+            .on_describe(&mut client, describe("nope"))
+            .await
+            .unwrap_err();
+        assert!(matches!(missing, PgWireError::PortalNotFound(_)));
     }
 
     #[test]

@@ -14,7 +14,6 @@ use crate::schema;
 /// The response to an outcome, each result column in `formats[i]`.
 pub fn outcome(
     outcome: Outcome,
-    columns_override: Option<Arc<Vec<Column>>>,
     describe: bool,
     formats: impl Fn(usize) -> FieldFormat,
 ) -> Response {
@@ -24,7 +23,6 @@ pub fn outcome(
             rows,
             command,
         } => {
-            let columns = columns_override.unwrap_or_else(|| Arc::new(columns));
             let formats = (0..columns.len()).map(formats).collect();
             let mut response = rows_response(columns, rows, formats, describe);
             // pgwire appends the row count: `INSERT 0 2`, `UPDATE 3`, `SELECT 5`.

@@ -1,11 +1,13 @@
 //! What the wire says about types and columns: engine [`SqlType`]s as pgwire [`Type`]s
-//! and back (OIDs), [`Column`]s as row-description [`FieldInfo`]s, and the format codes a
+//! and back (OIDs), [`Column`]s as row-description [`FieldInfo`]s (or a whole
+//! [`RowDescription`]), and the format codes a
 //! client asked for, read without trusting their count.
 
 use pgwire::api::Type;
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::error::PgWireResult;
+use pgwire::messages::data::{FieldDescription, RowDescription};
 use tissdb::query::types::RegKind;
 use tissdb::query::{Column, SqlType};
 
@@ -160,6 +162,31 @@ pub fn fields(columns: &[Column], format: Option<&Format>) -> PgWireResult<Vec<F
             field(column, format)
         })
         .collect())
+}
+
+/// The RowDescription of `columns` in `format`, made straight from the columns: a
+/// prepared statement's portal is described at every execution (pgbench, node-postgres
+/// and pgjdbc send Describe with each Bind), and going through [`FieldInfo`] copies each
+/// name twice. Gives what [`fields`] and pgwire's conversion of it would.
+pub fn row_description(columns: &[Column], format: &Format) -> PgWireResult<RowDescription> {
+    check_format_count(format, columns.len(), "result")?;
+    Ok(RowDescription::new(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                FieldDescription::new(
+                    column.name.clone(),
+                    column.table_oid as i32,
+                    column.column_number,
+                    pg_type(&column.ty).oid(),
+                    type_len(&column.ty),
+                    column.ty.type_modifier(),
+                    format_at(format, i).value(),
+                )
+            })
+            .collect(),
+    ))
 }
 
 /// One column's description.

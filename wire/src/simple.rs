@@ -233,7 +233,7 @@ impl QueryHandler {
         let mut responses: Vec<Response> = results
             .into_iter()
             .map(|result| match result {
-                Ok(outcome) => response::outcome(outcome, None, true, |_| FieldFormat::Text),
+                Ok(outcome) => response::outcome(outcome, true, |_| FieldFormat::Text),
                 Err(e) => Response::Error(Box::new(error::engine_info(&e))),
             })
             .collect();
