@@ -548,8 +548,14 @@ fn write_json(v: &Value, out: &mut String) {
 fn write_json_string(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    if !any_needs_json_escape(s.as_bytes()) {
+        // Most text: nothing to escape, found eight bytes at a time.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (at, b) in s.bytes().enumerate() {
         let short = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -562,8 +568,8 @@ fn write_json_string(s: &str, out: &mut String) {
             _ => continue,
         };
         // Every byte escaped is ASCII, so these are character boundaries.
-        out.push_str(s.get(plain..i).unwrap_or_default());
-        plain = i + 1;
+        out.push_str(s.get(plain..at).unwrap_or_default());
+        plain = at + 1;
         if short.is_empty() {
             use std::fmt::Write as _;
             let _ = write!(out, "\\u{b:04x}");
@@ -573,6 +579,32 @@ fn write_json_string(s: &str, out: &mut String) {
     }
     out.push_str(s.get(plain..).unwrap_or_default());
     out.push('"');
+}
+
+/// Whether any byte of `bytes` is one JSON escapes, eight at a time (the last few padded
+/// with spaces).
+fn any_needs_json_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let word = |w: &[u8]| {
+        let mut padded = [b' '; 8];
+        if let Some(head) = padded.get_mut(..w.len()) {
+            head.copy_from_slice(w);
+        }
+        needs_json_escape(u64::from_le_bytes(padded))
+    };
+    (&mut words).any(word) || word(words.remainder())
+}
+
+/// Whether any of the eight bytes in `w` is a control character, a quote or a
+/// backslash (a byte at or above 0x80 never is: it is part of a multi-byte character).
+/// False positives are allowed (the caller then looks at each byte); misses are not.
+fn needs_json_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    below_space | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\')))
+        != 0
 }
 
 /// PostgreSQL's float output (extra_float_digits = 1): shortest exact digits, exponent
@@ -1180,13 +1212,35 @@ mod tests {
 
     #[test]
     fn json_strings_escape_as_json_does() {
-        for text in [
+        let mut texts: Vec<String> = [
             "",
             "plain",
             "quote \" and backslash \\ and slash /",
             "lines\nand\rtabs\tbell\u{7}\u{8}\u{c}\u{1f}\u{0}",
             "é ü 漢字 \u{7f} 🎧",
+        ]
+        .map(String::from)
+        .into();
+        // Each character that needs escaping (and some that do not) at every position of
+        // texts that span several eight-byte words, around plain and multi-byte text.
+        for special in [
+            '"', '\\', '\n', '\u{0}', '\u{1f}', ' ', '!', '#', '[', ']', '\u{7f}', 'é',
         ] {
+            for len in [7, 8, 9, 16, 23] {
+                for at in 0..len {
+                    for filler in ["a", "ü"] {
+                        let mut t: String = filler.repeat(len);
+                        t.insert(
+                            t.char_indices().nth(at).map_or(t.len(), |(i, _)| i),
+                            special,
+                        );
+                        texts.push(t);
+                    }
+                }
+            }
+        }
+        for text in &texts {
+            let text = text.as_str();
             let mut ours = String::new();
             write_json_string(text, &mut ours);
             let theirs = serde_json::Value::String(text.into()).to_string();

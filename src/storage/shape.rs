@@ -9,7 +9,7 @@
 //! fields), and to a block decoded for the scan alone. The columns shape never builds an
 //! intermediate `Object`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::doc::path::{PathStep, follow_path, follow_path_ref};
 use crate::doc::{Object, Value, binary};
@@ -67,6 +67,10 @@ pub struct Columns {
     /// slot that field filled, plus one (0: none): records of one table keep their
     /// fields in one order, so one name comparison usually finds a field's slot.
     record_hints: Vec<usize>,
+    /// The record hints of the first record any clone of this shape decoded: a kept
+    /// plan clones its shape for each execution, and a point read decodes one record,
+    /// so without them every execution would start without hints.
+    first_hints: Arc<OnceLock<Vec<usize>>>,
 }
 
 /// Field positions of a record whose slots [`Columns`] remembers.
@@ -99,6 +103,7 @@ impl Columns {
         Columns {
             hints: vec![0; slots.len()],
             record_hints: Vec::new(),
+            first_hints: Arc::default(),
             slots: Arc::new(slots),
             names: Arc::new(names),
             paths: Arc::new(paths),
@@ -145,6 +150,10 @@ impl Shape for Columns {
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
         let mut values = Vec::with_capacity(self.slots.len());
         values.resize_with(self.slots.len(), || Value::Null);
+        let first = self.record_hints.is_empty();
+        if first && let Some(learned) = self.first_hints.get() {
+            self.record_hints.clone_from(learned);
+        }
         let (slots, paths, hints) = (&self.slots, &self.paths, &mut self.record_hints);
         binary::decode_object_fields_at(
             bytes,
@@ -174,6 +183,9 @@ impl Shape for Columns {
                 }
             },
         )?;
+        if first && !self.record_hints.is_empty() && self.first_hints.get().is_none() {
+            let _ = self.first_hints.set(self.record_hints.clone());
+        }
         Ok(values)
     }
     fn fields(&self) -> Option<&[String]> {
@@ -218,6 +230,34 @@ mod tests {
             shape.fields().unwrap(),
             &["c".to_string(), "zz".into(), "a".into()]
         );
+    }
+
+    /// Clones of a shape start from the hints of the first record any of them decoded,
+    /// and a record with its fields in another order still decodes right.
+    #[test]
+    fn clones_start_from_the_first_records_hints() {
+        let kept = Columns::new(vec![Some("c".into()), Some("a".into())]);
+        let want = vec![Value::Bool(true), Value::Int(1)];
+        let record = binary::encode_object(&doc());
+        let mut first = kept.clone();
+        assert_eq!(first.shape_record(&record).unwrap(), want);
+        let mut second = kept.clone();
+        assert!(second.record_hints.is_empty());
+        assert_eq!(second.shape_record(&record).unwrap(), want);
+        assert_eq!(second.record_hints, first.record_hints);
+        // The fields reversed: the learned hints miss, and the names still find them.
+        let mut reversed = Object::default();
+        for (k, v) in doc().into_iter().rev() {
+            reversed.insert(k, v);
+        }
+        let mut third = kept.clone();
+        assert_eq!(
+            third
+                .shape_record(&binary::encode_object(&reversed))
+                .unwrap(),
+            want
+        );
+        assert_eq!(kept.first_hints.get(), Some(&vec![2, 0, 1]));
     }
 
     #[test]

@@ -67,11 +67,7 @@ fn put_value(
     let len_at = buf.len();
     buf.put_i32(0);
     match format {
-        FieldFormat::Text => {
-            if let Some(text) = column.ty.format_text(value) {
-                buf.put_slice(text.as_bytes());
-            }
-        }
+        FieldFormat::Text => put_text(buf, &column.ty, value),
         FieldFormat::Binary => put_binary_or_convert(buf, column, value)?,
     }
     let len = buf.len() - len_at - 4;
@@ -79,6 +75,31 @@ fn put_value(
         i32::try_from(len).map_err(|_| error::user("54000", "a value is larger than 2 GB"))?;
     buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
+}
+
+/// Appends the text form of a non-NULL `value` as `ty`: text, numeric, integer and
+/// boolean values of a scalar column straight into the buffer (as
+/// [`SqlType::format_text`] writes them), everything else through `format_text`.
+fn put_text(buf: &mut BytesMut, ty: &SqlType, value: &Value) {
+    let scalar = !matches!(
+        ty,
+        SqlType::Json
+            | SqlType::Jsonb
+            | SqlType::Array(_)
+            | SqlType::Int2Vector
+            | SqlType::OidVector
+    );
+    if scalar {
+        match value {
+            Value::String(s) | Value::Numeric(s) => return buf.put_slice(s.as_bytes()),
+            Value::Int(i) => return buf.put_slice(itoa::Buffer::new().format(*i).as_bytes()),
+            Value::Bool(b) => return buf.put_slice(if *b { b"t" } else { b"f" }),
+            _ => {}
+        }
+    }
+    if let Some(text) = ty.format_text(value) {
+        buf.put_slice(text.as_bytes());
+    }
 }
 
 /// The binary form of `value` as `column.ty`, converting through text when the value has
@@ -317,6 +338,49 @@ mod tests {
 
     fn numeric(text: &str) -> Vec<u16> {
         numeric_words(text).unwrap_or_else(|| panic!("{text} is not a decimal"))
+    }
+
+    /// The text written straight into the buffer is what `format_text` gives, for
+    /// scalar and JSON columns alike (a string in a jsonb column is quoted; a boolean
+    /// there is `true`).
+    #[test]
+    fn text_values_are_what_format_text_gives() {
+        use tissdb::doc::Object;
+        let mut object = Object::default();
+        object.insert("a".into(), Value::Int(1));
+        let values = [
+            Value::String("héllo \"x\"".into()),
+            Value::Numeric("-12.50".into()),
+            Value::Int(i64::MIN),
+            Value::Int(0),
+            Value::Int(42),
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Float(1.5),
+            Value::DateTime(86_400_000_000),
+            Value::Binary(vec![0, 255]),
+            Value::Array(vec![Value::Int(1), Value::String("b".into())]),
+            Value::Object(object),
+        ];
+        let types = [
+            SqlType::Text,
+            SqlType::Int8,
+            SqlType::Numeric,
+            SqlType::Bool,
+            SqlType::Float8,
+            SqlType::Timestamptz,
+            SqlType::Jsonb,
+            SqlType::Json,
+            SqlType::Array(Box::new(SqlType::Text)),
+        ];
+        for ty in &types {
+            for v in &values {
+                let mut buf = BytesMut::new();
+                put_text(&mut buf, ty, v);
+                let want = ty.format_text(v).unwrap_or_default();
+                assert_eq!(std::str::from_utf8(&buf).unwrap(), want, "{v:?} as {ty:?}");
+            }
+        }
     }
 
     #[test]
