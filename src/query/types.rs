@@ -592,7 +592,7 @@ fn any_needs_json_escape(bytes: &[u8]) -> bool {
         }
         needs_json_escape(u64::from_le_bytes(padded))
     };
-    (&mut words).any(word) || word(words.remainder())
+    words.any(word) || word(words.remainder())
 }
 
 /// Whether any of the eight bytes in `w` is a control character, a quote or a
