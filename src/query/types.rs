@@ -612,15 +612,41 @@ fn needs_json_escape(w: u64) -> bool {
 pub fn format_pg_float(f: f64, real: bool) -> String {
     // Where PostgreSQL writes no exponent (decimal exponent -4 up to 14, or 5 for
     // real), its text is the shortest round-trip digits in positional notation: what
-    // Rust's Display writes, without the detour through scientific notation.
+    // Ryu writes there (positional from 1e-5 up to 1e16; a whole number gets `.0`),
+    // without the detour through scientific notation.
+    let positional = |s: &str| s.strip_suffix(".0").unwrap_or(s).to_string();
     if real {
-        if (1e-4..1e6).contains(&(f as f32).abs()) {
-            return (f as f32).to_string();
+        let r = f as f32;
+        if (1e-4..1e6).contains(&r.abs()) {
+            return positional(ryu::Buffer::new().format_finite(r));
         }
     } else if (1e-4..1e15).contains(&f.abs()) {
-        return f.to_string();
+        return positional(ryu::Buffer::new().format_finite(f));
     }
     format_pg_float_scientific(f, real)
+}
+
+/// The sign, significant digits (no leading or trailing zeros) and decimal exponent of
+/// the first digit of a nonzero number as Ryu writes it (`-0.00012`: true, "12", -4).
+/// Ryu is what PostgreSQL takes its shortest digits from, and where two shortest forms
+/// round-trip it picks as PostgreSQL does.
+fn shortest_digits(ryu: &str) -> (bool, String, i32) {
+    let (neg, ryu) = match ryu.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, ryu),
+    };
+    let (mantissa, exp) = ryu
+        .split_once('e')
+        .map_or((ryu, 0), |(m, e)| (m, e.parse().unwrap_or(0)));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let lead = all.bytes().take_while(|b| *b == b'0').count();
+    let digits = all.get(lead..).unwrap_or_default().trim_end_matches('0');
+    (
+        neg,
+        digits.to_string(),
+        exp + int.len() as i32 - 1 - lead as i32,
+    )
 }
 
 /// [`format_pg_float`] by way of the scientific notation: every value, including those
@@ -643,18 +669,12 @@ fn format_pg_float_scientific(f: f64, real: bool) -> String {
             "0".into()
         };
     }
-    let sci = if real {
-        format!("{:e}", f as f32)
+    let mut buffer = ryu::Buffer::new();
+    let (neg, digits, exp) = shortest_digits(if real {
+        buffer.format_finite(f as f32)
     } else {
-        format!("{f:e}")
-    };
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+        buffer.format_finite(f)
+    });
     let limit = if real { 6 } else { 15 };
     let mut s = String::new();
     if neg {
@@ -1075,6 +1095,9 @@ mod tests {
             (0.1, "0.1"),
             (1e15, "1e+15"),
             (123456789012345.0, "123456789012345"),
+            // Two 17-digit forms round-trip; PostgreSQL (Ryu) writes this one, where
+            // Rust's own formatting writes ...858.13.
+            (165_793_407_361_858.12, "165793407361858.12"),
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (-2.5, "-2.5"),
