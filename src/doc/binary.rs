@@ -114,7 +114,7 @@ pub fn decode_object_fields(
     slot: impl Fn(&[u8]) -> Option<usize>,
     put: impl FnMut(usize, Value),
 ) -> Result<()> {
-    decode_object_fields_at(bytes, |_, name| slot(name), |_| &[], put)
+    decode_object_fields_at(bytes, |_, name| slot(name), |_| &[], usize::MAX, put)
 }
 
 /// [`decode_object_fields`] where a slot may take the value a path reaches inside its
@@ -122,10 +122,15 @@ pub fn decode_object_fields(
 /// the field is stepped over. A path that leads nowhere gives NULL, as
 /// [`crate::doc::path::follow_path`] does. `slot` gets each field's position in the
 /// object along with its name, so that a caller may remember where fields were.
+///
+/// Reading stops once `wanted` fields have gone to `put` (an object names each field
+/// once): the fields after them are not stepped over, nor checked (`usize::MAX`: read
+/// and check the whole object).
 pub fn decode_object_fields_at<'p>(
     bytes: &[u8],
     mut slot: impl FnMut(usize, &[u8]) -> Option<usize>,
     path: impl Fn(usize) -> &'p [PathStep],
+    wanted: usize,
     mut put: impl FnMut(usize, Value),
 ) -> Result<()> {
     let mut reader = Reader { bytes, pos: 0 };
@@ -134,10 +139,17 @@ pub fn decode_object_fields_at<'p>(
     if count > remaining {
         return Err(corrupt("field count beyond end"));
     }
+    let mut found = 0;
     for field in 0..count as usize {
+        if found == wanted {
+            return Ok(());
+        }
         let name = reader.bytes_prefixed()?;
         match slot(field, name) {
-            Some(at) => put(at, reader.value_at(path(at), 1)?),
+            Some(at) => {
+                put(at, reader.value_at(path(at), 1)?);
+                found += 1;
+            }
             None => reader.skip_value(1)?,
         }
     }
@@ -456,6 +468,7 @@ mod tests {
                         .position(|n| n.as_bytes() == name)
                 },
                 |slot| paths.get(slot).map_or(&[][..], Vec::as_slice),
+                usize::MAX,
                 |slot, v| got[slot] = v,
             )
             .unwrap();
@@ -473,10 +486,46 @@ mod tests {
                 &bytes[..cut],
                 |_, name| (name == b"arr").then_some(0),
                 |slot| paths.get(slot).map_or(&[][..], Vec::as_slice),
+                usize::MAX,
                 |_, _| {},
             );
             assert!(r.is_err(), "cut at {cut}");
         }
+    }
+
+    /// Reading stops once the wanted fields are found: the fields after them are not
+    /// read (a cut there goes unnoticed), while a cut before them is still an error.
+    #[test]
+    fn reading_stops_once_the_wanted_fields_are_found() {
+        let mut o = Object::default();
+        o.insert("a".into(), Value::Int(1));
+        o.insert("b".into(), Value::String("two".into()));
+        o.insert("tail".into(), Value::Array(vec![Value::Int(3); 50]));
+        let bytes = encode_object(&o);
+        let read = |bytes: &[u8], wanted: usize| {
+            let mut got = vec![Value::Null; 2];
+            decode_object_fields_at(
+                bytes,
+                |_, name| match name {
+                    b"b" => Some(0),
+                    b"a" => Some(1),
+                    _ => None,
+                },
+                |_| &[][..],
+                wanted,
+                |slot, v| got[slot] = v,
+            )
+            .map(|()| got)
+        };
+        let want = vec![Value::String("two".into()), Value::Int(1)];
+        assert_eq!(read(&bytes, 2).unwrap(), want);
+        assert_eq!(read(&bytes, usize::MAX).unwrap(), want);
+        let cut = &bytes[..bytes.len() - 10];
+        assert_eq!(read(cut, 2).unwrap(), want);
+        assert!(read(cut, usize::MAX).is_err());
+        // Wanting both, a record cut inside "b" is an error.
+        let in_b = bytes.windows(3).position(|w| w == b"two").unwrap() + 1;
+        assert!(read(&bytes[..in_b], 2).is_err());
     }
 
     #[test]

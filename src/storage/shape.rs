@@ -71,6 +71,9 @@ pub struct Columns {
     /// plan clones its shape for each execution, and a point read decodes one record,
     /// so without them every execution would start without hints.
     first_hints: Arc<OnceLock<Vec<usize>>>,
+    /// How many distinct fields the slots name: a record is read only until it has
+    /// given them all.
+    wanted: usize,
 }
 
 /// Field positions of a record whose slots [`Columns`] remembers.
@@ -98,12 +101,18 @@ impl Columns {
     /// Slots that take the value at a path inside their field: `paths[i]` for slot `i`
     /// (slots past the end of `paths`, or with an empty path, take the whole field).
     pub fn with_paths(slots: Vec<Option<String>>, mut paths: Vec<Vec<PathStep>>) -> Columns {
-        let names = slots.iter().flatten().cloned().collect();
+        let names: Vec<String> = slots.iter().flatten().cloned().collect();
+        let wanted = names
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| !names.iter().take(*i).any(|m| m == *n))
+            .count();
         paths.resize(slots.len(), Vec::new());
         Columns {
             hints: vec![0; slots.len()],
             record_hints: Vec::new(),
             first_hints: Arc::default(),
+            wanted,
             slots: Arc::new(slots),
             names: Arc::new(names),
             paths: Arc::new(paths),
@@ -177,6 +186,7 @@ impl Shape for Columns {
                 found
             },
             |slot| paths.get(slot).map_or(&[], Vec::as_slice),
+            self.wanted,
             |slot, v| {
                 if let Some(out) = values.get_mut(slot) {
                     *out = v;
