@@ -430,18 +430,52 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn escaped(&mut self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
+    /// Steps over an escaped byte string and its terminator, returning the bytes before
+    /// the terminator as stored and whether any of them is an escaped zero.
+    fn skip_escaped(&mut self) -> Result<(&'a [u8], bool)> {
+        let start = self.pos;
+        let mut escapes = false;
         loop {
+            let rest = self.bytes.get(self.pos..).unwrap_or_default();
+            let Some(zero) = memchr::memchr(0, rest) else {
+                return Err(corrupt(format!(
+                    "ends inside a value at byte {}",
+                    self.bytes.len()
+                )));
+            };
+            self.pos += zero + 1;
             match self.byte()? {
-                0 => match self.byte()? {
-                    0x01 => return Ok(out),
-                    0xFF => out.push(0),
-                    other => return Err(corrupt(format!("escape 0x00 0x{other:02x}"))),
-                },
-                b => out.push(b),
+                0x01 => {
+                    let stored = self.bytes.get(start..self.pos - 2).unwrap_or_default();
+                    return Ok((stored, escapes));
+                }
+                0xFF => escapes = true,
+                other => return Err(corrupt(format!("escape 0x00 0x{other:02x}"))),
             }
         }
+    }
+
+    fn escaped(&mut self) -> Result<Vec<u8>> {
+        let (stored, escapes) = self.skip_escaped()?;
+        Ok(if escapes {
+            Reader::unescape(stored)
+        } else {
+            stored.to_vec()
+        })
+    }
+
+    /// The bytes an escaped string stands for, from its stored form as
+    /// [`Reader::skip_escaped`] checked it (every zero followed by 0xFF).
+    fn unescape(stored: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(stored.len());
+        let mut bytes = stored.iter();
+        while let Some(&b) = bytes.next() {
+            out.push(b);
+            if b == 0 {
+                bytes.next();
+            }
+        }
+        out
     }
 
     fn text(&mut self) -> Result<String> {
@@ -490,6 +524,21 @@ impl<'a> Reader<'a> {
         Ok(digits)
     }
 
+    /// Steps over the digit pairs of a number (see [`Reader::digits`]) without collecting
+    /// them.
+    fn skip_digits(&mut self, complement: bool) -> Result<()> {
+        loop {
+            let raw = self.byte()?;
+            let b = if complement { !raw } else { raw };
+            if b / 2 > 99 {
+                return Err(corrupt(format!("digit pair byte 0x{raw:02x}")));
+            }
+            if b % 2 == 0 {
+                return Ok(());
+            }
+        }
+    }
+
     fn decimal(&mut self, negative: bool) -> Result<Decimal> {
         let e = self.ordered_i64()?;
         let exp = if negative { !e } else { e };
@@ -507,20 +556,41 @@ impl<'a> Reader<'a> {
         match self.byte()? {
             TAG_NULL | TAG_FALSE | TAG_TRUE | TAG_NEG_INF | TAG_ZERO | TAG_POS_INF | TAG_NAN => {}
             TAG_POS => {
-                self.decimal(false)?;
+                self.ordered_i64()?;
+                self.skip_digits(false)?;
             }
             TAG_NEG => {
-                self.decimal(true)?;
+                self.ordered_i64()?;
+                self.skip_digits(true)?;
             }
             TAG_DATETIME => {
                 self.take(8)?;
             }
             TAG_STRING | TAG_BINARY | TAG_ARRAY | TAG_OBJECT => {
-                self.escaped()?;
+                self.skip_escaped()?;
             }
             other => return Err(corrupt(format!("unknown tag 0x{other:02x}"))),
         }
         Ok(())
+    }
+
+    /// Steps over the values of an index entry up to its document id's tag, calling
+    /// `at_end` with the offset where each ends.
+    fn skip_entry_values_with(&mut self, mut at_end: impl FnMut(usize)) -> Result<()> {
+        loop {
+            match self.peek() {
+                Some(TAG_DOC_ID) => return Ok(()),
+                Some(_) => {
+                    self.skip_value()?;
+                    at_end(self.pos);
+                }
+                None => return Err(corrupt("index entry without a document id")),
+            }
+        }
+    }
+
+    fn skip_entry_values(&mut self) -> Result<()> {
+        self.skip_entry_values_with(|_| ())
     }
 
     fn value(&mut self) -> Result<Value> {
@@ -635,16 +705,35 @@ pub const NULL_TAG: u8 = TAG_NULL;
 
 /// The document id at the end of an index entry.
 pub fn entry_doc_id(entry: &[u8]) -> Result<String> {
-    let ends = entry_value_ends(entry)?;
+    let mut id = Vec::new();
+    append_entry_doc_id(entry, &mut id)?;
+    String::from_utf8(id).map_err(|_| corrupt("text is not UTF-8"))
+}
+
+/// [`entry_doc_id`] appended to `out` as bytes (checked to be UTF-8), read without
+/// decoding the values before it.
+pub fn append_entry_doc_id(entry: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let mut r = Reader {
         bytes: entry,
-        pos: ends.last().copied().unwrap_or(0) + 1,
+        pos: 0,
     };
-    let id = r.text()?;
+    r.skip_entry_values()?;
+    r.pos += 1;
+    let (stored, escapes) = r.skip_escaped()?;
     if r.peek().is_some() {
         return Err(corrupt("bytes after the document id"));
     }
-    Ok(id)
+    let from = out.len();
+    if escapes {
+        out.extend_from_slice(&Reader::unescape(stored));
+    } else {
+        out.extend_from_slice(stored);
+    }
+    if std::str::from_utf8(out.get(from..).unwrap_or_default()).is_err() {
+        out.truncate(from);
+        return Err(corrupt("text is not UTF-8"));
+    }
+    Ok(())
 }
 
 /// The end offset of each value of an index entry's key (the last one is where the
@@ -655,16 +744,8 @@ pub fn entry_value_ends(entry: &[u8]) -> Result<Vec<usize>> {
         pos: 0,
     };
     let mut ends = Vec::new();
-    loop {
-        match r.peek() {
-            Some(TAG_DOC_ID) => return Ok(ends),
-            Some(_) => {
-                r.skip_value()?;
-                ends.push(r.pos);
-            }
-            None => return Err(corrupt("index entry without a document id")),
-        }
-    }
+    r.skip_entry_values_with(|end| ends.push(end))?;
+    Ok(ends)
 }
 
 /// Splits an index entry written by [`encode_index_entry`] into its values and document id.
@@ -880,6 +961,14 @@ mod tests {
         for b in bad {
             assert!(decode_key(b).is_err(), "{b:?}");
         }
+        // Stepping over a value checks what it steps over: an entry whose values or id
+        // are cut short or badly escaped is an error.
+        let good = encode_index_entry(&[Value::Int(-12), Value::String("a\0b".into())], "7");
+        for cut in 0..good.len() {
+            assert!(entry_doc_id(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(entry_doc_id(&[TAG_STRING, b'a', 0, 7, TAG_DOC_ID, b'7', 0, 1]).is_err());
+        assert!(entry_doc_id(&[TAG_POS, 0x80, 201, TAG_DOC_ID, b'7', 0, 1]).is_err());
         for len in 0..64 {
             for seed in 0..64u8 {
                 let bytes: Vec<u8> = (0..len)
@@ -887,6 +976,8 @@ mod tests {
                     .collect();
                 let _ = decode_key(&bytes);
                 let _ = split_index_entry(&bytes);
+                let _ = entry_doc_id(&bytes);
+                let _ = entry_value_ends(&bytes);
             }
         }
     }
@@ -953,6 +1044,11 @@ mod tests {
             let (vals, id) = split_index_entry(&entry).unwrap();
             prop_assert_eq!(enc(&vals), enc(&a));
             prop_assert_eq!(id, "id\0x");
+            // Stepping over the values (without decoding them) ends where each one's
+            // encoding ends, and finds the same id.
+            let ends: Vec<usize> = (1..=a.len()).map(|k| enc(&a[..k]).len()).collect();
+            prop_assert_eq!(entry_value_ends(&entry).unwrap(), ends);
+            prop_assert_eq!(entry_doc_id(&entry).unwrap(), "id\0x");
         }
 
         #[test]

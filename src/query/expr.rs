@@ -432,11 +432,12 @@ impl Expr {
     /// [`Expr::eval`] borrowing the value when the expression is a column of `row`
     /// (no copy of a text or a document per row).
     pub fn eval_cow<'r>(
-        &self,
+        &'r self,
         row: &'r [Value],
         ctx: &EvalContext<'_>,
     ) -> Result<std::borrow::Cow<'r, Value>> {
         match self {
+            Expr::Literal(v) => Ok(std::borrow::Cow::Borrowed(v)),
             Expr::Column(i) => Ok(match row.get(*i) {
                 Some(v) => std::borrow::Cow::Borrowed(v),
                 None => std::borrow::Cow::Owned(Value::Null),
@@ -489,6 +490,16 @@ impl Expr {
                     (Some(false), Some(false)) => Some(false),
                     _ => None,
                 }))
+            }
+            // A comparison reads its operands where they are: a column or a literal is
+            // not copied to be compared.
+            Expr::Binary(
+                op @ (BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq),
+                l,
+                r,
+            ) => {
+                let (a, b) = (l.eval_cow(row, ctx)?, r.eval_cow(row, ctx)?);
+                Ok(compare_as(*op, &a, &b))
             }
             Expr::Binary(op, l, r) => binary(*op, l.eval(row, ctx)?, r.eval(row, ctx)?),
             Expr::IsNull(e, negated) => {
@@ -1006,6 +1017,22 @@ fn dec_to_f64(d: Decimal) -> f64 {
 
 /// Compares two values: numbers numerically across kinds, otherwise within one kind.
 /// None when either is NULL or the kinds are not comparable.
+/// The comparison `op` (one of `=`, `<>`, `<`, `<=`, `>`, `>=`) of two values: NULL when
+/// they do not compare (a NULL, or values of different kinds).
+fn compare_as(op: BinOp, a: &Value, b: &Value) -> Value {
+    let Some(o) = compare(a, b) else {
+        return Value::Null;
+    };
+    Value::Bool(match op {
+        BinOp::Eq => o == Ordering::Equal,
+        BinOp::NotEq => o != Ordering::Equal,
+        BinOp::Lt => o == Ordering::Less,
+        BinOp::LtEq => o != Ordering::Greater,
+        BinOp::Gt => o == Ordering::Greater,
+        _ => o != Ordering::Less,
+    })
+}
+
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => None,
@@ -1114,17 +1141,7 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
     }
     match op {
         BinOp::Eq | BinOp::NotEq | BinOp::Lt | BinOp::LtEq | BinOp::Gt | BinOp::GtEq => {
-            let Some(o) = compare(&a, &b) else {
-                return Ok(Value::Null);
-            };
-            Ok(Value::Bool(match op {
-                BinOp::Eq => o == Ordering::Equal,
-                BinOp::NotEq => o != Ordering::Equal,
-                BinOp::Lt => o == Ordering::Less,
-                BinOp::LtEq => o != Ordering::Greater,
-                BinOp::Gt => o == Ordering::Greater,
-                _ => o != Ordering::Less,
-            }))
+            Ok(compare_as(op, &a, &b))
         }
         BinOp::Concat => match (&a, &b) {
             (Value::Array(x), Value::Array(y)) => {

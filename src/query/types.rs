@@ -510,7 +510,7 @@ fn write_json(v: &Value, out: &mut String) {
             use std::fmt::Write as _;
             let _ = write!(out, "{i}");
         }
-        Value::Float(f) if f.is_finite() => out.push_str(&format_pg_float(*f, false)),
+        Value::Float(f) if f.is_finite() => with_pg_float(*f, false, |t| out.push_str(t)),
         Value::Float(f) => write_json_string(&text::format_float(*f), out),
         Value::Numeric(n) => out.push_str(n),
         Value::String(s) => write_json_string(s, out),
@@ -610,20 +610,31 @@ fn needs_json_escape(w: u64) -> bool {
 /// PostgreSQL's float output (extra_float_digits = 1): shortest exact digits, exponent
 /// form below 1e-4 and from 1e15 (1e6 for real).
 pub fn format_pg_float(f: f64, real: bool) -> String {
+    with_pg_float(f, real, str::to_string)
+}
+
+/// [`format_pg_float`]'s text handed to `use_text`, made without an allocation where
+/// PostgreSQL writes no exponent.
+pub fn with_pg_float<R>(f: f64, real: bool, use_text: impl FnOnce(&str) -> R) -> R {
     // Where PostgreSQL writes no exponent (decimal exponent -4 up to 14, or 5 for
     // real), its text is the shortest round-trip digits in positional notation: what
     // Ryu writes there (positional from 1e-5 up to 1e16; a whole number gets `.0`),
     // without the detour through scientific notation.
-    let positional = |s: &str| s.strip_suffix(".0").unwrap_or(s).to_string();
-    if real {
+    let mut buffer = ryu::Buffer::new();
+    let text = if real {
         let r = f as f32;
-        if (1e-4..1e6).contains(&r.abs()) {
-            return positional(ryu::Buffer::new().format_finite(r));
-        }
-    } else if (1e-4..1e15).contains(&f.abs()) {
-        return positional(ryu::Buffer::new().format_finite(f));
+        (1e-4..1e6)
+            .contains(&r.abs())
+            .then(|| buffer.format_finite(r))
+    } else {
+        (1e-4..1e15)
+            .contains(&f.abs())
+            .then(|| buffer.format_finite(f))
+    };
+    match text {
+        Some(t) => use_text(t.strip_suffix(".0").unwrap_or(t)),
+        None => use_text(&format_pg_float_scientific(f, real)),
     }
-    format_pg_float_scientific(f, real)
 }
 
 /// The sign, significant digits (no leading or trailing zeros) and decimal exponent of

@@ -12,6 +12,13 @@ pub fn encode(collection: u32, id: &str) -> Vec<u8> {
     key
 }
 
+/// Starts `key` over as the key of a document of `collection` whose id the caller then
+/// appends (as [`encode`] lays it out).
+pub fn start_into(collection: u32, key: &mut Vec<u8>) {
+    key.clear();
+    key.extend_from_slice(&collection.to_be_bytes());
+}
+
 /// The first key of a collection's range.
 pub fn collection_start(collection: u32) -> Vec<u8> {
     collection.to_be_bytes().to_vec()

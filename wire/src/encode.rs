@@ -77,7 +77,7 @@ fn put_value(
     Ok(())
 }
 
-/// Appends the text form of a non-NULL `value` as `ty`: text, numeric, integer and
+/// Appends the text form of a non-NULL `value` as `ty`: text, numeric, integer, float and
 /// boolean values of a scalar column straight into the buffer (as
 /// [`SqlType::format_text`] writes them), everything else through `format_text`.
 fn put_text(buf: &mut BytesMut, ty: &SqlType, value: &Value) {
@@ -94,6 +94,15 @@ fn put_text(buf: &mut BytesMut, ty: &SqlType, value: &Value) {
             Value::String(s) | Value::Numeric(s) => return buf.put_slice(s.as_bytes()),
             Value::Int(i) => return buf.put_slice(itoa::Buffer::new().format(*i).as_bytes()),
             Value::Bool(b) => return buf.put_slice(if *b { b"t" } else { b"f" }),
+            Value::Float(f) => {
+                let (f, real) = match ty {
+                    SqlType::Float4 => (*f as f32 as f64, true),
+                    _ => (*f, false),
+                };
+                return tissdb::query::types::with_pg_float(f, real, |t| {
+                    buf.put_slice(t.as_bytes())
+                });
+            }
             _ => {}
         }
     }
@@ -357,6 +366,13 @@ mod tests {
             Value::Bool(true),
             Value::Bool(false),
             Value::Float(1.5),
+            Value::Float(0.1),
+            Value::Float(-3.25e-7),
+            Value::Float(1e20),
+            Value::Float(16_777_217.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(f64::NEG_INFINITY),
             Value::DateTime(86_400_000_000),
             Value::Binary(vec![0, 255]),
             Value::Array(vec![Value::Int(1), Value::String("b".into())]),
@@ -368,6 +384,7 @@ mod tests {
             SqlType::Numeric,
             SqlType::Bool,
             SqlType::Float8,
+            SqlType::Float4,
             SqlType::Timestamptz,
             SqlType::Jsonb,
             SqlType::Json,

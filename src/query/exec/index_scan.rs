@@ -187,8 +187,10 @@ pub fn count(storage: &Storage, a: &IndexAccess, cap: u64) -> Result<u64> {
     Ok(n)
 }
 
-/// The entries of every range, in order.
-fn entries(
+/// The entries of every range, in order. The caller reads the document each names
+/// through its view: one not in the view (a write raced the scan) is skipped, and the
+/// index conditions are re-checked on each document.
+pub fn entries(
     storage: &Storage,
     a: &IndexAccess,
     ctx: &ExecContext,
@@ -202,20 +204,6 @@ fn entries(
         );
     }
     Ok(scans.into_iter().flatten())
-}
-
-/// The ids of the documents the index lists, in its order. The caller reads each
-/// through its view: one not in the view (a write raced the scan) is skipped, and the
-/// index conditions are re-checked on each document.
-pub fn ids(
-    storage: &Storage,
-    a: &IndexAccess,
-    ctx: &ExecContext,
-) -> Result<Box<dyn Iterator<Item = Result<String>> + Send>> {
-    Ok(Box::new(entries(storage, a, ctx)?.map(|item| {
-        let entry = item?;
-        keycode::entry_doc_id(&entry)
-    })))
 }
 
 /// Rows built from the entries alone: `id_column` gets the document id (as an integer

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{ExecContext, RowIter};
 use crate::catalog::{Collection, Kind};
-use crate::doc::{Object, Value};
+use crate::doc::{Object, Value, keycode};
 use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::expr::{Expr, PathStep, as_text, truth};
@@ -69,27 +69,54 @@ pub type Documents = Box<dyn Iterator<Item = Result<(String, Object)>> + Send>;
 pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<Documents> {
     let view = ctx.view.clone();
     let cid = collection.id;
-    match picked_ids(collection, access, ctx)? {
+    match picked(collection, access, ctx)? {
         None => Ok(Box::new(view.scan_collection(cid).filter_map(
             move |item| match item {
                 Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
                 Err(e) => Some(Err(e)),
             },
         ))),
-        Some(ids) => Ok(Box::new(ids.filter_map(move |id| {
-            let doc = id.and_then(|id| Ok(view.get(&keys::encode(cid, &id))?.map(|d| (id, d))));
+        Some(picked) => Ok(Box::new(picked.filter_map(move |p| {
+            let doc = p
+                .and_then(Picked::into_id)
+                .and_then(|id| Ok(view.get(&keys::encode(cid, &id))?.map(|d| (id, d))));
             doc.transpose()
         }))),
     }
 }
 
-/// The ids of the documents an access by keys or by index picks, in order (None for a
-/// full scan).
-fn picked_ids(
+/// A document an access by keys or by index picks: its id, or the index entry that
+/// names it (its id is read from the entry only when needed).
+enum Picked {
+    Id(String),
+    Entry(Vec<u8>),
+}
+
+impl Picked {
+    /// Writes the document's storage key in `collection` over `key`.
+    fn key_into(&self, collection: u32, key: &mut Vec<u8>) -> Result<()> {
+        keys::start_into(collection, key);
+        match self {
+            Picked::Id(id) => key.extend_from_slice(id.as_bytes()),
+            Picked::Entry(entry) => keycode::append_entry_doc_id(entry, key)?,
+        }
+        Ok(())
+    }
+
+    fn into_id(self) -> Result<String> {
+        match self {
+            Picked::Id(id) => Ok(id),
+            Picked::Entry(entry) => keycode::entry_doc_id(&entry),
+        }
+    }
+}
+
+/// The documents an access by keys or by index picks, in order (None for a full scan).
+fn picked(
     collection: &Collection,
     access: &Access,
     ctx: &ExecContext,
-) -> Result<Option<Box<dyn Iterator<Item = Result<String>> + Send>>> {
+) -> Result<Option<Box<dyn Iterator<Item = Result<Picked>> + Send>>> {
     match access {
         Access::Full => Ok(None),
         Access::Keys(exprs) => {
@@ -103,12 +130,13 @@ fn picked_ids(
                 }
             }
             ids.sort();
-            Ok(Some(Box::new(ids.into_iter().map(Ok))))
+            Ok(Some(Box::new(ids.into_iter().map(|id| Ok(Picked::Id(id))))))
         }
         Access::Index(a) => {
             ctx.view
                 .index_read(collection.id, ctx.db.catalog().conflicts())?;
-            Ok(Some(super::index_scan::ids(ctx.db.storage(), a, ctx)?))
+            let entries = super::index_scan::entries(ctx.db.storage(), a, ctx)?;
+            Ok(Some(Box::new(entries.map(|e| e.map(Picked::Entry)))))
         }
     }
 }
@@ -364,17 +392,19 @@ pub fn build_set_up(
         let mut shape = shape.clone();
         let with_id = id_filler(collection, mask);
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
-            match picked_ids(collection, access, &ctx)? {
+            match picked(collection, access, &ctx)? {
                 None => Box::new(
                     ctx.view
                         .scan_collection_shaped(collection.id, shape)
                         .map(move |item| item.and_then(|(key, row)| with_id(&key, row))),
                 ),
-                Some(ids) => {
+                Some(picked) => {
                     let (view, cid) = (ctx.view.clone(), collection.id);
-                    Box::new(ids.filter_map(move |id| {
-                        let row = id.and_then(|id| {
-                            let key = keys::encode(cid, &id);
+                    // One key buffer for every document read.
+                    let mut key = Vec::new();
+                    Box::new(picked.filter_map(move |p| {
+                        let row = p.and_then(|p| {
+                            p.key_into(cid, &mut key)?;
                             view.get_shaped(&key, &mut shape)?
                                 .map(|row| with_id(&key, row))
                                 .transpose()
