@@ -556,22 +556,37 @@ fn cast_params(types: &[SqlType], params: &[Value]) -> Result<Vec<Value>> {
         .collect()
 }
 
-/// Converts values, without loss, to the types their columns announce.
-fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
-    rows.into_iter()
-        .map(|row| {
-            row.into_iter()
-                .zip(columns)
-                .map(|(v, c)| match (&c.ty, v) {
-                    (SqlType::Float8 | SqlType::Float4, Value::Int(i)) => Value::Float(i as f64),
-                    (SqlType::Numeric | SqlType::NumericTyped(..), Value::Int(i)) => {
-                        Value::Numeric(i.to_string())
-                    }
-                    (_, v) => v,
-                })
-                .collect()
-        })
-        .collect()
+/// Converts values, without loss, to the types their columns announce: integers in a
+/// float or numeric column. Rows are changed in place, and only in those columns (values
+/// past the last column are dropped).
+fn conform_rows(mut rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
+    let numeric = |ty: &SqlType| {
+        matches!(
+            ty,
+            SqlType::Float8 | SqlType::Float4 | SqlType::Numeric | SqlType::NumericTyped(..)
+        )
+    };
+    let convert: Vec<(usize, bool)> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| numeric(&c.ty))
+        .map(|(i, c)| (i, matches!(c.ty, SqlType::Float8 | SqlType::Float4)))
+        .collect();
+    for row in &mut rows {
+        row.truncate(columns.len());
+        for &(i, float) in &convert {
+            if let Some(v) = row.get_mut(i)
+                && let Value::Int(n) = *v
+            {
+                *v = if float {
+                    Value::Float(n as f64)
+                } else {
+                    Value::Numeric(n.to_string())
+                };
+            }
+        }
+    }
+    rows
 }
 
 /// The session's `max_parallel_workers_per_gather` (checked when it is set).

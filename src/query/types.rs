@@ -620,6 +620,10 @@ pub fn with_pg_float<R>(f: f64, real: bool, use_text: impl FnOnce(&str) -> R) ->
     // real), its text is the shortest round-trip digits in positional notation: what
     // Ryu writes there (positional from 1e-5 up to 1e16; a whole number gets `.0`),
     // without the detour through scientific notation.
+    if !real && let Some((m, k)) = few_digits(f.abs()) {
+        let mut out = [0u8; 24];
+        return use_text(write_decimal(f < 0.0, m, k, &mut out));
+    }
     let mut buffer = ryu::Buffer::new();
     let text = if real {
         let r = f as f32;
@@ -635,6 +639,70 @@ pub fn with_pg_float<R>(f: f64, real: bool, use_text: impl FnOnce(&str) -> R) ->
         Some(t) => use_text(t.strip_suffix(".0").unwrap_or(t)),
         None => use_text(&format_pg_float_scientific(f, real)),
     }
+}
+
+/// Where `a` (positive) is the double nearest a decimal `m / 10^k` of at most 15
+/// significant digits with at most 6 decimals, with `a` from 1e-4 to below 1e15: that
+/// `(m, k)`, `k` the least. No two decimals of 15 significant digits or fewer round to
+/// the same double (DBL_DIG), so its digits are the shortest that round-trip: those Ryu
+/// writes, found here with a few multiplications instead (prices, ratings, measures).
+fn few_digits(a: f64) -> Option<(u64, usize)> {
+    const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+    if !(1e-4..1e15).contains(&a) {
+        return None;
+    }
+    for (k, p) in POW10.iter().enumerate() {
+        let scaled = a * p;
+        if scaled >= 1e15 {
+            return None;
+        }
+        let m = scaled.round();
+        // `m` and `p` are exact doubles, so the division rounds the decimal itself.
+        if m / p == a {
+            return Some((m as u64, k));
+        }
+    }
+    None
+}
+
+/// The positional text of `m / 10^k` (negated if `negative`), without trailing zeros
+/// after the point, written at the end of `out`.
+fn write_decimal(negative: bool, m: u64, k: usize, out: &mut [u8; 24]) -> &str {
+    let mut at = out.len();
+    let mut put = |b: u8| {
+        at -= 1;
+        if let Some(slot) = out.get_mut(at) {
+            *slot = b;
+        }
+    };
+    let (mut int, mut frac) = (m, 0u64);
+    let mut frac_digits = k;
+    if k > 0 {
+        let p = 10u64.pow(k as u32);
+        (int, frac) = (m / p, m % p);
+        while frac_digits > 0 && frac % 10 == 0 {
+            frac /= 10;
+            frac_digits -= 1;
+        }
+    }
+    for _ in 0..frac_digits {
+        put(b'0' + (frac % 10) as u8);
+        frac /= 10;
+    }
+    if frac_digits > 0 {
+        put(b'.');
+    }
+    loop {
+        put(b'0' + (int % 10) as u8);
+        int /= 10;
+        if int == 0 {
+            break;
+        }
+    }
+    if negative {
+        put(b'-');
+    }
+    std::str::from_utf8(out.get(at..).unwrap_or_default()).unwrap_or_default()
 }
 
 /// The sign, significant digits (no leading or trailing zeros) and decimal exponent of
@@ -1118,6 +1186,16 @@ mod tests {
         ] {
             assert_eq!(format_pg_float(f, false), s, "{f}");
         }
+        // Which values take the few-digits path (checked against Ryu's path below).
+        assert_eq!(few_digits(129.99), Some((12999, 2)));
+        assert_eq!(few_digits(0.0001), Some((1, 4)));
+        assert_eq!(
+            few_digits(123_456_789_012_345.0),
+            Some((123_456_789_012_345, 0))
+        );
+        assert_eq!(few_digits(0.1 + 0.2), None);
+        assert_eq!(few_digits(1e15), None);
+        assert_eq!(few_digits(0.000_012_3), None);
     }
 
     /// The positional shortcut writes what the general path writes, across magnitudes
@@ -1142,7 +1220,19 @@ mod tests {
             x ^= x << 17;
             values.push(f64::from_bits(x));
             values.push(f64::from(x as u32 % 100_000) / 100.0);
+            // Decimals of up to 16 digits with up to 7 decimals: those the few-digits
+            // path writes, and those just past it.
+            let digits = 10f64.powi((x % 17) as i32);
+            let decimals = 10f64.powi(((x >> 8) % 8) as i32);
+            values.push(((x >> 16) as f64 % digits).trunc() / decimals);
         }
+        values.extend([
+            0.1 + 0.2,
+            999_999_999_999_999.0,
+            99_999_999_999_999.9,
+            1.000_001,
+        ]);
+        values.extend([123_456_789.123_456, 0.000_123, 0.001, 4.4, 129.99, 5.3]);
         for f in values.into_iter().filter(|f| f.is_finite()) {
             for v in [f, -f] {
                 assert_eq!(
