@@ -147,8 +147,13 @@ pub fn decode_object_fields_at<'p>(
         let name = reader.bytes_prefixed()?;
         match slot(field, name) {
             Some(at) => {
-                put(at, reader.value_at(path(at), 1)?);
+                // The last wanted value is not stepped past: nothing after it is read.
+                let last = found + 1 == wanted;
+                put(at, reader.value_at(path(at), 1, !last)?);
                 found += 1;
+                if last {
+                    return Ok(());
+                }
             }
             None => reader.skip_value(1)?,
         }
@@ -325,7 +330,10 @@ impl<'a> Reader<'a> {
 
     /// The value `steps` reach inside the next value (NULL where a step is not there),
     /// stepping over the rest of it.
-    fn value_at(&mut self, steps: &[PathStep], depth: usize) -> Result<Value> {
+    /// The value at `steps` inside the value at the cursor (NULL where the path leads
+    /// nowhere). With `to_end`, the cursor ends past the whole value; without, it is left
+    /// wherever the value at the path was found, and must not be read on.
+    fn value_at(&mut self, steps: &[PathStep], depth: usize, to_end: bool) -> Result<Value> {
         let Some((step, rest)) = steps.split_first() else {
             return self.value(depth);
         };
@@ -340,7 +348,11 @@ impl<'a> Reader<'a> {
                 for _ in 0..count {
                     let name = self.bytes_prefixed()?;
                     if found.is_none() && name == key.as_bytes() {
-                        found = Some(self.value_at(rest, depth + 1)?);
+                        let value = self.value_at(rest, depth + 1, to_end)?;
+                        if !to_end {
+                            return Ok(value);
+                        }
+                        found = Some(value);
                     } else {
                         self.skip_value(depth + 1)?;
                     }
@@ -355,7 +367,10 @@ impl<'a> Reader<'a> {
                 let mut found = Value::Null;
                 for n in 0..len {
                     if n == at {
-                        found = self.value_at(rest, depth + 1)?;
+                        found = self.value_at(rest, depth + 1, to_end)?;
+                        if !to_end {
+                            return Ok(found);
+                        }
                     } else {
                         self.skip_value(depth + 1)?;
                     }
@@ -526,6 +541,47 @@ mod tests {
         // Wanting both, a record cut inside "b" is an error.
         let in_b = bytes.windows(3).position(|w| w == b"two").unwrap() + 1;
         assert!(read(&bytes[..in_b], 2).is_err());
+    }
+
+    /// A path into a wanted field: where more wanted fields follow, the reader steps
+    /// past the rest of the field to them; in the last wanted field, it stops at the
+    /// value the path reaches.
+    #[test]
+    fn a_path_into_the_last_wanted_field_reads_no_further() {
+        let mut inner = Object::default();
+        inner.insert("x".into(), Value::Int(7));
+        inner.insert("rest".into(), Value::Array(vec![Value::Int(3); 50]));
+        let mut o = Object::default();
+        o.insert("obj".into(), Value::Object(inner));
+        o.insert("after".into(), Value::String("five".into()));
+        let bytes = encode_object(&o);
+        let path = [PathStep::Key("x".into())];
+        let read = |bytes: &[u8], slots: &[&[u8]], wanted: usize| {
+            let mut got = vec![Value::Null; slots.len()];
+            decode_object_fields_at(
+                bytes,
+                |_, name| slots.iter().position(|s| *s == name),
+                |slot| if slot == 0 { &path[..] } else { &[][..] },
+                wanted,
+                |slot, v| got[slot] = v,
+            )
+            .map(|()| got)
+        };
+        let both: &[&[u8]] = &[b"obj", b"after"];
+        let want = vec![Value::Int(7), Value::String("five".into())];
+        assert_eq!(read(&bytes, both, 2).unwrap(), want);
+        assert_eq!(read(&bytes, both, usize::MAX).unwrap(), want);
+        // Cut inside obj's "rest": the path's value comes before the cut, but "after"
+        // cannot be reached.
+        let in_rest = bytes.len() - 20;
+        assert!(read(&bytes[..in_rest], both, 2).is_err());
+        // Wanting obj.x alone, the cut is never reached.
+        let only: &[&[u8]] = &[b"obj"];
+        assert_eq!(
+            read(&bytes[..in_rest], only, 1).unwrap(),
+            vec![Value::Int(7)]
+        );
+        assert!(read(&bytes[..in_rest], only, usize::MAX).is_err());
     }
 
     #[test]

@@ -63,14 +63,14 @@ pub struct Columns {
     /// one block) mostly keep their fields in one order, and checking that position is
     /// cheaper than hashing the name.
     hints: Vec<usize>,
-    /// Per field position in the last record decoded (up to [`HINTED_FIELDS`]), the
-    /// slot that field filled, plus one (0: none): records of one table keep their
-    /// fields in one order, so one name comparison usually finds a field's slot.
-    record_hints: Vec<usize>,
+    /// Per field position in the last record decoded (up to [`HINTED_FIELDS`]), what
+    /// the field there was: records of one table keep their fields in one order, so one
+    /// name comparison usually tells a field's slot, or that it fills none.
+    record_hints: Vec<FieldHint>,
     /// The record hints of the first record any clone of this shape decoded: a kept
     /// plan clones its shape for each execution, and a point read decodes one record,
     /// so without them every execution would start without hints.
-    first_hints: Arc<OnceLock<Vec<usize>>>,
+    first_hints: Arc<OnceLock<Vec<FieldHint>>>,
     /// How many distinct fields the slots name: a record is read only until it has
     /// given them all.
     wanted: usize,
@@ -78,6 +78,32 @@ pub struct Columns {
 
 /// Field positions of a record whose slots [`Columns`] remembers.
 const HINTED_FIELDS: usize = 64;
+
+/// What the field at one position of the last record decoded was.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum FieldHint {
+    /// Not known (not seen yet, or an unwanted field with a long name).
+    Unknown,
+    /// A field that filled this slot.
+    Slot(usize),
+    /// A field of this name that filled no slot.
+    Unwanted(ShortName),
+}
+
+/// A field name of up to 15 bytes held in place (its length, then its bytes), compared
+/// in two words.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ShortName([u8; 16]);
+
+impl ShortName {
+    fn of(name: &[u8]) -> Option<ShortName> {
+        let len = u8::try_from(name.len()).ok().filter(|l| *l < 16)?;
+        let mut held = [0u8; 16];
+        held[0] = len;
+        held.get_mut(1..=name.len())?.copy_from_slice(name);
+        Some(ShortName(held))
+    }
+}
 
 /// Whether two field names are equal; names are short, and comparing them in place
 /// costs less than a call to `memcmp`.
@@ -167,20 +193,33 @@ impl Shape for Columns {
         binary::decode_object_fields_at(
             bytes,
             |field, name| {
-                let hinted = hints.get(field).and_then(|h| h.checked_sub(1));
-                if let Some(at) = hinted
-                    && let Some(Some(s)) = slots.get(at)
-                    && same_name(s.as_bytes(), name)
-                {
-                    return Some(at);
+                match hints.get(field) {
+                    Some(FieldHint::Slot(at)) => {
+                        if let Some(Some(s)) = slots.get(*at)
+                            && same_name(s.as_bytes(), name)
+                        {
+                            return Some(*at);
+                        }
+                    }
+                    Some(FieldHint::Unwanted(held)) => {
+                        if ShortName::of(name) == Some(*held) {
+                            return None;
+                        }
+                    }
+                    Some(FieldHint::Unknown) | None => {}
                 }
                 let found = slot_of(slots, name);
                 if field < HINTED_FIELDS {
                     if hints.len() <= field {
-                        hints.resize(field + 1, 0);
+                        hints.resize(field + 1, FieldHint::Unknown);
                     }
                     if let Some(h) = hints.get_mut(field) {
-                        *h = found.map_or(0, |at| at + 1);
+                        *h = match found {
+                            Some(at) => FieldHint::Slot(at),
+                            None => {
+                                ShortName::of(name).map_or(FieldHint::Unknown, FieldHint::Unwanted)
+                            }
+                        };
                     }
                 }
                 found
@@ -267,7 +306,59 @@ mod tests {
                 .unwrap(),
             want
         );
-        assert_eq!(kept.first_hints.get(), Some(&vec![2, 0, 1]));
+        assert_eq!(
+            kept.first_hints.get(),
+            Some(&vec![
+                FieldHint::Slot(1),
+                FieldHint::Unwanted(ShortName::of(b"b").unwrap()),
+                FieldHint::Slot(0),
+            ])
+        );
+    }
+
+    /// A field remembered as filling no slot is told by its name: a wanted field in
+    /// its place is still found, and long names (not remembered) are looked up each
+    /// time.
+    #[test]
+    fn fields_remembered_as_unwanted_are_checked_by_name() {
+        let long = "a_field_name_longer_than_fifteen_bytes";
+        let mut shape = Columns::new(vec![Some("c".into()), Some(long.into())]);
+        let record = |fields: &[(&str, Value)]| {
+            let mut o = Object::default();
+            for (k, v) in fields {
+                o.insert((*k).into(), v.clone());
+            }
+            binary::encode_object(&o)
+        };
+        let (one, two, yes) = (Value::Int(1), Value::Int(2), Value::Bool(true));
+        let r1 = record(&[("a", one.clone()), (long, two.clone()), ("c", yes.clone())]);
+        assert_eq!(
+            shape.shape_record(&r1).unwrap(),
+            vec![yes.clone(), two.clone()]
+        );
+        assert_eq!(
+            shape.record_hints,
+            vec![
+                FieldHint::Unwanted(ShortName::of(b"a").unwrap()),
+                FieldHint::Slot(1),
+                FieldHint::Slot(0)
+            ]
+        );
+        // "c" where "a" was, and an unwanted long name where the long wanted one was.
+        let other = "b_field_name_longer_than_fifteen_bytes";
+        let r2 = record(&[
+            ("c", one.clone()),
+            (other, two.clone()),
+            (long, yes.clone()),
+        ]);
+        assert_eq!(
+            shape.shape_record(&r2).unwrap(),
+            vec![one.clone(), yes.clone()]
+        );
+        assert_eq!(shape.record_hints.get(1), Some(&FieldHint::Unknown));
+        assert_eq!(shape.shape_record(&r2).unwrap(), vec![one, yes.clone()]);
+        assert_eq!(shape.shape_record(&r1).unwrap(), vec![yes, two]);
+        assert!(ShortName::of(&[b'x'; 15]).is_some() && ShortName::of(&[b'x'; 16]).is_none());
     }
 
     #[test]
