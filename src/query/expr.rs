@@ -764,8 +764,11 @@ impl Expr {
 
     /// Replaces each direct child `c` by `f(c)`.
     pub fn map_children(self, f: &mut dyn FnMut(Expr) -> Result<Expr>) -> Result<Expr> {
-        let bx = |e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Expr>> {
-            Ok(Box::new(f(*e)?))
+        // The child is replaced inside its box: no allocation per child.
+        let bx = |mut e: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr>| -> Result<Box<Expr>> {
+            let child = std::mem::replace(&mut *e, Expr::Literal(Value::Null));
+            *e = f(child)?;
+            Ok(e)
         };
         let node = match self {
             e @ (Expr::Literal(_)
@@ -1154,11 +1157,18 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
                 }
                 Ok(Value::Object(merged))
             }
-            _ => Ok(Value::String(format!(
-                "{}{}",
-                as_text(&a).unwrap_or_default(),
-                as_text(&b).unwrap_or_default()
-            ))),
+            _ => {
+                // The left text is extended in place where it is a string already.
+                let mut text = match a {
+                    Value::String(s) => s,
+                    other => as_text(&other).unwrap_or_default(),
+                };
+                match &b {
+                    Value::String(s) => text.push_str(s),
+                    other => text.push_str(&as_text(other).unwrap_or_default()),
+                }
+                Ok(Value::String(text))
+            }
         },
         BinOp::Arrow | BinOp::LongArrow => {
             let step = match &b {

@@ -19,6 +19,7 @@
 //! 8. [`prune_columns`]: each scan learns which of its columns the plan reads; a full
 //!    scan then decodes and copies only those fields.
 
+use crate::doc::Value;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
@@ -433,17 +434,24 @@ pub fn folds_params(e: &Expr) -> bool {
 /// value under `ctx` (a part whose evaluation fails is left, so the error surfaces as
 /// the rows are read, as without folding).
 pub fn fold_params(e: &Expr, ctx: &EvalContext) -> Expr {
-    e.clone()
-        .transform(&mut |x| {
-            if matches!(x, Expr::Literal(_)) || !x.is_row_independent() {
-                return Ok(x);
-            }
-            Ok(match x.eval(&[], ctx) {
-                Ok(v) => Expr::Literal(v),
-                Err(_) => x,
-            })
-        })
-        .unwrap_or_else(|_| e.clone())
+    fold_params_owned(e.clone(), ctx)
+}
+
+/// [`fold_params`] from the top: the largest parts that read no row are computed
+/// whole, and only where one fails are its own parts tried.
+fn fold_params_owned(e: Expr, ctx: &EvalContext) -> Expr {
+    if !matches!(e, Expr::Literal(_))
+        && e.is_row_independent()
+        && let Ok(v) = e.eval(&[], ctx)
+    {
+        return Expr::Literal(v);
+    }
+    let mut children = |c: Expr| Ok(fold_params_owned(c, ctx));
+    match e.map_children(&mut children) {
+        Ok(folded) => folded,
+        // Folding a child cannot fail; map_children's error is its callback's.
+        Err(_) => Expr::Literal(Value::Null),
+    }
 }
 
 /// Pass 1: constant folding in every expression of the plan.
@@ -866,6 +874,52 @@ mod tests {
                 Box::new(Expr::Column(0))
             )
         );
+    }
+
+    /// Parameter-only parts are computed once, the largest first; a part that fails is
+    /// left (its error comes with the rows), with its own parts and its siblings
+    /// computed.
+    #[test]
+    fn fold_params_computes_parameter_parts_and_leaves_failing_ones() {
+        let b = Box::new;
+        let (lit, col, param) = (Expr::Literal, Expr::Column, Expr::Param);
+        let concat = Expr::Binary(
+            BinOp::Concat,
+            b(lit(Value::String("brand_".into()))),
+            b(param(0)),
+        );
+        let failing = Expr::Binary(BinOp::Div, b(param(1)), b(lit(Value::Int(0))));
+        let e = Expr::Binary(
+            BinOp::And,
+            b(Expr::Binary(BinOp::Eq, b(col(0)), b(concat))),
+            b(Expr::Binary(
+                BinOp::Eq,
+                b(col(1)),
+                b(Expr::Binary(BinOp::Add, b(failing), b(param(1)))),
+            )),
+        );
+        let params = [Value::String("7".into()), Value::Int(5)];
+        // The failing division stays, with its own parameter computed.
+        let failed = Expr::Binary(BinOp::Div, b(lit(Value::Int(5))), b(lit(Value::Int(0))));
+        let ctx = EvalContext {
+            params: &params,
+            now: 0,
+            subqueries: None,
+        };
+        let want = Expr::Binary(
+            BinOp::And,
+            b(Expr::Binary(
+                BinOp::Eq,
+                b(col(0)),
+                b(lit(Value::String("brand_7".into()))),
+            )),
+            b(Expr::Binary(
+                BinOp::Eq,
+                b(col(1)),
+                b(Expr::Binary(BinOp::Add, b(failed), b(lit(Value::Int(5))))),
+            )),
+        );
+        assert_eq!(fold_params(&e, &ctx), want);
     }
 
     #[test]
