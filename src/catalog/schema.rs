@@ -145,17 +145,23 @@ pub const MAX_NESTED_FIELDS: usize = 1000;
 /// an object value (not inside arrays), to [`MAX_NESTED_DEPTH`] levels, in order of first
 /// appearance, with its observed type.
 pub fn observe_nested(current: &[NestedField], docs: &[&Object]) -> Option<Vec<NestedField>> {
-    fn walk(
-        object: &Object,
-        prefix: &mut Vec<String>,
+    /// `prefix` borrows the names it walks through: nothing is copied unless a field is
+    /// new (the common case, every field known, allocates nothing).
+    fn walk<'o>(
+        object: &'o Object,
+        prefix: &mut Vec<&'o str>,
         current: &[NestedField],
         next: &mut Option<Vec<NestedField>>,
     ) {
         for (name, value) in object.iter() {
-            prefix.push(name.clone());
+            prefix.push(name);
             let seen = Observed::of(value);
             let fields = next.as_deref().unwrap_or(current);
-            match fields.iter().position(|f| f.path == *prefix) {
+            let at_prefix = |f: &NestedField| {
+                f.path.len() == prefix.len()
+                    && f.path.iter().zip(prefix.iter()).all(|(a, b)| a == b)
+            };
+            match fields.iter().position(at_prefix) {
                 Some(i) => {
                     let joined = fields[i].ty.join(seen);
                     if joined != fields[i].ty {
@@ -166,7 +172,7 @@ pub fn observe_nested(current: &[NestedField], docs: &[&Object]) -> Option<Vec<N
                 None if fields.len() < MAX_NESTED_FIELDS => {
                     let list = next.get_or_insert_with(|| current.to_vec());
                     list.push(NestedField {
-                        path: prefix.clone(),
+                        path: prefix.iter().map(|p| p.to_string()).collect(),
                         ty: seen,
                     });
                 }
@@ -181,12 +187,14 @@ pub fn observe_nested(current: &[NestedField], docs: &[&Object]) -> Option<Vec<N
         }
     }
     let mut next: Option<Vec<NestedField>> = None;
+    let mut prefix: Vec<&str> = Vec::new();
     for doc in docs {
         for (name, value) in doc.iter() {
             if let Value::Object(inner) = value
                 && name != "id"
             {
-                let mut prefix = vec![name.clone()];
+                prefix.clear();
+                prefix.push(name);
                 walk(inner, &mut prefix, current, &mut next);
             }
         }
@@ -486,6 +494,64 @@ impl Collection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Nested fields in order of first appearance, to MAX_NESTED_DEPTH levels, their
+    /// types joined; a document with nothing new changes nothing.
+    #[test]
+    fn nested_fields_are_observed_once_each() {
+        let obj = |fields: Vec<(&str, Value)>| {
+            let mut o = Object::default();
+            for (k, v) in fields {
+                o.insert(k.into(), v);
+            }
+            o
+        };
+        let deep = obj(vec![(
+            "b",
+            Value::Object(obj(vec![(
+                "c",
+                Value::Object(obj(vec![("d", Value::Int(1))])),
+            )])),
+        )]);
+        let doc = obj(vec![
+            ("id", Value::Object(obj(vec![("x", Value::Int(1))]))),
+            (
+                "specs",
+                Value::Object(obj(vec![
+                    ("weight", Value::String("850g".into())),
+                    ("dims", Value::Object(obj(vec![("w", Value::Int(110))]))),
+                ])),
+            ),
+            ("a", Value::Object(deep)),
+        ]);
+        let first = observe_nested(&[], &[&doc]).unwrap();
+        let paths: Vec<String> = first.iter().map(|f| f.path.join(".")).collect();
+        assert_eq!(
+            paths,
+            [
+                "specs.weight",
+                "specs.dims",
+                "specs.dims.w",
+                "a.b",
+                "a.b.c",
+                "a.b.c.d"
+            ]
+        );
+        assert_eq!(first[2].ty, Observed::Int);
+        assert_eq!(observe_nested(&first, &[&doc]), None, "nothing new");
+        // A float where an integer was: the type joins, the list keeps its order.
+        let other = obj(vec![(
+            "specs",
+            Value::Object(obj(vec![(
+                "dims",
+                Value::Object(obj(vec![("w", Value::Float(1.5))])),
+            )])),
+        )]);
+        let joined = observe_nested(&first, &[&other]).unwrap();
+        assert_eq!(joined.len(), first.len());
+        assert_eq!(joined[2].ty, Observed::Int.join(Observed::Float));
+        assert_ne!(joined[2].ty, Observed::Int);
+    }
 
     #[test]
     fn observed_types_join() {

@@ -1645,17 +1645,23 @@ pub(crate) fn table_values(
 /// numeric in SQL) become floats, as the same number sent over REST would be, so a
 /// field's numbers stay one number column however documents arrive. Declared tables keep
 /// numeric where a column is declared numeric.
-fn document_value(v: Value) -> Value {
+fn document_value(mut v: Value) -> Value {
+    to_document_value(&mut v);
+    v
+}
+
+/// [`document_value`] in place: nested arrays and objects are changed where they are,
+/// not rebuilt.
+fn to_document_value(v: &mut Value) {
     match v {
-        Value::Numeric(n) => n
-            .parse::<f64>()
-            .map(Value::Float)
-            .unwrap_or(Value::Numeric(n)),
-        Value::Array(items) => Value::Array(items.into_iter().map(document_value).collect()),
-        Value::Object(o) => {
-            Value::Object(o.into_iter().map(|(k, v)| (k, document_value(v))).collect())
+        Value::Numeric(n) => {
+            if let Ok(f) = n.parse::<f64>() {
+                *v = Value::Float(f);
+            }
         }
-        other => other,
+        Value::Array(items) => items.iter_mut().for_each(to_document_value),
+        Value::Object(o) => o.values_mut().for_each(to_document_value),
+        _ => {}
     }
 }
 

@@ -47,9 +47,31 @@ use crate::quick_reads::QuickReads;
 use crate::response;
 use crate::schema::{self, check_format_count, format_at, param_pg_type, sql_type_from_oid};
 
+/// A statement as the connection keeps it: the engine's prepared statement, and the
+/// [`QuickReads`] shape of its text, hashed once at Parse instead of at every Execute.
+#[derive(Clone, Debug)]
+pub struct ParsedStatement {
+    prepared: Arc<Prepared>,
+    shape: Option<u64>,
+}
+
+impl ParsedStatement {
+    pub fn new(prepared: Arc<Prepared>) -> ParsedStatement {
+        let shape = QuickReads::shape(&prepared.sql);
+        ParsedStatement { prepared, shape }
+    }
+}
+
+impl std::ops::Deref for ParsedStatement {
+    type Target = Prepared;
+    fn deref(&self) -> &Prepared {
+        &self.prepared
+    }
+}
+
 #[async_trait]
 impl QueryParser for StatementParser {
-    type Statement = Arc<Prepared>;
+    type Statement = ParsedStatement;
 
     async fn parse_sql<C>(
         &self,
@@ -71,7 +93,10 @@ impl QueryParser for StatementParser {
             .await?
             .map_err(|e| error::engine(&e))?;
         // Only comments: an empty statement, which executes as an empty query.
-        Ok(prepared.statement.is_some().then(|| Arc::new(prepared)))
+        Ok(prepared
+            .statement
+            .is_some()
+            .then(|| ParsedStatement::new(Arc::new(prepared))))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -115,7 +140,7 @@ impl DescribeResponse for StatementDescription {
 /// Parameter types (the client's where it declared them, else the engine's) and result
 /// columns in text format, as a statement Describe reports them.
 fn describe_statement(
-    stored: &StoredStatement<Arc<Prepared>>,
+    stored: &StoredStatement<ParsedStatement>,
 ) -> PgWireResult<StatementDescription> {
     let prepared = &stored.statement;
     let count = stored.parameter_types.len().max(prepared.param_types.len());
@@ -137,8 +162,8 @@ fn display_name(name: &str) -> &str {
 }
 
 /// The values of a portal's parameters, in the engine's parameter types.
-fn bind_values(portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<Value>> {
-    let stored: &StoredStatement<Arc<Prepared>> = &portal.statement;
+fn bind_values(portal: &Portal<ParsedStatement>) -> PgWireResult<Vec<Value>> {
+    let stored: &StoredStatement<ParsedStatement> = &portal.statement;
     let prepared = &stored.statement;
     let declared = &stored.parameter_types;
     let expected = declared.len().max(prepared.param_types.len());
@@ -176,7 +201,7 @@ fn bind_values(portal: &Portal<Arc<Prepared>>) -> PgWireResult<Vec<Value>> {
 
 #[async_trait]
 impl ExtendedQueryHandler for QueryHandler {
-    type Statement = Arc<Prepared>;
+    type Statement = ParsedStatement;
     type QueryParser = StatementParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
@@ -206,8 +231,7 @@ impl ExtendedQueryHandler for QueryHandler {
             self.session.run_inline(|s| s.execute(&prepared, &params))
         } else {
             let run = prepared.clone();
-            let shape = QuickReads::shape(&prepared.sql);
-            let quick = shape.map(|shape| (&*self.quick_reads, shape));
+            let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
             self.session
                 .run_write(quick, move |s| s.execute(&run, &params))
                 .await?
@@ -383,8 +407,8 @@ mod tests {
 
     use super::*;
 
-    fn prepared(param_types: Vec<SqlType>, columns: Vec<Column>) -> Arc<Prepared> {
-        Arc::new(Prepared {
+    fn prepared(param_types: Vec<SqlType>, columns: Vec<Column>) -> ParsedStatement {
+        ParsedStatement::new(Arc::new(Prepared {
             sql: "SELECT ...".into(),
             statement: None,
             param_refs: param_types.len(),
@@ -393,15 +417,15 @@ mod tests {
             read_only: true,
             point: false,
             plan_cache: Default::default(),
-        })
+        }))
     }
 
     fn portal(
-        stmt: Arc<Prepared>,
+        stmt: ParsedStatement,
         declared: Vec<Option<Type>>,
         formats: Vec<i16>,
         params: Vec<Option<&[u8]>>,
-    ) -> Portal<Arc<Prepared>> {
+    ) -> Portal<ParsedStatement> {
         let stored = Arc::new(StoredStatement::new("s1".into(), stmt, declared));
         let bind = Bind::new(
             None,

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use crate::extended::ParsedStatement;
 use futures::Sink;
 use pgwire::api::store::MemPortalStore;
 use pgwire::api::{
@@ -17,11 +18,10 @@ use pgwire::messages::response::TransactionStatus;
 use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, ProtocolVersion};
 use tissdb::Database;
-use tissdb::session::Prepared;
 
 /// A connection ready for queries whose output is kept in `sent`.
 pub struct FakeClient {
-    inner: DefaultClient<Arc<Prepared>>,
+    inner: DefaultClient<ParsedStatement>,
     pub sent: Arc<Mutex<Vec<PgWireBackendMessage>>>,
 }
 
@@ -118,7 +118,7 @@ impl ClientInfo for FakeClient {
 }
 
 impl ClientPortalStore for FakeClient {
-    type PortalStore = MemPortalStore<Arc<Prepared>>;
+    type PortalStore = MemPortalStore<ParsedStatement>;
 
     fn portal_store(&self) -> &Self::PortalStore {
         self.inner.portal_store()
