@@ -470,7 +470,7 @@ mod tests {
                 &[Value::Int(a as i64), Value::String(b.to_string())],
                 &id.to_string(),
             );
-            let put = (x >> 32) % 3 != 0;
+            let put = !(x >> 32).is_multiple_of(3);
             let changes = [
                 IndexChange {
                     index: 1,
@@ -484,7 +484,7 @@ mod tests {
                 },
             ];
             set.apply(&changes).unwrap();
-            if step % 100 == 0 {
+            if step.is_multiple_of(100) {
                 set.check(1).unwrap();
                 set.check(2).unwrap();
             }
