@@ -460,7 +460,7 @@ mod tests {
         set.create(1).unwrap();
         set.create(2).unwrap();
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for step in 0..3000 {
+        for step in 0..3000u32 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
