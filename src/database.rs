@@ -9,11 +9,12 @@ use parking_lot::{Mutex, MutexGuard};
 
 use std::ops::Bound;
 
-use crate::catalog::{Catalog, IndexDef};
+use crate::catalog::{Catalog, IndexDef, value_in};
 use crate::config::Config;
-use crate::doc::Limits;
+use crate::doc::{Limits, Value};
 use crate::error::{Error, Result};
 use crate::storage::keys;
+use crate::storage::shape::Columns;
 use crate::storage::{Storage, StorageOptions};
 
 /// Number of stripes of the per-key lock that makes check-then-write atomic.
@@ -146,7 +147,21 @@ impl Database {
         let c = self.catalog.get(collection)?;
         let start = Bound::Included(keys::collection_start(c.id));
         let end = keys::collection_end(c.id).map_or(Bound::Unbounded, Bound::Excluded);
-        let mut scan = self.storage.scan(start, end);
+        // The scan hands out keys only; each document is read again under its key's lock,
+        // decoding only the top-level fields the index reads.
+        let mut scan = self
+            .storage
+            .snapshot()
+            .scan_shaped(start, end, Columns::new(Vec::new()));
+        let mut fields: Vec<String> = Vec::new();
+        for path in &def.fields {
+            if let Some(top) = path.first()
+                && !fields.contains(top)
+            {
+                fields.push(top.clone());
+            }
+        }
+        let mut shape = Columns::new(fields.iter().cloned().map(Some).collect());
         let mut done: u64 = 0;
         let progress = self.config.index_build_progress.max(1);
         let began = std::time::Instant::now();
@@ -161,12 +176,23 @@ impl Database {
             let _locks = self.lock_keys(batch.iter().map(Vec::as_slice));
             let mut changes = Vec::with_capacity(batch.len());
             for key in &batch {
-                let Some(doc) = self.storage.get(key)? else {
+                let Some(values) = self.storage.get_shaped(key, &mut shape)? else {
                     continue;
                 };
+                // Each index field's value, from its top-level field's.
+                let indexed: Vec<Value> = def
+                    .fields
+                    .iter()
+                    .map(|path| {
+                        let (top, rest) = path.split_first()?;
+                        let at = fields.iter().position(|f| f == top)?;
+                        value_in(values.get(at)?, rest).cloned()
+                    })
+                    .map(|v| v.unwrap_or(Value::Null))
+                    .collect();
                 let (_, id) = keys::decode(key)
                     .ok_or_else(|| Error::Corruption("malformed document key".into()))?;
-                changes.push((def.entry(id, &doc)?, def.values(&doc)));
+                changes.push((def.entry_of_values(id, &indexed)?, indexed));
             }
             self.catalog.add_built_entries(def, changes)?;
             let before = done;

@@ -29,8 +29,13 @@ pub struct IndexDef {
 /// The value at `path` in `doc` (NULL if absent).
 pub fn value_at<'a>(doc: &'a Object, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
-    let mut v = doc.get(first)?;
-    for step in rest {
+    value_in(doc.get(first)?, rest)
+}
+
+/// The value at `path` inside `v` (`v` itself for an empty path).
+pub fn value_in<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut v = v;
+    for step in path {
         match v {
             Value::Object(o) => v = o.get(step)?,
             _ => return None,
@@ -55,7 +60,12 @@ impl IndexDef {
 
     /// The entry of document `id`; 54000 if it is too large for an index page.
     pub fn entry(&self, id: &str, doc: &Object) -> Result<Vec<u8>> {
-        let entry = encode_index_entry(&self.values(doc), id);
+        self.entry_of_values(id, &self.values(doc))
+    }
+
+    /// [`IndexDef::entry`] from the indexed values (as [`IndexDef::values`] gives them).
+    pub fn entry_of_values(&self, id: &str, values: &[Value]) -> Result<Vec<u8>> {
+        let entry = encode_index_entry(values, id);
         if entry.len() > MAX_KEY_LEN {
             return Err(Error::invalid(
                 SqlState::PROGRAM_LIMIT_EXCEEDED,

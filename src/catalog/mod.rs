@@ -32,7 +32,7 @@ mod writes;
 pub use foreign_keys::{
     Action, ForeignKey, ForeignKeySpec, MAX_FOREIGN_KEYS, resolve as resolve_foreign_keys,
 };
-pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at};
+pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at, value_in};
 pub use names::{validate_collection_name, validate_document_id};
 pub use schema::{
     ColumnDef, Kind, MAX_NESTED_DEPTH, MAX_NESTED_FIELDS, NestedField, Observed, ObservedField,

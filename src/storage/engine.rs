@@ -413,6 +413,12 @@ impl Storage {
         self.inner.get_at(&self.inner.snapshot(), key, u64::MAX)
     }
 
+    /// [`Storage::get`] handing the document out in `shape`.
+    pub fn get_shaped<S: Shape>(&self, key: &[u8], shape: &mut S) -> Result<Option<S::Doc>> {
+        self.inner
+            .get_shaped_at(&self.inner.snapshot(), key, u64::MAX, shape)
+    }
+
     /// Documents with keys in `[start, end)`, in key order, deletes applied, as of now
     /// (a fresh [`Snapshot`]).
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {

@@ -30,6 +30,10 @@ use super::page::{self, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::storage::fs::sync_dir;
 
+/// The hasher of the page maps a tree consults on every insert and delete: page numbers
+/// are ours, not a client's, and SipHash cost more than the rest of an insert's lookups.
+type PageHasher = foldhash::fast::RandomState;
+
 /// Decoded pages cached by default.
 pub const DEFAULT_CACHE_BYTES: usize = 4 << 20;
 
@@ -74,9 +78,9 @@ pub struct BTree {
     /// Pages of the committed tree that the working tree dropped; free after commit.
     pending: Vec<u64>,
     /// Pages allocated since the last commit.
-    fresh: HashSet<u64>,
+    fresh: HashSet<u64, PageHasher>,
     /// Contents of fresh pages.
-    dirty: HashMap<u64, Arc<Node>>,
+    dirty: HashMap<u64, Arc<Node>, PageHasher>,
     /// Set when an operation failed midway: writes are refused until `rollback`.
     broken: Option<String>,
     /// Set when a commit failed: the file must be reopened.
@@ -194,8 +198,8 @@ impl BTree {
             page_count: sb.page_count,
             free,
             pending: Vec::new(),
-            fresh: HashSet::new(),
-            dirty: HashMap::new(),
+            fresh: HashSet::default(),
+            dirty: HashMap::default(),
             broken: None,
             poisoned: None,
             meta: sb.meta,
