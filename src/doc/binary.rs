@@ -328,11 +328,9 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// The value `steps` reach inside the next value (NULL where a step is not there),
-    /// stepping over the rest of it.
-    /// The value at `steps` inside the value at the cursor (NULL where the path leads
-    /// nowhere). With `to_end`, the cursor ends past the whole value; without, it is left
-    /// wherever the value at the path was found, and must not be read on.
+    /// The value `steps` reach inside the next value (NULL where a step is not there).
+    /// With `to_end`, the cursor ends past the whole value; without, it is left wherever
+    /// the value at the path was found, and must not be read on.
     fn value_at(&mut self, steps: &[PathStep], depth: usize, to_end: bool) -> Result<Value> {
         let Some((step, rest)) = steps.split_first() else {
             return self.value(depth);

@@ -429,8 +429,8 @@ impl Expr {
     }
 
     /// Evaluates the expression over `row`.
-    /// [`Expr::eval`] borrowing the value when the expression is a column of `row`
-    /// (no copy of a text or a document per row).
+    /// [`Expr::eval`] borrowing the value when the expression is a literal or a column of
+    /// `row` (no copy of a text or a document per row).
     pub fn eval_cow<'r>(
         &'r self,
         row: &'r [Value],
@@ -1018,8 +1018,6 @@ fn dec_to_f64(d: Decimal) -> f64 {
     d.to_string().parse().unwrap_or(f64::NAN)
 }
 
-/// Compares two values: numbers numerically across kinds, otherwise within one kind.
-/// None when either is NULL or the kinds are not comparable.
 /// The comparison `op` (one of `=`, `<>`, `<`, `<=`, `>`, `>=`) of two values: NULL when
 /// they do not compare (a NULL, or values of different kinds).
 fn compare_as(op: BinOp, a: &Value, b: &Value) -> Value {
@@ -1036,6 +1034,8 @@ fn compare_as(op: BinOp, a: &Value, b: &Value) -> Value {
     })
 }
 
+/// Compares two values: numbers numerically across kinds, otherwise within one kind.
+/// None when either is NULL or the kinds are not comparable.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
         (Value::Null, _) | (_, Value::Null) => None,

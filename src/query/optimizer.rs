@@ -19,7 +19,6 @@
 //! 8. [`prune_columns`]: each scan learns which of its columns the plan reads; a full
 //!    scan then decodes and copies only those fields.
 
-use crate::doc::Value;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
@@ -434,24 +433,19 @@ pub fn folds_params(e: &Expr) -> bool {
 /// value under `ctx` (a part whose evaluation fails is left, so the error surfaces as
 /// the rows are read, as without folding).
 pub fn fold_params(e: &Expr, ctx: &EvalContext) -> Expr {
-    fold_params_owned(e.clone(), ctx)
+    fold_params_owned(e.clone(), ctx).unwrap_or_else(|_| e.clone())
 }
 
 /// [`fold_params`] from the top: the largest parts that read no row are computed
 /// whole, and only where one fails are its own parts tried.
-fn fold_params_owned(e: Expr, ctx: &EvalContext) -> Expr {
+fn fold_params_owned(e: Expr, ctx: &EvalContext) -> Result<Expr> {
     if !matches!(e, Expr::Literal(_))
         && e.is_row_independent()
         && let Ok(v) = e.eval(&[], ctx)
     {
-        return Expr::Literal(v);
+        return Ok(Expr::Literal(v));
     }
-    let mut children = |c: Expr| Ok(fold_params_owned(c, ctx));
-    match e.map_children(&mut children) {
-        Ok(folded) => folded,
-        // Folding a child cannot fail; map_children's error is its callback's.
-        Err(_) => Expr::Literal(Value::Null),
-    }
+    e.map_children(&mut |c| fold_params_owned(c, ctx))
 }
 
 /// Pass 1: constant folding in every expression of the plan.
