@@ -1219,6 +1219,75 @@ async fn cancel_a_slow_statement() {
     assert_eq!(rows[0].get::<_, i32>(0), 1);
 }
 
+/// Connections run on a few connection threads, handed out in turn: a long statement
+/// on one of them must not hold the others of its thread. One connection runs a
+/// statement that only a cancel ends (a three-way cross join); meanwhile six more (so
+/// some share its thread on any machine of up to six cores) read, write and read their
+/// own writes, and all of them finish while it still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_statement_holds_no_other_connection() {
+    let server = PgServer::start();
+    let long = connect(&server).await;
+    let token = long.cancel_token();
+    let values: Vec<String> = (0..3000).map(|i| format!("({i}, {i})")).collect();
+    long.batch_execute(&format!(
+        "CREATE TABLE wide (id integer PRIMARY KEY, v integer); INSERT INTO wide VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .expect("setup");
+    let mut others = Vec::new();
+    for _ in 0..6 {
+        others.push(connect(&server).await);
+    }
+    let running = tokio::spawn(async move {
+        long.simple_query("SELECT count(*) FROM wide a, wide b, wide c")
+            .await
+            .map(|_| ())
+    });
+    // Let the cross join start.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let meanwhile = async {
+        for (i, client) in others.iter().enumerate() {
+            let id = 10_000 + i as i32;
+            let rows = client
+                .query("SELECT v FROM wide WHERE id = $1", &[&(i as i32)])
+                .await
+                .expect("point read");
+            assert_eq!(rows[0].get::<_, i32>(0), i as i32);
+            client
+                .execute("INSERT INTO wide VALUES ($1, $1)", &[&id])
+                .await
+                .expect("insert");
+            let rows = client
+                .query(
+                    "SELECT count(*)::integer FROM wide WHERE v >= 10000 AND id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("read back");
+            assert_eq!(rows[0].get::<_, i32>(0), 1);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), meanwhile)
+        .await
+        .expect("the other connections waited for the long statement");
+    assert!(
+        !running.is_finished(),
+        "the cross join of 27e9 rows ended before the cancel"
+    );
+    // A cancel that arrives before the statement has started is lost: ask again.
+    let mut running = running;
+    let result = loop {
+        token.cancel_query(NoTls).await.expect("cancel request");
+        if let Ok(ended) = tokio::time::timeout(Duration::from_secs(2), &mut running).await {
+            break ended.expect("task");
+        }
+    };
+    let e = result.unwrap_err();
+    assert_eq!(e.code(), Some(&SqlState::QUERY_CANCELED), "{e:?}");
+}
+
 #[tokio::test]
 async fn psql_runs_a_select() {
     let server = PgServer::start();

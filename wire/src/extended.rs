@@ -228,7 +228,10 @@ impl ExtendedQueryHandler for QueryHandler {
         let outcome = if prepared.point {
             self.session.run_direct(|s| s.execute(&prepared, &params))
         } else if prepared.read_only {
-            self.session.run_inline(|s| s.execute(&prepared, &params))
+            let run = prepared.clone();
+            self.session
+                .run_inline(move |s| s.execute(&run, &params))
+                .await?
         } else {
             let run = prepared.clone();
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));

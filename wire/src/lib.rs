@@ -4,7 +4,8 @@
 //! A connection, step by step:
 //!
 //! 1. [`serve`] accepts it and builds its handlers ([`connection`]) around a new
-//!    session ([`session`]), then hands the socket to pgwire.
+//!    session ([`session`]), then hands the socket to pgwire on one of the connection
+//!    threads ([`shards`]), each in turn.
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
@@ -30,6 +31,7 @@ pub mod quick_reads;
 pub mod response;
 pub mod schema;
 pub mod session;
+pub mod shards;
 pub mod simple;
 pub mod startup;
 #[cfg(test)]
@@ -47,6 +49,7 @@ use tokio::task::JoinSet;
 
 use crate::connection::ConnectionHandlers;
 use crate::session::{InFlight, SessionHandle};
+use crate::shards::Shards;
 use crate::startup::Startup;
 
 /// Resolves once `stop` is true or its sender is gone.
@@ -65,12 +68,28 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
         flags.clone(),
     ));
     let in_flight = InFlight::default();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = match Shards::start(threads) {
+        Ok(shards) => shards,
+        Err(e) => {
+            tracing::error!("cannot start the connection threads: {e}");
+            return;
+        }
+    };
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             () = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    // The socket moves to its connection thread's reactor.
+                    let socket = match socket.into_std() {
+                        Ok(socket) => socket,
+                        Err(e) => {
+                            tracing::warn!(%peer, "cannot hand a connection over: {e}");
+                            continue;
+                        }
+                    };
                     let session = SessionHandle::new(db.clone(), in_flight.clone());
                     // Startup registers this connection's cancel key with its engine flag.
                     let startup = Arc::new(Startup::new(
@@ -80,11 +99,18 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
                         session.cancel_target(),
                     ));
                     let handlers = ConnectionHandlers::new(session, startup, cancel.clone());
-                    connections.spawn(async move {
+                    connections.spawn_on(async move {
+                        let socket = match tokio::net::TcpStream::from_std(socket) {
+                            Ok(socket) => socket,
+                            Err(e) => {
+                                tracing::warn!(%peer, "cannot take a connection over: {e}");
+                                return;
+                            }
+                        };
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
-                    });
+                    }, shards.next());
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.
@@ -100,5 +126,11 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
     connections.abort_all();
     while connections.join_next().await.is_some() {}
     in_flight.wait_idle().await;
+    if tokio::task::spawn_blocking(move || shards.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("stopping the connection threads failed");
+    }
     tracing::debug!(closed = open, "PostgreSQL listener stopped");
 }

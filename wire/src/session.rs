@@ -1,8 +1,10 @@
 //! A connection's engine [`Session`], run off the async threads.
 //!
 //! Engine calls block (they read segments and fsync the WAL), so each runs with the
-//! session locked either in place under `block_in_place` (the session is free) or on a
-//! blocking thread (an earlier call still holds it). A cancelled or aborted query drops
+//! session locked either in place (a point read, which costs less than any hand-off),
+//! under `block_in_place` on a multi-threaded runtime, or on a blocking thread (on the
+//! single-threaded runtimes of the connection threads, see [`crate::shards`], and
+//! whenever an earlier call still holds the session). A cancelled or aborted query drops
 //! only the future waiting for that thread: the call itself runs to its end, still
 //! holding the lock, so the next statement on the connection waits for it. The
 //! transaction status is copied out after every call, so ReadyForQuery can report it
@@ -221,19 +223,30 @@ impl SessionHandle {
         out
     }
 
-    /// Runs `f` on the session on the calling thread, for statements that only read:
-    /// a point lookup costs less than the two thread hand-offs of [`SessionHandle::run`].
-    pub fn run_inline<T>(&self, f: impl FnOnce(&mut Session) -> T) -> T {
+    /// Runs `f` on the session for a statement that only reads: on the calling thread
+    /// (a point lookup costs less than the two thread hand-offs of
+    /// [`SessionHandle::run`]) where the runtime can hand this worker's other duties to
+    /// another thread meanwhile, else as [`SessionHandle::run`] does.
+    pub async fn run_inline<T, F>(&self, f: F) -> PgWireResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Session) -> T + Send + 'static,
+    {
+        let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+        if !multi_thread {
+            return self.run(f).await;
+        }
         let _guard = self.in_flight.enter();
         // block_in_place hands this worker's other duties (its queue, the I/O driver) to
         // another thread, so a long statement never stalls other connections.
-        tokio::task::block_in_place(|| {
+        Ok(tokio::task::block_in_place(|| {
             let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
             let out = f(&mut session);
             self.status
                 .store(status_byte(session.transaction_status()), Ordering::Release);
             out
-        })
+        }))
     }
 
     /// What a cancel request sets (cancel requests arrive on other connections).

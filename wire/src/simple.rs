@@ -213,12 +213,18 @@ impl QueryHandler {
                     let started = Instant::now();
                     let out = match direct {
                         true => self.session.run_direct(|s| batch(s, query)),
-                        false => self.session.run_inline(|s| batch(s, query)),
+                        false => {
+                            let sql = query.to_owned();
+                            self.session.run_inline(move |s| batch(s, &sql)).await?
+                        }
                     };
                     self.quick_reads.record(shape, direct, started.elapsed());
                     out
                 }
-                None => self.session.run_inline(|s| batch(s, query)),
+                None => {
+                    let sql = query.to_owned();
+                    self.session.run_inline(move |s| batch(s, &sql)).await?
+                }
             }
         } else {
             let sql = query.to_owned();
