@@ -1194,10 +1194,12 @@ impl<'a> Binder<'a> {
                 ast::AccessExpr::Dot(ast::Expr::Identifier(i)) => {
                     steps.push(PathStep::Key(ident(i)))
                 }
+                // A jsonb subscript counts from 0, and from the end when negative, as
+                // in PostgreSQL (SQL arrays, above, count from 1).
                 ast::AccessExpr::Subscript(ast::Subscript::Index { index }) => {
                     let (ix, _) = self.expr(index, scope)?;
                     match ix {
-                        Expr::Literal(Value::Int(n)) => steps.push(PathStep::Index(n - 1)),
+                        Expr::Literal(Value::Int(n)) => steps.push(PathStep::Index(n)),
                         Expr::Literal(Value::String(s)) => steps.push(PathStep::Key(s)),
                         _ => return Err(unsupported("a non-constant subscript")),
                     }
