@@ -693,7 +693,23 @@ impl<'a> Binder<'a> {
             ));
         }
         let steps = path.iter().map(|p| PathStep::Key(p.clone())).collect();
-        Ok((Expr::Path(Box::new(Expr::Column(i)), steps), SqlType::Jsonb))
+        let e = Expr::Path(Box::new(Expr::Column(i)), steps);
+        // A nested field of a schemaless collection has the type observed for it, as
+        // under its dotted name (`"specs.weight"`) and in `\d`: jsonb only where its
+        // values are objects, arrays or of differing types.
+        let observed = scope.columns[i].table.as_deref().and_then(|table| {
+            scope.nested.iter().find(|(t, _, p, _)| {
+                t == table
+                    && p.split_first()
+                        .is_some_and(|(first, rest)| first == col && rest == path)
+            })
+        });
+        match observed {
+            Some((_, _, _, ty)) if !ty.is_json() => {
+                Ok((Expr::Cast(Box::new(e), ty.clone()), ty.clone()))
+            }
+            _ => Ok((e, SqlType::Jsonb)),
+        }
     }
 
     fn literal(&mut self, v: &ast::Value) -> Result<(Expr, SqlType)> {
