@@ -696,7 +696,9 @@ impl<'a> Binder<'a> {
         let e = Expr::Path(Box::new(Expr::Column(i)), steps);
         // A nested field of a schemaless collection has the type observed for it, as
         // under its dotted name (`"specs.weight"`) and in `\d`: jsonb only where its
-        // values are objects, arrays or of differing types.
+        // values are objects, arrays or of differing types. Its values have that type
+        // already (an integer in a float8 field is widened with the result rows), so the
+        // path stays bare, and an index on it still serves it.
         let observed = scope.columns[i].table.as_deref().and_then(|table| {
             scope.nested.iter().find(|(t, _, p, _)| {
                 t == table
@@ -705,9 +707,7 @@ impl<'a> Binder<'a> {
             })
         });
         match observed {
-            Some((_, _, _, ty)) if !ty.is_json() => {
-                Ok((Expr::Cast(Box::new(e), ty.clone()), ty.clone()))
-            }
+            Some((_, _, _, ty)) if !ty.is_json() => Ok((e, ty.clone())),
             _ => Ok((e, SqlType::Jsonb)),
         }
     }
