@@ -1180,3 +1180,62 @@ fn explain_analyze_over_the_wire() {
     assert!(plan.contains("Seq Scan on items"), "{plan}");
     assert_eq!(rows(&mut client), indexed);
 }
+
+/// A nested field path has the type observed for the field (text, a number) and an index
+/// on the path serves a filter on it, over the wire: the plan names the index, the rows
+/// equal the full scan's, and the values come back as text and numbers, not JSON.
+#[test]
+fn nested_paths_are_typed_and_use_their_index() {
+    let s = Server::start();
+    let mut client = pg_connect(&s);
+    client
+        .batch_execute(
+            "CREATE COLLECTION gear; \
+             INSERT INTO gear (id, specs) SELECT i::text, \
+               jsonb_build_object('weight', (i % 50)::text || 'g', 'bt', i % 40) \
+             FROM generate_series(1, 2000) i; \
+             CREATE INDEX gear_weight ON gear (specs.weight); \
+             CREATE INDEX gear_bt ON gear (specs.bt)",
+        )
+        .expect("setup");
+    let plan = |client: &mut postgres::Client, sql: &str| -> String {
+        client
+            .simple_query(&format!("EXPLAIN {sql}"))
+            .expect("explain")
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let by_weight = "SELECT id, specs.weight, specs.bt FROM gear WHERE specs.weight = '7g'";
+    let by_bt = "SELECT id, specs.weight, specs.bt FROM gear WHERE specs.bt = 7";
+    let p = plan(&mut client, by_weight);
+    assert!(p.contains("Index Scan using gear_weight"), "{p}");
+    let p = plan(&mut client, by_bt);
+    assert!(p.contains("Index Scan using gear_bt"), "{p}");
+    let rows = |client: &mut postgres::Client, sql: &str| -> Vec<(String, String, i64)> {
+        let mut rows: Vec<(String, String, i64)> = client
+            .query(sql, &[])
+            .expect("select")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let indexed_weight = rows(&mut client, by_weight);
+    let indexed_bt = rows(&mut client, by_bt);
+    assert_eq!(indexed_weight.len(), 40);
+    assert!(indexed_weight.iter().all(|(_, w, _)| w == "7g"));
+    assert_eq!(indexed_bt.len(), 50);
+    assert!(indexed_bt.iter().all(|(_, _, bt)| *bt == 7));
+    client
+        .batch_execute("SET enable_indexscan = off")
+        .expect("set");
+    assert!(plan(&mut client, by_weight).contains("Seq Scan on gear"));
+    assert_eq!(rows(&mut client, by_weight), indexed_weight);
+    assert_eq!(rows(&mut client, by_bt), indexed_bt);
+}
