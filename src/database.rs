@@ -26,6 +26,9 @@ pub struct Database {
     storage: Arc<Storage>,
     catalog: Catalog,
     key_locks: Vec<Mutex<()>>,
+    /// The last value each serial column handed out, by (collection id, column): see
+    /// [`Database::next_serial`].
+    serials: Mutex<std::collections::HashMap<(u32, String), i64>>,
     _lock_file: File,
 }
 
@@ -67,6 +70,7 @@ impl Database {
             storage,
             catalog,
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            serials: Mutex::new(std::collections::HashMap::new()),
             _lock_file: lock_file,
         };
         for (collection, def) in rebuild {
@@ -74,6 +78,51 @@ impl Database {
             db.build_index(&collection, &def)?;
         }
         Ok(Arc::new(db))
+    }
+
+    /// The next value of a serial (or identity) column: one above the last it handed
+    /// out in this process, which starts above the largest value the column holds. Values
+    /// are never handed out twice while the server runs; after a restart the count
+    /// resumes above what the table holds, so a value whose row is gone (deleted, or
+    /// rolled back) may come again, where a PostgreSQL sequence would skip it.
+    pub fn next_serial(
+        &self,
+        collection: &crate::catalog::Collection,
+        column: &str,
+    ) -> Result<i64> {
+        let mut serials = self.serials.lock();
+        let key = (collection.id, column.to_string());
+        let last = match serials.get(&key) {
+            Some(last) => *last,
+            None => {
+                let start = Bound::Included(keys::collection_start(collection.id));
+                let end =
+                    keys::collection_end(collection.id).map_or(Bound::Unbounded, Bound::Excluded);
+                let mut max = 0i64;
+                let scan = self.storage.snapshot().scan_shaped(
+                    start,
+                    end,
+                    Columns::new(vec![Some(column.to_string())]),
+                );
+                for item in scan {
+                    if let Some(Value::Int(v)) = item?.1.first() {
+                        max = max.max(*v);
+                    }
+                }
+                max
+            }
+        };
+        let next = last.checked_add(1).ok_or_else(|| {
+            Error::invalid(
+                crate::error::SqlState("2200H"),
+                format!(
+                    "the sequence of column \"{column}\" of \"{}\" reached its maximum",
+                    collection.name
+                ),
+            )
+        })?;
+        serials.insert(key, next);
+        Ok(next)
     }
 
     pub fn config(&self) -> &Config {

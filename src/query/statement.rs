@@ -1204,11 +1204,25 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
             not_null: false,
             default: None,
         };
+        // serial types and identity columns take their values from a sequence.
+        let serial_default = || format!("nextval('{name}_{cname}_seq')");
+        if is_serial_type(&c.data_type) {
+            def.default = Some(serial_default());
+            def.not_null = true;
+        }
         for opt in &c.options {
             match &opt.option {
                 ast::ColumnOption::Null => {}
                 ast::ColumnOption::NotNull => def.not_null = true,
                 ast::ColumnOption::Default(e) => def.default = Some(e.to_string()),
+                ast::ColumnOption::Generated {
+                    generated_as: ast::GeneratedAs::Always | ast::GeneratedAs::ByDefault,
+                    generation_expr: None,
+                    ..
+                } if matches!(def.ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8) => {
+                    def.default = Some(serial_default());
+                    def.not_null = true;
+                }
                 ast::ColumnOption::PrimaryKey(_) => {
                     if primary_key.is_some() {
                         return Err(Error::invalid(
@@ -1287,7 +1301,9 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
     }
     // Check that defaults are valid expressions of the column's type.
     for c in &columns {
-        if let Some(d) = &c.default {
+        if let Some(d) = &c.default
+            && serial_sequence(d).is_none()
+        {
             default_value(d, &c.ty, session)?;
         }
     }
@@ -1393,6 +1409,20 @@ fn foreign_key_spec(
 }
 
 /// Evaluates a column DEFAULT expression.
+/// Whether a column type is one of PostgreSQL's serial types.
+fn is_serial_type(ty: &ast::DataType) -> bool {
+    matches!(
+        ty.to_string().to_ascii_lowercase().as_str(),
+        "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2"
+    )
+}
+
+/// The sequence a column default draws from (`nextval('t_id_seq')`, as a serial or
+/// identity column's default reads), if it is one.
+fn serial_sequence(default: &str) -> Option<&str> {
+    default.strip_prefix("nextval('")?.strip_suffix("')")
+}
+
 fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
     let select = format!("SELECT {text}");
     let stmts = tissdb_dialect::parse(&select).map_err(|e| syntax_error(e, &select))?;
@@ -1614,6 +1644,10 @@ pub(crate) fn table_values(
                 &c.ty,
             )?,
             None => match &c.default {
+                Some(d) if serial_sequence(d).is_some() => types::cast(
+                    Value::Int(session.database().next_serial(collection, &c.name)?),
+                    &c.ty,
+                )?,
                 Some(d) => default_value(d, &c.ty, session)?,
                 None => Value::Null,
             },

@@ -215,9 +215,9 @@ impl SqlType {
         let n = name.to_ascii_lowercase();
         Ok(match n.as_str() {
             "bool" | "boolean" => SqlType::Bool,
-            "int2" | "smallint" => SqlType::Int2,
-            "int" | "int4" | "integer" | "serial" => SqlType::Int4,
-            "int8" | "bigint" | "bigserial" => SqlType::Int8,
+            "int2" | "smallint" | "smallserial" | "serial2" => SqlType::Int2,
+            "int" | "int4" | "integer" | "serial" | "serial4" => SqlType::Int4,
+            "int8" | "bigint" | "bigserial" | "serial8" => SqlType::Int8,
             "float4" | "real" => SqlType::Float4,
             "float8" | "double precision" | "double" | "float" => SqlType::Float8,
             "numeric" | "decimal" => match args {
