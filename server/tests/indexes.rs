@@ -446,14 +446,7 @@ fn unique_index_refuses_duplicates_and_leaves_nothing_behind() {
 // ------------------------------------------------------------------------------------
 
 fn pg_connect(s: &Server) -> postgres::Client {
-    postgres::Client::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=tester dbname=tissdb connect_timeout=10",
-            s.pg_port()
-        ),
-        postgres::NoTls,
-    )
-    .expect("connect to tissdb")
+    common::pg_client(s)
 }
 
 #[track_caller]

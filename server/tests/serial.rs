@@ -12,18 +12,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::Server;
-
-fn pg_connect(s: &Server) -> postgres::Client {
-    postgres::Client::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=tester dbname=tissdb connect_timeout=10",
-            s.pg_port()
-        ),
-        postgres::NoTls,
-    )
-    .expect("connect to tissdb")
-}
+use common::{Server, pg_client as pg_connect};
 
 #[test]
 fn serial_and_identity_columns_number_rows() {

@@ -96,6 +96,23 @@ pub async fn pg_connect(server: &Server, conninfo: &str) -> tokio_postgres::Clie
     client
 }
 
+/// A blocking `postgres` client of `server` (user `tester`, database `tissdb`).
+pub fn pg_client(server: &Server) -> postgres::Client {
+    postgres::Client::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=tester dbname=tissdb connect_timeout=10",
+            server.pg_port()
+        ),
+        postgres::NoTls,
+    )
+    .unwrap_or_else(|e| {
+        panic!(
+            "connect to tissdb: {e}; server stderr:\n{}",
+            server.stderr()
+        )
+    })
+}
+
 /// A free loopback port: bind port 0, read the port, let the listener go.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
