@@ -1408,7 +1408,6 @@ fn foreign_key_spec(
     })
 }
 
-/// Evaluates a column DEFAULT expression.
 /// Whether a column type is one of PostgreSQL's serial types.
 fn is_serial_type(ty: &ast::DataType) -> bool {
     matches!(
@@ -1423,6 +1422,7 @@ fn serial_sequence(default: &str) -> Option<&str> {
     default.strip_prefix("nextval('")?.strip_suffix("')")
 }
 
+/// Evaluates a column DEFAULT expression.
 fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
     let select = format!("SELECT {text}");
     let stmts = tissdb_dialect::parse(&select).map_err(|e| syntax_error(e, &select))?;
