@@ -9,8 +9,9 @@
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
-//!    session: in place, under `block_in_place`, or on a blocking thread ([`session`];
-//!    which statements run directly on the worker: [`quick_reads`]). A statement that
+//!    session: in place on the connection thread, or on its blocking pool (under
+//!    `block_in_place` where the runtime is multi-threaded, as in unit tests; see
+//!    [`session`]; which statements run in place: [`quick_reads`]). A statement that
 //!    may write has its writes deferred and awaits their fsync before it answers
 //!    ([`session::SessionHandle::run_write`]). Results become row descriptions ([`schema`]) and
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
