@@ -128,10 +128,51 @@ pub fn decode_object_fields(
 /// and check the whole object).
 pub fn decode_object_fields_at<'p>(
     bytes: &[u8],
-    mut slot: impl FnMut(usize, &[u8]) -> Option<usize>,
+    slot: impl FnMut(usize, &[u8]) -> Option<usize>,
     path: impl Fn(usize) -> &'p [PathStep],
     wanted: usize,
     mut put: impl FnMut(usize, Value),
+) -> Result<()> {
+    decode_object_fields_with(bytes, slot, path, wanted, |at, reader, steps, to_end| {
+        put(at, reader.value_at(steps, 1, to_end)?);
+        Ok(())
+    })
+}
+
+/// [`decode_object_fields_at`] into `out`: the value for slot `i` goes to `out[i]`, a
+/// string into the buffer of a string already there, and `written[i]` is set. The other
+/// slots are left as they were.
+pub fn decode_object_fields_into<'p>(
+    bytes: &[u8],
+    slot: impl FnMut(usize, &[u8]) -> Option<usize>,
+    path: impl Fn(usize) -> &'p [PathStep],
+    wanted: usize,
+    out: &mut [Value],
+    written: &mut [bool],
+) -> Result<()> {
+    decode_object_fields_with(bytes, slot, path, wanted, |at, reader, steps, to_end| {
+        if let Some(w) = written.get_mut(at) {
+            *w = true;
+        }
+        match out.get_mut(at) {
+            Some(target) if steps.is_empty() => reader.value_into(1, target),
+            Some(target) => {
+                *target = reader.value_at(steps, 1, to_end)?;
+                Ok(())
+            }
+            None => reader.value_at(steps, 1, to_end).map(drop),
+        }
+    })
+}
+
+/// The walk of [`decode_object_fields_at`]: `put` reads the value of each picked field
+/// from the reader (with its slot's path, and whether to step past the rest of it).
+fn decode_object_fields_with<'p>(
+    bytes: &[u8],
+    mut slot: impl FnMut(usize, &[u8]) -> Option<usize>,
+    path: impl Fn(usize) -> &'p [PathStep],
+    wanted: usize,
+    mut put: impl FnMut(usize, &mut Reader<'_>, &[PathStep], bool) -> Result<()>,
 ) -> Result<()> {
     let mut reader = Reader { bytes, pos: 0 };
     let count = reader.varint()?;
@@ -149,7 +190,7 @@ pub fn decode_object_fields_at<'p>(
             Some(at) => {
                 // The last wanted value is not stepped past: nothing after it is read.
                 let last = found + 1 == wanted;
-                put(at, reader.value_at(path(at), 1, !last)?);
+                put(at, &mut reader, path(at), !last)?;
                 found += 1;
                 if last {
                     return Ok(());
@@ -380,6 +421,23 @@ impl<'a> Reader<'a> {
                 Ok(Value::Null)
             }
         }
+    }
+
+    /// [`Reader::value`] into `out`: a string goes into the buffer of a string already
+    /// there.
+    pub fn value_into(&mut self, depth: usize, out: &mut Value) -> Result<()> {
+        if self.bytes.get(self.pos) == Some(&STRING)
+            && let Value::String(buffer) = out
+        {
+            self.pos += 1;
+            let text = std::str::from_utf8(self.bytes_prefixed()?)
+                .map_err(|_| corrupt("invalid UTF-8"))?;
+            buffer.clear();
+            buffer.push_str(text);
+            return Ok(());
+        }
+        *out = self.value(depth)?;
+        Ok(())
     }
 
     pub fn value(&mut self, depth: usize) -> Result<Value> {

@@ -45,6 +45,7 @@ use crate::storage::indexes::{IndexChange, IndexSet};
 use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{self, Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
+use crate::storage::recycle;
 use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
 use crate::storage::shape::{Shape, Whole};
 use crate::storage::wal::{self, Wal, WalOp};
@@ -757,7 +758,7 @@ impl Inner {
                 move |key, value| {
                     let doc = value.map(|v| shape.shape_record(v)).transpose()?;
                     Ok(BlockEntry {
-                        key: key.to_vec(),
+                        key: recycle::key_from(key),
                         doc,
                     })
                 },

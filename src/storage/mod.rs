@@ -27,6 +27,7 @@ pub mod keys;
 pub mod manifest;
 pub mod memtable;
 pub mod merge;
+pub mod recycle;
 pub mod segment;
 pub mod shape;
 pub mod split;

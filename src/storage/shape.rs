@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use crate::doc::path::{PathStep, follow_path, follow_path_ref};
 use crate::doc::{Object, Value, binary};
 use crate::error::Result;
+use crate::storage::recycle;
 
 /// A way of handing out documents.
 pub trait Shape: Clone + Send + Sync + 'static {
@@ -74,6 +75,9 @@ pub struct Columns {
     /// How many distinct fields the slots name: a record is read only until it has
     /// given them all.
     wanted: usize,
+    /// Per slot, whether the record being decoded filled it (a buffer kept between
+    /// records).
+    written: Vec<bool>,
 }
 
 /// Field positions of a record whose slots [`Columns`] remembers.
@@ -139,6 +143,7 @@ impl Columns {
             record_hints: Vec::new(),
             first_hints: Arc::default(),
             wanted,
+            written: Vec::new(),
             slots: Arc::new(slots),
             names: Arc::new(names),
             paths: Arc::new(paths),
@@ -149,28 +154,24 @@ impl Columns {
 impl Shape for Columns {
     type Doc = Vec<Value>;
     fn shape_ref(&mut self, doc: &Object) -> Vec<Value> {
-        let paths = &self.paths;
-        self.slots
-            .iter()
-            .zip(self.hints.iter_mut())
-            .zip(paths.iter())
-            .map(|((s, hint), path)| {
-                let Some(name) = s else {
-                    return Value::Null;
-                };
-                let field = match doc.get_index(*hint) {
-                    Some((k, v)) if k == name => Some(v),
-                    _ => doc.get_full(name).map(|(at, _, v)| {
-                        *hint = at;
-                        v
-                    }),
-                };
-                field
-                    .and_then(|v| follow_path_ref(v, path))
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            })
-            .collect()
+        // A row handed back by the last reader, its strings overwritten in place.
+        let mut row = recycle::take_row(self.slots.len());
+        let slots = self.slots.iter().zip(self.hints.iter_mut());
+        for ((out, (s, hint)), path) in row.iter_mut().zip(slots).zip(self.paths.iter()) {
+            let field = s.as_ref().and_then(|name| match doc.get_index(*hint) {
+                Some((k, v)) if k == name => Some(v),
+                _ => doc.get_full(name).map(|(at, _, v)| {
+                    *hint = at;
+                    v
+                }),
+            });
+            match field.and_then(|v| follow_path_ref(v, path)) {
+                Some(Value::String(text)) => recycle::put_str(out, text),
+                Some(v) => *out = v.clone(),
+                None => *out = Value::Null,
+            }
+        }
+        row
     }
     fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
         self.slots
@@ -183,14 +184,16 @@ impl Shape for Columns {
             .collect()
     }
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
-        let mut values = Vec::with_capacity(self.slots.len());
-        values.resize_with(self.slots.len(), || Value::Null);
+        // A row handed back by the last reader, its strings overwritten in place.
+        let mut values = recycle::take_row(self.slots.len());
+        self.written.clear();
+        self.written.resize(self.slots.len(), false);
         let first = self.record_hints.is_empty();
         if first && let Some(learned) = self.first_hints.get() {
             self.record_hints.clone_from(learned);
         }
         let (slots, paths, hints) = (&self.slots, &self.paths, &mut self.record_hints);
-        binary::decode_object_fields_at(
+        binary::decode_object_fields_into(
             bytes,
             |field, name| {
                 match hints.get(field) {
@@ -226,12 +229,15 @@ impl Shape for Columns {
             },
             |slot| paths.get(slot).map_or(&[], Vec::as_slice),
             self.wanted,
-            |slot, v| {
-                if let Some(out) = values.get_mut(slot) {
-                    *out = v;
-                }
-            },
+            &mut values,
+            &mut self.written,
         )?;
+        // Slots the record does not fill are NULL (not what the reused row held).
+        for (v, written) in values.iter_mut().zip(&self.written) {
+            if !written {
+                *v = Value::Null;
+            }
+        }
         if first && !self.record_hints.is_empty() && self.first_hints.get().is_none() {
             let _ = self.first_hints.set(self.record_hints.clone());
         }

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::expr::{AggCall, AggFunc, EvalContext, Expr, sort_cmp};
 use crate::query::types::{self, SqlType};
+use crate::storage::recycle;
 
 /// A running sum in the narrowest exact kind that holds it.
 #[derive(Clone, Debug, Default)]
@@ -556,6 +557,8 @@ fn group(
         if let Some((_, (_, accs))) = groups.get_index_mut(at) {
             fold(accs, aggs, &row, &ectx)?;
         }
+        // Its buffers go to the next row the scan reads.
+        recycle::give_row(row);
     }
     Ok(groups)
 }

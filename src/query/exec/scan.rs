@@ -14,6 +14,7 @@ use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess};
 use crate::query::types::SqlType;
 use crate::storage::keys;
+use crate::storage::recycle;
 use crate::storage::shape::Columns;
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
@@ -393,11 +394,15 @@ pub fn build_set_up(
         let with_id = id_filler(collection, mask);
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
             match picked(collection, access, &ctx)? {
-                None => Box::new(
-                    ctx.view
-                        .scan_collection_shaped(collection.id, shape)
-                        .map(move |item| item.and_then(|(key, row)| with_id(&key, row))),
-                ),
+                None => Box::new(ctx.view.scan_collection_shaped(collection.id, shape).map(
+                    move |item| {
+                        item.and_then(|(key, row)| {
+                            let row = with_id(&key, row);
+                            recycle::give_key(key);
+                            row
+                        })
+                    },
+                )),
                 Some(picked) => {
                     let (view, cid) = (ctx.view.clone(), collection.id);
                     // One key buffer for every document read.
@@ -443,7 +448,13 @@ pub fn build_part(
     let rows = ctx
         .view
         .scan_range_shaped(collection.id, range.0, range.1, shape)
-        .map(move |item| item.and_then(|(key, row)| with_id(&key, row)));
+        .map(move |item| {
+            item.and_then(|(key, row)| {
+                let row = with_id(&key, row);
+                recycle::give_key(key);
+                row
+            })
+        });
     Box::new(rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)))
 }
 
@@ -491,7 +502,10 @@ fn keep(item: Result<Row>, filter: Option<&Expr>, ctx: &ExecContext) -> Option<R
         None => Some(Ok(row)),
         Some(f) => match f.eval(&row, &ctx.eval_context()) {
             Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
-            Ok(_) => None,
+            Ok(_) => {
+                recycle::give_row(row);
+                None
+            }
             Err(e) => Some(Err(e)),
         },
     }

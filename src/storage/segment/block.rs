@@ -4,6 +4,7 @@ use crate::doc::value::allocated;
 use crate::doc::{Object, binary, csv_block, xml};
 use crate::error::{Error, Result};
 use crate::storage::keys;
+use crate::storage::recycle;
 use crate::storage::shape::Shape;
 
 /// How a block's payload is written.
@@ -167,7 +168,7 @@ impl Block {
             Docs::Objects(entries) => {
                 let e = entries.get(pos)?;
                 Ok(BlockEntry {
-                    key: e.key.clone(),
+                    key: recycle::key_from(&e.key),
                     doc: e.doc.as_ref().map(|d| shape.shape_ref(d)),
                 })
             }
@@ -178,7 +179,7 @@ impl Block {
                     .map(|d| shape.shape_record(d))
                     .transpose()
                     .map(|doc| BlockEntry {
-                        key: key.to_vec(),
+                        key: recycle::key_from(key),
                         doc,
                     })
             }
