@@ -128,6 +128,23 @@ pub struct Session {
     pub(crate) copy: crate::query::copy::ClientCopy,
     /// Open cursors (`DECLARE ... CURSOR`).
     pub(crate) cursors: crate::query::cursor::Cursors,
+    /// Statements prepared lately, for the next Parse of the same text (see
+    /// [`Session::prepare_kept`]).
+    kept: Vec<KeptStatement>,
+}
+
+/// Statements a session keeps for the next Parse of the same text.
+pub const KEPT_STATEMENTS: usize = 32;
+/// Longest statement text kept.
+pub const KEPT_STATEMENT_TEXT: usize = 8192;
+
+/// A statement [`Session::prepare_kept`] prepared, and what it was prepared under.
+struct KeptStatement {
+    sql: String,
+    hints: Vec<Option<SqlType>>,
+    catalog_version: u64,
+    settings: BTreeMap<String, String>,
+    prepared: Arc<Prepared>,
 }
 
 /// Takes the `id` field out of a client document: a string, or an integer written as
@@ -164,6 +181,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             copy: Default::default(),
             cursors: Default::default(),
+            kept: Vec::new(),
         }
     }
 
@@ -202,6 +220,72 @@ impl Session {
             self.fail_transaction();
         }
         prepared
+    }
+
+    /// [`Session::prepare`] for drivers that parse every statement they run (the unnamed
+    /// statement of node-postgres, pgjdbc and psycopg below their prepare thresholds,
+    /// `pgbench -M extended`): the statement this session last prepared from the same
+    /// text and parameter hints is handed out again, with the plan its executions keep,
+    /// while the catalog and the session settings are as they were then. Outside
+    /// transaction blocks only (a transaction's pending writes may change what a
+    /// statement reads); the [`KEPT_STATEMENTS`] most recently used texts of up to
+    /// [`KEPT_STATEMENT_TEXT`] bytes are kept.
+    pub fn prepare_kept(
+        &mut self,
+        sql: &str,
+        param_hints: &[Option<SqlType>],
+    ) -> Result<Arc<Prepared>> {
+        if let Some(kept) = self.kept_prepared(sql, param_hints) {
+            return Ok(kept);
+        }
+        let keep = self.keeps_statements() && sql.len() <= KEPT_STATEMENT_TEXT;
+        // The version before binding: a change during it makes the entry stale at once.
+        let catalog_version = self.db.catalog().version();
+        let prepared = Arc::new(self.prepare(sql, param_hints)?);
+        if keep && prepared.statement.is_some() {
+            if self.kept.len() >= KEPT_STATEMENTS {
+                self.kept.pop();
+            }
+            self.kept.insert(
+                0,
+                KeptStatement {
+                    sql: sql.to_string(),
+                    hints: param_hints.to_vec(),
+                    catalog_version,
+                    settings: self.settings.clone(),
+                    prepared: prepared.clone(),
+                },
+            );
+        }
+        Ok(prepared)
+    }
+
+    /// The statement [`Session::prepare_kept`] keeps for `sql` and `param_hints`, if it
+    /// is still valid (None: prepare it).
+    pub fn kept_prepared(
+        &mut self,
+        sql: &str,
+        param_hints: &[Option<SqlType>],
+    ) -> Option<Arc<Prepared>> {
+        if !self.keeps_statements() {
+            return None;
+        }
+        let at = self
+            .kept
+            .iter()
+            .position(|k| k.sql == sql && k.hints == param_hints)?;
+        let k = self.kept.remove(at);
+        if k.catalog_version != self.db.catalog().version() || k.settings != self.settings {
+            return None;
+        }
+        let prepared = k.prepared.clone();
+        self.kept.insert(0, k);
+        Some(prepared)
+    }
+
+    /// Whether statements are kept and handed out again now: outside transaction blocks.
+    fn keeps_statements(&self) -> bool {
+        self.txn.is_none() && self.transaction == TransactionStatus::Idle
     }
 
     /// Runs a prepared statement with parameter values (already of `param_types`).

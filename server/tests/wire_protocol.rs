@@ -1549,3 +1549,101 @@ async fn prepared_selects_keep_their_scan_setup_and_take_each_executions_paramet
         assert_eq!(n, 200);
     }
 }
+
+/// The column names of a statement's rows.
+fn column_names(row: &tokio_postgres::Row) -> Vec<String> {
+    row.columns().iter().map(|c| c.name().to_string()).collect()
+}
+
+/// The result columns of `sql` parsed now as a named statement, whatever was kept.
+async fn fresh_columns(client: &Client, sql: &str) -> Vec<String> {
+    let stmt = client.prepare(sql).await.unwrap();
+    stmt.columns()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect()
+}
+
+/// Drivers parse the unnamed statement again for every query they run (`query_typed`
+/// does, as node-postgres and pgjdbc do); the server hands out what it parsed from the
+/// same text before while the catalog and settings are unchanged. Whatever it hands out
+/// must be what a fresh parse gives: after the table is recreated with other columns,
+/// after a schemaless collection gains a field, inside a transaction that adds one and
+/// after its rollback.
+#[tokio::test]
+async fn the_unnamed_statement_parsed_again_follows_the_catalog() {
+    let server = PgServer::start();
+    let client = connect(&server).await;
+    client
+        .batch_execute(
+            "CREATE TABLE kv (k int PRIMARY KEY, v text); INSERT INTO kv VALUES (1, 'a'), (2, 'b')",
+        )
+        .await
+        .unwrap();
+    let by_key = "SELECT * FROM kv WHERE k = $1";
+    for (k, v) in [(1, "a"), (2, "b"), (1, "a")] {
+        let rows = client
+            .query_typed(by_key, &[(&k, Type::INT4)])
+            .await
+            .unwrap();
+        assert_eq!(column_names(&rows[0]), ["k", "v"]);
+        assert_eq!(rows[0].get::<_, String>("v"), v);
+    }
+    client
+        .batch_execute(
+            "DROP TABLE kv; CREATE TABLE kv (k int PRIMARY KEY, w int, v text); \
+             INSERT INTO kv VALUES (1, 10, 'c')",
+        )
+        .await
+        .unwrap();
+    let rows = client
+        .query_typed(by_key, &[(&1i32, Type::INT4)])
+        .await
+        .unwrap();
+    assert_eq!(column_names(&rows[0]), ["k", "w", "v"]);
+    assert_eq!(rows[0].get::<_, i32>("w"), 10);
+    assert_eq!(rows[0].get::<_, String>("v"), "c");
+
+    // A schemaless collection: a document with a new field adds a column.
+    client
+        .batch_execute("CREATE COLLECTION docs; INSERT INTO docs (id, a) VALUES ('x', 1)")
+        .await
+        .unwrap();
+    let by_id = "SELECT * FROM docs WHERE id = $1";
+    let rows = client
+        .query_typed(by_id, &[(&"x", Type::TEXT)])
+        .await
+        .unwrap();
+    assert_eq!(column_names(&rows[0]), ["id", "a"]);
+    client
+        .batch_execute("INSERT INTO docs (id, a, b) VALUES ('y', 2, 'new')")
+        .await
+        .unwrap();
+    let rows = client
+        .query_typed(by_id, &[(&"y", Type::TEXT)])
+        .await
+        .unwrap();
+    assert_eq!(column_names(&rows[0]), ["id", "a", "b"]);
+    assert_eq!(column_names(&rows[0]), fresh_columns(&client, by_id).await);
+    assert_eq!(rows[0].get::<_, String>("b"), "new");
+
+    // Inside a transaction that writes a new field, and after it rolls back.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .batch_execute("INSERT INTO docs (id, c) VALUES ('z', true)")
+        .await
+        .unwrap();
+    let rows = client
+        .query_typed(by_id, &[(&"z", Type::TEXT)])
+        .await
+        .unwrap();
+    let in_transaction = fresh_columns(&client, by_id).await;
+    assert_eq!(column_names(&rows[0]), in_transaction);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let rows = client
+        .query_typed(by_id, &[(&"x", Type::TEXT)])
+        .await
+        .unwrap();
+    assert_eq!(column_names(&rows[0]), fresh_columns(&client, by_id).await);
+    assert_eq!(rows[0].get::<_, i64>("a"), 1);
+}

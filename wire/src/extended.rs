@@ -86,17 +86,23 @@ impl QueryParser for StatementParser {
             .iter()
             .map(|t| t.as_ref().and_then(|t| sql_type_from_oid(t.oid())))
             .collect();
-        let sql = sql.to_owned();
-        let prepared = self
-            .session
-            .run(move |s| s.prepare(&sql, &hints))
-            .await?
-            .map_err(|e| error::engine(&e))?;
+        // A statement this connection parsed before (drivers parse the unnamed one for
+        // every query) is at hand without a thread hand-off.
+        let prepared = match self.session.run_direct(|s| s.kept_prepared(sql, &hints)) {
+            Some(kept) => kept,
+            None => {
+                let sql = sql.to_owned();
+                self.session
+                    .run(move |s| s.prepare_kept(&sql, &hints))
+                    .await?
+                    .map_err(|e| error::engine(&e))?
+            }
+        };
         // Only comments: an empty statement, which executes as an empty query.
         Ok(prepared
             .statement
             .is_some()
-            .then(|| ParsedStatement::new(Arc::new(prepared))))
+            .then(|| ParsedStatement::new(prepared)))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
