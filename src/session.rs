@@ -226,9 +226,9 @@ impl Session {
     /// statement of node-postgres, pgjdbc and psycopg below their prepare thresholds,
     /// `pgbench -M extended`): the statement this session last prepared from the same
     /// text and parameter hints is handed out again, with the plan its executions keep,
-    /// while the catalog and the session settings are as they were then. Outside
-    /// transaction blocks only (a transaction's pending writes may change what a
-    /// statement reads); the [`KEPT_STATEMENTS`] most recently used texts of up to
+    /// while the catalog and the session settings are as they were then. Not inside a
+    /// transaction that wrote to a schemaless collection (its pending writes may add
+    /// columns); the [`KEPT_STATEMENTS`] most recently used texts of up to
     /// [`KEPT_STATEMENT_TEXT`] bytes are kept.
     pub fn prepare_kept(
         &mut self,
@@ -283,9 +283,16 @@ impl Session {
         Some(prepared)
     }
 
-    /// Whether statements are kept and handed out again now: outside transaction blocks.
+    /// Whether statements are kept and handed out again now: outside transaction blocks,
+    /// and inside one until it writes to a schemaless collection (its statements then
+    /// see that collection's fields widened by the pending writes, see
+    /// [`crate::txn::Transaction::widen`]).
     fn keeps_statements(&self) -> bool {
-        self.txn.is_none() && self.transaction == TransactionStatus::Idle
+        match (&self.txn, self.transaction) {
+            (None, TransactionStatus::Idle) => true,
+            (Some(t), TransactionStatus::InBlock) => !t.wrote_schemaless(),
+            _ => false,
+        }
     }
 
     /// Runs a prepared statement with parameter values (already of `param_types`).
@@ -508,6 +515,12 @@ impl Session {
             return self.db.catalog().write_documents(&collection.name, writes);
         };
         let groups = references::expand(self, &t.view(), collection, writes, true)?;
+        if groups
+            .iter()
+            .any(|(c, _)| c.kind == crate::catalog::Kind::Schemaless)
+        {
+            t.note_schemaless_write();
+        }
         let pending = groups
             .into_iter()
             .flat_map(|(c, writes)| {

@@ -1568,8 +1568,8 @@ async fn fresh_columns(client: &Client, sql: &str) -> Vec<String> {
 /// does, as node-postgres and pgjdbc do); the server hands out what it parsed from the
 /// same text before while the catalog and settings are unchanged. Whatever it hands out
 /// must be what a fresh parse gives: after the table is recreated with other columns,
-/// after a schemaless collection gains a field, inside a transaction that adds one and
-/// after its rollback.
+/// inside a transaction that writes it, after a schemaless collection gains a field,
+/// inside a transaction that adds one and after its rollback.
 #[tokio::test]
 async fn the_unnamed_statement_parsed_again_follows_the_catalog() {
     let server = PgServer::start();
@@ -1603,6 +1603,24 @@ async fn the_unnamed_statement_parsed_again_follows_the_catalog() {
     assert_eq!(column_names(&rows[0]), ["k", "w", "v"]);
     assert_eq!(rows[0].get::<_, i32>("w"), 10);
     assert_eq!(rows[0].get::<_, String>("v"), "c");
+
+    // Inside a transaction that writes a typed table: its own writes are seen, and gone
+    // after its rollback.
+    client
+        .batch_execute("BEGIN; INSERT INTO kv VALUES (5, 50, 'e')")
+        .await
+        .unwrap();
+    let rows = client
+        .query_typed(by_key, &[(&5i32, Type::INT4)])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>("v"), "e");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let rows = client
+        .query_typed(by_key, &[(&5i32, Type::INT4)])
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
 
     // A schemaless collection: a document with a new field adds a column.
     client

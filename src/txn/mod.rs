@@ -139,6 +139,9 @@ pub struct TxnData {
     scanned: HashSet<u32>,
     /// Bytes of the pending documents (approximate, encoded size).
     bytes: u64,
+    /// Whether a write went to a schemaless collection (stays set after ROLLBACK TO
+    /// SAVEPOINT): the transaction's statements then see its observed fields widened.
+    wrote_schemaless: bool,
 }
 
 impl TxnData {
@@ -222,6 +225,18 @@ impl Transaction {
         if let Some(nested) = crate::catalog::observe_nested(&c.nested, &news) {
             c.nested = nested;
         }
+    }
+
+    /// Notes a write to a schemaless collection (see [`Transaction::wrote_schemaless`]).
+    pub fn note_schemaless_write(&self) {
+        self.data.lock().wrote_schemaless = true;
+    }
+
+    /// Whether the transaction has written to a schemaless collection, so that what its
+    /// statements see of that collection's fields may differ from the catalog's (see
+    /// [`Transaction::widen`]). After ROLLBACK TO SAVEPOINT it may say so needlessly.
+    pub fn wrote_schemaless(&self) -> bool {
+        self.data.lock().wrote_schemaless
     }
 
     /// 25P04 once the transaction has been open longer than `max`.
