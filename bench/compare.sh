@@ -17,8 +17,9 @@
 # pgbench output of failed cells and the TissDB server log go to bench/results/last-logs/.
 #
 # --quick: about 1.5 minutes (2 s runs, 2 rounds, per workload only "simple, 1 client"
-#          and "prepared, 8 clients"). Default: about 9-10 minutes (5 s runs, 3 rounds,
-#          simple and prepared, 1 and 8 clients for every workload).
+#          and "prepared, 8 clients"). Default: about 12 minutes (5 s runs, 3 rounds,
+#          simple and prepared, 1 and 8 clients for every workload, and extended (the
+#          unnamed statement parsed for every query, as most drivers do) with 8).
 # --tissdb-bin PATH   binary to test (default target/release/tissdb, built if missing);
 #                     the script runs a private copy of it
 # --duration SEC      pgbench -T per run (quick 2, default 5)
@@ -228,7 +229,7 @@ if [ "$SUITE" = joins ]; then
 elif [ "$QUICK" = 1 ]; then
     CELLS=("simple 1" "prepared 8")
 else
-    CELLS=("simple 1" "simple 8" "prepared 1" "prepared 8")
+    CELLS=("simple 1" "simple 8" "prepared 1" "prepared 8" "extended 8")
 fi
 # Workloads with cells of their own: "mode clients,mode clients".
 declare -A WL_CELLS=()
