@@ -628,3 +628,156 @@ async fn copy_data_over_max_copy_size_is_refused_with_54000() {
     })
     .await;
 }
+
+/// The segment files in the data directory that the manifest does not name; compaction
+/// writes its output before the manifest names it, so this waits a little for those.
+async fn files_no_manifest_names(dir: &std::path::Path) -> Vec<String> {
+    let mut strays = Vec::new();
+    for _ in 0..100 {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("MANIFEST")).unwrap()).unwrap();
+        let named: Vec<String> = manifest["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| format!("{:012}.seg", id.as_u64().unwrap()))
+            .collect();
+        strays = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".seg") && !named.contains(n))
+            .collect();
+        if strays.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    strays
+}
+
+/// `n` CSV rows `id,pad,id % 97` for ids `from..from + n`, ~100 bytes each.
+fn padded_rows(from: u64, n: u64) -> String {
+    let pad = "p".repeat(80);
+    (from..from + n)
+        .map(|i| format!("{i},{pad},{}\n", i % 97))
+        .collect()
+}
+
+/// An autocommit COPY into a table without index is a bulk load: its rows become
+/// segment files while the data arrives, named by the manifest only once every row is
+/// valid. Loads of several runs (above 8 MiB) are checked: all rows readable, a row
+/// deleted just before the load (whose tombstone is still in the memtable) loaded again,
+/// nothing left of a load that failed or that the client abandoned, a transaction that
+/// read the table before a load failing its commit, and all of it after kill -9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_load_is_all_or_nothing_and_survives_kill_9() {
+    let mut s = Server::start();
+    let dir = s.data_dir().to_path_buf();
+    let rows_n: u64 = 200_000;
+    let expected_sum: u64 = (10..10 + rows_n).map(|i| i % 97).sum::<u64>() + 5 + 6;
+    let summary = format!("{}|{expected_sum}|5|{}", rows_n + 2, 9 + rows_n);
+    bounded("bulk load", async {
+        let c = connect(&s).await;
+        let other = connect(&s).await;
+        c.batch_execute(
+            "CREATE TABLE bulk (id integer PRIMARY KEY, pad text, n integer);
+             INSERT INTO bulk VALUES (5, 'old', 1), (6, 'kept', 6);
+             DELETE FROM bulk WHERE id = 5;",
+        )
+        .await
+        .unwrap();
+        // A transaction that reads the table before the load cannot commit after it.
+        other.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(count(&other, "bulk").await, 1);
+
+        let mut data = padded_rows(10, rows_n);
+        data.push_str("5,again,5\n");
+        let chunks: Vec<&[u8]> = data.as_bytes().chunks(64 << 10).collect();
+        let n = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
+            .await
+            .unwrap();
+        assert_eq!(n, rows_n + 1);
+        assert_eq!(
+            rows(&c, "SELECT count(*), sum(n), min(id), max(id) FROM bulk").await,
+            vec![summary.clone()]
+        );
+        assert_eq!(
+            rows(&c, "SELECT pad, n FROM bulk WHERE id IN (5, 6) ORDER BY id").await,
+            vec!["again|5", "kept|6"]
+        );
+        let e = other
+            .batch_execute("INSERT INTO bulk VALUES (1, 'late', 1); COMMIT")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+            "{e:?}"
+        );
+        other.batch_execute("ROLLBACK").await.unwrap();
+
+        // A load that fails on its last row, after several runs were written: nothing of
+        // it is stored or left on disk.
+        let mut bad = padded_rows(1_000_000, 150_000);
+        bad.push_str("2000000,x,not a number\n");
+        let chunks: Vec<&[u8]> = bad.as_bytes().chunks(64 << 10).collect();
+        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_and_context(&e),
+            (
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                "COPY bulk, line 150001, column n: \"not a number\"".to_string()
+            )
+        );
+        // One whose ids collide with stored rows only at the end.
+        let mut dup = padded_rows(3_000_000, 150_000);
+        dup.push_str("6,dup,1\n");
+        let chunks: Vec<&[u8]> = dup.as_bytes().chunks(64 << 10).collect();
+        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
+            .await
+            .unwrap_err();
+        assert_eq!(code_and_context(&e).0, SqlState::UNIQUE_VIOLATION);
+        // One the client abandons halfway (tokio-postgres sends CopyFail).
+        {
+            let sink = c
+                .copy_in::<_, Bytes>("COPY bulk FROM STDIN CSV")
+                .await
+                .unwrap();
+            futures::pin_mut!(sink);
+            for chunk in bad.as_bytes().chunks(64 << 10).take(200) {
+                sink.send(Bytes::copy_from_slice(chunk)).await.unwrap();
+            }
+        }
+        still_serving(&c).await;
+        assert_eq!(
+            rows(&c, "SELECT count(*), sum(n), min(id), max(id) FROM bulk").await,
+            vec![summary.clone()]
+        );
+        assert_eq!(files_no_manifest_names(&dir).await, Vec::<String>::new());
+    })
+    .await;
+    s.kill_9();
+    s.restart();
+    bounded("bulk load after kill -9", async {
+        let c = connect(&s).await;
+        assert_eq!(
+            rows(&c, "SELECT count(*), sum(n), min(id), max(id) FROM bulk").await,
+            vec![summary.clone()]
+        );
+        assert_eq!(
+            rows(
+                &c,
+                "SELECT pad, n FROM bulk WHERE id IN (5, 6, 150009) ORDER BY id"
+            )
+            .await,
+            vec![
+                "again|5",
+                "kept|6",
+                &format!("{}|{}", "p".repeat(80), 150009 % 97)
+            ]
+        );
+    })
+    .await;
+}

@@ -242,6 +242,17 @@ fn corrupt(what: &str) -> Error {
     Error::Corruption(format!("binary value: {what}"))
 }
 
+/// The kind of the next value in a [`Reader`] (see [`Reader::peek_tag`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// A string or a numeric: readable in place with [`Reader::text`].
+    Text,
+    /// An array or an object.
+    Nested,
+    /// Any other value (null, boolean, number, date-time, bytes).
+    Scalar,
+}
+
 /// A cursor over encoded bytes; every read is bounds-checked.
 pub struct Reader<'a> {
     pub bytes: &'a [u8],
@@ -421,6 +432,27 @@ impl<'a> Reader<'a> {
                 Ok(Value::Null)
             }
         }
+    }
+
+    /// What kind of value comes next, without reading it; None at the end.
+    pub fn peek_tag(&self) -> Option<Tag> {
+        Some(match *self.bytes.get(self.pos)? {
+            NUMERIC | STRING => Tag::Text,
+            ARRAY | OBJECT => Tag::Nested,
+            _ => Tag::Scalar,
+        })
+    }
+
+    /// A string or numeric value, borrowed: whether it is numeric, and its text.
+    pub fn text(&mut self) -> Result<(bool, &'a str)> {
+        let numeric = match self.byte()? {
+            NUMERIC => true,
+            STRING => false,
+            _ => return Err(corrupt("not a text value")),
+        };
+        let text =
+            std::str::from_utf8(self.bytes_prefixed()?).map_err(|_| corrupt("invalid UTF-8"))?;
+        Ok((numeric, text))
     }
 
     /// [`Reader::value`] into `out`: a string goes into the buffer of a string already

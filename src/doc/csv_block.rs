@@ -12,8 +12,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::text;
 use super::{Object, Value};
+use super::{binary, text};
 use crate::error::{Error, Result};
 
 /// The cell text of a null.
@@ -68,6 +68,102 @@ pub fn encode_block(entries: &[(&str, Option<&Object>)]) -> Option<Vec<u8>> {
         writer.write_record(row).ok()?;
     }
     writer.into_inner().ok()
+}
+
+/// [`encode_block`] for documents in the binary form of [`binary::encode_object`] (a
+/// memtable's or a bulk load's rows), read in place instead of built as objects: the
+/// same bytes, or `None` where [`encode_block`] gives `None` or a document does not
+/// decode (the caller then decodes them and takes the XML codec, which reports it).
+pub fn encode_block_binary(entries: &[(&str, Option<&[u8]>)]) -> Option<Vec<u8>> {
+    if entries.is_empty() {
+        return None;
+    }
+    let mut names: Vec<&[u8]> = Vec::new();
+    let mut types: Vec<&'static str> = Vec::new();
+    let mut rows = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(entries.len() * 32));
+    let mut cell = String::new();
+    for (n, (id, body)) in entries.iter().enumerate() {
+        let mut r = binary::Reader::new((*body)?);
+        let count = usize::try_from(r.varint().ok()?).ok()?;
+        if n == 0 {
+            names.reserve(count.min(64));
+        } else if count != names.len() {
+            return None;
+        }
+        rows.write_field(id).ok()?;
+        for i in 0..count {
+            let name = r.bytes_prefixed().ok()?;
+            if n == 0 {
+                if names.contains(&name) {
+                    return None;
+                }
+                names.push(name);
+                types.push("null");
+            } else if names.get(i) != Some(&name) {
+                return None;
+            }
+            cell.clear();
+            let ty = binary_cell(&mut r, &mut cell)?;
+            if let Some(ty) = ty {
+                let slot = types.get_mut(i)?;
+                match *slot {
+                    "null" => *slot = ty,
+                    t if t == ty => {}
+                    _ => return None,
+                }
+                if cell == NULL_CELL {
+                    return None;
+                }
+                rows.write_field(&cell).ok()?;
+            } else {
+                rows.write_field(NULL_CELL).ok()?;
+            }
+        }
+        if !r.is_empty() {
+            return None;
+        }
+        rows.write_record(None::<&[u8]>).ok()?;
+    }
+    let rows = rows.into_inner().ok()?;
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(rows.len() + 16 * names.len() + 8));
+    writer.write_field("id").ok()?;
+    for (name, ty) in names.iter().zip(&types) {
+        let name = std::str::from_utf8(name).ok()?;
+        writer.write_field(format!("{name}:{ty}")).ok()?;
+    }
+    writer.write_record(None::<&[u8]>).ok()?;
+    let mut out = writer.into_inner().ok()?;
+    out.extend_from_slice(&rows);
+    Some(out)
+}
+
+/// Reads one value of a binary document into `cell` as [`text::canonical_text`] writes
+/// it, with its type name; `Some(None)` for a null, `None` for an array, an object or
+/// bytes that do not decode.
+fn binary_cell(r: &mut binary::Reader<'_>, cell: &mut String) -> Option<Option<&'static str>> {
+    use std::fmt::Write as _;
+    let value = match r.peek_tag()? {
+        binary::Tag::Scalar => r.value(0).ok()?,
+        binary::Tag::Text => {
+            let (numeric, text) = r.text().ok()?;
+            cell.push_str(text);
+            return Some(Some(if numeric { "numeric" } else { "string" }));
+        }
+        binary::Tag::Nested => return None,
+    };
+    let ty = value.type_name();
+    match value {
+        Value::Null => return Some(None),
+        Value::Bool(b) => cell.push_str(if b { "true" } else { "false" }),
+        Value::Int(i) => write!(cell, "{i}").ok()?,
+        Value::Float(f) if f.is_finite() => write!(cell, "{f:?}").ok()?,
+        other => cell.push_str(&text::canonical_text(&other)?),
+    }
+    Some(Some(ty))
 }
 
 fn corrupt(message: impl std::fmt::Display) -> Error {
@@ -282,6 +378,39 @@ mod tests {
     }
 
     #[test]
+    fn binary_documents_follow_the_eligibility_rules() {
+        let a = obj(vec![("x", Value::Int(1)), ("y", Value::String("a".into()))]);
+        let b = obj(vec![("x", Value::Null), ("y", Value::String("\\N".into()))]);
+        let c = obj(vec![("y", Value::String("a".into())), ("x", Value::Int(1))]);
+        let d = obj(vec![("x", Value::Float(f64::NAN)), ("y", Value::Null)]);
+        let bin = |o: &Object| binary::encode_object(o);
+        let (ea, eb, ec, ed) = (bin(&a), bin(&b), bin(&c), bin(&d));
+        let same = |entries: &[(&str, Option<&Object>)], bins: &[(&str, Option<&[u8]>)]| {
+            assert_eq!(encode_block_binary(bins), encode_block(entries));
+        };
+        same(&[("1", Some(&a))], &[("1", Some(&ea))]);
+        same(
+            &[("1", Some(&a)), ("2", Some(&b))],
+            &[("1", Some(&ea)), ("2", Some(&eb))],
+        );
+        same(
+            &[("1", Some(&a)), ("2", Some(&c))],
+            &[("1", Some(&ea)), ("2", Some(&ec))],
+        );
+        same(
+            &[("1", Some(&a)), ("2", Some(&d))],
+            &[("1", Some(&ea)), ("2", Some(&ed))],
+        );
+        same(
+            &[("1", Some(&a)), ("2", None)],
+            &[("1", Some(&ea)), ("2", None)],
+        );
+        assert!(encode_block_binary(&[("1", Some(&ea)), ("2", Some(&ed))]).is_none());
+        assert!(encode_block_binary(&[("1", Some(&ea[..ea.len() - 1]))]).is_none());
+        assert!(encode_block_binary(&[]).is_none());
+    }
+
+    #[test]
     fn ineligible_blocks() {
         let a = obj(vec![("x", Value::Int(1))]);
         let b = obj(vec![("x", Value::Float(1.5))]);
@@ -390,6 +519,24 @@ mod tests {
                 prop_assert_eq!(id, back_id);
                 prop_assert!(back_body.as_ref().is_some_and(|b| same_object(body, b)));
             }
+        }
+
+        #[test]
+        fn binary_documents_encode_to_the_same_block(block in arb_block(), nested in any::<bool>()) {
+            let mut block = block;
+            if nested && let Some((_, body)) = block.last_mut() {
+                body.insert("n".into(), Value::Array(vec![]));
+            }
+            let encoded: Vec<Vec<u8>> =
+                block.iter().map(|(_, body)| binary::encode_object(body)).collect();
+            let entries: Vec<(&str, Option<&Object>)> =
+                block.iter().map(|(id, body)| (id.as_str(), Some(body))).collect();
+            let binaries: Vec<(&str, Option<&[u8]>)> = block
+                .iter()
+                .zip(&encoded)
+                .map(|((id, _), doc)| (id.as_str(), Some(doc.as_slice())))
+                .collect();
+            prop_assert_eq!(encode_block_binary(&binaries), encode_block(&entries));
         }
 
         #[test]

@@ -21,16 +21,25 @@
 //!    declared column types (PostgreSQL's input functions, defaults and NOT NULL) in a
 //!    table. A bad row fails the COPY at once, naming its line (PostgreSQL's
 //!    `COPY t, line 3, column b: "x"` context). Ids repeated within the input fail too.
-//!    Rows are kept encoded (the storage's binary document form) until the end.
+//!    Rows are kept encoded (the storage's binary document form) until the end, or,
+//!    in a bulk load (below), written into new segment files that nothing reads yet.
 //! 3. At the end ([`Session::copy_done`]) the ids are checked against the stored
 //!    documents under their key locks, and only then is anything written. So a COPY that
 //!    fails for its data (a bad value, a missing column, a duplicate key) stores nothing.
 //!
 //! # Atomicity of large loads
 //!
+//! An autocommit COPY into a table with no secondary index and no foreign key is a bulk
+//! load ([`crate::storage::bulk`]): its rows are encoded into segment blocks on another
+//! thread while the input is still being parsed, and the finished, fsynced segment files
+//! are installed by one manifest edit once every row is validated and its id checked.
+//! It writes no WAL and no memtable, and it is atomic under a crash too: the manifest
+//! names all of its rows or none. A COPY that fails (or whose connection goes) removes
+//! its files.
+//!
 //! Inside a transaction block the rows join the transaction's writes (and its
-//! `max_transaction_size`). An autocommit COPY, once every row is validated, writes its
-//! rows in WAL batches of about [`WRITE_BATCH_BYTES`], each batch atomic, holding the key
+//! `max_transaction_size`). Any other autocommit COPY, once every row is validated, writes its
+//! other rows in WAL batches of about [`WRITE_BATCH_BYTES`], each batch atomic, holding the key
 //! locks of all of them until the last is written: other sessions never see a row
 //! the COPY would reject, nor write an id the COPY is about to. A crash (or a failed
 //! disk write) in the middle of the writing phase leaves a prefix of the batches stored
@@ -53,6 +62,7 @@ use crate::query::binder::{self, ident, unsupported};
 use crate::query::statement;
 use crate::query::{Column, Outcome, Row, SqlType};
 use crate::session::Session;
+use crate::storage::bulk::BulkLoad;
 use crate::storage::keys;
 
 /// `22P04`: the COPY data is not in the format the options describe.
@@ -910,6 +920,12 @@ pub struct CopyIn {
     /// When the statement ran (for the timing line in the log).
     started: std::time::Instant,
     fields: Vec<Option<String>>,
+    /// Rows go to new segment files as they are validated, installed at the end (see
+    /// the module doc): outside a transaction block, into a table that needs nothing
+    /// but the rows' bytes ([`crate::catalog::Catalog::bulk_loadable`]).
+    bulk_allowed: bool,
+    /// The bulk load, started with the first row.
+    bulk: Option<BulkLoad>,
 }
 
 impl CopyIn {
@@ -941,7 +957,6 @@ impl CopyIn {
             })
             .collect();
         Ok(CopyIn {
-            collection,
             targets,
             types,
             targets_from_header,
@@ -954,6 +969,10 @@ impl CopyIn {
             ids: HashSet::default(),
             started: std::time::Instant::now(),
             fields: Vec::new(),
+            bulk_allowed: !session.in_transaction()
+                && crate::catalog::Catalog::bulk_loadable(&collection),
+            bulk: None,
+            collection,
         })
     }
 
@@ -1080,6 +1099,13 @@ impl CopyIn {
         {
             return Err(self.at_line(duplicate_key(&self.collection, &id)));
         }
+        let doc = if self.bulk_allowed {
+            self.bulk_row(session, &id, doc)
+                .map_err(|e| self.at_line(e))?;
+            Vec::new()
+        } else {
+            doc
+        };
         self.rows.push(Loaded {
             id,
             doc,
@@ -1087,6 +1113,16 @@ impl CopyIn {
             given,
         });
         Ok(())
+    }
+
+    /// Hands a row to the bulk load, starting it with the first.
+    fn bulk_row(&mut self, session: &Session, id: &str, doc: Vec<u8>) -> Result<()> {
+        let key = keys::encode(self.collection.id, id);
+        let bulk = match &mut self.bulk {
+            Some(b) => b,
+            None => self.bulk.insert(session.database().catalog().bulk_load()?),
+        };
+        bulk.add(key, doc)
     }
 
     /// The header of a schemaless collection's data names its fields.
@@ -1192,6 +1228,9 @@ impl CopyIn {
         if rows.is_empty() {
             return Ok(0);
         }
+        // Dropped on any error below: its files go.
+        let built = self.bulk.take().map(BulkLoad::finish).transpose()?;
+        let built_at = std::time::Instant::now();
         let keys: Vec<Vec<u8>> = rows
             .iter()
             .map(|r| keys::encode(collection.id, &r.id))
@@ -1220,6 +1259,21 @@ impl CopyIn {
             }
         }
         let checked = std::time::Instant::now();
+        if let Some(built) = built {
+            db.catalog()
+                .install_bulk(&collection.name, collection.id, built)?;
+            tracing::debug!(
+                collection = %collection.name,
+                rows = n,
+                bytes = self.received,
+                input_ms = (input_done - self.started).as_millis() as u64,
+                segments_ms = (built_at - input_done).as_millis() as u64,
+                check_ms = (checked - built_at).as_millis() as u64,
+                install_ms = checked.elapsed().as_millis() as u64,
+                "COPY FROM STDIN done (bulk load)"
+            );
+            return Ok(n);
+        }
         // Checks that must see every row fail the whole COPY (unique values, references).
         let one_batch = session.in_transaction()
             || collection.indexes.iter().any(|i| i.unique)

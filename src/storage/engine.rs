@@ -37,6 +37,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::config::Config;
 use crate::doc::{Object, binary};
 use crate::error::{Error, Result};
+use crate::storage::bulk::{self, Built, BulkLoad};
 use crate::storage::cache::BlockCache;
 use crate::storage::compaction::worker::{self, MergeRules};
 use crate::storage::compaction::{self, PolicyOptions};
@@ -207,7 +208,8 @@ fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
         .collect()
 }
 
-fn check_document_size(value: &[u8], max_document_size: usize) -> Result<()> {
+/// 54000 for a document over `max_document_size` encoded bytes.
+pub(crate) fn check_document_size(value: &[u8], max_document_size: usize) -> Result<()> {
     if value.len() > max_document_size {
         return Err(Error::limit(format!(
             "document of {} bytes exceeds max_document_size ({max_document_size})",
@@ -238,10 +240,6 @@ fn apply_ops(table: &Memtable, seq: u64, ops: Vec<WalOp>) -> Vec<IndexChange> {
         }
     }
     changes
-}
-
-fn decode_value(value: Option<Vec<u8>>) -> Result<Option<Object>> {
-    value.map(|v| binary::decode_object(&v)).transpose()
 }
 
 impl Storage {
@@ -453,6 +451,66 @@ impl Storage {
         if durability::deferring() {
             durability::settle(Arc::as_ptr(&self.inner) as *const ());
         }
+    }
+
+    /// Starts a bulk load: rows written into new segment files on a worker thread, for
+    /// [`Storage::install_bulk`] (see [`super::bulk`]).
+    pub fn bulk_load(&self) -> Result<BulkLoad> {
+        let inner = self.inner.clone();
+        BulkLoad::start(bulk::Target {
+            dir: self.inner.dir.clone(),
+            block_size: self.inner.opts.block_size,
+            level: self.inner.opts.compression_level,
+            allocate_id: Box::new(move || inner.allocate_segment_id()),
+            max_document_size: self.inner.opts.max_document_size,
+        })
+    }
+
+    /// Installs a bulk load's segments in front of all others and adds `counts` to the
+    /// collections' document counts, in one manifest edit: when it returns, the rows are
+    /// durable and visible. The caller holds the write locks of every loaded key; a
+    /// memtable holding a version of a key in a loaded range (a document deleted before
+    /// the load) is flushed first, so that it does not hide the loaded one.
+    pub fn install_bulk(&self, built: Built, counts: &[(u32, i64)]) -> Result<()> {
+        let holds_loaded = |st: &State| {
+            std::iter::once(&st.active)
+                .chain(st.frozen.iter().map(|f| &f.table))
+                .any(|t| {
+                    built
+                        .segments
+                        .iter()
+                        .any(|(_, first, last)| t.holds_range(first, last))
+                })
+        };
+        if holds_loaded(&self.inner.snapshot()) {
+            self.inner.flush(true)?;
+        }
+        let opened = built
+            .segments
+            .iter()
+            .map(|(w, _, _)| Segment::open(&w.path, w.id).map(Arc::new))
+            .collect::<Result<Vec<_>>>()?;
+        {
+            let mut manifest = self.inner.manifest.lock();
+            let mut next = manifest.clone();
+            for s in &opened {
+                next.segments.insert(0, s.id);
+            }
+            for (collection, delta) in counts {
+                *next.counts.entry(*collection).or_default() += delta;
+            }
+            next.store(&self.inner.dir)?;
+            *manifest = next;
+            let mut state = self.inner.state.write();
+            let mut st = (**state).clone();
+            for s in opened {
+                st.segments.insert(0, s);
+            }
+            *state = Arc::new(st);
+        }
+        built.installed();
+        self.inner.signal(|s| s.compact = true);
+        Ok(())
     }
 
     /// Writes the index trees' changes to their files, once the WAL records that made
@@ -820,7 +878,7 @@ impl Inner {
             if !is_live(&key) {
                 continue;
             }
-            writer.add(key, decode_value(value)?)?;
+            writer.add_encoded(key, value)?;
         }
         let written = if writer.entries() > 0 {
             let w = writer.finish()?;

@@ -233,6 +233,16 @@ impl Memtable {
         self.map.is_empty()
     }
 
+    /// Whether the table holds any version (a tombstone included) of a key in
+    /// `[first, last]`.
+    pub fn holds_range(&self, first: &[u8], last: &[u8]) -> bool {
+        let from = VersionKey::new(first.to_vec(), u64::MAX);
+        self.map
+            .range((Bound::Included(from), Bound::Unbounded))
+            .next()
+            .is_some_and(|e| e.key().key.as_slice() <= last)
+    }
+
     /// Highest sequence number inserted.
     pub fn max_seq(&self) -> u64 {
         self.max_seq.load(Ordering::Relaxed)

@@ -17,6 +17,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
 
 pub mod btree;
+pub mod bulk;
 pub mod cache;
 pub mod compaction;
 pub mod durability;

@@ -235,6 +235,43 @@ pub fn encode(entries: &[BlockEntry], level: i32) -> Result<(Vec<u8>, Encoding, 
         Some(csv) => (csv, Encoding::Csv),
         None => (xml::encode_block(&ids).into_bytes(), Encoding::Xml),
     };
+    compress(payload, encoding, level)
+}
+
+/// [`encode`] for entries whose documents are in the binary form of
+/// [`binary::encode_object`] (a memtable's, a bulk load's): the CSV codec reads them in
+/// place; a block it cannot take is decoded and written as XML.
+pub fn encode_binary(
+    entries: &[(Vec<u8>, Option<Vec<u8>>)],
+    level: i32,
+) -> Result<(Vec<u8>, Encoding, usize)> {
+    let mut ids = Vec::with_capacity(entries.len());
+    for (key, doc) in entries {
+        let (_, id) = keys::decode(key)
+            .ok_or_else(|| Error::Internal("malformed storage key in flush".into()))?;
+        ids.push((id, doc.as_deref()));
+    }
+    if let Some(csv) = csv_block::encode_block_binary(&ids) {
+        return compress(csv, Encoding::Csv, level);
+    }
+    let decoded = entries
+        .iter()
+        .map(|(key, doc)| {
+            Ok(BlockEntry {
+                key: key.clone(),
+                doc: doc.as_deref().map(binary::decode_object).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    encode(&decoded, level)
+}
+
+/// Compresses a block's payload and frames it: encoding byte, CRC, zstd bytes.
+fn compress(
+    payload: Vec<u8>,
+    encoding: Encoding,
+    level: i32,
+) -> Result<(Vec<u8>, Encoding, usize)> {
     let compressed =
         zstd::bulk::compress(&payload, level).map_err(|e| Error::io("compressing a block", e))?;
     let mut out = Vec::with_capacity(compressed.len() + 5);

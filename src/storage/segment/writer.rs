@@ -68,6 +68,9 @@ pub struct SegmentWriter {
     block_size: usize,
     level: i32,
     pending: Vec<BlockEntry>,
+    /// Entries added in binary form ([`SegmentWriter::add_encoded`]); a block holds
+    /// entries of one form only.
+    pending_encoded: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     pending_size: usize,
     index: Vec<IndexEntry>,
     hashes: Vec<u64>,
@@ -110,6 +113,7 @@ impl SegmentWriter {
             block_size,
             level,
             pending: Vec::new(),
+            pending_encoded: Vec::new(),
             pending_size: 0,
             index: Vec::new(),
             hashes: Vec::new(),
@@ -119,8 +123,11 @@ impl SegmentWriter {
 
     /// Adds the next entry; keys must arrive in strictly increasing order.
     pub fn add(&mut self, key: Vec<u8>, doc: Option<Object>) -> Result<()> {
-        if let Some(last) = self.pending.last()
-            && keys::collection_of(&last.key) != keys::collection_of(&key)
+        if !self.pending_encoded.is_empty()
+            || self
+                .pending
+                .last()
+                .is_some_and(|last| keys::collection_of(&last.key) != keys::collection_of(&key))
         {
             self.finish_block()?;
         }
@@ -134,24 +141,60 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// [`SegmentWriter::add`] for a document in the binary form of
+    /// [`binary::encode_object`] (None: a tombstone), which a CSV block takes without
+    /// decoding it.
+    pub fn add_encoded(&mut self, key: Vec<u8>, doc: Option<Vec<u8>>) -> Result<()> {
+        if !self.pending.is_empty()
+            || self
+                .pending_encoded
+                .last()
+                .is_some_and(|(last, _)| keys::collection_of(last) != keys::collection_of(&key))
+        {
+            self.finish_block()?;
+        }
+        self.hashes.push(bloom::hash(&key));
+        self.pending_size += key.len() + doc.as_ref().map_or(0, Vec::len) + 8;
+        self.pending_encoded.push((key, doc));
+        self.entries += 1;
+        if self.pending_size >= self.block_size {
+            self.finish_block()?;
+        }
+        Ok(())
+    }
+
     fn finish_block(&mut self) -> Result<()> {
-        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
-            return Ok(());
-        };
-        let (first_key, last_key) = (first.key.clone(), last.key.clone());
-        let (bytes, encoding, raw_len) = block::encode(&self.pending, self.level)?;
+        let (first_key, last_key, count, (bytes, encoding, raw_len)) =
+            match (self.pending.first(), self.pending.last()) {
+                (Some(first), Some(last)) => (
+                    first.key.clone(),
+                    last.key.clone(),
+                    self.pending.len(),
+                    block::encode(&self.pending, self.level)?,
+                ),
+                _ => match (self.pending_encoded.first(), self.pending_encoded.last()) {
+                    (Some(first), Some(last)) => (
+                        first.0.clone(),
+                        last.0.clone(),
+                        self.pending_encoded.len(),
+                        block::encode_binary(&self.pending_encoded, self.level)?,
+                    ),
+                    _ => return Ok(()),
+                },
+            };
         self.write(&bytes)?;
         self.index.push(IndexEntry {
             first_key,
             last_key,
             offset: self.offset,
             len: bytes.len() as u64,
-            entries: self.pending.len() as u64,
+            entries: count as u64,
             raw_len: raw_len as u64,
             encoding: encoding as u8,
         });
         self.offset += bytes.len() as u64;
         self.pending.clear();
+        self.pending_encoded.clear();
         self.pending_size = 0;
         Ok(())
     }

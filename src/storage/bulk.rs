@@ -1,0 +1,299 @@
+//! Bulk loads: documents written straight into new segment files, bypassing the WAL and
+//! the memtable, then installed all at once by one manifest edit.
+//!
+//! ```text
+//!  caller ──add(key, doc)──► chunks ──channel──► worker thread: runs of RUN_BYTES,
+//!                                                 │ each sorted and written as a segment
+//!  finish ◄──────────── Built (files fsynced) ◄───┘
+//!  Storage::install_bulk: memtables holding a loaded key flushed first,
+//!                         then the manifest names the files (newest first) ── durable
+//! ```
+//!
+//! A load's rows are encoded into blocks while the caller is still producing them (a
+//! COPY parsing its input), on another core: they are cut into runs of about
+//! [`RUN_BYTES`], and each run is sorted by key and written as one segment while the next
+//! fills. The runs' key ranges may overlap (ids are keyed as text, so numbered rows do not
+//! arrive in key order), never their keys: the caller guarantees that no key repeats.
+//! Compaction merges the segments later, as it merges flushed ones.
+//!
+//! Until installed, the files belong to no manifest: a load that fails or is dropped
+//! removes them, and a crash leaves them for recovery to remove (see
+//! `engine::remove_strays`). Installing puts the segments in front of all others; that is
+//! right only if no memtable holds a version of a loaded key (a reader looks at the
+//! memtables first, so such a version would hide the loaded one): the caller holds the
+//! write locks of every loaded key, and [`crate::storage::Storage::install_bulk`] flushes
+//! the memtables first when one holds a key in a loaded segment's range.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::storage::segment::{SegmentWriter, WrittenSegment};
+
+/// Rows handed to the worker at a time.
+const CHUNK_ROWS: usize = 2048;
+/// Bytes of keys and documents sorted and written as one segment: the last run is
+/// written after the input ends, so this bounds the tail of a load.
+const RUN_BYTES: usize = 8 << 20;
+/// Bytes of rows sent to the worker and not yet written, beyond which the caller waits:
+/// room for the run being written, the one filling and the next, so that the caller
+/// goes on while a run is sorted and encoded.
+const MAX_IN_FLIGHT: usize = 3 * RUN_BYTES;
+
+/// One row: a storage key and its document in the binary form of
+/// [`crate::doc::binary::encode_object`].
+type Row = (Vec<u8>, Vec<u8>);
+
+/// Where and how the worker writes segments.
+pub(crate) struct Target {
+    pub dir: PathBuf,
+    pub block_size: usize,
+    pub level: i32,
+    /// Hands out a fresh segment id.
+    pub allocate_id: Box<dyn Fn() -> u64 + Send>,
+    /// Largest encoded document accepted (54000 beyond, as for any write).
+    pub max_document_size: usize,
+}
+
+/// Bytes in flight between the caller and the worker.
+#[derive(Default)]
+struct Flow {
+    state: Mutex<FlowState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct FlowState {
+    bytes: usize,
+    /// The worker stopped: nobody waits for room any more.
+    closed: bool,
+}
+
+impl Flow {
+    /// Waits until `bytes` more fit (or the worker stopped).
+    fn reserve(&self, bytes: usize) {
+        let mut st = self.state.lock();
+        while st.bytes > 0 && st.bytes + bytes > MAX_IN_FLIGHT && !st.closed {
+            self.changed.wait(&mut st);
+        }
+        st.bytes += bytes;
+    }
+
+    fn release(&self, bytes: usize) {
+        let mut st = self.state.lock();
+        st.bytes = st.bytes.saturating_sub(bytes);
+        self.changed.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+/// A bulk load in progress. See the module doc.
+pub struct BulkLoad {
+    sender: Option<Sender<Vec<Row>>>,
+    worker: Option<JoinHandle<Result<Built>>>,
+    cancel: Arc<AtomicBool>,
+    flow: Arc<Flow>,
+    chunk: Vec<Row>,
+    chunk_bytes: usize,
+    max_document_size: usize,
+    /// Time spent waiting for the worker (for the log).
+    waited: Duration,
+}
+
+/// A finished load's segment files, fsynced and not yet installed; dropped uninstalled,
+/// it removes them.
+pub struct Built {
+    /// Each segment with its first and last key.
+    pub(crate) segments: Vec<(WrittenSegment, Vec<u8>, Vec<u8>)>,
+    rows: u64,
+}
+
+impl Built {
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The files are now named by the manifest: keep them.
+    pub(crate) fn installed(mut self) {
+        self.segments.clear();
+    }
+}
+
+impl Drop for Built {
+    fn drop(&mut self) {
+        for (segment, _, _) in self.segments.drain(..) {
+            if let Err(e) = std::fs::remove_file(&segment.path) {
+                tracing::warn!(path = %segment.path.display(), error = %e,
+                    "could not remove the file of an abandoned bulk load");
+            }
+        }
+    }
+}
+
+impl BulkLoad {
+    pub(crate) fn start(target: Target) -> Result<BulkLoad> {
+        let max_document_size = target.max_document_size;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flow = Arc::new(Flow::default());
+        let worker = {
+            let (cancel, flow) = (cancel.clone(), flow.clone());
+            std::thread::Builder::new()
+                .name("tissdb-bulk".into())
+                .spawn(move || {
+                    let built = build(&target, &receiver, &cancel, &flow);
+                    flow.close();
+                    built
+                })
+                .map_err(|e| Error::io("starting a bulk load thread", e))?
+        };
+        Ok(BulkLoad {
+            sender: Some(sender),
+            worker: Some(worker),
+            cancel,
+            flow,
+            chunk: Vec::with_capacity(CHUNK_ROWS),
+            chunk_bytes: 0,
+            max_document_size,
+            waited: Duration::ZERO,
+        })
+    }
+
+    /// Adds a row; keys must not repeat (their order is free).
+    pub fn add(&mut self, key: Vec<u8>, doc: Vec<u8>) -> Result<()> {
+        crate::storage::engine::check_document_size(&doc, self.max_document_size)?;
+        self.chunk_bytes += key.len() + doc.len();
+        self.chunk.push((key, doc));
+        if self.chunk.len() >= CHUNK_ROWS {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_ROWS));
+        let started = Instant::now();
+        self.flow.reserve(std::mem::take(&mut self.chunk_bytes));
+        self.waited += started.elapsed();
+        let sent = self.sender.as_ref().is_some_and(|s| s.send(chunk).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The worker stopped: its error says why.
+        match self.join() {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Internal("the bulk load thread stopped early".into())),
+        }
+    }
+
+    fn join(&mut self) -> Result<Built> {
+        self.sender = None;
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| Error::Internal("bulk load finished twice".into()))?;
+        worker
+            .join()
+            .map_err(|_| Error::Internal("the bulk load thread panicked".into()))?
+    }
+
+    /// Sends the last rows and waits for the segment files to be written and fsynced.
+    pub fn finish(mut self) -> Result<Built> {
+        self.send()?;
+        let started = Instant::now();
+        let built = self.join()?;
+        tracing::debug!(
+            rows = built.rows,
+            segments = built.segments.len(),
+            waited_ms = self.waited.as_millis() as u64,
+            last_run_ms = started.elapsed().as_millis() as u64,
+            "bulk load written"
+        );
+        Ok(built)
+    }
+}
+
+impl Drop for BulkLoad {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            self.cancel.store(true, Ordering::Relaxed);
+            // Dropping what it built removes the files.
+            drop(self.join());
+        }
+    }
+}
+
+/// The worker: sorts the rows it receives into runs of about [`RUN_BYTES`], each written
+/// as a segment while the caller goes on (see the module doc).
+fn build(
+    target: &Target,
+    rows: &Receiver<Vec<Row>>,
+    cancel: &AtomicBool,
+    flow: &Flow,
+) -> Result<Built> {
+    let mut built = Built {
+        segments: Vec::new(),
+        rows: 0,
+    };
+    let mut run: Vec<Row> = Vec::new();
+    let mut run_bytes = 0;
+    for chunk in rows {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Internal("bulk load cancelled".into()));
+        }
+        built.rows += chunk.len() as u64;
+        for row in chunk {
+            run_bytes += row.0.len() + row.1.len();
+            run.push(row);
+        }
+        if run_bytes >= RUN_BYTES {
+            write_run(target, std::mem::take(&mut run), &mut built)?;
+            flow.release(std::mem::take(&mut run_bytes));
+        }
+    }
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Internal("bulk load cancelled".into()));
+    }
+    write_run(target, run, &mut built)?;
+    Ok(built)
+}
+
+/// Sorts a run by key and writes it as one segment.
+fn write_run(target: &Target, mut run: Vec<Row>, built: &mut Built) -> Result<()> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    if !run.is_sorted_by(|a, b| a.0 < b.0) {
+        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if run.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            return Err(Error::Internal("a bulk load repeated a key".into()));
+        }
+    }
+    let first = run.first().map(|r| r.0.clone()).unwrap_or_default();
+    let last = run.last().map(|r| r.0.clone()).unwrap_or_default();
+    let mut writer = SegmentWriter::create(
+        &target.dir,
+        (target.allocate_id)(),
+        target.block_size,
+        target.level,
+    )?;
+    for (key, doc) in run {
+        writer.add_encoded(key, Some(doc))?;
+    }
+    built.segments.push((writer.finish()?, first, last));
+    Ok(())
+}
