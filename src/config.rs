@@ -155,7 +155,8 @@ settings! {
     /// Bytes of documents one transaction may write before COMMIT (54000 beyond).
     max_transaction_size: u64 = 64 << 20,
     /// Bytes of data one `COPY ... FROM STDIN` may send (54000 beyond); the rows are held
-    /// in memory, encoded, until they are all validated.
+    /// in memory, encoded, until they are all validated (a bulk load holds their ids and
+    /// at most three 8 MiB runs).
     max_copy_size: u64 = 256 << 20,
     /// Seconds a transaction may stay open; past it, it is rolled back (25P04).
     max_transaction_duration: u64 = 600,

@@ -11,6 +11,10 @@
 //!                                   segments ◄──compaction thread── size-tiered merges
 //! ```
 //!
+//! A bulk load ([`super::bulk`]) skips the WAL and the memtables: its rows become segment
+//! files on a worker thread, put in front of the others by one manifest edit
+//! ([`Storage::install_bulk`]).
+//!
 //! A write applies its batch right after appending it to the WAL buffer, and then waits
 //! for the fsync, or, deferred ([`super::durability`]), leaves that to the WAL's flusher
 //! thread and its caller. Readers never see a batch before it is durable (see

@@ -8,7 +8,9 @@
 //! zstd-compressed, checksummed blocks (XML for documents, CSV for rows of scalars), with
 //! a block index and a bloom filter; (4) the manifest, replaced atomically, then names the
 //! new segment and the WAL files it covers are removed; (5) background compaction merges
-//! segments (size-tiered, see [`compaction`]) and purges tombstones.
+//! segments (size-tiered, see [`compaction`]) and purges tombstones. A bulk load
+//! ([`bulk`], a COPY into a plain table) writes sorted runs straight into new segments
+//! and installs them with one manifest edit, bypassing (1) to (3).
 //!
 //! Reads look at the active memtable, the frozen ones, then the segments, newest first;
 //! decoded blocks are kept in an LRU [`cache`]. On open, the WAL after the last flush is
