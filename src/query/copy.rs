@@ -648,6 +648,8 @@ struct Decoder {
     ended: bool,
     /// Reused field buffer.
     field: Vec<u8>,
+    /// Strings of the previous record's fields, reused for the next record's.
+    spare: Vec<String>,
 }
 
 impl Decoder {
@@ -659,6 +661,7 @@ impl Decoder {
             text_scan: 0,
             ended: false,
             field: Vec::new(),
+            spare: Vec::new(),
         }
     }
 
@@ -736,7 +739,7 @@ impl Decoder {
         record: &[u8],
         out: &mut Vec<Option<String>>,
     ) -> std::result::Result<(), Error> {
-        out.clear();
+        self.spare.extend(out.drain(..).flatten());
         match self.options.format {
             Format::Text => self.text_fields(record, out),
             Format::Csv => self.csv_fields(record, out),
@@ -799,7 +802,7 @@ impl Decoder {
             if &rec[start..i] == null {
                 out.push(None);
             } else {
-                out.push(Some(utf8(&self.field)?));
+                out.push(Some(field_text(&self.field, &mut self.spare)?));
             }
             if i >= n {
                 return Ok(());
@@ -819,6 +822,15 @@ impl Decoder {
             self.field.clear();
             let mut quoted = false;
             let mut in_quote = false;
+            // An unquoted field (the usual one) runs to the next delimiter: copied whole.
+            let plain_end = rec[i..]
+                .iter()
+                .position(|&b| b == delim || b == quote)
+                .map_or(n, |p| i + p);
+            if plain_end == n || rec[plain_end] == delim {
+                self.field.extend_from_slice(&rec[i..plain_end]);
+                i = plain_end;
+            }
             while i < n {
                 let b = rec[i];
                 if in_quote {
@@ -851,7 +863,7 @@ impl Decoder {
             if !quoted && &rec[start..i] == null {
                 out.push(None);
             } else {
-                out.push(Some(utf8(&self.field)?));
+                out.push(Some(field_text(&self.field, &mut self.spare)?));
             }
             if i >= n {
                 return Ok(());
@@ -861,22 +873,30 @@ impl Decoder {
     }
 }
 
-fn utf8(bytes: &[u8]) -> Result<String> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let bad: Vec<String> = bytes[at..]
-            .iter()
-            .take(2)
-            .map(|b| format!("0x{b:02x}"))
-            .collect();
-        Error::invalid(
-            CHARACTER_NOT_IN_REPERTOIRE,
-            format!(
-                "invalid byte sequence for encoding \"UTF8\": {}",
-                bad.join(" ")
-            ),
-        )
-    })
+/// A decoded field as text, in a string of an earlier record if one is `spare`.
+fn field_text(field: &[u8], spare: &mut Vec<String>) -> Result<String> {
+    let text = std::str::from_utf8(field).map_err(|e| not_utf8(field, e))?;
+    let mut out = spare.pop().unwrap_or_default();
+    out.clear();
+    out.push_str(text);
+    Ok(out)
+}
+
+/// 22021 for bytes that are not UTF-8, naming the first bad ones as PostgreSQL does.
+fn not_utf8(bytes: &[u8], e: std::str::Utf8Error) -> Error {
+    let at = e.valid_up_to();
+    let bad: Vec<String> = bytes[at..]
+        .iter()
+        .take(2)
+        .map(|b| format!("0x{b:02x}"))
+        .collect();
+    Error::invalid(
+        CHARACTER_NOT_IN_REPERTOIRE,
+        format!(
+            "invalid byte sequence for encoding \"UTF8\": {}",
+            bad.join(" ")
+        ),
+    )
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
@@ -904,6 +924,8 @@ pub struct CopyIn {
     targets: Vec<String>,
     /// Declared types of `targets` (tables).
     types: Vec<SqlType>,
+    /// For each column of a table, the position of its value among `targets`.
+    sources: Vec<Option<usize>>,
     /// Targets come from the header line.
     targets_from_header: bool,
     decoder: Decoder,
@@ -956,7 +978,9 @@ impl CopyIn {
                     .map_or(SqlType::Unknown, |(_, ty)| ty.clone())
             })
             .collect();
+        let sources = statement::value_sources(&collection, &targets);
         Ok(CopyIn {
+            sources,
             targets,
             types,
             targets_from_header,
@@ -1156,19 +1180,18 @@ impl CopyIn {
     fn table_row(
         &self,
         session: &Session,
-        fields: &mut [Option<String>],
+        fields: &[Option<String>],
     ) -> std::result::Result<(String, Vec<u8>, bool), CopyError> {
         let mut row = Vec::with_capacity(fields.len());
-        for ((f, ty), name) in fields.iter_mut().zip(&self.types).zip(&self.targets) {
-            row.push(match f.take() {
+        for ((f, ty), name) in fields.iter().zip(&self.types).zip(&self.targets) {
+            row.push(match f.as_deref() {
                 None => Value::Null,
-                Some(t) => ty
-                    .parse_text(&t)
-                    .map_err(|e| self.value_error(name, &t, e))?,
+                Some(t) => ty.parse_text(t).map_err(|e| self.value_error(name, t, e))?,
             });
         }
-        let (id, values) = statement::table_values(&self.collection, &self.targets, row, session)
-            .map_err(|e| self.at_line(e))?;
+        let (id, values) =
+            statement::table_values_from(&self.collection, &self.sources, row, session)
+                .map_err(|e| self.at_line(e))?;
         crate::catalog::validate_document_id(&id).map_err(|e| self.at_line(e))?;
         let given = self.collection.primary_key.is_some();
         let mut doc = Vec::with_capacity(64);

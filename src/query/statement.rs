@@ -1632,12 +1632,38 @@ pub(crate) fn table_document(
 pub(crate) fn table_values(
     collection: &Collection,
     targets: &[String],
+    row: Row,
+    session: &Session,
+) -> Result<(String, Vec<Value>)> {
+    table_values_from(
+        collection,
+        &value_sources(collection, targets),
+        row,
+        session,
+    )
+}
+
+/// For each column of `collection`, the position of its value among `targets` (None:
+/// not given), as [`table_values_from`] takes them.
+pub(crate) fn value_sources(collection: &Collection, targets: &[String]) -> Vec<Option<usize>> {
+    collection
+        .columns
+        .iter()
+        .map(|c| targets.iter().position(|t| *t == c.name))
+        .collect()
+}
+
+/// [`table_values`] with the columns' positions in `row` worked out once
+/// ([`value_sources`]) for many rows (a COPY).
+pub(crate) fn table_values_from(
+    collection: &Collection,
+    sources: &[Option<usize>],
     mut row: Row,
     session: &Session,
 ) -> Result<(String, Vec<Value>)> {
     let mut values = Vec::with_capacity(collection.columns.len());
-    for c in &collection.columns {
-        let v = match targets.iter().position(|t| *t == c.name) {
+    for (c, source) in collection.columns.iter().zip(sources) {
+        let v = match *source {
             Some(i) => types::cast(
                 row.get_mut(i)
                     .map_or(Value::Null, |v| std::mem::replace(v, Value::Null)),

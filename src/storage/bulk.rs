@@ -12,7 +12,8 @@
 //! A load's rows are encoded into blocks while the caller is still producing them (a
 //! COPY parsing its input), on another core: they are cut into runs of about
 //! [`RUN_BYTES`], and each run is sorted by key and written as one segment while the next
-//! fills. The runs' key ranges may overlap (ids are keyed as text, so numbered rows do not
+//! fills; the last run, which the caller waits for, is written as two halves at once.
+//! The runs' key ranges may overlap (ids are keyed as text, so numbered rows do not
 //! arrive in key order), never their keys: the caller guarantees that no key repeats.
 //! Compaction merges the segments later, as it merges flushed ones.
 //!
@@ -56,7 +57,7 @@ pub(crate) struct Target {
     pub block_size: usize,
     pub level: i32,
     /// Hands out a fresh segment id.
-    pub allocate_id: Box<dyn Fn() -> u64 + Send>,
+    pub allocate_id: Box<dyn Fn() -> u64 + Send + Sync>,
     /// Largest encoded document accepted (54000 beyond, as for any write).
     pub max_document_size: usize,
 }
@@ -268,8 +269,44 @@ fn build(
     if cancel.load(Ordering::Relaxed) {
         return Err(Error::Internal("bulk load cancelled".into()));
     }
-    write_run(target, run, &mut built)?;
+    write_last_run(target, run, &mut built)?;
     Ok(built)
+}
+
+/// The run still filling when the input ends, which the caller waits for: a large one
+/// is sorted, cut in two and written as two segments at once, on this thread and another.
+fn write_last_run(target: &Target, mut run: Vec<Row>, built: &mut Built) -> Result<()> {
+    if run.len() < 2 * CHUNK_ROWS {
+        return write_run(target, run, built);
+    }
+    sort_run(&mut run)?;
+    let second = run.split_off(run.len() / 2);
+    let mut other = Built {
+        segments: Vec::new(),
+        rows: 0,
+    };
+    let (first_done, second_done) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| write_run(target, second, &mut other));
+        let first_done = write_run(target, run, built);
+        let second_done = helper
+            .join()
+            .unwrap_or_else(|_| Err(Error::Internal("a bulk load thread panicked".into())));
+        (first_done, second_done)
+    });
+    // Kept either way, so that a failure removes both halves' files.
+    built.segments.append(&mut other.segments);
+    first_done.and(second_done)
+}
+
+/// Sorts a run by key; a repeated key is an error (the caller guarantees there is none).
+fn sort_run(run: &mut [Row]) -> Result<()> {
+    if !run.is_sorted_by(|a, b| a.0 < b.0) {
+        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if run.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+            return Err(Error::Internal("a bulk load repeated a key".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Sorts a run by key and writes it as one segment.
@@ -277,12 +314,7 @@ fn write_run(target: &Target, mut run: Vec<Row>, built: &mut Built) -> Result<()
     if run.is_empty() {
         return Ok(());
     }
-    if !run.is_sorted_by(|a, b| a.0 < b.0) {
-        run.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if run.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
-            return Err(Error::Internal("a bulk load repeated a key".into()));
-        }
-    }
+    sort_run(&mut run)?;
     let first = run.first().map(|r| r.0.clone()).unwrap_or_default();
     let last = run.last().map(|r| r.0.clone()).unwrap_or_default();
     let mut writer = SegmentWriter::create(
