@@ -38,13 +38,13 @@
 //! its files.
 //!
 //! Inside a transaction block the rows join the transaction's writes (and its
-//! `max_transaction_size`). Any other autocommit COPY, once every row is validated, writes its
-//! other rows in WAL batches of about [`WRITE_BATCH_BYTES`], each batch atomic, holding the key
-//! locks of all of them until the last is written: other sessions never see a row
-//! the COPY would reject, nor write an id the COPY is about to. A crash (or a failed
-//! disk write) in the middle of the writing phase leaves a prefix of the batches stored
-//! and none of the rest: the COPY is atomic for every error it can detect from its input,
-//! not under a crash. Collections with a unique secondary index are written in a single
+//! `max_transaction_size`). Any other autocommit COPY, once every row is validated,
+//! writes its rows in WAL batches of about [`WRITE_BATCH_BYTES`], each batch atomic,
+//! holding the key locks of all of them until the last is written: other sessions never
+//! see a row the COPY would reject, nor write an id the COPY is about to. A crash (or a
+//! failed disk write) in the middle of the writing phase leaves a prefix of the batches
+//! stored and none of the rest: such a COPY is atomic for every error it can detect from
+//! its input, not under a crash. Collections with a unique secondary index are written in a single
 //! batch, since the unique check runs per batch.
 //!
 //! The input is limited to `max_copy_size` bytes (54000 beyond), which bounds the memory
