@@ -45,20 +45,7 @@ impl Catalog {
         {
             // Held while writing: an index created meanwhile sees the rows.
             let _ic = self.index_change.read();
-            let plain = {
-                let st = self.state.read();
-                let c = st
-                    .by_name
-                    .get(name)
-                    .filter(|c| c.id == cid)
-                    .ok_or_else(|| {
-                        Error::not_found(
-                            SqlState::UNDEFINED_TABLE,
-                            format!("relation \"{name}\" was dropped during the write"),
-                        )
-                    })?;
-                c.kind == Kind::Table && c.indexes.is_empty() && c.foreign_keys.is_empty()
-            };
+            let plain = self.with_live(name, cid, Self::bulk_loadable)?;
             if plain {
                 let mut ops = Vec::with_capacity(rows.len() + 1);
                 ops.push(Op::Count {
@@ -89,6 +76,22 @@ impl Catalog {
         )
     }
 
+    /// `f` of collection `name` if it still has id `cid` (42P01 if it was dropped).
+    fn with_live<T>(&self, name: &str, cid: u32, f: impl FnOnce(&Collection) -> T) -> Result<T> {
+        let st = self.state.read();
+        let c = st
+            .by_name
+            .get(name)
+            .filter(|c| c.id == cid)
+            .ok_or_else(|| {
+                Error::not_found(
+                    SqlState::UNDEFINED_TABLE,
+                    format!("relation \"{name}\" was dropped during the write"),
+                )
+            })?;
+        Ok(f(c))
+    }
+
     /// Whether COPY may load collection `c` as new segments ([`Catalog::bulk_load`])
     /// rather than through the WAL: a table with no secondary index and no foreign key,
     /// whose rows need nothing but their bytes written.
@@ -109,23 +112,10 @@ impl Catalog {
     pub fn install_bulk(&self, name: &str, cid: u32, built: Built) -> Result<()> {
         // Held while installing: an index created meanwhile sees the rows.
         let _ic = self.index_change.read();
-        {
-            let st = self.state.read();
-            let c = st
-                .by_name
-                .get(name)
-                .filter(|c| c.id == cid)
-                .ok_or_else(|| {
-                    Error::not_found(
-                        SqlState::UNDEFINED_TABLE,
-                        format!("relation \"{name}\" was dropped during the write"),
-                    )
-                })?;
-            if !Self::bulk_loadable(c) {
-                return Err(crate::txn::serialization_failure(
-                    "the table gained an index or a foreign key during the load",
-                ));
-            }
+        if !self.with_live(name, cid, Self::bulk_loadable)? {
+            return Err(crate::txn::serialization_failure(
+                "the table gained an index or a foreign key during the load",
+            ));
         }
         let rows = i64::try_from(built.rows()).unwrap_or(i64::MAX);
         self.storage.install_bulk(built, &[(cid, rows)])?;

@@ -1301,12 +1301,7 @@ impl CopyIn {
                 .map(|(_, k)| k.as_slice()),
         );
         // A collection with no document yet (the usual bulk load) needs no lookups.
-        let empty = session
-            .read_view()
-            .scan_collection(collection.id)
-            .next()
-            .transpose()?
-            .is_none();
+        let empty = holds_nothing(session, collection.id)?;
         if !empty {
             for (r, key) in rows.iter().zip(&keys) {
                 if r.given && session.current(key)?.is_some() {
@@ -1385,12 +1380,7 @@ impl CopyIn {
         let given = collection.primary_key.is_some();
         let _locks = session.lock_for_write(key_list().filter(|_| given));
         // A collection with no document yet (the usual bulk load) needs no lookups.
-        let empty = session
-            .read_view()
-            .scan_collection(collection.id)
-            .next()
-            .transpose()?
-            .is_none();
+        let empty = holds_nothing(session, collection.id)?;
         if given && !empty {
             for (i, (key, id)) in key_list().zip(ids.iter()).enumerate() {
                 if session.current(key)?.is_some() {
@@ -1422,6 +1412,16 @@ impl CopyIn {
         );
         Ok(n)
     }
+}
+
+/// Whether collection `cid` holds no document.
+fn holds_nothing(session: &Session, cid: u32) -> Result<bool> {
+    Ok(session
+        .read_view()
+        .scan_collection(cid)
+        .next()
+        .transpose()?
+        .is_none())
 }
 
 /// Writes validated rows: in a transaction block they join its writes; otherwise they
