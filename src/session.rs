@@ -16,6 +16,7 @@ use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::{Column, Outcome, SqlType, references};
 use crate::storage::keys;
+use crate::storage::shape::Shape;
 use crate::txn::{PendingWrite, ReadView, Transaction};
 
 /// Where the session is with respect to transactions (the ReadyForQuery status).
@@ -857,6 +858,19 @@ impl Session {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
         self.read_view().get(&keys::encode(c.id, id))
+    }
+
+    /// [`Session::get_document`] handing the document out in `shape` (a REST answer
+    /// written straight from the stored form).
+    pub fn get_document_shaped<S: Shape>(
+        &self,
+        collection: &str,
+        id: &str,
+        shape: &mut S,
+    ) -> Result<Option<S::Doc>> {
+        let c = self.collection(collection)?;
+        catalog::validate_document_id(id)?;
+        self.read_view().get_shaped(&keys::encode(c.id, id), shape)
     }
 
     /// Stores `doc` as document `id`, replacing any previous version. A body `id` field

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tissdb::SqlState;
 use tissdb::doc::{Limits, Object, json, xml};
+use tissdb::storage::shape::Shape;
 
 use crate::error::ApiError;
 
@@ -121,6 +122,45 @@ pub fn document_response(status: StatusCode, format: Format, id: &str, body: &Ob
         Format::Json => (status, axum::Json(json::document_to_json(id, body))).into_response(),
         Format::Xml => xml_response(status, xml::write_document(id, body)),
     }
+}
+
+/// Documents as the JSON text of a document answer, written where storage first
+/// touches them ([`json::write_document`], [`json::write_document_record`]): a REST GET
+/// builds neither the document nor a JSON tree.
+#[derive(Clone, Debug)]
+pub struct JsonAnswer {
+    /// The id the answer names first.
+    pub id: String,
+}
+
+impl Shape for JsonAnswer {
+    type Doc = Vec<u8>;
+    fn shape_ref(&mut self, doc: &Object) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        json::write_document(&self.id, doc, &mut out);
+        out
+    }
+    fn shape_owned(&mut self, doc: Object) -> Vec<u8> {
+        self.shape_ref(&doc)
+    }
+    fn shape_record(&mut self, bytes: &[u8]) -> tissdb::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 2 + 32);
+        json::write_document_record(&self.id, bytes, &mut out)?;
+        Ok(out)
+    }
+    fn fields(&self) -> Option<&[String]> {
+        None
+    }
+}
+
+/// An answer of JSON text already written.
+pub fn json_text_response(status: StatusCode, text: Vec<u8>) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        text,
+    )
+        .into_response()
 }
 
 /// An XML answer.

@@ -304,6 +304,25 @@ pub async fn get_document(
             "expand names at most 32 fields",
         ));
     }
+    let not_found = |id: &str| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            SqlState::NO_DATA,
+            format!("no document with id \"{id}\""),
+        )
+    };
+    let format = body::response_format(&headers);
+    if expand.is_empty() && format == Format::Json {
+        let mut answer = body::JsonAnswer { id: id.clone() };
+        let text = run_in_place(&state, &headers, move |s| {
+            s.get_document_shaped(&collection, &answer.id.clone(), &mut answer)
+        })
+        .await?;
+        return match text {
+            Some(text) => Ok(body::json_text_response(StatusCode::OK, text)),
+            None => Err(not_found(&id)),
+        };
+    }
     let lookup_id = id.clone();
     let doc = run_in_place(&state, &headers, move |s| {
         let Some(mut doc) = s.get_document(&collection, &lookup_id)? else {
@@ -332,17 +351,8 @@ pub async fn get_document(
     })
     .await?;
     match doc {
-        Some(doc) => Ok(body::document_response(
-            StatusCode::OK,
-            body::response_format(&headers),
-            &id,
-            &doc,
-        )),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            SqlState::NO_DATA,
-            format!("no document with id \"{id}\""),
-        )),
+        Some(doc) => Ok(body::document_response(StatusCode::OK, format, &id, &doc)),
+        None => Err(not_found(&id)),
     }
 }
 

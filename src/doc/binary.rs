@@ -253,7 +253,26 @@ pub enum Tag {
     Scalar,
 }
 
+/// One step of a walk over an encoded value with [`Reader::token`]: a scalar, borrowed
+/// where it is text or bytes, or the start of a container whose parts follow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Token<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Numeric(&'a str),
+    String(&'a str),
+    DateTime(i64),
+    Binary(&'a [u8]),
+    /// An array of this many items; each follows as a value.
+    Array(u64),
+    /// An object of this many fields; each follows as a [`Reader::name`] and a value.
+    Object(u64),
+}
+
 /// A cursor over encoded bytes; every read is bounds-checked.
+#[derive(Clone)]
 pub struct Reader<'a> {
     pub bytes: &'a [u8],
     pub pos: usize,
@@ -432,6 +451,54 @@ impl<'a> Reader<'a> {
                 Ok(Value::Null)
             }
         }
+    }
+
+    /// The next value, or the start of the next container (see [`Token`]). A container's
+    /// count is checked against the bytes left, as a believable bound, not trusted.
+    pub fn token(&mut self) -> Result<Token<'a>> {
+        Ok(match self.byte()? {
+            NULL => Token::Null,
+            FALSE => Token::Bool(false),
+            TRUE => Token::Bool(true),
+            INT => Token::Int(unzigzag(self.varint()?)),
+            FLOAT => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(self.take(8)?);
+                Token::Float(f64::from_bits(u64::from_le_bytes(b)))
+            }
+            NUMERIC => Token::Numeric(self.str()?),
+            STRING => Token::String(self.str()?),
+            DATETIME => Token::DateTime(unzigzag(self.varint()?)),
+            BINARY => Token::Binary(self.bytes_prefixed()?),
+            tag @ (ARRAY | OBJECT) => {
+                let count = self.varint()?;
+                let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
+                if count > remaining {
+                    return Err(corrupt("count beyond end"));
+                }
+                if tag == ARRAY {
+                    Token::Array(count)
+                } else {
+                    Token::Object(count)
+                }
+            }
+            tag => return Err(corrupt(&format!("unknown tag {tag}"))),
+        })
+    }
+
+    /// The name of an object's next field, borrowed.
+    pub fn name(&mut self) -> Result<&'a str> {
+        self.str()
+    }
+
+    /// A length-prefixed UTF-8 string, borrowed.
+    fn str(&mut self) -> Result<&'a str> {
+        std::str::from_utf8(self.bytes_prefixed()?).map_err(|_| corrupt("invalid UTF-8"))
+    }
+
+    /// Steps over the next value without building it.
+    pub fn skip(&mut self) -> Result<()> {
+        self.skip_value(0)
     }
 
     /// What kind of value comes next, without reading it; None at the end.

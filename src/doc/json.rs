@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Number, Value as Json};
 
+use super::binary::{Reader, Token};
 use super::text;
 use super::{Limits, Object, Value};
 use crate::error::{Error, Result, SqlState};
@@ -340,10 +341,252 @@ pub fn document_to_json(id: &str, body: &Object) -> Json {
     Json::Object(map)
 }
 
+/// Writes the JSON text of [`document_to_json`]`(id, body)` into `out`, byte for byte
+/// as `serde_json` writes that tree, without building it (a REST GET's answer).
+pub fn write_document(id: &str, body: &Object, out: &mut Vec<u8>) {
+    let id_value = match body.get("id") {
+        Some(Value::Int(i)) if i.to_string() == id => Token::Int(*i),
+        Some(Value::Numeric(n)) if n == id => Token::Numeric(n),
+        _ => Token::String(id),
+    };
+    open_document(id_value, out);
+    for (k, v) in body {
+        if k != "id" {
+            out.push(b',');
+            put_str(out, k);
+            out.push(b':');
+            write_value(v, out);
+        }
+    }
+    out.push(b'}');
+}
+
+/// [`write_document`] for a body in its stored binary form (see
+/// [`binary::encode_object`]), read in place.
+pub fn write_document_record(id: &str, record: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    let mut fields = Reader::new(record);
+    let count = fields.varint()?;
+    let mut id_value = Token::String(id);
+    let mut look = fields.clone();
+    for _ in 0..count {
+        if look.name()? != "id" {
+            look.skip()?;
+            continue;
+        }
+        match look.token()? {
+            Token::Int(i) if i.to_string() == id => id_value = Token::Int(i),
+            Token::Numeric(n) if n == id => id_value = Token::Numeric(n),
+            _ => {}
+        }
+        break;
+    }
+    open_document(id_value, out);
+    for _ in 0..count {
+        let name = fields.name()?;
+        if name == "id" {
+            fields.skip()?;
+            continue;
+        }
+        out.push(b',');
+        put_str(out, name);
+        out.push(b':');
+        write_encoded_value(&mut fields, out)?;
+    }
+    if !fields.is_empty() {
+        return Err(Error::Corruption(
+            "binary value: trailing bytes after object".into(),
+        ));
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// `{"id":<id>` of a document answer.
+fn open_document(id: Token<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"id\":");
+    put_scalar(id, out);
+}
+
+/// A JSON string, escaped as `serde_json` escapes it.
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A one-key marker object, `{"<key>":"<text>"}`.
+fn put_marker(out: &mut Vec<u8>, key: &str, text: &str) {
+    out.push(b'{');
+    put_str(out, key);
+    out.push(b':');
+    put_str(out, text);
+    out.push(b'}');
+}
+
+/// A scalar's JSON text, as [`to_json`] converts it and `serde_json` writes it.
+fn put_scalar(t: Token<'_>, out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    match t {
+        Token::Null => out.extend_from_slice(b"null"),
+        Token::Bool(true) => out.extend_from_slice(b"true"),
+        Token::Bool(false) => out.extend_from_slice(b"false"),
+        Token::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Token::Float(f) if f.is_finite() => {
+            let _ = serde_json::to_writer(&mut *out, &f);
+        }
+        Token::Float(f) => put_marker(out, FLOAT, &text::format_float(f)),
+        Token::Numeric(n) => put_marker(out, NUMERIC, n),
+        Token::String(s) => put_str(out, s),
+        Token::DateTime(m) => put_marker(out, DATE, &text::format_datetime(m)),
+        Token::Binary(b) => put_marker(out, BINARY, &BASE64.encode(b)),
+        // Containers are opened by their writers; nothing reaches here.
+        Token::Array(_) | Token::Object(_) => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The scalar token of a value that is not a container.
+fn scalar_token(v: &Value) -> Token<'_> {
+    match v {
+        Value::Null | Value::Array(_) | Value::Object(_) => Token::Null,
+        Value::Bool(b) => Token::Bool(*b),
+        Value::Int(i) => Token::Int(*i),
+        Value::Float(f) => Token::Float(*f),
+        Value::Numeric(n) => Token::Numeric(n),
+        Value::String(s) => Token::String(s),
+        Value::DateTime(m) => Token::DateTime(*m),
+        Value::Binary(b) => Token::Binary(b),
+    }
+}
+
+/// The text that opens an object and the text that closes it: `{"$object":{` and `}}`
+/// when the object would read as a marker.
+fn object_brackets(marker_like: bool) -> (&'static [u8], &'static [u8]) {
+    if marker_like {
+        (b"{\"$object\":{", b"}}")
+    } else {
+        (b"{", b"}")
+    }
+}
+
+/// The children left of a container [`write_value`] is inside.
+enum WriteFrame<'a> {
+    Array(std::slice::Iter<'a, Value>),
+    Object(indexmap::map::Iter<'a, String, Value>),
+}
+
+/// An open container: its children left, its closing text, whether a child was written.
+struct Open<C> {
+    children: C,
+    close: &'static [u8],
+    started: bool,
+}
+
+impl<C> Open<C> {
+    fn new(children: C, close: &'static [u8]) -> Self {
+        Open {
+            children,
+            close,
+            started: false,
+        }
+    }
+
+    /// The comma before every child but the first.
+    fn separate(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            out.push(b',');
+        }
+        self.started = true;
+    }
+}
+
+/// A value's JSON text, as `serde_json` writes [`to_json`]`(v)`; an explicit stack, no
+/// recursion.
+fn write_value(v: &Value, out: &mut Vec<u8>) {
+    let mut stack: Vec<Open<WriteFrame<'_>>> = Vec::new();
+    let mut next = v;
+    loop {
+        match next {
+            Value::Array(items) => {
+                out.push(b'[');
+                stack.push(Open::new(WriteFrame::Array(items.iter()), b"]"));
+            }
+            Value::Object(fields) => {
+                let wrap = fields.len() == 1 && fields.keys().all(|k| is_marker_key(k));
+                let (open, close) = object_brackets(wrap);
+                out.extend_from_slice(open);
+                stack.push(Open::new(WriteFrame::Object(fields.iter()), close));
+            }
+            scalar => put_scalar(scalar_token(scalar), out),
+        }
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return;
+            };
+            let child = match &mut top.children {
+                WriteFrame::Array(items) => items.next().map(|v| (None, v)),
+                WriteFrame::Object(fields) => fields.next().map(|(k, v)| (Some(k), v)),
+            };
+            let Some((key, child)) = child else {
+                out.extend_from_slice(top.close);
+                stack.pop();
+                continue;
+            };
+            top.separate(out);
+            if let Some(key) = key {
+                put_str(out, key);
+                out.push(b':');
+            }
+            next = child;
+            break;
+        }
+    }
+}
+
+/// [`write_value`] for the next encoded value of `reader`.
+fn write_encoded_value(reader: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<()> {
+    // Per open container: how many children are left, and whether they are fields.
+    let mut stack: Vec<Open<(u64, bool)>> = Vec::new();
+    loop {
+        match reader.token()? {
+            Token::Array(count) => {
+                out.push(b'[');
+                stack.push(Open::new((count, false), b"]"));
+            }
+            Token::Object(count) => {
+                let wrap = count == 1 && is_marker_key(reader.clone().name()?);
+                let (open, close) = object_brackets(wrap);
+                out.extend_from_slice(open);
+                stack.push(Open::new((count, true), close));
+            }
+            scalar => put_scalar(scalar, out),
+        }
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return Ok(());
+            };
+            let (left, fields) = &mut top.children;
+            if *left == 0 {
+                out.extend_from_slice(top.close);
+                stack.pop();
+                continue;
+            }
+            *left -= 1;
+            let fields = *fields;
+            top.separate(out);
+            if fields {
+                put_str(out, reader.name()?);
+                out.push(b':');
+            }
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::text::testing::{arb_value, same};
+    use crate::doc::text::testing::{arb_object, arb_value, same};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -386,6 +629,77 @@ mod tests {
                 Value::Object(obj(vec![("$object", Value::Int(1))])),
             ),
         ]))
+    }
+
+    /// What a REST GET answered before [`write_document`]: the JSON tree, serialized.
+    fn via_tree(id: &str, body: &Object) -> Vec<u8> {
+        serde_json::to_vec(&document_to_json(id, body)).unwrap()
+    }
+
+    fn written(id: &str, body: &Object) -> (String, String) {
+        let mut direct = Vec::new();
+        write_document(id, body, &mut direct);
+        let mut from_record = Vec::new();
+        write_document_record(
+            id,
+            &crate::doc::binary::encode_object(body),
+            &mut from_record,
+        )
+        .unwrap();
+        (
+            String::from_utf8(direct).unwrap(),
+            String::from_utf8(from_record).unwrap(),
+        )
+    }
+
+    #[test]
+    fn documents_are_written_as_their_json_trees_serialize() {
+        let Value::Object(body) = every_type() else {
+            unreachable!()
+        };
+        let tree = String::from_utf8(via_tree("k1", &body)).unwrap();
+        assert!(
+            tree.starts_with(r#"{"id":"k1","null":null,"t":true"#),
+            "{tree}"
+        );
+        assert_eq!(written("k1", &body), (tree.clone(), tree));
+        // A body id that is the key as a number keeps its type; any other is replaced.
+        for (id, body_id, expected) in [
+            ("7", Value::Int(7), r#"{"id":7,"a":[]}"#),
+            ("07", Value::Int(7), r#"{"id":"07","a":[]}"#),
+            (
+                "1.50",
+                Value::Numeric("1.50".into()),
+                r#"{"id":{"$numeric":"1.50"},"a":[]}"#,
+            ),
+            ("x", Value::String("y".into()), r#"{"id":"x","a":[]}"#),
+        ] {
+            let body = obj(vec![("a", Value::Array(vec![])), ("id", body_id)]);
+            let tree = String::from_utf8(via_tree(id, &body)).unwrap();
+            assert_eq!(tree, expected);
+            assert_eq!(written(id, &body), (tree.clone(), tree));
+        }
+    }
+
+    #[test]
+    fn a_record_with_trailing_or_missing_bytes_is_an_error() {
+        let body = obj(vec![("a", Value::String("xyz".into()))]);
+        let mut record = crate::doc::binary::encode_object(&body);
+        record.push(0);
+        assert!(write_document_record("k", &record, &mut Vec::new()).is_err());
+        record.truncate(record.len() - 2);
+        assert!(write_document_record("k", &record, &mut Vec::new()).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn written_documents_match_their_json_trees(
+            id in prop_oneof![Just("7".to_string()), Just("-12.50".to_string()), any::<String>()],
+            body in arb_object(),
+        ) {
+            let tree = String::from_utf8(via_tree(&id, &body)).unwrap();
+            prop_assert_eq!(written(&id, &body), (tree.clone(), tree));
+        }
     }
 
     #[test]
@@ -507,6 +821,10 @@ mod tests {
             v = Value::Array(vec![v]);
         }
         let back = from_json(to_json(&v)).unwrap();
+        let mut text = Vec::new();
+        write_value(&v, &mut text);
+        let expected = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(text, expected.as_bytes());
         // Tear both down iteratively; their own Drop would recurse.
         let mut cur = Some(back);
         let mut depth = 0;
