@@ -626,6 +626,17 @@ impl Session {
     /// shapes it (see [`Session::table_row`]) and keyed by its primary key. 23505 if a
     /// document with that id exists. Returns the id and the stored body.
     pub fn insert_document(&self, collection: &str, doc: Object) -> Result<(String, Object)> {
+        self.insert_document_answered(collection, doc, |id, doc| (id.to_string(), doc.clone()))
+    }
+
+    /// [`Session::insert_document`] handing the id and the stored body to `answer`
+    /// before the write takes the body (a REST answer written without a copy of it).
+    pub fn insert_document_answered<T>(
+        &self,
+        collection: &str,
+        doc: Object,
+        answer: impl FnOnce(&str, &Object) -> T,
+    ) -> Result<T> {
         let c = self.collection(collection)?;
         let (id, doc, generated) = self.document_body_keyed(&c, doc, None)?;
         let key = keys::encode(c.id, &id);
@@ -637,16 +648,17 @@ impl Session {
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
             ));
         }
+        let answer = answer(&id, &doc);
         self.write_documents(
             &c,
             vec![DocWrite {
-                id: id.clone(),
+                id,
                 key,
                 old: None,
-                new: Some(doc.clone()),
+                new: Some(doc),
             }],
         )?;
-        Ok((id, doc))
+        Ok(answer)
     }
 
     /// Inserts new documents as one write: all of them or, on any error, none. Each

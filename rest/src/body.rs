@@ -119,7 +119,11 @@ pub fn decode_document(format: Format, bytes: &[u8], limits: &Limits) -> Result<
 /// A document answer with its id first.
 pub fn document_response(status: StatusCode, format: Format, id: &str, body: &Object) -> Response {
     match format {
-        Format::Json => (status, axum::Json(json::document_to_json(id, body))).into_response(),
+        Format::Json => {
+            let mut text = Vec::with_capacity(256);
+            json::write_document(id, body, &mut text);
+            json_text_response(status, text)
+        }
         Format::Xml => xml_response(status, xml::write_document(id, body)),
     }
 }

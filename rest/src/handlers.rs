@@ -261,14 +261,13 @@ pub(crate) async fn insert_one(
     bytes: &[u8],
 ) -> ApiResult {
     let doc = body::decode_document(format, bytes, &state.db.limits())?;
-    let (id, stored) =
-        run_in_place(state, headers, move |s| s.insert_document(&collection, doc)).await?;
-    Ok(body::document_response(
-        StatusCode::CREATED,
-        body::response_format(headers),
-        &id,
-        &stored,
-    ))
+    let answer_format = body::response_format(headers);
+    run_in_place(state, headers, move |s| {
+        s.insert_document_answered(&collection, doc, |id, stored| {
+            body::document_response(StatusCode::CREATED, answer_format, id, stored)
+        })
+    })
+    .await
 }
 
 /// `GET /<collection>/<id>[?expand=f1,f2]`: the document; each field named in `expand`
