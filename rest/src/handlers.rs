@@ -604,6 +604,11 @@ fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> Respons
             let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
             export::csv_response(export::rows_csv(&names, &rows), None)
         }
+        tissdb::query::Outcome::Rows { columns, rows, .. }
+            if out_format == Out::Json && columns.iter().all(|c| c.path.is_empty()) =>
+        {
+            body::json_text_response(StatusCode::OK, rows_json_text(&columns, &rows))
+        }
         tissdb::query::Outcome::Rows { columns, rows, .. } => {
             let json_rows: Vec<serde_json::Value> = rows
                 .into_iter()
@@ -892,6 +897,31 @@ pub async fn check_indexes(
     Ok(Json(json!({ "indexes": indexes })).into_response())
 }
 
+/// The JSON array of `rows`, written without a JSON tree, for columns without document
+/// paths: each row an object keyed as [`insert_column`] keys it.
+fn rows_json_text(columns: &[tissdb::query::Column], rows: &[tissdb::query::Row]) -> Vec<u8> {
+    let mut keys: Vec<String> = Vec::with_capacity(columns.len());
+    for c in columns {
+        let mut key = c.name.clone();
+        let mut n = 1;
+        while keys.contains(&key) {
+            n += 1;
+            key = format!("{}_{n}", c.name);
+        }
+        keys.push(key);
+    }
+    let mut text = Vec::with_capacity(2 + rows.len() * 128);
+    text.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        json_codec::write_fields(keys.iter().map(String::as_str).zip(row), &mut text);
+    }
+    text.push(b']');
+    text
+}
+
 /// Puts a result column into a JSON row: under its document path, nested, when it has
 /// one and the path is free; otherwise under its name. A name already taken (two
 /// `?column?`s, an alias equal to another column) gets `_2`, `_3`, ... so no value is lost.
@@ -955,4 +985,57 @@ pub async fn method_not_allowed() -> ApiError {
         SqlState::FEATURE_NOT_SUPPORTED,
         "method not allowed on this endpoint",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tissdb::query::{Column, Row};
+
+    /// The rows as the JSON tree path answers them.
+    fn via_tree(columns: &[Column], rows: &[Row]) -> String {
+        let json_rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                let mut obj = serde_json::Map::new();
+                for (c, v) in columns.iter().zip(row) {
+                    insert_column(&mut obj, &c.path, &c.name, json_codec::to_json(v));
+                }
+                serde_json::Value::Object(obj)
+            })
+            .collect();
+        serde_json::to_string(&json_rows).unwrap()
+    }
+
+    #[test]
+    fn rows_are_written_as_their_json_tree_serializes() {
+        let columns: Vec<Column> = ["a", "a_2", "a", "?column?", "?column?", "$date"]
+            .into_iter()
+            .map(|n| Column::new(n, SqlType::Text))
+            .collect();
+        let mut nested = tissdb::doc::Object::default();
+        nested.insert("$numeric".into(), Value::String("x".into()));
+        let rows: Vec<Row> = vec![
+            vec![
+                Value::Int(1),
+                Value::String("q\"\n".into()),
+                Value::Float(f64::NAN),
+                Value::Null,
+                Value::Object(nested),
+                Value::String("not a date".into()),
+            ],
+            vec![
+                Value::Numeric("1.50".into()),
+                Value::Array(vec![Value::Bool(true), Value::DateTime(0)]),
+                Value::Binary(vec![1, 2]),
+                Value::Float(-0.0),
+                Value::Int(i64::MIN),
+                Value::Null,
+            ],
+        ];
+        let text = String::from_utf8(rows_json_text(&columns, &rows)).unwrap();
+        assert_eq!(text, via_tree(&columns, &rows));
+        assert!(text.contains(r#""a_3":{"$float":"NaN"}"#), "{text}");
+        assert_eq!(rows_json_text(&columns, &[]), b"[]");
+    }
 }

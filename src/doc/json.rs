@@ -361,6 +361,22 @@ pub fn write_document(id: &str, body: &Object, out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
+/// Writes the object `{"<name>":<value>,...}` of `fields` in order, each value as
+/// [`to_json`] converts it, byte for byte as `serde_json` writes a map built of them
+/// (a REST query's row); the names must be distinct.
+pub fn write_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (name, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put_str(out, name);
+        out.push(b':');
+        write_value(value, out);
+    }
+    out.push(b'}');
+}
+
 /// [`write_document`] for a body in its stored binary form (see
 /// [`binary::encode_object`]), read in place.
 pub fn write_document_record(id: &str, record: &[u8], out: &mut Vec<u8>) -> Result<()> {
@@ -678,6 +694,20 @@ mod tests {
             let tree = String::from_utf8(via_tree(id, &body)).unwrap();
             assert_eq!(tree, expected);
             assert_eq!(written(id, &body), (tree.clone(), tree));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn written_fields_match_their_json_map(body in arb_object()) {
+            let map: Map<String, Json> =
+                body.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+            let mut text = Vec::new();
+            write_fields(body.iter().map(|(k, v)| (k.as_str(), v)), &mut text);
+            prop_assert_eq!(
+                String::from_utf8(text).unwrap(),
+                serde_json::to_string(&Json::Object(map)).unwrap()
+            );
         }
     }
 
