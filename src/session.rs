@@ -867,9 +867,9 @@ impl Session {
 
     /// The document `id`, or None.
     pub fn get_document(&self, collection: &str, id: &str) -> Result<Option<Object>> {
-        let c = self.collection(collection)?;
+        let cid = self.db.catalog().id(collection)?;
         catalog::validate_document_id(id)?;
-        self.read_view().get(&keys::encode(c.id, id))
+        self.read_view().get(&keys::encode(cid, id))
     }
 
     /// [`Session::get_document`] handing the document out in `shape` (a REST answer
@@ -880,9 +880,9 @@ impl Session {
         id: &str,
         shape: &mut S,
     ) -> Result<Option<S::Doc>> {
-        let c = self.collection(collection)?;
+        let cid = self.db.catalog().id(collection)?;
         catalog::validate_document_id(id)?;
-        self.read_view().get_shaped(&keys::encode(c.id, id), shape)
+        self.read_view().get_shaped(&keys::encode(cid, id), shape)
     }
 
     /// Stores `doc` as document `id`, replacing any previous version. A body `id` field

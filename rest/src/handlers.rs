@@ -456,7 +456,7 @@ pub async fn compact(
     let collection = one(path)?;
     let segments = run(&state, move |s| {
         // The collection must exist; the compaction covers the whole store.
-        s.database().catalog().get(&collection)?;
+        s.database().catalog().id(&collection)?;
         s.compact()?;
         Ok(s.database().storage().segment_sizes().len())
     })
@@ -560,7 +560,7 @@ pub async fn query(
         Some(prepared) => {
             let point = prepared.point;
             let run = move |s: &mut Session| {
-                s.database().catalog().get(&collection)?;
+                s.database().catalog().id(&collection)?;
                 check_params(&prepared, &params)?;
                 s.execute(&prepared, &params)
             };
@@ -572,7 +572,7 @@ pub async fn query(
         None => {
             let statements = state.statements.clone();
             run_doc(&state, &headers, move |s| {
-                s.database().catalog().get(&collection)?;
+                s.database().catalog().id(&collection)?;
                 let prepared = Arc::new(s.prepare(&sql, &hints)?);
                 let controls = prepared
                     .statement

@@ -347,12 +347,23 @@ impl Catalog {
 
     /// The collection named `name`, or 42P01.
     pub fn get(&self, name: &str) -> Result<Collection> {
-        self.state.read().by_name.get(name).cloned().ok_or_else(|| {
-            Error::not_found(
-                SqlState::UNDEFINED_TABLE,
-                format!("collection \"{name}\" does not exist"),
-            )
-        })
+        self.state
+            .read()
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| undefined_collection(name))
+    }
+
+    /// The id of the collection named `name`, or 42P01: [`Catalog::get`] without a copy
+    /// of the collection, for callers that need only its keys.
+    pub fn id(&self, name: &str) -> Result<u32> {
+        self.state
+            .read()
+            .by_name
+            .get(name)
+            .map(|c| c.id)
+            .ok_or_else(|| undefined_collection(name))
     }
 
     /// The number of documents in collection `id` (exact: kept with every write).
@@ -522,4 +533,12 @@ impl Catalog {
         }
         Ok(dependents.into_iter().map(|(c, fk)| (fk.name, c)).collect())
     }
+}
+
+/// 42P01 for a collection that does not exist.
+fn undefined_collection(name: &str) -> Error {
+    Error::not_found(
+        SqlState::UNDEFINED_TABLE,
+        format!("collection \"{name}\" does not exist"),
+    )
 }
