@@ -312,9 +312,10 @@ pub async fn get_document(
     };
     let format = body::response_format(&headers);
     if expand.is_empty() && format == Format::Json {
+        let lookup_id = id.clone();
         let mut answer = body::JsonAnswer { id: id.clone() };
         let text = run_in_place(&state, &headers, move |s| {
-            s.get_document_shaped(&collection, &answer.id.clone(), &mut answer)
+            s.get_document_shaped(&collection, &lookup_id, &mut answer)
         })
         .await?;
         return match text {

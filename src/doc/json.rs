@@ -6,6 +6,11 @@
 //! object that would itself look like a marker (exactly one key, one of the markers or
 //! `$object`) is wrapped as `{"$object": {...}}`, so every value round-trips.
 //!
+//! Answers can also be written as text directly, without a `serde_json` tree: a stored
+//! document from its object ([`write_document`]) or from its binary form
+//! ([`write_document_record`]), a query's row ([`write_fields`]), byte for byte as
+//! `serde_json` writes the tree [`to_json`] and [`document_to_json`] build.
+//!
 //! Conversions walk values with an explicit stack, never by recursion, so no input depth
 //! can overflow the stack; [`parse_document`] enforces [`Limits::max_depth`].
 
