@@ -175,11 +175,7 @@ fn decode_object_fields_with<'p>(
     mut put: impl FnMut(usize, &mut Reader<'_>, &[PathStep], bool) -> Result<()>,
 ) -> Result<()> {
     let mut reader = Reader { bytes, pos: 0 };
-    let count = reader.varint()?;
-    let remaining = (bytes.len() - reader.pos.min(bytes.len())) as u64;
-    if count > remaining {
-        return Err(corrupt("field count beyond end"));
-    }
+    let count = reader.count()?;
     let mut found = 0;
     for field in 0..count as usize {
         if found == wanted {
@@ -345,17 +341,27 @@ impl<'a> Reader<'a> {
     }
 
     pub fn string(&mut self) -> Result<String> {
-        let b = self.bytes_prefixed()?;
-        String::from_utf8(b.to_vec()).map_err(|_| corrupt("invalid UTF-8"))
+        self.str().map(str::to_string)
+    }
+
+    /// A container's count of items or fields, checked against the bytes left: each
+    /// takes at least one, which bounds a believable count.
+    fn count(&mut self) -> Result<u64> {
+        let count = self.varint()?;
+        let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
+        if count > remaining {
+            return Err(corrupt("count beyond end"));
+        }
+        Ok(count)
     }
 
     fn object_fields(&mut self, depth: usize) -> Result<Object> {
-        let count = self.varint()?;
-        // Each field takes at least two bytes, which bounds a believable count.
-        let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
-        if count > remaining {
-            return Err(corrupt("field count beyond end"));
-        }
+        let count = self.count()?;
+        self.fields(count, depth)
+    }
+
+    /// The `count` fields of an object whose count was read.
+    fn fields(&mut self, count: u64, depth: usize) -> Result<Object> {
         let mut fields = Object::with_capacity_and_hasher(count as usize, Default::default());
         for _ in 0..count {
             let name = self.string()?;
@@ -470,18 +476,8 @@ impl<'a> Reader<'a> {
             STRING => Token::String(self.str()?),
             DATETIME => Token::DateTime(unzigzag(self.varint()?)),
             BINARY => Token::Binary(self.bytes_prefixed()?),
-            tag @ (ARRAY | OBJECT) => {
-                let count = self.varint()?;
-                let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
-                if count > remaining {
-                    return Err(corrupt("count beyond end"));
-                }
-                if tag == ARRAY {
-                    Token::Array(count)
-                } else {
-                    Token::Object(count)
-                }
-            }
+            ARRAY => Token::Array(self.count()?),
+            OBJECT => Token::Object(self.count()?),
             tag => return Err(corrupt(&format!("unknown tag {tag}"))),
         })
     }
@@ -543,35 +539,23 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(corrupt("nesting too deep"));
         }
-        Ok(match self.byte()? {
-            NULL => Value::Null,
-            FALSE => Value::Bool(false),
-            TRUE => Value::Bool(true),
-            INT => Value::Int(unzigzag(self.varint()?)),
-            FLOAT => {
-                let raw = self.take(8)?;
-                let mut b = [0u8; 8];
-                b.copy_from_slice(raw);
-                Value::Float(f64::from_bits(u64::from_le_bytes(b)))
-            }
-            NUMERIC => Value::Numeric(self.string()?),
-            STRING => Value::String(self.string()?),
-            DATETIME => Value::DateTime(unzigzag(self.varint()?)),
-            BINARY => Value::Binary(self.bytes_prefixed()?.to_vec()),
-            ARRAY => {
-                let count = self.varint()?;
-                let remaining = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
-                if count > remaining {
-                    return Err(corrupt("item count beyond end"));
-                }
+        Ok(match self.token()? {
+            Token::Null => Value::Null,
+            Token::Bool(b) => Value::Bool(b),
+            Token::Int(i) => Value::Int(i),
+            Token::Float(f) => Value::Float(f),
+            Token::Numeric(n) => Value::Numeric(n.to_string()),
+            Token::String(s) => Value::String(s.to_string()),
+            Token::DateTime(m) => Value::DateTime(m),
+            Token::Binary(b) => Value::Binary(b.to_vec()),
+            Token::Array(count) => {
                 let mut items = Vec::with_capacity(count as usize);
                 for _ in 0..count {
                     items.push(self.value(depth + 1)?);
                 }
                 Value::Array(items)
             }
-            OBJECT => Value::Object(self.object_fields(depth)?),
-            tag => return Err(corrupt(&format!("unknown tag {tag}"))),
+            Token::Object(count) => Value::Object(self.fields(count, depth)?),
         })
     }
 }
