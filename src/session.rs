@@ -16,7 +16,7 @@ use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::{Column, Outcome, SqlType, references};
 use crate::storage::keys;
-use crate::storage::shape::Shape;
+use crate::storage::shape::{Presence, Shape};
 use crate::txn::{PendingWrite, ReadView, Transaction};
 
 /// Where the session is with respect to transactions (the ReadyForQuery status).
@@ -489,6 +489,16 @@ impl Session {
         }
     }
 
+    /// Whether a document is stored under `key`, for an insert's duplicate check: in a
+    /// transaction, its view (the read is recorded for validation at commit, as
+    /// [`Session::current`]'s is); otherwise the newest stored, without decoding it.
+    pub(crate) fn exists(&self, key: &[u8]) -> Result<bool> {
+        match &self.txn {
+            Some(t) => Ok(t.view().get(key)?.is_some()),
+            None => Ok(self.db.storage().get_shaped(key, &mut Presence)?.is_some()),
+        }
+    }
+
     /// Locks document keys for a read-modify-write outside a transaction (inside one,
     /// commit takes the locks and nothing is needed now).
     pub(crate) fn lock_for_write<'k>(
@@ -642,7 +652,7 @@ impl Session {
         let key = keys::encode(c.id, &id);
         let _guard = self.lock_for_write([key.as_slice()]);
         // A generated id names no stored document: no read to check it.
-        if !generated && self.current(&key)?.is_some() {
+        if !generated && self.exists(&key)? {
             return Err(Error::conflict(
                 SqlState::UNIQUE_VIOLATION,
                 format!("a document with id \"{id}\" already exists in \"{collection}\""),
@@ -698,7 +708,7 @@ impl Session {
                     i + 1
                 )));
             }
-            if self.current(key)?.is_some() {
+            if self.exists(key)? {
                 return Err(duplicate(format!(
                     "a document with id \"{id}\" already exists in \"{collection}\""
                 )));

@@ -7,7 +7,7 @@ use tissdb::doc::{Object, Value};
 use tissdb::error::Error;
 use tissdb::storage::cache::BlockCache;
 use tissdb::storage::segment::{Encoding, Segment, SegmentIter, SegmentWriter};
-use tissdb::storage::shape::Columns;
+use tissdb::storage::shape::{Columns, Presence};
 use tissdb::storage::{Op, Storage, StorageOptions, keys};
 
 fn scalar_doc(i: i64) -> Object {
@@ -349,6 +349,33 @@ fn point_reads_through_a_full_cache_decode_one_entry_and_agree() {
         assert_eq!(s.cache().is_empty(), cache == 0);
         s.close().unwrap();
     }
+}
+
+/// A presence check (an insert's duplicate-id check) finds documents in CSV and XML
+/// blocks and not deleted or absent keys, and keeps nothing in the cache: its key is
+/// most often new, and its block reached only through a bloom filter's false positive.
+#[test]
+fn presence_checks_find_documents_without_filling_the_cache() {
+    let (_dir, s) = loaded_with_cache(64 << 20);
+    s.write(vec![
+        Op::Delete { key: key(2, 7) },
+        Op::Delete { key: key(1, 8) },
+    ])
+    .unwrap();
+    s.flush().unwrap();
+    let present = |k: &[u8]| s.get_shaped(k, &mut Presence).unwrap().is_some();
+    for i in 0..400 {
+        assert_eq!(present(&key(1, i)), i != 8, "csv {i}");
+        assert_eq!(present(&key(2, i)), i != 7, "xml {i}");
+    }
+    for missing in [key(1, 400), key(2, -1), keys::encode(2, "doc000001x")] {
+        assert!(!present(&missing));
+    }
+    assert!(s.cache().is_empty());
+    // A read fills it as before, and a check then uses the cached block.
+    assert_eq!(s.get(&key(2, 9)).unwrap(), Some(nested_doc(9)));
+    assert!(!s.cache().is_empty());
+    assert!(present(&key(2, 9)) && !present(&key(2, 7)));
 }
 
 #[test]

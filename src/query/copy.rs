@@ -1304,7 +1304,7 @@ impl CopyIn {
         let empty = holds_nothing(session, collection.id)?;
         if !empty {
             for (r, key) in rows.iter().zip(&keys) {
-                if r.given && session.current(key)?.is_some() {
+                if r.given && session.exists(key)? {
                     return Err(CopyError {
                         error: duplicate_key(&collection, &r.id),
                         context: Some(format!("COPY {}, line {}", collection.name, r.line)),
@@ -1383,7 +1383,7 @@ impl CopyIn {
         let empty = holds_nothing(session, collection.id)?;
         if given && !empty {
             for (i, (key, id)) in key_list().zip(ids.iter()).enumerate() {
-                if session.current(key)?.is_some() {
+                if session.exists(key)? {
                     return Err(CopyError {
                         error: duplicate_key(collection, id),
                         context: Some(format!(

@@ -1781,7 +1781,7 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
     let mut written: Vec<(String, Object)> = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashSet::new();
     for ((id, doc, generated), key) in docs.into_iter().zip(keys) {
-        if !seen.insert(key.clone()) || (!generated && session.current(&key)?.is_some()) {
+        if !seen.insert(key.clone()) || (!generated && session.exists(&key)?) {
             if plan.on_conflict_do_nothing {
                 continue;
             }

@@ -28,6 +28,14 @@ pub trait Shape: Clone + Send + Sync + 'static {
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Self::Doc>;
     /// The fields to decode of blocks decoded for this scan only (None: all of them).
     fn fields(&self) -> Option<&[String]>;
+    /// Whether a point read that finds its block neither cached nor decoded decodes the
+    /// whole block into the cache (true: the next reads of the block are cheap), or
+    /// only looks for its one entry and keeps nothing (false: for a check that most
+    /// often finds nothing, where the block got there through a bloom filter's false
+    /// positive).
+    fn decodes_blocks(&self) -> bool {
+        true
+    }
 }
 
 /// Documents whole.
@@ -47,6 +55,28 @@ impl Shape for Whole {
     }
     fn fields(&self) -> Option<&[String]> {
         None
+    }
+}
+
+/// Only whether a document is there: nothing of it is decoded, and a block not cached
+/// yet is searched for the one key, not decoded and cached (the duplicate-id check of
+/// an insert: the key is new, and a segment's bloom filter lets about 1% of such
+/// lookups through to a block).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Presence;
+
+impl Shape for Presence {
+    type Doc = ();
+    fn shape_ref(&mut self, _: &Object) {}
+    fn shape_owned(&mut self, _: Object) {}
+    fn shape_record(&mut self, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn fields(&self) -> Option<&[String]> {
+        Some(&[])
+    }
+    fn decodes_blocks(&self) -> bool {
+        false
     }
 }
 

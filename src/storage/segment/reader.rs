@@ -233,6 +233,18 @@ impl Segment {
         if let Some(Err(p)) = cached {
             return Ok(in_payload(&p)?.map(|e| owned(shape, e)));
         }
+        if !shape.decodes_blocks() {
+            // Searched for the one key and not kept: the key is most often not here.
+            let raw = self.read_raw_block(i)?;
+            let found = block::decompress(&raw, entry.raw_len as usize)
+                .and_then(|(encoding, bytes)| {
+                    block::entry_in_payload(encoding, &bytes, collection, key)
+                })
+                .map_err(|e| {
+                    Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
+                })?;
+            return Ok(found.map(|e| owned(shape, e)));
+        }
         // A miss: the whole block is decoded and cached while the cache has room; once
         // it is full, its payload is cached and only the entry asked for is decoded, so
         // that random reads over more data than the cache holds neither decode a whole
