@@ -249,6 +249,71 @@ fn background_compaction_bounds_segments_under_steady_writes() {
     }
 }
 
+/// Compaction carries the documents of XML blocks as the elements they were written
+/// as: merging segments of nested documents, flat ones, overwrites of either by the
+/// other and deletes, every document reads back whole, and the merged segment has XML
+/// blocks where nested documents went and CSV blocks where only flat ones did.
+#[test]
+fn compaction_carries_documents_across_block_encodings() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    let mut want = std::collections::BTreeMap::new();
+    let mut write = |i: i64, doc: Option<Object>| {
+        match &doc {
+            Some(d) => s.write(vec![put(key(1, i), d.clone())]).unwrap(),
+            None => s.write(vec![Op::Delete { key: key(1, i) }]).unwrap(),
+        };
+        want.insert(i, doc);
+    };
+    for i in 0..200 {
+        write(i, Some(nested_doc(i)));
+    }
+    s.flush().unwrap();
+    for i in 200..400 {
+        write(i, Some(scalar_doc(i)));
+    }
+    for i in (0..100).step_by(3) {
+        write(i, Some(scalar_doc(i + 1000)));
+    }
+    s.flush().unwrap();
+    for i in (250..300).step_by(2) {
+        write(i, Some(nested_doc(i + 1000)));
+    }
+    for i in (100..120).chain(350..360) {
+        write(i, None);
+    }
+    s.flush().unwrap();
+    assert_eq!(s.segment_sizes().len(), 3);
+    s.compact_all().unwrap();
+    assert_eq!(s.segment_sizes().len(), 1);
+    for (i, doc) in &want {
+        assert_eq!(&s.get(&key(1, *i)).unwrap(), doc, "document {i}");
+    }
+    let live = want.values().filter(|d| d.is_some()).count();
+    assert_eq!(all(&s).len(), live);
+    s.close().unwrap();
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let seg = Arc::new(Segment::open(&path, 0).unwrap());
+    let encodings = seg.block_encodings();
+    assert!(encodings.contains(&Encoding::Xml), "{encodings:?}");
+    assert!(encodings.contains(&Encoding::Csv), "{encodings:?}");
+    // Read back with a cold cache, block by block, after a reopen.
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    let scanned: Vec<(Vec<u8>, Object)> = s
+        .scan(Bound::Unbounded, Bound::Unbounded)
+        .map(|r| r.unwrap())
+        .collect();
+    let expected: Vec<(Vec<u8>, Object)> = want
+        .iter()
+        .filter_map(|(i, d)| d.clone().map(|d| (key(1, *i), d)))
+        .collect();
+    assert_eq!(scanned, expected);
+}
+
 #[test]
 fn full_compaction_purges_tombstones_and_dead_collections() {
     let dir = tempfile::tempdir().unwrap();

@@ -476,21 +476,46 @@ pub fn write_rows(rows: &[Object]) -> String {
     w.out
 }
 
+/// How every storage block starts: the namespace of the reserved attributes is declared
+/// here and nowhere inside, so a block's `<document>` elements mean the same in any
+/// block (see [`split_block`]).
+const BLOCK_OPEN: &str = "<block xmlns:t=\"urn:tissdb\">";
+
 /// A storage block: `<block xmlns:t="urn:tissdb">` holding, in order, `<document id>`
 /// for each document (every body field, `id` included, is an element) and
 /// `<tombstone id/>` for each deleted key.
 pub fn encode_block(entries: &[(&str, Option<&Object>)]) -> String {
+    let parts: Vec<(&str, BlockPart<'_>)> = entries
+        .iter()
+        .map(|(id, body)| (*id, body.map_or(BlockPart::Tombstone, BlockPart::Document)))
+        .collect();
+    encode_block_parts(&parts)
+}
+
+/// One entry of a storage block for [`encode_block_parts`].
+#[derive(Clone, Copy, Debug)]
+pub enum BlockPart<'a> {
+    /// A document, written from its fields.
+    Document(&'a Object),
+    /// A document's `<document>` element as [`split_block`] found it in another block,
+    /// copied as it is.
+    Written(&'a str),
+    /// A deleted key.
+    Tombstone,
+}
+
+/// [`encode_block`] from entries of which some may be elements of other blocks.
+pub fn encode_block_parts(entries: &[(&str, BlockPart<'_>)]) -> String {
     let mut w = XmlWriter::new(false);
-    w.out.push_str("<block");
-    w.out.push_str(&ns_decl());
-    w.out.push('>');
-    for (id, body) in entries {
-        match body {
-            Some(body) => {
+    w.out.push_str(BLOCK_OPEN);
+    for (id, part) in entries {
+        match part {
+            BlockPart::Document(body) => {
                 let fields = body.iter().map(|(k, v)| (k.as_str(), v)).collect();
                 w.document(id, fields, 0);
             }
-            None => {
+            BlockPart::Written(element) => w.out.push_str(element),
+            BlockPart::Tombstone => {
                 w.out.push_str("<tombstone");
                 if xml_safe(id) {
                     w.out.push_str(" id=\"");
@@ -1104,6 +1129,90 @@ pub fn decode_block_keeping(
             None => Err(corrupt("a document without an id".into())),
         })
         .collect()
+}
+
+/// A block entry as [`split_block`] finds it: the document's id, and its `<document>`
+/// element (None for a tombstone).
+pub type SplitEntry<'a> = (String, Option<&'a str>);
+
+/// The entries of a block written by [`encode_block`], without decoding them: each
+/// document's id and its `<document>` element as written, and each tombstone's id
+/// (with None). Compaction copies the elements into the blocks it writes
+/// ([`BlockPart::Written`]) instead of decoding and encoding them again. None when the
+/// block does not start as [`encode_block`] starts one: its elements might then need
+/// a declaration that the block's root holds, and the caller decodes it instead.
+pub fn split_block(bytes: &[u8]) -> Result<Option<Vec<SplitEntry<'_>>>> {
+    let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
+    if !bytes.starts_with(BLOCK_OPEN.as_bytes()) {
+        return Ok(None);
+    }
+    let body = std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8: {e}")))?;
+    let bad = |e: quick_xml::Error| corrupt(format!("malformed XML: {e}"));
+    let document = quick_xml::name::QName("document");
+    let mut reader = Reader::from_str(body);
+    // The root element (the reader checks that the block's end tag matches it).
+    match reader.read_event().map_err(bad)? {
+        Event::Start(e) if e.name().0 == "block" => {}
+        other => return Err(corrupt(format!("expected <block>, found {other:?}"))),
+    }
+    let mut entries = Vec::new();
+    loop {
+        let start = reader.buffer_position() as usize;
+        let (id, written) = match reader.read_event().map_err(bad)? {
+            Event::Start(e) if e.name() == document => {
+                let id = entry_id(&e).map_err(|f| corrupt(fail_message(f)))?;
+                reader.read_to_end(document).map_err(bad)?;
+                (id, true)
+            }
+            Event::Empty(e) if e.name() == document => {
+                (entry_id(&e).map_err(|f| corrupt(fail_message(f)))?, true)
+            }
+            Event::Empty(e) if e.name().0 == "tombstone" => {
+                (entry_id(&e).map_err(|f| corrupt(fail_message(f)))?, false)
+            }
+            Event::End(e) if e.name().0 == "block" => return Ok(Some(entries)),
+            Event::Eof => return Err(corrupt("unexpected end of input in <block>".into())),
+            other => return Err(corrupt(format!("unexpected {other:?} in <block>"))),
+        };
+        let element = match written {
+            true => {
+                let end = reader.buffer_position() as usize;
+                Some(
+                    body.get(start..end)
+                        .ok_or_else(|| corrupt("entry out of range".into()))?,
+                )
+            }
+            false => None,
+        };
+        entries.push((id, element));
+    }
+}
+
+/// A block entry's id: its `id` attribute or, Base64, its `t:id64`.
+fn entry_id(e: &BytesStart<'_>) -> PResult<String> {
+    let mut found = None;
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| Fail::Invalid(format!("bad attribute: {err}")))?;
+        let value = || {
+            attr.normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| Fail::Invalid(format!("bad attribute: {err}")))
+        };
+        let id = match attr.key.0 {
+            "id" => value()?.into_owned(),
+            "t:id64" => decode_base64_text("t:id64", &value()?)?,
+            _ => continue,
+        };
+        if found.replace(id).is_some() {
+            return invalid("an entry with two ids");
+        }
+    }
+    found.ok_or_else(|| Fail::Invalid("an entry without an id".into()))
+}
+
+fn fail_message(fail: Fail) -> String {
+    match fail {
+        Fail::Invalid(m) | Fail::Limit(m) => m,
+    }
 }
 
 /// The entry for document `id` in a block written by [`encode_block`], decoding only
@@ -1747,6 +1856,120 @@ mod tests {
         }
     }
 
+    /// Splits `xml` and writes its entries back as copied elements.
+    fn split_and_rewrite(xml: &str) -> String {
+        let parts = split_block(xml.as_bytes()).unwrap().unwrap();
+        let parts: Vec<(&str, BlockPart<'_>)> = parts
+            .iter()
+            .map(|(id, element)| {
+                (
+                    id.as_str(),
+                    element.map_or(BlockPart::Tombstone, BlockPart::Written),
+                )
+            })
+            .collect();
+        encode_block_parts(&parts)
+    }
+
+    #[test]
+    fn blocks_split_into_their_elements() {
+        let body = awkward();
+        let nested = obj(vec![
+            (
+                "document",
+                Value::Object(obj(vec![
+                    ("document", Value::Int(1)),
+                    ("x", s("</document>")),
+                ])),
+            ),
+            ("tombstone", Value::Null),
+        ]);
+        let empty = Object::default();
+        let entries: Vec<(&str, Option<&Object>)> = vec![
+            ("", Some(&empty)),
+            ("\u{1}\u{FFFF}", None),
+            ("\u{2}", Some(&body)),
+            ("k1", Some(&body)),
+            ("k2", None),
+            ("k2a", Some(&nested)),
+            ("é \"<&>\" \t\n\r", Some(&nested)),
+        ];
+        let xml = encode_block(&entries);
+        let parts = split_block(xml.as_bytes()).unwrap().unwrap();
+        let ids: Vec<&str> = parts.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, entries.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        for ((_, element), (id, body)) in parts.iter().zip(&entries) {
+            assert_eq!(element.is_some(), body.is_some(), "{id}");
+        }
+        // Written back as copies, the block is the same bytes.
+        assert_eq!(split_and_rewrite(&xml), xml);
+        // Copied elements and written documents mix: the entries of two blocks.
+        let other = encode_block(&[("a", Some(&nested)), ("b", None)]);
+        let other_parts = split_block(other.as_bytes()).unwrap().unwrap();
+        let mixed: Vec<(&str, BlockPart<'_>)> = vec![
+            (
+                &other_parts[0].0,
+                BlockPart::Written(other_parts[0].1.unwrap()),
+            ),
+            ("a2", BlockPart::Document(&body)),
+            (&parts[5].0, BlockPart::Written(parts[5].1.unwrap())),
+            (&other_parts[1].0, BlockPart::Tombstone),
+        ];
+        let back = decode_block(encode_block_parts(&mixed).as_bytes()).unwrap();
+        let want: Vec<(&str, Option<&Object>)> = vec![
+            ("a", Some(&nested)),
+            ("a2", Some(&body)),
+            ("k2a", Some(&nested)),
+            ("b", None),
+        ];
+        assert_eq!(back.len(), want.len());
+        for ((id, doc), (want_id, want_doc)) in back.iter().zip(&want) {
+            assert_eq!(id, want_id);
+            match (doc, want_doc) {
+                (Some(a), Some(b)) => assert!(same_object(a, b), "{id}: {a:#?}"),
+                (None, None) => {}
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            split_block(encode_block(&[]).as_bytes()).unwrap(),
+            Some(vec![])
+        );
+    }
+
+    #[test]
+    fn blocks_that_do_not_split() {
+        // Not opened the way the writer opens blocks: the caller decodes instead.
+        for other in [
+            "<block><document id=\"a\"/></block>",
+            "<block xmlns:x=\"urn:tissdb\"><document id=\"a\"/></block>",
+            "",
+        ] {
+            assert_eq!(split_block(other.as_bytes()).unwrap(), None, "{other}");
+        }
+        for bad in [
+            "<block xmlns:t=\"urn:tissdb\"><document/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><tombstone/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\" t:id64=\"YQ==\"/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document t:id64=\"%%\"/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><tombstone id=\"a\"><x/></tombstone></block>",
+            "<block xmlns:t=\"urn:tissdb\"><other id=\"a\"/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\">",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"><x></y></document></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"/>",
+            "<block xmlns:t=\"urn:tissdb\">text</block>",
+        ] {
+            assert!(
+                matches!(split_block(bad.as_bytes()), Err(Error::Corruption(_))),
+                "{bad}"
+            );
+        }
+        let mut not_utf8 = BLOCK_OPEN.as_bytes().to_vec();
+        not_utf8.extend_from_slice(b"<document id=\"\xff\"/></block>");
+        assert!(matches!(split_block(&not_utf8), Err(Error::Corruption(_))));
+        assert_eq!(BLOCK_OPEN, format!("<block{}>", ns_decl()));
+    }
+
     #[test]
     fn corrupt_blocks() {
         for bad in [
@@ -1836,6 +2059,24 @@ mod tests {
                     _ => prop_assert!(false, "tombstone mismatch"),
                 }
             }
+        }
+
+        #[test]
+        fn split_blocks_write_back_the_same_prop(
+            entries in prop::collection::vec((any::<String>(), prop::option::of(arb_object())), 0..4)
+        ) {
+            let entries: Vec<(&str, Option<&Object>)> =
+                entries.iter().map(|(id, b)| (id.as_str(), b.as_ref())).collect();
+            let xml = encode_block(&entries);
+            let parts = split_block(xml.as_bytes());
+            prop_assert!(matches!(parts, Ok(Some(_))), "{:?}\n{}", parts.err(), xml);
+            let parts = parts.ok().flatten().unwrap_or_default();
+            prop_assert_eq!(parts.len(), entries.len());
+            for ((id, element), (want_id, body)) in parts.iter().zip(&entries) {
+                prop_assert_eq!(id.as_str(), *want_id);
+                prop_assert_eq!(element.is_some(), body.is_some());
+            }
+            prop_assert_eq!(split_and_rewrite(&xml), xml);
         }
 
         #[test]

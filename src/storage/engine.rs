@@ -963,7 +963,6 @@ impl Inner {
             id,
             self.opts.block_size,
             self.opts.compression_level,
-            &self.cache,
             &rules,
         )?;
         let output = match written {

@@ -1,13 +1,11 @@
 //! The compaction worker's I/O: merge input segments into one new segment.
 
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::storage::cache::BlockCache;
 use crate::storage::merge::{MergeIter, Source};
-use crate::storage::segment::{Segment, SegmentIter, SegmentWriter, WrittenSegment};
+use crate::storage::segment::{Segment, SegmentWriter, Stored, StoredIter, WrittenSegment};
 
 /// What to keep while merging.
 pub struct MergeRules<'a> {
@@ -19,27 +17,19 @@ pub struct MergeRules<'a> {
 }
 
 /// Merges `inputs` (newest first) into segment `id` in `dir`. Returns None (and leaves no
-/// file) when nothing survives the merge.
+/// file) when nothing survives the merge. The documents of XML blocks are carried as
+/// the elements they were written as, not decoded and encoded again.
 pub fn merge(
     inputs: &[Arc<Segment>],
     dir: &Path,
     id: u64,
     block_size: usize,
     level: i32,
-    cache: &Arc<BlockCache>,
     rules: &MergeRules<'_>,
 ) -> Result<Option<WrittenSegment>> {
-    let sources: Vec<Source> = inputs
+    let sources: Vec<Source<Stored>> = inputs
         .iter()
-        .map(|s| {
-            Box::new(SegmentIter::new(
-                s.clone(),
-                cache.clone(),
-                false,
-                Bound::Unbounded,
-                Bound::Unbounded,
-            )) as Source
-        })
+        .map(|s| Box::new(StoredIter::new(s.clone())) as Source<Stored>)
         .collect();
     let mut writer = SegmentWriter::create(dir, id, block_size, level)?;
     for entry in MergeIter::new(sources) {
@@ -50,7 +40,7 @@ pub fn merge(
         if entry.doc.is_none() && rules.purge_tombstones {
             continue;
         }
-        writer.add(entry.key, entry.doc)?;
+        writer.add_stored(entry.key, entry.doc)?;
     }
     if writer.entries() == 0 {
         drop(writer);

@@ -14,6 +14,7 @@ use crate::doc::binary::Reader;
 use crate::error::{Error, Result};
 use crate::storage::cache::{BlockCache, Payload};
 use crate::storage::keys;
+use crate::storage::segment::Stored;
 use crate::storage::shape::{Shape, Whole};
 
 /// An open segment file.
@@ -461,6 +462,64 @@ impl<S: Shape> Iterator for SegmentIter<S> {
                 }
             }
             self.next_block += 1;
+        }
+    }
+}
+
+/// A whole segment's entries in key order as compaction carries them ([`Stored`]: the
+/// elements of XML blocks as written), each block read from the file: the cache holds
+/// blocks for reads, and a compaction would only churn it.
+pub struct StoredIter {
+    segment: Arc<Segment>,
+    next_block: usize,
+    current: std::vec::IntoIter<BlockEntry<Stored>>,
+    failed: bool,
+}
+
+impl StoredIter {
+    pub fn new(segment: Arc<Segment>) -> StoredIter {
+        StoredIter {
+            segment,
+            next_block: 0,
+            current: Vec::new().into_iter(),
+            failed: false,
+        }
+    }
+
+    fn read_block(&self, i: usize) -> Result<Vec<BlockEntry<Stored>>> {
+        let entry = self
+            .segment
+            .index
+            .get(i)
+            .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
+        let collection = keys::collection_of(&entry.first_key);
+        let raw = self.segment.read_raw_block(i)?;
+        block::stored_entries(&raw, collection, entry.raw_len as usize).map_err(|e| {
+            Error::Corruption(format!("{} block {i}: {e}", self.segment.path.display()))
+        })
+    }
+}
+
+impl Iterator for StoredIter {
+    type Item = Result<BlockEntry<Stored>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(entry) = self.current.next() {
+                return Some(Ok(entry));
+            }
+            if self.failed || self.next_block >= self.segment.block_count() {
+                return None;
+            }
+            let i = self.next_block;
+            self.next_block += 1;
+            match self.read_block(i) {
+                Ok(entries) => self.current = entries.into_iter(),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
         }
     }
 }

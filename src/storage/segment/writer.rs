@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::block::{self, BlockEntry};
+use super::block::{self, BlockEntry, Stored};
 use super::bloom::{self, Bloom};
 use super::{FORMAT_VERSION, MAGIC_HEAD, MAGIC_TAIL, file_name};
 use crate::doc::{Object, Value, binary};
@@ -67,7 +67,7 @@ pub struct SegmentWriter {
     offset: u64,
     block_size: usize,
     level: i32,
-    pending: Vec<BlockEntry>,
+    pending: Vec<BlockEntry<Stored>>,
     /// Entries added in binary form ([`SegmentWriter::add_encoded`]); a block holds
     /// entries of one form only.
     pending_encoded: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -123,6 +123,12 @@ impl SegmentWriter {
 
     /// Adds the next entry; keys must arrive in strictly increasing order.
     pub fn add(&mut self, key: Vec<u8>, doc: Option<Object>) -> Result<()> {
+        self.add_stored(key, doc.map(Stored::Object))
+    }
+
+    /// [`SegmentWriter::add`] for a document as compaction carries it: an element of
+    /// an XML block goes into this segment's XML block as it is.
+    pub fn add_stored(&mut self, key: Vec<u8>, doc: Option<Stored>) -> Result<()> {
         if !self.pending_encoded.is_empty()
             || self
                 .pending
@@ -132,7 +138,7 @@ impl SegmentWriter {
             self.finish_block()?;
         }
         self.hashes.push(bloom::hash(&key));
-        self.pending_size += key.len() + doc.as_ref().map_or(0, approx_size) + 8;
+        self.pending_size += key.len() + doc.as_ref().map_or(0, Stored::approx_size) + 8;
         self.pending.push(BlockEntry { key, doc });
         self.entries += 1;
         if self.pending_size >= self.block_size {
@@ -170,7 +176,7 @@ impl SegmentWriter {
                     first.key.clone(),
                     last.key.clone(),
                     self.pending.len(),
-                    block::encode(&self.pending, self.level)?,
+                    block::encode_stored(&self.pending, self.level)?,
                 ),
                 _ => match (self.pending_encoded.first(), self.pending_encoded.last()) {
                     (Some(first), Some(last)) => (
