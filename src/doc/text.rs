@@ -37,6 +37,14 @@ pub fn infer_scalar(text: &str) -> Value {
     Value::String(text.to_string())
 }
 
+/// Whether [`infer_scalar`] reads `text` as a string, without copying it.
+pub fn infers_as_string(text: &str) -> bool {
+    !matches!(text, "true" | "false")
+        && infer_int(text).is_none()
+        && infer_float(text).is_none()
+        && infer_datetime(text).is_none()
+}
+
 /// `-?[0-9]+`, in range, and printing back as the same text.
 fn infer_int(text: &str) -> Option<i64> {
     let digits = text.strip_prefix('-').unwrap_or(text);
@@ -548,6 +556,23 @@ mod tests {
         );
         assert_eq!(canonical_text(&Value::Array(vec![])), None);
         assert_eq!(canonical_text(&Value::Object(Default::default())), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn infers_as_string_agrees_with_infer_scalar(
+            text in proptest::prop_oneof![
+                proptest::prelude::any::<String>(),
+                "-?[0-9]{1,20}(\\.[0-9]{1,5})?",
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",
+                proptest::strategy::Just("true".to_string()),
+            ]
+        ) {
+            proptest::prop_assert_eq!(
+                infers_as_string(&text),
+                matches!(infer_scalar(&text), Value::String(_))
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -69,8 +71,14 @@ fn is_xml_char(c: char) -> bool {
         | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// Whether every character of `s` is one XML 1.0 can hold ([`is_xml_char`]), checked
+/// by bytes: the only refused characters are ASCII controls and U+FFFE and U+FFFF,
+/// whose encodings start with the byte 0xEF.
 fn xml_safe(s: &str) -> bool {
-    s.chars().all(is_xml_char)
+    let controls = s
+        .bytes()
+        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'));
+    controls && (!s.as_bytes().contains(&0xEF) || s.chars().all(is_xml_char))
 }
 
 /// XML 1.0 (5th edition) `NameStartChar`, without `:`.
@@ -101,6 +109,18 @@ fn is_name_char(c: char) -> bool {
 /// True if `name` can be written as an element name as it is: an XML name without a
 /// colon, not starting with the reserved `xml`.
 fn is_plain_name(name: &str) -> bool {
+    if name.is_ascii() {
+        // The same rule over bytes (the usual field name).
+        let bytes = name.as_bytes();
+        let starts_well = bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+        let rest = bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        let reserved = name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"));
+        return starts_well && rest && !reserved;
+    }
     let mut chars = name.chars();
     let starts_well = chars.next().is_some_and(is_name_start);
     let reserved = name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"));
@@ -128,31 +148,41 @@ fn is_blank(s: &str) -> bool {
     s.chars().all(is_xml_space)
 }
 
-fn push_text(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
+/// Appends `s` with each byte that `escape` names replaced by its reference; the
+/// bytes escaped are ASCII, so the runs between them are whole characters.
+fn push_escaped(out: &mut String, s: &str, escape: fn(u8) -> Option<&'static str>) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if let Some(reference) = escape(b) {
+            out.push_str(s.get(start..i).unwrap_or_default());
+            out.push_str(reference);
+            start = i + 1;
         }
     }
+    out.push_str(s.get(start..).unwrap_or_default());
+}
+
+fn push_text(out: &mut String, s: &str) {
+    push_escaped(out, s, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'\r' => Some("&#13;"),
+        _ => None,
+    });
 }
 
 fn push_attr_value(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
+    push_escaped(out, s, |b| match b {
+        b'&' => Some("&amp;"),
+        b'<' => Some("&lt;"),
+        b'>' => Some("&gt;"),
+        b'"' => Some("&quot;"),
+        b'\t' => Some("&#9;"),
+        b'\n' => Some("&#10;"),
+        b'\r' => Some("&#13;"),
+        _ => None,
+    });
 }
 
 // ------------------------------------------------------------------------------------
@@ -184,7 +214,7 @@ fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
         Value::String(s) => {
             if !xml_safe(s) {
                 (Some("string"), true, Cow::Owned(BASE64.encode(s)))
-            } else if s.is_empty() || !matches!(text::infer_scalar(s), Value::String(_)) {
+            } else if s.is_empty() || !text::infers_as_string(s) {
                 (Some("string"), false, Cow::Borrowed(s))
             } else {
                 (None, false, Cow::Borrowed(s))
@@ -209,8 +239,26 @@ fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
 enum Tag<'a> {
     /// An object field: its name, which may need `<t:field>`.
     Field(&'a str),
-    /// An array item: always a plain name.
-    Item(String),
+    /// An array item: always a plain name, shared by the items of one array.
+    Item(Rc<str>),
+}
+
+/// The name of an open element, for its end tag.
+enum Elem<'a> {
+    Name(&'a str),
+    Item(Rc<str>),
+    /// `t:field`, for a field name that is not an XML name.
+    Reserved,
+}
+
+impl Elem<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Elem::Name(name) => name,
+            Elem::Item(name) => name,
+            Elem::Reserved => "t:field",
+        }
+    }
 }
 
 enum Work<'a> {
@@ -220,7 +268,7 @@ enum Work<'a> {
         level: usize,
     },
     Close {
-        elem: String,
+        elem: Elem<'a>,
         level: usize,
     },
 }
@@ -296,16 +344,16 @@ impl XmlWriter {
                 Work::Close { elem, level } => {
                     self.newline(level);
                     self.out.push_str("</");
-                    self.out.push_str(&elem);
+                    self.out.push_str(elem.as_str());
                     self.out.push('>');
                 }
                 Work::Open { tag, value, level } => {
                     self.newline(level);
-                    let (elem, logical) = match tag {
+                    let elem = match &tag {
                         Tag::Field(name) if is_plain_name(name) => {
                             self.out.push('<');
                             self.out.push_str(name);
-                            (name.to_string(), Cow::Borrowed(name))
+                            Elem::Name(name)
                         }
                         Tag::Field(name) => {
                             self.out.push_str("<t:field");
@@ -314,15 +362,19 @@ impl XmlWriter {
                             } else {
                                 self.reserved_attr("name64", &BASE64.encode(name));
                             }
-                            ("t:field".to_string(), Cow::Borrowed(name))
+                            Elem::Reserved
                         }
                         Tag::Item(name) => {
                             self.out.push('<');
-                            self.out.push_str(&name);
-                            (name.clone(), Cow::Owned(name))
+                            self.out.push_str(name);
+                            Elem::Item(name.clone())
                         }
                     };
-                    self.open_value(elem, &logical, value, level, &mut stack);
+                    let logical: &str = match &tag {
+                        Tag::Field(name) => name,
+                        Tag::Item(name) => name,
+                    };
+                    self.open_value(elem, logical, value, level, &mut stack);
                 }
             }
         }
@@ -332,7 +384,7 @@ impl XmlWriter {
     /// any name attribute) is already written; containers push their children.
     fn open_value<'a>(
         &mut self,
-        elem: String,
+        elem: Elem<'a>,
         logical: &str,
         value: &'a Value,
         level: usize,
@@ -348,7 +400,7 @@ impl XmlWriter {
                     return;
                 }
                 self.out.push('>');
-                let item = singular(logical);
+                let item: Rc<str> = singular(logical).into();
                 stack.push(Work::Close { elem, level });
                 for v in items.iter().rev() {
                     stack.push(Work::Open {
@@ -374,6 +426,14 @@ impl XmlWriter {
                     });
                 }
             }
+            Value::Int(i) => {
+                // Always plain (`scalar_form` gives no marker), and written in place.
+                self.out.push('>');
+                let _ = write!(self.out, "{i}");
+                self.out.push_str("</");
+                self.out.push_str(elem.as_str());
+                self.out.push('>');
+            }
             scalar => {
                 let (ty, base64, body) = scalar_form(scalar);
                 if let Some(ty) = ty {
@@ -388,7 +448,7 @@ impl XmlWriter {
                     self.out.push('>');
                     push_text(&mut self.out, &body);
                     self.out.push_str("</");
-                    self.out.push_str(&elem);
+                    self.out.push_str(elem.as_str());
                     self.out.push('>');
                 }
             }
@@ -2059,6 +2119,30 @@ mod tests {
                     _ => prop_assert!(false, "tombstone mismatch"),
                 }
             }
+        }
+
+        #[test]
+        fn byte_checks_agree_with_character_checks(
+            text in prop_oneof![any::<String>(), "[a-zA-Z_:.\\-0-9\u{FFFE}\u{FFFF}\u{1}\t é]{0,8}"]
+        ) {
+            prop_assert_eq!(xml_safe(&text), text.chars().all(is_xml_char));
+            let mut chars = text.chars();
+            let by_chars = chars.next().is_some_and(is_name_start)
+                && chars.all(is_name_char)
+                && !text.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"));
+            prop_assert_eq!(is_plain_name(&text), by_chars);
+            let (mut escaped, mut by_char) = (String::new(), String::new());
+            push_text(&mut escaped, &text);
+            for c in text.chars() {
+                match c {
+                    '&' => by_char.push_str("&amp;"),
+                    '<' => by_char.push_str("&lt;"),
+                    '>' => by_char.push_str("&gt;"),
+                    '\r' => by_char.push_str("&#13;"),
+                    c => by_char.push(c),
+                }
+            }
+            prop_assert_eq!(escaped, by_char);
         }
 
         #[test]
