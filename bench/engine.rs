@@ -11,7 +11,7 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tissdb::doc::{Object, Value, csv_block, keycode, xml};
+use tissdb::doc::{Object, Value, binary, csv_block, keycode, xml};
 use tissdb::query::Outcome;
 use tissdb::query::expr::{BinOp, EvalContext, Expr};
 use tissdb::storage::btree::BTree;
@@ -136,6 +136,18 @@ fn blocks(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("decode", "xml_documents"), |b| {
         b.iter(|| black_box(xml::decode_block(xml_block.as_bytes()).unwrap()))
+    });
+    // What a flush does: documents in their binary form (a memtable's) to XML.
+    let records: Vec<(String, Vec<u8>)> = products
+        .iter()
+        .map(|(id, d)| (id.clone(), binary::encode_object(d)))
+        .collect();
+    let record_refs: Vec<(&str, Option<&[u8]>)> = records
+        .iter()
+        .map(|(id, r)| (id.as_str(), Some(r.as_slice())))
+        .collect();
+    g.bench_function(BenchmarkId::new("encode", "xml_records"), |b| {
+        b.iter(|| black_box(xml::encode_block_records(&record_refs).unwrap()))
     });
     // What compaction does with an XML block now: its elements found, not decoded.
     g.bench_function(BenchmarkId::new("split", "xml_documents"), |b| {

@@ -47,6 +47,7 @@ use indexmap::IndexMap;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
 
+use super::binary::{Reader as RecordReader, Token};
 use super::text;
 use super::{Limits, Object, Value};
 use crate::error::{Error, Result, SqlState};
@@ -191,17 +192,13 @@ fn push_attr_value(out: &mut String, s: &str) {
 
 /// How a scalar is written: its `t:type` marker if one is needed, whether its text is
 /// Base64 (`t:enc`), and the text.
-fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
+fn scalar_form(v: Token<'_>) -> (Option<&'static str>, bool, Cow<'_, str>) {
     match v {
-        Value::Null => (None, false, Cow::Borrowed("")),
-        Value::Bool(b) => (
-            None,
-            false,
-            Cow::Borrowed(if *b { "true" } else { "false" }),
-        ),
-        Value::Int(i) => (None, false, Cow::Owned(i.to_string())),
-        Value::Float(f) => {
-            let t = text::format_float(*f);
+        Token::Null => (None, false, Cow::Borrowed("")),
+        Token::Bool(b) => (None, false, Cow::Borrowed(if b { "true" } else { "false" })),
+        Token::Int(i) => (None, false, Cow::Owned(i.to_string())),
+        Token::Float(f) => {
+            let t = text::format_float(f);
             let plain =
                 matches!(text::infer_scalar(&t), Value::Float(g) if g.to_bits() == f.to_bits());
             (
@@ -210,8 +207,8 @@ fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
                 Cow::Owned(t),
             )
         }
-        Value::Numeric(s) => (Some("numeric"), false, Cow::Borrowed(s)),
-        Value::String(s) => {
+        Token::Numeric(s) => (Some("numeric"), false, Cow::Borrowed(s)),
+        Token::String(s) => {
             if !xml_safe(s) {
                 (Some("string"), true, Cow::Owned(BASE64.encode(s)))
             } else if s.is_empty() || !text::infers_as_string(s) {
@@ -220,18 +217,32 @@ fn scalar_form(v: &Value) -> (Option<&'static str>, bool, Cow<'_, str>) {
                 (None, false, Cow::Borrowed(s))
             }
         }
-        Value::DateTime(m) => {
-            let t = text::format_datetime(*m);
-            let plain = text::infer_scalar(&t) == Value::DateTime(*m);
+        Token::DateTime(m) => {
+            let t = text::format_datetime(m);
+            let plain = text::infer_scalar(&t) == Value::DateTime(m);
             (
                 if plain { None } else { Some("datetime") },
                 false,
                 Cow::Owned(t),
             )
         }
-        Value::Binary(b) => (Some("binary"), false, Cow::Owned(BASE64.encode(b))),
+        Token::Binary(b) => (Some("binary"), false, Cow::Owned(BASE64.encode(b))),
         // Containers never reach here; write them as null rather than panic.
-        Value::Array(_) | Value::Object(_) => (None, false, Cow::Borrowed("")),
+        Token::Array(_) | Token::Object(_) => (None, false, Cow::Borrowed("")),
+    }
+}
+
+/// A scalar value as the token its binary form reads as.
+fn scalar_token(v: &Value) -> Token<'_> {
+    match v {
+        Value::Bool(b) => Token::Bool(*b),
+        Value::Int(i) => Token::Int(*i),
+        Value::Float(f) => Token::Float(*f),
+        Value::Numeric(s) => Token::Numeric(s),
+        Value::String(s) => Token::String(s),
+        Value::DateTime(m) => Token::DateTime(*m),
+        Value::Binary(b) => Token::Binary(b),
+        Value::Null | Value::Array(_) | Value::Object(_) => Token::Null,
     }
 }
 
@@ -247,8 +258,8 @@ enum Tag<'a> {
 enum Elem<'a> {
     Name(&'a str),
     Item(Rc<str>),
-    /// `t:field`, for a field name that is not an XML name.
-    Reserved,
+    /// `t:field`, for a field name (given) that is not an XML name.
+    Reserved(&'a str),
 }
 
 impl Elem<'_> {
@@ -256,7 +267,15 @@ impl Elem<'_> {
         match self {
             Elem::Name(name) => name,
             Elem::Item(name) => name,
-            Elem::Reserved => "t:field",
+            Elem::Reserved(_) => "t:field",
+        }
+    }
+
+    /// The name an array's items are named after: the field's (or item's) own name.
+    fn logical(&self) -> &str {
+        match self {
+            Elem::Name(name) | Elem::Reserved(name) => name,
+            Elem::Item(name) => name,
         }
     }
 }
@@ -307,9 +326,10 @@ impl XmlWriter {
         self.out.push('"');
     }
 
-    /// Writes `<document id="...">fields</document>` at `level`.
-    fn document<'a>(&mut self, id: &str, fields: Vec<(&'a str, &'a Value)>, level: usize) {
-        self.out.push_str("<document");
+    /// Writes `<tag id="..."` (or `t:id64` for an id XML cannot carry).
+    fn open_entry(&mut self, tag: &str, id: &str) {
+        self.out.push('<');
+        self.out.push_str(tag);
         if xml_safe(id) {
             self.out.push_str(" id=\"");
             push_attr_value(&mut self.out, id);
@@ -317,6 +337,11 @@ impl XmlWriter {
         } else {
             self.reserved_attr("id64", &BASE64.encode(id));
         }
+    }
+
+    /// Writes `<document id="...">fields</document>` at `level`.
+    fn document<'a>(&mut self, id: &str, fields: Vec<(&'a str, &'a Value)>, level: usize) {
+        self.open_entry("document", id);
         if fields.is_empty() {
             self.out.push_str("/>");
             return;
@@ -350,34 +375,60 @@ impl XmlWriter {
                 Work::Open { tag, value, level } => {
                     self.newline(level);
                     let elem = match &tag {
-                        Tag::Field(name) if is_plain_name(name) => {
-                            self.out.push('<');
-                            self.out.push_str(name);
-                            Elem::Name(name)
-                        }
-                        Tag::Field(name) => {
-                            self.out.push_str("<t:field");
-                            if xml_safe(name) {
-                                self.reserved_attr("name", name);
-                            } else {
-                                self.reserved_attr("name64", &BASE64.encode(name));
-                            }
-                            Elem::Reserved
-                        }
+                        Tag::Field(name) => self.open_field(name),
                         Tag::Item(name) => {
                             self.out.push('<');
                             self.out.push_str(name);
                             Elem::Item(name.clone())
                         }
                     };
-                    let logical: &str = match &tag {
-                        Tag::Field(name) => name,
-                        Tag::Item(name) => name,
-                    };
-                    self.open_value(elem, logical, value, level, &mut stack);
+                    self.open_value(elem, value, level, &mut stack);
                 }
             }
         }
+    }
+
+    /// Writes the start of a field's element, `<name` or `<t:field t:name="..."`.
+    fn open_field<'a>(&mut self, name: &'a str) -> Elem<'a> {
+        if is_plain_name(name) {
+            self.out.push('<');
+            self.out.push_str(name);
+            return Elem::Name(name);
+        }
+        self.out.push_str("<t:field");
+        if xml_safe(name) {
+            self.reserved_attr("name", name);
+        } else {
+            self.reserved_attr("name64", &BASE64.encode(name));
+        }
+        Elem::Reserved(name)
+    }
+
+    /// Writes the rest of a scalar's element, whose start tag `<elem` (plus any name
+    /// attribute) is written: its markers, then its text and end tag, or `/>`.
+    fn scalar(&mut self, elem: &Elem<'_>, value: Token<'_>) {
+        if let Token::Int(i) = value {
+            // Always plain (`scalar_form` gives no marker), and written in place.
+            self.out.push('>');
+            let _ = write!(self.out, "{i}");
+        } else {
+            let (ty, base64, body) = scalar_form(value);
+            if let Some(ty) = ty {
+                self.reserved_attr("type", ty);
+            }
+            if base64 {
+                self.reserved_attr("enc", "base64");
+            }
+            if body.is_empty() {
+                self.out.push_str("/>");
+                return;
+            }
+            self.out.push('>');
+            push_text(&mut self.out, &body);
+        }
+        self.out.push_str("</");
+        self.out.push_str(elem.as_str());
+        self.out.push('>');
     }
 
     /// Writes the attributes and content of an element whose start tag `<elem` (plus
@@ -385,7 +436,6 @@ impl XmlWriter {
     fn open_value<'a>(
         &mut self,
         elem: Elem<'a>,
-        logical: &str,
         value: &'a Value,
         level: usize,
         stack: &mut Vec<Work<'a>>,
@@ -400,7 +450,7 @@ impl XmlWriter {
                     return;
                 }
                 self.out.push('>');
-                let item: Rc<str> = singular(logical).into();
+                let item: Rc<str> = singular(elem.logical()).into();
                 stack.push(Work::Close { elem, level });
                 for v in items.iter().rev() {
                     stack.push(Work::Open {
@@ -426,33 +476,99 @@ impl XmlWriter {
                     });
                 }
             }
-            Value::Int(i) => {
-                // Always plain (`scalar_form` gives no marker), and written in place.
-                self.out.push('>');
-                let _ = write!(self.out, "{i}");
-                self.out.push_str("</");
-                self.out.push_str(elem.as_str());
-                self.out.push('>');
-            }
-            scalar => {
-                let (ty, base64, body) = scalar_form(scalar);
-                if let Some(ty) = ty {
-                    self.reserved_attr("type", ty);
-                }
-                if base64 {
-                    self.reserved_attr("enc", "base64");
-                }
-                if body.is_empty() {
-                    self.out.push_str("/>");
-                } else {
-                    self.out.push('>');
-                    push_text(&mut self.out, &body);
+            scalar => self.scalar(&elem, scalar_token(scalar)),
+        }
+    }
+
+    /// Writes `<document id="...">` for a document in its stored binary form (see
+    /// [`crate::doc::binary::encode_object`]), read in place: what [`XmlWriter::document`] writes
+    /// for the decoded document, every field included.
+    fn document_record(&mut self, id: &str, record: &[u8]) -> Result<()> {
+        let mut reader = RecordReader::new(record);
+        let count = reader.varint()?;
+        self.open_entry("document", id);
+        if count == 0 {
+            self.out.push_str("/>");
+        } else {
+            self.out.push('>');
+            self.record_fields(&mut reader, count)?;
+            self.out.push_str("</document>");
+        }
+        if !reader.is_empty() {
+            return Err(Error::Corruption(
+                "binary value: trailing bytes after object".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes `count` fields read from `reader` as [`XmlWriter::fields`] writes an
+    /// object's, with an explicit stack of the open containers.
+    fn record_fields<'a>(&mut self, reader: &mut RecordReader<'a>, count: u64) -> Result<()> {
+        struct Open<'a> {
+            /// None for the document itself (its end tag is the caller's).
+            elem: Option<Elem<'a>>,
+            left: u64,
+            /// The name of an array's items; None for an object's fields.
+            item: Option<Rc<str>>,
+        }
+        let mut stack = vec![Open {
+            elem: None,
+            left: count,
+            item: None,
+        }];
+        while let Some(top) = stack.last_mut() {
+            if top.left == 0 {
+                if let Some(elem) = stack.pop().and_then(|o| o.elem) {
                     self.out.push_str("</");
                     self.out.push_str(elem.as_str());
                     self.out.push('>');
                 }
+                continue;
+            }
+            top.left -= 1;
+            let elem = match &top.item {
+                None => self.open_field(reader.name()?),
+                Some(item) => {
+                    self.out.push('<');
+                    self.out.push_str(item);
+                    Elem::Item(item.clone())
+                }
+            };
+            match reader.token()? {
+                Token::Array(n) => {
+                    if n < 2 {
+                        self.reserved_attr("type", "array");
+                    }
+                    if n == 0 {
+                        self.out.push_str("/>");
+                        continue;
+                    }
+                    self.out.push('>');
+                    let item: Rc<str> = singular(elem.logical()).into();
+                    stack.push(Open {
+                        elem: Some(elem),
+                        left: n,
+                        item: Some(item),
+                    });
+                }
+                Token::Object(n) => {
+                    if n == 0 {
+                        self.reserved_attr("type", "object");
+                        self.out.push_str("/>");
+                        continue;
+                    }
+                    self.out.push('>');
+                    stack.push(Open {
+                        elem: Some(elem),
+                        left: n,
+                        item: None,
+                    });
+                }
+                scalar => self.scalar(&elem, scalar),
             }
         }
+        Ok(())
     }
 }
 
@@ -576,20 +692,32 @@ pub fn encode_block_parts(entries: &[(&str, BlockPart<'_>)]) -> String {
             }
             BlockPart::Written(element) => w.out.push_str(element),
             BlockPart::Tombstone => {
-                w.out.push_str("<tombstone");
-                if xml_safe(id) {
-                    w.out.push_str(" id=\"");
-                    push_attr_value(&mut w.out, id);
-                    w.out.push('"');
-                } else {
-                    w.reserved_attr("id64", &BASE64.encode(id));
-                }
+                w.open_entry("tombstone", id);
                 w.out.push_str("/>");
             }
         }
     }
     w.out.push_str("</block>");
     w.out
+}
+
+/// [`encode_block`] for documents in their stored binary form (see
+/// [`crate::doc::binary::encode_object`]; None for a tombstone), read in place: the same text,
+/// without decoding the documents (a flush's XML blocks).
+pub fn encode_block_records(entries: &[(&str, Option<&[u8]>)]) -> Result<String> {
+    let mut w = XmlWriter::new(false);
+    w.out.push_str(BLOCK_OPEN);
+    for (id, record) in entries {
+        match record {
+            Some(record) => w.document_record(id, record)?,
+            None => {
+                w.open_entry("tombstone", id);
+                w.out.push_str("/>");
+            }
+        }
+    }
+    w.out.push_str("</block>");
+    Ok(w.out)
 }
 
 // ------------------------------------------------------------------------------------
@@ -2031,6 +2159,45 @@ mod tests {
     }
 
     #[test]
+    fn records_encode_as_their_documents_do() {
+        let body = awkward();
+        let nested = obj(vec![
+            (
+                "features",
+                Value::Array(vec![s("a"), Value::Array(vec![s("b")])]),
+            ),
+            ("a b", Value::Array(vec![Value::Object(Object::default())])),
+            ("items", Value::Array(vec![])),
+            ("n", Value::Int(-7)),
+        ]);
+        let empty = Object::default();
+        let docs: Vec<(&str, Option<&Object>)> = vec![
+            ("k1", Some(&body)),
+            ("k2", None),
+            ("\u{1}", Some(&nested)),
+            ("k3", Some(&empty)),
+        ];
+        let records: Vec<Option<Vec<u8>>> = docs
+            .iter()
+            .map(|(_, d)| d.map(crate::doc::binary::encode_object))
+            .collect();
+        let encoded: Vec<(&str, Option<&[u8]>)> = docs
+            .iter()
+            .zip(&records)
+            .map(|((id, _), r)| (*id, r.as_deref()))
+            .collect();
+        assert_eq!(encode_block_records(&encoded).unwrap(), encode_block(&docs));
+        // A truncated or overlong record is refused, not written.
+        let record = records[0].clone().unwrap();
+        for bad in [
+            &record[..record.len() - 1],
+            &[record.as_slice(), &[0]].concat(),
+        ] {
+            assert!(encode_block_records(&[("k", Some(bad))]).is_err());
+        }
+    }
+
+    #[test]
     fn corrupt_blocks() {
         for bad in [
             "",
@@ -2143,6 +2310,26 @@ mod tests {
                 }
             }
             prop_assert_eq!(escaped, by_char);
+        }
+
+        #[test]
+        fn records_encode_to_the_same_block_prop(
+            entries in prop::collection::vec((any::<String>(), prop::option::of(arb_object())), 0..4)
+        ) {
+            let objects: Vec<(&str, Option<&Object>)> =
+                entries.iter().map(|(id, b)| (id.as_str(), b.as_ref())).collect();
+            let records: Vec<Option<Vec<u8>>> = entries
+                .iter()
+                .map(|(_, b)| b.as_ref().map(crate::doc::binary::encode_object))
+                .collect();
+            let encoded: Vec<(&str, Option<&[u8]>)> = entries
+                .iter()
+                .zip(&records)
+                .map(|((id, _), r)| (id.as_str(), r.as_deref()))
+                .collect();
+            let from_records = encode_block_records(&encoded);
+            prop_assert!(from_records.is_ok(), "{:?}", from_records.err());
+            prop_assert_eq!(from_records.unwrap_or_default(), encode_block(&objects));
         }
 
         #[test]

@@ -341,8 +341,8 @@ pub fn encode_stored(
 }
 
 /// [`encode`] for entries whose documents are in the binary form of
-/// [`binary::encode_object`] (a memtable's, a bulk load's): the CSV codec reads them in
-/// place; a block it cannot take is decoded and written as XML.
+/// [`binary::encode_object`] (a memtable's, a bulk load's), read in place by the CSV
+/// codec or, for a block it cannot take, by the XML one.
 pub fn encode_binary(
     entries: &[(Vec<u8>, Option<Vec<u8>>)],
     level: i32,
@@ -356,16 +356,8 @@ pub fn encode_binary(
     if let Some(csv) = csv_block::encode_block_binary(&ids) {
         return compress(csv, Encoding::Csv, level);
     }
-    let decoded = entries
-        .iter()
-        .map(|(key, doc)| {
-            Ok(BlockEntry {
-                key: key.clone(),
-                doc: doc.as_deref().map(binary::decode_object).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    encode(&decoded, level)
+    let xml = xml::encode_block_records(&ids)?;
+    compress(xml.into_bytes(), Encoding::Xml, level)
 }
 
 /// Compresses a block's payload and frames it: encoding byte, CRC, zstd bytes.
