@@ -35,6 +35,15 @@
 //! over events with an explicit stack of open elements, checked against the depth limit
 //! as each element opens; the writer walks values with an explicit stack too. Neither
 //! recurses.
+//!
+//! # Storage blocks
+//!
+//! A block is `<block xmlns:t="urn:tissdb">` holding `<document id>` and `<tombstone
+//! id/>` entries ([`encode_block`]). A flush writes one from the memtable's binary
+//! records without decoding them ([`encode_block_records`]); compaction splits a block
+//! into its entries' elements ([`split_block`]) and copies them into the blocks it
+//! writes ([`encode_block_parts`]), since no element depends on anything but the
+//! block's root.
 
 use std::borrow::Cow;
 use std::collections::HashSet;

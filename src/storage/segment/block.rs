@@ -574,12 +574,18 @@ mod tests {
         let xml = nested_entries(1);
         let (raw, _, raw_len) = encode(&xml, 3).unwrap();
         let mut mixed = stored_entries(&raw, 7, raw_len).unwrap();
-        let flat: Vec<BlockEntry> = flat_entries().into_iter().step_by(3).collect();
+        // Other keys than the XML block's: a block holds each key once.
+        let flat: Vec<BlockEntry> = flat_entries()
+            .into_iter()
+            .filter(|e| xml.iter().all(|x| x.key != e.key))
+            .step_by(2)
+            .collect();
         let (raw, _, raw_len) = encode(&flat, 3).unwrap();
         mixed.extend(stored_entries(&raw, 7, raw_len).unwrap());
         mixed.sort_by(|a, b| a.key.cmp(&b.key));
         let mut want: Vec<BlockEntry> = xml.into_iter().chain(flat).collect();
         want.sort_by(|a, b| a.key.cmp(&b.key));
+        assert!(want.windows(2).all(|w| w[0].key < w[1].key));
         let (raw, encoding, raw_len) = encode_stored(&mixed, 3).unwrap();
         assert_eq!(encoding, Encoding::Xml);
         assert_eq!(decoded(&raw, raw_len), want);
