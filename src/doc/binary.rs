@@ -267,6 +267,23 @@ pub enum Token<'a> {
     Object(u64),
 }
 
+impl<'a> Token<'a> {
+    /// The token a scalar value reads as (null for a container, which its writer
+    /// opens instead).
+    pub fn scalar(v: &'a Value) -> Token<'a> {
+        match v {
+            Value::Null | Value::Array(_) | Value::Object(_) => Token::Null,
+            Value::Bool(b) => Token::Bool(*b),
+            Value::Int(i) => Token::Int(*i),
+            Value::Float(f) => Token::Float(*f),
+            Value::Numeric(n) => Token::Numeric(n),
+            Value::String(s) => Token::String(s),
+            Value::DateTime(m) => Token::DateTime(*m),
+            Value::Binary(b) => Token::Binary(b),
+        }
+    }
+}
+
 /// A cursor over encoded bytes; every read is bounds-checked.
 #[derive(Clone)]
 pub struct Reader<'a> {

@@ -466,20 +466,6 @@ fn put_scalar(t: Token<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// The scalar token of a value that is not a container.
-fn scalar_token(v: &Value) -> Token<'_> {
-    match v {
-        Value::Null | Value::Array(_) | Value::Object(_) => Token::Null,
-        Value::Bool(b) => Token::Bool(*b),
-        Value::Int(i) => Token::Int(*i),
-        Value::Float(f) => Token::Float(*f),
-        Value::Numeric(n) => Token::Numeric(n),
-        Value::String(s) => Token::String(s),
-        Value::DateTime(m) => Token::DateTime(*m),
-        Value::Binary(b) => Token::Binary(b),
-    }
-}
-
 /// The text that opens an object and the text that closes it: `{"$object":{` and `}}`
 /// when the object would read as a marker.
 fn object_brackets(marker_like: bool) -> (&'static [u8], &'static [u8]) {
@@ -538,7 +524,7 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
                 out.extend_from_slice(open);
                 stack.push(Open::new(WriteFrame::Object(fields.iter()), close));
             }
-            scalar => put_scalar(scalar_token(scalar), out),
+            scalar => put_scalar(Token::scalar(scalar), out),
         }
         loop {
             let Some(top) = stack.last_mut() else {

@@ -241,20 +241,6 @@ fn scalar_form(v: Token<'_>) -> (Option<&'static str>, bool, Cow<'_, str>) {
     }
 }
 
-/// A scalar value as the token its binary form reads as.
-fn scalar_token(v: &Value) -> Token<'_> {
-    match v {
-        Value::Bool(b) => Token::Bool(*b),
-        Value::Int(i) => Token::Int(*i),
-        Value::Float(f) => Token::Float(*f),
-        Value::Numeric(s) => Token::Numeric(s),
-        Value::String(s) => Token::String(s),
-        Value::DateTime(m) => Token::DateTime(*m),
-        Value::Binary(b) => Token::Binary(b),
-        Value::Null | Value::Array(_) | Value::Object(_) => Token::Null,
-    }
-}
-
 /// The name an element is written under.
 enum Tag<'a> {
     /// An object field: its name, which may need `<t:field>`.
@@ -485,7 +471,7 @@ impl XmlWriter {
                     });
                 }
             }
-            scalar => self.scalar(&elem, scalar_token(scalar)),
+            scalar => self.scalar(&elem, Token::scalar(scalar)),
         }
     }
 
