@@ -11,7 +11,9 @@
 //!
 //! Estimates come from statistics kept up to date on every write (entries and distinct
 //! values per index; see [`crate::storage::indexes`]), and, when a range has constant
-//! bounds, from counting the entries in it (up to [`COUNT_CAP`]). Costs are in units of "one
+//! bounds, from counting the entries in it (up to [`COUNT_CAP`]); an equality with
+//! constant values is counted too, but only when its estimate would otherwise send the
+//! query to a full scan (a value rarer than the average). Costs are in units of "one
 //! document read and tested by a full scan"; an index costs a probe per range plus a
 //! random document read per entry ([`FETCH_COST`]), or much less per entry when covering.
 
@@ -384,28 +386,51 @@ pub fn choose(
                 Err(_) => {}
             }
         }
-        access.estimate = estimate.round() as u64;
         // Costs of this index and of a full scan for the same query.
         let per_row = if covering { COVERING_COST } else { FETCH_COST };
         let sort_needed = needs.order.is_some();
-        let index_rows = match needs.limit {
-            Some(l) if ordered || !sort_needed => estimate.min(l as f64),
-            _ => estimate,
-        };
-        let mut cost = alternatives * PROBE_COST + index_rows * per_row;
-        if sort_needed && !ordered {
-            cost += estimate * SORT_COST;
-        }
-        let full = match needs.limit {
-            Some(l) if !sort_needed => n.min(l as f64 * n / estimate.max(1.0)),
-            _ => {
-                n + if sort_needed {
-                    estimate * SORT_COST
-                } else {
-                    0.0
-                }
+        let costs = |estimate: f64| {
+            let index_rows = match needs.limit {
+                Some(l) if ordered || !sort_needed => estimate.min(l as f64),
+                _ => estimate,
+            };
+            let mut cost = alternatives * PROBE_COST + index_rows * per_row;
+            if sort_needed && !ordered {
+                cost += estimate * SORT_COST;
             }
+            let full = match needs.limit {
+                Some(l) if !sort_needed => n.min(l as f64 * n / estimate.max(1.0)),
+                _ => {
+                    n + if sort_needed {
+                        estimate * SORT_COST
+                    } else {
+                        0.0
+                    }
+                }
+            };
+            (cost, full)
         };
+        let (mut cost, mut full) = costs(estimate);
+        // An equality estimated from the distinct counts assumes an average value: a
+        // value rarer than that (one the column barely holds, or not at all) would send
+        // the query to a full scan, which for `LIMIT n` reads the whole collection when
+        // nothing matches. Before a full scan wins on that estimate, the entries are
+        // counted, up to what decides it: a few times the limit, or the point past
+        // which a full scan is the cheaper read anyway.
+        if constant && !ranged && full <= cost {
+            let cap = match needs.limit {
+                Some(l) if !sort_needed => l.saturating_mul(4).max(1),
+                _ => (n / per_row) as u64,
+            }
+            .clamp(1, COUNT_CAP);
+            if let Ok(c) = index_scan::count(ctx.storage, &access, cap)
+                && c < cap
+            {
+                estimate = c as f64;
+                (cost, full) = costs(estimate);
+            }
+        }
+        access.estimate = estimate.round() as u64;
         full_cost = full_cost.min(full);
         if best.as_ref().is_none_or(|(c, _)| cost < *c) {
             best = Some((cost, Choice { access, ordered }));
