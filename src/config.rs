@@ -105,6 +105,9 @@ macro_rules! settings {
     };
 }
 
+/// Largest accepted `commit_delay`, in microseconds (PostgreSQL's bound too).
+pub const MAX_COMMIT_DELAY_US: u64 = 100_000;
+
 settings! {
     /// Directory holding the WAL, segments and manifest.
     data_dir: PathBuf = PathBuf::from("./tissdb-data"),
@@ -129,6 +132,11 @@ settings! {
     compression_level: usize = 3,
     /// Size at which the WAL moves on to a new file.
     wal_segment_size: u64 = 64 << 20,
+    /// Group commit's delay, in microseconds: when the last WAL write carried the
+    /// commits of several clients, the next waits up to this long for as many to join
+    /// it (one write for all of them, less CPU per commit). A lone client is never
+    /// delayed. 0 writes as soon as the previous write is done.
+    commit_delay: u64 = 100,
     /// Size-tiered compaction: how many similar-sized segments make a merge.
     compaction_min_merge: usize = 4,
     /// Size-tiered compaction: segments of one tier differ in size by at most this factor.
@@ -260,6 +268,11 @@ impl Config {
                 "compaction_max_segments must be at least compaction_min_merge".into(),
             ));
         }
+        if self.commit_delay > MAX_COMMIT_DELAY_US {
+            return Err(Error::Config(format!(
+                "commit_delay must be at most {MAX_COMMIT_DELAY_US} (microseconds)"
+            )));
+        }
         if self.compression_level > 22 {
             return Err(Error::Config("compression_level must be 0..=22".into()));
         }
@@ -304,6 +317,11 @@ mod tests {
         );
         c.set("block_size", "0").unwrap();
         assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.set("commit_delay", "100001").unwrap();
+        assert!(c.validate().is_err());
+        c.set("commit_delay", "0").unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct StorageOptions {
     pub block_cache_size: usize,
     pub compression_level: i32,
     pub wal_segment_size: u64,
+    /// See [`Config`]'s `commit_delay`.
+    pub commit_delay: std::time::Duration,
     pub max_document_size: usize,
     pub index_cache_size: usize,
     pub policy: PolicyOptions,
@@ -78,6 +80,7 @@ impl From<&Config> for StorageOptions {
             block_cache_size: c.block_cache_size as usize,
             compression_level: c.compression_level as i32,
             wal_segment_size: c.wal_segment_size,
+            commit_delay: std::time::Duration::from_micros(c.commit_delay),
             max_document_size: c.max_document_size as usize,
             index_cache_size: c.index_cache_size as usize,
             policy: PolicyOptions {
@@ -286,6 +289,7 @@ impl Storage {
         }
         let next_seq = replay.max_seq.max(manifest.flushed_seq) + 1;
         let wal = Wal::open(&wal_dir, next_seq, opts.wal_segment_size)?;
+        wal.set_commit_delay(opts.commit_delay);
         wal.remove_flushed(manifest.flushed_seq)?;
         let inner = Inner {
             dir: dir.to_path_buf(),
