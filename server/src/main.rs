@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli_io;
+mod conn_threads;
 
 /// mimalloc: the engine allocates many small values per row; glibc's allocator spent a
 /// sixth of a full scan in malloc/free and kept a large arena per blocking thread.
@@ -233,16 +234,23 @@ async fn serve(config: Config) -> Result<(), String> {
     // `ready` is a clean shutdown and never the default action.
     let signals = ShutdownSignals::install().map_err(|e| format!("cannot watch signals: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut http_stop = stop_rx.clone();
     let app = tissdb_rest::router(db.clone());
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
-    let pg_task = tokio::spawn(tissdb_wire::serve(pg, db.clone(), stop_rx.clone()));
+    // One connection thread per core, shared by both front-ends.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = conn_threads::ConnectionThreads::start(threads)
+        .map_err(|e| format!("cannot start the connection threads: {e}"))?;
+    let http_task = tokio::spawn(tissdb_rest::serve(
+        http,
+        app,
+        threads.handles(),
+        stop_rx.clone(),
+    ));
+    let pg_task = tokio::spawn(tissdb_wire::serve(
+        pg,
+        db.clone(),
+        threads.handles(),
+        stop_rx.clone(),
+    ));
 
     println!(
         "tissdb ready: http://{http_local} postgres://{pg_local} data_dir={}",
@@ -258,7 +266,7 @@ async fn serve(config: Config) -> Result<(), String> {
     // hold the shutdown beyond it.
     let http_abort = http_task.abort_handle();
     match tokio::time::timeout(SHUTDOWN_GRACE, http_task).await {
-        Ok(Ok(Err(e))) => tracing::error!("http listener: {e}"),
+        Ok(Err(e)) => tracing::error!("http listener: {e}"),
         Ok(_) => {}
         Err(_) => {
             tracing::warn!("aborting HTTP requests still open after {SHUTDOWN_GRACE:?}");
@@ -269,6 +277,12 @@ async fn serve(config: Config) -> Result<(), String> {
     if tokio::time::timeout(SHUTDOWN_GRACE, pg_task).await.is_err() {
         tracing::warn!("aborting PostgreSQL connections still open after {SHUTDOWN_GRACE:?}");
         pg_abort.abort();
+    }
+    if tokio::task::spawn_blocking(move || threads.stop())
+        .await
+        .is_err()
+    {
+        tracing::error!("stopping the connection threads failed");
     }
     tokio::task::spawn_blocking(move || db.close())
         .await

@@ -5,7 +5,7 @@
 //!
 //! 1. [`serve`] accepts it and builds its handlers ([`connection`]) around a new
 //!    session ([`session`]), then hands the socket to pgwire on one of the connection
-//!    threads ([`shards`]), each in turn.
+//!    threads' runtimes it was given (the server's), each in turn.
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
@@ -32,7 +32,6 @@ pub mod quick_reads;
 pub mod response;
 pub mod schema;
 pub mod session;
-pub mod shards;
 pub mod simple;
 pub mod startup;
 #[cfg(test)]
@@ -45,12 +44,12 @@ use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use tissdb::Database;
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::connection::ConnectionHandlers;
 use crate::session::{InFlight, SessionHandle};
-use crate::shards::Shards;
 use crate::startup::Startup;
 
 /// Resolves once `stop` is true or its sender is gone.
@@ -60,7 +59,14 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Serves PostgreSQL clients on `listener` until `stop` turns true (or its sender goes
 /// away), then closes all connections and waits for running engine calls to finish.
-pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Receiver<bool>) {
+/// Each connection runs on one of `threads` (runtimes of single-threaded connection
+/// threads, see the module doc), each in turn; none given, on the caller's runtime.
+pub async fn serve(
+    listener: TcpListener,
+    db: Arc<Database>,
+    threads: Vec<Handle>,
+    mut stop: watch::Receiver<bool>,
+) {
     let manager = Arc::new(ConnectionManager::new());
     let keys = Arc::new(RandomPidSecretKeyGenerator::default());
     let flags = Arc::new(cancel::CancelFlags::default());
@@ -69,14 +75,12 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
         flags.clone(),
     ));
     let in_flight = InFlight::default();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = match Shards::start(threads) {
-        Ok(shards) => shards,
-        Err(e) => {
-            tracing::error!("cannot start the connection threads: {e}");
-            return;
-        }
+    let threads = if threads.is_empty() {
+        vec![Handle::current()]
+    } else {
+        threads
     };
+    let mut next_thread = threads.iter().cycle();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -111,7 +115,7 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
                         if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
-                    }, shards.next());
+                    }, next_thread.next().unwrap_or_else(|| unreachable!("threads is not empty")));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.
@@ -127,11 +131,5 @@ pub async fn serve(listener: TcpListener, db: Arc<Database>, mut stop: watch::Re
     connections.abort_all();
     while connections.join_next().await.is_some() {}
     in_flight.wait_idle().await;
-    if tokio::task::spawn_blocking(move || shards.stop())
-        .await
-        .is_err()
-    {
-        tracing::error!("stopping the connection threads failed");
-    }
     tracing::debug!(closed = open, "PostgreSQL listener stopped");
 }
