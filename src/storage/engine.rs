@@ -282,7 +282,7 @@ impl Storage {
         report.truncated_wal = replay.truncated.clone();
         report.replayed_records = replay.records.len();
         let indexes = IndexSet::open(dir, opts.index_cache_size)?;
-        let active = Arc::new(Memtable::new());
+        let active = Arc::new(Memtable::with_capacity(opts.memtable_size));
         for record in replay.records {
             let changes = apply_ops(&active, record.seq, record.ops);
             indexes.apply(&changes)?;
@@ -855,7 +855,7 @@ impl Inner {
             let last_seq = self.wal.rotate()?;
             let mut state = self.state.write();
             let mut next = (**state).clone();
-            let fresh = Arc::new(Memtable::new());
+            let fresh = Arc::new(Memtable::with_capacity(self.opts.memtable_size));
             let old = std::mem::replace(&mut next.active, fresh);
             next.frozen.insert(
                 0,

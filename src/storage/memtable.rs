@@ -16,6 +16,15 @@
 //! A writer updates the point index before the write becomes visible to readers (its
 //! sequence number is published afterwards), under the shard's lock, keeping the newest
 //! sequence number when two writes to one key apply out of order.
+//!
+//! Most point reads ask for a key the table does not hold (rows flushed to segments
+//! long ago), and the point index answers "absent" only after a shard lock whose word
+//! the other cores' readers keep taking away, and two cache misses into a table of
+//! megabytes: a quarter of a microsecond per read, a tenth of an indexed read of ten
+//! rows. A bloom filter in front of it answers most of them with one word: one 64-bit
+//! word per key, three bits of it set, about ten bits per entry the table can hold (1 to
+//! 3% false positives when full). A writer sets the bits before its write becomes
+//! visible, like the point index.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -69,6 +78,54 @@ struct Newest {
 /// Shards of the point index: one per value of a hash's top six bits.
 const POINT_SHARDS: usize = 64;
 
+/// Bits of the bloom filter per entry a table of its size can hold.
+const BLOOM_BITS_PER_ENTRY: u64 = 10;
+
+/// The table size the bloom filter of [`Memtable::new`] is made for.
+const DEFAULT_CAPACITY: u64 = 1 << 20;
+
+/// The point index's bloom filter (see the module doc): one word per key, chosen by bits
+/// 18 and up of its hash, with the bits that hash's lowest three groups of six name set.
+struct Bloom {
+    /// A power of two of them.
+    words: Box<[AtomicU64]>,
+}
+
+impl Bloom {
+    /// A filter for a table of `bytes`: at most one entry per [`ENTRY_OVERHEAD`] bytes.
+    fn for_bytes(bytes: u64) -> Bloom {
+        let entries = (bytes / ENTRY_OVERHEAD).max(64);
+        let words = (entries * BLOOM_BITS_PER_ENTRY)
+            .div_ceil(64)
+            .next_power_of_two();
+        Bloom {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn slot(&self, hash: u64) -> (&AtomicU64, u64) {
+        let i = (hash >> 18) as usize & (self.words.len() - 1);
+        let mask =
+            (1u64 << (hash & 63)) | (1u64 << ((hash >> 6) & 63)) | (1u64 << ((hash >> 12) & 63));
+        let word = self
+            .words
+            .get(i)
+            .unwrap_or_else(|| unreachable!("word {i} of {}", self.words.len()));
+        (word, mask)
+    }
+
+    fn add(&self, hash: u64) {
+        let (word, mask) = self.slot(hash);
+        word.fetch_or(mask, Ordering::Relaxed);
+    }
+
+    /// False only for a hash never added.
+    fn may_hold(&self, hash: u64) -> bool {
+        let (word, mask) = self.slot(hash);
+        word.load(Ordering::Relaxed) & mask == mask
+    }
+}
+
 /// The hash the point index takes for `key`: the one segments' bloom filters take, so
 /// that a point read hashes its key once.
 pub fn hash_key(key: &[u8]) -> u64 {
@@ -79,6 +136,7 @@ pub fn hash_key(key: &[u8]) -> u64 {
 pub struct Memtable {
     map: SkipMap<VersionKey, Value>,
     points: Box<[RwLock<hashbrown::HashTable<Newest>>]>,
+    bloom: Bloom,
     size: AtomicU64,
     max_seq: AtomicU64,
     /// Per collection, documents added minus documents removed by the writes in this
@@ -97,11 +155,19 @@ impl Default for Memtable {
 
 impl Memtable {
     pub fn new() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+
+    /// A table that will be frozen at about `bytes` (see [`Memtable::size`]); its bloom
+    /// filter is sized for that (a table grown past it still answers right, with more
+    /// false positives).
+    pub fn with_capacity(bytes: u64) -> Self {
         Memtable {
             map: SkipMap::new(),
             points: (0..POINT_SHARDS)
                 .map(|_| RwLock::new(hashbrown::HashTable::new()))
                 .collect(),
+            bloom: Bloom::for_bytes(bytes),
             size: AtomicU64::new(0),
             max_seq: AtomicU64::new(0),
             counts: parking_lot::Mutex::new(HashMap::new()),
@@ -123,6 +189,7 @@ impl Memtable {
         let value: Value = value.map(Arc::from);
         let key = InlineKey::from_vec(key);
         let hash = hash_key(&key);
+        self.bloom.add(hash);
         {
             let mut shard = self.shard(hash).write();
             match shard.find_mut(hash, |e| e.key == key) {
@@ -187,6 +254,9 @@ impl Memtable {
         seq: u64,
         read: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Option<T> {
+        if !self.bloom.may_hold(hash) {
+            return None;
+        }
         {
             let shard = self.shard(hash).read();
             match shard.find(hash, |e| e.key.as_slice() == key) {
@@ -371,6 +441,40 @@ impl<T, F: FnMut(&[u8], Option<&[u8]>) -> T> Iterator for MemtableIter<T, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bloom_filter_keeps_every_key_and_refuses_most_others() {
+        // A table made for 64 KiB (512 entries), filled past that: still no false
+        // negatives, only more false positives.
+        let m = Memtable::with_capacity(64 << 10);
+        for i in 0..2_000u32 {
+            m.insert(
+                format!("k{i}").into_bytes(),
+                u64::from(i) + 1,
+                Some(vec![1]),
+            );
+            if i == 499 {
+                let absent = (0..10_000u32)
+                    .filter(|i| m.bloom.may_hold(hash_key(format!("a{i}").as_bytes())))
+                    .count();
+                assert!(
+                    absent < 1_000,
+                    "{absent} of 10000 absent keys pass when full"
+                );
+            }
+        }
+        for i in 0..2_000u32 {
+            let key = format!("k{i}").into_bytes();
+            assert!(m.bloom.may_hold(hash_key(&key)), "k{i}");
+            assert_eq!(m.get(&key), Some(Some(vec![1])), "k{i}");
+        }
+        for i in 0..1_000u32 {
+            assert_eq!(m.get(format!("a{i}").as_bytes()), None);
+        }
+        // Deletes are versions too: the key passes the filter and reads as deleted.
+        m.insert(b"k0".to_vec(), 5_000, None);
+        assert_eq!(m.get(b"k0"), Some(None));
+    }
 
     #[test]
     fn newest_version_wins() {
