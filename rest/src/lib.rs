@@ -3,8 +3,8 @@
 //!
 //! Every handler decodes the request, calls one [`Session`] operation on a blocking
 //! thread (storage calls fsync), and encodes the answer. Error statuses are chosen in one
-//! place, [`error::ApiError`]. [`serve`] runs each connection (HTTP/1.1, hyper) on one
-//! of the server's single-threaded connection threads.
+//! place, [`error::ApiError`]. [`HttpFrontEnd`] serves each connection (HTTP/1.1,
+//! hyper) on the server's connection thread it is handed to.
 
 mod body;
 pub mod csv_text;
@@ -15,18 +15,16 @@ mod import;
 mod statements;
 pub mod transactions;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tissdb::Database;
-use tokio::net::TcpListener;
-use tokio::runtime::Handle;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 pub use error::ApiError;
 
@@ -85,80 +83,63 @@ pub fn router(db: Arc<Database>) -> Router {
         })
 }
 
-/// Serves HTTP/1.1 on `listener` with `app` until `stop` turns true (or its sender goes
-/// away); then stops accepting, lets every connection finish the request it is on
-/// (keep-alive connections close after it) and returns once all are closed.
-///
-/// Each connection runs on one of `threads`, each in turn: runtimes of single-threaded
-/// connection threads, so that a request is read, run and answered on one thread, and
-/// the WAL flusher that makes a POST durable wakes that thread alone (on a
-/// multi-threaded runtime it woke an idle worker, which woke the one parked in epoll).
-/// None given, on the caller's runtime.
-pub async fn serve(
-    listener: TcpListener,
+/// The REST front-end's connections: each serves `app` over HTTP/1.1 (hyper) on the
+/// connection thread the server hands it to, so that a request is read, run and
+/// answered on one thread, and the WAL flusher that makes a POST durable wakes that
+/// thread alone (under `axum::serve` on the multi-threaded runtime it woke an idle
+/// worker, which woke the one parked in epoll).
+pub struct HttpFrontEnd {
     app: Router,
-    threads: Vec<Handle>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let threads = if threads.is_empty() {
-        vec![Handle::current()]
-    } else {
-        threads
-    };
-    let mut next_thread = threads.iter().cycle();
-    let (closing_tx, closing) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    // The socket moves to its connection thread's reactor.
-                    let socket = match socket.into_std() {
-                        Ok(socket) => socket,
-                        Err(e) => {
-                            tracing::warn!(%peer, "cannot hand a connection over: {e}");
-                            continue;
-                        }
-                    };
-                    let service = TowerToHyperService::new(app.clone());
-                    let mut closing = closing.clone();
-                    let thread = next_thread
-                        .next()
-                        .unwrap_or_else(|| unreachable!("threads is not empty"));
-                    connections.spawn_on(async move {
-                        let socket = match tokio::net::TcpStream::from_std(socket) {
-                            Ok(socket) => socket,
-                            Err(e) => {
-                                tracing::warn!(%peer, "cannot take a connection over: {e}");
-                                return;
-                            }
-                        };
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(socket), service);
-                        let mut conn = std::pin::pin!(conn);
-                        let ended = tokio::select! {
-                            ended = conn.as_mut() => ended,
-                            () = async { let _ = closing.wait_for(|c| *c).await; } => {
-                                conn.as_mut().graceful_shutdown();
-                                conn.await
-                            }
-                        };
-                        if let Err(e) = ended {
-                            tracing::debug!(%peer, "connection ended: {e}");
-                        }
-                    }, thread);
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!("accepting an HTTP connection failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+    closing_tx: watch::Sender<bool>,
+}
+
+/// One accepted connection, ready to be served.
+pub struct HttpConnection {
+    service: TowerToHyperService<Router>,
+    closing: watch::Receiver<bool>,
+    peer: SocketAddr,
+}
+
+impl HttpFrontEnd {
+    pub fn new(app: Router) -> HttpFrontEnd {
+        HttpFrontEnd {
+            app,
+            closing_tx: watch::channel(false).0,
         }
     }
-    drop(listener);
-    let _ = closing_tx.send(true);
-    while connections.join_next().await.is_some() {}
+
+    /// The connection from `peer`.
+    pub fn connection(&self, peer: SocketAddr) -> HttpConnection {
+        HttpConnection {
+            service: TowerToHyperService::new(self.app.clone()),
+            closing: self.closing_tx.subscribe(),
+            peer,
+        }
+    }
+
+    /// Lets every connection finish the request it is on; keep-alive connections close
+    /// after it, idle ones at once.
+    pub fn close(&self) {
+        self.closing_tx.send_replace(true);
+    }
+}
+
+impl HttpConnection {
+    /// Serves the connection on `socket` until the client leaves or, after
+    /// [`HttpFrontEnd::close`], its request in progress is answered.
+    pub async fn run(mut self, socket: TcpStream) {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(socket), self.service);
+        let mut conn = std::pin::pin!(conn);
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            () = async { let _ = self.closing.wait_for(|c| *c).await; } => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(peer = %self.peer, "connection ended: {e}");
+        }
+    }
 }

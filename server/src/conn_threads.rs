@@ -13,11 +13,15 @@
 //! Calls too long to run in place go to the thread's blocking pool, so a long query
 //! does not hold the other connections of its thread.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// Stack of every connection thread and of their blocking threads: parsing and binding
 /// recurse on nested expressions, up to the parser's recursion limit.
@@ -64,7 +68,7 @@ impl ConnectionThreads {
         })
     }
 
-    /// The runtimes of the threads, to spawn connections on (never empty).
+    /// The runtimes of the threads, to hand connections to (never empty).
     pub fn handles(&self) -> Vec<Handle> {
         self.handles.clone()
     }
@@ -78,4 +82,63 @@ impl ConnectionThreads {
             }
         }
     }
+}
+
+/// Accepts connections on `listener` (of the front-end named `what`) until `stop` turns
+/// true or its sender goes away, handing each to one of `threads` in turn:
+/// `connection(peer)` prepares it where it was accepted, and what that returns serves
+/// the socket on the thread. Returns the connections still open, for the caller to close.
+pub async fn accept<P, S, F>(
+    listener: TcpListener,
+    threads: Vec<Handle>,
+    mut stop: watch::Receiver<bool>,
+    what: &'static str,
+    connection: P,
+) -> JoinSet<()>
+where
+    P: Fn(SocketAddr) -> S,
+    S: FnOnce(TcpStream) -> F + Send + 'static,
+    F: Future<Output = ()> + Send,
+{
+    let threads = if threads.is_empty() {
+        vec![Handle::current()]
+    } else {
+        threads
+    };
+    let mut next_thread = threads.iter().cycle();
+    let mut open = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    // The socket moves to its connection thread's reactor.
+                    let socket = match socket.into_std() {
+                        Ok(socket) => socket,
+                        Err(e) => {
+                            tracing::warn!(%peer, "cannot hand a {what} connection over: {e}");
+                            continue;
+                        }
+                    };
+                    let serve = connection(peer);
+                    let thread = next_thread
+                        .next()
+                        .unwrap_or_else(|| unreachable!("threads is not empty"));
+                    open.spawn_on(async move {
+                        match TcpStream::from_std(socket) {
+                            Ok(socket) => serve(socket).await,
+                            Err(e) => tracing::warn!(%peer, "cannot take a {what} connection over: {e}"),
+                        }
+                    }, thread);
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accepting a {what} connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = open.join_next(), if !open.is_empty() => {}
+        }
+    }
+    open
 }

@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -234,23 +235,43 @@ async fn serve(config: Config) -> Result<(), String> {
     // `ready` is a clean shutdown and never the default action.
     let signals = ShutdownSignals::install().map_err(|e| format!("cannot watch signals: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = tissdb_rest::router(db.clone());
     // One connection thread per core, shared by both front-ends.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = conn_threads::ConnectionThreads::start(threads)
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
-    let http_task = tokio::spawn(tissdb_rest::serve(
-        http,
-        app,
-        threads.handles(),
-        stop_rx.clone(),
-    ));
-    let pg_task = tokio::spawn(tissdb_wire::serve(
-        pg,
+    let rest = Arc::new(tissdb_rest::HttpFrontEnd::new(tissdb_rest::router(
         db.clone(),
-        threads.handles(),
-        stop_rx.clone(),
-    ));
+    )));
+    let http_task = tokio::spawn({
+        let (handles, stop) = (threads.handles(), stop_rx.clone());
+        async move {
+            let front = rest.clone();
+            let mut open = conn_threads::accept(http, handles, stop, "HTTP", move |peer| {
+                let c = front.connection(peer);
+                move |socket| c.run(socket)
+            })
+            .await;
+            rest.close();
+            while open.join_next().await.is_some() {}
+        }
+    });
+    let wire = Arc::new(tissdb_wire::PgFrontEnd::new(db.clone()));
+    let pg_task = tokio::spawn({
+        let (handles, stop) = (threads.handles(), stop_rx.clone());
+        async move {
+            let front = wire.clone();
+            let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", move |peer| {
+                let c = front.connection(peer);
+                move |socket| c.run(socket)
+            })
+            .await;
+            let closed = open.len();
+            open.abort_all();
+            while open.join_next().await.is_some() {}
+            wire.wait_idle().await;
+            tracing::debug!(closed, "PostgreSQL listener stopped");
+        }
+    });
 
     println!(
         "tissdb ready: http://{http_local} postgres://{pg_local} data_dir={}",
@@ -267,7 +288,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let http_abort = http_task.abort_handle();
     match tokio::time::timeout(SHUTDOWN_GRACE, http_task).await {
         Ok(Err(e)) => tracing::error!("http listener: {e}"),
-        Ok(_) => {}
+        Ok(Ok(())) => {}
         Err(_) => {
             tracing::warn!("aborting HTTP requests still open after {SHUTDOWN_GRACE:?}");
             http_abort.abort();

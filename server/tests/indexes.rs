@@ -1116,6 +1116,19 @@ fn sql_create_drop_index_and_queries_agree_with_a_model() {
     assert_indexes_match(&s, "items", &["items_brand_n_idx", "items_n_key"]);
 }
 
+/// The first column of every row `sql` (a simple query, e.g. EXPLAIN) returns.
+fn simple_lines(client: &mut postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect()
+}
+
 /// EXPLAIN and EXPLAIN ANALYZE over the wire name the index and report actual rows per
 /// operator; `enable_indexscan = off` gives the full scan with the same rows.
 #[test]
@@ -1132,18 +1145,7 @@ fn explain_analyze_over_the_wire() {
             values.join(", ")
         ))
         .expect("insert");
-    let lines = |client: &mut postgres::Client, sql: &str| -> Vec<String> {
-        client
-            .simple_query(sql)
-            .expect("explain")
-            .into_iter()
-            .filter_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-            .collect()
-    };
-    let plan = lines(
+    let plan = simple_lines(
         &mut client,
         "EXPLAIN ANALYZE SELECT id FROM items WHERE n = 7",
     )
@@ -1169,7 +1171,7 @@ fn explain_analyze_over_the_wire() {
     client
         .batch_execute("SET enable_indexscan = off")
         .expect("set");
-    let plan = lines(&mut client, "EXPLAIN SELECT id FROM items WHERE n = 7").join("\n");
+    let plan = simple_lines(&mut client, "EXPLAIN SELECT id FROM items WHERE n = 7").join("\n");
     assert!(plan.contains("Seq Scan on items"), "{plan}");
     assert_eq!(rows(&mut client), indexed);
 }
@@ -1190,17 +1192,8 @@ fn rare_values_of_a_skewed_column_use_the_index() {
              CREATE INDEX tickets_status ON tickets (status)",
         )
         .expect("setup");
-    let explain = |client: &mut postgres::Client, sql: &str| -> String {
-        client
-            .simple_query(&format!("EXPLAIN ANALYZE {sql}"))
-            .expect("explain")
-            .into_iter()
-            .filter_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    let explain = |client: &mut postgres::Client, sql: &str| {
+        simple_lines(client, &format!("EXPLAIN ANALYZE {sql}")).join("\n")
     };
     for (sql, expected) in [
         (
@@ -1268,17 +1261,8 @@ fn nested_paths_are_typed_and_use_their_index() {
              CREATE INDEX gear_bt ON gear (specs.bt)",
         )
         .expect("setup");
-    let plan = |client: &mut postgres::Client, sql: &str| -> String {
-        client
-            .simple_query(&format!("EXPLAIN {sql}"))
-            .expect("explain")
-            .into_iter()
-            .filter_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    let plan = |client: &mut postgres::Client, sql: &str| {
+        simple_lines(client, &format!("EXPLAIN {sql}")).join("\n")
     };
     let by_weight = "SELECT id, specs.weight, specs.bt FROM gear WHERE specs.weight = '7g'";
     let by_bt = "SELECT id, specs.weight, specs.bt FROM gear WHERE specs.bt = 7";

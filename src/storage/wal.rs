@@ -29,6 +29,7 @@
 //! writes leave more CPU to the writers: with 8 clients inserting, 3.3 records per
 //! write became 5-6, 10-20% less CPU per commit. A lone writer, whose last flush held
 //! one record, never waits.
+//!
 //! A failed write or fsync poisons the log: every later append fails, because after a
 //! failed fsync the kernel may have dropped the dirty pages and retrying could
 //! acknowledge lost data.

@@ -1,5 +1,5 @@
 //! The handlers of one connection. pgwire asks a [`PgWireServerHandlers`] value for its
-//! handlers once per connection, so [`serve`](crate::serve) builds one per connection,
+//! handlers once per connection, so [`PgFrontEnd::connection`](crate::PgFrontEnd::connection) builds one per connection,
 //! holding that connection's [`SessionHandle`]: the simple-query handler, the
 //! extended-query handler and its statement parser all reach the same engine session
 //! without looking it up.

@@ -3,9 +3,9 @@
 //!
 //! A connection, step by step:
 //!
-//! 1. [`serve`] accepts it and builds its handlers ([`connection`]) around a new
-//!    session ([`session`]), then hands the socket to pgwire on one of the connection
-//!    threads' runtimes it was given (the server's), each in turn.
+//! 1. The server accepts it and asks [`PgFrontEnd::connection`] for its handlers
+//!    ([`connection`]) around a new session ([`session`]); on the connection thread the
+//!    server hands it to, [`PgConnection::run`] gives the socket to pgwire.
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
@@ -17,8 +17,9 @@
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange.
-//! 5. When `stop` turns true, [`serve`] stops accepting, closes every connection, and
-//!    returns once no engine call is running, so the database can close behind it.
+//! 5. At shutdown the server stops accepting and drops every connection, and
+//!    [`PgFrontEnd::wait_idle`] returns once no engine call is running, so the database
+//!    can close behind it.
 
 pub mod cancel;
 pub mod connection;
@@ -37,99 +38,83 @@ pub mod startup;
 #[cfg(test)]
 mod testing;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use tissdb::Database;
-use tokio::net::TcpListener;
-use tokio::runtime::Handle;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 use crate::connection::ConnectionHandlers;
 use crate::session::{InFlight, SessionHandle};
 use crate::startup::Startup;
 
-/// Resolves once `stop` is true or its sender is gone.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|stopped| *stopped).await;
+/// What the PostgreSQL front-end's connections share: the cancel keys and flags, and
+/// the count of running engine calls.
+pub struct PgFrontEnd {
+    db: Arc<Database>,
+    manager: Arc<ConnectionManager>,
+    keys: Arc<RandomPidSecretKeyGenerator>,
+    flags: Arc<cancel::CancelFlags>,
+    cancel: Arc<cancel::Canceller>,
+    in_flight: InFlight,
 }
 
-/// Serves PostgreSQL clients on `listener` until `stop` turns true (or its sender goes
-/// away), then closes all connections and waits for running engine calls to finish.
-/// Each connection runs on one of `threads` (runtimes of single-threaded connection
-/// threads, see the module doc), each in turn; none given, on the caller's runtime.
-pub async fn serve(
-    listener: TcpListener,
-    db: Arc<Database>,
-    threads: Vec<Handle>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let manager = Arc::new(ConnectionManager::new());
-    let keys = Arc::new(RandomPidSecretKeyGenerator::default());
-    let flags = Arc::new(cancel::CancelFlags::default());
-    let cancel = Arc::new(cancel::Canceller::new(
-        DefaultCancelHandler::new(manager.clone()),
-        flags.clone(),
-    ));
-    let in_flight = InFlight::default();
-    let threads = if threads.is_empty() {
-        vec![Handle::current()]
-    } else {
-        threads
-    };
-    let mut next_thread = threads.iter().cycle();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    // The socket moves to its connection thread's reactor.
-                    let socket = match socket.into_std() {
-                        Ok(socket) => socket,
-                        Err(e) => {
-                            tracing::warn!(%peer, "cannot hand a connection over: {e}");
-                            continue;
-                        }
-                    };
-                    let session = SessionHandle::new(db.clone(), in_flight.clone());
-                    // Startup registers this connection's cancel key with its engine flag.
-                    let startup = Arc::new(Startup::new(
-                        manager.clone(),
-                        keys.clone(),
-                        flags.clone(),
-                        session.cancel_target(),
-                    ));
-                    let handlers = ConnectionHandlers::new(session, startup, cancel.clone());
-                    connections.spawn_on(async move {
-                        let socket = match tokio::net::TcpStream::from_std(socket) {
-                            Ok(socket) => socket,
-                            Err(e) => {
-                                tracing::warn!(%peer, "cannot take a connection over: {e}");
-                                return;
-                            }
-                        };
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                            tracing::debug!(%peer, "connection ended: {e}");
-                        }
-                    }, next_thread.next().unwrap_or_else(|| unreachable!("threads is not empty")));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: wait rather than spin.
-                    tracing::warn!("accepting a PostgreSQL connection failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+/// One accepted connection, ready to be served.
+pub struct PgConnection {
+    handlers: ConnectionHandlers,
+    peer: SocketAddr,
+}
+
+impl PgFrontEnd {
+    pub fn new(db: Arc<Database>) -> PgFrontEnd {
+        let manager = Arc::new(ConnectionManager::new());
+        let flags = Arc::new(cancel::CancelFlags::default());
+        let cancel = Arc::new(cancel::Canceller::new(
+            DefaultCancelHandler::new(manager.clone()),
+            flags.clone(),
+        ));
+        PgFrontEnd {
+            db,
+            manager,
+            keys: Arc::new(RandomPidSecretKeyGenerator::default()),
+            flags,
+            cancel,
+            in_flight: InFlight::default(),
         }
     }
-    drop(listener);
-    let open = connections.len();
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
-    in_flight.wait_idle().await;
-    tracing::debug!(closed = open, "PostgreSQL listener stopped");
+
+    /// The connection from `peer`: a new session and its handlers.
+    pub fn connection(&self, peer: SocketAddr) -> PgConnection {
+        let session = SessionHandle::new(self.db.clone(), self.in_flight.clone());
+        // Startup registers this connection's cancel key with its engine flag.
+        let startup = Arc::new(Startup::new(
+            self.manager.clone(),
+            self.keys.clone(),
+            self.flags.clone(),
+            session.cancel_target(),
+        ));
+        PgConnection {
+            handlers: ConnectionHandlers::new(session, startup, self.cancel.clone()),
+            peer,
+        }
+    }
+
+    /// Returns once no engine call is running (the connections are gone; a call runs to
+    /// its end even when its connection was dropped).
+    pub async fn wait_idle(&self) {
+        self.in_flight.wait_idle().await;
+    }
+}
+
+impl PgConnection {
+    /// Serves the connection on `socket` until the client leaves (or the future is
+    /// dropped).
+    pub async fn run(self, socket: TcpStream) {
+        let peer = self.peer;
+        if let Err(e) = pgwire::tokio::process_socket(socket, None, self.handlers).await {
+            tracing::debug!(%peer, "connection ended: {e}");
+        }
+    }
 }

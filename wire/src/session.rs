@@ -3,7 +3,7 @@
 //! Engine calls block (they read segments and fsync the WAL), so each runs with the
 //! session locked either in place (a point read, which costs less than any hand-off),
 //! under `block_in_place` on a multi-threaded runtime, or on a blocking thread (on the
-//! single-threaded runtimes of the server's connection threads, see [`crate::serve`], and
+//! single-threaded runtimes of the server's connection threads, and
 //! whenever an earlier call still holds the session). A cancelled or aborted query drops
 //! only the future waiting for that thread: the call itself runs to its end, still
 //! holding the lock, so the next statement on the connection waits for it. The
