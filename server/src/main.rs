@@ -6,7 +6,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -239,15 +238,12 @@ async fn serve(config: Config) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = conn_threads::ConnectionThreads::start(threads)
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
-    let rest = Arc::new(tissdb_rest::HttpFrontEnd::new(tissdb_rest::router(
-        db.clone(),
-    )));
+    let rest = tissdb_rest::HttpFrontEnd::new(tissdb_rest::router(db.clone()));
     let http_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {
-            let front = rest.clone();
-            let mut open = conn_threads::accept(http, handles, stop, "HTTP", move |peer| {
-                let c = front.connection(peer);
+            let mut open = conn_threads::accept(http, handles, stop, "HTTP", |peer| {
+                let c = rest.connection(peer);
                 move |socket| c.run(socket)
             })
             .await;
@@ -255,13 +251,12 @@ async fn serve(config: Config) -> Result<(), String> {
             while open.join_next().await.is_some() {}
         }
     });
-    let wire = Arc::new(tissdb_wire::PgFrontEnd::new(db.clone()));
+    let wire = tissdb_wire::PgFrontEnd::new(db.clone());
     let pg_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {
-            let front = wire.clone();
-            let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", move |peer| {
-                let c = front.connection(peer);
+            let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", |peer| {
+                let c = wire.connection(peer);
                 move |socket| c.run(socket)
             })
             .await;
