@@ -51,7 +51,7 @@ use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{self, Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::recycle;
-use crate::storage::segment::{self, BlockEntry, Segment, SegmentIter, SegmentWriter};
+use crate::storage::segment::{self, BlockEntry, NearBlock, Segment, SegmentIter, SegmentWriter};
 use crate::storage::shape::{Shape, Whole};
 use crate::storage::wal::{self, Wal, WalOp};
 
@@ -784,6 +784,17 @@ impl Inner {
         seq: u64,
         shape: &mut S,
     ) -> Result<Option<S::Doc>> {
+        self.get_shaped_near(st, key, seq, shape, None)
+    }
+
+    fn get_shaped_near<S: Shape>(
+        &self,
+        st: &State,
+        key: &[u8],
+        seq: u64,
+        shape: &mut S,
+        near: Option<&mut NearBlocks>,
+    ) -> Result<Option<S::Doc>> {
         let hash = memtable::hash_key(key);
         let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
         for table in tables {
@@ -793,6 +804,14 @@ impl Inner {
             if let Some(doc) = found {
                 return doc;
             }
+        }
+        if let Some(near) = near {
+            for (s, (_, slot)) in st.segments.iter().zip(near.fit(&st.segments)) {
+                if let Some(doc) = s.get_shaped_near(key, hash, &self.cache, shape, slot)? {
+                    return Ok(doc);
+                }
+            }
+            return Ok(None);
         }
         for s in &st.segments {
             if let Some(doc) = s.get_shaped(key, hash, &self.cache, shape)? {
@@ -1027,6 +1046,30 @@ fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()
 
 /// A consistent, stable view of the store: the state (memtables and segments) and the
 /// published sequence number taken together; see the module doc.
+/// What a run of point reads remembers between reads: for each segment, the decoded
+/// block the last read of it found. Reads of nearby keys (an index scan's, which come
+/// in key order) look in that block first, without the segment's block index or the
+/// cache's lock. A segment's blocks never change, and each slot names its segment, so
+/// a memo is right with any snapshot; it helps the reads of one.
+#[derive(Default)]
+pub struct NearBlocks {
+    /// Per segment of the snapshot's list, in its order: the segment's id, its block.
+    slots: Vec<(u64, NearBlock)>,
+}
+
+impl NearBlocks {
+    /// One slot per segment of `segments`, emptied where it held another segment's.
+    fn fit(&mut self, segments: &[Arc<Segment>]) -> &mut [(u64, NearBlock)] {
+        self.slots.resize_with(segments.len(), || (0, None));
+        for (slot, s) in self.slots.iter_mut().zip(segments) {
+            if slot.0 != s.id {
+                *slot = (s.id, None);
+            }
+        }
+        &mut self.slots
+    }
+}
+
 #[derive(Clone)]
 pub struct Snapshot {
     inner: Arc<Inner>,
@@ -1053,6 +1096,18 @@ impl Snapshot {
     /// [`Snapshot::get`] handing the document out in `shape`.
     pub fn get_shaped<S: Shape>(&self, key: &[u8], shape: &mut S) -> Result<Option<S::Doc>> {
         self.inner.get_shaped_at(&self.state, key, self.seq, shape)
+    }
+
+    /// [`Snapshot::get_shaped`] for one of a run of reads of nearby keys (an index
+    /// scan's): each segment's block the last read found is looked in first.
+    pub fn get_shaped_near<S: Shape>(
+        &self,
+        key: &[u8],
+        shape: &mut S,
+        near: &mut NearBlocks,
+    ) -> Result<Option<S::Doc>> {
+        self.inner
+            .get_shaped_near(&self.state, key, self.seq, shape, Some(near))
     }
 
     /// Up to `parts - 1` increasing keys inside `(start, end)` that cut the range into

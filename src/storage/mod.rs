@@ -37,4 +37,4 @@ pub mod split;
 pub mod visibility;
 pub mod wal;
 
-pub use engine::{Op, Snapshot, Storage, StorageOptions};
+pub use engine::{NearBlocks, Op, Snapshot, Storage, StorageOptions};

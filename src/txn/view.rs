@@ -11,7 +11,7 @@ use super::{Conflicts, TxnData, fingerprint, serialization_failure};
 use crate::doc::Object;
 use crate::error::Result;
 use crate::storage::shape::{Shape, Whole};
-use crate::storage::{Snapshot, keys};
+use crate::storage::{NearBlocks, Snapshot, keys};
 
 /// A stream of (key, document) pairs in key order.
 pub type KeyedDocuments<D = Object> = Box<dyn Iterator<Item = Result<(Vec<u8>, D)>> + Send>;
@@ -67,6 +67,20 @@ impl ReadView {
         match &self.txn {
             None => self.snapshot.get_shaped(key, shape),
             Some(_) => Ok(self.get(key)?.map(|doc| shape.shape_owned(doc))),
+        }
+    }
+
+    /// [`ReadView::get_shaped`] for one of a run of reads of nearby keys (an index
+    /// scan's; see [`NearBlocks`]).
+    pub fn get_shaped_near<S: Shape>(
+        &self,
+        key: &[u8],
+        shape: &mut S,
+        near: &mut NearBlocks,
+    ) -> Result<Option<S::Doc>> {
+        match &self.txn {
+            None => self.snapshot.get_shaped_near(key, shape, near),
+            Some(_) => self.get_shaped(key, shape),
         }
     }
 

@@ -13,9 +13,9 @@ use crate::query::expr::{Expr, PathStep, as_text, truth};
 use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess};
 use crate::query::types::SqlType;
-use crate::storage::keys;
 use crate::storage::recycle;
 use crate::storage::shape::Columns;
+use crate::storage::{NearBlocks, keys};
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
 /// columns (table). Missing fields are NULL.
@@ -405,12 +405,14 @@ pub fn build_set_up(
                 )),
                 Some(picked) => {
                     let (view, cid) = (ctx.view.clone(), collection.id);
-                    // One key buffer for every document read.
+                    // One key buffer for every document read; the documents come in
+                    // key order or close to it (an index's entries of one value).
                     let mut key = Vec::new();
+                    let mut near = NearBlocks::default();
                     Box::new(picked.filter_map(move |p| {
                         let row = p.and_then(|p| {
                             p.key_into(cid, &mut key)?;
-                            view.get_shaped(&key, &mut shape)?
+                            view.get_shaped_near(&key, &mut shape, &mut near)?
                                 .map(|row| with_id(&key, row))
                                 .transpose()
                         });

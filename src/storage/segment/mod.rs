@@ -17,7 +17,7 @@ pub mod reader;
 pub mod writer;
 
 pub use block::{Block, BlockEntry, Docs, Encoding, Stored};
-pub use reader::{Segment, SegmentIter, StoredIter};
+pub use reader::{NearBlock, Segment, SegmentIter, StoredIter};
 pub use writer::{SegmentWriter, WrittenSegment};
 
 /// First bytes of every segment file.

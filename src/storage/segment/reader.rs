@@ -17,6 +17,10 @@ use crate::storage::keys;
 use crate::storage::segment::Stored;
 use crate::storage::shape::{Shape, Whole};
 
+/// The decoded block a read of a segment found, by its number in the segment: where
+/// the next read of a nearby key looks first ([`Segment::get_shaped_near`]).
+pub type NearBlock = Option<(usize, Arc<Block>)>;
+
 /// An open segment file.
 pub struct Segment {
     pub id: u64,
@@ -201,10 +205,32 @@ impl Segment {
         cache: &BlockCache,
         shape: &mut S,
     ) -> Result<Option<Option<S::Doc>>> {
+        self.get_shaped_near(key, hash, cache, shape, &mut None)
+    }
+
+    /// [`Segment::get_shaped`] that first looks in `near`, the decoded block an
+    /// earlier read of this segment found (block number and block), and leaves there
+    /// the decoded block this read found: reads of nearby keys skip the block index
+    /// and the cache.
+    pub fn get_shaped_near<S: Shape>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        cache: &BlockCache,
+        shape: &mut S,
+        near: &mut NearBlock,
+    ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
         if !self.bloom.may_contain(hash) {
             return Ok(None);
+        }
+        if let Some((i, b)) = near.as_ref()
+            && let Some(e) = self.index.get(*i)
+            && e.first_key.as_slice() <= key
+            && key <= e.last_key.as_slice()
+        {
+            return b.find_shaped(key, shape).transpose();
         }
         let i = self.index.partition_point(|e| e.last_key.as_slice() < key);
         let entry = match self.index.get(i) {
@@ -226,7 +252,9 @@ impl Segment {
         };
         let cached = cache.get_any(self.id, i);
         if let Some(Ok(b)) = &cached {
-            return b.find_shaped(key, shape).transpose();
+            let found = b.find_shaped(key, shape).transpose();
+            *near = Some((i, b.clone()));
+            return found;
         }
         if let Some(e) = cache.get_entry(self.id, key) {
             return Ok(Some(e.doc.as_ref().map(|d| shape.shape_ref(d))));
@@ -251,10 +279,10 @@ impl Segment {
         // that random reads over more data than the cache holds neither decode a whole
         // block each nor evict decoded blocks at that rate.
         if cache.has_room(block::approx_size(entry.raw_len as usize)) {
-            return self
-                .block(i, cache, true)?
-                .find_shaped(key, shape)
-                .transpose();
+            let b = self.block(i, cache, true)?;
+            let found = b.find_shaped(key, shape).transpose();
+            *near = Some((i, b));
+            return found;
         }
         let raw = self.read_raw_block(i)?;
         let (encoding, bytes) = block::decompress(&raw, entry.raw_len as usize)
