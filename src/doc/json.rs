@@ -11,8 +11,12 @@
 //! ([`write_document_record`]), a query's row ([`write_fields`]), byte for byte as
 //! `serde_json` writes the tree [`to_json`] and [`document_to_json`] build.
 //!
+//! Request bodies and `json` inputs are parsed straight into [`Value`]s
+//! ([`parse_document`], [`parse_value`]), with no `serde_json` tree in between.
+//!
 //! Conversions walk values with an explicit stack, never by recursion, so no input depth
-//! can overflow the stack; [`parse_document`] enforces [`Limits::max_depth`].
+//! can overflow the stack. Parsing does recurse, bounded by serde_json's limit of 128
+//! levels; [`parse_document`] enforces [`Limits::max_depth`] as well.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -154,18 +158,21 @@ fn decode_marker(map: &Map<String, Json>) -> Option<Result<Value>> {
     if map.len() != 1 {
         return None;
     }
-    let (key, val) = map.iter().next()?;
-    let text = match val {
-        Json::String(s) => s.as_str(),
-        _ => return None,
-    };
+    match map.iter().next()? {
+        (key, Json::String(text)) => decode_marker_text(key, text),
+        _ => None,
+    }
+}
+
+/// The value a marker key with its text stands for; `None` if `key` is no marker.
+fn decode_marker_text(key: &str, text: &str) -> Option<Result<Value>> {
     let bad = |what: &str| {
         Error::invalid(
             SqlState::INVALID_TEXT_REPRESENTATION,
             format!("invalid {key} value {text:?}: expected {what}"),
         )
     };
-    Some(match key.as_str() {
+    Some(match key {
         DATE => text::parse_datetime(text)
             .map(Value::DateTime)
             .ok_or_else(|| bad("an RFC 3339 timestamp such as 2023-10-26T10:00:00Z")),
@@ -298,19 +305,203 @@ fn depth_error(limits: &Limits) -> Error {
 }
 
 /// Decodes a REST request body: a JSON object, nested at most `limits.max_depth` deep.
+/// The text becomes [`Value`]s directly (as [`from_json`] would make them from a
+/// `serde_json` tree), without a tree in between.
 pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
-    let json: Json = serde_json::from_slice(bytes).map_err(|e| {
+    match parse_direct(bytes, Some(limits.max_depth)) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Error::invalid(
+            SqlState::INVALID_TEXT_REPRESENTATION,
+            "document must be a JSON object",
+        )),
+        Err(Some(e)) => Err(e),
+        Err(None) => Err(depth_error(limits)),
+    }
+}
+
+/// The value of a JSON text (a `json` or `jsonb` input): [`from_json`] of its tree.
+/// Errors are 22P02, with serde_json's message.
+pub fn parse_value(text: &str) -> Result<Value> {
+    parse_direct(text.as_bytes(), None).map_err(|e| {
+        e.unwrap_or_else(|| {
+            Error::invalid(
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                "invalid input syntax for type json: recursion limit exceeded",
+            )
+        })
+    })
+}
+
+/// JSON text to a [`Value`]: `Err(None)` when nesting passes `max_depth` (or
+/// serde_json's own limit of 128 levels, which bounds the recursion here).
+fn parse_direct(bytes: &[u8], max_depth: Option<usize>) -> Result<Value, Option<Error>> {
+    use serde::de::DeserializeSeed;
+    let failed = std::cell::RefCell::new(None);
+    let seed = Direct {
+        depth: 0,
+        max_depth: max_depth.unwrap_or(usize::MAX),
+        raw: false,
+        failed: &failed,
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let parsed = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| {
+        if let Some(why) = failed.borrow_mut().take() {
+            return why;
+        }
         let message = e.to_string();
         if message.contains("recursion limit exceeded") {
-            depth_error(limits)
-        } else {
-            Error::invalid(
+            None
+        } else if max_depth.is_some() {
+            Some(Error::invalid(
                 SqlState::INVALID_JSON_TEXT,
                 format!("invalid JSON: {message}"),
-            )
+            ))
+        } else {
+            Some(Error::invalid(
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                format!("invalid input syntax for type json: {message}"),
+            ))
         }
-    })?;
-    document_from_json(json, limits)
+    })
+}
+
+/// Deserializes one JSON value into a [`Value`], `depth` containers down. A `raw`
+/// object is left as it is (an object under `$object`, which its parent unwraps or
+/// finishes); every other object is finished by [`finish_object`]. Why a parse failed
+/// beyond JSON syntax (a nesting limit: `None`, a marker's bad text) goes to `failed`,
+/// since serde's errors carry text alone.
+#[derive(Clone, Copy)]
+struct Direct<'a> {
+    depth: usize,
+    max_depth: usize,
+    raw: bool,
+    failed: &'a std::cell::RefCell<Option<Option<Error>>>,
+}
+
+impl Direct<'_> {
+    fn fail<E: serde::de::Error>(&self, why: Option<Error>) -> E {
+        *self.failed.borrow_mut() = Some(why);
+        E::custom("rejected")
+    }
+
+    /// The seed of a value inside this container.
+    fn inner(&self, raw: bool) -> Self {
+        Direct {
+            depth: self.depth + 1,
+            raw,
+            ..*self
+        }
+    }
+
+    fn enter<E: serde::de::Error>(&self) -> std::result::Result<(), E> {
+        if self.depth + 1 > self.max_depth {
+            return Err(self.fail(None));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Direct<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Direct<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, i: i64) -> std::result::Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+
+    fn visit_u64<E>(self, u: u64) -> std::result::Result<Value, E> {
+        // Integers that fit i64 are integers; larger ones floats (as from_json does).
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> std::result::Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        self.enter()?;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self.inner(false))? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        self.enter()?;
+        let mut obj = Object::default();
+        while let Some(key) = map.next_key::<String>()? {
+            // The value under `$object` stays raw until this object's size is known.
+            let value = map.next_value_seed(self.inner(key == OBJECT))?;
+            obj.insert(key, value);
+        }
+        if obj.len() > 1
+            && let Some(v) = obj.get_mut(OBJECT)
+            && let Value::Object(inner) = v
+        {
+            *v = finish_object(std::mem::take(inner)).map_err(|e| self.fail(Some(e)))?;
+        }
+        if self.raw {
+            return Ok(Value::Object(obj));
+        }
+        finish_object(obj).map_err(|e| self.fail(Some(e)))
+    }
+}
+
+/// An object as a value: a one-key marker object becomes its type, `{"$object": {..}}`
+/// the object inside (left raw: its own keys are not markers), any other stays.
+fn finish_object(mut obj: Object) -> Result<Value> {
+    if obj.len() != 1 {
+        return Ok(Value::Object(obj));
+    }
+    let Some((key, value)) = obj.first_mut() else {
+        return Ok(Value::Object(obj));
+    };
+    match value {
+        Value::Object(inner) if key == OBJECT => Ok(Value::Object(std::mem::take(inner))),
+        Value::String(text) => match decode_marker_text(key, text) {
+            Some(decoded) => decoded,
+            None => Ok(Value::Object(obj)),
+        },
+        _ => Ok(Value::Object(obj)),
+    }
 }
 
 /// A parsed JSON value as a client document: it must be an object, nested at most
@@ -887,7 +1078,60 @@ mod tests {
         );
     }
 
+    /// What the direct parse must equal: the `serde_json` tree, converted.
+    fn via_json_tree(text: &str) -> Result<Value> {
+        from_json(serde_json::from_str(text).map_err(|e| Error::Internal(e.to_string()))?)
+    }
+
+    #[test]
+    fn direct_parsing_agrees_with_the_json_tree() {
+        for text in [
+            r#"{"$object": {"$date": "2023-10-26T10:00:00Z"}}"#,
+            r#"{"$object": {"$date": "2023-10-26T10:00:00Z"}, "b": 1}"#,
+            r#"{"b": 1, "$object": {"$numeric": "1.5"}}"#,
+            r#"{"$object": {"$object": {"a": {"$float": "NaN"}}}}"#,
+            r#"{"$object": {"$object": {"$binary": "AAE="}}, "z": null}"#,
+            r#"{"a": {"$object": 5}, "b": {"$object": [{"$date": "2023-10-26T10:00:00Z"}]}}"#,
+            r#"{"a": {"$date": 5}, "b": {"$date": "2023-10-26T10:00:00Z", "x": 1}}"#,
+            r#"{"a": 1, "a": {"$numeric": "2"}, "b": [18446744073709551615, -9223372036854775808, 1e300, -0, 0.1]}"#,
+            r#"{"$object": {"k": 1}, "$object": {"$date": "2023-10-26T10:00:00Z"}}"#,
+            r#"{"s": "\u00e9\n", "e": {}, "l": [], "n": [[[]]], "t": true, "f": false}"#,
+        ] {
+            let direct = parse_value(text).unwrap();
+            let tree = via_json_tree(text).unwrap();
+            assert!(same(&direct, &tree), "{text}: {direct:?} against {tree:?}");
+            let doc = parse_document(text.as_bytes(), &Limits::default()).unwrap();
+            assert!(same(&Value::Object(doc), &tree), "{text}");
+        }
+        for bad in [r#"{"$date": "yesterday"}"#, r#"{"a": [{"$binary": "!!"}]}"#] {
+            let err = parse_value(bad).unwrap_err();
+            assert_eq!(err.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+            assert!(err.to_string().contains("expected"), "{err}");
+            let err = parse_document(bad.as_bytes(), &Limits::default()).unwrap_err();
+            assert!(err.to_string().contains("expected"), "{err}");
+        }
+        let err = parse_value("[1,").unwrap_err();
+        assert_eq!(err.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
+        assert!(
+            err.to_string()
+                .contains("invalid input syntax for type json")
+        );
+        let err = parse_value(&"[".repeat(200)).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+        assert_eq!(
+            parse_value("[[1]]").unwrap(),
+            via_json_tree("[[1]]").unwrap()
+        );
+    }
+
     proptest! {
+        #[test]
+        fn direct_parsing_round_trips(v in arb_value()) {
+            let text = serde_json::to_string(&to_json(&v)).unwrap();
+            let back = parse_value(&text).unwrap();
+            prop_assert!(same(&back, &v), "{:?} came back as {:?}", v, back);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
             let _ = parse_document(&bytes, &Limits::default());

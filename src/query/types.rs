@@ -381,15 +381,7 @@ impl SqlType {
             SqlType::Uuid => uuid::Uuid::parse_str(t)
                 .map(|u| Value::String(u.hyphenated().to_string()))
                 .map_err(|_| invalid("uuid", s)),
-            SqlType::Json | SqlType::Jsonb => {
-                let j: serde_json::Value = serde_json::from_str(s).map_err(|e| {
-                    Error::invalid(
-                        SqlState::INVALID_TEXT_REPRESENTATION,
-                        format!("invalid input syntax for type json: {e}"),
-                    )
-                })?;
-                json::from_json(j)
-            }
+            SqlType::Json | SqlType::Jsonb => json::parse_value(s),
         }
     }
 
