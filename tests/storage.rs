@@ -103,6 +103,47 @@ fn segment_round_trip_with_csv_and_xml_blocks() {
     assert!(got.windows(2).all(|w| w[0].key < w[1].key));
 }
 
+/// Point reads find every key, and no absent one, over many small blocks where keys
+/// are short, prefixes of each other, or share long prefixes.
+#[test]
+fn point_reads_find_keys_of_every_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for n in 1..=4000u32 {
+        // Ids of 1 to 8 letters over "ab", in every mix (n in binary after its top bit).
+        let bits = 31 - n.leading_zeros();
+        let id: String = (0..bits)
+            .rev()
+            .map(|b| if n >> b & 1 == 1 { 'b' } else { 'a' })
+            .collect();
+        ids.push(format!("{id}x"));
+    }
+    ids.extend((0..300).map(|i| format!("longcommonprefix{i:05}")));
+    let mut keyed: Vec<(Vec<u8>, String)> =
+        ids.iter().map(|id| (keys::encode(3, id), id.clone())).collect();
+    keyed.sort();
+    let mut w = SegmentWriter::create(dir.path(), 9, 1024, 3).unwrap();
+    for (k, id) in &keyed {
+        let mut doc = Object::default();
+        doc.insert("id".into(), Value::String(id.clone()));
+        w.add(k.clone(), Some(doc)).unwrap();
+    }
+    let written = w.finish().unwrap();
+    let seg = Segment::open(&written.path, 9).unwrap();
+    assert!(seg.block_count() > 50, "{} blocks", seg.block_count());
+    let cache = BlockCache::new(8 << 20);
+    for (k, id) in &keyed {
+        let e = seg.get(k, Segment::hash_key(k), &cache).unwrap();
+        let doc = e.and_then(|e| e.doc).unwrap_or_else(|| panic!("{id} not found"));
+        assert_eq!(doc.get("id"), Some(&Value::String(id.clone())));
+    }
+    for absent in ["", "a", "abx0", "bbbbbbbbbbbbx", "longcommonprefix", "zz"] {
+        let k = keys::encode(3, absent);
+        let found = seg.get(&k, Segment::hash_key(&k), &cache).unwrap();
+        assert!(found.is_none(), "{absent:?}");
+    }
+}
+
 #[test]
 fn corrupt_segments_are_detected() {
     let dir = tempfile::tempdir().unwrap();
