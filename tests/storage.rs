@@ -119,8 +119,10 @@ fn point_reads_find_keys_of_every_length() {
         ids.push(format!("{id}x"));
     }
     ids.extend((0..300).map(|i| format!("longcommonprefix{i:05}")));
-    let mut keyed: Vec<(Vec<u8>, String)> =
-        ids.iter().map(|id| (keys::encode(3, id), id.clone())).collect();
+    let mut keyed: Vec<(Vec<u8>, String)> = ids
+        .iter()
+        .map(|id| (keys::encode(3, id), id.clone()))
+        .collect();
     keyed.sort();
     let mut w = SegmentWriter::create(dir.path(), 9, 1024, 3).unwrap();
     for (k, id) in &keyed {
@@ -134,7 +136,9 @@ fn point_reads_find_keys_of_every_length() {
     let cache = BlockCache::new(8 << 20);
     for (k, id) in &keyed {
         let e = seg.get(k, Segment::hash_key(k), &cache).unwrap();
-        let doc = e.and_then(|e| e.doc).unwrap_or_else(|| panic!("{id} not found"));
+        let doc = e
+            .and_then(|e| e.doc)
+            .unwrap_or_else(|| panic!("{id} not found"));
         assert_eq!(doc.get("id"), Some(&Value::String(id.clone())));
     }
     for absent in ["", "a", "abx0", "bbbbbbbbbbbbx", "longcommonprefix", "zz"] {

@@ -11,7 +11,9 @@
 //! where the wire's INSERT woke one. One thread per core, each given connections in
 //! turn by the front-ends, sleeps only when none of its connections has anything to do.
 //! Calls too long to run in place go to the thread's blocking pool, so a long query
-//! does not hold the other connections of its thread.
+//! does not hold the other connections of its thread. A thread tells the wire front-end
+//! when it goes to sleep, which batches the answers of one wake-up
+//! ([`tissdb_wire::batching`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +49,7 @@ impl ConnectionThreads {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
+                .on_thread_park(tissdb_wire::batching::thread_sleeps)
                 .build()?;
             handles.push(runtime.handle().clone());
             let mut stopped = stopped.clone();

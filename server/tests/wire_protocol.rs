@@ -1665,3 +1665,67 @@ async fn the_unnamed_statement_parsed_again_follows_the_catalog() {
     assert_eq!(column_names(&rows[0]), fresh_columns(&client, by_id).await);
     assert_eq!(rows[0].get::<_, i64>("a"), 1);
 }
+
+/// Many connections reading and writing at once, their answers held back and sent
+/// together by their connection threads (wire's `batching`): each connection gets its
+/// own answers, in order, with pipelined requests too, and the writes all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_connections_get_their_own_answers() {
+    let server = PgServer::start();
+    let setup = connect(&server).await;
+    let values: Vec<String> = (0..500).map(|i| format!("({i}, 'v{i}')")).collect();
+    setup
+        .batch_execute(&format!(
+            "CREATE TABLE answers (id integer PRIMARY KEY, v text); INSERT INTO answers VALUES {}",
+            values.join(", ")
+        ))
+        .await
+        .expect("setup");
+    let mut tasks = Vec::new();
+    for c in 0..8i32 {
+        let client = connect(&server).await;
+        tasks.push(tokio::spawn(async move {
+            let read = client
+                .prepare("SELECT v, $1::integer FROM answers WHERE id = $2")
+                .await
+                .expect("prepare");
+            for round in 0..150i32 {
+                let id = (c * 61 + round * 7) % 500;
+                let rows = client.query(&read, &[&round, &id]).await.expect("read");
+                assert_eq!(rows.len(), 1, "connection {c} round {round}");
+                assert_eq!(rows[0].get::<_, String>(0), format!("v{id}"));
+                assert_eq!(rows[0].get::<_, i32>(1), round, "an answer of its own");
+                if round % 10 == 0 {
+                    let new_id = 1000 + c * 1000 + round;
+                    client
+                        .execute("INSERT INTO answers VALUES ($1, 'new')", &[&new_id])
+                        .await
+                        .expect("insert");
+                }
+                if round % 25 == 0 {
+                    // Pipelined: several exchanges in flight on one connection.
+                    let ids: Vec<i32> = (0..5).map(|k| (id + k) % 500).collect();
+                    let params: Vec<[&(dyn ToSql + Sync); 2]> =
+                        ids.iter().map(|i| [&round as _, i as _]).collect();
+                    let answers = futures::future::try_join_all(
+                        params.iter().map(|p| client.query_one(&read, p)),
+                    )
+                    .await
+                    .expect("pipelined reads");
+                    for (i, row) in ids.iter().zip(&answers) {
+                        assert_eq!(row.get::<_, String>(0), format!("v{i}"));
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("a connection's checks");
+    }
+    let count: i64 = setup
+        .query_one("SELECT count(*) FROM answers WHERE v = 'new'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 8 * 15);
+}

@@ -21,6 +21,8 @@ pub struct QueryHandler {
     pub(crate) parser: Arc<StatementParser>,
     /// Which simple-protocol read shapes run without a hand-off.
     pub(crate) quick_reads: Arc<crate::quick_reads::QuickReads>,
+    /// Whether to hold an answer back for others of the thread ([`crate::batching`]).
+    pub(crate) replies: crate::batching::Replies,
 }
 
 impl QueryHandler {
@@ -32,6 +34,7 @@ impl QueryHandler {
             session,
             parser,
             quick_reads: Arc::default(),
+            replies: Default::default(),
         }
     }
 }

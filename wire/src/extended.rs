@@ -241,6 +241,7 @@ impl ExtendedQueryHandler for QueryHandler {
         } else {
             let run = prepared.clone();
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
+            self.replies.wrote();
             self.session
                 .run_write(quick, move |s| s.execute(&run, &params))
                 .await?
@@ -388,7 +389,8 @@ impl ExtendedQueryHandler for QueryHandler {
     }
 
     /// Reports the engine's transaction status, then does what pgwire's does: drops the
-    /// unnamed portal and sends ReadyForQuery.
+    /// unnamed portal and sends ReadyForQuery (batched with other connections' answers:
+    /// [`crate::batching`]).
     async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -400,10 +402,14 @@ impl ExtendedQueryHandler for QueryHandler {
         client.set_transaction_status(status);
         client.portal_store().rm_portal(DEFAULT_NAME);
         client
-            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+            .feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
                 status,
             )))
             .await?;
+        if self.replies.should_yield() {
+            // Other connections of this thread send theirs with this (see batching).
+            tokio::task::yield_now().await;
+        }
         client.flush().await?;
         Ok(())
     }

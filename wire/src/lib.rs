@@ -16,11 +16,14 @@
 //!    ([`session::SessionHandle::run_write`]). Results become row descriptions ([`schema`]) and
 //!    data rows ([`encode`], [`response`]); bound parameters become values ([`decode`]);
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
-//! 4. ReadyForQuery carries the session's transaction status after every exchange.
+//! 4. ReadyForQuery carries the session's transaction status after every exchange; an
+//!    extended-protocol answer waits for those of the thread's other ready connections
+//!    ([`batching`]).
 //! 5. At shutdown the server stops accepting and drops every connection, and
 //!    [`PgFrontEnd::wait_idle`] returns once no engine call is running, so the database
 //!    can close behind it.
 
+pub mod batching;
 pub mod cancel;
 pub mod connection;
 pub mod copy;
