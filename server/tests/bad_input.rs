@@ -702,3 +702,39 @@ fn oversized_body_answer_says_connection_close() {
     assert_eq!(connection, "close", "headers: {:?}", r.headers());
     f.assert_unchanged("a 100 KB body");
 }
+
+/// A GET's query string: an unknown parameter, too many expanded fields are 400 22023
+/// with a JSON body; percent-escapes decode; an empty query and an empty `expand` answer
+/// the document as it is.
+#[test]
+fn bad_get_parameters_are_400_22023() {
+    let f = Fixture::new();
+    for query in [
+        "?bogus=1".to_string(),
+        "?expand=a&limit=3".to_string(),
+        "?%65xpan=x".to_string(),
+        format!(
+            "?expand={}",
+            (0..33)
+                .map(|i| format!("f{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    ] {
+        let r = f.s.get(&format!("/products/keep{query}"));
+        r.assert_error(400, "22023");
+        f.assert_unchanged(&format!("GET {query}"));
+    }
+    for query in [
+        "",
+        "?",
+        "?expand=",
+        "?%65xpand=name",
+        "?expand=specs,%20tags",
+    ] {
+        let r = f.s.get(&format!("/products/keep{query}"));
+        assert_eq!(r.status, 200, "GET {query}: {}", r.text);
+        let doc: Json = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(doc, f.keep, "GET {query}");
+    }
+}
