@@ -420,11 +420,13 @@ async fn run_import(
 pub async fn post_collection(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let collection = handlers::one(path)?;
-    let kind = body_kind(&headers)?;
+    // The headers are read in place (the HeaderMap extractor copies them all).
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let kind = body_kind(headers)?;
     let config = state.db.config();
     let (body_limit, import_limit) = (
         config.max_body_size as usize,
@@ -432,7 +434,7 @@ pub async fn post_collection(
     );
     let bytes = match kind {
         BodyKind::Csv | BodyKind::Ndjson => {
-            body::read_body_named(&headers, body, import_limit, "max_import_size").await?
+            body::read_body_named(headers, body, import_limit, "max_import_size").await?
         }
         BodyKind::Json | BodyKind::Xml => {
             // Not known to be an import until read: read up to the larger limit, then
@@ -442,7 +444,7 @@ pub async fn post_collection(
             } else {
                 (body_limit, "max_body_size")
             };
-            body::read_body_named(&headers, body, limit, name).await?
+            body::read_body_named(headers, body, limit, name).await?
         }
     };
     let single = match kind {
@@ -459,9 +461,9 @@ pub async fn post_collection(
         } else {
             Format::Json
         };
-        return handlers::insert_one(&state, &headers, collection, format, &bytes).await;
+        return handlers::insert_one(&state, headers, collection, format, &bytes).await;
     }
-    run_import(&state, &headers, collection, kind, bytes).await
+    run_import(&state, headers, collection, kind, bytes).await
 }
 
 /// `POST /<collection>/_import`: an import of any accepted body; a single JSON object or
