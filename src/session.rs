@@ -315,7 +315,7 @@ impl Session {
         &self.db
     }
 
-    fn collection(&self, name: &str) -> Result<Collection> {
+    fn collection(&self, name: &str) -> Result<Arc<Collection>> {
         self.db.catalog().get(name)
     }
 

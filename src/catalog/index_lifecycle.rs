@@ -3,6 +3,7 @@
 //! the documents.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::{
     Catalog, Collection, IndexDef, Kind, MAX_INDEX_FIELDS, NEXT_INDEX_ID_KEY, catalog_key, dotted,
@@ -54,7 +55,7 @@ impl Catalog {
             ready: false,
         };
         if let Some(c) = self.state_mut().by_name.get_mut(collection) {
-            c.indexes.push(def.clone());
+            Arc::make_mut(c).indexes.push(def.clone());
         }
         Ok(def)
     }
@@ -94,7 +95,7 @@ impl Catalog {
     /// Marks a built index ready and records it in the catalog.
     pub fn finish_index(&self, collection: &str, id: u32) -> Result<IndexDef> {
         let _ddl = self.ddl.lock();
-        let mut current = self.get(collection)?;
+        let mut current = Arc::unwrap_or_clone(self.get(collection)?);
         let Some(def) = current.indexes.iter_mut().find(|i| i.id == id) else {
             return Err(Error::not_found(
                 SqlState::UNDEFINED_OBJECT,
@@ -109,7 +110,7 @@ impl Catalog {
         }])?;
         if let Some(c) = self.state_mut().by_name.get_mut(collection)
             && c.id == current.id
-            && let Some(d) = c.indexes.iter_mut().find(|i| i.id == id)
+            && let Some(d) = Arc::make_mut(c).indexes.iter_mut().find(|i| i.id == id)
         {
             d.ready = true;
         }
@@ -121,7 +122,7 @@ impl Catalog {
         {
             let _ic = self.index_change.write();
             if let Some(c) = self.state_mut().by_name.get_mut(collection) {
-                c.indexes.retain(|i| i.id != id);
+                Arc::make_mut(c).indexes.retain(|i| i.id != id);
             }
         }
         self.storage.indexes().remove(id)
@@ -134,7 +135,7 @@ impl Catalog {
             c.indexes
                 .iter()
                 .find(|i| i.name == name)
-                .map(|i| (c.clone(), i.clone()))
+                .map(|i| ((**c).clone(), i.clone()))
         })
     }
 
@@ -154,7 +155,7 @@ impl Catalog {
             doc: schema::encode_entry(&c),
         }])?;
         if let Some(cur) = self.state_mut().by_name.get_mut(&c.name) {
-            cur.indexes.retain(|i| i.id != def.id);
+            Arc::make_mut(cur).indexes.retain(|i| i.id != def.id);
         }
         self.storage.indexes().remove(def.id)
     }

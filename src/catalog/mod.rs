@@ -146,7 +146,8 @@ pub struct WriteGroup {
 }
 
 struct State {
-    by_name: BTreeMap<String, Collection>,
+    /// Shared: readers hold a collection without copying it; a change copies on write.
+    by_name: BTreeMap<String, Arc<Collection>>,
     /// For each referenced collection, the (referencing collection, foreign key) pairs
     /// naming it; derived from `by_name` (see [`State::index_references`]).
     referenced_by: HashMap<String, Vec<(String, ForeignKey)>>,
@@ -253,7 +254,7 @@ impl Catalog {
                 continue;
             }
             let collection = schema::decode_entry(name, &doc)?;
-            by_name.insert(name.to_string(), collection);
+            by_name.insert(name.to_string(), Arc::new(collection));
         }
         let live: HashSet<u32> = by_name.values().map(|c| c.id).collect();
         // Index files no ready index names were being built (or dropped) at a crash.
@@ -345,8 +346,9 @@ impl Catalog {
         })
     }
 
-    /// The collection named `name`, or 42P01.
-    pub fn get(&self, name: &str) -> Result<Collection> {
+    /// The collection named `name`, or 42P01 (shared: a change to the catalog makes a
+    /// new one).
+    pub fn get(&self, name: &str) -> Result<Arc<Collection>> {
         self.state
             .read()
             .by_name
@@ -378,7 +380,12 @@ impl Catalog {
 
     /// All collections, by name.
     pub fn list(&self) -> Vec<Collection> {
-        self.state.read().by_name.values().cloned().collect()
+        self.state
+            .read()
+            .by_name
+            .values()
+            .map(|c| (**c).clone())
+            .collect()
     }
 
     /// Creates a schemaless collection; 42P07 if it exists.
@@ -445,7 +452,8 @@ impl Catalog {
         ])?;
         let mut st = self.state_mut();
         st.next_id = next;
-        st.by_name.insert(name.to_string(), collection.clone());
+        st.by_name
+            .insert(name.to_string(), Arc::new(collection.clone()));
         if !collection.foreign_keys.is_empty() {
             st.index_references();
         }
@@ -461,7 +469,7 @@ impl Catalog {
             .map(|list| {
                 list.iter()
                     .filter_map(|(child, fk)| {
-                        st.by_name.get(child).map(|c| (c.clone(), fk.clone()))
+                        st.by_name.get(child).map(|c| ((**c).clone(), fk.clone()))
                     })
                     .collect()
             })
@@ -508,7 +516,7 @@ impl Catalog {
             if changed.iter().any(|c| c.name == *child) {
                 continue;
             }
-            let mut c = self.get(child)?;
+            let mut c = Arc::unwrap_or_clone(self.get(child)?);
             c.foreign_keys.retain(|fk| fk.table != name);
             ops.push(Op::Put {
                 key: catalog_key(child),
@@ -522,7 +530,7 @@ impl Catalog {
             st.by_name.remove(name);
             for c in changed {
                 if let Some(entry) = st.by_name.get_mut(&c.name) {
-                    entry.foreign_keys = c.foreign_keys;
+                    Arc::make_mut(entry).foreign_keys = c.foreign_keys;
                 }
             }
             st.index_references();

@@ -265,7 +265,7 @@ impl Checks {
                         continue;
                     }
                     let ctx = *context.get_or_insert_with(|| {
-                        checks.contexts.push((c.clone(), fk.clone()));
+                        checks.contexts.push(((**c).clone(), fk.clone()));
                         checks.contexts.len() - 1
                     });
                     checks.needed.insert(key.clone());
@@ -291,7 +291,7 @@ impl Checks {
                     continue;
                 };
                 checks.deletions.push(Deletion {
-                    child: child.clone(),
+                    child: (**child).clone(),
                     fk: fk.clone(),
                     parents: deleted.clone(),
                 });

@@ -4,6 +4,7 @@
 //! stripes, all taken at once in stripe order.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::references::Checks;
 use super::{
@@ -218,7 +219,7 @@ impl Catalog {
         let _ddl = self.ddl.lock();
         let mut updated: Vec<(String, Collection)> = Vec::new();
         for (name, cid, news) in &changed {
-            let mut current = self.get(name)?;
+            let mut current = Arc::unwrap_or_clone(self.get(name)?);
             if current.id != *cid {
                 return Err(crate::txn::serialization_failure(
                     "a collection was dropped and created again during the write",
@@ -250,6 +251,7 @@ impl Catalog {
             if let Some(c) = st.by_name.get_mut(&name)
                 && c.id == current.id
             {
+                let c = Arc::make_mut(c);
                 c.observed = current.observed;
                 c.nested = current.nested;
             }

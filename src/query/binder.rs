@@ -8,6 +8,7 @@
 //! stored into), as drivers like asyncpg require.
 
 use sqlparser::ast;
+use std::sync::Arc;
 use tissdb_dialect::sqlparser;
 
 use crate::catalog::{Catalog, Collection};
@@ -527,12 +528,12 @@ impl<'a> Binder<'a> {
 
     pub fn collection(&self, name: &ast::ObjectName) -> Result<Collection> {
         let n = table_name(name)?;
-        let mut c = self.catalog.get(&n).map_err(|_| {
+        let mut c = Arc::unwrap_or_clone(self.catalog.get(&n).map_err(|_| {
             Error::not_found(
                 SqlState::UNDEFINED_TABLE,
                 format!("relation \"{n}\" does not exist"),
             )
-        })?;
+        })?);
         if let Some(t) = self.pending {
             t.widen(&mut c);
         }

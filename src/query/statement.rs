@@ -1333,7 +1333,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         };
     }
     template.foreign_keys = crate::catalog::resolve_foreign_keys(&template, references, |t| {
-        catalog.get(t).map_err(|_| {
+        catalog.get(t).map(Arc::unwrap_or_clone).map_err(|_| {
             Error::not_found(
                 SqlState::UNDEFINED_TABLE,
                 format!("relation \"{t}\" does not exist"),
