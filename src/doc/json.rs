@@ -308,7 +308,13 @@ fn depth_error(limits: &Limits) -> Error {
 /// The text becomes [`Value`]s directly (as [`from_json`] would make them from a
 /// `serde_json` tree), without a tree in between.
 pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
-    match parse_direct(bytes, Some(limits.max_depth)) {
+    as_document(parse_direct(bytes, Some(limits.max_depth)), limits)
+}
+
+/// A converted value as a client document: an object, or the error why not (`Err(None)`:
+/// nested past `limits.max_depth`).
+fn as_document(converted: Result<Value, Option<Error>>, limits: &Limits) -> Result<Object> {
+    match converted {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err(Error::invalid(
             SqlState::INVALID_TEXT_REPRESENTATION,
@@ -507,15 +513,7 @@ fn finish_object(mut obj: Object) -> Result<Value> {
 /// A parsed JSON value as a client document: it must be an object, nested at most
 /// `limits.max_depth` deep (for bodies holding several documents, such as imports).
 pub fn document_from_json(json: Json, limits: &Limits) -> Result<Object> {
-    match from_json_limited(json, Some(limits.max_depth)) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(Error::invalid(
-            SqlState::INVALID_TEXT_REPRESENTATION,
-            "document must be a JSON object",
-        )),
-        Err(Some(e)) => Err(e),
-        Err(None) => Err(depth_error(limits)),
-    }
+    as_document(from_json_limited(json, Some(limits.max_depth)), limits)
 }
 
 /// The JSON answer for a stored document: `id` first, then the body's fields. A body

@@ -1044,8 +1044,6 @@ fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()
     Ok(())
 }
 
-/// A consistent, stable view of the store: the state (memtables and segments) and the
-/// published sequence number taken together; see the module doc.
 /// What a run of point reads remembers between reads: for each segment, the decoded
 /// block the last read of it found. Reads of nearby keys (an index scan's, which come
 /// in key order) look in that block first, without the segment's block index or the
@@ -1070,6 +1068,8 @@ impl NearBlocks {
     }
 }
 
+/// A consistent, stable view of the store: the state (memtables and segments) and the
+/// published sequence number taken together; see the module doc.
 #[derive(Clone)]
 pub struct Snapshot {
     inner: Arc<Inner>,
