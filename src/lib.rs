@@ -15,6 +15,7 @@
 //! Errors carry a SQLSTATE ([`error`]); each front-end maps them in one place.
 
 pub mod catalog;
+pub mod company;
 pub mod config;
 pub mod database;
 pub mod doc;

@@ -644,3 +644,47 @@ fn deferred_writes_read_their_own_and_publish_once_durable() {
     let s = Storage::open(dir.path(), small_opts()).unwrap();
     assert_eq!(all(&s).len(), 4);
 }
+
+#[test]
+fn a_lone_deferred_write_may_write_the_idle_wal_itself() {
+    use tissdb::storage::durability::{self, WhenIdle};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    s.write(vec![put(key(1, 1), scalar_doc(1))]).unwrap();
+    let before = s.wal_stats();
+    // The WAL is idle and the last write carried one record: this write is made
+    // durable here, so nothing is left to await, and it is visible at once.
+    let (seq, published) = durability::deferred_with(WhenIdle::WriteHere, || {
+        s.write(vec![put(key(1, 2), scalar_doc(2))]).unwrap()
+    });
+    assert!(published.is_none(), "written here, nothing pending");
+    assert!(s.published_seq() >= seq);
+    let after = s.wal_stats();
+    assert_eq!(after.writes_by_committers, before.writes_by_committers + 1);
+    assert_eq!(after.records, before.records + 1);
+    // The same write with the default leaves it to the flusher thread.
+    let (seq, published) = durability::deferred_with(WhenIdle::Defer, || {
+        s.write(vec![put(key(1, 3), scalar_doc(3))]).unwrap()
+    });
+    let published = published.expect("a write is pending");
+    assert_eq!(published.seq(), seq);
+    block_on(published).unwrap();
+    assert_eq!(
+        s.wal_stats().writes_by_committers,
+        after.writes_by_committers,
+        "the flusher wrote it"
+    );
+    // Two writes in one scope: the second finds the first buffered (not a lone
+    // writer), so it is deferred too, and one future covers both.
+    let (seq, published) = durability::deferred_with(WhenIdle::Defer, || {
+        s.write(vec![put(key(1, 4), scalar_doc(4))]).unwrap();
+        s.write(vec![put(key(1, 5), scalar_doc(5))]).unwrap()
+    });
+    if let Some(p) = published {
+        assert_eq!(p.seq(), seq);
+        block_on(p).unwrap();
+    }
+    drop(s);
+    let s = Storage::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(all(&s).len(), 5, "every write replays");
+}

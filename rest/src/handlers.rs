@@ -16,7 +16,7 @@ use tissdb::doc::Value;
 use tissdb::doc::{json as json_codec, xml};
 use tissdb::query::SqlType;
 use tissdb::session::Replaced;
-use tissdb::storage::durability;
+use tissdb::storage::durability::{self, WhenIdle};
 use tissdb::{Session, SqlState};
 
 use crate::AppState;
@@ -73,8 +73,9 @@ where
 /// blocking thread and back costs more than the call (GET by id at 8 connections: 29k
 /// requests/s through the blocking pool, 37k in place). Its writes are deferred (the
 /// document is already decoded and within max_document_size, so the call is short once
-/// it need not sleep through the fsync), and the fsync is awaited before the answer.
-/// A panic becomes a 500.
+/// it need not sleep through the fsync), and the fsync is awaited before the answer;
+/// unless the connection has its thread to itself, in which case a write that finds
+/// the WAL idle writes it right here (see `tissdb::company`). A panic becomes a 500.
 pub(crate) async fn run_in_place<T, F>(
     state: &AppState,
     headers: &HeaderMap,
@@ -88,8 +89,12 @@ where
         return run_doc(state, headers, f).await;
     }
     let mut session = Session::new(state.db.clone());
+    let when_idle = match crate::company().is_some_and(|c| c.alone()) {
+        true => WhenIdle::WriteHere,
+        false => WhenIdle::Defer,
+    };
     let (out, published) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        durability::deferred(|| f(&mut session))
+        durability::deferred_with(when_idle, || f(&mut session))
     }))
     .map_err(|_| {
         ApiError::new(
@@ -209,10 +214,17 @@ fn two(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, S
 
 pub async fn server_info(State(state): State<AppState>) -> ApiResult {
     let collections = run(&state, |s| Ok(s.collections().len())).await?;
+    let wal = state.db.storage().wal_stats();
     Ok(Json(json!({
         "name": "TissDB",
         "version": env!("CARGO_PKG_VERSION"),
         "collections": collections,
+        "wal": {
+            "records": wal.records,
+            "bytes": wal.bytes,
+            "writes": wal.writes,
+            "writes_by_committers": wal.writes_by_committers,
+        },
     }))
     .into_response())
 }

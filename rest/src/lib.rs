@@ -23,6 +23,7 @@ use axum::routing::{delete, get, post};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tissdb::Database;
+use tissdb::company::{Company, Presence};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -124,6 +125,18 @@ impl HttpFrontEnd {
     }
 }
 
+tokio::task_local! {
+    /// The connection being served, among its thread's connections ([`company`]).
+    static PRESENCE: Arc<Presence>;
+}
+
+/// Counts the connection whose request is running as served in this wake-up and says
+/// whom it shares its thread with; `None` outside a connection's task (a test calling
+/// the router directly).
+pub(crate) fn company() -> Option<Company> {
+    PRESENCE.try_with(|p| p.served()).ok()
+}
+
 impl HttpConnection {
     /// Serves the connection on `socket` until the client leaves or, after
     /// [`HttpFrontEnd::close`], its request in progress is answered.
@@ -131,13 +144,19 @@ impl HttpConnection {
         let conn = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(socket), self.service);
         let mut conn = std::pin::pin!(conn);
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            () = async { let _ = self.closing.wait_for(|c| *c).await; } => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
-        };
+        // The handlers run inside the connection's task: they find its presence there.
+        let presence = Arc::new(Presence::default());
+        let ended = PRESENCE
+            .scope(presence, async {
+                tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    () = async { let _ = self.closing.wait_for(|c| *c).await; } => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                }
+            })
+            .await;
         if let Err(e) = ended {
             tracing::debug!(peer = %self.peer, "connection ended: {e}");
         }

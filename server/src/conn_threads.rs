@@ -49,7 +49,7 @@ impl ConnectionThreads {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
-                .on_thread_park(tissdb_wire::batching::thread_sleeps)
+                .on_thread_park(tissdb::company::thread_sleeps)
                 .build()?;
             handles.push(runtime.handle().clone());
             let mut stopped = stopped.clone();

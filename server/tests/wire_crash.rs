@@ -1,7 +1,8 @@
 //! Crashes under the wire protocol's commits: SIGKILL while connections insert and
 //! update through prepared statements and transactions. The wire acknowledges a write
 //! only once the WAL's flusher thread has made it durable (writes are deferred, see
-//! `tissdb::storage::durability`); every acknowledged write must be there after a
+//! `tissdb::storage::durability`; `lone_writers.rs` has a connection alone on its
+//! thread, which writes the WAL itself); every acknowledged write must be there after a
 //! restart, and the unique index must agree with the rows (no entry left by a write
 //! the crash lost).
 

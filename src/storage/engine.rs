@@ -403,7 +403,11 @@ impl Storage {
         ops: Vec<Op>,
         check: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
-        if !durability::deferring() {
+        let write_here = || {
+            durability::when_idle() == durability::WhenIdle::WriteHere
+                && self.inner.wal.lone_writer()
+        };
+        if !durability::deferring() || write_here() {
             return self.inner.write(ops, check, false);
         }
         let seq = self.inner.write(ops, check, true)?;
@@ -587,6 +591,11 @@ impl Storage {
     /// Number of WAL files on disk.
     pub fn wal_file_count(&self) -> usize {
         self.inner.wal.file_count()
+    }
+
+    /// What the WAL has written since the store was opened.
+    pub fn wal_stats(&self) -> wal::WalStats {
+        self.inner.wal.stats()
     }
 
     /// Bytes held by the active memtable.

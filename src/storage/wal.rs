@@ -18,8 +18,11 @@
 //! A writer that waits ([`Wal::wait_durable`]) and finds no flush in progress does the
 //! flush itself; the others wait on a condition variable. A writer that does not wait
 //! (a deferred write, see [`super::durability`]) leaves its record to the flusher thread,
-//! which flushes whenever the buffer holds records and no flush is in progress. Every
-//! flush reports what it made durable to the [`Visibility`], which publishes it.
+//! which flushes whenever the buffer holds records and no flush is in progress; unless
+//! it is a lone writer and the log is idle ([`Wal::lone_writer`]), when its front-end
+//! may have it wait instead, so that it writes the buffer itself (see
+//! [`super::durability::WhenIdle`]). Every flush reports what it made durable to the
+//! [`Visibility`], which publishes it; [`Wal::stats`] counts them.
 //!
 //! The commit delay ([`Wal::set_commit_delay`], like PostgreSQL's `commit_delay`): when
 //! the last flush carried the records of several writers, the flusher waits (up to the
@@ -356,6 +359,7 @@ struct WalState {
     durable_seq: u64,
     flushing: bool,
     poisoned: Option<String>,
+    stats: WalStats,
     /// The flusher thread waits for work (see [`Wal::enqueue`]).
     flusher_idle: bool,
     /// The flusher thread has been started.
@@ -377,6 +381,20 @@ impl WalState {
             self.next_seq - self.buf_first_seq
         }
     }
+}
+
+/// What the WAL has written since it was opened (see [`Wal::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records written.
+    pub records: u64,
+    /// Bytes of records written.
+    pub bytes: u64,
+    /// Durable writes (each one write and fsync, shared by the records it carries).
+    pub writes: u64,
+    /// Of the writes, those made by a committing writer on its own thread rather than
+    /// by the flusher thread (see [`super::durability::WhenIdle`]).
+    pub writes_by_committers: u64,
 }
 
 /// What the writer threads and the flusher thread share.
@@ -523,6 +541,7 @@ impl Wal {
                     durable_seq,
                     flushing: false,
                     poisoned: None,
+                    stats: WalStats::default(),
                     flusher_idle: false,
                     flusher_started: false,
                     shutdown: false,
@@ -592,6 +611,18 @@ impl Wal {
         Ok(seq)
     }
 
+    /// What the WAL has written since it was opened.
+    pub fn stats(&self) -> WalStats {
+        self.shared.state.lock().stats
+    }
+
+    /// Whether a writer now would be the only one: no flush in progress, nothing
+    /// buffered, and the last flush carried one record.
+    pub fn lone_writer(&self) -> bool {
+        let st = self.shared.state.lock();
+        !st.flushing && st.buf.is_empty() && st.last_batch <= 1
+    }
+
     /// Sets the commit delay: when the last flush carried the records of several
     /// writers, the flusher thread waits up to `delay` for as many records to be
     /// buffered before it writes, so that concurrent committers share one write.
@@ -627,6 +658,9 @@ impl Wal {
             if st.flushing {
                 self.shared.flushed.wait(&mut st);
                 continue;
+            }
+            if !st.buf.is_empty() {
+                st.stats.writes_by_committers += 1;
             }
             self.shared.flush_buffer(&mut st);
         }
@@ -828,6 +862,9 @@ impl Shared {
                 st.file_len = end;
                 st.file_zeroed = zeroed.max(zero_to).max(round_up(end));
                 st.durable_seq = upto;
+                st.stats.records += upto + 1 - first_seq;
+                st.stats.bytes += len;
+                st.stats.writes += 1;
                 self.visibility.durable(upto);
             }
             Err(e) => {

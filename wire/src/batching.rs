@@ -23,31 +23,17 @@
 //! holding it back delays the client's next commit past the flush being gathered (W3,
 //! UPDATE by key at 8 clients: 3-7% fewer transactions when writes yielded too).
 //!
-//! The server's connection threads call [`thread_sleeps`] before they sleep; on other
-//! runtimes the counts stay at their start and nothing yields.
+//! Whether others are being served comes from [`tissdb::company`], which the server's
+//! connection threads keep up to date.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-thread_local! {
-    /// Wake-ups of this thread so far (the cycle a connection last answered in).
-    static CYCLE: Cell<u64> = const { Cell::new(1) };
-    /// Distinct connections answered in this wake-up, and in the one before.
-    static ANSWERED: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
-}
-
-/// To be called by a connection thread just before it sleeps (tokio's
-/// `on_thread_park`): a wake-up ends.
-pub fn thread_sleeps() {
-    CYCLE.with(|c| c.set(c.get().wrapping_add(1)));
-    ANSWERED.with(|a| a.set((0, a.get().0)));
-}
+use std::sync::atomic::{AtomicBool, Ordering};
+use tissdb::company::{Company, Presence};
 
 /// One connection's place in its thread's wake-ups.
 #[derive(Debug, Default)]
 pub struct Replies {
-    /// The wake-up this connection last answered in (0: none yet).
-    last_cycle: AtomicU64,
+    /// The connection's presence among its thread's connections.
+    presence: Presence,
     /// Whether the exchange being answered ran a write.
     wrote: AtomicBool,
 }
@@ -58,25 +44,26 @@ impl Replies {
         self.wrote.store(true, Ordering::Relaxed);
     }
 
+    /// Counts the connection as served in this wake-up and says whom it shares its
+    /// thread with.
+    pub fn company(&self) -> Company {
+        self.presence.served()
+    }
+
     /// Counts an answer of this connection about to be sent, and says whether to yield
     /// first: it answers no write, and other connections are answering in this
     /// wake-up, or did in the last one.
     pub fn should_yield(&self) -> bool {
         let wrote = self.wrote.swap(false, Ordering::Relaxed);
-        let cycle = CYCLE.with(Cell::get);
-        let (now, before) = ANSWERED.with(Cell::get);
-        let first_this_cycle = self.last_cycle.swap(cycle, Ordering::Relaxed) != cycle;
-        if first_this_cycle {
-            ANSWERED.with(|a| a.set((now.saturating_add(1), before)));
-        }
-        let others_now = if first_this_cycle { now } else { now - 1 };
-        !wrote && (others_now > 0 || before > 1)
+        let company = self.presence.served();
+        !wrote && (company.others_now > 0 || company.before > 1)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tissdb::company::thread_sleeps;
 
     #[test]
     fn a_lone_connection_never_yields_and_several_do() {

@@ -243,7 +243,9 @@ impl ExtendedQueryHandler for QueryHandler {
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
             self.replies.wrote();
             self.session
-                .run_write(quick, move |s| s.execute(&run, &params))
+                .run_write(quick, self.replies.company(), move |s| {
+                    s.execute(&run, &params)
+                })
                 .await?
         }
         .map_err(|e| error::engine(&e))?;

@@ -18,8 +18,9 @@ use std::time::Instant;
 
 use pgwire::error::PgWireResult;
 use pgwire::messages::response::TransactionStatus;
+use tissdb::company::Company;
 use tissdb::session::TransactionStatus as EngineStatus;
-use tissdb::storage::durability;
+use tissdb::storage::durability::{self, WhenIdle};
 use tissdb::{Database, Session};
 use tokio::sync::Notify;
 
@@ -158,8 +159,15 @@ impl SessionHandle {
     ///
     /// With `quick` (the connection's [`QuickReads`] and the statement's shape), a shape
     /// that has proved quick runs directly on the worker, as point reads do, and how long
-    /// the run took (without the fsync) is recorded.
-    pub async fn run_write<T, F>(&self, quick: Option<(&QuickReads, u64)>, f: F) -> PgWireResult<T>
+    /// the run took (without the fsync) is recorded. `company` is whom the connection
+    /// shares its thread with: alone, a write that finds the WAL idle writes it right
+    /// here ([`durability::WhenIdle::WriteHere`]).
+    pub async fn run_write<T, F>(
+        &self,
+        quick: Option<(&QuickReads, u64)>,
+        company: Company,
+        f: F,
+    ) -> PgWireResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Session) -> T + Send + 'static,
@@ -175,12 +183,14 @@ impl SessionHandle {
         let _committing = Committing(&self.committing);
         let direct = quick.is_some_and(|(reads, shape)| reads.is_quick(shape));
         let started = Instant::now();
+        let when_idle = match company.alone() {
+            true => WhenIdle::WriteHere,
+            false => WhenIdle::Defer,
+        };
+        let run = move |s: &mut Session| durability::deferred_with(when_idle, || f(s));
         let (out, published) = match direct {
-            true => {
-                self.try_run_direct(move |s| durability::deferred(|| f(s)))
-                    .await?
-            }
-            false => self.run(move |s| durability::deferred(|| f(s))).await?,
+            true => self.try_run_direct(run).await?,
+            false => self.run(run).await?,
         };
         if let Some((reads, shape)) = quick {
             reads.record(shape, direct, started.elapsed());

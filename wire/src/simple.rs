@@ -230,7 +230,7 @@ impl QueryHandler {
             let sql = query.to_owned();
             let quick = QuickReads::shape(query).map(|shape| (&*self.quick_reads, shape));
             self.session
-                .run_write(quick, move |s| batch(s, &sql))
+                .run_write(quick, self.replies.company(), move |s| batch(s, &sql))
                 .await?
         };
         if results.is_empty() {
