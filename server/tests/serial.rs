@@ -6,7 +6,8 @@
 //! * four connections inserting at once get distinct values, none missing;
 //! * after SIGKILL the numbering resumes above every acknowledged value;
 //! * a smallserial past its range fails with 22003 and stores nothing;
-//! * `\d`-style catalogs show the default as `nextval('<table>_<column>_seq')`.
+//! * `\d`-style catalogs show the default as `nextval('<table>_<column>_seq')`;
+//! * `DEFAULT` as a VALUES item of a prepared INSERT takes the next value too.
 
 mod common;
 
@@ -142,4 +143,38 @@ fn serial_values_stay_distinct_across_connections_and_a_crash() {
         .expect("count")
         .get(0);
     assert_eq!(count, 201);
+}
+
+#[test]
+fn default_in_prepared_values_takes_the_columns_default() {
+    let s = Server::start();
+    let mut c = pg_connect(&s);
+    c.batch_execute("CREATE TABLE dv (id serial PRIMARY KEY, name text, qty int DEFAULT 3)")
+        .unwrap();
+    let insert = c
+        .prepare("INSERT INTO dv (id, name, qty) VALUES (DEFAULT, $1, DEFAULT) RETURNING id, qty")
+        .unwrap();
+    assert_eq!(insert.params(), &[postgres::types::Type::TEXT]);
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let row = c.query_one(&insert, &[&name]).unwrap();
+        ids.push(row.get::<_, i32>(0));
+        assert_eq!(row.get::<_, Option<i32>>(1), Some(3));
+    }
+    assert_eq!(ids, [1, 2, 3]);
+    // Two rows, DEFAULT in a different place in each.
+    let n = c
+        .execute(
+            "INSERT INTO dv (id, name, qty) VALUES ($1, DEFAULT, 9), (DEFAULT, $2, $3)",
+            &[&50i32, &"e", &7i32],
+        )
+        .unwrap();
+    assert_eq!(n, 2);
+    let rows: Vec<(i32, Option<String>, Option<i32>)> = c
+        .query("SELECT id, name, qty FROM dv WHERE id > 3 ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(rows, [(4, Some("e".into()), Some(7)), (50, None, Some(9))]);
 }

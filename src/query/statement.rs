@@ -1464,6 +1464,9 @@ pub(crate) struct InsertPlan {
     /// Target fields, in the order of the values.
     targets: Vec<String>,
     source: Node,
+    /// Per row of a VALUES source, the positions (among `targets`) given as `DEFAULT`:
+    /// those columns take their default, as if not named. Empty: none anywhere.
+    defaulted: Vec<Vec<usize>>,
     on_conflict_do_nothing: bool,
     returning: Vec<Expr>,
     returning_columns: Vec<Column>,
@@ -1560,10 +1563,20 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
                 .unwrap_or(SqlType::Unknown)
         })
         .collect();
+    let mut defaulted = Vec::new();
     let source = match &ins.source {
         None => return Err(unsupported("INSERT without VALUES or SELECT")),
         Some(q) => match q.body.as_ref() {
             ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
+                let without_defaults;
+                let v = match take_defaults(v) {
+                    None => v,
+                    Some((values, positions)) => {
+                        without_defaults = values;
+                        defaulted = positions;
+                        &without_defaults
+                    }
+                };
                 if collection.kind == Kind::Table {
                     binder.values(v, &target_types)?
                 } else {
@@ -1602,10 +1615,39 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
         collection,
         targets,
         source,
+        defaulted,
         on_conflict_do_nothing,
         returning,
         returning_columns,
     })
+}
+
+/// `DEFAULT` as a VALUES item (`VALUES (DEFAULT, 'x')`): None if there is none; else the
+/// VALUES with a NULL in each such place, and per row the positions that were `DEFAULT`.
+fn take_defaults(values: &ast::Values) -> Option<(ast::Values, Vec<Vec<usize>>)> {
+    let is_default = |e: &ast::Expr| {
+        matches!(e, ast::Expr::Identifier(id)
+            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+    };
+    if !values.rows.iter().any(|row| row.iter().any(is_default)) {
+        return None;
+    }
+    let mut values = values.clone();
+    let positions = values
+        .rows
+        .iter_mut()
+        .map(|row| {
+            let mut at = Vec::new();
+            for (i, e) in row.iter_mut().enumerate() {
+                if is_default(e) {
+                    *e = ast::Expr::Value(ast::Value::Null.into());
+                    at.push(i);
+                }
+            }
+            at
+        })
+        .collect();
+    Some((values, positions))
 }
 
 /// Builds the stored document for one row of a table, applying types, defaults and
@@ -1766,13 +1808,30 @@ fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Resul
     // document (122 random bits from the operating system's generator): no read checks
     // it.
     let mut docs: Vec<(String, Object, bool)> = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (r, row) in rows.into_iter().enumerate() {
+        let defaulted = plan.defaulted.get(r).filter(|d| !d.is_empty());
+        // A row with DEFAULT items: those targets are left out, as if not named.
+        let (targets, row) = match defaulted {
+            None => (std::borrow::Cow::Borrowed(&plan.targets), row),
+            Some(d) => {
+                let (targets, row): (Vec<String>, Row) = plan
+                    .targets
+                    .iter()
+                    .cloned()
+                    .zip(row)
+                    .enumerate()
+                    .filter(|(i, _)| !d.contains(i))
+                    .map(|(_, pair)| pair)
+                    .unzip();
+                (std::borrow::Cow::Owned(targets), row)
+            }
+        };
         docs.push(match c.kind {
             Kind::Table => {
-                let (id, doc) = table_document(c, &plan.targets, row, session)?;
+                let (id, doc) = table_document(c, &targets, row, session)?;
                 (id, doc, c.primary_key.is_none())
             }
-            Kind::Schemaless => schemaless_document(&plan.targets, row)?,
+            Kind::Schemaless => schemaless_document(&targets, row)?,
         });
     }
     let keys: Vec<Vec<u8>> = docs.iter().map(|(id, ..)| keys::encode(c.id, id)).collect();
