@@ -143,6 +143,10 @@ settings! {
     compaction_size_ratio: usize = 4,
     /// Compaction merges regardless of sizes when there are more segments than this.
     compaction_max_segments: usize = 12,
+    /// Connections each front-end (PostgreSQL wire, REST) serves at once. One more is
+    /// answered and closed: the wire's with 53300 ("sorry, too many clients already"),
+    /// REST's with 503 and a JSON error (53300).
+    max_connections: usize = 1000,
     /// Largest accepted request body (REST) in bytes.
     max_body_size: u64 = 16 << 20,
     /// Largest REST import body in bytes (`POST /<c>` or `/<c>/_import` with CSV,
@@ -247,6 +251,7 @@ impl Config {
             ("max_page_size", self.max_page_size as u64),
             ("default_page_size", self.default_page_size as u64),
             ("max_frozen_memtables", self.max_frozen_memtables as u64),
+            ("max_connections", self.max_connections as u64),
         ];
         for (name, v) in positive {
             if v == 0 {

@@ -84,6 +84,36 @@ pub fn router(db: Arc<Database>) -> Router {
         })
 }
 
+/// Answers a connection past the server's `max_connections` (`limit`) and closes it:
+/// 503 with a JSON error (53300) and `connection: close`, sent at once; then what the
+/// client sent is read until it closes (two seconds at most), so that closing does not
+/// reset the connection before it has read the answer.
+pub async fn refuse_connection(mut socket: TcpStream, limit: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let answer = async {
+        socket.write_all(&too_many_connections(limit)).await?;
+        socket.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while socket.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), answer).await;
+}
+
+fn too_many_connections(limit: usize) -> Vec<u8> {
+    let body = serde_json::json!({"error": {
+        "code": "53300",
+        "message": format!("too many connections (max_connections is {limit})"),
+    }})
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// The REST front-end's connections: each serves `app` over HTTP/1.1 (hyper) on the
 /// connection thread the server hands it to, so that a request is read, run and
 /// answered on one thread, and the WAL flusher that makes a POST durable wakes that

@@ -17,6 +17,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -87,15 +89,26 @@ impl ConnectionThreads {
     }
 }
 
+/// Answers a connection past the limit and closes it (the front-end's own refusal).
+pub type Refuse = Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The most connections a front-end serves at once, and how one more is refused.
+pub struct Limit {
+    pub max_connections: usize,
+    pub refuse: Refuse,
+}
+
 /// Accepts connections on `listener` (of the front-end named `what`) until `stop` turns
 /// true or its sender goes away, handing each to one of `threads` in turn:
 /// `connection(peer)` prepares it where it was accepted, and what that returns serves
-/// the socket on the thread. Returns the connections still open, for the caller to close.
+/// the socket on the thread. A connection past `limit` is refused (`limit.refuse`).
+/// Returns the connections still open, for the caller to close.
 pub async fn accept<P, S, F>(
     listener: TcpListener,
     threads: Vec<Handle>,
     mut stop: watch::Receiver<bool>,
     what: &'static str,
+    limit: Limit,
     connection: P,
 ) -> JoinSet<()>
 where
@@ -114,6 +127,10 @@ where
         tokio::select! {
             () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => break,
             accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) if open.len() >= limit.max_connections => {
+                    tracing::warn!(%peer, max_connections = limit.max_connections, "refusing a {what} connection: too many");
+                    tokio::spawn((limit.refuse)(socket));
+                }
                 Ok((socket, peer)) => {
                     // The socket moves to its connection thread's reactor.
                     let socket = match socket.into_std() {

@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -238,11 +239,18 @@ async fn serve(config: Config) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = conn_threads::ConnectionThreads::start(threads)
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
+    let max_connections = config.max_connections;
     let rest = tissdb_rest::HttpFrontEnd::new(tissdb_rest::router(db.clone()));
     let http_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {
-            let mut open = conn_threads::accept(http, handles, stop, "HTTP", |peer| {
+            let limit = conn_threads::Limit {
+                max_connections,
+                refuse: Arc::new(move |socket| {
+                    Box::pin(tissdb_rest::refuse_connection(socket, max_connections))
+                }),
+            };
+            let mut open = conn_threads::accept(http, handles, stop, "HTTP", limit, |peer| {
                 let c = rest.connection(peer);
                 move |socket| c.run(socket)
             })
@@ -255,7 +263,11 @@ async fn serve(config: Config) -> Result<(), String> {
     let pg_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {
-            let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", |peer| {
+            let limit = conn_threads::Limit {
+                max_connections,
+                refuse: Arc::new(|socket| Box::pin(tissdb_wire::refuse_connection(socket))),
+            };
+            let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", limit, |peer| {
                 let c = wire.connection(peer);
                 move |socket| c.run(socket)
             })

@@ -53,6 +53,64 @@ use crate::connection::ConnectionHandlers;
 use crate::session::{InFlight, SessionHandle};
 use crate::startup::Startup;
 
+/// Answers a connection past the server's `max_connections` as PostgreSQL does, and
+/// closes it: an SSLRequest or GSSENCRequest is declined (`N`, as a server without TLS),
+/// the startup packet is read, and the answer is an ErrorResponse (FATAL, 53300, "sorry,
+/// too many clients already"), which libpq and the drivers report as it is (libpq sent
+/// the error in answer to its SSLRequest says only "error response during SSL
+/// exchange"). Two seconds at most.
+pub async fn refuse_connection(mut socket: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// SSLRequest's and GSSENCRequest's codes.
+    const NEGOTIATIONS: [u32; 2] = [80_877_103, 80_877_104];
+    let answer = async {
+        for _ in 0..3 {
+            let mut len = [0u8; 4];
+            socket.read_exact(&mut len).await?;
+            let len = u32::from_be_bytes(len) as usize;
+            if !(8..=10_000).contains(&len) {
+                break;
+            }
+            let mut packet = vec![0u8; len - 4];
+            socket.read_exact(&mut packet).await?;
+            let mut code = [0u8; 4];
+            code.copy_from_slice(packet.get(..4).unwrap_or(&[0; 4]));
+            if !NEGOTIATIONS.contains(&u32::from_be_bytes(code)) {
+                break;
+            }
+            socket.write_all(b"N").await?;
+        }
+        socket.write_all(&too_many_connections()).await?;
+        socket.shutdown().await?;
+        // Read on until the client closes, so that closing does not reset the connection
+        // before it has read the answer.
+        let mut sink = [0u8; 1024];
+        while socket.read(&mut sink).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), answer).await;
+}
+
+/// The ErrorResponse of [`refuse_connection`].
+fn too_many_connections() -> Vec<u8> {
+    let mut body = Vec::new();
+    for (field, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', "sorry, too many clients already"),
+    ] {
+        body.push(field);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    message.extend(body);
+    message
+}
+
 /// What the PostgreSQL front-end's connections share: the cancel keys and flags, and
 /// the count of running engine calls.
 pub struct PgFrontEnd {
