@@ -1422,6 +1422,19 @@ fn serial_sequence(default: &str) -> Option<&str> {
     default.strip_prefix("nextval('")?.strip_suffix("')")
 }
 
+/// The value column `c` of `collection` takes when none is given: its serial's next
+/// value, its DEFAULT expression's, or NULL.
+fn column_default(collection: &Collection, c: &ColumnDef, session: &Session) -> Result<Value> {
+    match &c.default {
+        Some(d) if serial_sequence(d).is_some() => types::cast(
+            Value::Int(session.database().next_serial(collection, &c.name)?),
+            &c.ty,
+        ),
+        Some(d) => default_value(d, &c.ty, session),
+        None => Ok(Value::Null),
+    }
+}
+
 /// Evaluates a column DEFAULT expression.
 fn default_value(text: &str, ty: &SqlType, session: &Session) -> Result<Value> {
     let select = format!("SELECT {text}");
@@ -1622,13 +1635,16 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
     })
 }
 
+/// Whether `e` is the keyword `DEFAULT` (sqlparser reads it as an unquoted identifier
+/// where an expression goes).
+fn is_default(e: &ast::Expr) -> bool {
+    matches!(e, ast::Expr::Identifier(id)
+        if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
+}
+
 /// `DEFAULT` as a VALUES item (`VALUES (DEFAULT, 'x')`): None if there is none; else the
 /// VALUES with a NULL in each such place, and per row the positions that were `DEFAULT`.
 fn take_defaults(values: &ast::Values) -> Option<(ast::Values, Vec<Vec<usize>>)> {
-    let is_default = |e: &ast::Expr| {
-        matches!(e, ast::Expr::Identifier(id)
-            if id.quote_style.is_none() && id.value.eq_ignore_ascii_case("default"))
-    };
     if !values.rows.iter().any(|row| row.iter().any(is_default)) {
         return None;
     }
@@ -1711,14 +1727,7 @@ pub(crate) fn table_values_from(
                     .map_or(Value::Null, |v| std::mem::replace(v, Value::Null)),
                 &c.ty,
             )?,
-            None => match &c.default {
-                Some(d) if serial_sequence(d).is_some() => types::cast(
-                    Value::Int(session.database().next_serial(collection, &c.name)?),
-                    &c.ty,
-                )?,
-                Some(d) => default_value(d, &c.ty, session)?,
-                None => Value::Null,
-            },
+            None => column_default(collection, c, session)?,
         };
         if c.not_null && matches!(v, Value::Null) {
             return Err(Error::invalid(
@@ -1892,6 +1901,8 @@ struct Assignment {
     value: Expr,
     /// The declared type to coerce to (tables).
     ty: Option<SqlType>,
+    /// `SET c = DEFAULT` (a table's column): the column's default instead of `value`.
+    default: bool,
 }
 
 /// An UPDATE or DELETE as bound: the documents it changes and how.
@@ -2022,7 +2033,9 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
                 ));
             }
         }
-        let (value, vty) = binder.expr(&a.value, &scope)?;
+        let default = collection.kind == Kind::Table && parts.is_empty() && is_default(&a.value);
+        let null = ast::Expr::Value(ast::Value::Null.into());
+        let (value, vty) = binder.expr(if default { &null } else { &a.value }, &scope)?;
         let value = match (&declared, parts.is_empty()) {
             (Some(t), true) if collection.kind == Kind::Table => binder.coerce_to(value, vty, t)?.0,
             (Some(t), true) => match value {
@@ -2041,6 +2054,7 @@ fn plan_update(binder: &mut Binder<'_>, u: &ast::Update) -> Result<ModifyPlan> {
             path: parts,
             value,
             ty,
+            default,
         });
     }
     let (returning, returning_columns) =
@@ -2223,7 +2237,14 @@ fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Resul
         let old = doc;
         let mut doc = old.clone();
         for a in &plan.assignments {
-            let mut v = a.value.eval(&row, &ectx)?;
+            let column = a
+                .default
+                .then(|| collection.columns.iter().find(|c| c.name == a.field))
+                .flatten();
+            let mut v = match column {
+                Some(c) => column_default(&collection, c, session)?,
+                None => a.value.eval(&row, &ectx)?,
+            };
             if let Some(t) = &a.ty {
                 v = types::cast(v, t)?;
                 if matches!(v, Value::Null)
