@@ -2242,7 +2242,7 @@ fn run_update(session: &Session, plan: &ModifyPlan, params: Vec<Value>) -> Resul
                 .then(|| collection.columns.iter().find(|c| c.name == a.field))
                 .flatten();
             let mut v = match column {
-                Some(c) => column_default(&collection, c, session)?,
+                Some(c) => column_default(collection, c, session)?,
                 None => a.value.eval(&row, &ectx)?,
             };
             if let Some(t) = &a.ty {
