@@ -1535,7 +1535,11 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
         Some(other) => return Err(unsupported(format!("{other}"))),
     };
     let all: Vec<(String, SqlType)> = collection.sql_columns();
-    let targets: Vec<String> = if ins.columns.is_empty() {
+    // `INSERT INTO t DEFAULT VALUES`: one row, every column its default.
+    let default_values = ins.source.is_none() && ins.columns.is_empty();
+    let targets: Vec<String> = if default_values {
+        Vec::new()
+    } else if ins.columns.is_empty() {
         all.iter().map(|(n, _)| n.clone()).collect()
     } else {
         ins.columns
@@ -1578,6 +1582,10 @@ fn plan_insert(binder: &mut Binder<'_>, ins: &ast::Insert) -> Result<InsertPlan>
         .collect();
     let mut defaulted = Vec::new();
     let source = match &ins.source {
+        None if default_values => Node::Values {
+            rows: vec![Vec::new()],
+            columns: Vec::new(),
+        },
         None => return Err(unsupported("INSERT without VALUES or SELECT")),
         Some(q) => match q.body.as_ref() {
             ast::SetExpr::Values(v) if q.order_by.is_none() && q.limit_clause.is_none() => {
