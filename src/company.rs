@@ -21,6 +21,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::storage::durability::WhenIdle;
+
 thread_local! {
     /// Wake-ups of this thread so far (the cycle a connection was last served in).
     static CYCLE: Cell<u64> = const { Cell::new(1) };
@@ -56,6 +58,15 @@ impl Company {
     /// wake-up, and at most one connection (itself, usually) in the last.
     pub fn alone(&self) -> bool {
         self.others_now == 0 && self.before <= 1
+    }
+
+    /// What a deferred write of this connection does when it finds the WAL idle: alone,
+    /// it writes the WAL itself; else it leaves it to the WAL's thread.
+    pub fn when_idle(&self) -> WhenIdle {
+        match self.alone() {
+            true => WhenIdle::WriteHere,
+            false => WhenIdle::Defer,
+        }
     }
 }
 

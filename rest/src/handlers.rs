@@ -89,10 +89,7 @@ where
         return run_doc(state, headers, f).await;
     }
     let mut session = Session::new(state.db.clone());
-    let when_idle = match crate::company().is_some_and(|c| c.alone()) {
-        true => WhenIdle::WriteHere,
-        false => WhenIdle::Defer,
-    };
+    let when_idle = crate::company().map_or(WhenIdle::Defer, |c| c.when_idle());
     let (out, published) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         durability::deferred_with(when_idle, || f(&mut session))
     }))

@@ -20,7 +20,7 @@ use pgwire::error::PgWireResult;
 use pgwire::messages::response::TransactionStatus;
 use tissdb::company::Company;
 use tissdb::session::TransactionStatus as EngineStatus;
-use tissdb::storage::durability::{self, WhenIdle};
+use tissdb::storage::durability;
 use tissdb::{Database, Session};
 use tokio::sync::Notify;
 
@@ -183,10 +183,7 @@ impl SessionHandle {
         let _committing = Committing(&self.committing);
         let direct = quick.is_some_and(|(reads, shape)| reads.is_quick(shape));
         let started = Instant::now();
-        let when_idle = match company.alone() {
-            true => WhenIdle::WriteHere,
-            false => WhenIdle::Defer,
-        };
+        let when_idle = company.when_idle();
         let run = move |s: &mut Session| durability::deferred_with(when_idle, || f(s));
         let (out, published) = match direct {
             true => self.try_run_direct(run).await?,
