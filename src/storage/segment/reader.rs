@@ -368,6 +368,10 @@ pub struct SegmentIter<S: Shape = Whole> {
     end: Bound<Vec<u8>>,
     next_block: usize,
     current: Option<(Arc<Block>, usize)>,
+    /// Whether the current block's keys must be checked against `start` and `end`: a
+    /// block that lies inside the bounds (by its first and last keys) needs neither.
+    check_start: bool,
+    check_end: bool,
     done: bool,
     shape: S,
 }
@@ -404,6 +408,8 @@ impl<S: Shape> SegmentIter<S> {
             end,
             next_block,
             current: None,
+            check_start: true,
+            check_end: true,
             done: false,
             shape,
         }
@@ -451,10 +457,14 @@ impl<S: Shape> Iterator for SegmentIter<S> {
             };
             match next_entry {
                 Some(Some(entry)) => {
-                    if self.before_start(&entry.key) {
-                        continue;
+                    if self.check_start {
+                        if self.before_start(&entry.key) {
+                            continue;
+                        }
+                        // Keys only grow from here.
+                        self.check_start = false;
                     }
-                    if self.past_end(&entry.key) {
+                    if self.check_end && self.past_end(&entry.key) {
                         self.done = true;
                         return None;
                     }
@@ -482,6 +492,10 @@ impl<S: Shape> Iterator for SegmentIter<S> {
                         .block_keeping(self.next_block, &self.cache, self.fill_cache, f)
                 }
             };
+            if let Some(e) = self.segment.index.get(self.next_block) {
+                self.check_start = self.before_start(&e.first_key);
+                self.check_end = self.past_end(&e.last_key);
+            }
             match block {
                 Ok(block) => self.current = Some((block, 0)),
                 Err(e) => {
