@@ -478,16 +478,33 @@ impl<'de> serde::de::Visitor<'de> for Direct<'_> {
             let value = map.next_value_seed(self.inner(key == OBJECT))?;
             obj.insert(key, value);
         }
-        if obj.len() > 1
-            && let Some(v) = obj.get_mut(OBJECT)
-            && let Value::Object(inner) = v
-        {
-            *v = finish_object(std::mem::take(inner)).map_err(|e| self.fail(Some(e)))?;
-        }
         if self.raw {
             return Ok(Value::Object(obj));
         }
-        finish_object(obj).map_err(|e| self.fail(Some(e)))
+        resolve(obj, false).map_err(|e| self.fail(Some(e)))
+    }
+}
+
+/// Finishes an object parsed with its value under `$object` left raw (see [`Direct`]):
+/// with `literal_keys` it is the object inside a `{"$object": {..}}` wrapper, whose keys
+/// are not markers (a `$object` among them is a field like any other); otherwise a
+/// one-key `$object` object unwraps to the object inside, and any other is finished by
+/// [`finish_object`].
+fn resolve(mut obj: Object, literal_keys: bool) -> Result<Value> {
+    if !literal_keys
+        && obj.len() == 1
+        && let Some(Value::Object(inner)) = obj.get_mut(OBJECT)
+    {
+        return resolve(std::mem::take(inner), true);
+    }
+    if let Some(v) = obj.get_mut(OBJECT)
+        && let Value::Object(inner) = v
+    {
+        *v = resolve(std::mem::take(inner), false)?;
+    }
+    match literal_keys {
+        true => Ok(Value::Object(obj)),
+        false => finish_object(obj),
     }
 }
 
@@ -1101,6 +1118,20 @@ mod tests {
             let doc = parse_document(text.as_bytes(), &Limits::default()).unwrap();
             assert!(same(&Value::Object(doc), &tree), "{text}");
         }
+        // A `$object` field inside a wrapped object is a field: its value is read as
+        // any value is (a proptest case: the date stayed `{"$date": ...}`).
+        let wrapped = Value::Object(
+            [("$object".to_string(), Value::DateTime(0))]
+                .into_iter()
+                .collect(),
+        );
+        let text = serde_json::to_string(&to_json(&wrapped)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"$object":{"$object":{"$date":"1970-01-01T00:00:00Z"}}}"#
+        );
+        assert!(same(&parse_value(&text).unwrap(), &wrapped));
+        assert!(same(&via_json_tree(&text).unwrap(), &wrapped));
         for bad in [r#"{"$date": "yesterday"}"#, r#"{"a": [{"$binary": "!!"}]}"#] {
             let err = parse_value(bad).unwrap_err();
             assert_eq!(err.sqlstate(), SqlState::INVALID_TEXT_REPRESENTATION);
