@@ -29,10 +29,25 @@ pub struct Database {
     /// The last value each serial column handed out, by (collection id, column): see
     /// [`Database::next_serial`].
     serials: Mutex<std::collections::HashMap<(u32, String), i64>>,
+    /// Simple-protocol statements run through a prepared template (see
+    /// [`crate::query::auto_param`]).
+    template_runs: std::sync::atomic::AtomicU64,
     _lock_file: File,
 }
 
 impl Database {
+    /// Simple-protocol statements run through a prepared template since the server
+    /// started (see [`crate::query::auto_param`]).
+    pub fn template_runs(&self) -> u64 {
+        self.template_runs
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_template_run(&self) {
+        self.template_runs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Opens (or creates) the database in `config.data_dir`, recovering it.
     pub fn open(config: Config) -> Result<Arc<Database>> {
         config.validate()?;
@@ -71,6 +86,7 @@ impl Database {
             catalog,
             key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             serials: Mutex::new(std::collections::HashMap::new()),
+            template_runs: Default::default(),
             _lock_file: lock_file,
         };
         for (collection, def) in rebuild {

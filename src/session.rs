@@ -132,7 +132,18 @@ pub struct Session {
     /// Statements prepared lately, for the next Parse of the same text (see
     /// [`Session::prepare_kept`]).
     kept: Vec<KeptStatement>,
+    /// Templates of simple-protocol statements that did not prepare (see
+    /// [`crate::query::auto_param`]), with the catalog version they failed at, newest
+    /// first: their statements run as written until the catalog changes.
+    refused_templates: Vec<(String, u64)>,
+    /// Hashes of templates met once, not yet prepared.
+    seen_templates: std::collections::HashSet<u64>,
 }
+
+/// Templates a session remembers as refused.
+const REFUSED_TEMPLATES: usize = 32;
+/// Templates a session remembers as met once; past this it starts over.
+const SEEN_TEMPLATES: usize = 1024;
 
 /// Statements a session keeps for the next Parse of the same text.
 pub const KEPT_STATEMENTS: usize = 32;
@@ -183,6 +194,8 @@ impl Session {
             copy: Default::default(),
             cursors: Default::default(),
             kept: Vec::new(),
+            refused_templates: Vec::new(),
+            seen_templates: Default::default(),
         }
     }
 
@@ -244,21 +257,93 @@ impl Session {
         let catalog_version = self.db.catalog().version();
         let prepared = Arc::new(self.prepare(sql, param_hints)?);
         if keep && prepared.statement.is_some() {
-            if self.kept.len() >= KEPT_STATEMENTS {
-                self.kept.pop();
-            }
-            self.kept.insert(
-                0,
-                KeptStatement {
-                    sql: sql.to_string(),
-                    hints: param_hints.to_vec(),
-                    catalog_version,
-                    settings: self.settings.clone(),
-                    prepared: prepared.clone(),
-                },
-            );
+            self.keep(sql, param_hints, catalog_version, &prepared);
         }
         Ok(prepared)
+    }
+
+    fn keep(
+        &mut self,
+        sql: &str,
+        param_hints: &[Option<SqlType>],
+        catalog_version: u64,
+        prepared: &Arc<Prepared>,
+    ) {
+        if self.kept.len() >= KEPT_STATEMENTS {
+            self.kept.pop();
+        }
+        self.kept.insert(
+            0,
+            KeptStatement {
+                sql: sql.to_string(),
+                hints: param_hints.to_vec(),
+                catalog_version,
+                settings: self.settings.clone(),
+                prepared: prepared.clone(),
+            },
+        );
+    }
+
+    /// Runs a simple-protocol statement through its template (see
+    /// [`crate::query::auto_param`]): None when it has none, or the template does not
+    /// prepare or may not stand in for it, or a literal does not read as its
+    /// parameter's type; the statement then runs as written.
+    pub(crate) fn run_template(&mut self, sql: &str) -> Option<Result<crate::query::Outcome>> {
+        use crate::query::auto_param;
+        if self.transaction == TransactionStatus::Failed || !self.keeps_statements() {
+            return None;
+        }
+        let template = auto_param::template(sql)?;
+        let hints: Vec<Option<SqlType>> = template.literals.iter().map(|l| l.hint()).collect();
+        let prepared = match self.kept_prepared(&template.text, &hints) {
+            Some(p) => p,
+            None => {
+                let hash = {
+                    use std::hash::{BuildHasher, BuildHasherDefault};
+                    BuildHasherDefault::<std::hash::DefaultHasher>::default()
+                        .hash_one(&template.text)
+                };
+                if self.seen_templates.len() >= SEEN_TEMPLATES {
+                    self.seen_templates.clear();
+                }
+                if self.seen_templates.insert(hash) {
+                    return None;
+                }
+                let version = self.db.catalog().version();
+                if self
+                    .refused_templates
+                    .iter()
+                    .any(|(t, v)| *v == version && *t == template.text)
+                {
+                    return None;
+                }
+                match crate::query::statement::prepare(self, &template.text, &hints) {
+                    Ok(p) => {
+                        let p = Arc::new(p);
+                        self.keep(&template.text, &hints, version, &p);
+                        p
+                    }
+                    Err(_) => {
+                        if self.refused_templates.len() >= REFUSED_TEMPLATES {
+                            self.refused_templates.pop();
+                        }
+                        self.refused_templates.insert(0, (template.text, version));
+                        return None;
+                    }
+                }
+            }
+        };
+        if !auto_param::usable(&prepared) || prepared.param_types.len() != hints.len() {
+            return None;
+        }
+        let params = template
+            .literals
+            .iter()
+            .zip(&prepared.param_types)
+            .map(|(l, ty)| l.value(ty))
+            .collect::<Option<Vec<Value>>>()?;
+        self.db.count_template_run();
+        Some(self.execute(&prepared, &params))
     }
 
     /// The statement [`Session::prepare_kept`] keeps for `sql` and `param_hints`, if it

@@ -216,6 +216,7 @@ pub async fn server_info(State(state): State<AppState>) -> ApiResult {
         "name": "TissDB",
         "version": env!("CARGO_PKG_VERSION"),
         "collections": collections,
+        "template_runs": state.db.template_runs(),
         "wal": {
             "records": wal.records,
             "bytes": wal.bytes,

@@ -11,6 +11,7 @@
 //! PostgreSQL client.
 
 pub mod access;
+pub mod auto_param;
 pub mod binder;
 pub mod copy;
 pub mod cursor;

@@ -122,6 +122,9 @@ fn run_guarded(
 }
 
 pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
+    if let Some(outcome) = session.run_template(sql) {
+        return vec![outcome];
+    }
     let statements = match parse(session, sql) {
         Ok(s) => s,
         Err(e) => {
