@@ -85,6 +85,27 @@ fn literals_become_parameters_and_each_answer_is_the_literals() {
         one(&mut c, "SELECT qty FROM items WHERE id = 17"),
         Some("3".into())
     );
+
+    // An integer cast to text is a text parameter: `007::text` is '7'.
+    c.batch_execute("CREATE TABLE d (id text PRIMARY KEY, b text)")
+        .unwrap();
+    c.batch_execute("INSERT INTO d VALUES ('7', 'brand_7'), ('8', 'brand_8')")
+        .unwrap();
+    let before = template_runs(&s);
+    for _ in 0..3 {
+        assert_eq!(
+            one(&mut c, "SELECT b FROM d WHERE id = 007::text"),
+            Some("brand_7".into())
+        );
+        assert_eq!(
+            one(
+                &mut c,
+                "SELECT id FROM d WHERE id = 8::text AND b = 'brand_' || 8::text"
+            ),
+            Some("8".into())
+        );
+    }
+    assert_eq!(template_runs(&s) - before, 4);
 }
 
 #[test]

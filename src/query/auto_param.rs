@@ -17,8 +17,9 @@
 //! select list, `ORDER BY`, `GROUP BY`, `LIMIT`, `OFFSET`, `FETCH`, `RETURNING` and
 //! brackets, field names after `->`, `->>`, `#>` and `#>>` (an index on `doc->>'brand'`
 //! needs the name), and strings after a type name (`DATE '2024-01-01'`). A statement
-//! with a comment, a `$`, an `E'...'`-style string, a literal cast with `::` or more
-//! than one statement is run as written; so is the first statement of each template a
+//! with a comment, a `$`, an `E'...'`-style string, a literal cast with `::` (but an
+//! integer cast to text, `7::text`, which is a text parameter) or more than one
+//! statement is run as written; so is the first statement of each template a
 //! session meets (a template is prepared the second time, so that statements of one
 //! shape only are not parsed and bound twice). And only statements whose plan the values do not steer use it ([`usable`]):
 //! point reads by key or index and INSERTs of VALUES; other statements are planned with
@@ -43,6 +44,8 @@ pub enum Literal {
     Numeric(String),
     /// A quoted string, its quotes doubled inside taken as one.
     Str(String),
+    /// An integer cast to text (`7::text`), as that text.
+    Text(String),
 }
 
 impl Literal {
@@ -53,6 +56,7 @@ impl Literal {
             Literal::Int(_) => Some(SqlType::Int8),
             Literal::Numeric(_) => Some(SqlType::Numeric),
             Literal::Str(_) => None,
+            Literal::Text(_) => Some(SqlType::Text),
         }
     }
 
@@ -69,6 +73,10 @@ impl Literal {
                     let d = crate::query::types::parse_decimal(n)?;
                     Some(Value::Numeric(d.to_string()))
                 }
+                _ => None,
+            },
+            Literal::Text(t) => match ty {
+                SqlType::Text => Some(Value::String(t.clone())),
                 _ => None,
             },
             // As the wire reads a text parameter sent with no type: the string, made
@@ -189,16 +197,23 @@ pub fn template(sql: &str) -> Option<Template> {
                 if bytes
                     .get(end)
                     .is_some_and(|c| is_word_byte(*c) || *c == b'.')
-                    || body.get(end..)?.trim_start().starts_with("::")
                 {
-                    return None; // 1e5, 0x1F, 1_000, 1.2.3, 5::text
+                    return None; // 1e5, 0x1F, 1_000, 1.2.3
                 }
                 let raw = body.get(i..end)?;
                 let word_ok =
                     last_word.is_none_or(|w| VALUE_WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)));
-                let literal = match decimal {
-                    true => Some(Literal::Numeric(raw.to_string())),
-                    false => raw.parse::<i64>().ok().map(Literal::Int),
+                let cast = body.get(end..)?.trim_start().strip_prefix("::");
+                let literal = match (decimal, cast) {
+                    // `7::text`: the integer's text, a text parameter (then cast to text,
+                    // which leaves it as it is).
+                    (false, Some(to)) if casts_to_text(to) => raw
+                        .parse::<i64>()
+                        .ok()
+                        .map(|n| Literal::Text(n.to_string())),
+                    (_, Some(_)) => return None, // other casts bind as they cast
+                    (true, None) => Some(Literal::Numeric(raw.to_string())),
+                    (false, None) => raw.parse::<i64>().ok().map(Literal::Int),
                 };
                 match literal {
                     Some(l) if zone == Zone::Values && word_ok && value_symbol(last_symbol) => {
@@ -291,6 +306,13 @@ pub fn template(sql: &str) -> Option<Template> {
         return None;
     }
     Some(Template { text, literals })
+}
+
+/// Whether the text after `::` names the type text.
+fn casts_to_text(to: &str) -> bool {
+    let to = to.trim_start();
+    to.get(..4).is_some_and(|t| t.eq_ignore_ascii_case("text"))
+        && !to.as_bytes().get(4).is_some_and(|b| is_word_byte(*b))
 }
 
 /// Whether a literal after this symbol (None: after a word or at the start) is a value:
@@ -401,6 +423,21 @@ mod tests {
     }
 
     #[test]
+    fn an_integer_cast_to_text_is_a_text_parameter() {
+        assert_eq!(
+            t("SELECT * FROM products WHERE id = 007::text"),
+            Some((
+                "SELECT * FROM products WHERE id = $1::text".into(),
+                vec![Literal::Text("7".into())]
+            ))
+        );
+        assert_eq!(
+            t("SELECT w FROM p WHERE brand = 'brand_' || 25 :: TEXT LIMIT 10").map(|x| x.0),
+            Some("SELECT w FROM p WHERE brand = $1 || $2 :: TEXT LIMIT 10".into())
+        );
+    }
+
+    #[test]
     fn literals_that_shape_the_statement_stay() {
         assert_eq!(
             t("SELECT 1, 'a', lower('B') FROM t WHERE x = 2 ORDER BY 1, 2 LIMIT 10 OFFSET 5")
@@ -439,7 +476,9 @@ mod tests {
             "SELECT a FROM t /* c */ WHERE b = 1",
             "SELECT a FROM t WHERE b = 1e5",
             "SELECT a FROM t WHERE b = '{}'::jsonb",
-            "SELECT a FROM t WHERE b = 5::text",
+            "SELECT a FROM t WHERE b = 5::int8",
+            "SELECT a FROM t WHERE b = 5.5::text",
+            "SELECT a FROM t WHERE b = 5::texts",
             "SELECT a FROM t WHERE b = 'a'\n'b'",
             "SELECT a FROM t WHERE b = 'unterminated",
             "SELECT a FROM t WHERE (b = 1",
