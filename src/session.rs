@@ -53,6 +53,9 @@ pub struct Prepared {
     /// and index lookups estimated at no more than a few rows. Front-ends may run such
     /// statements without any thread hand-off.
     pub point: bool,
+    /// True for an UPDATE or DELETE whose plan, as prepared, reads a few documents by
+    /// key (see [`crate::query::auto_param::usable`]).
+    pub point_write: bool,
     /// The statement's optimized plan, kept between executions (SELECTs only; see
     /// [`crate::query::plan_cache`]).
     pub plan_cache: std::sync::Arc<crate::query::plan_cache::PlanCache>,

@@ -106,6 +106,35 @@ fn literals_become_parameters_and_each_answer_is_the_literals() {
         );
     }
     assert_eq!(template_runs(&s) - before, 4);
+
+    // UPDATEs and DELETEs by key; one by another column runs as written.
+    let before = template_runs(&s);
+    for i in 1..=10i64 {
+        c.simple_query(&format!("UPDATE items SET qty = qty + {i} WHERE id = {i}"))
+            .unwrap();
+    }
+    for i in 1..=4i64 {
+        c.simple_query(&format!(
+            "UPDATE items SET note = 'n{i}' WHERE brand = 'b{i}'"
+        ))
+        .unwrap();
+    }
+    c.simple_query("DELETE FROM items WHERE id = 39").unwrap();
+    c.simple_query("DELETE FROM items WHERE id = 40").unwrap();
+    assert_eq!(template_runs(&s) - before, 9 + 1);
+    assert_eq!(
+        one(&mut c, "SELECT qty FROM items WHERE id = 3"),
+        Some("6".into())
+    );
+    assert_eq!(
+        one(&mut c, "SELECT qty FROM items WHERE id = 10"),
+        Some("13".into())
+    );
+    assert_eq!(
+        one(&mut c, "SELECT count(*) FROM items WHERE note = 'n1'"),
+        Some("10".into())
+    );
+    assert_eq!(one(&mut c, "SELECT count(*) FROM items"), Some("38".into()));
 }
 
 #[test]

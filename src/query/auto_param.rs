@@ -19,13 +19,13 @@
 //! needs the name), and strings after a type name (`DATE '2024-01-01'`). A statement
 //! with a comment, a `$`, an `E'...'`-style string, a literal cast with `::` (but an
 //! integer cast to text, `7::text`, which is a text parameter) or more than one
-//! statement is run as written; so is the first statement of each template a
-//! session meets (a template is prepared the second time, so that statements of one
-//! shape only are not parsed and bound twice). And only statements whose plan the values do not steer use it ([`usable`]):
-//! point reads by key or index and INSERTs of VALUES; other statements are planned with
-//! their literals, as before. A template that fails to prepare, or a value its
-//! parameter's type does not read, runs the statement as written: its error, if any, is
-//! the literal's.
+//! statement is run as written; so is the first statement of each template a session
+//! meets (a template is prepared the second time, so that statements of a shape met
+//! once are not parsed and bound twice). And only statements whose plan the values do
+//! not steer use it ([`usable`]): point reads by key or index, UPDATEs and DELETEs by
+//! key, and INSERTs of VALUES; other statements are planned with their literals, as
+//! before. A template that fails to prepare, or a value its parameter's type does not
+//! read, runs the statement as written: its error, if any, is the literal's.
 
 use crate::doc::Value;
 use crate::query::types::SqlType;
@@ -360,10 +360,14 @@ fn quoted(bytes: &[u8], start: usize) -> Option<(String, usize)> {
 }
 
 /// Whether a prepared template may run in place of its statement: a read that touches a
-/// few documents by key or index, or an INSERT of VALUES (whose plan no value steers).
+/// few documents by key or index, an UPDATE or DELETE by key, or an INSERT of VALUES
+/// (whose plan no value steers).
 pub fn usable(prepared: &Prepared) -> bool {
     if prepared.read_only {
         return prepared.point;
+    }
+    if prepared.point_write {
+        return true;
     }
     match &prepared.statement {
         Some(TissStatement::Sql(s)) => match s.as_ref() {

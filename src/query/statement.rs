@@ -187,6 +187,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             columns: Arc::default(),
             read_only: true,
             point: true,
+            point_write: false,
             plan_cache: Arc::default(),
         });
     };
@@ -202,6 +203,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
     }
     let read_only = is_read_only(&statement);
     let point = read_only && is_point_query(session, &statement, hints);
+    let point_write = !read_only && is_point_modify(session, &statement, hints);
     Ok(Prepared {
         sql: sql.to_string(),
         statement: Some(statement),
@@ -210,6 +212,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         columns: Arc::new(columns),
         read_only,
         point,
+        point_write,
         plan_cache: Arc::default(),
     })
 }
@@ -236,6 +239,30 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             })
         }
     }
+}
+
+/// Whether an UPDATE or DELETE, as planned now, reads at most a few documents by key.
+fn is_point_modify(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]) -> bool {
+    let TissStatement::Sql(s) = stmt else {
+        return false;
+    };
+    let db = session.database().clone();
+    let mut binder = session_binder(session, &db, hints);
+    let plan = match s.as_ref() {
+        ast::Statement::Update(u) => plan_update(&mut binder, u),
+        ast::Statement::Delete(d) => plan_delete(&mut binder, d),
+        _ => return false,
+    };
+    let Ok(plan) = plan else {
+        return false;
+    };
+    if plan.scan.has_subqueries() {
+        return false;
+    }
+    let Ok(scan) = optimizer::optimize(plan.scan, &plan_context(session)) else {
+        return false;
+    };
+    matches!(&scan, Node::Scan { access: Access::Keys(keys), .. } if keys.len() as u64 <= POINT_ROWS)
 }
 
 /// Most rows a plan may be estimated to read and still count as a point query.

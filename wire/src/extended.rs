@@ -433,6 +433,7 @@ mod tests {
             columns: Arc::new(columns),
             read_only: true,
             point: false,
+            point_write: false,
             plan_cache: Default::default(),
         }))
     }
