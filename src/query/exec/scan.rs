@@ -57,6 +57,18 @@ pub fn document_row_owned(collection: &Collection, id: String, mut doc: Object) 
     }
 }
 
+/// A float or numeric with no fraction as the integer it equals; anything else as it is.
+fn integral(v: Value) -> Value {
+    let whole = match &v {
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+        Value::Numeric(n) => crate::query::types::parse_decimal(n)
+            .filter(|d| d.fract().is_zero())
+            .and_then(|d| i64::try_from(d).ok()),
+        _ => None,
+    };
+    whole.map_or(v, Value::Int)
+}
+
 /// The document key a key expression's value names.
 pub fn key_text(v: &Value) -> Option<String> {
     as_text(v)
@@ -122,9 +134,19 @@ fn picked(
         Access::Full => Ok(None),
         Access::Keys(exprs) => {
             let ectx = ctx.eval_context();
+            let integer_key = collection.kind == Kind::Table
+                && collection
+                    .key_position()
+                    .and_then(|k| collection.columns.get(k))
+                    .is_some_and(|c| matches!(c.ty, SqlType::Int2 | SqlType::Int4 | SqlType::Int8));
             let mut ids: Vec<String> = Vec::new();
             for e in exprs {
-                if let Some(id) = key_text(&e.eval(&[], &ectx)?)
+                let mut v = e.eval(&[], &ectx)?;
+                if integer_key {
+                    // `id = 3.0` names the row of 3 (the filter still compares).
+                    v = integral(v);
+                }
+                if let Some(id) = key_text(&v)
                     && !ids.contains(&id)
                 {
                     ids.push(id);
