@@ -54,7 +54,8 @@ pub struct Prepared {
     /// statements without any thread hand-off.
     pub point: bool,
     /// True for an UPDATE or DELETE whose plan, as prepared, reads a few documents by
-    /// key (see [`crate::query::auto_param::usable`]).
+    /// key; worked out for simple-protocol templates only (see
+    /// [`crate::query::auto_param::usable`]), false elsewhere.
     pub point_write: bool,
     /// The statement's optimized plan, kept between executions (SELECTs only; see
     /// [`crate::query::plan_cache`]).
@@ -321,7 +322,11 @@ impl Session {
                     return None;
                 }
                 match crate::query::statement::prepare(self, &template.text, &hints) {
-                    Ok(p) => {
+                    Ok(mut p) => {
+                        if let Some(stmt) = p.statement.as_ref().filter(|_| !p.read_only) {
+                            p.point_write =
+                                crate::query::statement::is_point_modify(self, stmt, &hints);
+                        }
                         let p = Arc::new(p);
                         self.keep(&template.text, &hints, version, &p);
                         p

@@ -7,7 +7,7 @@
 //! same statement prepared took 36. Here a statement's numbers and quoted strings are
 //! taken out ([`template`]): `SELECT v FROM t WHERE id = 7` becomes `SELECT v FROM t
 //! WHERE id = $1` with 7 as its parameter, and the session's kept statements
-//! ([`Session::prepare_kept`]) hand the prepared template out again the next time, with
+//! ([`crate::session::Session::prepare_kept`]) hand the prepared template out again the next time, with
 //! the plan its executions keep.
 //!
 //! Only where that gives the answer the literal would: a number becomes a parameter of

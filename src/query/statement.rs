@@ -203,7 +203,6 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
     }
     let read_only = is_read_only(&statement);
     let point = read_only && is_point_query(session, &statement, hints);
-    let point_write = !read_only && is_point_modify(session, &statement, hints);
     Ok(Prepared {
         sql: sql.to_string(),
         statement: Some(statement),
@@ -212,7 +211,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
         columns: Arc::new(columns),
         read_only,
         point,
-        point_write,
+        point_write: false,
         plan_cache: Arc::default(),
     })
 }
@@ -241,8 +240,13 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
     }
 }
 
-/// Whether an UPDATE or DELETE, as planned now, reads at most a few documents by key.
-fn is_point_modify(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]) -> bool {
+/// Whether an UPDATE or DELETE, as planned now, reads at most a few documents by key
+/// (for [`Prepared::point_write`]; only templates ask, see [`crate::query::auto_param`]).
+pub(crate) fn is_point_modify(
+    session: &Session,
+    stmt: &Statement,
+    hints: &[Option<SqlType>],
+) -> bool {
     let TissStatement::Sql(s) = stmt else {
         return false;
     };
