@@ -410,6 +410,14 @@ async fn duplicate_keys_fail_with_23505_and_nothing_is_stored() {
         let (code, context) = code_and_context(&e);
         assert_eq!(code, SqlState::UNIQUE_VIOLATION);
         assert_eq!(context, "COPY items, line 3");
+        // Falling ids, then one of them again (12 and 102 rise by length, then bytes).
+        let e = copy_in(&c, "COPY items (id) FROM STDIN", &[b"12\n102\n31\n7\n31\n"])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_and_context(&e),
+            (SqlState::UNIQUE_VIOLATION, "COPY items, line 5".to_string())
+        );
         // Against a stored row: found when the data is complete, still nothing written.
         let e = copy_in(&c, "COPY items (id) FROM STDIN", &[b"4\n5\n10\n6\n"])
             .await
@@ -739,6 +747,20 @@ async fn a_bulk_load_is_all_or_nothing_and_survives_kill_9() {
             .await
             .unwrap_err();
         assert_eq!(code_and_context(&e).0, SqlState::UNIQUE_VIOLATION);
+        // One whose ids rise for several runs, then repeat an early one of its own.
+        let mut repeat = padded_rows(4_000_000, 150_000);
+        repeat.push_str("4000017,again,1\n");
+        let chunks: Vec<&[u8]> = repeat.as_bytes().chunks(64 << 10).collect();
+        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            code_and_context(&e),
+            (
+                SqlState::UNIQUE_VIOLATION,
+                "COPY bulk, line 150001".to_string()
+            )
+        );
         // One the client abandons halfway (tokio-postgres sends CopyFail).
         {
             let sink = c

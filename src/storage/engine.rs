@@ -914,7 +914,7 @@ impl Inner {
             if !is_live(&key) {
                 continue;
             }
-            writer.add_encoded(key, value)?;
+            writer.add_encoded(&key, value.as_deref())?;
         }
         let written = if writer.entries() > 0 {
             let w = writer.finish()?;
