@@ -174,6 +174,11 @@ settings! {
     max_transaction_duration: u64 = 600,
     /// Seconds a REST transaction may sit unused before it is rolled back.
     transaction_idle_timeout: u64 = 60,
+    /// Seconds a REST connection may take to send a request's headers, counted from
+    /// when the server waits for them (an idle keep-alive connection waits too); past
+    /// it, the connection is closed. A client that never finishes its headers cannot
+    /// hold one of the `max_connections` slots for ever.
+    http_idle_timeout: u64 = 60,
     /// Default number of documents in one page of a collection listing.
     default_page_size: usize = 100,
     /// Largest number of documents in one page of a collection listing.
@@ -248,6 +253,7 @@ impl Config {
             ("max_recursion_iterations", self.max_recursion_iterations),
             ("max_transaction_duration", self.max_transaction_duration),
             ("transaction_idle_timeout", self.transaction_idle_timeout),
+            ("http_idle_timeout", self.http_idle_timeout),
             ("max_page_size", self.max_page_size as u64),
             ("default_page_size", self.default_page_size as u64),
             ("max_frozen_memtables", self.max_frozen_memtables as u64),

@@ -17,10 +17,11 @@ pub mod transactions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tissdb::Database;
 use tissdb::company::{Company, Presence};
@@ -122,6 +123,7 @@ fn too_many_connections(limit: usize) -> Vec<u8> {
 pub struct HttpFrontEnd {
     app: Router,
     closing_tx: watch::Sender<bool>,
+    idle_timeout: Duration,
 }
 
 /// One accepted connection, ready to be served.
@@ -129,13 +131,17 @@ pub struct HttpConnection {
     service: TowerToHyperService<Router>,
     closing: watch::Receiver<bool>,
     peer: SocketAddr,
+    idle_timeout: Duration,
 }
 
 impl HttpFrontEnd {
-    pub fn new(app: Router) -> HttpFrontEnd {
+    /// Serves `app`; a connection that takes longer than `idle_timeout` to send a
+    /// request's headers (`http_idle_timeout`) is closed.
+    pub fn new(app: Router, idle_timeout: Duration) -> HttpFrontEnd {
         HttpFrontEnd {
             app,
             closing_tx: watch::channel(false).0,
+            idle_timeout,
         }
     }
 
@@ -145,6 +151,7 @@ impl HttpFrontEnd {
             service: TowerToHyperService::new(self.app.clone()),
             closing: self.closing_tx.subscribe(),
             peer,
+            idle_timeout: self.idle_timeout,
         }
     }
 
@@ -172,6 +179,8 @@ impl HttpConnection {
     /// [`HttpFrontEnd::close`], its request in progress is answered.
     pub async fn run(mut self, socket: TcpStream) {
         let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.idle_timeout)
             .serve_connection(TokioIo::new(socket), self.service);
         let mut conn = std::pin::pin!(conn);
         // The handlers run inside the connection's task: they find its presence there.

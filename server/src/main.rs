@@ -240,7 +240,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let threads = conn_threads::ConnectionThreads::start(threads)
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
     let max_connections = config.max_connections;
-    let rest = tissdb_rest::HttpFrontEnd::new(tissdb_rest::router(db.clone()));
+    let rest = tissdb_rest::HttpFrontEnd::new(
+        tissdb_rest::router(db.clone()),
+        std::time::Duration::from_secs(config.http_idle_timeout),
+    );
     let http_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {

@@ -179,3 +179,51 @@ fn rest_refuses_a_connection_past_the_limit_with_503_and_53300() {
         status.starts_with("HTTP/1.1 200").then_some(socket)
     });
 }
+
+/// `http_idle_timeout`: a REST client that starts a request and never finishes its
+/// headers (or sits idle between requests) is disconnected once the timeout passes, so
+/// clients holding every slot that way do not lock the others out for good.
+#[test]
+fn rest_closes_connections_that_do_not_finish_their_headers_in_time() {
+    let s = Server::start_with_env(&[
+        ("TISSDB_MAX_CONNECTIONS", &LIMIT.to_string()),
+        ("TISSDB_HTTP_IDLE_TIMEOUT", "1"),
+    ]);
+    // Every slot taken by a request whose headers never end (sent a byte at a time at
+    // first, then nothing).
+    let mut slow: Vec<TcpStream> = Vec::new();
+    let refused = loop {
+        let (mut socket, status, body) = get_on_new_connection(&s);
+        if !status.starts_with("HTTP/1.1 200") {
+            break (status, body);
+        }
+        for b in b"GET /_collections HTTP/1.1\r\nHost: loc" {
+            socket.write_all(&[*b]).unwrap();
+        }
+        slow.push(socket);
+        assert!(slow.len() <= LIMIT, "more than {LIMIT} connections served");
+    };
+    assert!(refused.0.starts_with("HTTP/1.1 503"), "{refused:?}");
+    // Each is closed by the server, with no answer to the unfinished request.
+    let started = Instant::now();
+    for socket in &mut slow {
+        let mut buf = [0u8; 256];
+        match socket.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("an answer to unfinished headers: {:?}", &buf[..n]),
+            Err(e) => panic!("not closed within the socket's read timeout: {e}"),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // The slots are free again, and a client that sends its request in time is served.
+    eventually("a connection after the slow ones were closed", || {
+        let (socket, status, _) = get_on_new_connection(&s);
+        status.starts_with("HTTP/1.1 200").then_some(socket)
+    });
+    let r = send(one_shot_client().get(format!("{}/", s.base_url())));
+    assert_eq!(r.status, 200, "{}", r.text);
+}
