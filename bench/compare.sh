@@ -11,8 +11,9 @@
 # through psql (items: COPY items FROM STDIN (FORMAT csv) of one generated CSV file,
 # timed as W6; the joins suite: plain multi-row INSERTs), then runs each workload with pgbench,
 # alternating TissDB and PostgreSQL round by round, and prints the median TPS of each
-# and the ratio TissDB/PostgreSQL. Everything it started is stopped on exit, also on
-# error or Ctrl-C. Results also go to bench/results/last.tsv (one row per cell) and
+# and the ratio TissDB/PostgreSQL, then TissDB's peak RSS against PostgreSQL's peak
+# memory (all its processes, sampled each second). Everything it started is stopped on
+# exit, also on error or Ctrl-C. Results also go to bench/results/last.tsv (one row per cell) and
 # bench/results/last-info.tsv (key/value: versions, peak RSS, data sizes, ...); the
 # pgbench output of failed cells and the TissDB server log go to bench/results/last-logs/.
 #
@@ -347,10 +348,39 @@ stop_pouchdb() { # the rest suite's pouchdb-server (node): SIGTERM, then SIGKILL
     wait "$pid" 2>/dev/null || true
 }
 
+# PostgreSQL's memory: the postmaster and all its children (backends come and go with
+# pgbench's connections, so their peak is sampled), once a second while the workloads
+# run. Two sums: PSS (each shared page divided among the processes that map it, so
+# shared_buffers counts once) and RSS (shared pages counted in every process). Writes
+# "peak_pss_kb peak_rss_kb" to $1 after every sample.
+PG_MEM_PID=""
+pg_memory_sampler() {
+    local pm sums pss rss max_pss=0 max_rss=0
+    while :; do
+        pm=$(head -n 1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null || true)
+        if [ -n "$pm" ]; then
+            sums=$(for p in $pm $(pgrep -P "$pm"); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done |
+                awk '$1 == "Pss:" { p += $2 } $1 == "Rss:" { r += $2 } END { print p + 0, r + 0 }') || true
+            read -r pss rss <<<"$sums"
+            [ "$pss" -le "$max_pss" ] || max_pss=$pss
+            [ "$rss" -le "$max_rss" ] || max_rss=$rss
+            echo "$max_pss $max_rss" >"$1"
+        fi
+        sleep 1
+    done
+}
+stop_pg_memory_sampler() {
+    [ -n "$PG_MEM_PID" ] || return 0
+    kill "$PG_MEM_PID" 2>/dev/null || true
+    wait "$PG_MEM_PID" 2>/dev/null || true
+    PG_MEM_PID=""
+}
+
 cleanup() {
     local rc=$?
     set +e
     trap - EXIT INT TERM
+    stop_pg_memory_sampler
     if [ -n "${BENCH_PID:-}" ]; then
         kill -TERM "$BENCH_PID" 2>/dev/null
         wait "$BENCH_PID" 2>/dev/null
@@ -705,6 +735,8 @@ mkdir -p "$RESULTS_DIR/last-logs"
 ROWS_OUT=()
 ERRORS=()
 cell_no=0
+pg_memory_sampler "$WORK/pg-memory" &
+PG_MEM_PID=$!
 for wl in "${RUN_ORDER[@]}"; do
     if [ -n "${WL_BEFORE[$wl]:-}" ]; then
         log "before $wl on both systems: ${WL_BEFORE[$wl]}"
@@ -773,6 +805,8 @@ done
 # ---------------------------------------------------------------------------------
 TDB_HWM_END=$(vm_kb "$TDB_PID" VmHWM)
 TDB_RSS_END=$(vm_kb "$TDB_PID" VmRSS)
+stop_pg_memory_sampler
+read -r PG_PSS_PEAK PG_RSS_PEAK <"$WORK/pg-memory" 2>/dev/null || true
 TDB_SIZE_END=$(dir_bytes "$TDB_DATA")
 PG_SIZE_END=$(dir_bytes "$PGDATA_DIR")
 TDB_EXIT_STATUS=""
@@ -790,6 +824,9 @@ for row in "${ROWS_OUT[@]}"; do
 done
 echo
 echo "TissDB peak RSS (VmHWM): $(mib $((${TDB_HWM_END:-0} * 1024))) at the end (${TDB_HWM_LOAD:-?} kB after load; VmRSS at end ${TDB_RSS_END:-?} kB)"
+if [ -n "${PG_PSS_PEAK:-}" ]; then
+    echo "PostgreSQL peak memory, all its processes (sampled each second during the workloads): PSS $(mib $((PG_PSS_PEAK * 1024))) (shared memory counted once), RSS $(mib $((PG_RSS_PEAK * 1024))) (shared pages counted in every process); TissDB VmHWM / PostgreSQL PSS $(awk -v a="${TDB_HWM_END:-0}" -v b="$PG_PSS_PEAK" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+fi
 echo "Data dir after load:  TissDB $(mib "$TDB_SIZE_LOAD"), PostgreSQL $(mib "$PG_SIZE_LOAD") ($PG_TABLE_LABEL $(mib "$PG_TABLE_LOAD"), base/ $(mib "$PG_BASE_LOAD"), pg_wal/ $(mib "$PG_WAL_LOAD"))"
 echo "Data dir at the end:  TissDB $(mib "$TDB_SIZE_END"), PostgreSQL $(mib "$PG_SIZE_END")"
 echo "Load of $LOAD_DESC:  TissDB ${TDB_LOAD_S}s${TDB_LOAD_DETAIL:+ ($TDB_LOAD_DETAIL)}, PostgreSQL ${PG_LOAD_S}s${PG_LOAD_DETAIL:+ ($PG_LOAD_DETAIL)}"
@@ -840,6 +877,8 @@ fi
     printf 'postgres_load_s\t%s\n' "$PG_LOAD_S"
     printf 'tissdb_vmhwm_kb\t%s\n' "${TDB_HWM_END:-}"
     printf 'tissdb_vmhwm_after_load_kb\t%s\n' "${TDB_HWM_LOAD:-}"
+    printf 'postgres_peak_pss_kb\t%s\n' "${PG_PSS_PEAK:-}"
+    printf 'postgres_peak_rss_sum_kb\t%s\n' "${PG_RSS_PEAK:-}"
     printf 'tissdb_datadir_bytes_after_load\t%s\n' "$TDB_SIZE_LOAD"
     printf 'postgres_datadir_bytes_after_load\t%s\n' "$PG_SIZE_LOAD"
     printf 'postgres_%s_relation_bytes_after_load\t%s\n' "$(IFS=_; echo "${TABLES[*]}")" "$PG_TABLE_LOAD"

@@ -121,6 +121,17 @@ fn build_config(
     Ok(config)
 }
 
+/// Asks the kernel not to back this process's memory with transparent huge pages (see
+/// the `transparent_huge_pages` setting); before the runtime starts, so that almost all
+/// memory is faulted in after it. Where the kernel does not know the request, the server
+/// goes on with what it has.
+fn disable_transparent_huge_pages() {
+    // The flag belongs to the process's memory map: every thread, started or not.
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        tracing::debug!(error = %e, "transparent huge pages could not be turned off");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (data_dir, pg_addr, http_addr, config) = match cli.command {
@@ -177,6 +188,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if !config.transparent_huge_pages {
+        disable_transparent_huge_pages();
+    }
     // Parsing and binding recurse on nested expressions; give every thread room for the
     // parser's recursion limit.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
