@@ -237,7 +237,13 @@ impl BulkLoad {
         if self.chunk.rows.is_empty() {
             return Ok(());
         }
-        let mut next = self.spent.try_recv().unwrap_or_default();
+        // A chunk that held a large document is not kept for its size.
+        let mut next = self
+            .spent
+            .try_recv()
+            .ok()
+            .filter(|c| c.bytes.capacity() <= 4 * CHUNK_BYTES)
+            .unwrap_or_default();
         next.clear();
         let chunk = std::mem::replace(&mut self.chunk, next);
         let started = Instant::now();
