@@ -671,6 +671,18 @@ fn padded_rows(from: u64, n: u64) -> String {
         .collect()
 }
 
+/// A COPY into `bulk` of 150k padded rows from id `from`, then `last`, which must fail:
+/// its error, and the data sent.
+async fn failing_load(c: &Client, from: u64, last: &str) -> (tokio_postgres::Error, String) {
+    let mut data = padded_rows(from, 150_000);
+    data.push_str(last);
+    let chunks: Vec<&[u8]> = data.as_bytes().chunks(64 << 10).collect();
+    let e = copy_in(c, "COPY bulk FROM STDIN CSV", &chunks)
+        .await
+        .unwrap_err();
+    (e, data)
+}
+
 /// An autocommit COPY into a table without index is a bulk load: its rows become
 /// segment files while the data arrives, named by the manifest only once every row is
 /// valid. Loads of several runs (above 8 MiB) are checked: all rows readable, a row
@@ -726,12 +738,7 @@ async fn a_bulk_load_is_all_or_nothing_and_survives_kill_9() {
 
         // A load that fails on its last row, after several runs were written: nothing of
         // it is stored or left on disk.
-        let mut bad = padded_rows(1_000_000, 150_000);
-        bad.push_str("2000000,x,not a number\n");
-        let chunks: Vec<&[u8]> = bad.as_bytes().chunks(64 << 10).collect();
-        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
-            .await
-            .unwrap_err();
+        let (e, bad) = failing_load(&c, 1_000_000, "2000000,x,not a number\n").await;
         assert_eq!(
             code_and_context(&e),
             (
@@ -740,20 +747,10 @@ async fn a_bulk_load_is_all_or_nothing_and_survives_kill_9() {
             )
         );
         // One whose ids collide with stored rows only at the end.
-        let mut dup = padded_rows(3_000_000, 150_000);
-        dup.push_str("6,dup,1\n");
-        let chunks: Vec<&[u8]> = dup.as_bytes().chunks(64 << 10).collect();
-        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
-            .await
-            .unwrap_err();
+        let (e, _) = failing_load(&c, 3_000_000, "6,dup,1\n").await;
         assert_eq!(code_and_context(&e).0, SqlState::UNIQUE_VIOLATION);
         // One whose ids rise for several runs, then repeat an early one of its own.
-        let mut repeat = padded_rows(4_000_000, 150_000);
-        repeat.push_str("4000017,again,1\n");
-        let chunks: Vec<&[u8]> = repeat.as_bytes().chunks(64 << 10).collect();
-        let e = copy_in(&c, "COPY bulk FROM STDIN CSV", &chunks)
-            .await
-            .unwrap_err();
+        let (e, _) = failing_load(&c, 4_000_000, "4000017,again,1\n").await;
         assert_eq!(
             code_and_context(&e),
             (
