@@ -142,6 +142,9 @@ pub struct Session {
     refused_templates: Vec<(String, u64)>,
     /// Hashes of templates met once, not yet prepared.
     seen_templates: std::collections::HashSet<u64>,
+    /// Whether the rows of this session's queries may come with json columns encoded
+    /// (see [`Session::set_json_encoded_results`]).
+    pub(crate) json_encoded_results: bool,
 }
 
 /// Templates a session remembers as refused.
@@ -200,6 +203,7 @@ impl Session {
             kept: Vec::new(),
             refused_templates: Vec::new(),
             seen_templates: Default::default(),
+            json_encoded_results: false,
         }
     }
 
@@ -387,6 +391,17 @@ impl Session {
             (Some(t), TransactionStatus::InBlock) => !t.wrote_schemaless(),
             _ => false,
         }
+    }
+
+    /// Lets the rows of this session's queries come with json and jsonb columns in
+    /// their binary encoding where a query passes stored values on as they are
+    /// (`SELECT *`, `SELECT doc`): such columns have [`crate::query::Column::json_encoded`]
+    /// set, and the front-end writes their JSON text straight from the encoding
+    /// ([`crate::query::types::write_json_encoded`]) without the documents being decoded.
+    /// For a front-end that writes every result itself (the wire protocol); off by
+    /// default.
+    pub fn set_json_encoded_results(&mut self, on: bool) {
+        self.json_encoded_results = on;
     }
 
     /// Runs a prepared statement with parameter values (already of `param_types`).

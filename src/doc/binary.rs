@@ -141,11 +141,13 @@ pub fn decode_object_fields_at<'p>(
 
 /// [`decode_object_fields_at`] into `out`: the value for slot `i` goes to `out[i]`, a
 /// string into the buffer of a string already there, and `written[i]` is set. The other
-/// slots are left as they were.
+/// slots are left as they were. A slot that `encoded` picks (and that takes its whole
+/// field) gets its value's encoding undecoded, as [`encoded_value`] gives it.
 pub fn decode_object_fields_into<'p>(
     bytes: &[u8],
     slot: impl FnMut(usize, &[u8]) -> Option<usize>,
     path: impl Fn(usize) -> &'p [PathStep],
+    encoded: impl Fn(usize) -> bool,
     wanted: usize,
     out: &mut [Value],
     written: &mut [bool],
@@ -155,6 +157,7 @@ pub fn decode_object_fields_into<'p>(
             *w = true;
         }
         match out.get_mut(at) {
+            Some(target) if steps.is_empty() && encoded(at) => reader.encoded_value_into(target),
             Some(target) if steps.is_empty() => reader.value_into(1, target),
             Some(target) => {
                 *target = reader.value_at(steps, 1, to_end)?;
@@ -199,6 +202,31 @@ fn decode_object_fields_with<'p>(
         return Err(corrupt("trailing bytes after object"));
     }
     Ok(())
+}
+
+/// A value handed on in its encoding, undecoded, for a writer that reads it from there
+/// (a client's JSON text): NULL stays [`Value::Null`]; anything else becomes
+/// [`Value::Binary`] holding what [`encode`] writes for it.
+pub fn encoded_value(value: &Value) -> Value {
+    let mut out = Value::Null;
+    encoded_value_into(value, &mut out);
+    out
+}
+
+/// [`encoded_value`] into `out`, into the buffer of a binary value already there.
+pub fn encoded_value_into(value: &Value, out: &mut Value) {
+    if matches!(value, Value::Null) {
+        *out = Value::Null;
+        return;
+    }
+    if let Value::Binary(buffer) = out {
+        buffer.clear();
+        encode(value, buffer);
+    } else {
+        let mut buffer = Vec::with_capacity(64);
+        encode(value, &mut buffer);
+        *out = Value::Binary(buffer);
+    }
 }
 
 /// Decodes one value written by [`encode`]; the whole input must be consumed.
@@ -507,6 +535,23 @@ impl<'a> Reader<'a> {
     /// A length-prefixed UTF-8 string, borrowed.
     fn str(&mut self) -> Result<&'a str> {
         std::str::from_utf8(self.bytes_prefixed()?).map_err(|_| corrupt("invalid UTF-8"))
+    }
+
+    /// The next value as [`encoded_value_into`] hands it on, read from its encoding
+    /// without decoding it.
+    pub fn encoded_value_into(&mut self, out: &mut Value) -> Result<()> {
+        let start = self.pos;
+        self.skip_value(1)?;
+        let raw = self.bytes.get(start..self.pos).unwrap_or_default();
+        match (raw, out) {
+            ([NULL], out) => *out = Value::Null,
+            (raw, Value::Binary(buffer)) => {
+                buffer.clear();
+                buffer.extend_from_slice(raw);
+            }
+            (raw, out) => *out = Value::Binary(raw.to_vec()),
+        }
+        Ok(())
     }
 
     /// Steps over the next value without building it.

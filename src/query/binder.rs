@@ -2574,6 +2574,7 @@ impl<'a> Binder<'a> {
                         table_oid: collection.oid(),
                         column_number: (i + 1) as i16,
                         path: Vec::new(),
+                        json_encoded: false,
                     })
                     .collect();
                 Ok((

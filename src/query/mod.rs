@@ -50,6 +50,13 @@ pub struct Column {
     /// For a projected document field (`specs.bluetooth_version`), its full path; REST
     /// answers nest the value under it.
     pub path: Vec<String>,
+    /// Set on a json or jsonb result column whose values come as their binary encoding
+    /// (a [`Value::Binary`] from [`crate::doc::binary::encoded_value`], or NULL), for a
+    /// client's writer to write as JSON text straight from there
+    /// ([`types::write_json_encoded`]) without the value ever being decoded. Only a
+    /// session that asks for it gets such columns (see
+    /// [`crate::Session::set_json_encoded_results`]).
+    pub json_encoded: bool,
 }
 
 impl Column {
@@ -60,6 +67,7 @@ impl Column {
             table_oid: 0,
             column_number: 0,
             path: Vec::new(),
+            json_encoded: false,
         }
     }
 }

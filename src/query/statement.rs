@@ -227,10 +227,24 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             let outcome = run_guarded(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
             // The rows must match what Describe announced.
             Ok(match outcome {
-                Outcome::Rows { rows, command, .. } if !prepared.columns.is_empty() => {
+                Outcome::Rows {
+                    mut rows,
+                    command,
+                    columns,
+                } if !prepared.columns.is_empty() => {
+                    // Encoded json columns stay so where Describe announced those types.
+                    let encoded = columns.iter().any(|c| c.json_encoded);
+                    let columns = if encoded && same_types(&columns, &prepared.columns) {
+                        columns
+                    } else {
+                        if encoded {
+                            decode_encoded(&mut rows, &columns)?;
+                        }
+                        prepared.columns.clone()
+                    };
                     Outcome::Rows {
-                        rows: conform_rows(rows, &prepared.columns),
-                        columns: prepared.columns.clone(),
+                        rows: conform_rows(rows, &columns),
+                        columns,
                         command,
                     }
                 }
@@ -238,6 +252,26 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             })
         }
     }
+}
+
+/// Whether two lists of columns have the same types, one for one.
+fn same_types(a: &[Column], b: &[Column]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.ty == y.ty)
+}
+
+/// The values of `columns`' encoded json columns (see [`Column::json_encoded`])
+/// decoded in `rows`, for an answer in other columns.
+fn decode_encoded(rows: &mut [Row], columns: &[Column]) -> Result<()> {
+    for row in rows {
+        for (v, c) in row.iter_mut().zip(columns) {
+            if c.json_encoded
+                && let Value::Binary(bytes) = v
+            {
+                *v = crate::doc::binary::decode(bytes)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether an UPDATE or DELETE, as planned now, reads at most a few documents by key
@@ -530,14 +564,16 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
 // ---- running ------------------------------------------------------------------------
 
 fn exec_context(session: &Session, params: &[Value]) -> Arc<ExecContext> {
-    exec_context_with(session, params, None)
+    exec_context_with(session, params, None, None)
 }
 
-/// [`exec_context`] for a kept plan, with what earlier executions worked out.
+/// [`exec_context`] for a kept plan, with what earlier executions worked out, and the
+/// node whose json columns may come encoded (see [`ExecContext::json_encoded_at`]).
 fn exec_context_with(
     session: &Session,
     params: &[Value],
     memo: Option<Arc<exec::memo::PlanMemo>>,
+    json_encoded_at: Option<usize>,
 ) -> Arc<ExecContext> {
     let db = session.database().clone();
     let memory_limit = db.config().query_memory_limit as usize;
@@ -560,6 +596,7 @@ fn exec_context_with(
         },
         work_tables: Default::default(),
         memo,
+        json_encoded_at,
     })
 }
 
@@ -727,21 +764,43 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
 }
 
 pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
-    let columns = Arc::new(node.columns());
-    let node = plan_statement(node, session, &params)?;
-    run_plan(&node, columns, &params, session, None)
+    run_query_as(node, params, session, false)
 }
 
-/// Runs an optimized plan; `columns` are the result columns as bound.
+/// [`run_query`]; with `encode`, json columns may come encoded (see [`run_plan`]).
+fn run_query_as(
+    node: Node,
+    params: Vec<Value>,
+    session: &Session,
+    encode: bool,
+) -> Result<Outcome> {
+    let columns = Arc::new(node.columns());
+    let node = plan_statement(node, session, &params)?;
+    run_plan(&node, columns, &params, session, None, encode)
+}
+
+/// Runs an optimized plan; `columns` are the result columns as bound. With `encode`
+/// (a query whose rows go straight to a client of a session that asked for it, see
+/// [`Session::set_json_encoded_results`]), json columns the plan's root projection
+/// passes on as they are come encoded ([`Column::json_encoded`]).
 fn run_plan(
     node: &Node,
     columns: Arc<Vec<Column>>,
     params: &[Value],
     session: &Session,
     memo: Option<Arc<exec::memo::PlanMemo>>,
+    encode: bool,
 ) -> Result<Outcome> {
-    let ctx = exec_context_with(session, params, memo);
+    let encoded_at = match encode {
+        true => exec::json_encoding_root(node).map(exec::memo::address),
+        false => None,
+    };
+    let ctx = exec_context_with(session, params, memo, encoded_at);
     let rows = exec::build(node, &ctx)?.collect::<Result<Vec<_>>>()?;
+    let columns = match encoded_at {
+        Some(_) => exec::result_columns(node, &ctx, columns),
+        None => columns,
+    };
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &columns),
         columns,
@@ -797,11 +856,13 @@ fn run(
             // Plans are kept only outside explicit transactions (see plan_cache).
             let plan_cache = plan_cache.filter(|_| session.txn.is_none());
             let version = catalog.version();
+            // Its rows go to the client as they are: json columns may come encoded.
+            let encode = session.json_encoded_results;
             if let Some(kept) = plan_cache.and_then(|c| c.get(version, &session.settings, false))
                 && let Kept::Query(plan, columns) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
-                return run_plan(plan, columns.clone(), &params, session, kept.memo());
+                return run_plan(plan, columns.clone(), &params, session, kept.memo(), encode);
             }
             let mut binder = session_binder(session, &db, hints);
             let node = binder.statement_query(q)?;
@@ -811,12 +872,12 @@ fn run(
                     let columns = Arc::new(node.columns());
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
-                    let outcome = run_plan(&plan, columns.clone(), &params, session, None);
+                    let outcome = run_plan(&plan, columns.clone(), &params, session, None, encode);
                     let plan = Kept::Query(plan, columns);
                     cache.put(version, &session.settings, false, plan, param_types);
                     outcome
                 }
-                _ => run_query(node, params, session),
+                _ => run_query_as(node, params, session, encode),
             }
         }
         ast::Statement::Insert(ins) => {
@@ -969,6 +1030,7 @@ fn run(
                     planning: base.planning.clone(),
                     work_tables: Default::default(),
                     memo: None,
+                    json_encoded_at: None,
                 });
                 let started = std::time::Instant::now();
                 exec::build(&node, &ctx)?.try_for_each(|r| r.map(|_| ()))?;

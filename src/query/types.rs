@@ -7,7 +7,7 @@ use std::str::FromStr;
 use base64::Engine as _;
 use rust_decimal::Decimal;
 
-use crate::doc::{Value, json, text};
+use crate::doc::{Value, binary, json, text};
 use crate::error::{Error, Result, SqlState};
 
 /// A SQL type.
@@ -503,12 +503,18 @@ fn write_json(v: &Value, out: &mut String) {
             let _ = write!(out, "{i}");
         }
         Value::Float(f) if f.is_finite() => with_pg_float(*f, false, |t| out.push_str(t)),
-        Value::Float(f) => write_json_string(&text::format_float(*f), out),
+        Value::Float(f) => {
+            let _ = write_json_string(&text::format_float(*f), out);
+        }
         Value::Numeric(n) => out.push_str(n),
-        Value::String(s) => write_json_string(s, out),
-        Value::DateTime(m) => write_json_string(&text::format_datetime(*m), out),
+        Value::String(s) => {
+            let _ = write_json_string(s, out);
+        }
+        Value::DateTime(m) => {
+            let _ = write_json_string(&text::format_datetime(*m), out);
+        }
         Value::Binary(b) => {
-            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
+            let _ = write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out);
         }
         Value::Array(items) => {
             out.push('[');
@@ -526,7 +532,7 @@ fn write_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_json_string(k, out);
+                let _ = write_json_string(k, out);
                 out.push_str(": ");
                 write_json(item, out);
             }
@@ -535,16 +541,80 @@ fn write_json(v: &Value, out: &mut String) {
     }
 }
 
+/// The JSON text of an encoded value (see [`crate::doc::binary`]) appended to `out`, as
+/// [`to_json_text`] writes the value, read straight from the encoding without building
+/// the value: a json column's answer to a client (see
+/// [`crate::query::Column::json_encoded`]).
+pub fn write_json_encoded(bytes: &[u8], out: &mut impl std::fmt::Write) -> Result<()> {
+    let mut reader = binary::Reader::new(bytes);
+    write_json_token(&mut reader, out, 0)?;
+    if !reader.is_empty() {
+        return Err(Error::Corruption(
+            "binary value: trailing bytes after value".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Deepest nesting [`write_json_encoded`] follows, as deep as the decoder does.
+const MAX_JSON_DEPTH: usize = 512;
+
+fn write_json_token(
+    reader: &mut binary::Reader<'_>,
+    out: &mut impl std::fmt::Write,
+    depth: usize,
+) -> Result<()> {
+    use binary::Token;
+    if depth > MAX_JSON_DEPTH {
+        return Err(Error::Corruption("binary value: nesting too deep".into()));
+    }
+    // Writing to a String or a buffer in memory does not fail.
+    let _ = match reader.token()? {
+        Token::Null => out.write_str("null"),
+        Token::Bool(b) => out.write_str(if b { "true" } else { "false" }),
+        Token::Int(i) => write!(out, "{i}"),
+        Token::Float(f) if f.is_finite() => with_pg_float(f, false, |t| out.write_str(t)),
+        Token::Float(f) => write_json_string(&text::format_float(f), out),
+        Token::Numeric(n) => out.write_str(n),
+        Token::String(s) => write_json_string(s, out),
+        Token::DateTime(m) => write_json_string(&text::format_datetime(m), out),
+        Token::Binary(b) => {
+            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
+        }
+        Token::Array(n) => {
+            let _ = out.write_char('[');
+            for i in 0..n {
+                if i > 0 {
+                    let _ = out.write_str(", ");
+                }
+                write_json_token(reader, out, depth + 1)?;
+            }
+            out.write_char(']')
+        }
+        Token::Object(n) => {
+            let _ = out.write_char('{');
+            for i in 0..n {
+                if i > 0 {
+                    let _ = out.write_str(", ");
+                }
+                let _ = write_json_string(reader.name()?, out);
+                let _ = out.write_str(": ");
+                write_json_token(reader, out, depth + 1)?;
+            }
+            out.write_char('}')
+        }
+    };
+    Ok(())
+}
+
 /// Appends `s` as a JSON string: quotes, backslashes and control characters escaped
 /// (the short forms where JSON has them, else `\u00XX`), everything else as it is.
-fn write_json_string(s: &str, out: &mut String) {
-    out.reserve(s.len() + 2);
-    out.push('"');
+fn write_json_string(s: &str, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    out.write_char('"')?;
     if !any_needs_json_escape(s.as_bytes()) {
         // Most text: nothing to escape, found eight bytes at a time.
-        out.push_str(s);
-        out.push('"');
-        return;
+        out.write_str(s)?;
+        return out.write_char('"');
     }
     let mut plain = 0;
     for (at, b) in s.bytes().enumerate() {
@@ -560,17 +630,16 @@ fn write_json_string(s: &str, out: &mut String) {
             _ => continue,
         };
         // Every byte escaped is ASCII, so these are character boundaries.
-        out.push_str(s.get(plain..at).unwrap_or_default());
+        out.write_str(s.get(plain..at).unwrap_or_default())?;
         plain = at + 1;
         if short.is_empty() {
-            use std::fmt::Write as _;
-            let _ = write!(out, "\\u{b:04x}");
+            write!(out, "\\u{b:04x}")?;
         } else {
-            out.push_str(short);
+            out.write_str(short)?;
         }
     }
-    out.push_str(s.get(plain..).unwrap_or_default());
-    out.push('"');
+    out.write_str(s.get(plain..).unwrap_or_default())?;
+    out.write_char('"')
 }
 
 /// Whether any byte of `bytes` is one JSON escapes, eight at a time (the last few padded
@@ -1158,6 +1227,39 @@ pub fn numeric_div(x: Decimal, y: Decimal) -> Option<Decimal> {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// JSON text written from a value's encoding is the value's JSON text.
+        #[test]
+        fn json_from_the_encoding_is_the_values_json(v in crate::doc::text::testing::arb_value()) {
+            let mut encoded = Vec::new();
+            binary::encode(&v, &mut encoded);
+            let mut text = String::new();
+            write_json_encoded(&encoded, &mut text).unwrap();
+            proptest::prop_assert_eq!(text, to_json_text(&v));
+        }
+    }
+
+    #[test]
+    fn json_from_a_bad_encoding_is_an_error() {
+        let mut encoded = Vec::new();
+        binary::encode(
+            &Value::Array(vec![Value::Int(1), Value::Int(2)]),
+            &mut encoded,
+        );
+        let mut text = String::new();
+        assert!(write_json_encoded(&encoded[..encoded.len() - 1], &mut text).is_err());
+        let mut trailing = encoded.clone();
+        trailing.push(0);
+        assert!(write_json_encoded(&trailing, &mut String::new()).is_err());
+        assert!(write_json_encoded(&[200], &mut String::new()).is_err());
+        // Nesting past the decoder's depth.
+        let deep: Vec<u8> = std::iter::repeat_n([9u8, 1], 600)
+            .flatten()
+            .chain([0])
+            .collect();
+        assert!(write_json_encoded(&deep, &mut String::new()).is_err());
+    }
+
     #[test]
     fn floats_print_like_postgres() {
         for (f, s) in [
@@ -1358,7 +1460,7 @@ mod tests {
         for text in &texts {
             let text = text.as_str();
             let mut ours = String::new();
-            write_json_string(text, &mut ours);
+            let _ = write_json_string(text, &mut ours);
             let theirs = serde_json::Value::String(text.into()).to_string();
             assert_eq!(ours, theirs, "{text:?}");
             let back: String = serde_json::from_str(&ours).unwrap();

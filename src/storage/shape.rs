@@ -90,6 +90,9 @@ pub struct Columns {
     names: Arc<Vec<String>>,
     /// Per slot, the path inside its field to take (empty: the whole field).
     paths: Arc<Vec<Vec<PathStep>>>,
+    /// Per slot, whether it takes its field's value encoded, undecoded (see
+    /// [`binary::encoded_value`]; empty: none does).
+    encoded: Arc<Vec<bool>>,
     /// Per slot, where its field was in the last document: documents of one table (or
     /// one block) mostly keep their fields in one order, and checking that position is
     /// cheaper than hashing the name.
@@ -177,7 +180,21 @@ impl Columns {
             slots: Arc::new(slots),
             names: Arc::new(names),
             paths: Arc::new(paths),
+            encoded: Arc::default(),
         }
+    }
+
+    /// These columns with the slots `encoded` picks taking their field's value in its
+    /// binary encoding, undecoded ([`binary::encoded_value`]: NULL stays NULL), for a
+    /// writer that reads it from there. A slot with a path keeps taking the decoded
+    /// value at its path.
+    pub fn with_encoded(mut self, mut encoded: Vec<bool>) -> Columns {
+        encoded.resize(self.slots.len(), false);
+        for (e, path) in encoded.iter_mut().zip(self.paths.iter()) {
+            *e &= path.is_empty();
+        }
+        self.encoded = Arc::new(encoded);
+        self
     }
 }
 
@@ -187,7 +204,9 @@ impl Shape for Columns {
         // A row handed back by the last reader, its strings overwritten in place.
         let mut row = recycle::take_row(self.slots.len());
         let slots = self.slots.iter().zip(self.hints.iter_mut());
-        for ((out, (s, hint)), path) in row.iter_mut().zip(slots).zip(self.paths.iter()) {
+        let encoded = &self.encoded;
+        let slots = slots.zip(self.paths.iter()).enumerate();
+        for (out, (at, ((s, hint), path))) in row.iter_mut().zip(slots) {
             let field = s.as_ref().and_then(|name| match doc.get_index(*hint) {
                 Some((k, v)) if k == name => Some(v),
                 _ => doc.get_full(name).map(|(at, _, v)| {
@@ -196,6 +215,9 @@ impl Shape for Columns {
                 }),
             });
             match field.and_then(|v| follow_path_ref(v, path)) {
+                Some(v) if encoded.get(at).copied().unwrap_or(false) => {
+                    binary::encoded_value_into(v, out)
+                }
                 Some(Value::String(text)) => recycle::put_str(out, text),
                 Some(v) => *out = v.clone(),
                 None => *out = Value::Null,
@@ -204,11 +226,19 @@ impl Shape for Columns {
         row
     }
     fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
+        let encoded = &self.encoded;
         self.slots
             .iter()
             .zip(self.paths.iter())
-            .map(|(s, path)| match s {
-                Some(name) => follow_path(doc.swap_remove(name).unwrap_or(Value::Null), path),
+            .enumerate()
+            .map(|(at, (s, path))| match s {
+                Some(name) => {
+                    let v = follow_path(doc.swap_remove(name).unwrap_or(Value::Null), path);
+                    match encoded.get(at) {
+                        Some(true) => binary::encoded_value(&v),
+                        _ => v,
+                    }
+                }
                 None => Value::Null,
             })
             .collect()
@@ -223,6 +253,7 @@ impl Shape for Columns {
             self.record_hints.clone_from(learned);
         }
         let (slots, paths, hints) = (&self.slots, &self.paths, &mut self.record_hints);
+        let encoded = &self.encoded;
         binary::decode_object_fields_into(
             bytes,
             |field, name| {
@@ -258,6 +289,7 @@ impl Shape for Columns {
                 found
             },
             |slot| paths.get(slot).map_or(&[], Vec::as_slice),
+            |slot| encoded.get(slot).copied().unwrap_or(false),
             self.wanted,
             &mut values,
             &mut self.written,
@@ -315,6 +347,60 @@ mod tests {
             shape.fields().unwrap(),
             &["c".to_string(), "zz".into(), "a".into()]
         );
+    }
+
+    /// Encoded slots hand on their field's encoding from every source, NULL as NULL, a
+    /// missing field as NULL; a slot with a path, and the other slots, decode as before;
+    /// buffers of a recycled row are written over, never appended to.
+    #[test]
+    fn encoded_slots_agree_from_every_source() {
+        let mut nested = Object::default();
+        nested.insert("k".into(), Value::Array(vec![Value::Int(7), Value::Null]));
+        let mut d = doc();
+        d.insert("n".into(), Value::Object(nested.clone()));
+        d.insert("nul".into(), Value::Null);
+        d.insert("m".into(), Value::Object(nested.clone()));
+        let mut shape = Columns::with_paths(
+            vec![
+                Some("n".into()),
+                Some("b".into()),
+                Some("nul".into()),
+                Some("missing".into()),
+                Some("m".into()),
+                Some("a".into()),
+            ],
+            vec![
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![PathStep::Key("k".into())],
+            ],
+        )
+        .with_encoded(vec![true, true, true, true, true, false]);
+        let encoded = |v: &Value| {
+            let mut out = Vec::new();
+            binary::encode(v, &mut out);
+            Value::Binary(out)
+        };
+        let want = vec![
+            encoded(&Value::Object(nested.clone())),
+            encoded(&Value::String("x".into())),
+            Value::Null,
+            Value::Null,
+            Value::Array(vec![Value::Int(7), Value::Null]),
+            Value::Int(1),
+        ];
+        let record = binary::encode_object(&d);
+        for _ in 0..3 {
+            let row = shape.shape_record(&record).unwrap();
+            assert_eq!(row, want);
+            recycle::give_row(row);
+            let row = shape.shape_ref(&d);
+            assert_eq!(row, want);
+            recycle::give_row(row);
+            assert_eq!(shape.shape_owned(d.clone()), want);
+        }
     }
 
     /// Clones of a shape start from the hints of the first record any of them decoded,

@@ -66,15 +66,34 @@ fn put_value(
     }
     let len_at = buf.len();
     buf.put_i32(0);
-    match format {
-        FieldFormat::Text => put_text(buf, &column.ty, value),
-        FieldFormat::Binary => put_binary_or_convert(buf, column, value)?,
+    match (format, value) {
+        (format, Value::Binary(encoded)) if column.json_encoded => {
+            put_encoded_json(buf, &column.ty, format, encoded)?
+        }
+        (FieldFormat::Text, value) => put_text(buf, &column.ty, value),
+        (FieldFormat::Binary, value) => put_binary_or_convert(buf, column, value)?,
     }
     let len = buf.len() - len_at - 4;
     let len =
         i32::try_from(len).map_err(|_| error::user("54000", "a value is larger than 2 GB"))?;
     buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())
+}
+
+/// Appends a json or jsonb value written from its binary encoding (see
+/// [`tissdb::query::Column::json_encoded`]): its JSON text, after jsonb's version byte in
+/// the binary format.
+fn put_encoded_json(
+    buf: &mut BytesMut,
+    ty: &SqlType,
+    format: FieldFormat,
+    encoded: &[u8],
+) -> PgWireResult<()> {
+    if format == FieldFormat::Binary && *ty == SqlType::Jsonb {
+        buf.put_u8(1);
+    }
+    tissdb::query::types::write_json_encoded(encoded, buf)
+        .map_err(|e| error::internal(e.to_string()))
 }
 
 /// Appends the text form of a non-NULL `value` as `ty`: text, numeric, integer, float and

@@ -96,6 +96,8 @@ impl SessionHandle {
     pub fn new(db: Arc<Database>, in_flight: InFlight) -> Self {
         let mut session = Session::new(db);
         session.allow_client_copy();
+        // Every result is written here (crate::encode), json columns from their encoding.
+        session.set_json_encoded_results(true);
         let status = AtomicU8::new(status_byte(session.transaction_status()));
         SessionHandle {
             cancel: session.cancel_flag(),

@@ -13,21 +13,35 @@ use std::sync::{Arc, OnceLock};
 
 use super::ExecContext;
 use super::scan::ScanSetup;
+use crate::query::Column;
 use crate::query::expr::Expr;
 use crate::query::plan::Node;
 
-/// A projection that leaves nested paths to its scan: the scan's setup, and the
-/// projection's expressions as rewritten (see [`super::scan::pushed_paths`]).
+/// A projection that leaves nested paths to its scan, or takes json columns from it
+/// encoded: the scan's setup, and the projection's expressions as rewritten (see
+/// [`super::scan::pushed_paths`], [`super::scan::encoded_columns`]).
 pub struct Pushed {
     pub setup: ScanSetup,
     pub exprs: Vec<Expr>,
+    /// Per output of the projection, whether its values come encoded (empty: none do).
+    pub encoded_outputs: Vec<bool>,
+    /// The result columns with [`Column::json_encoded`] set on those outputs, made from
+    /// the statement's columns on first use.
+    pub encoded_columns: OnceLock<Arc<Vec<Column>>>,
+}
+
+/// What a projection leaves to its scan, worked out for a run that takes json columns
+/// encoded (`encode`) or one that does not.
+pub struct PushedFor {
+    pub encode: bool,
+    pub pushed: Option<Pushed>,
 }
 
 /// The memo of one plan.
 pub struct PlanMemo {
     scans: Slots<ScanSetup>,
     /// Per projection right over a scan, what it leaves to the scan (None: nothing).
-    projections: Slots<Option<Pushed>>,
+    projections: Slots<PushedFor>,
 }
 
 /// Entries of one kind, by the address of their node.
@@ -41,10 +55,6 @@ impl<T> Slots<T> {
             None => Arc::new(init()),
         }
     }
-}
-
-fn address(node: &Node) -> usize {
-    std::ptr::from_ref(node) as usize
 }
 
 impl PlanMemo {
@@ -100,14 +110,33 @@ pub fn scan_setup(
     }
 }
 
-/// What projection `node` leaves to the scan under it, as [`scan_setup`] keeps it.
+/// What projection `node` leaves to the scan under it, as [`scan_setup`] keeps it; what
+/// the memo holds only if it was worked out for the same `encode` (a kept plan runs one
+/// way only; the other is worked out afresh).
 pub fn pushed(
     ctx: &ExecContext,
     node: &Node,
-    init: impl FnOnce() -> Option<Pushed>,
-) -> Arc<Option<Pushed>> {
+    encode: bool,
+    init: impl Fn() -> Option<Pushed>,
+) -> Arc<PushedFor> {
+    let fresh = || PushedFor {
+        encode,
+        pushed: init(),
+    };
     match &ctx.memo {
-        Some(m) => m.projections.get(node, init),
-        None => Arc::new(init()),
+        Some(m) => {
+            let kept = m.projections.get(node, fresh);
+            if kept.encode == encode {
+                kept
+            } else {
+                Arc::new(fresh())
+            }
+        }
+        None => Arc::new(fresh()),
     }
+}
+
+/// The address a node is known by in a memo and in [`ExecContext::json_encoded_at`].
+pub fn address(node: &Node) -> usize {
+    std::ptr::from_ref(node) as usize
 }

@@ -25,7 +25,7 @@ use crate::database::Database;
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
 use crate::query::Row;
-use crate::query::expr::EvalContext;
+use crate::query::expr::{EvalContext, Expr};
 use crate::query::plan::Node;
 
 /// A stream of rows; an `Err` ends it.
@@ -55,6 +55,155 @@ pub struct ExecContext {
     pub work_tables: parking_lot::Mutex<std::collections::HashMap<usize, Arc<Vec<Row>>>>,
     /// What earlier executions of this plan worked out (a kept plan's), if any.
     pub memo: Option<Arc<memo::PlanMemo>>,
+    /// The address ([`memo::address`]) of the projection at the root of the plan
+    /// ([`json_encoding_root`]) whose json and jsonb columns may come in their binary
+    /// encoding (see [`crate::query::Column::json_encoded`]); None: no column does.
+    pub json_encoded_at: Option<usize>,
+}
+
+/// The projection right over a scan at the root of `plan` (under LIMITs only), whose
+/// rows go to the client as they are: the one node whose json and jsonb columns may
+/// come encoded.
+pub fn json_encoding_root(plan: &Node) -> Option<&Node> {
+    match plan {
+        Node::Limit { input, .. } => json_encoding_root(input),
+        Node::Project { input, .. } if matches!(**input, Node::Scan { .. }) => Some(plan),
+        _ => None,
+    }
+}
+
+/// The result columns of a run of `plan` with `ctx`: `columns`, or where the run's root
+/// projection took json columns encoded, those columns with
+/// [`crate::query::Column::json_encoded`] set.
+pub fn result_columns(
+    plan: &Node,
+    ctx: &ExecContext,
+    columns: Arc<Vec<crate::query::Column>>,
+) -> Arc<Vec<crate::query::Column>> {
+    let Some(root) = json_encoding_root(plan) else {
+        return columns;
+    };
+    if ctx.json_encoded_at != Some(memo::address(root)) {
+        return columns;
+    }
+    let flag = |outputs: &[bool]| {
+        let flagged = columns
+            .iter()
+            .zip(outputs)
+            .map(|(c, e)| crate::query::Column {
+                json_encoded: *e,
+                ..c.clone()
+            })
+            .collect();
+        Arc::new(flagged)
+    };
+    if ctx.memo.is_none() {
+        // Nothing kept: only which outputs came encoded, worked out again.
+        let outputs = encoded_outputs(root);
+        return match outputs.len() == columns.len() {
+            true => flag(&outputs),
+            false => columns,
+        };
+    }
+    let pushed = memo::pushed(ctx, root, true, || pushed_to_scan(root, true));
+    match pushed.pushed.as_ref() {
+        Some(p) if p.encoded_outputs.len() == columns.len() => p
+            .encoded_columns
+            .get_or_init(|| flag(&p.encoded_outputs))
+            .clone(),
+        _ => columns,
+    }
+}
+
+/// Per output of projection `node` (right over a scan), whether its values come encoded
+/// in a run that asks for it (empty: none do).
+fn encoded_outputs(node: &Node) -> Vec<bool> {
+    let Node::Project { input, exprs, .. } = node else {
+        return Vec::new();
+    };
+    let Node::Scan {
+        collection,
+        columns,
+        access,
+        filter,
+        read,
+    } = &**input
+    else {
+        return Vec::new();
+    };
+    let read = read.as_deref();
+    let paths = scan::pushed_paths(exprs, collection, access, filter.as_ref(), read)
+        .map(|(_, paths)| paths)
+        .unwrap_or_default();
+    let encoded = scan::encoded_columns(
+        exprs,
+        columns,
+        collection,
+        access,
+        filter.as_ref(),
+        read,
+        &paths,
+    );
+    outputs_of(exprs, &encoded)
+}
+
+/// Which of `exprs` pass on a column that `encoded` marks (empty when none is marked).
+fn outputs_of(exprs: &[Expr], encoded: &[bool]) -> Vec<bool> {
+    if encoded.is_empty() {
+        return Vec::new();
+    }
+    exprs
+        .iter()
+        .map(|e| matches!(e, Expr::Column(c) if encoded.get(*c) == Some(&true)))
+        .collect()
+}
+
+/// What projection `node` (right over a scan) leaves to the scan: the nested paths it
+/// reads ([`scan::pushed_paths`]) and, with `encode`, the json columns it passes on
+/// encoded ([`scan::encoded_columns`]). None: nothing, or `node` is no such projection.
+fn pushed_to_scan(node: &Node, encode: bool) -> Option<memo::Pushed> {
+    let Node::Project {
+        input, exprs: out, ..
+    } = node
+    else {
+        return None;
+    };
+    let Node::Scan {
+        collection,
+        columns,
+        access,
+        filter,
+        read,
+    } = &**input
+    else {
+        return None;
+    };
+    let read = read.as_deref();
+    let (exprs, paths) = scan::pushed_paths(out, collection, access, filter.as_ref(), read)
+        .unwrap_or_else(|| (out.clone(), Vec::new()));
+    let encoded = match encode {
+        true => scan::encoded_columns(
+            out,
+            columns,
+            collection,
+            access,
+            filter.as_ref(),
+            read,
+            &paths,
+        ),
+        false => Vec::new(),
+    };
+    if paths.iter().all(Vec::is_empty) && encoded.is_empty() {
+        return None;
+    }
+    let encoded_outputs = outputs_of(out, &encoded);
+    let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, paths, encoded);
+    Some(memo::Pushed {
+        setup,
+        exprs,
+        encoded_outputs,
+        encoded_columns: std::sync::OnceLock::new(),
+    })
 }
 
 /// What EXPLAIN ANALYZE measured: per operator (in plan pre-order), rows produced and
@@ -162,6 +311,7 @@ impl crate::query::expr::SubqueryRunner for ExecContext {
             planning: self.planning.clone(),
             work_tables: parking_lot::Mutex::new(self.work_tables.lock().clone()),
             memo: None,
+            json_encoded_at: None,
         });
         build(&plan, &child)?.take(limit).collect()
     }
@@ -287,7 +437,7 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         } => {
             let read = read.as_deref();
             let setup = memo::scan_setup(ctx, node, || {
-                scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new())
+                scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new(), Vec::new())
             });
             scan::build_set_up(collection, access, &setup, ctx)?
         }
@@ -320,22 +470,15 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             // A projection reading nested values of a scan's columns leaves the paths
             // to the scan, which then builds only those values. (Not under EXPLAIN
             // ANALYZE, which counts the scan as its own operator.)
+            // At the plan's root, for a client that asks for it, json columns it passes
+            // on as they are come encoded (see `json_encoded_at`).
             let pushed = match &**i {
                 Node::Scan {
-                    collection,
-                    access,
-                    filter,
-                    read,
-                    ..
+                    collection, access, ..
                 } if ctx.analyze.is_none() => {
-                    let read = read.as_deref();
-                    let pushed = memo::pushed(ctx, node, || {
-                        let (exprs, paths) =
-                            scan::pushed_paths(exprs, collection, access, filter.as_ref(), read)?;
-                        let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, paths);
-                        Some(memo::Pushed { setup, exprs })
-                    });
-                    pushed.as_ref().as_ref().map(|p| {
+                    let encode = ctx.json_encoded_at == Some(memo::address(node));
+                    let pushed = memo::pushed(ctx, node, encode, || pushed_to_scan(node, encode));
+                    pushed.pushed.as_ref().map(|p| {
                         let rows = scan::build_set_up(collection, access, &p.setup, ctx);
                         (p.exprs.clone(), rows)
                     })

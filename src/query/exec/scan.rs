@@ -209,7 +209,12 @@ pub fn build(
 /// The shape of rows that read only the columns `read`: each column's field
 /// by position (the id of a schemaless row comes from the key, not a field), or the
 /// value at `paths[i]` inside column `i`'s field where that path is not empty.
-fn row_shape(collection: &Collection, read: &[bool], paths: Vec<Vec<PathStep>>) -> Columns {
+fn row_shape(
+    collection: &Collection,
+    read: &[bool],
+    paths: Vec<Vec<PathStep>>,
+    encoded: Vec<bool>,
+) -> Columns {
     let wanted = |i: usize| read.get(i).copied().unwrap_or(true);
     let skip_id = collection.kind == Kind::Schemaless;
     Columns::with_paths(
@@ -220,6 +225,7 @@ fn row_shape(collection: &Collection, read: &[bool], paths: Vec<Vec<PathStep>>) 
             .collect(),
         paths,
     )
+    .with_encoded(encoded)
 }
 
 /// A projection over a scan, with the paths it takes into the scan's columns taken by
@@ -317,6 +323,81 @@ pub fn pushed_paths(
     Some((exprs, paths))
 }
 
+/// The columns of a scan (per column; empty: none) that a projection right over it may
+/// take in their binary encoding, undecoded, for a client's writer that writes JSON text
+/// straight from there (see [`crate::query::Column::json_encoded`]): json and jsonb
+/// columns that the scan shapes from documents (`read` set, not a covering index), that
+/// its filter does not read, that take their whole field (no path in `paths`), and that
+/// the projection only passes on as they are (`SELECT *`, `SELECT specs`), not into
+/// any expression. None when an expression holds a subquery (which may read the row's
+/// columns unseen).
+pub fn encoded_columns(
+    exprs: &[Expr],
+    columns: &[crate::query::Column],
+    collection: &Collection,
+    access: &Access,
+    filter: Option<&Expr>,
+    read: Option<&[usize]>,
+    paths: &[Vec<PathStep>],
+) -> Vec<bool> {
+    let Some(read) = read else {
+        return Vec::new();
+    };
+    if matches!(access, Access::Index(a) if a.covering) {
+        return Vec::new();
+    }
+    let mut subquery = false;
+    for e in exprs {
+        e.walk(&mut |x| {
+            subquery |= matches!(
+                x,
+                Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
+            );
+        });
+    }
+    if subquery {
+        return Vec::new();
+    }
+    let mut in_filter = Vec::new();
+    if let Some(f) = filter {
+        f.walk(&mut |x| {
+            if let Expr::Column(c) = x {
+                in_filter.push(*c);
+            }
+        });
+    }
+    let skip_id = collection.kind == Kind::Schemaless;
+    let mut encoded = vec![false; columns.len()];
+    for &c in read {
+        let json = columns.get(c).is_some_and(|col| col.ty.is_json());
+        let pathless = paths.get(c).is_none_or(Vec::is_empty);
+        if !json || !pathless || in_filter.contains(&c) || (skip_id && c == 0) {
+            continue;
+        }
+        // Every use of the column must be a whole output expression.
+        let mut uses = 0;
+        for e in exprs {
+            e.walk(&mut |x| {
+                if matches!(x, Expr::Column(i) if *i == c) {
+                    uses += 1;
+                }
+            });
+        }
+        let whole = exprs
+            .iter()
+            .filter(|e| matches!(e, Expr::Column(i) if *i == c))
+            .count();
+        if let Some(slot) = encoded.get_mut(c) {
+            *slot = uses > 0 && uses == whole;
+        }
+    }
+    if encoded.iter().any(|e| *e) {
+        encoded
+    } else {
+        Vec::new()
+    }
+}
+
 /// What a scan makes its rows with, worked out from the plan alone: kept with a prepared
 /// statement's plan (see [`super::memo`]), so that its executions skip this work.
 pub struct ScanSetup {
@@ -331,16 +412,18 @@ pub struct ScanSetup {
 impl ScanSetup {
     /// The setup of a scan of `collection` that reads only the columns `read` (None:
     /// all); where `paths[i]` is not empty, column `i` holds the value at that path
-    /// inside its field (see [`pushed_paths`]; only with `read` set).
+    /// inside its field (see [`pushed_paths`]; only with `read` set), and where
+    /// `encoded[i]` is set, its value in its binary encoding (see [`encoded_columns`]).
     pub fn new(
         collection: &Collection,
         filter: Option<&Expr>,
         read: Option<&[usize]>,
         paths: Vec<Vec<PathStep>>,
+        encoded: Vec<bool>,
     ) -> ScanSetup {
         let read = read.map(|r| {
             let mask = read_mask(collection, r);
-            let shape = row_shape(collection, &mask, paths);
+            let shape = row_shape(collection, &mask, paths, encoded);
             (mask, shape)
         });
         ScanSetup {
@@ -372,7 +455,7 @@ pub fn build_reading(
     paths: Vec<Vec<PathStep>>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
-    let setup = ScanSetup::new(collection, filter, read, paths);
+    let setup = ScanSetup::new(collection, filter, read, paths, Vec::new());
     build_set_up(collection, access, &setup, ctx)
 }
 
@@ -466,7 +549,7 @@ pub fn build_part(
     ctx: &Arc<ExecContext>,
 ) -> RowIter {
     let mask = read_mask(collection, read);
-    let shape = row_shape(collection, &mask, Vec::new());
+    let shape = row_shape(collection, &mask, Vec::new(), Vec::new());
     let with_id = id_filler(collection, &mask);
     let ctx = ctx.clone();
     let rows = ctx
