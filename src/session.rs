@@ -398,8 +398,9 @@ impl Session {
     /// (`SELECT *`, `SELECT doc`): such columns have [`crate::query::Column::json_encoded`]
     /// set, and the front-end writes their JSON text straight from the encoding
     /// ([`crate::query::types::write_json_encoded`]) without the documents being decoded.
-    /// For a front-end that writes every result itself (the wire protocol); off by
-    /// default.
+    /// For a front-end that writes every result itself (the wire protocol, REST
+    /// `_query`) and decodes such values where it needs them
+    /// ([`crate::query::decode_json_encoded`]); off by default.
     pub fn set_json_encoded_results(&mut self, on: bool) {
         self.json_encoded_results = on;
     }

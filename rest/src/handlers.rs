@@ -27,6 +27,14 @@ use crate::transactions;
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A session for one request. Its queries' json columns may come encoded: every row
+/// set reaches the client through [`outcome_response`], which writes or decodes them.
+fn rest_session(state: &AppState) -> Session {
+    let mut session = Session::new(state.db.clone());
+    session.set_json_encoded_results(true);
+    session
+}
+
 /// Runs a session call on the blocking pool (storage calls read files). Its writes are
 /// deferred: the thread returns without sleeping through the fsync, and this returns once
 /// they are durable and visible (see `tissdb::storage::durability`).
@@ -35,7 +43,7 @@ where
     T: Send + 'static,
     F: FnOnce(Session) -> tissdb::Result<T> + Send + 'static,
 {
-    let session = Session::new(state.db.clone());
+    let session = rest_session(state);
     let (out, published) = tokio::task::spawn_blocking(move || durability::deferred(|| f(session)))
         .await
         .map_err(task_failed)?;
@@ -88,7 +96,7 @@ where
     if transactions::requested(headers)?.is_some() {
         return run_doc(state, headers, f).await;
     }
-    let mut session = Session::new(state.db.clone());
+    let mut session = rest_session(state);
     let when_idle = crate::company().map_or(WhenIdle::Defer, |c| c.when_idle());
     let (out, published) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         durability::deferred_with(when_idle, || f(&mut session))
@@ -620,23 +628,33 @@ pub async fn query(
             .await?
         }
     };
-    Ok(outcome_response(outcome, export::wanted(&headers)))
+    outcome_response(outcome, export::wanted(&headers))
 }
 
 /// A statement's outcome as JSON: rows as an array of objects with exactly the projected
 /// keys, other statements as `{"affected": n, "command": tag}`.
-fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> Response {
-    match outcome {
-        tissdb::query::Outcome::Rows { columns, rows, .. } if out_format == Out::Csv => {
-            let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-            export::csv_response(export::rows_csv(&names, &rows), None)
-        }
+///
+/// Json columns may come encoded (see [`tissdb::query::Column::json_encoded`]): the JSON
+/// answer without document paths writes them from their encoding, the others decode them
+/// first.
+fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> ApiResult {
+    Ok(match outcome {
         tissdb::query::Outcome::Rows { columns, rows, .. }
             if out_format == Out::Json && columns.iter().all(|c| c.path.is_empty()) =>
         {
-            body::json_text_response(StatusCode::OK, rows_json_text(&columns, &rows))
+            body::json_text_response(StatusCode::OK, rows_json_text(&columns, &rows)?)
         }
-        tissdb::query::Outcome::Rows { columns, rows, .. } => {
+        tissdb::query::Outcome::Rows {
+            columns, mut rows, ..
+        } if out_format == Out::Csv => {
+            tissdb::query::decode_json_encoded(&mut rows, &columns)?;
+            let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+            export::csv_response(export::rows_csv(&names, &rows), None)
+        }
+        tissdb::query::Outcome::Rows {
+            columns, mut rows, ..
+        } => {
+            tissdb::query::decode_json_encoded(&mut rows, &columns)?;
             let json_rows: Vec<serde_json::Value> = rows
                 .into_iter()
                 .map(|row| {
@@ -656,7 +674,10 @@ fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> Respons
                         _ => None,
                     })
                     .collect();
-                return body::xml_response(StatusCode::OK, xml::write_rows(&objects));
+                return Ok(body::xml_response(
+                    StatusCode::OK,
+                    xml::write_rows(&objects),
+                ));
             }
             Json(serde_json::Value::Array(json_rows)).into_response()
         }
@@ -667,7 +688,7 @@ fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> Respons
                 None => Json(json!({ "command": tag })).into_response(),
             }
         }
-    }
+    })
 }
 
 /// `POST /_graph/<graph>/_match` with `{"match": "(a IS person)-[IS knows]->(b)",
@@ -731,7 +752,7 @@ pub async fn graph_match(
         s.execute(&prepared, &[])
     })
     .await?;
-    Ok(outcome_response(outcome, export::wanted(&headers)))
+    outcome_response(outcome, export::wanted(&headers))
 }
 
 /// Whether the parentheses and brackets of `s` (outside quotes) balance.
@@ -926,7 +947,10 @@ pub async fn check_indexes(
 
 /// The JSON array of `rows`, written without a JSON tree, for columns without document
 /// paths: each row an object keyed as [`insert_column`] keys it.
-fn rows_json_text(columns: &[tissdb::query::Column], rows: &[tissdb::query::Row]) -> Vec<u8> {
+fn rows_json_text(
+    columns: &[tissdb::query::Column],
+    rows: &[tissdb::query::Row],
+) -> tissdb::Result<Vec<u8>> {
     let mut keys: Vec<String> = Vec::with_capacity(columns.len());
     for c in columns {
         let mut key = c.name.clone();
@@ -943,10 +967,14 @@ fn rows_json_text(columns: &[tissdb::query::Column], rows: &[tissdb::query::Row]
         if i > 0 {
             text.push(b',');
         }
-        json_codec::write_fields(keys.iter().map(String::as_str).zip(row), &mut text);
+        let fields = keys.iter().zip(columns).zip(row);
+        json_codec::write_fields_encoded(
+            fields.map(|((k, c), v)| (k.as_str(), v, c.json_encoded)),
+            &mut text,
+        )?;
     }
     text.push(b']');
-    text
+    Ok(text)
 }
 
 /// Puts a result column into a JSON row: under its document path, nested, when it has
@@ -1060,9 +1088,9 @@ mod tests {
                 Value::Null,
             ],
         ];
-        let text = String::from_utf8(rows_json_text(&columns, &rows)).unwrap();
+        let text = String::from_utf8(rows_json_text(&columns, &rows).unwrap()).unwrap();
         assert_eq!(text, via_tree(&columns, &rows));
         assert!(text.contains(r#""a_3":{"$float":"NaN"}"#), "{text}");
-        assert_eq!(rows_json_text(&columns, &[]), b"[]");
+        assert_eq!(rows_json_text(&columns, &[]).unwrap(), b"[]");
     }
 }

@@ -88,6 +88,8 @@ impl Transactions {
             ));
         }
         let mut session = Session::new(db.clone());
+        // As a request's own session (see `handlers::rest_session`).
+        session.set_json_encoded_results(true);
         session.begin(false);
         let id = uuid::Uuid::new_v4().to_string();
         open.insert(

@@ -1,11 +1,12 @@
-//! json and jsonb result columns over the wire, written from the documents' binary
-//! encoding without decoding them (`Column::json_encoded`): `SELECT *` and `SELECT doc`
-//! by key and by scan, from the memtable, from segments and from a transaction's own
-//! writes, in text and binary formats, must answer exactly what the decoding path
-//! answers (a query with ORDER BY, whose sort takes values decoded).
+//! json and jsonb result columns written from the documents' binary encoding without
+//! decoding them (`Column::json_encoded`), over the wire and in REST `_query` answers:
+//! `SELECT *` and `SELECT doc` by key and by scan, from the memtable, from segments and
+//! from a transaction's own writes, in text and binary formats (JSON, CSV and XML over
+//! REST), must answer exactly what the decoding path answers (a query with ORDER BY,
+//! whose sort takes values decoded).
 //!
 //! Each test starts its own `tissdb serve` (tests/common) and talks to it with
-//! tokio-postgres and the blocking `postgres` client.
+//! tokio-postgres, the blocking `postgres` client, and reqwest.
 
 mod common;
 
@@ -314,4 +315,85 @@ fn a_statement_described_before_a_field_widened_keeps_its_columns() {
     // The server keeps serving.
     let row = client.query_one(&fresh, &[&"1"]).expect("after");
     assert_eq!(row.get::<_, Json>("f"), json!("text"));
+}
+
+/// REST `_query` answers written with json columns from their encoding (JSON) and
+/// decoded (CSV, XML, nested paths) match the decoding path's answers byte for byte, in
+/// a request of its own and inside a REST transaction; typed values nested in a document
+/// keep their markers.
+#[test]
+fn rest_query_answers_match_the_decoding_path() {
+    let server = Server::start();
+    server.create_collection("docs");
+    let mut docs = documents();
+    docs.push(
+        json!({"id": "t", "name": "typed", "specs": {"when": {"$date": "2024-01-02T03:04:05Z"},
+                     "nan": {"$float": "NaN"}, "bytes": {"$binary": "AAEC"}}}),
+    );
+    for doc in &docs {
+        let resp = server.post_json("/docs", doc);
+        assert_eq!(resp.status, 201, "{}", resp.text);
+    }
+    let query = |sql: &str, accept: &str, transaction: Option<&str>| {
+        let mut request = server
+            .client()
+            .post(server.url("/docs/_query"))
+            .header("Content-Type", "application/json")
+            .header("Accept", accept)
+            .body(json!({ "query": sql }).to_string());
+        if let Some(t) = transaction {
+            request = request.header("X-Transaction-ID", t);
+        }
+        let resp = common::send(request);
+        assert_eq!(resp.status, 200, "{sql} ({accept}): {}", resp.text);
+        resp.text
+    };
+    let check = |transaction: Option<&str>| {
+        for id in ["a", "b", "c", "d", "e", "f", "t"] {
+            let encoded = format!("SELECT * FROM docs WHERE id = '{id}'");
+            // A sort at the root takes its values decoded.
+            let decoded = format!("{encoded} ORDER BY id");
+            for accept in ["application/json", "text/csv", "application/xml"] {
+                assert_eq!(
+                    query(&encoded, accept, transaction),
+                    query(&decoded, accept, transaction),
+                    "{id} as {accept}"
+                );
+            }
+            // A projected path nests its value: that answer decodes first.
+            let nested = format!("SELECT specs.dims, specs, tags FROM docs WHERE id = '{id}'");
+            assert_eq!(
+                query(&nested, "application/json", transaction),
+                query(
+                    &format!("{nested} ORDER BY 1"),
+                    "application/json",
+                    transaction
+                ),
+                "{id} nested"
+            );
+        }
+    };
+    check(None);
+    let text = query(
+        "SELECT * FROM docs WHERE id = 't'",
+        "application/json",
+        None,
+    );
+    let rows: Json = serde_json::from_str(&text).expect(&text);
+    assert_eq!(rows[0]["specs"], docs[6]["specs"], "{text}");
+    assert_eq!(rows[0]["tags"], Json::Null);
+    let text = query(
+        "SELECT * FROM docs WHERE id = 'b'",
+        "application/json",
+        None,
+    );
+    let rows: Json = serde_json::from_str(&text).expect(&text);
+    assert_eq!(rows[0]["specs"], docs[1]["specs"], "{text}");
+    let resp = server.post_json("/_transaction/begin", &json!({}));
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    let transaction = resp.json()["transaction_id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    check(Some(&transaction));
 }

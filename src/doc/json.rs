@@ -588,6 +588,37 @@ pub fn write_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a Value)>, 
     out.push(b'}');
 }
 
+/// [`write_fields`] for a row whose values may come encoded: a field whose `encoded` is
+/// set and whose value is [`Value::Binary`] holds a value's binary encoding (see
+/// [`binary::encoded_value`]), written as that value's JSON without decoding it.
+pub fn write_fields_encoded<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a Value, bool)>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    out.push(b'{');
+    for (i, (name, value, encoded)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put_str(out, name);
+        out.push(b':');
+        match value {
+            Value::Binary(bytes) if encoded => {
+                let mut reader = Reader::new(bytes);
+                write_encoded_value(&mut reader, out)?;
+                if !reader.is_empty() {
+                    return Err(Error::Corruption(
+                        "binary value: trailing bytes after value".into(),
+                    ));
+                }
+            }
+            value => write_value(value, out),
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
 /// [`write_document`] for a body in its stored binary form (see
 /// [`binary::encode_object`]), read in place.
 pub fn write_document_record(id: &str, record: &[u8], out: &mut Vec<u8>) -> Result<()> {

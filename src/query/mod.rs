@@ -72,6 +72,24 @@ impl Column {
     }
 }
 
+/// The values of `columns`' encoded json columns (see [`Column::json_encoded`]) decoded
+/// in `rows`, for a writer that needs them as values (or an answer in other columns).
+pub fn decode_json_encoded(rows: &mut [Row], columns: &[Column]) -> crate::error::Result<()> {
+    if !columns.iter().any(|c| c.json_encoded) {
+        return Ok(());
+    }
+    for row in rows {
+        for (v, c) in row.iter_mut().zip(columns) {
+            if c.json_encoded
+                && let Value::Binary(bytes) = v
+            {
+                *v = crate::doc::binary::decode(bytes)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What running one statement produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {

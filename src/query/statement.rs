@@ -238,7 +238,7 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
                         columns
                     } else {
                         if encoded {
-                            decode_encoded(&mut rows, &columns)?;
+                            crate::query::decode_json_encoded(&mut rows, &columns)?;
                         }
                         prepared.columns.clone()
                     };
@@ -257,21 +257,6 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
 /// Whether two lists of columns have the same types, one for one.
 fn same_types(a: &[Column], b: &[Column]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.ty == y.ty)
-}
-
-/// The values of `columns`' encoded json columns (see [`Column::json_encoded`])
-/// decoded in `rows`, for an answer in other columns.
-fn decode_encoded(rows: &mut [Row], columns: &[Column]) -> Result<()> {
-    for row in rows {
-        for (v, c) in row.iter_mut().zip(columns) {
-            if c.json_encoded
-                && let Value::Binary(bytes) = v
-            {
-                *v = crate::doc::binary::decode(bytes)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Whether an UPDATE or DELETE, as planned now, reads at most a few documents by key
