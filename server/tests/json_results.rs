@@ -65,22 +65,9 @@ async fn prepared_text_rows(client: &tokio_postgres::Client, sql: &str, ids: &[&
     let statement = client.prepare(sql).await.expect(sql);
     let mut out = TextRows::new();
     for id in ids {
-        // A portal with every result column in text: the raw text the server wrote.
-        let rows = client
-            .simple_query(&sql.replace("$1", &format!("'{id}'")))
-            .await
-            .expect(sql);
-        for message in rows {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
-                let columns: BTreeMap<String, Option<String>> = row
-                    .columns()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.name().to_string(), row.get(i).map(str::to_string)))
-                    .collect();
-                out.insert(id.to_string(), columns);
-            }
-        }
+        // The text the server wrote (the simple protocol; the literal becomes a
+        // parameter of a prepared template), keyed by the row's id.
+        out.extend(text_rows(client, &sql.replace("$1", &format!("'{id}'"))).await);
         // And through the prepared statement, in binary: the same JSON.
         let row = client
             .query_one(&statement, &[id])

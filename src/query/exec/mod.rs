@@ -118,33 +118,11 @@ pub fn result_columns(
 /// Per output of projection `node` (right over a scan), whether its values come encoded
 /// in a run that asks for it (empty: none do).
 fn encoded_outputs(node: &Node) -> Vec<bool> {
-    let Node::Project { input, exprs, .. } = node else {
+    let Some(p) = ProjectOverScan::of(node) else {
         return Vec::new();
     };
-    let Node::Scan {
-        collection,
-        columns,
-        access,
-        filter,
-        read,
-    } = &**input
-    else {
-        return Vec::new();
-    };
-    let read = read.as_deref();
-    let paths = scan::pushed_paths(exprs, collection, access, filter.as_ref(), read)
-        .map(|(_, paths)| paths)
-        .unwrap_or_default();
-    let encoded = scan::encoded_columns(
-        exprs,
-        columns,
-        collection,
-        access,
-        filter.as_ref(),
-        read,
-        &paths,
-    );
-    outputs_of(exprs, &encoded)
+    let paths = p.pushed_paths().map(|(_, paths)| paths).unwrap_or_default();
+    outputs_of(p.out, &p.encoded_columns(&paths))
 }
 
 /// Which of `exprs` pass on a column that `encoded` marks (empty when none is marked).
@@ -158,46 +136,82 @@ fn outputs_of(exprs: &[Expr], encoded: &[bool]) -> Vec<bool> {
         .collect()
 }
 
+/// A projection right over a scan: its expressions and the scan's parts.
+struct ProjectOverScan<'a> {
+    out: &'a [Expr],
+    collection: &'a crate::catalog::Collection,
+    columns: &'a [crate::query::Column],
+    access: &'a crate::query::plan::Access,
+    filter: Option<&'a Expr>,
+    read: Option<&'a [usize]>,
+}
+
+impl<'a> ProjectOverScan<'a> {
+    fn of(node: &'a Node) -> Option<Self> {
+        let Node::Project { input, exprs, .. } = node else {
+            return None;
+        };
+        let Node::Scan {
+            collection,
+            columns,
+            access,
+            filter,
+            read,
+        } = &**input
+        else {
+            return None;
+        };
+        Some(ProjectOverScan {
+            out: exprs,
+            collection,
+            columns,
+            access,
+            filter: filter.as_ref(),
+            read: read.as_deref(),
+        })
+    }
+
+    fn pushed_paths(&self) -> Option<scan::PushedPaths> {
+        scan::pushed_paths(
+            self.out,
+            self.collection,
+            self.access,
+            self.filter,
+            self.read,
+        )
+    }
+
+    fn encoded_columns(&self, paths: &[Vec<crate::query::expr::PathStep>]) -> Vec<bool> {
+        scan::encoded_columns(
+            self.out,
+            self.columns,
+            self.collection,
+            self.access,
+            self.filter,
+            self.read,
+            paths,
+        )
+    }
+}
+
 /// What projection `node` (right over a scan) leaves to the scan: the nested paths it
 /// reads ([`scan::pushed_paths`]) and, with `encode`, the json columns it passes on
 /// encoded ([`scan::encoded_columns`]). None: nothing, or `node` is no such projection.
 fn pushed_to_scan(node: &Node, encode: bool) -> Option<memo::Pushed> {
-    let Node::Project {
-        input, exprs: out, ..
-    } = node
-    else {
-        return None;
-    };
-    let Node::Scan {
-        collection,
-        columns,
-        access,
-        filter,
-        read,
-    } = &**input
-    else {
-        return None;
-    };
-    let read = read.as_deref();
-    let (exprs, paths) = scan::pushed_paths(out, collection, access, filter.as_ref(), read)
-        .unwrap_or_else(|| (out.clone(), Vec::new()));
+    let p = ProjectOverScan::of(node)?;
+    let (exprs, paths) = p
+        .pushed_paths()
+        .unwrap_or_else(|| (p.out.to_vec(), Vec::new()));
     let encoded = match encode {
-        true => scan::encoded_columns(
-            out,
-            columns,
-            collection,
-            access,
-            filter.as_ref(),
-            read,
-            &paths,
-        ),
+        true => p.encoded_columns(&paths),
         false => Vec::new(),
     };
     if paths.iter().all(Vec::is_empty) && encoded.is_empty() {
         return None;
     }
+    let (out, collection, filter, read) = (p.out, p.collection, p.filter, p.read);
     let encoded_outputs = outputs_of(out, &encoded);
-    let setup = scan::ScanSetup::new(collection, filter.as_ref(), read, paths, encoded);
+    let setup = scan::ScanSetup::new(collection, filter, read, paths, encoded);
     Some(memo::Pushed {
         setup,
         exprs,

@@ -249,27 +249,14 @@ pub fn pushed_paths(
     if matches!(access, Access::Index(a) if a.covering) {
         return None;
     }
-    let (mut subquery, mut path) = (false, false);
+    let mut path = false;
     for e in exprs {
-        e.walk(&mut |x| {
-            subquery |= matches!(
-                x,
-                Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
-            );
-            path |= matches!(x, Expr::Path(..));
-        });
+        e.walk(&mut |x| path |= matches!(x, Expr::Path(..)));
     }
-    if subquery || !path {
+    if !path || has_subquery(exprs) {
         return None;
     }
-    let mut in_filter = Vec::new();
-    if let Some(f) = filter {
-        f.walk(&mut |x| {
-            if let Expr::Column(c) = x {
-                in_filter.push(*c);
-            }
-        });
-    }
+    let in_filter = columns_read(filter);
     let skip_id = collection.kind == Kind::Schemaless;
     let mut paths: Vec<Vec<PathStep>> = Vec::new();
     for &c in read {
@@ -346,26 +333,10 @@ pub fn encoded_columns(
     if matches!(access, Access::Index(a) if a.covering) {
         return Vec::new();
     }
-    let mut subquery = false;
-    for e in exprs {
-        e.walk(&mut |x| {
-            subquery |= matches!(
-                x,
-                Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
-            );
-        });
-    }
-    if subquery {
+    if has_subquery(exprs) {
         return Vec::new();
     }
-    let mut in_filter = Vec::new();
-    if let Some(f) = filter {
-        f.walk(&mut |x| {
-            if let Expr::Column(c) = x {
-                in_filter.push(*c);
-            }
-        });
-    }
+    let in_filter = columns_read(filter);
     let skip_id = collection.kind == Kind::Schemaless;
     let mut encoded = vec![false; columns.len()];
     for &c in read {
@@ -396,6 +367,33 @@ pub fn encoded_columns(
     } else {
         Vec::new()
     }
+}
+
+/// Whether any of `exprs` holds a subquery (which may read the row's columns unseen).
+fn has_subquery(exprs: &[Expr]) -> bool {
+    let mut found = false;
+    for e in exprs {
+        e.walk(&mut |x| {
+            found |= matches!(
+                x,
+                Expr::Subquery(..) | Expr::InSubquery { .. } | Expr::Quantified { .. }
+            );
+        });
+    }
+    found
+}
+
+/// The columns `filter` reads.
+fn columns_read(filter: Option<&Expr>) -> Vec<usize> {
+    let mut read = Vec::new();
+    if let Some(f) = filter {
+        f.walk(&mut |x| {
+            if let Expr::Column(c) = x {
+                read.push(*c);
+            }
+        });
+    }
+    read
 }
 
 /// What a scan makes its rows with, worked out from the plan alone: kept with a prepared
