@@ -496,26 +496,6 @@ pub fn to_json_text(v: &Value) -> String {
 
 fn write_json(v: &Value, out: &mut String) {
     match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{i}");
-        }
-        Value::Float(f) if f.is_finite() => with_pg_float(*f, false, |t| out.push_str(t)),
-        Value::Float(f) => {
-            let _ = write_json_string(&text::format_float(*f), out);
-        }
-        Value::Numeric(n) => out.push_str(n),
-        Value::String(s) => {
-            let _ = write_json_string(s, out);
-        }
-        Value::DateTime(m) => {
-            let _ = write_json_string(&text::format_datetime(*m), out);
-        }
-        Value::Binary(b) => {
-            let _ = write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out);
-        }
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -537,6 +517,30 @@ fn write_json(v: &Value, out: &mut String) {
                 write_json(item, out);
             }
             out.push('}');
+        }
+        // Writing to a String does not fail.
+        scalar => {
+            let _ = write_json_scalar(binary::Token::scalar(scalar), out);
+        }
+    }
+}
+
+/// A scalar's JSON text as PostgreSQL prints it in jsonb: datetimes as ISO 8601 strings,
+/// binary as Base64 strings (a container's start token writes `null`: the callers write
+/// containers themselves).
+fn write_json_scalar(t: binary::Token<'_>, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    use binary::Token;
+    match t {
+        Token::Null | Token::Array(_) | Token::Object(_) => out.write_str("null"),
+        Token::Bool(b) => out.write_str(if b { "true" } else { "false" }),
+        Token::Int(i) => write!(out, "{i}"),
+        Token::Float(f) if f.is_finite() => with_pg_float(f, false, |t| out.write_str(t)),
+        Token::Float(f) => write_json_string(&text::format_float(f), out),
+        Token::Numeric(n) => out.write_str(n),
+        Token::String(s) => write_json_string(s, out),
+        Token::DateTime(m) => write_json_string(&text::format_datetime(m), out),
+        Token::Binary(b) => {
+            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
         }
     }
 }
@@ -570,17 +574,6 @@ fn write_json_token(
     }
     // Writing to a String or a buffer in memory does not fail.
     let _ = match reader.token()? {
-        Token::Null => out.write_str("null"),
-        Token::Bool(b) => out.write_str(if b { "true" } else { "false" }),
-        Token::Int(i) => write!(out, "{i}"),
-        Token::Float(f) if f.is_finite() => with_pg_float(f, false, |t| out.write_str(t)),
-        Token::Float(f) => write_json_string(&text::format_float(f), out),
-        Token::Numeric(n) => out.write_str(n),
-        Token::String(s) => write_json_string(s, out),
-        Token::DateTime(m) => write_json_string(&text::format_datetime(m), out),
-        Token::Binary(b) => {
-            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
-        }
         Token::Array(n) => {
             let _ = out.write_char('[');
             for i in 0..n {
@@ -603,6 +596,7 @@ fn write_json_token(
             }
             out.write_char('}')
         }
+        scalar => write_json_scalar(scalar, out),
     };
     Ok(())
 }
