@@ -202,20 +202,102 @@ pub fn decode_block_keeping(
     bytes: &[u8],
     keep: Option<&[String]>,
 ) -> Result<Vec<(String, Option<Object>)>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .from_reader(bytes);
-    let mut records = reader.records();
-    let header = match records.next() {
-        Some(record) => record.map_err(corrupt)?,
-        None => return Err(corrupt("no header row")),
+    let (columns, body) = read_header(bytes)?;
+    let kept: Vec<bool> = columns
+        .iter()
+        .map(|(name, _)| keep.is_none_or(|k| k.iter().any(|f| f == name)))
+        .collect();
+    let mut reader = rows_reader(body);
+    let mut out = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(corrupt)?;
+        out.push(decode_row(&record, &columns, &kept)?);
+    }
+    Ok(out)
+}
+
+/// The document under `id` in a block written by [`encode_block`], `None` if the block
+/// has no row for it: the rows are searched as bytes for one that starts with `id`, and
+/// only that row is decoded (a point read, or an insert's duplicate check, on a bloom
+/// filter's false positive would otherwise decode every row of the block).
+pub fn decode_block_entry(bytes: &[u8], id: &str) -> Result<Option<Object>> {
+    let (columns, body) = read_header(bytes)?;
+    if columns.is_empty() {
+        // Rows of the id alone: no delimiter after it to search for.
+        return Ok(decode_block(bytes)?
+            .into_iter()
+            .find(|(i, _)| i == id)
+            .and_then(|(_, doc)| doc));
+    }
+    let Some(at) = find_row(body, id) else {
+        return Ok(None);
     };
+    let kept = vec![true; columns.len()];
+    let mut reader = rows_reader(body.get(at..).unwrap_or_default());
+    let mut record = csv::StringRecord::new();
+    if !reader.read_record(&mut record).map_err(corrupt)? {
+        return Err(corrupt(format!("no row at byte {at}")));
+    }
+    let (found, doc) = decode_row(&record, &columns, &kept)?;
+    if found != id {
+        return Err(corrupt(format!("row {found:?} found for {id:?}")));
+    }
+    Ok(doc)
+}
+
+/// Where the row of `id` starts in `body` (the rows after the header), if there is one:
+/// its id cell as the writer writes it (quoted only when it holds a quote, a comma or a
+/// line break), then a comma, at the start of a line that is not inside a quoted cell
+/// (an even number of quotes before it).
+fn find_row(body: &[u8], id: &str) -> Option<usize> {
+    let mut cell = Vec::with_capacity(id.len() + 4);
+    if id.bytes().any(|b| matches!(b, b'"' | b',' | b'\r' | b'\n')) {
+        cell.push(b'"');
+        for b in id.bytes() {
+            if b == b'"' {
+                cell.push(b'"');
+            }
+            cell.push(b);
+        }
+        cell.push(b'"');
+    } else {
+        cell.extend_from_slice(id.as_bytes());
+    }
+    cell.push(b',');
+    if body.starts_with(&cell) {
+        return Some(0);
+    }
+    let mut pattern = Vec::with_capacity(cell.len() + 1);
+    pattern.push(b'\n');
+    pattern.extend_from_slice(&cell);
+    let finder = memchr::memmem::Finder::new(&pattern);
+    // Quotes counted up to `counted`: an odd count means inside a quoted cell.
+    let (mut counted, mut quotes) = (0, 0usize);
+    for at in finder.find_iter(body) {
+        quotes += memchr::memchr_iter(b'"', body.get(counted..at).unwrap_or_default()).count();
+        counted = at;
+        if quotes % 2 == 0 {
+            return Some(at + 1);
+        }
+    }
+    None
+}
+
+/// A header's columns: name and type.
+type Columns = Vec<(String, String)>;
+
+/// The header's columns and the rows after it.
+fn read_header(bytes: &[u8]) -> Result<(Columns, &[u8])> {
+    let mut reader = rows_reader(bytes);
+    let mut header = csv::StringRecord::new();
+    if !reader.read_record(&mut header).map_err(corrupt)? {
+        return Err(corrupt("no header row"));
+    }
     let mut cells = header.iter();
     if cells.next() != Some("id") {
         return Err(corrupt("the header does not start with id"));
     }
-    let mut columns: Vec<(String, String)> = Vec::new();
+    let mut columns: Columns = Vec::new();
     for cell in cells {
         let (name, ty) = cell
             .rsplit_once(':')
@@ -231,40 +313,55 @@ pub fn decode_block_keeping(
         }
         columns.push((name.to_string(), ty.to_string()));
     }
-    let kept: Vec<bool> = columns
-        .iter()
-        .map(|(name, _)| keep.is_none_or(|k| k.iter().any(|f| f == name)))
-        .collect();
-    let width = kept.iter().filter(|k| **k).count();
-    let mut out = Vec::new();
-    for record in records {
-        let record = record.map_err(corrupt)?;
-        let mut cells = record.iter();
-        let id = cells
-            .next()
-            .ok_or_else(|| corrupt("a row without an id"))?
-            .to_string();
-        let mut body = Object::with_capacity_and_hasher(width, Default::default());
-        if record.len() != columns.len() + 1 {
-            return Err(corrupt(format!("row {id:?} has too few cells")));
-        }
-        for (((name, ty), cell), kept) in columns.iter().zip(cells).zip(&kept) {
-            if !kept {
-                continue;
-            }
-            let value = decode_cell(cell, ty).ok_or_else(|| {
-                corrupt(format!(
-                    "row {id:?}: {cell:?} is not a valid {ty} for column {name:?}"
-                ))
-            })?;
-            body.insert(name.clone(), value);
-        }
-        if body.len() != width {
-            return Err(corrupt(format!("row {id:?} has too few cells")));
-        }
-        out.push((id, Some(body)));
+    let end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+    let body = bytes
+        .get(end..)
+        .ok_or_else(|| corrupt("header past the end"))?;
+    Ok((columns, body))
+}
+
+fn rows_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes)
+}
+
+/// One row: its id and its document of the `kept` columns.
+fn decode_row(
+    record: &csv::StringRecord,
+    columns: &[(String, String)],
+    kept: &[bool],
+) -> Result<(String, Option<Object>)> {
+    let mut cells = record.iter();
+    let id = cells
+        .next()
+        .ok_or_else(|| corrupt("a row without an id"))?
+        .to_string();
+    if record.len() != columns.len() + 1 {
+        return Err(corrupt(format!(
+            "row {id:?} has {} cells, not {}",
+            record.len(),
+            columns.len() + 1
+        )));
     }
-    Ok(out)
+    let width = kept.iter().filter(|k| **k).count();
+    let mut body = Object::with_capacity_and_hasher(width, Default::default());
+    for (((name, ty), cell), kept) in columns.iter().zip(cells).zip(kept) {
+        if !kept {
+            continue;
+        }
+        let value = decode_cell(cell, ty).ok_or_else(|| {
+            corrupt(format!(
+                "row {id:?}: {cell:?} is not a valid {ty} for column {name:?}"
+            ))
+        })?;
+        body.insert(name.clone(), value);
+    }
+    if body.len() != width {
+        return Err(corrupt(format!("row {id:?} has too few cells")));
+    }
+    Ok((id, Some(body)))
 }
 
 #[cfg(test)]
@@ -375,6 +472,53 @@ mod tests {
     fn documents_without_fields() {
         let empty = Object::default();
         check(&[("", Some(&empty)), ("a", Some(&empty))]);
+        let bytes = encode_block(&[("", Some(&empty)), ("a", Some(&empty))]).unwrap();
+        assert_eq!(
+            decode_block_entry(&bytes, "a").unwrap(),
+            Some(empty.clone())
+        );
+        assert_eq!(decode_block_entry(&bytes, "b").unwrap(), None);
+    }
+
+    #[test]
+    fn one_entry_is_found_past_cells_that_look_like_its_row() {
+        // "7" appears after a line break inside quoted cells before its own row, and
+        // as a quoted id's text.
+        let a = obj(vec![
+            ("s", Value::String("x\n7,y".into())),
+            ("n", Value::Int(1)),
+        ]);
+        let b = obj(vec![
+            ("s", Value::String("\"\n7,\"".into())),
+            ("n", Value::Int(2)),
+        ]);
+        let c = obj(vec![("s", Value::String("z".into())), ("n", Value::Int(3))]);
+        let d = obj(vec![("s", Value::String("w".into())), ("n", Value::Null)]);
+        let bytes = encode_block(&[
+            ("1", Some(&a)),
+            ("\"7,\n", Some(&b)),
+            ("7", Some(&c)),
+            ("8", Some(&d)),
+        ])
+        .unwrap();
+        let found = |id: &str| decode_block_entry(&bytes, id).unwrap();
+        assert_eq!(found("7"), Some(c));
+        assert_eq!(found("\"7,\n"), Some(b));
+        assert_eq!(found("1"), Some(a));
+        assert_eq!(found("8"), Some(d));
+        assert_eq!(found("9"), None);
+        assert_eq!(found("7,"), None);
+        // A row whose cells disagree with the header is corrupt, not absent.
+        let bad = b"id,n:integer\n1,2\n7,x\n";
+        assert!(matches!(
+            decode_block_entry(bad, "7"),
+            Err(Error::Corruption(_))
+        ));
+        let short = b"id,n:integer,m:integer\n7,1\n";
+        assert!(matches!(
+            decode_block_entry(short, "7"),
+            Err(Error::Corruption(_))
+        ));
     }
 
     #[test]
@@ -540,8 +684,70 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_block(&bytes);
+        fn one_entry_is_the_entry_of_the_whole_block(block in arb_block(), probe in any::<String>()) {
+            check_entries(&block, &probe)?;
         }
+
+        /// Ids and strings from a few bytes, so that ids repeat inside quoted cells and
+        /// after line breaks in them.
+        #[test]
+        fn one_entry_among_look_alike_cells(
+            rows in prop::collection::vec(
+                ("[ab,\"\r\n]{0,3}", "[ab,\"\r\n]{0,7}", prop::option::of(-3i64..3)),
+                1..8,
+            ),
+            probe in "[ab,\"\r\n]{0,3}",
+        ) {
+            let block: Vec<(String, Object)> = rows
+                .into_iter()
+                .map(|(id, s, n)| {
+                    let n = n.map_or(Value::Null, Value::Int);
+                    (id, obj(vec![("s", Value::String(s)), ("n", n)]))
+                })
+                .filter(|(_, o)| o.get("s") != Some(&Value::String(NULL_CELL.into())))
+                .collect();
+            check_entries(&block, &probe)?;
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            id in "[a-z0-9,\"]{0,3}",
+        ) {
+            let _ = decode_block(&bytes);
+            let _ = decode_block_entry(&bytes, &id);
+        }
+    }
+
+    /// [`decode_block_entry`] finds what the whole block's decoding has under each id
+    /// (the first row of a repeated id) and `probe`, and nothing else.
+    fn check_entries(block: &[(String, Object)], probe: &str) -> Result<(), TestCaseError> {
+        let entries: Vec<(&str, Option<&Object>)> = block
+            .iter()
+            .map(|(id, body)| (id.as_str(), Some(body)))
+            .collect();
+        let Some(bytes) = encode_block(&entries) else {
+            return Ok(());
+        };
+        let all = decode_block(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for id in block.iter().map(|(id, _)| id.as_str()).chain([probe]) {
+            let whole = all
+                .iter()
+                .find(|(i, _)| i == id)
+                .and_then(|(_, d)| d.clone());
+            let one =
+                decode_block_entry(&bytes, id).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(
+                whole.is_some(),
+                one.is_some(),
+                "{:?} in {:?}",
+                id,
+                String::from_utf8_lossy(&bytes)
+            );
+            if let (Some(a), Some(b)) = (&whole, &one) {
+                prop_assert!(same_object(a, b), "{:?}: {:?} vs {:?}", id, a, b);
+            }
+        }
+        Ok(())
     }
 }

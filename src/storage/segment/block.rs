@@ -433,7 +433,6 @@ pub fn decompress(raw: &[u8], max_size: usize) -> Result<(Encoding, Vec<u8>)> {
 pub fn entry_in_payload(
     encoding: Encoding,
     payload: &[u8],
-    collection: u32,
     key: &[u8],
 ) -> Result<Option<BlockEntry>> {
     let Some((_, id)) = keys::decode(key) else {
@@ -444,13 +443,12 @@ pub fn entry_in_payload(
             key: key.to_vec(),
             doc,
         })),
-        Encoding::Csv => Ok(csv_block::decode_block(payload)?
-            .into_iter()
-            .find(|(i, _)| i == id)
-            .map(|(i, doc)| BlockEntry {
-                key: keys::encode(collection, &i),
-                doc,
-            })),
+        Encoding::Csv => Ok(
+            csv_block::decode_block_entry(payload, id)?.map(|doc| BlockEntry {
+                key: key.to_vec(),
+                doc: Some(doc),
+            }),
+        ),
     }
 }
 

@@ -237,13 +237,11 @@ impl Segment {
             Some(e) if e.first_key.as_slice() <= key => e,
             _ => return Ok(None),
         };
-        let collection = keys::collection_of(&entry.first_key);
         // An entry decoded alone is kept, so a hot document is parsed once.
         let in_payload = |p: &Payload| {
-            let found =
-                block::entry_in_payload(p.encoding, &p.bytes, collection, key).map_err(|e| {
-                    Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
-                })?;
+            let found = block::entry_in_payload(p.encoding, &p.bytes, key).map_err(|e| {
+                Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
+            })?;
             if let Some(e) = &found {
                 let size = std::mem::size_of::<BlockEntry>() + block::entry_memory_size(e);
                 cache.insert_entry(self.id, Arc::new(e.clone()), size);
@@ -266,9 +264,7 @@ impl Segment {
             // Searched for the one key and not kept: the key is most often not here.
             let raw = self.read_raw_block(i)?;
             let found = block::decompress(&raw, entry.raw_len as usize)
-                .and_then(|(encoding, bytes)| {
-                    block::entry_in_payload(encoding, &bytes, collection, key)
-                })
+                .and_then(|(encoding, bytes)| block::entry_in_payload(encoding, &bytes, key))
                 .map_err(|e| {
                     Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
                 })?;
