@@ -83,7 +83,9 @@ impl Visibility {
             applied += 1;
         }
         p.applied = applied;
-        self.publish(&mut p);
+        let ready = self.publish(&mut p);
+        drop(p);
+        wake(ready);
     }
 
     /// Records that every record up to `seq` is durable.
@@ -91,7 +93,9 @@ impl Visibility {
         let mut p = self.progress.lock();
         if seq > p.durable {
             p.durable = seq;
-            self.publish(&mut p);
+            let ready = self.publish(&mut p);
+            drop(p);
+            wake(ready);
         }
     }
 
@@ -105,22 +109,25 @@ impl Visibility {
         self.advanced.notify_all();
     }
 
-    fn publish(&self, p: &mut Progress) {
+    /// Publishes what `p` allows; returns the wakers of the futures now ready, for the
+    /// caller to wake once it has let go of the lock (a wake-up from another thread is a
+    /// system call, and writers wait for this lock).
+    #[must_use]
+    fn publish(&self, p: &mut Progress) -> Vec<(u64, Waker)> {
         let published = p.applied.min(p.durable);
         if published <= self.published.load(Ordering::Acquire) {
-            return;
+            return Vec::new();
         }
         self.published.store(published, Ordering::Release);
         self.advanced.notify_all();
-        if !p.wakers.is_empty() {
-            let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut p.wakers)
-                .into_iter()
-                .partition(|(seq, _)| *seq <= published);
-            p.wakers = waiting;
-            for (_, waker) in ready {
-                waker.wake();
-            }
+        if p.wakers.is_empty() {
+            return Vec::new();
         }
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut p.wakers)
+            .into_iter()
+            .partition(|(seq, _)| *seq <= published);
+        p.wakers = waiting;
+        ready
     }
 
     /// Waits until `seq` is published, or `limit` passes; true if it was published.
@@ -185,6 +192,13 @@ impl Future for Published {
             None => p.wakers.push((self.seq, cx.waker().clone())),
         }
         Poll::Pending
+    }
+}
+
+/// Wakes the futures [`Visibility::publish`] found ready.
+fn wake(ready: Vec<(u64, Waker)>) {
+    for (_, waker) in ready {
+        waker.wake();
     }
 }
 

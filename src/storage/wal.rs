@@ -865,7 +865,10 @@ impl Shared {
                 st.stats.records += upto + 1 - first_seq;
                 st.stats.bytes += len;
                 st.stats.writes += 1;
-                self.visibility.durable(upto);
+                // Published without the lock: the wake-ups are system calls, and
+                // writers queueing their records wait for it (no other flush starts
+                // while this one is `flushing`, so publication stays in order).
+                parking_lot::MutexGuard::unlocked(st, || self.visibility.durable(upto));
             }
             Err(e) => {
                 tracing::error!(error = %e, "WAL write failed; refusing further writes");
