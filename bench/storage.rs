@@ -1,6 +1,7 @@
 //! Storage engine micro-benchmarks (criterion): WAL group commit, memtable inserts,
-//! segment point gets (block cache hit and miss), and full-scan decode throughput
-//! compared with plain zstd decompression of the same blocks.
+//! segment point gets (block cache hit and miss), one row of a CSV block found without
+//! decoding the block, and full-scan decode throughput compared with plain zstd
+//! decompression of the same blocks.
 //!
 //! Run: `cargo bench --bench storage` (add `-- --quick` for a short run).
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tissdb::doc::{Object, Value};
+use tissdb::doc::{Object, Value, csv_block};
 use tissdb::storage::cache::BlockCache;
 use tissdb::storage::keys;
 use tissdb::storage::memtable::Memtable;
@@ -195,6 +196,38 @@ fn segment_gets(c: &mut Criterion) {
     g.finish();
 }
 
+/// One row of a CSV block's payload found as a point read past a bloom filter finds it
+/// (an insert's duplicate check on a false positive, a read past a full cache), against
+/// decoding the whole block to find it, which is what it took before.
+fn csv_block_entries(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = build_segment(dir.path(), 3, 20_000, row);
+    let raw = seg.read_raw_block(seg.block_count() / 2).unwrap();
+    let (encoding, payload) = block::decompress(&raw, 1 << 24).unwrap();
+    let ids: Vec<String> = csv_block::decode_block(&payload)
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let present = keys::encode(1, &ids[ids.len() / 2]);
+    let absent = keys::encode(1, &format!("{}x", ids[ids.len() / 2]));
+    let mut g = c.benchmark_group("csv_block_entry");
+    g.throughput(Throughput::Elements(1));
+    for (name, key) in [("present", &present), ("absent", &absent)] {
+        g.bench_function(BenchmarkId::new("one_row", name), |b| {
+            b.iter(|| black_box(block::entry_in_payload(encoding, &payload, key).unwrap()))
+        });
+        let (_, id) = keys::decode(key).unwrap();
+        g.bench_function(BenchmarkId::new("whole_block", name), |b| {
+            b.iter(|| {
+                let rows = csv_block::decode_block(&payload).unwrap();
+                black_box(rows.into_iter().find(|(i, _)| i == id))
+            })
+        });
+    }
+    g.finish();
+}
+
 fn scans(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("scan");
@@ -239,5 +272,12 @@ fn scans(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, wal_commits, memtable_inserts, segment_gets, scans);
+criterion_group!(
+    benches,
+    wal_commits,
+    memtable_inserts,
+    segment_gets,
+    csv_block_entries,
+    scans
+);
 criterion_main!(benches);

@@ -233,11 +233,9 @@ pub fn decode_block_entry(bytes: &[u8], id: &str) -> Result<Option<Object>> {
         return Ok(None);
     };
     let kept = vec![true; columns.len()];
-    let mut reader = rows_reader(body.get(at..).unwrap_or_default());
-    let mut record = csv::StringRecord::new();
-    if !reader.read_record(&mut record).map_err(corrupt)? {
+    let Some((record, _)) = first_record(body.get(at..).unwrap_or_default())? else {
         return Err(corrupt(format!("no row at byte {at}")));
-    }
+    };
     let (found, doc) = decode_row(&record, &columns, &kept)?;
     if found != id {
         return Err(corrupt(format!("row {found:?} found for {id:?}")));
@@ -288,11 +286,9 @@ type Columns = Vec<(String, String)>;
 
 /// The header's columns and the rows after it.
 fn read_header(bytes: &[u8]) -> Result<(Columns, &[u8])> {
-    let mut reader = rows_reader(bytes);
-    let mut header = csv::StringRecord::new();
-    if !reader.read_record(&mut header).map_err(corrupt)? {
+    let Some((header, end)) = first_record(bytes)? else {
         return Err(corrupt("no header row"));
-    }
+    };
     let mut cells = header.iter();
     if cells.next() != Some("id") {
         return Err(corrupt("the header does not start with id"));
@@ -313,11 +309,34 @@ fn read_header(bytes: &[u8]) -> Result<(Columns, &[u8])> {
         }
         columns.push((name.to_string(), ty.to_string()));
     }
-    let end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
     let body = bytes
         .get(end..)
         .ok_or_else(|| corrupt("header past the end"))?;
     Ok((columns, body))
+}
+
+/// The first record of `bytes` and where the next one starts. A line without a quote
+/// is split at its commas: the writer quotes every cell that holds a quote, a comma or
+/// a line break, so such a line is plain cells. Other lines go to the CSV reader, whose
+/// set-up (building its state machine) costs more than finding a row in a block.
+fn first_record(bytes: &[u8]) -> Result<Option<(csv::StringRecord, usize)>> {
+    let (line, end) = match memchr::memchr(b'\n', bytes) {
+        Some(i) => (bytes.get(..i).unwrap_or_default(), i + 1),
+        None => (bytes, bytes.len()),
+    };
+    if !line.is_empty() && memchr::memchr(b'"', line).is_none() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = std::str::from_utf8(line).map_err(corrupt)?;
+        let cells: Vec<&str> = text.split(',').collect();
+        return Ok(Some((csv::StringRecord::from(cells), end)));
+    }
+    let mut reader = rows_reader(bytes);
+    let mut record = csv::StringRecord::new();
+    if !reader.read_record(&mut record).map_err(corrupt)? {
+        return Ok(None);
+    }
+    let end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+    Ok(Some((record, end)))
 }
 
 fn rows_reader(bytes: &[u8]) -> csv::Reader<&[u8]> {
