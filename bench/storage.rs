@@ -1,6 +1,6 @@
 //! Storage engine micro-benchmarks (criterion): WAL group commit, memtable inserts,
-//! segment point gets (block cache hit and miss), one row of a CSV block found without
-//! decoding the block, and full-scan decode throughput compared with plain zstd
+//! segment point gets (block cache hit and miss), one entry of a CSV or XML block found
+//! without decoding the block, and full-scan decode throughput compared with plain zstd
 //! decompression of the same blocks.
 //!
 //! Run: `cargo bench --bench storage` (add `-- --quick` for a short run).
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tissdb::doc::{Object, Value, csv_block};
+use tissdb::doc::{Object, Value, csv_block, xml};
 use tissdb::storage::cache::BlockCache;
 use tissdb::storage::keys;
 use tissdb::storage::memtable::Memtable;
@@ -196,34 +196,47 @@ fn segment_gets(c: &mut Criterion) {
     g.finish();
 }
 
-/// One row of a CSV block's payload found as a point read past a bloom filter finds it
+/// One entry of a block's payload found as a point read past a bloom filter finds it
 /// (an insert's duplicate check on a false positive, a read past a full cache), against
-/// decoding the whole block to find it, which is what it took before.
-fn csv_block_entries(c: &mut Criterion) {
+/// decoding the whole block to find it (what a CSV block took before 0a52750).
+fn block_entries(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let seg = build_segment(dir.path(), 3, 20_000, row);
-    let raw = seg.read_raw_block(seg.block_count() / 2).unwrap();
-    let (encoding, payload) = block::decompress(&raw, 1 << 24).unwrap();
-    let ids: Vec<String> = csv_block::decode_block(&payload)
+    let mut g = c.benchmark_group("block_entry");
+    g.throughput(Throughput::Elements(1));
+    for (name, id, doc) in [
+        ("csv_rows", 3, row as fn(u64) -> Object),
+        ("xml_documents", 4, product),
+    ] {
+        let seg = build_segment(dir.path(), id, 20_000, doc);
+        let raw = seg.read_raw_block(seg.block_count() / 2).unwrap();
+        let (encoding, payload) = block::decompress(&raw, 1 << 24).unwrap();
+        let ids: Vec<String> = match encoding {
+            block::Encoding::Csv => csv_block::decode_block(&payload),
+            block::Encoding::Xml => xml::decode_block(&payload),
+        }
         .unwrap()
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let present = keys::encode(1, &ids[ids.len() / 2]);
-    let absent = keys::encode(1, &format!("{}x", ids[ids.len() / 2]));
-    let mut g = c.benchmark_group("csv_block_entry");
-    g.throughput(Throughput::Elements(1));
-    for (name, key) in [("present", &present), ("absent", &absent)] {
-        g.bench_function(BenchmarkId::new("one_row", name), |b| {
-            b.iter(|| black_box(block::entry_in_payload(encoding, &payload, key).unwrap()))
-        });
-        let (_, id) = keys::decode(key).unwrap();
-        g.bench_function(BenchmarkId::new("whole_block", name), |b| {
-            b.iter(|| {
-                let rows = csv_block::decode_block(&payload).unwrap();
-                black_box(rows.into_iter().find(|(i, _)| i == id))
-            })
-        });
+        let middle = &ids[ids.len() / 2];
+        let present = keys::encode(1, middle);
+        let absent = keys::encode(1, &format!("{middle}x"));
+        for (case, key) in [("present", &present), ("absent", &absent)] {
+            g.bench_function(BenchmarkId::new(format!("{name}/one"), case), |b| {
+                b.iter(|| black_box(block::entry_in_payload(encoding, &payload, key).unwrap()))
+            });
+        }
+        if encoding == block::Encoding::Csv {
+            g.bench_function(
+                BenchmarkId::new(format!("{name}/whole_block"), "present"),
+                |b| {
+                    b.iter(|| {
+                        let rows = csv_block::decode_block(&payload).unwrap();
+                        black_box(rows.into_iter().find(|(i, _)| i == middle))
+                    })
+                },
+            );
+        }
     }
     g.finish();
 }
@@ -277,7 +290,7 @@ criterion_group!(
     wal_commits,
     memtable_inserts,
     segment_gets,
-    csv_block_entries,
+    block_entries,
     scans
 );
 criterion_main!(benches);
