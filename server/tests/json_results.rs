@@ -369,11 +369,5 @@ fn rest_query_answers_match_the_decoding_path() {
         assert_eq!(rows[0]["specs"], docs[at]["specs"], "{text}");
         assert_eq!(rows[0]["tags"], docs[at]["tags"], "{text}");
     }
-    let resp = server.post_json("/_transaction/begin", &json!({}));
-    assert_eq!(resp.status, 201, "{}", resp.text);
-    let transaction = resp.json()["transaction_id"]
-        .as_str()
-        .expect("an id")
-        .to_string();
-    check(Some(&transaction));
+    check(Some(&server.begin_transaction()));
 }

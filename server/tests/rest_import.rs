@@ -380,8 +380,7 @@ fn limits_unknown_collections_and_media_types() {
 fn import_inside_a_rest_transaction() {
     let s = Server::start();
     s.create_collection("c");
-    let r = send(s.client().post(s.url("/_transaction/begin")));
-    let t = r.json()["transaction_id"].as_str().unwrap().to_string();
+    let t = s.begin_transaction();
     let r = send(
         s.client()
             .post(s.url("/c/_import"))

@@ -342,12 +342,7 @@ fn writes_in_a_rest_transaction_are_shaped_the_same() {
     let s = Server::start();
     let mut c = wire(&s);
     c.batch_execute(ITEMS).unwrap();
-    let r = s.post_json("/_transaction/begin", &json!({}));
-    assert_eq!(r.status, 201, "{}", r.text);
-    let txn = r.json()["transaction_id"]
-        .as_str()
-        .expect("transaction_id")
-        .to_string();
+    let txn = s.begin_transaction();
     let in_txn = |method: reqwest::Method, path: &str, body: &Json| {
         common::send(
             s.client()

@@ -10,15 +10,6 @@ use serde_json::{Value as Json, json};
 
 const HEADER: &str = "X-Transaction-ID";
 
-fn begin(s: &Server) -> String {
-    let r = s.post_raw("/_transaction/begin", "application/json", "");
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.json()["transaction_id"]
-        .as_str()
-        .expect("transaction_id")
-        .to_string()
-}
-
 fn in_txn(s: &Server, txn: &str, method: &str, path: &str, body: Option<&Json>) -> Resp {
     let url = s.url(path);
     let req = match method {
@@ -62,7 +53,7 @@ fn setup(s: &Server) {
 fn a_transfer_commits_atomically_across_collections() {
     let s = Server::start();
     setup(&s);
-    let t = begin(&s);
+    let t = s.begin_transaction();
     let r = in_txn(&s, &t, "PUT", "/accounts/a", Some(&json!({"balance": 60})));
     assert_eq!(r.status, 200, "{}", r.text);
     let r = in_txn(&s, &t, "PUT", "/accounts/b", Some(&json!({"balance": 140})));
@@ -105,7 +96,7 @@ fn a_transfer_commits_atomically_across_collections() {
 fn rollback_forgets_everything_and_sql_writes_join_the_transaction() {
     let s = Server::start();
     setup(&s);
-    let t = begin(&s);
+    let t = s.begin_transaction();
     let r = in_txn(
         &s,
         &t,
@@ -132,8 +123,8 @@ fn rollback_forgets_everything_and_sql_writes_join_the_transaction() {
 fn a_conflicting_commit_gets_409_40001_and_writes_nothing() {
     let s = Server::start();
     setup(&s);
-    let t1 = begin(&s);
-    let t2 = begin(&s);
+    let t1 = s.begin_transaction();
+    let t2 = s.begin_transaction();
     assert_eq!(
         in_txn(&s, &t1, "GET", "/accounts/a", None).json()["balance"],
         100
@@ -167,7 +158,7 @@ fn a_conflicting_commit_gets_409_40001_and_writes_nothing() {
 fn a_failed_request_leaves_the_transaction_usable() {
     let s = Server::start();
     setup(&s);
-    let t = begin(&s);
+    let t = s.begin_transaction();
     in_txn(
         &s,
         &t,
@@ -233,7 +224,7 @@ fn unknown_ids_and_bad_requests() {
 fn an_idle_transaction_expires_and_is_rolled_back() {
     let s = Server::start_with_env(&[("TISSDB_TRANSACTION_IDLE_TIMEOUT", "1")]);
     setup(&s);
-    let t = begin(&s);
+    let t = s.begin_transaction();
     in_txn(&s, &t, "PUT", "/accounts/a", Some(&json!({"balance": 0})));
     // Used within the timeout, it lives on.
     std::thread::sleep(Duration::from_millis(600));
@@ -256,7 +247,7 @@ fn an_idle_transaction_expires_and_is_rolled_back() {
 fn a_transaction_over_its_size_limit_fails_clearly() {
     let s = Server::start_with_env(&[("TISSDB_MAX_TRANSACTION_SIZE", "1000")]);
     setup(&s);
-    let t = begin(&s);
+    let t = s.begin_transaction();
     let big = "x".repeat(2000);
     in_txn(
         &s,

@@ -545,6 +545,16 @@ impl Server {
     }
 
     /// POST of raw bytes with the given Content-Type.
+    /// Begins a REST transaction (`POST /_transaction/begin`, no body) and returns its id.
+    pub fn begin_transaction(&self) -> String {
+        let r = self.post_raw("/_transaction/begin", "application/json", "");
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json()["transaction_id"]
+            .as_str()
+            .expect("transaction_id")
+            .to_string()
+    }
+
     pub fn post_raw(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) -> Resp {
         send(
             self.client
