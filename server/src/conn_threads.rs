@@ -13,7 +13,8 @@
 //! Calls too long to run in place go to the thread's blocking pool, so a long query
 //! does not hold the other connections of its thread. A thread tells the wire front-end
 //! when it goes to sleep, which batches the answers of one wake-up
-//! ([`tissdb_wire::batching`]).
+//! ([`tissdb_wire::batching`]) and sends the ones it held then, in one system call
+//! ([`tissdb_wire::outbox`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,7 +52,10 @@ impl ConnectionThreads {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
-                .on_thread_park(tissdb::company::thread_sleeps)
+                .on_thread_park(|| {
+                    tissdb::company::thread_sleeps();
+                    tissdb_wire::outbox::send_held();
+                })
                 .build()?;
             handles.push(runtime.handle().clone());
             let mut stopped = stopped.clone();
@@ -59,6 +63,7 @@ impl ConnectionThreads {
                 .name(format!("tissdb-conn-{i}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
+                    tissdb_wire::outbox::send_at_park();
                     runtime.block_on(async {
                         let _ = stopped.wait_for(|s| *s).await;
                     });

@@ -10,10 +10,13 @@
 //! per transaction in pgbench, against 0.2 and 0.4 with PostgreSQL, whose backends answer
 //! at scattered times; those wake-ups cost pgbench 4 us of CPU per transaction more.
 //!
-//! So a connection whose thread is serving others yields before it sends its answer
-//! (ReadyForQuery ends an extended-protocol exchange, after Sync): tokio runs the other
-//! ready connections first, and the yielded ones send when none is left, one after the
-//! other. Redis writes its replies before it sleeps for the same reason. The guess of
+//! So a connection whose thread is serving others holds its answer back (ReadyForQuery
+//! ends an extended-protocol exchange, after Sync) and the thread sends the held answers
+//! when none of its connections has anything left to do, all in one system call
+//! ([`crate::outbox`]). Redis writes its replies before it sleeps for the same reason.
+//! Where answers cannot be held (no `io_uring`), the connection yields instead: tokio
+//! runs the other ready connections first, and the yielded ones send one after the
+//! other. The guess of
 //! whether others are being served comes from the thread itself: the connections it
 //! answered since it last slept, and in the wake-up before. A lone busy connection
 //! (one client, or one pipelining client) never yields, so its latency is unchanged;

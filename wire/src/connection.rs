@@ -23,6 +23,8 @@ pub struct QueryHandler {
     pub(crate) quick_reads: Arc<crate::quick_reads::QuickReads>,
     /// Whether to hold an answer back for others of the thread ([`crate::batching`]).
     pub(crate) replies: crate::batching::Replies,
+    /// Where a held answer waits ([`crate::outbox`]).
+    pub(crate) outbox: Arc<crate::outbox::Outbox>,
 }
 
 impl QueryHandler {
@@ -35,6 +37,7 @@ impl QueryHandler {
             parser,
             quick_reads: Arc::default(),
             replies: Default::default(),
+            outbox: Arc::default(),
         }
     }
 }
@@ -46,9 +49,9 @@ pub struct StatementParser {
 
 /// One connection's handlers.
 pub struct ConnectionHandlers {
-    query: Arc<QueryHandler>,
-    startup: Arc<Startup>,
-    cancel: Arc<Canceller>,
+    pub(crate) query: Arc<QueryHandler>,
+    pub(crate) startup: Arc<Startup>,
+    pub(crate) cancel: Arc<Canceller>,
 }
 
 impl ConnectionHandlers {
@@ -58,6 +61,13 @@ impl ConnectionHandlers {
             startup,
             cancel,
         }
+    }
+}
+
+impl ConnectionHandlers {
+    /// Where the connection's held answers wait.
+    pub fn outbox(&self) -> Arc<crate::outbox::Outbox> {
+        self.query.outbox.clone()
     }
 }
 

@@ -408,7 +408,7 @@ impl ExtendedQueryHandler for QueryHandler {
                 status,
             )))
             .await?;
-        if self.replies.should_yield() {
+        if self.replies.should_yield() && !self.outbox.hold_next() {
             // Other connections of this thread send theirs with this (see batching).
             tokio::task::yield_now().await;
         }

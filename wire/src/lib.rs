@@ -5,7 +5,8 @@
 //!
 //! 1. The server accepts it and asks [`PgFrontEnd::connection`] for its handlers
 //!    ([`connection`]) around a new session ([`session`]); on the connection thread the
-//!    server hands it to, [`PgConnection::run`] gives the socket to pgwire.
+//!    server hands it to, [`PgConnection::run`] runs pgwire's message loop over the
+//!    socket wrapped as an [`outbox::Transport`].
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
@@ -18,7 +19,7 @@
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange; an
 //!    extended-protocol answer waits for those of the thread's other ready connections
-//!    ([`batching`]).
+//!    ([`batching`]), and they leave together in one system call ([`outbox`]).
 //! 5. At shutdown the server stops accepting and drops every connection, and
 //!    [`PgFrontEnd::wait_idle`] returns once no engine call is running, so the database
 //!    can close behind it.
@@ -32,6 +33,7 @@ pub mod encode;
 pub mod error;
 pub mod extended;
 pub mod held;
+pub mod outbox;
 pub mod quick_reads;
 pub mod response;
 pub mod schema;
@@ -174,8 +176,96 @@ impl PgConnection {
     /// dropped).
     pub async fn run(self, socket: TcpStream) {
         let peer = self.peer;
-        if let Err(e) = pgwire::tokio::process_socket(socket, None, self.handlers).await {
+        if let Err(e) = serve(socket, self.handlers).await {
             tracing::debug!(%peer, "connection ended: {e}");
         }
     }
+}
+
+/// How long a client has to finish its startup (pgwire's own limit).
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// pgwire's connection loop (`pgwire::tokio::process_socket` without TLS), over a
+/// [`outbox::Transport`] instead of the bare socket, so that held answers can leave
+/// together ([`outbox`]): pgwire declines an SSLRequest, then every message goes to
+/// pgwire's dispatcher and every error to its error answer, as there.
+async fn serve(socket: TcpStream, handlers: ConnectionHandlers) -> std::io::Result<()> {
+    use futures::StreamExt;
+    use pgwire::api::ErrorHandler;
+    use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+    use pgwire::messages::PgWireFrontendMessage;
+    use pgwire::tokio::server::{MaybeTls, negotiate_tls, process_error, process_message};
+    use tokio_util::codec::{Framed, FramedParts};
+
+    let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_timeout);
+    let negotiated = tokio::select! {
+        _ = &mut startup_timeout => return Ok(()),
+        negotiated = negotiate_tls::<extended::ParsedStatement>(socket, None) => negotiated?,
+    };
+    let Some(negotiated) = negotiated else {
+        return Ok(());
+    };
+    let parts = negotiated.into_parts();
+    let MaybeTls::Plain(stream) = parts.io else {
+        // Without a TLS acceptor pgwire never returns another kind.
+        return Ok(());
+    };
+    let mut io = FramedParts::new(
+        outbox::Transport::new(stream, handlers.outbox()),
+        parts.codec,
+    );
+    io.read_buf = parts.read_buf;
+    io.write_buf = parts.write_buf;
+    let mut socket = Framed::from_parts(io);
+
+    let errors = handlers.error_handler();
+    let (query, startup, cancel) = (&handlers.query, &handlers.startup, &handlers.cancel);
+    loop {
+        let message = if matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        ) {
+            tokio::select! {
+                _ = &mut startup_timeout => None,
+                message = socket.next() => message,
+            }
+        } else {
+            socket.next().await
+        };
+        let Some(Ok(message)) = message else {
+            break;
+        };
+        if matches!(message, PgWireFrontendMessage::Terminate(_)) {
+            break;
+        }
+        let extended_exchange = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
+        if let Err(mut e) = process_message(
+            message,
+            &mut socket,
+            startup.clone(),
+            query.clone(),
+            query.clone(),
+            query.clone(),
+            cancel.clone(),
+        )
+        .await
+        {
+            errors.on_error(&socket, &mut e);
+            let fatal = e.is_fatal();
+            process_error(&mut socket, e, extended_exchange).await?;
+            if fatal {
+                break;
+            }
+        }
+        if is_cancel {
+            break;
+        }
+    }
+    Ok(())
 }
