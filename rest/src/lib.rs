@@ -4,7 +4,9 @@
 //! Every handler decodes the request, calls one [`Session`] operation on a blocking
 //! thread (storage calls fsync), and encodes the answer. Error statuses are chosen in one
 //! place, [`error::ApiError`]. [`HttpFrontEnd`] serves each connection (HTTP/1.1,
-//! hyper) on the server's connection thread it is handed to.
+//! hyper) on the server's connection thread it is handed to; the answer to a GET of a
+//! connection sharing its thread with others is held and leaves with the thread's other
+//! held answers when it sleeps (`tissdb_net::outbox`).
 
 mod body;
 pub mod csv_text;
@@ -22,9 +24,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{delete, get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tissdb::Database;
 use tissdb::company::{Company, Presence};
+use tissdb_net::outbox::{Outbox, Transport};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -128,10 +130,32 @@ pub struct HttpFrontEnd {
 
 /// One accepted connection, ready to be served.
 pub struct HttpConnection {
-    service: TowerToHyperService<Router>,
+    app: Router,
     closing: watch::Receiver<bool>,
     peer: SocketAddr,
     idle_timeout: Duration,
+}
+
+/// The router, holding back the answers to GET requests of a connection that shares its
+/// thread with others: they leave with the thread's other held answers when it sleeps
+/// (`tissdb_net::outbox`), as the wire front-end's reads do.
+#[derive(Clone)]
+struct Holding {
+    app: Router,
+    outbox: Arc<Outbox>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        if request.method() == hyper::Method::GET && company().is_some_and(|c| !c.alone()) {
+            self.outbox.hold_next();
+        }
+        tower_service::Service::call(&mut self.app.clone(), request)
+    }
 }
 
 impl HttpFrontEnd {
@@ -148,7 +172,7 @@ impl HttpFrontEnd {
     /// The connection from `peer`.
     pub fn connection(&self, peer: SocketAddr) -> HttpConnection {
         HttpConnection {
-            service: TowerToHyperService::new(self.app.clone()),
+            app: self.app.clone(),
             closing: self.closing_tx.subscribe(),
             peer,
             idle_timeout: self.idle_timeout,
@@ -178,10 +202,15 @@ impl HttpConnection {
     /// Serves the connection on `socket` until the client leaves or, after
     /// [`HttpFrontEnd::close`], its request in progress is answered.
     pub async fn run(mut self, socket: TcpStream) {
+        let outbox = Arc::new(Outbox::default());
+        let service = Holding {
+            app: self.app,
+            outbox: outbox.clone(),
+        };
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(self.idle_timeout)
-            .serve_connection(TokioIo::new(socket), self.service);
+            .serve_connection(TokioIo::new(Transport::new(socket, outbox)), service);
         let mut conn = std::pin::pin!(conn);
         // The handlers run inside the connection's task: they find its presence there.
         let presence = Arc::new(Presence::default());

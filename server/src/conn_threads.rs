@@ -14,7 +14,7 @@
 //! does not hold the other connections of its thread. A thread tells the wire front-end
 //! when it goes to sleep, which batches the answers of one wake-up
 //! ([`tissdb_wire::batching`]) and sends the ones it held then, in one system call
-//! ([`tissdb_wire::outbox`]).
+//! ([`tissdb_net::outbox`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -54,7 +54,7 @@ impl ConnectionThreads {
                 .thread_stack_size(STACK_SIZE)
                 .on_thread_park(|| {
                     tissdb::company::thread_sleeps();
-                    tissdb_wire::outbox::send_held();
+                    tissdb_net::outbox::send_held();
                 })
                 .build()?;
             handles.push(runtime.handle().clone());
@@ -63,7 +63,7 @@ impl ConnectionThreads {
                 .name(format!("tissdb-conn-{i}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
-                    tissdb_wire::outbox::send_at_park();
+                    tissdb_net::outbox::send_at_park();
                     runtime.block_on(async {
                         let _ = stopped.wait_for(|s| *s).await;
                     });

@@ -4,12 +4,14 @@
 //! leave in one submission when the thread sleeps.
 //!
 //! * 16 clients at once, each running prepared point reads of its own rows, every
-//!   client's queries pipelined four at a time: each answer reaches its own client and
-//!   query, in order, with the right row;
+//!   client's queries pipelined four at a time, and simple-protocol reads: each answer
+//!   reaches its own client and query, in order, with the right row;
 //! * answers longer than the most a connection holds (64 KiB) and short ones, mixed on
 //!   the same connections, arrive whole;
 //! * a client that drops its connection with answers in flight leaves the others'
-//!   answers untouched, and the server keeps serving.
+//!   answers untouched, and the server keeps serving;
+//! * REST: 16 keep-alive connections reading their own documents at once each get
+//!   their own.
 
 mod common;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use common::{Server, bounded, pg_connect};
 use futures::future::try_join_all;
+use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::types::ToSql;
 
 /// How long the body of one test may run.
@@ -78,6 +81,20 @@ async fn concurrent_pipelined_point_reads_each_get_their_own_answer() {
                             format!("row {id} of client {owner}")
                         );
                     }
+                    // The simple protocol's answers are held the same way.
+                    let id = ids[0];
+                    let messages = client
+                        .simple_query(&format!("SELECT v FROM t WHERE id = {id}"))
+                        .await
+                        .expect("simple query");
+                    let values: Vec<String> = messages
+                        .iter()
+                        .filter_map(|m| match m {
+                            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(values, [format!("row {id} of client {owner}")]);
                 }
             }));
         }
@@ -187,4 +204,51 @@ async fn a_client_gone_with_answers_in_flight_leaves_the_others_whole() {
         assert_eq!(n, CLIENTS as i64 * ROWS_PER_CLIENT);
     })
     .await;
+}
+
+#[test]
+fn concurrent_rest_reads_each_get_their_own_document() {
+    let server = Server::start();
+    let http = common::http_client();
+    let created = http
+        .put(server.url("/docs"))
+        .send()
+        .expect("create collection");
+    assert_eq!(created.status().as_u16(), 201);
+    for owner in 0..CLIENTS {
+        for n in 0..10 {
+            let doc = serde_json::json!({"id": format!("d{owner}-{n}"), "owner": owner, "n": n});
+            let posted = http
+                .post(server.url("/docs"))
+                .json(&doc)
+                .send()
+                .expect("post");
+            assert_eq!(posted.status().as_u16(), 201);
+        }
+    }
+    let base = server.base_url();
+    let readers: Vec<_> = (0..CLIENTS)
+        .map(|owner| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                // One keep-alive connection per reader.
+                let http = common::http_client();
+                for round in 0..60 {
+                    let n = round % 10;
+                    let got = http
+                        .get(format!("{base}/docs/d{owner}-{n}"))
+                        .send()
+                        .expect("get");
+                    assert_eq!(got.status().as_u16(), 200);
+                    let doc: serde_json::Value = got.json().expect("a JSON document");
+                    assert_eq!(doc["id"], format!("d{owner}-{n}"));
+                    assert_eq!(doc["owner"], owner);
+                    assert_eq!(doc["n"], n);
+                }
+            })
+        })
+        .collect();
+    for reader in readers {
+        reader.join().expect("a reader's documents");
+    }
 }

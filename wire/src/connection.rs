@@ -23,8 +23,8 @@ pub struct QueryHandler {
     pub(crate) quick_reads: Arc<crate::quick_reads::QuickReads>,
     /// Whether to hold an answer back for others of the thread ([`crate::batching`]).
     pub(crate) replies: crate::batching::Replies,
-    /// Where a held answer waits ([`crate::outbox`]).
-    pub(crate) outbox: Arc<crate::outbox::Outbox>,
+    /// Where a held answer waits ([`tissdb_net::outbox`]).
+    pub(crate) outbox: Arc<tissdb_net::outbox::Outbox>,
 }
 
 impl QueryHandler {
@@ -66,7 +66,7 @@ impl ConnectionHandlers {
 
 impl ConnectionHandlers {
     /// Where the connection's held answers wait.
-    pub fn outbox(&self) -> Arc<crate::outbox::Outbox> {
+    pub fn outbox(&self) -> Arc<tissdb_net::outbox::Outbox> {
         self.query.outbox.clone()
     }
 }

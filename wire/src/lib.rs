@@ -6,7 +6,7 @@
 //! 1. The server accepts it and asks [`PgFrontEnd::connection`] for its handlers
 //!    ([`connection`]) around a new session ([`session`]); on the connection thread the
 //!    server hands it to, [`PgConnection::run`] runs pgwire's message loop over the
-//!    socket wrapped as an [`outbox::Transport`].
+//!    socket wrapped as an [`tissdb_net::outbox::Transport`].
 //! 2. [`startup`] refuses TLS, accepts any user and database, sends the server
 //!    parameters drivers read, and registers the cancel key.
 //! 3. Simple queries ([`simple`]) and extended-protocol messages ([`extended`]) call the
@@ -19,7 +19,7 @@
 //!    engine errors keep their SQLSTATE ([`error`]). COPY data moves through [`copy`].
 //! 4. ReadyForQuery carries the session's transaction status after every exchange; an
 //!    extended-protocol answer waits for those of the thread's other ready connections
-//!    ([`batching`]), and they leave together in one system call ([`outbox`]).
+//!    ([`batching`]), and they leave together in one system call ([`tissdb_net::outbox`]).
 //! 5. At shutdown the server stops accepting and drops every connection, and
 //!    [`PgFrontEnd::wait_idle`] returns once no engine call is running, so the database
 //!    can close behind it.
@@ -33,7 +33,6 @@ pub mod encode;
 pub mod error;
 pub mod extended;
 pub mod held;
-pub mod outbox;
 pub mod quick_reads;
 pub mod response;
 pub mod schema;
@@ -186,8 +185,8 @@ impl PgConnection {
 const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// pgwire's connection loop (`pgwire::tokio::process_socket` without TLS), over a
-/// [`outbox::Transport`] instead of the bare socket, so that held answers can leave
-/// together ([`outbox`]): pgwire declines an SSLRequest, then every message goes to
+/// [`tissdb_net::outbox::Transport`] instead of the bare socket, so that held answers can leave
+/// together ([`tissdb_net::outbox`]): pgwire declines an SSLRequest, then every message goes to
 /// pgwire's dispatcher and every error to its error answer, as there.
 async fn serve(socket: TcpStream, handlers: ConnectionHandlers) -> std::io::Result<()> {
     use futures::StreamExt;
@@ -212,7 +211,7 @@ async fn serve(socket: TcpStream, handlers: ConnectionHandlers) -> std::io::Resu
         return Ok(());
     };
     let mut io = FramedParts::new(
-        outbox::Transport::new(stream, handlers.outbox()),
+        tissdb_net::outbox::Transport::new(stream, handlers.outbox()),
         parts.codec,
     );
     io.read_buf = parts.read_buf;

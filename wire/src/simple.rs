@@ -181,6 +181,10 @@ impl SimpleQueryHandler for QueryHandler {
         client.set_state(PgWireConnectionState::ReadyForQuery);
         let status = self.session.transaction_status();
         client.set_transaction_status(status);
+        if self.replies.should_yield() {
+            // Sent with the thread's other answers when it sleeps (see batching).
+            self.outbox.hold_next();
+        }
         send_ready_for_query(client, status).await
     }
 
@@ -229,6 +233,7 @@ impl QueryHandler {
         } else {
             let sql = query.to_owned();
             let quick = QuickReads::shape(query).map(|shape| (&*self.quick_reads, shape));
+            self.replies.wrote();
             self.session
                 .run_write(quick, self.replies.company(), move |s| batch(s, &sql))
                 .await?

@@ -1,5 +1,5 @@
 //! Held answers, sent together: a connection thread that holds answers back for the
-//! other connections it is serving ([`crate::batching`]) sends all of them in one
+//! other connections it is serving (`tissdb_wire::batching`) sends all of them in one
 //! system call when it goes to sleep, one `io_uring` submission of a send per
 //! connection, instead of one `send` each.
 //!
