@@ -50,57 +50,68 @@ async fn load(server: &Server) {
     }
 }
 
+/// Runs `body` for `clients` connections at once, each with its own client and index,
+/// and waits for all of them (a panic in one fails the test).
+async fn each_client<F, Fut>(server: &Server, clients: i32, body: F)
+where
+    F: Fn(i32, tokio_postgres::Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut tasks = Vec::new();
+    for owner in 0..clients {
+        let client = pg_connect(server, "user=tester").await;
+        tasks.push(tokio::spawn(body(owner, client)));
+    }
+    for task in tasks {
+        task.await.expect("a client's reads");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pipelined_point_reads_each_get_their_own_answer() {
     let server = Server::start();
     bounded("held answers", BODY_TIMEOUT, async {
         load(&server).await;
-        let mut tasks = Vec::new();
-        for owner in 0..CLIENTS as i32 {
-            let client = pg_connect(&server, "user=tester").await;
-            tasks.push(tokio::spawn(async move {
-                let read = client
-                    .prepare("SELECT id, owner, v FROM t WHERE id = $1")
+        each_client(&server, CLIENTS as i32, |owner, client| async move {
+            let read = client
+                .prepare("SELECT id, owner, v FROM t WHERE id = $1")
+                .await
+                .expect("prepare");
+            for round in 0..20i64 {
+                // Four queries in flight on the connection at once (pipelined).
+                let ids: Vec<i64> = (0..4)
+                    .map(|k| i64::from(owner) * 1000 + (round * 4 + k) % ROWS_PER_CLIENT)
+                    .collect();
+                let params: Vec<[&(dyn ToSql + Sync); 1]> =
+                    ids.iter().map(|id| [id as _]).collect();
+                let rows = try_join_all(params.iter().map(|p| client.query_one(&read, p)))
                     .await
-                    .expect("prepare");
-                for round in 0..20i64 {
-                    // Four queries in flight on the connection at once (pipelined).
-                    let ids: Vec<i64> = (0..4)
-                        .map(|k| i64::from(owner) * 1000 + (round * 4 + k) % ROWS_PER_CLIENT)
-                        .collect();
-                    let params: Vec<[&(dyn ToSql + Sync); 1]> =
-                        ids.iter().map(|id| [id as _]).collect();
-                    let rows = try_join_all(params.iter().map(|p| client.query_one(&read, p)))
-                        .await
-                        .expect("point reads");
-                    for (id, row) in ids.iter().zip(rows) {
-                        assert_eq!(row.get::<_, i64>(0), *id, "the row asked for");
-                        assert_eq!(row.get::<_, i32>(1), owner);
-                        assert_eq!(
-                            row.get::<_, String>(2),
-                            format!("row {id} of client {owner}")
-                        );
-                    }
-                    // The simple protocol's answers are held the same way.
-                    let id = ids[0];
-                    let messages = client
-                        .simple_query(&format!("SELECT v FROM t WHERE id = {id}"))
-                        .await
-                        .expect("simple query");
-                    let values: Vec<String> = messages
-                        .iter()
-                        .filter_map(|m| match m {
-                            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                            _ => None,
-                        })
-                        .collect();
-                    assert_eq!(values, [format!("row {id} of client {owner}")]);
+                    .expect("point reads");
+                for (id, row) in ids.iter().zip(rows) {
+                    assert_eq!(row.get::<_, i64>(0), *id, "the row asked for");
+                    assert_eq!(row.get::<_, i32>(1), owner);
+                    assert_eq!(
+                        row.get::<_, String>(2),
+                        format!("row {id} of client {owner}")
+                    );
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("a client's reads");
-        }
+                // The simple protocol's answers are held the same way.
+                let id = ids[0];
+                let messages = client
+                    .simple_query(&format!("SELECT v FROM t WHERE id = {id}"))
+                    .await
+                    .expect("simple query");
+                let values: Vec<String> = messages
+                    .iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(values, [format!("row {id} of client {owner}")]);
+            }
+        })
+        .await;
     })
     .await;
 }
@@ -110,50 +121,44 @@ async fn long_and_short_answers_mixed_arrive_whole() {
     let server = Server::start();
     bounded("long answers", BODY_TIMEOUT, async {
         load(&server).await;
-        let mut tasks = Vec::new();
-        for owner in 0..8i32 {
-            let client = pg_connect(&server, "user=tester").await;
-            tasks.push(tokio::spawn(async move {
-                // About 800 rows of ~120 bytes: well over 64 KiB per answer.
-                let long = client
-                    .prepare("SELECT id, v || repeat('x', 80) FROM t ORDER BY id")
-                    .await
-                    .expect("prepare");
-                let short = client
-                    .prepare("SELECT v FROM t WHERE id = $1")
-                    .await
-                    .expect("prepare");
-                // One value longer than the most a connection holds.
-                let wide = client
-                    .prepare("SELECT repeat(v, 5000) FROM t WHERE id = $1")
-                    .await
-                    .expect("prepare");
-                let id = i64::from(owner) * 1000 + 7;
-                let v = format!("row {id} of client {owner}");
-                let param: [&(dyn ToSql + Sync); 1] = [&id];
-                for _ in 0..6 {
-                    let (rows, one, big) = tokio::join!(
-                        client.query(&long, &[]),
-                        client.query_one(&short, &param),
-                        client.query_one(&wide, &param)
-                    );
-                    let big: String = big.expect("wide answer").get(0);
-                    assert!(big.len() > 64 << 10);
-                    assert_eq!(big, v.repeat(5000));
-                    let rows = rows.expect("long answer");
-                    assert_eq!(rows.len(), CLIENTS * ROWS_PER_CLIENT as usize);
-                    for (row, next) in rows.iter().zip(rows.iter().skip(1)) {
-                        assert!(row.get::<_, i64>(0) < next.get::<_, i64>(0), "in order");
-                    }
-                    let first: String = rows[0].get(1);
-                    assert_eq!(first, format!("row 0 of client 0{}", "x".repeat(80)));
-                    assert_eq!(one.expect("short answer").get::<_, String>(0), v);
+        each_client(&server, 8, |owner, client| async move {
+            // About 800 rows of ~120 bytes: well over 64 KiB per answer.
+            let long = client
+                .prepare("SELECT id, v || repeat('x', 80) FROM t ORDER BY id")
+                .await
+                .expect("prepare");
+            let short = client
+                .prepare("SELECT v FROM t WHERE id = $1")
+                .await
+                .expect("prepare");
+            // One value longer than the most a connection holds.
+            let wide = client
+                .prepare("SELECT repeat(v, 5000) FROM t WHERE id = $1")
+                .await
+                .expect("prepare");
+            let id = i64::from(owner) * 1000 + 7;
+            let v = format!("row {id} of client {owner}");
+            let param: [&(dyn ToSql + Sync); 1] = [&id];
+            for _ in 0..6 {
+                let (rows, one, big) = tokio::join!(
+                    client.query(&long, &[]),
+                    client.query_one(&short, &param),
+                    client.query_one(&wide, &param)
+                );
+                let big: String = big.expect("wide answer").get(0);
+                assert!(big.len() > 64 << 10);
+                assert_eq!(big, v.repeat(5000));
+                let rows = rows.expect("long answer");
+                assert_eq!(rows.len(), CLIENTS * ROWS_PER_CLIENT as usize);
+                for (row, next) in rows.iter().zip(rows.iter().skip(1)) {
+                    assert!(row.get::<_, i64>(0) < next.get::<_, i64>(0), "in order");
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("a client's reads");
-        }
+                let first: String = rows[0].get(1);
+                assert_eq!(first, format!("row 0 of client 0{}", "x".repeat(80)));
+                assert_eq!(one.expect("short answer").get::<_, String>(0), v);
+            }
+        })
+        .await;
     })
     .await;
 }
@@ -163,38 +168,32 @@ async fn a_client_gone_with_answers_in_flight_leaves_the_others_whole() {
     let server = Server::start();
     bounded("clients leaving", BODY_TIMEOUT, async {
         load(&server).await;
-        let mut tasks = Vec::new();
-        for owner in 0..8i32 {
-            let client = pg_connect(&server, "user=tester").await;
-            tasks.push(tokio::spawn(async move {
-                let read = client
-                    .prepare("SELECT v FROM t WHERE id = $1")
-                    .await
-                    .expect("prepare");
-                let id = i64::from(owner) * 1000 + 3;
-                let param: [&(dyn ToSql + Sync); 1] = [&id];
-                for round in 0..30 {
-                    if owner % 2 == 1 && round == 10 {
-                        // Queries sent, connection dropped before their answers.
-                        let mut pending = Box::pin(try_join_all(
-                            (0..4).map(|_| client.query_one(&read, &param)),
-                        ));
-                        let _ = futures::poll!(pending.as_mut());
-                        drop(pending);
-                        drop(client);
-                        return;
-                    }
-                    let row = client.query_one(&read, &param).await.expect("point read");
-                    assert_eq!(
-                        row.get::<_, String>(0),
-                        format!("row {id} of client {owner}")
-                    );
+        each_client(&server, 8, |owner, client| async move {
+            let read = client
+                .prepare("SELECT v FROM t WHERE id = $1")
+                .await
+                .expect("prepare");
+            let id = i64::from(owner) * 1000 + 3;
+            let param: [&(dyn ToSql + Sync); 1] = [&id];
+            for round in 0..30 {
+                if owner % 2 == 1 && round == 10 {
+                    // Queries sent, connection dropped before their answers.
+                    let mut pending = Box::pin(try_join_all(
+                        (0..4).map(|_| client.query_one(&read, &param)),
+                    ));
+                    let _ = futures::poll!(pending.as_mut());
+                    drop(pending);
+                    drop(client);
+                    return;
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("a client's reads");
-        }
+                let row = client.query_one(&read, &param).await.expect("point read");
+                assert_eq!(
+                    row.get::<_, String>(0),
+                    format!("row {id} of client {owner}")
+                );
+            }
+        })
+        .await;
         let client = pg_connect(&server, "user=tester").await;
         let n: i64 = client
             .query_one("SELECT count(*) FROM t", &[])
