@@ -4,9 +4,9 @@
 //! Every handler decodes the request, calls one [`Session`] operation on a blocking
 //! thread (storage calls fsync), and encodes the answer. Error statuses are chosen in one
 //! place, [`error::ApiError`]. [`HttpFrontEnd`] serves each connection (HTTP/1.1,
-//! hyper) on the server's connection thread it is handed to; the answer to a GET of a
-//! connection sharing its thread with others is held and leaves with the thread's other
-//! held answers when it sleeps (`tissdb_net::outbox`).
+//! hyper) on the server's connection thread it is handed to; the answer to a GET or a
+//! `_query` of a connection sharing its thread with others is held and leaves with the
+//! thread's other held answers when it sleeps (`tissdb_net::outbox`).
 
 mod body;
 pub mod csv_text;
@@ -136,9 +136,11 @@ pub struct HttpConnection {
     idle_timeout: Duration,
 }
 
-/// The router, holding back the answers to GET requests of a connection that shares its
-/// thread with others: they leave with the thread's other held answers when it sleeps
-/// (`tissdb_net::outbox`), as the wire front-end's reads do.
+/// The router, holding back the answers to GET and `_query` requests of a connection that
+/// shares its thread with others: they leave with the thread's other held answers when
+/// it sleeps (`tissdb_net::outbox`), as the wire front-end's reads do. (A `_query` may
+/// write: its answer is held all the same; holding write answers measured neither
+/// better nor worse on the wire.)
 #[derive(Clone)]
 struct Holding {
     app: Router,
@@ -151,7 +153,10 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
     type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-        if request.method() == hyper::Method::GET && company().is_some_and(|c| !c.alone()) {
+        let read = request.method() == hyper::Method::GET
+            || (request.method() == hyper::Method::POST
+                && request.uri().path().ends_with("/_query"));
+        if read && company().is_some_and(|c| !c.alone()) {
             self.outbox.hold_next();
         }
         tower_service::Service::call(&mut self.app.clone(), request)

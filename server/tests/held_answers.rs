@@ -10,8 +10,8 @@
 //!   the same connections, arrive whole;
 //! * a client that drops its connection with answers in flight leaves the others'
 //!   answers untouched, and the server keeps serving;
-//! * REST: 16 keep-alive connections reading their own documents at once each get
-//!   their own.
+//! * REST: 16 keep-alive connections reading their own documents at once (GET and
+//!   `_query`) each get their own.
 
 mod common;
 
@@ -243,6 +243,19 @@ fn concurrent_rest_reads_each_get_their_own_document() {
                     assert_eq!(doc["id"], format!("d{owner}-{n}"));
                     assert_eq!(doc["owner"], owner);
                     assert_eq!(doc["n"], n);
+                    // A read through `_query` (a POST) is held the same way.
+                    let query = serde_json::json!({
+                        "query": "SELECT n, owner FROM docs WHERE id = $1",
+                        "params": [format!("d{owner}-{n}")],
+                    });
+                    let got = http
+                        .post(format!("{base}/docs/_query"))
+                        .json(&query)
+                        .send()
+                        .expect("_query");
+                    assert_eq!(got.status().as_u16(), 200);
+                    let rows: serde_json::Value = got.json().expect("JSON rows");
+                    assert_eq!(rows, serde_json::json!([{"n": n, "owner": owner}]));
                 }
             })
         })
