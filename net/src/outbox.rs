@@ -12,7 +12,7 @@
 //! 0.62 times per query against PostgreSQL's 0.23. Sent in one submission, the answers
 //! are all in the clients' sockets before the thread leaves the kernel.
 //!
-//! A connection's socket, as pgwire sees it, is a [`Transport`]: writes go straight to
+//! A connection's socket, as its front-end (pgwire, hyper) sees it, is a [`Transport`]: writes go straight to
 //! the socket unless the connection asked to hold its next answer
 //! ([`Outbox::hold_next`]); then the answer's bytes wait in its [`Outbox`], which joins
 //! the thread's queue, sent by [`send_held`] (the thread's `on_thread_park`), or at once
@@ -266,13 +266,15 @@ fn submit_sends(
     (results, Sent::All)
 }
 
-/// A connection's socket as pgwire uses it (see the module doc).
+/// A connection's socket as its front-end uses it (see the module doc).
 pub struct Transport {
     stream: TcpStream,
     outbox: Arc<Outbox>,
 }
 
 impl Transport {
+    /// `stream`, whose held answers wait in `outbox` (the connection's handlers ask
+    /// through the same outbox to hold them).
     pub fn new(stream: TcpStream, outbox: Arc<Outbox>) -> Transport {
         outbox.state.lock().fd = Some(stream.as_raw_fd());
         Transport { stream, outbox }
