@@ -280,13 +280,13 @@ impl Transport {
         Transport { stream, outbox }
     }
 
-    /// Writes what the outbox holds (not queued) through tokio; Pending until the socket
-    /// took all of it.
+    /// Writes what the outbox holds through tokio; Pending until the socket took all of
+    /// it. (If the outbox is queued, the thread's send later finds less or nothing.)
     fn poll_drain(&mut self, cx: &mut Context<'_>, state: &mut OutState) -> Poll<io::Result<()>> {
         if let Some(kind) = state.failed.take() {
             return Poll::Ready(Err(kind.into()));
         }
-        while !state.held.is_empty() && !state.queued {
+        while !state.held.is_empty() {
             match Pin::new(&mut self.stream).poll_write(cx, &state.held) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
@@ -411,7 +411,6 @@ impl AsyncWrite for Transport {
         let outbox = this.outbox.clone();
         let mut state = outbox.state.lock();
         // Whatever is held goes before the end.
-        state.queued = false;
         match this.poll_drain(cx, &mut state) {
             Poll::Ready(Ok(())) => {}
             other => return other,
@@ -560,6 +559,22 @@ mod tests {
             assert!(t.outbox.state.lock().held.is_empty());
             assert!(QUEUE.with(|q| q.borrow().is_empty()), "nothing queued");
             assert!(reader.join().unwrap() == answer);
+        });
+    }
+
+    #[test]
+    fn shutting_down_sends_what_is_held_first() {
+        connection_runtime().block_on(async {
+            let (mut transports, mut clients) = connections(1).await;
+            let t = &mut transports[0];
+            assert!(t.outbox.hold_next());
+            t.write_all(b"last answer").await.unwrap();
+            t.flush().await.unwrap();
+            assert!(nothing_arrived(&clients[0]));
+            t.shutdown().await.unwrap();
+            let mut rest = Vec::new();
+            clients[0].read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, b"last answer", "the answer, then the end");
         });
     }
 

@@ -266,5 +266,12 @@ async fn serve(socket: TcpStream, handlers: ConnectionHandlers) -> std::io::Resu
             break;
         }
     }
+    // An answer held when the client sent Terminate right after its Sync goes out
+    // before the socket closes (a client that stopped reading gets two seconds).
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::io::AsyncWriteExt::shutdown(socket.get_mut()),
+    )
+    .await;
     Ok(())
 }
