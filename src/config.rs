@@ -133,8 +133,8 @@ settings! {
     /// Size at which the WAL moves on to a new file.
     wal_segment_size: u64 = 64 << 20,
     /// Group commit's delay, in microseconds: when the last WAL write carried the
-    /// commits of several clients, the next waits up to this long for as many to join
-    /// it (one write for all of them, less CPU per commit). A lone client is never
+    /// commits of several clients, the next waits up to this long for half as many to
+    /// join it (one write for several, less CPU per commit). A lone client is never
     /// delayed. 0 writes as soon as the previous write is done.
     commit_delay: u64 = 100,
     /// Size-tiered compaction: how many similar-sized segments make a merge.

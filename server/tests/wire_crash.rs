@@ -93,8 +93,8 @@ async fn sigkill_during_wire_writes_loses_no_acknowledged_write() {
     sigkill_during_wire_writes(&[("TISSDB_MEMTABLE_SIZE", "64KiB")]).await;
 }
 
-/// The same with a long commit delay: the WAL's flusher holds back each write until as
-/// many writers as last time have joined it (or 10 ms have passed), and a writer is
+/// The same with a long commit delay: the WAL's flusher holds back each write until
+/// half as many writers as last time have joined it (or 10 ms have passed), and a writer is
 /// still acknowledged only once its record is durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_a_long_commit_delay_loses_no_acknowledged_write() {
