@@ -1318,57 +1318,98 @@ pub fn decode_block_keeping(
 /// element (None for a tombstone).
 pub type SplitEntry<'a> = (String, Option<&'a str>);
 
+/// How the writer starts a block's entries ([`XmlWriter::open_entry`]). Only entries
+/// carry an `id` or `t:id64` attribute, and the writer escapes `<` in text and attribute
+/// values, so each of these occurs at an entry's start and nowhere else: an entry ends
+/// where the next one starts, or at the block's end tag.
+const ENTRY_STARTS: [&[u8]; 4] = [
+    b"<document id=\"",
+    b"<document t:id64=\"",
+    b"<tombstone id=\"",
+    b"<tombstone t:id64=\"",
+];
+
+/// Whether an entry starts at `at` in `bytes`.
+fn entry_starts_at(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at..)
+        .is_some_and(|rest| ENTRY_STARTS.iter().any(|start| rest.starts_with(start)))
+}
+
+/// Where the first entry at or after `from` starts in `bytes`, if one does.
+fn next_entry(bytes: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr_iter(b'<', bytes.get(from..).unwrap_or_default())
+        .map(|at| from + at)
+        .find(|&at| entry_starts_at(bytes, at))
+}
+
 /// The entries of a block written by [`encode_block`], without decoding them: each
 /// document's id and its `<document>` element as written, and each tombstone's id
 /// (with None). Compaction copies the elements into the blocks it writes
 /// ([`BlockPart::Written`]) instead of decoding and encoding them again. None when the
 /// block does not start as [`encode_block`] starts one: its elements might then need
 /// a declaration that the block's root holds, and the caller decodes it instead.
+///
+/// An entry is cut where the next one starts ([`ENTRY_STARTS`]); only its start tag is
+/// read (its id) and its end checked, not what is inside it: a block is checked whole
+/// by its checksum, and fully when a document of it is decoded. (Reading each element
+/// to its end took most of a compaction's CPU for nested documents.)
 pub fn split_block(bytes: &[u8]) -> Result<Option<Vec<SplitEntry<'_>>>> {
     let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
     if !bytes.starts_with(BLOCK_OPEN.as_bytes()) {
         return Ok(None);
     }
     let body = std::str::from_utf8(bytes).map_err(|e| corrupt(format!("not UTF-8: {e}")))?;
+    let inner = body
+        .get(BLOCK_OPEN.len()..)
+        .and_then(|rest| rest.strip_suffix("</block>"))
+        .ok_or_else(|| corrupt("the block does not end with </block>".into()))?;
+    let bytes = inner.as_bytes();
     let bad = |e: quick_xml::Error| corrupt(format!("malformed XML: {e}"));
-    let document = quick_xml::name::QName("document");
-    let mut reader = Reader::from_str(body);
-    // The root element (the reader checks that the block's end tag matches it).
-    match reader.read_event().map_err(bad)? {
-        Event::Start(e) if e.name().0 == "block" => {}
-        other => return Err(corrupt(format!("expected <block>, found {other:?}"))),
-    }
     let mut entries = Vec::new();
-    loop {
-        let start = reader.buffer_position() as usize;
-        let (id, written) = match reader.read_event().map_err(bad)? {
-            Event::Start(e) if e.name() == document => {
-                let id = entry_id(&e).map_err(|f| corrupt(fail_message(f)))?;
-                reader.read_to_end(document).map_err(bad)?;
-                (id, true)
-            }
-            Event::Empty(e) if e.name() == document => {
-                (entry_id(&e).map_err(|f| corrupt(fail_message(f)))?, true)
-            }
-            Event::Empty(e) if e.name().0 == "tombstone" => {
-                (entry_id(&e).map_err(|f| corrupt(fail_message(f)))?, false)
-            }
-            Event::End(e) if e.name().0 == "block" => return Ok(Some(entries)),
-            Event::Eof => return Err(corrupt("unexpected end of input in <block>".into())),
+    let mut start = 0;
+    // Whitespace between entries (none as written) is stepped over.
+    let space = |b: &u8| !matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    while let Some(at) = bytes
+        .get(start..)
+        .and_then(|rest| rest.iter().position(space))
+    {
+        start += at;
+        if !entry_starts_at(bytes, start) {
+            return Err(corrupt(format!(
+                "expected a <document> or <tombstone> with an id at offset {start}"
+            )));
+        }
+        let end = next_entry(bytes, start + 1).unwrap_or(inner.len());
+        let element = inner
+            .get(start..end)
+            .ok_or_else(|| corrupt("entry out of range".into()))?
+            .trim_end_matches([' ', '\t', '\n', '\r']);
+        let mut reader = Reader::from_str(element);
+        let (tag, empty) = match reader.read_event().map_err(bad)? {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
             other => return Err(corrupt(format!("unexpected {other:?} in <block>"))),
         };
-        let element = match written {
-            true => {
-                let end = reader.buffer_position() as usize;
-                Some(
-                    body.get(start..end)
-                        .ok_or_else(|| corrupt("entry out of range".into()))?,
-                )
-            }
-            false => None,
+        let id = entry_id(&tag).map_err(|f| corrupt(fail_message(f)))?;
+        let whole = match empty {
+            true => reader.buffer_position() as usize == element.len(),
+            false => element.ends_with("</document>"),
         };
-        entries.push((id, element));
+        let entry = match tag.name().0 {
+            "document" if whole => (id, Some(element)),
+            "tombstone" if whole && empty => (id, None),
+            _ => {
+                return Err(corrupt(format!(
+                    "an entry that is not a whole <document> or an empty <tombstone>: {}",
+                    element.chars().take(80).collect::<String>()
+                )));
+            }
+        };
+        entries.push(entry);
+        start = end;
     }
+    Ok(Some(entries))
 }
 
 /// A block entry's id: its `id` attribute or, Base64, its `t:id64`.
@@ -1404,7 +1445,8 @@ fn fail_message(fail: Fail) -> String {
 /// The entry's start tag is found by searching the bytes for it: the writer gives only
 /// a block's entries an `id` (or `t:id64`) attribute, and escapes `<` in text and
 /// attribute values, so `<document id="x"` (or `<tombstone ...`) with the id written
-/// as the writer writes it occurs once, at the entry. Then that element alone is read.
+/// as the writer writes it occurs once, at the entry, which ends where the next entry
+/// starts ([`ENTRY_STARTS`]). Then that element alone is decoded.
 pub fn decode_block_entry(bytes: &[u8], id: &str) -> Result<Option<Option<Object>>> {
     let corrupt = |message: String| Error::Corruption(format!("XML block: {message}"));
     let header_end = memchr::memchr(b'>', bytes)
@@ -1419,34 +1461,30 @@ pub fn decode_block_entry(bytes: &[u8], id: &str) -> Result<Option<Option<Object
         push_attr_value(&mut attr, &BASE64.encode(id));
     }
     attr.push('"');
-    let body = bytes.get(header_end + 1..).unwrap_or_default();
-    let found = ["<document", "<tombstone"].iter().find_map(|tag| {
-        let pattern = format!("{tag}{attr}");
-        memchr::memmem::find(body, pattern.as_bytes()).filter(|at| {
-            // Followed by the tag's end (not by more of a longer id's text).
-            matches!(body.get(at + pattern.len()), Some(b'>' | b'/' | b' '))
+    let body = bytes
+        .get(header_end + 1..)
+        .and_then(|rest| rest.strip_suffix(b"</block>"))
+        .ok_or_else(|| corrupt("the block does not end with </block>".into()))?;
+    // The attribute as the writer writes it, right after an entry's tag name and followed
+    // by the tag's end (not by more of a longer id's text). Elsewhere (in text) it is
+    // not after a tag name: `<` is escaped there.
+    let found = memchr::memmem::find_iter(body, attr.as_bytes()).find_map(|at| {
+        if !matches!(body.get(at + attr.len()), Some(b'>' | b'/' | b' ')) {
+            return None;
+        }
+        [&b"<document"[..], b"<tombstone"].iter().find_map(|tag| {
+            at.checked_sub(tag.len())
+                .filter(|&start| body.get(start..at) == Some(*tag))
         })
     });
     let Some(start) = found else {
         return Ok(None);
     };
-    let rest = body.get(start..).unwrap_or_default();
-    let mut reader = Reader::from_reader(rest);
-    let bad = |e: quick_xml::Error| corrupt(format!("malformed XML: {e}"));
-    match reader.read_event().map_err(bad)? {
-        Event::Start(e) => {
-            let name = e.name().0.to_string();
-            reader
-                .read_to_end(quick_xml::name::QName(&name))
-                .map_err(bad)?;
-        }
-        Event::Empty(_) => {}
-        _ => return Err(corrupt("a block entry that is not an element".into())),
-    }
-    let end = reader.buffer_position() as usize;
-    let mut one = Vec::with_capacity(header_end + 1 + end + 8);
+    let end = next_entry(body, start + 1).unwrap_or(body.len());
+    let element = body.get(start..end).unwrap_or_default();
+    let mut one = Vec::with_capacity(header_end + 1 + element.len() + 8);
     one.extend_from_slice(bytes.get(..=header_end).unwrap_or_default());
-    one.extend_from_slice(rest.get(..end).unwrap_or_default());
+    one.extend_from_slice(element);
     one.extend_from_slice(b"</block>");
     let mut docs = decode_block(&one)?;
     match docs.pop() {
@@ -2002,6 +2040,11 @@ mod tests {
                 Value::Object(obj(vec![("id", s("k3")), ("x", Value::Int(1))])),
             ),
             ("tombstone", Value::Null),
+            // The id attribute of a missing entry, in text (escaped `<`, plain quotes).
+            (
+                "said",
+                s("<document id=\"k3\"/> id=\"k3\"> <tombstone id=\"k3\"/>"),
+            ),
         ]);
         let empty = Object::default();
         let mut entries: Vec<(&str, Option<&Object>)> = vec![
@@ -2118,6 +2161,20 @@ mod tests {
             split_block(encode_block(&[]).as_bytes()).unwrap(),
             Some(vec![])
         );
+        // Whitespace between entries is not part of them.
+        let spaced = format!(
+            "{BLOCK_OPEN}\n  <document id=\"a\"><x>1</x></document>\n  <tombstone id=\"b\"/>\n</block>"
+        );
+        assert_eq!(
+            split_block(spaced.as_bytes()).unwrap(),
+            Some(vec![
+                (
+                    "a".to_string(),
+                    Some("<document id=\"a\"><x>1</x></document>")
+                ),
+                ("b".to_string(), None)
+            ])
+        );
     }
 
     #[test]
@@ -2138,9 +2195,13 @@ mod tests {
             "<block xmlns:t=\"urn:tissdb\"><tombstone id=\"a\"><x/></tombstone></block>",
             "<block xmlns:t=\"urn:tissdb\"><other id=\"a\"/></block>",
             "<block xmlns:t=\"urn:tissdb\"><document id=\"a\">",
-            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"><x></y></document></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"><x/></block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"><x/></documents></block>",
             "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"/>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"/>x</block>",
+            "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"/><tombstone id=\"b\"></block>",
             "<block xmlns:t=\"urn:tissdb\">text</block>",
+            "<block xmlns:t=\"urn:tissdb\">text<document id=\"a\"/></block>",
         ] {
             assert!(
                 matches!(split_block(bad.as_bytes()), Err(Error::Corruption(_))),
@@ -2150,6 +2211,21 @@ mod tests {
         let mut not_utf8 = BLOCK_OPEN.as_bytes().to_vec();
         not_utf8.extend_from_slice(b"<document id=\"\xff\"/></block>");
         assert!(matches!(split_block(&not_utf8), Err(Error::Corruption(_))));
+        // What is inside an entry is not read when the block is split (its checksum
+        // covers it), but when the document is decoded.
+        let inside = "<block xmlns:t=\"urn:tissdb\"><document id=\"a\"><x></y></document></block>";
+        let parts = split_block(inside.as_bytes()).unwrap().unwrap();
+        assert_eq!(
+            parts,
+            vec![(
+                "a".to_string(),
+                Some("<document id=\"a\"><x></y></document>")
+            )]
+        );
+        assert!(matches!(
+            decode_block_entry(inside.as_bytes(), "a"),
+            Err(Error::Corruption(_))
+        ));
         assert_eq!(BLOCK_OPEN, format!("<block{}>", ns_decl()));
     }
 
