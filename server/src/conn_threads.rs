@@ -14,7 +14,9 @@
 //! does not hold the other connections of its thread. A thread tells the wire front-end
 //! when it goes to sleep, which batches the answers of one wake-up
 //! ([`tissdb_wire::batching`]) and sends the ones it held then, in one system call
-//! ([`tissdb_net::outbox`]).
+//! ([`tissdb_net::outbox`]). The commits a WAL write makes durable wake one connection
+//! of each thread from the WAL's thread, and the thread wakes the others itself
+//! ([`tissdb::storage::visibility::relay_here`]).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +55,7 @@ impl ConnectionThreads {
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
                 .on_thread_park(|| {
+                    tissdb::storage::visibility::wake_relayed();
                     tissdb::company::thread_sleeps();
                     tissdb_net::outbox::send_held();
                 })
@@ -64,6 +67,7 @@ impl ConnectionThreads {
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
                     tissdb_net::outbox::send_at_park();
+                    tissdb::storage::visibility::relay_here();
                     runtime.block_on(async {
                         let _ = stopped.wait_for(|s| *s).await;
                     });

@@ -14,8 +14,20 @@
 //! future ([`Published`]), which an async front end awaits without holding a thread.
 //! A failed WAL write ends publication for good ([`Visibility::failed`]); waiters are
 //! woken with the reason.
+//!
+//! Relayed wake-ups: a future's task, woken from the publishing thread (the WAL's
+//! flusher), costs that thread a system call when the task runs on another thread's
+//! async runtime (tokio's current-thread runtime writes its eventfd for each), though
+//! only the first wakes the thread: with 8 clients committing, eight writes for every
+//! WAL write, where two connection threads needed waking. A thread that runs such a
+//! runtime and wakes relayed futures before it sleeps ([`relay_here`],
+//! [`wake_relayed`]) has its futures registered with its [`Relay`]: of the futures of
+//! one publication waiting on one relay, the publisher wakes the first and leaves the
+//! others to the relay, whose thread wakes them, without a system call, as soon as one
+//! of its futures completes or before it sleeps.
 
 use parking_lot::{Condvar, Mutex};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,7 +54,46 @@ struct Progress {
     /// Why no record will become durable any more.
     failed: Option<String>,
     /// Futures waiting for a sequence number to be published.
-    wakers: Vec<(u64, Waker)>,
+    wakers: Vec<Waiting>,
+}
+
+/// A future waiting for `seq`: its waker, and the relay of the thread it waits on.
+struct Waiting {
+    seq: u64,
+    waker: Waker,
+    relay: Option<Arc<Relay>>,
+}
+
+/// Wakers a publisher left to their thread to wake (see the module doc).
+#[derive(Default)]
+pub struct Relay {
+    left: Mutex<Vec<Waker>>,
+}
+
+thread_local! {
+    /// This thread's relay, if its futures are woken through one.
+    static RELAY: RefCell<Option<Arc<Relay>>> = const { RefCell::new(None) };
+}
+
+/// Makes the futures this thread waits on be woken through a relay (see the module
+/// doc). Only for a thread that calls [`wake_relayed`] before it sleeps, and whose
+/// futures run on this thread.
+pub fn relay_here() {
+    RELAY.with(|r| {
+        r.borrow_mut().get_or_insert_with(Default::default);
+    });
+}
+
+/// Wakes the futures a publisher left to this thread's relay, if any.
+pub fn wake_relayed() {
+    let left = RELAY.with(|r| {
+        r.borrow()
+            .as_ref()
+            .map(|relay| std::mem::take(&mut *relay.left.lock()))
+    });
+    for waker in left.into_iter().flatten() {
+        waker.wake();
+    }
 }
 
 impl Visibility {
@@ -103,17 +154,17 @@ impl Visibility {
     pub fn failed(&self, why: &str) {
         let mut p = self.progress.lock();
         p.failed.get_or_insert_with(|| why.to_owned());
-        for (_, waker) in p.wakers.drain(..) {
-            waker.wake();
+        for waiting in p.wakers.drain(..) {
+            waiting.waker.wake();
         }
         self.advanced.notify_all();
     }
 
-    /// Publishes what `p` allows; returns the wakers of the futures now ready, for the
-    /// caller to wake once it has let go of the lock (a wake-up from another thread is a
-    /// system call, and writers wait for this lock).
+    /// Publishes what `p` allows; returns the futures now ready, for the caller to wake
+    /// once it has let go of the lock (a wake-up from another thread is a system call,
+    /// and writers wait for this lock).
     #[must_use]
-    fn publish(&self, p: &mut Progress) -> Vec<(u64, Waker)> {
+    fn publish(&self, p: &mut Progress) -> Vec<Waiting> {
         let published = p.applied.min(p.durable);
         if published <= self.published.load(Ordering::Acquire) {
             return Vec::new();
@@ -125,7 +176,7 @@ impl Visibility {
         }
         let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut p.wakers)
             .into_iter()
-            .partition(|(seq, _)| *seq <= published);
+            .partition(|w| w.seq <= published);
         p.wakers = waiting;
         ready
     }
@@ -174,30 +225,55 @@ impl Future for Published {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let v = &self.visibility;
         if v.published() >= self.seq {
+            // The others of this thread that the publisher left to it go next.
+            wake_relayed();
             return Poll::Ready(Ok(()));
         }
         let mut p = v.progress.lock();
         if v.published() >= self.seq {
+            drop(p);
+            wake_relayed();
             return Poll::Ready(Ok(()));
         }
         if let Some(why) = &p.failed {
             return Poll::Ready(Err(Error::ReadOnly(why.clone())));
         }
+        let seq = self.seq;
         match p
             .wakers
             .iter_mut()
-            .find(|(s, w)| *s == self.seq && w.will_wake(cx.waker()))
+            .find(|w| w.seq == seq && w.waker.will_wake(cx.waker()))
         {
             Some(_) => {}
-            None => p.wakers.push((self.seq, cx.waker().clone())),
+            None => p.wakers.push(Waiting {
+                seq,
+                waker: cx.waker().clone(),
+                relay: RELAY.with(|r| r.borrow().clone()),
+            }),
         }
         Poll::Pending
     }
 }
 
-/// Wakes the futures [`Visibility::publish`] found ready.
-fn wake(ready: Vec<(u64, Waker)>) {
-    for (_, waker) in ready {
+/// Wakes the futures [`Visibility::publish`] found ready: of those waiting on one
+/// relay, the first here and the others through the relay (left to it before the first
+/// is woken, so that its thread finds them).
+fn wake(ready: Vec<Waiting>) {
+    let mut here = Vec::with_capacity(ready.len());
+    let mut relays: Vec<Arc<Relay>> = Vec::new();
+    for waiting in ready {
+        match waiting.relay {
+            Some(relay) if relays.iter().any(|r| Arc::ptr_eq(r, &relay)) => {
+                relay.left.lock().push(waiting.waker);
+            }
+            Some(relay) => {
+                relays.push(relay);
+                here.push(waiting.waker);
+            }
+            None => here.push(waiting.waker),
+        }
+    }
+    for waker in here {
         waker.wake();
     }
 }
@@ -256,6 +332,114 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn a_relay_thread_is_woken_once_and_wakes_its_other_futures_itself() {
+        let v = Arc::new(Visibility::new(0));
+        for seq in 1..=4 {
+            v.applied(seq);
+        }
+        // Four futures waiting on a relay thread, one on a thread without a relay.
+        let counters: Vec<Arc<CountingWaker>> = (0..5)
+            .map(|_| Arc::new(CountingWaker(Default::default())))
+            .collect();
+        let count = |i: usize| counters[i].0.load(Ordering::SeqCst);
+        let (on_relay, plain) = std::thread::scope(|scope| {
+            let relayed = scope.spawn(|| {
+                relay_here();
+                let mut futures: Vec<Published> =
+                    (1..=4).map(|seq| v.published_future(seq)).collect();
+                for (i, fut) in futures.iter_mut().enumerate() {
+                    let waker = Waker::from(counters[i].clone());
+                    assert!(
+                        Pin::new(fut)
+                            .poll(&mut Context::from_waker(&waker))
+                            .is_pending()
+                    );
+                }
+                futures
+            });
+            let plain = scope.spawn(|| {
+                let mut fut = v.published_future(3);
+                let waker = Waker::from(counters[4].clone());
+                assert!(
+                    Pin::new(&mut fut)
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending()
+                );
+                fut
+            });
+            (relayed.join().unwrap(), plain.join().unwrap())
+        });
+        drop(plain);
+        let _futures = on_relay;
+        // Publication from this thread: the first of the relay's ready futures is woken,
+        // the others are left to it; the future without a relay is woken too.
+        v.durable(3);
+        assert_eq!(
+            (count(0), count(1), count(2), count(3), count(4)),
+            (1, 0, 0, 0, 1)
+        );
+        // The relay's thread is gone here; the futures' relay still holds what was left
+        // to it: wake that as its thread would.
+        let relay_of_futures = v
+            .progress
+            .lock()
+            .wakers
+            .first()
+            .and_then(|w| w.relay.clone());
+        assert!(relay_of_futures.is_some(), "the fourth still waits");
+        let left: Vec<Waker> = std::mem::take(&mut *relay_of_futures.unwrap().left.lock());
+        assert_eq!(left.len(), 2, "the second and third were left to the relay");
+        for waker in left {
+            waker.wake();
+        }
+        assert_eq!((count(1), count(2), count(3)), (1, 1, 0));
+        // A failure wakes every waiter directly.
+        v.failed("disk full");
+        assert_eq!(count(3), 1);
+    }
+
+    #[test]
+    fn wake_relayed_wakes_what_the_publisher_left_to_this_thread() {
+        let v = Arc::new(Visibility::new(0));
+        v.applied(1);
+        v.applied(2);
+        relay_here();
+        let counter = Arc::new(CountingWaker(Default::default()));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut a = v.published_future(1);
+        let mut b = v.published_future(2);
+        assert!(Pin::new(&mut a).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut b).poll(&mut cx).is_pending());
+        let other = v.clone();
+        std::thread::spawn(move || other.durable(2)).join().unwrap();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "one woken from the publisher"
+        );
+        wake_relayed();
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            2,
+            "the other by this thread"
+        );
+        wake_relayed();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 2);
+        // A future completing wakes what was left too.
+        v.applied(3);
+        v.applied(4);
+        let (mut c, mut d) = (v.published_future(3), v.published_future(4));
+        assert!(Pin::new(&mut c).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut d).poll(&mut cx).is_pending());
+        let other = v.clone();
+        std::thread::spawn(move || other.durable(4)).join().unwrap();
+        assert_eq!(counter.0.load(Ordering::SeqCst), 3);
+        assert!(Pin::new(&mut c).poll(&mut cx).is_ready());
+        assert_eq!(counter.0.load(Ordering::SeqCst), 4);
     }
 
     #[test]
