@@ -410,9 +410,12 @@ median() {
 }
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() { # free_port "ports already picked" -> a port nothing listens on
+    # Below the kernel's ephemeral range (32768-60999 by default): a port in it may be
+    # the local end of some connection, which no listener check sees and which makes
+    # the server's bind fail.
     local p i
     for ((i = 0; i < 500; i++)); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+        p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
         [[ " $1 " == *" $p "* ]] && continue
         port_in_use "$p" && continue
         echo "$p"
@@ -441,7 +444,8 @@ start_tissdb() {
         >>"$LOGDIR/tissdb.log" 2>&1 &
     TDB_PID=$!
     for ((i = 0; i < 600; i++)); do
-        grep -q ready "$LOGDIR/tissdb.log" 2>/dev/null && return 0
+        # The server's own line ("Address already in use" holds "ready" too).
+        grep -q '^tissdb ready:' "$LOGDIR/tissdb.log" 2>/dev/null && return 0
         if ! kill -0 "$TDB_PID" 2>/dev/null; then
             tail -n 20 "$LOGDIR/tissdb.log" >&2
             TDB_PID=""

@@ -64,11 +64,11 @@ if [ -z "$conninfo" ]; then
         --http-addr "127.0.0.1:$http_port" >"$WORK/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 300); do
-        grep -q ready "$WORK/server.log" 2>/dev/null && break
+        grep -q '^tissdb ready:' "$WORK/server.log" 2>/dev/null && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done
-    if ! grep -q ready "$WORK/server.log"; then
+    if ! grep -q '^tissdb ready:' "$WORK/server.log"; then
         echo "compat/run.sh: tissdb did not print 'ready'; its log:" >&2
         cat "$WORK/server.log" >&2
         exit 1
