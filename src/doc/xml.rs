@@ -1369,10 +1369,10 @@ pub fn split_block(bytes: &[u8]) -> Result<Option<Vec<SplitEntry<'_>>>> {
     let mut entries = Vec::new();
     let mut start = 0;
     // Whitespace between entries (none as written) is stepped over.
-    let space = |b: &u8| !matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let not_space = |b: &u8| !matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     while let Some(at) = bytes
         .get(start..)
-        .and_then(|rest| rest.iter().position(space))
+        .and_then(|rest| rest.iter().position(not_space))
     {
         start += at;
         if !entry_starts_at(bytes, start) {

@@ -34,9 +34,9 @@
 //! writer of the last write puts them all in one group, which then waits out each write
 //! together while the cores idle; with half, the writers settle into two groups, one
 //! preparing its records while the other's write is under way (8 clients inserting or
-//! updating: 6-13% more commits/s than waiting for as many, as many as with no delay;
-//! 32 clients: as with waiting for as many, 10-15% more than with no delay). A lone
-//! writer, whose last flush held one record, never waits.
+//! updating: 7-8% more commits/s than waiting for as many, as many as with no delay;
+//! 32 clients inserting: as with waiting for as many, 11% more than with no delay). A
+//! lone writer, whose last flush held one record, never waits.
 //!
 //! A failed write or fsync poisons the log: every later append fails, because after a
 //! failed fsync the kernel may have dropped the dirty pages and retrying could
