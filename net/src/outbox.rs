@@ -480,6 +480,21 @@ mod tests {
         got
     }
 
+    /// Writes `bytes` as one answer (written and flushed).
+    async fn write_answer(t: &mut Transport, bytes: &[u8]) {
+        t.write_all(bytes).await.unwrap();
+        t.flush().await.unwrap();
+    }
+
+    /// Writes `bytes` as one answer held back (on a connection thread with a ring).
+    async fn write_held(t: &mut Transport, bytes: &[u8]) {
+        assert!(
+            t.outbox.hold_next(),
+            "a connection thread with a ring holds"
+        );
+        write_answer(t, bytes).await;
+    }
+
     #[test]
     fn held_answers_wait_for_the_thread_to_sleep_and_then_all_arrive() {
         let Some(runtime) = connection_runtime() else {
@@ -488,12 +503,7 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(3).await;
             for (i, t) in transports.iter_mut().enumerate() {
-                assert!(
-                    t.outbox.hold_next(),
-                    "a connection thread with a ring holds"
-                );
-                t.write_all(format!("answer {i}").as_bytes()).await.unwrap();
-                t.flush().await.unwrap();
+                write_held(t, format!("answer {i}").as_bytes()).await;
             }
             assert!(
                 clients.iter().all(nothing_arrived),
@@ -504,8 +514,7 @@ mod tests {
                 assert_eq!(read_exactly(c, 8), format!("answer {i}").as_bytes());
             }
             // The next answer, not held, goes out at once.
-            transports[1].write_all(b"direct").await.unwrap();
-            transports[1].flush().await.unwrap();
+            write_answer(&mut transports[1], b"direct").await;
             assert_eq!(read_exactly(&mut clients[1], 6), b"direct");
         });
     }
@@ -518,11 +527,8 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
-            assert!(t.outbox.hold_next());
-            t.write_all(b"first;").await.unwrap();
-            t.flush().await.unwrap();
-            t.write_all(b"second;").await.unwrap();
-            t.flush().await.unwrap();
+            write_held(t, b"first;").await;
+            write_answer(t, b"second;").await;
             assert!(nothing_arrived(&clients[0]));
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             assert_eq!(read_exactly(&mut clients[0], 13), b"first;second;");
@@ -544,9 +550,7 @@ mod tests {
                 .unwrap();
             let answer: Vec<u8> = (0..MAX_HELD_BYTES).map(|i| (i % 251) as u8).collect();
             let t = &mut transports[0];
-            assert!(t.outbox.hold_next());
-            t.write_all(&answer).await.unwrap();
-            t.flush().await.unwrap();
+            write_held(t, &answer).await;
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             assert!(
                 !t.outbox.state.lock().held.is_empty(),
@@ -569,12 +573,10 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
-            assert!(t.outbox.hold_next());
             let answer = vec![7u8; MAX_HELD_BYTES + 1];
             let mut client = clients.pop().unwrap();
             let reader = std::thread::spawn(move || read_exactly(&mut client, MAX_HELD_BYTES + 1));
-            t.write_all(&answer).await.unwrap();
-            t.flush().await.unwrap();
+            write_held(t, &answer).await;
             assert!(t.outbox.state.lock().held.is_empty());
             assert!(QUEUE.with(|q| q.borrow().is_empty()), "nothing queued");
             assert!(reader.join().unwrap() == answer);
@@ -589,9 +591,7 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
-            assert!(t.outbox.hold_next());
-            t.write_all(b"last answer").await.unwrap();
-            t.flush().await.unwrap();
+            write_held(t, b"last answer").await;
             assert!(nothing_arrived(&clients[0]));
             t.shutdown().await.unwrap();
             let mut rest = Vec::new();
@@ -608,9 +608,7 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(2).await;
             for t in transports.iter_mut() {
-                assert!(t.outbox.hold_next());
-                t.write_all(b"held").await.unwrap();
-                t.flush().await.unwrap();
+                write_held(t, b"held").await;
             }
             drop(transports.remove(0));
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -627,8 +625,7 @@ mod tests {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
             assert!(!t.outbox.hold_next());
-            t.write_all(b"at once").await.unwrap();
-            t.flush().await.unwrap();
+            write_answer(t, b"at once").await;
             assert_eq!(read_exactly(&mut clients[0], 7), b"at once");
         });
     }
