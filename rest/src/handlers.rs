@@ -297,13 +297,24 @@ pub async fn get_document(
     request: axum::extract::Request,
 ) -> ApiResult {
     let (collection, id) = two(path)?;
+    document_by_id(&state, collection, id, request.headers(), request.uri()).await
+}
+
+/// [`get_document`] once the collection and id are read from the path (by the router, or
+/// by [`crate::plain_document_path`] for a GET the router need not see).
+pub(crate) async fn document_by_id(
+    state: &AppState,
+    collection: String,
+    id: String,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> ApiResult {
     // The request's headers and query are read in place: the extractors for them copy
     // the whole header map and parse an absent query (a tenth of a GET's own work).
-    let headers = request.headers();
-    let params = match request.uri().query() {
+    let params = match uri.query() {
         None => HashMap::new(),
         Some(_) => {
-            Query::<HashMap<String, String>>::try_from_uri(request.uri())
+            Query::<HashMap<String, String>>::try_from_uri(uri)
                 .map_err(|e| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
@@ -348,7 +359,7 @@ pub async fn get_document(
     if expand.is_empty() && format == Format::Json {
         let lookup_id = id.clone();
         let mut answer = body::JsonAnswer { id: id.clone() };
-        let text = run_in_place(&state, headers, move |s| {
+        let text = run_in_place(state, headers, move |s| {
             s.get_document_shaped(&collection, &lookup_id, &mut answer)
         })
         .await?;
@@ -358,7 +369,7 @@ pub async fn get_document(
         };
     }
     let lookup_id = id.clone();
-    let doc = run_in_place(&state, headers, move |s| {
+    let doc = run_in_place(state, headers, move |s| {
         let Some(mut doc) = s.get_document(&collection, &lookup_id)? else {
             return Ok(None);
         };

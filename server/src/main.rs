@@ -255,7 +255,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
     let max_connections = config.max_connections;
     let rest = tissdb_rest::HttpFrontEnd::new(
-        tissdb_rest::router(db.clone()),
+        db.clone(),
         std::time::Duration::from_secs(config.http_idle_timeout),
     );
     let http_task = tokio::spawn({

@@ -129,6 +129,37 @@ fn get_missing_document_is_404_json() {
     s.get("/nosuch/nope").assert_error(404, "42P01");
 }
 
+/// A plain `GET /<c>/<id>` is answered without the router; the same request spelled so
+/// that only the router takes it (a percent escape, a query string) answers the same.
+#[test]
+fn plain_and_routed_document_reads_answer_alike() {
+    let s = Server::start();
+    s.create_collection("products");
+    let doc = json!({"id": "p1", "name": "Smart Watch", "specs": {"w": [1, 2.5, "x"]}});
+    s.insert("products", &doc);
+    for accept in ["application/json", "application/xml"] {
+        let plain = s.get_accept("/products/p1", accept);
+        assert_eq!(plain.status, 200, "{}", plain.text);
+        for routed in ["/products/p%31", "/products/p1?expand=", "/products/%70%31"] {
+            let r = s.get_accept(routed, accept);
+            assert_eq!(
+                (r.status, &r.content_type, &r.text),
+                (plain.status, &plain.content_type, &plain.text),
+                "GET {routed} ({accept})"
+            );
+        }
+    }
+    assert_eq!(s.get("/products/p1").json(), doc);
+    // Missing documents and collections, and names the router keeps for itself.
+    s.get("/products/p2").assert_error(404, "02000");
+    s.get("/products/p%32").assert_error(404, "02000");
+    s.get("/nosuch/p1").assert_error(404, "42P01");
+    s.get("/products/p1/").assert_error(404, "02000");
+    let r = s.get("/products/_index");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json()["indexes"].is_array(), "{}", r.text);
+}
+
 #[test]
 fn put_replaces_documents() {
     let s = Server::start();
