@@ -1061,6 +1061,38 @@ async fn portal_with_a_row_limit() {
     assert_eq!(ready_status(&msgs), 'T');
 }
 
+/// A parameter the client declared (pgjdbc declares its strings varchar) and the
+/// statement casts is converted by the cast, as PostgreSQL does.
+#[tokio::test]
+async fn declared_parameters_are_cast() {
+    let server = PgServer::start();
+    let client = connect(&server).await;
+    let stmt = client
+        .prepare_typed(
+            "SELECT $1::int + 1 AS n, $2::jsonb -> 'a' AS a, $3::jsonb AS s, $4::text AS t",
+            &[Type::TEXT, Type::VARCHAR, Type::TEXT, Type::INT4],
+        )
+        .await
+        .expect("prepare typed");
+    assert_eq!(
+        stmt.params(),
+        &[Type::TEXT, Type::VARCHAR, Type::TEXT, Type::INT4]
+    );
+    let row = client
+        .query_one(&stmt, &[&"5", &r#"{"a": 7}"#, &r#""1""#, &42i32])
+        .await
+        .expect("query");
+    assert_eq!(row.get::<_, i32>("n"), 6);
+    assert_eq!(row.get::<_, serde_json::Value>("a"), serde_json::json!(7));
+    assert_eq!(row.get::<_, serde_json::Value>("s"), serde_json::json!("1"));
+    assert_eq!(row.get::<_, String>("t"), "42");
+    let e = client
+        .query_one(&stmt, &[&"five", &"{}", &"1", &1i32])
+        .await
+        .expect_err("five is no integer");
+    assert_eq!(sqlstate(&e), "22P02", "{e}");
+}
+
 #[tokio::test]
 async fn describe_without_executing() {
     let server = PgServer::start();

@@ -1144,7 +1144,9 @@ impl<'a> Binder<'a> {
             return Ok((Expr::Func(ScalarFunc::ArrayOut, vec![inner]), ty));
         }
         let inner = match inner {
-            Expr::Param(i) => {
+            // A parameter of no type yet takes the cast's; one the client declared (or
+            // an earlier use typed) otherwise is cast like any value.
+            Expr::Param(i) if matches!(from, SqlType::Unknown) || from == ty => {
                 self.set_param_type(i, &ty);
                 Expr::Param(i)
             }
