@@ -13,11 +13,12 @@
 //! Only where that gives the answer the literal would: a number becomes a parameter of
 //! the literal's own type (`int4`, `int8` or `numeric`), a string one of unknown type,
 //! typed by its context as the literal would be, then read by that type's input
-//! function. Literals that steer the statement's shape stay as written: those in a
+//! function; a string cast with `::` (`'{"a": 1}'::jsonb`) a text parameter, which the
+//! cast reads as it reads the literal. Literals that steer the statement's shape stay as written: those in a
 //! select list, `ORDER BY`, `GROUP BY`, `LIMIT`, `OFFSET`, `FETCH`, `RETURNING` and
 //! brackets, field names after `->`, `->>`, `#>` and `#>>` (an index on `doc->>'brand'`
 //! needs the name), and strings after a type name (`DATE '2024-01-01'`). A statement
-//! with a comment, a `$`, an `E'...'`-style string, a literal cast with `::` (but an
+//! with a comment, a `$`, an `E'...'`-style string, a number cast with `::` (but an
 //! integer cast to text, `7::text`, which is a text parameter) or more than one
 //! statement is run as written; so is the first statement of each template a session
 //! meets (a template is prepared the second time, so that statements of a shape met
@@ -155,16 +156,20 @@ pub fn template(sql: &str) -> Option<Template> {
                 }
                 let (value, end) = quoted(bytes, i)?;
                 let next = body.get(end..)?.trim_start();
-                if next.starts_with('\'') || next.starts_with("::") {
-                    // 'a' 'b' continued on the next line; '...'::type, which casts as
-                    // it binds (a jsonb string scalar would be read twice).
-                    return None;
+                if next.starts_with('\'') {
+                    return None; // 'a' 'b' continued on the next line
                 }
                 let raw = body.get(i..end)?;
                 let word_ok =
                     last_word.is_none_or(|w| VALUE_WORDS.iter().any(|k| w.eq_ignore_ascii_case(k)));
                 if zone == Zone::Values && word_ok && value_symbol(last_symbol) {
-                    literals.push(Literal::Str(value));
+                    // `'...'::type` becomes a text parameter the cast reads, as it reads
+                    // the literal (a parameter typed by the cast would be read as that
+                    // type when bound and then cast again: a jsonb string scalar twice).
+                    literals.push(match next.starts_with("::") {
+                        true => Literal::Text(value),
+                        false => Literal::Str(value),
+                    });
                     text.push('$');
                     text.push_str(&literals.len().to_string());
                 } else {
@@ -442,6 +447,26 @@ mod tests {
     }
 
     #[test]
+    fn a_string_cast_is_a_text_parameter_the_cast_reads() {
+        assert_eq!(
+            t("INSERT INTO p (id, specs, n) VALUES ('7', '{\"w\": \"1g\"}'::jsonb, '5' :: int)"),
+            Some((
+                "INSERT INTO p (id, specs, n) VALUES ($1, $2::jsonb, $3 :: int)".into(),
+                vec![
+                    Literal::Str("7".into()),
+                    Literal::Text("{\"w\": \"1g\"}".into()),
+                    Literal::Text("5".into()),
+                ]
+            ))
+        );
+        assert_eq!(
+            t("SELECT '{}'::jsonb, a FROM t WHERE b = 'x'::text LIMIT '3'::int").map(|x| x.0),
+            Some("SELECT '{}'::jsonb, a FROM t WHERE b = $1::text LIMIT '3'::int".into()),
+            "casts where literals stay stay as written"
+        );
+    }
+
+    #[test]
     fn literals_that_shape_the_statement_stay() {
         assert_eq!(
             t("SELECT 1, 'a', lower('B') FROM t WHERE x = 2 ORDER BY 1, 2 LIMIT 10 OFFSET 5")
@@ -479,7 +504,6 @@ mod tests {
             "SELECT a FROM t WHERE b = 1 -- one",
             "SELECT a FROM t /* c */ WHERE b = 1",
             "SELECT a FROM t WHERE b = 1e5",
-            "SELECT a FROM t WHERE b = '{}'::jsonb",
             "SELECT a FROM t WHERE b = 5::int8",
             "SELECT a FROM t WHERE b = 5.5::text",
             "SELECT a FROM t WHERE b = 5::texts",
