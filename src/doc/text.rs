@@ -82,6 +82,24 @@ fn infer_float(text: &str) -> Option<f64> {
     (format_float(f) == expected).then_some(f)
 }
 
+/// Whether [`infer_scalar`] reads `formatted`, the [`format_float`] text of `f`, back as
+/// `f` itself, without reading it: the text is the shortest that reads back as `f`
+/// (Rust's float formatting guarantees it), so the reading is `f` exactly when the text
+/// has [`infer_float`]'s shape (`-?[0-9]+\.[0-9]+`; not `NaN`, `Infinity` or an
+/// exponent form), and it prints back as itself (no trailing zeros but a lone `.0`).
+pub fn reads_back_as_float(f: f64, formatted: &str) -> bool {
+    let unsigned = formatted.strip_prefix('-').unwrap_or(formatted);
+    f.is_finite()
+        && unsigned
+            .split_once('.')
+            .is_some_and(|(int_part, frac_part)| {
+                !int_part.is_empty()
+                    && !frac_part.is_empty()
+                    && int_part.bytes().all(|b| b.is_ascii_digit())
+                    && frac_part.bytes().all(|b| b.is_ascii_digit())
+            })
+}
+
 /// A datetime in the canonical form `YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z` that prints back as
 /// the same text, trailing zeros of the fraction aside.
 fn infer_datetime(text: &str) -> Option<i64> {
@@ -572,6 +590,43 @@ mod tests {
                 infers_as_string(&text),
                 matches!(infer_scalar(&text), Value::String(_))
             );
+        }
+
+        #[test]
+        fn reads_back_as_float_agrees_with_infer_scalar(
+            f in proptest::prop_oneof![
+                proptest::num::f64::ANY,
+                proptest::strategy::Strategy::prop_map(proptest::prelude::any::<i64>(), |i| i as f64),
+                proptest::strategy::Strategy::prop_map(-1e7..1e7f64, |x| (x * 100.0).round() / 100.0),
+            ]
+        ) {
+            let text = format_float(f);
+            proptest::prop_assert_eq!(
+                reads_back_as_float(f, &text),
+                matches!(infer_scalar(&text), Value::Float(g) if g.to_bits() == f.to_bits()),
+                "{}", text
+            );
+        }
+    }
+
+    #[test]
+    fn floats_that_read_back_and_floats_that_do_not() {
+        for f in [0.0, -0.0, 1.5, -922.48, 5.0, 1e15, 0.0001, f64::MAX / 1e300] {
+            let text = format_float(f);
+            assert!(reads_back_as_float(f, &text), "{text}");
+            assert_eq!(infer_scalar(&text), Value::Float(f), "{text}");
+        }
+        for f in [
+            1e16,
+            1e20,
+            1e-7,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ] {
+            let text = format_float(f);
+            assert!(!reads_back_as_float(f, &text), "{text}");
         }
     }
 

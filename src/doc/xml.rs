@@ -47,7 +47,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::rc::Rc;
 
 use base64::Engine as _;
@@ -208,8 +207,7 @@ fn scalar_form(v: Token<'_>) -> (Option<&'static str>, bool, Cow<'_, str>) {
         Token::Int(i) => (None, false, Cow::Owned(i.to_string())),
         Token::Float(f) => {
             let t = text::format_float(f);
-            let plain =
-                matches!(text::infer_scalar(&t), Value::Float(g) if g.to_bits() == f.to_bits());
+            let plain = text::reads_back_as_float(f, &t);
             (
                 if plain { None } else { Some("float") },
                 false,
@@ -405,7 +403,7 @@ impl XmlWriter {
         if let Token::Int(i) = value {
             // Always plain (`scalar_form` gives no marker), and written in place.
             self.out.push('>');
-            let _ = write!(self.out, "{i}");
+            self.out.push_str(itoa::Buffer::new().format(i));
         } else {
             let (ty, base64, body) = scalar_form(value);
             if let Some(ty) = ty {
