@@ -176,7 +176,7 @@ struct Holding {
 }
 
 /// What [`Holding`] answers with: the router's future, or the document handler's.
-type Answer = futures_util::future::Either<
+type Answer = Either<
     axum::routing::future::RouteFuture<Infallible>,
     Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>,
 >;

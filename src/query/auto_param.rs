@@ -14,12 +14,12 @@
 //! the literal's own type (`int4`, `int8` or `numeric`), a string one of unknown type,
 //! typed by its context as the literal would be, then read by that type's input
 //! function; a string cast with `::` (`'{"a": 1}'::jsonb`) a text parameter, which the
-//! cast reads as it reads the literal. Literals that steer the statement's shape stay as written: those in a
-//! select list, `ORDER BY`, `GROUP BY`, `LIMIT`, `OFFSET`, `FETCH`, `RETURNING` and
-//! brackets, field names after `->`, `->>`, `#>` and `#>>` (an index on `doc->>'brand'`
-//! needs the name), and strings after a type name (`DATE '2024-01-01'`). A statement
-//! with a comment, a `$`, an `E'...'`-style string, a number cast with `::` (but an
-//! integer cast to text, `7::text`, which is a text parameter) or more than one
+//! cast reads as it reads the literal. Literals that steer the statement's shape stay as
+//! written: those in a select list, `ORDER BY`, `GROUP BY`, `LIMIT`, `OFFSET`, `FETCH`,
+//! `RETURNING` and brackets, field names after `->`, `->>`, `#>` and `#>>` (an index on
+//! `doc->>'brand'` needs the name), and strings after a type name (`DATE '2024-01-01'`).
+//! A statement with a comment, a `$`, an `E'...'`-style string, a number cast with `::`
+//! (but an integer cast to text, `7::text`, which is a text parameter) or more than one
 //! statement is run as written; so is the first statement of each template a session
 //! meets (a template is prepared the second time, so that statements of a shape met
 //! once are not parsed and bound twice). And only statements whose plan the values do
