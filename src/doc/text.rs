@@ -58,15 +58,7 @@ fn infer_int(text: &str) -> Option<i64> {
 /// `-?[0-9]+\.[0-9]+`, finite, and printing back as the same text once trailing zeros
 /// after the decimal point are dropped (keeping one digit).
 fn infer_float(text: &str) -> Option<f64> {
-    let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let (int_part, frac_part) = unsigned.split_once('.')?;
-    if int_part.is_empty()
-        || frac_part.is_empty()
-        || !int_part.bytes().all(|b| b.is_ascii_digit())
-        || !frac_part.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
+    let (int_part, frac_part) = decimal_parts(text)?;
     let f: f64 = text.parse().ok()?;
     if !f.is_finite() {
         return None;
@@ -88,16 +80,16 @@ fn infer_float(text: &str) -> Option<f64> {
 /// has [`infer_float`]'s shape (`-?[0-9]+\.[0-9]+`; not `NaN`, `Infinity` or an
 /// exponent form), and it prints back as itself (no trailing zeros but a lone `.0`).
 pub fn reads_back_as_float(f: f64, formatted: &str) -> bool {
-    let unsigned = formatted.strip_prefix('-').unwrap_or(formatted);
-    f.is_finite()
-        && unsigned
-            .split_once('.')
-            .is_some_and(|(int_part, frac_part)| {
-                !int_part.is_empty()
-                    && !frac_part.is_empty()
-                    && int_part.bytes().all(|b| b.is_ascii_digit())
-                    && frac_part.bytes().all(|b| b.is_ascii_digit())
-            })
+    f.is_finite() && decimal_parts(formatted).is_some()
+}
+
+/// The digits before and after the point of `-?[0-9]+\.[0-9]+`, or None for any other
+/// text.
+fn decimal_parts(text: &str) -> Option<(&str, &str)> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (int_part, frac_part) = unsigned.split_once('.')?;
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    (digits(int_part) && digits(frac_part)).then_some((int_part, frac_part))
 }
 
 /// A datetime in the canonical form `YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z` that prints back as
