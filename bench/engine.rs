@@ -1,5 +1,6 @@
 //! Engine micro-benchmarks above the storage layer (criterion): B-tree index lookups and
-//! range reads, XML and CSV block encode and decode, expression evaluation, and the
+//! range reads, XML and CSV block encode and decode, a client's JSON document read and
+//! written back (a REST POST's body and answer), expression evaluation, and the
 //! executor on scan-filter-aggregate pipelines over a typed table and a schemaless
 //! collection. (The storage layer's own, WAL group commit, memtable, segment gets and
 //! scans, are in `storage.rs`.)
@@ -11,11 +12,15 @@ use std::ops::Bound;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tissdb::doc::{Object, Value, binary, csv_block, keycode, xml};
+use tissdb::doc::{Limits, Object, Value, binary, csv_block, json, keycode, xml};
 use tissdb::query::Outcome;
 use tissdb::query::expr::{BinOp, EvalContext, Expr};
 use tissdb::storage::btree::BTree;
 use tissdb::{Config, Database, Session};
+
+/// The server's allocator, so that allocation costs what it costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Index entries in the B-tree benchmarks: 50 brands of 4,000 documents each.
 const INDEX_ENTRIES: u64 = 200_000;
@@ -158,6 +163,29 @@ fn blocks(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("decode", "csv_rows"), |b| {
         b.iter(|| black_box(csv_block::decode_block(&csv_bytes).unwrap()))
+    });
+    g.finish();
+}
+
+/// The body `bench/rest/post.lua` sends: a ~300-byte nested product document.
+const POST_BODY: &str = r#"{"name": "Smart Watch 7", "brand": "brand_07", "price": 299.99, "category": "wearables", "is_available": true, "specs": {"weight": "250g", "dimensions": {"width_mm": 40, "height_mm": 44, "depth_mm": 11}, "bluetooth_version": 5.2}, "tags": ["wearables", "new", "premium"], "stock": 12}"#;
+
+/// A REST POST's own work on its document: the JSON body read into a document, the
+/// document written back as the 201 answer's JSON text.
+fn json_documents(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json_document");
+    g.throughput(Throughput::Bytes(POST_BODY.len() as u64));
+    let limits = Limits::default();
+    g.bench_function("parse", |b| {
+        b.iter(|| black_box(json::parse_document(POST_BODY.as_bytes(), &limits).unwrap()))
+    });
+    let doc = json::parse_document(POST_BODY.as_bytes(), &limits).unwrap();
+    g.bench_function("write", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(256);
+            json::write_document("0b5e8d3c-6f0e-4d55-9a57-3f1c2f4e9a10", &doc, &mut out);
+            black_box(out)
+        })
     });
     g.finish();
 }
@@ -337,5 +365,12 @@ fn executor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, btree, blocks, expressions, executor);
+criterion_group!(
+    benches,
+    btree,
+    blocks,
+    json_documents,
+    expressions,
+    executor
+);
 criterion_main!(benches);

@@ -19,6 +19,10 @@ use tissdb::storage::segment::{Segment, SegmentIter, SegmentWriter, block};
 use tissdb::storage::shape::Columns;
 use tissdb::storage::wal::{Wal, WalOp};
 
+/// The server's allocator, so that allocation costs what it costs there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn product(i: u64) -> Object {
     let mut specs = Object::default();
     specs.insert(
