@@ -19,8 +19,17 @@ pub enum Format {
 }
 
 fn is_xml(media: &str) -> bool {
-    let m = media.trim().to_ascii_lowercase();
+    let m = lowercase(media.trim());
     m.starts_with("application/xml") || m.starts_with("text/xml") || m.contains("+xml")
+}
+
+/// `text` in ASCII lower case, copied only when it has upper-case letters (media types
+/// seldom do).
+pub(crate) fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => std::borrow::Cow::Owned(text.to_ascii_lowercase()),
+        false => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// The format of the request body, from `Content-Type` (JSON when absent).
@@ -28,7 +37,7 @@ pub fn request_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     let Some(ct) = headers.get(CONTENT_TYPE) else {
         return Ok(Format::Json);
     };
-    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
+    let ct = lowercase(ct.to_str().unwrap_or(""));
     if is_xml(&ct) {
         Ok(Format::Xml)
     } else if ct.starts_with("application/json")

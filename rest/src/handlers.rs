@@ -546,11 +546,23 @@ fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
 pub async fn query(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> ApiResult {
     let collection = one(path)?;
-    let request = json_request(&state, &headers, body).await?;
+    // The headers are read in place (the HeaderMap extractor copies them all).
+    let (parts, body) = request.into_parts();
+    query_in(state, collection, &parts.headers, body).await
+}
+
+/// [`query`] once the collection is read from the path (by the router, or by
+/// [`crate::plain_route`] for a `_query` the router need not see).
+pub(crate) async fn query_in(
+    state: AppState,
+    collection: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let request = json_request(&state, headers, body).await?;
     let sql = request
         .get("query")
         .and_then(|q| q.as_str())
@@ -572,7 +584,7 @@ pub async fn query(
             "unknown field {extra:?} (known: query, params)"
         )));
     }
-    let in_transaction = transactions::requested(&headers)?.is_some();
+    let in_transaction = transactions::requested(headers)?.is_some();
     // A parameter's JSON type is its declared type; strings and nulls stay untyped so
     // that the statement's context decides (a string may be a timestamp).
     let hints: Vec<Option<SqlType>> = params
@@ -611,13 +623,13 @@ pub async fn query(
                 s.execute(&prepared, &params)
             };
             match point {
-                true => run_in_place(&state, &headers, run).await?,
-                false => run_doc(&state, &headers, run).await?,
+                true => run_in_place(&state, headers, run).await?,
+                false => run_doc(&state, headers, run).await?,
             }
         }
         None => {
             let statements = state.statements.clone();
-            run_doc(&state, &headers, move |s| {
+            run_doc(&state, headers, move |s| {
                 s.database().catalog().id(&collection)?;
                 let prepared = Arc::new(s.prepare(&sql, &hints)?);
                 let controls = prepared
@@ -639,7 +651,7 @@ pub async fn query(
             .await?
         }
     };
-    outcome_response(outcome, export::wanted(&headers))
+    outcome_response(outcome, export::wanted(headers))
 }
 
 /// A statement's outcome as JSON: rows as an array of objects with exactly the projected

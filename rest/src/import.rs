@@ -55,12 +55,13 @@ enum BodyKind {
 
 /// The kind of a request body from its `Content-Type` (JSON when absent).
 fn body_kind(headers: &HeaderMap) -> Result<BodyKind, ApiError> {
-    let ct = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = body::lowercase(
+        headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim(),
+    );
     if ct.starts_with("text/csv") {
         return Ok(BodyKind::Csv);
     }
@@ -425,7 +426,17 @@ pub async fn post_collection(
     let collection = handlers::one(path)?;
     // The headers are read in place (the HeaderMap extractor copies them all).
     let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
+    post_to(&state, collection, &parts.headers, body).await
+}
+
+/// [`post_collection`] once the collection is read from the path (by the router, or by
+/// [`crate::plain_route`] for a POST the router need not see).
+pub(crate) async fn post_to(
+    state: &AppState,
+    collection: String,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let kind = body_kind(headers)?;
     let config = state.db.config();
     let (body_limit, import_limit) = (
@@ -461,9 +472,9 @@ pub async fn post_collection(
         } else {
             Format::Json
         };
-        return handlers::insert_one(&state, headers, collection, format, &bytes).await;
+        return handlers::insert_one(state, headers, collection, format, &bytes).await;
     }
-    run_import(&state, headers, collection, kind, bytes).await
+    run_import(state, headers, collection, kind, bytes).await
 }
 
 /// `POST /<collection>/_import`: an import of any accepted body; a single JSON object or

@@ -97,15 +97,39 @@ fn routes(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The collection and id of a path the router would hand to [`handlers::get_document`]
-/// as they stand (`/<c>/<id>`: two segments, neither starting with `_` nor holding a
-/// percent escape), or `None` for any other path.
-fn plain_document_path(path: &str) -> Option<(&str, &str)> {
-    let (collection, id) = path.strip_prefix('/')?.split_once('/')?;
+/// A request [`Holding`] answers without the router, with the path's segments as they
+/// stand (each non-empty, not starting with `_`, holding no percent escape).
+#[derive(Debug, PartialEq, Eq)]
+enum Plain<'a> {
+    /// `GET /<c>/<id>` with no query string: [`handlers::document_by_id`].
+    Document(&'a str, &'a str),
+    /// `POST /<c>` with no query string: one document or an import,
+    /// [`import::post_to`].
+    Post(&'a str),
+    /// `POST /<c>/_query` with no query string: [`handlers::query_in`].
+    Query(&'a str),
+}
+
+/// What the router would do with a request of `method` to `path`, when it is one of the
+/// [`Plain`] ones; `None` sends the request through the router.
+fn plain_route<'a>(method: &hyper::Method, path: &'a str) -> Option<Plain<'a>> {
     let plain = |segment: &str| {
         !segment.is_empty() && !segment.starts_with('_') && !segment.contains(['/', '%'])
     };
-    (plain(collection) && plain(id)).then_some((collection, id))
+    let rest = path.strip_prefix('/')?;
+    let (collection, second) = match rest.split_once('/') {
+        Some((c, s)) => (c, Some(s)),
+        None => (rest, None),
+    };
+    if !plain(collection) {
+        return None;
+    }
+    match (method, second) {
+        (&hyper::Method::GET, Some(id)) if plain(id) => Some(Plain::Document(collection, id)),
+        (&hyper::Method::POST, None) => Some(Plain::Post(collection)),
+        (&hyper::Method::POST, Some("_query")) => Some(Plain::Query(collection)),
+        _ => None,
+    }
 }
 
 /// Answers a connection past the server's `max_connections` (`limit`) and closes it:
@@ -165,9 +189,10 @@ pub struct HttpConnection {
 /// write: its answer is held all the same; holding write answers measured neither
 /// better nor worse on the wire.)
 ///
-/// A plain GET of a document by id (`/<c>/<id>`, no query string) goes to its handler
-/// without the router: matching, the boxed route's clone and the path extractor were a
-/// third of the HTTP stack's work in a GET (3-4% of the server's samples).
+/// A plain GET of a document by id, POST of a document and `_query` ([`Plain`]) go to
+/// their handlers without the router: matching, the boxed route's clone and the path
+/// extractor were a third of the HTTP stack's work in a GET (3-4% of the server's
+/// samples).
 #[derive(Clone)]
 struct Holding {
     app: Router,
@@ -175,7 +200,7 @@ struct Holding {
     outbox: Arc<Outbox>,
 }
 
-/// What [`Holding`] answers with: the router's future, or the document handler's.
+/// What [`Holding`] answers with: the router's future, or a [`Plain`] handler's.
 type Answer = Either<
     axum::routing::future::RouteFuture<Infallible>,
     Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>,
@@ -194,19 +219,49 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
         if read && company().is_some_and(|c| !c.alone()) {
             self.outbox.hold_next();
         }
-        if get
-            && request.uri().query().is_none()
-            && let Some((collection, id)) = plain_document_path(request.uri().path())
-        {
-            let (collection, id) = (collection.to_owned(), id.to_owned());
+        let plain = match request.uri().query() {
+            None => plain_route(request.method(), request.uri().path()),
+            Some(_) => None,
+        };
+        if let Some(plain) = plain {
             let state = self.state.clone();
-            return Either::Right(Box::pin(async move {
-                let (parts, _body) = request.into_parts();
-                let answer =
-                    handlers::document_by_id(&state, collection, id, &parts.headers, &parts.uri)
+            return match plain {
+                Plain::Document(collection, id) => {
+                    let (collection, id) = (collection.to_owned(), id.to_owned());
+                    Either::Right(Box::pin(async move {
+                        let (parts, _body) = request.into_parts();
+                        let answer = handlers::document_by_id(
+                            &state,
+                            collection,
+                            id,
+                            &parts.headers,
+                            &parts.uri,
+                        )
                         .await;
-                Ok(answer.into_response())
-            }));
+                        Ok(answer.into_response())
+                    }))
+                }
+                Plain::Post(collection) => {
+                    let collection = collection.to_owned();
+                    Either::Right(Box::pin(async move {
+                        let (parts, body) = request.into_parts();
+                        let body = axum::body::Body::new(body);
+                        let answer =
+                            import::post_to(&state, collection, &parts.headers, body).await;
+                        Ok(answer.into_response())
+                    }))
+                }
+                Plain::Query(collection) => {
+                    let collection = collection.to_owned();
+                    Either::Right(Box::pin(async move {
+                        let (parts, body) = request.into_parts();
+                        let body = axum::body::Body::new(body);
+                        let answer =
+                            handlers::query_in(state, collection, &parts.headers, body).await;
+                        Ok(answer.into_response())
+                    }))
+                }
+            };
         }
         Either::Left(tower_service::Service::call(&mut self.app.clone(), request))
     }
@@ -291,12 +346,17 @@ impl HttpConnection {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_document_path;
+    use super::{Plain, plain_route};
+    use hyper::Method;
 
     #[test]
-    fn plain_document_paths_are_two_plain_segments() {
-        assert_eq!(plain_document_path("/docs/42"), Some(("docs", "42")));
-        assert_eq!(plain_document_path("/d/a-b.c"), Some(("d", "a-b.c")));
+    fn plain_routes_are_plain_segments() {
+        let get = |p| plain_route(&Method::GET, p);
+        let post = |p| plain_route(&Method::POST, p);
+        assert_eq!(get("/docs/42"), Some(Plain::Document("docs", "42")));
+        assert_eq!(get("/d/a-b.c"), Some(Plain::Document("d", "a-b.c")));
+        assert_eq!(post("/docs"), Some(Plain::Post("docs")));
+        assert_eq!(post("/docs/_query"), Some(Plain::Query("docs")));
         for routed in [
             "/",
             "/docs",
@@ -311,7 +371,27 @@ mod tests {
             "/d%6fcs/42",
             "docs/42",
         ] {
-            assert_eq!(plain_document_path(routed), None, "{routed}");
+            assert_eq!(get(routed), None, "GET {routed}");
+        }
+        for routed in [
+            "/",
+            "/docs/",
+            "/docs/42",
+            "/_transaction/begin",
+            "/_collections",
+            "/docs/_import",
+            "/docs/_index",
+            "/docs/_compact",
+            "/docs/_query/",
+            "/d%6fcs",
+            "/d%6fcs/_query",
+            "docs",
+        ] {
+            assert_eq!(post(routed), None, "POST {routed}");
+        }
+        for method in [Method::PUT, Method::DELETE, Method::HEAD, Method::PATCH] {
+            assert_eq!(plain_route(&method, "/docs/42"), None, "{method} /docs/42");
+            assert_eq!(plain_route(&method, "/docs"), None, "{method} /docs");
         }
     }
 }

@@ -160,6 +160,92 @@ fn plain_and_routed_document_reads_answer_alike() {
     assert!(r.json()["indexes"].is_array(), "{}", r.text);
 }
 
+/// `POST /<c>` and `POST /<c>/_query` skip the router when their paths are plain; a
+/// percent-escaped path takes the router to the same handlers. Both must answer alike,
+/// errors included, and write the same.
+#[test]
+fn plain_and_routed_posts_answer_alike() {
+    let s = Server::start();
+    s.create_collection("products");
+    for (n, path) in ["/products", "/product%73", "/%70roducts"]
+        .iter()
+        .enumerate()
+    {
+        let id = format!("w{n}");
+        let doc = json!({"id": id, "name": "Smart Watch", "specs": {"w": [1, 2.5, "x"]}});
+        let r = s.post_json(path, &doc);
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text);
+        assert_eq!(r.json(), doc, "POST {path}");
+        // The same id again: 409, and the first stays.
+        let again = json!({"id": id, "name": "other"});
+        s.post_json(path, &again).assert_error(409, "23505");
+        assert_eq!(s.get_doc("products", &id), Some(doc));
+        // A generated id, an XML document, an NDJSON import.
+        let r = s.post_json(path, &json!({"n": n}));
+        assert_eq!(r.status, 201, "POST {path}: {}", r.text);
+        assert!(is_uuid_v4(r.json()["id"].as_str().unwrap()), "{}", r.text);
+        let r = s.post_raw(
+            path,
+            "application/xml",
+            format!("<document id=\"x{n}\"><n>{n}</n></document>"),
+        );
+        assert_eq!(r.status, 201, "POST {path} (XML): {}", r.text);
+        assert_eq!(
+            s.get_doc("products", &format!("x{n}")),
+            Some(json!({"id": format!("x{n}"), "n": n}))
+        );
+        let r = s.post_raw(
+            path,
+            "application/x-ndjson",
+            format!("{{\"id\": \"i{n}a\"}}\n{{\"id\": \"i{n}b\"}}\n"),
+        );
+        assert_eq!(
+            (r.status, r.json()["imported"].clone()),
+            (201, json!(2)),
+            "{}",
+            r.text
+        );
+        // Bad bodies: nothing written.
+        s.post_raw(path, "application/json", "{\"id\": \"bad\", ")
+            .assert_error(400, "22032");
+        s.post_raw(path, "text/plain", "{}")
+            .assert_error(415, "0A000");
+        s.post_raw(path, "application/json", "  ")
+            .assert_error(400, "22P02");
+        assert_eq!(s.get_doc("products", "bad"), None);
+    }
+    assert_eq!(s.list_all("products").len(), 15);
+    s.post_json("/nosuch", &json!({"a": 1}))
+        .assert_error(404, "42P01");
+    s.post_json("/nosuc%68", &json!({"a": 1}))
+        .assert_error(404, "42P01");
+
+    let query =
+        json!({"query": "SELECT id, specs.w FROM products WHERE id = $1", "params": ["w1"]});
+    let plain = s.post_json("/products/_query", &query);
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    assert_eq!(
+        plain.json(),
+        json!([{"id": "w1", "specs": {"w": [1, 2.5, "x"]}}])
+    );
+    for routed in ["/product%73/_query", "/%70roducts/_query"] {
+        let r = s.post_json(routed, &query);
+        assert_eq!(
+            (r.status, &r.text),
+            (plain.status, &plain.text),
+            "POST {routed}"
+        );
+    }
+    for path in ["/products/_query", "/product%73/_query"] {
+        s.post_json(path, &json!({"query": "SELECT nosuch("}))
+            .assert_error(400, "42601");
+        s.post_raw(path, "application/json", "{")
+            .assert_error(400, "22032");
+    }
+    s.post_json("/nosuch/_query", &query)
+        .assert_error(404, "42P01");
+}
+
 #[test]
 fn put_replaces_documents() {
     let s = Server::start();
