@@ -31,7 +31,9 @@ impl Cursor {
                 Node::Branch { keys, children } => {
                     let idx = match start {
                         Bound::Unbounded => 0,
-                        Bound::Included(k) | Bound::Excluded(k) => keys.partition_point(|s| s <= k),
+                        Bound::Included(k) | Bound::Excluded(k) => {
+                            keys.partition_point(|s| s.as_slice() <= k.as_slice())
+                        }
                     };
                     id = *children.get(idx).ok_or_else(broken)?;
                     stack.push((node.clone(), idx));
@@ -39,8 +41,12 @@ impl Cursor {
                 Node::Leaf { entries } => {
                     let pos = match start {
                         Bound::Unbounded => 0,
-                        Bound::Included(k) => entries.partition_point(|(e, _)| e < k),
-                        Bound::Excluded(k) => entries.partition_point(|(e, _)| e <= k),
+                        Bound::Included(k) => {
+                            entries.partition_point(|(e, _)| e.as_slice() < k.as_slice())
+                        }
+                        Bound::Excluded(k) => {
+                            entries.partition_point(|(e, _)| e.as_slice() <= k.as_slice())
+                        }
                     };
                     stack.push((node.clone(), pos));
                     return Ok(Cursor { stack });
@@ -59,8 +65,10 @@ impl Cursor {
                 Node::Branch { keys, children } => {
                     let idx = match end {
                         Bound::Unbounded => keys.len(),
-                        Bound::Included(k) => keys.partition_point(|s| s <= k),
-                        Bound::Excluded(k) => keys.partition_point(|s| s < k),
+                        Bound::Included(k) => {
+                            keys.partition_point(|s| s.as_slice() <= k.as_slice())
+                        }
+                        Bound::Excluded(k) => keys.partition_point(|s| s.as_slice() < k.as_slice()),
                     };
                     id = *children.get(idx).ok_or_else(broken)?;
                     stack.push((node.clone(), idx));
@@ -68,8 +76,12 @@ impl Cursor {
                 Node::Leaf { entries } => {
                     let pos = match end {
                         Bound::Unbounded => entries.len(),
-                        Bound::Included(k) => entries.partition_point(|(e, _)| e <= k),
-                        Bound::Excluded(k) => entries.partition_point(|(e, _)| e < k),
+                        Bound::Included(k) => {
+                            entries.partition_point(|(e, _)| e.as_slice() <= k.as_slice())
+                        }
+                        Bound::Excluded(k) => {
+                            entries.partition_point(|(e, _)| e.as_slice() < k.as_slice())
+                        }
                     };
                     stack.push((node.clone(), pos));
                     return Ok(Cursor { stack });
@@ -109,7 +121,7 @@ impl Cursor {
             return None;
         };
         let at = if forward { pos.checked_sub(1)? } else { *pos };
-        entries.get(at).map(|(k, _)| k.clone())
+        entries.get(at).map(|(k, _)| k.to_vec())
     }
 
     fn next(&mut self, tree: &BTree) -> Result<Option<Entry>> {
@@ -121,7 +133,7 @@ impl Cursor {
                 && let Some(e) = entries.get(*pos)
             {
                 *pos += 1;
-                return Ok(Some(e.clone()));
+                return Ok(Some((e.0.to_vec(), e.1.clone())));
             }
             self.stack.pop();
             loop {
@@ -151,7 +163,7 @@ impl Cursor {
                 && let Some(e) = entries.get(*pos - 1)
             {
                 *pos -= 1;
-                return Ok(Some(e.clone()));
+                return Ok(Some((e.0.to_vec(), e.1.clone())));
             }
             self.stack.pop();
             loop {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use super::file::{FIRST_DATA_PAGE, PageCache, Pager, Superblock};
 use super::iter::Range;
-use super::page::{self, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
+use super::page::{self, Key, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::storage::fs::sync_dir;
 
@@ -90,7 +90,7 @@ pub struct BTree {
 }
 
 /// A separator key and the page of the new right sibling, after a split.
-type Split = Option<(Vec<u8>, u64)>;
+type Split = Option<(Key, u64)>;
 
 enum Ins {
     /// The key already had this value; nothing changed.
@@ -408,7 +408,7 @@ impl BTree {
                         .get_mut(i)
                         .map(|(_, v)| std::mem::replace(v, value.to_vec())),
                     Err(i) => {
-                        entries.insert(i, (key.to_vec(), value.to_vec()));
+                        entries.insert(i, (Key::from_slice(key), value.to_vec()));
                         None
                     }
                 };
@@ -560,7 +560,7 @@ impl BTree {
     /// Merges child `idx` with a neighbour if both fit one page.
     fn try_merge(
         &mut self,
-        keys: &mut Vec<Vec<u8>>,
+        keys: &mut Vec<Key>,
         children: &mut Vec<u64>,
         idx: usize,
     ) -> Result<()> {
@@ -776,7 +776,7 @@ impl BTree {
         };
         let mut seen: HashSet<u64> = HashSet::new();
         let mut leaf_depth: Option<usize> = None;
-        type Frame = (u64, Option<Vec<u8>>, Option<Vec<u8>>, usize);
+        type Frame = (u64, Option<Key>, Option<Key>, usize);
         let mut stack: Vec<Frame> = vec![(self.root, None, None, 1)];
         while let Some((id, lower, upper, depth)) = stack.pop() {
             if id < FIRST_DATA_PAGE || id >= self.page_count {
@@ -794,7 +794,7 @@ impl BTree {
             };
             let keys: Vec<&[u8]> = match &*node {
                 Node::Leaf { entries } => entries.iter().map(|(k, _)| k.as_slice()).collect(),
-                Node::Branch { keys, .. } => keys.iter().map(Vec::as_slice).collect(),
+                Node::Branch { keys, .. } => keys.iter().map(|k| k.as_slice()).collect(),
             };
             if keys.windows(2).any(|w| w.first() >= w.get(1)) {
                 return Err(corrupt(format!("keys of page {id} are not ascending")));
@@ -884,7 +884,7 @@ impl BTree {
 }
 
 /// Splits an over-full node into two that fit, with the separator between them.
-fn split(node: Node) -> Result<(Node, Vec<u8>, Node)> {
+fn split(node: Node) -> Result<(Node, Key, Node)> {
     match node {
         Node::Leaf { mut entries } => {
             let sizes: Vec<usize> = entries
