@@ -551,18 +551,18 @@ pub async fn query(
     let collection = one(path)?;
     // The headers are read in place (the HeaderMap extractor copies them all).
     let (parts, body) = request.into_parts();
-    query_in(state, collection, &parts.headers, body).await
+    query_in(&state, collection, &parts.headers, body).await
 }
 
 /// [`query`] once the collection is read from the path (by the router, or by
 /// [`crate::plain_route`] for a `_query` the router need not see).
 pub(crate) async fn query_in(
-    state: AppState,
+    state: &AppState,
     collection: String,
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let request = json_request(&state, headers, body).await?;
+    let request = json_request(state, headers, body).await?;
     let sql = request
         .get("query")
         .and_then(|q| q.as_str())
@@ -623,13 +623,13 @@ pub(crate) async fn query_in(
                 s.execute(&prepared, &params)
             };
             match point {
-                true => run_in_place(&state, headers, run).await?,
-                false => run_doc(&state, headers, run).await?,
+                true => run_in_place(state, headers, run).await?,
+                false => run_doc(state, headers, run).await?,
             }
         }
         None => {
             let statements = state.statements.clone();
-            run_doc(&state, headers, move |s| {
+            run_doc(state, headers, move |s| {
                 s.database().catalog().id(&collection)?;
                 let prepared = Arc::new(s.prepare(&sql, &hints)?);
                 let controls = prepared

@@ -241,23 +241,16 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
                         Ok(answer.into_response())
                     }))
                 }
-                Plain::Post(collection) => {
+                Plain::Post(collection) | Plain::Query(collection) => {
                     let collection = collection.to_owned();
+                    let query = matches!(plain, Plain::Query(_));
                     Either::Right(Box::pin(async move {
                         let (parts, body) = request.into_parts();
-                        let body = axum::body::Body::new(body);
-                        let answer =
-                            import::post_to(&state, collection, &parts.headers, body).await;
-                        Ok(answer.into_response())
-                    }))
-                }
-                Plain::Query(collection) => {
-                    let collection = collection.to_owned();
-                    Either::Right(Box::pin(async move {
-                        let (parts, body) = request.into_parts();
-                        let body = axum::body::Body::new(body);
-                        let answer =
-                            handlers::query_in(state, collection, &parts.headers, body).await;
+                        let (headers, body) = (&parts.headers, axum::body::Body::new(body));
+                        let answer = match query {
+                            true => handlers::query_in(&state, collection, headers, body).await,
+                            false => import::post_to(&state, collection, headers, body).await,
+                        };
                         Ok(answer.into_response())
                     }))
                 }
