@@ -109,14 +109,16 @@ impl Superblock {
 }
 
 struct Inner {
-    lru: LruCache<(u64, u64), Arc<Node>>,
+    /// Each page with the bytes it is counted as.
+    lru: LruCache<(u64, u64), (Arc<Node>, usize)>,
     bytes: usize,
 }
 
 /// Decoded pages of any number of B-tree files in one LRU bounded by bytes (each page
-/// counts [`PAGE_SIZE`]), in the manner of [`crate::storage::cache::BlockCache`]: the
-/// storage engine's index files share one. Each file reads it through its own
-/// [`PageCache`] view.
+/// counts the memory its decoded node takes, [`Node::memory_size`], so that the
+/// capacity bounds the memory as the block cache's does), in the manner of
+/// [`crate::storage::cache::BlockCache`]: the storage engine's index files share one.
+/// Each file reads it through its own [`PageCache`] view.
 pub struct SharedPages {
     capacity: usize,
     inner: Mutex<Inner>,
@@ -150,8 +152,8 @@ impl SharedPages {
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            if inner.lru.pop(&k).is_some() {
-                inner.bytes -= PAGE_SIZE;
+            if let Some((_, size)) = inner.lru.pop(&k) {
+                inner.bytes -= size;
             }
         }
     }
@@ -185,20 +187,22 @@ impl PageCache {
             .lock()
             .lru
             .get(&(self.tag, page_no))
-            .cloned()
+            .map(|(node, _)| node.clone())
     }
 
     pub fn insert(&self, page_no: u64, node: Arc<Node>) {
-        if PAGE_SIZE > self.pages.capacity {
+        let size = node.memory_size();
+        if size > self.pages.capacity {
             return;
         }
         let mut inner = self.pages.inner.lock();
-        if inner.lru.put((self.tag, page_no), node).is_none() {
-            inner.bytes += PAGE_SIZE;
+        if let Some((_, old)) = inner.lru.put((self.tag, page_no), (node, size)) {
+            inner.bytes -= old;
         }
+        inner.bytes += size;
         while inner.bytes > self.pages.capacity {
             match inner.lru.pop_lru() {
-                Some(_) => inner.bytes -= PAGE_SIZE,
+                Some((_, (_, evicted))) => inner.bytes -= evicted,
                 None => break,
             }
         }
@@ -206,14 +210,19 @@ impl PageCache {
 
     pub fn remove(&self, page_no: u64) {
         let mut inner = self.pages.inner.lock();
-        if inner.lru.pop(&(self.tag, page_no)).is_some() {
-            inner.bytes -= PAGE_SIZE;
+        if let Some((_, size)) = inner.lru.pop(&(self.tag, page_no)) {
+            inner.bytes -= size;
         }
     }
 
     /// Bytes held by the whole cache (every file sharing it).
     pub fn bytes(&self) -> usize {
         self.pages.bytes()
+    }
+
+    /// Pages held by the whole cache (every file sharing it).
+    pub fn pages(&self) -> usize {
+        self.pages.inner.lock().lru.len()
     }
 }
 

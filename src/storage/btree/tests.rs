@@ -417,3 +417,47 @@ fn limits_and_refusals() {
         "a commit without changes writes nothing"
     );
 }
+
+#[test]
+fn the_page_cache_counts_the_memory_of_decoded_pages() {
+    let (_dir, path) = temp();
+    let capacity = 16 * PAGE_SIZE;
+    let mut tree = BTree::create_with_cache(&path, capacity).unwrap();
+    for i in 0..20_000u32 {
+        tree.insert(&i.to_be_bytes(), b"").unwrap();
+    }
+    tree.commit().unwrap();
+    drop(tree);
+    // Reads fill the cache from the file.
+    let tree = BTree::open_with_cache(&path, capacity).unwrap();
+    for i in (0..20_000u32).step_by(97) {
+        assert_eq!(tree.get(&i.to_be_bytes()).unwrap(), Some(Vec::new()));
+    }
+    let (pages, bytes) = (tree.cached_pages(), tree.cache_bytes());
+    assert!(bytes <= capacity, "{bytes} bytes held, {capacity} allowed");
+    // A leaf of 4-byte keys (10 bytes a cell) decodes to several times its page, and is
+    // counted so: fewer pages than the capacity holds pages of 4 KiB.
+    assert!(
+        pages > 0 && pages * PAGE_SIZE < bytes,
+        "{pages} pages counted as {bytes} bytes"
+    );
+    let leaf = page::decode_node(9, &page::encode_node(9, &full_leaf()).unwrap()).unwrap();
+    assert!(leaf.memory_size() > 4 * PAGE_SIZE, "{}", leaf.memory_size());
+}
+
+/// A leaf of 4-byte keys and empty values, as full as a page holds.
+fn full_leaf() -> page::Node {
+    let mut entries = Vec::new();
+    for i in 0u32.. {
+        entries.push((page::Key::from_slice(&i.to_be_bytes()), Vec::new()));
+        if !(page::Node::Leaf {
+            entries: entries.clone(),
+        })
+        .fits()
+        {
+            entries.pop();
+            return page::Node::Leaf { entries };
+        }
+    }
+    unreachable!("a page holds finitely many entries")
+}

@@ -240,6 +240,11 @@ impl BTree {
         self.pager.cache.bytes()
     }
 
+    /// Pages the page cache holds, of every file sharing it.
+    pub fn cached_pages(&self) -> usize {
+        self.pager.cache.pages()
+    }
+
     pub(super) fn node(&self, id: u64) -> Result<Arc<Node>> {
         match self.dirty.get(&id) {
             Some(n) => Ok(n.clone()),
