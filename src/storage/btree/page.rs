@@ -74,8 +74,9 @@ impl Node {
 
     /// Bytes the decoded node takes in memory: its vectors (the keys that lie inline are
     /// in them), the keys too long to lie inline, the values, and the node itself behind
-    /// its `Arc`. What the page cache counts a page as: 1.5 to 2.5 times [`PAGE_SIZE`] for
-    /// a full leaf of short keys, whose 64-byte entries take more than their cells.
+    /// its `Arc`. What the page cache counts a page as: more than [`PAGE_SIZE`] for a leaf
+    /// of short keys, whose 64-byte entries take more than their cells (1.5 to 2.5 times
+    /// for index entries of 15 to 30 bytes, six times for 4-byte keys).
     pub fn memory_size(&self) -> usize {
         let spilled = |k: &Key| if k.spilled() { k.capacity() } else { 0 };
         // The Arc's two counters.
