@@ -1092,15 +1092,77 @@ impl Node {
         })
     }
 
+    /// The input nodes [`Node::map_children`] replaces (not the right side of a
+    /// lateral join, planned per left row).
+    pub fn children(&self) -> Vec<&Node> {
+        match self {
+            Node::Scan { .. } | Node::Values { .. } | Node::TableFunction { .. } => vec![],
+            Node::WorkTable { .. } => vec![],
+            Node::Filter { input, .. }
+            | Node::Project { input, .. }
+            | Node::Aggregate { input, .. }
+            | Node::Sort { input, .. }
+            | Node::Window { input, .. }
+            | Node::ProjectSet { input, .. }
+            | Node::Limit { input, .. }
+            | Node::Distinct { input } => vec![input],
+            Node::Lateral { left, .. } => vec![left],
+            Node::Join { left, right, .. } | Node::SetOp { left, right, .. } => vec![left, right],
+            Node::RecursiveUnion {
+                anchor, recursive, ..
+            } => vec![anchor, recursive],
+        }
+    }
+
+    /// Calls `f` on every expression [`Node::map_exprs`] would replace, inputs first,
+    /// without taking the plan apart.
+    pub fn for_each_expr(&self, f: &mut dyn FnMut(&Expr)) {
+        for child in self.children() {
+            child.for_each_expr(f);
+        }
+        match self {
+            Node::Scan { access, filter, .. } => {
+                if let Access::Keys(keys) = access {
+                    keys.iter().for_each(&mut *f);
+                }
+                filter.iter().for_each(f);
+            }
+            Node::Values { rows, .. } => rows.iter().flatten().for_each(f),
+            Node::TableFunction { args, .. } => args.iter().for_each(f),
+            Node::Filter { predicate, .. } => f(predicate),
+            Node::Project { exprs, .. } => exprs.iter().for_each(f),
+            Node::Aggregate { group_by, aggs, .. } => {
+                group_by.iter().for_each(&mut *f);
+                aggs.iter().filter_map(|a| a.arg.as_deref()).for_each(f);
+            }
+            Node::Sort { keys, .. } => keys.iter().for_each(|k| f(&k.expr)),
+            Node::Window { funcs, .. } => funcs.iter().flat_map(|c| c.exprs()).for_each(f),
+            Node::Lateral { condition, .. } => condition.iter().for_each(f),
+            Node::ProjectSet { funcs, .. } => funcs.iter().flat_map(|(_, args)| args).for_each(f),
+            Node::Limit { limit, offset, .. } => limit.iter().chain(offset).for_each(f),
+            Node::Join {
+                condition, equi, ..
+            } => {
+                condition.iter().for_each(&mut *f);
+                equi.iter().for_each(|(l, r)| {
+                    f(l);
+                    f(r);
+                });
+            }
+            Node::Distinct { .. }
+            | Node::SetOp { .. }
+            | Node::RecursiveUnion { .. }
+            | Node::WorkTable { .. } => {}
+        }
+    }
+
     /// Whether any expression of the plan holds a subquery.
     pub fn has_subqueries(&self) -> bool {
         let mut found = false;
-        // map_exprs consumes the plan; a clone is cheap next to running a subquery.
-        let _ = self.clone().map_exprs(&mut |e| {
+        self.for_each_expr(&mut |e| {
             e.walk(&mut |x| {
                 found |= matches!(x, Expr::Subquery(..) | Expr::InSubquery { .. });
             });
-            Ok(e)
         });
         found
     }

@@ -872,7 +872,7 @@ fn run(
                 && let Kept::Insert(plan) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
-                return run_insert(session, plan, params);
+                return run_insert(session, plan, Source::Kept, params);
             }
             let mut binder = session_binder(session, &db, hints);
             let mut plan = plan_insert(&mut binder, ins)?;
@@ -880,8 +880,19 @@ fn run(
             let keep = binder.cacheable.get() && !plan.source.has_subqueries();
             let param_types = binder.param_types();
             plan.source = plan_statement(plan.source, session, &params)?;
-            let outcome = run_insert(session, &plan, params);
-            if let Some(cache) = plan_cache.filter(|_| keep && outcome.is_ok()) {
+            let Some(cache) = plan_cache.filter(|_| keep) else {
+                // Not kept: the rows' literals move into the documents.
+                let source = std::mem::replace(
+                    &mut plan.source,
+                    Node::Values {
+                        rows: Vec::new(),
+                        columns: Vec::new(),
+                    },
+                );
+                return run_insert(session, &plan, Source::Owned(Box::new(source)), params);
+            };
+            let outcome = run_insert(session, &plan, Source::Kept, params);
+            if outcome.is_ok() {
                 let plan = Kept::Insert(plan);
                 cache.put(version, &session.settings, in_txn, plan, param_types);
             }
@@ -1896,10 +1907,46 @@ fn duplicate_key(collection: &Collection, id: &str) -> Error {
     )
 }
 
-/// Runs an INSERT whose source is optimized.
-fn run_insert(session: &Session, plan: &InsertPlan, params: Vec<Value>) -> Result<Outcome> {
+/// Where an INSERT's rows come from.
+enum Source {
+    /// The plan's source, which stays as it is (a kept plan).
+    Kept,
+    /// This source, taken from a plan run once: literal rows move out of it rather than
+    /// being copied (a multi-row INSERT of documents copied every value).
+    Owned(Box<Node>),
+}
+
+/// The rows of an INSERT's source.
+fn source_rows(plan: &InsertPlan, source: Source, ctx: &Arc<ExecContext>) -> Result<Vec<Row>> {
+    let node = match source {
+        Source::Kept => return exec::build(&plan.source, ctx)?.collect(),
+        Source::Owned(node) => *node,
+    };
+    let Node::Values { rows, .. } = node else {
+        return exec::build(&node, ctx)?.collect();
+    };
+    let ectx = ctx.eval_context();
+    rows.into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|e| match e {
+                    Expr::Literal(v) => Ok(v),
+                    e => e.eval(&[], &ectx),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Runs an INSERT whose source is optimized, reading its rows from `source`.
+fn run_insert(
+    session: &Session,
+    plan: &InsertPlan,
+    source: Source,
+    params: Vec<Value>,
+) -> Result<Outcome> {
     let ctx = exec_context(session, &params);
-    let rows = exec::build(&plan.source, &ctx)?.collect::<Result<Vec<_>>>()?;
+    let rows = source_rows(plan, source, &ctx)?;
     ctx.check_cancel()?;
     let c = &plan.collection;
     // With each document, whether its id is a UUID v4 made here, which names no stored
@@ -2436,6 +2483,91 @@ fn finish_modify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `for_each_expr` (which `has_subqueries` and the correlation checks walk) visits
+    /// exactly the expressions `map_exprs` replaces, in the same order, over plans of
+    /// every node kind the binder builds; and the subquery checks see what a walk of
+    /// the rebuilt plan sees.
+    #[test]
+    fn walking_a_plan_visits_what_mapping_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..crate::Config::default()
+        };
+        let db = crate::Database::open(config).unwrap();
+        let mut session = Session::new(db.clone());
+        for r in session.execute_batch(
+            "CREATE TABLE t (id int PRIMARY KEY, a int, b text); \
+             CREATE TABLE u (id int PRIMARY KEY, t_id int, c int)",
+        ) {
+            r.unwrap();
+        }
+        // Each query, and whether its plan holds a subquery (a lateral join's right
+        // side is planned per row, not a subquery of the plan).
+        let queries = [
+            ("SELECT a + 1 FROM t WHERE id = 3 AND b LIKE 'x%'", false),
+            (
+                "SELECT b, count(*), sum(a * 2) FROM t GROUP BY b HAVING sum(a) > 1 ORDER BY b LIMIT 5 OFFSET 1",
+                false,
+            ),
+            (
+                "SELECT DISTINCT a FROM t WHERE a IN (SELECT c FROM u WHERE u.t_id = t.id)",
+                true,
+            ),
+            (
+                "SELECT (SELECT max(c) FROM u), a FROM t JOIN u ON t.id = u.t_id AND u.c > t.a",
+                true,
+            ),
+            (
+                "SELECT a, row_number() OVER (PARTITION BY b ORDER BY a) FROM t",
+                false,
+            ),
+            ("SELECT a FROM t UNION SELECT c FROM u", false),
+            (
+                "SELECT x.n FROM t, LATERAL (SELECT t.a + u.c AS n FROM u WHERE u.t_id = t.id) x",
+                false,
+            ),
+            (
+                "SELECT unnest(ARRAY[a, 2]), g FROM t, generate_series(1, a) g",
+                false,
+            ),
+            ("VALUES (1, 'a'), (2, (SELECT 'b'))", true),
+            (
+                "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r",
+                false,
+            ),
+            (
+                "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.c = t.a)",
+                true,
+            ),
+        ];
+        for (sql, subqueries) in queries {
+            let [TissStatement::Sql(stmt)] = &tissdb_dialect::parse(sql).unwrap()[..] else {
+                panic!("one statement: {sql}");
+            };
+            let ast::Statement::Query(q) = stmt.as_ref() else {
+                panic!("a query: {sql}");
+            };
+            let node = session_binder(&session, &db, &[]).query(q).unwrap();
+            let mut walked = Vec::new();
+            node.for_each_expr(&mut |e| walked.push(e.clone()));
+            let mut mapped = Vec::new();
+            let _ = node.clone().map_exprs(&mut |e| {
+                mapped.push(e.clone());
+                Ok(e)
+            });
+            assert!(!walked.is_empty(), "{sql}");
+            assert_eq!(walked, mapped, "{sql}");
+            let in_mapped = mapped.iter().any(|e| {
+                let mut found = false;
+                e.walk(&mut |x| found |= matches!(x, Expr::Subquery(..) | Expr::InSubquery { .. }));
+                found
+            });
+            assert_eq!(node.has_subqueries(), in_mapped, "{sql}");
+            assert_eq!(node.has_subqueries(), subqueries, "{sql}");
+        }
+    }
 
     #[test]
     fn nested_assignment_creates_objects() {

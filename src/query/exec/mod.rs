@@ -387,14 +387,13 @@ pub fn reads_outer(plan: &Node, level: usize) -> bool {
         if let Node::Lateral { right, .. } = node {
             *found |= reads_outer(right, level + 1);
         }
-        let _ = node.clone().map_children(&mut |n| {
-            laterals(&n, level, found);
-            Ok(n)
-        });
+        for child in node.children() {
+            laterals(child, level, found);
+        }
     }
     let mut found = false;
     laterals(plan, level, &mut found);
-    let _ = plan.clone().map_exprs(&mut |e| {
+    plan.for_each_expr(&mut |e| {
         e.walk(&mut |x| match x {
             Expr::Outer { depth, .. } if *depth >= level => found = true,
             Expr::Subquery(_, inner) | Expr::InSubquery { plan: inner, .. } => {
@@ -402,7 +401,6 @@ pub fn reads_outer(plan: &Node, level: usize) -> bool {
             }
             _ => {}
         });
-        Ok(e)
     });
     found
 }
@@ -411,7 +409,7 @@ pub fn reads_outer(plan: &Node, level: usize) -> bool {
 pub fn reads_level(plan: &Node, level: usize) -> bool {
     use crate::query::expr::Expr;
     let mut found = false;
-    let _ = plan.clone().map_exprs(&mut |e| {
+    plan.for_each_expr(&mut |e| {
         e.walk(&mut |x| match x {
             Expr::Outer { depth, .. } if *depth == level => found = true,
             Expr::Subquery(_, inner) | Expr::InSubquery { plan: inner, .. } => {
@@ -419,7 +417,6 @@ pub fn reads_level(plan: &Node, level: usize) -> bool {
             }
             _ => {}
         });
-        Ok(e)
     });
     found
 }
