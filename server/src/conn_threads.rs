@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
@@ -108,38 +108,98 @@ pub struct Limit {
     pub refuse: Refuse,
 }
 
-/// How many more open connections the thread a new connection's CPU points to may
-/// serve than the least busy thread before the connection goes to the least busy one.
+/// How many more open connections than the least busy thread a thread may serve and
+/// still take the next connection of a burst from its CPU.
 const PLACEMENT_SLACK: usize = 4;
 
-/// The thread for a new connection: the one its CPU points to (`cpu % threads`: on
-/// loopback, the CPU the client's thread ran on when it connected), else the next in
-/// turn; but the least busy thread (fewest `open` connections, the first of them) when
-/// that one serves [`PLACEMENT_SLACK`] more than it.
+/// Connections from one CPU less than this apart are one burst (a client thread opening
+/// its connections one after the other; each takes a round trip or two to start).
+const BURST: Duration = Duration::from_millis(50);
+
+/// The thread for a new connection (see [`place`]), and what placing takes.
+struct Placement {
+    /// Connections open on each thread.
+    open: Vec<Arc<AtomicUsize>>,
+    /// When a connection from its CPUs last went to each thread.
+    last: Vec<Option<Instant>>,
+    /// The last thread given a connection whose CPU is not known.
+    turn: usize,
+}
+
+/// The thread for a new connection: the one its CPU points to (`cpu % threads`; on
+/// loopback, the CPU the client's thread ran on when it connected) if that is among the
+/// least busy (fewest `open` connections), or if the connection continues a burst from
+/// that CPU (see [`BURST`]) and the thread serves fewer than [`PLACEMENT_SLACK`] more
+/// than the least busy; else the least busy. A connection whose CPU is not known goes to
+/// the next thread in turn, or the least busy if that one is busier.
 ///
 /// A client thread that drives several connections at once (pgbench's threads, an
-/// event loop's pool) then has them served by one connection thread, which answers
-/// them in one wake-up and wakes that client thread once; spread over both threads, each
-/// of its requests woke a thread on the other core and each answer the client across
+/// event loop's pool) then has them served by one connection thread, which answers them
+/// in one wake-up and wakes that client thread once; spread over both threads, each of
+/// its requests woke a thread on the other core and each answer the client across
 /// cores. D3 prepared, 8 clients from 2 pgbench threads: 65-66k queries/s with each
 /// pgbench thread's four connections on one connection thread, 45-51k split 2/2 or 3/1,
-/// as accepting them in turn left them.
-fn place(open: &[usize], cpu: Option<u32>, turn: &mut usize) -> usize {
+/// as accepting them in turn left them. Clients that connect at different times from
+/// the same CPU are still spread.
+fn place(
+    open: &[usize],
+    cpu: Option<u32>,
+    now: Instant,
+    last: &mut [Option<Instant>],
+    turn: &mut usize,
+) -> usize {
     let n = open.len().max(1);
-    let preferred = match cpu {
-        Some(cpu) => cpu as usize % n,
-        None => {
-            *turn = (*turn + 1) % n;
-            *turn
-        }
-    };
-    let least = (0..n)
-        .min_by_key(|&i| open.get(i).copied().unwrap_or(0))
-        .unwrap_or(0);
     let count = |i: usize| open.get(i).copied().unwrap_or(0);
-    match count(preferred) >= count(least) + PLACEMENT_SLACK {
-        true => least,
-        false => preferred,
+    let least = (0..n).min_by_key(|&i| count(i)).unwrap_or(0);
+    let Some(cpu) = cpu else {
+        *turn = (*turn + 1) % n;
+        return match count(*turn) > count(least) {
+            true => least,
+            false => *turn,
+        };
+    };
+    let preferred = cpu as usize % n;
+    let burst = last
+        .get(preferred)
+        .copied()
+        .flatten()
+        .is_some_and(|t| now.saturating_duration_since(t) < BURST);
+    let follows = count(preferred) == count(least)
+        || (burst && count(preferred) < count(least) + PLACEMENT_SLACK);
+    if !follows {
+        return least;
+    }
+    if let Some(t) = last.get_mut(preferred) {
+        *t = Some(now);
+    }
+    preferred
+}
+
+impl Placement {
+    fn new(threads: usize) -> Placement {
+        Placement {
+            open: (0..threads).map(|_| Arc::default()).collect(),
+            last: vec![None; threads],
+            turn: 0,
+        }
+    }
+
+    /// Places a connection that came in on `socket`: its thread's index, and its count
+    /// there (to hold while it is open).
+    fn place(&mut self, socket: &TcpStream) -> (usize, Counted) {
+        let cpu = rustix::net::sockopt::socket_incoming_cpu(socket).ok();
+        let open: Vec<usize> = self
+            .open
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let at = place(&open, cpu, Instant::now(), &mut self.last, &mut self.turn);
+        let at = at.min(self.open.len().saturating_sub(1));
+        let counted = match self.open.get(at) {
+            Some(count) => Counted::new(count),
+            None => Counted::new(&Arc::default()),
+        };
+        (at, counted)
     }
 }
 
@@ -182,8 +242,7 @@ where
     } else {
         threads
     };
-    let per_thread: Vec<Arc<AtomicUsize>> = threads.iter().map(|_| Arc::default()).collect();
-    let mut turn = 0;
+    let mut placement = Placement::new(threads.len());
     let mut open = JoinSet::new();
     loop {
         tokio::select! {
@@ -194,14 +253,10 @@ where
                     tokio::spawn((limit.refuse)(socket));
                 }
                 Ok((socket, peer)) => {
-                    let cpu = rustix::net::sockopt::socket_incoming_cpu(&socket).ok();
-                    let counts: Vec<usize> =
-                        per_thread.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-                    let at = place(&counts, cpu, &mut turn);
-                    let (Some(thread), Some(count)) = (threads.get(at), per_thread.get(at)) else {
-                        unreachable!("place picks one of the threads")
+                    let (at, counted) = placement.place(&socket);
+                    let Some(thread) = threads.get(at) else {
+                        unreachable!("a placement is one of the threads")
                     };
-                    let counted = Counted::new(count);
                     // The socket moves to its connection thread's reactor.
                     let socket = match socket.into_std() {
                         Ok(socket) => socket,
@@ -235,35 +290,62 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn connections_go_to_the_thread_of_their_cpu_within_the_slack() {
+    /// Places connections from `cpus` (with the time each comes, in ms) on `threads`
+    /// threads none of which closes: where each went.
+    fn placed(threads: usize, cpus: &[(Option<u32>, u64)]) -> Vec<usize> {
+        let start = Instant::now();
+        let mut open = vec![0; threads];
+        let mut last = vec![None; threads];
         let mut turn = 0;
-        // Two client threads on CPUs 0 and 1, four connections each, interleaved: each
-        // client's connections on one thread.
-        let mut open = vec![0, 0];
-        for cpu in [0, 1, 1, 0, 0, 1, 0, 1] {
-            let at = place(&open, Some(cpu), &mut turn);
-            assert_eq!(at, cpu as usize);
-            open[at] += 1;
-        }
-        assert_eq!(open, vec![4, 4]);
-        // One client thread opening eight: past the slack, the least busy thread.
-        let mut open = vec![0, 0];
-        let placed: Vec<usize> = (0..8)
-            .map(|_| {
-                let at = place(&open, Some(2), &mut turn);
+        cpus.iter()
+            .map(|&(cpu, ms)| {
+                let now = start + Duration::from_millis(ms);
+                let at = place(&open, cpu, now, &mut last, &mut turn);
                 open[at] += 1;
                 at
             })
-            .collect();
-        assert_eq!(placed, vec![0, 0, 0, 0, 1, 0, 1, 0]);
-        assert_eq!(open, vec![6, 2]);
-        // CPUs beyond the threads wrap around; no CPU known: in turn.
-        assert_eq!(place(&[0, 0, 0], Some(4), &mut turn), 1);
-        let mut turn = 0;
-        let turns: Vec<usize> = (0..4).map(|_| place(&[0, 0], None, &mut turn)).collect();
-        assert_eq!(turns, vec![1, 0, 1, 0]);
-        // Round robin yields to the least busy thread too.
-        assert_eq!(place(&[0, 9], None, &mut 0), 0);
+            .collect()
+    }
+
+    #[test]
+    fn a_client_threads_burst_of_connections_shares_a_thread() {
+        // Two client threads on CPUs 0 and 1 open four connections each, 2 ms apart,
+        // interleaved or one ahead of the other: each client's on one thread.
+        let at = |cpus: &[u32]| {
+            let timed: Vec<_> = cpus
+                .iter()
+                .zip(0..)
+                .map(|(&c, i)| (Some(c), i * 2))
+                .collect();
+            placed(2, &timed)
+        };
+        assert_eq!(at(&[0, 1, 1, 0, 0, 1, 0, 1]), vec![0, 1, 1, 0, 0, 1, 0, 1]);
+        assert_eq!(at(&[0, 0, 0, 1, 1, 1, 0, 1]), vec![0, 0, 0, 1, 1, 1, 0, 1]);
+        // One client thread opening eight: its thread takes up to 4 more than the other.
+        assert_eq!(at(&[2; 8]), vec![0, 0, 0, 0, 1, 0, 1, 0]);
+        // CPUs beyond the threads wrap around.
+        assert_eq!(placed(3, &[(Some(4), 0)]), vec![1]);
+    }
+
+    #[test]
+    fn clients_connecting_apart_from_one_cpu_are_spread() {
+        // Single-connection clients, a second apart, all from CPU 0.
+        let timed: Vec<_> = (0..4).map(|i| (Some(0), i * 1000)).collect();
+        assert_eq!(placed(2, &timed), vec![0, 1, 0, 1]);
+        // A burst after that still starts on its CPU's thread when it is among the
+        // least busy.
+        let mut timed = timed;
+        timed.extend([(Some(1), 5000), (Some(1), 5002), (Some(1), 5004)]);
+        assert_eq!(placed(2, &timed)[4..], [1, 1, 1]);
+    }
+
+    #[test]
+    fn connections_of_unknown_cpu_go_in_turn_to_the_least_busy() {
+        let timed: Vec<_> = (0..4).map(|i| (None, i)).collect();
+        assert_eq!(placed(2, &timed), vec![1, 0, 1, 0]);
+        // Behind a burst on thread 0, they fill thread 1 first.
+        let mut timed: Vec<_> = (0..3).map(|i| (Some(0), i)).collect();
+        timed.extend((0..3).map(|i| (None, 10 + i)));
+        assert_eq!(placed(2, &timed), vec![0, 0, 0, 1, 1, 1]);
     }
 }
