@@ -8,8 +8,9 @@
 //! parks, so a point read at 8 clients cost about 20 us of server CPU, a quarter of it
 //! in wake-ups and context switches (on 2 cores, W2 prepared); a REST POST woke three
 //! threads (the WAL flusher woke an idle worker, which woke the one parked in epoll)
-//! where the wire's INSERT woke one. One thread per core, each given connections in
-//! turn by the front-ends, sleeps only when none of its connections has anything to do.
+//! where the wire's INSERT woke one. One thread per core, each given connections by the
+//! front-ends (a client thread's burst of connections to one thread, see [`place`]),
+//! sleeps only when none of its connections has anything to do.
 //! Calls too long to run in place go to the thread's blocking pool, so a long query
 //! does not hold the other connections of its thread. A thread tells the wire front-end
 //! when it goes to sleep, which batches the answers of one wake-up
