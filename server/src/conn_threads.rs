@@ -188,7 +188,10 @@ impl Placement {
     /// Places a connection that came in on `socket`: its thread's index, and its count
     /// there (to hold while it is open).
     fn place(&mut self, socket: &TcpStream) -> (usize, Counted) {
-        let cpu = rustix::net::sockopt::socket_incoming_cpu(socket).ok();
+        // The kernel says -1 for a socket that has received nothing yet.
+        let cpu = rustix::net::sockopt::socket_incoming_cpu(socket)
+            .ok()
+            .filter(|&cpu| i32::try_from(cpu).is_ok());
         let open: Vec<usize> = self
             .open
             .iter()
