@@ -8,7 +8,7 @@
 # Operations (RUN_ORDER, a subset of GET QUERY POST), each with 1 and 8 connections:
 #   GET    REST GET /docs/<random id>          wire SELECT * FROM docs WHERE id = $1
 #   QUERY  REST POST /docs/_query, the same point SELECT with params (wire: as GET's)
-#   POST   REST POST /docs, a ~300-byte doc    wire INSERT INTO docs (...) VALUES (...)
+#   POST   REST POST /docs, a ~300-byte doc    wire INSERT INTO docs (...) VALUES ($1, ...)
 # REST runs are wrk (-t 1 -c 1, -t 2 -c 8), wire runs pgbench -M prepared (-j 1 -c 1,
 # -j 2 -c 8) with a per-transaction log for the p99; pouchdb-server runs GET and POST
 # with the same wrk scripts. Rounds alternate REST, wire, pouchdb-server.
@@ -151,12 +151,17 @@ run_wrk() { # sys url lua conns round [script args...]
     RUN_RESULT="FAILED: round $round, wrk exit $rc${non2xx:+, $non2xx non-2xx answers}${sockerr:+, socket errors $sockerr}$([ -n "$rps" ] || echo ", no Requests/sec: $(tail -n 1 "$out")")"
 }
 
+# The document of post.lua, field by field, for the wire's INSERT (wire_insert.sql).
+WIRE_DOC=(-D 'name=Smart Watch 7' -D brand=brand_07 -D price=299.99 -D category=wearables
+    -D is_available=true -D 'tags=["wearables", "new", "premium"]' -D stock=12
+    -D 'specs={"weight": "250g", "dimensions": {"width_mm": 40, "height_mm": 44, "depth_mm": 11}, "bluetooth_version": 5.2}')
+
 run_wire() { # script conns round
     local script=$1 conns=$2 round=$3 rc=0 out tps failed p99
     out="$LOGDIR/pgbench-$script-c$conns-r$round.log"
     rm -f "$LOGDIR/txlog".*
     timeout -k 5 "$BENCH_TIMEOUT" "$PGBENCH" -n -h 127.0.0.1 -p "$TDB_PG_PORT" -U bench -M prepared \
-        -c "$conns" -j "$(threads_for "$conns")" -T "$DURATION" -D rows="$ROWS" \
+        -c "$conns" -j "$(threads_for "$conns")" -T "$DURATION" -D rows="$ROWS" "${WIRE_DOC[@]}" \
         -l --log-prefix="$LOGDIR/txlog" -f "$REST_DIR/$script.sql" bench >"$out" 2>&1 &
     BENCH_PID=$!
     wait "$BENCH_PID" || rc=$?
@@ -288,6 +293,15 @@ for op in "${RUN_ORDER[@]}"; do
     done
 done
 
+# The documents POSTed and INSERTed (UUID ids) are alike (a parameter bound as text where jsonb
+# was meant would store a string).
+if printf '%s\n' "${RUN_ORDER[@]}" | grep -qx POST; then
+    unlike=$("${PGSQL[@]}" -At -p "$TDB_PG_PORT" -U bench -d bench -c "SELECT count(*) FROM docs
+        WHERE length(id) = 36 AND (specs->'dimensions'->>'depth_mm' = '11'
+            AND tags->>1 = 'new' AND stock = 12 AND price = 299.99 AND is_available) IS NOT TRUE" 2>&1)
+    [ "$unlike" = 0 ] || ERRORS+=("POST: $unlike of the documents POSTed or INSERTed differ from post.lua's")
+fi
+
 # ---------------------------------------------------------------------------------
 # Report.
 # ---------------------------------------------------------------------------------
@@ -311,7 +325,7 @@ for row in "${ROWS_OUT[@]}"; do
         "$(fmt1 "$rm")" "$(fmt2 "$rp")" "$(fmt1 "$wm")" "$(fmt2 "$wp")" "$rw" "$(fmt1 "$pm")" "$(fmt2 "$pp")" "$rpouch"
 done
 echo
-echo "wire: pgbench -M prepared against TissDB's PostgreSQL port: SELECT * FROM docs WHERE id = \$1 (GET, QUERY), INSERT of the same document (POST)"
+echo "wire: pgbench -M prepared against TissDB's PostgreSQL port: SELECT * FROM docs WHERE id = \$1 (GET, QUERY), INSERT of the same document, its values as parameters (POST)"
 echo "Load of $ROWS documents: TissDB ${TDB_LOAD_S}s (NDJSON imports of 10000)${POUCH_LOAD_S:+, pouchdb-server ${POUCH_LOAD_S}s (_bulk_docs of 1000)}"
 echo "Peak RSS (VmHWM) at the end: TissDB ${TDB_HWM_END:-?} kB${POUCH_HWM_END:+, pouchdb-server (node) $POUCH_HWM_END kB}"
 if [ -n "$POUCH_SKIP" ]; then
