@@ -280,9 +280,15 @@ async fn serve(config: Config) -> Result<(), String> {
     let pg_task = tokio::spawn({
         let (handles, stop) = (threads.handles(), stop_rx.clone());
         async move {
+            let canceller = wire.canceller();
             let limit = conn_threads::Limit {
                 max_connections,
-                refuse: Arc::new(|socket| Box::pin(tissdb_wire::refuse_connection(socket))),
+                refuse: Arc::new(move |socket| {
+                    Box::pin(tissdb_wire::refuse_connection(
+                        socket,
+                        Some(canceller.clone()),
+                    ))
+                }),
             };
             let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", limit, |peer| {
                 let c = wire.connection(peer);

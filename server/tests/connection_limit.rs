@@ -1,7 +1,8 @@
 //! `max_connections`: each front-end serves at most that many connections at once. One
 //! more is answered and closed (the wire: FATAL 53300 "sorry, too many clients
 //! already", as PostgreSQL; REST: 503 with a JSON error, 53300), the connections already
-//! open keep working, and once one closes a new one is served again.
+//! open keep working, and once one closes a new one is served again. A cancel request,
+//! which comes on a connection of its own, is served past the limit.
 
 mod common;
 
@@ -94,6 +95,51 @@ fn the_wire_refuses_a_connection_past_the_limit_with_53300() {
             .get::<_, &str>(0),
         "back"
     );
+}
+
+/// A cancel request comes on a connection of its own, so with every connection in use it
+/// comes past the limit: it is served (the running statement stops with 57014), as
+/// PostgreSQL serves it, not refused; a new session is still refused.
+#[test]
+fn a_cancel_request_past_the_limit_cancels_the_statement() {
+    let s = start();
+    let mut open: Vec<postgres::Client> = (0..LIMIT)
+        .map(|_| {
+            pg_config(&s)
+                .connect(postgres::NoTls)
+                .expect("within the limit")
+        })
+        .collect();
+    open[0]
+        .batch_execute(
+            "CREATE TABLE slow (id integer PRIMARY KEY);
+             INSERT INTO slow SELECT g FROM generate_series(1, 3000) g",
+        )
+        .unwrap();
+    let token = open[1].cancel_token();
+    let cancel = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        token.cancel_query(postgres::NoTls)
+    });
+    // Seconds of string work, cancelled after 300 ms.
+    let e = open[1]
+        .simple_query(
+            "SELECT count(*) FROM slow WHERE length(replace(repeat('ab', 100000 + id), 'a', 'cd')) > 0",
+        )
+        .unwrap_err();
+    cancel.join().unwrap().expect("the cancel request was sent");
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e}");
+    let refused = pg_config(&s)
+        .connect(postgres::NoTls)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        refused.as_db_error().map(|d| d.code().code()),
+        Some("53300"),
+        "{refused}"
+    );
+    let row = open[1].query_one("SELECT 'after'", &[]).unwrap();
+    assert_eq!(row.get::<_, &str>(0), "after");
 }
 
 /// Sends `GET /` on a new connection and returns the status line and the body, leaving

@@ -59,11 +59,16 @@ use crate::startup::Startup;
 /// the startup packet is read, and the answer is an ErrorResponse (FATAL, 53300, "sorry,
 /// too many clients already"), which libpq and the drivers report as it is (libpq sent
 /// the error in answer to its SSLRequest says only "error response during SSL
-/// exchange"). Two seconds at most.
-pub async fn refuse_connection(mut socket: TcpStream) {
+/// exchange"). A cancel request is served, not refused (`canceller`, see
+/// [`PgFrontEnd::canceller`]): the connection to cancel is one of those the limit
+/// counts, and a cancel is answered by closing. Two seconds at most.
+pub async fn refuse_connection(mut socket: TcpStream, canceller: Option<Arc<cancel::Canceller>>) {
+    use pgwire::api::cancel::CancelHandler;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     /// SSLRequest's and GSSENCRequest's codes.
     const NEGOTIATIONS: [u32; 2] = [80_877_103, 80_877_104];
+    /// CancelRequest's code.
+    const CANCEL: u32 = 80_877_102;
     let answer = async {
         for _ in 0..3 {
             let mut len = [0u8; 4];
@@ -76,7 +81,22 @@ pub async fn refuse_connection(mut socket: TcpStream) {
             socket.read_exact(&mut packet).await?;
             let mut code = [0u8; 4];
             code.copy_from_slice(packet.get(..4).unwrap_or(&[0; 4]));
-            if !NEGOTIATIONS.contains(&u32::from_be_bytes(code)) {
+            let code = u32::from_be_bytes(code);
+            if code == CANCEL
+                && let Some(canceller) = &canceller
+                && let (Some(pid), Some(key)) = (packet.get(4..8), packet.get(8..))
+                && !key.is_empty()
+            {
+                let mut pid_bytes = [0u8; 4];
+                pid_bytes.copy_from_slice(pid);
+                let request = pgwire::messages::cancel::CancelRequest::new(
+                    i32::from_be_bytes(pid_bytes),
+                    pgwire::messages::startup::SecretKey::Bytes(bytes::Bytes::copy_from_slice(key)),
+                );
+                canceller.on_cancel_request(request).await;
+                return Ok(());
+            }
+            if !NEGOTIATIONS.contains(&code) {
                 break;
             }
             socket.write_all(b"N").await?;
@@ -145,6 +165,12 @@ impl PgFrontEnd {
             cancel,
             in_flight: InFlight::default(),
         }
+    }
+
+    /// What serves a cancel request that comes past `max_connections` (see
+    /// [`refuse_connection`]).
+    pub fn canceller(&self) -> Arc<cancel::Canceller> {
+        self.cancel.clone()
     }
 
     /// The connection from `peer`: a new session and its handlers.
