@@ -2,7 +2,8 @@
 //! write that finds the WAL idle writes and fsyncs it on that thread
 //! (`tissdb::company`, `WhenIdle::WriteHere`) instead of handing its record to the WAL
 //! thread. Through both front-ends: the WAL's counters (`GET /`) show that it did, and
-//! SIGKILL loses none of the writes it acknowledged.
+//! SIGKILL loses none of the writes it acknowledged. And `pg_stat_wal`, the same
+//! counters over SQL.
 
 mod common;
 
@@ -115,4 +116,73 @@ fn a_lone_rest_connection_writes_the_wal_itself_and_kill_9_loses_nothing() {
         };
         assert_eq!(s.get_doc("lone", &format!("d{i:04}")), want, "d{i:04}");
     }
+}
+
+/// `pg_stat_wal` over the wire: the same counters as `GET /`, one record per commit
+/// (an autocommit INSERT, a whole transaction), every write synced.
+#[test]
+fn pg_stat_wal_counts_the_commits_and_writes_get_shows() {
+    let s = Server::start();
+    let mut c = pg_client(&s);
+    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, v text)")
+        .unwrap();
+    // (wal_records, wal_write, wal_sync, wal_bytes)
+    let mut stat = || {
+        let row = c
+            .query_one(
+                "SELECT wal_records, wal_write, wal_sync, wal_bytes::text FROM pg_stat_wal",
+                &[],
+            )
+            .unwrap();
+        let bytes: String = row.get(3);
+        (
+            row.get::<_, i64>(0) as u64,
+            row.get::<_, i64>(1) as u64,
+            row.get::<_, i64>(2) as u64,
+            bytes.parse::<u64>().unwrap(),
+        )
+    };
+    let (records0, writes0, syncs0, bytes0) = stat();
+    let (get_records, get_writes, _) = wal(&s);
+    assert_eq!((records0, writes0), (get_records, get_writes));
+    assert_eq!(syncs0, writes0);
+
+    let mut c2 = pg_client(&s);
+    for i in 0..50i32 {
+        c2.execute("INSERT INTO t (id, v) VALUES ($1, 'x')", &[&i])
+            .unwrap();
+    }
+    let (records1, writes1, syncs1, bytes1) = stat();
+    assert_eq!(records1 - records0, 50, "one record per autocommit INSERT");
+    assert!(
+        (1..=50).contains(&(writes1 - writes0)),
+        "{writes0} -> {writes1} writes for 50 commits"
+    );
+    assert_eq!(syncs1, writes1);
+    assert!(bytes1 > bytes0 + 50 * 10, "{bytes0} -> {bytes1} bytes");
+
+    let mut tx = c2.transaction().unwrap();
+    for i in 50..60i32 {
+        tx.execute("INSERT INTO t (id, v) VALUES ($1, 'y')", &[&i])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let (records2, writes2, _, _) = stat();
+    assert_eq!(records2 - records1, 1, "a transaction is one record");
+    assert_eq!(writes2 - writes1, 1);
+
+    // Reset when the server opened its data directory; nine columns, as PostgreSQL 15.
+    let row = c
+        .query_one(
+            "SELECT stats_reset <= now(), wal_fpi, wal_buffers_full, wal_write_time,
+                    (SELECT count(*) FROM pg_attribute a JOIN pg_class r ON a.attrelid = r.oid
+                      WHERE r.relname = 'pg_stat_wal')
+               FROM pg_stat_wal",
+            &[],
+        )
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert_eq!((row.get::<_, i64>(1), row.get::<_, i64>(2)), (0, 0));
+    assert_eq!(row.get::<_, f64>(3), 0.0);
+    assert_eq!(row.get::<_, i64>(4), 9);
 }

@@ -378,6 +378,12 @@ impl Catalog {
         self.storage.collection_bytes(id)
     }
 
+    /// What the WAL has written since the store was opened, and when that was (in
+    /// microseconds since 1970).
+    pub fn wal_stats(&self) -> (crate::storage::wal::WalStats, i64) {
+        (self.storage.wal_stats(), self.storage.opened_at())
+    }
+
     /// All collections, by name.
     pub fn list(&self) -> Vec<Collection> {
         self.state

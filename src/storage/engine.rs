@@ -193,6 +193,9 @@ struct Inner {
 pub struct Storage {
     inner: Arc<Inner>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// When the store was opened, in microseconds since 1970 (its counters, such as
+    /// [`Storage::wal_stats`], count from then).
+    opened_at: i64,
 }
 
 fn encode_ops(ops: Vec<Op>, max_document_size: usize) -> Result<Vec<WalOp>> {
@@ -315,6 +318,7 @@ impl Storage {
         Ok(Storage {
             inner: Arc::new(inner),
             threads: Mutex::new(Vec::new()),
+            opened_at: chrono::Utc::now().timestamp_micros(),
         })
     }
 
@@ -596,6 +600,11 @@ impl Storage {
     /// What the WAL has written since the store was opened.
     pub fn wal_stats(&self) -> wal::WalStats {
         self.inner.wal.stats()
+    }
+
+    /// When the store was opened, in microseconds since 1970.
+    pub fn opened_at(&self) -> i64 {
+        self.opened_at
     }
 
     /// Bytes held by the active memtable.

@@ -112,6 +112,7 @@ const PG_VIEWS: &[&str] = &[
     "pg_statio_user_tables",
     "pg_stat_user_indexes",
     "pg_cursors",
+    "pg_stat_wal",
 ];
 
 const INFO_VIEWS: &[&str] = &[
@@ -157,6 +158,10 @@ pub fn view(
     settings: impl FnOnce() -> Settings<'static>,
 ) -> Option<View> {
     let (schema, view) = system_name(name)?;
+    if schema == "pg_catalog" && view == "pg_stat_wal" {
+        let (stats, opened_at) = catalog.wal_stats();
+        return Some(pg_catalog::pg_stat_wal(&stats, opened_at));
+    }
     let relations = Relations::of(catalog);
     match schema.as_str() {
         "pg_catalog" => pg_catalog::view(&relations, &view, &settings()),
