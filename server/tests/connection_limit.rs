@@ -27,6 +27,17 @@ fn pg_config(s: &Server) -> postgres::Config {
     .unwrap()
 }
 
+/// As many wire connections as the limit allows.
+fn fill(s: &Server) -> Vec<postgres::Client> {
+    (0..LIMIT)
+        .map(|_| {
+            pg_config(s)
+                .connect(postgres::NoTls)
+                .expect("within the limit")
+        })
+        .collect()
+}
+
 /// Retries `f` until it returns Some, for up to 10 s (a closed connection is noticed by
 /// the server a moment after the client closes it).
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
@@ -43,13 +54,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 #[test]
 fn the_wire_refuses_a_connection_past_the_limit_with_53300() {
     let s = start();
-    let mut open: Vec<postgres::Client> = (0..LIMIT)
-        .map(|_| {
-            pg_config(&s)
-                .connect(postgres::NoTls)
-                .expect("within the limit")
-        })
-        .collect();
+    let mut open = fill(&s);
     let refused = pg_config(&s)
         .connect(postgres::NoTls)
         .err()
@@ -103,13 +108,7 @@ fn the_wire_refuses_a_connection_past_the_limit_with_53300() {
 #[test]
 fn a_cancel_request_past_the_limit_cancels_the_statement() {
     let s = start();
-    let mut open: Vec<postgres::Client> = (0..LIMIT)
-        .map(|_| {
-            pg_config(&s)
-                .connect(postgres::NoTls)
-                .expect("within the limit")
-        })
-        .collect();
+    let mut open = fill(&s);
     open[0]
         .batch_execute(
             "CREATE TABLE slow (id integer PRIMARY KEY);
