@@ -284,10 +284,7 @@ async fn serve(config: Config) -> Result<(), String> {
             let limit = conn_threads::Limit {
                 max_connections,
                 refuse: Arc::new(move |socket| {
-                    Box::pin(tissdb_wire::refuse_connection(
-                        socket,
-                        Some(canceller.clone()),
-                    ))
+                    Box::pin(tissdb_wire::refuse_connection(socket, canceller.clone()))
                 }),
             };
             let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", limit, |peer| {

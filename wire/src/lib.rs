@@ -62,7 +62,7 @@ use crate::startup::Startup;
 /// exchange"). A cancel request is served, not refused (`canceller`, see
 /// [`PgFrontEnd::canceller`]): the connection to cancel is one of those the limit
 /// counts, and a cancel is answered by closing. Two seconds at most.
-pub async fn refuse_connection(mut socket: TcpStream, canceller: Option<Arc<cancel::Canceller>>) {
+pub async fn refuse_connection(mut socket: TcpStream, canceller: Arc<cancel::Canceller>) {
     use pgwire::api::cancel::CancelHandler;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     /// SSLRequest's and GSSENCRequest's codes.
@@ -83,7 +83,6 @@ pub async fn refuse_connection(mut socket: TcpStream, canceller: Option<Arc<canc
             code.copy_from_slice(packet.get(..4).unwrap_or(&[0; 4]));
             let code = u32::from_be_bytes(code);
             if code == CANCEL
-                && let Some(canceller) = &canceller
                 && let (Some(pid), Some(key)) = (packet.get(4..8), packet.get(8..))
                 && !key.is_empty()
             {
