@@ -133,6 +133,8 @@ pub struct Session {
     pub(crate) copy: crate::query::copy::ClientCopy,
     /// Open cursors (`DECLARE ... CURSOR`).
     pub(crate) cursors: crate::query::cursor::Cursors,
+    /// Statements prepared by name in SQL (`PREPARE`).
+    pub(crate) named: crate::query::named::NamedStatements,
     /// Statements prepared lately, for the next Parse of the same text (see
     /// [`Session::prepare_kept`]).
     kept: Vec<KeptStatement>,
@@ -200,6 +202,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             copy: Default::default(),
             cursors: Default::default(),
+            named: Default::default(),
             kept: Vec::new(),
             refused_templates: Vec::new(),
             seen_templates: Default::default(),
@@ -403,6 +406,23 @@ impl Session {
     /// ([`crate::query::decode_json_encoded`]); off by default.
     pub fn set_json_encoded_results(&mut self, on: bool) {
         self.json_encoded_results = on;
+    }
+
+    /// Notes a statement the front-end prepared by name over the wire (Parse): SQL's
+    /// `DEALLOCATE` may name it (see [`crate::query::named`]).
+    pub fn front_end_prepared(&mut self, name: &str) {
+        self.named.front_end_prepared(name);
+    }
+
+    /// Notes that the front-end closed its statement `name` (Close).
+    pub fn front_end_closed(&mut self, name: &str) {
+        self.named.front_end_closed(name);
+    }
+
+    /// Statements the front-end prepared that a SQL `DEALLOCATE` dropped since the last
+    /// call: the front-end forgets them.
+    pub fn take_deallocated(&mut self) -> Vec<String> {
+        self.named.take_deallocated()
     }
 
     /// Runs a prepared statement with parameter values (already of `param_types`).

@@ -190,6 +190,8 @@ pub struct Binder<'a> {
     /// The session's own settings (`SET`), over the defaults; for catalog views and
     /// `current_setting`.
     pub settings: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// The session's statements prepared by name in SQL, for `pg_prepared_statements`.
+    pub named: Option<&'a crate::query::named::NamedStatements>,
     /// False once the statement bound anything whose result may change while the
     /// catalog stays the same: a scalar or window function call (now(), random(),
     /// current_setting(), ...), a table function, a catalog view or lookup. A plan bound
@@ -486,6 +488,7 @@ impl<'a> Binder<'a> {
             recursive_unions: 0,
             outer: Vec::new(),
             settings: None,
+            named: None,
             cacheable: std::cell::Cell::new(true),
         }
     }
@@ -497,6 +500,7 @@ impl<'a> Binder<'a> {
         crate::query::system::Settings {
             user: "tissdb",
             all,
+            prepared: self.named.map(|n| n.rows()).unwrap_or_default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod expr;
 pub mod functions;
 pub mod graph;
 pub mod join_order;
+pub mod named;
 pub mod optimizer;
 pub mod plan;
 pub mod plan_cache;

@@ -191,6 +191,17 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
             plan_cache: Arc::default(),
         });
     };
+    prepare_parsed(session, statement, sql.to_string(), hints)
+}
+
+/// [`prepare`] for a statement already parsed from `sql` (also the statement of a SQL
+/// `PREPARE`, see [`crate::query::named`]).
+pub(crate) fn prepare_parsed(
+    session: &Session,
+    statement: Statement,
+    sql: String,
+    hints: &[Option<SqlType>],
+) -> Result<Prepared> {
     let db = session.database().clone();
     let mut binder = session_binder(session, &db, hints);
     let columns = describe(session, &mut binder, &statement)?;
@@ -204,7 +215,7 @@ pub fn prepare(session: &mut Session, sql: &str, hints: &[Option<SqlType>]) -> R
     let read_only = is_read_only(&statement);
     let point = read_only && is_point_query(session, &statement, hints);
     Ok(Prepared {
-        sql: sql.to_string(),
+        sql,
         statement: Some(statement),
         param_types,
         param_refs: binder.referenced,
@@ -225,33 +236,53 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             let hints: Vec<Option<SqlType>> =
                 prepared.param_types.iter().cloned().map(Some).collect();
             let outcome = run_guarded(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
-            // The rows must match what Describe announced.
-            Ok(match outcome {
-                Outcome::Rows {
-                    mut rows,
-                    command,
-                    columns,
-                } if !prepared.columns.is_empty() => {
-                    // Encoded json columns stay so where Describe announced those types.
-                    let encoded = columns.iter().any(|c| c.json_encoded);
-                    let columns = if encoded && same_types(&columns, &prepared.columns) {
-                        columns
-                    } else {
-                        if encoded {
-                            crate::query::decode_json_encoded(&mut rows, &columns)?;
-                        }
-                        prepared.columns.clone()
-                    };
-                    Outcome::Rows {
-                        rows: conform_rows(rows, &columns),
-                        columns,
-                        command,
-                    }
-                }
-                other => other,
-            })
+            as_described(prepared, outcome)
         }
     }
+}
+
+/// Runs a prepared statement within a statement already guarded (a SQL `EXECUTE`,
+/// see [`crate::query::named`]); `params` are of the statement's parameter types.
+pub(crate) fn run_prepared(
+    session: &mut Session,
+    prepared: &Prepared,
+    params: &[Value],
+) -> Result<Outcome> {
+    let Some(stmt) = &prepared.statement else {
+        return Ok(Outcome::command(""));
+    };
+    let hints: Vec<Option<SqlType>> = prepared.param_types.iter().cloned().map(Some).collect();
+    let outcome = run(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
+    as_described(prepared, outcome)
+}
+
+/// A prepared statement's answer with the columns its Describe announced.
+fn as_described(prepared: &Prepared, outcome: Outcome) -> Result<Outcome> {
+    // The rows must match what Describe announced.
+    Ok(match outcome {
+        Outcome::Rows {
+            mut rows,
+            command,
+            columns,
+        } if !prepared.columns.is_empty() => {
+            // Encoded json columns stay so where Describe announced those types.
+            let encoded = columns.iter().any(|c| c.json_encoded);
+            let columns = if encoded && same_types(&columns, &prepared.columns) {
+                columns
+            } else {
+                if encoded {
+                    crate::query::decode_json_encoded(&mut rows, &columns)?;
+                }
+                prepared.columns.clone()
+            };
+            Outcome::Rows {
+                rows: conform_rows(rows, &columns),
+                columns,
+                command,
+            }
+        }
+        other => other,
+    })
 }
 
 /// Whether two lists of columns have the same types, one for one.
@@ -361,6 +392,7 @@ pub(crate) fn session_binder<'a>(
     let mut binder = Binder::new(db.catalog(), hints);
     binder.pending = session.txn.as_ref();
     binder.settings = Some(&session.settings);
+    binder.named = Some(&session.named);
     binder
 }
 
@@ -519,6 +551,18 @@ fn describe(session: &Session, binder: &mut Binder<'_>, stmt: &Statement) -> Res
     Ok(match s.as_ref() {
         ast::Statement::Query(q) => binder.statement_query(q)?.columns(),
         ast::Statement::Fetch { name, .. } => session.cursors.columns(name)?,
+        ast::Statement::Execute {
+            name: Some(name),
+            parameters,
+            ..
+        } => {
+            let (columns, types) = session.named.describe(name)?;
+            if !parameters.is_empty() {
+                // Bind the arguments so that their parameters get types.
+                binder.statement_query(&arguments_query(session, parameters, &types)?)?;
+            }
+            columns
+        }
         ast::Statement::Insert(ins) => {
             let plan = plan_insert(binder, ins)?;
             plan.returning_columns
@@ -583,6 +627,54 @@ fn exec_context_with(
         memo,
         json_encoded_at,
     })
+}
+
+/// The query `SELECT CAST((e1) AS t1), ...` of a SQL `EXECUTE`'s arguments `exprs`
+/// and its statement's parameter types (an argument of unknown type is not cast).
+fn arguments_query(
+    session: &Session,
+    exprs: &[ast::Expr],
+    types: &[SqlType],
+) -> Result<ast::Query> {
+    let list: Vec<String> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match types.get(i) {
+            None | Some(SqlType::Unknown) => format!("({e})"),
+            Some(t) => format!("CAST(({e}) AS {})", t.name()),
+        })
+        .collect();
+    let sql = format!("SELECT {}", list.join(", "));
+    match parse(session, &sql)?.pop() {
+        Some(TissStatement::Sql(s)) => match *s {
+            ast::Statement::Query(q) => Ok(*q),
+            _ => Err(Error::Internal(format!("{sql} is not a query"))),
+        },
+        _ => Err(Error::Internal(format!("{sql} is not a query"))),
+    }
+}
+
+/// The values of a SQL `EXECUTE`'s arguments `exprs`, evaluated as a `SELECT` of them
+/// would be and cast to `types` (its statement's parameter types), with the parameters
+/// `params` of the EXECUTE statement itself.
+pub(crate) fn select_values(
+    session: &Session,
+    exprs: &[ast::Expr],
+    types: &[SqlType],
+    params: &[Value],
+    hints: &[Option<SqlType>],
+) -> Result<Row> {
+    let query = arguments_query(session, exprs, types)?;
+    let db = session.database().clone();
+    let mut binder = session_binder(session, &db, hints);
+    let node = binder.statement_query(&query)?;
+    let params = bind_params(&binder, params)?;
+    match run_query(node, params, session)? {
+        Outcome::Rows { mut rows, .. } if rows.len() == 1 => Ok(rows.pop().unwrap_or_default()),
+        _ => Err(Error::Internal(
+            "the arguments of EXECUTE gave no row".into(),
+        )),
+    }
 }
 
 /// Checks and converts parameter values to their statement types.
@@ -1184,9 +1276,12 @@ fn run(
             Ok(Outcome::command("VACUUM"))
         }
         ast::Statement::Copy { .. } => crate::query::copy::run(session, s),
-        ast::Statement::Discard { .. } => {
+        ast::Statement::Discard { object_type } => {
             session.cursors = Default::default();
-            Ok(Outcome::command("DISCARD ALL"))
+            if matches!(object_type, ast::DiscardObject::ALL) {
+                session.named.clear();
+            }
+            Ok(Outcome::command(format!("DISCARD {object_type}")))
         }
         ast::Statement::Declare { stmts, .. } => {
             let [d] = stmts.as_slice() else {
@@ -1215,7 +1310,13 @@ fn run(
             ..
         } => crate::query::cursor::fetch(session, name, direction),
         ast::Statement::Close { cursor } => crate::query::cursor::close(session, cursor),
-        ast::Statement::Deallocate { .. } => Ok(Outcome::command("DEALLOCATE")),
+        ast::Statement::Prepare {
+            name,
+            data_types,
+            statement,
+        } => crate::query::named::prepare(session, name, data_types, statement, s.to_string()),
+        ast::Statement::Execute { .. } => crate::query::named::execute(session, s, params, hints),
+        ast::Statement::Deallocate { name, .. } => crate::query::named::deallocate(session, name),
         other => Err(unsupported(statement_kind(other))),
     }
 }

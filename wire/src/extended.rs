@@ -31,8 +31,8 @@ use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::NoData;
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync,
-    TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Close, CloseComplete, Describe, Execute, Parse, ParseComplete,
+    Sync as PgSync, TARGET_TYPE_BYTE_PORTAL, TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::ReadyForQuery;
 use tissdb::doc::Value;
@@ -242,11 +242,17 @@ impl ExtendedQueryHandler for QueryHandler {
             let run = prepared.clone();
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
             self.replies.wrote();
-            self.session
+            let (outcome, deallocated) = self
+                .session
                 .run_write(quick, self.replies.company(), move |s| {
-                    s.execute(&run, &params)
+                    (s.execute(&run, &params), s.take_deallocated())
                 })
-                .await?
+                .await?;
+            // Statements prepared over the wire that a DEALLOCATE dropped.
+            for name in deallocated {
+                client.portal_store().rm_statement(&name);
+            }
+            outcome
         }
         .map_err(|e| error::engine(&e))?;
         if let Some(copy) = crate::copy::extended_response(&self.session, client).await? {
@@ -330,8 +336,39 @@ impl ExtendedQueryHandler for QueryHandler {
             Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
             None => client.portal_store().put_empty_statement(&name),
         }
+        if !name.is_empty() {
+            // SQL's DEALLOCATE may name it (one namespace, as in PostgreSQL).
+            self.session.run_direct(|s| s.front_end_prepared(&name));
+        }
         client
             .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    /// pgwire's Close; a named statement closed is one SQL's DEALLOCATE can no longer
+    /// name.
+    async fn on_close<C>(&self, client: &mut C, message: Close) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                client.portal_store().rm_statement(name);
+                if !name.is_empty() {
+                    self.session.run_direct(|s| s.front_end_closed(name));
+                }
+            }
+            TARGET_TYPE_BYTE_PORTAL => client.portal_store().rm_portal(name),
+            _ => {}
+        }
+        // The reply waits for Sync or Flush, as the others do (see [`crate::held`]).
+        Held(client)
+            .send(PgWireBackendMessage::CloseComplete(CloseComplete::new()))
             .await?;
         Ok(())
     }

@@ -106,8 +106,8 @@ impl SimpleQueryHandler for QueryHandler {
             return Err(PgWireError::NotReadyForQuery);
         }
         client.set_state(PgWireConnectionState::QueryInProgress);
-        let (responses, notices, mut copy_out) = if is_blank(&query.query) {
-            (vec![Response::EmptyQuery], Vec::new(), None)
+        let (responses, notices, mut copy_out, deallocated) = if is_blank(&query.query) {
+            (vec![Response::EmptyQuery], Vec::new(), None, Vec::new())
         } else {
             let cancel = cancel_signal(client).await;
             if looks_read_only(&query.query) {
@@ -123,7 +123,7 @@ impl SimpleQueryHandler for QueryHandler {
                         Either::Left((result, _)) => result?,
                         Either::Right((Ok(()), _)) => {
                             self.session.cancel_running();
-                            (vec![canceled()], Vec::new(), None)
+                            (vec![canceled()], Vec::new(), None, Vec::new())
                         }
                         // The handle went away without a cancel: keep waiting.
                         Either::Right((Err(_), run)) => run.await?,
@@ -131,6 +131,9 @@ impl SimpleQueryHandler for QueryHandler {
                 }
             }
         };
+        for name in deallocated {
+            client.portal_store().rm_statement(&name);
+        }
         let mut notices = notices.into_iter().peekable();
         for (i, response) in responses.into_iter().enumerate() {
             while let Some(n) = notices.next_if(|n| n.before_result <= i) {
@@ -200,7 +203,9 @@ impl SimpleQueryHandler for QueryHandler {
 }
 
 /// A batch's responses, its notices, and the rows of a COPY TO STDOUT among them.
-type Batch = (Vec<Response>, Vec<Notice>, Option<CopyOut>);
+/// A Query message's responses, the notices they raised, a COPY TO STDOUT to stream,
+/// and the names of statements prepared over the wire that a DEALLOCATE dropped.
+type Batch = (Vec<Response>, Vec<Notice>, Option<CopyOut>, Vec<String>);
 
 impl QueryHandler {
     /// Runs the statements of a Query message; answers their responses and the notices
@@ -208,9 +213,15 @@ impl QueryHandler {
     async fn run_batch(&self, query: &str) -> PgWireResult<Batch> {
         let batch = |s: &mut tissdb::Session, sql: &str| {
             let results = s.execute_batch(sql);
-            (results, s.take_notices(), copy::take_pending(s))
+            let deallocated = s.take_deallocated();
+            (
+                results,
+                s.take_notices(),
+                copy::take_pending(s),
+                deallocated,
+            )
         };
-        let (results, notices, pending) = if looks_read_only(query) {
+        let (results, notices, pending, deallocated) = if looks_read_only(query) {
             match QuickReads::shape(query) {
                 Some(shape) => {
                     let direct = self.quick_reads.is_quick(shape);
@@ -239,7 +250,7 @@ impl QueryHandler {
                 .await?
         };
         if results.is_empty() {
-            return Ok((vec![Response::EmptyQuery], notices, None));
+            return Ok((vec![Response::EmptyQuery], notices, None, deallocated));
         }
         let mut responses: Vec<Response> = results
             .into_iter()
@@ -262,7 +273,7 @@ impl QueryHandler {
                 copy_out = Some(out);
             }
         }
-        Ok((responses, notices, copy_out))
+        Ok((responses, notices, copy_out, deallocated))
     }
 }
 

@@ -113,6 +113,7 @@ const PG_VIEWS: &[&str] = &[
     "pg_stat_user_indexes",
     "pg_cursors",
     "pg_stat_wal",
+    "pg_prepared_statements",
 ];
 
 const INFO_VIEWS: &[&str] = &[
@@ -187,6 +188,8 @@ pub struct Settings<'a> {
     pub user: &'a str,
     /// (name, value) of every setting the session sees.
     pub all: Vec<(String, String)>,
+    /// The session's statements prepared by name in SQL.
+    pub prepared: Vec<crate::query::named::NamedRow>,
 }
 
 /// A user relation's column as the catalogs show it.

@@ -53,6 +53,7 @@ pub fn view(rel: &Relations, name: &str, settings: &Settings<'_>) -> Option<View
             Vec::new(),
         ),
         "pg_settings" => pg_settings(settings),
+        "pg_prepared_statements" => pg_prepared_statements(settings),
         "pg_am" => (
             columns(&[
                 ("oid", Oid),
@@ -1102,6 +1103,36 @@ fn pg_user(settings: &Settings<'_>) -> View {
                 text("********"),
                 NULL,
                 NULL,
+            ]
+        })
+        .collect();
+    (cols, rows)
+}
+
+/// The session's statements prepared by name in SQL (not those prepared over the
+/// wire: those are the front-end's); the plan counts are not kept (0).
+fn pg_prepared_statements(settings: &Settings<'_>) -> View {
+    let cols = columns(&[
+        ("name", Text),
+        ("statement", Text),
+        ("prepare_time", Timestamptz),
+        ("parameter_types", arr(Text)),
+        ("from_sql", Bool),
+        ("generic_plans", Int8),
+        ("custom_plans", Int8),
+    ]);
+    let rows = settings
+        .prepared
+        .iter()
+        .map(|p| {
+            vec![
+                text(&p.name),
+                text(&p.statement),
+                Value::DateTime(p.prepare_time),
+                Value::Array(p.parameter_types.iter().map(|t| text(t)).collect()),
+                boolean(true),
+                int(0),
+                int(0),
             ]
         })
         .collect();
