@@ -563,6 +563,14 @@ impl<'a> Binder<'a> {
 
     /// Gives an untyped side (a string literal or a parameter) the type of `target`.
     pub fn coerce_to(&mut self, e: Expr, ty: SqlType, target: &SqlType) -> Result<(Expr, SqlType)> {
+        if let (Expr::Literal(v @ Value::Numeric(_)), SqlType::Float4 | SqlType::Float8) =
+            (&e, target)
+            && let Some(f) = crate::query::expr::float_of(v)
+        {
+            // A numeric constant against a float compares and computes as a float (as
+            // PostgreSQL casts it to float8): converted once here, not at every row.
+            return Ok((Expr::Literal(Value::Float(f)), SqlType::Float8));
+        }
         if ty != SqlType::Unknown || *target == SqlType::Unknown {
             return Ok((e, ty));
         }

@@ -1014,6 +1014,12 @@ fn num(v: &Value) -> Option<Num> {
     }
 }
 
+/// A number as the float it compares and computes as against a float (None for a
+/// value that is not a number).
+pub(crate) fn float_of(v: &Value) -> Option<f64> {
+    num(v).map(num_f64)
+}
+
 fn dec_to_f64(d: Decimal) -> f64 {
     d.to_string().parse().unwrap_or(f64::NAN)
 }

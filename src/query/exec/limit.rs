@@ -24,6 +24,20 @@ fn count(e: Option<&Expr>, ctx: &ExecContext, what: &str) -> Result<Option<usize
     }
 }
 
+/// How many rows of its input a LIMIT reads at most: the limit plus the offset (None
+/// without a limit).
+pub fn bound(
+    limit: Option<&Expr>,
+    offset: Option<&Expr>,
+    ctx: &ExecContext,
+) -> Result<Option<usize>> {
+    let Some(limit) = count(limit, ctx, "LIMIT")? else {
+        return Ok(None);
+    };
+    let offset = count(offset, ctx, "OFFSET")?.unwrap_or(0);
+    Ok(Some(limit.saturating_add(offset)))
+}
+
 pub fn build(
     input: RowIter,
     limit: Option<&Expr>,

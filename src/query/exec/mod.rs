@@ -549,7 +549,27 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             input: i,
             limit,
             offset,
-        } => limit::build(input(i)?, limit.as_ref(), offset.as_ref(), ctx)?,
+        } => {
+            let rows = match &**i {
+                Node::Sort {
+                    input: sorted,
+                    keys,
+                } => {
+                    // The sort keeps only the rows the limit passes.
+                    let bound = limit::bound(limit.as_ref(), offset.as_ref(), ctx)?;
+                    let sort_slot = *next;
+                    *next += 1;
+                    let input = build_numbered(sorted, ctx, next)?;
+                    measured(
+                        sort::build_top(input, keys.clone(), bound, ctx)?,
+                        sort_slot,
+                        ctx,
+                    )
+                }
+                other => input(other)?,
+            };
+            limit::build(rows, limit.as_ref(), offset.as_ref(), ctx)?
+        }
         Node::Distinct { input: i } => distinct::build(input(i)?, ctx),
         Node::Join {
             left,

@@ -1,5 +1,7 @@
 //! Sort: materializes its input within the memory limit and orders it by the keys
 //! (NULLs last ascending, first descending, unless NULLS FIRST/LAST says otherwise).
+//! Under a LIMIT it keeps only the rows the limit passes (a top-N sort): ORDER BY
+//! price DESC LIMIT 10 over 100k rows sorts a few dozen at a time, not 100k.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -10,25 +12,71 @@ use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::sort_cmp;
 use crate::query::plan::SortKey;
+use crate::storage::recycle;
 
 pub fn build(input: RowIter, keys: Vec<SortKey>, ctx: &Arc<ExecContext>) -> Result<RowIter> {
+    build_top(input, keys, None, ctx)
+}
+
+/// [`build`] for a sort whose first `bound` rows are all that is read of it (a LIMIT,
+/// plus its OFFSET, over it): only the best `bound` rows are kept as the input goes
+/// by (a top-N sort), and ties keep their input order as in the full sort. None: every
+/// row.
+pub fn build_top(
+    input: RowIter,
+    keys: Vec<SortKey>,
+    bound: Option<usize>,
+    ctx: &Arc<ExecContext>,
+) -> Result<RowIter> {
+    if bound == Some(0) {
+        return Ok(Box::new(std::iter::empty()));
+    }
     let ectx = ctx.eval_context();
-    let mut rows: Vec<(Vec<Value>, Row)> = Vec::new();
+    // Each row with its key values and its place in the input (which breaks ties).
+    let mut rows: Vec<(Vec<Value>, usize, Row)> = Vec::new();
     let mut bytes = 0usize;
-    for row in input {
+    // Past `bound` rows: the worst row kept, which a row must beat to be kept.
+    let mut worst: Option<(Vec<Value>, usize)> = None;
+    let order = |a: &(Vec<Value>, usize, Row), b: &(Vec<Value>, usize, Row)| {
+        compare_keys(&keys, &a.0, &b.0).then(a.1.cmp(&b.1))
+    };
+    for (at, row) in input.enumerate() {
         let row = row?;
-        bytes += row_size(&row);
-        if bytes > ctx.memory_limit {
-            return Err(ctx.over_memory("ORDER BY"));
-        }
         let k = keys
             .iter()
             .map(|k| k.expr.eval(&row, &ectx))
             .collect::<Result<Vec<_>>>()?;
-        rows.push((k, row));
+        if let Some((wk, wat)) = &worst
+            && compare_keys(&keys, &k, wk).then(at.cmp(wat)).is_gt()
+        {
+            recycle::give_row(row);
+            continue;
+        }
+        bytes += row_size(&row);
+        if bytes > ctx.memory_limit {
+            return Err(ctx.over_memory("ORDER BY"));
+        }
+        rows.push((k, at, row));
+        if let Some(n) = bound
+            && rows.len() >= n.saturating_mul(2).max(n + 1024)
+        {
+            // Keep the best n; the rest go.
+            rows.select_nth_unstable_by(n - 1, order);
+            for (_, _, row) in rows.drain(n..) {
+                recycle::give_row(row);
+            }
+            bytes = rows.iter().map(|(_, _, r)| row_size(r)).sum();
+            worst = rows
+                .iter()
+                .max_by(|a, b| order(a, b))
+                .map(|(k, at, _)| (k.clone(), *at));
+        }
     }
-    rows.sort_by(|(a, _), (b, _)| compare_keys(&keys, a, b));
-    Ok(Box::new(rows.into_iter().map(|(_, r)| Ok(r))))
+    rows.sort_by(order);
+    if let Some(n) = bound {
+        rows.truncate(n);
+    }
+    Ok(Box::new(rows.into_iter().map(|(_, _, r)| Ok(r))))
 }
 
 /// Orders two rows by their values of `keys` (`a[i]` is the value of `keys[i]`), each
