@@ -132,20 +132,29 @@ pub struct JoinSpec {
     pub right_width: usize,
 }
 
-/// The key of `row` for the hash table; None if a key value is NULL.
-fn key_of(exprs: &[&Expr], row: &Row, ctx: &ExecContext) -> Result<Option<Vec<u8>>> {
-    let ectx = ctx.eval_context();
-    let mut values = Vec::with_capacity(exprs.len());
+/// The right rows of each join key: most keys have one (held in place, no allocation).
+type Matches = smallvec::SmallVec<[usize; 1]>;
+
+/// The hash table of a join: right rows by the encoded values of their join keys.
+type HashTable = HashMap<Vec<u8>, Matches, foldhash::fast::RandomState>;
+
+/// Writes the hash-table key of `row` into `key` (cleared first); false if a key value
+/// is NULL (it matches nothing).
+fn key_into(
+    exprs: &[Expr],
+    row: &Row,
+    ectx: &crate::query::expr::EvalContext<'_>,
+    key: &mut Vec<u8>,
+) -> Result<bool> {
+    key.clear();
     for e in exprs {
-        let v = e.eval(row, &ectx)?;
-        if matches!(v, Value::Null) {
-            return Ok(None);
+        let v = e.eval_cow(row, ectx)?;
+        if matches!(*v, Value::Null) {
+            return Ok(false);
         }
-        values.push(v);
+        group_key(std::slice::from_ref(&*v), key);
     }
-    let mut key = Vec::new();
-    group_key(&values, &mut key);
-    Ok(Some(key))
+    Ok(true)
 }
 
 pub fn build(
@@ -193,12 +202,19 @@ pub fn build(
     let index = if spec.equi.is_empty() {
         None
     } else {
-        let exprs: Vec<&Expr> = spec.equi.iter().map(|(_, r)| r).collect();
-        let mut map: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+        let exprs: Vec<Expr> = spec.equi.iter().map(|(_, r)| r.clone()).collect();
+        let ectx = ctx.eval_context();
+        let mut map = HashTable::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut key = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            if let Some(k) = key_of(&exprs, row, ctx)? {
-                bytes += k.len() + 40;
-                map.entry(k).or_default().push(i);
+            if key_into(&exprs, row, &ectx, &mut key)? {
+                match map.get_mut(key.as_slice()) {
+                    Some(matches) => matches.push(i),
+                    None => {
+                        bytes += key.len() + 48;
+                        map.insert(key.clone(), smallvec::smallvec![i]);
+                    }
+                }
             }
         }
         if bytes > ctx.memory_limit {
@@ -206,6 +222,7 @@ pub fn build(
         }
         Some(map)
     };
+    let left_keys = spec.equi.iter().map(|(l, _)| l.clone()).collect();
     Ok(Box::new(JoinIter {
         matched: vec![false; rows.len()],
         right: rows,
@@ -213,6 +230,8 @@ pub fn build(
         left: Some(left),
         pending: VecDeque::new(),
         spec,
+        left_keys,
+        key: Vec::new(),
         ctx: ctx.clone(),
         all_candidates: Vec::new(),
     }))
@@ -221,10 +240,14 @@ pub fn build(
 struct JoinIter {
     left: Option<RowIter>,
     right: Vec<Row>,
-    index: Option<HashMap<Vec<u8>, Vec<usize>>>,
+    index: Option<HashTable>,
     matched: Vec<bool>,
     pending: VecDeque<Row>,
     spec: JoinSpec,
+    /// The left side's expression of each join equality.
+    left_keys: Vec<Expr>,
+    /// The current left row's hash-table key (its buffer reused).
+    key: Vec<u8>,
     ctx: Arc<ExecContext>,
     /// 0..right.len(), for the nested loop.
     all_candidates: Vec<usize>,
@@ -233,12 +256,14 @@ struct JoinIter {
 impl JoinIter {
     /// Joins one left row, queueing its output rows.
     fn join_row(&mut self, l: Row) -> Result<()> {
+        let ectx = self.ctx.eval_context();
         let candidates: &[usize] = match &self.index {
             Some(map) => {
-                let exprs: Vec<&Expr> = self.spec.equi.iter().map(|(e, _)| e).collect();
-                match key_of(&exprs, &l, &self.ctx)? {
-                    Some(k) => map.get(&k).map_or(&[][..], Vec::as_slice),
-                    None => &[],
+                if key_into(&self.left_keys, &l, &ectx, &mut self.key)? {
+                    map.get(self.key.as_slice())
+                        .map_or(&[][..], |m| m.as_slice())
+                } else {
+                    &[]
                 }
             }
             None => {
@@ -248,28 +273,34 @@ impl JoinIter {
                 &self.all_candidates
             }
         };
-        let ectx = self.ctx.eval_context();
+        let semi = matches!(self.spec.kind, JoinKind::Semi | JoinKind::Anti);
         let mut any = false;
-        for &i in candidates {
-            let Some(r) = self.right.get(i) else {
-                continue;
-            };
-            let mut row = Vec::with_capacity(l.len() + r.len());
-            row.extend_from_slice(&l);
-            row.extend_from_slice(r);
-            let keep = match &self.spec.condition {
-                None => true,
-                Some(c) => truth(&c.eval(&row, &ectx)?) == Some(true),
-            };
-            if keep {
-                any = true;
-                if matches!(self.spec.kind, JoinKind::Semi | JoinKind::Anti) {
-                    break;
+        if semi && self.spec.condition.is_none() {
+            // Whether a right row matches is all a semi- or anti-join asks: no joined
+            // row is built.
+            any = candidates.iter().any(|&i| i < self.right.len());
+        } else {
+            for &i in candidates {
+                let Some(r) = self.right.get(i) else {
+                    continue;
+                };
+                let mut row = Vec::with_capacity(l.len() + r.len());
+                row.extend_from_slice(&l);
+                row.extend_from_slice(r);
+                let keep = match &self.spec.condition {
+                    None => true,
+                    Some(c) => truth(&c.eval(&row, &ectx)?) == Some(true),
+                };
+                if keep {
+                    any = true;
+                    if semi {
+                        break;
+                    }
+                    if let Some(m) = self.matched.get_mut(i) {
+                        *m = true;
+                    }
+                    self.pending.push_back(row);
                 }
-                if let Some(m) = self.matched.get_mut(i) {
-                    *m = true;
-                }
-                self.pending.push_back(row);
             }
         }
         match self.spec.kind {
