@@ -446,11 +446,16 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             read,
             ..
         } => {
-            let read = read.as_deref();
-            let setup = memo::scan_setup(ctx, node, || {
-                scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new(), Vec::new())
-            });
-            scan::build_set_up(collection, access, &setup, ctx)?
+            if let Some((parts, workers)) = parallel::filtered_scan_parts(node, ctx) {
+                note_workers(slot, workers.count(), ctx);
+                parallel::in_order(parts, workers)
+            } else {
+                let read = read.as_deref();
+                let setup = memo::scan_setup(ctx, node, || {
+                    scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new(), Vec::new())
+                });
+                scan::build_set_up(collection, access, &setup, ctx)?
+            }
         }
         Node::Values { rows, .. } => values::build(rows, ctx)?,
         Node::TableFunction {
@@ -483,7 +488,15 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             // ANALYZE, which counts the scan as its own operator.)
             // At the plan's root, for a client that asks for it, json columns it passes
             // on as they are come encoded (see `json_encoded_at`).
+            let parallel = match &**i {
+                // (Under EXPLAIN ANALYZE the scan, built on its own, is cut.)
+                scan @ Node::Scan { .. } if ctx.analyze.is_none() => {
+                    parallel::filtered_scan_parts(scan, ctx)
+                }
+                _ => None,
+            };
             let pushed = match &**i {
+                _ if parallel.is_some() => None,
                 Node::Scan {
                     collection, access, ..
                 } if ctx.analyze.is_none() => {
@@ -496,12 +509,16 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 }
                 _ => None,
             };
-            match pushed {
-                Some((exprs, rows)) => {
+            match (pushed, parallel) {
+                (Some((exprs, rows)), _) => {
                     *next += 1;
                     project::build(rows?, exprs, ctx)
                 }
-                None => project::build(input(i)?, exprs.clone(), ctx),
+                (None, Some((parts, workers))) => {
+                    *next += 1;
+                    project::build(parallel::in_order(parts, workers), exprs.clone(), ctx)
+                }
+                (None, None) => project::build(input(i)?, exprs.clone(), ctx),
             }
         }
         Node::Aggregate {
