@@ -3,7 +3,8 @@
 #
 #   bash bench/compare.sh [--quick] [--tissdb-bin PATH] [--duration SEC] [--rounds N]
 #                         [--rows N] [--workloads W1,W2,W3,W5]
-#                         [--suite indexes|transactions|joins|documents|rest] [--keep]
+#                         [--suite indexes|transactions|joins|documents|rest|everyday]
+#                         [--keep]
 #
 # It starts a private PostgreSQL 15 cluster (initdb into a temp dir, 127.0.0.1 on a
 # free port, default durability: fsync on, synchronous_commit on) and a TissDB server
@@ -69,6 +70,14 @@
 #                     category with avg(price) over all documents (1 client only); D1
 #                     insert one such document, autocommit (run last). About 1.5 minutes
 #                     with --quick (D4: "simple 1" only), 8 without.
+# --suite everyday    the items table with indexes on brand and on qty, and 20 queries
+#                     people write every day (bench/workloads/e*.sql), 1 client ("simple
+#                     1" and "prepared 1"; --quick "prepared 1"): counts, top-N, ORDER BY
+#                     the key DESC LIMIT, key ranges, DISTINCT, filters without an index,
+#                     LIKE, a join, IN lists, min/max of the key, two-key GROUP BY with
+#                     ORDER BY LIMIT, a semi-join. Not targets: where TissDB stands on
+#                     queries the other workloads do not cover. About 3 minutes with
+#                     --quick, 9 without.
 # --suite rest        TissDB's REST API driven by wrk (installed with apt-get if
 #                     missing; bench/rest/*.lua), 1 and 8 connections (wrk -t 1 / -t 2):
 #                     GET /docs/<random id>, POST /docs/_query (a point SELECT by id) and
@@ -207,8 +216,20 @@ elif [ "$SUITE" = documents ]; then
 elif [ "$SUITE" = rest ]; then
     # bench/rest/suite.sh: its own loop (wrk and pgbench against one TissDB server).
     RUN_ORDER=(GET QUERY POST)
+elif [ "$SUITE" = everyday ]; then
+    RUN_ORDER=()
+    WL_FILE=()
+    WL_LABEL=()
+    for f in "$WORKLOAD_DIR"/e[0-9][0-9]_*.sql; do
+        b=$(basename "$f" .sql)
+        id="E${b:1:2}"
+        RUN_ORDER+=("$id")
+        WL_FILE[$id]=$b.sql
+        WL_LABEL[$id]=${b:4}
+    done
+    WL_BEFORE=([E01]="CREATE INDEX items_brand ON items (brand); CREATE INDEX items_qty ON items (qty)")
 elif [ -n "$SUITE" ]; then
-    die "--suite: unknown suite '$SUITE' (known: indexes, transactions, joins, documents, rest)"
+    die "--suite: unknown suite '$SUITE' (known: indexes, transactions, joins, documents, rest, everyday)"
 fi
 TABLES_CSV=$(IFS=,; echo "${TABLES[*]}")
 TABLES_CSV=${TABLES_CSV//,/, }
@@ -227,6 +248,9 @@ fi
 if [ "$SUITE" = joins ]; then
     # Queries of seconds: one client (8 would only queue behind each other on 2 cores).
     CELLS=("simple 1" "prepared 1")
+elif [ "$SUITE" = everyday ]; then
+    # What one client waits for; --quick the prepared form only.
+    if [ "$QUICK" = 1 ]; then CELLS=("prepared 1"); else CELLS=("simple 1" "prepared 1"); fi
 elif [ "$QUICK" = 1 ]; then
     CELLS=("simple 1" "prepared 8")
 else
