@@ -15,6 +15,9 @@
 //! * a full scan with a filter (no aggregate over it) runs its parts on worker threads
 //!   and gives exactly the serial rows in the serial order, under a LIMIT, a projection
 //!   and a join too; an error of a part (22012) comes as it does serially;
+//! * `count(*)` of a whole table counts keys (in parallel key ranges) and equals
+//!   `count(id)` after deletes and updates, inside a transaction with its own pending
+//!   inserts and deletes, and serially;
 //! * bad values of the setting fail with 22023 and change nothing.
 
 mod common;
@@ -239,6 +242,63 @@ async fn parallel_filtered_scans_give_the_serial_rows_in_order() {
             assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
         }
         assert_eq!(rows(&c, FILTERED[0]).await, serial[0]);
+    })
+    .await;
+}
+
+/// The one value of a one-row, one-column answer.
+async fn one(c: &Client, sql: &str) -> String {
+    let rows = rows(c, sql).await;
+    assert_eq!(rows.len(), 1, "{sql}");
+    rows[0][0].clone().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_of_whole_tables_count_what_the_statement_sees() {
+    let server = Server::start_with_env(&[("TISSDB_MEMTABLE_SIZE", "512KiB")]);
+    common::bounded("counts", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        load(&c).await;
+        assert_eq!(one(&c, "SELECT count(*) FROM sales").await, ROWS.to_string());
+        // Deleted rows (tombstones over segments) and updated ones (two versions).
+        c.batch_execute(
+            "DELETE FROM sales WHERE id % 7 = 0; UPDATE sales SET amount = 1 WHERE id % 5 = 1",
+        )
+        .await
+        .expect("delete and update");
+        let left = (1..=ROWS).filter(|i| i % 7 != 0).count().to_string();
+        assert_eq!(one(&c, "SELECT count(*) FROM sales").await, left);
+        assert_eq!(one(&c, "SELECT count(id) FROM sales").await, left);
+        let both = rows(&c, "SELECT count(*), count(*) AS again FROM sales").await;
+        assert_eq!(both, vec![vec![Some(left.clone()), Some(left.clone())]]);
+        // Inside a transaction: its own inserts and deletes count, nobody else's yet.
+        let other = connect(&server).await;
+        c.batch_execute(
+            "BEGIN; INSERT INTO sales (id) VALUES (100001), (100002), (100003), (100004), (100005); \
+             DELETE FROM sales WHERE id IN (1, 2, 3)",
+        )
+        .await
+        .expect("transaction");
+        let inside = (left.parse::<usize>().unwrap() + 5 - 3).to_string();
+        assert_eq!(one(&c, "SELECT count(*) FROM sales").await, inside);
+        assert_eq!(one(&other, "SELECT count(*) FROM sales").await, left);
+        c.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(one(&c, "SELECT count(*) FROM sales").await, left);
+        // Serially, and under EXPLAIN ANALYZE (which reads the scan), the same.
+        c.batch_execute("SET max_parallel_workers_per_gather = 0")
+            .await
+            .unwrap();
+        assert_eq!(one(&c, "SELECT count(*) FROM sales").await, left);
+        let analyzed = plan(&c, "SELECT count(*) FROM sales").await;
+        assert!(
+            analyzed.contains(&format!("actual rows={left} ")),
+            "{analyzed}"
+        );
+        // An empty table counts 0.
+        c.batch_execute("CREATE TABLE nothing (id int PRIMARY KEY)")
+            .await
+            .unwrap();
+        assert_eq!(one(&c, "SELECT count(*) FROM nothing").await, "0");
     })
     .await;
 }

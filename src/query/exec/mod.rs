@@ -25,8 +25,8 @@ use crate::database::Database;
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
 use crate::query::Row;
-use crate::query::expr::{EvalContext, Expr};
-use crate::query::plan::Node;
+use crate::query::expr::{AggCall, AggFunc, EvalContext, Expr};
+use crate::query::plan::{Access, Node};
 
 /// A stream of rows; an `Err` ends it.
 pub type RowIter = Box<dyn Iterator<Item = Result<Row>> + Send>;
@@ -526,6 +526,19 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             group_by,
             aggs,
             ..
+        } if counts_only(i, group_by, aggs, ctx) => {
+            *next += 1;
+            let Node::Scan { collection, .. } = &**i else {
+                return Err(Error::Internal("a count without its scan".into()));
+            };
+            let n = parallel::count_documents(collection.id, ctx)?;
+            Box::new(std::iter::once(Ok(vec![Value::Int(n); aggs.len()])))
+        }
+        Node::Aggregate {
+            input: i,
+            group_by,
+            aggs,
+            ..
         } => match parallel::aggregate_parts(node, i, aggs, ctx) {
             // The workers are held until the parts are grouped (build_parallel returns
             // once they are). Under EXPLAIN ANALYZE the parts count as the scan.
@@ -643,6 +656,26 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         Node::WorkTable { id, .. } => recursive::build_work_table(*id, ctx)?,
     };
     Ok(measured(iter, slot, ctx))
+}
+
+/// Whether an aggregate is `count(*)` (any number of times) of a whole collection, no
+/// filter, no GROUP BY: the documents are counted, not read (outside EXPLAIN ANALYZE,
+/// which counts the scan's rows).
+fn counts_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecContext) -> bool {
+    group_by.is_empty()
+        && !aggs.is_empty()
+        && aggs
+            .iter()
+            .all(|a| a.func == AggFunc::CountStar && !a.distinct)
+        && ctx.analyze.is_none()
+        && matches!(
+            input,
+            Node::Scan {
+                access: Access::Full,
+                filter: None,
+                ..
+            }
+        )
 }
 
 /// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is

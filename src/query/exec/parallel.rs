@@ -168,9 +168,24 @@ fn full_scan_parts(input: &Node, ctx: &Arc<ExecContext>) -> Option<(Vec<RowIter>
     else {
         return None;
     };
+    let (ranges, workers) = key_ranges(collection.id, ctx)?;
+    let parts = ranges
+        .into_iter()
+        .map(|range| scan::build_part(collection, filter.clone(), read, range, ctx))
+        .collect();
+    Some((parts, workers))
+}
+
+/// A key range of a collection.
+type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// The key ranges, in key order, a whole scan of collection `cid` is cut into for the
+/// free worker slots (one more range than the slots taken): None for a small
+/// collection, inside a transaction, or when no slot is free.
+fn key_ranges(cid: u32, ctx: &Arc<ExecContext>) -> Option<(Vec<KeyRange>, Workers)> {
     if ctx.view.in_transaction()
         || ctx.planning.parallel_workers == 0
-        || ctx.db.storage().document_count(collection.id) < PARALLEL_MIN_DOCUMENTS
+        || ctx.db.storage().document_count(cid) < PARALLEL_MIN_DOCUMENTS
     {
         return None;
     }
@@ -178,8 +193,8 @@ fn full_scan_parts(input: &Node, ctx: &Arc<ExecContext>) -> Option<(Vec<RowIter>
     if workers.count() == 0 {
         return None;
     }
-    let start = keys::collection_start(collection.id);
-    let end = keys::collection_end(collection.id)?;
+    let start = keys::collection_start(cid);
+    let end = keys::collection_end(cid)?;
     let cuts = ctx
         .view
         .snapshot()
@@ -195,11 +210,53 @@ fn full_scan_parts(input: &Node, ctx: &Arc<ExecContext>) -> Option<(Vec<RowIter>
         from = Bound::Included(cut);
     }
     bounds.push((from, Bound::Excluded(end)));
-    let parts = bounds
-        .into_iter()
-        .map(|range| scan::build_part(collection, filter.clone(), read, range, ctx))
+    Some((bounds, workers))
+}
+
+/// The documents of collection `cid` the statement sees, counted by their keys (no
+/// document is read); the key ranges of a large collection are counted on worker
+/// threads.
+pub fn count_documents(cid: u32, ctx: &Arc<ExecContext>) -> Result<i64> {
+    let count = move |range: KeyRange, ctx: &ExecContext| -> Result<i64> {
+        let mut n = 0i64;
+        let keys =
+            ctx.view
+                .scan_range_shaped(cid, range.0, range.1, crate::storage::shape::Presence);
+        for item in keys {
+            let (key, ()) = item?;
+            crate::storage::recycle::give_key(key);
+            n += 1;
+            if n % 4096 == 0 {
+                ctx.check_cancel()?;
+            }
+        }
+        Ok(n)
+    };
+    let Some((ranges, _workers)) = key_ranges(cid, ctx) else {
+        let start = Bound::Included(keys::collection_start(cid));
+        let end = keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded);
+        return count((start, end), ctx);
+    };
+    let mut ranges = ranges.into_iter();
+    let first = ranges.next();
+    let others: Vec<_> = ranges
+        .map(|range| {
+            let ctx = ctx.clone();
+            run_on_worker(move || count(range, &ctx))
+        })
         .collect();
-    Some((parts, workers))
+    let mut total = match first {
+        Some(range) => count(range, ctx)?,
+        None => 0,
+    };
+    for other in others {
+        total += other.recv().unwrap_or_else(|_| {
+            Err(crate::error::Error::Internal(
+                "a parallel worker failed".into(),
+            ))
+        })?;
+    }
+    Ok(total)
 }
 
 /// Rows a worker hands over at a time.
