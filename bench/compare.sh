@@ -77,7 +77,7 @@
 #                     LIKE, a join, IN lists, min/max of the key, two-key GROUP BY with
 #                     ORDER BY LIMIT, a semi-join. Not targets: where TissDB stands on
 #                     queries the other workloads do not cover. About 3 minutes with
-#                     --quick, 9 without.
+#                     --quick, 22 without.
 # --suite rest        TissDB's REST API driven by wrk (installed with apt-get if
 #                     missing; bench/rest/*.lua), 1 and 8 connections (wrk -t 1 / -t 2):
 #                     GET /docs/<random id>, POST /docs/_query (a point SELECT by id) and
