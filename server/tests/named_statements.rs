@@ -63,6 +63,18 @@ fn table(c: &mut postgres::Client) -> Vec<(i32, String, f64)> {
         .collect()
 }
 
+/// A server whose table `t` holds one row, and a client of it.
+fn with_one_row() -> (Server, postgres::Client) {
+    let server = Server::start();
+    let mut c = pg_client(&server);
+    c.batch_execute(
+        "CREATE TABLE t (id integer PRIMARY KEY, name text, price float8); \
+         INSERT INTO t VALUES (1, 'one', 1.5)",
+    )
+    .unwrap();
+    (server, c)
+}
+
 #[test]
 fn prepared_statements_run_with_their_arguments() {
     let server = Server::start();
@@ -194,13 +206,7 @@ fn prepared_statements_run_with_their_arguments() {
 
 #[test]
 fn bad_prepared_statements_fail_with_their_sqlstate_and_store_nothing() {
-    let server = Server::start();
-    let mut c = pg_client(&server);
-    c.batch_execute(
-        "CREATE TABLE t (id integer PRIMARY KEY, name text, price float8); \
-         INSERT INTO t VALUES (1, 'one', 1.5)",
-    )
-    .unwrap();
+    let (_server, mut c) = with_one_row();
     simple(
         &mut c,
         "PREPARE ins (int, text, float8) AS INSERT INTO t VALUES ($1, $2, $3)",
@@ -276,13 +282,7 @@ fn wire_name(stmt: &postgres::Statement) -> String {
 /// gone for DEALLOCATE too.
 #[test]
 fn deallocate_reaches_statements_prepared_over_the_wire() {
-    let server = Server::start();
-    let mut c = pg_client(&server);
-    c.batch_execute(
-        "CREATE TABLE t (id integer PRIMARY KEY, name text, price float8); \
-         INSERT INTO t VALUES (1, 'one', 1.5)",
-    )
-    .unwrap();
+    let (_server, mut c) = with_one_row();
     let by_id = "SELECT name FROM t WHERE id = $1";
     let stmt = c.prepare(by_id).unwrap();
     let name = wire_name(&stmt);
