@@ -55,6 +55,13 @@ fn fails(c: &mut postgres::Client, sql: &str, want: &str) -> String {
     }
 }
 
+/// How many statements `pg_prepared_statements` lists.
+fn prepared_count(c: &mut postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM pg_prepared_statements", &[])
+        .unwrap()
+        .get(0)
+}
+
 fn table(c: &mut postgres::Client) -> Vec<(i32, String, f64)> {
     c.query("SELECT id, name, price FROM t ORDER BY id", &[])
         .expect("read t")
@@ -188,11 +195,7 @@ fn prepared_statements_run_with_their_arguments() {
     simple(&mut c, "DEALLOCATE PREPARE upd");
     fails(&mut c, "EXECUTE upd(1)", "26000");
     simple(&mut c, "DEALLOCATE ALL");
-    let count: i64 = c
-        .query_one("SELECT count(*) FROM pg_prepared_statements", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 0);
+    assert_eq!(prepared_count(&mut c), 0);
     simple(&mut c, "PREPARE again AS SELECT 2");
     simple(&mut c, "DISCARD ALL");
     fails(&mut c, "EXECUTE again", "26000");
@@ -259,11 +262,7 @@ fn bad_prepared_statements_fail_with_their_sqlstate_and_store_nothing() {
     );
     simple(&mut c, "DEALLOCATE p1");
     simple(&mut c, "PREPARE one_more AS SELECT 0");
-    let count: i64 = c
-        .query_one("SELECT count(*) FROM pg_prepared_statements", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(count, 10_000);
+    assert_eq!(prepared_count(&mut c), 10_000);
     assert_eq!(table(&mut c).len(), 2);
 }
 
@@ -290,11 +289,7 @@ fn deallocate_reaches_statements_prepared_over_the_wire() {
     let m = fails(&mut c, &format!("PREPARE {name} AS SELECT 1"), "42P05");
     assert!(m.contains("already exists"), "{m}");
     // Not listed: the view shows statements prepared in SQL.
-    let listed: i64 = c
-        .query_one("SELECT count(*) FROM pg_prepared_statements", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(listed, 0);
+    assert_eq!(prepared_count(&mut c), 0);
 
     simple(&mut c, &format!("DEALLOCATE {name}"));
     let e = c
