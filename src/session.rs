@@ -784,10 +784,13 @@ impl Session {
         if !generated && self.exists(&key)? {
             return Err(Error::conflict(
                 SqlState::UNIQUE_VIOLATION,
-                format!("a document with id \"{id}\" already exists in \"{collection}\""),
+                format!(
+                    "a document with id \"{}\" already exists in \"{collection}\"",
+                    c.id_text(&id)
+                ),
             ));
         }
-        let answer = answer(&id, &doc);
+        let answer = answer(&c.id_text(&id), &doc);
         self.write_documents(
             &c,
             vec![DocWrite {
@@ -825,7 +828,7 @@ impl Session {
         let mut first_row: std::collections::HashMap<&[u8], usize> =
             std::collections::HashMap::with_capacity(keys.len());
         for (i, key) in keys.iter().enumerate() {
-            let id = &rows[i].0;
+            let id = c.id_text(&rows[i].0);
             let duplicate = |message: String| ImportError {
                 row: Some(i),
                 error: Error::conflict(SqlState::UNIQUE_VIOLATION, message),
@@ -948,7 +951,7 @@ impl Session {
         }
         let (key, body) = self.table_row_by_columns(c, doc, path_id)?;
         match shown_id {
-            Some(shown) if shown != key => Err(id_mismatch(&shown, &key)),
+            Some(shown) if shown != c.id_text(&key) => Err(id_mismatch(&shown, &c.id_text(&key))),
             _ => Ok((key, body)),
         }
     }
@@ -987,18 +990,20 @@ impl Session {
         };
         match &c.primary_key {
             None => Ok((path_id.to_string(), body)),
-            Some(_) if key == path_id => Ok((key, body)),
+            Some(_) if c.stored_id(path_id).as_deref() == Some(key.as_str()) => Ok((key, body)),
             Some(pk) if from_path => Err(Error::invalid(
                 SqlState::INVALID_PARAMETER_VALUE,
                 format!(
-                    "the path's id \"{path_id}\" is not a key of \"{}\": as column \"{pk}\" it reads {key}",
-                    c.name
+                    "the path's id \"{path_id}\" is not a key of \"{}\": as column \"{pk}\" it reads {}",
+                    c.name,
+                    c.id_text(&key)
                 ),
             )),
             Some(pk) => Err(Error::invalid(
                 SqlState::INVALID_PARAMETER_VALUE,
                 format!(
-                    "the body's key \"{key}\" (column \"{pk}\") differs from the path's id \"{path_id}\""
+                    "the body's key \"{}\" (column \"{pk}\") differs from the path's id \"{path_id}\"",
+                    c.id_text(&key)
                 ),
             )),
         }
@@ -1006,9 +1011,12 @@ impl Session {
 
     /// The document `id`, or None.
     pub fn get_document(&self, collection: &str, id: &str) -> Result<Option<Object>> {
-        let cid = self.db.catalog().id(collection)?;
+        let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        self.read_view().get(&keys::encode(cid, id))
+        let Some(id) = c.stored_id(id) else {
+            return Ok(None);
+        };
+        self.read_view().get(&keys::encode(c.id, &id))
     }
 
     /// [`Session::get_document`] handing the document out in `shape` (a REST answer
@@ -1019,9 +1027,12 @@ impl Session {
         id: &str,
         shape: &mut S,
     ) -> Result<Option<S::Doc>> {
-        let cid = self.db.catalog().id(collection)?;
+        let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        self.read_view().get_shaped(&keys::encode(cid, id), shape)
+        let Some(id) = c.stored_id(id) else {
+            return Ok(None);
+        };
+        self.read_view().get_shaped(&keys::encode(c.id, &id), shape)
     }
 
     /// Stores `doc` as document `id`, replacing any previous version. A body `id` field
@@ -1064,16 +1075,20 @@ impl Session {
     pub fn delete_document(&self, collection: &str, id: &str) -> Result<()> {
         let c = self.collection(collection)?;
         catalog::validate_document_id(id)?;
-        let key = keys::encode(c.id, id);
+        let not_found = || {
+            Error::not_found(
+                SqlState::NO_DATA,
+                format!("no document with id \"{id}\" in \"{collection}\""),
+            )
+        };
+        let stored = c.stored_id(id).ok_or_else(not_found)?;
+        let key = keys::encode(c.id, &stored);
         self.write_with_references(&c, vec![key.clone()], |s| {
             let Some(old) = s.current(&key)? else {
-                return Err(Error::not_found(
-                    SqlState::NO_DATA,
-                    format!("no document with id \"{id}\" in \"{collection}\""),
-                ));
+                return Err(not_found());
             };
             Ok(vec![DocWrite {
-                id: id.to_string(),
+                id: stored.clone(),
                 key: key.clone(),
                 old: Some(old),
                 new: None,
@@ -1098,7 +1113,15 @@ impl Session {
             ));
         }
         let start = match after {
-            Some(a) => Bound::Excluded(keys::encode(c.id, a)),
+            Some(a) => Bound::Excluded(keys::encode(
+                c.id,
+                &c.stored_id(a).ok_or_else(|| {
+                    Error::invalid(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("after must be a key of \"{collection}\", not {a:?}"),
+                    )
+                })?,
+            )),
             None => Bound::Included(keys::collection_start(c.id)),
         };
         let mut documents = Vec::with_capacity(limit.min(1024));
@@ -1111,7 +1134,7 @@ impl Session {
             }
             let (_, id) = keys::decode(&key)
                 .ok_or_else(|| Error::Corruption("malformed document key".into()))?;
-            documents.push((id.to_string(), doc));
+            documents.push((c.id_text(id).into_owned(), doc));
         }
         let next_after = if more {
             documents.last().map(|(id, _)| id.clone())

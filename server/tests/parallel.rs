@@ -214,8 +214,11 @@ async fn parallel_filtered_scans_give_the_serial_rows_in_order() {
         // Not trivial: hundreds of rows in key order, and a LIMIT that stops early.
         assert!(serial[0].len() > 2000, "{}", serial[0].len());
         assert!(serial[0].iter().any(|r| r[2].as_deref() == Some("950")));
-        // In key order (integer keys order as their text).
-        let ids: Vec<&str> = serial[0].iter().map(|r| r[0].as_deref().unwrap()).collect();
+        // In key order (integer keys order as integers).
+        let ids: Vec<i64> = serial[0]
+            .iter()
+            .map(|r| r[0].as_deref().unwrap().parse().unwrap())
+            .collect();
         assert!(ids.is_sorted(), "a scan gives its keys' order");
         assert_eq!(serial[3].len(), 3);
         assert!(!serial[6].is_empty());

@@ -320,6 +320,7 @@ mod tests {
                 })
                 .collect(),
             primary_key: pk.map(str::to_string),
+            key_form: crate::catalog::KeyForm::Text,
             format: None,
             observed: Vec::new(),
             nested: Vec::new(),

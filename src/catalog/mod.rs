@@ -35,8 +35,8 @@ pub use foreign_keys::{
 pub use indexes::{IndexDef, MAX_INDEX_FIELDS, dotted, value_at, value_in};
 pub use names::{validate_collection_name, validate_document_id};
 pub use schema::{
-    ColumnDef, Kind, MAX_NESTED_DEPTH, MAX_NESTED_FIELDS, NestedField, Observed, ObservedField,
-    observe, observe_nested,
+    ColumnDef, KeyForm, Kind, MAX_NESTED_DEPTH, MAX_NESTED_FIELDS, NestedField, Observed,
+    ObservedField, observe, observe_nested,
 };
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -72,6 +72,8 @@ pub struct Collection {
     pub columns: Vec<ColumnDef>,
     /// The declared primary key column (tables only); its value is the document key.
     pub primary_key: Option<String>,
+    /// How the key's values are spelled as document ids.
+    pub key_form: KeyForm,
     /// The block format asked for with `WITH (format = ...)`.
     pub format: Option<String>,
     /// Top-level fields seen so far, in order of first appearance (schemaless only).
@@ -101,6 +103,26 @@ impl Collection {
                 .as_ref()
                 .and_then(|pk| self.columns.iter().position(|c| c.name == *pk)),
         }
+    }
+
+    /// The id of the document whose key is `v` ([`KeyForm::document_id`]).
+    pub fn document_id(&self, v: &Value) -> Option<String> {
+        self.key_form.document_id(v)
+    }
+
+    /// The key value document id `id` spells ([`KeyForm::key_value`]).
+    pub fn key_value(&self, id: &str) -> Value {
+        self.key_form.key_value(id)
+    }
+
+    /// A document id as a user reads it ([`KeyForm::id_text`]).
+    pub fn id_text<'i>(&self, id: &'i str) -> std::borrow::Cow<'i, str> {
+        self.key_form.id_text(id)
+    }
+
+    /// The document id a user's id text names ([`KeyForm::stored_id`]).
+    pub fn stored_id(&self, text: &str) -> Option<String> {
+        self.key_form.stored_id(text)
     }
 }
 
@@ -403,6 +425,7 @@ impl Catalog {
             kind: Kind::Schemaless,
             columns: Vec::new(),
             primary_key: None,
+            key_form: KeyForm::Text,
             format: None,
             observed: Vec::new(),
             nested: Vec::new(),

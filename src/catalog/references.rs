@@ -23,11 +23,10 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
-use super::{Catalog, Collection, ForeignKey, WriteGroup};
+use super::{Catalog, Collection, ForeignKey, KeyForm, WriteGroup};
 use crate::doc::keycode::{encode_key, prefix_successor};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
-use crate::query::exec::scan::key_text;
 use crate::query::types::SqlType;
 use crate::storage::keys;
 use crate::txn::ReadView;
@@ -38,7 +37,7 @@ pub struct Referencing {
     pub id: String,
     pub key: Vec<u8>,
     pub doc: Object,
-    /// The key (as text) of the document it references.
+    /// The id of the document it references.
     pub parent: String,
 }
 
@@ -50,13 +49,14 @@ pub fn find_referencing(
     view: &ReadView,
     child: &Collection,
     column: &str,
+    parent_form: KeyForm,
     parents: &BTreeSet<String>,
 ) -> Result<Vec<Referencing>> {
     let mut out = Vec::new();
     if parents.is_empty() {
         return Ok(out);
     }
-    let names = |doc: &Object| doc.get(column).and_then(key_text);
+    let names = |doc: &Object| doc.get(column).and_then(|v| parent_form.document_id(v));
     let index = child.ready_indexes().find(|i| {
         i.fields
             .first()
@@ -75,7 +75,7 @@ pub fn find_referencing(
         for text in parents {
             // The key as the column holds it; a key no value of the column can name (text
             // for an integer column) has no referencing document.
-            let Ok(value) = crate::query::types::cast(Value::String(text.clone()), &ty) else {
+            let Ok(value) = crate::query::types::cast(parent_form.key_value(text), &ty) else {
                 continue;
             };
             let mut prefix = Vec::new();
@@ -132,6 +132,7 @@ pub fn find_referencing(
 /// names; None when the field is absent or NULL; 23503 when no key can be that value.
 pub fn reference_of<'d>(
     child: &Collection,
+    parent: &Collection,
     fk: &ForeignKey,
     new: &'d Object,
 ) -> Result<Option<(&'d Value, String)>> {
@@ -139,7 +140,7 @@ pub fn reference_of<'d>(
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
     };
-    match key_text(value) {
+    match parent.document_id(value) {
         Some(text) => Ok(Some((value, text))),
         None => Err(missing_parent(child, fk, value)),
     }
@@ -185,7 +186,9 @@ pub fn still_referenced(child: &str, fk: &ForeignKey, parent_key: &str) -> Error
 struct Deletion {
     child: Collection,
     fk: ForeignKey,
-    /// Keys (as text) of the deleted documents.
+    /// How the referenced collection spells its keys.
+    parent_form: KeyForm,
+    /// Ids of the deleted documents.
     parents: BTreeSet<String>,
 }
 
@@ -244,7 +247,7 @@ impl Checks {
                 let mut context = None;
                 for w in &g.writes {
                     let Some(new) = &w.new else { continue };
-                    let Some((value, text)) = reference_of(c, fk, new)? else {
+                    let Some((value, text)) = reference_of(c, parent, fk, new)? else {
                         continue;
                     };
                     let key = keys::encode(parent.id, &text);
@@ -257,7 +260,7 @@ impl Checks {
                         .old
                         .as_ref()
                         .and_then(|o| o.get(&fk.column))
-                        .and_then(key_text)
+                        .and_then(|v| parent.document_id(v))
                         .is_some_and(|old| old == text);
                     if unchanged || checks.needed.contains(&key) {
                         // Unchanged: the caller read the old version under its key lock,
@@ -293,6 +296,7 @@ impl Checks {
                 checks.deletions.push(Deletion {
                     child: (**child).clone(),
                     fk: fk.clone(),
+                    parent_form: c.key_form,
                     parents: deleted.clone(),
                 });
             }
@@ -330,7 +334,8 @@ impl Checks {
         // document is either in it or waits for them.
         let view = ReadView::autocommit(catalog.storage.snapshot());
         for d in &self.deletions {
-            for r in find_referencing(catalog, &view, &d.child, &d.fk.column, &d.parents)? {
+            let (child, form) = (&d.child, d.parent_form);
+            for r in find_referencing(catalog, &view, child, &d.fk.column, form, &d.parents)? {
                 if self.written.contains(&r.key) {
                     continue;
                 }
@@ -340,7 +345,7 @@ impl Checks {
                         d.child.name, d.fk.table
                     ))
                 } else {
-                    still_referenced(&d.child.name, &d.fk, &r.parent)
+                    still_referenced(&d.child.name, &d.fk, &form.id_text(&r.parent))
                 });
             }
         }

@@ -4,6 +4,7 @@
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result};
 use crate::query::types::SqlType;
+use crate::storage::keys;
 
 use super::Collection;
 use super::foreign_keys::ForeignKey;
@@ -16,6 +17,86 @@ pub enum Kind {
     Schemaless,
     /// Made by `CREATE TABLE`: columns, types and constraints are enforced.
     Table,
+}
+
+/// How a collection's document ids are spelled in its storage keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyForm {
+    /// The key value's text: a schemaless collection's ids, a text primary key, and the
+    /// integer keys of tables made before ordered keys existed.
+    #[default]
+    Text,
+    /// The ordered form of an integer primary key ([`crate::storage::keys::integer_id`]): the table's
+    /// documents lie in key order.
+    Integer,
+}
+
+impl KeyForm {
+    /// The form a table created now gets for a primary key of type `ty`.
+    pub fn for_key_type(ty: &SqlType) -> KeyForm {
+        match ty {
+            SqlType::Int2 | SqlType::Int4 | SqlType::Int8 => KeyForm::Integer,
+            _ => KeyForm::Text,
+        }
+    }
+
+    /// The id of the document whose key is `v` (None for NULL, and for a value no
+    /// integer key can equal, such as 2.5 or 'x').
+    pub fn document_id(self, v: &Value) -> Option<String> {
+        match self {
+            KeyForm::Text => crate::query::expr::as_text(v),
+            KeyForm::Integer => integer_key(v).map(keys::integer_id),
+        }
+    }
+
+    /// The key value a document id spells: what [`KeyForm::document_id`] made it from
+    /// (the id itself, as text, for text keys).
+    pub fn key_value(self, id: &str) -> Value {
+        match self {
+            KeyForm::Integer => {
+                keys::integer_of_id(id).map_or_else(|| Value::String(id.to_string()), Value::Int)
+            }
+            KeyForm::Text => Value::String(id.to_string()),
+        }
+    }
+
+    /// A document id as a user reads it: the key value's text.
+    pub fn id_text(self, id: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            KeyForm::Integer => {
+                keys::integer_of_id(id).map_or_else(|| id.into(), |n| n.to_string().into())
+            }
+            KeyForm::Text => id.into(),
+        }
+    }
+
+    /// The document id a user's id text names (a REST path's): the text itself for text
+    /// keys; for integer keys its ordered form, None unless it is an integer as the key
+    /// reads back (`01`, `+1` and ` 1` name no key, as they would not as text keys).
+    pub fn stored_id(self, text: &str) -> Option<String> {
+        match self {
+            KeyForm::Text => Some(text.to_string()),
+            KeyForm::Integer => text
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n.to_string() == text)
+                .map(keys::integer_id),
+        }
+    }
+}
+
+/// The integer a key value equals: integers, floats and numerics without a fraction,
+/// and text spelling an integer (a REST path's id).
+fn integer_key(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(*f as i64),
+        Value::Numeric(n) => crate::query::types::parse_decimal(n)
+            .filter(|d| d.fract().is_zero())
+            .and_then(|d| i64::try_from(d).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// A declared column.
@@ -273,6 +354,9 @@ pub fn encode_entry(c: &Collection) -> Object {
         "format".into(),
         c.format.as_deref().map_or(Value::Null, text),
     );
+    if c.key_form == KeyForm::Integer {
+        o.insert("key_form".into(), text("integer"));
+    }
     let observed = c
         .observed
         .iter()
@@ -439,6 +523,11 @@ pub fn decode_entry(name: &str, o: &Object) -> Result<Collection> {
         kind,
         columns,
         primary_key: opt_text(o, "primary_key"),
+        key_form: match opt_text(o, "key_form").as_deref() {
+            None => KeyForm::Text,
+            Some("integer") => KeyForm::Integer,
+            Some(other) => return Err(corrupt(name, &format!("unknown key form {other:?}"))),
+        },
         format: opt_text(o, "format"),
         observed,
         nested,
@@ -576,5 +665,45 @@ mod tests {
             ]
         );
         assert_eq!(Observed::String.join(Observed::Int), Observed::Json);
+    }
+
+    /// A table's key form survives its catalog entry; an entry written before key forms
+    /// existed reads as text keys (its documents are stored under the keys' text), and
+    /// an unknown form is corruption, not a guess.
+    #[test]
+    fn key_forms_are_stored_and_older_entries_read_as_text() {
+        let table = Collection {
+            id: 7,
+            name: "t".into(),
+            created_at: 0,
+            kind: Kind::Table,
+            columns: vec![ColumnDef {
+                name: "id".into(),
+                ty: SqlType::Int8,
+                not_null: true,
+                default: None,
+            }],
+            primary_key: Some("id".into()),
+            key_form: KeyForm::Integer,
+            format: None,
+            observed: Vec::new(),
+            nested: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+        };
+        let mut entry = encode_entry(&table);
+        assert_eq!(decode_entry("t", &entry).unwrap(), table);
+        entry.swap_remove("key_form");
+        let older = decode_entry("t", &entry).unwrap();
+        assert_eq!(older.key_form, KeyForm::Text);
+        assert_eq!(older.document_id(&Value::Int(12)).as_deref(), Some("12"));
+        assert_eq!(table.document_id(&Value::Int(12)).as_deref(), Some("R12"));
+        assert_eq!(table.key_value("R12"), Value::Int(12));
+        assert_eq!(table.id_text("R12"), "12");
+        assert_eq!(table.stored_id("12").as_deref(), Some("R12"));
+        assert_eq!(table.stored_id("012"), None);
+        assert_eq!(table.document_id(&Value::Float(2.5)), None);
+        entry.insert("key_form".into(), Value::String("roman".into()));
+        assert!(decode_entry("t", &entry).is_err());
     }
 }

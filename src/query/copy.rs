@@ -59,7 +59,7 @@ use crate::catalog::{Collection, EncodedInsert, Kind};
 use crate::doc::{Object, Value, binary, text};
 use crate::error::{Error, Result, SqlState};
 use crate::query::binder::{self, ident, unsupported};
-use crate::query::statement;
+use crate::query::statement::{self, duplicate_key};
 use crate::query::{Column, Outcome, Row, SqlType};
 use crate::session::Session;
 use crate::storage::bulk::BulkLoad;
@@ -1469,16 +1469,6 @@ fn write_rows(session: &Session, collection: &Collection, rows: Vec<EncodedInser
         .map(EncodedInsert::decoded)
         .collect::<Result<Vec<_>>>()?;
     session.write_documents(collection, writes)
-}
-
-fn duplicate_key(collection: &Collection, id: &str) -> Error {
-    Error::conflict(
-        SqlState::UNIQUE_VIOLATION,
-        format!(
-            "duplicate key value violates unique constraint \"{}_pkey\": Key (id)=({id}) already exists",
-            collection.name
-        ),
-    )
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ use crate::catalog::references::{
 use crate::catalog::{Catalog, Collection, DocWrite};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
-use crate::query::exec::scan::key_text;
 use crate::session::Session;
 use crate::storage::keys;
 use crate::txn::ReadView;
@@ -74,12 +73,16 @@ pub fn expand(
     while let Some((parent, parents)) = deletions.pop_front() {
         let mut cascaded: Vec<(Collection, BTreeSet<String>)> = Vec::new();
         for (child, fk) in catalog.referencing(&parent.name) {
-            for r in find_referencing(catalog, view, &child, &fk.column, &parents)? {
+            let form = parent.key_form;
+            for r in find_referencing(catalog, view, &child, &fk.column, form, &parents)? {
                 let doc = match plan.planned(&r.key) {
                     // Deleted by the statement (or an earlier cascade): nothing to do.
                     Some(None) => continue,
                     Some(Some(doc)) => {
-                        if doc.get(&fk.column).and_then(key_text).as_deref()
+                        if doc
+                            .get(&fk.column)
+                            .and_then(|v| form.document_id(v))
+                            .as_deref()
                             != Some(r.parent.as_str())
                         {
                             continue;
@@ -90,7 +93,7 @@ pub fn expand(
                 };
                 match fk.on_delete {
                     crate::catalog::Action::NoAction | crate::catalog::Action::Restrict => {
-                        return Err(still_referenced(&child.name, &fk, &r.parent));
+                        return Err(still_referenced(&child.name, &fk, &form.id_text(&r.parent)));
                     }
                     crate::catalog::Action::Cascade => {
                         if plan.set(&child, &r, None) {
@@ -202,14 +205,14 @@ impl Plan {
                 };
                 for w in writes {
                     let Some(new) = &w.new else { continue };
-                    let Some((value, text)) = reference_of(c, fk, new)? else {
+                    let Some((value, text)) = reference_of(c, &parent, fk, new)? else {
                         continue;
                     };
                     let unchanged = w
                         .old
                         .as_ref()
                         .and_then(|o| o.get(&fk.column))
-                        .and_then(key_text)
+                        .and_then(|v| parent.document_id(v))
                         .is_some_and(|old| old == text);
                     let key = keys::encode(parent.id, &text);
                     let present = match self.planned(&key) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sqlparser::ast;
 use tissdb_dialect::{TissStatement, sqlparser};
 
-use crate::catalog::{Action, Collection, ColumnDef, DocWrite, ForeignKeySpec, Kind};
+use crate::catalog::{Action, Collection, ColumnDef, DocWrite, ForeignKeySpec, KeyForm, Kind};
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
 use crate::query::access::PlanContext;
@@ -1500,6 +1500,10 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
             default_value(d, &c.ty, session)?;
         }
     }
+    let key_form = primary_key
+        .as_ref()
+        .and_then(|pk| columns.iter().find(|c| c.name == *pk))
+        .map_or(KeyForm::Text, |c| KeyForm::for_key_type(&c.ty));
     let mut template = Collection {
         id: 0,
         name: name.clone(),
@@ -1507,6 +1511,7 @@ fn create_table(session: &Session, ct: &ast::CreateTable) -> Result<Outcome> {
         kind: Kind::Table,
         columns,
         primary_key,
+        key_form,
         format,
         observed: Vec::new(),
         nested: Vec::new(),
@@ -1946,7 +1951,7 @@ pub(crate) fn table_values_from(
             .columns
             .iter()
             .position(|c| c.name == *pk)
-            .and_then(|i| scan::key_text(&values[i]))
+            .and_then(|i| collection.document_id(&values[i]))
             .ok_or_else(|| Error::invalid(NOT_NULL_VIOLATION, "primary key is null"))?,
         None => uuid::Uuid::new_v4().to_string(),
     };
@@ -1998,12 +2003,15 @@ fn schemaless_document(targets: &[String], row: Row) -> Result<(String, Object, 
     Ok((id, doc, generated))
 }
 
-fn duplicate_key(collection: &Collection, id: &str) -> Error {
+/// 23505 for a second document with key `id`.
+pub(crate) fn duplicate_key(collection: &Collection, id: &str) -> Error {
     Error::conflict(
         SqlState::UNIQUE_VIOLATION,
         format!(
-            "duplicate key value violates unique constraint \"{}_pkey\": Key (id)=({id}) already exists",
-            collection.name
+            "duplicate key value violates unique constraint \"{}_pkey\": Key ({})=({}) already exists",
+            collection.name,
+            collection.primary_key.as_deref().unwrap_or("id"),
+            collection.id_text(id)
         ),
     )
 }

@@ -1,5 +1,9 @@
 //! Storage keys: a collection's 4-byte id (big-endian, so each collection is one
 //! contiguous key range) followed by the document id's UTF-8 bytes.
+//!
+//! A table whose primary key is an integer column names its documents by the
+//! *ordered form* of the key ([`integer_id`]): ASCII text that sorts bytewise as the
+//! integers sort, so its documents lie in key order and a key range is a byte range.
 
 /// The id of the catalog's own collection.
 pub const CATALOG_COLLECTION: u32 = 0;
@@ -41,9 +45,86 @@ pub fn collection_of(key: &[u8]) -> u32 {
     decode(key).map(|(c, _)| c).unwrap_or(CATALOG_COLLECTION)
 }
 
+/// The ordered form of integer `n` as a document id: one length byte, then the
+/// decimal digits. A non-negative number of `d` digits starts with `'P' + d` (`Q` to `d`);
+/// a negative one with `'O' - d` (`N` down to `<`) followed by the nines' complement of
+/// its magnitude's digits, so more digits sort lower. `-10` "M89" < `-5` "N4" < `0` "Q0" <
+/// `7` "Q7" < `10` "R10".
+pub fn integer_id(n: i64) -> String {
+    let magnitude = n.unsigned_abs().to_string();
+    let d = magnitude.len() as u8;
+    let mut id = String::with_capacity(magnitude.len() + 1);
+    if n >= 0 {
+        id.push(char::from(b'P' + d));
+        id.push_str(&magnitude);
+    } else {
+        id.push(char::from(b'O' - d));
+        id.extend(magnitude.bytes().map(|b| char::from(b'9' - b + b'0')));
+    }
+    id
+}
+
+/// The integer an ordered-form id names (None if `id` is not one).
+pub fn integer_of_id(id: &str) -> Option<i64> {
+    let (&lead, digits) = id.as_bytes().split_first()?;
+    let &first = digits.first()?;
+    if digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let d = digits.len() as u8;
+    if lead == b'P' + d && (d == 1 || first != b'0') {
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    } else if lead == b'O' - d && first != b'9' {
+        let magnitude: String = digits
+            .iter()
+            .map(|&b| char::from(b'9' - b + b'0'))
+            .collect();
+        let m: u64 = magnitude.parse().ok()?;
+        0i64.checked_sub_unsigned(m)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ordered-form ids sort as their integers and read back to them.
+    #[test]
+    fn integer_ids_sort_as_integers() {
+        let numbers = [
+            i64::MIN,
+            -1_000_000_000_000,
+            -100,
+            -99,
+            -10,
+            -9,
+            -5,
+            -1,
+            0,
+            1,
+            7,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            i64::MAX,
+        ];
+        let ids: Vec<String> = numbers.iter().map(|&n| integer_id(n)).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1], "{pair:?}");
+        }
+        for (n, id) in numbers.iter().zip(&ids) {
+            assert_eq!(integer_of_id(id), Some(*n), "{id}");
+        }
+        assert_eq!(integer_id(-10), "M89");
+        assert_eq!(integer_id(10), "R10");
+        for bad in ["", "Q", "R1", "Q12", "x5", "5", "Qa", "R05", "N9"] {
+            assert_eq!(integer_of_id(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn keys_sort_by_collection_then_id() {

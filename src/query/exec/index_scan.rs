@@ -206,16 +206,16 @@ pub fn entries(
     Ok(scans.into_iter().flatten())
 }
 
-/// Rows built from the entries alone: `id_column` gets the document id (as an integer
-/// for a table whose key column is one), `field_columns` (one per index field, None for
-/// fields that feed no column) the indexed values, every other column NULL.
+/// Rows built from the entries alone: `id_column` gets the key value `id_value` reads
+/// from the document id, `field_columns` (one per index field, None for fields that feed
+/// no column) the indexed values, every other column NULL.
 pub fn covering_rows(
     storage: &Storage,
     a: &IndexAccess,
     ctx: &ExecContext,
     width: usize,
     id_column: Option<usize>,
-    id_is_integer: bool,
+    id_value: impl Fn(String) -> Value + Send + 'static,
     field_columns: Vec<Option<usize>>,
 ) -> Result<Box<dyn Iterator<Item = Result<Row>> + Send>> {
     Ok(Box::new(entries(storage, a, ctx)?.map(move |item| {
@@ -223,10 +223,7 @@ pub fn covering_rows(
         let (values, id) = keycode::split_index_entry(&entry)?;
         let mut row = vec![Value::Null; width];
         if let Some(slot) = id_column.and_then(|c| row.get_mut(c)) {
-            *slot = match id.parse::<i64>() {
-                Ok(i) if id_is_integer => Value::Int(i),
-                _ => Value::String(id),
-            };
+            *slot = id_value(id);
         }
         for (v, col) in values.into_iter().zip(&field_columns) {
             if let Some(slot) = col.and_then(|c| row.get_mut(c)) {

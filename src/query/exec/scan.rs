@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter};
-use crate::catalog::{Collection, Kind};
+use crate::catalog::{Collection, KeyForm, Kind};
 use crate::doc::{Object, Value, keycode};
 use crate::error::{Error, Result};
 use crate::query::Row;
@@ -146,7 +146,7 @@ fn picked(
                     // `id = 3.0` names the row of 3 (the filter still compares).
                     v = integral(v);
                 }
-                if let Some(id) = key_text(&v)
+                if let Some(id) = collection.document_id(&v)
                     && !ids.contains(&id)
                 {
                     ids.push(id);
@@ -474,6 +474,15 @@ pub fn build_set_up(
         let id_is_integer = id_column
             .and_then(|c| sql_columns.get(c))
             .is_some_and(|(_, t)| matches!(t, SqlType::Int2 | SqlType::Int4 | SqlType::Int8));
+        let key_form = collection.key_form;
+        let id_value = move |id: String| match key_form {
+            KeyForm::Integer => key_form.key_value(&id),
+            // A table made before ordered keys: its integer keys are their text.
+            KeyForm::Text => match id.parse::<i64>() {
+                Ok(i) if id_is_integer => Value::Int(i),
+                _ => Value::String(id),
+            },
+        };
         ctx.view
             .index_read(collection.id, ctx.db.catalog().conflicts())?;
         let rows = super::index_scan::covering_rows(
@@ -482,7 +491,7 @@ pub fn build_set_up(
             ctx,
             width,
             id_column,
-            id_is_integer,
+            id_value,
             fields,
         )?;
         let ctx = ctx.clone();
