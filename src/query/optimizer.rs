@@ -19,10 +19,11 @@
 //! 8. [`prune_columns`]: each scan learns which of its columns the plan reads; a full
 //!    scan then decodes and copies only those fields.
 
+use crate::catalog::KeyForm;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
-use crate::query::plan::{Access, JoinKind, Node, SortKey};
+use crate::query::plan::{Access, JoinKind, KeyRange, Node, RangeBound, SortKey};
 
 /// The columns of a node's output its parent reads; None: all of them.
 type Reads = Option<Vec<usize>>;
@@ -378,6 +379,11 @@ fn sorted(
         &needs,
         ctx,
     );
+    let (scan, ordered) = if ordered {
+        (scan, true)
+    } else {
+        key_ordered(scan, needs.order.as_deref())
+    };
     let project = Node::Project {
         input: Box::new(scan),
         exprs,
@@ -391,6 +397,57 @@ fn sorted(
             keys,
         }
     })
+}
+
+/// A scan of an ordered integer key in full or over a key range, when the order asked
+/// for is the key's: the scan walks the keys in that order (backwards for DESC), and
+/// true (no sort needed). Anything else is returned as it is, with false.
+fn key_ordered(scan: Node, order: Option<&[(Vec<String>, bool, bool)]>) -> (Node, bool) {
+    let Node::Scan {
+        collection,
+        columns,
+        access,
+        filter,
+        read,
+    } = scan
+    else {
+        return (scan, false);
+    };
+    let desc = match (order, &collection.primary_key) {
+        (Some([(path, desc, _)]), Some(pk))
+            if collection.key_form == KeyForm::Integer
+                && matches!(path.as_slice(), [p] if p == pk) =>
+        {
+            Some(*desc)
+        }
+        _ => None,
+    };
+    let (access, ordered) = match (access, desc) {
+        (Access::Full, Some(false)) => (Access::Full, true),
+        (Access::Full, Some(true)) => (
+            Access::KeyRange(Box::new(KeyRange {
+                lower: None,
+                upper: None,
+                reverse: true,
+            })),
+            true,
+        ),
+        (Access::KeyRange(mut r), Some(desc)) => {
+            r.reverse = desc;
+            (Access::KeyRange(r), true)
+        }
+        (access, _) => (access, false),
+    };
+    (
+        Node::Scan {
+            collection,
+            columns,
+            access,
+            filter,
+            read,
+        },
+        ordered,
+    )
 }
 
 fn map_inputs(node: Node, f: &mut dyn FnMut(Node) -> Result<Node>) -> Result<Node> {
@@ -815,7 +872,72 @@ pub fn key_values(filter: &Expr, key: usize) -> Option<Vec<Expr>> {
     None
 }
 
-/// Pass 3: key lookups instead of full scans where the filter pins the key.
+/// The bounds a predicate's conjuncts put on the key column `key` (`key > v`, `v >=
+/// key`, `key BETWEEN a AND b`, with `v` reading no row): the first lower and the first
+/// upper found; None if there is neither. The predicate stays the scan's filter, so a
+/// bound the range does not use still applies.
+pub fn key_range(filter: &Expr, key: usize) -> Option<KeyRange> {
+    let mut parts = Vec::new();
+    conjuncts(filter, &mut parts);
+    let mut range = KeyRange {
+        lower: None,
+        upper: None,
+        reverse: false,
+    };
+    let is_key = |e: &Expr| matches!(e, Expr::Column(c) if *c == key);
+    let bound = |value: &Expr, inclusive: bool| RangeBound {
+        value: value.clone(),
+        inclusive,
+    };
+    for p in &parts {
+        // (value, is lower, inclusive)
+        let (lower, upper) = match p {
+            Expr::Binary(op, l, r) => {
+                let (op, v) = if is_key(l) && reads_no_row(r) {
+                    (*op, &**r)
+                } else if is_key(r) && reads_no_row(l) {
+                    // `v < key` is `key > v`.
+                    let flipped = match op {
+                        BinOp::Lt => BinOp::Gt,
+                        BinOp::LtEq => BinOp::GtEq,
+                        BinOp::Gt => BinOp::Lt,
+                        BinOp::GtEq => BinOp::LtEq,
+                        _ => continue,
+                    };
+                    (flipped, &**l)
+                } else {
+                    continue;
+                };
+                match op {
+                    BinOp::Gt => (Some(bound(v, false)), None),
+                    BinOp::GtEq => (Some(bound(v, true)), None),
+                    BinOp::Lt => (None, Some(bound(v, false))),
+                    BinOp::LtEq => (None, Some(bound(v, true))),
+                    _ => continue,
+                }
+            }
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated: false,
+            } if is_key(expr) && reads_no_row(low) && reads_no_row(high) => {
+                (Some(bound(low, true)), Some(bound(high, true)))
+            }
+            _ => continue,
+        };
+        if range.lower.is_none() {
+            range.lower = lower;
+        }
+        if range.upper.is_none() {
+            range.upper = upper;
+        }
+    }
+    (range.lower.is_some() || range.upper.is_some()).then_some(range)
+}
+
+/// Pass 3: key lookups instead of full scans where the filter pins the key, and key
+/// ranges where it bounds an ordered key.
 pub fn use_key_lookups(node: Node) -> Result<Node> {
     let node = map_inputs(node, &mut use_key_lookups)?;
     Ok(match node {
@@ -827,9 +949,13 @@ pub fn use_key_lookups(node: Node) -> Result<Node> {
             read,
         } => {
             let key = collection.key_position();
+            let ordered = collection.key_form == KeyForm::Integer;
             let access = match key.and_then(|k| key_values(&filter, k)) {
                 Some(values) => Access::Keys(values),
-                None => Access::Full,
+                None => match key.filter(|_| ordered).and_then(|k| key_range(&filter, k)) {
+                    Some(range) => Access::KeyRange(Box::new(range)),
+                    None => Access::Full,
+                },
             };
             Node::Scan {
                 collection,

@@ -27,6 +27,18 @@ pub enum Access {
     Keys(Vec<Expr>),
     /// The documents a secondary index lists within some bounds.
     Index(Box<IndexAccess>),
+    /// The documents whose keys lie within bounds, in key order or its reverse: a table
+    /// whose integer key is stored in its ordered form (see [`crate::catalog::KeyForm`]).
+    KeyRange(Box<KeyRange>),
+}
+
+/// Bounds on an ordered integer key, and the direction to walk them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyRange {
+    pub lower: Option<RangeBound>,
+    pub upper: Option<RangeBound>,
+    /// From the last key down (`ORDER BY key DESC`, `max(key)`).
+    pub reverse: bool,
 }
 
 /// What an equality prefix pins one index field to.
@@ -337,6 +349,29 @@ impl Node {
             } => {
                 match access {
                     Access::Full => out.push(format!("{pad}Seq Scan on {}", collection.name)),
+                    Access::KeyRange(r) => {
+                        out.push(format!(
+                            "{pad}Key Range Scan{} on {}",
+                            if r.reverse { " Backward" } else { "" },
+                            collection.name
+                        ));
+                        let key = collection
+                            .key_position()
+                            .and_then(|k| columns.get(k))
+                            .map_or("id", |c| c.name.as_str());
+                        let mut bounds = Vec::new();
+                        if let Some(b) = &r.lower {
+                            let op = if b.inclusive { ">=" } else { ">" };
+                            bounds.push(format!("{key} {op} {}", show(&b.value, columns)));
+                        }
+                        if let Some(b) = &r.upper {
+                            let op = if b.inclusive { "<=" } else { "<" };
+                            bounds.push(format!("{key} {op} {}", show(&b.value, columns)));
+                        }
+                        if !bounds.is_empty() {
+                            out.push(format!("{detail}Key Cond: {}", bounds.join(" AND ")));
+                        }
+                    }
                     Access::Keys(keys) => {
                         out.push(format!("{pad}Key Lookup on {}", collection.name));
                         let keys: Vec<String> = keys.iter().map(|k| show(k, columns)).collect();

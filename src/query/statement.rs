@@ -359,7 +359,7 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
                 offset: None,
             } if (0..=POINT_ROWS as i64).contains(l) && indexed(input) => true,
             Node::Scan { access, .. } => match access {
-                Access::Full => false,
+                Access::Full | Access::KeyRange(_) => false,
                 Access::Keys(keys) => keys.len() as u64 <= POINT_ROWS,
                 Access::Index(a) => a.estimate <= POINT_ROWS,
             },

@@ -1132,6 +1132,25 @@ impl Snapshot {
     /// parts of about equal numbers of documents (see [`crate::storage::split`]); empty
     /// when the range holds too little to cut.
     pub fn split_points(&self, start: &[u8], end: &[u8], parts: usize) -> Vec<Vec<u8>> {
+        self.samples(start, end).cut(start, end, parts)
+    }
+
+    /// Keys inside `(start, end)` cutting the range into parts of about `per_part`
+    /// documents each (as [`Snapshot::split_points`] guesses counts), at most `max_parts`.
+    pub fn split_every(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        per_part: u64,
+        max_parts: usize,
+    ) -> Vec<Vec<u8>> {
+        let samples = self.samples(start, end);
+        let parts = (samples.total() / per_part.max(1)).clamp(1, max_parts as u64);
+        samples.cut(start, end, parts as usize)
+    }
+
+    /// What the storage knows of how many documents lie where in `(start, end)`.
+    fn samples(&self, start: &[u8], end: &[u8]) -> crate::storage::split::Samples {
         let mut samples = crate::storage::split::Samples::default();
         let st = &self.state;
         let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
@@ -1145,7 +1164,7 @@ impl Snapshot {
                 samples.block(key, entries);
             }
         }
-        samples.cut(start, end, parts)
+        samples
     }
 
     /// [`Snapshot::scan`] handing the documents out in `shape`.

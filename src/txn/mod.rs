@@ -50,7 +50,7 @@
 
 mod view;
 
-pub use view::ReadView;
+pub use view::{KeyedDocuments, ReadView};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

@@ -148,6 +148,41 @@ impl ReadView {
         })
     }
 
+    /// [`ReadView::scan_range_shaped`] from the last key down. The range is cut where
+    /// the storage knows document counts (segment block starts, a memtable's spread) into
+    /// parts of about [`BACKWARD_PART`] documents; each part is read forward and handed
+    /// out backwards, the last part first, so a `LIMIT` reads the parts it needs only.
+    pub fn scan_range_backward_shaped<S: Shape>(
+        &self,
+        cid: u32,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        shape: S,
+    ) -> KeyedDocuments<S::Doc>
+    where
+        S::Doc: Send + 'static,
+    {
+        let low = match &start {
+            Bound::Included(k) | Bound::Excluded(k) => k.clone(),
+            Bound::Unbounded => keys::collection_start(cid),
+        };
+        let high = match &end {
+            Bound::Included(k) | Bound::Excluded(k) => k.clone(),
+            Bound::Unbounded => keys::collection_end(cid).unwrap_or_else(|| vec![0xff; 5]),
+        };
+        let cuts = self.snapshot.split_every(&low, &high, BACKWARD_PART, 4096);
+        Box::new(Backward {
+            view: self.clone(),
+            cid,
+            start,
+            end,
+            cuts,
+            part: Vec::new(),
+            shape,
+            done: false,
+        })
+    }
+
     /// Notes an index scan of collection `cid`. Index trees are not versioned: inside a
     /// transaction they can be read only while nothing has written the collection since
     /// the snapshot (otherwise 40001: the transaction could not commit anyway).
@@ -174,6 +209,62 @@ impl ReadView {
     /// Whether the transaction has pending writes in collection `cid`.
     pub fn wrote(&self, cid: u32) -> bool {
         self.txn.as_ref().is_some_and(|t| t.lock().wrote(cid))
+    }
+}
+
+/// Documents per part a backward scan reads forward at once (about).
+const BACKWARD_PART: u64 = 256;
+
+/// The parts of a backward scan, last first (see [`ReadView::scan_range_backward_shaped`]).
+struct Backward<S: Shape> {
+    view: ReadView,
+    cid: u32,
+    start: Bound<Vec<u8>>,
+    /// Where the part still to read ends: the range's end, then each cut in turn.
+    end: Bound<Vec<u8>>,
+    /// The cut points not yet used, increasing: the next part starts at the last.
+    cuts: Vec<Vec<u8>>,
+    /// The part being handed out, reversed (its last document at the end of the Vec).
+    part: Vec<(Vec<u8>, S::Doc)>,
+    shape: S,
+    done: bool,
+}
+
+impl<S: Shape> Iterator for Backward<S> {
+    type Item = Result<(Vec<u8>, S::Doc)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.part.pop() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            let (from, to) = match self.cuts.pop() {
+                Some(cut) => (
+                    Bound::Included(cut.clone()),
+                    std::mem::replace(&mut self.end, Bound::Excluded(cut)),
+                ),
+                None => {
+                    self.done = true;
+                    (self.start.clone(), self.end.clone())
+                }
+            };
+            let docs = self
+                .view
+                .scan_range_shaped(self.cid, from, to, self.shape.clone());
+            for item in docs {
+                match item {
+                    Ok(pair) => self.part.push(pair),
+                    Err(e) => {
+                        self.done = true;
+                        self.part.clear();
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -21,12 +21,13 @@ mod window;
 
 use std::sync::Arc;
 
+use crate::catalog::KeyForm;
 use crate::database::Database;
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
 use crate::query::Row;
 use crate::query::expr::{AggCall, AggFunc, EvalContext, Expr};
-use crate::query::plan::{Access, Node};
+use crate::query::plan::{Access, KeyRange, Node};
 
 /// A stream of rows; an `Err` ends it.
 pub type RowIter = Box<dyn Iterator<Item = Result<Row>> + Send>;
@@ -539,6 +540,15 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             group_by,
             aggs,
             ..
+        } if key_extremes_only(i, group_by, aggs, ctx) => {
+            *next += 1;
+            Box::new(std::iter::once(key_extremes(i, aggs, ctx)))
+        }
+        Node::Aggregate {
+            input: i,
+            group_by,
+            aggs,
+            ..
         } => match parallel::aggregate_parts(node, i, aggs, ctx) {
             // The workers are held until the parts are grouped (build_parallel returns
             // once they are). Under EXPLAIN ANALYZE the parts count as the scan.
@@ -676,6 +686,81 @@ fn counts_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecCont
                 ..
             }
         )
+}
+
+/// Whether an aggregate is only `min` and `max` of an ordered integer key over a full or
+/// key-range scan, no GROUP BY: each is the first key the scan passes walking from its
+/// end (outside EXPLAIN ANALYZE, which counts the scan's rows).
+fn key_extremes_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecContext) -> bool {
+    let Node::Scan {
+        collection,
+        access: Access::Full | Access::KeyRange(_),
+        ..
+    } = input
+    else {
+        return false;
+    };
+    let key = collection.key_position();
+    group_by.is_empty()
+        && !aggs.is_empty()
+        && ctx.analyze.is_none()
+        && collection.key_form == KeyForm::Integer
+        && aggs.iter().all(|a| {
+            matches!(a.func, AggFunc::Min | AggFunc::Max)
+                && matches!(a.arg.as_deref(), Some(Expr::Column(c)) if Some(*c) == key)
+        })
+}
+
+/// The row of [`key_extremes_only`]'s aggregate: each `min` the first key of the scan
+/// walked forward, each `max` the first walked backward, NULL when no row passes.
+fn key_extremes(input: &Node, aggs: &[AggCall], ctx: &Arc<ExecContext>) -> Result<Row> {
+    let Node::Scan {
+        collection,
+        access,
+        filter,
+        read,
+        ..
+    } = input
+    else {
+        return Err(Error::Internal("key extremes without their scan".into()));
+    };
+    let key = collection
+        .key_position()
+        .ok_or_else(|| Error::Internal("key extremes of a collection without a key".into()))?;
+    let setup = scan::ScanSetup::new(
+        collection,
+        filter.as_ref(),
+        read.as_deref(),
+        Vec::new(),
+        Vec::new(),
+    );
+    // Each read once.
+    let (mut min, mut max): (Option<Value>, Option<Value>) = (None, None);
+    let mut row = Vec::with_capacity(aggs.len());
+    for a in aggs {
+        let backward = a.func == AggFunc::Max;
+        let end = if backward { &mut max } else { &mut min };
+        if end.is_none() {
+            let mut range = match access {
+                Access::KeyRange(r) => (**r).clone(),
+                _ => KeyRange {
+                    lower: None,
+                    upper: None,
+                    reverse: false,
+                },
+            };
+            range.reverse = backward;
+            let mut rows =
+                scan::build_set_up(collection, &Access::KeyRange(Box::new(range)), &setup, ctx)?;
+            *end = Some(match rows.next().transpose()? {
+                Some(mut first) if key < first.len() => first.swap_remove(key),
+                _ => Value::Null,
+            });
+            drop(rows);
+        }
+        row.push(end.clone().unwrap_or(Value::Null));
+    }
+    Ok(row)
 }
 
 /// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is

@@ -11,11 +11,13 @@ use crate::error::{Error, Result};
 use crate::query::Row;
 use crate::query::expr::{Expr, PathStep, as_text, truth};
 use crate::query::optimizer;
-use crate::query::plan::{Access, IndexAccess};
+use crate::query::plan::{Access, IndexAccess, RangeBound};
 use crate::query::types::SqlType;
 use crate::storage::recycle;
 use crate::storage::shape::Columns;
+use crate::storage::shape::{Shape, Whole};
 use crate::storage::{NearBlocks, keys};
+use crate::txn::{KeyedDocuments, ReadView};
 
 /// The row of a document: `id` then the observed fields (schemaless), or the declared
 /// columns (table). Missing fields are NULL.
@@ -83,12 +85,14 @@ pub fn documents(collection: &Collection, access: &Access, ctx: &ExecContext) ->
     let view = ctx.view.clone();
     let cid = collection.id;
     match picked(collection, access, ctx)? {
-        None => Ok(Box::new(view.scan_collection(cid).filter_map(
-            move |item| match item {
-                Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
-                Err(e) => Some(Err(e)),
-            },
-        ))),
+        None => Ok(Box::new(
+            span(collection, access, ctx)?
+                .read(&view, cid, Whole)
+                .filter_map(move |item| match item {
+                    Ok((key, doc)) => keys::decode(&key).map(|(_, id)| Ok((id.to_string(), doc))),
+                    Err(e) => Some(Err(e)),
+                }),
+        )),
         Some(picked) => Ok(Box::new(picked.filter_map(move |p| {
             let doc = p
                 .and_then(Picked::into_id)
@@ -131,7 +135,7 @@ fn picked(
     ctx: &ExecContext,
 ) -> Result<Option<Box<dyn Iterator<Item = Result<Picked>> + Send>>> {
     match access {
-        Access::Full => Ok(None),
+        Access::Full | Access::KeyRange(_) => Ok(None),
         Access::Keys(exprs) => {
             let ectx = ctx.eval_context();
             let integer_key = collection.kind == Kind::Table
@@ -162,6 +166,130 @@ fn picked(
             Ok(Some(Box::new(entries.map(|e| e.map(Picked::Entry)))))
         }
     }
+}
+
+/// The keys a full or key-range scan reads, and in which direction.
+struct Span {
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    backward: bool,
+    /// No key can match (a NULL bound, a lower bound above the upper).
+    empty: bool,
+}
+
+impl Span {
+    /// The documents of collection `cid` in the span, in `shape`.
+    fn read<S: Shape>(self, view: &ReadView, cid: u32, shape: S) -> KeyedDocuments<S::Doc>
+    where
+        S::Doc: Send + 'static,
+    {
+        if self.empty {
+            Box::new(std::iter::empty())
+        } else if self.backward {
+            view.scan_range_backward_shaped(cid, self.start, self.end, shape)
+        } else {
+            view.scan_range_shaped(cid, self.start, self.end, shape)
+        }
+    }
+}
+
+/// Where one side of a key range puts an integer key.
+enum Side {
+    /// Every key passes this side.
+    Open,
+    /// Keys from (a lower side) or up to (an upper side) this one, included.
+    At(i64),
+    /// No key passes.
+    Shut,
+}
+
+/// The side bound `b` puts on an integer key: the nearest integer inside it (a
+/// fractional bound is rounded inwards), open for a value that is no number (the filter
+/// compares it), shut for NULL or a bound past the integers in that direction.
+fn integer_side(
+    b: &RangeBound,
+    lower: bool,
+    ectx: &crate::query::expr::EvalContext<'_>,
+) -> Result<Side> {
+    use rust_decimal::prelude::ToPrimitive;
+    let v = b.value.eval(&[], ectx)?;
+    let d = match v {
+        Value::Null => return Ok(Side::Shut),
+        Value::Int(i) => rust_decimal::Decimal::from(i),
+        Value::Float(f) if f.is_nan() => return Ok(if lower { Side::Shut } else { Side::Open }),
+        Value::Float(f) => match rust_decimal::Decimal::from_f64_retain(f) {
+            Some(d) => d,
+            None => {
+                return Ok(if (f > 0.0) == lower {
+                    Side::Shut
+                } else {
+                    Side::Open
+                });
+            }
+        },
+        Value::Numeric(n) => match crate::query::types::parse_decimal(&n) {
+            Some(d) => d,
+            None => return Ok(Side::Open),
+        },
+        _ => return Ok(Side::Open),
+    };
+    let one = rust_decimal::Decimal::ONE;
+    let at = match (lower, b.inclusive) {
+        (true, true) => d.ceil(),
+        (true, false) => d.floor() + one,
+        (false, true) => d.floor(),
+        (false, false) => d.ceil() - one,
+    };
+    Ok(match at.to_i64() {
+        Some(i) => Side::At(i),
+        // Past the integers: above them shuts a lower side, opens an upper one.
+        None => {
+            if at.is_sign_positive() == lower {
+                Side::Shut
+            } else {
+                Side::Open
+            }
+        }
+    })
+}
+
+/// The span a full scan or a key-range scan of `collection` reads.
+fn span(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<Span> {
+    let cid = collection.id;
+    let mut span = Span {
+        start: Bound::Included(keys::collection_start(cid)),
+        end: keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded),
+        backward: false,
+        empty: false,
+    };
+    let Access::KeyRange(r) = access else {
+        return Ok(span);
+    };
+    span.backward = r.reverse;
+    let ectx = ctx.eval_context();
+    let key = |i: i64| keys::encode(cid, &keys::integer_id(i));
+    let mut low = None;
+    if let Some(b) = &r.lower {
+        match integer_side(b, true, &ectx)? {
+            Side::Open => {}
+            Side::At(i) => {
+                low = Some(i);
+                span.start = Bound::Included(key(i));
+            }
+            Side::Shut => span.empty = true,
+        }
+    }
+    if let Some(b) = &r.upper {
+        match integer_side(b, false, &ectx)? {
+            Side::Open => {}
+            Side::At(i) => {
+                span.empty |= low.is_some_and(|l| l > i);
+                span.end = Bound::Included(key(i));
+            }
+            Side::Shut => span.empty = true,
+        }
+    }
+    Ok(span)
 }
 
 /// For a covering index scan: the column of the document id and the column of each
@@ -506,15 +634,17 @@ pub fn build_set_up(
         let with_id = id_filler(collection, mask);
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
             match picked(collection, access, &ctx)? {
-                None => Box::new(ctx.view.scan_collection_shaped(collection.id, shape).map(
-                    move |item| {
-                        item.and_then(|(key, row)| {
-                            let row = with_id(&key, row);
-                            recycle::give_key(key);
-                            row
-                        })
-                    },
-                )),
+                None => Box::new(
+                    span(collection, access, &ctx)?
+                        .read(&ctx.view, collection.id, shape)
+                        .map(move |item| {
+                            item.and_then(|(key, row)| {
+                                let row = with_id(&key, row);
+                                recycle::give_key(key);
+                                row
+                            })
+                        }),
+                ),
                 Some(picked) => {
                     let (view, cid) = (ctx.view.clone(), collection.id);
                     // One key buffer for every document read; the documents come in
