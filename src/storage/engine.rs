@@ -1132,25 +1132,6 @@ impl Snapshot {
     /// parts of about equal numbers of documents (see [`crate::storage::split`]); empty
     /// when the range holds too little to cut.
     pub fn split_points(&self, start: &[u8], end: &[u8], parts: usize) -> Vec<Vec<u8>> {
-        self.samples(start, end).cut(start, end, parts)
-    }
-
-    /// Keys inside `(start, end)` cutting the range into parts of about `per_part`
-    /// documents each (as [`Snapshot::split_points`] guesses counts), at most `max_parts`.
-    pub fn split_every(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        per_part: u64,
-        max_parts: usize,
-    ) -> Vec<Vec<u8>> {
-        let samples = self.samples(start, end);
-        let parts = (samples.total() / per_part.max(1)).clamp(1, max_parts as u64);
-        samples.cut(start, end, parts as usize)
-    }
-
-    /// What the storage knows of how many documents lie where in `(start, end)`.
-    fn samples(&self, start: &[u8], end: &[u8]) -> crate::storage::split::Samples {
         let mut samples = crate::storage::split::Samples::default();
         let st = &self.state;
         let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
@@ -1164,7 +1145,38 @@ impl Snapshot {
                 samples.block(key, entries);
             }
         }
-        samples
+        samples.cut(start, end, parts)
+    }
+
+    /// Where the last part of `[start, end)` may begin for a backward scan that reads a
+    /// range in parts, the last first: a key strictly inside `(start, end)` such that
+    /// `[key, end)` holds at most one block of each segment and about `per_memtable`
+    /// entries of each memtable; None when no such key cuts the range (read it whole).
+    pub fn part_start_before(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        per_memtable: usize,
+    ) -> Option<Vec<u8>> {
+        let st = &self.state;
+        let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
+        let mut cut: Option<Vec<u8>> = None;
+        let mut raise = |key: &[u8]| {
+            if cut.as_deref().is_none_or(|c| key > c) {
+                cut = Some(key.to_vec());
+            }
+        };
+        for table in tables {
+            if let Some(key) = table.key_back(start, end, per_memtable) {
+                raise(&key);
+            }
+        }
+        for segment in &st.segments {
+            if let Some(key) = segment.last_block_start_before(end) {
+                raise(key);
+            }
+        }
+        cut.filter(|c| c.as_slice() > start && c.as_slice() < end)
     }
 
     /// [`Snapshot::scan`] handing the documents out in `shape`.

@@ -294,6 +294,31 @@ impl Memtable {
         Some((first, last, self.map.len()))
     }
 
+    /// A key about `n` entries (versions) before `end`, not below `start`: where a
+    /// backward scan's next part may begin so that it holds at most `n` of this table's
+    /// entries. None when the table has no entry in `[start, end)`.
+    pub fn key_back(&self, start: &[u8], end: &[u8], n: usize) -> Option<Vec<u8>> {
+        let lower = VersionKey {
+            key: InlineKey::from_slice(start),
+            rev_seq: 0,
+        };
+        let upper = VersionKey {
+            key: InlineKey::from_slice(end),
+            rev_seq: 0,
+        };
+        let mut range = self
+            .map
+            .range((Bound::Included(lower), Bound::Excluded(upper)));
+        let mut found = None;
+        for _ in 0..n.max(1) {
+            match range.next_back() {
+                Some(e) => found = Some(e),
+                None => break,
+            }
+        }
+        found.map(|e| e.key().key.to_vec())
+    }
+
     /// Approximate memory held, in bytes.
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Relaxed)

@@ -32,11 +32,6 @@ impl Samples {
         }
     }
 
-    /// The documents the samples stand for.
-    pub fn total(&self) -> u64 {
-        self.keys.iter().map(|(_, w)| w).sum()
-    }
-
     /// Up to `parts - 1` keys strictly inside `(start, end)`, increasing, cutting the
     /// sampled documents into `parts` runs of about equal weight.
     pub fn cut(mut self, start: &[u8], end: &[u8], parts: usize) -> Vec<Vec<u8>> {

@@ -148,10 +148,11 @@ impl ReadView {
         })
     }
 
-    /// [`ReadView::scan_range_shaped`] from the last key down. The range is cut where
-    /// the storage knows document counts (segment block starts, a memtable's spread) into
-    /// parts of about [`BACKWARD_PART`] documents; each part is read forward and handed
-    /// out backwards, the last part first, so a `LIMIT` reads the parts it needs only.
+    /// [`ReadView::scan_range_shaped`] from the last key down, in parts: each part ends
+    /// where the one after it began and holds at most a block of each segment and about
+    /// [`BACKWARD_PART`] entries of each memtable
+    /// ([`crate::storage::Snapshot::part_start_before`]); it is read forward and handed
+    /// out backwards, so a `LIMIT` reads the parts it needs only.
     pub fn scan_range_backward_shaped<S: Shape>(
         &self,
         cid: u32,
@@ -166,17 +167,16 @@ impl ReadView {
             Bound::Included(k) | Bound::Excluded(k) => k.clone(),
             Bound::Unbounded => keys::collection_start(cid),
         };
-        let high = match &end {
-            Bound::Included(k) | Bound::Excluded(k) => k.clone(),
-            Bound::Unbounded => keys::collection_end(cid).unwrap_or_else(|| vec![0xff; 5]),
+        let end = match end {
+            Bound::Unbounded => keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded),
+            bounded => bounded,
         };
-        let cuts = self.snapshot.split_every(&low, &high, BACKWARD_PART, 4096);
         Box::new(Backward {
             view: self.clone(),
             cid,
             start,
+            low,
             end,
-            cuts,
             part: Vec::new(),
             shape,
             done: false,
@@ -212,18 +212,18 @@ impl ReadView {
     }
 }
 
-/// Documents per part a backward scan reads forward at once (about).
-const BACKWARD_PART: u64 = 256;
+/// Entries of each memtable a backward scan's part holds at most (about).
+const BACKWARD_PART: usize = 128;
 
 /// The parts of a backward scan, last first (see [`ReadView::scan_range_backward_shaped`]).
 struct Backward<S: Shape> {
     view: ReadView,
     cid: u32,
     start: Bound<Vec<u8>>,
-    /// Where the part still to read ends: the range's end, then each cut in turn.
+    /// The start's key (the collection's first for an unbounded start).
+    low: Vec<u8>,
+    /// Where the part still to read ends: the range's end, then each part's start.
     end: Bound<Vec<u8>>,
-    /// The cut points not yet used, increasing: the next part starts at the last.
-    cuts: Vec<Vec<u8>>,
     /// The part being handed out, reversed (its last document at the end of the Vec).
     part: Vec<(Vec<u8>, S::Doc)>,
     shape: S,
@@ -241,7 +241,15 @@ impl<S: Shape> Iterator for Backward<S> {
             if self.done {
                 return None;
             }
-            let (from, to) = match self.cuts.pop() {
+            let cut = match &self.end {
+                Bound::Included(k) | Bound::Excluded(k) => {
+                    self.view
+                        .snapshot
+                        .part_start_before(&self.low, k, BACKWARD_PART)
+                }
+                Bound::Unbounded => None,
+            };
+            let (from, to) = match cut {
                 Some(cut) => (
                     Bound::Included(cut.clone()),
                     std::mem::replace(&mut self.end, Bound::Excluded(cut)),

@@ -324,6 +324,16 @@ impl Segment {
             .map(|e| (e.first_key.as_slice(), e.entries))
     }
 
+    /// The first key of the block holding this segment's last key before `end` (None if
+    /// every block starts at or after `end`).
+    pub fn last_block_start_before(&self, end: &[u8]) -> Option<&[u8]> {
+        let after = self.index.partition_point(|e| e.first_key.as_slice() < end);
+        after
+            .checked_sub(1)
+            .and_then(|i| self.index.get(i))
+            .map(|e| e.first_key.as_slice())
+    }
+
     /// The index entries from block `first` on, up to the first block starting at or
     /// after `end` (None: to the last).
     fn blocks_from<'a>(
