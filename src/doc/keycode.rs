@@ -767,6 +767,37 @@ pub fn split_index_entry(bytes: &[u8]) -> Result<(Vec<Value>, String)> {
     Ok((values, id))
 }
 
+/// [`split_index_entry`] for a row built from the entry: each value whose position
+/// `wanted` accepts goes to `put`, the others are skipped without being decoded; the
+/// document id is read only when `want_id`.
+pub fn read_index_entry(
+    bytes: &[u8],
+    wanted: impl Fn(usize) -> bool,
+    want_id: bool,
+    mut put: impl FnMut(usize, Value),
+) -> Result<Option<String>> {
+    let mut r = Reader { bytes, pos: 0 };
+    let mut i = 0;
+    loop {
+        match r.peek() {
+            Some(TAG_DOC_ID) => break,
+            Some(_) if wanted(i) => put(i, r.value()?),
+            Some(_) => r.skip_value()?,
+            None => return Err(corrupt("index entry without a document id")),
+        }
+        i += 1;
+    }
+    if !want_id {
+        return Ok(None);
+    }
+    r.pos += 1;
+    let id = r.text()?;
+    if r.peek().is_some() {
+        return Err(corrupt("bytes after the document id"));
+    }
+    Ok(Some(id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

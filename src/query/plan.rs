@@ -613,7 +613,7 @@ impl Node {
 }
 
 /// `filter` without the conjuncts in `applied`.
-fn residual(filter: &Expr, applied: &[Expr]) -> Option<Expr> {
+pub(crate) fn residual(filter: &Expr, applied: &[Expr]) -> Option<Expr> {
     fn walk(e: &Expr, applied: &[Expr], out: &mut Vec<Expr>) {
         match e {
             Expr::Binary(crate::query::expr::BinOp::And, l, r) => {

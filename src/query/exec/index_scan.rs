@@ -208,7 +208,8 @@ pub fn entries(
 
 /// Rows built from the entries alone: `id_column` gets the key value `id_value` reads
 /// from the document id, `field_columns` (one per index field, None for fields that feed
-/// no column) the indexed values, every other column NULL.
+/// no column or a column the query does not read) the indexed values, every other
+/// column NULL. Only what feeds a column is decoded.
 pub fn covering_rows(
     storage: &Storage,
     a: &IndexAccess,
@@ -220,15 +221,20 @@ pub fn covering_rows(
 ) -> Result<Box<dyn Iterator<Item = Result<Row>> + Send>> {
     Ok(Box::new(entries(storage, a, ctx)?.map(move |item| {
         let entry = item?;
-        let (values, id) = keycode::split_index_entry(&entry)?;
-        let mut row = vec![Value::Null; width];
-        if let Some(slot) = id_column.and_then(|c| row.get_mut(c)) {
-            *slot = id_value(id);
-        }
-        for (v, col) in values.into_iter().zip(&field_columns) {
-            if let Some(slot) = col.and_then(|c| row.get_mut(c)) {
+        let mut row = crate::storage::recycle::take_row(width);
+        let wanted = |i: usize| field_columns.get(i).is_some_and(Option::is_some);
+        let id = keycode::read_index_entry(&entry, wanted, id_column.is_some(), |i, v| {
+            if let Some(slot) = field_columns
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|c| row.get_mut(c))
+            {
                 *slot = v;
             }
+        })?;
+        if let (Some(id), Some(slot)) = (id, id_column.and_then(|c| row.get_mut(c))) {
+            *slot = id_value(id);
         }
         Ok(row)
     })))

@@ -596,7 +596,24 @@ pub fn build_set_up(
     if let Access::Index(a) = access
         && a.covering
     {
+        // A table's entries hold its typed values and the view's state: where the bounds
+        // apply the whole filter, the entries they give are the rows that pass it.
+        let exact = collection.kind == Kind::Table
+            && setup
+                .filter
+                .as_deref()
+                .is_none_or(|f| crate::query::plan::residual(f, &a.conditions).is_none());
+        let filter = if exact { None } else { filter };
         let (id_column, fields) = covering_columns(collection, a);
+        // Only the columns the query reads (its filter's included) are filled.
+        let read = |c: &usize| {
+            setup
+                .read
+                .as_ref()
+                .is_none_or(|(mask, _)| mask.get(*c) == Some(&true))
+        };
+        let id_column = id_column.filter(read);
+        let fields: Vec<Option<usize>> = fields.into_iter().map(|f| f.filter(read)).collect();
         let sql_columns = collection.sql_columns();
         let width = sql_columns.len();
         let id_is_integer = id_column
