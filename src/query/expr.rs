@@ -558,8 +558,8 @@ impl Expr {
                 negated,
                 case_insensitive,
             } => {
-                let (v, p) = (expr.eval(row, ctx)?, pattern.eval(row, ctx)?);
-                let (Some(v), Some(p)) = (as_text(&v), as_text(&p)) else {
+                let (v, p) = (expr.eval_cow(row, ctx)?, pattern.eval_cow(row, ctx)?);
+                let (Some(v), Some(p)) = (text_of(&v), text_of(&p)) else {
                     return Ok(Value::Null);
                 };
                 let m = if *case_insensitive {
@@ -955,6 +955,14 @@ fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
 }
 
 /// Text of a value for string operations (NULL stays None).
+/// [`as_text`] borrowing text where it lies.
+fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+        other => as_text(other).map(std::borrow::Cow::Owned),
+    }
+}
+
 pub fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
@@ -1305,6 +1313,78 @@ fn float_op(op: BinOp, x: f64, y: f64) -> Result<Value> {
 
 /// SQL LIKE with `%`, `_` and `\` as escape.
 pub fn like(text: &str, pattern: &str) -> bool {
+    // Only `%` wildcards (the usual `abc%`, `%abc`, `%abc%`): the literal runs between
+    // them are found in order, the first at the start and the last at the end.
+    if !pattern.contains(['_', '\\']) {
+        let mut runs = pattern.split('%');
+        let first = runs.next().unwrap_or_default();
+        let Some(rest) = text.strip_prefix(first) else {
+            return false;
+        };
+        let runs: Vec<&str> = runs.collect();
+        let Some((last, middle)) = runs.split_last() else {
+            // No `%`: the whole text.
+            return rest.is_empty();
+        };
+        let mut rest = rest;
+        for run in middle {
+            match rest.find(run) {
+                Some(at) => rest = rest.get(at + run.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        return rest.ends_with(last);
+    }
+    if text.is_ascii() && pattern.is_ascii() {
+        return like_ascii(text.as_bytes(), pattern.as_bytes());
+    }
+    like_general(text, pattern)
+}
+
+/// [`like_general`] over ASCII text and pattern, byte by byte, allocating nothing.
+fn like_ascii(t: &[u8], p: &[u8]) -> bool {
+    // The pattern's token at `pi`: (byte, is literal, width in the pattern); a
+    // backslash that ends the pattern escapes nothing and is dropped.
+    let token = |pi: usize| -> Option<(u8, bool, usize)> {
+        match p.get(pi)? {
+            b'\\' => p.get(pi + 1).map(|&n| (n, true, 2)),
+            &c => Some((c, false, 1)),
+        }
+    };
+    let (mut ti, mut pi) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match token(pi) {
+            Some((b'%', false, w)) => {
+                star = Some((pi + w, ti));
+                pi += w;
+            }
+            Some((b'_', false, w)) => {
+                ti += 1;
+                pi += w;
+            }
+            Some((c, _, w)) if t.get(ti) == Some(&c) => {
+                ti += 1;
+                pi += w;
+            }
+            _ => match star {
+                Some((after, st)) => {
+                    pi = after;
+                    ti = st + 1;
+                    star = Some((after, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    while let Some((b'%', false, w)) = token(pi) {
+        pi += w;
+    }
+    token(pi).is_none()
+}
+
+/// [`like`] for any pattern: `_`, escapes, backtracking on the last `%`.
+fn like_general(text: &str, pattern: &str) -> bool {
     let t: Vec<char> = text.chars().collect();
     let mut p: Vec<(char, bool)> = Vec::new(); // (char, is_literal)
     let mut chars = pattern.chars();
@@ -1423,6 +1503,37 @@ mod tests {
     #[test]
     fn like_patterns() {
         assert!(like("AudioPhonic", "Audio%"));
+        assert!(!like("xab", "%a%ab"));
+        assert!(like("abab", "%ab%b"));
+        assert!(like("aé-b", "a%b"));
+        // The `%`-only patterns agree with the general matcher on every short case.
+        let words = |alphabet: &[char], max: usize| -> Vec<String> {
+            let mut all = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last
+                    .iter()
+                    .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                    .collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        };
+        for t in words(&['a', 'b'], 5) {
+            for p in words(&['a', 'b', '%'], 4) {
+                assert_eq!(like(&t, &p), like_general(&t, &p), "{t:?} LIKE {p:?}");
+            }
+        }
+        // So does the ASCII matcher, with `_` and escapes.
+        for t in words(&['a', '_', '\\'], 4) {
+            for p in words(&['a', '_', '%', '\\'], 4) {
+                assert_eq!(
+                    like_ascii(t.as_bytes(), p.as_bytes()),
+                    like_general(&t, &p),
+                    "{t:?} LIKE {p:?}"
+                );
+            }
+        }
         assert!(like("AudioPhonic", "%Phon_c"));
         assert!(!like("AudioPhonic", "audio%"));
         assert!(like("100%", "100\\%"));
