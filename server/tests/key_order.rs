@@ -12,7 +12,10 @@
 //! * inside a transaction its own inserts and deletes are seen in order;
 //! * after `kill -9` the order and the keys are as acknowledged;
 //! * int2 and int4 keys as well as int8; REST reads and writes such rows by the key as
-//!   it is written (`/t/-5`), and messages name keys as users write them.
+//!   it is written (`/t/-5`), and messages name keys as users write them;
+//! * a join whose outer side has many rows but few distinct keys looks each key up once
+//!   in the inner table (the inner scan reads nothing), and falls back to a hash join
+//!   beyond the probe's limit, with the same answers.
 
 mod common;
 
@@ -422,4 +425,83 @@ fn small_integer_keys_rest_and_messages() {
         .unwrap()
         .get(0);
     assert_eq!(count, 1);
+}
+
+/// A join whose outer side has thousands of rows but few distinct keys looks each key
+/// up once in the inner table instead of reading it whole (the inner scan reads no
+/// row); with more distinct keys than a probe takes it reads the inner table and
+/// hashes it. Both give the rows computed here, for semi-, anti-, inner and left joins,
+/// with NULL keys and keys the inner table lacks.
+#[test]
+fn outer_sides_with_few_keys_probe_each_key_once() {
+    let server = Server::start();
+    let mut c = pg_client(&server);
+    c.batch_execute(
+        "CREATE TABLE inner_t (id int8 PRIMARY KEY, w int4); \
+         INSERT INTO inner_t SELECT g, g % 3 FROM generate_series(1, 3000) g; \
+         CREATE TABLE outer_t (id int8 PRIMARY KEY, few int4, many int4); \
+         INSERT INTO outer_t SELECT g, CASE WHEN g % 97 = 0 THEN NULL ELSE g % 40 * 100 END, g \
+           FROM generate_series(1, 5000) g",
+    )
+    .unwrap();
+    // few: 0, 100, ..., 3900 (and NULL); the inner ids run 1..=3000.
+    let few = |g: i64| (g % 97 != 0).then_some(g % 40 * 100);
+    let present = |k: i64| (1..=3000).contains(&k);
+    let count = |c: &mut postgres::Client, sql: &str| -> i64 {
+        c.query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get(0)
+    };
+    let outer = 1..=5000i64;
+    let semi = outer
+        .clone()
+        .filter(|g| few(*g).is_some_and(present))
+        .count() as i64;
+    let anti = outer.clone().count() as i64 - semi;
+    let left_nulls = anti;
+    let weight: i64 = outer
+        .clone()
+        .filter_map(few)
+        .filter(|k| present(*k))
+        .map(|k| k % 3)
+        .sum();
+    let cases = [
+        (
+            "SELECT count(*) FROM outer_t o WHERE EXISTS (SELECT 1 FROM inner_t i WHERE i.id = o.few)",
+            semi,
+        ),
+        (
+            "SELECT count(*) FROM outer_t o WHERE NOT EXISTS (SELECT 1 FROM inner_t i WHERE i.id = o.few)",
+            anti,
+        ),
+        (
+            "SELECT sum(i.w) FROM outer_t o JOIN inner_t i ON i.id = o.few",
+            weight,
+        ),
+        (
+            "SELECT count(*) FROM outer_t o LEFT JOIN inner_t i ON i.id = o.few WHERE i.id IS NULL",
+            left_nulls,
+        ),
+    ];
+    for (sql, want) in &cases {
+        assert_eq!(count(&mut c, sql), *want, "{sql}");
+        let analyzed = plan(&mut c, &format!("ANALYZE {sql}"));
+        assert!(
+            analyzed.contains("Index Probe: inner_t by key"),
+            "{analyzed}"
+        );
+        assert!(
+            analyzed.contains("Seq Scan on inner_t  (actual rows=0 "),
+            "{sql}: the inner table is read whole\n{analyzed}"
+        );
+    }
+    // Thousands of distinct keys: the inner table is read and hashed; same answers.
+    let many =
+        "SELECT count(*) FROM outer_t o WHERE EXISTS (SELECT 1 FROM inner_t i WHERE i.id = o.many)";
+    assert_eq!(count(&mut c, many), 3000);
+    let analyzed = plan(&mut c, &format!("ANALYZE {many}"));
+    assert!(
+        analyzed.contains("Seq Scan on inner_t  (actual rows=3000 "),
+        "{analyzed}"
+    );
 }

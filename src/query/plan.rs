@@ -552,7 +552,7 @@ impl Node {
                         crate::query::exec::join::ProbeKey::Index(i) => format!("index {}", i.name),
                     };
                     out.push(format!(
-                        "{detail}Index Probe: {} by {by} when the outer side has at most {} rows",
+                        "{detail}Index Probe: {} by {by} when the outer side has at most {} distinct keys",
                         p.collection.name,
                         crate::query::exec::join::PROBE_MAX_ROWS
                     ));

@@ -7,10 +7,12 @@
 //!
 //! **Index probe**: when the right side is a collection scan and the one join key on
 //! its side is the document key or the first field of an index ([`probe_for`]), the
-//! join first reads up to [`PROBE_MAX_ROWS`] left rows. If the left side ends within
-//! that, only the right documents matching those rows' keys are read — by key lookups
-//! or one index range per key — instead of the whole collection (an index nested-loop
-//! join, batched). A larger left side falls back to the full hash join.
+//! join first reads the left side while its rows hold at most [`PROBE_MAX_ROWS`]
+//! distinct keys (and take at most a quarter of `query_memory_limit`). If the left side
+//! ends within that, only the right documents matching those keys are read — by key
+//! lookups or one index range per key — instead of the whole collection (an index
+//! nested-loop join, batched, each key looked up once however many left rows hold it).
+//! Otherwise the join falls back to the full hash join.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,7 +25,8 @@ use crate::query::Row;
 use crate::query::expr::{Expr, truth};
 use crate::query::plan::{Access, IndexAccess, IndexOrder, JoinKind, Node, Pin};
 
-/// Most left rows an index probe handles; beyond, the join reads the whole right side.
+/// Most distinct left keys an index probe looks up; beyond, the join reads the whole
+/// right side. (The planner counts left rows against it: at most as many keys.)
 pub const PROBE_MAX_ROWS: usize = 1024;
 
 /// How the right side of a join can be read by its join key alone.
@@ -83,27 +86,8 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
     })
 }
 
-/// The right rows whose join key is one of the (distinct, non-NULL) keys of `left`.
-fn probed_right(
-    probe: &Probe,
-    left: &[Row],
-    left_key: &Expr,
-    ctx: &Arc<ExecContext>,
-) -> Result<RowIter> {
-    let ectx = ctx.eval_context();
-    let mut seen = std::collections::HashSet::new();
-    let mut keys = Vec::new();
-    for row in left {
-        let v = left_key.eval(row, &ectx)?;
-        if matches!(v, Value::Null) {
-            continue;
-        }
-        let mut k = Vec::new();
-        group_key(std::slice::from_ref(&v), &mut k);
-        if seen.insert(k) {
-            keys.push(v);
-        }
-    }
+/// The right rows whose join key is one of `keys` (distinct, not NULL).
+fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Result<RowIter> {
     let access = match &probe.key {
         ProbeKey::DocumentKey => Access::Keys(keys.into_iter().map(Expr::Literal).collect()),
         ProbeKey::Index(index) => Access::Index(Box::new(IndexAccess {
@@ -174,9 +158,26 @@ pub fn build(
     if let (Some(probe), Some((left_key, _))) = (probe, spec.equi.first()) {
         let mut buffered = Vec::new();
         let mut ended = false;
-        while buffered.len() <= PROBE_MAX_ROWS {
+        let ectx = ctx.eval_context();
+        let left_keys = std::slice::from_ref(left_key);
+        let mut distinct: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState> =
+            Default::default();
+        let mut values = Vec::new();
+        let mut key = Vec::new();
+        let mut bytes = 0usize;
+        while distinct.len() <= PROBE_MAX_ROWS && bytes <= ctx.memory_limit / 4 {
             match left.next() {
-                Some(row) => buffered.push(row?),
+                Some(row) => {
+                    let row = row?;
+                    if key_into(left_keys, &row, &ectx, &mut key)?
+                        && !distinct.contains(key.as_slice())
+                    {
+                        distinct.insert(key.clone());
+                        values.push(left_key.eval(&row, &ectx)?);
+                    }
+                    bytes += row_size(&row);
+                    buffered.push(row);
+                }
                 None => {
                     ended = true;
                     break;
@@ -184,7 +185,7 @@ pub fn build(
             }
         }
         if ended {
-            right = probed_right(&probe, &buffered, left_key, ctx)?;
+            right = probed_right(&probe, values, ctx)?;
         }
         left = Box::new(buffered.into_iter().map(Ok).chain(left));
     }
