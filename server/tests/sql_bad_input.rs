@@ -399,6 +399,8 @@ fn semantic_errors_keep_the_connection_and_change_nothing() {
         ("UPDATE no_such_table SET a = 1", "42P01"),
         ("DELETE FROM no_such_table", "42P01"),
         ("DROP TABLE no_such_table", "42P01"),
+        ("ANALYZE no_such_table", "42P01"),
+        ("ANALYZE keep (no_such_column)", "42703"),
         ("SELECT no_such_column FROM keep", "42703"),
         ("SELECT id FROM keep ORDER BY no_such_column", "42703"),
         ("UPDATE keep SET no_such_column = 1", "42703"),
@@ -436,6 +438,12 @@ fn semantic_errors_keep_the_connection_and_change_nothing() {
         // qty is an integer column: 400 * 10^8 does not fit, and no row changes.
         ("UPDATE keep SET qty = qty * 100000000", "22003"),
         ("SELECT 32768::smallint", "22003"),
+        // Beyond numeric's 28 significant digits (PostgreSQL's numeric holds it).
+        ("SELECT 1e30", "22003"),
+        (
+            "SELECT id FROM keep WHERE qty < 123456789012345678901234567890",
+            "22003",
+        ),
         (
             "INSERT INTO keep (id, name) VALUES (1, 'duplicate key')",
             "23505",

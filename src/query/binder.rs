@@ -737,10 +737,20 @@ impl<'a> Binder<'a> {
                     (Expr::Literal(Value::Int(i)), ty)
                 } else {
                     let d = types::parse_decimal(n).ok_or_else(|| {
-                        Error::invalid(
-                            SqlState::INVALID_TEXT_REPRESENTATION,
-                            format!("invalid number {n}"),
-                        )
+                        if n.parse::<f64>().is_ok_and(f64::is_finite) {
+                            // A number beyond numeric's 28 significant digits here.
+                            Error::invalid(
+                                types::NUMERIC_VALUE_OUT_OF_RANGE,
+                                format!(
+                                    "numeric literal {n} is out of range (numeric holds at most 28 significant digits, below 7.9e28); write it as a float8, {n}::float8"
+                                ),
+                            )
+                        } else {
+                            Error::invalid(
+                                SqlState::INVALID_TEXT_REPRESENTATION,
+                                format!("invalid number {n}"),
+                            )
+                        }
                     })?;
                     (
                         Expr::Literal(Value::Numeric(d.to_string())),

@@ -1275,6 +1275,32 @@ fn run(
             db.storage().compact_all()?;
             Ok(Outcome::command("VACUUM"))
         }
+        ast::Statement::Analyze(a) => {
+            // ANALYZE [name [(columns)]]: the planner's statistics (each index's entry
+            // and distinct-value counts, each collection's document count) are kept up
+            // to date by every write, so there is nothing to gather; the names must exist.
+            if let Some(name) = &a.table_name {
+                let c = catalog.get(&binder::table_name(name)?).map_err(|_| {
+                    Error::not_found(
+                        SqlState::UNDEFINED_TABLE,
+                        format!("relation \"{name}\" does not exist"),
+                    )
+                })?;
+                for column in &a.columns {
+                    let column = binder::ident(column);
+                    if !c.sql_column_names().any(|n| n == column) {
+                        return Err(Error::invalid(
+                            binder::UNDEFINED_COLUMN,
+                            format!(
+                                "column \"{column}\" of relation \"{}\" does not exist",
+                                c.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(Outcome::command("ANALYZE"))
+        }
         ast::Statement::Copy { .. } => crate::query::copy::run(session, s),
         ast::Statement::Discard { object_type } => {
             session.cursors = Default::default();

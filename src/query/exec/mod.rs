@@ -16,6 +16,7 @@ pub mod scan;
 mod setop;
 mod sort;
 pub mod table_function;
+mod top_groups;
 mod values;
 mod window;
 
@@ -599,7 +600,11 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                     let bound = limit::bound(limit.as_ref(), offset.as_ref(), ctx)?;
                     let sort_slot = *next;
                     *next += 1;
-                    let input = build_numbered(sorted, ctx, next)?;
+                    // The first groups of an ordered GROUP BY read only their rows.
+                    let input = match top_groups::first_groups(sorted, keys, bound, ctx, next)? {
+                        Some(rows) => rows,
+                        None => build_numbered(sorted, ctx, next)?,
+                    };
                     measured(
                         sort::build_top(input, keys.clone(), bound, ctx)?,
                         sort_slot,
