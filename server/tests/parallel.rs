@@ -198,6 +198,10 @@ const FILTERED: &[&str] = &[
     "SELECT id, note FROM sales WHERE region LIKE 'r1%' AND amount < 40 ORDER BY amount, id DESC LIMIT 7",
     "SELECT count(DISTINCT region) FROM sales WHERE amount > 100",
     "SELECT a.id, b.id FROM sales a JOIN sales b ON b.id = a.amount WHERE a.amount < 20 AND b.ok",
+    // Top-N sorts cut by key range: ties (many rows per amount) in scan order.
+    "SELECT id, amount FROM sales ORDER BY amount DESC LIMIT 25",
+    "SELECT region, id FROM sales WHERE ok ORDER BY region NULLS FIRST, amount LIMIT 40 OFFSET 5",
+    "SELECT id, price * 2 FROM sales ORDER BY price, id DESC LIMIT 7",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

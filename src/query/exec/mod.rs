@@ -603,7 +603,14 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                     // The first groups of an ordered GROUP BY read only their rows.
                     let input = match top_groups::first_groups(sorted, keys, bound, ctx, next)? {
                         Some(rows) => rows,
-                        None => build_numbered(sorted, ctx, next)?,
+                        None => match parallel::top_parts(sorted, keys, bound, ctx) {
+                            Some(rows) => {
+                                // The projection and the scan it stands for.
+                                *next += 2;
+                                rows
+                            }
+                            None => build_numbered(sorted, ctx, next)?,
+                        },
                     };
                     measured(
                         sort::build_top(input, keys.clone(), bound, ctx)?,

@@ -5,7 +5,8 @@
 //! cuts the scan by key into parts (see [`crate::storage::Snapshot::split_points`]) and
 //! groups each part on its own thread ([`super::aggregate::build_parallel`]). A full
 //! scan with a filter is cut the same way, its parts filtered on their threads and their
-//! rows handed back in key order ([`in_order`]), as a serial scan gives them. Workers
+//! rows handed back in key order ([`in_order`]), as a serial scan gives them; under an
+//! `ORDER BY ... LIMIT n` each part keeps its own best `n` rows ([`top_parts`]). Workers
 //! come from one pool of slots for the whole server, one fewer than the machine's cores,
 //! so that concurrent statements do not oversubscribe it: a statement that finds no free
 //! slot runs serially, as it would with `max_parallel_workers_per_gather = 0`, the
@@ -25,7 +26,7 @@ use super::{ExecContext, RowIter, aggregate, scan};
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::AggCall;
-use crate::query::plan::{Access, Node};
+use crate::query::plan::{Access, Node, SortKey};
 use crate::storage::keys;
 
 /// Documents a collection needs before its scans run in parallel: below this, starting
@@ -153,6 +154,56 @@ pub fn filtered_scan_parts(scan: &Node, ctx: &Arc<ExecContext>) -> Option<(Vec<R
         } if !scan.has_subqueries() => full_scan_parts(scan, ctx),
         _ => None,
     }
+}
+
+/// Most rows (LIMIT plus OFFSET) a top-N sort is cut into parts for: each part keeps
+/// that many rows.
+const TOP_PARTS_MAX_ROWS: usize = 10_000;
+
+/// `ORDER BY ... LIMIT n` straight over a projection of a large full scan (with or
+/// without a filter): each key range keeps its own best `n` rows on its thread (a
+/// top-N sort of its projected rows), and those come back in key order, for the
+/// caller's top-N sort to pick the best `n` of. Every row of the answer is among its
+/// range's best `n` (fewer than `n` of its range come before it), and ties keep the
+/// scan's order, so the answer is the serial one. None when the shape or the scan does
+/// not allow it (outside EXPLAIN ANALYZE only, which counts the scan as its own).
+pub fn top_parts(
+    sorted: &Node,
+    keys: &[SortKey],
+    bound: Option<usize>,
+    ctx: &Arc<ExecContext>,
+) -> Option<RowIter> {
+    let bound = bound.filter(|b| (1..=TOP_PARTS_MAX_ROWS).contains(b))?;
+    let Node::Project {
+        input: scan, exprs, ..
+    } = sorted
+    else {
+        return None;
+    };
+    if ctx.analyze.is_some() || sorted.has_subqueries() {
+        return None;
+    }
+    let (parts, workers) = full_scan_parts(scan, ctx)?;
+    let parts = parts
+        .into_iter()
+        .map(|part| {
+            let (exprs, keys, ctx) = (exprs.clone(), keys.to_vec(), ctx.clone());
+            // Built on first use: on the thread that reads the part.
+            let mut part = Some(part);
+            let top: RowIter = Box::new(std::iter::once(()).flat_map(move |()| {
+                let Some(part) = part.take() else {
+                    return Box::new(std::iter::empty()) as RowIter;
+                };
+                let projected = super::project::build(part, exprs.clone(), &ctx);
+                match super::sort::build_top(projected, keys.clone(), Some(bound), &ctx) {
+                    Ok(rows) => rows,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            }));
+            top
+        })
+        .collect();
+    Some(in_order(parts, workers))
 }
 
 /// A full scan of a large collection, outside a transaction, cut by key into parts for
