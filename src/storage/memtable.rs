@@ -273,20 +273,30 @@ impl Memtable {
         (entry.key().key.as_slice() == key).then(|| read(entry.value().as_deref()))
     }
 
+    /// Every version of the keys in `[start, end)`, both ways.
+    fn versions_between(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> crossbeam_skiplist::map::Range<
+        '_,
+        VersionKey,
+        (Bound<VersionKey>, Bound<VersionKey>),
+        VersionKey,
+        Value,
+    > {
+        let bound = |key: &[u8]| VersionKey {
+            key: InlineKey::from_slice(key),
+            rev_seq: 0,
+        };
+        self.map
+            .range((Bound::Included(bound(start)), Bound::Excluded(bound(end))))
+    }
+
     /// The smallest and largest keys in `[start, end)` with any version here, and how
     /// many versions the whole table holds (every key and collection).
     pub fn key_bounds(&self, start: &[u8], end: &[u8]) -> Option<(Vec<u8>, Vec<u8>, usize)> {
-        let lower = VersionKey {
-            key: InlineKey::from_slice(start),
-            rev_seq: 0,
-        };
-        let upper = VersionKey {
-            key: InlineKey::from_slice(end),
-            rev_seq: 0,
-        };
-        let mut range = self
-            .map
-            .range((Bound::Included(lower), Bound::Excluded(upper)));
+        let mut range = self.versions_between(start, end);
         let first = range.next()?.key().key.to_vec();
         let last = range
             .next_back()
@@ -298,17 +308,7 @@ impl Memtable {
     /// backward scan's next part may begin so that it holds at most `n` of this table's
     /// entries. None when the table has no entry in `[start, end)`.
     pub fn key_back(&self, start: &[u8], end: &[u8], n: usize) -> Option<Vec<u8>> {
-        let lower = VersionKey {
-            key: InlineKey::from_slice(start),
-            rev_seq: 0,
-        };
-        let upper = VersionKey {
-            key: InlineKey::from_slice(end),
-            rev_seq: 0,
-        };
-        let mut range = self
-            .map
-            .range((Bound::Included(lower), Bound::Excluded(upper)));
+        let mut range = self.versions_between(start, end);
         let mut found = None;
         for _ in 0..n.max(1) {
             match range.next_back() {
