@@ -25,6 +25,7 @@ pub mod named;
 pub mod optimizer;
 pub mod plan;
 pub mod plan_cache;
+pub mod predicate;
 pub mod references;
 pub mod schema;
 pub mod statement;

@@ -20,6 +20,7 @@
 //!    scan then decodes and copies only those fields.
 
 use crate::catalog::KeyForm;
+use crate::doc::Value;
 use crate::error::Result;
 use crate::query::access::{self, Needs, PlanContext};
 use crate::query::expr::{BinOp, EvalContext, Expr};
@@ -67,9 +68,18 @@ pub fn prune_columns(node: Node, reads: Reads) -> Result<Node> {
         }
         Node::Project {
             input,
-            exprs,
+            mut exprs,
             columns,
         } => {
+            // Outputs the parent does not read are not computed (NULL in their place),
+            // so the columns only they read are not decoded below.
+            if let Some(read) = &reads {
+                for (at, e) in exprs.iter_mut().enumerate() {
+                    if !read.contains(&at) {
+                        *e = Expr::Literal(Value::Null);
+                    }
+                }
+            }
             let below = with_columns(&Some(Vec::new()), exprs.iter());
             Node::Project {
                 input: Box::new(prune_columns(*input, below)?),

@@ -22,8 +22,9 @@ use crate::catalog::{Collection, IndexDef};
 use crate::doc::Value;
 use crate::error::Result;
 use crate::query::Row;
-use crate::query::expr::{Expr, truth};
+use crate::query::expr::Expr;
 use crate::query::plan::{Access, IndexAccess, IndexOrder, JoinKind, Node, Pin};
+use crate::query::predicate::Predicate;
 
 /// Most distinct left keys an index probe looks up; beyond, the join reads the whole
 /// right side. (The planner counts left rows against it: at most as many keys.)
@@ -110,7 +111,7 @@ fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Resu
 /// What the join needs besides its inputs.
 pub struct JoinSpec {
     pub kind: JoinKind,
-    pub condition: Option<Expr>,
+    pub condition: Option<Predicate>,
     pub equi: Vec<(Expr, Expr)>,
     pub left_width: usize,
     pub right_width: usize,
@@ -290,7 +291,7 @@ impl JoinIter {
                 row.extend_from_slice(r);
                 let keep = match &self.spec.condition {
                     None => true,
-                    Some(c) => truth(&c.eval(&row, &ectx)?) == Some(true),
+                    Some(c) => c.passes(&row, &ectx)?,
                 };
                 if keep {
                     any = true;

@@ -632,7 +632,9 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         } => {
             let spec = join::JoinSpec {
                 kind: *kind,
-                condition: condition.clone(),
+                condition: condition
+                    .as_ref()
+                    .map(crate::query::predicate::Predicate::compile),
                 equi: equi.clone(),
                 left_width: left.columns().len(),
                 right_width: right.columns().len(),

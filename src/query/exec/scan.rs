@@ -9,9 +9,10 @@ use crate::catalog::{Collection, KeyForm, Kind};
 use crate::doc::{Object, Value, keycode};
 use crate::error::{Error, Result};
 use crate::query::Row;
-use crate::query::expr::{Expr, PathStep, as_text, truth};
+use crate::query::expr::{Expr, PathStep, as_text};
 use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess, RangeBound};
+use crate::query::predicate::Predicate;
 use crate::query::types::SqlType;
 use crate::storage::recycle;
 use crate::storage::shape::Columns;
@@ -530,6 +531,8 @@ pub struct ScanSetup {
     /// The columns decoded and how (None: rows are made from whole documents).
     read: Option<(Vec<bool>, Columns)>,
     filter: Option<Arc<Expr>>,
+    /// The filter compiled, when it has no parameter-only parts to compute first.
+    predicate: Option<Arc<Predicate>>,
     /// Whether the filter computes a value from parameters alone (see
     /// [`optimizer::folds_params`]), computed once per execution instead of per row.
     filter_folds: bool,
@@ -552,20 +555,24 @@ impl ScanSetup {
             let shape = row_shape(collection, &mask, paths, encoded);
             (mask, shape)
         });
+        let filter_folds = filter.is_some_and(optimizer::folds_params);
         ScanSetup {
             read,
-            filter_folds: filter.is_some_and(optimizer::folds_params),
+            filter_folds,
+            predicate: filter
+                .filter(|_| !filter_folds)
+                .map(|f| Arc::new(Predicate::compile(f))),
             filter: filter.map(|f| Arc::new(f.clone())),
         }
     }
 
     /// The filter for one execution, with its parameter-only parts computed.
-    fn filter(&self, ctx: &ExecContext) -> Option<Arc<Expr>> {
+    fn filter(&self, ctx: &ExecContext) -> Option<Arc<Predicate>> {
         match &self.filter {
-            Some(f) if self.filter_folds => {
-                Some(Arc::new(optimizer::fold_params(f, &ctx.eval_context())))
-            }
-            f => f.clone(),
+            Some(f) if self.filter_folds => Some(Arc::new(Predicate::compile(
+                &optimizer::fold_params(f, &ctx.eval_context()),
+            ))),
+            _ => self.predicate.clone(),
         }
     }
 }
@@ -716,6 +723,7 @@ pub fn build_part(
                 row
             })
         });
+    let filter = filter.map(|f| Predicate::compile(&f));
     Box::new(rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)))
 }
 
@@ -751,7 +759,7 @@ fn id_filler(
 
 /// A scanned row if it passes the filter (None if not); errors, and cancellation,
 /// pass through.
-fn keep(item: Result<Row>, filter: Option<&Expr>, ctx: &ExecContext) -> Option<Result<Row>> {
+fn keep(item: Result<Row>, filter: Option<&Predicate>, ctx: &ExecContext) -> Option<Result<Row>> {
     if let Err(e) = ctx.check_cancel() {
         return Some(Err(e));
     }
@@ -761,9 +769,9 @@ fn keep(item: Result<Row>, filter: Option<&Expr>, ctx: &ExecContext) -> Option<R
     };
     match filter {
         None => Some(Ok(row)),
-        Some(f) => match f.eval(&row, &ctx.eval_context()) {
-            Ok(v) if truth(&v) == Some(true) => Some(Ok(row)),
-            Ok(_) => {
+        Some(f) => match f.passes(&row, &ctx.eval_context()) {
+            Ok(true) => Some(Ok(row)),
+            Ok(false) => {
                 recycle::give_row(row);
                 None
             }
