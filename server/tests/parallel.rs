@@ -15,6 +15,10 @@
 //! * a full scan with a filter (no aggregate over it) runs its parts on worker threads
 //!   and gives exactly the serial rows in the serial order, under a LIMIT, a projection
 //!   and a join too; an error of a part (22012) comes as it does serially;
+//! * a join whose left side is such a scan (inner, left, semi, anti, nested loop, three
+//!   tables, under an aggregate, a sort and a LIMIT) joins each part on its thread
+//!   against a right side read once, and gives the serial rows in the serial order; a
+//!   right side as large as the left is still probed by key, serially;
 //! * `count(*)` of a whole table counts keys (in parallel key ranges) and equals
 //!   `count(id)` after deletes and updates, inside a transaction with its own pending
 //!   inserts and deletes, and serially;
@@ -249,6 +253,103 @@ async fn parallel_filtered_scans_give_the_serial_rows_in_order() {
             assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
         }
         assert_eq!(rows(&c, FILTERED[0]).await, serial[0]);
+    })
+    .await;
+}
+
+/// Joins whose left side is the large `sales`: the rows, in order, of each.
+const JOINS: &[&str] = &[
+    "SELECT s.id, s.amount, r.zone FROM sales s JOIN regions r ON r.name = s.region \
+     WHERE s.amount < 300",
+    "SELECT s.id, r.zone FROM sales s LEFT JOIN regions r ON r.name = s.region AND r.zone > 2 \
+     WHERE s.amount > 900",
+    "SELECT id, region FROM sales s WHERE EXISTS \
+     (SELECT 1 FROM regions r WHERE r.name = s.region AND r.zone = 3)",
+    "SELECT id FROM sales s WHERE NOT EXISTS (SELECT 1 FROM regions r WHERE r.name = s.region) \
+     AND s.amount < 500",
+    // No equality: a nested loop per left row.
+    "SELECT s.id, r.name FROM sales s JOIN regions r \
+     ON s.amount > r.zone * 330 AND s.amount < r.zone * 330 + 3",
+    "SELECT r.zone, count(*), sum(s.amount), max(s.note), string_agg(s.id::text, ',') \
+     FROM sales s JOIN regions r ON r.name = s.region GROUP BY r.zone",
+    "SELECT s.id, r.zone, z.label FROM sales s JOIN regions r ON r.name = s.region \
+     JOIN zones z ON z.zone = r.zone WHERE s.amount BETWEEN 100 AND 120",
+    "SELECT s.id, r.zone FROM sales s JOIN regions r ON r.name = s.region \
+     ORDER BY s.amount DESC, s.id LIMIT 9",
+    "SELECT s.id FROM sales s JOIN regions r ON r.name = s.region LIMIT 5",
+    // The right side is as large as the left: read by the left side's keys, serially.
+    "SELECT count(*) FROM sales a WHERE EXISTS (SELECT 1 FROM sales b WHERE b.id = a.amount + 1)",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_joins_give_the_serial_rows_in_order() {
+    let server = Server::start_with_env(&[("TISSDB_MEMTABLE_SIZE", "512KiB")]);
+    common::bounded("parallel joins", BODY_TIMEOUT, async {
+        let c = connect(&server).await;
+        load(&c).await;
+        // Regions r00..r29 (r30..r36 and the empty region have none), in zones 0..4.
+        c.batch_execute(
+            "CREATE TABLE regions (name text PRIMARY KEY, zone integer); \
+             CREATE TABLE zones (zone integer PRIMARY KEY, label text); \
+             INSERT INTO zones VALUES (0, 'north'), (1, 'east'), (2, 'south'), (3, 'west'), \
+             (4, 'centre')",
+        )
+        .await
+        .expect("create");
+        for i in 0..30 {
+            c.batch_execute(&format!(
+                "INSERT INTO regions VALUES ('r{i:02}', {})",
+                i % 5
+            ))
+            .await
+            .expect("insert region");
+        }
+        let serial = serial_rows(&c, JOINS).await;
+        assert!(serial[0].len() > 3000, "{}", serial[0].len());
+        assert!(
+            serial[1].iter().any(|r| r[1].is_none()) && serial[1].iter().any(|r| r[1].is_some()),
+            "a left join pads some rows"
+        );
+        assert!(!serial[2].is_empty() && !serial[3].is_empty() && !serial[4].is_empty());
+        assert_eq!(serial[5].len(), 5);
+        assert!(!serial[6].is_empty());
+        assert_eq!((serial[7].len(), serial[8].len()), (9, 5));
+        for (q, want) in JOINS.iter().zip(&serial) {
+            assert_eq!(&rows(&c, q).await, want, "parallel rows of {q}");
+        }
+        // The join ran its parts on a worker, and counts every part's rows.
+        let analyzed = plan(&c, JOINS[0]).await;
+        if has_worker_cores() {
+            assert!(analyzed.contains("Workers Launched: 1"), "{analyzed}");
+        }
+        assert!(
+            analyzed.contains(&format!("actual rows={} ", serial[0].len())),
+            "{analyzed}"
+        );
+        // A right side as large as the left is probed by key, not cut.
+        let probed = plan(&c, JOINS[9]).await;
+        assert!(probed.contains("Index Probe"), "{probed}");
+        assert!(!probed.contains("Workers Launched"), "{probed}");
+        // Inside a transaction the join runs serially, with the same rows.
+        c.batch_execute("BEGIN").await.unwrap();
+        assert_eq!(rows(&c, JOINS[0]).await, serial[0]);
+        assert!(!plan(&c, JOINS[0]).await.contains("Workers Launched"));
+        c.batch_execute("COMMIT").await.unwrap();
+        // An error in a part comes as it does serially; the server serves on.
+        for setting in ["0", "2"] {
+            c.batch_execute(&format!("SET max_parallel_workers_per_gather = {setting}"))
+                .await
+                .unwrap();
+            let e = c
+                .simple_query(
+                    "SELECT s.id FROM sales s JOIN regions r ON r.name = s.region \
+                     WHERE 10 / (s.amount - 990) > 0",
+                )
+                .await
+                .expect_err("division by zero");
+            assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
+        }
+        assert_eq!(rows(&c, JOINS[5]).await, serial[5]);
     })
     .await;
 }

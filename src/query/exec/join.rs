@@ -109,6 +109,7 @@ fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Resu
 }
 
 /// What the join needs besides its inputs.
+#[derive(Clone)]
 pub struct JoinSpec {
     pub kind: JoinKind,
     pub condition: Option<Predicate>,
@@ -190,6 +191,20 @@ pub fn build(
         }
         left = Box::new(buffered.into_iter().map(Ok).chain(left));
     }
+    let inner = inner_side(right, &spec, ctx)?;
+    Ok(probe_with(left, inner, spec, ctx))
+}
+
+/// The right side of a join, read and hashed: the part every left row is joined
+/// against (shared by the parts of a left side cut for parallel threads).
+pub struct Inner {
+    rows: Vec<Row>,
+    index: Option<HashTable>,
+}
+
+/// Reads the right side of a join into memory (within `query_memory_limit`) and, for a
+/// hash join, hashes its rows by their join keys.
+pub fn inner_side(right: RowIter, spec: &JoinSpec, ctx: &Arc<ExecContext>) -> Result<Arc<Inner>> {
     let mut rows: Vec<Row> = Vec::new();
     let mut bytes = 0usize;
     for row in right {
@@ -224,11 +239,20 @@ pub fn build(
         }
         Some(map)
     };
+    Ok(Arc::new(Inner { rows, index }))
+}
+
+/// Joins the rows of `left` against `inner` (the join's right side, read), streaming.
+pub fn probe_with(
+    left: RowIter,
+    inner: Arc<Inner>,
+    spec: JoinSpec,
+    ctx: &Arc<ExecContext>,
+) -> RowIter {
     let left_keys = spec.equi.iter().map(|(l, _)| l.clone()).collect();
-    Ok(Box::new(JoinIter {
-        matched: vec![false; rows.len()],
-        right: rows,
-        index,
+    Box::new(JoinIter {
+        matched: vec![false; inner.rows.len()],
+        inner,
         left: Some(left),
         pending: VecDeque::new(),
         spec,
@@ -236,13 +260,12 @@ pub fn build(
         key: Vec::new(),
         ctx: ctx.clone(),
         all_candidates: Vec::new(),
-    }))
+    })
 }
 
 struct JoinIter {
     left: Option<RowIter>,
-    right: Vec<Row>,
-    index: Option<HashTable>,
+    inner: Arc<Inner>,
     matched: Vec<bool>,
     pending: VecDeque<Row>,
     spec: JoinSpec,
@@ -259,7 +282,8 @@ impl JoinIter {
     /// Joins one left row, queueing its output rows.
     fn join_row(&mut self, l: Row) -> Result<()> {
         let ectx = self.ctx.eval_context();
-        let candidates: &[usize] = match &self.index {
+        let right = &self.inner.rows;
+        let candidates: &[usize] = match &self.inner.index {
             Some(map) => {
                 if key_into(&self.left_keys, &l, &ectx, &mut self.key)? {
                     map.get(self.key.as_slice())
@@ -269,8 +293,8 @@ impl JoinIter {
                 }
             }
             None => {
-                if self.all_candidates.len() != self.right.len() {
-                    self.all_candidates = (0..self.right.len()).collect();
+                if self.all_candidates.len() != right.len() {
+                    self.all_candidates = (0..right.len()).collect();
                 }
                 &self.all_candidates
             }
@@ -280,10 +304,10 @@ impl JoinIter {
         if semi && self.spec.condition.is_none() {
             // Whether a right row matches is all a semi- or anti-join asks: no joined
             // row is built.
-            any = candidates.iter().any(|&i| i < self.right.len());
+            any = candidates.iter().any(|&i| i < right.len());
         } else {
             for &i in candidates {
-                let Some(r) = self.right.get(i) else {
+                let Some(r) = right.get(i) else {
                     continue;
                 };
                 let mut row = Vec::with_capacity(l.len() + r.len());
@@ -323,7 +347,7 @@ impl JoinIter {
         if !matches!(self.spec.kind, JoinKind::Right | JoinKind::Full) {
             return;
         }
-        for (i, r) in self.right.iter().enumerate() {
+        for (i, r) in self.inner.rows.iter().enumerate() {
             if !self.matched.get(i).copied().unwrap_or(true) {
                 let mut row = vec![Value::Null; self.spec.left_width];
                 row.extend_from_slice(r);

@@ -553,7 +553,8 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
         } => match parallel::aggregate_parts(node, i, aggs, ctx) {
             // The workers are held until the parts are grouped (build_parallel returns
             // once they are). Under EXPLAIN ANALYZE the parts count as the scan.
-            Some((parts, workers)) => {
+            Some(parts) => {
+                let (parts, workers) = parts?;
                 let scan_slot = *next;
                 *next += 1;
                 note_workers(slot, workers.count(), ctx);
@@ -630,19 +631,29 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             condition,
             equi,
         } => {
-            let spec = join::JoinSpec {
-                kind: *kind,
-                condition: condition
-                    .as_ref()
-                    .map(crate::query::predicate::Predicate::compile),
-                equi: equi.clone(),
-                left_width: left.columns().len(),
-                right_width: right.columns().len(),
+            // (The right side is numbered after the left scan, as serially.)
+            let mut build_right = |n: &Node| {
+                *next = slot + 2;
+                build_numbered(n, ctx, next)
             };
-            let probe = join::probe_for(*kind, right, equi);
-            let l = input(left)?;
-            let r = input(right)?;
-            join::build(l, r, spec, probe, ctx)?
+            if let Some(parts) = parallel::join_parts(node, ctx, Some(slot), &mut build_right) {
+                let (parts, workers) = parts?;
+                parallel::join_in_order(parts, workers)
+            } else {
+                let spec = join::JoinSpec {
+                    kind: *kind,
+                    condition: condition
+                        .as_ref()
+                        .map(crate::query::predicate::Predicate::compile),
+                    equi: equi.clone(),
+                    left_width: left.columns().len(),
+                    right_width: right.columns().len(),
+                };
+                let probe = join::probe_for(*kind, right, equi);
+                let l = build_numbered(left, ctx, next)?;
+                let r = build_numbered(right, ctx, next)?;
+                join::build(l, r, spec, probe, ctx)?
+            }
         }
         Node::SetOp {
             left,
@@ -779,7 +790,7 @@ fn key_extremes(input: &Node, aggs: &[AggCall], ctx: &Arc<ExecContext>) -> Resul
 
 /// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is
 /// otherwise).
-fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
+pub(super) fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
     match &ctx.analyze {
         None => iter,
         Some(analysis) => {
@@ -798,7 +809,7 @@ fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
 }
 
 /// Notes under EXPLAIN ANALYZE that operator `slot` ran with `workers` worker threads.
-fn note_workers(slot: usize, workers: usize, ctx: &ExecContext) {
+pub(super) fn note_workers(slot: usize, workers: usize, ctx: &ExecContext) {
     if let Some(analysis) = &ctx.analyze {
         let mut ops = analysis.operators.lock();
         if ops.len() <= slot {

@@ -22,11 +22,13 @@ use std::sync::{OnceLock, mpsc};
 
 use parking_lot::Mutex;
 
-use super::{ExecContext, RowIter, aggregate, scan};
+use super::{ExecContext, RowIter, aggregate, join, scan};
 use crate::error::Result;
 use crate::query::Row;
 use crate::query::expr::AggCall;
-use crate::query::plan::{Access, Node, SortKey};
+use crate::query::optimizer::has_subquery;
+use crate::query::plan::{Access, JoinKind, Node, SortKey};
+use crate::query::predicate::Predicate;
 use crate::storage::keys;
 
 /// Documents a collection needs before its scans run in parallel: below this, starting
@@ -129,16 +131,21 @@ impl Drop for Workers {
 
 /// The parts `aggregate` (an Aggregate node over `input` computing `aggs`) may read in
 /// parallel, with the worker slots to hold while they run; None when it runs serially.
+/// The input is a full scan, or a join over one ([`join_parts`]; an error reading the
+/// join's right side comes in place of the parts).
 pub fn aggregate_parts(
     aggregate: &Node,
     input: &Node,
     aggs: &[AggCall],
     ctx: &Arc<ExecContext>,
-) -> Option<(Vec<RowIter>, Workers)> {
+) -> Option<Result<(Vec<RowIter>, Workers)>> {
     if !aggregate::mergeable(aggs) || aggregate.has_subqueries() {
         return None;
     }
-    full_scan_parts(input, ctx)
+    match input {
+        Node::Join { .. } => join_parts(input, ctx, None, &mut |n| super::build(n, ctx)),
+        _ => full_scan_parts(input, ctx).map(Ok),
+    }
 }
 
 /// The parts a scan with a filter (`scan`, read on its own, not under an aggregate) may
@@ -204,6 +211,125 @@ pub fn top_parts(
         })
         .collect();
     Some(in_order(parts, workers))
+}
+
+/// Batches a worker running a part of a join may have waiting: a join hands on many
+/// of the rows it reads, and a part's rows are only taken once the parts before it are
+/// done, so its worker runs ahead by up to this many batches before it waits.
+const JOIN_BATCHES_AHEAD: usize = 64;
+
+/// A join whose left side is a large full scan (or such a join again), of a kind that
+/// joins each left row on its own (inner, left, semi, anti), cut into parts: the right
+/// side is read and hashed once, on this thread (by `build_right`), and each part of
+/// the left side is joined against it on its own thread; the rows come back in key
+/// order, as the serial join gives them. A right side the serial join could read by
+/// the left side's keys alone ([`join::probe_for`]) is left to it unless it is small
+/// next to the left side. None when the shape does not allow it; an error reading the
+/// right side comes in place of the parts. Under EXPLAIN ANALYZE only a join straight
+/// over a scan is cut: `slot` is then the join's operator number (its scan's is the
+/// next).
+pub fn join_parts(
+    join: &Node,
+    ctx: &Arc<ExecContext>,
+    slot: Option<usize>,
+    build_right: &mut dyn FnMut(&Node) -> Result<RowIter>,
+) -> Option<Result<(Vec<RowIter>, Workers)>> {
+    let Node::Join {
+        left,
+        right,
+        kind,
+        condition,
+        equi,
+    } = join
+    else {
+        return None;
+    };
+    let per_row = matches!(
+        kind,
+        JoinKind::Inner | JoinKind::Left | JoinKind::Semi | JoinKind::Anti
+    );
+    let reads_subqueries = condition
+        .iter()
+        .chain(equi.iter().flat_map(|(l, r)| [l, r]))
+        .any(has_subquery);
+    let analyzed = match (ctx.analyze.is_some(), slot, &**left) {
+        (false, ..) => None,
+        (true, Some(slot), Node::Scan { .. }) => Some(slot),
+        (true, ..) => return None,
+    };
+    if !per_row || reads_subqueries || !probed_side_is_small(join, ctx) {
+        return None;
+    }
+    let (parts, workers) = match &**left {
+        Node::Scan { .. } => full_scan_parts(left, ctx)?,
+        Node::Join { .. } => {
+            let mut build = |n: &Node| super::build(n, ctx);
+            match join_parts(left, ctx, None, &mut build)? {
+                Ok(parts) => parts,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        _ => return None,
+    };
+    let parts: Vec<RowIter> = match analyzed {
+        Some(slot) => {
+            super::note_workers(slot, workers.count(), ctx);
+            parts
+                .into_iter()
+                .map(|p| super::measured(p, slot + 1, ctx))
+                .collect()
+        }
+        None => parts,
+    };
+    let spec = join::JoinSpec {
+        kind: *kind,
+        condition: condition.as_ref().map(Predicate::compile),
+        equi: equi.clone(),
+        left_width: left.columns().len(),
+        right_width: right.columns().len(),
+    };
+    let inner = match build_right(right).and_then(|rows| join::inner_side(rows, &spec, ctx)) {
+        Ok(inner) => inner,
+        Err(e) => return Some(Err(e)),
+    };
+    let parts = parts
+        .into_iter()
+        .map(|part| join::probe_with(part, inner.clone(), spec.clone(), ctx))
+        .collect();
+    Some(Ok((parts, workers)))
+}
+
+/// Whether a join's right side, if the serial join could read it by the left side's
+/// keys alone, holds at most a quarter as many documents as the collection its left
+/// side scans: read whole, it then costs little next to the left side.
+fn probed_side_is_small(join: &Node, ctx: &ExecContext) -> bool {
+    let Node::Join {
+        left,
+        right,
+        kind,
+        equi,
+        ..
+    } = join
+    else {
+        return false;
+    };
+    let Some(probe) = join::probe_for(*kind, right, equi) else {
+        return true;
+    };
+    let mut base = &**left;
+    while let Node::Join { left, .. } = base {
+        base = left;
+    }
+    let Node::Scan { collection, .. } = base else {
+        return false;
+    };
+    let storage = ctx.db.storage();
+    storage.document_count(probe.collection.id) <= storage.document_count(collection.id) / 4
+}
+
+/// [`in_order`] for the parts of a join ([`join_parts`]).
+pub fn join_in_order(parts: Vec<RowIter>, workers: Workers) -> RowIter {
+    in_order_ahead(parts, workers, JOIN_BATCHES_AHEAD)
 }
 
 /// A full scan of a large collection, outside a transaction, cut by key into parts for
@@ -321,11 +447,16 @@ const BATCHES_AHEAD: usize = 4;
 /// not taken yet. Dropping the iterator (a LIMIT satisfied) stops the workers at their
 /// next batch; an error of a part comes in its place and ends the rows.
 pub fn in_order(parts: Vec<RowIter>, workers: Workers) -> RowIter {
+    in_order_ahead(parts, workers, BATCHES_AHEAD)
+}
+
+/// [`in_order`] with workers running up to `ahead` batches ahead of the reader.
+fn in_order_ahead(parts: Vec<RowIter>, workers: Workers, ahead: usize) -> RowIter {
     let mut parts = parts.into_iter();
     let first = parts.next();
     let rest = parts
         .map(|part| {
-            let (tx, rx) = mpsc::sync_channel::<Result<Vec<Row>>>(BATCHES_AHEAD);
+            let (tx, rx) = mpsc::sync_channel::<Result<Vec<Row>>>(ahead);
             let _ = run_on_worker(move || {
                 let mut batch = Vec::with_capacity(BATCH_ROWS);
                 for row in part {
