@@ -206,6 +206,10 @@ const FILTERED: &[&str] = &[
     "SELECT id, amount FROM sales ORDER BY amount DESC LIMIT 25",
     "SELECT region, id FROM sales WHERE ok ORDER BY region NULLS FIRST, amount LIMIT 40 OFFSET 5",
     "SELECT id, price * 2 FROM sales ORDER BY price, id DESC LIMIT 7",
+    // DISTINCT grouped in parallel parts (first-seen order); under a LIMIT it streams.
+    "SELECT DISTINCT region FROM sales",
+    "SELECT DISTINCT amount % 7, ok, price = 1 FROM sales WHERE amount > 20",
+    "SELECT DISTINCT region FROM sales LIMIT 4",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,6 +234,9 @@ async fn parallel_filtered_scans_give_the_serial_rows_in_order() {
         assert!(ids.is_sorted(), "a scan gives its keys' order");
         assert_eq!(serial[3].len(), 3);
         assert!(!serial[6].is_empty());
+        assert_eq!(serial[10].len(), 38, "37 regions and NULL");
+        assert!(serial[11].len() > 14, "{}", serial[11].len());
+        assert_eq!(serial[12], serial[10][..4]);
         for (q, want) in FILTERED.iter().zip(&serial) {
             assert_eq!(&rows(&c, q).await, want, "parallel rows of {q}");
         }
@@ -279,6 +286,7 @@ const JOINS: &[&str] = &[
     "SELECT s.id FROM sales s JOIN regions r ON r.name = s.region LIMIT 5",
     // The right side is as large as the left: read by the left side's keys, serially.
     "SELECT count(*) FROM sales a WHERE EXISTS (SELECT 1 FROM sales b WHERE b.id = a.amount + 1)",
+    "SELECT DISTINCT r.zone, s.ok FROM sales s JOIN regions r ON r.name = s.region",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,6 +335,7 @@ async fn parallel_joins_give_the_serial_rows_in_order() {
             "{analyzed}"
         );
         // A right side as large as the left is probed by key, not cut.
+        assert_eq!(serial[10].len(), 10);
         let probed = plan(&c, JOINS[9]).await;
         assert!(probed.contains("Index Probe"), "{probed}");
         assert!(!probed.contains("Workers Launched"), "{probed}");
@@ -444,6 +453,16 @@ async fn parallel_scans_cut_segments_and_keep_the_memory_limit() {
                 .await
                 .expect_err("groups over the memory limit");
             assert_eq!(e.code().map(|c| c.code()), Some("53200"), "{e}");
+            let e = c
+                .simple_query("SELECT DISTINCT id, note FROM sales")
+                .await
+                .expect_err("distinct rows over the memory limit");
+            assert_eq!(e.code().map(|c| c.code()), Some("53200"), "{e}");
+            // Rows seen again hold no memory: 30,000 rows of 38 regions fit.
+            assert_eq!(
+                rows(&c, "SELECT DISTINCT region FROM sales").await.len(),
+                38
+            );
         }
         // The server goes on serving.
         assert_eq!(rows(&c, QUERIES[2]).await, serial[2]);

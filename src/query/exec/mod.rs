@@ -619,11 +619,28 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                         ctx,
                     )
                 }
+                Node::Distinct { input: d } => {
+                    // Under a LIMIT, DISTINCT streams: it stops reading once the limit
+                    // has its rows (not grouped in parallel, which reads every row).
+                    let distinct_slot = *next;
+                    *next += 1;
+                    let rows = distinct::build(build_numbered(d, ctx, next)?, ctx);
+                    measured(rows, distinct_slot, ctx)
+                }
                 other => input(other)?,
             };
             limit::build(rows, limit.as_ref(), offset.as_ref(), ctx)?
         }
-        Node::Distinct { input: i } => distinct::build(input(i)?, ctx),
+        Node::Distinct { input: i } => match parallel::distinct_parts(i, ctx) {
+            // DISTINCT over a projection of a large scan: grouped by the projected
+            // values, in parallel parts, with no aggregate (the groups come in
+            // first-seen order, each with its first row's values, as DISTINCT gives).
+            Some(parts) => {
+                let (parts, _workers, exprs) = parts?;
+                aggregate::build_parallel(parts, exprs, Vec::new(), ctx)?
+            }
+            None => distinct::build(input(i)?, ctx),
+        },
         Node::Join {
             left,
             right,

@@ -6,7 +6,10 @@
 //! groups each part on its own thread ([`super::aggregate::build_parallel`]). A full
 //! scan with a filter is cut the same way, its parts filtered on their threads and their
 //! rows handed back in key order ([`in_order`]), as a serial scan gives them; under an
-//! `ORDER BY ... LIMIT n` each part keeps its own best `n` rows ([`top_parts`]). Workers
+//! `ORDER BY ... LIMIT n` each part keeps its own best `n` rows ([`top_parts`]). A join
+//! whose left side is such a scan reads its right side once and joins each part of the
+//! left on its thread ([`join_parts`]), and a DISTINCT over a projection of either
+//! groups its parts like an aggregate ([`distinct_parts`]). Workers
 //! come from one pool of slots for the whole server, one fewer than the machine's cores,
 //! so that concurrent statements do not oversubscribe it: a statement that finds no free
 //! slot runs serially, as it would with `max_parallel_workers_per_gather = 0`, the
@@ -25,7 +28,7 @@ use parking_lot::Mutex;
 use super::{ExecContext, RowIter, aggregate, join, scan};
 use crate::error::Result;
 use crate::query::Row;
-use crate::query::expr::AggCall;
+use crate::query::expr::{AggCall, Expr};
 use crate::query::optimizer::has_subquery;
 use crate::query::plan::{Access, JoinKind, Node, SortKey};
 use crate::query::predicate::Predicate;
@@ -146,6 +149,27 @@ pub fn aggregate_parts(
         Node::Join { .. } => join_parts(input, ctx, None, &mut |n| super::build(n, ctx)),
         _ => full_scan_parts(input, ctx).map(Ok),
     }
+}
+
+/// The parts of a parallel DISTINCT, the worker slots they hold, and the expressions
+/// they are grouped by.
+pub type DistinctParts = (Vec<RowIter>, Workers, Vec<Expr>);
+
+/// The parts a DISTINCT over `project` (a projection of a large full scan, or of a join
+/// over one) may group in parallel, with the worker slots and the projection's
+/// expressions to group by; None when it runs serially (and under EXPLAIN ANALYZE).
+pub fn distinct_parts(project: &Node, ctx: &Arc<ExecContext>) -> Option<Result<DistinctParts>> {
+    let Node::Project { input, exprs, .. } = project else {
+        return None;
+    };
+    if ctx.analyze.is_some() || project.has_subqueries() {
+        return None;
+    }
+    let parts = match &**input {
+        Node::Join { .. } => join_parts(input, ctx, None, &mut |n| super::build(n, ctx))?,
+        _ => Ok(full_scan_parts(input, ctx)?),
+    };
+    Some(parts.map(|(parts, workers)| (parts, workers, exprs.clone())))
 }
 
 /// The parts a scan with a filter (`scan`, read on its own, not under an aggregate) may
