@@ -48,6 +48,17 @@ pub struct Probe {
     pub filter: Option<Expr>,
 }
 
+impl Probe {
+    /// Whether the statement can read the right side this way: an index that lacks the
+    /// transaction's view cannot be probed.
+    pub fn usable(&self, ctx: &ExecContext) -> bool {
+        !matches!(self.key, ProbeKey::Index(_))
+            || ctx
+                .view
+                .index_usable(self.collection.id, ctx.db.catalog().conflicts())
+    }
+}
+
 /// The probe a join can use, if any: an inner or left join on one equality whose right
 /// expression is the document key or an index's first field of a plain collection scan.
 pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<Probe> {
@@ -88,7 +99,7 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
 }
 
 /// The right rows whose join key is one of `keys` (distinct, not NULL).
-fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Result<RowIter> {
+pub fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Result<RowIter> {
     let access = match &probe.key {
         ProbeKey::DocumentKey => Access::Keys(keys.into_iter().map(Expr::Literal).collect()),
         ProbeKey::Index(index) => Access::Index(Box::new(IndexAccess {
@@ -106,6 +117,55 @@ fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> Resu
         })),
     };
     super::scan::build(&probe.collection, &access, probe.filter.as_ref(), ctx)
+}
+
+/// The start of a probed join's left side, read to learn its join keys (see
+/// [`scout`]).
+pub struct Scouted {
+    /// The rows read.
+    pub rows: Vec<Row>,
+    /// The distinct join-key values among them (not NULL): each encoded (as a hash
+    /// table's key), and as it is.
+    pub keys: Vec<(Vec<u8>, Value)>,
+    /// The rows not read yet; None when the side ended within the limits.
+    pub rest: Option<RowIter>,
+}
+
+/// Reads `left` while its rows hold at most [`PROBE_MAX_ROWS`] distinct values of
+/// `left_key` and take at most `budget` bytes: if it ends within that, the right side
+/// need only be read for those values ([`probed_right`]).
+pub fn scout(
+    mut left: RowIter,
+    left_key: &Expr,
+    budget: usize,
+    ctx: &ExecContext,
+) -> Result<Scouted> {
+    let ectx = ctx.eval_context();
+    let left_keys = std::slice::from_ref(left_key);
+    let mut distinct: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState> =
+        Default::default();
+    let (mut rows, mut keys, mut key, mut bytes) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    while distinct.len() <= PROBE_MAX_ROWS && bytes <= budget {
+        let Some(row) = left.next() else {
+            return Ok(Scouted {
+                rows,
+                keys,
+                rest: None,
+            });
+        };
+        let row = row?;
+        if key_into(left_keys, &row, &ectx, &mut key)? && !distinct.contains(key.as_slice()) {
+            distinct.insert(key.clone());
+            keys.push((key.clone(), left_key.eval(&row, &ectx)?));
+        }
+        bytes += row_size(&row);
+        rows.push(row);
+    }
+    Ok(Scouted {
+        rows,
+        keys,
+        rest: Some(left),
+    })
 }
 
 /// What the join needs besides its inputs.
@@ -150,46 +210,14 @@ pub fn build(
     probe: Option<Probe>,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
-    // An index that lacks the transaction's view cannot be probed.
-    let probe = probe.filter(|p| {
-        !matches!(p.key, ProbeKey::Index(_))
-            || ctx
-                .view
-                .index_usable(p.collection.id, ctx.db.catalog().conflicts())
-    });
+    let probe = probe.filter(|p| p.usable(ctx));
     if let (Some(probe), Some((left_key, _))) = (probe, spec.equi.first()) {
-        let mut buffered = Vec::new();
-        let mut ended = false;
-        let ectx = ctx.eval_context();
-        let left_keys = std::slice::from_ref(left_key);
-        let mut distinct: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState> =
-            Default::default();
-        let mut values = Vec::new();
-        let mut key = Vec::new();
-        let mut bytes = 0usize;
-        while distinct.len() <= PROBE_MAX_ROWS && bytes <= ctx.memory_limit / 4 {
-            match left.next() {
-                Some(row) => {
-                    let row = row?;
-                    if key_into(left_keys, &row, &ectx, &mut key)?
-                        && !distinct.contains(key.as_slice())
-                    {
-                        distinct.insert(key.clone());
-                        values.push(left_key.eval(&row, &ectx)?);
-                    }
-                    bytes += row_size(&row);
-                    buffered.push(row);
-                }
-                None => {
-                    ended = true;
-                    break;
-                }
-            }
+        let scouted = scout(left, left_key, ctx.memory_limit / 4, ctx)?;
+        let (rows, keys, rest) = (scouted.rows, scouted.keys, scouted.rest);
+        if rest.is_none() {
+            right = probed_right(&probe, keys.into_iter().map(|(_, v)| v).collect(), ctx)?;
         }
-        if ended {
-            right = probed_right(&probe, values, ctx)?;
-        }
-        left = Box::new(buffered.into_iter().map(Ok).chain(left));
+        left = Box::new(rows.into_iter().map(Ok).chain(rest.into_iter().flatten()));
     }
     let inner = inner_side(right, &spec, ctx)?;
     Ok(probe_with(left, inner, spec, ctx))

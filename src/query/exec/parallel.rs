@@ -247,8 +247,8 @@ const JOIN_BATCHES_AHEAD: usize = 64;
 /// side is read and hashed once, on this thread (by `build_right`), and each part of
 /// the left side is joined against it on its own thread; the rows come back in key
 /// order, as the serial join gives them. A right side the serial join could read by
-/// the left side's keys alone ([`join::probe_for`]) is left to it unless it is small
-/// next to the left side. None when the shape does not allow it; an error reading the
+/// the left side's keys alone ([`join::probe_for`]) is read so here too
+/// ([`probed_parts`]). None when the shape does not allow it; an error reading the
 /// right side comes in place of the parts. Under EXPLAIN ANALYZE only a join straight
 /// over a scan is cut: `slot` is then the join's operator number (its scan's is the
 /// next).
@@ -281,7 +281,7 @@ pub fn join_parts(
         (true, Some(slot), Node::Scan { .. }) => Some(slot),
         (true, ..) => return None,
     };
-    if !per_row || reads_subqueries || !probed_side_is_small(join, ctx) {
+    if !per_row || reads_subqueries {
         return None;
     }
     let (parts, workers) = match &**left {
@@ -312,43 +312,87 @@ pub fn join_parts(
         left_width: left.columns().len(),
         right_width: right.columns().len(),
     };
-    let inner = match build_right(right).and_then(|rows| join::inner_side(rows, &spec, ctx)) {
-        Ok(inner) => inner,
-        Err(e) => return Some(Err(e)),
+    let probe = join::probe_for(*kind, right, equi).filter(|p| p.usable(ctx));
+    let joined = match (probe, equi.first()) {
+        (Some(probe), Some((left_key, _))) => {
+            probed_parts(parts, &probe, left_key, &spec, right, build_right, ctx)
+        }
+        _ => build_right(right)
+            .and_then(|rows| join::inner_side(rows, &spec, ctx))
+            .map(|inner| {
+                parts
+                    .into_iter()
+                    .map(|part| join::probe_with(part, inner.clone(), spec.clone(), ctx))
+                    .collect()
+            }),
     };
-    let parts = parts
-        .into_iter()
-        .map(|part| join::probe_with(part, inner.clone(), spec.clone(), ctx))
-        .collect();
-    Some(Ok((parts, workers)))
+    Some(joined.map(|parts| (parts, workers)))
 }
 
-/// Whether a join's right side, if the serial join could read it by the left side's
-/// keys alone, holds at most a quarter as many documents as the collection its left
-/// side scans: read whole, it then costs little next to the left side.
-fn probed_side_is_small(join: &Node, ctx: &ExecContext) -> bool {
-    let Node::Join {
-        left,
-        right,
-        kind,
-        equi,
-        ..
-    } = join
-    else {
-        return false;
-    };
-    let Some(probe) = join::probe_for(*kind, right, equi) else {
-        return true;
-    };
-    let mut base = &**left;
-    while let Node::Join { left, .. } = base {
-        base = left;
+/// The parts of a join whose right side can be read by the left side's keys alone
+/// ([`join::Probe`]), as the serial join does it: each part of the left side is read
+/// on its thread while it holds few distinct keys ([`join::scout`], each part within
+/// its share of the memory the serial join allows); if every part ended so, the right
+/// side is read for the keys of all of them, else whole; then each part is joined
+/// against it, its rows read so far first.
+fn probed_parts(
+    parts: Vec<RowIter>,
+    probe: &join::Probe,
+    left_key: &Expr,
+    spec: &join::JoinSpec,
+    right: &Node,
+    build_right: &mut dyn FnMut(&Node) -> Result<RowIter>,
+    ctx: &Arc<ExecContext>,
+) -> Result<Vec<RowIter>> {
+    let budget = ctx.memory_limit / 4 / parts.len().max(1);
+    let mut parts = parts.into_iter();
+    let first = parts.next();
+    let others: Vec<_> = parts
+        .map(|part| {
+            let (key, ctx) = (left_key.clone(), ctx.clone());
+            run_on_worker(move || join::scout(part, &key, budget, &ctx))
+        })
+        .collect();
+    let mut scouted = Vec::with_capacity(others.len() + 1);
+    if let Some(first) = first {
+        scouted.push(join::scout(first, left_key, budget, ctx));
     }
-    let Node::Scan { collection, .. } = base else {
-        return false;
+    for other in others {
+        scouted.push(other.recv().unwrap_or_else(|_| {
+            Err(crate::error::Error::Internal(
+                "a parallel worker failed".into(),
+            ))
+        }));
+    }
+    let scouted = scouted.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut keys = Vec::new();
+    for (key, value) in scouted.iter().flat_map(|s| &s.keys) {
+        if seen.insert(key.as_slice()) {
+            keys.push(value.clone());
+        }
+    }
+    let ended = scouted.iter().all(|s| s.rest.is_none());
+    // Built either way, as the serial join builds it (EXPLAIN ANALYZE shows it unread).
+    let whole = build_right(right)?;
+    let rows = if ended && keys.len() <= join::PROBE_MAX_ROWS {
+        join::probed_right(probe, keys, ctx)?
+    } else {
+        whole
     };
-    let storage = ctx.db.storage();
-    storage.document_count(probe.collection.id) <= storage.document_count(collection.id) / 4
+    let inner = join::inner_side(rows, spec, ctx)?;
+    Ok(scouted
+        .into_iter()
+        .map(|s| {
+            let part: RowIter = Box::new(
+                s.rows
+                    .into_iter()
+                    .map(Ok)
+                    .chain(s.rest.into_iter().flatten()),
+            );
+            join::probe_with(part, inner.clone(), spec.clone(), ctx)
+        })
+        .collect())
 }
 
 /// [`in_order`] for the parts of a join ([`join_parts`]).
