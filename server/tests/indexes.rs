@@ -1326,6 +1326,9 @@ fn index_only_scans_of_a_table_answer_as_full_scans() {
         "SELECT id FROM m WHERE q = 29 AND t = 't4' ORDER BY id",
         "SELECT t, count(*) FROM m WHERE q = 11 AND t > 't5' GROUP BY t ORDER BY t",
         "SELECT sum(q), min(id), max(id) FROM m WHERE q > 25",
+        // The filter's column read by the query too, or only another one.
+        "SELECT q FROM m WHERE q > 26 ORDER BY q",
+        "SELECT count(t), min(t) FROM m WHERE q BETWEEN 3 AND 9",
     ];
     let answer =
         |client: &mut postgres::Client, sql: &str| -> Vec<String> { simple_lines_all(client, sql) };

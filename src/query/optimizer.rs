@@ -53,7 +53,14 @@ pub fn prune_columns(node: Node, reads: Reads) -> Result<Node> {
             filter,
             ..
         } => {
-            let mut read = with_columns(&reads, filter.iter());
+            // An index-only scan of a table whose bounds apply the whole filter does not
+            // test it (see `scan::build_set_up`): its columns need not be read.
+            let exact = matches!(&access, Access::Index(a)
+                if crate::query::plan::index_applies_filter(&collection, a, filter.as_ref()));
+            let mut read = match exact {
+                true => reads,
+                false => with_columns(&reads, filter.iter()),
+            };
             if let Some(r) = &mut read {
                 r.sort_unstable();
                 r.dedup();

@@ -613,6 +613,19 @@ impl Node {
 }
 
 /// `filter` without the conjuncts in `applied`.
+/// Whether an index-only scan applies all of `filter` by its bounds: for a table, whose
+/// entries hold its typed values and the view's state, the entries the bounds give are
+/// then the rows that pass it (the filter is not tested, nor its columns read).
+pub(crate) fn index_applies_filter(
+    collection: &crate::catalog::Collection,
+    a: &IndexAccess,
+    filter: Option<&Expr>,
+) -> bool {
+    a.covering
+        && collection.kind == crate::catalog::Kind::Table
+        && filter.is_none_or(|f| residual(f, &a.conditions).is_none())
+}
+
 pub(crate) fn residual(filter: &Expr, applied: &[Expr]) -> Option<Expr> {
     fn walk(e: &Expr, applied: &[Expr], out: &mut Vec<Expr>) {
         match e {

@@ -605,11 +605,8 @@ pub fn build_set_up(
     {
         // A table's entries hold its typed values and the view's state: where the bounds
         // apply the whole filter, the entries they give are the rows that pass it.
-        let exact = collection.kind == Kind::Table
-            && setup
-                .filter
-                .as_deref()
-                .is_none_or(|f| crate::query::plan::residual(f, &a.conditions).is_none());
+        let exact =
+            crate::query::plan::index_applies_filter(collection, a, setup.filter.as_deref());
         let filter = if exact { None } else { filter };
         let (id_column, fields) = covering_columns(collection, a);
         // Only the columns the query reads (its filter's included) are filled.
