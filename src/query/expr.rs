@@ -431,17 +431,28 @@ impl Expr {
     /// Evaluates the expression over `row`.
     /// [`Expr::eval`] borrowing the value when the expression is a literal or a column of
     /// `row` (no copy of a text or a document per row).
+    #[inline]
     pub fn eval_cow<'r>(
         &'r self,
         row: &'r [Value],
         ctx: &EvalContext<'_>,
     ) -> Result<std::borrow::Cow<'r, Value>> {
+        // A column or a literal without a call (this is inlined where it is used).
+        static NULL: Value = Value::Null;
         match self {
             Expr::Literal(v) => Ok(std::borrow::Cow::Borrowed(v)),
-            Expr::Column(i) => Ok(match row.get(*i) {
-                Some(v) => std::borrow::Cow::Borrowed(v),
-                None => std::borrow::Cow::Owned(Value::Null),
-            }),
+            Expr::Column(i) => Ok(std::borrow::Cow::Borrowed(row.get(*i).unwrap_or(&NULL))),
+            other => other.eval_cow_other(row, ctx),
+        }
+    }
+
+    /// [`Expr::eval_cow`] of the expressions other than columns and literals.
+    fn eval_cow_other<'r>(
+        &'r self,
+        row: &'r [Value],
+        ctx: &EvalContext<'_>,
+    ) -> Result<std::borrow::Cow<'r, Value>> {
+        match self {
             // A path into a column borrows the value it reaches, not the whole column.
             Expr::Path(base, steps) => Ok(match base.eval_cow(row, ctx)? {
                 std::borrow::Cow::Borrowed(v) => match follow_path_ref(v, steps) {
@@ -455,6 +466,29 @@ impl Expr {
     }
 
     pub fn eval(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
+        // The commonest expressions per row, kept out of the large frame of the rest.
+        match self {
+            Expr::Literal(v) => Ok(v.clone()),
+            Expr::Column(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),
+            // Arithmetic reads its operands where they are.
+            Expr::Binary(
+                op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod),
+                l,
+                r,
+            ) => {
+                let (a, b) = (l.eval_cow(row, ctx)?, r.eval_cow(row, ctx)?);
+                if matches!(*a, Value::Null) || matches!(*b, Value::Null) {
+                    return Ok(Value::Null);
+                }
+                arithmetic(*op, &a, &b)
+            }
+            _ => self.eval_other(row, ctx),
+        }
+    }
+
+    /// [`Expr::eval`] of the expressions it does not evaluate itself.
+    #[inline(never)]
+    fn eval_other(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Value> {
         match self {
             Expr::Literal(v) => Ok(v.clone()),
             Expr::Column(i) => Ok(row.get(*i).cloned().unwrap_or(Value::Null)),

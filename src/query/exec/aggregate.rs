@@ -551,6 +551,9 @@ fn group(
     }
     // The encoded key of the current row, its buffer reused from row to row.
     let mut key = Vec::new();
+    // The group of the row before: rows in the order of their group (an index's) find
+    // theirs without a lookup.
+    let mut last: Option<usize> = None;
     for row in input {
         if stop.load(Ordering::Relaxed) {
             break;
@@ -560,7 +563,8 @@ fn group(
         for e in group_by {
             group_key(std::slice::from_ref(&*e.eval_cow(&row, &ectx)?), &mut key);
         }
-        let at = match groups.get_index_of(key.as_slice()) {
+        let same = last.filter(|&i| groups.get_index(i).is_some_and(|(k, _)| *k == key));
+        let at = match same.or_else(|| groups.get_index_of(key.as_slice())) {
             Some(at) => at,
             None => {
                 let keys = group_by
@@ -575,6 +579,7 @@ fn group(
                 groups.insert_full(key.clone(), (keys, accs)).0
             }
         };
+        last = Some(at);
         if let Some((_, (_, accs))) = groups.get_index_mut(at) {
             fold(accs, aggs, &row, &ectx)?;
         }
