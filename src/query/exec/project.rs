@@ -6,31 +6,36 @@ use std::sync::Arc;
 
 use super::{ExecContext, RowIter};
 use crate::doc::Value;
-use crate::error::Result;
-use crate::query::Row;
 use crate::query::expr::Expr;
+use crate::storage::recycle;
 
 pub fn build(input: RowIter, exprs: Vec<Expr>, ctx: &Arc<ExecContext>) -> RowIter {
+    // Output rows come from the thread's recycled rows, and input rows go back to them.
     if let Some(columns) = distinct_columns(&exprs) {
         return Box::new(input.map(move |row| {
             let mut row = row?;
-            Ok(columns
-                .iter()
-                .map(|&i| {
-                    row.get_mut(i)
-                        .map_or(Value::Null, |v| std::mem::replace(v, Value::Null))
-                })
-                .collect())
+            let mut out = recycle::take_row(columns.len());
+            for (slot, &i) in out.iter_mut().zip(&columns) {
+                match row.get_mut(i) {
+                    // The slot's old value goes back with the input row.
+                    Some(v) => std::mem::swap(slot, v),
+                    None => *slot = Value::Null,
+                }
+            }
+            recycle::give_row(row);
+            Ok(out)
         }));
     }
     let ctx = ctx.clone();
     Box::new(input.map(move |row| {
         let row = row?;
         let ectx = ctx.eval_context();
-        exprs
-            .iter()
-            .map(|e| e.eval(&row, &ectx))
-            .collect::<Result<Row>>()
+        let mut out = recycle::take_row(exprs.len());
+        for (slot, e) in out.iter_mut().zip(&exprs) {
+            *slot = e.eval(&row, &ectx)?;
+        }
+        recycle::give_row(row);
+        Ok(out)
     }))
 }
 

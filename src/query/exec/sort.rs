@@ -40,18 +40,21 @@ pub fn build_top(
     let order = |a: &(Vec<Value>, usize, Row), b: &(Vec<Value>, usize, Row)| {
         compare_keys(&keys, &a.0, &b.0).then(a.1.cmp(&b.1))
     };
+    // The current row's key values, their buffer kept while rows are turned away.
+    let mut k: Vec<Value> = Vec::with_capacity(keys.len());
     for (at, row) in input.enumerate() {
         let row = row?;
-        let k = keys
-            .iter()
-            .map(|k| k.expr.eval(&row, &ectx))
-            .collect::<Result<Vec<_>>>()?;
+        k.clear();
+        for key in &keys {
+            k.push(key.expr.eval(&row, &ectx)?);
+        }
         if let Some((wk, wat)) = &worst
             && compare_keys(&keys, &k, wk).then(at.cmp(wat)).is_gt()
         {
             recycle::give_row(row);
             continue;
         }
+        let k = std::mem::replace(&mut k, Vec::with_capacity(keys.len()));
         bytes += row_size(&row);
         if bytes > ctx.memory_limit {
             return Err(ctx.over_memory("ORDER BY"));
