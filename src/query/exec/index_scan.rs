@@ -236,6 +236,8 @@ pub fn covering_rows(
         if let (Some(id), Some(slot)) = (id, id_column.and_then(|c| row.get_mut(c))) {
             *slot = id_value(id);
         }
+        // Its buffer goes to the next entry the index reads.
+        crate::storage::recycle::give_key(entry);
         Ok(row)
     })))
 }

@@ -133,7 +133,7 @@ impl Cursor {
                 && let Some(e) = entries.get(*pos)
             {
                 *pos += 1;
-                return Ok(Some((e.0.to_vec(), e.1.clone())));
+                return Ok(Some((crate::storage::recycle::key_from(&e.0), e.1.clone())));
             }
             self.stack.pop();
             loop {
@@ -163,7 +163,7 @@ impl Cursor {
                 && let Some(e) = entries.get(*pos - 1)
             {
                 *pos -= 1;
-                return Ok(Some((e.0.to_vec(), e.1.clone())));
+                return Ok(Some((crate::storage::recycle::key_from(&e.0), e.1.clone())));
             }
             self.stack.pop();
             loop {
