@@ -990,7 +990,7 @@ fn regex_match(text: &str, pattern: &str, insensitive: bool) -> Result<bool> {
 
 /// Text of a value for string operations (NULL stays None).
 /// [`as_text`] borrowing text where it lies.
-fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::String(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
         other => as_text(other).map(std::borrow::Cow::Owned),

@@ -2,8 +2,8 @@
 //! condition) turned into a tree that answers true, false or unknown for a row without
 //! making a [`Value`] per comparison.
 //!
-//! The common parts of a filter, `AND`, `OR`, `NOT`, comparisons, `BETWEEN` and
-//! `IS [NOT] NULL` between columns, literals and parameters, are tested where the values
+//! The common parts of a filter, `AND`, `OR`, `NOT`, comparisons, `BETWEEN`,
+//! `IS [NOT] NULL` and `LIKE` between columns, literals and parameters, are tested where the values
 //! lie; anything else is evaluated as the expression it is ([`Expr::eval`]), so a
 //! predicate answers exactly what evaluating the expression and taking its truth does,
 //! errors included, in the same order.
@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
-use crate::query::expr::{BinOp, EvalContext, Expr, UnaryOp, compare, truth};
+use crate::query::expr::{BinOp, EvalContext, Expr, UnaryOp, compare, like, text_of, truth};
 
 /// A value a comparison reads: from the row, the statement text or its parameters.
 #[derive(Clone, Debug)]
@@ -66,6 +66,12 @@ pub enum Predicate {
     /// `value IS [NOT] NULL`.
     IsNull {
         value: Operand,
+        negated: bool,
+    },
+    /// `value [NOT] LIKE pattern` (case-sensitive).
+    Like {
+        value: Operand,
+        pattern: Operand,
         negated: bool,
     },
     /// Every part, tested in order up to the first false one.
@@ -125,6 +131,19 @@ impl Predicate {
                 },
                 None => Predicate::Expr(e.clone()),
             },
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive: false,
+            } => match (Operand::of(expr), Operand::of(pattern)) {
+                (Some(value), Some(pattern)) => Predicate::Like {
+                    value,
+                    pattern,
+                    negated: *negated,
+                },
+                _ => Predicate::Expr(e.clone()),
+            },
             other => Predicate::Expr(other.clone()),
         }
     }
@@ -160,6 +179,17 @@ impl Predicate {
             }
             Predicate::IsNull { value, negated } => {
                 Some(matches!(value.get(row, ctx)?, Value::Null) != *negated)
+            }
+            Predicate::Like {
+                value,
+                pattern,
+                negated,
+            } => {
+                let (v, p) = (value.get(row, ctx)?, pattern.get(row, ctx)?);
+                match (text_of(v), text_of(p)) {
+                    (Some(v), Some(p)) => Some(like(&v, &p) != *negated),
+                    _ => None,
+                }
             }
             Predicate::And(parts) => {
                 let mut all = Some(true);
@@ -269,6 +299,20 @@ mod tests {
                     exprs.push(Expr::Binary(op, a.clone(), b.clone()));
                 }
             }
+            for (pattern, negated) in [("a%", false), ("_", true), ("1%", false)] {
+                exprs.push(Expr::Like {
+                    expr: a.clone(),
+                    pattern: lit(Value::String(pattern.into())),
+                    negated,
+                    case_insensitive: false,
+                });
+            }
+            exprs.push(Expr::Like {
+                expr: a.clone(),
+                pattern: col(1),
+                negated: false,
+                case_insensitive: false,
+            });
             exprs.push(Expr::IsNull(a.clone(), false));
             exprs.push(Expr::IsNull(a.clone(), true));
             for negated in [false, true] {
