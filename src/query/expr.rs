@@ -1072,14 +1072,20 @@ fn compare_as(op: BinOp, a: &Value, b: &Value) -> Value {
     let Some(o) = compare(a, b) else {
         return Value::Null;
     };
-    Value::Bool(match op {
+    Value::Bool(holds(op, o))
+}
+
+/// Whether the ordering `o` of two values satisfies the comparison `op` (one of `=`,
+/// `<>`, `<`, `<=`, `>`, `>=`).
+pub(crate) fn holds(op: BinOp, o: Ordering) -> bool {
+    match op {
         BinOp::Eq => o == Ordering::Equal,
         BinOp::NotEq => o != Ordering::Equal,
         BinOp::Lt => o == Ordering::Less,
         BinOp::LtEq => o != Ordering::Greater,
         BinOp::Gt => o == Ordering::Greater,
         _ => o != Ordering::Less,
-    })
+    }
 }
 
 /// Compares two values: numbers numerically across kinds, otherwise within one kind.

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
-use crate::query::expr::{BinOp, EvalContext, Expr, UnaryOp, compare, like, text_of, truth};
+use crate::query::expr::{BinOp, EvalContext, Expr, UnaryOp, compare, holds, like, text_of, truth};
 
 /// A value a comparison reads: from the row, the statement text or its parameters.
 #[derive(Clone, Debug)]
@@ -227,18 +227,6 @@ fn flatten(e: &Expr, op: BinOp, out: &mut Vec<Predicate>) {
             flatten(r, op, out);
         }
         other => out.push(Predicate::compile(other)),
-    }
-}
-
-/// Whether the ordering `o` satisfies the comparison `op`.
-fn holds(op: BinOp, o: Ordering) -> bool {
-    match op {
-        BinOp::Eq => o == Ordering::Equal,
-        BinOp::NotEq => o != Ordering::Equal,
-        BinOp::Lt => o == Ordering::Less,
-        BinOp::LtEq => o != Ordering::Greater,
-        BinOp::Gt => o == Ordering::Greater,
-        _ => o != Ordering::Less,
     }
 }
 

@@ -178,6 +178,29 @@ pub struct JoinSpec {
     pub right_width: usize,
 }
 
+impl JoinSpec {
+    /// The spec of `join` (a Join node), its condition compiled.
+    pub fn of(join: &Node) -> Option<JoinSpec> {
+        let Node::Join {
+            left,
+            right,
+            kind,
+            condition,
+            equi,
+        } = join
+        else {
+            return None;
+        };
+        Some(JoinSpec {
+            kind: *kind,
+            condition: condition.as_ref().map(Predicate::compile),
+            equi: equi.clone(),
+            left_width: left.columns().len(),
+            right_width: right.columns().len(),
+        })
+    }
+}
+
 /// The right rows of each join key: most keys have one (held in place, no allocation).
 type Matches = smallvec::SmallVec<[usize; 1]>;
 

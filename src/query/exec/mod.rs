@@ -645,8 +645,8 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             left,
             right,
             kind,
-            condition,
             equi,
+            ..
         } => {
             // (The right side is numbered after the left scan, as serially.)
             let mut build_right = |n: &Node| {
@@ -657,15 +657,8 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 let (parts, workers) = parts?;
                 parallel::join_in_order(parts, workers)
             } else {
-                let spec = join::JoinSpec {
-                    kind: *kind,
-                    condition: condition
-                        .as_ref()
-                        .map(crate::query::predicate::Predicate::compile),
-                    equi: equi.clone(),
-                    left_width: left.columns().len(),
-                    right_width: right.columns().len(),
-                };
+                let spec = join::JoinSpec::of(node)
+                    .ok_or_else(|| Error::Internal("a join without its spec".into()))?;
                 let probe = join::probe_for(*kind, right, equi);
                 let l = build_numbered(left, ctx, next)?;
                 let r = build_numbered(right, ctx, next)?;

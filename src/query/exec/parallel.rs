@@ -31,7 +31,6 @@ use crate::query::Row;
 use crate::query::expr::{AggCall, Expr};
 use crate::query::optimizer::has_subquery;
 use crate::query::plan::{Access, JoinKind, Node, SortKey};
-use crate::query::predicate::Predicate;
 use crate::storage::keys;
 
 /// Documents a collection needs before its scans run in parallel: below this, starting
@@ -305,13 +304,7 @@ pub fn join_parts(
         }
         None => parts,
     };
-    let spec = join::JoinSpec {
-        kind: *kind,
-        condition: condition.as_ref().map(Predicate::compile),
-        equi: equi.clone(),
-        left_width: left.columns().len(),
-        right_width: right.columns().len(),
-    };
+    let spec = join::JoinSpec::of(join)?;
     let probe = join::probe_for(*kind, right, equi).filter(|p| p.usable(ctx));
     let joined = match (probe, equi.first()) {
         (Some(probe), Some((left_key, _))) => {
