@@ -148,6 +148,71 @@ fn point_reads_find_keys_of_every_length() {
     }
 }
 
+/// Range scans that start and end inside blocks give the keys a filter over the whole
+/// segment gives, for every kind of bound, from cached blocks and from blocks decoded
+/// for the scan, whole and in a shape of columns.
+#[test]
+fn range_scans_begin_and_end_inside_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::create(dir.path(), 4, 1024, 3).unwrap();
+    // Even numbers only, so that a bound may fall between two keys.
+    let all: Vec<Vec<u8>> = (0..2000).step_by(2).map(|i| key(5, i)).collect();
+    for (i, k) in all.iter().enumerate() {
+        w.add(k.clone(), Some(scalar_doc(i as i64))).unwrap();
+    }
+    let written = w.finish().unwrap();
+    let seg = Arc::new(Segment::open(&written.path, 4).unwrap());
+    assert!(seg.block_count() > 20, "{} blocks", seg.block_count());
+    let bounds = |i: i64| {
+        [
+            Bound::Included(key(5, i)),
+            Bound::Excluded(key(5, i)),
+            Bound::Unbounded,
+        ]
+    };
+    let inside = |k: &Vec<u8>, b: &Bound<Vec<u8>>, lower: bool| match (b, lower) {
+        (Bound::Unbounded, _) => true,
+        (Bound::Included(x), true) => k >= x,
+        (Bound::Excluded(x), true) => k > x,
+        (Bound::Included(x), false) => k <= x,
+        (Bound::Excluded(x), false) => k < x,
+    };
+    for fill in [true, false] {
+        let cache = Arc::new(BlockCache::new(if fill { 64 << 20 } else { 0 }));
+        for (from, to) in [(0, 1998), (37, 38), (100, 1290), (401, 1601), (1000, 1000)] {
+            for start in bounds(from) {
+                for end in bounds(to) {
+                    let want: Vec<&Vec<u8>> = all
+                        .iter()
+                        .filter(|k| inside(k, &start, true) && inside(k, &end, false))
+                        .collect();
+                    let got: Vec<Vec<u8>> = SegmentIter::new(
+                        seg.clone(),
+                        cache.clone(),
+                        fill,
+                        start.clone(),
+                        end.clone(),
+                    )
+                    .map(|e| e.unwrap().key)
+                    .collect();
+                    assert_eq!(got.iter().collect::<Vec<_>>(), want, "{start:?} {end:?}");
+                    let shaped: Vec<Vec<u8>> = SegmentIter::with_shape(
+                        seg.clone(),
+                        cache.clone(),
+                        fill,
+                        start.clone(),
+                        end.clone(),
+                        Columns::new(vec![Some("qty".into())]),
+                    )
+                    .map(|e| e.unwrap().key)
+                    .collect();
+                    assert_eq!(shaped, got);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn corrupt_segments_are_detected() {
     let dir = tempfile::tempdir().unwrap();

@@ -217,6 +217,24 @@ impl Block {
         self.len() == 0
     }
 
+    /// The position of `key`, or where it would go.
+    fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
+        match &self.docs {
+            Docs::Objects(entries) => entries.binary_search_by(|e| e.key.as_slice().cmp(key)),
+            Docs::Encoded(packed) => packed.find(key),
+        }
+    }
+
+    /// The position of the first entry whose key is `key` or after it.
+    pub fn first_at_or_after(&self, key: &[u8]) -> usize {
+        self.search(key).unwrap_or_else(|at| at)
+    }
+
+    /// The position of the first entry whose key is after `key`.
+    pub fn first_after(&self, key: &[u8]) -> usize {
+        self.search(key).map_or_else(|at| at, |at| at + 1)
+    }
+
     /// The entry at `pos` in `shape`, if there is one.
     pub fn shaped<S: Shape>(
         &self,
@@ -254,13 +272,11 @@ impl Block {
     ) -> Option<Result<Option<S::Doc>>> {
         Some(match &self.docs {
             Docs::Objects(entries) => {
-                let pos = entries
-                    .binary_search_by(|e| e.key.as_slice().cmp(key))
-                    .ok()?;
+                let pos = self.search(key).ok()?;
                 Ok(entries.get(pos)?.doc.as_ref().map(|d| shape.shape_ref(d)))
             }
             Docs::Encoded(packed) => {
-                let pos = packed.find(key).ok()?;
+                let pos = self.search(key).ok()?;
                 packed.doc(pos)?.map(|d| shape.shape_record(d)).transpose()
             }
         })

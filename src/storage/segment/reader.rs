@@ -373,11 +373,11 @@ pub struct SegmentIter<S: Shape = Whole> {
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     next_block: usize,
-    current: Option<(Arc<Block>, usize)>,
-    /// Whether the current block's keys must be checked against `start` and `end`: a
-    /// block that lies inside the bounds (by its first and last keys) needs neither.
-    check_start: bool,
-    check_end: bool,
+    /// The block being read, the position of its next entry, and the position where
+    /// its entries pass `end` (its length when they do not): found by a search when the
+    /// block is read, so that no entry outside the bounds is shaped and no entry's key
+    /// is compared with them.
+    current: Option<(Arc<Block>, usize, usize)>,
     done: bool,
     shape: S,
 }
@@ -414,8 +414,6 @@ impl<S: Shape> SegmentIter<S> {
             end,
             next_block,
             current: None,
-            check_start: true,
-            check_end: true,
             done: false,
             shape,
         }
@@ -446,49 +444,42 @@ impl<S: Shape> Iterator for SegmentIter<S> {
             if self.done {
                 return None;
             }
-            let next_entry = match &mut self.current {
-                Some((block, pos)) => {
-                    let entry = match block.shaped(*pos, &mut self.shape) {
-                        Some(Ok(entry)) => Some(entry),
+            if let Some((block, pos, stop)) = &mut self.current {
+                while *pos < *stop {
+                    let entry = block.shaped(*pos, &mut self.shape);
+                    *pos += 1;
+                    match entry {
+                        Some(Ok(entry)) => return Some(Ok(entry)),
                         Some(Err(e)) => {
                             self.done = true;
                             return Some(Err(e));
                         }
-                        None => None,
-                    };
-                    *pos += 1;
-                    Some(entry)
-                }
-                None => None,
-            };
-            match next_entry {
-                Some(Some(entry)) => {
-                    if self.check_start {
-                        if self.before_start(&entry.key) {
-                            continue;
-                        }
-                        // Keys only grow from here.
-                        self.check_start = false;
+                        None => {}
                     }
-                    if self.check_end && self.past_end(&entry.key) {
-                        self.done = true;
-                        return None;
-                    }
-                    return Some(Ok(entry));
                 }
-                Some(None) => self.current = None,
-                None => {}
+                if *stop < block.len() {
+                    // The block's entries passed `end`.
+                    self.done = true;
+                    return None;
+                }
+                self.current = None;
             }
             if self.next_block >= self.segment.block_count() {
                 self.done = true;
                 return None;
             }
-            if let Some(e) = self.segment.index.get(self.next_block)
-                && self.past_end(&e.first_key)
-            {
+            let Some(index) = self.segment.index.get(self.next_block) else {
+                self.done = true;
+                return None;
+            };
+            if self.past_end(&index.first_key) {
                 self.done = true;
                 return None;
             }
+            let (check_start, check_end) = (
+                self.before_start(&index.first_key),
+                self.past_end(&index.last_key),
+            );
             let block = match self.shape.fields() {
                 None => self
                     .segment
@@ -498,12 +489,20 @@ impl<S: Shape> Iterator for SegmentIter<S> {
                         .block_keeping(self.next_block, &self.cache, self.fill_cache, f)
                 }
             };
-            if let Some(e) = self.segment.index.get(self.next_block) {
-                self.check_start = self.before_start(&e.first_key);
-                self.check_end = self.past_end(&e.last_key);
-            }
             match block {
-                Ok(block) => self.current = Some((block, 0)),
+                Ok(block) => {
+                    let first = match &self.start {
+                        Bound::Included(s) if check_start => block.first_at_or_after(s),
+                        Bound::Excluded(s) if check_start => block.first_after(s),
+                        _ => 0,
+                    };
+                    let stop = match &self.end {
+                        Bound::Included(e) if check_end => block.first_after(e),
+                        Bound::Excluded(e) if check_end => block.first_at_or_after(e),
+                        _ => block.len(),
+                    };
+                    self.current = Some((block, first, stop));
+                }
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e));
