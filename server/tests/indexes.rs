@@ -1329,6 +1329,11 @@ fn index_only_scans_of_a_table_answer_as_full_scans() {
         // The filter's column read by the query too, or only another one.
         "SELECT q FROM m WHERE q > 26 ORDER BY q",
         "SELECT count(t), min(t) FROM m WHERE q BETWEEN 3 AND 9",
+        // Counts grouped by leading index fields, counted from the entries.
+        "SELECT t, q, count(*) FROM m WHERE q IN (1, 5, 29) GROUP BY t, q ORDER BY q, t",
+        "SELECT q, count(*), count(*) FROM m WHERE q IN (3, 1, 3) GROUP BY q ORDER BY q",
+        "SELECT q, count(*) FROM m WHERE q IS NULL GROUP BY q",
+        "SELECT q, count(*) FROM m WHERE q < 0 GROUP BY q HAVING count(*) > 40 ORDER BY 2, 1",
     ];
     let answer =
         |client: &mut postgres::Client, sql: &str| -> Vec<String> { simple_lines_all(client, sql) };
@@ -1370,6 +1375,27 @@ fn index_only_scans_of_a_table_answer_as_full_scans() {
         assert!(plan_of(&mut client, sql).contains("Seq Scan"), "{sql}");
         assert_eq!(&answer(&mut client, sql), want, "{sql}");
     }
+    // A count from the index's entries alone sees the transaction's own writes, as the
+    // full scan does, and none once they are rolled back.
+    let count = "SELECT count(*) FROM m WHERE q BETWEEN 3 AND 3";
+    let before = &indexed[2];
+    client
+        .batch_execute(
+            "SET enable_indexscan = on; BEGIN; \
+             INSERT INTO m VALUES (5000, 3, 1, 'x'), (5001, 3, NULL, NULL); \
+             DELETE FROM m WHERE id = 3",
+        )
+        .expect("writes");
+    let inside = answer(&mut client, count);
+    assert_ne!(&inside, before);
+    client
+        .batch_execute("SET enable_indexscan = off")
+        .expect("set");
+    assert_eq!(answer(&mut client, count), inside);
+    client
+        .batch_execute("ROLLBACK; SET enable_indexscan = on")
+        .expect("rollback");
+    assert_eq!(&answer(&mut client, count), before);
 }
 
 /// Every column of every row of a simple-protocol query, tab-joined, one line a row.

@@ -798,6 +798,20 @@ pub fn read_index_entry(
     Ok(Some(id))
 }
 
+/// How many leading bytes of an index entry its first `fields` values take: entries
+/// whose values there are equal share those bytes (the encoding is by value: equal
+/// numbers of any kind, both zeros, every NaN encode alike).
+pub fn index_entry_prefix_len(bytes: &[u8], fields: usize) -> Result<usize> {
+    let mut r = Reader { bytes, pos: 0 };
+    for _ in 0..fields {
+        match r.peek() {
+            Some(TAG_DOC_ID) | None => return Err(corrupt("index entry with too few values")),
+            Some(_) => r.skip_value()?,
+        }
+    }
+    Ok(r.pos)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,6 +830,21 @@ mod tests {
 
     fn num(t: &str) -> Value {
         Value::Numeric(t.to_string())
+    }
+
+    #[test]
+    fn index_entries_with_equal_leading_values_share_their_prefix() {
+        let a = encode_index_entry(&[Value::Int(2), Value::String("a".into())], "x");
+        let b = encode_index_entry(&[Value::Float(2.0), Value::String("b".into())], "y");
+        let c = encode_index_entry(&[Value::Int(3), Value::String("a".into())], "x");
+        let one = |e: &[u8]| index_entry_prefix_len(e, 1).unwrap();
+        assert_eq!(a[..one(&a)], b[..one(&b)]);
+        assert_ne!(a[..one(&a)], c[..one(&c)]);
+        let two = |e: &[u8]| index_entry_prefix_len(e, 2).unwrap();
+        assert_ne!(a[..two(&a)], b[..two(&b)]);
+        assert!(two(&a) < a.len());
+        assert_eq!(index_entry_prefix_len(&a, 0).unwrap(), 0);
+        assert!(index_entry_prefix_len(&a, 3).is_err());
     }
 
     #[test]

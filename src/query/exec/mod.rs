@@ -29,6 +29,7 @@ use crate::error::{Error, Result, SqlState};
 use crate::query::Row;
 use crate::query::expr::{AggCall, AggFunc, EvalContext, Expr};
 use crate::query::plan::{Access, KeyRange, Node};
+use crate::query::types::SqlType;
 
 /// A stream of rows; an `Err` ends it.
 pub type RowIter = Box<dyn Iterator<Item = Result<Row>> + Send>;
@@ -530,11 +531,39 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             ..
         } if counts_only(i, group_by, aggs, ctx) => {
             *next += 1;
-            let Node::Scan { collection, .. } = &**i else {
-                return Err(Error::Internal("a count without its scan".into()));
+            let n = match &**i {
+                Node::Scan {
+                    collection,
+                    access: Access::Index(a),
+                    ..
+                } => scan::count_index_entries(collection, a, ctx)?,
+                Node::Scan { collection, .. } => parallel::count_documents(collection.id, ctx)?,
+                _ => return Err(Error::Internal("a count without its scan".into())),
             };
-            let n = parallel::count_documents(collection.id, ctx)?;
             Box::new(std::iter::once(Ok(vec![Value::Int(n); aggs.len()])))
+        }
+        Node::Aggregate {
+            input: i,
+            group_by,
+            aggs,
+            ..
+        } if counts_by_index_fields(i, group_by, aggs, ctx).is_some() => {
+            *next += 1;
+            let (
+                Node::Scan {
+                    collection,
+                    access: Access::Index(a),
+                    ..
+                },
+                Some(fields),
+            ) = (&**i, counts_by_index_fields(i, group_by, aggs, ctx))
+            else {
+                return Err(Error::Internal(
+                    "grouped counts without their index scan".into(),
+                ));
+            };
+            let groups = scan::count_index_groups(collection, a, &fields, aggs.len(), ctx)?;
+            Box::new(groups.into_iter().map(Ok))
         }
         Node::Aggregate {
             input: i,
@@ -703,9 +732,10 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
     Ok(measured(iter, slot, ctx))
 }
 
-/// Whether an aggregate is `count(*)` (any number of times) of a whole collection, no
-/// filter, no GROUP BY: the documents are counted, not read (outside EXPLAIN ANALYZE,
-/// which counts the scan's rows).
+/// Whether an aggregate is `count(*)` (any number of times), no GROUP BY, of a whole
+/// collection without a filter, or of a covering index scan whose bounds apply the
+/// whole filter: the documents (or entries) are counted, not read (outside EXPLAIN
+/// ANALYZE, which counts the scan's rows).
 fn counts_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecContext) -> bool {
     group_by.is_empty()
         && !aggs.is_empty()
@@ -713,14 +743,83 @@ fn counts_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecCont
             .iter()
             .all(|a| a.func == AggFunc::CountStar && !a.distinct)
         && ctx.analyze.is_none()
-        && matches!(
-            input,
+        && match input {
             Node::Scan {
                 access: Access::Full,
                 filter: None,
                 ..
+            } => true,
+            Node::Scan {
+                collection,
+                access: Access::Index(a),
+                filter,
+                ..
+            } => crate::query::plan::index_applies_filter(collection, a, filter.as_ref()),
+            _ => false,
+        }
+}
+
+/// For an aggregate of `count(*)` only, grouped by columns that are the leading fields
+/// of the index of a covering index scan whose bounds apply its whole filter, on a
+/// table whose those columns are integers, text or booleans: per GROUP BY column, its
+/// index field (the groups are then counted from the entries' leading bytes; outside
+/// EXPLAIN ANALYZE, which counts the scan's rows).
+fn counts_by_index_fields(
+    input: &Node,
+    group_by: &[Expr],
+    aggs: &[AggCall],
+    ctx: &ExecContext,
+) -> Option<Vec<usize>> {
+    let Node::Scan {
+        collection,
+        access: Access::Index(a),
+        filter,
+        ..
+    } = input
+    else {
+        return None;
+    };
+    if group_by.is_empty()
+        || aggs.is_empty()
+        || ctx.analyze.is_some()
+        || !aggs
+            .iter()
+            .all(|a| a.func == AggFunc::CountStar && !a.distinct)
+        || !crate::query::plan::index_applies_filter(collection, a, filter.as_ref())
+    {
+        return None;
+    }
+    let columns = scan::index_field_columns(collection, a);
+    let types = collection.sql_columns();
+    let fields = group_by
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c)
+                if types.get(*c).is_some_and(|(_, t)| {
+                    matches!(
+                        t,
+                        SqlType::Int2
+                            | SqlType::Int4
+                            | SqlType::Int8
+                            | SqlType::Text
+                            | SqlType::Varchar(_)
+                            | SqlType::Bool
+                    )
+                }) =>
+            {
+                columns.iter().position(|f| *f == Some(*c))
             }
-        )
+            _ => None,
+        })
+        .collect::<Option<Vec<usize>>>()?;
+    // The fields are the index's first ones, each once.
+    let mut sorted = fields.clone();
+    sorted.sort_unstable();
+    sorted
+        .iter()
+        .enumerate()
+        .all(|(i, f)| i == *f)
+        .then_some(fields)
 }
 
 /// Whether an aggregate is only `min` and `max` of an ordered integer key over a full or

@@ -696,6 +696,100 @@ pub fn build_set_up(
     })))
 }
 
+/// The rows a covering index scan of `collection` gives, counted by its entries (none
+/// is decoded): for a scan whose bounds apply its whole filter
+/// ([`crate::query::plan::index_applies_filter`]), as `count(*)` over it.
+pub fn count_index_entries(
+    collection: &Collection,
+    a: &IndexAccess,
+    ctx: &Arc<ExecContext>,
+) -> Result<i64> {
+    ctx.view
+        .index_read(collection.id, ctx.db.catalog().conflicts())?;
+    let mut n = 0i64;
+    for entry in super::index_scan::entries(ctx.db.storage(), a, ctx)? {
+        recycle::give_key(entry?);
+        n += 1;
+        if n % 4096 == 0 {
+            ctx.check_cancel()?;
+        }
+    }
+    Ok(n)
+}
+
+/// Per index field of a covering scan, the column it feeds (see `covering_columns`).
+pub fn index_field_columns(collection: &Collection, a: &IndexAccess) -> Vec<Option<usize>> {
+    covering_columns(collection, a).1
+}
+
+/// The rows of `count(*)` grouped by the leading index fields `fields` (in GROUP BY
+/// order) over a covering index scan whose bounds apply its whole filter, counted from
+/// the entries: entries of one group share the bytes of those fields' values, so only
+/// the first entry of each group is decoded. Groups come in the order their first entry
+/// does, each as its values then `counts` counts, as the grouping of the scan's rows
+/// gives them; each group counts against `query_memory_limit` as it does there.
+pub fn count_index_groups(
+    collection: &Collection,
+    a: &IndexAccess,
+    fields: &[usize],
+    counts: usize,
+    ctx: &Arc<ExecContext>,
+) -> Result<Vec<Row>> {
+    ctx.view
+        .index_read(collection.id, ctx.db.catalog().conflicts())?;
+    let leading = fields.len();
+    let mut groups: indexmap::IndexMap<Vec<u8>, (Row, i64)> = indexmap::IndexMap::new();
+    let mut last: Option<usize> = None;
+    let mut bytes = 0usize;
+    for (n, entry) in super::index_scan::entries(ctx.db.storage(), a, ctx)?.enumerate() {
+        let entry = entry?;
+        let len = keycode::index_entry_prefix_len(&entry, leading)?;
+        let prefix = entry.get(..len).unwrap_or_default();
+        let same = last.filter(|&i| groups.get_index(i).is_some_and(|(k, _)| k == prefix));
+        let at = match same.or_else(|| groups.get_index_of(prefix)) {
+            Some(at) => at,
+            None => {
+                let mut values = vec![Value::Null; leading];
+                keycode::read_index_entry(
+                    &entry,
+                    |i| i < leading,
+                    false,
+                    |i, v| {
+                        if let Some(slot) = values.get_mut(i) {
+                            *slot = v;
+                        }
+                    },
+                )?;
+                let keys: Row = fields
+                    .iter()
+                    .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
+                    .collect();
+                let size = super::row_size(&keys) + prefix.len() + 64 * counts;
+                bytes += size;
+                if bytes > ctx.memory_limit {
+                    return Err(ctx.over_memory("GROUP BY"));
+                }
+                groups.insert_full(prefix.to_vec(), (keys, 0)).0
+            }
+        };
+        last = Some(at);
+        if let Some((_, (_, count))) = groups.get_index_mut(at) {
+            *count += 1;
+        }
+        recycle::give_key(entry);
+        if n % 4096 == 4095 {
+            ctx.check_cancel()?;
+        }
+    }
+    Ok(groups
+        .into_values()
+        .map(|(mut keys, count)| {
+            keys.extend(std::iter::repeat_n(Value::Int(count), counts));
+            keys
+        })
+        .collect())
+}
+
 /// [`build_reading`] for one part of a full scan of `collection` cut by key (see
 /// [`crate::storage::Snapshot::split_points`]): the rows of documents with keys in
 /// `range`, reading only the columns `read`.
