@@ -505,3 +505,68 @@ fn outer_sides_with_few_keys_probe_each_key_once() {
         "{analyzed}"
     );
 }
+
+/// A few rows of a key range joined to a large table by an indexed column: the
+/// planner counts the rows in the range (not a third of the table), puts them on the
+/// outer side however the join is written, and looks their keys up in the index, the
+/// large table never read whole; where the inner side reads only the index's column
+/// and the key, its rows come from the index entries alone. The answers are the ones
+/// computed here.
+#[test]
+fn key_ranges_counted_by_the_planner_probe_an_index_of_the_other_side() {
+    let server = Server::start();
+    let mut c = pg_client(&server);
+    c.batch_execute(
+        "CREATE TABLE items (id int8 PRIMARY KEY, qty int4, price float8); \
+         INSERT INTO items SELECT g, g % 500, g * 0.5 FROM generate_series(1, 20000) g; \
+         CREATE INDEX items_qty ON items (qty)",
+    )
+    .unwrap();
+    // For a.id in 1..50: the b rows whose qty is a.id.
+    let pairs: Vec<(i64, i64)> = (1..50i64)
+        .flat_map(|a| {
+            (1..=20000i64)
+                .filter(move |g| g % 500 == a)
+                .map(move |b| (a, b))
+        })
+        .collect();
+    let want_ids: i64 = pairs.iter().map(|(a, b)| a * 100_000 + b).sum();
+    let want_price: f64 = pairs.iter().map(|(_, b)| *b as f64 * 0.5).sum();
+    let cases = [
+        (
+            "SELECT count(*), sum(a.id * 100000 + b.id)::int8 FROM items a JOIN items b ON a.id = b.qty WHERE a.id < 50",
+            format!("{} {want_ids}", pairs.len()),
+        ),
+        (
+            "SELECT count(*), sum(a.id * 100000 + b.id)::int8 FROM items b JOIN items a ON b.qty = a.id WHERE a.id BETWEEN 1 AND 49",
+            format!("{} {want_ids}", pairs.len()),
+        ),
+        (
+            "SELECT count(*), sum(b.price) FROM items a, items b WHERE a.id = b.qty AND a.id <= 49 AND a.id > 0",
+            format!("{} {want_price}", pairs.len()),
+        ),
+    ];
+    for (sql, want) in &cases {
+        let row = c
+            .query_one(*sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let got = if sql.contains("price") {
+            format!("{} {}", row.get::<_, i64>(0), row.get::<_, f64>(1))
+        } else {
+            format!("{} {}", row.get::<_, i64>(0), row.get::<_, i64>(1))
+        };
+        assert_eq!(&got, want, "{sql}");
+        let analyzed = plan(&mut c, &format!("ANALYZE {sql}"));
+        assert!(
+            analyzed.contains("Index Probe: items by index items_qty"),
+            "{sql}\n{analyzed}"
+        );
+        assert!(
+            analyzed.contains("Seq Scan on items  (actual rows=0 "),
+            "{sql}: the large side is read whole\n{analyzed}"
+        );
+    }
+    // A range holding most of the table is no outer side to probe from.
+    let wide = "SELECT count(*) FROM items a JOIN items b ON a.id = b.qty WHERE a.id < 15000";
+    assert!(!plan(&mut c, wide).contains("Index Probe"), "{wide}");
+}

@@ -185,7 +185,10 @@ fn covers_type(ty: &SqlType) -> bool {
     )
 }
 
-fn is_covering(
+/// Whether entries of `index` hold every column of `used` (by position in `columns`),
+/// exactly as the documents do: a scan reading only those may build its rows from the
+/// entries.
+pub(crate) fn is_covering(
     index: &IndexDef,
     collection: &Collection,
     columns: &[Column],

@@ -28,10 +28,16 @@
 use crate::query::access::PlanContext;
 use crate::query::exec::join::PROBE_MAX_ROWS;
 use crate::query::expr::{BinOp, Expr};
-use crate::query::optimizer::{conjuncts, has_subquery, reads_no_row};
-use crate::query::plan::{JoinKind, Node};
+use crate::query::optimizer::{self, conjuncts, has_subquery, reads_no_row};
+use crate::query::plan::{JoinKind, Node, RangeBound};
 
+use std::ops::Bound;
+
+use crate::catalog::KeyForm;
+use crate::doc::Value;
 use crate::error::Result;
+use crate::storage::keys;
+use crate::storage::shape::Presence;
 
 /// Inputs beyond which joins keep their written order.
 const MAX_INPUTS: usize = 10;
@@ -384,7 +390,15 @@ fn stats_of(node: &Node, conds: &[Expr], ctx: &PlanContext<'_>) -> Stats {
         rows: base,
         key,
     };
+    // Bounds on an ordered integer key: the rows inside them counted, where few.
+    let counted = key.and_then(|k| key_range_rows(node, conds, k, ctx));
+    if let Some(n) = counted {
+        s.rows = n;
+    }
     for c in conds {
+        if counted.is_some() && key.is_some_and(|k| optimizer::key_range(c, k).is_some()) {
+            continue;
+        }
         let keep = match c {
             Expr::Binary(BinOp::Eq, a, b) if reads_no_row(b) || reads_no_row(a) => {
                 let col = if reads_no_row(b) { a } else { b };
@@ -401,6 +415,57 @@ fn stats_of(node: &Node, conds: &[Expr], ctx: &PlanContext<'_>) -> Stats {
     }
     s.rows = s.rows.max(1.0);
     s
+}
+
+/// Most rows [`key_range_rows`] counts.
+const KEY_RANGE_COUNT_CAP: usize = 4 * PROBE_MAX_ROWS;
+
+/// The rows of collection scan `node` inside the bounds its conditions `conds` put on
+/// its key column `key`, where the key is stored in its ordered integer form and the
+/// bounds are integer literals: counted in the storage (keys only), up to
+/// [`KEY_RANGE_COUNT_CAP`]. None without such bounds, or past the cap.
+fn key_range_rows(node: &Node, conds: &[Expr], key: usize, ctx: &PlanContext<'_>) -> Option<f64> {
+    let Node::Scan { collection, .. } = node else {
+        return None;
+    };
+    if collection.key_form != KeyForm::Integer {
+        return None;
+    }
+    let all = conds
+        .iter()
+        .cloned()
+        .reduce(|a, b| Expr::Binary(BinOp::And, Box::new(a), Box::new(b)))?;
+    let range = optimizer::key_range(&all, key)?;
+    let cid = collection.id;
+    let at = |i: i64| keys::encode(cid, &keys::integer_id(i));
+    let side = |b: &Option<RangeBound>| -> Option<Option<(i64, bool)>> {
+        match b {
+            None => Some(None),
+            Some(RangeBound {
+                value: Expr::Literal(Value::Int(i)),
+                inclusive,
+            }) => Some(Some((*i, *inclusive))),
+            Some(_) => None,
+        }
+    };
+    let start = match side(&range.lower)? {
+        None => Bound::Included(keys::collection_start(cid)),
+        Some((i, true)) => Bound::Included(at(i)),
+        Some((i, false)) => Bound::Excluded(at(i)),
+    };
+    let end = match side(&range.upper)? {
+        None => keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded),
+        Some((i, true)) => Bound::Included(at(i)),
+        Some((i, false)) => Bound::Excluded(at(i)),
+    };
+    let counted = ctx
+        .storage
+        .snapshot()
+        .scan_shaped(start, end, Presence)
+        .take(KEY_RANGE_COUNT_CAP + 1)
+        .map_while(|item| item.ok())
+        .count();
+    (counted <= KEY_RANGE_COUNT_CAP).then_some(counted.max(1) as f64)
 }
 
 /// Reorders the inner join tree `join` with the WHERE `filter` above it, if it pays.

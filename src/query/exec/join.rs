@@ -46,6 +46,9 @@ pub struct Probe {
     pub key: ProbeKey,
     /// The right scan's own filter.
     pub filter: Option<Expr>,
+    /// Whether the index's entries hold every column the right scan reads (its filter's
+    /// included): the probe then reads no document.
+    pub covering: bool,
 }
 
 impl Probe {
@@ -76,12 +79,13 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
         columns,
         access: Access::Full,
         filter,
-        ..
+        read,
     } = right
     else {
         return None;
     };
     let key_column = collection.key_position();
+    let mut covering = false;
     let key = if matches!(right_key, Expr::Column(c) if Some(*c) == key_column) {
         ProbeKey::DocumentKey
     } else {
@@ -89,12 +93,16 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
         let index = collection
             .ready_indexes()
             .find(|i| i.fields.first() == Some(&path))?;
+        covering = read
+            .as_deref()
+            .is_some_and(|r| crate::query::access::is_covering(index, collection, columns, r));
         ProbeKey::Index(index.clone())
     };
     Some(Probe {
         collection: collection.clone(),
         key,
         filter: filter.clone(),
+        covering,
     })
 }
 
@@ -112,7 +120,7 @@ pub fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> 
             lower: None,
             upper: None,
             order: IndexOrder::Any,
-            covering: false,
+            covering: probe.covering,
             conditions: Vec::new(),
         })),
     };
