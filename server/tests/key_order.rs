@@ -183,6 +183,14 @@ fn integer_keys_are_read_in_key_order() {
             "id > 5 AND id > 2000 AND id <= 2003",
             within(Some((2000, false)), Some((2003, true))),
         ),
+        // The bounds' conjuncts are applied by the range; the others still filter.
+        (
+            "id % 7 = 0 AND id >= 1000 AND id < 1100",
+            within(Some((1000, true)), Some((1100, false)))
+                .into_iter()
+                .filter(|k| k % 7 == 0)
+                .collect(),
+        ),
     ];
     for (cond, want) in cases {
         let sql = format!("SELECT id FROM t WHERE {cond} ORDER BY id");

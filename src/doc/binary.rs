@@ -582,18 +582,30 @@ impl<'a> Reader<'a> {
 
     /// [`Reader::value`] into `out`: a string goes into the buffer of a string already
     /// there.
+    /// Integers and floats, the most common scalars of a table's rows, are read here
+    /// without going through [`Reader::token`].
+    #[inline]
     pub fn value_into(&mut self, depth: usize, out: &mut Value) -> Result<()> {
-        if self.bytes.get(self.pos) == Some(&STRING)
-            && let Value::String(buffer) = out
-        {
-            self.pos += 1;
-            let text = std::str::from_utf8(self.bytes_prefixed()?)
-                .map_err(|_| corrupt("invalid UTF-8"))?;
-            buffer.clear();
-            buffer.push_str(text);
-            return Ok(());
+        match (self.bytes.get(self.pos), &mut *out) {
+            (Some(&INT), _) => {
+                self.pos += 1;
+                *out = Value::Int(unzigzag(self.varint()?));
+            }
+            (Some(&FLOAT), _) => {
+                self.pos += 1;
+                let mut b = [0u8; 8];
+                b.copy_from_slice(self.take(8)?);
+                *out = Value::Float(f64::from_bits(u64::from_le_bytes(b)));
+            }
+            (Some(&STRING), Value::String(buffer)) => {
+                self.pos += 1;
+                let text = std::str::from_utf8(self.bytes_prefixed()?)
+                    .map_err(|_| corrupt("invalid UTF-8"))?;
+                buffer.clear();
+                buffer.push_str(text);
+            }
+            _ => *out = self.value(depth)?,
         }
-        *out = self.value(depth)?;
         Ok(())
     }
 

@@ -894,6 +894,12 @@ pub fn key_values(filter: &Expr, key: usize) -> Option<Vec<Expr>> {
 /// upper found; None if there is neither. The predicate stays the scan's filter, so a
 /// bound the range does not use still applies.
 pub fn key_range(filter: &Expr, key: usize) -> Option<KeyRange> {
+    key_range_sources(filter, key).map(|(range, _)| range)
+}
+
+/// [`key_range`] with the positions, among the filter's conjuncts ([`conjuncts`]), of
+/// the conjunct that gave its lower bound and of the one that gave its upper bound.
+pub fn key_range_sources(filter: &Expr, key: usize) -> Option<(KeyRange, [Option<usize>; 2])> {
     let mut parts = Vec::new();
     conjuncts(filter, &mut parts);
     let mut range = KeyRange {
@@ -901,12 +907,13 @@ pub fn key_range(filter: &Expr, key: usize) -> Option<KeyRange> {
         upper: None,
         reverse: false,
     };
+    let mut sources = [None, None];
     let is_key = |e: &Expr| matches!(e, Expr::Column(c) if *c == key);
     let bound = |value: &Expr, inclusive: bool| RangeBound {
         value: value.clone(),
         inclusive,
     };
-    for p in &parts {
+    for (at, p) in parts.iter().enumerate() {
         // (value, is lower, inclusive)
         let (lower, upper) = match p {
             Expr::Binary(op, l, r) => {
@@ -943,14 +950,16 @@ pub fn key_range(filter: &Expr, key: usize) -> Option<KeyRange> {
             }
             _ => continue,
         };
-        if range.lower.is_none() {
+        if range.lower.is_none() && lower.is_some() {
             range.lower = lower;
+            sources[0] = Some(at);
         }
-        if range.upper.is_none() {
+        if range.upper.is_none() && upper.is_some() {
             range.upper = upper;
+            sources[1] = Some(at);
         }
     }
-    (range.lower.is_some() || range.upper.is_some()).then_some(range)
+    (range.lower.is_some() || range.upper.is_some()).then_some((range, sources))
 }
 
 /// Pass 3: key lookups instead of full scans where the filter pins the key, and key

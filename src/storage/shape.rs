@@ -246,8 +246,12 @@ impl Shape for Columns {
     fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
         // A row handed back by the last reader, its strings overwritten in place.
         let mut values = recycle::take_row(self.slots.len());
-        self.written.clear();
-        self.written.resize(self.slots.len(), false);
+        if self.written.len() == self.slots.len() {
+            self.written.fill(false);
+        } else {
+            self.written.clear();
+            self.written.resize(self.slots.len(), false);
+        }
         let first = self.record_hints.is_empty();
         if first && let Some(learned) = self.first_hints.get() {
             self.record_hints.clone_from(learned);

@@ -9,7 +9,7 @@ use crate::catalog::{Collection, KeyForm, Kind};
 use crate::doc::{Object, Value, keycode};
 use crate::error::{Error, Result};
 use crate::query::Row;
-use crate::query::expr::{Expr, PathStep, as_text};
+use crate::query::expr::{BinOp, Expr, PathStep, as_text};
 use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess, RangeBound};
 use crate::query::predicate::Predicate;
@@ -176,6 +176,10 @@ struct Span {
     backward: bool,
     /// No key can match (a NULL bound, a lower bound above the upper).
     empty: bool,
+    /// Whether the span's start and its end are exactly the key range's lower and upper
+    /// bounds (or there is no such bound): every key inside passes those conjuncts of
+    /// the filter. (A bound that is no number leaves its side open to the filter.)
+    exact: [bool; 2],
 }
 
 impl Span {
@@ -262,6 +266,7 @@ fn span(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<S
         end: keys::collection_end(cid).map_or(Bound::Unbounded, Bound::Excluded),
         backward: false,
         empty: false,
+        exact: [true, true],
     };
     let Access::KeyRange(r) = access else {
         return Ok(span);
@@ -272,7 +277,7 @@ fn span(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<S
     let mut low = None;
     if let Some(b) = &r.lower {
         match integer_side(b, true, &ectx)? {
-            Side::Open => {}
+            Side::Open => span.exact[0] = false,
             Side::At(i) => {
                 low = Some(i);
                 span.start = Bound::Included(key(i));
@@ -282,7 +287,7 @@ fn span(collection: &Collection, access: &Access, ctx: &ExecContext) -> Result<S
     }
     if let Some(b) = &r.upper {
         match integer_side(b, false, &ectx)? {
-            Side::Open => {}
+            Side::Open => span.exact[1] = false,
             Side::At(i) => {
                 span.empty |= low.is_some_and(|l| l > i);
                 span.end = Bound::Included(key(i));
@@ -566,6 +571,45 @@ impl ScanSetup {
         }
     }
 
+    /// The filter for one execution of a key-range scan reading `span`, without the
+    /// conjuncts that gave the range bounds the span applies exactly (their column
+    /// then needs no test per row); None when it drops none.
+    fn filter_within(
+        &self,
+        collection: &Collection,
+        access: &Access,
+        span: &Span,
+        ctx: &ExecContext,
+    ) -> Option<Option<Arc<Predicate>>> {
+        let (Access::KeyRange(_), Some(filter)) = (access, &self.filter) else {
+            return None;
+        };
+        let (_, [lower, upper]) = optimizer::key_range_sources(filter, collection.key_position()?)?;
+        let applied = |at: usize| {
+            (lower == Some(at) || upper == Some(at))
+                && (lower != Some(at) || span.exact[0])
+                && (upper != Some(at) || span.exact[1])
+        };
+        let mut parts = Vec::new();
+        optimizer::conjuncts(filter, &mut parts);
+        if !(0..parts.len()).any(applied) {
+            return None;
+        }
+        let rest = parts
+            .into_iter()
+            .enumerate()
+            .filter(|(at, _)| !applied(*at))
+            .map(|(_, e)| e)
+            .reduce(|a, b| Expr::Binary(BinOp::And, Box::new(a), Box::new(b)));
+        Some(rest.map(|e| {
+            let e = match self.filter_folds {
+                true => optimizer::fold_params(&e, &ctx.eval_context()),
+                false => e,
+            };
+            Arc::new(Predicate::compile(&e))
+        }))
+    }
+
     /// The filter for one execution, with its parameter-only parts computed.
     fn filter(&self, ctx: &ExecContext) -> Option<Arc<Predicate>> {
         match &self.filter {
@@ -653,19 +697,22 @@ pub fn build_set_up(
         // The rows come straight out of the storage in column order.
         let mut shape = shape.clone();
         let with_id = id_filler(collection, mask);
+        let mut filter = filter;
         let rows: Box<dyn Iterator<Item = Result<Row>> + Send> =
             match picked(collection, access, &ctx)? {
-                None => Box::new(
-                    span(collection, access, &ctx)?
-                        .read(&ctx.view, collection.id, shape)
-                        .map(move |item| {
-                            item.and_then(|(key, row)| {
-                                let row = with_id(&key, row);
-                                recycle::give_key(key);
-                                row
-                            })
-                        }),
-                ),
+                None => {
+                    let span = span(collection, access, &ctx)?;
+                    if let Some(within) = setup.filter_within(collection, access, &span, &ctx) {
+                        filter = within;
+                    }
+                    Box::new(span.read(&ctx.view, collection.id, shape).map(move |item| {
+                        item.and_then(|(key, row)| {
+                            let row = with_id(&key, row);
+                            recycle::give_key(key);
+                            row
+                        })
+                    }))
+                }
                 Some(picked) => {
                     let (view, cid) = (ctx.view.clone(), collection.id);
                     // One key buffer for every document read; the documents come in
