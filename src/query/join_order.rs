@@ -25,17 +25,16 @@
 //! the plan above is unchanged. Conditions holding a subquery stay above that
 //! projection: a correlated subquery reads the row by its written column positions.
 
-use crate::query::access::PlanContext;
-use crate::query::exec::join::PROBE_MAX_ROWS;
-use crate::query::expr::{BinOp, Expr};
-use crate::query::optimizer::{self, conjuncts, has_subquery, reads_no_row};
-use crate::query::plan::{JoinKind, Node, RangeBound};
-
 use std::ops::Bound;
 
 use crate::catalog::KeyForm;
 use crate::doc::Value;
 use crate::error::Result;
+use crate::query::access::PlanContext;
+use crate::query::exec::join::PROBE_MAX_ROWS;
+use crate::query::expr::{BinOp, Expr};
+use crate::query::optimizer::{self, conjuncts, has_subquery, reads_no_row};
+use crate::query::plan::{JoinKind, Node, RangeBound};
 use crate::storage::keys;
 use crate::storage::shape::Presence;
 

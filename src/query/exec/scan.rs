@@ -581,10 +581,16 @@ impl ScanSetup {
         span: &Span,
         ctx: &ExecContext,
     ) -> Option<Option<Arc<Predicate>>> {
-        let (Access::KeyRange(_), Some(filter)) = (access, &self.filter) else {
+        let (Access::KeyRange(planned), Some(filter)) = (access, &self.filter) else {
             return None;
         };
-        let (_, [lower, upper]) = optimizer::key_range_sources(filter, collection.key_position()?)?;
+        let (range, [lower, upper]) =
+            optimizer::key_range_sources(filter, collection.key_position()?)?;
+        // The conjuncts found now must be the ones the plan's range came from (a filter
+        // changed after the range was made keeps all its conjuncts).
+        if range.lower != planned.lower || range.upper != planned.upper {
+            return None;
+        }
         let applied = |at: usize| {
             (lower == Some(at) || upper == Some(at))
                 && (lower != Some(at) || span.exact[0])
