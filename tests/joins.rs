@@ -217,9 +217,32 @@ fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
         &mut s,
         &format!("INSERT INTO ord VALUES {}", ords.join(",")),
     );
+    // A schemaless inner side: documents with fields the joins below do not read.
+    run(&mut s, "CREATE COLLECTION notes");
+    let notes: Vec<String> = (1..=900)
+        .map(|i| {
+            format!(
+                "('n{i}', {}, 't{}', '{{\"len\": {i}, \"pad\": \"{}\"}}'::jsonb, 'x{i}')",
+                i % 310,
+                i % 5,
+                "p".repeat(i % 40)
+            )
+        })
+        .collect();
+    run(
+        &mut s,
+        &format!(
+            "INSERT INTO notes (id, cust, tag, body, extra) VALUES {}",
+            notes.join(",")
+        ),
+    );
     let queries = [
         // Small outer side (one region's customers), inner side probed by index.
         "SELECT c.id, count(*), sum(o.total) FROM cust c JOIN ord o ON o.cust_id = c.id WHERE c.region = 'r3' GROUP BY c.id ORDER BY c.id",
+        // The probed side's own filter on a column the output does not show.
+        "SELECT c.id, o.id FROM cust c JOIN ord o ON o.cust_id = c.id WHERE c.region = 'r2' AND o.total > 50 ORDER BY 1, 2",
+        // A schemaless side probed by its index: a filtered field and a nested one read.
+        "SELECT c.id, n.id, n.body.len FROM cust c JOIN notes n ON n.cust = c.id WHERE c.region = 'r4' AND n.tag = 't1' ORDER BY 1, 2",
         "SELECT c.id, o.id FROM cust c LEFT JOIN ord o ON o.cust_id = c.id WHERE c.id > 290 ORDER BY 1, 2",
         // Large outer side (3000 orders): the full hash join.
         "SELECT count(*), sum(c.id) FROM ord o JOIN cust c ON c.id = o.cust_id",
@@ -227,13 +250,23 @@ fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
         "SELECT o.id, c.region FROM ord o JOIN cust c ON c.id = o.cust_id WHERE o.total = 5 ORDER BY 1",
     ];
     let before: Vec<Vec<String>> = queries.iter().map(|q| run(&mut s, q)).collect();
-    run(&mut s, "CREATE INDEX ON ord (cust_id)");
-    let plan = run(&mut s, &format!("EXPLAIN {}", queries[0])).join("\n");
+    run(
+        &mut s,
+        "CREATE INDEX ON ord (cust_id); CREATE INDEX ON notes (cust)",
+    );
+    for q in &queries[..2] {
+        let plan = run(&mut s, &format!("EXPLAIN {q}")).join("\n");
+        assert!(
+            plan.contains("Index Probe: ord by index ord_cust_id_idx"),
+            "{plan}"
+        );
+    }
+    let plan = run(&mut s, &format!("EXPLAIN {}", queries[2])).join("\n");
     assert!(
-        plan.contains("Index Probe: ord by index ord_cust_id_idx"),
+        plan.contains("Index Probe: notes by index notes_cust_idx"),
         "{plan}"
     );
-    let plan = run(&mut s, &format!("EXPLAIN {}", queries[3])).join("\n");
+    let plan = run(&mut s, &format!("EXPLAIN {}", queries[5])).join("\n");
     assert!(plan.contains("Index Probe: cust by key"), "{plan}");
     for (q, want) in queries.iter().zip(&before) {
         let got = run(&mut s, q);
@@ -245,7 +278,7 @@ fn small_outer_sides_probe_the_inner_side_by_key_or_index() {
     }
     // In a transaction that wrote the orders, the index lacks them: no probe, same rows.
     run(&mut s, "BEGIN; INSERT INTO ord VALUES (5001, 298, 7)");
-    let got = run(&mut s, queries[1]);
+    let got = run(&mut s, queries[3]);
     assert!(got.contains(&"298|5001".to_string()), "{got:?}");
     run(&mut s, "ROLLBACK");
     // `c.id = 42` and `o.cust_id = c.id` give `o.cust_id = 42`: the orders side reads

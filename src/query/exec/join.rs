@@ -46,6 +46,9 @@ pub struct Probe {
     pub key: ProbeKey,
     /// The right scan's own filter.
     pub filter: Option<Expr>,
+    /// The columns the right scan reads (its filter's included; None: all): only
+    /// those are decoded from each document the probe reads.
+    pub read: Option<Vec<usize>>,
     /// Whether the index's entries hold every column the right scan reads (its filter's
     /// included): the probe then reads no document.
     pub covering: bool,
@@ -102,6 +105,7 @@ pub fn probe_for(kind: JoinKind, right: &Node, equi: &[(Expr, Expr)]) -> Option<
         collection: collection.clone(),
         key,
         filter: filter.clone(),
+        read: read.clone(),
         covering,
     })
 }
@@ -124,7 +128,14 @@ pub fn probed_right(probe: &Probe, keys: Vec<Value>, ctx: &Arc<ExecContext>) -> 
             conditions: Vec::new(),
         })),
     };
-    super::scan::build(&probe.collection, &access, probe.filter.as_ref(), ctx)
+    super::scan::build_reading(
+        &probe.collection,
+        &access,
+        probe.filter.as_ref(),
+        probe.read.as_deref(),
+        Vec::new(),
+        ctx,
+    )
 }
 
 /// The start of a probed join's left side, read to learn its join keys (see
