@@ -146,9 +146,14 @@ pub struct Scouted {
     /// The distinct join-key values among them (not NULL): each encoded (as a hash
     /// table's key), and as it is.
     pub keys: Vec<(Vec<u8>, Value)>,
+    /// Per row read, the position of its key in `keys` ([`NO_KEY`] for a NULL key).
+    pub row_keys: Vec<u32>,
     /// The rows not read yet; None when the side ended within the limits.
     pub rest: Option<RowIter>,
 }
+
+/// The key position of a scouted row whose join key is NULL (see [`Scouted::row_keys`]).
+pub const NO_KEY: u32 = u32::MAX;
 
 /// Reads `left` while its rows hold at most [`PROBE_MAX_ROWS`] distinct values of
 /// `left_key` and take at most `budget` bytes: if it ends within that, the right side
@@ -161,28 +166,41 @@ pub fn scout(
 ) -> Result<Scouted> {
     let ectx = ctx.eval_context();
     let left_keys = std::slice::from_ref(left_key);
-    let mut distinct: std::collections::HashSet<Vec<u8>, foldhash::fast::RandomState> =
-        Default::default();
+    // Each distinct key's position in `keys`.
+    let mut distinct: HashMap<Vec<u8>, u32, foldhash::fast::RandomState> = Default::default();
     let (mut rows, mut keys, mut key, mut bytes) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
+    let mut row_keys = Vec::new();
     while distinct.len() <= PROBE_MAX_ROWS && bytes <= budget {
         let Some(row) = left.next() else {
             return Ok(Scouted {
                 rows,
                 keys,
+                row_keys,
                 rest: None,
             });
         };
         let row = row?;
-        if key_into(left_keys, &row, &ectx, &mut key)? && !distinct.contains(key.as_slice()) {
-            distinct.insert(key.clone());
-            keys.push((key.clone(), left_key.eval(&row, &ectx)?));
-        }
+        let at = if key_into(left_keys, &row, &ectx, &mut key)? {
+            match distinct.get(key.as_slice()) {
+                Some(&at) => at,
+                None => {
+                    let at = keys.len() as u32;
+                    distinct.insert(key.clone(), at);
+                    keys.push((key.clone(), left_key.eval(&row, &ectx)?));
+                    at
+                }
+            }
+        } else {
+            NO_KEY
+        };
         bytes += row_size(&row);
         rows.push(row);
+        row_keys.push(at);
     }
     Ok(Scouted {
         rows,
         keys,
+        row_keys,
         rest: Some(left),
     })
 }
@@ -246,7 +264,7 @@ fn key_into(
 }
 
 pub fn build(
-    mut left: RowIter,
+    left: RowIter,
     mut right: RowIter,
     spec: JoinSpec,
     probe: Option<Probe>,
@@ -255,11 +273,12 @@ pub fn build(
     let probe = probe.filter(|p| p.usable(ctx));
     if let (Some(probe), Some((left_key, _))) = (probe, spec.equi.first()) {
         let scouted = scout(left, left_key, ctx.memory_limit / 4, ctx)?;
-        let (rows, keys, rest) = (scouted.rows, scouted.keys, scouted.rest);
-        if rest.is_none() {
-            right = probed_right(&probe, keys.into_iter().map(|(_, v)| v).collect(), ctx)?;
+        if scouted.rest.is_none() {
+            let keys = scouted.keys.iter().map(|(_, v)| v.clone()).collect();
+            right = probed_right(&probe, keys, ctx)?;
         }
-        left = Box::new(rows.into_iter().map(Ok).chain(rest.into_iter().flatten()));
+        let inner = inner_side(right, &spec, ctx)?;
+        return Ok(probe_scouted(scouted, inner, spec, ctx));
     }
     let inner = inner_side(right, &spec, ctx)?;
     Ok(probe_with(left, inner, spec, ctx))
@@ -319,21 +338,51 @@ pub fn probe_with(
     spec: JoinSpec,
     ctx: &Arc<ExecContext>,
 ) -> RowIter {
-    let left_keys = spec.equi.iter().map(|(l, _)| l.clone()).collect();
-    Box::new(JoinIter {
-        matched: vec![false; inner.rows.len()],
-        inner,
-        left: Some(left),
-        pending: VecDeque::new(),
-        spec,
-        left_keys,
-        key: Vec::new(),
-        ctx: ctx.clone(),
-        all_candidates: Vec::new(),
-    })
+    Box::new(JoinIter::new(Some(left), None, inner, spec, ctx))
+}
+
+/// Joins the rows `scouted` read (their keys known: each key looked up once in the
+/// hash table) and then the rest of its left side against `inner`, streaming.
+pub fn probe_scouted(
+    scouted: Scouted,
+    inner: Arc<Inner>,
+    spec: JoinSpec,
+    ctx: &Arc<ExecContext>,
+) -> RowIter {
+    let Some(index) = &inner.index else {
+        let left = scouted.rows.into_iter().map(Ok);
+        return probe_with(
+            Box::new(left.chain(scouted.rest.into_iter().flatten())),
+            inner,
+            spec,
+            ctx,
+        );
+    };
+    let matches = scouted
+        .keys
+        .iter()
+        .map(|(key, _)| index.get(key.as_slice()).cloned().unwrap_or_default())
+        .collect();
+    let known = Known {
+        rows: scouted.rows.into_iter(),
+        keys: scouted.row_keys.into_iter(),
+        matches,
+    };
+    Box::new(JoinIter::new(scouted.rest, Some(known), inner, spec, ctx))
+}
+
+/// Left rows whose join keys are known already (see [`probe_scouted`]).
+struct Known {
+    rows: std::vec::IntoIter<Row>,
+    /// Per row, the position of its key's matches ([`NO_KEY`]: a NULL key).
+    keys: std::vec::IntoIter<u32>,
+    /// The right rows of each key.
+    matches: Vec<Matches>,
 }
 
 struct JoinIter {
+    /// Left rows whose keys are known, joined before `left`'s.
+    known: Option<Known>,
     left: Option<RowIter>,
     inner: Arc<Inner>,
     matched: Vec<bool>,
@@ -349,6 +398,56 @@ struct JoinIter {
 }
 
 impl JoinIter {
+    /// A join of the `known` rows, then of `left`'s (none: no more rows).
+    fn new(
+        left: Option<RowIter>,
+        known: Option<Known>,
+        inner: Arc<Inner>,
+        spec: JoinSpec,
+        ctx: &Arc<ExecContext>,
+    ) -> JoinIter {
+        let left_keys = spec.equi.iter().map(|(l, _)| l.clone()).collect();
+        JoinIter {
+            known,
+            matched: vec![false; inner.rows.len()],
+            inner,
+            // Ended only once its rows are read (the right rows nothing matched follow).
+            left: Some(left.unwrap_or_else(|| Box::new(std::iter::empty()))),
+            pending: VecDeque::new(),
+            spec,
+            left_keys,
+            key: Vec::new(),
+            ctx: ctx.clone(),
+            all_candidates: Vec::new(),
+        }
+    }
+
+    /// Joins the next left row whose key is known; false when there is none.
+    fn join_known(&mut self) -> Result<bool> {
+        let Some(known) = &mut self.known else {
+            return Ok(false);
+        };
+        let (Some(l), Some(k)) = (known.rows.next(), known.keys.next()) else {
+            self.known = None;
+            return Ok(false);
+        };
+        let candidates = known
+            .matches
+            .get(k as usize)
+            .map_or(&[][..], |m| m.as_slice());
+        let ectx = self.ctx.eval_context();
+        join_candidates(
+            &self.inner.rows,
+            &self.spec,
+            &mut self.matched,
+            &mut self.pending,
+            &ectx,
+            l,
+            candidates,
+        )?;
+        Ok(true)
+    }
+
     /// Joins one left row, queueing its output rows.
     fn join_row(&mut self, l: Row) -> Result<()> {
         let ectx = self.ctx.eval_context();
@@ -369,47 +468,15 @@ impl JoinIter {
                 &self.all_candidates
             }
         };
-        let semi = matches!(self.spec.kind, JoinKind::Semi | JoinKind::Anti);
-        let mut any = false;
-        if semi && self.spec.condition.is_none() {
-            // Whether a right row matches is all a semi- or anti-join asks: no joined
-            // row is built.
-            any = candidates.iter().any(|&i| i < right.len());
-        } else {
-            for &i in candidates {
-                let Some(r) = right.get(i) else {
-                    continue;
-                };
-                let mut row = Vec::with_capacity(l.len() + r.len());
-                row.extend_from_slice(&l);
-                row.extend_from_slice(r);
-                let keep = match &self.spec.condition {
-                    None => true,
-                    Some(c) => c.passes(&row, &ectx)?,
-                };
-                if keep {
-                    any = true;
-                    if semi {
-                        break;
-                    }
-                    if let Some(m) = self.matched.get_mut(i) {
-                        *m = true;
-                    }
-                    self.pending.push_back(row);
-                }
-            }
-        }
-        match self.spec.kind {
-            JoinKind::Semi if any => self.pending.push_back(l),
-            JoinKind::Anti if !any => self.pending.push_back(l),
-            JoinKind::Left | JoinKind::Full if !any => {
-                let mut row = l;
-                row.resize(self.spec.left_width + self.spec.right_width, Value::Null);
-                self.pending.push_back(row);
-            }
-            _ => {}
-        }
-        Ok(())
+        join_candidates(
+            right,
+            &self.spec,
+            &mut self.matched,
+            &mut self.pending,
+            &ectx,
+            l,
+            candidates,
+        )
     }
 
     /// After the left side: the right rows nothing matched, for right and full joins.
@@ -427,6 +494,60 @@ impl JoinIter {
     }
 }
 
+/// Joins left row `l` with the right rows `candidates` (positions in `right`), queueing
+/// the output rows in `pending` and marking the right rows matched.
+fn join_candidates(
+    right: &[Row],
+    spec: &JoinSpec,
+    matched: &mut [bool],
+    pending: &mut VecDeque<Row>,
+    ectx: &crate::query::expr::EvalContext<'_>,
+    l: Row,
+    candidates: &[usize],
+) -> Result<()> {
+    let semi = matches!(spec.kind, JoinKind::Semi | JoinKind::Anti);
+    let mut any = false;
+    if semi && spec.condition.is_none() {
+        // Whether a right row matches is all a semi- or anti-join asks: no joined
+        // row is built.
+        any = candidates.iter().any(|&i| i < right.len());
+    } else {
+        for &i in candidates {
+            let Some(r) = right.get(i) else {
+                continue;
+            };
+            let mut row = Vec::with_capacity(l.len() + r.len());
+            row.extend_from_slice(&l);
+            row.extend_from_slice(r);
+            let keep = match &spec.condition {
+                None => true,
+                Some(c) => c.passes(&row, ectx)?,
+            };
+            if keep {
+                any = true;
+                if semi {
+                    break;
+                }
+                if let Some(m) = matched.get_mut(i) {
+                    *m = true;
+                }
+                pending.push_back(row);
+            }
+        }
+    }
+    match spec.kind {
+        JoinKind::Semi if any => pending.push_back(l),
+        JoinKind::Anti if !any => pending.push_back(l),
+        JoinKind::Left | JoinKind::Full if !any => {
+            let mut row = l;
+            row.resize(spec.left_width + spec.right_width, Value::Null);
+            pending.push_back(row);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Iterator for JoinIter {
     type Item = Result<Row>;
 
@@ -434,6 +555,16 @@ impl Iterator for JoinIter {
         loop {
             if let Some(row) = self.pending.pop_front() {
                 return Some(Ok(row));
+            }
+            if self.known.is_some() {
+                match self.ctx.check_cancel().and_then(|()| self.join_known()) {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => {
+                        (self.known, self.left) = (None, None);
+                        return Some(Err(e));
+                    }
+                }
             }
             let left = self.left.as_mut()?;
             match left.next() {

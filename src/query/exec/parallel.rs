@@ -376,15 +376,7 @@ fn probed_parts(
     let inner = join::inner_side(rows, spec, ctx)?;
     Ok(scouted
         .into_iter()
-        .map(|s| {
-            let part: RowIter = Box::new(
-                s.rows
-                    .into_iter()
-                    .map(Ok)
-                    .chain(s.rest.into_iter().flatten()),
-            );
-            join::probe_with(part, inner.clone(), spec.clone(), ctx)
-        })
+        .map(|s| join::probe_scouted(s, inner.clone(), spec.clone(), ctx))
         .collect())
 }
 
