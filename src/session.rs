@@ -14,6 +14,7 @@ use crate::catalog::{self, Catalog, Collection, DocWrite, IndexDef};
 use crate::database::Database;
 use crate::doc::{Object, Value};
 use crate::error::{Error, Result, SqlState};
+use crate::query::sink::RowSink;
 use crate::query::{Column, Outcome, SqlType, references};
 use crate::storage::keys;
 use crate::storage::shape::{Presence, Shape};
@@ -147,6 +148,9 @@ pub struct Session {
     /// Whether the rows of this session's queries may come with json columns encoded
     /// (see [`Session::set_json_encoded_results`]).
     pub(crate) json_encoded_results: bool,
+    /// Where the running query's answer goes as it is made (see
+    /// [`Session::execute_into`]).
+    row_sink: std::sync::Mutex<Option<Box<dyn RowSink>>>,
 }
 
 /// Templates a session remembers as refused.
@@ -207,6 +211,7 @@ impl Session {
             refused_templates: Vec::new(),
             seen_templates: Default::default(),
             json_encoded_results: false,
+            row_sink: std::sync::Mutex::new(None),
         }
     }
 
@@ -428,6 +433,42 @@ impl Session {
     /// Runs a prepared statement with parameter values (already of `param_types`).
     pub fn execute(&mut self, prepared: &Prepared, params: &[Value]) -> Result<Outcome> {
         crate::query::statement::execute(self, prepared, params)
+    }
+
+    /// [`Session::execute`], the rows of a query's answer handed to `sink` as they are
+    /// made when it takes them ([`RowSink::start`]): the outcome then holds no rows.
+    /// After an error the sink may hold some of the answer's rows.
+    pub fn execute_into<S: RowSink + Default>(
+        &mut self,
+        prepared: &Prepared,
+        params: &[Value],
+        sink: &mut S,
+    ) -> Result<Outcome> {
+        self.put_row_sink(Box::new(std::mem::take(sink)));
+        let outcome = crate::query::statement::execute(self, prepared, params);
+        let back = self.take_row_sink().map(|s| s as Box<dyn std::any::Any>);
+        match back.map(|s| s.downcast::<S>()) {
+            Some(Ok(back)) => {
+                *sink = *back;
+                outcome
+            }
+            // Only run_plan takes the sink out, and it puts it back.
+            _ => Err(Error::Internal(
+                "a row sink lost while its statement ran".into(),
+            )),
+        }
+    }
+
+    /// The row sink of the running statement, taken out (see [`Session::execute_into`]).
+    pub(crate) fn take_row_sink(&self) -> Option<Box<dyn RowSink>> {
+        self.row_sink.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Puts a row sink (back) in place.
+    pub(crate) fn put_row_sink(&self, sink: Box<dyn RowSink>) {
+        if let Ok(mut slot) = self.row_sink.lock() {
+            *slot = Some(sink);
+        }
     }
 
     /// The transaction status, as ReadyForQuery reports it.

@@ -28,6 +28,7 @@ pub mod plan_cache;
 pub mod predicate;
 pub mod references;
 pub mod schema;
+pub mod sink;
 pub mod statement;
 pub mod system;
 pub mod types;

@@ -707,34 +707,8 @@ fn cast_params(types: &[SqlType], params: &[Value]) -> Result<Vec<Value>> {
 /// Converts values, without loss, to the types their columns announce: integers in a
 /// float or numeric column. Rows are changed in place, and only in those columns (values
 /// past the last column are dropped).
-fn conform_rows(mut rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
-    let numeric = |ty: &SqlType| {
-        matches!(
-            ty,
-            SqlType::Float8 | SqlType::Float4 | SqlType::Numeric | SqlType::NumericTyped(..)
-        )
-    };
-    let convert: Vec<(usize, bool)> = columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| numeric(&c.ty))
-        .map(|(i, c)| (i, matches!(c.ty, SqlType::Float8 | SqlType::Float4)))
-        .collect();
-    for row in &mut rows {
-        row.truncate(columns.len());
-        for &(i, float) in &convert {
-            if let Some(v) = row.get_mut(i)
-                && let Value::Int(n) = *v
-            {
-                *v = if float {
-                    Value::Float(n as f64)
-                } else {
-                    Value::Numeric(n.to_string())
-                };
-            }
-        }
-    }
-    rows
+fn conform_rows(rows: Vec<Row>, columns: &[Column]) -> Vec<Row> {
+    crate::query::sink::Conform::new(columns).rows(rows)
 }
 
 /// The session's `max_parallel_workers_per_gather` (checked when it is set).
@@ -841,25 +815,29 @@ fn plan_statement(node: Node, session: &Session, params: &[Value]) -> Result<Nod
 }
 
 pub(crate) fn run_query(node: Node, params: Vec<Value>, session: &Session) -> Result<Outcome> {
-    run_query_as(node, params, session, false)
+    run_query_as(node, params, session, false, false)
 }
 
-/// [`run_query`]; with `encode`, json columns may come encoded (see [`run_plan`]).
+/// [`run_query`]; with `encode`, json columns may come encoded, and with `answer` the
+/// rows may go to the session's row sink (see [`run_plan`]).
 fn run_query_as(
     node: Node,
     params: Vec<Value>,
     session: &Session,
     encode: bool,
+    answer: bool,
 ) -> Result<Outcome> {
     let columns = Arc::new(node.columns());
     let node = plan_statement(node, session, &params)?;
-    run_plan(&node, columns, &params, session, None, encode)
+    run_plan(&node, columns, &params, session, None, encode, answer)
 }
 
 /// Runs an optimized plan; `columns` are the result columns as bound. With `encode`
 /// (a query whose rows go straight to a client of a session that asked for it, see
 /// [`Session::set_json_encoded_results`]), json columns the plan's root projection
-/// passes on as they are come encoded ([`Column::json_encoded`]).
+/// passes on as they are come encoded ([`Column::json_encoded`]). With `answer` (the
+/// rows are the statement's answer), a row sink the session holds may take them as
+/// they are made ([`crate::query::sink`]): the outcome then holds none.
 fn run_plan(
     node: &Node,
     columns: Arc<Vec<Column>>,
@@ -867,17 +845,40 @@ fn run_plan(
     session: &Session,
     memo: Option<Arc<exec::memo::PlanMemo>>,
     encode: bool,
+    answer: bool,
 ) -> Result<Outcome> {
     let encoded_at = match encode {
         true => exec::json_encoding_root(node).map(exec::memo::address),
         false => None,
     };
     let ctx = exec_context_with(session, params, memo, encoded_at);
-    let rows = exec::build(node, &ctx)?.collect::<Result<Vec<_>>>()?;
+    let rows = exec::build(node, &ctx)?;
     let columns = match encoded_at {
         Some(_) => exec::result_columns(node, &ctx, columns),
         None => columns,
     };
+    if answer && let Some(mut sink) = session.take_row_sink() {
+        if sink.start(&columns) {
+            let conform = crate::query::sink::Conform::new(&columns);
+            let sent = rows.map(|row| {
+                let mut row = row?;
+                conform.apply(&mut row);
+                sink.push(&row)?;
+                crate::storage::recycle::give_row(row);
+                Ok(())
+            });
+            let sent = sent.collect::<Result<()>>();
+            session.put_row_sink(sink);
+            sent?;
+            return Ok(Outcome::Rows {
+                rows: Vec::new(),
+                columns,
+                command: "SELECT",
+            });
+        }
+        session.put_row_sink(sink);
+    }
+    let rows = rows.collect::<Result<Vec<_>>>()?;
     Ok(Outcome::Rows {
         rows: conform_rows(rows, &columns),
         columns,
@@ -939,7 +940,8 @@ fn run(
                 && let Kept::Query(plan, columns) = &kept.plan
             {
                 let params = cast_params(&kept.param_types, params)?;
-                return run_plan(plan, columns.clone(), &params, session, kept.memo(), encode);
+                let memo = kept.memo();
+                return run_plan(plan, columns.clone(), &params, session, memo, encode, true);
             }
             let mut binder = session_binder(session, &db, hints);
             let node = binder.statement_query(q)?;
@@ -949,12 +951,13 @@ fn run(
                     let columns = Arc::new(node.columns());
                     let param_types = binder.param_types();
                     let plan = optimizer::optimize(node, &plan_context(session))?;
-                    let outcome = run_plan(&plan, columns.clone(), &params, session, None, encode);
+                    let outcome =
+                        run_plan(&plan, columns.clone(), &params, session, None, encode, true);
                     let plan = Kept::Query(plan, columns);
                     cache.put(version, &session.settings, false, plan, param_types);
                     outcome
                 }
-                _ => run_query_as(node, params, session, encode),
+                _ => run_query_as(node, params, session, encode, true),
             }
         }
         ast::Statement::Insert(ins) => {

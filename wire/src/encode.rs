@@ -36,6 +36,18 @@ pub fn encode_row(
     formats: &[FieldFormat],
     row: &[Value],
 ) -> PgWireResult<DataRow> {
+    let mut buf = BytesMut::with_capacity(16 * row.len());
+    let count = encode_row_into(&mut buf, columns, formats, row)?;
+    Ok(DataRow::new(buf, count))
+}
+
+/// Appends the values of one row to `buf` (a data row's body) and gives their count.
+pub fn encode_row_into(
+    buf: &mut BytesMut,
+    columns: &[Column],
+    formats: &[FieldFormat],
+    row: &[Value],
+) -> PgWireResult<i16> {
     if row.len() != columns.len() || formats.len() != columns.len() {
         return Err(error::internal(format!(
             "a row has {} values for {} columns",
@@ -43,14 +55,11 @@ pub fn encode_row(
             columns.len()
         )));
     }
-    let mut buf = BytesMut::with_capacity(16 * row.len());
     for ((column, format), value) in columns.iter().zip(formats).zip(row) {
-        put_value(&mut buf, column, *format, value)?;
+        put_value(buf, column, *format, value)?;
     }
     // At most 1600 columns reach here in PostgreSQL; the engine's limit is its own.
-    let count = i16::try_from(columns.len())
-        .map_err(|_| error::user("54011", "too many result columns"))?;
-    Ok(DataRow::new(buf, count))
+    i16::try_from(columns.len()).map_err(|_| error::user("54011", "too many result columns"))
 }
 
 /// Appends one length-prefixed value (-1 for NULL).

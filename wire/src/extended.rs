@@ -46,6 +46,7 @@ use crate::held::Held;
 use crate::quick_reads::QuickReads;
 use crate::response;
 use crate::schema::{self, check_format_count, format_at, param_pg_type, sql_type_from_oid};
+use crate::streamed::EncodedRows;
 
 /// A statement as the connection keeps it: the engine's prepared statement, and the
 /// [`QuickReads`] shape of its text, hashed once at Parse instead of at every Execute.
@@ -231,30 +232,50 @@ impl ExtendedQueryHandler for QueryHandler {
         // Refuse a bad Bind before anything runs.
         check_format_count(result_format, prepared.columns.len(), "result")?;
         let params = bind_values(portal)?;
-        let outcome = if prepared.point {
-            self.session.run_direct(|s| s.execute(&prepared, &params))
+        // Rows of an answer in the described columns are encoded as they are made.
+        let sink = EncodedRows::new(
+            prepared.columns.clone(),
+            (0..prepared.columns.len())
+                .map(|i| format_at(result_format, i))
+                .collect(),
+        );
+        let (outcome, mut sink) = if prepared.point {
+            // A few rows at most: as they come.
+            (
+                self.session.run_direct(|s| s.execute(&prepared, &params)),
+                sink,
+            )
         } else if prepared.read_only {
             let run = prepared.clone();
             self.session
-                .run_inline(move |s| s.execute(&run, &params))
+                .run_inline(move |s| {
+                    let mut sink = sink;
+                    (s.execute_into(&run, &params, &mut sink), sink)
+                })
                 .await?
         } else {
             let run = prepared.clone();
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
             self.replies.wrote();
-            let (outcome, deallocated) = self
+            let (outcome, sink, deallocated) = self
                 .session
                 .run_write(quick, self.replies.company(), move |s| {
-                    (s.execute(&run, &params), s.take_deallocated())
+                    let mut sink = sink;
+                    let outcome = s.execute_into(&run, &params, &mut sink);
+                    (outcome, sink, s.take_deallocated())
                 })
                 .await?;
             // Statements prepared over the wire that a DEALLOCATE dropped.
             for name in deallocated {
                 client.portal_store().rm_statement(&name);
             }
-            outcome
-        }
-        .map_err(|e| error::engine(&e))?;
+            (outcome, sink)
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            // A row that could not be encoded ended the statement.
+            Err(e) => return Err(sink.take_error().unwrap_or_else(|| error::engine(&e))),
+        };
         if let Some(copy) = crate::copy::extended_response(&self.session, client).await? {
             return Ok(copy);
         }
@@ -273,6 +294,14 @@ impl ExtendedQueryHandler for QueryHandler {
                 ));
             }
             Outcome::Command { .. } => {}
+        }
+        if let Outcome::Rows { command, .. } = &outcome
+            && sink.took()
+        {
+            let command = *command;
+            let mut response = sink.into_response();
+            response.set_command_tag(command);
+            return Ok(Response::Query(response));
         }
         // The row description went with Describe: the answer is rows only.
         Ok(response::outcome(outcome, false, |i| {

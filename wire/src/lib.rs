@@ -39,6 +39,7 @@ pub mod schema;
 pub mod session;
 pub mod simple;
 pub mod startup;
+pub mod streamed;
 #[cfg(test)]
 mod testing;
 
