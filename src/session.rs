@@ -459,6 +459,39 @@ impl Session {
         }
     }
 
+    /// [`Session::execute_batch`], the rows of the answer of a lone query statement
+    /// handed to `sink` as [`Session::execute_into`] does (the answers of a batch of
+    /// several statements are never a sink's).
+    pub fn execute_batch_into<S: RowSink + Default>(
+        &mut self,
+        sql: &str,
+        sink: &mut S,
+    ) -> Vec<Result<Outcome>> {
+        self.put_row_sink(Box::new(std::mem::take(sink)));
+        let mut results = crate::query::statement::execute_batch(self, sql);
+        let back = self.take_row_sink().map(|s| s as Box<dyn std::any::Any>);
+        match back.map(|s| s.downcast::<S>()) {
+            Some(Ok(back)) => *sink = *back,
+            // Only run_plan and execute_batch take the sink out, and they put it back.
+            _ => results.push(Err(Error::Internal(
+                "a row sink lost while its statement ran".into(),
+            ))),
+        }
+        results
+    }
+
+    /// Tells the row sink in place, if any, the columns the statement about to run was
+    /// described with (see [`RowSink::described`]).
+    pub(crate) fn describe_to_sink(&self, columns: &Arc<Vec<Column>>) {
+        if columns.is_empty() {
+            return;
+        }
+        if let Some(mut sink) = self.take_row_sink() {
+            sink.described(columns);
+            self.put_row_sink(sink);
+        }
+    }
+
     /// The row sink of the running statement, taken out (see [`Session::execute_into`]).
     pub(crate) fn take_row_sink(&self) -> Option<Box<dyn RowSink>> {
         self.row_sink.lock().ok().and_then(|mut s| s.take())

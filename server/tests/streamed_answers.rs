@@ -3,7 +3,8 @@
 //!
 //! * a large answer of every common type arrives whole, in order, each value as the
 //!   test computed it, in binary (tokio-postgres) and text (the simple protocol), and in
-//!   pieces through a portal with a row limit;
+//!   pieces through a portal with a row limit; two queries in one Query message (whose
+//!   answers are never streamed) each get their own;
 //! * integers of a schemaless field that also holds fractions come as the column's
 //!   float type;
 //! * a statement that fails after thousands of its rows were encoded answers the error
@@ -94,6 +95,31 @@ async fn large_answers_arrive_whole_in_every_protocol() {
             assert_eq!(row.get(3), Some(t.as_str()), "row {i}");
             assert_eq!(row.get(4), Some(if b { "t" } else { "f" }), "row {i}");
         }
+        // A command and two queries in one Query message: each answer whole, in its own
+        // columns.
+        let messages = c
+            .simple_query("SET application_name = 'batch'; SELECT id, t FROM wide WHERE id > 19990 ORDER BY id; \
+                 SELECT count(*), sum(id) FROM wide")
+            .await
+            .expect("batch");
+        let answers: Vec<Vec<Vec<String>>> = messages
+            .split(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
+            .map(|part| {
+                part.iter()
+                    .filter_map(|m| match m {
+                        SimpleQueryMessage::Row(r) => {
+                            Some((0..r.len()).map(|i| r.get(i).unwrap_or("").to_string()).collect())
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let first: Vec<Vec<String>> = (19991..=ROWS).map(|i| vec![i.to_string(), expected(i).3]).collect();
+        assert!(answers[0].is_empty(), "{:?}", answers[0]);
+        assert_eq!(answers[1], first);
+        let total = i64::from(ROWS) * i64::from(ROWS + 1) / 2;
+        assert_eq!(answers[2], [vec![ROWS.to_string(), total.to_string()]]);
         // In pieces: a portal read 3,000 rows at a time gives the same rows.
         let tx = c.transaction().await.expect("begin");
         let stmt = tx
@@ -181,6 +207,9 @@ async fn a_statement_failing_midway_answers_its_error_alone() {
         // Row 15,000 divides by zero, after 14,999 rows were made.
         let failing = "SELECT id, t, 10 / (id - 15000) FROM wide ORDER BY id";
         let e = c.query(failing, &[]).await.expect_err("division by zero");
+        assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
+        // The same through the simple protocol.
+        let e = c.simple_query(failing).await.expect_err("division by zero");
         assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
         // The next statement's answer is its own.
         let rows = c

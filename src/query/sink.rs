@@ -25,6 +25,11 @@ pub trait RowSink: Any + Send {
     /// rows. False also once the sink took an answer.
     fn start(&mut self, columns: &Arc<Vec<Column>>) -> bool;
 
+    /// The columns a prepared statement about to run was described with: its answer is
+    /// converted to them if its own columns differ (a sink that takes only an answer in
+    /// these columns gets rows that need no conversion).
+    fn described(&mut self, _columns: &Arc<Vec<Column>>) {}
+
     /// One row of the answer, conformed to the columns. An error ends the statement
     /// with it.
     fn push(&mut self, row: &[Value]) -> Result<()>;

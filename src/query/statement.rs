@@ -135,6 +135,21 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
     if let Err(e) = crate::query::copy::check_batch(&statements) {
         return vec![Err(e)];
     }
+    // A row sink takes the answer of a lone statement only.
+    let parked = match statements.len() {
+        1 => None,
+        _ => session.take_row_sink(),
+    };
+    let out = run_statements(session, &statements);
+    if let Some(sink) = parked {
+        session.put_row_sink(sink);
+    }
+    out
+}
+
+/// The statements of one Query message, in order, up to the first failure (see
+/// [`execute_batch`]).
+fn run_statements(session: &mut Session, statements: &[Statement]) -> Vec<Result<Outcome>> {
     // Several statements in one Query message outside a block run as one implicit
     // transaction, as in PostgreSQL: a failure undoes the earlier ones. (With BEGIN,
     // COMMIT or savepoints among them, each runs as written instead.)
@@ -145,7 +160,7 @@ pub fn execute_batch(session: &mut Session, sql: &str) -> Vec<Result<Outcome>> {
         session.begin(false);
     }
     let mut out = Vec::with_capacity(statements.len());
-    for stmt in &statements {
+    for stmt in statements {
         session.results_so_far = out.len();
         let r = run_guarded(session, stmt, &[], &[], None);
         let failed = r.is_err();
@@ -235,6 +250,7 @@ pub fn execute(session: &mut Session, prepared: &Prepared, params: &[Value]) -> 
             // Parameters keep the types Describe gave them.
             let hints: Vec<Option<SqlType>> =
                 prepared.param_types.iter().cloned().map(Some).collect();
+            session.describe_to_sink(&prepared.columns);
             let outcome = run_guarded(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
             as_described(prepared, outcome)
         }
@@ -252,6 +268,7 @@ pub(crate) fn run_prepared(
         return Ok(Outcome::command(""));
     };
     let hints: Vec<Option<SqlType>> = prepared.param_types.iter().cloned().map(Some).collect();
+    session.describe_to_sink(&prepared.columns);
     let outcome = run(session, stmt, params, &hints, Some(&prepared.plan_cache))?;
     as_described(prepared, outcome)
 }

@@ -299,7 +299,7 @@ impl ExtendedQueryHandler for QueryHandler {
             && sink.took()
         {
             let command = *command;
-            let mut response = sink.into_response();
+            let mut response = sink.into_response(None);
             response.set_command_tag(command);
             return Ok(Response::Query(response));
         }

@@ -36,6 +36,8 @@ use crate::copy;
 use crate::error;
 use crate::quick_reads::QuickReads;
 use crate::response;
+use crate::streamed::EncodedRows;
+use tissdb::query::Outcome;
 use tissdb::query::copy::CopyOut;
 use tissdb::session::Notice;
 
@@ -211,26 +213,35 @@ impl QueryHandler {
     /// Runs the statements of a Query message; answers their responses and the notices
     /// they raised.
     async fn run_batch(&self, query: &str) -> PgWireResult<Batch> {
-        let batch = |s: &mut tissdb::Session, sql: &str| {
-            let results = s.execute_batch(sql);
+        let batch = |s: &mut tissdb::Session, sql: &str, stream: bool| {
+            // The answer of a lone query is encoded as it is made (but a quick read's,
+            // a few rows).
+            let mut sink = EncodedRows::text();
+            let results = match stream {
+                true => s.execute_batch_into(sql, &mut sink),
+                false => s.execute_batch(sql),
+            };
             let deallocated = s.take_deallocated();
             (
                 results,
                 s.take_notices(),
                 copy::take_pending(s),
                 deallocated,
+                sink,
             )
         };
-        let (results, notices, pending, deallocated) = if looks_read_only(query) {
+        let (results, notices, pending, deallocated, sink) = if looks_read_only(query) {
             match QuickReads::shape(query) {
                 Some(shape) => {
                     let direct = self.quick_reads.is_quick(shape);
                     let started = Instant::now();
                     let out = match direct {
-                        true => self.session.run_direct(|s| batch(s, query)),
+                        true => self.session.run_direct(|s| batch(s, query, false)),
                         false => {
                             let sql = query.to_owned();
-                            self.session.run_inline(move |s| batch(s, &sql)).await?
+                            self.session
+                                .run_inline(move |s| batch(s, &sql, true))
+                                .await?
                         }
                     };
                     self.quick_reads.record(shape, direct, started.elapsed());
@@ -238,7 +249,9 @@ impl QueryHandler {
                 }
                 None => {
                     let sql = query.to_owned();
-                    self.session.run_inline(move |s| batch(s, &sql)).await?
+                    self.session
+                        .run_inline(move |s| batch(s, &sql, true))
+                        .await?
                 }
             }
         } else {
@@ -246,19 +259,31 @@ impl QueryHandler {
             let quick = QuickReads::shape(query).map(|shape| (&*self.quick_reads, shape));
             self.replies.wrote();
             self.session
-                .run_write(quick, self.replies.company(), move |s| batch(s, &sql))
+                .run_write(quick, self.replies.company(), move |s| batch(s, &sql, true))
                 .await?
         };
         if results.is_empty() {
             return Ok((vec![Response::EmptyQuery], notices, None, deallocated));
         }
-        let mut responses: Vec<Response> = results
-            .into_iter()
-            .map(|result| match result {
-                Ok(outcome) => response::outcome(outcome, true, |_| FieldFormat::Text),
-                Err(e) => Response::Error(Box::new(error::engine_info(&e))),
-            })
-            .collect();
+        let mut streamed = Some(sink).filter(EncodedRows::took);
+        let mut responses: Vec<Response> = Vec::with_capacity(results.len());
+        for result in results {
+            responses.push(match (result, streamed.take()) {
+                // The one answer the sink took (the batch's only statement).
+                (
+                    Ok(Outcome::Rows {
+                        columns, command, ..
+                    }),
+                    Some(rows),
+                ) => {
+                    let mut response = rows.into_response(Some(&columns));
+                    response.set_command_tag(command);
+                    Response::Query(response)
+                }
+                (Ok(outcome), _) => response::outcome(outcome, true, |_| FieldFormat::Text),
+                (Err(e), _) => Response::Error(Box::new(error::engine_info(&e))),
+            });
+        }
         // A COPY is the only statement of its query string (the engine makes sure).
         let mut copy_out = None;
         match pending {

@@ -1,12 +1,15 @@
 //! Answers encoded as the engine makes them: [`EncodedRows`] is the engine's row sink
-//! ([`tissdb::query::sink`]) of an extended-protocol Execute. Each row is written as a
-//! data row while its values are still in the processor's cache, into buffers that
-//! data rows share (no allocation per row), and the engine recycles the row at once;
-//! the answer is then held as encoded bytes, not as rows of values.
+//! ([`tissdb::query::sink`]) of an extended-protocol Execute, and of a simple-protocol
+//! Query of one statement. Each row is written as a data row while its values are
+//! still in the processor's cache, into buffers that data rows share (no allocation
+//! per row), and the engine recycles the row at once; the answer is then held as
+//! encoded bytes, not as rows of values.
 //!
-//! The sink takes an answer only in the columns Describe announced (same count, same
-//! types): otherwise the engine converts the rows to them first, and they come back in
-//! the outcome as before.
+//! The sink takes an answer only in the columns its statement was described with (same
+//! count, same types: Describe's for an Execute, the kept template's for a simple
+//! query that runs on one; any columns for a simple query that runs as written):
+//! otherwise the engine converts the rows to them first, and they come back in the
+//! outcome as before.
 
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ use tissdb::query::Column;
 use tissdb::query::sink::RowSink;
 
 use crate::encode::encode_row_into;
+use crate::schema;
 
 /// The first buffer's size; each next one doubles, up to [`MAX_CHUNK`].
 const FIRST_CHUNK: usize = 2 << 10;
@@ -31,9 +35,12 @@ const ROW_ROOM: usize = 256;
 /// The data rows of one answer, encoded as the engine makes them (see the module doc).
 #[derive(Default)]
 pub struct EncodedRows {
-    /// The columns Describe announced, and each one's format.
-    described: Arc<Vec<Column>>,
+    /// The columns the statement was described with (None: any), and each one's
+    /// format.
+    described: Option<Arc<Vec<Column>>>,
     formats: Vec<FieldFormat>,
+    /// Whether every column is text, whatever the columns (the simple protocol).
+    text: bool,
     /// The answer's columns, once the sink took it.
     columns: Option<Arc<Vec<Column>>>,
     /// Where the next row is written; rows written are split off it.
@@ -48,8 +55,18 @@ impl EncodedRows {
     /// A sink for an answer in `described` columns, each in `formats[i]`.
     pub fn new(described: Arc<Vec<Column>>, formats: Vec<FieldFormat>) -> EncodedRows {
         EncodedRows {
-            described,
+            described: Some(described),
             formats,
+            next_chunk: FIRST_CHUNK,
+            ..Default::default()
+        }
+    }
+
+    /// A sink for an answer of a simple-protocol query: in any columns (or those of the
+    /// template it runs on), each in text.
+    pub fn text() -> EncodedRows {
+        EncodedRows {
+            text: true,
             next_chunk: FIRST_CHUNK,
             ..Default::default()
         }
@@ -65,28 +82,49 @@ impl EncodedRows {
         self.error.take()
     }
 
-    /// The answer's data rows, in order (its description went with Describe).
-    pub fn into_response(self) -> QueryResponse {
+    /// The answer's data rows, in order, after their description in `columns` (None:
+    /// it went with Describe).
+    pub fn into_response(self, columns: Option<&[Column]>) -> QueryResponse {
+        let formats = self.formats;
+        let fields = columns.map_or_else(Vec::new, |columns| {
+            columns
+                .iter()
+                .zip(&formats)
+                .map(|(column, format)| schema::field(column, *format))
+                .collect()
+        });
         let rows = self.rows.into_iter().map(Ok);
-        QueryResponse::new(Arc::new(Vec::new()), futures::stream::iter(rows))
+        QueryResponse::new(Arc::new(fields), futures::stream::iter(rows))
     }
 }
 
 impl RowSink for EncodedRows {
     fn start(&mut self, columns: &Arc<Vec<Column>>) -> bool {
+        if self.text {
+            self.formats = vec![FieldFormat::Text; columns.len()];
+        }
         // (An answer of no columns is left to the outcome.)
         let same = !columns.is_empty()
-            && columns.len() == self.described.len()
             && columns.len() == self.formats.len()
-            && columns
-                .iter()
-                .zip(self.described.iter())
-                .all(|(a, b)| a.ty == b.ty);
+            && self.described.as_ref().is_none_or(|described| {
+                columns.len() == described.len()
+                    && columns
+                        .iter()
+                        .zip(described.iter())
+                        .all(|(a, b)| a.ty == b.ty)
+            });
         if self.columns.is_some() || !same {
             return false;
         }
         self.columns = Some(columns.clone());
         true
+    }
+
+    fn described(&mut self, columns: &Arc<Vec<Column>>) {
+        // (An Execute's sink has Describe's columns already.)
+        if self.text && self.columns.is_none() {
+            self.described = Some(columns.clone());
+        }
     }
 
     fn push(&mut self, row: &[Value]) -> tissdb::Result<()> {
@@ -156,6 +194,31 @@ mod tests {
         assert!(!rows.start(&other));
         assert!(!rows.start(&Arc::new(vec![Column::new("n", SqlType::Int4)])));
         assert!(!rows.took());
+    }
+
+    #[test]
+    fn simple_queries_take_any_columns_in_text_or_their_templates() {
+        let columns = Arc::new(vec![
+            Column::new("n", SqlType::Int4),
+            Column::new("f", SqlType::Float8),
+        ]);
+        let mut rows = EncodedRows::text();
+        assert!(rows.start(&columns));
+        rows.push(&[Value::Int(7), Value::Float(0.5)])
+            .expect("push");
+        let response_fields = rows.formats.clone();
+        assert_eq!(response_fields, [FieldFormat::Text, FieldFormat::Text]);
+        assert_eq!(&rows.rows[0].data[..], b"\0\0\0\x017\0\0\0\x030.5");
+        // On a template described with other types: declined (the engine converts).
+        let mut rows = EncodedRows::text();
+        rows.described(&Arc::new(vec![
+            Column::new("n", SqlType::Int8),
+            Column::new("f", SqlType::Float8),
+        ]));
+        assert!(!rows.start(&columns));
+        let mut rows = EncodedRows::text();
+        rows.described(&columns);
+        assert!(rows.start(&columns));
     }
 
     #[test]
