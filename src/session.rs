@@ -444,19 +444,10 @@ impl Session {
         params: &[Value],
         sink: &mut S,
     ) -> Result<Outcome> {
-        self.put_row_sink(Box::new(std::mem::take(sink)));
-        let outcome = crate::query::statement::execute(self, prepared, params);
-        let back = self.take_row_sink().map(|s| s as Box<dyn std::any::Any>);
-        match back.map(|s| s.downcast::<S>()) {
-            Some(Ok(back)) => {
-                *sink = *back;
-                outcome
-            }
-            // Only run_plan takes the sink out, and it puts it back.
-            _ => Err(Error::Internal(
-                "a row sink lost while its statement ran".into(),
-            )),
-        }
+        self.with_row_sink(sink, |s| {
+            crate::query::statement::execute(s, prepared, params)
+        })
+        .and_then(|outcome| outcome)
     }
 
     /// [`Session::execute_batch`], the rows of the answer of a lone query statement
@@ -467,17 +458,31 @@ impl Session {
         sql: &str,
         sink: &mut S,
     ) -> Vec<Result<Outcome>> {
+        match self.with_row_sink(sink, |s| crate::query::statement::execute_batch(s, sql)) {
+            Ok(results) => results,
+            Err(e) => vec![Err(e)],
+        }
+    }
+
+    /// Runs `run` with `sink` in the session's slot, and puts it back in `sink`.
+    fn with_row_sink<S: RowSink + Default, T>(
+        &mut self,
+        sink: &mut S,
+        run: impl FnOnce(&mut Session) -> T,
+    ) -> Result<T> {
         self.put_row_sink(Box::new(std::mem::take(sink)));
-        let mut results = crate::query::statement::execute_batch(self, sql);
+        let out = run(self);
         let back = self.take_row_sink().map(|s| s as Box<dyn std::any::Any>);
         match back.map(|s| s.downcast::<S>()) {
-            Some(Ok(back)) => *sink = *back,
+            Some(Ok(back)) => {
+                *sink = *back;
+                Ok(out)
+            }
             // Only run_plan and execute_batch take the sink out, and they put it back.
-            _ => results.push(Err(Error::Internal(
+            _ => Err(Error::Internal(
                 "a row sink lost while its statement ran".into(),
-            ))),
+            )),
         }
-        results
     }
 
     /// Tells the row sink in place, if any, the columns the statement about to run was

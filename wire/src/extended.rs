@@ -232,20 +232,21 @@ impl ExtendedQueryHandler for QueryHandler {
         // Refuse a bad Bind before anything runs.
         check_format_count(result_format, prepared.columns.len(), "result")?;
         let params = bind_values(portal)?;
-        // Rows of an answer in the described columns are encoded as they are made.
-        let sink = EncodedRows::new(
-            prepared.columns.clone(),
-            (0..prepared.columns.len())
-                .map(|i| format_at(result_format, i))
-                .collect(),
-        );
-        let (outcome, mut sink) = if prepared.point {
-            // A few rows at most: as they come.
-            (
-                self.session.run_direct(|s| s.execute(&prepared, &params)),
-                sink,
+        // Rows of an answer in the described columns are encoded as they are made (but a
+        // point statement's, a few rows at most: as they come).
+        let sink = || {
+            EncodedRows::new(
+                prepared.columns.clone(),
+                (0..prepared.columns.len())
+                    .map(|i| format_at(result_format, i))
+                    .collect(),
             )
+        };
+        let (outcome, mut sink) = if prepared.point {
+            let outcome = self.session.run_direct(|s| s.execute(&prepared, &params));
+            (outcome, EncodedRows::default())
         } else if prepared.read_only {
+            let sink = sink();
             let run = prepared.clone();
             self.session
                 .run_inline(move |s| {
@@ -257,6 +258,7 @@ impl ExtendedQueryHandler for QueryHandler {
             let run = prepared.clone();
             let quick = prepared.shape.map(|shape| (&*self.quick_reads, shape));
             self.replies.wrote();
+            let sink = sink();
             let (outcome, sink, deallocated) = self
                 .session
                 .run_write(quick, self.replies.company(), move |s| {
