@@ -45,14 +45,17 @@ use crate::storage::bulk::{self, Built, BulkLoad};
 use crate::storage::cache::BlockCache;
 use crate::storage::compaction::worker::{self, MergeRules};
 use crate::storage::compaction::{self, PolicyOptions};
+use crate::storage::cursor::{MemtableSource, RowCursor};
 use crate::storage::durability::{self, Durable, Published};
 use crate::storage::indexes::{IndexChange, IndexSet};
 use crate::storage::manifest::Manifest;
 use crate::storage::memtable::{self, Memtable, MemtableIter};
 use crate::storage::merge::{MergeIter, Source};
 use crate::storage::recycle;
-use crate::storage::segment::{self, BlockEntry, NearBlock, Segment, SegmentIter, SegmentWriter};
-use crate::storage::shape::{Shape, Whole};
+use crate::storage::segment::{
+    self, BlockEntry, NearBlock, Segment, SegmentCursor, SegmentIter, SegmentWriter,
+};
+use crate::storage::shape::{Columns, Shape, Whole};
 use crate::storage::wal::{self, Wal, WalOp};
 
 /// The storage engine's settings (taken from [`Config`]).
@@ -882,6 +885,52 @@ impl Inner {
         }
     }
 
+    fn cursor_at(
+        &self,
+        st: &State,
+        seq: u64,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        shape: Columns,
+    ) -> RowCursor {
+        let tables =
+            std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
+        let memtables: Vec<MemtableSource> = tables
+            .filter(|table| !table.is_empty())
+            .map(|table| {
+                let mut shape = shape.clone();
+                let entries: MemtableSource = Box::new(MemtableIter::mapped(
+                    table,
+                    seq,
+                    start.clone(),
+                    end.clone(),
+                    move |key, value| {
+                        let doc = value.map(|v| shape.shape_record(v)).transpose()?;
+                        Ok(BlockEntry {
+                            key: recycle::key_from(key),
+                            doc,
+                        })
+                    },
+                ));
+                entries
+            })
+            .collect();
+        let segments = st
+            .segments
+            .iter()
+            .map(|s| {
+                SegmentCursor::new(
+                    s.clone(),
+                    self.cache.clone(),
+                    true,
+                    start.clone(),
+                    end.clone(),
+                )
+            })
+            .collect();
+        RowCursor::new(memtables, segments, shape)
+    }
+
     /// Freezes the active memtable when `force` (and it is not empty) or when it is over
     /// its size, then flushes all frozen memtables, oldest first.
     fn flush(&self, force: bool) -> Result<()> {
@@ -1187,6 +1236,16 @@ impl Snapshot {
         shape: S,
     ) -> ScanIter<S::Doc> {
         self.inner.scan_at(&self.state, self.seq, start, end, shape)
+    }
+}
+
+impl Snapshot {
+    /// The documents of `[start, end)` in `shape`, read through a cursor (see
+    /// [`crate::storage::cursor`]): what [`Snapshot::scan_shaped`] gives, lent one at a
+    /// time.
+    pub fn cursor(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>, shape: Columns) -> RowCursor {
+        self.inner
+            .cursor_at(&self.state, self.seq, start, end, shape)
     }
 }
 

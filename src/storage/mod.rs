@@ -22,6 +22,7 @@ pub mod btree;
 pub mod bulk;
 pub mod cache;
 pub mod compaction;
+pub mod cursor;
 pub mod durability;
 pub mod engine;
 pub mod fs;

@@ -198,11 +198,16 @@ impl Columns {
     }
 }
 
-impl Shape for Columns {
-    type Doc = Vec<Value>;
-    fn shape_ref(&mut self, doc: &Object) -> Vec<Value> {
-        // A row handed back by the last reader, its strings overwritten in place.
-        let mut row = recycle::take_row(self.slots.len());
+impl Columns {
+    /// How many values a row of these columns holds.
+    pub fn width(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// [`Shape::shape_ref`] into `row`, overwriting the values there (strings in their
+    /// buffers).
+    pub fn shape_ref_into(&mut self, doc: &Object, row: &mut Vec<Value>) {
+        row.resize_with(self.slots.len(), || Value::Null);
         let slots = self.slots.iter().zip(self.hints.iter_mut());
         let encoded = &self.encoded;
         let slots = slots.zip(self.paths.iter()).enumerate();
@@ -223,29 +228,12 @@ impl Shape for Columns {
                 None => *out = Value::Null,
             }
         }
-        row
     }
-    fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
-        let encoded = &self.encoded;
-        self.slots
-            .iter()
-            .zip(self.paths.iter())
-            .enumerate()
-            .map(|(at, (s, path))| match s {
-                Some(name) => {
-                    let v = follow_path(doc.swap_remove(name).unwrap_or(Value::Null), path);
-                    match encoded.get(at) {
-                        Some(true) => binary::encoded_value(&v),
-                        _ => v,
-                    }
-                }
-                None => Value::Null,
-            })
-            .collect()
-    }
-    fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
-        // A row handed back by the last reader, its strings overwritten in place.
-        let mut values = recycle::take_row(self.slots.len());
+
+    /// [`Shape::shape_record`] into `values`, overwriting the values there (strings in
+    /// their buffers).
+    pub fn shape_record_into(&mut self, bytes: &[u8], values: &mut Vec<Value>) -> Result<()> {
+        values.resize_with(self.slots.len(), || Value::Null);
         if self.written.len() == self.slots.len() {
             self.written.fill(false);
         } else {
@@ -295,7 +283,7 @@ impl Shape for Columns {
             |slot| paths.get(slot).map_or(&[], Vec::as_slice),
             |slot| encoded.get(slot).copied().unwrap_or(false),
             self.wanted,
-            &mut values,
+            values,
             &mut self.written,
         )?;
         // Slots the record does not fill are NULL (not what the reused row held).
@@ -307,6 +295,40 @@ impl Shape for Columns {
         if first && !self.record_hints.is_empty() && self.first_hints.get().is_none() {
             let _ = self.first_hints.set(self.record_hints.clone());
         }
+        Ok(())
+    }
+}
+
+impl Shape for Columns {
+    type Doc = Vec<Value>;
+    fn shape_ref(&mut self, doc: &Object) -> Vec<Value> {
+        // A row handed back by the last reader, its strings overwritten in place.
+        let mut row = recycle::take_row(self.slots.len());
+        self.shape_ref_into(doc, &mut row);
+        row
+    }
+    fn shape_owned(&mut self, mut doc: Object) -> Vec<Value> {
+        let encoded = &self.encoded;
+        self.slots
+            .iter()
+            .zip(self.paths.iter())
+            .enumerate()
+            .map(|(at, (s, path))| match s {
+                Some(name) => {
+                    let v = follow_path(doc.swap_remove(name).unwrap_or(Value::Null), path);
+                    match encoded.get(at) {
+                        Some(true) => binary::encoded_value(&v),
+                        _ => v,
+                    }
+                }
+                None => Value::Null,
+            })
+            .collect()
+    }
+    fn shape_record(&mut self, bytes: &[u8]) -> Result<Vec<Value>> {
+        // A row handed back by the last reader, its strings overwritten in place.
+        let mut values = recycle::take_row(self.slots.len());
+        self.shape_record_into(bytes, &mut values)?;
         Ok(values)
     }
     fn fields(&self) -> Option<&[String]> {

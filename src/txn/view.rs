@@ -10,7 +10,8 @@ use parking_lot::Mutex;
 use super::{Conflicts, TxnData, fingerprint, serialization_failure};
 use crate::doc::Object;
 use crate::error::Result;
-use crate::storage::shape::{Shape, Whole};
+use crate::storage::cursor::RowCursor;
+use crate::storage::shape::{Columns, Shape, Whole};
 use crate::storage::{NearBlocks, Snapshot, keys};
 
 /// A stream of (key, document) pairs in key order.
@@ -146,6 +147,30 @@ impl ReadView {
             stored: stored.peekable(),
             pending: pending.into_iter().peekable(),
         })
+    }
+
+    /// [`ReadView::scan_range_shaped`] in columns, read through a cursor (see
+    /// [`crate::storage::cursor`]); None inside a transaction that wrote in the range
+    /// (its pending writes are merged by the scan only).
+    pub fn cursor_range(
+        &self,
+        cid: u32,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        shape: Columns,
+    ) -> Option<RowCursor> {
+        if let Some(t) = &self.txn {
+            let mut d = t.lock();
+            d.scanned.insert(cid);
+            if d.writes
+                .range((start.clone(), end.clone()))
+                .next()
+                .is_some()
+            {
+                return None;
+            }
+        }
+        Some(self.snapshot.cursor(start, end, shape))
     }
 
     /// [`ReadView::scan_range_shaped`] from the last key down, in parts: each part ends

@@ -14,6 +14,7 @@ use crate::query::optimizer;
 use crate::query::plan::{Access, IndexAccess, RangeBound};
 use crate::query::predicate::Predicate;
 use crate::query::types::SqlType;
+use crate::storage::cursor::RowCursor;
 use crate::storage::recycle;
 use crate::storage::shape::Columns;
 use crate::storage::shape::{Shape, Whole};
@@ -711,11 +712,29 @@ pub fn build_set_up(
                     if let Some(within) = setup.filter_within(collection, access, &span, &ctx) {
                         filter = within;
                     }
+                    if !span.empty
+                        && !span.backward
+                        && let Some(cursor) = ctx.view.cursor_range(
+                            collection.id,
+                            span.start.clone(),
+                            span.end.clone(),
+                            shape.clone(),
+                        )
+                    {
+                        return Ok(Box::new(CursorRows {
+                            cursor,
+                            filter,
+                            with_id,
+                            fills_id: fills_id(collection, mask),
+                            ctx,
+                            done: false,
+                        }));
+                    }
                     Box::new(span.read(&ctx.view, collection.id, shape).map(move |item| {
-                        item.and_then(|(key, row)| {
-                            let row = with_id(&key, row);
+                        item.and_then(|(key, mut row)| {
+                            let filled = with_id(&key, &mut row);
                             recycle::give_key(key);
-                            row
+                            filled.map(|()| row)
                         })
                     }))
                 }
@@ -729,7 +748,7 @@ pub fn build_set_up(
                         let row = p.and_then(|p| {
                             p.key_into(cid, &mut key)?;
                             view.get_shaped_near(&key, &mut shape, &mut near)?
-                                .map(|row| with_id(&key, row))
+                                .map(|mut row| with_id(&key, &mut row).map(|()| row))
                                 .transpose()
                         });
                         row.transpose()
@@ -857,18 +876,33 @@ pub fn build_part(
     let shape = row_shape(collection, &mask, Vec::new(), Vec::new());
     let with_id = id_filler(collection, &mask);
     let ctx = ctx.clone();
+    let filter = filter.map(|f| Arc::new(Predicate::compile(&f)));
+    if let Some(cursor) = ctx.view.cursor_range(
+        collection.id,
+        range.0.clone(),
+        range.1.clone(),
+        shape.clone(),
+    ) {
+        return Box::new(CursorRows {
+            cursor,
+            filter,
+            with_id,
+            fills_id: fills_id(collection, &mask),
+            ctx,
+            done: false,
+        });
+    }
     let rows = ctx
         .view
         .scan_range_shaped(collection.id, range.0, range.1, shape)
         .map(move |item| {
-            item.and_then(|(key, row)| {
-                let row = with_id(&key, row);
+            item.and_then(|(key, mut row)| {
+                let filled = with_id(&key, &mut row);
                 recycle::give_key(key);
-                row
+                filled.map(|()| row)
             })
         });
-    let filter = filter.map(|f| Predicate::compile(&f));
-    Box::new(rows.filter_map(move |row| keep(row, filter.as_ref(), &ctx)))
+    Box::new(rows.filter_map(move |row| keep(row, filter.as_deref(), &ctx)))
 }
 
 /// Which of `collection`'s columns a scan reading the columns `read` decodes.
@@ -887,17 +921,72 @@ fn read_mask(collection: &Collection, read: &[usize]) -> Vec<bool> {
 fn id_filler(
     collection: &Collection,
     mask: &[bool],
-) -> impl Fn(&[u8], Row) -> Result<Row> + Send + 'static {
-    let with_id = collection.kind == Kind::Schemaless && mask.first() == Some(&true);
-    move |key: &[u8], mut row: Row| -> Result<Row> {
+) -> impl Fn(&[u8], &mut [Value]) -> Result<()> + Send + 'static {
+    let with_id = fills_id(collection, mask);
+    move |key: &[u8], row: &mut [Value]| -> Result<()> {
         if with_id {
             let (_, id) = keys::decode(key)
                 .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
             if let Some(slot) = row.first_mut() {
-                *slot = Value::String(id.to_string());
+                recycle::put_str(slot, id);
             }
         }
-        Ok(row)
+        Ok(())
+    }
+}
+
+/// Whether [`id_filler`] fills anything: the `id` column of a schemaless collection,
+/// when read.
+fn fills_id(collection: &Collection, mask: &[bool]) -> bool {
+    collection.kind == Kind::Schemaless && mask.first() == Some(&true)
+}
+
+/// The rows of a scan read through a storage cursor ([`RowCursor`]): the id is filled
+/// and the filter tested in the row the cursor lends, and only a row that passes is
+/// taken from it; cancellation is checked per document, as [`keep`] does.
+struct CursorRows<F> {
+    cursor: RowCursor,
+    filter: Option<Arc<Predicate>>,
+    with_id: F,
+    /// Whether `with_id` fills anything (see [`fills_id`]).
+    fills_id: bool,
+    ctx: Arc<ExecContext>,
+    done: bool,
+}
+
+impl<F: Fn(&[u8], &mut [Value]) -> Result<()>> CursorRows<F> {
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        loop {
+            self.ctx.check_cancel()?;
+            if !self.cursor.advance()? {
+                return Ok(None);
+            }
+            if self.fills_id {
+                let (key, row) = self.cursor.key_and_row();
+                (self.with_id)(key, row)?;
+            }
+            if let Some(f) = &self.filter
+                && !f.passes(self.cursor.row(), &self.ctx.eval_context())?
+            {
+                continue;
+            }
+            return Ok(Some(self.cursor.take_row()));
+        }
+    }
+}
+
+impl<F: Fn(&[u8], &mut [Value]) -> Result<()>> Iterator for CursorRows<F> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        if self.done {
+            return None;
+        }
+        let out = self.next_row().transpose();
+        if !matches!(out, Some(Ok(_))) {
+            self.done = true;
+        }
+        out
     }
 }
 

@@ -36,6 +36,15 @@ pub struct BlockEntry<D = Object> {
     pub doc: Option<D>,
 }
 
+/// A document of a block entry, read in place.
+#[derive(Clone, Copy, Debug)]
+pub enum EntryDoc<'a> {
+    /// Decoded (a block decoded for one scan).
+    Object(&'a Object),
+    /// In binary form (a cached block).
+    Record(&'a [u8]),
+}
+
 /// A decoded block.
 #[derive(Debug)]
 pub struct Block {
@@ -142,6 +151,7 @@ impl Packed {
     }
 
     /// Where entry `pos` starts in the two buffers.
+    #[inline]
     fn starts(&self, pos: usize) -> (usize, usize) {
         match pos.checked_sub(1).and_then(|p| self.spans.get(p)) {
             Some(prev) => (prev.key_end as usize, prev.doc_end as usize),
@@ -149,6 +159,7 @@ impl Packed {
         }
     }
 
+    #[inline]
     fn key(&self, pos: usize) -> Option<&[u8]> {
         let span = self.spans.get(pos)?;
         let (start, _) = self.starts(pos);
@@ -156,6 +167,7 @@ impl Packed {
     }
 
     /// Entry `pos`'s document bytes (None inside for a tombstone).
+    #[inline]
     fn doc(&self, pos: usize) -> Option<Option<&[u8]>> {
         let span = self.spans.get(pos)?;
         if !span.live {
@@ -233,6 +245,30 @@ impl Block {
     /// The position of the first entry whose key is after `key`.
     pub fn first_after(&self, key: &[u8]) -> usize {
         self.search(key).map_or_else(|at| at, |at| at + 1)
+    }
+
+    /// The key of the entry at `pos`, if there is one.
+    #[inline]
+    pub fn key_at(&self, pos: usize) -> Option<&[u8]> {
+        match &self.docs {
+            Docs::Objects(entries) => entries.get(pos).map(|e| e.key.as_slice()),
+            Docs::Encoded(packed) => packed.key(pos),
+        }
+    }
+
+    /// The key and the document (None for a tombstone) of the entry at `pos`, read in
+    /// place, if there is one.
+    #[inline]
+    pub fn entry(&self, pos: usize) -> Option<(&[u8], Option<EntryDoc<'_>>)> {
+        match &self.docs {
+            Docs::Objects(entries) => {
+                let e = entries.get(pos)?;
+                Some((&e.key, e.doc.as_ref().map(EntryDoc::Object)))
+            }
+            Docs::Encoded(packed) => {
+                Some((packed.key(pos)?, packed.doc(pos)?.map(EntryDoc::Record)))
+            }
+        }
     }
 
     /// The entry at `pos` in `shape`, if there is one.

@@ -16,8 +16,8 @@ pub mod bloom;
 pub mod reader;
 pub mod writer;
 
-pub use block::{Block, BlockEntry, Docs, Encoding, Stored};
-pub use reader::{NearBlock, Segment, SegmentIter, StoredIter};
+pub use block::{Block, BlockEntry, Docs, Encoding, EntryDoc, Stored};
+pub use reader::{NearBlock, Segment, SegmentCursor, SegmentIter, StoredIter};
 pub use writer::{SegmentWriter, WrittenSegment};
 
 /// First bytes of every segment file.

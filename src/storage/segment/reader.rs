@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::block::{self, Block, BlockEntry};
+use super::block::{self, Block, BlockEntry, EntryDoc};
 use super::bloom::{self, Bloom};
 use super::writer::IndexEntry;
 use super::{FOOTER_LEN, FORMAT_VERSION, MAGIC_HEAD, MAGIC_TAIL};
@@ -364,9 +364,11 @@ fn read_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> 
         .map_err(|e| Error::io(format!("reading {} at {offset}", path.display()), e))
 }
 
-/// Iterates a segment's entries in `[start, end)` order, block by block, handing the
-/// documents out in shape `S`.
-pub struct SegmentIter<S: Shape = Whole> {
+/// A segment's entries in `[start, end)` order, one at a time, read in place: the
+/// entry under the cursor is borrowed from its block ([`SegmentCursor::entry`]), so a
+/// reader that merges several sources compares keys without copying them and decodes
+/// only the entries it keeps.
+pub struct SegmentCursor {
     segment: Arc<Segment>,
     cache: Arc<BlockCache>,
     fill_cache: bool,
@@ -379,6 +381,160 @@ pub struct SegmentIter<S: Shape = Whole> {
     /// is compared with them.
     current: Option<(Arc<Block>, usize, usize)>,
     done: bool,
+}
+
+impl SegmentCursor {
+    pub fn new(
+        segment: Arc<Segment>,
+        cache: Arc<BlockCache>,
+        fill_cache: bool,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+    ) -> Self {
+        let next_block = segment.first_block(&start);
+        SegmentCursor {
+            segment,
+            cache,
+            fill_cache,
+            start,
+            end,
+            next_block,
+            current: None,
+            done: false,
+        }
+    }
+
+    fn past_end(&self, key: &[u8]) -> bool {
+        match &self.end {
+            Bound::Unbounded => false,
+            Bound::Included(e) => key > e.as_slice(),
+            Bound::Excluded(e) => key >= e.as_slice(),
+        }
+    }
+
+    fn before_start(&self, key: &[u8]) -> bool {
+        match &self.start {
+            Bound::Unbounded => false,
+            Bound::Included(s) => key < s.as_slice(),
+            Bound::Excluded(s) => key <= s.as_slice(),
+        }
+    }
+
+    /// Puts the cursor on an entry, reading the next block when the one it was on is
+    /// done (decoding only `fields` of a block neither cached nor to be cached; None:
+    /// all); false once the entries are past `end` or the segment's last. An error
+    /// ends the cursor.
+    #[inline]
+    pub fn settle(&mut self, fields: Option<&[String]>) -> Result<bool> {
+        if let Some((_, pos, stop)) = &self.current
+            && pos < stop
+        {
+            return Ok(true);
+        }
+        self.settle_on_next_block(fields)
+    }
+
+    /// [`SegmentCursor::settle`] when the block under the cursor is done (or none is).
+    fn settle_on_next_block(&mut self, fields: Option<&[String]>) -> Result<bool> {
+        loop {
+            if self.done {
+                return Ok(false);
+            }
+            if let Some((block, pos, stop)) = &self.current {
+                if pos < stop {
+                    return Ok(true);
+                }
+                if *stop < block.len() {
+                    // The block's entries passed `end`.
+                    self.done = true;
+                    return Ok(false);
+                }
+                self.current = None;
+            }
+            let Some(index) = self.segment.index.get(self.next_block) else {
+                self.done = true;
+                return Ok(false);
+            };
+            if self.past_end(&index.first_key) {
+                self.done = true;
+                return Ok(false);
+            }
+            let (check_start, check_end) = (
+                self.before_start(&index.first_key),
+                self.past_end(&index.last_key),
+            );
+            let block = match fields {
+                None => self
+                    .segment
+                    .block(self.next_block, &self.cache, self.fill_cache),
+                Some(f) => {
+                    self.segment
+                        .block_keeping(self.next_block, &self.cache, self.fill_cache, f)
+                }
+            };
+            let block = match block {
+                Ok(block) => block,
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            };
+            let first = match &self.start {
+                Bound::Included(s) if check_start => block.first_at_or_after(s),
+                Bound::Excluded(s) if check_start => block.first_after(s),
+                _ => 0,
+            };
+            let stop = match &self.end {
+                Bound::Included(e) if check_end => block.first_after(e),
+                Bound::Excluded(e) if check_end => block.first_at_or_after(e),
+                _ => block.len(),
+            };
+            self.current = Some((block, first, stop));
+            self.next_block += 1;
+        }
+    }
+
+    /// The block and position of the entry under the cursor (after a [`settle`] that
+    /// gave true).
+    ///
+    /// [`settle`]: SegmentCursor::settle
+    #[inline]
+    pub fn at(&self) -> Option<(&Block, usize)> {
+        match &self.current {
+            Some((block, pos, stop)) if pos < stop => Some((block, *pos)),
+            _ => None,
+        }
+    }
+
+    /// The key and document (None for a tombstone) of the entry under the cursor.
+    #[inline]
+    pub fn entry(&self) -> Option<(&[u8], Option<EntryDoc<'_>>)> {
+        let (block, pos) = self.at()?;
+        block.entry(pos)
+    }
+
+    /// The key of the entry under the cursor.
+    #[inline]
+    pub fn key(&self) -> Option<&[u8]> {
+        let (block, pos) = self.at()?;
+        block.key_at(pos)
+    }
+
+    /// Moves past the entry under the cursor (the next [`settle`] finds the one after).
+    ///
+    /// [`settle`]: SegmentCursor::settle
+    #[inline]
+    pub fn step(&mut self) {
+        if let Some((_, pos, _)) = &mut self.current {
+            *pos += 1;
+        }
+    }
+}
+
+/// Iterates a segment's entries in `[start, end)` order, block by block, handing the
+/// documents out in shape `S`.
+pub struct SegmentIter<S: Shape = Whole> {
+    cursor: SegmentCursor,
     shape: S,
 }
 
@@ -405,33 +561,9 @@ impl<S: Shape> SegmentIter<S> {
         end: Bound<Vec<u8>>,
         shape: S,
     ) -> Self {
-        let next_block = segment.first_block(&start);
         SegmentIter {
-            segment,
-            cache,
-            fill_cache,
-            start,
-            end,
-            next_block,
-            current: None,
-            done: false,
+            cursor: SegmentCursor::new(segment, cache, fill_cache, start, end),
             shape,
-        }
-    }
-
-    fn past_end(&self, key: &[u8]) -> bool {
-        match &self.end {
-            Bound::Unbounded => false,
-            Bound::Included(e) => key > e.as_slice(),
-            Bound::Excluded(e) => key >= e.as_slice(),
-        }
-    }
-
-    fn before_start(&self, key: &[u8]) -> bool {
-        match &self.start {
-            Bound::Unbounded => false,
-            Bound::Included(s) => key < s.as_slice(),
-            Bound::Excluded(s) => key <= s.as_slice(),
         }
     }
 }
@@ -440,76 +572,18 @@ impl<S: Shape> Iterator for SegmentIter<S> {
     type Item = Result<BlockEntry<S::Doc>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if self.done {
-                return None;
-            }
-            if let Some((block, pos, stop)) = &mut self.current {
-                while *pos < *stop {
-                    let entry = block.shaped(*pos, &mut self.shape);
-                    *pos += 1;
-                    match entry {
-                        Some(Ok(entry)) => return Some(Ok(entry)),
-                        Some(Err(e)) => {
-                            self.done = true;
-                            return Some(Err(e));
-                        }
-                        None => {}
-                    }
-                }
-                if *stop < block.len() {
-                    // The block's entries passed `end`.
-                    self.done = true;
-                    return None;
-                }
-                self.current = None;
-            }
-            if self.next_block >= self.segment.block_count() {
-                self.done = true;
-                return None;
-            }
-            let Some(index) = self.segment.index.get(self.next_block) else {
-                self.done = true;
-                return None;
-            };
-            if self.past_end(&index.first_key) {
-                self.done = true;
-                return None;
-            }
-            let (check_start, check_end) = (
-                self.before_start(&index.first_key),
-                self.past_end(&index.last_key),
-            );
-            let block = match self.shape.fields() {
-                None => self
-                    .segment
-                    .block(self.next_block, &self.cache, self.fill_cache),
-                Some(f) => {
-                    self.segment
-                        .block_keeping(self.next_block, &self.cache, self.fill_cache, f)
-                }
-            };
-            match block {
-                Ok(block) => {
-                    let first = match &self.start {
-                        Bound::Included(s) if check_start => block.first_at_or_after(s),
-                        Bound::Excluded(s) if check_start => block.first_after(s),
-                        _ => 0,
-                    };
-                    let stop = match &self.end {
-                        Bound::Included(e) if check_end => block.first_after(e),
-                        Bound::Excluded(e) if check_end => block.first_at_or_after(e),
-                        _ => block.len(),
-                    };
-                    self.current = Some((block, first, stop));
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
-            self.next_block += 1;
+        match self.cursor.settle(self.shape.fields()) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => return Some(Err(e)),
         }
+        let (block, pos) = self.cursor.at()?;
+        let entry = block.shaped(pos, &mut self.shape);
+        self.cursor.step();
+        if let Some(Err(_)) = &entry {
+            self.cursor.done = true;
+        }
+        entry
     }
 }
 
