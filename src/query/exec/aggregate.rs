@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use indexmap::IndexMap;
 use rust_decimal::Decimal;
 
+use super::scan::Scanned;
 use super::{ExecContext, RowIter, group_key, row_size};
 use crate::doc::Value;
 use crate::error::{Error, Result};
@@ -361,7 +362,7 @@ pub fn result_type(func: AggFunc, arg: &SqlType) -> SqlType {
 type Groups = IndexMap<Vec<u8>, (Row, Vec<Acc>), foldhash::fast::RandomState>;
 
 pub fn build(
-    input: RowIter,
+    input: Scanned,
     group_by: Vec<Expr>,
     aggs: Vec<AggCall>,
     ctx: &Arc<ExecContext>,
@@ -370,9 +371,9 @@ pub fn build(
         // One group, even over no rows: no keys to hash.
         let ectx = ctx.eval_context();
         let mut accs: Vec<Acc> = aggs.iter().map(Acc::new).collect();
-        for row in input {
-            fold(&mut accs, &aggs, &row?, &ectx)?;
-        }
+        each_row(input, &AtomicBool::new(false), |row| {
+            fold(&mut accs, &aggs, row, &ectx)
+        })?;
         let out = finish(Vec::new(), accs, &aggs)?;
         return Ok(Box::new(std::iter::once(Ok(out))));
     }
@@ -399,7 +400,7 @@ pub fn mergeable(aggs: &[AggCall]) -> bool {
 /// which keeps groups in first-seen order and `array_agg` items in scan order. The
 /// memory limit holds for all parts together; the first error stops every part.
 pub fn build_parallel(
-    parts: Vec<RowIter>,
+    parts: Vec<Scanned>,
     group_by: Vec<Expr>,
     aggs: Vec<AggCall>,
     ctx: &Arc<ExecContext>,
@@ -472,7 +473,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn group(&self, part: RowIter) -> Result<Groups> {
+    fn group(&self, part: Scanned) -> Result<Groups> {
         let out = group(
             part,
             &self.group_by,
@@ -488,8 +489,36 @@ impl Shared {
     }
 }
 
+/// Calls `each` with every row of `input` (until `stop` is set), each row lent: a
+/// cursor's in place, an iterator's handed back to the scan that made it afterwards.
+fn each_row(
+    input: Scanned,
+    stop: &AtomicBool,
+    mut each: impl FnMut(&[Value]) -> Result<()>,
+) -> Result<()> {
+    match input {
+        Scanned::Lent(mut rows) => {
+            while !stop.load(Ordering::Relaxed) && rows.advance()? {
+                each(rows.row())?;
+            }
+        }
+        Scanned::Rows(rows) => {
+            for row in rows {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let row = row?;
+                each(&row)?;
+                // Its buffers go to the next row the scan reads.
+                recycle::give_row(row);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Folds one row into a group's accumulators, reading the arguments in place.
-fn fold(accs: &mut [Acc], aggs: &[AggCall], row: &Row, ectx: &EvalContext<'_>) -> Result<()> {
+fn fold(accs: &mut [Acc], aggs: &[AggCall], row: &[Value], ectx: &EvalContext<'_>) -> Result<()> {
     for (acc, call) in accs.iter_mut().zip(aggs) {
         let v = match (&call.func, &call.arg) {
             (AggFunc::CountStar, _) | (_, None) => None,
@@ -519,7 +548,7 @@ fn emit(groups: Groups, aggs: &[AggCall]) -> Result<RowIter> {
 /// Groups `input`'s rows. `bytes` counts the memory the groups take (shared by the
 /// parts of a parallel scan); `stop` ends the grouping early, when another part failed.
 fn group(
-    input: RowIter,
+    input: Scanned,
     group_by: &[Expr],
     aggs: &[AggCall],
     ctx: &Arc<ExecContext>,
@@ -535,15 +564,10 @@ fn group(
         // reads it under an empty mask, which the CPU serves with a slow assist for
         // the unmapped page: a third of a whole-table `sum` went there.)
         let mut accs: Option<Vec<Acc>> = None;
-        for row in input {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let row = row?;
+        each_row(input, stop, |row| {
             let accs = accs.get_or_insert_with(|| aggs.iter().map(Acc::new).collect());
-            fold(accs, aggs, &row, &ectx)?;
-            recycle::give_row(row);
-        }
+            fold(accs, aggs, row, &ectx)
+        })?;
         if let Some(accs) = accs {
             groups.insert(Vec::new(), (Vec::new(), accs));
         }
@@ -554,14 +578,10 @@ fn group(
     // The group of the row before: rows in the order of their group (an index's) find
     // theirs without a lookup.
     let mut last: Option<usize> = None;
-    for row in input {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let row = row?;
+    each_row(input, stop, |row| {
         key.clear();
         for e in group_by {
-            group_key(std::slice::from_ref(&*e.eval_cow(&row, &ectx)?), &mut key);
+            group_key(std::slice::from_ref(&*e.eval_cow(row, &ectx)?), &mut key);
         }
         let same = last.filter(|&i| groups.get_index(i).is_some_and(|(k, _)| *k == key));
         let at = match same.or_else(|| groups.get_index_of(key.as_slice())) {
@@ -569,7 +589,7 @@ fn group(
             None => {
                 let keys = group_by
                     .iter()
-                    .map(|e| e.eval(&row, &ectx))
+                    .map(|e| e.eval(row, &ectx))
                     .collect::<Result<Row>>()?;
                 let size = row_size(&keys) + key.len() + 64 * aggs.len();
                 if bytes.fetch_add(size, Ordering::Relaxed) + size > ctx.memory_limit {
@@ -581,10 +601,9 @@ fn group(
         };
         last = Some(at);
         if let Some((_, (_, accs))) = groups.get_index_mut(at) {
-            fold(accs, aggs, &row, &ectx)?;
+            fold(accs, aggs, row, &ectx)?;
         }
-        // Its buffers go to the next row the scan reads.
-        recycle::give_row(row);
-    }
+        Ok(())
+    })?;
     Ok(groups)
 }

@@ -589,11 +589,17 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 note_workers(slot, workers.count(), ctx);
                 let parts = parts
                     .into_iter()
-                    .map(|part| measured(part, scan_slot, ctx))
+                    .map(|part| measured_scanned(part, scan_slot, ctx))
                     .collect();
                 aggregate::build_parallel(parts, group_by.clone(), aggs.clone(), ctx)?
             }
-            None => aggregate::build(input(i)?, group_by.clone(), aggs.clone(), ctx)?,
+            None => {
+                let rows = match lent_scan(i, ctx, next)? {
+                    Some(rows) => rows,
+                    None => scan::Scanned::Rows(build_numbered(i, ctx, next)?),
+                };
+                aggregate::build(rows, group_by.clone(), aggs.clone(), ctx)?
+            }
         },
         Node::Sort { input: i, keys } => sort::build(input(i)?, keys.clone(), ctx)?,
         Node::Window {
@@ -666,6 +672,7 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             // first-seen order, each with its first row's values, as DISTINCT gives).
             Some(parts) => {
                 let (parts, _workers, exprs) = parts?;
+                let parts = parts.into_iter().map(scan::Scanned::Rows).collect();
                 aggregate::build_parallel(parts, exprs, Vec::new(), ctx)?
             }
             None => distinct::build(input(i)?, ctx),
@@ -899,6 +906,51 @@ fn key_extremes(input: &Node, aggs: &[AggCall], ctx: &Arc<ExecContext>) -> Resul
 
 /// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is
 /// otherwise).
+/// The rows of `node` for an operator that only looks at each (an aggregate), lent by a
+/// cursor where `node` is a scan that reads through one (see [`scan::Scanned`]),
+/// numbered as [`build_numbered`] numbers it (a filtered scan cut into parallel parts
+/// gives its rows as there); None for any other node, and under EXPLAIN ANALYZE (which
+/// counts rows as they pass).
+fn lent_scan(
+    node: &Node,
+    ctx: &Arc<ExecContext>,
+    next: &mut usize,
+) -> Result<Option<scan::Scanned>> {
+    let Node::Scan {
+        collection,
+        access,
+        filter,
+        read,
+        ..
+    } = node
+    else {
+        return Ok(None);
+    };
+    if ctx.analyze.is_some() {
+        return Ok(None);
+    }
+    *next += 1;
+    if let Some((parts, workers)) = parallel::filtered_scan_parts(node, ctx) {
+        return Ok(Some(scan::Scanned::Rows(parallel::in_order(
+            parts, workers,
+        ))));
+    }
+    let read = read.as_deref();
+    let setup = memo::scan_setup(ctx, node, || {
+        scan::ScanSetup::new(collection, filter.as_ref(), read, Vec::new(), Vec::new())
+    });
+    scan::build_set_up_scanned(collection, access, &setup, ctx).map(Some)
+}
+
+/// [`measured`] for rows that may be lent (they are taken, to be counted, under EXPLAIN
+/// ANALYZE).
+fn measured_scanned(rows: scan::Scanned, slot: usize, ctx: &ExecContext) -> scan::Scanned {
+    match &ctx.analyze {
+        None => rows,
+        Some(_) => scan::Scanned::Rows(measured(rows.into_rows(), slot, ctx)),
+    }
+}
+
 pub(super) fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
     match &ctx.analyze {
         None => iter,

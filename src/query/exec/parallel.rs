@@ -25,6 +25,7 @@ use std::sync::{OnceLock, mpsc};
 
 use parking_lot::Mutex;
 
+use super::scan::Scanned;
 use super::{ExecContext, RowIter, aggregate, join, scan};
 use crate::error::Result;
 use crate::query::Row;
@@ -140,13 +141,19 @@ pub fn aggregate_parts(
     input: &Node,
     aggs: &[AggCall],
     ctx: &Arc<ExecContext>,
-) -> Option<Result<(Vec<RowIter>, Workers)>> {
+) -> Option<Result<(Vec<Scanned>, Workers)>> {
     if !aggregate::mergeable(aggs) || aggregate.has_subqueries() {
         return None;
     }
     match input {
-        Node::Join { .. } => join_parts(input, ctx, None, &mut |n| super::build(n, ctx)),
-        _ => full_scan_parts(input, ctx).map(Ok),
+        Node::Join { .. } => {
+            join_parts(input, ctx, None, &mut |n| super::build(n, ctx)).map(|parts| {
+                parts.map(|(parts, workers)| {
+                    (parts.into_iter().map(Scanned::Rows).collect(), workers)
+                })
+            })
+        }
+        _ => full_scan_parts_scanned(input, ctx).map(Ok),
     }
 }
 
@@ -388,6 +395,15 @@ pub fn join_in_order(parts: Vec<RowIter>, workers: Workers) -> RowIter {
 /// A full scan of a large collection, outside a transaction, cut by key into parts for
 /// the free worker slots.
 fn full_scan_parts(input: &Node, ctx: &Arc<ExecContext>) -> Option<(Vec<RowIter>, Workers)> {
+    let (parts, workers) = full_scan_parts_scanned(input, ctx)?;
+    Some((parts.into_iter().map(Scanned::into_rows).collect(), workers))
+}
+
+/// [`full_scan_parts`], their rows lent where they come through a cursor.
+fn full_scan_parts_scanned(
+    input: &Node,
+    ctx: &Arc<ExecContext>,
+) -> Option<(Vec<Scanned>, Workers)> {
     let Node::Scan {
         collection,
         access: Access::Full,

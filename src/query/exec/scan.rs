@@ -650,6 +650,16 @@ pub fn build_set_up(
     setup: &ScanSetup,
     ctx: &Arc<ExecContext>,
 ) -> Result<RowIter> {
+    build_set_up_scanned(collection, access, setup, ctx).map(Scanned::into_rows)
+}
+
+/// [`build_set_up`], its rows lent where they come through a cursor.
+pub fn build_set_up_scanned(
+    collection: &Collection,
+    access: &Access,
+    setup: &ScanSetup,
+    ctx: &Arc<ExecContext>,
+) -> Result<Scanned> {
     let filter = setup.filter(ctx);
     if let Access::Index(a) = access
         && a.covering
@@ -695,9 +705,9 @@ pub fn build_set_up(
             fields,
         )?;
         let ctx = ctx.clone();
-        return Ok(Box::new(
+        return Ok(Scanned::Rows(Box::new(
             rows.filter_map(move |item| keep(item, filter.as_deref(), &ctx)),
-        ));
+        )));
     }
     let ctx = ctx.clone();
     if let Some((mask, shape)) = &setup.read {
@@ -721,14 +731,13 @@ pub fn build_set_up(
                             shape.clone(),
                         )
                     {
-                        return Ok(Box::new(CursorRows {
+                        return Ok(Scanned::Lent(Box::new(CursorRows {
                             cursor,
                             filter,
-                            with_id,
                             fills_id: fills_id(collection, mask),
                             ctx,
                             done: false,
-                        }));
+                        })));
                     }
                     Box::new(span.read(&ctx.view, collection.id, shape).map(move |item| {
                         item.and_then(|(key, mut row)| {
@@ -755,17 +764,17 @@ pub fn build_set_up(
                     }))
                 }
             };
-        return Ok(Box::new(
+        return Ok(Scanned::Rows(Box::new(
             rows.filter_map(move |row| keep(row, filter.as_deref(), &ctx)),
-        ));
+        )));
     }
     let docs = documents(collection, access, &ctx)?;
     // Only rows made from whole documents need the description (a copy per statement).
     let collection = collection.clone();
-    Ok(Box::new(docs.filter_map(move |item| {
+    Ok(Scanned::Rows(Box::new(docs.filter_map(move |item| {
         let row = item.map(|(id, doc)| document_row_owned(&collection, id, doc));
         keep(row, filter.as_deref(), &ctx)
-    })))
+    }))))
 }
 
 /// The rows a covering index scan of `collection` gives, counted by its entries (none
@@ -871,7 +880,7 @@ pub fn build_part(
     read: &[usize],
     range: (Bound<Vec<u8>>, Bound<Vec<u8>>),
     ctx: &Arc<ExecContext>,
-) -> RowIter {
+) -> Scanned {
     let mask = read_mask(collection, read);
     let shape = row_shape(collection, &mask, Vec::new(), Vec::new());
     let with_id = id_filler(collection, &mask);
@@ -883,14 +892,13 @@ pub fn build_part(
         range.1.clone(),
         shape.clone(),
     ) {
-        return Box::new(CursorRows {
+        return Scanned::Lent(Box::new(CursorRows {
             cursor,
             filter,
-            with_id,
             fills_id: fills_id(collection, &mask),
             ctx,
             done: false,
-        });
+        }));
     }
     let rows = ctx
         .view
@@ -902,7 +910,9 @@ pub fn build_part(
                 filled.map(|()| row)
             })
         });
-    Box::new(rows.filter_map(move |row| keep(row, filter.as_deref(), &ctx)))
+    Scanned::Rows(Box::new(
+        rows.filter_map(move |row| keep(row, filter.as_deref(), &ctx)),
+    ))
 }
 
 /// Which of `collection`'s columns a scan reading the columns `read` decodes.
@@ -924,14 +934,10 @@ fn id_filler(
 ) -> impl Fn(&[u8], &mut [Value]) -> Result<()> + Send + 'static {
     let with_id = fills_id(collection, mask);
     move |key: &[u8], row: &mut [Value]| -> Result<()> {
-        if with_id {
-            let (_, id) = keys::decode(key)
-                .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
-            if let Some(slot) = row.first_mut() {
-                recycle::put_str(slot, id);
-            }
+        match with_id {
+            true => fill_id(key, row),
+            false => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -941,52 +947,92 @@ fn fills_id(collection: &Collection, mask: &[bool]) -> bool {
     collection.kind == Kind::Schemaless && mask.first() == Some(&true)
 }
 
+/// Puts the id of storage key `key` in the first column of `row`.
+fn fill_id(key: &[u8], row: &mut [Value]) -> Result<()> {
+    let (_, id) = keys::decode(key)
+        .ok_or_else(|| Error::Corruption("a scanned key does not decode".into()))?;
+    if let Some(slot) = row.first_mut() {
+        recycle::put_str(slot, id);
+    }
+    Ok(())
+}
+
+/// The rows of a scan: as an iterator, or lent one at a time by a cursor (see
+/// [`CursorRows`]), to a reader that only looks at each (an aggregate).
+pub enum Scanned {
+    Rows(RowIter),
+    Lent(Box<CursorRows>),
+}
+
+impl Scanned {
+    /// The rows as an iterator (a lent row is taken from its cursor).
+    pub fn into_rows(self) -> RowIter {
+        match self {
+            Scanned::Rows(rows) => rows,
+            Scanned::Lent(rows) => rows,
+        }
+    }
+}
+
 /// The rows of a scan read through a storage cursor ([`RowCursor`]): the id is filled
 /// and the filter tested in the row the cursor lends, and only a row that passes is
-/// taken from it; cancellation is checked per document, as [`keep`] does.
-struct CursorRows<F> {
+/// taken from it (as an iterator), or lent on ([`CursorRows::advance`]); cancellation
+/// is checked per document, as [`keep`] does.
+pub struct CursorRows {
     cursor: RowCursor,
     filter: Option<Arc<Predicate>>,
-    with_id: F,
-    /// Whether `with_id` fills anything (see [`fills_id`]).
+    /// Whether the first column is the id (see [`fills_id`]).
     fills_id: bool,
     ctx: Arc<ExecContext>,
     done: bool,
 }
 
-impl<F: Fn(&[u8], &mut [Value]) -> Result<()>> CursorRows<F> {
-    fn next_row(&mut self) -> Result<Option<Row>> {
-        loop {
-            self.ctx.check_cancel()?;
-            if !self.cursor.advance()? {
-                return Ok(None);
-            }
-            if self.fills_id {
-                let (key, row) = self.cursor.key_and_row();
-                (self.with_id)(key, row)?;
-            }
-            if let Some(f) = &self.filter
-                && !f.passes(self.cursor.row(), &self.ctx.eval_context())?
-            {
-                continue;
-            }
-            return Ok(Some(self.cursor.take_row()));
-        }
-    }
-}
-
-impl<F: Fn(&[u8], &mut [Value]) -> Result<()>> Iterator for CursorRows<F> {
-    type Item = Result<Row>;
-
-    fn next(&mut self) -> Option<Result<Row>> {
+impl CursorRows {
+    /// Moves to the next row that passes the filter ([`CursorRows::row`]); false at the
+    /// end. An error ends the rows.
+    pub fn advance(&mut self) -> Result<bool> {
         if self.done {
-            return None;
+            return Ok(false);
         }
-        let out = self.next_row().transpose();
-        if !matches!(out, Some(Ok(_))) {
+        let out = self.advance_inner();
+        if !matches!(out, Ok(true)) {
             self.done = true;
         }
         out
+    }
+
+    fn advance_inner(&mut self) -> Result<bool> {
+        loop {
+            self.ctx.check_cancel()?;
+            if !self.cursor.advance()? {
+                return Ok(false);
+            }
+            if self.fills_id {
+                let (key, row) = self.cursor.key_and_row();
+                fill_id(key, row)?;
+            }
+            match &self.filter {
+                Some(f) if !f.passes(self.cursor.row(), &self.ctx.eval_context())? => {}
+                _ => return Ok(true),
+            }
+        }
+    }
+
+    /// The row under the cursor, lent until the next [`CursorRows::advance`].
+    pub fn row(&self) -> &[Value] {
+        self.cursor.row()
+    }
+}
+
+impl Iterator for CursorRows {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        match self.advance() {
+            Ok(true) => Some(Ok(self.cursor.take_row())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 

@@ -1,0 +1,256 @@
+//! Scans read through storage cursors, end to end through tokio-postgres against the
+//! real binary: every answer below is computed by the test from the rows it wrote.
+//!
+//! The table is bulk loaded by COPY (its rows go straight into segments), then changed
+//! by UPDATE, DELETE and INSERT under a small memtable (newer versions and tombstones in
+//! later segments and in the memtable, over the loaded ones), so a scan merges sources
+//! that hold the same keys. Over it:
+//!
+//! * aggregates with and without GROUP BY, with a filter and over a key range, serial
+//!   (`max_parallel_workers_per_gather = 0`, their rows lent by the cursor) and in
+//!   parallel parts, give the sums, counts and extremes of the rows the test kept;
+//! * a filtered scan gives exactly the rows that pass, in key order;
+//! * inside a transaction that wrote rows in the table, the scan sees its own writes;
+//! * a schemaless collection's `id` (from the key) is filled where a filter reads it;
+//! * an error of one row (22012) ends the statement alone, in both modes, and the
+//!   server goes on serving.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::Server;
+use futures::SinkExt;
+use tokio_postgres::Client;
+
+const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Rows loaded: above the size at which scans run in parallel (20,000 documents).
+const ROWS: i64 = 24_000;
+
+/// One row of `t`: its group and number.
+#[derive(Clone, Debug)]
+struct Kept {
+    grp: String,
+    n: i64,
+}
+
+async fn copy_csv(c: &Client, sql: &str, csv: String) -> u64 {
+    let sink = c.copy_in::<_, Bytes>(sql).await.expect("copy in");
+    futures::pin_mut!(sink);
+    sink.send(Bytes::from(csv)).await.expect("copy data");
+    sink.finish().await.expect("copy finish")
+}
+
+async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    common::simple_rows(c, sql).await
+}
+
+fn text(v: impl ToString) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// `count(*), sum(n), min(n), max(n)` of `rows`.
+fn totals<'a>(rows: impl Iterator<Item = &'a Kept>) -> Vec<Option<String>> {
+    let n: Vec<i64> = rows.map(|k| k.n).collect();
+    vec![
+        text(n.len()),
+        text(n.iter().sum::<i64>()),
+        n.iter().min().map(|v| v.to_string()),
+        n.iter().max().map(|v| v.to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cursor_scans_see_the_newest_version_of_each_row() {
+    let server = Server::start_with_env(&[("TISSDB_MEMTABLE_SIZE", "256KiB")]);
+    common::bounded("cursor scans", BODY_TIMEOUT, async {
+        let c = common::pg_connect(&server, "user=cursor_tester").await;
+        c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, grp text, n integer)")
+            .await
+            .unwrap();
+        let mut kept: BTreeMap<i64, Kept> = BTreeMap::new();
+        let mut csv = String::new();
+        for i in 1..=ROWS {
+            let k = Kept {
+                grp: format!("g{}", i % 7),
+                n: i % 1000,
+            };
+            csv.push_str(&format!("{i},{},{}\n", k.grp, k.n));
+            kept.insert(i, k);
+        }
+        let n = copy_csv(&c, "COPY t FROM STDIN (FORMAT csv)", csv).await;
+        assert_eq!(n, ROWS as u64);
+        // Newer versions, tombstones and new keys over the loaded rows, in several
+        // statements so that the memtable flushes between them.
+        c.batch_execute("UPDATE t SET n = n + 5000 WHERE id % 3 = 0")
+            .await
+            .unwrap();
+        c.batch_execute("DELETE FROM t WHERE id % 11 = 0")
+            .await
+            .unwrap();
+        c.batch_execute("UPDATE t SET grp = 'moved' WHERE id % 13 = 0")
+            .await
+            .unwrap();
+        for chunk in 0..4 {
+            let values: Vec<String> = (0..250)
+                .map(|j| {
+                    let i = ROWS + 1 + chunk * 250 + j;
+                    format!("({i}, 'new', {})", i % 50)
+                })
+                .collect();
+            c.batch_execute(&format!("INSERT INTO t VALUES {}", values.join(",")))
+                .await
+                .unwrap();
+        }
+        for (i, k) in kept.iter_mut() {
+            if i % 3 == 0 {
+                k.n += 5000;
+            }
+            if i % 13 == 0 {
+                k.grp = "moved".into();
+            }
+        }
+        kept.retain(|i, _| i % 11 != 0);
+        for i in ROWS + 1..=ROWS + 1000 {
+            kept.insert(
+                i,
+                Kept {
+                    grp: "new".into(),
+                    n: i % 50,
+                },
+            );
+        }
+
+        for workers in ["0", "2"] {
+            c.batch_execute(&format!("SET max_parallel_workers_per_gather = {workers}"))
+                .await
+                .unwrap();
+            let whole = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
+            assert_eq!(whole, vec![totals(kept.values())], "workers {workers}");
+            let filtered = rows(
+                &c,
+                "SELECT count(*), sum(n), min(n), max(n) FROM t WHERE n > 4990 AND grp <> 'g2'",
+            )
+            .await;
+            assert_eq!(
+                filtered,
+                vec![totals(
+                    kept.values().filter(|k| k.n > 4990 && k.grp != "g2")
+                )],
+                "workers {workers}"
+            );
+            let ranged = rows(
+                &c,
+                "SELECT count(*), sum(n), min(n), max(n) FROM t WHERE id BETWEEN 100 AND 20000",
+            )
+            .await;
+            assert_eq!(
+                ranged,
+                vec![totals(kept.range(100..=20000).map(|(_, k)| k))],
+                "workers {workers}"
+            );
+            let grouped = rows(
+                &c,
+                "SELECT grp, count(*), sum(n), min(n), max(n) FROM t GROUP BY grp ORDER BY grp",
+            )
+            .await;
+            let mut groups: BTreeMap<&str, Vec<&Kept>> = BTreeMap::new();
+            for k in kept.values() {
+                groups.entry(k.grp.as_str()).or_default().push(k);
+            }
+            let want: Vec<Vec<Option<String>>> = groups
+                .iter()
+                .map(|(g, ks)| {
+                    let mut row = vec![text(g)];
+                    row.extend(totals(ks.iter().copied()));
+                    row
+                })
+                .collect();
+            assert_eq!(grouped, want, "workers {workers}");
+            // A filtered scan: the rows that pass, in key order.
+            let passing = rows(&c, "SELECT id, grp, n FROM t WHERE n BETWEEN 5990 AND 5999").await;
+            let want: Vec<Vec<Option<String>>> = kept
+                .iter()
+                .filter(|(_, k)| (5990..=5999).contains(&k.n))
+                .map(|(i, k)| vec![text(i), text(&k.grp), text(k.n)])
+                .collect();
+            assert!(want.len() > 20, "{} rows", want.len());
+            assert_eq!(passing, want, "workers {workers}");
+            // One row's error ends the statement alone.
+            let e = c
+                .simple_query("SELECT sum(100 / (n - 5999)) FROM t")
+                .await
+                .expect_err("division by zero at id 999");
+            assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
+        }
+
+        // A transaction's own writes: its scans see them (and nothing else changes).
+        c.batch_execute(
+            "BEGIN; UPDATE t SET n = -1 WHERE id = 5; DELETE FROM t WHERE id = 7; \
+             INSERT INTO t VALUES (0, 'txn', 42)",
+        )
+        .await
+        .unwrap();
+        let mut inside = kept.clone();
+        if let Some(k) = inside.get_mut(&5) {
+            k.n = -1;
+        }
+        inside.remove(&7);
+        inside.insert(
+            0,
+            Kept {
+                grp: "txn".into(),
+                n: 42,
+            },
+        );
+        let seen = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
+        assert_eq!(seen, vec![totals(inside.values())]);
+        c.batch_execute("ROLLBACK").await.unwrap();
+        let after = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
+        assert_eq!(after, vec![totals(kept.values())]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collections_ids_come_from_the_keys_under_a_filter() {
+    let server = Server::start_with_env(&[("TISSDB_MEMTABLE_SIZE", "256KiB")]);
+    common::bounded("cursor ids", BODY_TIMEOUT, async {
+        let c = common::pg_connect(&server, "user=cursor_tester").await;
+        c.batch_execute("CREATE COLLECTION things").await.unwrap();
+        let mut csv = String::from("id,size\n");
+        for i in 0..3000u32 {
+            csv.push_str(&format!("t{i:04},{}\n", i % 10));
+        }
+        let n = copy_csv(&c, "COPY things FROM STDIN (FORMAT csv, HEADER)", csv).await;
+        assert_eq!(n, 3000);
+        c.batch_execute("DELETE FROM things WHERE id LIKE 't0%5'")
+            .await
+            .unwrap();
+        for workers in ["0", "2"] {
+            c.batch_execute(&format!("SET max_parallel_workers_per_gather = {workers}"))
+                .await
+                .unwrap();
+            let got = rows(
+                &c,
+                "SELECT id, size FROM things WHERE id LIKE 't0%' AND size >= 8",
+            )
+            .await;
+            let want: Vec<Vec<Option<String>>> = (0..1000u32)
+                .filter(|i| i % 10 >= 8 && i % 10 != 5)
+                .map(|i| vec![text(format!("t{i:04}")), text(i % 10)])
+                .collect();
+            assert_eq!(got, want, "workers {workers}");
+            let counted = rows(
+                &c,
+                "SELECT count(*), max(id) FROM things WHERE id < 't1000' AND size = 4",
+            )
+            .await;
+            assert_eq!(counted, vec![vec![text(100), text("t0994")]]);
+        }
+    })
+    .await;
+}
