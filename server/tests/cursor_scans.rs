@@ -9,7 +9,9 @@
 //! * aggregates with and without GROUP BY, with a filter and over a key range, serial
 //!   (`max_parallel_workers_per_gather = 0`, their rows lent by the cursor) and in
 //!   parallel parts, give the sums, counts and extremes of the rows the test kept;
-//! * a filtered scan gives exactly the rows that pass, in key order;
+//! * a filtered scan gives exactly the rows that pass, in key order; projections of
+//!   lent rows (columns moved out, values computed) and a top-N sort over them give
+//!   the rows the test computes;
 //! * inside a transaction that wrote rows in the table, the scan sees its own writes;
 //! * a schemaless collection's `id` (from the key) is filled where a filter reads it;
 //! * an error of one row (22012) ends the statement alone, in both modes, and the
@@ -179,6 +181,22 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
                 .collect();
             assert!(want.len() > 20, "{} rows", want.len());
             assert_eq!(passing, want, "workers {workers}");
+            // Computed columns of lent rows, and a top-N sort of them.
+            let computed = rows(&c, "SELECT id, n * 2, grp || '!' FROM t WHERE id < 200").await;
+            let want: Vec<Vec<Option<String>>> = kept
+                .range(..200)
+                .map(|(i, k)| vec![text(i), text(k.n * 2), text(format!("{}!", k.grp))])
+                .collect();
+            assert_eq!(computed, want, "workers {workers}");
+            let top = rows(&c, "SELECT id, n FROM t ORDER BY n DESC, id LIMIT 5").await;
+            let mut by_n: Vec<(&i64, &Kept)> = kept.iter().collect();
+            by_n.sort_by(|a, b| b.1.n.cmp(&a.1.n).then(a.0.cmp(b.0)));
+            let want: Vec<Vec<Option<String>>> = by_n
+                .iter()
+                .take(5)
+                .map(|(i, k)| vec![text(i), text(k.n)])
+                .collect();
+            assert_eq!(top, want, "workers {workers}");
             // One row's error ends the statement alone.
             let e = c
                 .simple_query("SELECT sum(100 / (n - 5999)) FROM t")

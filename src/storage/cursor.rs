@@ -247,6 +247,12 @@ impl RowCursor {
         &self.row
     }
 
+    /// The row of the document under the cursor, to change in place (every value of it
+    /// is written again when the cursor moves on).
+    pub fn row_mut(&mut self) -> &mut [Value] {
+        &mut self.row
+    }
+
     /// The key and the row of the document under the cursor, the row to change in
     /// place.
     pub fn key_and_row(&mut self) -> (&[u8], &mut [Value]) {

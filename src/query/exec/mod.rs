@@ -506,7 +506,7 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                     let encode = ctx.json_encoded_at == Some(memo::address(node));
                     let pushed = memo::pushed(ctx, node, encode, || pushed_to_scan(node, encode));
                     pushed.pushed.as_ref().map(|p| {
-                        let rows = scan::build_set_up(collection, access, &p.setup, ctx);
+                        let rows = scan::build_set_up_scanned(collection, access, &p.setup, ctx);
                         (p.exprs.clone(), rows)
                     })
                 }
@@ -515,13 +515,16 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             match (pushed, parallel) {
                 (Some((exprs, rows)), _) => {
                     *next += 1;
-                    project::build(rows?, exprs, ctx)
+                    project::build_scanned(rows?, exprs, ctx)
                 }
                 (None, Some((parts, workers))) => {
                     *next += 1;
                     project::build(parallel::in_order(parts, workers), exprs.clone(), ctx)
                 }
-                (None, None) => project::build(input(i)?, exprs.clone(), ctx),
+                (None, None) => match lent_scan(i, ctx, next)? {
+                    Some(rows) => project::build_scanned(rows, exprs.clone(), ctx),
+                    None => project::build(build_numbered(i, ctx, next)?, exprs.clone(), ctx),
+                },
             }
         }
         Node::Aggregate {

@@ -220,7 +220,7 @@ pub fn top_parts(
     if ctx.analyze.is_some() || sorted.has_subqueries() {
         return None;
     }
-    let (parts, workers) = full_scan_parts(scan, ctx)?;
+    let (parts, workers) = full_scan_parts_scanned(scan, ctx)?;
     let parts = parts
         .into_iter()
         .map(|part| {
@@ -231,7 +231,7 @@ pub fn top_parts(
                 let Some(part) = part.take() else {
                     return Box::new(std::iter::empty()) as RowIter;
                 };
-                let projected = super::project::build(part, exprs.clone(), &ctx);
+                let projected = super::project::build_scanned(part, exprs.clone(), &ctx);
                 match super::sort::build_top(projected, keys.clone(), Some(bound), &ctx) {
                     Ok(rows) => rows,
                     Err(e) => Box::new(std::iter::once(Err(e))),

@@ -1022,6 +1022,12 @@ impl CursorRows {
     pub fn row(&self) -> &[Value] {
         self.cursor.row()
     }
+
+    /// [`CursorRows::row`], its values to move out (the cursor writes every value of
+    /// its row again when it moves on).
+    pub fn row_mut(&mut self) -> &mut [Value] {
+        self.cursor.row_mut()
+    }
 }
 
 impl Iterator for CursorRows {
