@@ -855,20 +855,7 @@ impl Inner {
         let tables =
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         for table in tables {
-            let mut shape = shape.clone();
-            sources.push(Box::new(MemtableIter::mapped(
-                table,
-                seq,
-                start.clone(),
-                end.clone(),
-                move |key, value| {
-                    let doc = value.map(|v| shape.shape_record(v)).transpose()?;
-                    Ok(BlockEntry {
-                        key: recycle::key_from(key),
-                        doc,
-                    })
-                },
-            )));
+            sources.push(shaped_memtable(table, seq, &start, &end, shape.clone()));
         }
         for s in &st.segments {
             sources.push(Box::new(SegmentIter::with_shape(
@@ -897,23 +884,7 @@ impl Inner {
             std::iter::once(st.active.clone()).chain(st.frozen.iter().map(|f| f.table.clone()));
         let memtables: Vec<MemtableSource> = tables
             .filter(|table| !table.is_empty())
-            .map(|table| {
-                let mut shape = shape.clone();
-                let entries: MemtableSource = Box::new(MemtableIter::mapped(
-                    table,
-                    seq,
-                    start.clone(),
-                    end.clone(),
-                    move |key, value| {
-                        let doc = value.map(|v| shape.shape_record(v)).transpose()?;
-                        Ok(BlockEntry {
-                            key: recycle::key_from(key),
-                            doc,
-                        })
-                    },
-                ));
-                entries
-            })
+            .map(|table| shaped_memtable(table, seq, &start, &end, shape.clone()))
             .collect();
         let segments = st
             .segments
@@ -1237,6 +1208,30 @@ impl Snapshot {
     ) -> ScanIter<S::Doc> {
         self.inner.scan_at(&self.state, self.seq, start, end, shape)
     }
+}
+
+/// The entries of `table` in `[start, end)` visible at `seq`, their documents in
+/// `shape` (shaped where the table holds them), their keys in recycled buffers.
+fn shaped_memtable<S: Shape>(
+    table: Arc<Memtable>,
+    seq: u64,
+    start: &Bound<Vec<u8>>,
+    end: &Bound<Vec<u8>>,
+    mut shape: S,
+) -> Source<S::Doc> {
+    Box::new(MemtableIter::mapped(
+        table,
+        seq,
+        start.clone(),
+        end.clone(),
+        move |key, value| {
+            let doc = value.map(|v| shape.shape_record(v)).transpose()?;
+            Ok(BlockEntry {
+                key: recycle::key_from(key),
+                doc,
+            })
+        },
+    ))
 }
 
 impl Snapshot {

@@ -907,10 +907,8 @@ fn key_extremes(input: &Node, aggs: &[AggCall], ctx: &Arc<ExecContext>) -> Resul
     Ok(row)
 }
 
-/// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is
-/// otherwise).
-/// The rows of `node` for an operator that only looks at each (an aggregate), lent by a
-/// cursor where `node` is a scan that reads through one (see [`scan::Scanned`]),
+/// The rows of `node` for an operator that only looks at each (an aggregate, a
+/// projection), lent by a cursor where `node` is a scan that reads through one (see [`scan::Scanned`]),
 /// numbered as [`build_numbered`] numbers it (a filtered scan cut into parallel parts
 /// gives its rows as there); None for any other node, and under EXPLAIN ANALYZE (which
 /// counts rows as they pass).
@@ -954,6 +952,8 @@ fn measured_scanned(rows: scan::Scanned, slot: usize, ctx: &ExecContext) -> scan
     }
 }
 
+/// `iter` counted and timed as operator `slot` under EXPLAIN ANALYZE (as it is
+/// otherwise).
 pub(super) fn measured(iter: RowIter, slot: usize, ctx: &ExecContext) -> RowIter {
     match &ctx.analyze {
         None => iter,

@@ -731,13 +731,8 @@ pub fn build_set_up_scanned(
                             shape.clone(),
                         )
                     {
-                        return Ok(Scanned::Lent(Box::new(CursorRows {
-                            cursor,
-                            filter,
-                            fills_id: fills_id(collection, mask),
-                            ctx,
-                            done: false,
-                        })));
+                        let rows = CursorRows::new(cursor, filter, fills_id(collection, mask), ctx);
+                        return Ok(Scanned::Lent(Box::new(rows)));
                     }
                     Box::new(span.read(&ctx.view, collection.id, shape).map(move |item| {
                         item.and_then(|(key, mut row)| {
@@ -892,13 +887,8 @@ pub fn build_part(
         range.1.clone(),
         shape.clone(),
     ) {
-        return Scanned::Lent(Box::new(CursorRows {
-            cursor,
-            filter,
-            fills_id: fills_id(collection, &mask),
-            ctx,
-            done: false,
-        }));
+        let rows = CursorRows::new(cursor, filter, fills_id(collection, &mask), ctx);
+        return Scanned::Lent(Box::new(rows));
     }
     let rows = ctx
         .view
@@ -988,6 +978,23 @@ pub struct CursorRows {
 }
 
 impl CursorRows {
+    /// The rows of `cursor` that pass `filter`, the first column filled with the id
+    /// where `fills_id` (see [`fills_id`]).
+    fn new(
+        cursor: RowCursor,
+        filter: Option<Arc<Predicate>>,
+        fills_id: bool,
+        ctx: Arc<ExecContext>,
+    ) -> CursorRows {
+        CursorRows {
+            cursor,
+            filter,
+            fills_id,
+            ctx,
+            done: false,
+        }
+    }
+
     /// Moves to the next row that passes the filter ([`CursorRows::row`]); false at the
     /// end. An error ends the rows.
     pub fn advance(&mut self) -> Result<bool> {
