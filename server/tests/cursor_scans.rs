@@ -22,9 +22,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::Server;
-use futures::SinkExt;
 use tokio_postgres::Client;
 
 const BODY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,13 +35,6 @@ const ROWS: i64 = 24_000;
 struct Kept {
     grp: String,
     n: i64,
-}
-
-async fn copy_csv(c: &Client, sql: &str, csv: String) -> u64 {
-    let sink = c.copy_in::<_, Bytes>(sql).await.expect("copy in");
-    futures::pin_mut!(sink);
-    sink.send(Bytes::from(csv)).await.expect("copy data");
-    sink.finish().await.expect("copy finish")
 }
 
 async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
@@ -83,7 +74,7 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
             csv.push_str(&format!("{i},{},{}\n", k.grp, k.n));
             kept.insert(i, k);
         }
-        let n = copy_csv(&c, "COPY t FROM STDIN (FORMAT csv)", csv).await;
+        let n = common::copy_csv(&c, "COPY t FROM STDIN (FORMAT csv)", csv).await;
         assert_eq!(n, ROWS as u64);
         // Newer versions, tombstones and new keys over the loaded rows, in several
         // statements so that the memtable flushes between them.
@@ -243,7 +234,7 @@ async fn a_collections_ids_come_from_the_keys_under_a_filter() {
         for i in 0..3000u32 {
             csv.push_str(&format!("t{i:04},{}\n", i % 10));
         }
-        let n = copy_csv(&c, "COPY things FROM STDIN (FORMAT csv, HEADER)", csv).await;
+        let n = common::copy_csv(&c, "COPY things FROM STDIN (FORMAT csv, HEADER)", csv).await;
         assert_eq!(n, 3000);
         c.batch_execute("DELETE FROM things WHERE id LIKE 't0%5'")
             .await

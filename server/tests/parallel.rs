@@ -29,9 +29,7 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::Server;
-use futures::SinkExt;
 use tokio_postgres::Client;
 
 /// How long the body of one test may run.
@@ -83,16 +81,8 @@ async fn load(c: &Client) {
             i % 5 != 0
         ));
     }
-    let n = copy_csv(c, "COPY sales FROM STDIN (FORMAT csv)", csv).await;
+    let n = common::copy_csv(c, "COPY sales FROM STDIN (FORMAT csv)", csv).await;
     assert_eq!(n, u64::from(ROWS));
-}
-
-/// Sends `csv` as the data of `sql` (a COPY FROM STDIN); the row count.
-async fn copy_csv(c: &Client, sql: &str, csv: String) -> u64 {
-    let sink = c.copy_in::<_, Bytes>(sql).await.expect("copy in");
-    futures::pin_mut!(sink);
-    sink.send(Bytes::from(csv)).await.expect("copy data");
-    sink.finish().await.expect("copy finish")
 }
 
 /// The rows of `sql` as text, in the order they came.
@@ -501,7 +491,7 @@ async fn documents_aggregate_in_parallel_with_their_ids() {
                 }
             ));
         }
-        let n = copy_csv(&c, "COPY gadgets FROM STDIN (FORMAT csv, HEADER)", csv).await;
+        let n = common::copy_csv(&c, "COPY gadgets FROM STDIN (FORMAT csv, HEADER)", csv).await;
         assert_eq!(n, 25_000);
         let q = "SELECT category, count(*), count(stock), min(id), max(id), avg(price), \
                  sum(stock) FROM gadgets GROUP BY category";

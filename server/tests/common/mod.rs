@@ -787,3 +787,12 @@ pub async fn simple_rows(c: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Optio
         })
         .collect()
 }
+
+/// Sends `csv` as the data of `sql` (a `COPY ... FROM STDIN`); the row count it answers.
+pub async fn copy_csv(c: &tokio_postgres::Client, sql: &str, csv: String) -> u64 {
+    use futures::SinkExt;
+    let sink = c.copy_in::<_, bytes::Bytes>(sql).await.expect("copy in");
+    futures::pin_mut!(sink);
+    sink.send(bytes::Bytes::from(csv)).await.expect("copy data");
+    sink.finish().await.expect("copy finish")
+}
