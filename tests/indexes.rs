@@ -397,6 +397,32 @@ fn the_choice_follows_the_statistics() {
         let prepared = s.prepare(sql, &[]).unwrap();
         assert_eq!(prepared.point, point, "{sql}");
     }
+    // Over a table with an integer key: the key's extremes and a short run in key order
+    // read a document or a few; a filter or a longer limit may read any number.
+    run(&mut s, "CREATE TABLE nums (id int PRIMARY KEY, v int)");
+    run(
+        &mut s,
+        "INSERT INTO nums SELECT g, g % 7 FROM generate_series(1, 300) g",
+    );
+    for (sql, point) in [
+        ("SELECT max(id), min(id) FROM nums", true),
+        // The key range's bounds stay on the scan as a filter: not known to read one.
+        ("SELECT max(id) FROM nums WHERE id < $1", false),
+        ("SELECT max(id) FROM nums WHERE v = $1", false),
+        ("SELECT max(v) FROM nums", false),
+        ("SELECT max(id), count(*) FROM nums", false),
+        ("SELECT id, v FROM nums ORDER BY id DESC LIMIT 10", true),
+        ("SELECT id, v FROM nums ORDER BY id LIMIT 16", true),
+        ("SELECT id, v FROM nums ORDER BY id LIMIT 17", false),
+        (
+            "SELECT id, v FROM nums WHERE v = 3 ORDER BY id LIMIT 5",
+            false,
+        ),
+        ("SELECT id, v FROM nums ORDER BY v LIMIT 5", false),
+    ] {
+        let prepared = s.prepare(sql, &[]).unwrap();
+        assert_eq!(prepared.point, point, "{sql}");
+    }
     // Turning index scans off always gives the full scan; seq scans off prefers the index.
     run(&mut s, "SET enable_indexscan = off");
     let p = plan(&mut s, "SELECT name FROM products WHERE price = 7");

@@ -367,14 +367,42 @@ fn is_point_query(session: &Session, stmt: &Statement, hints: &[Option<SqlType>]
             _ => false,
         }
     }
+    /// A scan in key order (either way) that keeps every row it reads, under
+    /// projections only: a limit over it reads as many documents as it gives.
+    fn unfiltered(n: &Node) -> bool {
+        match n {
+            Node::Scan {
+                access: Access::Full | Access::KeyRange(_),
+                filter: None,
+                ..
+            } => true,
+            Node::Project { input, .. } => unfiltered(input),
+            _ => false,
+        }
+    }
     fn point(n: &Node) -> bool {
         match n {
-            // `LIMIT n` straight over an index scan stops after n entries.
+            // `LIMIT n` straight over an index scan stops after n entries, over a scan
+            // in key order without a filter after n documents.
             Node::Limit {
                 input,
                 limit: Some(Expr::Literal(Value::Int(l))),
                 offset: None,
-            } if (0..=POINT_ROWS as i64).contains(l) && indexed(input) => true,
+            } if (0..=POINT_ROWS as i64).contains(l) && (indexed(input) || unfiltered(input)) => {
+                true
+            }
+            // `min` / `max` of the key over a scan without a filter: one document from
+            // each end.
+            Node::Aggregate {
+                input,
+                group_by,
+                aggs,
+                ..
+            } if matches!(&**input, Node::Scan { filter: None, .. })
+                && crate::query::exec::reads_key_extremes(input, group_by, aggs) =>
+            {
+                true
+            }
             Node::Scan { access, .. } => match access {
                 Access::Full | Access::KeyRange(_) => false,
                 Access::Keys(keys) => keys.len() as u64 <= POINT_ROWS,

@@ -836,6 +836,13 @@ fn counts_by_index_fields(
 /// key-range scan, no GROUP BY: each is the first key the scan passes walking from its
 /// end (outside EXPLAIN ANALYZE, which counts the scan's rows).
 fn key_extremes_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecContext) -> bool {
+    ctx.analyze.is_none() && reads_key_extremes(input, group_by, aggs)
+}
+
+/// The plan's side of [`key_extremes_only`]: an aggregate that the executor answers from
+/// the first key the scan passes from each end. Without a filter on the scan that reads
+/// one document per end (see [`crate::query::statement`]'s point statements).
+pub(crate) fn reads_key_extremes(input: &Node, group_by: &[Expr], aggs: &[AggCall]) -> bool {
     let Node::Scan {
         collection,
         access: Access::Full | Access::KeyRange(_),
@@ -847,7 +854,6 @@ fn key_extremes_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &Ex
     let key = collection.key_position();
     group_by.is_empty()
         && !aggs.is_empty()
-        && ctx.analyze.is_none()
         && collection.key_form == KeyForm::Integer
         && aggs.iter().all(|a| {
             matches!(a.func, AggFunc::Min | AggFunc::Max)
