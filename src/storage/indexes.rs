@@ -357,7 +357,37 @@ pub struct IndexScan {
     done: bool,
 }
 
+/// Leaf pages one [`IndexScan::count_batch`] reads under the tree's lock (a few thousand
+/// entries: as long a hold as a scan's batch of entries, most of it spent finding them).
+const COUNT_LEAVES: usize = 16;
+
 impl IndexScan {
+    /// Counts the next batch of the entries this scan has not given yet, without
+    /// copying them (none is given after); None once they are all counted. The tree's
+    /// lock is held for one batch at a time, as for the entries themselves.
+    pub fn count_batch(&mut self) -> Result<Option<u64>> {
+        let buffered = std::mem::take(&mut self.buffer);
+        let mut n = buffered.len() as u64;
+        for key in buffered {
+            crate::storage::recycle::give_key(key);
+        }
+        if self.done {
+            return Ok((n > 0).then_some(n));
+        }
+        let (counted, last) = self
+            .tree
+            .read()
+            .count_range(&self.start, &self.end, COUNT_LEAVES)?;
+        n += counted;
+        match last {
+            // The buffered entries lie outside what is left to read, whichever way the
+            // scan goes, so the rest is counted from the front.
+            Some(last) => self.start = Bound::Excluded(last),
+            None => self.done = true,
+        }
+        Ok(Some(n))
+    }
+
     fn refill(&mut self) -> Result<()> {
         let tree = self.tree.read();
         let range = tree.range(
@@ -447,6 +477,39 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(from, entries[500..520].to_vec());
+        // Counted: whole, within bounds, and what is left after some entries were read
+        // (the entries read and buffered are not counted again), both ways.
+        let count = |mut scan: IndexScan| {
+            let mut n = 0;
+            while let Some(c) = scan.count_batch().unwrap() {
+                n += c;
+            }
+            n
+        };
+        let key = |i: u32| i.to_be_bytes().to_vec();
+        for reverse in [false, true] {
+            let scan = |start, end| set.scan(1, start, end, reverse).unwrap();
+            assert_eq!(count(scan(Bound::Unbounded, Bound::Unbounded)), 1000);
+            assert_eq!(
+                count(scan(Bound::Excluded(key(100)), Bound::Included(key(899)))),
+                799
+            );
+            assert_eq!(
+                count(scan(Bound::Included(key(5)), Bound::Excluded(key(5)))),
+                0
+            );
+            for read in [1, 16, 17, 100, 999, 1000] {
+                let mut s = scan(Bound::Unbounded, Bound::Unbounded);
+                for _ in 0..read {
+                    s.next().unwrap().unwrap();
+                }
+                assert_eq!(
+                    count(s),
+                    1000 - read as u64,
+                    "{read} read, reverse {reverse}"
+                );
+            }
+        }
     }
 
     /// Statistics kept entry by entry (one- and two-value keys, entries added and

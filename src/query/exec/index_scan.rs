@@ -176,11 +176,11 @@ pub fn count(storage: &Storage, a: &IndexAccess, cap: u64) -> Result<u64> {
     };
     let mut n = 0;
     for r in ranges(a, &ectx)? {
-        for item in storage.indexes().scan(a.index.id, r.start, r.end, false)? {
-            item?;
-            n += 1;
+        let mut scan = storage.indexes().scan(a.index.id, r.start, r.end, false)?;
+        while let Some(counted) = scan.count_batch()? {
+            n += counted;
             if n >= cap {
-                return Ok(n);
+                return Ok(cap);
             }
         }
     }
@@ -195,6 +195,11 @@ pub fn entries(
     a: &IndexAccess,
     ctx: &ExecContext,
 ) -> Result<impl Iterator<Item = Result<Vec<u8>>> + Send + use<>> {
+    Ok(scans(storage, a, ctx)?.into_iter().flatten())
+}
+
+/// The scan of each range, in order (their entries are [`entries`]).
+pub fn scans(storage: &Storage, a: &IndexAccess, ctx: &ExecContext) -> Result<Vec<IndexScan>> {
     let mut scans: Vec<IndexScan> = Vec::new();
     for r in ranges(a, &ctx.eval_context())? {
         scans.push(
@@ -203,7 +208,7 @@ pub fn entries(
                 .scan(a.index.id, r.start, r.end, r.reverse)?,
         );
     }
-    Ok(scans.into_iter().flatten())
+    Ok(scans)
 }
 
 /// Rows built from the entries alone: `id_column` gets the key value `id_value` reads

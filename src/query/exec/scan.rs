@@ -782,15 +782,14 @@ pub fn count_index_entries(
 ) -> Result<i64> {
     ctx.view
         .index_read(collection.id, ctx.db.catalog().conflicts())?;
-    let mut n = 0i64;
-    for entry in super::index_scan::entries(ctx.db.storage(), a, ctx)? {
-        recycle::give_key(entry?);
-        n += 1;
-        if n % 4096 == 0 {
+    let mut n = 0u64;
+    for mut scan in super::index_scan::scans(ctx.db.storage(), a, ctx)? {
+        while let Some(counted) = scan.count_batch()? {
+            n += counted;
             ctx.check_cancel()?;
         }
     }
-    Ok(n)
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// Per index field of a covering scan, the column it feeds (see `covering_columns`).

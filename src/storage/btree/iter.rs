@@ -135,21 +135,28 @@ impl Cursor {
                 *pos += 1;
                 return Ok(Some((crate::storage::recycle::key_from(&e.0), e.1.clone())));
             }
-            self.stack.pop();
-            loop {
-                let Some((node, idx)) = self.stack.last_mut() else {
-                    return Ok(None);
-                };
-                let Node::Branch { children, .. } = &**node else {
-                    return Err(broken());
-                };
-                *idx += 1;
-                if let Some(&c) = children.get(*idx) {
-                    self.descend(tree, c, true)?;
-                    break;
-                }
-                self.stack.pop();
+            if !self.next_leaf(tree)? {
+                return Ok(None);
             }
+        }
+    }
+
+    /// Moves from the leaf being read to the start of the next one; false past the last.
+    fn next_leaf(&mut self, tree: &BTree) -> Result<bool> {
+        self.stack.pop();
+        loop {
+            let Some((node, idx)) = self.stack.last_mut() else {
+                return Ok(false);
+            };
+            let Node::Branch { children, .. } = &**node else {
+                return Err(broken());
+            };
+            *idx += 1;
+            if let Some(&c) = children.get(*idx) {
+                self.descend(tree, c, true)?;
+                return Ok(true);
+            }
+            self.stack.pop();
         }
     }
 
@@ -196,6 +203,52 @@ pub struct Range<'a> {
     last_front: Option<Vec<u8>>,
     last_back: Option<Vec<u8>>,
     done: bool,
+}
+
+/// Counts the entries of `tree` within `start` and `end` without copying any: each leaf's
+/// entries in range are counted by their positions (a leaf wholly within the range with one
+/// comparison). At most `leaves` leaves are read: the count, and where it stopped at that
+/// limit before the range's end, the last key counted (the rest of the range lies after it).
+pub(super) fn count_range(
+    tree: &BTree,
+    start: &Bound<Vec<u8>>,
+    end: &Bound<Vec<u8>>,
+    leaves: usize,
+) -> Result<(u64, Option<Vec<u8>>)> {
+    let mut cursor = Cursor::seek_front(tree, start)?;
+    let mut n = 0u64;
+    let mut read = 0;
+    loop {
+        let Some((node, pos)) = cursor.stack.last() else {
+            return Ok((n, None));
+        };
+        let Node::Leaf { entries } = &**node else {
+            return Err(broken());
+        };
+        let rest = entries.get(*pos..).unwrap_or_default();
+        let before_end = |k: &[u8]| match end {
+            Bound::Unbounded => true,
+            Bound::Included(e) => k <= e.as_slice(),
+            Bound::Excluded(e) => k < e.as_slice(),
+        };
+        let within = match rest.last() {
+            Some((last, _)) if !before_end(last) => rest.partition_point(|(k, _)| before_end(k)),
+            _ => rest.len(),
+        };
+        n += within as u64;
+        if within < rest.len() {
+            return Ok((n, None));
+        }
+        read += 1;
+        if read >= leaves
+            && let Some((last, _)) = rest.last()
+        {
+            return Ok((n, Some(last.to_vec())));
+        }
+        if !cursor.next_leaf(tree)? {
+            return Ok((n, None));
+        }
+    }
 }
 
 impl<'a> Range<'a> {

@@ -293,14 +293,36 @@ fn ranges_match_btreemap_in_both_directions() {
             _ => true,
         };
         let got = || tree.range(s.as_ref().map(Vec::as_slice), e.as_ref().map(Vec::as_slice));
+        // Counted a few leaves at a time, each count going on after the last key the
+        // one before counted.
+        let counted = |leaves: usize| {
+            let (mut n, mut from, mut counts) = (0, s.clone(), 0);
+            loop {
+                let (c, last) = tree.count_range(&from, &e, leaves).unwrap();
+                n += c;
+                counts += 1;
+                match last {
+                    Some(last) => from = Bound::Excluded(last),
+                    None => return (n, counts),
+                }
+            }
+        };
         if !valid {
             assert_eq!(got().count(), 0);
+            assert_eq!(counted(1).0, 0);
             continue;
         }
         let want: Vec<_> = model
             .range((s.clone(), e.clone()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        for leaves in [1, 2, 5, 1000] {
+            let (n, counts) = counted(leaves);
+            assert_eq!(n, want.len() as u64, "{leaves} leaves {s:?}..{e:?}");
+            if leaves == 1000 {
+                assert_eq!(counts, 1);
+            }
+        }
         let fwd: Vec<_> = got().map(|r| r.unwrap()).collect();
         assert_eq!(fwd, want, "{s:?}..{e:?}");
         let rev: Vec<_> = got().rev().map(|r| r.unwrap()).collect();

@@ -652,6 +652,18 @@ impl BTree {
         Range::new(self, start.map(<[u8]>::to_vec), end.map(<[u8]>::to_vec))
     }
 
+    /// How many entries lie within `start` and `end`, reading at most `leaves` leaf pages:
+    /// the count, and where the limit stopped it before the end, the last key counted
+    /// (count again from just after it for the rest). No entry is copied.
+    pub fn count_range(
+        &self,
+        start: &Bound<Vec<u8>>,
+        end: &Bound<Vec<u8>>,
+        leaves: usize,
+    ) -> Result<(u64, Option<Vec<u8>>)> {
+        super::iter::count_range(self, start, end, leaves.max(1))
+    }
+
     /// Every entry, in key order.
     pub fn iter(&self) -> Range<'_> {
         self.range(Bound::Unbounded, Bound::Unbounded)
