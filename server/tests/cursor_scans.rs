@@ -12,6 +12,8 @@
 //! * a filtered scan gives exactly the rows that pass, in key order; projections of
 //!   lent rows (columns moved out, values computed) and a top-N sort over them give
 //!   the rows the test computes;
+//! * `count(*)` over an index's ranges (counted leaf by leaf) gives the number of kept
+//!   rows that pass, before and after more rows go into the index;
 //! * inside a transaction that wrote rows in the table, the scan sees its own writes;
 //! * a schemaless collection's `id` (from the key) is filled where a filter reads it;
 //! * an error of one row (22012) ends the statement alone, in both modes, and the
@@ -195,6 +197,50 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
                 .expect_err("division by zero at id 999");
             assert_eq!(e.code().map(|c| c.code()), Some("22012"), "{e}");
         }
+
+        // Counts over an index's ranges (counted by leaf, many leaves in batches),
+        // before and after more rows go into the index.
+        c.batch_execute("CREATE INDEX t_n ON t (n); SET enable_seqscan = off")
+            .await
+            .unwrap();
+        let conds: [(&str, fn(i64) -> bool); 5] = [
+            ("n < 500", |n| n < 500),
+            ("n >= 5000", |n| n >= 5000),
+            ("n BETWEEN 100 AND 199", |n| (100..=199).contains(&n)),
+            ("n > 5990", |n| n > 5990),
+            ("n IN (1, 2, 777)", |n| [1, 2, 777].contains(&n)),
+        ];
+        for round in 0..2 {
+            for (cond, pass) in &conds {
+                let plan = rows(&c, &format!("EXPLAIN SELECT count(*) FROM t WHERE {cond}")).await;
+                assert!(
+                    format!("{plan:?}").contains("Index Only Scan using t_n"),
+                    "{cond}: {plan:?}"
+                );
+                let got = rows(&c, &format!("SELECT count(*) FROM t WHERE {cond}")).await;
+                let want = kept.values().filter(|k| pass(k.n)).count();
+                assert_eq!(got, vec![vec![text(want)]], "{cond}, round {round}");
+            }
+            let values: Vec<String> = (0..300)
+                .map(|j| {
+                    let i = ROWS + 2000 + round * 300 + j;
+                    kept.insert(
+                        i,
+                        Kept {
+                            grp: "later".into(),
+                            n: i % 600,
+                        },
+                    );
+                    format!("({i}, 'later', {})", i % 600)
+                })
+                .collect();
+            c.batch_execute(&format!("INSERT INTO t VALUES {}", values.join(",")))
+                .await
+                .unwrap();
+        }
+        c.batch_execute("DROP INDEX t_n; SET enable_seqscan = on")
+            .await
+            .unwrap();
 
         // A transaction's own writes: its scans see them (and nothing else changes).
         c.batch_execute(
