@@ -42,7 +42,7 @@ fn product(i: u64) -> Object {
         "weight".into(),
         Value::String(format!("{}g", 200 + i % 100)),
     );
-    specs.insert("dimensions".into(), Value::Object(dimensions));
+    specs.insert("dimensions".into(), Value::Object(Box::new(dimensions)));
     specs.insert(
         "features".into(),
         Value::Array(vec![
@@ -56,7 +56,7 @@ fn product(i: u64) -> Object {
     o.insert("brand".into(), Value::String(brand(i)));
     o.insert("price".into(), Value::Float(99.99 + (i % 100) as f64));
     o.insert("is_available".into(), Value::Bool(!i.is_multiple_of(3)));
-    o.insert("specs".into(), Value::Object(specs));
+    o.insert("specs".into(), Value::Object(Box::new(specs)));
     o.insert(
         "tags".into(),
         Value::Array(vec![

@@ -55,8 +55,11 @@ fn product(i: u64) -> Object {
         "release_date".into(),
         Value::DateTime(1_698_314_400_000_000),
     );
-    o.insert("specs".into(), Value::Object(specs));
-    o.insert("reviews".into(), Value::Array(vec![Value::Object(review)]));
+    o.insert("specs".into(), Value::Object(Box::new(specs)));
+    o.insert(
+        "reviews".into(),
+        Value::Array(vec![Value::Object(Box::new(review))]),
+    );
     o
 }
 

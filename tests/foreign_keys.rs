@@ -294,7 +294,7 @@ fn definitions_survive_a_reopen() {
 
 fn object(json: serde_json::Value) -> Object {
     match tissdb::doc::json::from_json(json).unwrap() {
-        Value::Object(o) => o,
+        Value::Object(o) => *o,
         other => panic!("{other:?}"),
     }
 }

@@ -28,7 +28,7 @@ fn setup(s: &mut Session) {
             tissdb::doc::Value::Object(o) => o,
             other => panic!("{other:?}"),
         };
-        s.insert_document("reviews", obj).unwrap();
+        s.insert_document("reviews", *obj).unwrap();
     }
 }
 

@@ -74,7 +74,7 @@ fn document_counts_follow_every_kind_of_write() {
         tissdb::doc::Value::Object(o) => o,
         other => panic!("{other:?}"),
     };
-    s.insert_document("docs", doc).unwrap();
+    s.insert_document("docs", *doc).unwrap();
     assert_eq!(count(&mut s, "docs"), counted(3));
     // Dropped and created again: a new collection starts at 0.
     run(&mut s, "DROP TABLE t; CREATE TABLE t (id int PRIMARY KEY)");

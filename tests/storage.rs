@@ -27,7 +27,7 @@ fn nested_doc(i: i64) -> Object {
     );
     let mut o = Object::default();
     o.insert("n".into(), Value::Int(i));
-    o.insert("specs".into(), Value::Object(specs));
+    o.insert("specs".into(), Value::Object(Box::new(specs)));
     o.insert("when".into(), Value::DateTime(1_698_314_400_000_000 + i));
     o
 }

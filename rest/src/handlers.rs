@@ -385,7 +385,7 @@ pub(crate) async fn document_by_id(
                     let mut with_id = tissdb::doc::Object::default();
                     with_id.insert("id".into(), Value::String(target_id.clone()));
                     with_id.extend(d);
-                    Value::Object(with_id)
+                    Value::Object(Box::new(with_id))
                 }
                 Ok(None) | Err(tissdb::Error::NotFound { .. }) => Value::Null,
                 Err(e) => return Err(e),
@@ -693,7 +693,7 @@ fn outcome_response(outcome: tissdb::query::Outcome, out_format: Out) -> ApiResu
                 let objects: Vec<tissdb::doc::Object> = json_rows
                     .into_iter()
                     .filter_map(|r| match json_codec::from_json(r) {
-                        Ok(Value::Object(o)) => Some(o),
+                        Ok(Value::Object(o)) => Some(*o),
                         _ => None,
                     })
                     .collect();
@@ -1099,7 +1099,7 @@ mod tests {
                 Value::String("q\"\n".into()),
                 Value::Float(f64::NAN),
                 Value::Null,
-                Value::Object(nested),
+                Value::Object(Box::new(nested)),
                 Value::String("not a date".into()),
             ],
             vec![

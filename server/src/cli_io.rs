@@ -339,7 +339,7 @@ pub fn import(args: ImportArgs) -> Result<(), String> {
                 tissdb::doc::xml::parse_documents(&bytes, &limits)
                     .map_err(|e| format!("{}: {e}", args.file.display()))?
                     .into_iter()
-                    .map(|o| tissdb::doc::json::to_json(&tissdb::doc::Value::Object(o)))
+                    .map(|o| tissdb::doc::json::to_json(&tissdb::doc::Value::Object(Box::new(o))))
                     .collect()
             };
             let per_doc = (bytes.len() as u64) / (docs.len().max(1) as u64);

@@ -39,6 +39,9 @@ struct Kept {
     n: i64,
 }
 
+/// A condition on `n` as SQL and as the test computes it.
+type Cond = (&'static str, fn(i64) -> bool);
+
 async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     common::simple_rows(c, sql).await
 }
@@ -203,7 +206,7 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
         c.batch_execute("CREATE INDEX t_n ON t (n); SET enable_seqscan = off")
             .await
             .unwrap();
-        let conds: [(&str, fn(i64) -> bool); 5] = [
+        let conds: [Cond; 5] = [
             ("n < 500", |n| n < 500),
             ("n >= 5000", |n| n >= 5000),
             ("n BETWEEN 100 AND 199", |n| (100..=199).contains(&n)),

@@ -264,7 +264,7 @@ impl ForeignKey {
         o.insert("on_delete".into(), text(self.on_delete.sql()));
         o.insert("on_update".into(), text(self.on_update.sql()));
         o.insert("match_full".into(), Value::Bool(self.match_full));
-        Value::Object(o)
+        Value::Object(Box::new(o))
     }
 
     /// Reads the catalog form back.

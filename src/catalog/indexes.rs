@@ -114,7 +114,7 @@ impl IndexDef {
             ),
         );
         o.insert("unique".into(), Value::Bool(self.unique));
-        Value::Object(o)
+        Value::Object(Box::new(o))
     }
 
     /// Reads the catalog form back.

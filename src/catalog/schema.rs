@@ -342,7 +342,7 @@ pub fn encode_entry(c: &Collection) -> Object {
                 "default".into(),
                 col.default.as_deref().map_or(Value::Null, text),
             );
-            Value::Object(o)
+            Value::Object(Box::new(o))
         })
         .collect();
     o.insert("columns".into(), Value::Array(columns));
@@ -364,7 +364,7 @@ pub fn encode_entry(c: &Collection) -> Object {
             let mut o = Object::default();
             o.insert("name".into(), text(&f.name));
             o.insert("type".into(), text(f.ty.name()));
-            Value::Object(o)
+            Value::Object(Box::new(o))
         })
         .collect();
     o.insert("observed".into(), Value::Array(observed));
@@ -379,7 +379,7 @@ pub fn encode_entry(c: &Collection) -> Object {
                     Value::Array(f.path.iter().map(|p| text(p)).collect()),
                 );
                 o.insert("type".into(), text(f.ty.name()));
-                Value::Object(o)
+                Value::Object(Box::new(o))
             })
             .collect();
         o.insert("nested".into(), Value::Array(nested));
@@ -597,21 +597,27 @@ mod tests {
         };
         let deep = obj(vec![(
             "b",
-            Value::Object(obj(vec![(
+            Value::Object(Box::new(obj(vec![(
                 "c",
-                Value::Object(obj(vec![("d", Value::Int(1))])),
-            )])),
+                Value::Object(Box::new(obj(vec![("d", Value::Int(1))]))),
+            )]))),
         )]);
         let doc = obj(vec![
-            ("id", Value::Object(obj(vec![("x", Value::Int(1))]))),
+            (
+                "id",
+                Value::Object(Box::new(obj(vec![("x", Value::Int(1))]))),
+            ),
             (
                 "specs",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("weight", Value::String("850g".into())),
-                    ("dims", Value::Object(obj(vec![("w", Value::Int(110))]))),
-                ])),
+                    (
+                        "dims",
+                        Value::Object(Box::new(obj(vec![("w", Value::Int(110))]))),
+                    ),
+                ]))),
             ),
-            ("a", Value::Object(deep)),
+            ("a", Value::Object(Box::new(deep))),
         ]);
         let first = observe_nested(&[], &[&doc]).unwrap();
         let paths: Vec<String> = first.iter().map(|f| f.path.join(".")).collect();
@@ -631,10 +637,10 @@ mod tests {
         // A float where an integer was: the type joins, the list keeps its order.
         let other = obj(vec![(
             "specs",
-            Value::Object(obj(vec![(
+            Value::Object(Box::new(obj(vec![(
                 "dims",
-                Value::Object(obj(vec![("w", Value::Float(1.5))])),
-            )])),
+                Value::Object(Box::new(obj(vec![("w", Value::Float(1.5))]))),
+            )]))),
         )]);
         let joined = observe_nested(&first, &[&other]).unwrap();
         assert_eq!(joined.len(), first.len());

@@ -633,7 +633,7 @@ impl<'a> Reader<'a> {
                 }
                 Value::Array(items)
             }
-            Token::Object(count) => Value::Object(self.fields(count, depth)?),
+            Token::Object(count) => Value::Object(Box::new(self.fields(count, depth)?)),
         })
     }
 }
@@ -658,9 +658,9 @@ mod tests {
         o.insert("bin".into(), Value::Binary(vec![0, 255, 7]));
         o.insert(
             "arr".into(),
-            Value::Array(vec![Value::Int(1), Value::Object(inner.clone())]),
+            Value::Array(vec![Value::Int(1), Value::Object(Box::new(inner.clone()))]),
         );
-        o.insert("obj".into(), Value::Object(inner));
+        o.insert("obj".into(), Value::Object(Box::new(inner)));
         o
     }
 
@@ -669,7 +669,7 @@ mod tests {
         let o = sample();
         let bytes = encode_object(&o);
         assert_eq!(decode_object(&bytes).unwrap(), o);
-        let v = Value::Object(o);
+        let v = Value::Object(Box::new(o));
         let mut out = Vec::new();
         encode(&v, &mut out);
         assert_eq!(decode(&out).unwrap(), v);
@@ -769,7 +769,7 @@ mod tests {
         inner.insert("x".into(), Value::Int(7));
         inner.insert("rest".into(), Value::Array(vec![Value::Int(3); 50]));
         let mut o = Object::default();
-        o.insert("obj".into(), Value::Object(inner));
+        o.insert("obj".into(), Value::Object(Box::new(inner)));
         o.insert("after".into(), Value::String("five".into()));
         let bytes = encode_object(&o);
         let path = [PathStep::Key("x".into())];

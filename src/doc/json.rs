@@ -279,7 +279,7 @@ fn from_json_limited(j: Json, max_depth: Option<usize>) -> Result<Value, Option<
                 None => {
                     done = match stack.pop() {
                         Some(InFrame::Array(out, _)) => Some(Value::Array(out)),
-                        Some(InFrame::Object(out, _, _)) => Some(Value::Object(out)),
+                        Some(InFrame::Object(out, _, _)) => Some(Value::Object(Box::new(out))),
                         None => None,
                     };
                 }
@@ -315,7 +315,7 @@ pub fn parse_document(bytes: &[u8], limits: &Limits) -> Result<Object> {
 /// nested past `limits.max_depth`).
 fn as_document(converted: Result<Value, Option<Error>>, limits: &Limits) -> Result<Object> {
     match converted {
-        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(Value::Object(fields)) => Ok(*fields),
         Ok(_) => Err(Error::invalid(
             SqlState::INVALID_TEXT_REPRESENTATION,
             "document must be a JSON object",
@@ -479,7 +479,7 @@ impl<'de> serde::de::Visitor<'de> for Direct<'_> {
             obj.insert(key, value);
         }
         if self.raw {
-            return Ok(Value::Object(obj));
+            return Ok(Value::Object(Box::new(obj)));
         }
         resolve(obj, false).map_err(|e| self.fail(Some(e)))
     }
@@ -503,7 +503,7 @@ fn resolve(mut obj: Object, literal_keys: bool) -> Result<Value> {
         *v = resolve(std::mem::take(inner), false)?;
     }
     match literal_keys {
-        true => Ok(Value::Object(obj)),
+        true => Ok(Value::Object(Box::new(obj))),
         false => finish_object(obj),
     }
 }
@@ -512,18 +512,18 @@ fn resolve(mut obj: Object, literal_keys: bool) -> Result<Value> {
 /// the object inside (left raw: its own keys are not markers), any other stays.
 fn finish_object(mut obj: Object) -> Result<Value> {
     if obj.len() != 1 {
-        return Ok(Value::Object(obj));
+        return Ok(Value::Object(Box::new(obj)));
     }
     let Some((key, value)) = obj.first_mut() else {
-        return Ok(Value::Object(obj));
+        return Ok(Value::Object(Box::new(obj)));
     };
     match value {
         Value::Object(inner) if key == OBJECT => Ok(Value::Object(std::mem::take(inner))),
         Value::String(text) => match decode_marker_text(key, text) {
             Some(decoded) => decoded,
-            None => Ok(Value::Object(obj)),
+            None => Ok(Value::Object(Box::new(obj))),
         },
-        _ => Ok(Value::Object(obj)),
+        _ => Ok(Value::Object(Box::new(obj))),
     }
 }
 
@@ -844,7 +844,7 @@ mod tests {
     }
 
     fn every_type() -> Value {
-        Value::Object(obj(vec![
+        Value::Object(Box::new(obj(vec![
             ("null", Value::Null),
             ("t", Value::Bool(true)),
             ("f", Value::Bool(false)),
@@ -863,16 +863,16 @@ mod tests {
             ("bin", Value::Binary(vec![0, 1, 2, 255])),
             ("arr", Value::Array(vec![Value::Int(1), Value::Null])),
             ("nested", Value::Array(vec![Value::Array(vec![])])),
-            ("obj", Value::Object(Object::default())),
+            ("obj", Value::Object(Box::default())),
             (
                 "markerlike",
-                Value::Object(obj(vec![("$date", Value::String("soon".into()))])),
+                Value::Object(Box::new(obj(vec![("$date", Value::String("soon".into()))]))),
             ),
             (
                 "objectlike",
-                Value::Object(obj(vec![("$object", Value::Int(1))])),
+                Value::Object(Box::new(obj(vec![("$object", Value::Int(1))]))),
             ),
-        ]))
+        ])))
     }
 
     /// What a REST GET answered before [`write_document`]: the JSON tree, serialized.
@@ -1147,15 +1147,15 @@ mod tests {
             let tree = via_json_tree(text).unwrap();
             assert!(same(&direct, &tree), "{text}: {direct:?} against {tree:?}");
             let doc = parse_document(text.as_bytes(), &Limits::default()).unwrap();
-            assert!(same(&Value::Object(doc), &tree), "{text}");
+            assert!(same(&Value::Object(Box::new(doc)), &tree), "{text}");
         }
         // A `$object` field inside a wrapped object is a field: its value is read as
         // any value is (a proptest case: the date stayed `{"$date": ...}`).
-        let wrapped = Value::Object(
+        let wrapped = Value::Object(Box::new(
             [("$object".to_string(), Value::DateTime(0))]
                 .into_iter()
                 .collect(),
-        );
+        ));
         let text = serde_json::to_string(&to_json(&wrapped)).unwrap();
         assert_eq!(
             text,

@@ -815,7 +815,6 @@ pub fn index_entry_prefix_len(bytes: &[u8], fields: usize) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::Object;
     use proptest::prelude::*;
 
     fn enc(values: &[Value]) -> Vec<u8> {
@@ -921,7 +920,7 @@ mod tests {
             Value::Binary(vec![0xFF]),
             Value::Array(vec![Value::Int(1)]), // JSON text: "[1]" < "[]"
             Value::Array(vec![]),
-            Value::Object(Object::default()),
+            Value::Object(Box::default()),
         ];
         for w in ordered.windows(2) {
             let (a, b) = (&w[0], &w[1]);
@@ -1077,7 +1076,7 @@ mod tests {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
                 prop::collection::vec(("[a-c$]{1,3}", inner), 0..3)
-                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+                    .prop_map(|fields| Value::Object(Box::new(fields.into_iter().collect()))),
             ]
         })
     }

@@ -61,12 +61,12 @@ mod tests {
         let mut inner = Object::default();
         inner.insert("w".into(), Value::Int(3));
         let mut doc = Object::default();
-        doc.insert("o".into(), Value::Object(inner));
+        doc.insert("o".into(), Value::Object(Box::new(inner)));
         doc.insert(
             "a".into(),
             Value::Array(vec![Value::Int(1), Value::String("x".into())]),
         );
-        let v = Value::Object(doc);
+        let v = Value::Object(Box::new(doc));
         let key = |k: &str| PathStep::Key(k.into());
         let cases: Vec<(Vec<PathStep>, Option<Value>)> = vec![
             (vec![key("o"), key("w")], Some(Value::Int(3))),

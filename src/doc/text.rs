@@ -649,7 +649,7 @@ pub(crate) mod testing {
             (Value::Object(x), Value::Object(y)) => {
                 x.len() == y.len()
                     && x.iter()
-                        .zip(y)
+                        .zip(y.iter())
                         .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
             }
             _ => a == b,
@@ -657,7 +657,10 @@ pub(crate) mod testing {
     }
 
     pub(crate) fn same_object(a: &Object, b: &Object) -> bool {
-        same(&Value::Object(a.clone()), &Value::Object(b.clone()))
+        same(
+            &Value::Object(Box::new(a.clone())),
+            &Value::Object(Box::new(b.clone())),
+        )
     }
 
     fn arb_string() -> impl Strategy<Value = String> {
@@ -773,7 +776,7 @@ pub(crate) mod testing {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
                 prop::collection::vec((arb_name(), inner), 0..5)
-                    .prop_map(|fields| Value::Object(fields.into_iter().collect())),
+                    .prop_map(|fields| Value::Object(Box::new(fields.into_iter().collect()))),
             ]
         })
     }

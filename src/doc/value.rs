@@ -22,7 +22,9 @@ pub enum Value {
     DateTime(i64),
     Binary(Vec<u8>),
     Array(Vec<Value>),
-    Object(Object),
+    /// Boxed: an [`Object`] inline would make every value (and so every row, and every
+    /// value a scan moves) twice as large.
+    Object(Box<Object>),
 }
 
 /// Bytes the allocator hands out for a request of `n` bytes (size classes of 16).
@@ -64,7 +66,7 @@ impl Value {
                 allocated(items.capacity() * std::mem::size_of::<Value>())
                     + items.iter().map(Value::heap_size).sum::<usize>()
             }
-            Value::Object(o) => object_heap_size(o),
+            Value::Object(o) => allocated(std::mem::size_of::<Object>()) + object_heap_size(o),
         }
     }
 
@@ -109,5 +111,17 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits { max_depth: 64 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value is as large as a string (and its tag): the object is behind a box.
+    #[test]
+    fn a_value_is_four_words() {
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 32);
     }
 }

@@ -1168,7 +1168,7 @@ fn element_value(frame: Frame) -> PResult<(Value, usize)> {
             children.push(("#text".to_string(), text::infer_scalar(&text), 0));
         }
         let (object, depth) = group(attrs, children);
-        return Ok((Value::Object(object), depth));
+        return Ok((Value::Object(Box::new(object)), depth));
     };
     match ttype.as_str() {
         "array" => {
@@ -1185,7 +1185,7 @@ fn element_value(frame: Frame) -> PResult<(Value, usize)> {
                 return invalid(format!("<{qname}> is an object: it holds no text"));
             }
             let (object, depth) = group(attrs, children);
-            Ok((Value::Object(object), depth))
+            Ok((Value::Object(Box::new(object)), depth))
         }
         scalar => {
             if !children.is_empty() || !attrs.is_empty() {
@@ -1549,7 +1549,7 @@ mod tests {
             ("release_date", Value::DateTime(1_698_314_400_000_000)),
             (
                 "specs",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("weight", s("250g")),
                     ("bluetooth_version", Value::Float(5.2)),
                     (
@@ -1560,21 +1560,21 @@ mod tests {
                             s("Water Resistant"),
                         ]),
                     ),
-                ])),
+                ]))),
             ),
             (
                 "reviews",
                 Value::Array(vec![
-                    Value::Object(obj(vec![
+                    Value::Object(Box::new(obj(vec![
                         ("id", s("rev_1")),
                         ("rating", Value::Int(5)),
                         ("comment", s("Amazing sound quality!")),
-                    ])),
-                    Value::Object(obj(vec![
+                    ]))),
+                    Value::Object(Box::new(obj(vec![
                         ("id", s("rev_2")),
                         ("rating", Value::Int(4)),
                         ("comment", s("Very comfortable.")),
-                    ])),
+                    ]))),
                 ]),
             ),
         ])
@@ -1620,10 +1620,10 @@ mod tests {
                 "nulls",
                 Value::Array(vec![Value::Null, Value::Null, Value::Int(1)]),
             ),
-            ("empty_obj", Value::Object(Object::default())),
+            ("empty_obj", Value::Object(Box::default())),
             (
                 "hello world",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("1abc", Value::Int(1)),
                     ("a:b", Value::Int(2)),
                     ("", Value::Int(3)),
@@ -1632,18 +1632,21 @@ mod tests {
                     ("tab\tname", Value::Int(5)),
                     ("\u{1}", Value::Int(6)),
                     ("id", Value::Int(7)),
-                ])),
+                ]))),
             ),
             (
                 "items",
                 Value::Array(vec![
-                    Value::Object(obj(vec![("item", Value::Array(vec![]))])),
-                    Value::Object(obj(vec![("x", Value::Null)])),
+                    Value::Object(Box::new(obj(vec![("item", Value::Array(vec![]))]))),
+                    Value::Object(Box::new(obj(vec![("x", Value::Null)]))),
                 ]),
             ),
             (
                 "wrapped",
-                Value::Object(obj(vec![("features", Value::Array(vec![s("a"), s("b")]))])),
+                Value::Object(Box::new(obj(vec![(
+                    "features",
+                    Value::Array(vec![s("a"), s("b")]),
+                )]))),
             ),
         ])
     }
@@ -1727,34 +1730,40 @@ mod tests {
             ("b", Value::Null),
             (
                 "c",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("x", Value::Int(1)),
                     ("y", s("two")),
                     ("#text", Value::Int(3)),
-                ])),
+                ]))),
             ),
-            ("d", Value::Object(obj(vec![("x", Value::Int(1))]))),
+            (
+                "d",
+                Value::Object(Box::new(obj(vec![("x", Value::Int(1))]))),
+            ),
             ("e", s("x<y>&z & AB <>'\"")),
             ("f", s("  spaced  ")),
             (
                 "g",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("h", Value::Array(vec![Value::Int(1), Value::Int(2)])),
                     ("#text", s("mixed")),
-                ])),
+                ]))),
             ),
             (
                 "k",
                 Value::Array(vec![Value::Int(1), Value::Int(3), Value::Int(4)]),
             ),
             ("l", Value::Int(2)),
-            ("m", Value::Object(obj(vec![("n", Value::Int(1))]))),
+            (
+                "m",
+                Value::Object(Box::new(obj(vec![("n", Value::Int(1))]))),
+            ),
             (
                 "o",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("attr", Value::Int(1)),
                     ("p", Value::Array(vec![Value::Int(1), Value::Int(2)])),
-                ])),
+                ]))),
             ),
             ("q", Value::Float(1.5)),
         ]);
@@ -1801,10 +1810,10 @@ mod tests {
             ("arr", Value::Array(vec![Value::Int(1)])),
             (
                 "o",
-                Value::Object(obj(vec![(
+                Value::Object(Box::new(obj(vec![(
                     "p",
                     Value::Array(vec![Value::Int(1), Value::Int(2)]),
-                )])),
+                )]))),
             ),
             ("hello world", Value::Int(1)),
             ("1abc", Value::Int(2)),
@@ -2035,7 +2044,7 @@ mod tests {
         let nested = obj(vec![
             (
                 "document",
-                Value::Object(obj(vec![("id", s("k3")), ("x", Value::Int(1))])),
+                Value::Object(Box::new(obj(vec![("id", s("k3")), ("x", Value::Int(1))]))),
             ),
             ("tombstone", Value::Null),
             // The id attribute of a missing entry, in text (escaped `<`, plain quotes).
@@ -2101,10 +2110,10 @@ mod tests {
         let nested = obj(vec![
             (
                 "document",
-                Value::Object(obj(vec![
+                Value::Object(Box::new(obj(vec![
                     ("document", Value::Int(1)),
                     ("x", s("</document>")),
-                ])),
+                ]))),
             ),
             ("tombstone", Value::Null),
         ]);
@@ -2235,7 +2244,7 @@ mod tests {
                 "features",
                 Value::Array(vec![s("a"), Value::Array(vec![s("b")])]),
             ),
-            ("a b", Value::Array(vec![Value::Object(Object::default())])),
+            ("a b", Value::Array(vec![Value::Object(Box::default())])),
             ("items", Value::Array(vec![])),
             ("n", Value::Int(-7)),
         ]);

@@ -1206,7 +1206,7 @@ pub fn binary(op: BinOp, a: Value, b: Value) -> Result<Value> {
             }
             (Value::Object(x), Value::Object(y)) => {
                 let mut merged = x.clone();
-                for (k, v) in y {
+                for (k, v) in y.iter() {
                     merged.insert(k.clone(), v.clone());
                 }
                 Ok(Value::Object(merged))
@@ -1610,7 +1610,7 @@ mod tests {
     fn paths_and_arrows() {
         let mut specs = crate::doc::Object::default();
         specs.insert("v".into(), Value::Float(5.2));
-        let doc = Value::Object(specs);
+        let doc = Value::Object(Box::new(specs));
         assert_eq!(
             follow_path(doc.clone(), &[PathStep::Key("v".into())]),
             Value::Float(5.2)

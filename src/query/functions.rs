@@ -411,7 +411,7 @@ impl ScalarFunc {
                     };
                     o.insert(k, v);
                 }
-                return Ok(Value::Object(o));
+                return Ok(Value::Object(Box::new(o)));
             }
             NullText => return Ok(Value::Null),
             Format => {

@@ -2418,13 +2418,13 @@ fn set_field(doc: &mut Object, field: &str, path: &[String], value: Value) {
     let mut slot = doc.entry(field.to_string()).or_insert(Value::Null);
     for step in init {
         if !matches!(slot, Value::Object(_)) {
-            *slot = Value::Object(Object::default());
+            *slot = Value::Object(Box::default());
         }
         let Value::Object(o) = slot else { return };
         slot = o.entry(step.clone()).or_insert(Value::Null);
     }
     if !matches!(slot, Value::Object(_)) {
-        *slot = Value::Object(Object::default());
+        *slot = Value::Object(Box::default());
     }
     if let Value::Object(o) = slot {
         o.insert(last.clone(), value);

@@ -383,9 +383,9 @@ mod tests {
         let mut nested = Object::default();
         nested.insert("k".into(), Value::Array(vec![Value::Int(7), Value::Null]));
         let mut d = doc();
-        d.insert("n".into(), Value::Object(nested.clone()));
+        d.insert("n".into(), Value::Object(Box::new(nested.clone())));
         d.insert("nul".into(), Value::Null);
-        d.insert("m".into(), Value::Object(nested.clone()));
+        d.insert("m".into(), Value::Object(Box::new(nested.clone())));
         let mut shape = Columns::with_paths(
             vec![
                 Some("n".into()),
@@ -410,7 +410,7 @@ mod tests {
             Value::Binary(out)
         };
         let want = vec![
-            encoded(&Value::Object(nested.clone())),
+            encoded(&Value::Object(Box::new(nested.clone()))),
             encoded(&Value::String("x".into())),
             Value::Null,
             Value::Null,
@@ -514,7 +514,7 @@ mod tests {
         let mut inner = Object::default();
         inner.insert("w".into(), Value::Int(7));
         let mut d = doc();
-        d.insert("n".into(), Value::Object(inner));
+        d.insert("n".into(), Value::Object(Box::new(inner)));
         let key = |k: &str| PathStep::Key(k.into());
         let mut shape = Columns::with_paths(
             vec![Some("n".into()), Some("a".into()), Some("c".into())],

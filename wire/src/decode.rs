@@ -460,11 +460,11 @@ mod tests {
         );
         assert_eq!(
             bin(3802, b"\x01{\"a\": [1, true]}", SqlType::Jsonb),
-            Value::Object(obj.clone())
+            Value::Object(Box::new(obj.clone()))
         );
         assert_eq!(
             bin(114, b"{\"a\": [1, true]}", SqlType::Json),
-            Value::Object(obj)
+            Value::Object(Box::new(obj))
         );
     }
 

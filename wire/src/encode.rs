@@ -404,7 +404,7 @@ mod tests {
             Value::DateTime(86_400_000_000),
             Value::Binary(vec![0, 255]),
             Value::Array(vec![Value::Int(1), Value::String("b".into())]),
-            Value::Object(object),
+            Value::Object(Box::new(object)),
         ];
         let types = [
             SqlType::Text,
@@ -513,11 +513,11 @@ mod tests {
         let mut obj = tissdb::doc::Object::default();
         obj.insert("a".into(), Value::Int(1));
         assert_eq!(
-            binary(SqlType::Jsonb, Value::Object(obj.clone())),
+            binary(SqlType::Jsonb, Value::Object(Box::new(obj.clone()))),
             Some(b"\x01{\"a\": 1}".to_vec())
         );
         assert_eq!(
-            binary(SqlType::Json, Value::Object(obj)),
+            binary(SqlType::Json, Value::Object(Box::new(obj))),
             Some(b"{\"a\": 1}".to_vec())
         );
         assert_eq!(

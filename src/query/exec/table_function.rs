@@ -154,7 +154,7 @@ pub fn project_set(
                         out.push(if r.len() == 1 {
                             r.into_iter().next().unwrap_or(Value::Null)
                         } else {
-                            Value::Object(names.iter().cloned().zip(r).collect())
+                            Value::Object(Box::new(names.iter().cloned().zip(r).collect()))
                         });
                         if out.len() > MAX_SET_ROWS {
                             return Err(Error::invalid(

@@ -647,7 +647,7 @@ mod tests {
             .map(|mut e| {
                 if let Some(doc) = &mut e.doc {
                     let inner = doc.clone();
-                    doc.insert("specs".into(), Value::Object(inner));
+                    doc.insert("specs".into(), Value::Object(Box::new(inner)));
                 }
                 e
             })
