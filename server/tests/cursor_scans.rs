@@ -12,6 +12,8 @@
 //! * a filtered scan gives exactly the rows that pass, in key order; projections of
 //!   lent rows (columns moved out, values computed) and a top-N sort over them give
 //!   the rows the test computes;
+//! * scans backward (`ORDER BY id DESC`, `max(id)`) give the newest version of each
+//!   kept row in descending key order, at any limit;
 //! * `count(*)` over an index's ranges (counted leaf by leaf) gives the number of kept
 //!   rows that pass, before and after more rows go into the index;
 //! * inside a transaction that wrote rows in the table, the scan sees its own writes;
@@ -193,6 +195,46 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
                 .map(|(i, k)| vec![text(i), text(k.n)])
                 .collect();
             assert_eq!(top, want, "workers {workers}");
+            // Backward, in parts growing from a few entries of each source: the
+            // newest version of each key, deleted keys left out, at any length.
+            let desc: Vec<Vec<Option<String>>> = kept
+                .iter()
+                .rev()
+                .map(|(i, k)| vec![text(i), text(&k.grp), text(k.n)])
+                .collect();
+            for limit in [1, 10, 17, 100, 2000] {
+                let got = rows(
+                    &c,
+                    &format!("SELECT id, grp, n FROM t ORDER BY id DESC LIMIT {limit}"),
+                )
+                .await;
+                assert_eq!(got, desc[..limit], "limit {limit}, workers {workers}");
+            }
+            let below: Vec<Vec<Option<String>>> = kept
+                .range(..=12345)
+                .rev()
+                .take(700)
+                .map(|(i, k)| vec![text(i), text(&k.grp), text(k.n)])
+                .collect();
+            let got = rows(
+                &c,
+                "SELECT id, grp, n FROM t WHERE id <= 12345 ORDER BY id DESC LIMIT 700",
+            )
+            .await;
+            assert_eq!(got, below, "workers {workers}");
+            let got = rows(&c, "SELECT id FROM t ORDER BY id DESC").await;
+            assert_eq!(got.len(), kept.len());
+            assert!(
+                got.iter()
+                    .zip(kept.keys().rev())
+                    .all(|(r, i)| r[0] == text(i))
+            );
+            let got = rows(&c, "SELECT max(id), min(id) FROM t WHERE id < 23100").await;
+            let under: Vec<&i64> = kept.range(..23100).map(|(i, _)| i).collect();
+            assert_eq!(
+                got,
+                vec![vec![text(under[under.len() - 1]), text(under[0])]]
+            );
             // One row's error ends the statement alone.
             let e = c
                 .simple_query("SELECT sum(100 / (n - 5999)) FROM t")

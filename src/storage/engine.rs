@@ -1170,33 +1170,28 @@ impl Snapshot {
 
     /// Where the last part of `[start, end)` may begin for a backward scan that reads a
     /// range in parts, the last first: a key strictly inside `(start, end)` such that
-    /// `[key, end)` holds at most one block of each segment and about `per_memtable`
-    /// entries of each memtable; None when no such key cuts the range (read it whole).
-    pub fn part_start_before(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        per_memtable: usize,
-    ) -> Option<Vec<u8>> {
+    /// `[key, end)` holds about `n` entries of each memtable and segment at most; None
+    /// when no such key cuts the range (read it whole).
+    pub fn part_start_before(&self, start: &[u8], end: &[u8], n: usize) -> Result<Option<Vec<u8>>> {
         let st = &self.state;
         let tables = std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.table));
         let mut cut: Option<Vec<u8>> = None;
-        let mut raise = |key: &[u8]| {
-            if cut.as_deref().is_none_or(|c| key > c) {
-                cut = Some(key.to_vec());
+        let mut raise = |key: Vec<u8>| {
+            if cut.as_deref().is_none_or(|c| key.as_slice() > c) {
+                cut = Some(key);
             }
         };
         for table in tables {
-            if let Some(key) = table.key_back(start, end, per_memtable) {
-                raise(&key);
-            }
-        }
-        for segment in &st.segments {
-            if let Some(key) = segment.last_block_start_before(end) {
+            if let Some(key) = table.key_back(start, end, n) {
                 raise(key);
             }
         }
-        cut.filter(|c| c.as_slice() > start && c.as_slice() < end)
+        for segment in &st.segments {
+            if let Some(key) = segment.key_back(end, n, &self.inner.cache)? {
+                raise(key);
+            }
+        }
+        Ok(cut.filter(|c| c.as_slice() > start && c.as_slice() < end))
     }
 
     /// [`Snapshot::scan`] handing the documents out in `shape`.

@@ -174,10 +174,11 @@ impl ReadView {
     }
 
     /// [`ReadView::scan_range_shaped`] from the last key down, in parts: each part ends
-    /// where the one after it began and holds at most a block of each segment and about
-    /// [`BACKWARD_PART`] entries of each memtable
-    /// ([`crate::storage::Snapshot::part_start_before`]); it is read forward and handed
-    /// out backwards, so a `LIMIT` reads the parts it needs only.
+    /// where the one after it began and holds about [`FIRST_BACKWARD_PART`] entries of
+    /// each memtable and segment, each part after it twice as many as the one before, up
+    /// to [`BACKWARD_PART`] ([`crate::storage::Snapshot::part_start_before`]); it is read
+    /// forward and handed out backwards, so a `LIMIT` reads (and decodes) about the
+    /// documents it needs only.
     pub fn scan_range_backward_shaped<S: Shape>(
         &self,
         cid: u32,
@@ -203,6 +204,7 @@ impl ReadView {
             low,
             end,
             part: Vec::new(),
+            part_size: FIRST_BACKWARD_PART,
             shape,
             done: false,
         })
@@ -237,8 +239,11 @@ impl ReadView {
     }
 }
 
-/// Entries of each memtable a backward scan's part holds at most (about).
-const BACKWARD_PART: usize = 128;
+/// Entries of each memtable and segment a backward scan's part holds at most (about).
+const BACKWARD_PART: usize = 256;
+/// Entries of each memtable and segment a backward scan's first part holds (about):
+/// most backward scans stop early (`ORDER BY id DESC LIMIT 10`, `max(id)`).
+const FIRST_BACKWARD_PART: usize = 16;
 
 /// The parts of a backward scan, last first (see [`ReadView::scan_range_backward_shaped`]).
 struct Backward<S: Shape> {
@@ -251,6 +256,8 @@ struct Backward<S: Shape> {
     end: Bound<Vec<u8>>,
     /// The part being handed out, reversed (its last document at the end of the Vec).
     part: Vec<(Vec<u8>, S::Doc)>,
+    /// Entries of each source the next part holds (about).
+    part_size: usize,
     shape: S,
     done: bool,
 }
@@ -270,9 +277,17 @@ impl<S: Shape> Iterator for Backward<S> {
                 Bound::Included(k) | Bound::Excluded(k) => {
                     self.view
                         .snapshot
-                        .part_start_before(&self.low, k, BACKWARD_PART)
+                        .part_start_before(&self.low, k, self.part_size)
                 }
-                Bound::Unbounded => None,
+                Bound::Unbounded => Ok(None),
+            };
+            self.part_size = (self.part_size * 2).min(BACKWARD_PART);
+            let cut = match cut {
+                Ok(cut) => cut,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
             };
             let (from, to) = match cut {
                 Some(cut) => (

@@ -324,14 +324,22 @@ impl Segment {
             .map(|e| (e.first_key.as_slice(), e.entries))
     }
 
-    /// The first key of the block holding this segment's last key before `end` (None if
-    /// every block starts at or after `end`).
-    pub fn last_block_start_before(&self, end: &[u8]) -> Option<&[u8]> {
+    /// A key at most about `n` entries before `end`, where a backward scan's next part
+    /// may begin: inside the block holding this segment's last key before `end` (read
+    /// through `cache`) when that block holds more than `n` entries before `end`, else
+    /// that block's first key. None if every block starts at or after `end`.
+    pub fn key_back(&self, end: &[u8], n: usize, cache: &BlockCache) -> Result<Option<Vec<u8>>> {
         let after = self.index.partition_point(|e| e.first_key.as_slice() < end);
-        after
-            .checked_sub(1)
-            .and_then(|i| self.index.get(i))
-            .map(|e| e.first_key.as_slice())
+        let Some(entry) = after.checked_sub(1).and_then(|i| self.index.get(i)) else {
+            return Ok(None);
+        };
+        if entry.entries <= n as u64 {
+            return Ok(Some(entry.first_key.clone()));
+        }
+        let block = self.block(after - 1, cache, true)?;
+        let before_end = block.first_at_or_after(end);
+        let inside = before_end.checked_sub(n).and_then(|at| block.key_at(at));
+        Ok(Some(inside.unwrap_or(&entry.first_key).to_vec()))
     }
 
     /// The index entries from block `first` on, up to the first block starting at or
