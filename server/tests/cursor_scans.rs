@@ -15,7 +15,9 @@
 //! * scans backward (`ORDER BY id DESC`, `max(id)`) give the newest version of each
 //!   kept row in descending key order, at any limit;
 //! * `count(*)` over an index's ranges (counted leaf by leaf) gives the number of kept
-//!   rows that pass, before and after more rows go into the index;
+//!   rows that pass, before and after more rows go into the index, and grouped by the
+//!   index's field (each group's entries past its first counted leaf by leaf), the
+//!   number of each group's;
 //! * inside a transaction that wrote rows in the table, the scan sees its own writes;
 //! * a schemaless collection's `id` (from the key) is filled where a filter reads it;
 //! * an error of one row (22012) ends the statement alone, in both modes, and the
@@ -283,7 +285,34 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
                 .await
                 .unwrap();
         }
-        c.batch_execute("DROP INDEX t_n; SET enable_seqscan = on")
+        // Counts grouped by an index's field: each group's first entry read, the
+        // rest (thousands of entries, many leaves) counted where they lie.
+        c.batch_execute("CREATE INDEX t_grp ON t (grp)")
+            .await
+            .unwrap();
+        for (cond, pass) in [
+            ("WHERE grp >= 'a'", (|g| g >= "a") as fn(&str) -> bool),
+            ("WHERE grp IN ('g1', 'g5', 'new', 'nope')", |g| {
+                ["g1", "g5", "new"].contains(&g)
+            }),
+            ("WHERE grp > 'g3'", |g| g > "g3"),
+        ] {
+            let sql = format!("SELECT grp, count(*) FROM t {cond} GROUP BY grp ORDER BY grp");
+            let plan = rows(&c, &format!("EXPLAIN {sql}")).await;
+            assert!(
+                format!("{plan:?}").contains("Index Only Scan using t_grp"),
+                "{sql}: {plan:?}"
+            );
+            let mut want: BTreeMap<&str, usize> = BTreeMap::new();
+            for k in kept.values().filter(|k| pass(&k.grp)) {
+                *want.entry(k.grp.as_str()).or_default() += 1;
+            }
+            let want: Vec<Vec<Option<String>>> =
+                want.iter().map(|(g, n)| vec![text(g), text(n)]).collect();
+            assert!(want.iter().any(|r| r[1] > text(1000)), "{want:?}");
+            assert_eq!(rows(&c, &sql).await, want, "{sql}");
+        }
+        c.batch_execute("DROP INDEX t_n; DROP INDEX t_grp; SET enable_seqscan = on")
             .await
             .unwrap();
 

@@ -388,6 +388,79 @@ impl IndexScan {
         Ok(Some(n))
     }
 
+    /// Counts the entries from the next one on that begin with `prefix` (the leading
+    /// bytes of a group of entries), and moves past them: entries already read one by
+    /// one, then, where the group goes on past them, the rest of it by leaf positions
+    /// as [`IndexScan::count_batch`] counts, a batch of leaves per lock hold.
+    pub fn skip_prefix(&mut self, prefix: &[u8]) -> Result<u64> {
+        let mut n = 0u64;
+        while let Some(front) = self.buffer.front() {
+            if !front.starts_with(prefix) {
+                return Ok(n);
+            }
+            if let Some(key) = self.buffer.pop_front() {
+                crate::storage::recycle::give_key(key);
+            }
+            n += 1;
+        }
+        if self.done {
+            return Ok(n);
+        }
+        // The entries read ran out inside the group: the rest of it lies in
+        // `[prefix, successor)` within what is left of the scan's range.
+        let successor = prefix_successor(prefix);
+        let (from, to, rest_after) = if self.reverse {
+            let from = match &self.start {
+                Bound::Included(s) | Bound::Excluded(s) if s.as_slice() >= prefix => {
+                    self.start.clone()
+                }
+                _ => Bound::Included(prefix.to_vec()),
+            };
+            (from, self.end.clone(), None)
+        } else {
+            let to = match (&self.end, &successor) {
+                (Bound::Included(e) | Bound::Excluded(e), Some(s))
+                    if e.as_slice() < s.as_slice() =>
+                {
+                    self.end.clone()
+                }
+                (Bound::Included(_) | Bound::Excluded(_), None) => self.end.clone(),
+                (_, Some(s)) => Bound::Excluded(s.clone()),
+                (Bound::Unbounded, None) => Bound::Unbounded,
+            };
+            let rest_after = match (&to, &successor) {
+                (Bound::Excluded(t), Some(s)) if t == s => Some(s.clone()),
+                _ => None,
+            };
+            (self.start.clone(), to, rest_after)
+        };
+        let mut from = from;
+        loop {
+            let (counted, last) = self.tree.read().count_range(&from, &to, COUNT_LEAVES)?;
+            n += counted;
+            match last {
+                Some(last) => from = Bound::Excluded(last),
+                None => break,
+            }
+        }
+        if self.reverse {
+            // Everything from the group's first entry up has been read.
+            match &self.start {
+                Bound::Included(s) | Bound::Excluded(s) if s.as_slice() >= prefix => {
+                    self.done = true
+                }
+                _ => self.end = Bound::Excluded(prefix.to_vec()),
+            }
+        } else {
+            match rest_after {
+                // The scan goes on after the group.
+                Some(s) => self.start = Bound::Included(s),
+                None => self.done = true,
+            }
+        }
+        Ok(n)
+    }
+
     fn refill(&mut self) -> Result<()> {
         let tree = self.tree.read();
         let range = tree.range(
@@ -508,6 +581,65 @@ mod tests {
                     1000 - read as u64,
                     "{read} read, reverse {reverse}"
                 );
+            }
+        }
+    }
+
+    /// Groups of entries sharing their leading bytes, counted by reading each group's
+    /// first entry and skipping the rest (from the entries read, then by leaf
+    /// positions): the counts of every group, both ways, within bounds that cut groups.
+    #[test]
+    fn groups_are_counted_by_skipping_their_entries() {
+        use std::ops::RangeBounds;
+        let dir = tempfile::tempdir().unwrap();
+        let set = IndexSet::open(dir.path(), 1 << 20).unwrap();
+        set.create(1).unwrap();
+        // Group g (its first byte; 0xff too, whose prefix has no successor) holds
+        // g * 37 % 900 entries: none, one, a few, more than a batch, many leaves.
+        let groups: Vec<u8> = (0..60u8).chain([0xfe, 0xff]).collect();
+        let mut entries = Vec::new();
+        for &g in &groups {
+            for i in 0..(u32::from(g) * 37 % 900) {
+                let mut e = vec![g];
+                e.extend_from_slice(&i.to_be_bytes());
+                entries.push(e);
+            }
+        }
+        set.insert_built(1, entries.clone()).unwrap();
+        let key = |g: u8, i: u32| {
+            let mut e = vec![g];
+            e.extend_from_slice(&i.to_be_bytes());
+            e
+        };
+        let bounds = [
+            (Bound::Unbounded, Bound::Unbounded),
+            (Bound::Included(key(3, 10)), Bound::Excluded(key(40, 500))),
+            (Bound::Excluded(key(7, 0)), Bound::Included(key(0xff, 3))),
+            (Bound::Included(vec![5]), Bound::Excluded(vec![6])),
+        ];
+        for (start, end) in bounds {
+            let mut want: Vec<(u8, u64)> = Vec::new();
+            for e in entries
+                .iter()
+                .filter(|e| (start.as_ref(), end.as_ref()).contains(e))
+            {
+                match want.last_mut() {
+                    Some((g, n)) if *g == e[0] => *n += 1,
+                    _ => want.push((e[0], 1)),
+                }
+            }
+            for reverse in [false, true] {
+                let mut scan = set.scan(1, start.clone(), end.clone(), reverse).unwrap();
+                let mut got = Vec::new();
+                while let Some(first) = scan.next() {
+                    let first = first.unwrap();
+                    let rest = scan.skip_prefix(&first[..1]).unwrap();
+                    got.push((first[0], 1 + rest));
+                }
+                if reverse {
+                    got.reverse();
+                }
+                assert_eq!(got, want, "{start:?}..{end:?} reverse {reverse}");
             }
         }
     }

@@ -799,8 +799,9 @@ pub fn index_field_columns(collection: &Collection, a: &IndexAccess) -> Vec<Opti
 
 /// The rows of `count(*)` grouped by the leading index fields `fields` (in GROUP BY
 /// order) over a covering index scan whose bounds apply its whole filter, counted from
-/// the entries: entries of one group share the bytes of those fields' values, so only
-/// the first entry of each group is decoded. Groups come in the order their first entry
+/// the entries: entries of one group share the bytes of those fields' values and lie
+/// together, so only the first entry of each group is decoded and the others are counted
+/// where they lie ([`crate::storage::indexes::IndexScan::skip_prefix`]). Groups come in the order their first entry
 /// does, each as its values then `counts` counts, as the grouping of the scan's rows
 /// gives them; each group counts against `query_memory_limit` as it does there.
 pub fn count_index_groups(
@@ -814,45 +815,44 @@ pub fn count_index_groups(
         .index_read(collection.id, ctx.db.catalog().conflicts())?;
     let leading = fields.len();
     let mut groups: indexmap::IndexMap<Vec<u8>, (Row, i64)> = indexmap::IndexMap::new();
-    let mut last: Option<usize> = None;
     let mut bytes = 0usize;
-    for (n, entry) in super::index_scan::entries(ctx.db.storage(), a, ctx)?.enumerate() {
-        let entry = entry?;
-        let len = keycode::index_entry_prefix_len(&entry, leading)?;
-        let prefix = entry.get(..len).unwrap_or_default();
-        let same = last.filter(|&i| groups.get_index(i).is_some_and(|(k, _)| k == prefix));
-        let at = match same.or_else(|| groups.get_index_of(prefix)) {
-            Some(at) => at,
-            None => {
-                let mut values = vec![Value::Null; leading];
-                keycode::read_index_entry(
-                    &entry,
-                    |i| i < leading,
-                    false,
-                    |i, v| {
-                        if let Some(slot) = values.get_mut(i) {
-                            *slot = v;
-                        }
-                    },
-                )?;
-                let keys: Row = fields
-                    .iter()
-                    .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
-                    .collect();
-                let size = super::row_size(&keys) + prefix.len() + 64 * counts;
-                bytes += size;
-                if bytes > ctx.memory_limit {
-                    return Err(ctx.over_memory("GROUP BY"));
+    for mut scan in super::index_scan::scans(ctx.db.storage(), a, ctx)? {
+        while let Some(entry) = scan.next() {
+            let entry = entry?;
+            let len = keycode::index_entry_prefix_len(&entry, leading)?;
+            let prefix = entry.get(..len).unwrap_or_default();
+            let at = match groups.get_index_of(prefix) {
+                Some(at) => at,
+                None => {
+                    let mut values = vec![Value::Null; leading];
+                    keycode::read_index_entry(
+                        &entry,
+                        |i| i < leading,
+                        false,
+                        |i, v| {
+                            if let Some(slot) = values.get_mut(i) {
+                                *slot = v;
+                            }
+                        },
+                    )?;
+                    let keys: Row = fields
+                        .iter()
+                        .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
+                        .collect();
+                    let size = super::row_size(&keys) + prefix.len() + 64 * counts;
+                    bytes += size;
+                    if bytes > ctx.memory_limit {
+                        return Err(ctx.over_memory("GROUP BY"));
+                    }
+                    groups.insert_full(prefix.to_vec(), (keys, 0)).0
                 }
-                groups.insert_full(prefix.to_vec(), (keys, 0)).0
+            };
+            // The group's other entries follow this one: counted, not read.
+            let rest = scan.skip_prefix(prefix)?;
+            if let Some((_, (_, count))) = groups.get_index_mut(at) {
+                *count += 1 + i64::try_from(rest).unwrap_or(i64::MAX);
             }
-        };
-        last = Some(at);
-        if let Some((_, (_, count))) = groups.get_index_mut(at) {
-            *count += 1;
-        }
-        recycle::give_key(entry);
-        if n % 4096 == 4095 {
+            recycle::give_key(entry);
             ctx.check_cancel()?;
         }
     }
