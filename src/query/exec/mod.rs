@@ -573,6 +573,25 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
             group_by,
             aggs,
             ..
+        } if distinct_count_by_index(i, group_by, aggs, ctx).is_some() => {
+            *next += 1;
+            let Some((collection, index, field)) = distinct_count_by_index(i, group_by, aggs, ctx)
+            else {
+                return Err(Error::Internal("distinct count without its index".into()));
+            };
+            let values = scan::distinct_index_values(collection, index, &[field], ctx)?;
+            let n = values
+                .iter()
+                .filter(|v| !matches!(v.first(), Some(Value::Null)))
+                .count();
+            let n = Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+            Box::new(std::iter::once(Ok(vec![n; aggs.len()])))
+        }
+        Node::Aggregate {
+            input: i,
+            group_by,
+            aggs,
+            ..
         } if key_extremes_only(i, group_by, aggs, ctx) => {
             *next += 1;
             Box::new(std::iter::once(key_extremes(i, aggs, ctx)))
@@ -668,6 +687,16 @@ fn build_numbered(node: &Node, ctx: &Arc<ExecContext>, next: &mut usize) -> Resu
                 other => input(other)?,
             };
             limit::build(rows, limit.as_ref(), offset.as_ref(), ctx)?
+        }
+        Node::Distinct { input: i } if distinct_by_index(i, ctx).is_some() => {
+            *next += 2;
+            let Some((collection, index, fields)) = distinct_by_index(i, ctx) else {
+                return Err(Error::Internal(
+                    "distinct values without their index".into(),
+                ));
+            };
+            let groups = scan::distinct_index_values(collection, index, &fields, ctx)?;
+            Box::new(groups.into_iter().map(Ok))
         }
         Node::Distinct { input: i } => match parallel::distinct_parts(i, ctx) {
             // DISTINCT over a projection of a large scan: grouped by the projected
@@ -830,6 +859,134 @@ fn counts_by_index_fields(
         .enumerate()
         .all(|(i, f)| i == *f)
         .then_some(fields)
+}
+
+/// Column types whose values an index entry gives back exactly, equal values in equal
+/// bytes (so a group of entries with equal leading bytes is a group of equal values).
+fn exact_in_index(ty: &SqlType) -> bool {
+    matches!(
+        ty,
+        SqlType::Int2
+            | SqlType::Int4
+            | SqlType::Int8
+            | SqlType::Text
+            | SqlType::Varchar(_)
+            | SqlType::Bool
+    )
+}
+
+/// For `SELECT DISTINCT` of columns of a table over its whole scan (no filter), an index
+/// whose leading fields are those columns (each once, integers, text or booleans) and
+/// which shows this view: the table, the index, and per projected column its index
+/// field. Every row has an entry in every index (NULL where a value is missing), so the
+/// distinct values are the distinct leading values of the entries, read one group at a
+/// time (outside EXPLAIN ANALYZE, which counts the scan's rows).
+fn distinct_by_index<'a>(
+    project: &'a Node,
+    ctx: &ExecContext,
+) -> Option<(
+    &'a crate::catalog::Collection,
+    &'a crate::catalog::IndexDef,
+    Vec<usize>,
+)> {
+    let Node::Project { input, exprs, .. } = project else {
+        return None;
+    };
+    let columns = exprs
+        .iter()
+        .map(|e| match e {
+            Expr::Column(c) => Some(*c),
+            _ => None,
+        })
+        .collect::<Option<Vec<usize>>>()?;
+    leading_index_fields(input, &columns, ctx)
+}
+
+/// For `count(DISTINCT column)` alone over a table's whole scan: as
+/// [`distinct_by_index`], the one column's index field.
+fn distinct_count_by_index<'a>(
+    input: &'a Node,
+    group_by: &[Expr],
+    aggs: &[AggCall],
+    ctx: &ExecContext,
+) -> Option<(
+    &'a crate::catalog::Collection,
+    &'a crate::catalog::IndexDef,
+    usize,
+)> {
+    let column = match aggs.first() {
+        Some(AggCall {
+            func: AggFunc::Count,
+            distinct: true,
+            arg: Some(arg),
+            ..
+        }) if group_by.is_empty() && aggs.iter().all(|a| a == &aggs[0]) => match &**arg {
+            Expr::Column(c) => *c,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let (collection, index, fields) = leading_index_fields(input, &[column], ctx)?;
+    Some((collection, index, *fields.first()?))
+}
+
+/// The table of `scan` (a whole scan of a table, no filter), a ready index of it that
+/// shows the statement's view and whose leading fields are `columns` (each once, of a
+/// type [`exact_in_index`]), and per column its index field; None where index scans are
+/// off (`enable_indexscan`) or the table's indexes are not to be used.
+fn leading_index_fields<'a>(
+    scan: &'a Node,
+    columns: &[usize],
+    ctx: &ExecContext,
+) -> Option<(
+    &'a crate::catalog::Collection,
+    &'a crate::catalog::IndexDef,
+    Vec<usize>,
+)> {
+    let Node::Scan {
+        collection,
+        access: Access::Full,
+        filter: None,
+        ..
+    } = scan
+    else {
+        return None;
+    };
+    if ctx.analyze.is_some()
+        || columns.is_empty()
+        || collection.kind != crate::catalog::Kind::Table
+        || !ctx.planning.enable_indexscan
+        || ctx.planning.unindexed.contains(&collection.id)
+        || !ctx
+            .view
+            .index_usable(collection.id, ctx.db.catalog().conflicts())
+    {
+        return None;
+    }
+    let types = collection.sql_columns();
+    let names = columns
+        .iter()
+        .map(|c| match types.get(*c) {
+            Some((name, ty)) if exact_in_index(ty) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect::<Option<Vec<&str>>>()?;
+    collection.ready_indexes().find_map(|index| {
+        let leading = index.fields.get(..names.len())?;
+        let fields = names
+            .iter()
+            .map(|name| {
+                leading
+                    .iter()
+                    .position(|path| matches!(path.as_slice(), [p] if p == name))
+            })
+            .collect::<Option<Vec<usize>>>()?;
+        // Each leading field once: the columns are those fields, in some order.
+        let mut sorted = fields.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        (sorted.len() == names.len()).then_some((collection, index, fields))
+    })
 }
 
 /// Whether an aggregate is only `min` and `max` of an ordered integer key over a full or

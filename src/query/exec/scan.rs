@@ -865,6 +865,58 @@ pub fn count_index_groups(
         .collect())
 }
 
+/// The distinct values of the leading fields of `index` (a ready index of `collection`
+/// that shows the statement's view): a row per group of entries sharing those fields'
+/// values, each the values of the fields `fields` names in that order, in the index's
+/// order. Only each group's first entry is read; the rest of the group is skipped where
+/// it lies ([`crate::storage::indexes::IndexScan::skip_prefix`]). The rows count
+/// against `query_memory_limit` as DISTINCT's do.
+pub fn distinct_index_values(
+    collection: &Collection,
+    index: &crate::catalog::IndexDef,
+    fields: &[usize],
+    ctx: &Arc<ExecContext>,
+) -> Result<Vec<Row>> {
+    ctx.view
+        .index_read(collection.id, ctx.db.catalog().conflicts())?;
+    let leading = fields.len();
+    let mut rows = Vec::new();
+    let mut bytes = 0usize;
+    let mut scan =
+        ctx.db
+            .storage()
+            .indexes()
+            .scan(index.id, Bound::Unbounded, Bound::Unbounded, false)?;
+    while let Some(entry) = scan.next() {
+        let entry = entry?;
+        let len = keycode::index_entry_prefix_len(&entry, leading)?;
+        let mut values = vec![Value::Null; leading];
+        keycode::read_index_entry(
+            &entry,
+            |i| i < leading,
+            false,
+            |i, v| {
+                if let Some(slot) = values.get_mut(i) {
+                    *slot = v;
+                }
+            },
+        )?;
+        let row: Row = fields
+            .iter()
+            .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
+            .collect();
+        bytes += super::row_size(&row);
+        if bytes > ctx.memory_limit {
+            return Err(ctx.over_memory("DISTINCT"));
+        }
+        rows.push(row);
+        scan.skip_prefix(entry.get(..len).unwrap_or_default())?;
+        recycle::give_key(entry);
+        ctx.check_cancel()?;
+    }
+    Ok(rows)
+}
+
 /// [`build_reading`] for one part of a full scan of `collection` cut by key (see
 /// [`crate::storage::Snapshot::split_points`]): the rows of documents with keys in
 /// `range`, reading only the columns `read`.
