@@ -1403,9 +1403,29 @@ fn index_only_scans_of_a_table_answer_as_full_scans() {
         .map(|sql| answer(&mut client, sql))
         .collect();
     assert_eq!(with_index, by_scan);
+    // Plain EXPLAIN says how the executor answers (and only where it does so).
+    let shown = plan_of(&mut client, distinct[2]);
+    assert!(
+        shown.contains("Shortcut: distinct values read from index m_q, one entry per value"),
+        "{shown}"
+    );
+    let shown = plan_of(&mut client, distinct[1]);
+    assert!(shown.contains("read from index m_qt"), "{shown}");
+    assert!(!plan_of(&mut client, distinct[3]).contains("Shortcut"));
+    let shown = plan_of(&mut client, "SELECT count(*) FROM m WHERE q < 10");
+    assert!(
+        shown.contains("Shortcut: counted from the index's pages"),
+        "{shown}"
+    );
+    let shown = plan_of(
+        &mut client,
+        "SELECT q, count(*) FROM m WHERE q < -10 GROUP BY q",
+    );
+    assert!(shown.contains("one entry read per group"), "{shown}");
     client
         .batch_execute("SET enable_indexscan = off")
         .expect("set");
+    assert!(!plan_of(&mut client, distinct[2]).contains("Shortcut"));
 
     // A count from the index's entries alone sees the transaction's own writes, as the
     // full scan does, and none once they are rolled back.

@@ -136,6 +136,13 @@ fn integer_keys_are_read_in_key_order() {
         "{backward}"
     );
     assert!(!backward.contains("Sort"), "{backward}");
+    let extremes = plan(&mut c, "SELECT max(id), min(id) FROM t");
+    assert!(
+        extremes.contains("Shortcut: the first key from each end of the scan"),
+        "{extremes}"
+    );
+    let other = plan(&mut c, "SELECT max(id), min(grp) FROM t");
+    assert!(!other.contains("Shortcut"), "{other}");
     assert!(!plan(&mut c, "SELECT id FROM t ORDER BY id").contains("Sort"));
 
     // Ranges, against the predicate computed here.

@@ -124,6 +124,15 @@ pub enum SetOpKind {
     Except,
 }
 
+/// What EXPLAIN adds to the plan's own lines: EXPLAIN ANALYZE's figures per operator
+/// (in pre-order), and notes under operators the executor runs another way than their
+/// lines say (by address).
+#[derive(Clone, Copy, Default)]
+struct Annotations<'a> {
+    stats: Option<&'a [OperatorStats]>,
+    notes: &'a [(*const Node, String)],
+}
+
 /// A plan node.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Node {
@@ -279,7 +288,7 @@ impl Node {
     /// numbers them by, in pre-order).
     pub fn operator_count(&self) -> usize {
         let mut next = 0;
-        self.explain_into(0, &mut Vec::new(), None, &mut next);
+        self.explain_into(0, &mut Vec::new(), Annotations::default(), &mut next);
         next
     }
 
@@ -288,12 +297,23 @@ impl Node {
         self.explain_analyzed(None)
     }
 
+    /// EXPLAIN lines with a line under each operator `notes` names (by address): what
+    /// the executor does there instead of what the operator's lines show.
+    pub fn explain_noted(&self, notes: &[(*const Node, String)]) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut next = 0;
+        let annotations = Annotations { stats: None, notes };
+        self.explain_into(0, &mut lines, annotations, &mut next);
+        lines
+    }
+
     /// EXPLAIN lines; with `stats` (per operator in pre-order, from EXPLAIN ANALYZE),
     /// each operator's line ends with its actual rows and time.
     pub fn explain_analyzed(&self, stats: Option<&[OperatorStats]>) -> Vec<String> {
         let mut lines = Vec::new();
         let mut next = 0;
-        self.explain_into(0, &mut lines, stats, &mut next);
+        let annotations = Annotations { stats, notes: &[] };
+        self.explain_into(0, &mut lines, annotations, &mut next);
         lines
     }
 
@@ -301,14 +321,18 @@ impl Node {
         &self,
         depth: usize,
         out: &mut Vec<String>,
-        stats: Option<&[OperatorStats]>,
+        stats: Annotations<'_>,
         next: &mut usize,
     ) {
         let slot = *next;
         *next += 1;
         let first_line = out.len();
         self.explain_node(depth, out, stats, next);
-        if let Some(st) = stats.and_then(|s| s.get(slot))
+        if let Some((_, note)) = stats.notes.iter().find(|(n, _)| std::ptr::eq(*n, self)) {
+            let detail = "      ".repeat(depth) + "  ";
+            out.insert((first_line + 1).min(out.len()), format!("{detail}{note}"));
+        }
+        if let Some(st) = stats.stats.and_then(|s| s.get(slot))
             && let Some(line) = out.get_mut(first_line)
         {
             line.push_str(&format!(
@@ -330,7 +354,7 @@ impl Node {
         &self,
         depth: usize,
         out: &mut Vec<String>,
-        stats: Option<&[OperatorStats]>,
+        stats: Annotations<'_>,
         next: &mut usize,
     ) {
         let pad = if depth == 0 {

@@ -1179,7 +1179,11 @@ fn run(
                 ));
                 lines
             } else {
-                node.explain()
+                // What the executor would answer another way, as it would decide it now.
+                let notes = bind_params(&binder, params)
+                    .map(|params| exec::shortcut_notes(&node, &exec_context(session, &params)))
+                    .unwrap_or_default();
+                node.explain_noted(&notes)
             };
             Ok(Outcome::Rows {
                 columns: vec![Column::new("QUERY PLAN", SqlType::Text)].into(),

@@ -798,6 +798,68 @@ fn counts_only(input: &Node, group_by: &[Expr], aggs: &[AggCall], ctx: &ExecCont
         }
 }
 
+/// What the executor does instead of what the plan's operators show, for plain EXPLAIN:
+/// per operator it answers another way (by address), a note saying how. The same tests
+/// as [`build`]'s decide, in the statement's context.
+pub fn shortcut_notes(node: &Node, ctx: &ExecContext) -> Vec<(*const Node, String)> {
+    let mut notes = Vec::new();
+    note_shortcuts(node, ctx, &mut notes);
+    notes
+}
+
+fn note_shortcuts(node: &Node, ctx: &ExecContext, notes: &mut Vec<(*const Node, String)>) {
+    let note = match node {
+        Node::Aggregate {
+            input,
+            group_by,
+            aggs,
+            ..
+        } => {
+            if counts_only(input, group_by, aggs, ctx) {
+                Some(match &**input {
+                    Node::Scan {
+                        access: Access::Index(_),
+                        ..
+                    } => "Shortcut: counted from the index's pages, no entry read".to_string(),
+                    _ => "Shortcut: documents counted by their keys, none read".to_string(),
+                })
+            } else if counts_by_index_fields(input, group_by, aggs, ctx).is_some() {
+                Some(
+                    "Shortcut: one entry read per group, the rest of each group counted from the index's pages"
+                        .to_string(),
+                )
+            } else if let Some((_, index, _)) = distinct_count_by_index(input, group_by, aggs, ctx)
+            {
+                Some(format!(
+                    "Shortcut: distinct values read from index {}, one entry per value",
+                    index.name
+                ))
+            } else if key_extremes_only(input, group_by, aggs, ctx) {
+                Some("Shortcut: the first key from each end of the scan".to_string())
+            } else {
+                None
+            }
+        }
+        Node::Distinct { input } => distinct_by_index(input, ctx).map(|(_, index, _)| {
+            format!(
+                "Shortcut: distinct values read from index {}, one entry per value",
+                index.name
+            )
+        }),
+        _ => None,
+    };
+    if let Some(note) = note {
+        notes.push((node as *const Node, note));
+    }
+    for child in node.children() {
+        match (node, child) {
+            // Under a LIMIT, DISTINCT streams over its input (see `build`).
+            (Node::Limit { .. }, Node::Distinct { input }) => note_shortcuts(input, ctx, notes),
+            _ => note_shortcuts(child, ctx, notes),
+        }
+    }
+}
+
 /// For an aggregate of `count(*)` only, grouped by columns that are the leading fields
 /// of the index of a covering index scan whose bounds apply its whole filter, on a
 /// table whose those columns are integers, text or booleans: per GROUP BY column, its
