@@ -895,19 +895,7 @@ fn counts_by_index_fields(
     let fields = group_by
         .iter()
         .map(|e| match e {
-            Expr::Column(c)
-                if types.get(*c).is_some_and(|(_, t)| {
-                    matches!(
-                        t,
-                        SqlType::Int2
-                            | SqlType::Int4
-                            | SqlType::Int8
-                            | SqlType::Text
-                            | SqlType::Varchar(_)
-                            | SqlType::Bool
-                    )
-                }) =>
-            {
+            Expr::Column(c) if types.get(*c).is_some_and(|(_, t)| exact_in_index(t)) => {
                 columns.iter().position(|f| *f == Some(*c))
             }
             _ => None,

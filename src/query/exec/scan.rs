@@ -824,21 +824,7 @@ pub fn count_index_groups(
             let at = match groups.get_index_of(prefix) {
                 Some(at) => at,
                 None => {
-                    let mut values = vec![Value::Null; leading];
-                    keycode::read_index_entry(
-                        &entry,
-                        |i| i < leading,
-                        false,
-                        |i, v| {
-                            if let Some(slot) = values.get_mut(i) {
-                                *slot = v;
-                            }
-                        },
-                    )?;
-                    let keys: Row = fields
-                        .iter()
-                        .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
-                        .collect();
+                    let keys = leading_values(&entry, fields)?;
                     let size = super::row_size(&keys) + prefix.len() + 64 * counts;
                     bytes += size;
                     if bytes > ctx.memory_limit {
@@ -862,6 +848,27 @@ pub fn count_index_groups(
             keys.extend(std::iter::repeat_n(Value::Int(count), counts));
             keys
         })
+        .collect())
+}
+
+/// The values of an index entry's first `fields.len()` fields, in the order `fields`
+/// names them (each a position among those fields).
+fn leading_values(entry: &[u8], fields: &[usize]) -> Result<Row> {
+    let leading = fields.len();
+    let mut values = vec![Value::Null; leading];
+    keycode::read_index_entry(
+        entry,
+        |i| i < leading,
+        false,
+        |i, v| {
+            if let Some(slot) = values.get_mut(i) {
+                *slot = v;
+            }
+        },
+    )?;
+    Ok(fields
+        .iter()
+        .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
         .collect())
 }
 
@@ -890,21 +897,7 @@ pub fn distinct_index_values(
     while let Some(entry) = scan.next() {
         let entry = entry?;
         let len = keycode::index_entry_prefix_len(&entry, leading)?;
-        let mut values = vec![Value::Null; leading];
-        keycode::read_index_entry(
-            &entry,
-            |i| i < leading,
-            false,
-            |i, v| {
-                if let Some(slot) = values.get_mut(i) {
-                    *slot = v;
-                }
-            },
-        )?;
-        let row: Row = fields
-            .iter()
-            .map(|f| values.get(*f).cloned().unwrap_or(Value::Null))
-            .collect();
+        let row = leading_values(&entry, fields)?;
         bytes += super::row_size(&row);
         if bytes > ctx.memory_limit {
             return Err(ctx.over_memory("DISTINCT"));
