@@ -925,20 +925,20 @@ fn exact_in_index(ty: &SqlType) -> bool {
     )
 }
 
+/// A table, one of its indexes, and per column the query reads its field in the index.
+type IndexFields<'a> = (
+    &'a crate::catalog::Collection,
+    &'a crate::catalog::IndexDef,
+    Vec<usize>,
+);
+
 /// For `SELECT DISTINCT` of columns of a table over its whole scan (no filter), an index
 /// whose leading fields are those columns (each once, integers, text or booleans) and
 /// which shows this view: the table, the index, and per projected column its index
 /// field. Every row has an entry in every index (NULL where a value is missing), so the
 /// distinct values are the distinct leading values of the entries, read one group at a
 /// time (outside EXPLAIN ANALYZE, which counts the scan's rows).
-fn distinct_by_index<'a>(
-    project: &'a Node,
-    ctx: &ExecContext,
-) -> Option<(
-    &'a crate::catalog::Collection,
-    &'a crate::catalog::IndexDef,
-    Vec<usize>,
-)> {
+fn distinct_by_index<'a>(project: &'a Node, ctx: &ExecContext) -> Option<IndexFields<'a>> {
     let Node::Project { input, exprs, .. } = project else {
         return None;
     };
@@ -988,11 +988,7 @@ fn leading_index_fields<'a>(
     scan: &'a Node,
     columns: &[usize],
     ctx: &ExecContext,
-) -> Option<(
-    &'a crate::catalog::Collection,
-    &'a crate::catalog::IndexDef,
-    Vec<usize>,
-)> {
+) -> Option<IndexFields<'a>> {
     let Node::Scan {
         collection,
         access: Access::Full,
