@@ -18,6 +18,7 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::{Sink, SinkExt};
@@ -242,8 +243,26 @@ impl ExtendedQueryHandler for QueryHandler {
                     .collect(),
             )
         };
+        // A read the plan does not show to be a point lookup runs directly too once its
+        // shape has proved quick (see `crate::quick_reads`): a join of a few rows by
+        // index, a count from index pages.
+        let learning = match prepared.point {
+            true => None,
+            false => prepared.shape.filter(|_| prepared.read_only),
+        };
+        let direct =
+            prepared.point || learning.is_some_and(|shape| self.quick_reads.is_quick(shape));
+        let started = Instant::now();
         let (outcome, mut sink) = if prepared.point {
             let outcome = self.session.run_direct(|s| s.execute(&prepared, &params));
+            (outcome, EncodedRows::default())
+        } else if direct {
+            // As a point statement, but not behind a call still holding the session.
+            let run = prepared.clone();
+            let outcome = self
+                .session
+                .try_run_direct(move |s| s.execute(&run, &params))
+                .await?;
             (outcome, EncodedRows::default())
         } else if prepared.read_only {
             let sink = sink();
@@ -273,6 +292,9 @@ impl ExtendedQueryHandler for QueryHandler {
             }
             (outcome, sink)
         };
+        if let Some(shape) = learning {
+            self.quick_reads.record(shape, direct, started.elapsed());
+        }
         let outcome = match outcome {
             Ok(outcome) => outcome,
             // A row that could not be encoded ended the statement.

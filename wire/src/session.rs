@@ -202,7 +202,7 @@ impl SessionHandle {
 
     /// [`SessionHandle::run_direct`] when the session is free (a panic becomes an XX000
     /// error); else, as [`SessionHandle::run`], on a blocking thread.
-    async fn try_run_direct<T, F>(&self, f: F) -> PgWireResult<T>
+    pub(crate) async fn try_run_direct<T, F>(&self, f: F) -> PgWireResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Session) -> T + Send + 'static,
