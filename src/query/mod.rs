@@ -31,6 +31,7 @@ pub mod schema;
 pub mod sink;
 pub mod statement;
 pub mod system;
+pub mod timeout;
 pub mod types;
 
 use std::sync::Arc;

@@ -19,6 +19,7 @@ use crate::query::expr::{Expr, SubqueryKind, truth};
 use crate::query::optimizer;
 use crate::query::plan::{Access, Node};
 use crate::query::plan_cache::{Kept, PlanCache};
+use crate::query::timeout;
 use crate::query::types::{self, SqlType};
 use crate::query::{Column, Outcome, Row};
 use crate::session::{Prepared, SavepointAction, Session, TransactionStatus};
@@ -98,6 +99,12 @@ fn in_failed_block() -> Error {
     )
 }
 
+/// The session's `statement_timeout`, if it has one (a value kept by SET is valid).
+fn statement_timeout(session: &Session) -> Option<std::time::Duration> {
+    let value = session.settings.get(timeout::SETTING)?;
+    timeout::parse(value).ok().flatten()
+}
+
 fn run_guarded(
     session: &mut Session,
     stmt: &Statement,
@@ -114,7 +121,15 @@ fn run_guarded(
     if !allowed_when_failed(stmt) {
         session.check_transaction_age()?;
     }
-    let outcome = run(session, stmt, params, hints, plan_cache);
+    let armed = statement_timeout(session).map(|t| timeout::arm(t, session.cancel.clone()));
+    let mut outcome = run(session, stmt, params, hints, plan_cache);
+    if let Some(armed) = armed
+        && armed.fired()
+        && let Err(e) = &outcome
+        && e.sqlstate() == exec::QUERY_CANCELED
+    {
+        outcome = Err(timeout::Armed::error());
+    }
     if outcome.is_err() && session.transaction == TransactionStatus::InBlock {
         session.transaction = TransactionStatus::Failed;
     }
@@ -546,8 +561,12 @@ pub fn show_setting(session: &Session, name: &str) -> Option<String> {
     })
 }
 
-/// Refuses a value a setting cannot take (22023), for the settings TissDB acts on.
-fn check_setting(name: &str, value: &str) -> Result<()> {
+/// Refuses a value a setting cannot take (22023), for the settings TissDB acts on; the
+/// value as it is kept (and shown).
+fn check_setting(name: &str, value: &str) -> Result<String> {
+    if name == crate::query::timeout::SETTING {
+        return crate::query::timeout::parse(value).map(crate::query::timeout::display);
+    }
     if name == PARALLEL_WORKERS {
         let max = crate::query::exec::parallel::MAX_WORKERS_PER_STATEMENT;
         if !value.trim().parse::<usize>().is_ok_and(|n| n <= max) {
@@ -559,7 +578,7 @@ fn check_setting(name: &str, value: &str) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(value.to_string())
 }
 
 fn setting_value(e: &ast::Expr) -> String {
@@ -1252,7 +1271,7 @@ fn run(
                     if value.eq_ignore_ascii_case("default") {
                         session.settings.remove(&name);
                     } else {
-                        check_setting(&name, &value)?;
+                        let value = check_setting(&name, &value)?;
                         session.settings.insert(name, value);
                     }
                 }

@@ -114,7 +114,26 @@ pub fn build(func: TableFunc, args: &[Expr], ctx: &Arc<ExecContext>) -> Result<R
         .iter()
         .map(|a| a.eval(&[], &ectx))
         .collect::<Result<_>>()?;
-    rows(func, values)
+    Ok(cancellable(rows(func, values)?, ctx.clone()))
+}
+
+/// Rows a function gives between checks of the statement's cancel flag.
+const ROWS_PER_CANCEL_CHECK: u32 = 4096;
+
+/// `rows`, ending in 57014 once the statement is cancelled (or times out): a function's
+/// rows read no storage, whose scans check the flag.
+fn cancellable(mut rows: RowIter, ctx: Arc<ExecContext>) -> RowIter {
+    let mut until_check = 0u32;
+    Box::new(std::iter::from_fn(move || {
+        if until_check == 0 {
+            if let Err(e) = ctx.check_cancel() {
+                return Some(Err(e));
+            }
+            until_check = ROWS_PER_CANCEL_CHECK;
+        }
+        until_check -= 1;
+        rows.next()
+    }))
 }
 
 /// Most rows a set-returning function in a select list may give for one input row.
