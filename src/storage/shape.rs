@@ -140,6 +140,17 @@ impl ShortName {
         held.get_mut(1..=name.len())?.copy_from_slice(name);
         Some(ShortName(held))
     }
+
+    /// Whether this is `name`, compared in place: no copy of `name` (a copy's bytes,
+    /// stored one size and loaded as words, stall the load behind the stores).
+    #[inline]
+    fn is(&self, name: &[u8]) -> bool {
+        let [len, bytes @ ..] = &self.0;
+        usize::from(*len) == name.len()
+            && bytes
+                .get(..name.len())
+                .is_some_and(|held| same_name(held, name))
+    }
 }
 
 /// Whether two field names are equal; names are short, and comparing them in place
@@ -258,7 +269,7 @@ impl Columns {
                         }
                     }
                     Some(FieldHint::Unwanted(held)) => {
-                        if ShortName::of(name) == Some(*held) {
+                        if held.is(name) {
                             return None;
                         }
                     }
