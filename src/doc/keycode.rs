@@ -539,6 +539,64 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A number that is an integer within i64, read from its digit pairs without
+    /// collecting them (index entries of integer columns are mostly these); None, with
+    /// the reader where it was, for any other number (or a malformed one), which
+    /// [`Reader::decimal`] then reads.
+    fn small_integer(&mut self, negative: bool) -> Option<i64> {
+        let start = self.pos;
+        let read = self.try_small_integer(negative);
+        if read.is_none() {
+            self.pos = start;
+        }
+        read
+    }
+
+    fn try_small_integer(&mut self, negative: bool) -> Option<i64> {
+        let e = self.ordered_i64().ok()?;
+        let exp = if negative { !e } else { e };
+        if !(1..=19).contains(&exp) {
+            return None;
+        }
+        let (mut m, mut n) = (0u128, 0i64);
+        loop {
+            let raw = self.byte().ok()?;
+            let b = if negative { !raw } else { raw };
+            let pair = b / 2;
+            let (high, low) = (pair / 10, pair % 10);
+            // Not canonical (a leading zero, or a pair past 99): Reader::decimal says so.
+            if pair > 99 || (n == 0 && high == 0) {
+                return None;
+            }
+            let last = b % 2 == 0;
+            if last && low == 0 {
+                // The last pair's second digit pads an odd count.
+                m = m * 10 + u128::from(high);
+                n += 1;
+            } else {
+                m = m * 100 + u128::from(pair);
+                n += 2;
+            }
+            if n > exp {
+                return None; // a fraction
+            }
+            if last {
+                break;
+            }
+        }
+        // A canonical number ends in a non-zero digit.
+        if m % 10 == 0 {
+            return None;
+        }
+        for _ in n..exp {
+            m *= 10;
+        }
+        match negative {
+            false => i64::try_from(m).ok(),
+            true => i64::try_from(-i128::try_from(m).ok()?).ok(),
+        }
+    }
+
     fn decimal(&mut self, negative: bool) -> Result<Decimal> {
         let e = self.ordered_i64()?;
         let exp = if negative { !e } else { e };
@@ -603,8 +661,13 @@ impl<'a> Reader<'a> {
             TAG_ZERO => Value::Int(0),
             TAG_POS_INF => Value::Float(f64::INFINITY),
             TAG_NAN => Value::Float(f64::NAN),
-            TAG_POS => value_of_decimal(false, self.decimal(false)?),
-            TAG_NEG => value_of_decimal(true, self.decimal(true)?),
+            TAG_POS | TAG_NEG => {
+                let negative = tag == TAG_NEG;
+                match self.small_integer(negative) {
+                    Some(i) => Value::Int(i),
+                    None => value_of_decimal(negative, self.decimal(negative)?),
+                }
+            }
             TAG_STRING => Value::String(self.text()?),
             TAG_DATETIME => {
                 let mut be = [0u8; 8];
@@ -1108,6 +1171,13 @@ mod tests {
             let ends: Vec<usize> = (1..=a.len()).map(|k| enc(&a[..k]).len()).collect();
             prop_assert_eq!(entry_value_ends(&entry).unwrap(), ends);
             prop_assert_eq!(entry_doc_id(&entry).unwrap(), "id\0x");
+        }
+
+        #[test]
+        fn integers_decode_to_themselves(i in any::<i64>(), zeros in 0u32..6, small in -99_999i64..99_999) {
+            for v in [i, small, small.saturating_mul(10i64.pow(zeros)), i / 10i64.pow(zeros)] {
+                prop_assert_eq!(decode_key(&enc1(Value::Int(v))).unwrap(), vec![Value::Int(v)]);
+            }
         }
 
         #[test]
