@@ -476,13 +476,42 @@ impl Expr {
                 l,
                 r,
             ) => {
-                let (a, b) = (l.eval_cow(row, ctx)?, r.eval_cow(row, ctx)?);
-                if matches!(*a, Value::Null) || matches!(*b, Value::Null) {
+                // Columns and literals are read through a plain reference: a
+                // `Result<Cow>` built for them, its tag stored as a byte and then
+                // loaded with the pointer as one word, stalls the load (E17: a third
+                // of this function's time).
+                let (held_a, held_b);
+                let a = match l.in_place(row) {
+                    Some(v) => v,
+                    None => {
+                        held_a = l.eval_cow(row, ctx)?;
+                        &*held_a
+                    }
+                };
+                let b = match r.in_place(row) {
+                    Some(v) => v,
+                    None => {
+                        held_b = r.eval_cow(row, ctx)?;
+                        &*held_b
+                    }
+                };
+                if matches!(a, Value::Null) || matches!(b, Value::Null) {
                     return Ok(Value::Null);
                 }
-                arithmetic(*op, &a, &b)
+                arithmetic(*op, a, b)
             }
             _ => self.eval_other(row, ctx),
+        }
+    }
+
+    /// The value of a column or a literal, where it is; None for any other expression.
+    #[inline(always)]
+    fn in_place<'r>(&'r self, row: &'r [Value]) -> Option<&'r Value> {
+        static NULL: Value = Value::Null;
+        match self {
+            Expr::Literal(v) => Some(v),
+            Expr::Column(i) => Some(row.get(*i).unwrap_or(&NULL)),
+            _ => None,
         }
     }
 
