@@ -27,6 +27,8 @@ pub enum ScalarFunc {
     Left,
     Right,
     Repeat,
+    Lpad,
+    Rpad,
     Reverse,
     Abs,
     Round,
@@ -135,6 +137,8 @@ impl ScalarFunc {
             "left" => Left,
             "right" => Right,
             "repeat" => Repeat,
+            "lpad" => Lpad,
+            "rpad" => Rpad,
             "reverse" => Reverse,
             "abs" => Abs,
             "round" => Round,
@@ -244,7 +248,7 @@ impl ScalarFunc {
             Lower | Upper | Length | OctetLength | Abs | Ceil | Floor | Sqrt | Sign | Reverse
             | JsonbTypeof | RefId | RefCollection => (1, 1),
             Round | Trunc | Btrim | Ltrim | Rtrim => (1, 2),
-            Substring => (2, 3),
+            Substring | Lpad | Rpad => (2, 3),
             Replace => (3, 3),
             Position | Left | Right | Repeat | Power | Mod | DateTrunc | Extract | DatePart
             | NullIf => (2, 2),
@@ -282,8 +286,8 @@ impl ScalarFunc {
         let first = args.first().cloned().unwrap_or(SqlType::Unknown);
         Ok(match self {
             Lower | Upper | Substring | Concat | ConcatWs | Btrim | Ltrim | Rtrim | Replace
-            | Left | Right | Repeat | Reverse | Version | CurrentDatabase | CurrentSchema
-            | CurrentUser | JsonbTypeof | RefId | RefCollection => SqlType::Text,
+            | Left | Right | Repeat | Lpad | Rpad | Reverse | Version | CurrentDatabase
+            | CurrentSchema | CurrentUser | JsonbTypeof | RefId | RefCollection => SqlType::Text,
             Length | OctetLength | Position | PgBackendPid => SqlType::Int4,
             Abs | Ceil | Floor | Sign => match first {
                 SqlType::Unknown => SqlType::Float8,
@@ -656,6 +660,31 @@ impl ScalarFunc {
                     return Err(Error::limit("repeat() result would exceed 64 MiB"));
                 }
                 Value::String(s.repeat(n))
+            }
+            Lpad | Rpad => {
+                // PostgreSQL's: the text cut or filled to `length` characters, the fill
+                // (a space by default) repeated before (lpad) or after (rpad) it.
+                let s = text(0);
+                let length = usize::try_from(int(1)?.max(0)).unwrap_or(usize::MAX);
+                let fill = match args.get(2) {
+                    Some(_) => text(2),
+                    None => " ".to_string(),
+                };
+                let have = s.chars().count();
+                if have >= length || fill.is_empty() {
+                    return Ok(Value::String(s.chars().take(length).collect()));
+                }
+                if length.saturating_mul(fill.len().max(4)) > 64 << 20 {
+                    return Err(Error::limit(format!(
+                        "{}() result would exceed 64 MiB",
+                        self.name()
+                    )));
+                }
+                let padding: String = fill.chars().cycle().take(length - have).collect();
+                Value::String(match self {
+                    Lpad => padding + &s,
+                    _ => s + &padding,
+                })
             }
             Reverse => Value::String(text(0).chars().rev().collect()),
             Abs => match arg0 {
