@@ -5,11 +5,14 @@
 //! PostgreSQL's values and units, shows them as PostgreSQL does, and refuses the rest
 //! with 22023. Both protocols, and a prepared read that has run directly on the
 //! connection's thread after proving quick (`tissdb_wire::quick_reads`) before turning
-//! long.
+//! long. A client may set it (and the other settings TissDB acts on) when it connects:
+//! by name, or as `-c name=value` in `options` (libpq's PGOPTIONS); a value SET would
+//! refuse refuses the connection.
 
 mod common;
 
 use common::{Server, pg_client};
+use postgres::NoTls;
 use postgres::error::SqlState;
 
 /// Counts more rows than any machine counts within the timeouts below (about a minute
@@ -159,4 +162,81 @@ fn the_setting_takes_postgresql_values_and_refuses_others() {
     c.batch_execute("SET statement_timeout = '1s'; SET statement_timeout TO DEFAULT")
         .unwrap();
     assert_eq!(show(&mut c), "0");
+    // A quoted name is the setting's name; a dotted one keeps its dots.
+    c.batch_execute("SET \"statement_timeout\" TO '2s'; SET app.user_id = 42")
+        .unwrap();
+    assert_eq!(show(&mut c), "2s");
+    let user: String = c
+        .query_one("SELECT current_setting('app.user_id')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(user, "42");
+}
+
+/// A client of `server` connecting with `options` and `application_name`.
+fn connect_with(
+    server: &Server,
+    options: &str,
+    application_name: &str,
+) -> Result<postgres::Client, postgres::Error> {
+    postgres::Config::new()
+        .host("127.0.0.1")
+        .port(server.pg_port())
+        .user("tester")
+        .dbname("tissdb")
+        .options(options)
+        .application_name(application_name)
+        .connect(NoTls)
+}
+
+#[test]
+fn settings_sent_at_connection_apply_and_bad_ones_refuse_it() {
+    let server = Server::start();
+    let mut c = connect_with(
+        &server,
+        "-c statement_timeout=300 --max-parallel-workers-per-gather=0",
+        "nightly-report",
+    )
+    .unwrap();
+    assert_eq!(show(&mut c), "300ms");
+    let workers: String = c
+        .query_one("SHOW max_parallel_workers_per_gather", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(workers, "0");
+    let name: String = c.query_one("SHOW application_name", &[]).unwrap().get(0);
+    assert_eq!(name, "nightly-report");
+    assert_timed_out(c.query_one(LONG_COUNT, &[]));
+    // The session may change them afterwards, as any setting.
+    c.batch_execute("RESET statement_timeout").unwrap();
+    assert_eq!(show(&mut c), "0");
+
+    for (options, why) in [
+        ("-c statement_timeout=soon", "a value SET refuses"),
+        (
+            "-c max_parallel_workers_per_gather=99",
+            "a value SET refuses",
+        ),
+        ("-x", "not -c name=value"),
+        ("-c statement_timeout", "no value"),
+    ] {
+        let e = connect_with(&server, options, "x")
+            .err()
+            .unwrap_or_else(|| panic!("{options} ({why}) was accepted"));
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{options}: {e}"));
+        assert_eq!(
+            db.code(),
+            &SqlState::INVALID_PARAMETER_VALUE,
+            "{options}: {db:?}"
+        );
+        assert_eq!(db.severity(), "FATAL", "{options}");
+    }
+    // The server goes on serving, and a plain connection has no timeout.
+    let mut plain = pg_client(&server);
+    assert_eq!(show(&mut plain), "0");
+    let n: i64 = plain
+        .query_one("SELECT count(*) FROM generate_series(1, 10)", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 10);
 }

@@ -1262,7 +1262,15 @@ fn run(
                 ast::Set::SingleAssignment {
                     variable, values, ..
                 } => {
-                    let name = variable.to_string().to_lowercase();
+                    // A quoted name is the name itself (`SET "statement_timeout" ...`);
+                    // a dotted one (`SET app.user_id ...`) keeps its dots.
+                    let name = variable
+                        .0
+                        .iter()
+                        .filter_map(|p| p.as_ident())
+                        .map(|i| i.value.to_lowercase())
+                        .collect::<Vec<_>>()
+                        .join(".");
                     let value = values
                         .iter()
                         .map(setting_value)

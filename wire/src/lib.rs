@@ -181,7 +181,7 @@ impl PgFrontEnd {
             self.manager.clone(),
             self.keys.clone(),
             self.flags.clone(),
-            session.cancel_target(),
+            session.clone(),
         ));
         PgConnection {
             handlers: ConnectionHandlers::new(session, startup, self.cancel.clone()),

@@ -2,11 +2,12 @@
 //! authentication (any user, any database name), the server parameters drivers read,
 //! and registration of the connection's cancel key.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::cancel::{CancelFlags, CancelTarget, FlagGuard};
+use crate::session::SessionHandle;
 
 use async_trait::async_trait;
 use futures::Sink;
@@ -32,6 +33,8 @@ pub struct Startup {
     flags: Arc<CancelFlags>,
     /// What a cancel request on this connection sets.
     cancel_target: CancelTarget,
+    /// The connection's session, which takes the settings the startup packet carries.
+    session: SessionHandle,
 }
 
 impl Startup {
@@ -41,15 +44,101 @@ impl Startup {
         manager: Arc<ConnectionManager>,
         keys: Arc<RandomPidSecretKeyGenerator>,
         flags: Arc<CancelFlags>,
-        cancel_target: CancelTarget,
+        session: SessionHandle,
     ) -> Self {
         Startup {
             manager,
             keys,
             flags,
-            cancel_target,
+            cancel_target: session.cancel_target(),
+            session,
         }
     }
+
+    /// Sets on the session the settings the startup packet names (see
+    /// [`startup_settings`]), as `SET` would; a value `SET` refuses refuses the
+    /// connection (FATAL, with `SET`'s SQLSTATE), as PostgreSQL does.
+    async fn apply_settings(&self, parameters: &BTreeMap<String, String>) -> PgWireResult<()> {
+        let settings = startup_settings(parameters)?;
+        if settings.is_empty() {
+            return Ok(());
+        }
+        let sql = settings
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "SET \"{}\" TO '{}'",
+                    name.replace('"', "\"\""),
+                    value.replace('\'', "''")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let results = self.session.run(move |s| s.execute_batch(&sql)).await?;
+        match results.into_iter().find_map(Result::err) {
+            Some(e) => Err(fatal(crate::error::engine_info(&e))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The settings TissDB acts on that a client may send as startup parameters by name.
+const STARTUP_SETTINGS: &[&str] = &[
+    "application_name",
+    "statement_timeout",
+    "max_parallel_workers_per_gather",
+    "enable_indexscan",
+    "enable_seqscan",
+];
+
+/// The settings of a startup packet, in order: those of [`STARTUP_SETTINGS`] sent by
+/// name, then each `-c name=value` (or `--name=value`) of its `options` (libpq's
+/// `PGOPTIONS`, pgjdbc's `options`), a dash in a name read as an underscore, as
+/// PostgreSQL reads them. Anything else in `options` refuses the connection (22023).
+fn startup_settings(parameters: &BTreeMap<String, String>) -> PgWireResult<Vec<(String, String)>> {
+    let mut settings: Vec<(String, String)> = STARTUP_SETTINGS
+        .iter()
+        .filter_map(|name| {
+            let value = parameters.get(*name)?;
+            Some((name.to_string(), value.clone()))
+        })
+        .collect();
+    let Some(options) = parameters.get("options") else {
+        return Ok(settings);
+    };
+    let bad = |why: String| fatal(crate::error::info("22023", why));
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let assignment = match word {
+            "-c" => words
+                .next()
+                .ok_or_else(|| bad("options: -c without name=value".into()))?,
+            w => w
+                .strip_prefix("--")
+                .or_else(|| w.strip_prefix("-c"))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "options: \"{w}\" is not -c name=value (the only form TissDB takes)"
+                    ))
+                })?,
+        };
+        let (name, value) = assignment
+            .split_once('=')
+            .filter(|(name, _)| !name.is_empty())
+            .ok_or_else(|| bad(format!("options: \"{assignment}\" is not name=value")))?;
+        settings.push((
+            name.replace('-', "_").to_ascii_lowercase(),
+            value.to_string(),
+        ));
+    }
+    Ok(settings)
+}
+
+/// `info` as a FATAL error: the connection ends after it.
+fn fatal(mut info: pgwire::error::ErrorInfo) -> PgWireError {
+    info.severity = "FATAL".into();
+    info.severity_nonlocalized = Some("FATAL".into());
+    PgWireError::UserError(Box::new(info))
 }
 
 #[async_trait]
@@ -69,6 +158,7 @@ impl StartupHandler for Startup {
         };
         protocol_negotiation(client, &startup).await?;
         save_startup_parameters_to_metadata(client, &startup);
+        self.apply_settings(&startup.parameters).await?;
         let (pid, key) = self.keys.generate(client);
         client.set_pid_and_secret_key(pid, key.clone());
         // Both live in the connection's extensions: pgwire's query loop finds the handle
