@@ -1,6 +1,7 @@
 //! Connection startup: no TLS (pgwire refuses SSLRequest when it has no acceptor), no
 //! authentication (any user, any database name), the server parameters drivers read,
-//! and registration of the connection's cancel key.
+//! the settings the startup packet carries (applied to the session as `SET` would), and
+//! registration of the connection's cancel key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
