@@ -222,15 +222,18 @@ impl Segment {
     ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
-        if !self.bloom.may_contain(hash) {
-            return Ok(None);
-        }
+        // The block an earlier read found, when its keys span this one, is the only
+        // place in this segment the key can be: looked in before the bloom filter, whose
+        // probe is a cache miss for each key of a run of nearby reads.
         if let Some((i, b)) = near.as_ref()
             && let Some(e) = self.index.get(*i)
             && e.first_key.as_slice() <= key
             && key <= e.last_key.as_slice()
         {
             return b.find_shaped(key, shape).transpose();
+        }
+        if !self.bloom.may_contain(hash) {
+            return Ok(None);
         }
         let i = self.index.partition_point(|e| e.last_key.as_slice() < key);
         let entry = match self.index.get(i) {
