@@ -222,22 +222,34 @@ impl Segment {
     ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
+        use crate::storage::keys::compare;
+        use std::cmp::Ordering::{Greater, Less};
         // The block an earlier read found, when its keys span this one, is the only
         // place in this segment the key can be: looked in before the bloom filter, whose
         // probe is a cache miss for each key of a run of nearby reads.
         if let Some((i, b)) = near.as_ref()
             && let Some(e) = self.index.get(*i)
-            && e.first_key.as_slice() <= key
-            && key <= e.last_key.as_slice()
+            && compare(&e.first_key, key) != Greater
+            && compare(key, &e.last_key) != Greater
         {
             return b.find_shaped(key, shape).transpose();
         }
-        if !self.bloom.may_contain(hash) {
+        // Outside the segment's keys (another collection's segment, or another part of
+        // a table loaded in parts): not here, without the bloom filter's cache miss.
+        let outside = match (self.index.first(), self.index.last()) {
+            (Some(first), Some(last)) => {
+                compare(key, &first.first_key) == Less || compare(&last.last_key, key) == Less
+            }
+            _ => true,
+        };
+        if outside || !self.bloom.may_contain(hash) {
             return Ok(None);
         }
-        let i = self.index.partition_point(|e| e.last_key.as_slice() < key);
+        let i = self
+            .index
+            .partition_point(|e| compare(&e.last_key, key) == Less);
         let entry = match self.index.get(i) {
-            Some(e) if e.first_key.as_slice() <= key => e,
+            Some(e) if compare(&e.first_key, key) != Greater => e,
             _ => return Ok(None),
         };
         // An entry decoded alone is kept, so a hot document is parsed once.

@@ -378,4 +378,50 @@ mod tests {
             .collect();
         assert_eq!(read, added);
     }
+
+    /// Point reads at a segment's first and last keys, between its blocks and outside
+    /// its range (other collections, keys before and after), with and without the block
+    /// an earlier read found: each key present is found, each other one is not.
+    #[test]
+    fn point_reads_find_every_key_and_no_other_at_the_edges() {
+        use crate::storage::cache::BlockCache;
+        use crate::storage::shape::Whole;
+        let dir = tempfile::tempdir().unwrap();
+        let key = |c: u32, i: i64| keys::encode(c, &format!("k{i:04}"));
+        let mut w = SegmentWriter::create(dir.path(), 1, 512, 3).unwrap();
+        // Even numbers 10..=500 of collection 5: odd ones fall inside blocks or between.
+        for i in (10..=500i64).step_by(2) {
+            w.add_encoded(&key(5, i), Some(&doc(i))).unwrap();
+        }
+        let written = w.finish().unwrap();
+        let segment = Segment::open(&written.path, written.id).unwrap();
+        assert!(segment.block_count() > 4);
+        let cache = BlockCache::new(1 << 20);
+        let read = |k: &[u8], near: &mut crate::storage::segment::NearBlock| {
+            let hash = crate::storage::memtable::hash_key(k);
+            segment
+                .get_shaped_near(k, hash, &cache, &mut Whole, near)
+                .unwrap()
+                .map(|d| match d.as_ref().and_then(|o| o.get("n")) {
+                    Some(Value::Int(n)) => *n,
+                    other => panic!("unexpected {other:?}"),
+                })
+        };
+        let mut asked = vec![key(4, 10), key(6, 10), key(5, 0), key(5, 9), key(5, 501)];
+        asked.extend((9..=501).map(|i| key(5, i)));
+        asked.push(keys::encode(5, ""));
+        asked.push(keys::collection_start(5));
+        for near_kept in [false, true] {
+            let mut near = None;
+            for k in &asked {
+                if !near_kept {
+                    near = None;
+                }
+                let (c, id) = keys::decode(k).unwrap();
+                let n: Option<i64> = id.strip_prefix('k').and_then(|n| n.parse().ok());
+                let expected = n.filter(|n| c == 5 && *n % 2 == 0 && (10..=500).contains(n));
+                assert_eq!(read(k, &mut near), expected, "{c} {id}");
+            }
+        }
+    }
 }
