@@ -86,31 +86,40 @@ pub fn integer_of_id(id: &str) -> Option<i64> {
     }
 }
 
-/// `a.cmp(b)`, deciding most pairs of storage keys from their first eight bytes (read as
-/// one big-endian number, zero-padded) without a call to `memcmp`: keys of different
-/// collections, or of ids that differ early, which is what a point read meets when it
-/// checks which segments and blocks can hold its key.
+/// A key's first eight bytes as one big-endian number, zero-padded: keys whose heads
+/// differ order as their heads do (they differ where the keys first do; a key that
+/// ended there reads as a zero, below any byte but a zero, and a zero byte makes the
+/// heads equal).
 #[inline]
-pub fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    #[inline]
-    fn head(k: &[u8]) -> u64 {
-        // One load where the key has eight bytes (bytes written one by one and read
-        // back as a word would stall the load until the stores retire).
-        if let Some(word) = k.first_chunk::<8>() {
-            return u64::from_be_bytes(*word);
-        }
-        let mut held = [0u8; 8];
-        for (h, b) in held.iter_mut().zip(k) {
-            *h = *b;
-        }
-        u64::from_be_bytes(held)
+pub fn head(k: &[u8]) -> u64 {
+    // One load where the key has eight bytes (bytes written one by one and read back as
+    // a word would stall the load until the stores retire).
+    if let Some(word) = k.first_chunk::<8>() {
+        return u64::from_be_bytes(*word);
     }
-    // Heads that differ differ where the keys first do (a key that ended there reads as
-    // a zero, below any byte but a zero, and a zero byte makes the heads equal).
-    match head(a).cmp(&head(b)) {
+    let mut held = [0u8; 8];
+    for (h, b) in held.iter_mut().zip(k) {
+        *h = *b;
+    }
+    u64::from_be_bytes(held)
+}
+
+/// `a.cmp(b)` given their [`head`]s: most pairs of storage keys are decided by the heads
+/// alone, without reading the keys or calling `memcmp` (keys of different collections,
+/// or of ids that differ early: what a point read meets when it checks which segments
+/// and blocks can hold its key).
+#[inline]
+pub fn compare_headed(a: &[u8], a_head: u64, b: &[u8], b_head: u64) -> std::cmp::Ordering {
+    match a_head.cmp(&b_head) {
         std::cmp::Ordering::Equal => a.cmp(b),
         order => order,
     }
+}
+
+/// `a.cmp(b)`, by their [`head`]s first.
+#[inline]
+pub fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    compare_headed(a, head(a), b, head(b))
 }
 
 #[cfg(test)]

@@ -27,6 +27,10 @@ pub struct Segment {
     pub path: PathBuf,
     file: File,
     index: Vec<IndexEntry>,
+    /// Per block, the [`keys::head`]s of its first and last keys: a point read finds
+    /// the blocks that can hold its key in this array, reading the keys themselves
+    /// (another allocation each) only where heads tie.
+    heads: Vec<(u64, u64)>,
     bloom: Bloom,
     pub size: u64,
     pub entries: u64,
@@ -118,11 +122,16 @@ impl Segment {
             }
             index.push(entry);
         }
+        let heads = index
+            .iter()
+            .map(|e| (keys::head(&e.first_key), keys::head(&e.last_key)))
+            .collect();
         Ok(Segment {
             id,
             path: path.to_path_buf(),
             file,
             index,
+            heads,
             bloom: Bloom::decode(&bloom_bytes)?,
             size,
             entries,
@@ -184,6 +193,47 @@ impl Segment {
         Ok(Arc::new(block))
     }
 
+    /// Whether block `i` starts at or before `key` (whose [`keys::head`] is `key_head`):
+    /// decided by the heads, or by the keys where they tie. False past the last block.
+    #[inline]
+    fn first_key_at_or_before(&self, i: usize, key: &[u8], key_head: u64) -> bool {
+        match (self.heads.get(i), self.index.get(i)) {
+            (Some(h), Some(e)) => keys::compare_headed(&e.first_key, h.0, key, key_head).is_le(),
+            _ => false,
+        }
+    }
+
+    /// Whether block `i` ends at or after `key` (whose [`keys::head`] is `key_head`).
+    /// False past the last block.
+    #[inline]
+    fn last_key_at_or_after(&self, i: usize, key: &[u8], key_head: u64) -> bool {
+        match (self.heads.get(i), self.index.get(i)) {
+            (Some(h), Some(e)) => keys::compare_headed(key, key_head, &e.last_key, h.1).is_le(),
+            _ => false,
+        }
+    }
+
+    /// Whether `key` lies within block `i`'s first and last keys.
+    #[inline]
+    fn block_spans(&self, i: usize, key: &[u8], key_head: u64) -> bool {
+        self.first_key_at_or_before(i, key, key_head) && self.last_key_at_or_after(i, key, key_head)
+    }
+
+    /// The first block whose last key is at or after `key`: the one block that can hold
+    /// it (if that block's first key is not after it), found in the heads.
+    fn block_for(&self, key: &[u8], key_head: u64) -> usize {
+        let (mut lo, mut hi) = (0, self.heads.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.last_key_at_or_after(mid, key, key_head) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
     /// Looks `key` up: `None` if this segment does not have it, an entry without a
     /// document for a tombstone, else the entry and its document.
     pub fn get(&self, key: &[u8], hash: u64, cache: &BlockCache) -> Result<Option<BlockEntry>> {
@@ -222,34 +272,25 @@ impl Segment {
     ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
-        use crate::storage::keys::compare;
-        use std::cmp::Ordering::{Greater, Less};
         // The block an earlier read found, when its keys span this one, is the only
         // place in this segment the key can be: looked in before the bloom filter, whose
         // probe is a cache miss for each key of a run of nearby reads.
+        let key_head = keys::head(key);
         if let Some((i, b)) = near.as_ref()
-            && let Some(e) = self.index.get(*i)
-            && compare(&e.first_key, key) != Greater
-            && compare(key, &e.last_key) != Greater
+            && self.block_spans(*i, key, key_head)
         {
             return b.find_shaped(key, shape).transpose();
         }
         // Outside the segment's keys (another collection's segment, or another part of
         // a table loaded in parts): not here, without the bloom filter's cache miss.
-        let outside = match (self.index.first(), self.index.last()) {
-            (Some(first), Some(last)) => {
-                compare(key, &first.first_key) == Less || compare(&last.last_key, key) == Less
-            }
-            _ => true,
-        };
-        if outside || !self.bloom.may_contain(hash) {
+        let inside = self.first_key_at_or_before(0, key, key_head)
+            && self.last_key_at_or_after(self.heads.len().saturating_sub(1), key, key_head);
+        if !inside || !self.bloom.may_contain(hash) {
             return Ok(None);
         }
-        let i = self
-            .index
-            .partition_point(|e| compare(&e.last_key, key) == Less);
+        let i = self.block_for(key, key_head);
         let entry = match self.index.get(i) {
-            Some(e) if compare(&e.first_key, key) != Greater => e,
+            Some(e) if self.first_key_at_or_before(i, key, key_head) => e,
             _ => return Ok(None),
         };
         // An entry decoded alone is kept, so a hot document is parsed once.
