@@ -1096,10 +1096,11 @@ pub struct NearBlocks {
 impl NearBlocks {
     /// One slot per segment of `segments`, emptied where it held another segment's.
     fn fit(&mut self, segments: &[Arc<Segment>]) -> &mut [(u64, NearBlock)] {
-        self.slots.resize_with(segments.len(), || (0, None));
+        self.slots
+            .resize_with(segments.len(), || (0, NearBlock::default()));
         for (slot, s) in self.slots.iter_mut().zip(segments) {
             if slot.0 != s.id {
-                *slot = (s.id, None);
+                *slot = (s.id, NearBlock::default());
             }
         }
         &mut self.slots

@@ -17,9 +17,22 @@ use crate::storage::keys;
 use crate::storage::segment::Stored;
 use crate::storage::shape::{Shape, Whole};
 
-/// The decoded block a read of a segment found, by its number in the segment: where
-/// the next read of a nearby key looks first ([`Segment::get_shaped_near`]).
-pub type NearBlock = Option<(usize, Arc<Block>)>;
+/// What a run of reads of one segment carries from one read to the next
+/// ([`Segment::get_shaped_near`]).
+#[derive(Default)]
+pub struct NearBlock {
+    /// The decoded block the last read found, by its number in the segment: where the
+    /// next read of a nearby key looks first.
+    block: Option<(usize, Arc<Block>)>,
+    /// Reads in a row that found their key in this segment. Past [`TRUSTED_STREAK`] the
+    /// bloom filter is not asked: reads of keys that exist (rows fetched by the keys an
+    /// index gave) would only hear "maybe" at the cost of a cache miss each. The first
+    /// read that does not find its key asks it again.
+    found_streak: u32,
+}
+
+/// Reads in a row that find their key, after which a run stops asking the bloom filter.
+const TRUSTED_STREAK: u32 = 8;
 
 /// An open segment file.
 pub struct Segment {
@@ -255,7 +268,7 @@ impl Segment {
         cache: &BlockCache,
         shape: &mut S,
     ) -> Result<Option<Option<S::Doc>>> {
-        self.get_shaped_near(key, hash, cache, shape, &mut None)
+        self.get_shaped_near(key, hash, cache, shape, &mut NearBlock::default())
     }
 
     /// [`Segment::get_shaped`] that first looks in `near`, the decoded block an
@@ -269,6 +282,26 @@ impl Segment {
         cache: &BlockCache,
         shape: &mut S,
         near: &mut NearBlock,
+    ) -> Result<Option<Option<S::Doc>>> {
+        let ask_bloom = near.found_streak < TRUSTED_STREAK;
+        let found = self.get_shaped_in(key, hash, cache, shape, &mut near.block, ask_bloom)?;
+        near.found_streak = match found {
+            Some(_) => near.found_streak.saturating_add(1),
+            None => 0,
+        };
+        Ok(found)
+    }
+
+    /// [`Segment::get_shaped_near`] with the near block alone, asking the bloom filter
+    /// or not.
+    fn get_shaped_in<S: Shape>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        cache: &BlockCache,
+        shape: &mut S,
+        near: &mut Option<(usize, Arc<Block>)>,
+        ask_bloom: bool,
     ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
@@ -285,7 +318,7 @@ impl Segment {
         // a table loaded in parts): not here, without the bloom filter's cache miss.
         let inside = self.first_key_at_or_before(0, key, key_head)
             && self.last_key_at_or_after(self.heads.len().saturating_sub(1), key, key_head);
-        if !inside || !self.bloom.may_contain(hash) {
+        if !inside || (ask_bloom && !self.bloom.may_contain(hash)) {
             return Ok(None);
         }
         let i = self.block_for(key, key_head);

@@ -411,17 +411,30 @@ mod tests {
         asked.extend((9..=501).map(|i| key(5, i)));
         asked.push(keys::encode(5, ""));
         asked.push(keys::collection_start(5));
+        use crate::storage::segment::NearBlock;
         for near_kept in [false, true] {
-            let mut near = None;
+            let mut near = NearBlock::default();
             for k in &asked {
                 if !near_kept {
-                    near = None;
+                    near = NearBlock::default();
                 }
                 let (c, id) = keys::decode(k).unwrap();
                 let n: Option<i64> = id.strip_prefix('k').and_then(|n| n.parse().ok());
                 let expected = n.filter(|n| c == 5 && *n % 2 == 0 && (10..=500).contains(n));
                 assert_eq!(read(k, &mut near), expected, "{c} {id}");
             }
+        }
+        // A run of reads that all find their key stops asking the bloom filter; a key
+        // that is not here still reads as absent, in a block read before or another.
+        let mut near = NearBlock::default();
+        for round in 0..3 {
+            for i in (10..=400i64).step_by(2) {
+                assert_eq!(read(&key(5, i), &mut near), Some(i), "{i}");
+            }
+            let absent = [key(5, 401), key(5, 11), key(5, 499), key(5, 9), key(6, 0)];
+            let k = absent.get(round).unwrap();
+            assert_eq!(read(k, &mut near), None, "round {round}");
+            assert_eq!(read(&key(5, 402), &mut near), Some(402));
         }
     }
 }
