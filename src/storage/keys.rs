@@ -116,12 +116,6 @@ pub fn compare_headed(a: &[u8], a_head: u64, b: &[u8], b_head: u64) -> std::cmp:
     }
 }
 
-/// `a.cmp(b)`, by their [`head`]s first.
-#[inline]
-pub fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    compare_headed(a, head(a), b, head(b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,8 +172,11 @@ mod tests {
             a in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0x7f, 0x80, 0xff]), 0..12),
             b in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0x7f, 0x80, 0xff]), 0..12),
         ) {
-            proptest::prop_assert_eq!(compare(&a, &b), a.cmp(&b));
-            proptest::prop_assert_eq!(compare(&a, &a), std::cmp::Ordering::Equal);
+            proptest::prop_assert_eq!(compare_headed(&a, head(&a), &b, head(&b)), a.cmp(&b));
+            proptest::prop_assert_eq!(
+                compare_headed(&a, head(&a), &a, head(&a)),
+                std::cmp::Ordering::Equal
+            );
         }
     }
 }

@@ -273,8 +273,10 @@ impl Segment {
 
     /// [`Segment::get_shaped`] that first looks in `near`, the decoded block an
     /// earlier read of this segment found (block number and block), and leaves there
-    /// the decoded block this read found: reads of nearby keys skip the block index
-    /// and the cache.
+    /// the decoded block this read found: reads of nearby keys skip the bloom filter,
+    /// the block index and the cache. A key outside the segment's range is refused
+    /// before the filter; a run of reads that keeps finding its keys here stops asking
+    /// the filter (see [`NearBlock`]).
     pub fn get_shaped_near<S: Shape>(
         &self,
         key: &[u8],
