@@ -186,8 +186,13 @@ impl RowCursor {
                     _ => false,
                 },
                 Source::Segment(cursor) => match cursor.entry() {
-                    Some((_, Some(EntryDoc::Record(bytes)))) => {
+                    Some((_, Some(EntryDoc::Record(bytes, None)))) => {
                         self.shape.shape_record_into(bytes, &mut self.row)?;
+                        true
+                    }
+                    Some((_, Some(EntryDoc::Record(bytes, Some(layout))))) => {
+                        self.shape
+                            .shape_laid_out_into(bytes, layout, &mut self.row)?;
                         true
                     }
                     Some((_, Some(EntryDoc::Object(doc)))) => {

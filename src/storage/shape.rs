@@ -15,6 +15,7 @@ use crate::doc::path::{PathStep, follow_path, follow_path_ref};
 use crate::doc::{Object, Value, binary};
 use crate::error::Result;
 use crate::storage::recycle;
+use crate::storage::segment::Layout;
 
 /// A way of handing out documents.
 pub trait Shape: Clone + Send + Sync + 'static {
@@ -108,6 +109,10 @@ pub struct Columns {
     /// How many distinct fields the slots name: a record is read only until it has
     /// given them all.
     wanted: usize,
+    /// The layout of the block whose records were decoded last
+    /// ([`Columns::shape_laid_out_into`]), and per field position in it the slot that
+    /// field fills.
+    laid_out: Option<(Arc<Layout>, Vec<Option<usize>>)>,
     /// Per slot, whether the record being decoded filled it (a buffer kept between
     /// records).
     written: Vec<bool>,
@@ -186,6 +191,7 @@ impl Columns {
             hints: vec![0; slots.len()],
             record_hints: Vec::new(),
             first_hints: Arc::default(),
+            laid_out: None,
             wanted,
             written: Vec::new(),
             slots: Arc::new(slots),
@@ -244,13 +250,7 @@ impl Columns {
     /// [`Shape::shape_record`] into `values`, overwriting the values there (strings in
     /// their buffers).
     pub fn shape_record_into(&mut self, bytes: &[u8], values: &mut Vec<Value>) -> Result<()> {
-        values.resize_with(self.slots.len(), || Value::Null);
-        if self.written.len() == self.slots.len() {
-            self.written.fill(false);
-        } else {
-            self.written.clear();
-            self.written.resize(self.slots.len(), false);
-        }
+        self.start_record(values);
         let first = self.record_hints.is_empty();
         if first && let Some(learned) = self.first_hints.get() {
             self.record_hints.clone_from(learned);
@@ -297,16 +297,65 @@ impl Columns {
             values,
             &mut self.written,
         )?;
-        // Slots the record does not fill are NULL (not what the reused row held).
+        self.end_record(values);
+        if first && !self.record_hints.is_empty() && self.first_hints.get().is_none() {
+            let _ = self.first_hints.set(self.record_hints.clone());
+        }
+        Ok(())
+    }
+
+    /// [`Columns::shape_record_into`] for a record of a block with a [`Layout`]: the
+    /// record's fields are the layout's, in its order, so each field's slot is known by
+    /// its position (worked out once per layout) and no name is compared.
+    pub fn shape_laid_out_into(
+        &mut self,
+        bytes: &[u8],
+        layout: &Arc<Layout>,
+        values: &mut Vec<Value>,
+    ) -> Result<()> {
+        if !matches!(&self.laid_out, Some((known, _)) if Arc::ptr_eq(known, layout)) {
+            let slots: Vec<Option<usize>> = (layout.names().iter())
+                .map(|name| slot_of(&self.slots, name.as_bytes()))
+                .collect();
+            self.laid_out = Some((layout.clone(), slots));
+        }
+        self.start_record(values);
+        let field_slots = self
+            .laid_out
+            .as_ref()
+            .map_or(&[][..], |(_, s)| s.as_slice());
+        let (paths, encoded) = (&self.paths, &self.encoded);
+        binary::decode_object_fields_into(
+            bytes,
+            |field, _| field_slots.get(field).copied().flatten(),
+            |slot| paths.get(slot).map_or(&[], Vec::as_slice),
+            |slot| encoded.get(slot).copied().unwrap_or(false),
+            self.wanted,
+            values,
+            &mut self.written,
+        )?;
+        self.end_record(values);
+        Ok(())
+    }
+
+    /// Readies `values` and the written flags for a record's values.
+    fn start_record(&mut self, values: &mut Vec<Value>) {
+        values.resize_with(self.slots.len(), || Value::Null);
+        if self.written.len() == self.slots.len() {
+            self.written.fill(false);
+        } else {
+            self.written.clear();
+            self.written.resize(self.slots.len(), false);
+        }
+    }
+
+    /// Slots the record did not fill are NULL (not what the reused row held).
+    fn end_record(&self, values: &mut [Value]) {
         for (v, written) in values.iter_mut().zip(&self.written) {
             if !written {
                 *v = Value::Null;
             }
         }
-        if first && !self.record_hints.is_empty() && self.first_hints.get().is_none() {
-            let _ = self.first_hints.set(self.record_hints.clone());
-        }
-        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! One data block: encoding choice, compression, checksum, and the decoded form.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use crate::doc::value::allocated;
 use crate::doc::{Object, binary, csv_block, xml};
@@ -41,8 +42,48 @@ pub struct BlockEntry<D = Object> {
 pub enum EntryDoc<'a> {
     /// Decoded (a block decoded for one scan).
     Object(&'a Object),
-    /// In binary form (a cached block).
-    Record(&'a [u8]),
+    /// In binary form (a cached block), with the block's [`Layout`] if it has one.
+    Record(&'a [u8], Option<&'a Arc<Layout>>),
+}
+
+/// The field names every document of a cached block has, in the same order: the
+/// block's records name them each time, and a scan that knows this maps each field
+/// position to its column once for the block instead of comparing names for every
+/// document. A table's rows have it, and a CSV-encoded block always does (it is one of
+/// the CSV codec's conditions); documents of varied fields do not.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Layout {
+    names: Vec<String>,
+}
+
+impl Layout {
+    /// The layout every live entry of `entries` shares, if they share one (and there is
+    /// a live entry).
+    fn shared_by(entries: &[BlockEntry]) -> Option<Layout> {
+        let mut docs = entries.iter().filter_map(|e| e.doc.as_ref());
+        let first = docs.next()?;
+        let same = |d: &Object| d.len() == first.len() && d.keys().eq(first.keys());
+        if !docs.all(same) {
+            return None;
+        }
+        Some(Layout {
+            names: first.keys().cloned().collect(),
+        })
+    }
+
+    /// The field names, in the order each document's record holds them.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    fn heap_size(&self) -> usize {
+        allocated(self.names.capacity() * std::mem::size_of::<String>())
+            + self
+                .names
+                .iter()
+                .map(|n| allocated(n.capacity()))
+                .sum::<usize>()
+    }
 }
 
 /// A decoded block.
@@ -79,6 +120,8 @@ pub struct Packed {
     /// the keys are ([`abbreviate`]): a binary search compares numbers in one small
     /// array, and reads a key only where numbers of long keys tie.
     abbreviated: Vec<u64>,
+    /// The field names all documents share, in order, if they do.
+    layout: Option<Arc<Layout>>,
 }
 
 /// The key bytes after the `common` prefix its block's keys share, as a number ordered
@@ -121,6 +164,7 @@ impl Packed {
             spans: Vec::with_capacity(entries.len()),
             common: 0,
             abbreviated: Vec::with_capacity(entries.len()),
+            layout: Layout::shared_by(entries).map(Arc::new),
         };
         if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
             packed.common = first
@@ -213,6 +257,10 @@ impl Packed {
             + allocated(self.docs.capacity())
             + allocated(self.abbreviated.capacity() * std::mem::size_of::<u64>())
             + allocated(self.spans.capacity() * std::mem::size_of::<Span>())
+            + self
+                .layout
+                .as_ref()
+                .map_or(0, |l| std::mem::size_of::<Layout>() + l.heap_size())
     }
 }
 
@@ -266,7 +314,9 @@ impl Block {
                 Some((&e.key, e.doc.as_ref().map(EntryDoc::Object)))
             }
             Docs::Encoded(packed) => {
-                Some((packed.key(pos)?, packed.doc(pos)?.map(EntryDoc::Record)))
+                let layout = packed.layout.as_ref();
+                let doc = packed.doc(pos)?.map(|d| EntryDoc::Record(d, layout));
+                Some((packed.key(pos)?, doc))
             }
         }
     }
@@ -714,6 +764,77 @@ mod tests {
         let (raw, encoding, raw_len) = encode_stored(&mixed, 3).unwrap();
         assert_eq!(encoding, Encoding::Xml);
         assert_eq!(decoded(&raw, raw_len), want);
+    }
+
+    /// The layout a cached block's entries give: tombstones do not count; another
+    /// order or another set of fields in one document leaves the block without one; a
+    /// scan's columns read through it give what they give from the records alone.
+    #[test]
+    fn a_cached_block_has_the_layout_all_its_documents_share() {
+        let cache = |entries: Vec<BlockEntry>| {
+            let size = memory_size(&entries);
+            Block {
+                approx_size: size,
+                docs: Docs::Objects(entries),
+            }
+            .into_cached()
+        };
+        let layout_of = |block: &Block| {
+            (0..block.len())
+                .find_map(|pos| match block.entry(pos) {
+                    Some((_, Some(EntryDoc::Record(_, layout)))) => Some(layout.cloned()),
+                    _ => None,
+                })
+                .flatten()
+                .map(|l| l.names().to_vec())
+        };
+        let block = cache(entries());
+        assert_eq!(
+            layout_of(&block),
+            Some(vec!["brand".into(), "price".into(), "qty".into()])
+        );
+        let mut columns = Columns::new(vec![Some("qty".into()), None, Some("brand".into())]);
+        let mut by_names = columns.clone();
+        for pos in 0..block.len() {
+            if let Some((_, Some(EntryDoc::Record(bytes, Some(layout))))) = block.entry(pos) {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                columns.shape_laid_out_into(bytes, layout, &mut a).unwrap();
+                by_names.shape_record_into(bytes, &mut b).unwrap();
+                assert_eq!(a, b, "entry {pos}");
+                assert!(!matches!(a.first(), Some(Value::Null)), "entry {pos}");
+            }
+        }
+        // One document with its fields in another order, or one field fewer or more.
+        let reorder = |e: &mut BlockEntry| {
+            if let Some(doc) = &mut e.doc {
+                doc.move_index(0, 2);
+            }
+        };
+        let drop_qty = |e: &mut BlockEntry| {
+            if let Some(doc) = &mut e.doc {
+                doc.shift_remove("qty");
+            }
+        };
+        let add_field = |e: &mut BlockEntry| {
+            if let Some(doc) = &mut e.doc {
+                doc.insert("extra".into(), Value::Null);
+            }
+        };
+        for change in [reorder, drop_qty, add_field] {
+            let mut changed = entries();
+            change(&mut changed[150]);
+            assert_eq!(layout_of(&cache(changed)), None);
+        }
+        // Tombstones only: no document, no layout.
+        let tombstones: Vec<BlockEntry> = entries()
+            .into_iter()
+            .map(|e| BlockEntry {
+                key: e.key,
+                doc: None,
+            })
+            .collect();
+        let block = cache(tombstones);
+        assert!(matches!(&block.docs, Docs::Encoded(p) if p.layout.is_none()));
     }
 
     /// The cache keeps blocks encoded: the same entries in every shape as the decoded

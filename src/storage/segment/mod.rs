@@ -16,7 +16,7 @@ pub mod bloom;
 pub mod reader;
 pub mod writer;
 
-pub use block::{Block, BlockEntry, Docs, Encoding, EntryDoc, Stored};
+pub use block::{Block, BlockEntry, Docs, Encoding, EntryDoc, Layout, Stored};
 pub use reader::{NearBlock, Segment, SegmentCursor, SegmentIter, StoredIter};
 pub use writer::{SegmentWriter, WrittenSegment};
 
