@@ -1067,6 +1067,7 @@ fn to_decimal(s: &str) -> Option<Decimal> {
 }
 
 /// A number in the promotion lattice.
+#[derive(Clone, Copy, Debug)]
 enum Num {
     Int(i64),
     Dec(Decimal),
@@ -1159,6 +1160,45 @@ fn total_cmp_f64(x: f64, y: f64) -> Ordering {
         (false, true) => Ordering::Less,
         _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
     }
+}
+
+/// A number that a condition compares row after row with (a literal), taken apart
+/// once: what [`compare`] would make of it, and the float it compares as against a
+/// float (a numeric literal against a float column would otherwise be converted
+/// through its text for every row).
+#[derive(Clone, Copy, Debug)]
+pub struct KnownNumber {
+    num: Num,
+    as_f64: f64,
+}
+
+impl KnownNumber {
+    /// The number `v` is (None for a value that is not one).
+    pub fn of(v: &Value) -> Option<KnownNumber> {
+        let num = num(v)?;
+        Some(KnownNumber {
+            num,
+            as_f64: num_f64(num),
+        })
+    }
+}
+
+/// [`compare`]`(a, b)` where `known` is [`KnownNumber::of`]`(b)`.
+pub fn compare_known(a: &Value, b: &Value, known: &KnownNumber) -> Option<Ordering> {
+    let x = match a {
+        Value::Int(i) => Num::Int(*i),
+        Value::Float(f) => Num::Float(*f),
+        Value::Numeric(_) => num(a)?,
+        _ => return compare(a, b),
+    };
+    Some(match (x, known.num) {
+        (Num::Int(x), Num::Int(y)) => x.cmp(&y),
+        (Num::Float(x), _) => total_cmp_f64(x, known.as_f64),
+        (x, Num::Float(y)) => total_cmp_f64(num_f64(x), y),
+        (Num::Dec(x), Num::Dec(y)) => x.cmp(&y),
+        (Num::Int(x), Num::Dec(y)) => Decimal::from(x).cmp(&y),
+        (Num::Dec(x), Num::Int(y)) => x.cmp(&Decimal::from(y)),
+    })
 }
 
 /// Orders values for ORDER BY and grouping: NULLs last; values of different kinds by a

@@ -12,13 +12,18 @@ use std::cmp::Ordering;
 
 use crate::doc::Value;
 use crate::error::{Error, Result, SqlState};
-use crate::query::expr::{BinOp, EvalContext, Expr, UnaryOp, compare, holds, like, text_of, truth};
+use crate::query::expr::{
+    BinOp, EvalContext, Expr, KnownNumber, UnaryOp, compare, compare_known, holds, like, text_of,
+    truth,
+};
 
 /// A value a comparison reads: from the row, the statement text or its parameters.
 #[derive(Clone, Debug)]
 pub enum Operand {
     Column(usize),
     Literal(Value),
+    /// A literal number, taken apart once for the comparisons ([`KnownNumber`]).
+    Number(Value, KnownNumber),
     Param(usize),
 }
 
@@ -26,7 +31,10 @@ impl Operand {
     fn of(e: &Expr) -> Option<Operand> {
         Some(match e {
             Expr::Column(i) => Operand::Column(*i),
-            Expr::Literal(v) => Operand::Literal(v.clone()),
+            Expr::Literal(v) => match KnownNumber::of(v) {
+                Some(known) => Operand::Number(v.clone(), known),
+                None => Operand::Literal(v.clone()),
+            },
             Expr::Param(i) => Operand::Param(*i),
             _ => return None,
         })
@@ -36,7 +44,7 @@ impl Operand {
         const NULL: &Value = &Value::Null;
         match self {
             Operand::Column(i) => Ok(row.get(*i).unwrap_or(NULL)),
-            Operand::Literal(v) => Ok(v),
+            Operand::Literal(v) | Operand::Number(v, _) => Ok(v),
             Operand::Param(i) => ctx.params.get(*i).ok_or_else(|| {
                 Error::invalid(
                     SqlState("08P01"),
@@ -44,6 +52,21 @@ impl Operand {
                 )
             }),
         }
+    }
+
+    /// [`compare`] of this operand's value with `other`'s.
+    #[inline]
+    fn compare(
+        &self,
+        other: &Operand,
+        row: &[Value],
+        ctx: &EvalContext<'_>,
+    ) -> Result<Option<Ordering>> {
+        let a = self.get(row, ctx)?;
+        Ok(match other {
+            Operand::Number(b, known) => compare_known(a, b, known),
+            _ => compare(a, other.get(row, ctx)?),
+        })
     }
 }
 
@@ -156,20 +179,23 @@ impl Predicate {
     /// The condition's truth for `row` (None: NULL, or not a boolean).
     pub fn test(&self, row: &[Value], ctx: &EvalContext<'_>) -> Result<Option<bool>> {
         Ok(match self {
-            Predicate::Compare { op, left, right } => {
-                let (a, b) = (left.get(row, ctx)?, right.get(row, ctx)?);
-                compare(a, b).map(|o| holds(*op, o))
-            }
+            Predicate::Compare { op, left, right } => match left {
+                Operand::Number(a, known) => {
+                    let b = right.get(row, ctx)?;
+                    compare_known(b, a, known).map(|o| holds(*op, o.reverse()))
+                }
+                _ => left.compare(right, row, ctx)?.map(|o| holds(*op, o)),
+            },
             Predicate::Between {
                 value,
                 low,
                 high,
                 negated,
             } => {
-                let v = value.get(row, ctx)?;
-                let (low, high) = (low.get(row, ctx)?, high.get(row, ctx)?);
-                let ge = compare(v, low).map(|o| o != Ordering::Less);
-                let le = compare(v, high).map(|o| o != Ordering::Greater);
+                let ge = value.compare(low, row, ctx)?.map(|o| o != Ordering::Less);
+                let le = value
+                    .compare(high, row, ctx)?
+                    .map(|o| o != Ordering::Greater);
                 let both = match (ge, le) {
                     (Some(false), _) | (_, Some(false)) => Some(false),
                     (Some(true), Some(true)) => Some(true),
@@ -263,13 +289,20 @@ mod tests {
             Value::String("a".into()),
             Value::Bool(true),
             Value::Bool(false),
+            Value::Numeric("1.50".into()),
+            Value::Numeric("-7".into()),
+            Value::Int(-7),
         ];
+        // Literal numbers of every kind, compared with columns on either side.
         let operands: Vec<Box<Expr>> = vec![
             col(0),
             col(1),
             lit(Value::Int(1)),
             lit(Value::Null),
             lit(Value::Float(1.5)),
+            lit(Value::Float(f64::NAN)),
+            lit(Value::Numeric("1.5".into())),
+            lit(Value::Numeric("-6.999".into())),
             Box::new(Expr::Param(0)),
         ];
         let mut exprs = Vec::new();
@@ -308,6 +341,12 @@ mod tests {
                     expr: a.clone(),
                     low: lit(Value::Int(1)),
                     high: col(1),
+                    negated,
+                });
+                exprs.push(Expr::Between {
+                    expr: a.clone(),
+                    low: lit(Value::Numeric("-7.5".into())),
+                    high: lit(Value::Float(1.5)),
                     negated,
                 });
             }
