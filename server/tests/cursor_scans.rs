@@ -18,6 +18,8 @@
 //!   rows that pass, before and after more rows go into the index, and grouped by the
 //!   index's field (each group's entries past its first counted leaf by leaf), the
 //!   number of each group's;
+//! * `count(*)` alone (keys counted, no document read) gives the number of kept rows,
+//!   serial and in parallel parts, and inside a transaction its own writes count;
 //! * inside a transaction that wrote rows in the table, the scan sees its own writes;
 //! * a schemaless collection's `id` (from the key) is filled where a filter reads it;
 //! * an error of one row (22012) ends the statement alone, in both modes, and the
@@ -132,6 +134,9 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
                 .unwrap();
             let whole = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
             assert_eq!(whole, vec![totals(kept.values())], "workers {workers}");
+            // count(*) alone counts keys, reading no document.
+            let counted = rows(&c, "SELECT count(*) FROM t").await;
+            assert_eq!(counted, vec![vec![text(kept.len())]], "workers {workers}");
             let filtered = rows(
                 &c,
                 "SELECT count(*), sum(n), min(n), max(n) FROM t WHERE n > 4990 AND grp <> 'g2'",
@@ -337,6 +342,8 @@ async fn cursor_scans_see_the_newest_version_of_each_row() {
         );
         let seen = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
         assert_eq!(seen, vec![totals(inside.values())]);
+        let counted = rows(&c, "SELECT count(*) FROM t").await;
+        assert_eq!(counted, vec![vec![text(inside.len())]]);
         c.batch_execute("ROLLBACK").await.unwrap();
         let after = rows(&c, "SELECT count(*), sum(n), min(n), max(n) FROM t").await;
         assert_eq!(after, vec![totals(kept.values())]);

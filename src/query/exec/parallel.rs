@@ -460,11 +460,25 @@ fn key_ranges(cid: u32, ctx: &Arc<ExecContext>) -> Option<(Vec<KeyRange>, Worker
 }
 
 /// The documents of collection `cid` the statement sees, counted by their keys (no
-/// document is read); the key ranges of a large collection are counted on worker
-/// threads.
+/// document is read): through a cursor of no columns, which steps over entries in
+/// place, or, inside a transaction that wrote in the range, its scan's keys. The key
+/// ranges of a large collection are counted on worker threads.
 pub fn count_documents(cid: u32, ctx: &Arc<ExecContext>) -> Result<i64> {
     let count = move |range: KeyRange, ctx: &ExecContext| -> Result<i64> {
         let mut n = 0i64;
+        let no_columns = crate::storage::shape::Columns::new(Vec::new());
+        if let Some(mut cursor) =
+            ctx.view
+                .cursor_range(cid, range.0.clone(), range.1.clone(), no_columns)
+        {
+            while cursor.advance()? {
+                n += 1;
+                if n % 4096 == 0 {
+                    ctx.check_cancel()?;
+                }
+            }
+            return Ok(n);
+        }
         let keys =
             ctx.view
                 .scan_range_shaped(cid, range.0, range.1, crate::storage::shape::Presence);
