@@ -250,6 +250,11 @@ impl Columns {
     /// [`Shape::shape_record`] into `values`, overwriting the values there (strings in
     /// their buffers).
     pub fn shape_record_into(&mut self, bytes: &[u8], values: &mut Vec<Value>) -> Result<()> {
+        if self.slots.is_empty() {
+            // No column: the record is not read (a count of documents).
+            values.clear();
+            return Ok(());
+        }
         self.start_record(values);
         let first = self.record_hints.is_empty();
         if first && let Some(learned) = self.first_hints.get() {
@@ -313,6 +318,10 @@ impl Columns {
         layout: &Arc<Layout>,
         values: &mut Vec<Value>,
     ) -> Result<()> {
+        if self.slots.is_empty() {
+            values.clear();
+            return Ok(());
+        }
         if !matches!(&self.laid_out, Some((known, _)) if Arc::ptr_eq(known, layout)) {
             let slots: Vec<Option<usize>> = (layout.names().iter())
                 .map(|name| slot_of(&self.slots, name.as_bytes()))
