@@ -155,17 +155,24 @@ impl RowCursor {
             // Sources that have ended leave: a scan whose range one segment holds
             // compares no keys.
             let fields = self.shape.fields();
-            let mut failed = None;
-            self.sources
-                .retain_mut(|source| match source.settle(fields) {
-                    Ok(live) => live,
-                    Err(e) => {
-                        failed.get_or_insert(e);
-                        true
-                    }
-                });
-            if let Some(e) = failed {
-                return Err(e);
+            if let [only] = self.sources.as_mut_slice() {
+                // One source (a table in one segment): no other to compare with.
+                if !only.settle(fields)? {
+                    self.sources.clear();
+                }
+            } else {
+                let mut failed = None;
+                self.sources
+                    .retain_mut(|source| match source.settle(fields) {
+                        Ok(live) => live,
+                        Err(e) => {
+                            failed.get_or_insert(e);
+                            true
+                        }
+                    });
+                if let Some(e) = failed {
+                    return Err(e);
+                }
             }
             let winner = match self.sources.len() {
                 0 => return Ok(false),
