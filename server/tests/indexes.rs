@@ -1480,8 +1480,9 @@ fn simple_lines_all(client: &mut postgres::Client, sql: &str) -> Vec<String> {
 /// `GROUP BY k, ... ORDER BY k, ... LIMIT n` over a table with an index on `k` reads
 /// the rows of the first n values of `k` only (EXPLAIN ANALYZE counts them), and gives
 /// the first n rows of the full ordered answer: ascending and descending, with OFFSET,
-/// NULL keys, text and integer keys. Where that shortcut does not hold (a filter,
-/// HAVING, NULLs first) the answers are right as well.
+/// NULL keys, text and integer keys; plain EXPLAIN notes it on the sort. Where that
+/// shortcut does not hold (a filter, HAVING, NULLs first) the answers are right as well
+/// and EXPLAIN notes nothing.
 #[test]
 fn ordered_group_by_with_limit_reads_the_first_groups_only() {
     let s = Server::start();
@@ -1543,6 +1544,19 @@ fn ordered_group_by_with_limit_reads_the_first_groups_only() {
             .and_then(|r| r.parse().ok())
             .unwrap_or_else(|| panic!("{analyzed}"));
         assert!(scanned < 2000, "{sql}: read {scanned} rows\n{analyzed}");
+        // Plain EXPLAIN says so, naming the index it walks.
+        let explained = simple_lines(&mut client, &format!("EXPLAIN {sql}")).join("\n");
+        let index = if select.starts_with('n') {
+            "g_n"
+        } else {
+            "g_k"
+        };
+        assert!(
+            explained.contains(&format!(
+                "Shortcut: only the rows of the first groups, read through index {index}"
+            )),
+            "{sql}\n{explained}"
+        );
     }
     for (select, group, order, limit, filter) in others {
         let full = format!("SELECT {select} FROM g {filter} GROUP BY {group} ORDER BY {order}");
@@ -1550,5 +1564,7 @@ fn ordered_group_by_with_limit_reads_the_first_groups_only() {
         let n: usize = limit.trim_start_matches("LIMIT ").parse().unwrap();
         let sql = format!("{full} {limit}");
         assert_eq!(lines(&mut client, &sql), all[..n.min(all.len())], "{sql}");
+        let explained = simple_lines(&mut client, &format!("EXPLAIN {sql}")).join("\n");
+        assert!(!explained.contains("first groups"), "{sql}\n{explained}");
     }
 }

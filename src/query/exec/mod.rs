@@ -851,6 +851,30 @@ fn note_shortcuts(node: &Node, ctx: &ExecContext, notes: &mut Vec<(*const Node, 
     if let Some(note) = note {
         notes.push((node as *const Node, note));
     }
+    // An ordered GROUP BY under a LIMIT reads the rows of its first groups only (see
+    // `build` and `top_groups`): noted on the sort.
+    if let Node::Limit {
+        input: sort,
+        limit,
+        offset,
+    } = node
+        && let Node::Sort {
+            input: sorted,
+            keys,
+        } = &**sort
+    {
+        let bound = limit::bound(limit.as_ref(), offset.as_ref(), ctx).unwrap_or(None);
+        if let Some(narrowing) = top_groups::narrowing(sorted, keys, bound, ctx) {
+            notes.push((
+                &**sort as *const Node,
+                format!(
+                    "Shortcut: only the rows of the first groups, read through index {} \
+                     (every row if it holds fewer values than the limit)",
+                    narrowing.index.name
+                ),
+            ));
+        }
+    }
     for child in node.children() {
         match (node, child) {
             // Under a LIMIT, DISTINCT streams over its input (see `build`).

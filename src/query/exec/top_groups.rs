@@ -13,16 +13,109 @@
 use std::sync::Arc;
 
 use super::{ExecContext, RowIter, index_scan};
-use crate::catalog::{IndexDef, Kind};
+use crate::catalog::{Collection, IndexDef, Kind};
 use crate::doc::{Value, keycode};
 use crate::error::Result;
-use crate::query::Row;
-use crate::query::expr::{BinOp, Expr};
+use crate::query::expr::{AggCall, BinOp, Expr};
 use crate::query::plan::{Access, IndexAccess, IndexOrder, Node, RangeBound, SortKey};
+use crate::query::{Column, Row};
 
 /// Most groups (LIMIT plus OFFSET) the narrowing is tried for: beyond, the index walk
 /// would cost about what it saves.
 const MAX_GROUPS: usize = 1000;
+
+/// Where the narrowing applies (see the module doc): the index it walks and the
+/// grouped scan column that is its first field, with the parts of the plan it rebuilds.
+pub struct Narrowing<'a> {
+    /// The index whose first field the first sort key is.
+    pub index: &'a IndexDef,
+    column: usize,
+    first: &'a SortKey,
+    collection: &'a Collection,
+    scan_columns: &'a [Column],
+    read: &'a Option<Vec<usize>>,
+    group_by: &'a [Expr],
+    aggs: &'a [AggCall],
+    aggregate_columns: &'a [Column],
+    exprs: &'a [Expr],
+    project_columns: &'a [Column],
+}
+
+/// The narrowing of `sorted` (the input of a `Sort` by `keys` under a `Limit` passing
+/// `groups` rows), where it applies; nothing is read.
+pub fn narrowing<'a>(
+    sorted: &'a Node,
+    keys: &'a [SortKey],
+    groups: Option<usize>,
+    ctx: &ExecContext,
+) -> Option<Narrowing<'a>> {
+    groups.filter(|g| (1..=MAX_GROUPS).contains(g))?;
+    let Node::Project {
+        input: aggregate,
+        exprs,
+        columns: project_columns,
+    } = sorted
+    else {
+        return None;
+    };
+    let Node::Aggregate {
+        input: scan,
+        group_by,
+        aggs,
+        columns: aggregate_columns,
+    } = &**aggregate
+    else {
+        return None;
+    };
+    let Node::Scan {
+        collection,
+        columns: scan_columns,
+        access: Access::Full,
+        filter: None,
+        read,
+    } = &**scan
+    else {
+        return None;
+    };
+    let first = keys.first()?;
+    // The first sort key, through the projection, as a grouped scan column.
+    let column = match &first.expr {
+        Expr::Column(p) => match exprs.get(*p) {
+            Some(Expr::Column(a)) => match group_by.get(*a) {
+                Some(Expr::Column(c)) => *c,
+                _ => return None,
+            },
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let name = scan_columns.get(column).map(|c| c.name.clone())?;
+    if collection.kind != Kind::Table || first.nulls_first {
+        return None;
+    }
+    let index = collection
+        .ready_indexes()
+        .find(|i| i.fields.first().is_some_and(|f| *f == [name.clone()]))?;
+    if !ctx
+        .view
+        .index_usable(collection.id, ctx.db.catalog().conflicts())
+    {
+        return None;
+    }
+    Some(Narrowing {
+        index,
+        column,
+        first,
+        collection,
+        scan_columns,
+        read,
+        group_by,
+        aggs,
+        aggregate_columns,
+        exprs,
+        project_columns,
+    })
+}
 
 /// The rows of `sorted` (the input of a `Sort` under a `Limit` passing `groups` rows)
 /// that the first `groups` rows of the sort come from, as the module doc says, built as
@@ -35,68 +128,23 @@ pub fn first_groups(
     ctx: &Arc<ExecContext>,
     next: &mut usize,
 ) -> Result<Option<RowIter>> {
-    let Some(groups) = groups.filter(|g| (1..=MAX_GROUPS).contains(g)) else {
-        return Ok(None);
-    };
-    let Node::Project {
-        input: aggregate,
-        exprs,
-        columns: project_columns,
-    } = sorted
-    else {
-        return Ok(None);
-    };
-    let Node::Aggregate {
-        input: scan,
+    let Some(Narrowing {
+        index,
+        column,
+        first,
+        collection,
+        scan_columns,
+        read,
         group_by,
         aggs,
-        columns: aggregate_columns,
-    } = &**aggregate
+        aggregate_columns,
+        exprs,
+        project_columns,
+    }) = narrowing(sorted, keys, groups, ctx)
     else {
         return Ok(None);
     };
-    let Node::Scan {
-        collection,
-        columns: scan_columns,
-        access: Access::Full,
-        filter: None,
-        read,
-    } = &**scan
-    else {
-        return Ok(None);
-    };
-    let Some(first) = keys.first() else {
-        return Ok(None);
-    };
-    // The first sort key, through the projection, as a grouped scan column.
-    let column = match &first.expr {
-        Expr::Column(p) => match exprs.get(*p) {
-            Some(Expr::Column(a)) => match group_by.get(*a) {
-                Some(Expr::Column(c)) => *c,
-                _ => return Ok(None),
-            },
-            _ => return Ok(None),
-        },
-        _ => return Ok(None),
-    };
-    let Some(name) = scan_columns.get(column).map(|c| c.name.clone()) else {
-        return Ok(None);
-    };
-    if collection.kind != Kind::Table || first.nulls_first {
-        return Ok(None);
-    }
-    let Some(index) = collection
-        .ready_indexes()
-        .find(|i| i.fields.first().is_some_and(|f| *f == [name.clone()]))
-    else {
-        return Ok(None);
-    };
-    if !ctx
-        .view
-        .index_usable(collection.id, ctx.db.catalog().conflicts())
-    {
-        return Ok(None);
-    }
+    let groups = groups.unwrap_or(MAX_GROUPS);
     ctx.view
         .index_read(collection.id, ctx.db.catalog().conflicts())?;
     let first_slot = *next;
@@ -133,7 +181,7 @@ pub fn first_groups(
             input: Box::new(Node::Aggregate {
                 input: Box::new(Node::Scan {
                     collection: collection.clone(),
-                    columns: scan_columns.clone(),
+                    columns: scan_columns.to_vec(),
                     access: Access::Index(Box::new(IndexAccess {
                         index: index.clone(),
                         prefixes: vec![Vec::new()],
@@ -147,12 +195,12 @@ pub fn first_groups(
                     filter: Some(condition),
                     read: read.clone(),
                 }),
-                group_by: group_by.clone(),
-                aggs: aggs.clone(),
-                columns: aggregate_columns.clone(),
+                group_by: group_by.to_vec(),
+                aggs: aggs.to_vec(),
+                columns: aggregate_columns.to_vec(),
             }),
-            exprs: exprs.clone(),
-            columns: project_columns.clone(),
+            exprs: exprs.to_vec(),
+            columns: project_columns.to_vec(),
         };
         // Under EXPLAIN ANALYZE each try counts in the same operators.
         *next = first_slot;
