@@ -76,6 +76,17 @@ fn text<T: ToString>(v: &Option<T>) -> Option<String> {
     v.as_ref().map(ToString::to_string)
 }
 
+/// The row `SELECT id, a, b, c, d` gives for document `d` under `id`.
+fn id_a_b_c_d(id: &str, d: &Doc) -> Vec<Option<String>> {
+    vec![
+        Some(id.to_string()),
+        text(&d.a),
+        text(&d.b),
+        text(&d.c),
+        flag(&d.d),
+    ]
+}
+
 /// A boolean as the server writes it in text.
 fn flag(v: &Option<bool>) -> Option<String> {
     v.map(|b| if b { "t" } else { "f" }.to_string())
@@ -107,18 +118,7 @@ async fn check_scans(c: &Client, kept: &BTreeMap<String, Doc>, label: &str) {
         // Both field orders asked for: every block gives its own fields, in the
         // columns that name them.
         let got = rows(c, "SELECT id, a, b, c, d FROM things ORDER BY id").await;
-        let want: Vec<Vec<Option<String>>> = kept
-            .iter()
-            .map(|(id, d)| {
-                vec![
-                    Some(id.clone()),
-                    text(&d.a),
-                    text(&d.b),
-                    text(&d.c),
-                    flag(&d.d),
-                ]
-            })
-            .collect();
+        let want: Vec<Vec<Option<String>>> = kept.iter().map(|(id, d)| id_a_b_c_d(id, d)).collect();
         same_rows(&got, &want, &label);
         let got = rows(
             c,
@@ -164,15 +164,7 @@ async fn check_scans(c: &Client, kept: &BTreeMap<String, Doc>, label: &str) {
     .await;
     let want: Vec<Vec<Option<String>>> = kept
         .range("k011990".to_string()..="k012010".to_string())
-        .map(|(id, d)| {
-            vec![
-                Some(id.clone()),
-                text(&d.a),
-                text(&d.b),
-                text(&d.c),
-                flag(&d.d),
-            ]
-        })
+        .map(|(id, d)| id_a_b_c_d(id, d))
         .collect();
     assert_eq!(want.len(), 21, "{label}");
     same_rows(&got, &want, label);

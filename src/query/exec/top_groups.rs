@@ -16,29 +16,22 @@ use super::{ExecContext, RowIter, index_scan};
 use crate::catalog::{Collection, IndexDef, Kind};
 use crate::doc::{Value, keycode};
 use crate::error::Result;
-use crate::query::expr::{AggCall, BinOp, Expr};
+use crate::query::Row;
+use crate::query::expr::{BinOp, Expr};
 use crate::query::plan::{Access, IndexAccess, IndexOrder, Node, RangeBound, SortKey};
-use crate::query::{Column, Row};
 
 /// Most groups (LIMIT plus OFFSET) the narrowing is tried for: beyond, the index walk
 /// would cost about what it saves.
 const MAX_GROUPS: usize = 1000;
 
 /// Where the narrowing applies (see the module doc): the index it walks and the
-/// grouped scan column that is its first field, with the parts of the plan it rebuilds.
+/// grouped scan column that is its first field.
 pub struct Narrowing<'a> {
     /// The index whose first field the first sort key is.
     pub index: &'a IndexDef,
     column: usize,
     first: &'a SortKey,
     collection: &'a Collection,
-    scan_columns: &'a [Column],
-    read: &'a Option<Vec<usize>>,
-    group_by: &'a [Expr],
-    aggs: &'a [AggCall],
-    aggregate_columns: &'a [Column],
-    exprs: &'a [Expr],
-    project_columns: &'a [Column],
 }
 
 /// The narrowing of `sorted` (the input of a `Sort` by `keys` under a `Limit` passing
@@ -53,7 +46,7 @@ pub fn narrowing<'a>(
     let Node::Project {
         input: aggregate,
         exprs,
-        columns: project_columns,
+        ..
     } = sorted
     else {
         return None;
@@ -61,8 +54,7 @@ pub fn narrowing<'a>(
     let Node::Aggregate {
         input: scan,
         group_by,
-        aggs,
-        columns: aggregate_columns,
+        ..
     } = &**aggregate
     else {
         return None;
@@ -72,7 +64,7 @@ pub fn narrowing<'a>(
         columns: scan_columns,
         access: Access::Full,
         filter: None,
-        read,
+        ..
     } = &**scan
     else {
         return None;
@@ -107,13 +99,6 @@ pub fn narrowing<'a>(
         column,
         first,
         collection,
-        scan_columns,
-        read,
-        group_by,
-        aggs,
-        aggregate_columns,
-        exprs,
-        project_columns,
     })
 }
 
@@ -133,13 +118,6 @@ pub fn first_groups(
         column,
         first,
         collection,
-        scan_columns,
-        read,
-        group_by,
-        aggs,
-        aggregate_columns,
-        exprs,
-        project_columns,
     }) = narrowing(sorted, keys, groups, ctx)
     else {
         return Ok(None);
@@ -177,31 +155,24 @@ pub fn first_groups(
         } else {
             (None, Some(bound))
         };
-        let narrowed = Node::Project {
-            input: Box::new(Node::Aggregate {
-                input: Box::new(Node::Scan {
-                    collection: collection.clone(),
-                    columns: scan_columns.to_vec(),
-                    access: Access::Index(Box::new(IndexAccess {
-                        index: index.clone(),
-                        prefixes: vec![Vec::new()],
-                        lower,
-                        upper,
-                        order: IndexOrder::Any,
-                        covering: false,
-                        conditions: vec![condition.clone()],
-                        estimate: 0,
-                    })),
-                    filter: Some(condition),
-                    read: read.clone(),
-                }),
-                group_by: group_by.to_vec(),
-                aggs: aggs.to_vec(),
-                columns: aggregate_columns.to_vec(),
-            }),
-            exprs: exprs.to_vec(),
-            columns: project_columns.to_vec(),
-        };
+        // The same plan, its scan narrowed to the index range.
+        let mut narrowed = sorted.clone();
+        if let Node::Project { input, .. } = &mut narrowed
+            && let Node::Aggregate { input, .. } = &mut **input
+            && let Node::Scan { access, filter, .. } = &mut **input
+        {
+            *access = Access::Index(Box::new(IndexAccess {
+                index: index.clone(),
+                prefixes: vec![Vec::new()],
+                lower,
+                upper,
+                order: IndexOrder::Any,
+                covering: false,
+                conditions: vec![condition.clone()],
+                estimate: 0,
+            }));
+            *filter = Some(condition);
+        }
         // Under EXPLAIN ANALYZE each try counts in the same operators.
         *next = first_slot;
         let rows: Vec<Row> = super::build_numbered(&narrowed, ctx, next)?.collect::<Result<_>>()?;
