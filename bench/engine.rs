@@ -119,6 +119,20 @@ fn btree(c: &mut Criterion) {
             assert_eq!(n, 10);
         })
     });
+    // An indexed write's change to the tree: an entry of a new document put among the
+    // others (its leaf changed in memory, split when full), then deleted again so the
+    // tree stays the same size.
+    g.bench_function("insert_then_delete", |b| {
+        b.iter(|| {
+            i = (i + 7919) % INDEX_ENTRIES;
+            let entry = keycode::encode_index_entry(
+                &[Value::String(brand(i))],
+                &format!("new{}", INDEX_ENTRIES + i),
+            );
+            tree.insert(&entry, b"").unwrap();
+            assert!(tree.delete(&entry).unwrap());
+        })
+    });
     g.finish();
 }
 

@@ -125,8 +125,7 @@ settings! {
     /// PostgreSQL's default shared_buffers.
     block_cache_size: u64 = 128 << 20,
     /// LRU cache of decoded index pages, shared by every index file, counted in the
-    /// memory the decoded pages take (a page of index entries of 15 to 30 bytes takes 1.5
-    /// to 2.5 times its 4 KiB).
+    /// memory the decoded pages take (a leaf: its keys and values and 8 bytes an entry).
     index_cache_size: u64 = 64 << 20,
     /// Documents an index build reads between progress lines in the log.
     index_build_progress: u64 = 100_000,

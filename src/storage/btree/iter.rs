@@ -41,12 +41,8 @@ impl Cursor {
                 Node::Leaf { entries } => {
                     let pos = match start {
                         Bound::Unbounded => 0,
-                        Bound::Included(k) => {
-                            entries.partition_point(|(e, _)| e.as_slice() < k.as_slice())
-                        }
-                        Bound::Excluded(k) => {
-                            entries.partition_point(|(e, _)| e.as_slice() <= k.as_slice())
-                        }
+                        Bound::Included(k) => entries.partition_point(|e| e < k.as_slice()),
+                        Bound::Excluded(k) => entries.partition_point(|e| e <= k.as_slice()),
                     };
                     stack.push((node.clone(), pos));
                     return Ok(Cursor { stack });
@@ -76,12 +72,8 @@ impl Cursor {
                 Node::Leaf { entries } => {
                     let pos = match end {
                         Bound::Unbounded => entries.len(),
-                        Bound::Included(k) => {
-                            entries.partition_point(|(e, _)| e.as_slice() <= k.as_slice())
-                        }
-                        Bound::Excluded(k) => {
-                            entries.partition_point(|(e, _)| e.as_slice() < k.as_slice())
-                        }
+                        Bound::Included(k) => entries.partition_point(|e| e <= k.as_slice()),
+                        Bound::Excluded(k) => entries.partition_point(|e| e < k.as_slice()),
                     };
                     stack.push((node.clone(), pos));
                     return Ok(Cursor { stack });
@@ -121,7 +113,7 @@ impl Cursor {
             return None;
         };
         let at = if forward { pos.checked_sub(1)? } else { *pos };
-        entries.get(at).map(|(k, _)| k.to_vec())
+        entries.key(at).map(<[u8]>::to_vec)
     }
 
     fn next(&mut self, tree: &BTree) -> Result<Option<Entry>> {
@@ -130,10 +122,10 @@ impl Cursor {
                 return Ok(None);
             };
             if let Node::Leaf { entries } = &**node
-                && let Some(e) = entries.get(*pos)
+                && let Some((k, v)) = entries.get(*pos)
             {
                 *pos += 1;
-                return Ok(Some((crate::storage::recycle::key_from(&e.0), e.1.clone())));
+                return Ok(Some((crate::storage::recycle::key_from(k), v.to_vec())));
             }
             if !self.next_leaf(tree)? {
                 return Ok(None);
@@ -167,10 +159,10 @@ impl Cursor {
             };
             if let Node::Leaf { entries } = &**node
                 && *pos > 0
-                && let Some(e) = entries.get(*pos - 1)
+                && let Some((k, v)) = entries.get(*pos - 1)
             {
                 *pos -= 1;
-                return Ok(Some((crate::storage::recycle::key_from(&e.0), e.1.clone())));
+                return Ok(Some((crate::storage::recycle::key_from(k), v.to_vec())));
             }
             self.stack.pop();
             loop {
@@ -225,23 +217,27 @@ pub(super) fn count_range(
         let Node::Leaf { entries } = &**node else {
             return Err(broken());
         };
-        let rest = entries.get(*pos..).unwrap_or_default();
+        let rest = entries.len().saturating_sub(*pos);
         let before_end = |k: &[u8]| match end {
             Bound::Unbounded => true,
             Bound::Included(e) => k <= e.as_slice(),
             Bound::Excluded(e) => k < e.as_slice(),
         };
-        let within = match rest.last() {
-            Some((last, _)) if !before_end(last) => rest.partition_point(|(k, _)| before_end(k)),
-            _ => rest.len(),
+        // Keys before the position are smaller, so within the end too.
+        let last = entries.last_key().filter(|_| rest > 0);
+        let within = match last {
+            Some(last) if !before_end(last) => {
+                entries.partition_point(before_end).saturating_sub(*pos)
+            }
+            _ => rest,
         };
         n += within as u64;
-        if within < rest.len() {
+        if within < rest {
             return Ok((n, None));
         }
         read += 1;
         if read >= leaves
-            && let Some((last, _)) = rest.last()
+            && let Some(last) = last
         {
             return Ok((n, Some(last.to_vec())));
         }

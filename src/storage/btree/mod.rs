@@ -22,13 +22,15 @@
 //! of decoded pages bounded in bytes, as the storage block cache is; the index files of
 //! one store share one such cache ([`SharedPages`]).
 //!
-//! 1. [`page`]: page layout, checksums, encoding of nodes and free-list pages.
+//! 1. [`page`]: page layout, checksums, encoding of nodes and free-list pages; [`leaf`]:
+//!    a leaf's entries packed in one buffer, as decoded nodes hold them.
 //! 2. [`file`]: page I/O, superblocks, the persisted free list, the page cache.
 //! 3. [`tree`]: search, insert (splits), delete (merges), commit, rollback, check.
 //! 4. [`iter`]: ascending and descending range iteration.
 
 pub mod file;
 pub mod iter;
+pub mod leaf;
 pub mod page;
 pub mod tree;
 

@@ -12,6 +12,7 @@
 //! All integers are little-endian. Including the page number in the checksum catches a
 //! page written to the wrong place as well as a flipped bit.
 
+pub use super::leaf::Entries;
 use crate::error::{Error, Result};
 
 /// Size of every page in the file.
@@ -33,17 +34,16 @@ const KIND_LEAF: u8 = 1;
 const KIND_BRANCH: u8 = 2;
 const KIND_FREE: u8 = 3;
 
-/// A key as a decoded node holds it: inline up to 32 bytes (an index entry of a short
-/// value and id), so that a leaf entry (key and value) is one 64-byte line and a search
-/// of a node reads its keys where they lie, not each from its own allocation (two cache
-/// misses per step of a binary search, the largest cost of an indexed insert).
+/// A separator key as a decoded branch holds it: inline up to 32 bytes (an index entry of
+/// a short value and id), so that a search of a branch reads its keys where they lie, not
+/// each from its own allocation (leaves pack theirs, see [`Entries`]).
 pub type Key = smallvec::SmallVec<[u8; 32]>;
 
 /// A decoded tree page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     /// Entries in strictly ascending key order.
-    Leaf { entries: Vec<(Key, Vec<u8>)> },
+    Leaf { entries: Entries },
     /// `children.len() == keys.len() + 1`; child `i` holds keys in `[keys[i-1], keys[i])`.
     Branch { keys: Vec<Key>, children: Vec<u64> },
 }
@@ -52,7 +52,7 @@ impl Node {
     /// An empty leaf (the root of an empty tree).
     pub fn empty_leaf() -> Node {
         Node::Leaf {
-            entries: Vec::new(),
+            entries: Entries::new(),
         }
     }
 
@@ -60,11 +60,7 @@ impl Node {
     pub fn encoded_size(&self) -> usize {
         match self {
             Node::Leaf { entries } => {
-                HEADER
-                    + entries
-                        .iter()
-                        .map(|(k, v)| leaf_entry_size(k, v))
-                        .sum::<usize>()
+                HEADER + entries.data_len() + entries.len() * leaf_entry_size(&[], &[])
             }
             Node::Branch { keys, .. } => {
                 HEADER + keys.iter().map(|k| branch_key_size(k)).sum::<usize>()
@@ -72,24 +68,17 @@ impl Node {
         }
     }
 
-    /// Bytes the decoded node takes in memory: its vectors (the keys that lie inline are
-    /// in them), the keys too long to lie inline, the values, and the node itself behind
-    /// its `Arc`. What the page cache counts a page as: more than [`PAGE_SIZE`] for a leaf
-    /// of short keys, whose 64-byte entries take more than their cells (1.5 to 2.5 times
-    /// for index entries of 15 to 30 bytes, six times for 4-byte keys).
+    /// Bytes the decoded node takes in memory: its vectors (a branch's keys that lie
+    /// inline are in them), a branch's keys too long to lie inline, and the node itself
+    /// behind its `Arc`. What the page cache counts a page as: for a leaf, its keys and
+    /// values and 8 bytes of offsets an entry (less than the page when it is not full).
     pub fn memory_size(&self) -> usize {
         let spilled = |k: &Key| if k.spilled() { k.capacity() } else { 0 };
         // The Arc's two counters.
         let fixed = std::mem::size_of::<Node>() + 2 * std::mem::size_of::<usize>();
         fixed
             + match self {
-                Node::Leaf { entries } => {
-                    entries.capacity() * std::mem::size_of::<(Key, Vec<u8>)>()
-                        + entries
-                            .iter()
-                            .map(|(k, v)| spilled(k) + v.capacity())
-                            .sum::<usize>()
-                }
+                Node::Leaf { entries } => entries.memory_size(),
                 Node::Branch { keys, children } => {
                     keys.capacity() * std::mem::size_of::<Key>()
                         + keys.iter().map(spilled).sum::<usize>()
@@ -261,15 +250,20 @@ pub fn decode_node(page_no: u64, page: &[u8]) -> Result<Node> {
     };
     match kind {
         KIND_LEAF => {
-            let mut entries = Vec::with_capacity(count);
+            let mut cells = Vec::with_capacity(count);
+            let mut bytes = 0;
             for i in 0..count {
                 let at = cell(i, 4)?;
                 let (kl, vl) = (get_u16(page, at), get_u16(page, at + 2));
                 if kl > MAX_KEY_LEN || vl > MAX_VALUE_LEN {
                     return Err(corrupt(format!("cell {i} key {kl} / value {vl} bytes")));
                 }
-                let key = Key::from_slice(slice(at + 4, kl, i)?);
-                entries.push((key, slice(at + 4 + kl, vl, i)?.to_vec()));
+                cells.push((slice(at + 4, kl, i)?, slice(at + 4 + kl, vl, i)?));
+                bytes += kl + vl;
+            }
+            let mut entries = Entries::with_capacity(count, bytes);
+            for (k, v) in cells {
+                entries.push(k, v);
             }
             Ok(Node::Leaf { entries })
         }
@@ -327,12 +321,7 @@ mod tests {
     fn leaf(n: usize) -> Node {
         Node::Leaf {
             entries: (0..n)
-                .map(|i| {
-                    (
-                        Key::from_vec(format!("key{i:04}").into_bytes()),
-                        vec![i as u8; i % 7],
-                    )
-                })
+                .map(|i| (format!("key{i:04}").into_bytes(), vec![i as u8; i % 7]))
                 .collect(),
         }
     }
@@ -357,7 +346,10 @@ mod tests {
             assert_eq!(decode_node(9, &page).unwrap(), node);
         }
         let big = Node::Leaf {
-            entries: vec![(Key::from_elem(1, MAX_KEY_LEN), vec![2; MAX_VALUE_LEN]); 2],
+            entries: [1, 2]
+                .map(|b| (vec![b; MAX_KEY_LEN], vec![2; MAX_VALUE_LEN]))
+                .into_iter()
+                .collect(),
         };
         assert_eq!(decode_node(3, &encode_node(3, &big).unwrap()).unwrap(), big);
         assert!(encode_node(1, &leaf(400)).is_err(), "too big for a page");

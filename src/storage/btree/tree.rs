@@ -348,10 +348,10 @@ impl BTree {
             match &*node {
                 Node::Leaf { entries } => {
                     return Ok(entries
-                        .binary_search_by(|(k, _)| k.as_slice().cmp(key))
+                        .search(key)
                         .ok()
-                        .and_then(|i| entries.get(i))
-                        .map(|(_, v)| v.clone()));
+                        .and_then(|i| entries.value(i))
+                        .map(<[u8]>::to_vec));
                 }
                 Node::Branch { keys, children } => {
                     let idx = keys.partition_point(|k| k.as_slice() <= key);
@@ -397,9 +397,9 @@ impl BTree {
         let node = self.node(id)?;
         match &*node {
             Node::Leaf { entries } => {
-                let pos = entries.binary_search_by(|(k, _)| k.as_slice().cmp(key));
+                let pos = entries.search(key);
                 if let Ok(i) = pos
-                    && entries.get(i).is_some_and(|(_, v)| v.as_slice() == value)
+                    && entries.value(i) == Some(value)
                 {
                     return Ok(Ins::Same);
                 }
@@ -409,11 +409,9 @@ impl BTree {
                     return Err(internal("leaf changed kind"));
                 };
                 let old = match pos {
-                    Ok(i) => entries
-                        .get_mut(i)
-                        .map(|(_, v)| std::mem::replace(v, value.to_vec())),
+                    Ok(i) => entries.replace_value(i, value),
                     Err(i) => {
-                        entries.insert(i, (Key::from_slice(key), value.to_vec()));
+                        entries.insert(i, key, value);
                         None
                     }
                 };
@@ -505,14 +503,12 @@ impl BTree {
         let node = self.node(id)?;
         match &*node {
             Node::Leaf { entries } => {
-                let Ok(i) = entries.binary_search_by(|(k, _)| k.as_slice().cmp(key)) else {
+                let Ok(i) = entries.search(key) else {
                     return Ok(None);
                 };
                 drop(node);
                 let mut n = self.take_node(id)?;
-                if let Node::Leaf { entries } = &mut n
-                    && i < entries.len()
-                {
+                if let Node::Leaf { entries } = &mut n {
                     entries.remove(i);
                 }
                 let (size, empty) = (n.encoded_size(), n.is_empty());
@@ -581,9 +577,11 @@ impl BTree {
         };
         let (left, right) = (self.node(lid)?, self.node(rid)?);
         let merged = match (&*left, &*right) {
-            (Node::Leaf { entries: a }, Node::Leaf { entries: b }) => Node::Leaf {
-                entries: a.iter().chain(b).cloned().collect(),
-            },
+            (Node::Leaf { entries: a }, Node::Leaf { entries: b }) => {
+                let mut entries = a.clone();
+                entries.append(b);
+                Node::Leaf { entries }
+            }
             (
                 Node::Branch {
                     keys: ka,
@@ -810,7 +808,7 @@ impl BTree {
                 lower.as_deref().is_none_or(|l| l <= k) && upper.as_deref().is_none_or(|u| k < u)
             };
             let keys: Vec<&[u8]> = match &*node {
-                Node::Leaf { entries } => entries.iter().map(|(k, _)| k.as_slice()).collect(),
+                Node::Leaf { entries } => entries.iter().map(|(k, _)| k).collect(),
                 Node::Branch { keys, .. } => keys.iter().map(|k| k.as_slice()).collect(),
             };
             if keys.windows(2).any(|w| w.first() >= w.get(1)) {
@@ -911,8 +909,8 @@ fn split(node: Node) -> Result<(Node, Key, Node)> {
             let at = best_cut(&sizes, false).ok_or_else(|| internal("leaf cannot split"))?;
             let right = entries.split_off(at);
             let sep = right
-                .first()
-                .map(|(k, _)| k.clone())
+                .key(0)
+                .map(Key::from_slice)
                 .ok_or_else(|| internal("empty right leaf"))?;
             Ok((Node::Leaf { entries }, sep, Node::Leaf { entries: right }))
         }
