@@ -125,11 +125,27 @@ impl Entries {
         self.ends.push((key_end, self.bytes.len() as u32));
     }
 
+    /// Makes room for `entries` more entries of `bytes` more bytes, growing each buffer by
+    /// an eighth when it must grow, not doubling it: a leaf grows an entry at a time to a
+    /// page's worth, and a doubled buffer would hold up to twice that for as long as the
+    /// node lives (in the page cache, for one).
+    fn make_room(&mut self, entries: usize, bytes: usize) {
+        if self.bytes.capacity() - self.bytes.len() < bytes {
+            self.bytes
+                .reserve_exact(bytes.max(self.bytes.len() / 8 + 32));
+        }
+        if self.ends.capacity() - self.ends.len() < entries {
+            self.ends
+                .reserve_exact(entries.max(self.ends.len() / 8 + 2));
+        }
+    }
+
     /// Inserts an entry at position `i` (clamped to the length).
     pub fn insert(&mut self, i: usize, key: &[u8], value: &[u8]) {
         let i = i.min(self.len());
         let at = self.start(i);
         let added = key.len() + value.len();
+        self.make_room(1, added);
         let old_len = self.bytes.len();
         self.bytes.resize(old_len + added, 0);
         self.bytes.copy_within(at..old_len, at + added);
@@ -147,6 +163,7 @@ impl Entries {
     pub fn replace_value(&mut self, i: usize, value: &[u8]) -> Option<Vec<u8>> {
         let &(key_end, value_end) = self.ends.get(i)?;
         let (key_end, value_end) = (key_end as usize, value_end as usize);
+        self.make_room(0, value.len().saturating_sub(value_end - key_end));
         let old: Vec<u8> = self
             .bytes
             .splice(key_end..value_end, value.iter().copied())
@@ -170,7 +187,8 @@ impl Entries {
         self.shift_ends(i, -((value_end as usize - start) as isize));
     }
 
-    /// Splits off entries `at..` (clamped to the length) into a new set.
+    /// Splits off entries `at..` (clamped to the length) into a new set. This set gives
+    /// back the room the others took (beyond an eighth to grow into).
     pub fn split_off(&mut self, at: usize) -> Entries {
         let at = at.min(self.len());
         let cut = self.start(at);
@@ -179,11 +197,14 @@ impl Entries {
             ends: self.ends.split_off(at),
         };
         right.shift_ends(0, -(cut as isize));
+        self.bytes.shrink_to(cut + cut / 8);
+        self.ends.shrink_to(at + at / 8);
         right
     }
 
     /// Appends every entry of `other` (whose keys must all sort after these).
     pub fn append(&mut self, other: &Entries) {
+        self.make_room(other.len(), other.bytes.len());
         let offset = self.bytes.len() as u32;
         self.bytes.extend_from_slice(&other.bytes);
         self.ends
@@ -303,5 +324,30 @@ mod tests {
         assert!(m.len() > 100, "the model grew: {}", m.len());
         let collected: Entries = m.iter().map(|(k, v)| (k, v)).collect();
         assert_eq!(collected, e);
+    }
+
+    #[test]
+    fn a_growing_leaf_holds_little_more_than_its_entries() {
+        // What the entries need, and the eighth (and the few bytes) each buffer may grow by.
+        let bound = |e: &Entries| {
+            let need = e.data_len() + 8 * e.len();
+            need + need / 8 + 64
+        };
+        let mut e = Entries::new();
+        for i in 0..400u32 {
+            let key = format!("brand_{:02}{:08}", i % 37, i.wrapping_mul(2_654_435_761));
+            let at = e.search(key.as_bytes()).unwrap_err();
+            e.insert(at, key.as_bytes(), b"");
+            assert!(
+                e.memory_size() <= bound(&e),
+                "{} entries: {}",
+                e.len(),
+                e.memory_size()
+            );
+        }
+        let right = e.split_off(150);
+        for half in [&e, &right] {
+            assert!(half.memory_size() <= bound(half), "{}", half.memory_size());
+        }
     }
 }
