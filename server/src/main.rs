@@ -121,6 +121,22 @@ fn build_config(
     Ok(config)
 }
 
+/// mimalloc's `purge_delay` option, which the Rust bindings do not name: the one before
+/// `use_numa_nodes` in its option enum (mimalloc 2 and 3 alike).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+    libmimalloc_sys::mi_option_use_numa_nodes - 1;
+
+/// Sets how long the allocator keeps freed memory before returning it to the kernel (the
+/// `allocator_purge_delay_ms` setting).
+#[allow(unsafe_code)]
+fn set_allocator_purge_delay(ms: u64) {
+    let ms = std::os::raw::c_long::try_from(ms).unwrap_or(std::os::raw::c_long::MAX);
+    // SAFETY: `mi_option_set` stores an option's value, which mimalloc reads the next time
+    // it schedules a purge; it may be called from any thread at any time, and takes no
+    // pointer.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms) };
+}
+
 /// Asks the kernel not to back this process's memory with transparent huge pages (see
 /// the `transparent_huge_pages` setting); before the runtime starts, so that almost all
 /// memory is faulted in after it. Where the kernel does not know the request, the server
@@ -190,6 +206,9 @@ fn main() -> ExitCode {
         .init();
     if !config.transparent_huge_pages {
         disable_transparent_huge_pages();
+    }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        set_allocator_purge_delay(config.allocator_purge_delay_ms);
     }
     // Parsing and binding recurse on nested expressions; give every thread room for the
     // parser's recursion limit.

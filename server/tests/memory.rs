@@ -27,3 +27,60 @@ fn transparent_huge_pages_are_off_unless_the_setting_allows_them() {
     let on = Server::start_with_env(&[("TISSDB_TRANSPARENT_HUGE_PAGES", "true")]);
     assert_eq!(thp_enabled(&on).as_deref(), Some("1"), "THP allowed");
 }
+
+/// `VmHWM` and `VmRSS` of the server's process, in KiB.
+fn peak_and_resident(s: &Server) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    let kib = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    (kib("VmHWM:"), kib("VmRSS:"))
+}
+
+/// A bulk load, then a pause and a few small statements: what is still resident of the
+/// memory the load took and freed.
+fn resident_after_a_load(env: &[(&str, &str)]) -> (u64, u64) {
+    let s = Server::start_with_env(env);
+    let mut c = common::pg_client(&s);
+    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, name text, n integer)")
+        .unwrap();
+    let mut csv = String::new();
+    for i in 0..150_000 {
+        csv.push_str(&format!("{i},name number {i},{}\n", i % 977));
+    }
+    let mut w = c.copy_in("COPY t FROM STDIN (FORMAT csv)").unwrap();
+    std::io::Write::write_all(&mut w, csv.as_bytes()).unwrap();
+    assert_eq!(w.finish().unwrap(), 150_000);
+    c.batch_execute("CREATE INDEX t_n ON t (n)").unwrap();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM t WHERE n = 5", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 154);
+    }
+    peak_and_resident(&s)
+}
+
+#[test]
+fn memory_a_load_freed_goes_back_to_the_kernel_promptly() {
+    // By default (10 ms) most of what the load freed is returned; kept for an hour, it
+    // stays resident.
+    let (peak, resident) = resident_after_a_load(&[]);
+    let (kept_peak, kept_resident) =
+        resident_after_a_load(&[("TISSDB_ALLOCATOR_PURGE_DELAY_MS", "3600000")]);
+    eprintln!("default: peak {peak} KiB, resident {resident}; kept: {kept_peak}, {kept_resident}");
+    assert!(
+        resident + 4096 < peak,
+        "default: {resident} KiB resident after a peak of {peak}"
+    );
+    assert!(
+        kept_resident + 2048 > kept_peak,
+        "kept for an hour: {kept_resident} KiB resident after a peak of {kept_peak}"
+    );
+}
