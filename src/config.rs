@@ -118,8 +118,9 @@ settings! {
     pg_addr: String = "127.0.0.1:5433".to_string(),
     /// Address of the REST listener.
     http_addr: String = "127.0.0.1:8080".to_string(),
-    /// Memtable size at which it is frozen and flushed to a segment.
-    memtable_size: u64 = 32 << 20,
+    /// Memtable size at which it is frozen and flushed to a segment (counted as
+    /// `Memtable::size` counts: about 200 bytes for a row of four columns).
+    memtable_size: u64 = 24 << 20,
     /// Frozen memtables waiting for flush before writers are held back.
     max_frozen_memtables: usize = 4,
     /// Target uncompressed size of a segment data block.

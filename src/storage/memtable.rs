@@ -8,7 +8,8 @@
 //! dependent cache misses once the table outgrows the CPU caches, which made the
 //! memtable the largest cost of an indexed read that fetches ten rows. Next to the list,
 //! a hash table sharded under read-write locks (the point index) maps each key to its
-//! newest version and that version's value (shared with the list, not copied). A read
+//! newest version: a slot of one pointer to the version's allocation, which the list
+//! shares and which holds the version's sequence number, key and document. A read
 //! whose snapshot sees that version (nearly all: a reader older than a key's newest
 //! write is rare) answers from it, and a key the point index lacks is not in the table
 //! at all; only a reader older than the newest version walks the list.
@@ -65,21 +66,75 @@ impl VersionKey {
 }
 
 /// Bytes of bookkeeping counted per entry on top of key and value: the skip-list node
-/// (key inline, value pointer, tower), the value's own allocation (its counts) and the
-/// point index's slot at the hash table's usual fill. Measured (`tests/memtable_memory.rs`):
-/// a row of a 15-byte key and a 40-byte record holds 213 bytes of requested heap, about
-/// 260 of resident memory with the allocator's size classes; 128, counted before, let a
-/// full 32 MiB table of small rows hold some 45 MiB.
-const ENTRY_OVERHEAD: u64 = 192;
+/// (key inline, version pointer, tower), the version's allocation (its counts, header and
+/// a copy of the key) and the point index's slot at the hash table's usual fill.
+/// Measured (`tests/memtable_memory.rs`): a row of a 15-byte key and a 40-byte record holds
+/// 213 bytes of requested heap with a point index of (key, sequence number, value) slots,
+/// 163 with slots of one pointer to the version.
+const ENTRY_OVERHEAD: u64 = 144;
 
-/// A version's value: a document's bytes, or None for a delete.
-pub type Value = Option<Arc<[u8]>>;
+/// One version of a key, as the skip list and the point index share it: a single
+/// allocation holding the version's sequence number, its key and its document (none for
+/// a delete), so that the point index's slot is this one pointer.
+///
+/// ```text
+/// seq u64 LE | key length u32 LE (top bit set for a delete) | key | document
+/// ```
+#[derive(Clone)]
+struct Version(Arc<[u8]>);
 
-/// The point index's entry for a key: its newest version.
-struct Newest {
-    key: InlineKey,
-    seq: u64,
-    value: Value,
+/// Bytes before the key.
+const VERSION_HEADER: usize = 12;
+/// The key length word's flag of a delete.
+const DELETE_BIT: u32 = 1 << 31;
+
+impl Version {
+    fn new(key: &[u8], seq: u64, doc: Option<&[u8]>) -> Version {
+        let word = key.len() as u32 | if doc.is_none() { DELETE_BIT } else { 0 };
+        // One allocation: the iterator's length is known, so the Arc is filled in place.
+        let bytes: Arc<[u8]> = seq
+            .to_le_bytes()
+            .into_iter()
+            .chain(word.to_le_bytes())
+            .chain(key.iter().copied())
+            .chain(doc.unwrap_or_default().iter().copied())
+            .collect();
+        Version(bytes)
+    }
+
+    fn seq(&self) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some(s) = self.0.get(..8) {
+            b.copy_from_slice(s);
+        }
+        u64::from_le_bytes(b)
+    }
+
+    fn word(&self) -> u32 {
+        let mut b = [0u8; 4];
+        if let Some(s) = self.0.get(8..VERSION_HEADER) {
+            b.copy_from_slice(s);
+        }
+        u32::from_le_bytes(b)
+    }
+
+    fn key_end(&self) -> usize {
+        VERSION_HEADER + (self.word() & !DELETE_BIT) as usize
+    }
+
+    fn key(&self) -> &[u8] {
+        self.0
+            .get(VERSION_HEADER..self.key_end())
+            .unwrap_or_default()
+    }
+
+    /// The document, or None for a delete.
+    fn doc(&self) -> Option<&[u8]> {
+        if self.word() & DELETE_BIT != 0 {
+            return None;
+        }
+        self.0.get(self.key_end()..)
+    }
 }
 
 /// Shards of the point index: one per value of a hash's top six bits.
@@ -141,8 +196,9 @@ pub fn hash_key(key: &[u8]) -> u64 {
 
 /// A memtable. See the module doc.
 pub struct Memtable {
-    map: SkipMap<VersionKey, Value>,
-    points: Box<[RwLock<hashbrown::HashTable<Newest>>]>,
+    map: SkipMap<VersionKey, Version>,
+    /// The point index: each key's newest version.
+    points: Box<[RwLock<hashbrown::HashTable<Version>>]>,
     bloom: Bloom,
     /// Which collections the table has keys of: bit `c % 256` for collection `c`. A
     /// read of a collection the table holds nothing of (a table of other tables' recent
@@ -202,7 +258,7 @@ impl Memtable {
     }
 
     /// The point-index shard of a key with hash `hash`.
-    fn shard(&self, hash: u64) -> &RwLock<hashbrown::HashTable<Newest>> {
+    fn shard(&self, hash: u64) -> &RwLock<hashbrown::HashTable<Version>> {
         // The top six bits: below POINT_SHARDS.
         let i = (hash >> 58) as usize;
         self.points
@@ -213,7 +269,7 @@ impl Memtable {
     /// Records `value` (None = delete) for `key` at `seq`.
     pub fn insert(&self, key: Vec<u8>, seq: u64, value: Option<Vec<u8>>) {
         let size = key.len() as u64 + value.as_ref().map_or(0, |v| v.len() as u64) + ENTRY_OVERHEAD;
-        let value: Value = value.map(Arc::from);
+        let version = Version::new(&key, seq, value.as_deref());
         let key = InlineKey::from_vec(key);
         let hash = hash_key(&key);
         let (word, bit) = self.collection_bit(&key);
@@ -221,19 +277,11 @@ impl Memtable {
         self.bloom.add(hash);
         {
             let mut shard = self.shard(hash).write();
-            match shard.find_mut(hash, |e| e.key == key) {
-                Some(newest) if newest.seq > seq => {}
-                Some(newest) => {
-                    newest.seq = seq;
-                    newest.value = value.clone();
-                }
+            match shard.find_mut(hash, |v| v.key() == key.as_slice()) {
+                Some(newest) if newest.seq() > seq => {}
+                Some(newest) => *newest = version.clone(),
                 None => {
-                    let newest = Newest {
-                        key: key.clone(),
-                        seq,
-                        value: value.clone(),
-                    };
-                    shard.insert_unique(hash, newest, |e| hash_key(&e.key));
+                    shard.insert_unique(hash, version.clone(), |v| hash_key(v.key()));
                 }
             }
         }
@@ -242,7 +290,7 @@ impl Memtable {
                 key,
                 rev_seq: u64::MAX - seq,
             },
-            value,
+            version,
         );
         self.size.fetch_add(size, Ordering::Relaxed);
         self.max_seq.fetch_max(seq, Ordering::Relaxed);
@@ -289,9 +337,9 @@ impl Memtable {
         }
         {
             let shard = self.shard(hash).read();
-            match shard.find(hash, |e| e.key.as_slice() == key) {
+            match shard.find(hash, |v| v.key() == key) {
                 None => return None,
-                Some(newest) if newest.seq <= seq => return Some(read(newest.value.as_deref())),
+                Some(newest) if newest.seq() <= seq => return Some(read(newest.doc())),
                 Some(_) => {} // too new for this reader: an older version is in the list
             }
         }
@@ -300,7 +348,7 @@ impl Memtable {
             rev_seq: u64::MAX - seq,
         };
         let entry = self.map.lower_bound(Bound::Included(&probe))?;
-        (entry.key().key.as_slice() == key).then(|| read(entry.value().as_deref()))
+        (entry.key().key.as_slice() == key).then(|| read(entry.value().doc()))
     }
 
     /// Every version of the keys in `[start, end)`, both ways.
@@ -313,7 +361,7 @@ impl Memtable {
         VersionKey,
         (Bound<VersionKey>, Bound<VersionKey>),
         VersionKey,
-        Value,
+        Version,
     > {
         let bound = |key: &[u8]| VersionKey {
             key: InlineKey::from_slice(key),
@@ -473,8 +521,7 @@ impl<T, F: FnMut(&[u8], Option<&[u8]>) -> T> MemtableIter<T, F> {
                 self.next_from = Some(Bound::Excluded(std::mem::take(&mut self.last)));
                 return;
             }
-            self.batch
-                .push_back((self.map)(key, entry.value().as_deref()));
+            self.batch.push_back((self.map)(key, entry.value().doc()));
             self.last.clear();
             self.last.extend_from_slice(key);
             taken = true;
@@ -570,6 +617,15 @@ mod tests {
         assert_eq!(m.get(b""), None);
         assert_eq!(m.max_seq(), 4);
         assert!(m.size() > 0);
+        // An empty document is not a delete; a long key is whole.
+        m.insert(b"e".to_vec(), 5, Some(Vec::new()));
+        assert_eq!(m.get(b"e"), Some(Some(Vec::new())));
+        let long = vec![b'k'; 300];
+        m.insert(long.clone(), 6, Some(b"long".to_vec()));
+        m.insert(long[..299].to_vec(), 7, None);
+        assert_eq!(m.get(&long), Some(Some(b"long".to_vec())));
+        assert_eq!(m.get(&long[..299]), Some(None));
+        assert_eq!(m.get(&long[..298]), None);
     }
 
     #[test]
