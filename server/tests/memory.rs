@@ -69,7 +69,7 @@ fn resident_after_a_load(env: &[(&str, &str)]) -> (u64, u64) {
 
 #[test]
 fn memory_a_load_freed_goes_back_to_the_kernel_promptly() {
-    // By default (10 ms) most of what the load freed is returned; kept for an hour, it
+    // By default (100 ms) most of what the load freed is returned; kept for an hour, it
     // stays resident.
     let (peak, resident) = resident_after_a_load(&[]);
     let (kept_peak, kept_resident) =
