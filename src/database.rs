@@ -15,7 +15,7 @@ use crate::doc::{Limits, Value};
 use crate::error::{Error, Result};
 use crate::storage::keys;
 use crate::storage::shape::Columns;
-use crate::storage::{Storage, StorageOptions};
+use crate::storage::{NearBlocks, Storage, StorageOptions};
 
 /// Number of stripes of the per-key lock that makes check-then-write atomic.
 const KEY_LOCK_STRIPES: usize = 256;
@@ -214,10 +214,13 @@ impl Database {
         let end = keys::collection_end(c.id).map_or(Bound::Unbounded, Bound::Excluded);
         // The scan hands out keys only; each document is read again under its key's lock,
         // decoding only the top-level fields the index reads.
-        let mut scan = self
-            .storage
-            .snapshot()
-            .scan_shaped(start, end, Columns::new(Vec::new()));
+        // Neither the scan nor the reads put the table's blocks in the block cache: the
+        // build reads all of it once, and the cache keeps what the other work reads.
+        let mut scan =
+            self.storage
+                .snapshot()
+                .scan_shaped_passing(start, end, Columns::new(Vec::new()));
+        let mut near = NearBlocks::passing();
         let mut fields: Vec<String> = Vec::new();
         for path in &def.fields {
             if let Some(top) = path.first()
@@ -241,7 +244,7 @@ impl Database {
             let _locks = self.lock_keys(batch.iter().map(Vec::as_slice));
             let mut changes = Vec::with_capacity(batch.len());
             for key in &batch {
-                let Some(values) = self.storage.get_shaped(key, &mut shape)? else {
+                let Some(values) = self.storage.get_shaped_near(key, &mut shape, &mut near)? else {
                     continue;
                 };
                 // Each index field's value, from its top-level field's.

@@ -220,6 +220,7 @@ fn two(path: Result<Path<(String, String)>, PathRejection>) -> Result<(String, S
 pub async fn server_info(State(state): State<AppState>) -> ApiResult {
     let collections = run(&state, |s| Ok(s.collections().len())).await?;
     let wal = state.db.storage().wal_stats();
+    let memory = state.db.storage().memory_use();
     Ok(Json(json!({
         "name": "TissDB",
         "version": env!("CARGO_PKG_VERSION"),
@@ -230,6 +231,11 @@ pub async fn server_info(State(state): State<AppState>) -> ApiResult {
             "bytes": wal.bytes,
             "writes": wal.writes,
             "writes_by_committers": wal.writes_by_committers,
+        },
+        "memory": {
+            "memtables_bytes": memory.memtables,
+            "block_cache_bytes": memory.block_cache,
+            "index_cache_bytes": memory.index_cache,
         },
     }))
     .into_response())

@@ -84,3 +84,56 @@ fn memory_a_load_freed_goes_back_to_the_kernel_promptly() {
         "kept for an hour: {kept_resident} KiB resident after a peak of {kept_peak}"
     );
 }
+
+/// The block cache's bytes as `GET /` reports them.
+fn block_cache_bytes(s: &Server) -> u64 {
+    let info = s.get("/").json();
+    info["memory"]["block_cache_bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no memory.block_cache_bytes in {info}"))
+}
+
+#[test]
+fn an_index_build_reads_its_table_past_the_block_cache() {
+    let s = Server::start();
+    let mut c = common::pg_client(&s);
+    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, name text, n integer)")
+        .unwrap();
+    let mut csv = String::new();
+    for i in 0..60_000 {
+        csv.push_str(&format!("{i},name number {i},{}\n", i % 977));
+    }
+    let mut w = c.copy_in("COPY t FROM STDIN (FORMAT csv)").unwrap();
+    std::io::Write::write_all(&mut w, csv.as_bytes()).unwrap();
+    assert_eq!(w.finish().unwrap(), 60_000);
+    let info = s.get("/").json();
+    for field in ["memtables_bytes", "block_cache_bytes", "index_cache_bytes"] {
+        assert!(info["memory"][field].is_u64(), "{field} in {info}");
+    }
+    let before = block_cache_bytes(&s);
+    // The build reads every row once (in segments: the COPY wrote them there), and
+    // leaves the cache as it found it.
+    c.batch_execute("CREATE INDEX t_n ON t (n)").unwrap();
+    let after_build = block_cache_bytes(&s);
+    assert!(
+        after_build < before + (64 << 10),
+        "the build put {} bytes in the block cache",
+        after_build - before
+    );
+    let rows: Vec<i32> = c
+        .query("SELECT id FROM t WHERE n = 976 ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<i32> = (0..60_000).filter(|i| i % 977 == 976).collect();
+    assert_eq!(rows, expected, "the index holds every row");
+    // A query's scan does fill it (the measure can see blocks come in).
+    let sum: i64 = c.query_one("SELECT sum(n) FROM t", &[]).unwrap().get(0);
+    assert_eq!(sum, (0..60_000i64).map(|i| i % 977).sum::<i64>());
+    assert!(
+        block_cache_bytes(&s) > after_build + (1 << 20),
+        "a full scan left {} bytes in the block cache",
+        block_cache_bytes(&s)
+    );
+}

@@ -437,6 +437,18 @@ impl Storage {
             .get_shaped_at(&self.inner.snapshot(), key, u64::MAX, shape)
     }
 
+    /// [`Storage::get_shaped`] for one of a run of reads of nearby keys, looking first
+    /// in the blocks `near` holds (see [`NearBlocks`]).
+    pub fn get_shaped_near<S: Shape>(
+        &self,
+        key: &[u8],
+        shape: &mut S,
+        near: &mut NearBlocks,
+    ) -> Result<Option<S::Doc>> {
+        self.inner
+            .get_shaped_near(&self.inner.snapshot(), key, u64::MAX, shape, Some(near))
+    }
+
     /// Documents with keys in `[start, end)`, in key order, deletes applied, as of now
     /// (a fresh [`Snapshot`]).
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
@@ -618,6 +630,16 @@ impl Storage {
     /// Why writes are refused, if they are.
     pub fn read_only_reason(&self) -> Option<String> {
         self.inner.wal.poisoned()
+    }
+
+    /// What the store's memory budgets hold now (see [`MemoryUse`]).
+    pub fn memory_use(&self) -> MemoryUse {
+        let st = self.inner.snapshot();
+        MemoryUse {
+            memtables: st.active.size() + st.frozen.iter().map(|f| f.table.size()).sum::<u64>(),
+            block_cache: self.inner.cache.bytes() as u64,
+            index_cache: self.inner.indexes.cached_bytes() as u64,
+        }
     }
 
     /// The block cache (for statistics).
@@ -846,6 +868,7 @@ impl Inner {
         &self,
         st: &State,
         seq: u64,
+        fill_cache: bool,
         start: Bound<Vec<u8>>,
         end: Bound<Vec<u8>>,
         shape: S,
@@ -861,7 +884,7 @@ impl Inner {
             sources.push(Box::new(SegmentIter::with_shape(
                 s.clone(),
                 self.cache.clone(),
-                true,
+                fill_cache,
                 start.clone(),
                 end.clone(),
                 shape.clone(),
@@ -1087,20 +1110,51 @@ fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()
 /// in key order) look in that block first, without the segment's block index or the
 /// cache's lock. A segment's blocks never change, and each slot names its segment, so
 /// a memo is right with any snapshot; it helps the reads of one.
+/// The bytes held by each of the store's memory budgets, as each counts them
+/// (`memtable_size`, `block_cache_size`, `index_cache_size`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// The active memtable and the frozen ones waiting for flush.
+    pub memtables: u64,
+    /// Blocks, payloads and entries in the block cache.
+    pub block_cache: u64,
+    /// Decoded index pages in the index page cache.
+    pub index_cache: u64,
+}
+
 #[derive(Default)]
 pub struct NearBlocks {
     /// Per segment of the snapshot's list, in its order: the segment's id, its block.
     slots: Vec<(u64, NearBlock)>,
+    /// The reads leave the block cache as it is (see [`NearBlocks::passing`]).
+    passing: bool,
 }
 
 impl NearBlocks {
+    /// Memos for a run of reads over much of a table, read once (an index build's, in
+    /// key order): a block a read decodes stays in its slot for the reads after it but
+    /// is not put in the block cache, which keeps what the server's other work reads.
+    /// PostgreSQL reads a table for CREATE INDEX through a small ring of buffers for the
+    /// same reason.
+    pub fn passing() -> NearBlocks {
+        NearBlocks {
+            slots: Vec::new(),
+            passing: true,
+        }
+    }
+
     /// One slot per segment of `segments`, emptied where it held another segment's.
     fn fit(&mut self, segments: &[Arc<Segment>]) -> &mut [(u64, NearBlock)] {
-        self.slots
-            .resize_with(segments.len(), || (0, NearBlock::default()));
+        let passing = self.passing;
+        let fresh = |id| {
+            let mut near = NearBlock::default();
+            near.fill_cache = !passing;
+            (id, near)
+        };
+        self.slots.resize_with(segments.len(), || fresh(0));
         for (slot, s) in self.slots.iter_mut().zip(segments) {
             if slot.0 != s.id {
-                *slot = (s.id, NearBlock::default());
+                *slot = fresh(s.id);
             }
         }
         &mut self.slots
@@ -1129,7 +1183,8 @@ impl Snapshot {
 
     /// Documents with keys in `[start, end)` in this view, in key order.
     pub fn scan(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> ScanIter {
-        self.inner.scan_at(&self.state, self.seq, start, end, Whole)
+        self.inner
+            .scan_at(&self.state, self.seq, true, start, end, Whole)
     }
 
     /// [`Snapshot::get`] handing the document out in `shape`.
@@ -1202,7 +1257,21 @@ impl Snapshot {
         end: Bound<Vec<u8>>,
         shape: S,
     ) -> ScanIter<S::Doc> {
-        self.inner.scan_at(&self.state, self.seq, start, end, shape)
+        self.inner
+            .scan_at(&self.state, self.seq, true, start, end, shape)
+    }
+
+    /// [`Snapshot::scan_shaped`] leaving the block cache as it is: blocks it decodes are
+    /// not put in it (a table read once through, as an index build reads it; see
+    /// [`NearBlocks::passing`]).
+    pub fn scan_shaped_passing<S: Shape>(
+        &self,
+        start: Bound<Vec<u8>>,
+        end: Bound<Vec<u8>>,
+        shape: S,
+    ) -> ScanIter<S::Doc> {
+        self.inner
+            .scan_at(&self.state, self.seq, false, start, end, shape)
     }
 }
 

@@ -179,6 +179,11 @@ impl IndexSet {
         sync_dir(&self.dir)
     }
 
+    /// Bytes the index page cache holds, for every index.
+    pub fn cached_bytes(&self) -> usize {
+        self.pages.bytes()
+    }
+
     /// Applies changes in memory (they become durable at the next [`IndexSet::commit`];
     /// until then the WAL holds them). Changes to indexes that are not open are skipped:
     /// they belong to an index dropped since.

@@ -38,4 +38,4 @@ pub mod split;
 pub mod visibility;
 pub mod wal;
 
-pub use engine::{NearBlocks, Op, Snapshot, Storage, StorageOptions};
+pub use engine::{MemoryUse, NearBlocks, Op, Snapshot, Storage, StorageOptions};

@@ -19,7 +19,6 @@ use crate::storage::shape::{Shape, Whole};
 
 /// What a run of reads of one segment carries from one read to the next
 /// ([`Segment::get_shaped_near`]).
-#[derive(Default)]
 pub struct NearBlock {
     /// The decoded block the last read found, by its number in the segment: where the
     /// next read of a nearby key looks first.
@@ -29,6 +28,20 @@ pub struct NearBlock {
     /// index gave) would only hear "maybe" at the cost of a cache miss each. The first
     /// read that does not find its key asks it again.
     found_streak: u32,
+    /// Whether a block a miss decodes goes into the block cache as well as here; off
+    /// for a run of reads over much of a table read once (see
+    /// [`crate::storage::NearBlocks::passing`]).
+    pub fill_cache: bool,
+}
+
+impl Default for NearBlock {
+    fn default() -> Self {
+        NearBlock {
+            block: None,
+            found_streak: 0,
+            fill_cache: true,
+        }
+    }
 }
 
 /// Reads in a row that find their key, after which a run stops asking the bloom filter.
@@ -178,7 +191,7 @@ impl Segment {
     }
 
     /// Block `i` for a scan keeping only `fields`: the cached block if there is one;
-    /// else decoded whole and cached while the cache has room (or `fill_cache` is off);
+    /// else decoded whole and cached while the cache has room and `fill_cache` is on;
     /// else decoded for those fields only, and not cached.
     pub fn block_keeping(
         &self,
@@ -194,8 +207,8 @@ impl Segment {
             .index
             .get(i)
             .ok_or_else(|| Error::Internal(format!("block {i} out of range")))?;
-        if !fill_cache || cache.has_room(block::approx_size(entry.raw_len as usize)) {
-            return self.block(i, cache, fill_cache);
+        if fill_cache && cache.has_room(block::approx_size(entry.raw_len as usize)) {
+            return self.block(i, cache, true);
         }
         let raw = self.read_raw_block(i)?;
         let collection = keys::collection_of(&entry.first_key);
@@ -286,7 +299,15 @@ impl Segment {
         near: &mut NearBlock,
     ) -> Result<Option<Option<S::Doc>>> {
         let ask_bloom = near.found_streak < TRUSTED_STREAK;
-        let found = self.get_shaped_in(key, hash, cache, shape, &mut near.block, ask_bloom)?;
+        let found = self.get_shaped_in(
+            key,
+            hash,
+            cache,
+            shape,
+            &mut near.block,
+            ask_bloom,
+            near.fill_cache,
+        )?;
         near.found_streak = match found {
             Some(_) => near.found_streak.saturating_add(1),
             None => 0,
@@ -295,7 +316,8 @@ impl Segment {
     }
 
     /// [`Segment::get_shaped_near`] with the near block alone, asking the bloom filter
-    /// or not.
+    /// or not, putting what a miss decodes in the cache or not.
+    #[allow(clippy::too_many_arguments)]
     fn get_shaped_in<S: Shape>(
         &self,
         key: &[u8],
@@ -304,6 +326,7 @@ impl Segment {
         shape: &mut S,
         near: &mut Option<(usize, Arc<Block>)>,
         ask_bloom: bool,
+        fill_cache: bool,
     ) -> Result<Option<Option<S::Doc>>> {
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
@@ -360,6 +383,14 @@ impl Segment {
                     Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
                 })?;
             return Ok(found.map(|e| owned(shape, e)));
+        }
+        // A miss in a run of reads that leaves the cache as it is: the block is decoded
+        // whole for this read and the next ones near it, and kept only in `near`.
+        if !fill_cache {
+            let b = self.block(i, cache, false)?;
+            let found = b.find_shaped(key, shape).transpose();
+            *near = Some((i, b));
+            return found;
         }
         // A miss: the whole block is decoded and cached while the cache has room; once
         // it is full, its payload is cached and only the entry asked for is decoded, so
