@@ -351,12 +351,13 @@ impl Segment {
             Some(e) if self.first_key_at_or_before(i, key, key_head) => e,
             _ => return Ok(None),
         };
-        // An entry decoded alone is kept, so a hot document is parsed once.
+        // An entry decoded alone is kept, so a hot document is parsed once (not by a run
+        // of reads that passes the cache).
         let in_payload = |p: &Payload| {
             let found = block::entry_in_payload(p.encoding, &p.bytes, key).map_err(|e| {
                 Error::Corruption(format!("{} block {i}: {e}", self.path.display()))
             })?;
-            if let Some(e) = &found {
+            if fill_cache && let Some(e) = &found {
                 let size = std::mem::size_of::<BlockEntry>() + block::entry_memory_size(e);
                 cache.insert_entry(self.id, Arc::new(e.clone()), size);
             }
