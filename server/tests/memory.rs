@@ -41,20 +41,25 @@ fn peak_and_resident(s: &Server) -> (u64, u64) {
     (kib("VmHWM:"), kib("VmRSS:"))
 }
 
+/// Table `t (id, name, n)` with `rows` rows by COPY (`n` is `id % 977`).
+fn load_rows(c: &mut postgres::Client, rows: u64) {
+    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, name text, n integer)")
+        .unwrap();
+    let mut csv = String::new();
+    for i in 0..rows {
+        csv.push_str(&format!("{i},name number {i},{}\n", i % 977));
+    }
+    let mut w = c.copy_in("COPY t FROM STDIN (FORMAT csv)").unwrap();
+    std::io::Write::write_all(&mut w, csv.as_bytes()).unwrap();
+    assert_eq!(w.finish().unwrap(), rows);
+}
+
 /// A bulk load, then a pause and a few small statements: what is still resident of the
 /// memory the load took and freed.
 fn resident_after_a_load(env: &[(&str, &str)]) -> (u64, u64) {
     let s = Server::start_with_env(env);
     let mut c = common::pg_client(&s);
-    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, name text, n integer)")
-        .unwrap();
-    let mut csv = String::new();
-    for i in 0..150_000 {
-        csv.push_str(&format!("{i},name number {i},{}\n", i % 977));
-    }
-    let mut w = c.copy_in("COPY t FROM STDIN (FORMAT csv)").unwrap();
-    std::io::Write::write_all(&mut w, csv.as_bytes()).unwrap();
-    assert_eq!(w.finish().unwrap(), 150_000);
+    load_rows(&mut c, 150_000);
     c.batch_execute("CREATE INDEX t_n ON t (n)").unwrap();
     for _ in 0..20 {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -97,15 +102,7 @@ fn block_cache_bytes(s: &Server) -> u64 {
 fn an_index_build_reads_its_table_past_the_block_cache() {
     let s = Server::start();
     let mut c = common::pg_client(&s);
-    c.batch_execute("CREATE TABLE t (id integer PRIMARY KEY, name text, n integer)")
-        .unwrap();
-    let mut csv = String::new();
-    for i in 0..60_000 {
-        csv.push_str(&format!("{i},name number {i},{}\n", i % 977));
-    }
-    let mut w = c.copy_in("COPY t FROM STDIN (FORMAT csv)").unwrap();
-    std::io::Write::write_all(&mut w, csv.as_bytes()).unwrap();
-    assert_eq!(w.finish().unwrap(), 60_000);
+    load_rows(&mut c, 60_000);
     let info = s.get("/").json();
     for field in ["memtables_bytes", "block_cache_bytes", "index_cache_bytes"] {
         assert!(info["memory"][field].is_u64(), "{field} in {info}");
