@@ -1105,11 +1105,6 @@ fn replace_run(list: &mut Vec<u64>, run: &[u64], with: Option<u64>) -> Result<()
     Ok(())
 }
 
-/// What a run of point reads remembers between reads: for each segment, the decoded
-/// block the last read of it found. Reads of nearby keys (an index scan's, which come
-/// in key order) look in that block first, without the segment's block index or the
-/// cache's lock. A segment's blocks never change, and each slot names its segment, so
-/// a memo is right with any snapshot; it helps the reads of one.
 /// The bytes held by each of the store's memory budgets, as each counts them
 /// (`memtable_size`, `block_cache_size`, `index_cache_size`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1122,6 +1117,11 @@ pub struct MemoryUse {
     pub index_cache: u64,
 }
 
+/// What a run of point reads remembers between reads: for each segment, the decoded
+/// block the last read of it found. Reads of nearby keys (an index scan's, which come
+/// in key order) look in that block first, without the segment's block index or the
+/// cache's lock. A segment's blocks never change, and each slot names its segment, so
+/// a memo is right with any snapshot; it helps the reads of one.
 #[derive(Default)]
 pub struct NearBlocks {
     /// Per segment of the snapshot's list, in its order: the segment's id, its block.
