@@ -156,6 +156,25 @@ fn blocks(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("decode", "xml_documents"), |b| {
         b.iter(|| black_box(xml::decode_block(xml_block.as_bytes()).unwrap()))
     });
+    // What an index build and a scan of a few fields read: one top-level field of each
+    // document, or none (the keys alone).
+    let brand = ["brand".to_string()];
+    g.bench_function(
+        BenchmarkId::new("decode_keeping_one", "xml_documents"),
+        |b| {
+            b.iter(|| {
+                black_box(xml::decode_block_keeping(xml_block.as_bytes(), Some(&brand)).unwrap())
+            })
+        },
+    );
+    g.bench_function(
+        BenchmarkId::new("decode_keeping_none", "xml_documents"),
+        |b| {
+            b.iter(|| {
+                black_box(xml::decode_block_keeping(xml_block.as_bytes(), Some(&[])).unwrap())
+            })
+        },
+    );
     // What a flush does: documents in their binary form (a memtable's) to XML.
     let records: Vec<(String, Vec<u8>)> = products
         .iter()

@@ -23,6 +23,10 @@ pub struct NearBlock {
     /// The decoded block the last read found, by its number in the segment: where the
     /// next read of a nearby key looks first.
     block: Option<(usize, Arc<Block>)>,
+    /// The top-level fields `block` holds of each document, when a read decoded it for
+    /// this run alone keeping only its shape's fields (None: whole documents). A read
+    /// in a shape that needs others does not use it.
+    kept: Option<Vec<String>>,
     /// Reads in a row that found their key in this segment. Past [`TRUSTED_STREAK`] the
     /// bloom filter is not asked: reads of keys that exist (rows fetched by the keys an
     /// index gave) would only hear "maybe" at the cost of a cache miss each. The first
@@ -38,6 +42,7 @@ impl Default for NearBlock {
     fn default() -> Self {
         NearBlock {
             block: None,
+            kept: None,
             found_streak: 0,
             fill_cache: true,
         }
@@ -299,15 +304,7 @@ impl Segment {
         near: &mut NearBlock,
     ) -> Result<Option<Option<S::Doc>>> {
         let ask_bloom = near.found_streak < TRUSTED_STREAK;
-        let found = self.get_shaped_in(
-            key,
-            hash,
-            cache,
-            shape,
-            &mut near.block,
-            ask_bloom,
-            near.fill_cache,
-        )?;
+        let found = self.get_shaped_in(key, hash, cache, shape, near, ask_bloom)?;
         near.found_streak = match found {
             Some(_) => near.found_streak.saturating_add(1),
             None => 0,
@@ -315,27 +312,29 @@ impl Segment {
         Ok(found)
     }
 
-    /// [`Segment::get_shaped_near`] with the near block alone, asking the bloom filter
-    /// or not, putting what a miss decodes in the cache or not.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Segment::get_shaped_near`] asking the bloom filter or not.
     fn get_shaped_in<S: Shape>(
         &self,
         key: &[u8],
         hash: u64,
         cache: &BlockCache,
         shape: &mut S,
-        near: &mut Option<(usize, Arc<Block>)>,
+        near: &mut NearBlock,
         ask_bloom: bool,
-        fill_cache: bool,
     ) -> Result<Option<Option<S::Doc>>> {
+        let fill_cache = near.fill_cache;
         // An entry decoded for this read alone is shaped without another copy.
         let owned = |shape: &mut S, e: BlockEntry| e.doc.map(|d| shape.shape_owned(d));
         // The block an earlier read found, when its keys span this one, is the only
         // place in this segment the key can be: looked in before the bloom filter, whose
         // probe is a cache miss for each key of a run of nearby reads.
         let key_head = keys::head(key);
-        if let Some((i, b)) = near.as_ref()
+        if let Some((i, b)) = near.block.as_ref()
             && self.block_spans(*i, key, key_head)
+            && near
+                .kept
+                .as_deref()
+                .is_none_or(|kept| shape.fields() == Some(kept))
         {
             return b.find_shaped(key, shape).transpose();
         }
@@ -366,7 +365,8 @@ impl Segment {
         let cached = cache.get_any(self.id, i);
         if let Some(Ok(b)) = &cached {
             let found = b.find_shaped(key, shape).transpose();
-            *near = Some((i, b.clone()));
+            near.block = Some((i, b.clone()));
+            near.kept = None;
             return found;
         }
         if let Some(e) = cache.get_entry(self.id, key) {
@@ -386,11 +386,19 @@ impl Segment {
             return Ok(found.map(|e| owned(shape, e)));
         }
         // A miss in a run of reads that leaves the cache as it is: the block is decoded
-        // whole for this read and the next ones near it, and kept only in `near`.
+        // for this read and the next ones near it, keeping only the fields the shape
+        // reads, and kept only in `near`.
         if !fill_cache {
-            let b = self.block(i, cache, false)?;
+            let (b, kept) = match shape.fields() {
+                Some(fields) => (
+                    self.block_keeping(i, cache, false, fields)?,
+                    Some(fields.to_vec()),
+                ),
+                None => (self.block(i, cache, false)?, None),
+            };
             let found = b.find_shaped(key, shape).transpose();
-            *near = Some((i, b));
+            near.block = Some((i, b));
+            near.kept = kept;
             return found;
         }
         // A miss: the whole block is decoded and cached while the cache has room; once
@@ -400,7 +408,8 @@ impl Segment {
         if cache.has_room(block::approx_size(entry.raw_len as usize)) {
             let b = self.block(i, cache, true)?;
             let found = b.find_shaped(key, shape).transpose();
-            *near = Some((i, b));
+            near.block = Some((i, b));
+            near.kept = None;
             return found;
         }
         let raw = self.read_raw_block(i)?;
