@@ -389,6 +389,65 @@ fn a_hundred_thousand_keys_build_a_deep_tree() {
     assert_eq!(Some(&last), keys.last());
 }
 
+/// Leaves a tree of `keys` (inserted in that order, empty values) takes, against the
+/// fewest that hold them.
+fn leaves_for(keys: &[Vec<u8>]) -> (u64, u64) {
+    let (_dir, path) = temp();
+    let mut tree = BTree::create(&path).unwrap();
+    for k in keys {
+        tree.insert(k, b"").unwrap();
+    }
+    tree.commit().unwrap();
+    let stats = tree.check().unwrap();
+    assert_eq!(stats.entries, keys.len() as u64);
+    let bytes: usize = keys.iter().map(|k| page::leaf_entry_size(k, b"")).sum();
+    let fewest = bytes.div_ceil(PAGE_SIZE - page::HEADER) as u64;
+    (stats.leaves, fewest)
+}
+
+/// Runs of ascending keys fill their leaves nine tenths (a leaf appended to is cut
+/// after the new entry, not halved): one run (a growing column), and forty at once (an index on a
+/// column of forty values, rows added with growing ids: each value's range appended to
+/// at its end), where halving left every leaf about half full.
+#[test]
+fn runs_of_appends_fill_their_leaves() {
+    let ascending: Vec<Vec<u8>> = (0..20_000u32)
+        .map(|i| format!("row{i:08}").into_bytes())
+        .collect();
+    // Nine tenths full (room left for a few inserts among them).
+    let (leaves, fewest) = leaves_for(&ascending);
+    assert!(
+        leaves * 9 <= fewest * 10 + 18,
+        "{leaves} leaves, {fewest} would do"
+    );
+    let interleaved: Vec<Vec<u8>> = (0..20_000u32)
+        .map(|i| format!("value{:02}/{i:08}", i % 40).into_bytes())
+        .collect();
+    let (leaves, fewest) = leaves_for(&interleaved);
+    // Each value's first leaf is left as full as it was when the next value's run
+    // began in it: at most one leaf more a value.
+    assert!(
+        leaves * 9 <= (fewest + 40) * 10,
+        "{leaves} leaves, {fewest} would do"
+    );
+}
+
+/// Keys in no order still split in halves: the append rule does not leave small leaves
+/// behind random inserts.
+#[test]
+fn random_inserts_still_split_in_halves() {
+    let mut rng = Rng(0x5EED);
+    let random: Vec<Vec<u8>> = (0..20_000)
+        .map(|_| format!("key{:016x}", rng.next()).into_bytes())
+        .collect();
+    let (leaves, fewest) = leaves_for(&random);
+    // Halves filled at random settle near 70% full.
+    assert!(
+        leaves * 10 <= fewest * 16,
+        "{leaves} leaves, {fewest} would do"
+    );
+}
+
 #[test]
 fn limits_and_refusals() {
     let (_dir, path) = temp();

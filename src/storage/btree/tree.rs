@@ -17,6 +17,15 @@
 //! Pending pages become reusable only after step 4, so no page of a durable tree is ever
 //! overwritten. Uncommitted changes are held in memory and vanish on drop (a crash) or
 //! [`BTree::rollback`].
+//!
+//! A full leaf splits into two halves, except where it is being appended to: when the
+//! entry that overflows it lands right after an entry inserted recently
+//! ([`RecentInserts`]), it is cut after the new entry and keeps nine tenths of a page
+//! at most, as InnoDB splits at the insert point of sequential inserts and PostgreSQL
+//! leaves its rightmost leaf 90% full. Ascending keys (an index build's sorted batches,
+//! a column that grows) then fill their leaves instead of leaving each half empty, and
+//! so do several such runs at once (an index on a column of a few values, each
+//! appended to at the end of its range).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
@@ -87,10 +96,46 @@ pub struct BTree {
     poisoned: Option<String>,
     /// The owner's numbers in the working state (see [`BTree::set_meta`]).
     meta: [u64; 2],
+    /// The keys inserted last, to recognise a leaf being appended to.
+    recent: RecentInserts,
 }
 
 /// A separator key and the page of the new right sibling, after a split.
 type Split = Option<(Key, u64)>;
+
+/// How many of the latest inserted keys a tree remembers ([`RecentInserts`]): more than
+/// the runs of appends an index sees at once (an index on a column of a few dozen
+/// values, appended to at the end of each value's range).
+const RECENT_INSERTS: usize = 64;
+
+/// The most a leaf cut after a run of appends keeps (header included): 90% of a page.
+const APPEND_FILL: usize = PAGE_SIZE * 9 / 10;
+
+/// The keys a tree had inserted last, as a ring of reused buffers. Consulted only when
+/// a leaf overflows with its new entry at its end: if the entry before it is one of
+/// these, the leaf is being appended to.
+#[derive(Default)]
+struct RecentInserts {
+    keys: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl RecentInserts {
+    fn record(&mut self, key: &[u8]) {
+        match self.keys.get_mut(self.next) {
+            Some(slot) => {
+                slot.clear();
+                slot.extend_from_slice(key);
+            }
+            None => self.keys.push(key.to_vec()),
+        }
+        self.next = (self.next + 1) % RECENT_INSERTS;
+    }
+
+    fn contains(&self, key: &[u8]) -> bool {
+        self.keys.iter().any(|k| k.as_slice() == key)
+    }
+}
 
 enum Ins {
     /// The key already had this value; nothing changed.
@@ -203,6 +248,7 @@ impl BTree {
             broken: None,
             poisoned: None,
             meta: sb.meta,
+            recent: RecentInserts::default(),
         }
     }
 
@@ -415,7 +461,22 @@ impl BTree {
                         None
                     }
                 };
-                let (id, split) = self.store(id, n)?;
+                // Overflowing with the new entry right after one inserted recently: a
+                // run of appends, cut after the new entry.
+                let appended = match (pos, &n) {
+                    (Err(i), Node::Leaf { entries }) if i > 0 && !n.fits() => entries
+                        .key(i - 1)
+                        .is_some_and(|k| self.recent.contains(k))
+                        .then_some(i),
+                    _ => None,
+                };
+                if pos.is_err() {
+                    self.recent.record(key);
+                }
+                let (id, split) = match appended {
+                    Some(at) => self.store_appended(id, n, at)?,
+                    None => self.store(id, n)?,
+                };
                 Ok(Ins::Done { id, split, old })
             }
             Node::Branch { keys, children } => {
@@ -459,6 +520,43 @@ impl BTree {
         let left_id = self.put(id, left);
         let right_id = self.alloc();
         self.dirty.insert(right_id, Arc::new(right));
+        Ok((left_id, Some((sep, right_id))))
+    }
+
+    /// Stores a leaf that overflowed with entry `at` appended to a run of inserts: cut
+    /// after it (or, past [`APPEND_FILL`], before the run's last entries), so that the
+    /// entries after the run move to the right sibling with the run's end, where the
+    /// run's next entries go; the leaf keeps the rest, nine tenths full. Halved as usual
+    /// where such a cut leaves a side that does not fit.
+    fn store_appended(&mut self, id: u64, node: Node, at: usize) -> Result<(u64, Split)> {
+        let Node::Leaf { mut entries } = node else {
+            return Err(internal("an appended split of a branch"));
+        };
+        let sizes: Vec<usize> = entries
+            .iter()
+            .map(|(k, v)| page::leaf_entry_size(k, v))
+            .collect();
+        // The leaf keeps at most APPEND_FILL of a page: room for a few inserts among
+        // its entries before it splits again (PostgreSQL's leaf fillfactor).
+        let mut cut = (at + 1).min(sizes.len().saturating_sub(1));
+        let mut left: usize = sizes.iter().take(cut).sum();
+        while cut > 1 && page::HEADER + left > APPEND_FILL {
+            cut -= 1;
+            left -= sizes.get(cut).copied().unwrap_or(0);
+        }
+        let right: usize = sizes.iter().skip(cut).sum();
+        if cut == 0 || page::HEADER + left > PAGE_SIZE || page::HEADER + right > PAGE_SIZE {
+            return self.store(id, Node::Leaf { entries });
+        }
+        let right = entries.split_off(cut);
+        let sep = right
+            .key(0)
+            .map(Key::from_slice)
+            .ok_or_else(|| internal("empty right leaf"))?;
+        let left_id = self.put(id, Node::Leaf { entries });
+        let right_id = self.alloc();
+        self.dirty
+            .insert(right_id, Arc::new(Node::Leaf { entries: right }));
         Ok((left_id, Some((sep, right_id))))
     }
 
