@@ -212,15 +212,6 @@ impl Database {
         let c = self.catalog.get(collection)?;
         let start = Bound::Included(keys::collection_start(c.id));
         let end = keys::collection_end(c.id).map_or(Bound::Unbounded, Bound::Excluded);
-        // The scan hands out keys only; each document is read again under its key's lock,
-        // decoding only the top-level fields the index reads.
-        // Neither the scan nor the reads put the table's blocks in the block cache: the
-        // build reads all of it once, and the cache keeps what the other work reads.
-        let mut scan =
-            self.storage
-                .snapshot()
-                .scan_shaped_passing(start, end, Columns::new(Vec::new()));
-        let mut near = NearBlocks::passing();
         let mut fields: Vec<String> = Vec::new();
         for path in &def.fields {
             if let Some(top) = path.first()
@@ -230,22 +221,42 @@ impl Database {
             }
         }
         let mut shape = Columns::new(fields.iter().cloned().map(Some).collect());
+        // One pass: the scan hands out each document's indexed fields as its snapshot
+        // has them. Under a batch's key locks no write to its documents is under way
+        // (writers of a document hold its lock), so if none was made to the collection
+        // since the snapshot, the scanned values are the current ones; otherwise each
+        // document is read again there. Neither the scan nor the reads put the table's
+        // blocks in the block cache: the build reads all of it once, and the cache keeps
+        // what the other work reads.
+        let snapshot = self.storage.snapshot();
+        let since = snapshot.seq();
+        let mut scan = snapshot.scan_shaped_passing(start, end, shape.clone());
+        let mut near = NearBlocks::passing();
         let mut done: u64 = 0;
         let progress = self.config.index_build_progress.max(1);
         let began = std::time::Instant::now();
         loop {
-            let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
+            let mut batch: Vec<(Vec<u8>, Vec<Value>)> = Vec::with_capacity(BATCH);
             for item in scan.by_ref().take(BATCH) {
-                batch.push(item?.0);
+                batch.push(item?);
             }
             if batch.is_empty() {
                 break;
             }
-            let _locks = self.lock_keys(batch.iter().map(Vec::as_slice));
+            let _locks = self.lock_keys(batch.iter().map(|(key, _)| key.as_slice()));
+            let written = self.catalog.conflicts().last_write(c.id) > since;
             let mut changes = Vec::with_capacity(batch.len());
-            for key in &batch {
-                let Some(values) = self.storage.get_shaped_near(key, &mut shape, &mut near)? else {
-                    continue;
+            for (key, scanned) in &batch {
+                let current;
+                let values = match written {
+                    false => scanned,
+                    true => match self.storage.get_shaped_near(key, &mut shape, &mut near)? {
+                        Some(values) => {
+                            current = values;
+                            &current
+                        }
+                        None => continue,
+                    },
                 };
                 // Each index field's value, from its top-level field's.
                 let indexed: Vec<Value> = def

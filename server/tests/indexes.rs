@@ -819,6 +819,82 @@ fn sigkill_during_an_index_build() {
 
 /// The state `sigkill_during_an_index_build` runs into, made deterministically: the file
 /// of an index no catalog entry names, cut short before its superblock was written.
+/// An index built while other connections update, delete and insert documents of the
+/// collection matches the documents entry by entry: a build takes a batch's scanned
+/// values as they are only while nothing was written since its snapshot, and reads the
+/// documents again under their key locks once something was. Several builds run one
+/// after another while the writers go on, and a last one with none, so both ways are
+/// taken.
+#[test]
+fn indexes_built_while_documents_change_match_them() {
+    let s = Server::start();
+    let mut client = pg_connect(&s);
+    client
+        .batch_execute("CREATE COLLECTION live")
+        .expect("create collection");
+    bulk_insert(&s, "live", "d", 20_000);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writes = std::sync::Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let stop = stop.clone();
+            let writes = writes.clone();
+            let mut c = pg_connect(&s);
+            std::thread::spawn(move || {
+                let mut n = w * 7919;
+                while !stop.load(Ordering::Relaxed) {
+                    n = (n * 31 + 17) % 20_000;
+                    let id = format!("d{n:05}");
+                    match n % 5 {
+                        0 => c.execute("DELETE FROM live WHERE id = $1", &[&id]),
+                        1 => c.execute(
+                            "INSERT INTO live (id, brand, price) VALUES ($1, 'new', 1.5) \
+                             ON CONFLICT (id) DO NOTHING",
+                            &[&id],
+                        ),
+                        _ => c.execute(
+                            "UPDATE live SET brand = $2, price = price + 1 WHERE id = $1",
+                            &[&id, &format!("w{}", n % 11)],
+                        ),
+                    }
+                    .expect("write during the build");
+                    writes.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let began = Instant::now();
+    while writes.load(Ordering::Relaxed) < 50 && began.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = writes.load(Ordering::Relaxed);
+    for i in 0..4 {
+        client
+            .batch_execute(&format!("CREATE INDEX live_brand_{i} ON live (brand)"))
+            .expect("create index while writing");
+    }
+    let during = writes.load(Ordering::Relaxed) - before;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    assert!(during >= 10, "{during} writes during the builds");
+    client
+        .batch_execute("CREATE INDEX live_price ON live (price)")
+        .expect("create index at rest");
+    assert_indexes_match(
+        &s,
+        "live",
+        &[
+            "live_brand_0",
+            "live_brand_1",
+            "live_brand_2",
+            "live_brand_3",
+            "live_price",
+        ],
+    );
+}
+
 #[test]
 fn torn_file_of_an_unfinished_index_does_not_stop_a_restart() {
     let mut s = Server::start();
