@@ -105,8 +105,10 @@ type Split = Option<(Key, u64)>;
 
 /// How many of the latest inserted keys a tree remembers ([`RecentInserts`]): more than
 /// the runs of appends an index sees at once (an index on a column of a few dozen
-/// values, appended to at the end of each value's range).
-const RECENT_INSERTS: usize = 64;
+/// values, appended to at the end of each value's range: with 50 values written in
+/// random order, a value's last insert is among the last 128 about 92 times in 100).
+/// Only a split reads them.
+const RECENT_INSERTS: usize = 128;
 
 /// The most a leaf cut after a run of appends keeps (header included): 90% of a page.
 const APPEND_FILL: usize = PAGE_SIZE * 9 / 10;
