@@ -2595,6 +2595,54 @@ mod tests {
         }
 
         #[test]
+        fn blocks_read_for_one_field_are_the_whole_blocks_cut_to_it(
+            entries in prop::collection::vec((any::<String>(), prop::option::of(arb_object())), 0..4)
+        ) {
+            let objects: Vec<(&str, Option<&Object>)> =
+                entries.iter().map(|(id, b)| (id.as_str(), b.as_ref())).collect();
+            let xml = encode_block(&objects);
+            let whole = decode_block(xml.as_bytes());
+            prop_assert!(whole.is_ok(), "{:?}", whole.err());
+            let whole = whole.unwrap_or_default();
+            let mut names: Vec<String> = entries
+                .iter()
+                .flat_map(|(_, b)| b.iter().flat_map(|b| b.keys().cloned()))
+                .collect();
+            names.push("absent".into());
+            for name in &names {
+                let keep = std::slice::from_ref(name);
+                // What the writer writes is always cut by its tags.
+                prop_assert!(prune_block(xml.as_bytes(), keep).is_some(), "{}", xml);
+                let kept = decode_block_keeping(xml.as_bytes(), Some(keep));
+                prop_assert!(kept.is_ok(), "{:?}", kept.err());
+                let kept = kept.unwrap_or_default();
+                prop_assert_eq!(kept.len(), whole.len());
+                for ((id, doc), (whole_id, whole_doc)) in kept.iter().zip(&whole) {
+                    prop_assert_eq!(id, whole_id);
+                    prop_assert_eq!(doc.is_some(), whole_doc.is_some());
+                    if let (Some(doc), Some(whole_doc)) = (doc, whole_doc) {
+                        let cut = |d: &Object| {
+                            let mut d = d.clone();
+                            d.retain(|k, _| k == name);
+                            d
+                        };
+                        prop_assert!(same_object(&cut(doc), &cut(whole_doc)), "{} in {}", name, xml);
+                    }
+                }
+            }
+            let keys_only = decode_block_keeping(xml.as_bytes(), Some(&[]));
+            prop_assert!(keys_only.is_ok(), "{:?}", keys_only.err());
+            let keys_only: Vec<(String, bool)> = keys_only
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(id, d)| (id, d.is_some()))
+                .collect();
+            let expected: Vec<(String, bool)> =
+                whole.iter().map(|(id, d)| (id.clone(), d.is_some())).collect();
+            prop_assert_eq!(keys_only, expected);
+        }
+
+        #[test]
         fn byte_checks_agree_with_character_checks(
             text in prop_oneof![any::<String>(), "[a-zA-Z_:.\\-0-9\u{FFFE}\u{FFFF}\u{1}\t é]{0,8}"]
         ) {
