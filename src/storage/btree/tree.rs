@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use super::file::{FIRST_DATA_PAGE, PageCache, Pager, Superblock};
 use super::iter::Range;
-use super::page::{self, Key, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
+use super::page::{self, Entries, Key, MAX_KEY_LEN, MAX_VALUE_LEN, Node, PAGE_SIZE};
 use crate::error::{Error, Result};
 use crate::storage::fs::sync_dir;
 
@@ -114,8 +114,8 @@ const RECENT_INSERTS: usize = 128;
 const APPEND_FILL: usize = PAGE_SIZE * 9 / 10;
 
 /// The keys a tree had inserted last, as a ring of reused buffers. Consulted only when
-/// a leaf overflows with its new entry at its end: if the entry before it is one of
-/// these, the leaf is being appended to.
+/// a leaf overflows: if the entry before the new one is one of these, the leaf is being
+/// appended to.
 #[derive(Default)]
 struct RecentInserts {
     keys: Vec<Vec<u8>>,
@@ -519,10 +519,16 @@ impl BTree {
             return Ok((self.put(id, node), None));
         }
         let (left, sep, right) = split(node)?;
+        Ok(self.store_halves(id, left, sep, right))
+    }
+
+    /// Stores the two nodes a split made: the left one in `id`'s place, the right one
+    /// on a fresh page.
+    fn store_halves(&mut self, id: u64, left: Node, sep: Key, right: Node) -> (u64, Split) {
         let left_id = self.put(id, left);
         let right_id = self.alloc();
         self.dirty.insert(right_id, Arc::new(right));
-        Ok((left_id, Some((sep, right_id))))
+        (left_id, Some((sep, right_id)))
     }
 
     /// Stores a leaf that overflowed with entry `at` appended to a run of inserts: cut
@@ -531,7 +537,7 @@ impl BTree {
     /// run's next entries go; the leaf keeps the rest, nine tenths full. Halved as usual
     /// where such a cut leaves a side that does not fit.
     fn store_appended(&mut self, id: u64, node: Node, at: usize) -> Result<(u64, Split)> {
-        let Node::Leaf { mut entries } = node else {
+        let Node::Leaf { entries } = node else {
             return Err(internal("an appended split of a branch"));
         };
         let sizes: Vec<usize> = entries
@@ -550,16 +556,8 @@ impl BTree {
         if cut == 0 || page::HEADER + left > PAGE_SIZE || page::HEADER + right > PAGE_SIZE {
             return self.store(id, Node::Leaf { entries });
         }
-        let right = entries.split_off(cut);
-        let sep = right
-            .key(0)
-            .map(Key::from_slice)
-            .ok_or_else(|| internal("empty right leaf"))?;
-        let left_id = self.put(id, Node::Leaf { entries });
-        let right_id = self.alloc();
-        self.dirty
-            .insert(right_id, Arc::new(Node::Leaf { entries: right }));
-        Ok((left_id, Some((sep, right_id))))
+        let (left, sep, right) = cut_leaf(entries, cut)?;
+        Ok(self.store_halves(id, left, sep, right))
     }
 
     /// Removes `key` (uncommitted); true if it was there.
@@ -1001,18 +999,13 @@ impl BTree {
 /// Splits an over-full node into two that fit, with the separator between them.
 fn split(node: Node) -> Result<(Node, Key, Node)> {
     match node {
-        Node::Leaf { mut entries } => {
+        Node::Leaf { entries } => {
             let sizes: Vec<usize> = entries
                 .iter()
                 .map(|(k, v)| page::leaf_entry_size(k, v))
                 .collect();
             let at = best_cut(&sizes, false).ok_or_else(|| internal("leaf cannot split"))?;
-            let right = entries.split_off(at);
-            let sep = right
-                .key(0)
-                .map(Key::from_slice)
-                .ok_or_else(|| internal("empty right leaf"))?;
-            Ok((Node::Leaf { entries }, sep, Node::Leaf { entries: right }))
+            cut_leaf(entries, at)
         }
         Node::Branch {
             mut keys,
@@ -1033,6 +1026,17 @@ fn split(node: Node) -> Result<(Node, Key, Node)> {
             ))
         }
     }
+}
+
+/// A leaf's entries cut before entry `at`: the two leaves and the separator (the right
+/// one's first key).
+fn cut_leaf(mut entries: Entries, at: usize) -> Result<(Node, Key, Node)> {
+    let right = entries.split_off(at);
+    let sep = right
+        .key(0)
+        .map(Key::from_slice)
+        .ok_or_else(|| internal("empty right leaf"))?;
+    Ok((Node::Leaf { entries }, sep, Node::Leaf { entries: right }))
 }
 
 /// Where to cut items of these sizes so both halves fit a page and are as even as
