@@ -269,15 +269,43 @@ fn submit_sends(
 /// A connection's socket as its front-end uses it (see the module doc).
 pub struct Transport {
     stream: TcpStream,
-    outbox: Arc<Outbox>,
+    outbox: Attached,
 }
+
+/// A connection's outbox while its socket is open: the socket's number leaves it when
+/// this is dropped.
+struct Attached(Arc<Outbox>);
 
 impl Transport {
     /// `stream`, whose held answers wait in `outbox` (the connection's handlers ask
     /// through the same outbox to hold them).
     pub fn new(stream: TcpStream, outbox: Arc<Outbox>) -> Transport {
         outbox.state.lock().fd = Some(stream.as_raw_fd());
-        Transport { stream, outbox }
+        Transport {
+            stream,
+            outbox: Attached(outbox),
+        }
+    }
+
+    /// The socket, to serve the connection on another thread, when nothing of it waits
+    /// in the outbox (held, queued, or a failure to report); else the transport as it
+    /// was.
+    pub fn into_stream(self) -> Result<TcpStream, Transport> {
+        let busy = {
+            let state = self.outbox.0.state.lock();
+            state.queued || state.hold_next || !state.held.is_empty() || state.failed.is_some()
+        };
+        if busy {
+            return Err(self);
+        }
+        let Transport { stream, outbox } = self;
+        drop(outbox);
+        Ok(stream)
+    }
+
+    /// The socket.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 
     /// Writes what the outbox holds through tokio; Pending until the socket took all of
@@ -300,10 +328,10 @@ impl Transport {
     }
 }
 
-impl Drop for Transport {
+impl Drop for Attached {
     fn drop(&mut self) {
-        // The socket closes after this: a queued send must not reach its number.
-        let mut state = self.outbox.state.lock();
+        // The socket closes (or moves) after this: a queued send must not reach its number.
+        let mut state = self.0.state.lock();
         state.fd = None;
         state.held.clear();
         state.waker = None;
@@ -317,7 +345,7 @@ impl AsyncRead for Transport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.clone();
+        let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
         if state.failed.is_some() || (!state.held.is_empty() && !state.queued) {
             // Left over from a send at park: sent before anything else is read.
@@ -337,7 +365,7 @@ impl AsyncWrite for Transport {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let outbox = this.outbox.clone();
+        let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
         if let Some(kind) = state.failed.take() {
             return Poll::Ready(Err(kind.into()));
@@ -368,7 +396,7 @@ impl AsyncWrite for Transport {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.clone();
+        let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
         if state.hold_next {
             state.hold_next = false;
@@ -408,7 +436,7 @@ impl AsyncWrite for Transport {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.clone();
+        let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
         // Whatever is held goes before the end.
         match this.poll_drain(cx, &mut state) {
@@ -489,7 +517,7 @@ mod tests {
     /// Writes `bytes` as one answer held back (on a connection thread with a ring).
     async fn write_held(t: &mut Transport, bytes: &[u8]) {
         assert!(
-            t.outbox.hold_next(),
+            t.outbox.0.hold_next(),
             "a connection thread with a ring holds"
         );
         write_answer(t, bytes).await;
@@ -553,14 +581,14 @@ mod tests {
             write_held(t, &answer).await;
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             assert!(
-                !t.outbox.state.lock().held.is_empty(),
+                !t.outbox.0.state.lock().held.is_empty(),
                 "the socket took part of it"
             );
             let mut client = clients.pop().unwrap();
             let reader = std::thread::spawn(move || read_exactly(&mut client, MAX_HELD_BYTES));
             // The rest leaves when the connection next writes (or reads).
             t.flush().await.unwrap();
-            assert!(t.outbox.state.lock().held.is_empty());
+            assert!(t.outbox.0.state.lock().held.is_empty());
             assert!(reader.join().unwrap() == answer, "every byte, in order");
         });
     }
@@ -577,7 +605,7 @@ mod tests {
             let mut client = clients.pop().unwrap();
             let reader = std::thread::spawn(move || read_exactly(&mut client, MAX_HELD_BYTES + 1));
             write_held(t, &answer).await;
-            assert!(t.outbox.state.lock().held.is_empty());
+            assert!(t.outbox.0.state.lock().held.is_empty());
             assert!(QUEUE.with(|q| q.borrow().is_empty()), "nothing queued");
             assert!(reader.join().unwrap() == answer);
         });
@@ -624,7 +652,7 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
-            assert!(!t.outbox.hold_next());
+            assert!(!t.outbox.0.hold_next());
             write_answer(t, b"at once").await;
             assert_eq!(read_exactly(&mut clients[0], 7), b"at once");
         });

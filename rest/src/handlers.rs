@@ -237,6 +237,10 @@ pub async fn server_info(State(state): State<AppState>) -> ApiResult {
             "block_cache_bytes": memory.block_cache,
             "index_cache_bytes": memory.index_cache,
         },
+        "connection_threads": state.threads.as_ref().map(|threads| json!({
+            "open": threads.open(),
+            "moves": threads.moves(),
+        })),
     }))
     .into_response())
 }

@@ -44,11 +44,14 @@ pub struct AppState {
     pub transactions: Arc<transactions::Transactions>,
     /// Statements `_query` prepared, for reuse.
     pub(crate) statements: Arc<statements::Statements>,
+    /// The server's connection threads, reported by `GET /` (none in a bare router).
+    pub(crate) threads: Option<Arc<tissdb_net::follow::Threads>>,
 }
 
-/// The handlers' state for the database `db`.
-fn state(db: Arc<Database>) -> AppState {
+/// The handlers' state for the database `db`, served by `threads`.
+fn state(db: Arc<Database>, threads: Option<Arc<tissdb_net::follow::Threads>>) -> AppState {
     AppState {
+        threads,
         transactions: transactions::Transactions::new(std::time::Duration::from_secs(
             db.config().transaction_idle_timeout,
         )),
@@ -263,8 +266,13 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
 impl HttpFrontEnd {
     /// Serves `app`; a connection that takes longer than `idle_timeout` to send a
     /// request's headers (`http_idle_timeout`) is closed.
-    pub fn new(db: Arc<Database>, idle_timeout: Duration) -> HttpFrontEnd {
-        let state = state(db);
+    /// The front-end of `db`, whose connections `threads` serve (reported by `GET /`).
+    pub fn new(
+        db: Arc<Database>,
+        idle_timeout: Duration,
+        threads: Option<Arc<tissdb_net::follow::Threads>>,
+    ) -> HttpFrontEnd {
+        let state = state(db, threads);
         HttpFrontEnd {
             app: routes(state.clone()),
             state,

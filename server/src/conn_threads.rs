@@ -9,8 +9,9 @@
 //! in wake-ups and context switches (on 2 cores, W2 prepared); a REST POST woke three
 //! threads (the WAL flusher woke an idle worker, which woke the one parked in epoll)
 //! where the wire's INSERT woke one. One thread per core, each given connections by the
-//! front-ends (a client thread's burst of connections to one thread, see [`place`]),
-//! sleeps only when none of its connections has anything to do.
+//! front-ends (a client thread's burst of connections to one thread, see [`place`]; a
+//! connection moves later to the thread running where its client runs,
+//! [`tissdb_net::follow`]), sleeps only when none of its connections has anything to do.
 //! Calls too long to run in place go to the thread's blocking pool, so a long query
 //! does not hold the other connections of its thread. A thread tells the wire front-end
 //! when it goes to sleep, which batches the answers of one wake-up
@@ -23,7 +24,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use tissdb_net::follow::{self, CpuNote, Seat, Served, Threads};
 
 /// Stack of every connection thread and of their blocking threads: parsing and binding
 /// recurse on nested expressions, up to the parser's recursion limit.
@@ -41,7 +43,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// The connection threads. See the module doc.
 pub struct ConnectionThreads {
-    handles: Vec<Handle>,
+    shared: Arc<Threads>,
     threads: Vec<JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
@@ -52,7 +54,9 @@ impl ConnectionThreads {
         let (stop, stopped) = watch::channel(false);
         let mut handles = Vec::new();
         let mut threads = Vec::new();
-        for i in 0..count.max(1) {
+        let notes: Vec<CpuNote> = (0..count.max(1)).map(|_| CpuNote::default()).collect();
+        for (i, note) in notes.iter().enumerate() {
+            let note = note.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
@@ -61,6 +65,7 @@ impl ConnectionThreads {
                     tissdb::company::thread_sleeps();
                     tissdb_net::outbox::send_held();
                 })
+                .on_thread_unpark(move || note.note())
                 .build()?;
             handles.push(runtime.handle().clone());
             let mut stopped = stopped.clone();
@@ -78,15 +83,15 @@ impl ConnectionThreads {
             threads.push(thread);
         }
         Ok(ConnectionThreads {
-            handles,
+            shared: Threads::new(handles, &notes),
             threads,
             stop,
         })
     }
 
-    /// The runtimes of the threads, to hand connections to (never empty).
-    pub fn handles(&self) -> Vec<Handle> {
-        self.handles.clone()
+    /// The threads as the front-ends see them, to hand connections to (never empty).
+    pub fn shared(&self) -> Arc<Threads> {
+        self.shared.clone()
     }
 
     /// Stops the threads once their connections are gone, and waits for them.
@@ -127,8 +132,8 @@ struct Burst {
 
 /// The thread for a new connection (see [`place`]), and what placing takes.
 struct Placement {
-    /// Connections open on each thread.
-    open: Vec<Arc<AtomicUsize>>,
+    /// The threads, with the connections open on each.
+    threads: Arc<Threads>,
     /// The last connection from each slot's CPUs.
     bursts: Vec<Option<Burst>>,
     /// The last thread given a connection whose CPU is not known.
@@ -191,60 +196,37 @@ fn place(
 }
 
 impl Placement {
-    fn new(threads: usize) -> Placement {
+    fn new(threads: Arc<Threads>) -> Placement {
+        let n = threads.len();
         Placement {
-            open: (0..threads).map(|_| Arc::default()).collect(),
-            bursts: vec![None; threads],
+            threads,
+            bursts: vec![None; n],
             turn: 0,
         }
     }
 
-    /// Places a connection that came in on `socket`: its thread's index, the CPU it came
-    /// from if known, and its count there (to hold while it is open).
-    fn place(&mut self, socket: &TcpStream) -> (usize, Option<u32>, Counted) {
+    /// Places a connection that came in on `socket`: its seat on its thread, and the
+    /// CPU it came from if known.
+    fn place(&mut self, socket: &TcpStream) -> (Seat, Option<u32>) {
         // The kernel says -1 for a socket that has received nothing yet.
         let cpu = rustix::net::sockopt::socket_incoming_cpu(socket)
             .ok()
             .filter(|&cpu| i32::try_from(cpu).is_ok());
-        let open: Vec<usize> = self
-            .open
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
+        let open = self.threads.open();
         let at = place(&open, cpu, Instant::now(), &mut self.bursts, &mut self.turn);
-        let at = at.min(self.open.len().saturating_sub(1));
-        let counted = match self.open.get(at) {
-            Some(count) => Counted::new(count),
-            None => Counted::new(&Arc::default()),
-        };
-        (at, cpu, counted)
-    }
-}
-
-/// Counts a connection open on its thread until dropped.
-struct Counted(Arc<AtomicUsize>);
-
-impl Counted {
-    fn new(count: &Arc<AtomicUsize>) -> Counted {
-        count.fetch_add(1, Ordering::Relaxed);
-        Counted(count.clone())
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        (self.threads.seat(at), cpu)
     }
 }
 
 /// Accepts connections on `listener` (of the front-end named `what`) until `stop` turns
 /// true or its sender goes away, handing each to one of `threads` ([`place`]):
 /// `connection(peer)` prepares it where it was accepted, and what that returns serves
-/// the socket on the thread. A connection past `limit` is refused (`limit.refuse`).
+/// the socket, with its seat, on the thread, and on the threads it moves to
+/// ([`follow::drive`]). A connection past `limit` is refused (`limit.refuse`).
 /// Returns the connections still open, for the caller to close.
 pub async fn accept<P, S, F>(
     listener: TcpListener,
-    threads: Vec<Handle>,
+    threads: Arc<Threads>,
     mut stop: watch::Receiver<bool>,
     what: &'static str,
     limit: Limit,
@@ -252,15 +234,14 @@ pub async fn accept<P, S, F>(
 ) -> JoinSet<()>
 where
     P: Fn(SocketAddr) -> S,
-    S: FnOnce(TcpStream) -> F + Send + 'static,
-    F: Future<Output = ()> + Send,
+    S: FnOnce(TcpStream, Seat) -> F + Send + 'static,
+    F: Future<Output = Served> + Send + 'static,
 {
-    let threads = if threads.is_empty() {
-        vec![Handle::current()]
-    } else {
-        threads
+    let threads = match threads.is_empty() {
+        true => Threads::new(vec![Handle::current()], &[]),
+        false => threads,
     };
-    let mut placement = Placement::new(threads.len());
+    let mut placement = Placement::new(threads.clone());
     let mut open = JoinSet::new();
     loop {
         tokio::select! {
@@ -271,10 +252,10 @@ where
                     tokio::spawn((limit.refuse)(socket));
                 }
                 Ok((socket, peer)) => {
-                    let (at, cpu, counted) = placement.place(&socket);
-                    tracing::debug!(%peer, ?cpu, thread = at, "placed a {what} connection");
-                    let Some(thread) = threads.get(at) else {
-                        unreachable!("a placement is one of the threads")
+                    let (seat, cpu) = placement.place(&socket);
+                    tracing::debug!(%peer, ?cpu, thread = seat.thread(), "placed a {what} connection");
+                    let Some(thread) = threads.handle(seat.thread()) else {
+                        unreachable!("there is a thread")
                     };
                     // The socket moves to its connection thread's reactor.
                     let socket = match socket.into_std() {
@@ -285,13 +266,17 @@ where
                         }
                     };
                     let serve = connection(peer);
-                    open.spawn_on(async move {
-                        let _counted = counted;
+                    // Runs on the connection's thread, then on the threads it moves to.
+                    let first = Box::pin(async move {
                         match TcpStream::from_std(socket) {
-                            Ok(socket) => serve(socket).await,
-                            Err(e) => tracing::warn!(%peer, "cannot take a {what} connection over: {e}"),
+                            Ok(socket) => serve(socket, seat).await,
+                            Err(e) => {
+                                tracing::warn!(%peer, "cannot take a {what} connection over: {e}");
+                                Served::Ended
+                            }
                         }
-                    }, thread);
+                    });
+                    open.spawn(follow::drive(thread, first));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.

@@ -276,9 +276,10 @@ async fn serve(config: Config) -> Result<(), String> {
     let rest = tissdb_rest::HttpFrontEnd::new(
         db.clone(),
         std::time::Duration::from_secs(config.http_idle_timeout),
+        Some(threads.shared()),
     );
     let http_task = tokio::spawn({
-        let (handles, stop) = (threads.handles(), stop_rx.clone());
+        let (handles, stop) = (threads.shared(), stop_rx.clone());
         async move {
             let limit = conn_threads::Limit {
                 max_connections,
@@ -288,7 +289,12 @@ async fn serve(config: Config) -> Result<(), String> {
             };
             let mut open = conn_threads::accept(http, handles, stop, "HTTP", limit, |peer| {
                 let c = rest.connection(peer);
-                move |socket| c.run(socket)
+                move |socket, seat| async move {
+                    // REST connections stay on the thread they were placed on.
+                    let _seat = seat;
+                    c.run(socket).await;
+                    tissdb_net::follow::Served::Ended
+                }
             })
             .await;
             rest.close();
@@ -297,7 +303,7 @@ async fn serve(config: Config) -> Result<(), String> {
     });
     let wire = tissdb_wire::PgFrontEnd::new(db.clone());
     let pg_task = tokio::spawn({
-        let (handles, stop) = (threads.handles(), stop_rx.clone());
+        let (handles, stop) = (threads.shared(), stop_rx.clone());
         async move {
             let canceller = wire.canceller();
             let limit = conn_threads::Limit {
@@ -308,7 +314,7 @@ async fn serve(config: Config) -> Result<(), String> {
             };
             let mut open = conn_threads::accept(pg, handles, stop, "PostgreSQL", limit, |peer| {
                 let c = wire.connection(peer);
-                move |socket| c.run(socket)
+                move |socket, seat| c.run(socket, seat)
             })
             .await;
             let closed = open.len();

@@ -1,0 +1,367 @@
+//! Connections that follow their clients: which connection thread serves a connection,
+//! and moving a connection to the thread that runs where its client does.
+//!
+//! A client thread that drives several connections at once (pgbench's threads, an event
+//! loop's pool) is served best when one connection thread answers all of them: the
+//! thread answers them in one wake-up and wakes that client thread once, and the two
+//! take turns on one core. Where its connections are spread over both threads, each of
+//! its requests wakes a thread on the other core and each answer the client across
+//! cores. The server places a connection when it accepts it, by the CPU the client
+//! connected from (`conn_threads::place` in the server), but the kernel moves threads:
+//! a client thread that changed CPUs in the middle of opening its connections, or two
+//! client threads that connected from one CPU, left them split. D3 prepared, 8 clients
+//! from 2 pgbench threads on 2 cores, its connections traced to their pgbench threads:
+//! 98-108k queries/s with each pgbench thread's connections on one connection thread,
+//! 65-69k when split 2/2 (pgbench then spent 10.5 us of CPU a query against 4.5), one
+//! run in three split. A lone client gains most: its connection's thread and its own
+//! thread then take turns on one core, no wake-up crossing to the other (W2 point reads
+//! at 1 client, 13.4k -> 37.6k a second).
+//!
+//! So a connection keeps looking at where its client is: every [`SAMPLE_EVERY`]
+//! messages it asks the kernel which CPU its client's last packet came from (on
+//! loopback, the CPU the client's thread sent it on: `SO_INCOMING_CPU`) and compares it
+//! with the CPU its own thread runs on. When [`MOVE_AFTER`] samples in a row point to the
+//! CPU another connection thread last ran on, the connection moves there (between two
+//! messages, nothing of it held back, see the wire front-end's loop), if that thread does
+//! not serve more connections than its own (so one busy core cannot draw every
+//! connection), and at most once every [`MOVE_GAP`].
+//!
+//! A connection's task is then a chain of parts, each run on one thread ([`drive`]): a
+//! part ends with the connection ([`Served::Ended`]) or with the rest of it to run on
+//! another thread ([`Served::Moved`]), which registers the socket with that thread's
+//! reactor when it first runs there.
+
+use std::future::Future;
+use std::os::fd::AsFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
+
+/// A connection looks at its client's CPU once in this many messages (a `getsockopt`).
+pub const SAMPLE_EVERY: u32 = 8;
+
+/// Samples in a row that must point to one other thread before a connection moves.
+pub const MOVE_AFTER: u32 = 4;
+
+/// The least time between two moves of one connection.
+pub const MOVE_GAP: Duration = Duration::from_millis(50);
+
+/// A CPU not known yet.
+const NO_CPU: usize = usize::MAX;
+
+/// The connection threads, as the connections see them: each one's runtime, the CPU it
+/// last ran on, and the connections it serves.
+#[derive(Debug)]
+pub struct Threads {
+    slots: Vec<Slot>,
+    /// Connections moved from one thread to another since the server started.
+    moves: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    handle: Handle,
+    cpu: Arc<AtomicUsize>,
+    open: AtomicUsize,
+}
+
+/// Where a connection thread says it runs (see [`CpuNote::note`]).
+#[derive(Clone, Debug)]
+pub struct CpuNote(Arc<AtomicUsize>);
+
+impl Default for CpuNote {
+    fn default() -> CpuNote {
+        CpuNote(Arc::new(AtomicUsize::new(NO_CPU)))
+    }
+}
+
+impl CpuNote {
+    /// Notes the CPU the calling thread runs on now (its runtime's `on_thread_unpark`).
+    pub fn note(&self) {
+        self.0
+            .store(rustix::thread::sched_getcpu(), Ordering::Relaxed);
+    }
+}
+
+impl Threads {
+    /// The threads of `handles`, each noting its CPU in the note of the same index
+    /// (missing notes are never known).
+    pub fn new(handles: Vec<Handle>, notes: &[CpuNote]) -> Arc<Threads> {
+        let slots = handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, handle)| Slot {
+                handle,
+                cpu: notes.get(i).cloned().unwrap_or_default().0,
+                open: AtomicUsize::new(0),
+            })
+            .collect();
+        Arc::new(Threads {
+            slots,
+            moves: AtomicU64::new(0),
+        })
+    }
+
+    /// How many threads.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there is no thread.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Connections open on each thread.
+    pub fn open(&self) -> Vec<usize> {
+        self.slots
+            .iter()
+            .map(|s| s.open.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The runtime of thread `i` (the last one's if there is no such thread).
+    pub fn handle(&self, i: usize) -> Option<Handle> {
+        self.slots
+            .get(i)
+            .or(self.slots.last())
+            .map(|s| s.handle.clone())
+    }
+
+    /// Connections moved from one thread to another so far.
+    pub fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed)
+    }
+
+    /// A connection's seat on thread `at`, counted open there while it lasts.
+    pub fn seat(self: &Arc<Threads>, at: usize) -> Seat {
+        let at = at.min(self.slots.len().saturating_sub(1));
+        if let Some(slot) = self.slots.get(at) {
+            slot.open.fetch_add(1, Ordering::Relaxed);
+        }
+        Seat {
+            threads: self.clone(),
+            at,
+            messages: 0,
+            toward: None,
+            moved_at: None,
+        }
+    }
+
+    fn cpu(&self, i: usize) -> usize {
+        self.slots
+            .get(i)
+            .map_or(NO_CPU, |s| s.cpu.load(Ordering::Relaxed))
+    }
+
+    fn count(&self, i: usize) -> usize {
+        self.slots
+            .get(i)
+            .map_or(usize::MAX, |s| s.open.load(Ordering::Relaxed))
+    }
+}
+
+/// A connection's place among the threads: the thread serving it, and what it saw of
+/// its client (see the module doc).
+#[derive(Debug)]
+pub struct Seat {
+    threads: Arc<Threads>,
+    at: usize,
+    /// Messages seen on this thread, to sample one in [`SAMPLE_EVERY`].
+    messages: u32,
+    /// The other thread the last samples pointed to, and how many in a row.
+    toward: Option<(usize, u32)>,
+    /// When the connection last moved.
+    moved_at: Option<Instant>,
+}
+
+impl Seat {
+    /// The thread serving the connection.
+    pub fn thread(&self) -> usize {
+        self.at
+    }
+
+    /// Counts a message read from `socket`, and says which thread the connection should
+    /// move to now, if any (see the module doc). The caller moves it ([`Seat::move_to`])
+    /// or asks again at a later message.
+    pub fn observe(&mut self, socket: impl AsFd) -> Option<usize> {
+        if self.threads.len() < 2 {
+            return None;
+        }
+        self.messages = self.messages.wrapping_add(1);
+        if !self.messages.is_multiple_of(SAMPLE_EVERY) {
+            return None;
+        }
+        let here = rustix::thread::sched_getcpu();
+        if let Some(slot) = self.threads.slots.get(self.at) {
+            slot.cpu.store(here, Ordering::Relaxed);
+        }
+        let from = rustix::net::sockopt::socket_incoming_cpu(socket)
+            .ok()
+            .and_then(|cpu| usize::try_from(cpu).ok())
+            .filter(|&cpu| i32::try_from(cpu).is_ok());
+        let target = from.filter(|&cpu| cpu != here).and_then(|cpu| {
+            (0..self.threads.len()).find(|&i| i != self.at && self.threads.cpu(i) == cpu)
+        });
+        let Some(target) = target else {
+            self.toward = None;
+            return None;
+        };
+        let streak = match self.toward {
+            Some((t, n)) if t == target => n.saturating_add(1),
+            _ => 1,
+        };
+        self.toward = Some((target, streak));
+        if streak < MOVE_AFTER
+            || self.threads.count(target) > self.threads.count(self.at)
+            || self.moved_at.is_some_and(|t| t.elapsed() < MOVE_GAP)
+        {
+            return None;
+        }
+        Some(target)
+    }
+
+    /// Counts the connection on thread `to` from now on, and returns that thread's
+    /// runtime, where the rest of the connection is to run.
+    pub fn move_to(&mut self, to: usize) -> Option<Handle> {
+        let handle = self.threads.handle(to)?;
+        let to = to.min(self.threads.len().saturating_sub(1));
+        if let Some(slot) = self.threads.slots.get(self.at) {
+            slot.open.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(slot) = self.threads.slots.get(to) {
+            slot.open.fetch_add(1, Ordering::Relaxed);
+        }
+        self.threads.moves.fetch_add(1, Ordering::Relaxed);
+        self.at = to;
+        self.toward = None;
+        self.messages = 0;
+        self.moved_at = Some(Instant::now());
+        Some(handle)
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if let Some(slot) = self.threads.slots.get(self.at) {
+            slot.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The rest of a connection, run on one thread.
+pub type Part = Pin<Box<dyn Future<Output = Served> + Send>>;
+
+/// How one part of a connection ended.
+pub enum Served {
+    /// The connection is over.
+    Ended,
+    /// The rest of the connection runs on `to`.
+    Moved { to: Handle, rest: Part },
+}
+
+/// Runs a connection from its first part on `at` to its end, each part on the thread
+/// it names. Dropping this future aborts the part running.
+pub async fn drive(at: Handle, first: Part) {
+    let (mut at, mut part) = (at, first);
+    loop {
+        let running = AbortOnDrop(at.spawn(part));
+        match running.await {
+            Ok(Served::Moved { to, rest }) => (at, part) = (to, rest),
+            Ok(Served::Ended) => return,
+            Err(e) => {
+                if e.is_panic() {
+                    tracing::error!("a connection's task panicked");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// A spawned task aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threads(n: usize) -> (tokio::runtime::Runtime, Arc<Threads>, Vec<CpuNote>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let notes: Vec<CpuNote> = (0..n).map(|_| CpuNote::default()).collect();
+        let handles = (0..n).map(|_| rt.handle().clone()).collect();
+        let threads = Threads::new(handles, &notes);
+        (rt, threads, notes)
+    }
+
+    #[test]
+    fn seats_count_their_connections_where_they_are() {
+        let (_rt, threads, _) = threads(2);
+        let mut a = threads.seat(0);
+        let b = threads.seat(0);
+        let c = threads.seat(7);
+        assert_eq!(
+            threads.open(),
+            vec![2, 1],
+            "a seat past the last is on the last"
+        );
+        assert!(a.move_to(1).is_some());
+        assert_eq!((a.thread(), threads.open()), (1, vec![1, 2]));
+        assert_eq!(threads.moves(), 1);
+        drop((b, c));
+        assert_eq!(threads.open(), vec![0, 1]);
+        drop(a);
+        assert_eq!(threads.open(), vec![0, 0]);
+    }
+
+    #[test]
+    fn a_connection_moves_to_the_thread_on_its_clients_cpu_after_samples_in_a_row() {
+        let (_rt, threads, notes) = threads(2);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut client, b"x").unwrap();
+        let from = rustix::net::sockopt::socket_incoming_cpu(&server).unwrap() as usize;
+        // Thread 1 says it runs on the client's CPU, thread 0 (the connection's) on
+        // another: every sample points to thread 1, unless this test runs there itself.
+        notes[1].0.store(from, Ordering::Relaxed);
+        notes[0].0.store(from + 1, Ordering::Relaxed);
+        let mut seat = threads.seat(0);
+        let mut moved_at = None;
+        for message in 1..=(SAMPLE_EVERY * MOVE_AFTER * 4) {
+            if rustix::thread::sched_getcpu() == from {
+                // Sampled on the client's own CPU: nothing to follow.
+                return;
+            }
+            if let Some(to) = seat.observe(&server) {
+                moved_at = Some((message, to));
+                break;
+            }
+        }
+        assert_eq!(moved_at, Some((SAMPLE_EVERY * MOVE_AFTER, 1)));
+        // A thread that serves more connections than this one's draws none.
+        let _others: Vec<Seat> = (0..2).map(|_| threads.seat(1)).collect();
+        assert!((0..SAMPLE_EVERY * MOVE_AFTER * 2).all(|_| seat.observe(&server).is_none()));
+    }
+}
