@@ -14,8 +14,7 @@
 //! 98-108k queries/s with each pgbench thread's connections on one connection thread,
 //! 65-69k when split 2/2 (pgbench then spent 10.5 us of CPU a query against 4.5), one
 //! run in three split. A lone client gains most: its connection's thread and its own
-//! thread then take turns on one core, no wake-up crossing to the other (W2 point reads
-//! at 1 client, 13.4k -> 37.6k a second).
+//! thread then take turns on one core, no wake-up crossing to the other.
 //!
 //! So a connection keeps looking at where its client is: every [`SAMPLE_EVERY`]
 //! messages it asks the kernel which CPU its client's last packet came from (on
@@ -29,10 +28,17 @@
 //! A connection's task is then a chain of parts, each run on one thread ([`drive`]): a
 //! part ends with the connection ([`Served::Ended`]) or with the rest of it to run on
 //! another thread ([`Served::Moved`]), which registers the socket with that thread's
-//! reactor when it first runs there.
+//! reactor when it first runs there. The wire front-end moves a connection right after
+//! reading the message that decided it, the message carried along; the REST front-end
+//! between requests, once the answer is out (`crate::outbox::Outbox::rehome`).
+//!
+//! Threads are not pinned unless the server is told to (`pin_connection_threads`): the
+//! kernel moves them too, so a connection sometimes chases its client (a lone client
+//! at 1 client: 20-40 moves a second, each a few system calls), and a lone client's
+//! reads still come out 2.5-3x faster than without moving (W2 at 1 client, 13.4k ->
+//! 37.6k a second).
 
 use std::future::Future;
-use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -186,10 +192,12 @@ impl Seat {
         self.at
     }
 
-    /// Counts a message read from `socket`, and says which thread the connection should
-    /// move to now, if any (see the module doc). The caller moves it ([`Seat::move_to`])
-    /// or asks again at a later message.
-    pub fn observe(&mut self, socket: impl AsFd) -> Option<usize> {
+    /// Counts a message of the connection, and says which thread the connection should
+    /// move to now, if any (see the module doc); `incoming_cpu` says where the client's
+    /// last packet came from ([`crate::outbox::Outbox::incoming_cpu`]), asked once in
+    /// [`SAMPLE_EVERY`] messages. The caller moves the connection ([`Seat::move_to`]) or
+    /// asks again at a later message.
+    pub fn observe(&mut self, incoming_cpu: impl FnOnce() -> Option<u32>) -> Option<usize> {
         if self.threads.len() < 2 {
             return None;
         }
@@ -201,10 +209,7 @@ impl Seat {
         if let Some(slot) = self.threads.slots.get(self.at) {
             slot.cpu.store(here, Ordering::Relaxed);
         }
-        let from = rustix::net::sockopt::socket_incoming_cpu(socket)
-            .ok()
-            .and_then(|cpu| usize::try_from(cpu).ok())
-            .filter(|&cpu| i32::try_from(cpu).is_ok());
+        let from = incoming_cpu().and_then(|cpu| usize::try_from(cpu).ok());
         let target = from.filter(|&cpu| cpu != here).and_then(|cpu| {
             (0..self.threads.len()).find(|&i| i != self.at && self.threads.cpu(i) == cpu)
         });
@@ -217,6 +222,14 @@ impl Seat {
             _ => 1,
         };
         self.toward = Some((target, streak));
+        self.move_due()
+    }
+
+    /// The thread the connection should move to now, if any: the one its last
+    /// [`MOVE_AFTER`] samples pointed to, if that thread serves no more connections than
+    /// this one's and the connection did not move in the last [`MOVE_GAP`].
+    pub fn move_due(&self) -> Option<usize> {
+        let (target, streak) = self.toward?;
         if streak < MOVE_AFTER
             || self.threads.count(target) > self.threads.count(self.at)
             || self.moved_at.is_some_and(|t| t.elapsed() < MOVE_GAP)
@@ -315,6 +328,10 @@ mod tests {
         (rt, threads, notes)
     }
 
+    fn incoming(socket: &std::net::TcpStream) -> Option<u32> {
+        rustix::net::sockopt::socket_incoming_cpu(socket).ok()
+    }
+
     #[test]
     fn seats_count_their_connections_where_they_are() {
         let (_rt, threads, _) = threads(2);
@@ -354,7 +371,7 @@ mod tests {
                 // Sampled on the client's own CPU: nothing to follow.
                 return;
             }
-            if let Some(to) = seat.observe(&server) {
+            if let Some(to) = seat.observe(|| incoming(&server)) {
                 moved_at = Some((message, to));
                 break;
             }
@@ -362,6 +379,9 @@ mod tests {
         assert_eq!(moved_at, Some((SAMPLE_EVERY * MOVE_AFTER, 1)));
         // A thread that serves more connections than this one's draws none.
         let _others: Vec<Seat> = (0..2).map(|_| threads.seat(1)).collect();
-        assert!((0..SAMPLE_EVERY * MOVE_AFTER * 2).all(|_| seat.observe(&server).is_none()));
+        assert!(
+            (0..SAMPLE_EVERY * MOVE_AFTER * 2)
+                .all(|_| seat.observe(|| incoming(&server)).is_none())
+        );
     }
 }

@@ -24,7 +24,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -79,6 +79,9 @@ struct OutState {
     waker: Option<Waker>,
     /// A send's failure, reported by the connection's next read or write.
     failed: Option<io::ErrorKind>,
+    /// Whether the connection moved to another thread: its socket is registered with
+    /// that thread's reactor before it is next read or written ([`Outbox::rehome`]).
+    rehome: bool,
 }
 
 impl Outbox {
@@ -95,6 +98,33 @@ impl Outbox {
         }
         state.hold_next = true;
         true
+    }
+
+    /// Whether nothing of the connection waits here: no answer held or queued, no
+    /// failure to report. A connection moves to another thread only then.
+    pub fn idle(&self) -> bool {
+        let state = self.state.lock();
+        !(state.queued || state.hold_next || !state.held.is_empty() || state.failed.is_some())
+    }
+
+    /// Marks the connection as moved to another thread: the first read or write of its
+    /// [`Transport`] there registers the socket with that thread's reactor.
+    pub fn rehome(&self) {
+        self.state.lock().rehome = true;
+    }
+
+    /// The CPU the connection's last packet came from (`SO_INCOMING_CPU`; on loopback,
+    /// the CPU its client's thread sent it from), if the socket is open and known.
+    pub fn incoming_cpu(&self) -> Option<u32> {
+        let state = self.state.lock();
+        let fd = state.fd?;
+        // SAFETY: `fd` is the connection's open socket: its `Transport` sets it and
+        // clears it (under this lock, held here) before the socket closes.
+        #[expect(unsafe_code)]
+        let socket = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        rustix::net::sockopt::socket_incoming_cpu(socket)
+            .ok()
+            .filter(|&cpu| i32::try_from(cpu).is_ok())
     }
 }
 
@@ -291,11 +321,7 @@ impl Transport {
     /// in the outbox (held, queued, or a failure to report); else the transport as it
     /// was.
     pub fn into_stream(self) -> Result<TcpStream, Transport> {
-        let busy = {
-            let state = self.outbox.0.state.lock();
-            state.queued || state.hold_next || !state.held.is_empty() || state.failed.is_some()
-        };
-        if busy {
+        if !self.outbox.0.idle() {
             return Err(self);
         }
         let Transport { stream, outbox } = self;
@@ -303,9 +329,20 @@ impl Transport {
         Ok(stream)
     }
 
-    /// The socket.
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// Registers the socket with the reactor of the thread running this, if the
+    /// connection moved here ([`Outbox::rehome`]): a duplicate of its descriptor is
+    /// registered here, and the old one leaves the reactor it was in and closes.
+    fn settle(&mut self, state: &mut OutState) -> io::Result<()> {
+        if !state.rehome {
+            return Ok(());
+        }
+        state.rehome = false;
+        let socket = std::net::TcpStream::from(self.stream.as_fd().try_clone_to_owned()?);
+        socket.set_nonblocking(true)?;
+        let moved = TcpStream::from_std(socket)?;
+        state.fd = Some(moved.as_raw_fd());
+        drop(std::mem::replace(&mut self.stream, moved));
+        Ok(())
     }
 
     /// Writes what the outbox holds through tokio; Pending until the socket took all of
@@ -347,6 +384,9 @@ impl AsyncRead for Transport {
         let this = self.get_mut();
         let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
+        if let Err(e) = this.settle(&mut state) {
+            return Poll::Ready(Err(e));
+        }
         if state.failed.is_some() || (!state.held.is_empty() && !state.queued) {
             // Left over from a send at park: sent before anything else is read.
             if let Poll::Ready(Err(e)) = this.poll_drain(cx, &mut state) {
@@ -367,6 +407,9 @@ impl AsyncWrite for Transport {
         let this = self.get_mut();
         let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
+        if let Err(e) = this.settle(&mut state) {
+            return Poll::Ready(Err(e));
+        }
         if let Some(kind) = state.failed.take() {
             return Poll::Ready(Err(kind.into()));
         }
@@ -398,6 +441,9 @@ impl AsyncWrite for Transport {
         let this = self.get_mut();
         let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
+        if let Err(e) = this.settle(&mut state) {
+            return Poll::Ready(Err(e));
+        }
         if state.hold_next {
             state.hold_next = false;
             if state.held.is_empty() || state.queued {
@@ -438,6 +484,9 @@ impl AsyncWrite for Transport {
         let this = self.get_mut();
         let outbox = this.outbox.0.clone();
         let mut state = outbox.state.lock();
+        if let Err(e) = this.settle(&mut state) {
+            return Poll::Ready(Err(e));
+        }
         // Whatever is held goes before the end.
         match this.poll_drain(cx, &mut state) {
             Poll::Ready(Ok(())) => {}

@@ -6,7 +6,9 @@
 //! place, [`error::ApiError`]. [`HttpFrontEnd`] serves each connection (HTTP/1.1,
 //! hyper) on the server's connection thread it is handed to; the answer to a GET or a
 //! `_query` of a connection sharing its thread with others is held and leaves with the
-//! thread's other held answers when it sleeps (`tissdb_net::outbox`).
+//! thread's other held answers when it sleeps (`tissdb_net::outbox`). Between requests,
+//! a connection moves to the thread running where its client runs
+//! (`tissdb_net::follow`, [`Movable`]).
 
 mod body;
 pub mod csv_text;
@@ -22,6 +24,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
@@ -31,6 +35,7 @@ use futures_util::future::Either;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tissdb::Database;
 use tissdb::company::{Company, Presence};
+use tissdb_net::follow::{Seat, Served};
 use tissdb_net::outbox::{Outbox, Transport};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -201,6 +206,104 @@ struct Holding {
     app: Router,
     state: AppState,
     outbox: Arc<Outbox>,
+    following: Arc<Following>,
+}
+
+/// A connection following its client (`tissdb_net::follow`): its seat, which its
+/// requests keep informed, and its requests being answered.
+struct Following {
+    seat: parking_lot::Mutex<Seat>,
+    /// Requests whose handlers have not finished.
+    in_flight: AtomicUsize,
+}
+
+impl Following {
+    /// Counts a request of the connection whose client's CPU `outbox` knows.
+    fn request(&self, outbox: &Outbox) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.seat.lock().observe(|| outbox.incoming_cpu());
+    }
+}
+
+/// A request's answer, counted in flight until it is done (or dropped).
+struct Counted<F> {
+    answer: F,
+    following: Arc<Following>,
+}
+
+impl<F: Future + Unpin> Future for Counted<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        Pin::new(&mut self.answer).poll(cx)
+    }
+}
+
+impl<F> Drop for Counted<F> {
+    fn drop(&mut self) {
+        self.following.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's task on one thread: it runs the connection until it ends, or, while
+/// no request of it is being answered and nothing of it waits in its outbox, until its
+/// requests' samples say it should move ([`Following`], `Seat::move_due`); then the rest of it runs on that thread,
+/// its socket registered there before it is next read or written ([`Outbox::rehome`]).
+struct Movable {
+    connection: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    following: Arc<Following>,
+    outbox: Arc<Outbox>,
+}
+
+impl Future for Movable {
+    type Output = Served;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Served> {
+        // Checked before the connection runs too: an answer held when it last ran has
+        // left since (the thread sent it when it slept), and the request that woke it
+        // waits in the socket for the thread it moves to.
+        if let Some(moved) = self.move_if_due() {
+            return Poll::Ready(moved);
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return Poll::Ready(Served::Ended);
+        };
+        if connection.as_mut().poll(cx).is_ready() {
+            self.connection = None;
+            return Poll::Ready(Served::Ended);
+        }
+        match self.move_if_due() {
+            Some(moved) => Poll::Ready(moved),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Movable {
+    /// The rest of the connection, to run on another thread, if it is to move there now
+    /// (see the type's doc).
+    fn move_if_due(&mut self) -> Option<Served> {
+        if self.connection.is_none()
+            || self.following.in_flight.load(Ordering::Relaxed) > 0
+            || !self.outbox.idle()
+        {
+            return None;
+        }
+        let to = {
+            let mut seat = self.following.seat.lock();
+            seat.move_due().and_then(|to| seat.move_to(to))
+        }?;
+        self.outbox.rehome();
+        let rest = Movable {
+            connection: self.connection.take(),
+            following: self.following.clone(),
+            outbox: self.outbox.clone(),
+        };
+        Some(Served::Moved {
+            to,
+            rest: Box::pin(rest),
+        })
+    }
 }
 
 /// What [`Holding`] answers with: the router's future, or a [`Plain`] handler's.
@@ -212,9 +315,20 @@ type Answer = Either<
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding {
     type Response = axum::response::Response;
     type Error = Infallible;
-    type Future = Answer;
+    type Future = Counted<Answer>;
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        self.following.request(&self.outbox);
+        Counted {
+            answer: self.answer(request),
+            following: self.following.clone(),
+        }
+    }
+}
+
+impl Holding {
+    /// The answer to `request`.
+    fn answer(&self, request: hyper::Request<hyper::body::Incoming>) -> Answer {
         let get = request.method() == hyper::Method::GET;
         let read = get
             || (request.method() == hyper::Method::POST
@@ -264,9 +378,9 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
 }
 
 impl HttpFrontEnd {
-    /// Serves `app`; a connection that takes longer than `idle_timeout` to send a
-    /// request's headers (`http_idle_timeout`) is closed.
-    /// The front-end of `db`, whose connections `threads` serve (reported by `GET /`).
+    /// The front-end of `db`, whose connections `threads` serve (reported by `GET /`); a
+    /// connection that takes longer than `idle_timeout` to send a request's headers
+    /// (`http_idle_timeout`) is closed.
     pub fn new(
         db: Arc<Database>,
         idle_timeout: Duration,
@@ -312,36 +426,70 @@ pub(crate) fn company() -> Option<Company> {
 }
 
 impl HttpConnection {
-    /// Serves the connection on `socket` until the client leaves or, after
-    /// [`HttpFrontEnd::close`], its request in progress is answered.
-    pub async fn run(mut self, socket: TcpStream) {
+    /// Serves the connection on `socket`, sitting on its thread as `seat`, until the
+    /// client leaves or, after [`HttpFrontEnd::close`], its request in progress is
+    /// answered; or until the connection moves to another thread, where the rest of it
+    /// is to run ([`Movable`]).
+    pub async fn run(self, socket: TcpStream, seat: Seat) -> Served {
         let outbox = Arc::new(Outbox::default());
+        let following = Arc::new(Following {
+            seat: parking_lot::Mutex::new(seat),
+            in_flight: AtomicUsize::new(0),
+        });
+        let HttpConnection {
+            app,
+            state,
+            closing,
+            peer,
+            idle_timeout,
+        } = self;
         let service = Holding {
-            app: self.app,
-            state: self.state,
+            app,
+            state,
             outbox: outbox.clone(),
+            following: following.clone(),
         };
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.idle_timeout)
-            .serve_connection(TokioIo::new(Transport::new(socket, outbox)), service);
-        let mut conn = std::pin::pin!(conn);
-        // The handlers run inside the connection's task: they find its presence there.
-        let presence = Arc::new(Presence::default());
-        let ended = PRESENCE
-            .scope(presence, async {
-                tokio::select! {
-                    ended = conn.as_mut() => ended,
-                    () = async { let _ = self.closing.wait_for(|c| *c).await; } => {
-                        conn.as_mut().graceful_shutdown();
-                        conn.await
-                    }
-                }
-            })
-            .await;
-        if let Err(e) = ended {
-            tracing::debug!(peer = %self.peer, "connection ended: {e}");
+        let connection = serve(socket, service, outbox.clone(), closing, peer, idle_timeout);
+        Movable {
+            connection: Some(Box::pin(connection)),
+            following,
+            outbox,
         }
+        .await
+    }
+}
+
+/// The connection from `peer` on `socket`, answered by `service`, to its end: closed
+/// when `closing` turns true once its request in progress is answered, or when a
+/// request's headers take longer than `idle_timeout`.
+async fn serve(
+    socket: TcpStream,
+    service: Holding,
+    outbox: Arc<Outbox>,
+    mut closing: watch::Receiver<bool>,
+    peer: SocketAddr,
+    idle_timeout: Duration,
+) {
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(idle_timeout)
+        .serve_connection(TokioIo::new(Transport::new(socket, outbox)), service);
+    let mut conn = std::pin::pin!(conn);
+    // The handlers run inside the connection's task: they find its presence there.
+    let presence = Arc::new(Presence::default());
+    let ended = PRESENCE
+        .scope(presence, async {
+            tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = async { let _ = closing.wait_for(|c| *c).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            }
+        })
+        .await;
+    if let Err(e) = ended {
+        tracing::debug!(%peer, "connection ended: {e}");
     }
 }
 

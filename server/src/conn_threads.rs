@@ -41,6 +41,24 @@ const STACK_SIZE: usize = 16 << 20;
 /// How long a connection thread waits for its blocking calls when it stops.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// Pins the calling thread to `cpu` (if known).
+fn pin_to(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        tracing::debug!("cannot pin a connection thread to CPU {cpu}: {e}");
+    }
+}
+
+/// Lets the calling thread run on every CPU of `allowed` again (a blocking thread, which
+/// inherits its connection thread's pinning).
+fn unpin(allowed: &Option<rustix::thread::CpuSet>) {
+    if let Some(set) = allowed {
+        let _ = rustix::thread::sched_setaffinity(None, set);
+    }
+}
+
 /// The connection threads. See the module doc.
 pub struct ConnectionThreads {
     shared: Arc<Threads>,
@@ -49,23 +67,36 @@ pub struct ConnectionThreads {
 }
 
 impl ConnectionThreads {
-    /// Starts `count` connection threads (at least one).
-    pub fn start(count: usize) -> std::io::Result<ConnectionThreads> {
+    /// Starts `count` connection threads (at least one), each pinned to a CPU of its
+    /// own when `pin` (the `pin_connection_threads` setting), its blocking threads free
+    /// to run anywhere.
+    pub fn start(count: usize, pin: bool) -> std::io::Result<ConnectionThreads> {
         let (stop, stopped) = watch::channel(false);
         let mut handles = Vec::new();
         let mut threads = Vec::new();
         let notes: Vec<CpuNote> = (0..count.max(1)).map(|_| CpuNote::default()).collect();
+        let allowed = rustix::thread::sched_getaffinity(None).ok();
+        let cpus: Vec<usize> = match &allowed {
+            Some(set) => (0..rustix::thread::CpuSet::MAX_CPU)
+                .filter(|&c| set.is_set(c))
+                .collect(),
+            None => Vec::new(),
+        };
         for (i, note) in notes.iter().enumerate() {
             let note = note.clone();
+            let cpu = cpus.get(i % cpus.len().max(1)).copied().filter(|_| pin);
+            let allowed_all = allowed;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .thread_stack_size(STACK_SIZE)
+                .thread_name("tissdb-blocking")
                 .on_thread_park(|| {
                     tissdb::storage::visibility::wake_relayed();
                     tissdb::company::thread_sleeps();
                     tissdb_net::outbox::send_held();
                 })
                 .on_thread_unpark(move || note.note())
+                .on_thread_start(move || unpin(&allowed_all))
                 .build()?;
             handles.push(runtime.handle().clone());
             let mut stopped = stopped.clone();
@@ -73,6 +104,7 @@ impl ConnectionThreads {
                 .name(format!("tissdb-conn-{i}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
+                    pin_to(cpu);
                     tissdb_net::outbox::send_at_park();
                     tissdb::storage::visibility::relay_here();
                     runtime.block_on(async {

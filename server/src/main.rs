@@ -270,7 +270,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // One connection thread per core, shared by both front-ends.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = conn_threads::ConnectionThreads::start(threads)
+    let threads = conn_threads::ConnectionThreads::start(threads, config.pin_connection_threads)
         .map_err(|e| format!("cannot start the connection threads: {e}"))?;
     let max_connections = config.max_connections;
     let rest = tissdb_rest::HttpFrontEnd::new(
@@ -289,12 +289,7 @@ async fn serve(config: Config) -> Result<(), String> {
             };
             let mut open = conn_threads::accept(http, handles, stop, "HTTP", limit, |peer| {
                 let c = rest.connection(peer);
-                move |socket, seat| async move {
-                    // REST connections stay on the thread they were placed on.
-                    let _seat = seat;
-                    c.run(socket).await;
-                    tissdb_net::follow::Served::Ended
-                }
+                move |socket, seat| c.run(socket, seat)
             })
             .await;
             rest.close();

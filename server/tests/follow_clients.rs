@@ -6,7 +6,8 @@
 //! thread of its CPU (the CPU each client socket's answers come from says which thread
 //! answered), the connections keep their sessions through the moves (statements
 //! prepared before, an open transaction committed after), every answer is its query's,
-//! and `GET /` counts the moves.
+//! and `GET /` counts the moves. The same for REST: keep-alive GETs of documents by id,
+//! four connections a client thread, each answer its request's.
 
 mod common;
 
@@ -39,8 +40,21 @@ fn pin(tid: Option<Pid>, cpu: usize) {
     sched_setaffinity(tid, &set).expect("sched_setaffinity");
 }
 
-/// The server's connection threads (`tissdb-conn-N`), by N.
+/// The server's connection threads (`tissdb-conn-N`), by N, once they have named
+/// themselves (at most a few seconds after the server says it is ready).
 fn connection_threads(pid: u32) -> BTreeMap<usize, Pid> {
+    let started = Instant::now();
+    loop {
+        let threads = named_connection_threads(pid);
+        if !threads.is_empty() || started.elapsed() > Duration::from_secs(5) {
+            return threads;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The threads of `pid` named `tissdb-conn-N`, by N.
+fn named_connection_threads(pid: u32) -> BTreeMap<usize, Pid> {
     let mut threads = BTreeMap::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
         let task = task.expect("task").path();
@@ -197,16 +211,67 @@ fn run_client(
     })
 }
 
-#[test]
-fn a_client_threads_connections_gather_on_the_thread_running_where_it_runs() {
+/// The two CPUs of the test, with the server's two connection threads pinned one to
+/// each (thread N to the CPU its number points to, as the server places a connection
+/// that starts a burst from a CPU); None (the test skipped) without two of each.
+fn pinned_threads(server: &Server) -> Option<(usize, usize)> {
     let cpus = allowed_cpus();
-    let server = Server::start();
     let threads = connection_threads(server.pid());
     if cpus.len() < 2 || threads.len() != 2 {
         eprintln!("skipped: the test wants two CPUs and two connection threads");
-        return;
+        return None;
     }
     let (cpu_a, cpu_b) = (cpus[0], cpus[1]);
+    for (n, tid) in &threads {
+        pin(Some(*tid), [cpu_a, cpu_b][n % 2]);
+    }
+    Some((cpu_a, cpu_b))
+}
+
+/// Eight connections to `port` in one burst from `cpu` (the calling thread pinned
+/// there): the server gives the first four one thread and the rest the other. Each
+/// client thread gets two of each: the sockets of the first client, then the second's.
+fn split_burst(port: u16, cpu: usize) -> (Vec<std::net::TcpStream>, Vec<std::net::TcpStream>) {
+    pin(None, cpu);
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
+    for i in 0..2 * PER_CLIENT {
+        let socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        socket.set_nodelay(true).expect("nodelay");
+        match i % 4 < 2 {
+            true => of_a.push(socket),
+            false => of_b.push(socket),
+        }
+    }
+    (of_a, of_b)
+}
+
+/// Asserts that some connections started on the other client's thread (the runs'
+/// `first` CPUs), and that `GET /` counts at least as many moves.
+fn assert_moved(server: &Server, runs: [(&ClientRun, usize); 2]) {
+    let misplaced: usize = runs
+        .iter()
+        .map(|(run, cpu)| run.first.iter().filter(|&&c| c as usize != *cpu).count())
+        .sum();
+    assert!(
+        misplaced > 0,
+        "the connections did not start split: {:?} {:?}",
+        runs[0].0,
+        runs[1].0
+    );
+    let info = server.get("/").json();
+    let moves = info["connection_threads"]["moves"].as_u64().expect("moves");
+    assert!(
+        moves >= misplaced as u64,
+        "{misplaced} connections misplaced, {moves} moves: {info}"
+    );
+}
+
+#[test]
+fn a_client_threads_connections_gather_on_the_thread_running_where_it_runs() {
+    let server = Server::start();
+    let Some((cpu_a, cpu_b)) = pinned_threads(&server) else {
+        return;
+    };
     {
         let mut client = common::pg_client(&server);
         client
@@ -220,48 +285,14 @@ fn a_client_threads_connections_gather_on_the_thread_running_where_it_runs() {
             .batch_execute(&format!("INSERT INTO t VALUES {}", rows.join(", ")))
             .expect("load");
     }
-    // Connection thread N on the CPU its number points to, as the server places a
-    // connection that starts a burst from a CPU.
-    let on = |n: usize| [cpu_a, cpu_b][n % 2];
-    for (n, tid) in &threads {
-        pin(Some(*tid), on(*n));
-    }
-    // Eight connections in one burst from one CPU: the server gives the first four one
-    // thread and the rest the other; each client thread gets two of each.
-    pin(None, cpu_a);
-    let sockets: Vec<std::net::TcpStream> = (0..2 * PER_CLIENT)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.pg_port())).expect("connect"))
-        .collect();
-    let mut sockets = sockets.into_iter();
-    let mut of_a = Vec::new();
-    let mut of_b = Vec::new();
-    for i in 0..2 * PER_CLIENT {
-        let socket = sockets.next().expect("a socket");
-        match i % 4 < 2 {
-            true => of_a.push(socket),
-            false => of_b.push(socket),
-        }
-    }
+    let (of_a, of_b) = split_burst(server.pg_port(), cpu_a);
     let (a, b) = std::thread::scope(|scope| {
         let server = &server;
         let a = scope.spawn(move || run_client(server, 1, cpu_a, of_a));
         let b = scope.spawn(move || run_client(server, 2, cpu_b, of_b));
         (a.join().expect("client a"), b.join().expect("client b"))
     });
-    // Connections started on the other client's thread, and moved.
-    let misplaced =
-        |run: &ClientRun, cpu: usize| run.first.iter().filter(|&&c| c as usize != cpu).count();
-    let misplaced = misplaced(&a, cpu_a) + misplaced(&b, cpu_b);
-    assert!(
-        misplaced > 0,
-        "the connections did not start split: {a:?} {b:?}"
-    );
-    let info = server.get("/").json();
-    let moves = info["connection_threads"]["moves"].as_u64().expect("moves");
-    assert!(
-        moves >= misplaced as u64,
-        "{misplaced} connections misplaced, {moves} moves: {info}"
-    );
+    assert_moved(&server, [(&a, cpu_a), (&b, cpu_b)]);
     // Each client's transaction lived through its connection's moves.
     let mut client = common::pg_client(&server);
     for (id, run) in [(1, &a), (2, &b)] {
@@ -274,4 +305,178 @@ fn a_client_threads_connections_gather_on_the_thread_running_where_it_runs() {
             (rounds, rounds - 1)
         );
     }
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` from `socket`: its status and body.
+fn read_response(socket: &mut std::net::TcpStream) -> (u16, String) {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    while !bytes.ends_with(b"\r\n\r\n") {
+        socket.read_exact(&mut byte).expect("response head");
+        bytes.push(byte[0]);
+    }
+    let head = String::from_utf8(bytes).expect("utf-8 head");
+    let status = head[9..12].parse().expect("status");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_owned())
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("content-length");
+    let mut body = vec![0u8; length];
+    socket.read_exact(&mut body).expect("body");
+    (status, String::from_utf8(body).expect("utf-8 body"))
+}
+
+/// REST's counterpart of [`run_client`]: keep-alive GETs of documents by id on
+/// `sockets`, from the calling thread pinned to `cpu`, a request on each at once, until
+/// all of them are answered from `cpu` three checks in a row.
+fn run_rest_client(cpu: usize, mut sockets: Vec<std::net::TcpStream>) -> ClientRun {
+    use std::io::Write;
+    pin(None, cpu);
+    let started = Instant::now();
+    let (mut first, mut gathered, mut rounds) = (Vec::new(), 0, 0u64);
+    let answered_from = |s: &std::net::TcpStream| {
+        rustix::net::sockopt::socket_incoming_cpu(s.as_fd()).expect("SO_INCOMING_CPU")
+    };
+    while gathered < 3 {
+        let from: Vec<u32> = sockets.iter().map(answered_from).collect();
+        assert!(
+            started.elapsed() < GATHER_WITHIN,
+            "client on CPU {cpu}: connections still answered from {from:?} after {rounds} rounds"
+        );
+        let ids: Vec<i64> = (0..sockets.len() as i64)
+            .map(|i| (rounds as i64 * 7 + i) % ROWS)
+            .collect();
+        for (socket, id) in sockets.iter_mut().zip(&ids) {
+            let request = format!("GET /docs/k{id} HTTP/1.1\r\nHost: test\r\n\r\n");
+            socket.write_all(request.as_bytes()).expect("request");
+        }
+        for (socket, id) in sockets.iter_mut().zip(&ids) {
+            let (status, body) = read_response(socket);
+            assert_eq!(status, 200, "{body}");
+            let doc: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(
+                doc["n"],
+                serde_json::json!(id),
+                "another request's answer: {body}"
+            );
+        }
+        rounds += 1;
+        let from: Vec<u32> = sockets.iter().map(answered_from).collect();
+        if first.is_empty() {
+            first = from.clone();
+        }
+        if rounds % 16 == 0 {
+            gathered = match from.iter().all(|&c| c as usize == cpu) {
+                true => gathered + 1,
+                false => 0,
+            };
+        }
+    }
+    ClientRun { first, rounds }
+}
+
+#[test]
+fn rest_connections_gather_on_the_thread_running_where_their_client_runs() {
+    let server = Server::start();
+    let Some((cpu_a, cpu_b)) = pinned_threads(&server) else {
+        return;
+    };
+    server.create_collection("docs");
+    for n in 0..ROWS {
+        let r = server.put_json(&format!("/docs/k{n}"), &serde_json::json!({ "n": n }));
+        assert!(r.status == 200 || r.status == 201, "PUT: {}", r.text);
+    }
+    let port: u16 = server
+        .base_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the HTTP port");
+    let (of_a, of_b) = split_burst(port, cpu_a);
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(move || run_rest_client(cpu_a, of_a));
+        let b = scope.spawn(move || run_rest_client(cpu_b, of_b));
+        (a.join().expect("client a"), b.join().expect("client b"))
+    });
+    assert_moved(&server, [(&a, cpu_a), (&b, cpu_b)]);
+}
+
+/// The CPUs thread `tid` of process `pid` may run on (`Cpus_allowed_list`).
+fn cpus_allowed(pid: u32, tid: Pid) -> String {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{}/status", tid.as_raw_nonzero()))
+            .expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|l| l.trim().to_owned())
+        .expect("Cpus_allowed_list")
+}
+
+#[test]
+fn pinned_connection_threads_take_one_cpu_each_and_their_blocking_threads_all() {
+    let cpus = allowed_cpus();
+    let server = Server::start_with_env(&[("TISSDB_PIN_CONNECTION_THREADS", "true")]);
+    let threads = connection_threads(server.pid());
+    assert!(!threads.is_empty(), "no connection thread");
+    for (n, tid) in &threads {
+        assert_eq!(
+            cpus_allowed(server.pid(), *tid),
+            cpus[n % cpus.len()].to_string(),
+            "connection thread {n}"
+        );
+    }
+    // Statements that run on blocking threads, which may run anywhere (they start from
+    // a pinned thread and would keep its CPU).
+    let mut client = common::pg_client(&server);
+    client
+        .batch_execute("CREATE TABLE big (id bigint PRIMARY KEY, v text)")
+        .expect("create");
+    let row = client
+        .query_one(
+            "INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 20000) g RETURNING 1",
+            &[],
+        )
+        .map(|_| ())
+        .err();
+    let _ = row;
+    let count = client
+        .query_one("SELECT count(*) FROM big WHERE v LIKE '%7%'", &[])
+        .expect("count");
+    assert!(count.get::<_, i64>(0) > 0);
+    let everywhere = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .expect("status")
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|l| l.trim().to_owned())
+        })
+        .expect("Cpus_allowed_list");
+    let mut blocking = 0;
+    for task in std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("tasks") {
+        let task = task.expect("task").path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim() != "tissdb-blocking" {
+            continue;
+        }
+        blocking += 1;
+        let tid: i32 = task
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .expect("tid");
+        let tid = Pid::from_raw(tid).expect("a tid");
+        assert_eq!(
+            cpus_allowed(server.pid(), tid),
+            everywhere,
+            "a blocking thread"
+        );
+    }
+    assert!(blocking > 0, "no blocking thread ran");
 }

@@ -310,7 +310,8 @@ async fn serve_messages(
                     socket.state(),
                     PgWireConnectionState::ReadyForQuery | PgWireConnectionState::QueryInProgress
                 );
-                match connection.seat.observe(socket.get_ref().stream()) {
+                let outbox = &connection.handlers.query.outbox;
+                match connection.seat.observe(|| outbox.incoming_cpu()) {
                     Some(to) if settled => match move_connection(socket, connection, message, to) {
                         Ok(moved) => return Ok(moved),
                         Err(unmoved) => {
