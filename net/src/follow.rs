@@ -28,9 +28,9 @@
 //! A connection's task is then a chain of parts, each run on one thread ([`drive`]): a
 //! part ends with the connection ([`Served::Ended`]) or with the rest of it to run on
 //! another thread ([`Served::Moved`]), which registers the socket with that thread's
-//! reactor when it first runs there. The wire front-end moves a connection right after
-//! reading the message that decided it, the message carried along; the REST front-end
-//! between requests, once the answer is out (`crate::outbox::Outbox::rehome`).
+//! reactor when it first runs there. Both front-ends run a connection as a [`Movable`]:
+//! it moves between two messages or requests, once its answer is out, the whole
+//! connection future going to the other thread ([`crate::outbox::Outbox::rehome`]).
 //!
 //! Threads are not pinned unless the server is told to (`pin_connection_threads`): the
 //! kernel moves them too, so a connection sometimes chases its client (a lone client
@@ -45,8 +45,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
+
+use crate::outbox::Outbox;
 
 /// A connection looks at its client's CPU once in this many messages (a `getsockopt`).
 pub const SAMPLE_EVERY: u32 = 8;
@@ -311,6 +314,122 @@ impl<T> Future for AbortOnDrop<T> {
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// A connection's part in following its client: its seat, which its messages or
+/// requests keep informed ([`Follower::observe`]), and whether one is being answered
+/// ([`Follower::busy`]), when it cannot move.
+#[derive(Debug)]
+pub struct Follower {
+    seat: Mutex<Seat>,
+    busy: AtomicUsize,
+}
+
+impl Follower {
+    /// The follower of the connection sitting as `seat`.
+    pub fn new(seat: Seat) -> Arc<Follower> {
+        Arc::new(Follower {
+            seat: Mutex::new(seat),
+            busy: AtomicUsize::new(0),
+        })
+    }
+
+    /// Counts a message or request of the connection, whose client's CPU `outbox`
+    /// knows (see [`Seat::observe`]).
+    pub fn observe(&self, outbox: &Outbox) {
+        self.seat.lock().observe(|| outbox.incoming_cpu());
+    }
+
+    /// Marks the connection as answering something, which it does not leave its thread
+    /// in the middle of, until the guard is dropped.
+    pub fn busy(self: &Arc<Follower>) -> Busy {
+        self.busy.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+}
+
+/// A connection answering something (see [`Follower::busy`]).
+#[derive(Debug)]
+pub struct Busy(Arc<Follower>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's task on one thread ([`Part`]): it runs the connection until it ends,
+/// or, while it answers nothing ([`Follower::busy`]) and nothing of it waits in its
+/// outbox, until its samples say it should move ([`Seat::move_due`]); then the rest of
+/// it runs on that thread, its socket registered there before it is next read or
+/// written ([`Outbox::rehome`]). Checked before the connection runs as well as after:
+/// an answer held when it last ran has left since (its thread sent it when it slept),
+/// and the message that woke it waits in the socket for the thread it moves to.
+pub struct Movable {
+    connection: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    follower: Arc<Follower>,
+    outbox: Arc<Outbox>,
+}
+
+impl Movable {
+    /// `connection`, following its client as `follower` says, its answers waiting in
+    /// `outbox`.
+    pub fn new(
+        connection: impl Future<Output = ()> + Send + 'static,
+        follower: Arc<Follower>,
+        outbox: Arc<Outbox>,
+    ) -> Movable {
+        Movable {
+            connection: Some(Box::pin(connection)),
+            follower,
+            outbox,
+        }
+    }
+
+    /// The rest of the connection, to run on another thread, if it is to move there now.
+    fn move_if_due(&mut self) -> Option<Served> {
+        if self.connection.is_none()
+            || self.follower.busy.load(Ordering::Relaxed) > 0
+            || !self.outbox.idle()
+        {
+            return None;
+        }
+        let to = {
+            let mut seat = self.follower.seat.lock();
+            seat.move_due().and_then(|to| seat.move_to(to))
+        }?;
+        self.outbox.rehome();
+        let rest = Movable {
+            connection: self.connection.take(),
+            follower: self.follower.clone(),
+            outbox: self.outbox.clone(),
+        };
+        Some(Served::Moved {
+            to,
+            rest: Box::pin(rest),
+        })
+    }
+}
+
+impl Future for Movable {
+    type Output = Served;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Served> {
+        if let Some(moved) = self.move_if_due() {
+            return Poll::Ready(moved);
+        }
+        let Some(connection) = self.connection.as_mut() else {
+            return Poll::Ready(Served::Ended);
+        };
+        if connection.as_mut().poll(cx).is_ready() {
+            self.connection = None;
+            return Poll::Ready(Served::Ended);
+        }
+        match self.move_if_due() {
+            Some(moved) => Poll::Ready(moved),
+            None => Poll::Pending,
+        }
     }
 }
 

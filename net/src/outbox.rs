@@ -317,18 +317,6 @@ impl Transport {
         }
     }
 
-    /// The socket, to serve the connection on another thread, when nothing of it waits
-    /// in the outbox (held, queued, or a failure to report); else the transport as it
-    /// was.
-    pub fn into_stream(self) -> Result<TcpStream, Transport> {
-        if !self.outbox.0.idle() {
-            return Err(self);
-        }
-        let Transport { stream, outbox } = self;
-        drop(outbox);
-        Ok(stream)
-    }
-
     /// Registers the socket with the reactor of the thread running this, if the
     /// connection moved here ([`Outbox::rehome`]): a duplicate of its descriptor is
     /// registered here, and the old one leaves the reactor it was in and closes.

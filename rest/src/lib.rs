@@ -8,7 +8,7 @@
 //! `_query` of a connection sharing its thread with others is held and leaves with the
 //! thread's other held answers when it sleeps (`tissdb_net::outbox`). Between requests,
 //! a connection moves to the thread running where its client runs
-//! (`tissdb_net::follow`, [`Movable`]).
+//! (`tissdb_net::follow::Movable`).
 
 mod body;
 pub mod csv_text;
@@ -24,7 +24,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -35,7 +34,7 @@ use futures_util::future::Either;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tissdb::Database;
 use tissdb::company::{Company, Presence};
-use tissdb_net::follow::{Seat, Served};
+use tissdb_net::follow::{Busy, Follower, Movable, Seat, Served};
 use tissdb_net::outbox::{Outbox, Transport};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -206,29 +205,14 @@ struct Holding {
     app: Router,
     state: AppState,
     outbox: Arc<Outbox>,
-    following: Arc<Following>,
+    follower: Arc<Follower>,
 }
 
-/// A connection following its client (`tissdb_net::follow`): its seat, which its
-/// requests keep informed, and its requests being answered.
-struct Following {
-    seat: parking_lot::Mutex<Seat>,
-    /// Requests whose handlers have not finished.
-    in_flight: AtomicUsize,
-}
-
-impl Following {
-    /// Counts a request of the connection whose client's CPU `outbox` knows.
-    fn request(&self, outbox: &Outbox) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.seat.lock().observe(|| outbox.incoming_cpu());
-    }
-}
-
-/// A request's answer, counted in flight until it is done (or dropped).
+/// A request's answer, the connection marked busy until it is done (or dropped): it
+/// does not move to another thread in the middle ([`Follower::busy`]).
 struct Counted<F> {
     answer: F,
-    following: Arc<Following>,
+    _busy: Busy,
 }
 
 impl<F: Future + Unpin> Future for Counted<F> {
@@ -236,73 +220,6 @@ impl<F: Future + Unpin> Future for Counted<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         Pin::new(&mut self.answer).poll(cx)
-    }
-}
-
-impl<F> Drop for Counted<F> {
-    fn drop(&mut self) {
-        self.following.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A connection's task on one thread: it runs the connection until it ends, or, while
-/// no request of it is being answered and nothing of it waits in its outbox, until its
-/// requests' samples say it should move ([`Following`], `Seat::move_due`); then the rest of it runs on that thread,
-/// its socket registered there before it is next read or written ([`Outbox::rehome`]).
-struct Movable {
-    connection: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    following: Arc<Following>,
-    outbox: Arc<Outbox>,
-}
-
-impl Future for Movable {
-    type Output = Served;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Served> {
-        // Checked before the connection runs too: an answer held when it last ran has
-        // left since (the thread sent it when it slept), and the request that woke it
-        // waits in the socket for the thread it moves to.
-        if let Some(moved) = self.move_if_due() {
-            return Poll::Ready(moved);
-        }
-        let Some(connection) = self.connection.as_mut() else {
-            return Poll::Ready(Served::Ended);
-        };
-        if connection.as_mut().poll(cx).is_ready() {
-            self.connection = None;
-            return Poll::Ready(Served::Ended);
-        }
-        match self.move_if_due() {
-            Some(moved) => Poll::Ready(moved),
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl Movable {
-    /// The rest of the connection, to run on another thread, if it is to move there now
-    /// (see the type's doc).
-    fn move_if_due(&mut self) -> Option<Served> {
-        if self.connection.is_none()
-            || self.following.in_flight.load(Ordering::Relaxed) > 0
-            || !self.outbox.idle()
-        {
-            return None;
-        }
-        let to = {
-            let mut seat = self.following.seat.lock();
-            seat.move_due().and_then(|to| seat.move_to(to))
-        }?;
-        self.outbox.rehome();
-        let rest = Movable {
-            connection: self.connection.take(),
-            following: self.following.clone(),
-            outbox: self.outbox.clone(),
-        };
-        Some(Served::Moved {
-            to,
-            rest: Box::pin(rest),
-        })
     }
 }
 
@@ -318,10 +235,10 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Holding 
     type Future = Counted<Answer>;
 
     fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-        self.following.request(&self.outbox);
+        self.follower.observe(&self.outbox);
         Counted {
             answer: self.answer(request),
-            following: self.following.clone(),
+            _busy: self.follower.busy(),
         }
     }
 }
@@ -429,13 +346,10 @@ impl HttpConnection {
     /// Serves the connection on `socket`, sitting on its thread as `seat`, until the
     /// client leaves or, after [`HttpFrontEnd::close`], its request in progress is
     /// answered; or until the connection moves to another thread, where the rest of it
-    /// is to run ([`Movable`]).
+    /// is to run (`tissdb_net::follow::Movable`).
     pub async fn run(self, socket: TcpStream, seat: Seat) -> Served {
         let outbox = Arc::new(Outbox::default());
-        let following = Arc::new(Following {
-            seat: parking_lot::Mutex::new(seat),
-            in_flight: AtomicUsize::new(0),
-        });
+        let follower = Follower::new(seat);
         let HttpConnection {
             app,
             state,
@@ -447,15 +361,10 @@ impl HttpConnection {
             app,
             state,
             outbox: outbox.clone(),
-            following: following.clone(),
+            follower: follower.clone(),
         };
         let connection = serve(socket, service, outbox.clone(), closing, peer, idle_timeout);
-        Movable {
-            connection: Some(Box::pin(connection)),
-            following,
-            outbox,
-        }
-        .await
+        Movable::new(connection, follower, outbox).await
     }
 }
 

@@ -50,7 +50,7 @@ use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::{ConnectionManager, RandomPidSecretKeyGenerator};
 use pgwire::messages::PgWireFrontendMessage;
 use tissdb::Database;
-use tissdb_net::follow::{Seat, Served};
+use tissdb_net::follow::{Follower, Movable, Seat, Served};
 use tokio::net::TcpStream;
 
 use crate::connection::ConnectionHandlers;
@@ -204,126 +204,87 @@ impl PgConnection {
     /// another thread ([`tissdb_net::follow`]): then the rest of it is to run there.
     pub async fn run(self, socket: TcpStream, seat: Seat) -> Served {
         let peer = self.peer;
-        match serve(socket, self.handlers, seat, peer).await {
-            Ok(served) => served,
-            Err(e) => {
-                tracing::debug!(%peer, "connection ended: {e}");
-                Served::Ended
+        let follower = Follower::new(seat);
+        let outbox = self.handlers.outbox();
+        let connection = {
+            let follower = follower.clone();
+            async move {
+                if let Err(e) = serve(socket, self.handlers, follower).await {
+                    tracing::debug!(%peer, "connection ended: {e}");
+                }
             }
-        }
+        };
+        Movable::new(connection, follower, outbox).await
     }
 }
 
 /// How long a client has to finish its startup (pgwire's own limit).
 const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// A connection's socket as pgwire's loop reads and writes it.
-type PgSocket = tokio_util::codec::Framed<
-    tissdb_net::outbox::Transport,
-    pgwire::tokio::server::PgWireMessageServerCodec<extended::ParsedStatement>,
->;
-
 /// pgwire's connection loop (`pgwire::tokio::process_socket` without TLS), over a
 /// [`tissdb_net::outbox::Transport`] instead of the bare socket, so that held answers can leave
 /// together ([`tissdb_net::outbox`]): pgwire declines an SSLRequest, then every message goes to
-/// pgwire's dispatcher and every error to its error answer, as there.
+/// pgwire's dispatcher and every error to its error answer, as there. Each message
+/// read while the connection is ready for queries informs `follower`, and the
+/// connection is busy (it does not move) from a message read to its answer, and
+/// through a COPY.
 async fn serve(
     socket: TcpStream,
     handlers: ConnectionHandlers,
-    seat: Seat,
-    peer: SocketAddr,
-) -> std::io::Result<Served> {
-    use pgwire::tokio::server::{MaybeTls, negotiate_tls};
+    follower: Arc<Follower>,
+) -> std::io::Result<()> {
+    use futures::StreamExt;
+    use pgwire::api::ErrorHandler;
+    use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+    use pgwire::tokio::server::{MaybeTls, negotiate_tls, process_error, process_message};
     use tokio_util::codec::{Framed, FramedParts};
 
-    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
+    let startup_timeout = tokio::time::sleep(STARTUP_TIMEOUT);
+    tokio::pin!(startup_timeout);
     let negotiated = tokio::select! {
-        _ = tokio::time::sleep_until(deadline) => return Ok(Served::Ended),
+        _ = &mut startup_timeout => return Ok(()),
         negotiated = negotiate_tls::<extended::ParsedStatement>(socket, None) => negotiated?,
     };
     let Some(negotiated) = negotiated else {
-        return Ok(Served::Ended);
+        return Ok(());
     };
     let parts = negotiated.into_parts();
     let MaybeTls::Plain(stream) = parts.io else {
         // Without a TLS acceptor pgwire never returns another kind.
-        return Ok(Served::Ended);
+        return Ok(());
     };
+    let outbox = handlers.outbox();
     let mut io = FramedParts::new(
-        tissdb_net::outbox::Transport::new(stream, handlers.outbox()),
+        tissdb_net::outbox::Transport::new(stream, outbox.clone()),
         parts.codec,
     );
     io.read_buf = parts.read_buf;
     io.write_buf = parts.write_buf;
-    let socket = Framed::from_parts(io);
-    let connection = Connection {
-        handlers,
-        seat,
-        peer,
-        deadline,
-    };
-    serve_messages(socket, connection, None).await
-}
+    let mut socket = Framed::from_parts(io);
 
-/// What a connection carries from one thread to the next, besides its socket.
-struct Connection {
-    handlers: ConnectionHandlers,
-    seat: Seat,
-    peer: SocketAddr,
-    /// When a startup not finished by then ends the connection.
-    deadline: tokio::time::Instant,
-}
-
-/// The connection's messages, `pending` first, until it ends or moves.
-async fn serve_messages(
-    mut socket: PgSocket,
-    mut connection: Connection,
-    mut pending: Option<PgWireFrontendMessage>,
-) -> std::io::Result<Served> {
-    use futures::StreamExt;
-    use pgwire::api::ErrorHandler;
-    use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
-    use pgwire::tokio::server::{process_error, process_message};
-
-    let startup_timeout = tokio::time::sleep_until(connection.deadline);
-    tokio::pin!(startup_timeout);
+    let errors = handlers.error_handler();
+    let (query, startup, cancel) = (&handlers.query, &handlers.startup, &handlers.cancel);
+    let mut copying = None;
     loop {
-        let message = match pending.take() {
-            Some(message) => message,
-            None => {
-                let message = if matches!(
-                    socket.state(),
-                    PgWireConnectionState::AwaitingStartup
-                        | PgWireConnectionState::AuthenticationInProgress
-                ) {
-                    tokio::select! {
-                        _ = &mut startup_timeout => None,
-                        message = socket.next() => message,
-                    }
-                } else {
-                    socket.next().await
-                };
-                let Some(Ok(message)) = message else {
-                    break;
-                };
-                let settled = matches!(
-                    socket.state(),
-                    PgWireConnectionState::ReadyForQuery | PgWireConnectionState::QueryInProgress
-                );
-                let outbox = &connection.handlers.query.outbox;
-                match connection.seat.observe(|| outbox.incoming_cpu()) {
-                    Some(to) if settled => match move_connection(socket, connection, message, to) {
-                        Ok(moved) => return Ok(moved),
-                        Err(unmoved) => {
-                            let (s, c, m) = *unmoved;
-                            (socket, connection) = (s, c);
-                            m
-                        }
-                    },
-                    _ => message,
-                }
+        let message = if matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        ) {
+            tokio::select! {
+                _ = &mut startup_timeout => None,
+                message = socket.next() => message,
             }
+        } else {
+            socket.next().await
         };
+        let Some(Ok(message)) = message else {
+            break;
+        };
+        let _busy = follower.busy();
+        if matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
+            follower.observe(&outbox);
+        }
         if matches!(message, PgWireFrontendMessage::Terminate(_)) {
             break;
         }
@@ -332,19 +293,18 @@ async fn serve_messages(
             _ => message.is_extended_query(),
         };
         let is_cancel = matches!(message, PgWireFrontendMessage::CancelRequest(_));
-        let handlers = &connection.handlers;
         if let Err(mut e) = process_message(
             message,
             &mut socket,
-            handlers.startup.clone(),
-            handlers.query.clone(),
-            handlers.query.clone(),
-            handlers.query.clone(),
-            handlers.cancel.clone(),
+            startup.clone(),
+            query.clone(),
+            query.clone(),
+            query.clone(),
+            cancel.clone(),
         )
         .await
         {
-            handlers.error_handler().on_error(&socket, &mut e);
+            errors.on_error(&socket, &mut e);
             let fatal = e.is_fatal();
             process_error(&mut socket, e, extended_exchange).await?;
             if fatal {
@@ -354,6 +314,10 @@ async fn serve_messages(
         if is_cancel {
             break;
         }
+        copying = match socket.state() {
+            PgWireConnectionState::CopyInProgress(_) => copying.or_else(|| Some(follower.busy())),
+            _ => None,
+        };
     }
     // An answer held when the client sent Terminate right after its Sync goes out
     // before the socket closes (a client that stopped reading gets two seconds).
@@ -362,79 +326,5 @@ async fn serve_messages(
         tokio::io::AsyncWriteExt::shutdown(socket.get_mut()),
     )
     .await;
-    Ok(Served::Ended)
-}
-
-/// A connection that did not move, given back as it was.
-type Unmoved = (PgSocket, Connection, PgWireFrontendMessage);
-
-/// A connection, `message` just read, moved to thread `to`: its socket leaves this
-/// thread's reactor and the rest of it ([`serve_messages`], `message` first) is to run
-/// there. Refused, and everything given back, while an answer of the connection waits
-/// in its outbox (it would leave after answers sent from the other thread) or the
-/// socket cannot leave.
-fn move_connection(
-    socket: PgSocket,
-    mut connection: Connection,
-    message: PgWireFrontendMessage,
-    to: usize,
-) -> Result<Served, Box<Unmoved>> {
-    use tokio_util::codec::{Framed, FramedParts};
-
-    let parts = socket.into_parts();
-    let (codec, read_buf, write_buf) = (parts.codec, parts.read_buf, parts.write_buf);
-    let rebuilt = |transport, codec, read_buf, write_buf| {
-        let mut io = FramedParts::new(transport, codec);
-        io.read_buf = read_buf;
-        io.write_buf = write_buf;
-        Framed::from_parts(io)
-    };
-    if !write_buf.is_empty() {
-        return Err(Box::new((
-            rebuilt(parts.io, codec, read_buf, write_buf),
-            connection,
-            message,
-        )));
-    }
-    let stream = match parts.io.into_stream() {
-        Ok(stream) => stream,
-        Err(transport) => {
-            return Err(Box::new((
-                rebuilt(transport, codec, read_buf, write_buf),
-                connection,
-                message,
-            )));
-        }
-    };
-    let peer = connection.peer;
-    let stream = match stream.into_std() {
-        Ok(stream) => stream,
-        Err(e) => {
-            // The socket is gone from this reactor and cannot be served any more.
-            tracing::debug!(%peer, "cannot move a connection: {e}");
-            return Ok(Served::Ended);
-        }
-    };
-    let Some(to) = connection.seat.move_to(to) else {
-        return Ok(Served::Ended);
-    };
-    let rest: tissdb_net::follow::Part = Box::pin(async move {
-        let stream = match TcpStream::from_std(stream) {
-            Ok(stream) => stream,
-            Err(e) => {
-                tracing::debug!(%peer, "cannot take a moved connection over: {e}");
-                return Served::Ended;
-            }
-        };
-        let transport = tissdb_net::outbox::Transport::new(stream, connection.handlers.outbox());
-        let socket = rebuilt(transport, codec, read_buf, write_buf);
-        match serve_messages(socket, connection, Some(message)).await {
-            Ok(served) => served,
-            Err(e) => {
-                tracing::debug!(%peer, "connection ended: {e}");
-                Served::Ended
-            }
-        }
-    });
-    Ok(Served::Moved { to, rest })
+    Ok(())
 }
