@@ -21,9 +21,9 @@
 //! loopback, the CPU the client's thread sent it on: `SO_INCOMING_CPU`) and compares it
 //! with the CPU its own thread runs on. When [`MOVE_AFTER`] samples in a row point to the
 //! CPU another connection thread last ran on, the connection moves there (between two
-//! messages, nothing of it held back, see the wire front-end's loop), if that thread does
-//! not serve more connections than its own (so one busy core cannot draw every
-//! connection), and at most once every [`MOVE_GAP`].
+//! messages, nothing of it held back: [`Movable`]), if that thread does not serve more
+//! connections than its own (so one busy core cannot draw every connection), and at
+//! most once every [`MOVE_GAP`].
 //!
 //! A connection's task is then a chain of parts, each run on one thread ([`drive`]): a
 //! part ends with the connection ([`Served::Ended`]) or with the rest of it to run on
@@ -33,10 +33,10 @@
 //! connection future going to the other thread ([`crate::outbox::Outbox::rehome`]).
 //!
 //! Threads are not pinned unless the server is told to (`pin_connection_threads`): the
-//! kernel moves them too, so a connection sometimes chases its client (a lone client
-//! at 1 client: 20-40 moves a second, each a few system calls), and a lone client's
-//! reads still come out 2.5-3x faster than without moving (W2 at 1 client, 13.4k ->
-//! 37.6k a second).
+//! kernel moves them too, so a lone client's connection chases it (20-40 moves a
+//! second, each a few system calls), and its reads come out faster than without moving
+//! (W2 at 1 client, 13.4k -> 18-42k a second), but not always: a client running on a
+//! CPU where no connection thread last ran draws its connection nowhere.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -198,8 +198,8 @@ impl Seat {
     /// Counts a message of the connection, and says which thread the connection should
     /// move to now, if any (see the module doc); `incoming_cpu` says where the client's
     /// last packet came from ([`crate::outbox::Outbox::incoming_cpu`]), asked once in
-    /// [`SAMPLE_EVERY`] messages. The caller moves the connection ([`Seat::move_to`]) or
-    /// asks again at a later message.
+    /// [`SAMPLE_EVERY`] messages. The answer is [`Seat::move_due`]'s, which a
+    /// [`Movable`] asks when the connection can move.
     pub fn observe(&mut self, incoming_cpu: impl FnOnce() -> Option<u32>) -> Option<usize> {
         if self.threads.len() < 2 {
             return None;

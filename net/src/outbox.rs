@@ -299,22 +299,15 @@ fn submit_sends(
 /// A connection's socket as its front-end uses it (see the module doc).
 pub struct Transport {
     stream: TcpStream,
-    outbox: Attached,
+    outbox: Arc<Outbox>,
 }
-
-/// A connection's outbox while its socket is open: the socket's number leaves it when
-/// this is dropped.
-struct Attached(Arc<Outbox>);
 
 impl Transport {
     /// `stream`, whose held answers wait in `outbox` (the connection's handlers ask
     /// through the same outbox to hold them).
     pub fn new(stream: TcpStream, outbox: Arc<Outbox>) -> Transport {
         outbox.state.lock().fd = Some(stream.as_raw_fd());
-        Transport {
-            stream,
-            outbox: Attached(outbox),
-        }
+        Transport { stream, outbox }
     }
 
     /// Registers the socket with the reactor of the thread running this, if the
@@ -353,10 +346,10 @@ impl Transport {
     }
 }
 
-impl Drop for Attached {
+impl Drop for Transport {
     fn drop(&mut self) {
-        // The socket closes (or moves) after this: a queued send must not reach its number.
-        let mut state = self.0.state.lock();
+        // The socket closes after this: a queued send must not reach its number.
+        let mut state = self.outbox.state.lock();
         state.fd = None;
         state.held.clear();
         state.waker = None;
@@ -370,7 +363,7 @@ impl AsyncRead for Transport {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.0.clone();
+        let outbox = this.outbox.clone();
         let mut state = outbox.state.lock();
         if let Err(e) = this.settle(&mut state) {
             return Poll::Ready(Err(e));
@@ -393,7 +386,7 @@ impl AsyncWrite for Transport {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let outbox = this.outbox.0.clone();
+        let outbox = this.outbox.clone();
         let mut state = outbox.state.lock();
         if let Err(e) = this.settle(&mut state) {
             return Poll::Ready(Err(e));
@@ -427,7 +420,7 @@ impl AsyncWrite for Transport {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.0.clone();
+        let outbox = this.outbox.clone();
         let mut state = outbox.state.lock();
         if let Err(e) = this.settle(&mut state) {
             return Poll::Ready(Err(e));
@@ -470,7 +463,7 @@ impl AsyncWrite for Transport {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let outbox = this.outbox.0.clone();
+        let outbox = this.outbox.clone();
         let mut state = outbox.state.lock();
         if let Err(e) = this.settle(&mut state) {
             return Poll::Ready(Err(e));
@@ -554,7 +547,7 @@ mod tests {
     /// Writes `bytes` as one answer held back (on a connection thread with a ring).
     async fn write_held(t: &mut Transport, bytes: &[u8]) {
         assert!(
-            t.outbox.0.hold_next(),
+            t.outbox.hold_next(),
             "a connection thread with a ring holds"
         );
         write_answer(t, bytes).await;
@@ -618,14 +611,14 @@ mod tests {
             write_held(t, &answer).await;
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             assert!(
-                !t.outbox.0.state.lock().held.is_empty(),
+                !t.outbox.state.lock().held.is_empty(),
                 "the socket took part of it"
             );
             let mut client = clients.pop().unwrap();
             let reader = std::thread::spawn(move || read_exactly(&mut client, MAX_HELD_BYTES));
             // The rest leaves when the connection next writes (or reads).
             t.flush().await.unwrap();
-            assert!(t.outbox.0.state.lock().held.is_empty());
+            assert!(t.outbox.state.lock().held.is_empty());
             assert!(reader.join().unwrap() == answer, "every byte, in order");
         });
     }
@@ -642,7 +635,7 @@ mod tests {
             let mut client = clients.pop().unwrap();
             let reader = std::thread::spawn(move || read_exactly(&mut client, MAX_HELD_BYTES + 1));
             write_held(t, &answer).await;
-            assert!(t.outbox.0.state.lock().held.is_empty());
+            assert!(t.outbox.state.lock().held.is_empty());
             assert!(QUEUE.with(|q| q.borrow().is_empty()), "nothing queued");
             assert!(reader.join().unwrap() == answer);
         });
@@ -689,7 +682,7 @@ mod tests {
         runtime.block_on(async {
             let (mut transports, mut clients) = connections(1).await;
             let t = &mut transports[0];
-            assert!(!t.outbox.0.hold_next());
+            assert!(!t.outbox.hold_next());
             write_answer(t, b"at once").await;
             assert_eq!(read_exactly(&mut clients[0], 7), b"at once");
         });
