@@ -84,8 +84,13 @@ struct Connection {
 impl Connection {
     /// The CPU the last answer came from (the CPU of the connection thread that sent it).
     fn answered_from(&self) -> u32 {
-        rustix::net::sockopt::socket_incoming_cpu(self.socket.as_fd()).expect("SO_INCOMING_CPU")
+        answered_from(&self.socket)
     }
+}
+
+/// The CPU the last packet `socket` received came from.
+fn answered_from(socket: &std::net::TcpStream) -> u32 {
+    rustix::net::sockopt::socket_incoming_cpu(socket.as_fd()).expect("SO_INCOMING_CPU")
 }
 
 /// Starts a PostgreSQL session on `socket` (already connected to the server), its
@@ -110,13 +115,57 @@ async fn start_session(server: &Server, socket: std::net::TcpStream) -> Connecti
     }
 }
 
-/// What one client thread saw.
+/// What one client thread saw, round after round, until its connections gathered.
 #[derive(Debug)]
 struct ClientRun {
+    /// The client thread's CPU.
+    cpu: usize,
+    started: Instant,
     /// Where its connections' answers came from after the first round.
     first: Vec<u32>,
-    /// Rounds run until every connection was answered from the client's CPU.
+    /// Rounds run so far.
     rounds: u64,
+    /// Checks in a row (one each 16 rounds) that found every answer from `cpu`.
+    gathered: u32,
+}
+
+impl ClientRun {
+    fn new(cpu: usize) -> ClientRun {
+        ClientRun {
+            cpu,
+            started: Instant::now(),
+            first: Vec::new(),
+            rounds: 0,
+            gathered: 0,
+        }
+    }
+
+    /// Whether every connection was answered from the client's CPU three checks in a
+    /// row; fails the test once [`GATHER_WITHIN`] passed without, the connections
+    /// answered from `from` last.
+    fn done(&self, from: &[u32]) -> bool {
+        assert!(
+            self.gathered >= 3 || self.started.elapsed() < GATHER_WITHIN,
+            "client on CPU {}: connections still answered from {from:?} after {} rounds",
+            self.cpu,
+            self.rounds
+        );
+        self.gathered >= 3
+    }
+
+    /// Counts a round whose answers came from `from`.
+    fn round(&mut self, from: Vec<u32>) {
+        self.rounds += 1;
+        if self.first.is_empty() {
+            self.first = from.clone();
+        }
+        if self.rounds.is_multiple_of(16) {
+            self.gathered = match from.iter().all(|&c| c as usize == self.cpu) {
+                true => self.gathered + 1,
+                false => 0,
+            };
+        }
+    }
 }
 
 /// Drives sessions on `sockets` from the calling thread, pinned to `cpu`, one query on
@@ -153,18 +202,15 @@ fn run_client(
             .await
             .expect("prepare insert");
         conns[0].client.batch_execute("BEGIN").await.expect("begin");
-        let started = Instant::now();
-        let (mut first, mut gathered, mut rounds) = (Vec::new(), 0, 0u64);
-        while gathered < 3 {
-            assert!(
-                started.elapsed() < GATHER_WITHIN,
-                "client on CPU {cpu}: connections still answered from {:?} after {rounds} rounds",
-                conns
-                    .iter()
-                    .map(Connection::answered_from)
-                    .collect::<Vec<_>>()
-            );
-            let round = i64::try_from(rounds).expect("rounds");
+        let mut run = ClientRun::new(cpu);
+        let answered_from = |conns: &[Connection]| {
+            conns
+                .iter()
+                .map(Connection::answered_from)
+                .collect::<Vec<_>>()
+        };
+        while !run.done(&answered_from(&conns)) {
+            let round = i64::try_from(run.rounds).expect("rounds");
             let queries = conns
                 .iter()
                 .zip(&read)
@@ -190,24 +236,14 @@ fn run_client(
                     }
                 });
             futures::future::join_all(queries).await;
-            rounds += 1;
-            let from: Vec<u32> = conns.iter().map(Connection::answered_from).collect();
-            if first.is_empty() {
-                first = from.clone();
-            }
-            if rounds % 16 == 0 {
-                gathered = match from.iter().all(|&c| c as usize == cpu) {
-                    true => gathered + 1,
-                    false => 0,
-                };
-            }
+            run.round(answered_from(&conns));
         }
         conns[0]
             .client
             .batch_execute("COMMIT")
             .await
             .expect("commit");
-        ClientRun { first, rounds }
+        run
     })
 }
 
@@ -338,19 +374,12 @@ fn read_response(socket: &mut std::net::TcpStream) -> (u16, String) {
 fn run_rest_client(cpu: usize, mut sockets: Vec<std::net::TcpStream>) -> ClientRun {
     use std::io::Write;
     pin(None, cpu);
-    let started = Instant::now();
-    let (mut first, mut gathered, mut rounds) = (Vec::new(), 0, 0u64);
-    let answered_from = |s: &std::net::TcpStream| {
-        rustix::net::sockopt::socket_incoming_cpu(s.as_fd()).expect("SO_INCOMING_CPU")
-    };
-    while gathered < 3 {
-        let from: Vec<u32> = sockets.iter().map(answered_from).collect();
-        assert!(
-            started.elapsed() < GATHER_WITHIN,
-            "client on CPU {cpu}: connections still answered from {from:?} after {rounds} rounds"
-        );
+    let mut run = ClientRun::new(cpu);
+    let answered_from =
+        |sockets: &[std::net::TcpStream]| sockets.iter().map(answered_from).collect::<Vec<u32>>();
+    while !run.done(&answered_from(&sockets)) {
         let ids: Vec<i64> = (0..sockets.len() as i64)
-            .map(|i| (rounds as i64 * 7 + i) % ROWS)
+            .map(|i| (run.rounds as i64 * 7 + i) % ROWS)
             .collect();
         for (socket, id) in sockets.iter_mut().zip(&ids) {
             let request = format!("GET /docs/k{id} HTTP/1.1\r\nHost: test\r\n\r\n");
@@ -366,19 +395,9 @@ fn run_rest_client(cpu: usize, mut sockets: Vec<std::net::TcpStream>) -> ClientR
                 "another request's answer: {body}"
             );
         }
-        rounds += 1;
-        let from: Vec<u32> = sockets.iter().map(answered_from).collect();
-        if first.is_empty() {
-            first = from.clone();
-        }
-        if rounds % 16 == 0 {
-            gathered = match from.iter().all(|&c| c as usize == cpu) {
-                true => gathered + 1,
-                false => 0,
-            };
-        }
+        run.round(answered_from(&sockets));
     }
-    ClientRun { first, rounds }
+    run
 }
 
 #[test]
@@ -398,7 +417,28 @@ fn rest_connections_gather_on_the_thread_running_where_their_client_runs() {
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .expect("the HTTP port");
-    let (of_a, of_b) = split_burst(port, cpu_a);
+    // Where the server placed each connection (one GET on each says), then each client
+    // thread gets half of each thread's: some start on the other client's thread,
+    // however the server placed them.
+    pin(None, cpu_a);
+    let mut placed: Vec<(u32, std::net::TcpStream)> = (0..2 * PER_CLIENT)
+        .map(|n| {
+            let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            socket.set_nodelay(true).expect("nodelay");
+            let request = format!("GET /docs/k{n} HTTP/1.1\r\nHost: test\r\n\r\n");
+            std::io::Write::write_all(&mut socket, request.as_bytes()).expect("request");
+            assert_eq!(read_response(&mut socket).0, 200);
+            (answered_from(&socket), socket)
+        })
+        .collect();
+    placed.sort_by_key(|(cpu, _)| *cpu);
+    let (mut of_a, mut of_b) = (Vec::new(), Vec::new());
+    for (i, (_, socket)) in placed.into_iter().enumerate() {
+        match i % 2 == 0 {
+            true => of_a.push(socket),
+            false => of_b.push(socket),
+        }
+    }
     let (a, b) = std::thread::scope(|scope| {
         let a = scope.spawn(move || run_rest_client(cpu_a, of_a));
         let b = scope.spawn(move || run_rest_client(cpu_b, of_b));
