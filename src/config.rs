@@ -196,13 +196,14 @@ settings! {
     transparent_huge_pages: bool = false,
     /// Whether each connection thread runs on one CPU of its own (the threads take the
     /// CPUs the server may run on in order). A connection moves to the thread running
-    /// where its client runs (`tissdb_net::follow`); pinned, a thread stays where its
-    /// connections found it, and a lone client's reads come out faster, but a lone
-    /// client's commits slower: the thread waits for the disk on its own CPU, woken
-    /// from the CPU that takes the disk's interrupts, where unpinned it (and its
-    /// client) moves there. Measured at 1 client (2 cores, point reads / inserts per
-    /// second): pinned 49-51k / 4.6-4.8k, unpinned 14.5-38k / 6.7-7.5k.
-    pin_connection_threads: bool = false,
+    /// where its client runs (`tissdb_net::follow`); pinned, a lone client's thread and
+    /// its client take turns on one core instead of waking each other across cores.
+    /// A thread whose connection is about to write alone (and so wait for the disk on
+    /// it) is let loose until its connections only read again, so that the disk's
+    /// completion wakes it where the kernel likes (the CPU that takes the disk's
+    /// interrupts). Measured at 1 client (2 cores, point reads / inserts per second):
+    /// pinned 60-71k / 5.0-5.7k, unpinned 12-47k (from one run to the next) / 5.2-6.2k.
+    pin_connection_threads: bool = true,
     /// Milliseconds the memory allocator (mimalloc) keeps memory the server freed before
     /// it gives it back to the kernel. mimalloc 3's own default is 1000: what a bulk load
     /// or an index build freed stayed resident for a second, longer if the server went

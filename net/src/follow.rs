@@ -32,12 +32,25 @@
 //! it moves between two messages or requests, once its answer is out, the whole
 //! connection future going to the other thread ([`crate::outbox::Outbox::rehome`]).
 //!
-//! Threads are not pinned unless the server is told to (`pin_connection_threads`): the
-//! kernel moves them too, so a lone client's connection chases it (20-40 moves a
-//! second, each a few system calls), and its reads come out faster than without moving
-//! (W2 at 1 client, 13.4k -> 18-42k a second), but not always: a client running on a
-//! CPU where no connection thread last ran draws its connection nowhere.
+//! Connection threads are pinned, one to a CPU (`pin_connection_threads`, on by
+//! default): a lone client and its connection's thread then take turns on one core. On
+//! 2 cores (a virtual machine), prepared point reads at 1 client made 80k a second with
+//! the client and the thread held on one CPU, 12-13k on two, whichever two: each wake-up
+//! across cores costs about 30 us there. Unpinned, the kernel keeps a lone client and
+//! the thread it wakes apart (the other core is idle), and the connection cannot follow
+//! a thread that does not stay anywhere: its reads came out at 12-47k from one run to
+//! the next. Pinned, the client still moves, and its connection chases it, at most once
+//! in [`MOVE_GAP`] (5 ms: 60-71k reads a second; at 50 ms, 42-48k). A pinned thread
+//! notes its CPU when it starts, so that one which never served anyone can be moved to.
+//!
+//! A connection that writes alone waits for the disk on its thread (it writes the WAL
+//! itself, `tissdb::storage::durability`), and the disk's completion wakes it from the
+//! CPU that takes the disk's interrupts: held on another CPU, a lone client's inserts
+//! fell from 5.9k to 3.9k a second. Such a thread is let loose for the write
+//! ([`writes_alone`]) and pinned again at the first sample that finds its connections
+//! wrote nothing alone since the one before.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -57,11 +70,69 @@ pub const SAMPLE_EVERY: u32 = 8;
 /// Samples in a row that must point to one other thread before a connection moves.
 pub const MOVE_AFTER: u32 = 4;
 
-/// The least time between two moves of one connection.
-pub const MOVE_GAP: Duration = Duration::from_millis(50);
+/// The least time between two moves of one connection (see the module doc).
+pub const MOVE_GAP: Duration = Duration::from_millis(5);
 
 /// A CPU not known yet.
 const NO_CPU: usize = usize::MAX;
+
+thread_local! {
+    /// How the calling connection thread is pinned (see [`writes_alone`]).
+    static PINNING: RefCell<Option<Pinning>> = const { RefCell::new(None) };
+}
+
+/// A pinned connection thread: its CPU, the CPUs it may run on while loose, and whether
+/// it is loose now and why.
+struct Pinning {
+    cpu: usize,
+    free: rustix::thread::CpuSet,
+    loose: bool,
+    /// A connection of the thread wrote alone since the last sample.
+    wrote: bool,
+}
+
+/// Records that the calling thread is pinned to `cpu`, and may run on `free` while
+/// loose.
+pub fn pinned_here(cpu: usize, free: rustix::thread::CpuSet) {
+    PINNING.with(|p| {
+        *p.borrow_mut() = Some(Pinning {
+            cpu,
+            free,
+            loose: false,
+            wrote: false,
+        })
+    });
+}
+
+/// A connection of the calling thread is about to write alone, and may wait for the
+/// disk on it: a pinned thread is let loose (see the module doc).
+pub fn writes_alone() {
+    PINNING.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(p) = p.as_mut() else { return };
+        p.wrote = true;
+        if !p.loose && rustix::thread::sched_setaffinity(None, &p.free).is_ok() {
+            p.loose = true;
+        }
+    });
+}
+
+/// At a sample: a loose thread whose connections wrote nothing alone since the last
+/// sample is pinned again.
+fn tighten_if_reading() {
+    PINNING.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(p) = p.as_mut() else { return };
+        let wrote = std::mem::replace(&mut p.wrote, false);
+        if p.loose && !wrote {
+            let mut set = rustix::thread::CpuSet::new();
+            set.set(p.cpu);
+            if rustix::thread::sched_setaffinity(None, &set).is_ok() {
+                p.loose = false;
+            }
+        }
+    });
+}
 
 /// The connection threads, as the connections see them: each one's runtime, the CPU it
 /// last ran on, and the connections it serves.
@@ -208,6 +279,7 @@ impl Seat {
         if !self.messages.is_multiple_of(SAMPLE_EVERY) {
             return None;
         }
+        tighten_if_reading();
         let here = rustix::thread::sched_getcpu();
         if let Some(slot) = self.threads.slots.get(self.at) {
             slot.cpu.store(here, Ordering::Relaxed);

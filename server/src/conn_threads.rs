@@ -41,13 +41,17 @@ const STACK_SIZE: usize = 16 << 20;
 /// How long a connection thread waits for its blocking calls when it stops.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Pins the calling thread to `cpu` (if known).
-fn pin_to(cpu: Option<usize>) {
-    let Some(cpu) = cpu else { return };
+/// Pins the calling thread to `cpu` (if known); says whether it is pinned.
+fn pin_to(cpu: Option<usize>) -> bool {
+    let Some(cpu) = cpu else { return false };
     let mut set = rustix::thread::CpuSet::new();
     set.set(cpu);
-    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
-        tracing::debug!("cannot pin a connection thread to CPU {cpu}: {e}");
+    match rustix::thread::sched_setaffinity(None, &set) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!("cannot pin a connection thread to CPU {cpu}: {e}");
+            false
+        }
     }
 }
 
@@ -84,6 +88,7 @@ impl ConnectionThreads {
         };
         for (i, note) in notes.iter().enumerate() {
             let note = note.clone();
+            let note_here = note.clone();
             let cpu = cpus.get(i % cpus.len().max(1)).copied().filter(|_| pin);
             let allowed_all = allowed;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -104,7 +109,13 @@ impl ConnectionThreads {
                 .name(format!("tissdb-conn-{i}"))
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
-                    pin_to(cpu);
+                    if pin_to(cpu)
+                        && let (Some(cpu), Some(free)) = (cpu, allowed)
+                    {
+                        follow::pinned_here(cpu, free);
+                    }
+                    // Where it runs, before it first wakes up (see follow's doc).
+                    note_here.note();
                     tissdb_net::outbox::send_at_park();
                     tissdb::storage::visibility::relay_here();
                     runtime.block_on(async {

@@ -7,7 +7,10 @@
 //! answered), the connections keep their sessions through the moves (statements
 //! prepared before, an open transaction committed after), every answer is its query's,
 //! and `GET /` counts the moves. The same for REST: keep-alive GETs of documents by id,
-//! four connections a client thread, each answer its request's.
+//! four connections a client thread, each answer its request's. Connection threads are
+//! pinned by default (one CPU each, their blocking threads free, all free when told not
+//! to be); a lone connection follows its client to a thread that never served anyone,
+//! and a thread runs loose while its lone connection writes, pinned again once it reads.
 
 mod common;
 
@@ -460,9 +463,9 @@ fn cpus_allowed(pid: u32, tid: Pid) -> String {
 }
 
 #[test]
-fn pinned_connection_threads_take_one_cpu_each_and_their_blocking_threads_all() {
+fn connection_threads_take_one_cpu_each_by_default_and_their_blocking_threads_all() {
     let cpus = allowed_cpus();
-    let server = Server::start_with_env(&[("TISSDB_PIN_CONNECTION_THREADS", "true")]);
+    let server = Server::start();
     let threads = connection_threads(server.pid());
     assert!(!threads.is_empty(), "no connection thread");
     for (n, tid) in &threads {
@@ -519,4 +522,178 @@ fn pinned_connection_threads_take_one_cpu_each_and_their_blocking_threads_all() 
         );
     }
     assert!(blocking > 0, "no blocking thread ran");
+}
+
+/// The CPU thread `tid` of `pid` may run on, if it is pinned to one.
+fn pinned_cpu(pid: u32, tid: Pid) -> Option<usize> {
+    cpus_allowed(pid, tid).parse().ok()
+}
+
+#[test]
+fn unpinned_connection_threads_run_anywhere() {
+    let server = Server::start_with_env(&[("TISSDB_PIN_CONNECTION_THREADS", "false")]);
+    let everywhere = cpus_allowed(
+        server.pid(),
+        Pid::from_raw(server.pid() as i32).expect("pid"),
+    );
+    let threads = connection_threads(server.pid());
+    assert!(!threads.is_empty(), "no connection thread");
+    for (n, tid) in &threads {
+        assert_eq!(cpus_allowed(server.pid(), *tid), everywhere, "thread {n}");
+    }
+}
+
+/// Runs `f` with a session on a new connection, from the calling thread pinned to
+/// `cpu`; the connection's socket says where its answers come from.
+fn with_session<T>(server: &Server, cpu: usize, f: impl AsyncFnOnce(&Connection) -> T) -> T {
+    pin(None, cpu);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        let socket =
+            std::net::TcpStream::connect(("127.0.0.1", server.pg_port())).expect("connect");
+        let conn = start_session(server, socket).await;
+        f(&conn).await
+    })
+}
+
+#[test]
+fn a_lone_connection_moves_to_a_pinned_thread_that_never_served_anyone() {
+    // A pinned thread notes its CPU when it starts, not only when it first wakes up:
+    // else a thread that never served a connection is nowhere, and a client that runs
+    // on its CPU draws its connection nowhere (one lone client in three, 13k reads a
+    // second instead of 60k on 2 cores).
+    let server = Server::start();
+    let cpus: BTreeMap<usize, usize> = connection_threads(server.pid())
+        .iter()
+        .filter_map(|(n, tid)| Some((*n, pinned_cpu(server.pid(), *tid)?)))
+        .collect();
+    if cpus.len() != 2 || cpus[&0] == cpus[&1] {
+        eprintln!("skipped: the test wants two connection threads pinned to two CPUs");
+        return;
+    }
+    let (cpu_a, cpu_b) = (cpus[&0], cpus[&1]);
+    let rest = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                with_session(&server, cpu_a, async |conn| {
+                    let first = conn
+                        .client
+                        .query_one("SELECT 1", &[])
+                        .await
+                        .expect("select");
+                    assert_eq!(first.get::<_, i32>(0), 1);
+                    let started_on = conn.answered_from() as usize;
+                    // The client thread goes to the other CPU and stays there.
+                    let to = if started_on == cpu_a { cpu_b } else { cpu_a };
+                    pin(None, to);
+                    let statement = conn
+                        .client
+                        .prepare("SELECT $1::int8 + 1")
+                        .await
+                        .expect("prepare");
+                    let started = Instant::now();
+                    let mut n: i64 = 0;
+                    loop {
+                        let row = conn
+                            .client
+                            .query_one(&statement, &[&n])
+                            .await
+                            .expect("read");
+                        assert_eq!(row.get::<_, i64>(0), n + 1, "another query's answer");
+                        n += 1;
+                        if conn.answered_from() as usize == to {
+                            return (started_on, to, n);
+                        }
+                        assert!(
+                            started.elapsed() < GATHER_WITHIN,
+                            "the connection stayed on CPU {started_on} after {n} queries \
+                             from CPU {to}"
+                        );
+                    }
+                })
+            })
+            .join()
+            .expect("client thread")
+    });
+    let (from, to, queries) = rest;
+    assert_ne!(from, to);
+    let info = server.get("/").json();
+    let moves = info["connection_threads"]["moves"].as_u64().expect("moves");
+    assert!(
+        moves >= 1,
+        "answered from CPU {to} after {queries} queries, yet no move"
+    );
+}
+
+#[test]
+fn a_pinned_thread_runs_loose_while_its_lone_connection_writes() {
+    // A lone writer waits for the disk on its connection thread: the disk's completion
+    // then wakes it where the kernel likes (the CPU that takes the disk's interrupts),
+    // and the thread is pinned again once its connections only read.
+    let server = Server::start();
+    let pid = server.pid();
+    let threads = connection_threads(pid);
+    let pinned: Vec<Option<usize>> = threads.values().map(|t| pinned_cpu(pid, *t)).collect();
+    if allowed_cpus().len() < 2 || pinned.iter().any(Option::is_none) {
+        eprintln!("skipped: the test wants connection threads pinned on two CPUs or more");
+        return;
+    }
+    let loose = || -> Vec<usize> {
+        threads
+            .iter()
+            .filter(|(_, tid)| pinned_cpu(pid, **tid).is_none())
+            .map(|(n, _)| *n)
+            .collect()
+    };
+    let cpu = allowed_cpus()[0];
+    with_session(&server, cpu, async |conn| {
+        conn.client
+            .batch_execute("CREATE TABLE w (id int8 PRIMARY KEY, v text)")
+            .await
+            .expect("create");
+        let insert = conn
+            .client
+            .prepare("INSERT INTO w VALUES ($1, 'v')")
+            .await
+            .expect("prepare");
+        for id in 0..20_i64 {
+            conn.client.execute(&insert, &[&id]).await.expect("insert");
+        }
+        let while_writing = loose();
+        assert_eq!(
+            while_writing.len(),
+            1,
+            "threads loose after lone inserts: {while_writing:?}"
+        );
+        let read = conn
+            .client
+            .prepare("SELECT v FROM w WHERE id = $1")
+            .await
+            .expect("prepare");
+        for id in 0..40_i64 {
+            let row = conn
+                .client
+                .query_one(&read, &[&(id % 20)])
+                .await
+                .expect("read");
+            assert_eq!(row.get::<_, String>(0), "v");
+        }
+        assert_eq!(
+            loose(),
+            Vec::<usize>::new(),
+            "threads loose after reads only"
+        );
+        for (n, tid) in &threads {
+            assert_eq!(pinned_cpu(pid, *tid), pinned[*n], "thread {n} pinned again");
+        }
+        let count = conn
+            .client
+            .query_one("SELECT count(*) FROM w", &[])
+            .await
+            .expect("count");
+        assert_eq!(count.get::<_, i64>(0), 20);
+    });
 }

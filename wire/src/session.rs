@@ -186,6 +186,9 @@ impl SessionHandle {
         let direct = quick.is_some_and(|(reads, shape)| reads.is_quick(shape));
         let started = Instant::now();
         let when_idle = company.when_idle();
+        if when_idle == durability::WhenIdle::WriteHere {
+            tissdb_net::follow::writes_alone();
+        }
         let run = move |s: &mut Session| durability::deferred_with(when_idle, || f(s));
         let (out, published) = match direct {
             true => self.try_run_direct(run).await?,
