@@ -10,7 +10,8 @@
 //! four connections a client thread, each answer its request's. Connection threads are
 //! pinned by default (one CPU each, their blocking threads free, all free when told not
 //! to be); a lone connection follows its client to a thread that never served anyone,
-//! and a thread runs loose while its lone connection writes, pinned again once it reads.
+//! and a thread runs loose while its lone connection only writes, pinned again once it
+//! reads.
 
 mod common;
 
@@ -629,10 +630,10 @@ fn a_lone_connection_moves_to_a_pinned_thread_that_never_served_anyone() {
 }
 
 #[test]
-fn a_pinned_thread_runs_loose_while_its_lone_connection_writes() {
-    // A lone writer waits for the disk on its connection thread: the disk's completion
-    // then wakes it where the kernel likes (the CPU that takes the disk's interrupts),
-    // and the thread is pinned again once its connections only read.
+fn a_pinned_thread_runs_loose_while_its_lone_connection_only_writes() {
+    // A lone writer waits for the disk on its connection thread: while it only writes,
+    // the disk's completion wakes it where the kernel likes (the CPU that takes the
+    // disk's interrupts), and the thread is pinned again once its connection reads.
     let server = Server::start();
     let pid = server.pid();
     let threads = connection_threads(pid);
@@ -689,11 +690,41 @@ fn a_pinned_thread_runs_loose_while_its_lone_connection_writes() {
         for (n, tid) in &threads {
             assert_eq!(pinned_cpu(pid, *tid), pinned[*n], "thread {n} pinned again");
         }
+        // A client that mixes reads and writes keeps its thread pinned: loose, its reads
+        // after each commit would cross cores.
+        for id in 20..60_i64 {
+            conn.client.execute(&insert, &[&id]).await.expect("insert");
+            let row = conn
+                .client
+                .query_one(&read, &[&(id - 20)])
+                .await
+                .expect("read");
+            assert_eq!(row.get::<_, String>(0), "v");
+            assert_eq!(
+                loose(),
+                Vec::<usize>::new(),
+                "threads loose while reads and writes mix"
+            );
+        }
         let count = conn
             .client
             .query_one("SELECT count(*) FROM w", &[])
             .await
             .expect("count");
-        assert_eq!(count.get::<_, i64>(0), 20);
+        assert_eq!(count.get::<_, i64>(0), 60);
+        for id in 60..80_i64 {
+            conn.client.execute(&insert, &[&id]).await.expect("insert");
+        }
+        assert_eq!(loose().len(), 1, "threads loose after lone inserts again");
     });
+    // The connection ended: its thread serves no lone writer any more.
+    let started = Instant::now();
+    while !loose().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "threads still loose after their connection ended: {:?}",
+            loose()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

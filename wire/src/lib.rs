@@ -285,6 +285,10 @@ async fn serve(
         if matches!(socket.state(), PgWireConnectionState::ReadyForQuery) {
             follower.observe(&outbox);
         }
+        let ends_statement = matches!(
+            message,
+            PgWireFrontendMessage::Query(_) | PgWireFrontendMessage::Sync(_)
+        );
         if matches!(message, PgWireFrontendMessage::Terminate(_)) {
             break;
         }
@@ -313,6 +317,9 @@ async fn serve(
         }
         if is_cancel {
             break;
+        }
+        if ends_statement {
+            tissdb_net::follow::statement_ends();
         }
         copying = match socket.state() {
             PgWireConnectionState::CopyInProgress(_) => copying.or_else(|| Some(follower.busy())),
