@@ -198,11 +198,11 @@ settings! {
     /// CPUs the server may run on in order). A connection moves to the thread running
     /// where its client runs (`tissdb_net::follow`); pinned, a lone client's thread and
     /// its client take turns on one core instead of waking each other across cores.
-    /// A thread whose connection is about to write alone (and so wait for the disk on
-    /// it) is let loose until its connections only read again, so that the disk's
-    /// completion wakes it where the kernel likes (the CPU that takes the disk's
-    /// interrupts). Measured at 1 client (2 cores, point reads / inserts per second):
-    /// pinned 60-71k / 5.0-5.7k, unpinned 12-47k (from one run to the next) / 5.2-6.2k.
+    /// A thread whose lone connection only writes (and so waits for the disk on it) runs
+    /// loose, so that the disk's completion wakes it where the kernel likes (the CPU that
+    /// takes the disk's interrupts), and is pinned again once the connection reads.
+    /// Measured at 1 client (2 cores, point reads / inserts per second): pinned 60-71k /
+    /// 4.8-5.9k, unpinned 12-47k (from one run to the next) / 5.2-6.2k.
     pin_connection_threads: bool = true,
     /// Milliseconds the memory allocator (mimalloc) keeps memory the server freed before
     /// it gives it back to the kernel. mimalloc 3's own default is 1000: what a bulk load
