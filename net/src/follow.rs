@@ -137,6 +137,21 @@ pub fn statement_ends() {
     });
 }
 
+impl Pinning {
+    /// Lets the thread run on its free CPUs (`loose`), or holds it to its own again.
+    fn set_loose(&mut self, loose: bool) {
+        if loose == self.loose {
+            return;
+        }
+        let mut one = rustix::thread::CpuSet::new();
+        one.set(self.cpu);
+        let set = if loose { &self.free } else { &one };
+        if rustix::thread::sched_setaffinity(None, set).is_ok() {
+            self.loose = loose;
+        }
+    }
+}
+
 /// At a sample: a pinned thread whose connections' statements since the last sample
 /// were all lone writes runs loose, any other is pinned (see the module doc).
 fn loosen_while_writing() {
@@ -144,17 +159,8 @@ fn loosen_while_writing() {
         let mut p = p.borrow_mut();
         let Some(p) = p.as_mut() else { return };
         let statements = std::mem::take(&mut p.statements);
-        let writing = statements > 0 && std::mem::take(&mut p.lone_writes) >= statements;
-        p.lone_writes = 0;
-        if writing == p.loose {
-            return;
-        }
-        let mut one = rustix::thread::CpuSet::new();
-        one.set(p.cpu);
-        let set = if writing { &p.free } else { &one };
-        if rustix::thread::sched_setaffinity(None, set).is_ok() {
-            p.loose = writing;
-        }
+        let lone_writes = std::mem::take(&mut p.lone_writes);
+        p.set_loose(statements > 0 && lone_writes >= statements);
     });
 }
 
@@ -166,13 +172,7 @@ fn leaving_here() {
         let mut p = p.borrow_mut();
         let Some(p) = p.as_mut() else { return };
         (p.statements, p.lone_writes, p.writing_now) = (0, 0, false);
-        if p.loose {
-            let mut one = rustix::thread::CpuSet::new();
-            one.set(p.cpu);
-            if rustix::thread::sched_setaffinity(None, &one).is_ok() {
-                p.loose = false;
-            }
-        }
+        p.set_loose(false);
     });
 }
 
