@@ -674,13 +674,12 @@ fn a_pinned_thread_runs_loose_while_its_lone_connection_only_writes() {
             .prepare("SELECT v FROM w WHERE id = $1")
             .await
             .expect("prepare");
+        let read_one = async |id: i64| {
+            let row = conn.client.query_one(&read, &[&id]).await.expect("read");
+            assert_eq!(row.get::<_, String>(0), "v", "row {id}");
+        };
         for id in 0..40_i64 {
-            let row = conn
-                .client
-                .query_one(&read, &[&(id % 20)])
-                .await
-                .expect("read");
-            assert_eq!(row.get::<_, String>(0), "v");
+            read_one(id % 20).await;
         }
         assert_eq!(
             loose(),
@@ -694,12 +693,7 @@ fn a_pinned_thread_runs_loose_while_its_lone_connection_only_writes() {
         // after each commit would cross cores.
         for id in 20..60_i64 {
             conn.client.execute(&insert, &[&id]).await.expect("insert");
-            let row = conn
-                .client
-                .query_one(&read, &[&(id - 20)])
-                .await
-                .expect("read");
-            assert_eq!(row.get::<_, String>(0), "v");
+            read_one(id - 20).await;
             assert_eq!(
                 loose(),
                 Vec::<usize>::new(),
