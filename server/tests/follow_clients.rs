@@ -119,6 +119,16 @@ async fn start_session(server: &Server, socket: std::net::TcpStream) -> Connecti
     }
 }
 
+/// A runtime on the calling thread, which is pinned to `cpu` first, for a client's
+/// sessions.
+fn pinned_runtime(cpu: usize) -> tokio::runtime::Runtime {
+    pin(None, cpu);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// What one client thread saw, round after round, until its connections gathered.
 #[derive(Debug)]
 struct ClientRun {
@@ -183,12 +193,7 @@ fn run_client(
     cpu: usize,
     sockets: Vec<std::net::TcpStream>,
 ) -> ClientRun {
-    pin(None, cpu);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
+    pinned_runtime(cpu).block_on(async move {
         let mut conns = Vec::new();
         for socket in sockets {
             conns.push(start_session(server, socket).await);
@@ -547,12 +552,7 @@ fn unpinned_connection_threads_run_anywhere() {
 /// Runs `f` with a session on a new connection, from the calling thread pinned to
 /// `cpu`; the connection's socket says where its answers come from.
 fn with_session<T>(server: &Server, cpu: usize, f: impl AsyncFnOnce(&Connection) -> T) -> T {
-    pin(None, cpu);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
+    pinned_runtime(cpu).block_on(async move {
         let socket =
             std::net::TcpStream::connect(("127.0.0.1", server.pg_port())).expect("connect");
         let conn = start_session(server, socket).await;
